@@ -1,0 +1,543 @@
+/* blocksnap.h - the whole public face of libblocksnap.
+ *
+ * libblocksnap keeps incremental, deduplicated, copy-on-write snapshots of
+ * raw disk images in a "store": a directory of append-only pack files and an
+ * LMDB metadata environment (see docs/format.md).  Front ends (the CLI, the
+ * FUSE view) use only this header.
+ *
+ * Caveats
+ * =======
+ *  - Open a store after fork() or daemonizing, never before: an LMDB
+ *    environment must not cross fork().
+ *  - Never open the same store twice in one process; share one handle
+ *    between threads instead.  Every function below that takes a store
+ *    handle may be called from any thread unless it says otherwise.
+ *  - Each writing process appends to its own pack file; packs are never
+ *    shared between concurrent writers.
+ *  - gc takes the store's exclusive lock and so waits for running snapshot
+ *    writers (they hold it shared); keep gc rare.
+ *  - The library never prints and never exits.  Failures return a negative
+ *    errno and leave details in bsnap_last_error(); messages go to the log
+ *    callback set with bsnap_set_log_func().
+ *
+ * Conventions
+ * ===========
+ *  - Fallible calls return 0 (or a count) on success and -errno on failure.
+ *  - Out-parameters come last, are named ret_*, and are written only on
+ *    success.
+ *  - Strings and arrays returned through ret_* pointers are owned by the
+ *    caller and freed with free() unless the function says otherwise.
+ *  - Resource ids are "snap-", "vol-" (and later "ami-") followed by 17
+ *    lower-case hex digits; 8-digit legacy ids are accepted on input.
+ */
+#ifndef BLOCKSNAP_H
+#define BLOCKSNAP_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(__GNUC__)
+#define BSNAP_API __attribute__((visibility("default")))
+#define BSNAP_NONNULL(...) __attribute__((nonnull(__VA_ARGS__)))
+#define BSNAP_WUR __attribute__((warn_unused_result))
+#define BSNAP_PRINTF(f, a) __attribute__((format(printf, f, a)))
+#else
+#define BSNAP_API
+#define BSNAP_NONNULL(...)
+#define BSNAP_WUR
+#define BSNAP_PRINTF(f, a)
+#endif
+
+#define BSNAP_VERSION_MAJOR 0
+#define BSNAP_VERSION_MINOR 1
+#define BSNAP_VERSION_PATCH 0
+
+/** Return the library version, "MAJOR.MINOR.PATCH", as compiled.
+ * The string is static.  Any thread. */
+BSNAP_API const char *bsnap_version(void);
+
+/* ------------------------------------------------------------------------
+ * Errors and logging
+ * ------------------------------------------------------------------------ */
+
+/** Details of the most recent failure in the calling thread. */
+typedef struct bsnap_error {
+    int err;             /**< negative errno the failing call returned */
+    const char *code;    /**< EC2-style code, e.g. "InvalidSnapshot.NotFound" */
+    const char *message; /**< human message naming the object, lower case */
+} bsnap_error;
+
+/** Return the calling thread's last error record.
+ *
+ * The record is filled by the engine call that failed and stays valid until
+ * the next engine call in the same thread.  Never NULL; if no call failed
+ * yet, err is 0 and code/message are "".  Any thread (thread-local). */
+BSNAP_API const bsnap_error *bsnap_last_error(void);
+
+/** Log levels, as syslog's. */
+enum {
+    BSNAP_LOG_ERR = 3,
+    BSNAP_LOG_WARNING = 4,
+    BSNAP_LOG_NOTICE = 5,
+    BSNAP_LOG_INFO = 6,
+    BSNAP_LOG_DEBUG = 7,
+};
+
+/** Log callback: @level one of BSNAP_LOG_*, @category a debug category such
+ * as "pack" or "snapshot" (never NULL), @msg a line without a newline.
+ * It may be called from any engine thread, concurrently. */
+typedef void (*bsnap_log_func)(void *ud, int level, const char *category, const char *msg);
+
+/** Route engine log messages to @fn (NULL: drop them).
+ *
+ * Debug messages are produced only for the categories named in the
+ * environment variable BLOCKSNAP_DEBUG (comma separated, or "all").
+ * Call before any other engine call; not thread-safe against logging. */
+BSNAP_API void bsnap_set_log_func(bsnap_log_func fn, void *ud);
+
+/* ------------------------------------------------------------------------
+ * Progress and cancellation, shared by long operations
+ * ------------------------------------------------------------------------ */
+
+/** Progress callback: @done of @total units (bytes) handled so far.  Called
+ * from the thread that started the operation, at most about 10 times per
+ * second, and once at the end with done == total. */
+typedef void (*bsnap_progress_func)(void *ud, uint64_t done, uint64_t total);
+
+/** Options every long operation takes.  Zero-initialise for defaults. */
+typedef struct bsnap_run_options {
+    bsnap_progress_func progress; /**< in, optional */
+    void *progress_ud;            /**< in, passed to progress */
+    /** in, optional: when *cancel becomes non-zero (e.g. from a SIGINT
+     * handler) the operation stops, undoes what it did and fails with
+     * -ECANCELED.  Read without locks, so use a volatile sig_atomic_t-sized
+     * int. */
+    const volatile int *cancel;
+} bsnap_run_options;
+
+/* ------------------------------------------------------------------------
+ * Stores
+ * ------------------------------------------------------------------------ */
+
+typedef struct bsnap_store bsnap_store;
+
+#define BSNAP_CHUNK_SIZE_DEFAULT (64u * 1024u)
+#define BSNAP_CHUNK_SIZE_MIN (4u * 1024u)
+#define BSNAP_CHUNK_SIZE_MAX (4u * 1024u * 1024u)
+
+/** Flags for bsnap_store_open(). */
+enum {
+    BSNAP_STORE_CREATE = 1u << 0, /**< create the store if the directory has none */
+    BSNAP_STORE_RDONLY = 1u << 1, /**< open for reading only (verify, mount) */
+};
+
+/** Settings of a store being created.  Zero-initialise for defaults. */
+typedef struct bsnap_store_config {
+    uint32_t chunk_size; /**< power of two, 4 KiB..4 MiB; 0: 64 KiB */
+    const char *region;  /**< region name; NULL: the directory's base name */
+} bsnap_store_config;
+
+/** Resolve which store directory to use.
+ *
+ * @dir    in, optional: an explicit directory (--store) wins.
+ * @region in, optional: a region name (--region) names the store
+ *         $XDG_DATA_HOME/blocksnap/REGION (~/.local/share/... if unset).
+ * Otherwise $BLOCKSNAP_STORE, otherwise the region "local".
+ * @ret_path out: malloc'd path.
+ * Errors: -EINVAL (InvalidParameterValue) for a region name that is not
+ * [a-z0-9-]{1,64}; -ENOMEM. */
+BSNAP_API BSNAP_WUR int bsnap_store_resolve(const char *dir, const char *region, char **ret_path)
+    BSNAP_NONNULL(3);
+
+/** Open (and with BSNAP_STORE_CREATE, create) the store in directory @path.
+ *
+ * @flags  in: BSNAP_STORE_* bits.
+ * @config in, optional: used only when the store is created.
+ * @ret_store out: the handle; close with bsnap_store_close().
+ * Errors: -ENOENT (Store.NotFound) when there is no store and CREATE is not
+ * set; -ENOTDIR / -EEXIST (Store.Invalid) when @path is not a store
+ * directory (an existing non-empty directory without a config is never
+ * turned into a store); -EPROTONOSUPPORT (Store.UnsupportedVersion) for a
+ * store of another format version; -EINVAL (InvalidParameterValue) for a bad
+ * chunk size; -EIO / -ENOSPC / -EACCES from the file system or LMDB. */
+BSNAP_API BSNAP_WUR int bsnap_store_open(const char *path, unsigned flags,
+                                         const bsnap_store_config *config,
+                                         bsnap_store **ret_store) BSNAP_NONNULL(1, 4);
+
+/** Close a store handle.  All readers of it must be closed first.  NULL is a
+ * no-op.  Not to be called while other threads use the handle. */
+BSNAP_API void bsnap_store_close(bsnap_store *store);
+
+/** Facts and figures about a store. */
+typedef struct bsnap_store_info {
+    char uuid[37];          /**< store uuid, text form */
+    char region[65];        /**< region name */
+    char account[13];       /**< owner account id of everything in the store */
+    uint32_t chunk_size;    /**< bytes */
+    uint32_t format;        /**< on-disk format version */
+    uint64_t pack_count;    /**< pack files */
+    uint64_t pack_bytes;    /**< bytes in pack files (what data costs on disk) */
+    uint64_t chunk_count;   /**< distinct chunks and pages indexed */
+    uint64_t stored_bytes;  /**< payload bytes of indexed chunks (compressed) */
+    uint64_t logical_bytes; /**< uncompressed bytes of indexed chunks */
+    uint64_t meta_bytes;    /**< size of the metadata environment on disk */
+    uint64_t snapshot_count;
+    uint64_t volume_count;
+} bsnap_store_info;
+
+/** Fill @ret_info for @store.  Costs a scan of the chunk index.
+ * Errors: -EIO. */
+BSNAP_API BSNAP_WUR int bsnap_store_get_info(bsnap_store *store, bsnap_store_info *ret_info)
+    BSNAP_NONNULL(1, 2);
+
+/* ------------------------------------------------------------------------
+ * Small value types shared by several calls
+ * ------------------------------------------------------------------------ */
+
+/** Longest id string, with its NUL ("snap-" + 17 hex + NUL fits). */
+#define BSNAP_ID_MAX 32
+
+/** A tag.  @value may be NULL in bsnap_tags_delete() to match any value. */
+typedef struct bsnap_tag {
+    const char *key;
+    const char *value;
+} bsnap_tag;
+
+/** An EC2 Describe* filter: @name with @nvalues values (OR-ed); several
+ * filters are AND-ed.  Values may use the wildcards * and ?. */
+typedef struct bsnap_filter {
+    const char *name;
+    const char *const *values;
+    size_t nvalues;
+} bsnap_filter;
+
+/** A byte range of a volume. */
+typedef struct bsnap_range {
+    uint64_t offset;
+    uint64_t length;
+} bsnap_range;
+
+/** Parse AWS CLI tag arguments into tags.
+ *
+ * Each of @args is shorthand ("Key=env,Value=prod", or "Key=env" for delete)
+ * or a JSON array ('[{"Key":"env","Value":"prod"}]').
+ * @ret_tags out: one malloc'd block holding the array and its strings: free
+ * it with a single free().  Errors: -EINVAL (InvalidParameterValue) naming
+ * the bad argument, keys over 127 / values over 256 characters, "aws:"
+ * keys, more than 50 tags. */
+BSNAP_API BSNAP_WUR int bsnap_tags_parse(const char *const *args, size_t nargs,
+                                         bsnap_tag **ret_tags, size_t *ret_ntags)
+    BSNAP_NONNULL(3, 4);
+
+/** Parse AWS CLI filter arguments ("Name=volume-id,Values=vol-1,vol-2" or a
+ * JSON array of {"Name":…,"Values":[…]}).  @ret_filters as for
+ * bsnap_tags_parse (one free()).  Errors: -EINVAL (InvalidParameterValue). */
+BSNAP_API BSNAP_WUR int bsnap_filters_parse(const char *const *args, size_t nargs,
+                                            bsnap_filter **ret_filters, size_t *ret_nfilters)
+    BSNAP_NONNULL(3, 4);
+
+/** Parse a changed-block list: lines "OFFSET LENGTH" (decimal bytes), blank
+ * lines and lines starting with '#' ignored.  Ranges must be sorted, not
+ * overlapping, and have LENGTH > 0 (the form `blocksnap diff` prints).
+ * @name in: what to call the input in errors (a file name).
+ * @ret_ranges out: malloc'd array.  Errors: -EINVAL (InvalidParameterValue)
+ * with "NAME line N: ..." naming the first bad line; -ENOMEM. */
+BSNAP_API BSNAP_WUR int bsnap_ranges_parse(const char *text, size_t len, const char *name,
+                                           bsnap_range **ret_ranges, size_t *ret_nranges)
+    BSNAP_NONNULL(1, 3, 4, 5);
+
+/** Read and parse a changed-block list file (as bsnap_ranges_parse).
+ * Errors as there, plus -ENOENT / -EACCES / -EISDIR naming the file. */
+BSNAP_API BSNAP_WUR int bsnap_ranges_load(const char *path, bsnap_range **ret_ranges,
+                                          size_t *ret_nranges) BSNAP_NONNULL(1, 2, 3);
+
+/* ------------------------------------------------------------------------
+ * Snapshots
+ * ------------------------------------------------------------------------ */
+
+/** Snapshot states, as EC2's. */
+typedef enum bsnap_snapshot_state {
+    BSNAP_SNAPSHOT_PENDING = 0,
+    BSNAP_SNAPSHOT_COMPLETED = 1,
+    BSNAP_SNAPSHOT_ERROR = 2,
+} bsnap_snapshot_state;
+
+/** What to snapshot and how.  Zero-initialise, then set volume_path or
+ * volume_id. */
+typedef struct bsnap_snapshot_options {
+    const char *volume_path;  /**< a raw image file or a block device */
+    const char *volume_id;    /**< or: the volume record whose path to read */
+    const char *description;  /**< optional, at most 255 characters */
+    const char *parent_id;    /**< optional: diff against this snapshot */
+    bool full;                /**< ignore any parent: read everything */
+    const bsnap_range *changed; /**< optional changed-block list: read only */
+    size_t nchanged;            /**< these ranges; needs a parent snapshot */
+    const bsnap_tag *tags;    /**< optional tags for the new snapshot */
+    size_t ntags;
+    unsigned threads;         /**< hash/compress workers; 0: one per core */
+    bsnap_run_options run;
+} bsnap_snapshot_options;
+
+/** Figures of one snapshot creation. */
+typedef struct bsnap_snapshot_stats {
+    uint64_t volume_bytes;   /**< size of the volume */
+    uint64_t read_bytes;     /**< bytes read from the volume */
+    uint64_t new_chunks;     /**< chunks and pages written to packs */
+    uint64_t new_bytes;      /**< bytes appended to packs (headers included) */
+    uint64_t reused_chunks;  /**< non-zero chunks found already stored */
+    uint64_t zero_chunks;    /**< chunks that were holes or all zero */
+} bsnap_snapshot_stats;
+
+/** Take a snapshot of a volume.
+ *
+ * The volume is found by its canonical path (a record is created the first
+ * time) or by @opts->volume_id.  Its last completed snapshot is the parent
+ * unless @opts->parent_id or @opts->full says otherwise.  Holes are skipped
+ * (SEEK_DATA/SEEK_HOLE) and only chunks whose content differs from what the
+ * store holds are written.  With @opts->changed, only those ranges are read
+ * and everything else is taken from the parent.
+ *
+ * The snapshot is "pending" while it is written and "completed" after one
+ * final transaction; on any failure (and on cancel) it is removed and the
+ * store is as before, apart from unreferenced chunks that gc reclaims.
+ *
+ * @ret_id out: the new snapshot id.  @ret_stats out, optional.
+ * Errors: -ENOENT (InvalidVolume.NotFound) volume missing; -EACCES;
+ * -EINVAL (InvalidParameterValue / InvalidSnapshotID.Malformed /
+ * MissingParameter) for bad options, a changed list without a parent, a
+ * range past the end; -ENOENT (InvalidSnapshot.NotFound) for an unknown
+ * parent; -ENOSPC (Store.Full) when the store's disk is full; -ECANCELED;
+ * -EIO for read errors of the volume or the store. */
+BSNAP_API BSNAP_WUR int bsnap_snapshot_create(bsnap_store *store,
+                                              const bsnap_snapshot_options *opts,
+                                              char ret_id[BSNAP_ID_MAX],
+                                              bsnap_snapshot_stats *ret_stats)
+    BSNAP_NONNULL(1, 2, 3);
+
+/** A snapshot's record. */
+typedef struct bsnap_snapshot_info {
+    char id[BSNAP_ID_MAX];
+    char volume_id[BSNAP_ID_MAX];
+    char parent_id[BSNAP_ID_MAX]; /**< "" for a full snapshot */
+    bsnap_snapshot_state state;
+    uint64_t size;             /**< volume size in bytes */
+    int64_t start_time_ms;     /**< Unix time, milliseconds */
+    uint64_t data_chunks;      /**< non-zero chunks (for st_blocks) */
+    uint32_t chunk_size;
+} bsnap_snapshot_info;
+
+/** Fill @ret_info for snapshot @id.
+ * Errors: -EINVAL (InvalidSnapshotID.Malformed); -ENOENT
+ * (InvalidSnapshot.NotFound); -EIO. */
+BSNAP_API BSNAP_WUR int bsnap_snapshot_get(bsnap_store *store, const char *id,
+                                           bsnap_snapshot_info *ret_info) BSNAP_NONNULL(1, 2, 3);
+
+/** List every snapshot (pending ones too), sorted by id.
+ * @ret_infos out: malloc'd array.  Errors: -EIO, -ENOMEM. */
+BSNAP_API BSNAP_WUR int bsnap_snapshot_list(bsnap_store *store, bsnap_snapshot_info **ret_infos,
+                                            size_t *ret_n) BSNAP_NONNULL(1, 2, 3);
+
+/** Describe snapshots as EC2's DescribeSnapshots JSON: {"Snapshots":[…]}.
+ *
+ * @ids, @nids in: restrict to these ids (all if @nids is 0); an unknown id
+ * is an error, as in EC2.  @filters in: EC2 filters: description,
+ * snapshot-id, volume-id, volume-size, status, start-time, owner-id,
+ * tag:KEY, tag-key.  @ret_json out: malloc'd JSON text.
+ * Errors: -EINVAL (InvalidSnapshotID.Malformed, InvalidParameterValue for an
+ * unknown filter name); -ENOENT (InvalidSnapshot.NotFound); -EIO. */
+BSNAP_API BSNAP_WUR int bsnap_snapshot_describe(bsnap_store *store, const char *const *ids,
+                                                size_t nids, const bsnap_filter *filters,
+                                                size_t nfilters, char **ret_json)
+    BSNAP_NONNULL(1, 6);
+
+/** Delete snapshot @id.  Only what no other snapshot shares is freed
+ * (refcount cascade, O(freed)); pack space is reclaimed by bsnap_gc().
+ * A volume whose last snapshot this was falls back to the parent.
+ * Errors: -EINVAL (InvalidSnapshotID.Malformed); -ENOENT
+ * (InvalidSnapshot.NotFound); -EBUSY (InvalidSnapshot.InUse) while an image
+ * uses it or it is pending; -EIO; -ENOSPC. */
+BSNAP_API BSNAP_WUR int bsnap_snapshot_delete(bsnap_store *store, const char *id)
+    BSNAP_NONNULL(1, 2);
+
+/** Options of bsnap_volume_create(). */
+typedef struct bsnap_volume_options {
+    bool force;         /**< replace an existing file at the path */
+    bsnap_run_options run;
+} bsnap_volume_options;
+
+/** Restore snapshot @snapshot_id into a new raw image at @path and record it
+ * as a volume whose source is that snapshot (so its next snapshot is
+ * incremental).  The file is sparse where chunks are zero and byte-identical
+ * to the volume at snapshot time; every chunk is verified as it is read.
+ * The file is written under a temporary name and renamed into place, so a
+ * failure leaves no partial file.  A block device at @path is written in
+ * place (never with holes).
+ * @ret_volume_id out.
+ * Errors: -EEXIST (InvalidParameterValue) file exists and !force; -ENOENT
+ * (InvalidSnapshot.NotFound); -EIO naming chunk, pack and offset for a
+ * damaged chunk; -ENOSPC; -ECANCELED. */
+BSNAP_API BSNAP_WUR int bsnap_volume_create(bsnap_store *store, const char *snapshot_id,
+                                            const char *path, const bsnap_volume_options *opts,
+                                            char ret_volume_id[BSNAP_ID_MAX])
+    BSNAP_NONNULL(1, 2, 3, 5);
+
+/** Describe volumes as EC2's DescribeVolumes JSON: {"Volumes":[…]}.
+ * Filters: volume-id, snapshot-id, size, status, create-time, tag:KEY,
+ * tag-key.  Other arguments and errors as bsnap_snapshot_describe(), with
+ * InvalidVolumeID.Malformed / InvalidVolume.NotFound. */
+BSNAP_API BSNAP_WUR int bsnap_volume_describe(bsnap_store *store, const char *const *ids,
+                                              size_t nids, const bsnap_filter *filters,
+                                              size_t nfilters, char **ret_json)
+    BSNAP_NONNULL(1, 6);
+
+/** Add or overwrite tags on resources (snapshots, volumes).  All resources
+ * are checked first; nothing changes unless all exist.
+ * Errors: -EINVAL (*.Malformed, InvalidParameterValue, TagLimitExceeded
+ * beyond 50 tags); -ENOENT (*.NotFound). */
+BSNAP_API BSNAP_WUR int bsnap_tags_create(bsnap_store *store, const char *const *resources,
+                                          size_t nresources, const bsnap_tag *tags, size_t ntags)
+    BSNAP_NONNULL(1, 2, 4);
+
+/** Remove tags from resources; a tag with a NULL value removes the key
+ * whatever its value, one with a value only when it matches; @ntags == 0
+ * removes every tag.  Errors as bsnap_tags_create(). */
+BSNAP_API BSNAP_WUR int bsnap_tags_delete(bsnap_store *store, const char *const *resources,
+                                          size_t nresources, const bsnap_tag *tags, size_t ntags)
+    BSNAP_NONNULL(1, 2);
+
+/* ------------------------------------------------------------------------
+ * Diff
+ * ------------------------------------------------------------------------ */
+
+/** Called for each run of changed bytes, in increasing order, merged, clipped
+ * to the larger volume size.  Return 0 to go on, negative errno to stop
+ * (bsnap_snapshot_diff() then returns it). */
+typedef int (*bsnap_range_func)(void *ud, uint64_t offset, uint64_t length);
+
+/** Report the byte ranges in which snapshots @first and @second differ, at
+ * chunk granularity, skipping equal subtrees of their block maps: the cost
+ * is proportional to what changed, not to the volume size.  @first may be
+ * NULL: then every non-zero range of @second is reported.
+ * Errors: -EINVAL (InvalidSnapshotID.Malformed); -ENOENT
+ * (InvalidSnapshot.NotFound); -EIO; whatever @fn returned. */
+BSNAP_API BSNAP_WUR int bsnap_snapshot_diff(bsnap_store *store, const char *first,
+                                            const char *second, bsnap_range_func fn, void *ud)
+    BSNAP_NONNULL(1, 3, 4);
+
+/** The same diff as EBS ListChangedBlocks JSON: {"ChangedBlocks":[{
+ * "BlockIndex":N,"FirstBlockToken":"…","SecondBlockToken":"…"}…],
+ * "VolumeSize":GiB,"BlockSize":chunk_size}.  Tokens are chunk ids (absent
+ * for a zero block).  @ret_json out: malloc'd. */
+BSNAP_API BSNAP_WUR int bsnap_snapshot_diff_json(bsnap_store *store, const char *first,
+                                                 const char *second, char **ret_json)
+    BSNAP_NONNULL(1, 3, 4);
+
+/* ------------------------------------------------------------------------
+ * Reading snapshot contents (restore, FUSE)
+ * ------------------------------------------------------------------------ */
+
+typedef struct bsnap_reader bsnap_reader;
+
+/** Open snapshot @id (completed) for reading.  The reader keeps the block
+ * map root it opened; it stays valid while the snapshot's chunks are in the
+ * store.  Errors: as bsnap_snapshot_get(), and -EBUSY (IncorrectState) for
+ * a pending snapshot. */
+BSNAP_API BSNAP_WUR int bsnap_reader_open(bsnap_store *store, const char *id,
+                                          bsnap_reader **ret_reader) BSNAP_NONNULL(1, 2, 3);
+
+/** Close a reader.  NULL is a no-op. */
+BSNAP_API void bsnap_reader_close(bsnap_reader *reader);
+
+/** The snapshot's volume size in bytes. */
+BSNAP_API uint64_t bsnap_reader_size(const bsnap_reader *reader) BSNAP_NONNULL(1);
+
+/** Read up to @len bytes at @offset into @buf; short only at the end of the
+ * volume.  Holes read as zeros.  Every chunk is verified (checksum and id)
+ * before its bytes are returned.  Thread-safe: many threads may read one
+ * reader at once.  Returns the byte count.  Errors: -EIO (logged with chunk,
+ * pack and offset) for a damaged or missing chunk; -ENOMEM. */
+BSNAP_API BSNAP_WUR long bsnap_reader_pread(bsnap_reader *reader, void *buf, size_t len,
+                                            uint64_t offset) BSNAP_NONNULL(1, 2);
+
+/** lseek(2)'s SEEK_DATA / SEEK_HOLE over the block map: @whence is SEEK_DATA
+ * or SEEK_HOLE.  Data means a non-zero chunk.  @ret_offset out.
+ * Errors: -ENXIO past the end (or no data after @offset), -EINVAL, -EIO. */
+BSNAP_API BSNAP_WUR int bsnap_reader_seek(bsnap_reader *reader, uint64_t offset, int whence,
+                                          uint64_t *ret_offset) BSNAP_NONNULL(1, 4);
+
+/* ------------------------------------------------------------------------
+ * Maintenance
+ * ------------------------------------------------------------------------ */
+
+/** One problem verify found.  Fields that do not apply are "" or -1.  The
+ * strings are valid during the callback only. */
+typedef struct bsnap_problem {
+    const char *snapshot_id; /**< a snapshot affected, or "" */
+    const char *chunk_id;    /**< 32 hex digits, or "" */
+    int64_t pack;            /**< pack number, or -1 */
+    int64_t offset;          /**< byte offset in the pack, or -1 */
+    const char *what;        /**< what is wrong, e.g. "checksum mismatch" */
+} bsnap_problem;
+
+typedef void (*bsnap_problem_func)(void *ud, const bsnap_problem *problem);
+
+/** Figures of a verify run. */
+typedef struct bsnap_verify_stats {
+    uint64_t chunks_checked;
+    uint64_t bytes_checked;
+    uint64_t snapshots_checked;
+    uint64_t problems;
+    uint64_t damaged_snapshots;
+} bsnap_verify_stats;
+
+/** Check the store, or only snapshot @snapshot_id: every stored byte
+ * (record checksum, decompression, chunk id), every reference (each page
+ * and chunk a snapshot names exists), and, for the whole store, that every
+ * refcount equals the references to it.  Each problem is passed to @fn.
+ * Unreferenced chunks (leaks from interrupted writes) are not problems; gc
+ * reclaims them.  Returns 0 when the check ran (look at
+ * @ret_stats->problems), negative errno when it could not run. */
+BSNAP_API BSNAP_WUR int bsnap_verify(bsnap_store *store, const char *snapshot_id,
+                                     const bsnap_run_options *run, bsnap_problem_func fn,
+                                     void *ud, bsnap_verify_stats *ret_stats)
+    BSNAP_NONNULL(1, 6);
+
+/** Figures of a gc run. */
+typedef struct bsnap_gc_stats {
+    uint64_t chunks_freed;      /**< index entries removed */
+    uint64_t snapshots_removed; /**< abandoned pending snapshots removed */
+    uint64_t packs_removed;
+    uint64_t packs_rewritten;
+    uint64_t bytes_before;      /**< pack bytes before */
+    uint64_t bytes_after;       /**< pack bytes after */
+} bsnap_gc_stats;
+
+/** Reclaim space: drop abandoned pending snapshots, free unreferenced chunks
+ * (cascading through pages), delete packs with no live record and rewrite
+ * packs that hold dead bytes.  Waits for running writers (store lock).
+ * Crash-safe at every step.  Errors: -EIO, -ENOSPC, -ECANCELED. */
+BSNAP_API BSNAP_WUR int bsnap_gc(bsnap_store *store, const bsnap_run_options *run,
+                                 bsnap_gc_stats *ret_stats) BSNAP_NONNULL(1);
+
+/* ------------------------------------------------------------------------
+ * Output
+ * ------------------------------------------------------------------------ */
+
+/** Render a JSON document (as the describe calls return) for people, the
+ * way the AWS CLI does: @format is "json" (pretty, 4-space indent),
+ * "text" (tab-separated rows, one per object, list names upper-cased) or
+ * "table" (boxed).  @ret_text out: malloc'd, ends with a newline.
+ * Errors: -EINVAL for malformed JSON or an unknown format. */
+BSNAP_API BSNAP_WUR int bsnap_render(const char *json, const char *format, char **ret_text)
+    BSNAP_NONNULL(1, 2, 3);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* BLOCKSNAP_H */
