@@ -355,6 +355,12 @@ BSNAP_API BSNAP_WUR int bsnap_snapshot_describe(bsnap_store *store, const char *
                                                 size_t nfilters, char **ret_json)
     BSNAP_NONNULL(1, 6);
 
+/** Describe one snapshot as the EC2 object of that snapshot (the element
+ * DescribeSnapshots would list; what CreateSnapshot returns).
+ * @ret_json out: malloc'd.  Errors as bsnap_snapshot_get(). */
+BSNAP_API BSNAP_WUR int bsnap_snapshot_describe_one(bsnap_store *store, const char *id,
+                                                    char **ret_json) BSNAP_NONNULL(1, 2, 3);
+
 /** Delete snapshot @id.  Only what no other snapshot shares is freed
  * (refcount cascade, O(freed)); pack space is reclaimed by bsnap_gc().
  * A volume whose last snapshot this was falls back to the parent.
@@ -394,6 +400,12 @@ BSNAP_API BSNAP_WUR int bsnap_volume_describe(bsnap_store *store, const char *co
                                               size_t nids, const bsnap_filter *filters,
                                               size_t nfilters, char **ret_json)
     BSNAP_NONNULL(1, 6);
+
+/** Describe one volume as its EC2 object (what CreateVolume returns).
+ * @ret_json out: malloc'd.  Errors: InvalidVolumeID.Malformed,
+ * InvalidVolume.NotFound, -EIO. */
+BSNAP_API BSNAP_WUR int bsnap_volume_describe_one(bsnap_store *store, const char *id,
+                                                  char **ret_json) BSNAP_NONNULL(1, 2, 3);
 
 /** Add or overwrite tags on resources (snapshots, volumes).  All resources
  * are checked first; nothing changes unless all exist.

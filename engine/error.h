@@ -1,0 +1,51 @@
+/* error.h - failure records and logging.
+ *
+ * Every engine call that fails does so through bsnap_fail(), which stores the
+ * errno, the EC2-style code and a message in a thread-local record that front
+ * ends read once with bsnap_last_error().  The engine never prints: messages
+ * go to the callback set with bsnap_set_log_func().  Callers pass a negative
+ * return up unchanged; only a caller that knows more adds context with
+ * bsnap_fail_prefix().
+ */
+#ifndef BSNAP_ERROR_H
+#define BSNAP_ERROR_H
+
+#include <errno.h>
+#include <stdbool.h>
+
+#include "blocksnap.h"
+
+/* Record a failure and return @err (a negative errno), so that a failing
+ * path reads: return bsnap_fail(-ENOENT, "InvalidSnapshot.NotFound",
+ * "snapshot %s not found", id); */
+int bsnap_fail(int err, const char *code, const char *fmt, ...) BSNAP_PRINTF(3, 4);
+
+/* Put "PREFIX: " in front of the current message (keeping errno and code)
+ * and return the record's err.  For callers that know what the callee did
+ * not, e.g. which file a read was for. */
+int bsnap_fail_prefix(const char *fmt, ...) BSNAP_PRINTF(1, 2);
+
+/* Clear the calling thread's record (done on entry to public calls that
+ * report through it). */
+void bsnap_error_clear(void);
+
+/* Copy/restore the current record: used where cleanup code may fail again
+ * after the first, more useful, failure. */
+typedef struct error_saved {
+    int err;
+    char code[64];
+    char message[1024];
+} error_saved;
+void error_save(error_saved *s);
+void error_restore(const error_saved *s);
+
+/* Logging.  @cat is a debug category ("pack", "snapshot", ...). */
+void bsnap_log(int level, const char *cat, const char *fmt, ...) BSNAP_PRINTF(3, 4);
+bool bsnap_debug_enabled(const char *cat);
+#define bsnap_debug(cat, ...)                                                      \
+    do {                                                                           \
+        if (bsnap_debug_enabled(cat))                                              \
+            bsnap_log(BSNAP_LOG_DEBUG, cat, __VA_ARGS__);                          \
+    } while (0)
+
+#endif

@@ -1,0 +1,221 @@
+/* util.c - see util.h. */
+#include "util.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "blocksnap.h"
+
+void hex_encode(const uint8_t *in, size_t n, char *out)
+{
+    static const char digits[] = "0123456789abcdef";
+
+    for (size_t i = 0; i < n; i++) {
+        out[2 * i] = digits[in[i] >> 4];
+        out[2 * i + 1] = digits[in[i] & 15];
+    }
+    out[2 * n] = '\0';
+}
+
+static int hex_value(char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
+bool hex_decode(const char *in, size_t n, uint8_t *out)
+{
+    for (size_t i = 0; i < n; i++) {
+        int hi = hex_value(in[2 * i]), lo;
+        if (hi < 0)
+            return false;
+        lo = hex_value(in[2 * i + 1]);
+        if (lo < 0)
+            return false;
+        out[i] = (uint8_t)(hi << 4 | lo);
+    }
+    return true;
+}
+
+int random_bytes(void *buf, size_t n)
+{
+    uint8_t *p = buf;
+
+    while (n > 0) {
+        ssize_t r = getrandom(p, n, 0);
+        if (r < 0) {
+            if (errno == EINTR)
+                continue;
+            return -errno;
+        }
+        p += r;
+        n -= (size_t)r;
+    }
+    return 0;
+}
+
+int id_generate(const char *prefix, char *out)
+{
+    uint8_t raw[9];
+    char hex[19];
+    int r = random_bytes(raw, sizeof raw);
+
+    if (r < 0)
+        return r;
+    hex_encode(raw, sizeof raw, hex);
+    hex[17] = '\0'; /* 17 digits, as EC2's ids */
+    snprintf(out, BSNAP_ID_MAX, "%s-%s", prefix, hex);
+    return 0;
+}
+
+bool id_valid(const char *id, const char *prefix)
+{
+    size_t plen = strlen(prefix), n;
+
+    if (strncmp(id, prefix, plen) != 0 || id[plen] != '-')
+        return false;
+    id += plen + 1;
+    n = strlen(id);
+    if (n != 8 && n != 17)
+        return false;
+    for (size_t i = 0; i < n; i++)
+        if (!((id[i] >= '0' && id[i] <= '9') || (id[i] >= 'a' && id[i] <= 'f')))
+            return false;
+    return true;
+}
+
+int64_t time_now_ms(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+void time_format_ms(int64_t ms, char *out, size_t outlen)
+{
+    time_t secs = (time_t)(ms / 1000);
+    struct tm tm;
+
+    gmtime_r(&secs, &tm);
+    snprintf(out, outlen, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900,
+             tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (int)(ms % 1000));
+}
+
+ssize_t full_pread(int fd, void *buf, size_t n, off_t off)
+{
+    size_t done = 0;
+
+    while (done < n) {
+        ssize_t r = pread(fd, (char *)buf + done, n - done, off + (off_t)done);
+        if (r < 0) {
+            if (errno == EINTR)
+                continue;
+            return -errno;
+        }
+        if (r == 0)
+            break;
+        done += (size_t)r;
+    }
+    return (ssize_t)done;
+}
+
+int full_pwrite(int fd, const void *buf, size_t n, off_t off)
+{
+    size_t done = 0;
+
+    while (done < n) {
+        ssize_t r = pwrite(fd, (const char *)buf + done, n - done, off + (off_t)done);
+        if (r < 0) {
+            if (errno == EINTR)
+                continue;
+            return -errno;
+        }
+        done += (size_t)r;
+    }
+    return 0;
+}
+
+int full_write(int fd, const void *buf, size_t n)
+{
+    size_t done = 0;
+
+    while (done < n) {
+        ssize_t r = write(fd, (const char *)buf + done, n - done);
+        if (r < 0) {
+            if (errno == EINTR)
+                continue;
+            return -errno;
+        }
+        done += (size_t)r;
+    }
+    return 0;
+}
+
+int file_read_all(const char *path, size_t max, char **ret_buf, size_t *ret_len)
+{
+    _cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC);
+    _cleanup_free_ char *buf = NULL;
+    struct stat st;
+    ssize_t r;
+
+    if (fd < 0)
+        return -errno;
+    if (fstat(fd, &st) < 0)
+        return -errno;
+    if (S_ISDIR(st.st_mode))
+        return -EISDIR;
+    if ((uint64_t)st.st_size > max)
+        return -EFBIG;
+    buf = malloc((size_t)st.st_size + 1);
+    if (!buf)
+        return -ENOMEM;
+    r = full_pread(fd, buf, (size_t)st.st_size, 0);
+    if (r < 0)
+        return (int)r;
+    buf[r] = '\0';
+    *ret_len = (size_t)r;
+    *ret_buf = steal_ptr(buf);
+    return 0;
+}
+
+int fsync_dir(const char *path)
+{
+    _cleanup_close_ int fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+
+    if (fd < 0)
+        return -errno;
+    if (fsync(fd) < 0)
+        return -errno;
+    return 0;
+}
+
+bool mem_is_zero(const void *buf, size_t n)
+{
+    const uint8_t *p = buf;
+
+    /* Check the first 16 bytes byte-wise, then compare the buffer with
+     * itself shifted by 16: memcmp is vectorised and this needs no zero
+     * buffer. */
+    if (n <= 16) {
+        for (size_t i = 0; i < n; i++)
+            if (p[i])
+                return false;
+        return true;
+    }
+    for (size_t i = 0; i < 16; i++)
+        if (p[i])
+            return false;
+    return memcmp(p, p + 16, n - 16) == 0;
+}

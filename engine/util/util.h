@@ -1,0 +1,76 @@
+/* util.h - small helpers every module uses: little-endian fields, hex,
+ * random ids, time stamps, whole-file I/O.  Nothing here knows a format. */
+#ifndef BSNAP_UTIL_H
+#define BSNAP_UTIL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+#include <sys/types.h>
+
+#include "cleanup.h"
+
+static inline void le16_put(uint8_t *p, uint16_t v)
+{
+    p[0] = (uint8_t)v;
+    p[1] = (uint8_t)(v >> 8);
+}
+static inline void le32_put(uint8_t *p, uint32_t v)
+{
+    for (int i = 0; i < 4; i++)
+        p[i] = (uint8_t)(v >> (8 * i));
+}
+static inline void le64_put(uint8_t *p, uint64_t v)
+{
+    for (int i = 0; i < 8; i++)
+        p[i] = (uint8_t)(v >> (8 * i));
+}
+static inline uint16_t le16_get(const uint8_t *p)
+{
+    return (uint16_t)(p[0] | (p[1] << 8));
+}
+static inline uint32_t le32_get(const uint8_t *p)
+{
+    return (uint32_t)p[0] | ((uint32_t)p[1] << 8) | ((uint32_t)p[2] << 16) |
+           ((uint32_t)p[3] << 24);
+}
+static inline uint64_t le64_get(const uint8_t *p)
+{
+    return (uint64_t)le32_get(p) | ((uint64_t)le32_get(p + 4) << 32);
+}
+
+/* Write 2*@n lower-case hex digits and a NUL to @out. */
+void hex_encode(const uint8_t *in, size_t n, char *out);
+/* Decode exactly 2*@n hex digits from @in; false if any is not hex. */
+bool hex_decode(const char *in, size_t n, uint8_t *out);
+
+/* Fill @buf with @n bytes from getrandom(); negative errno on failure. */
+int random_bytes(void *buf, size_t n);
+
+/* A new resource id: @prefix "-" 17 hex digits.  @out has BSNAP_ID_MAX. */
+int id_generate(const char *prefix, char *out);
+/* Whether @id is PREFIX-(8|17 hex).  @prefix without the dash. */
+bool id_valid(const char *id, const char *prefix);
+
+/* Milliseconds since the epoch, and its ISO 8601 UTC form
+ * "2026-11-23T03:28:56.000Z" (@out at least 25 bytes). */
+int64_t time_now_ms(void);
+void time_format_ms(int64_t ms, char *out, size_t outlen);
+
+/* pread/pwrite the whole buffer, retrying on EINTR and short counts.
+ * full_pread returns bytes read (< n only at EOF) or -errno. */
+ssize_t full_pread(int fd, void *buf, size_t n, off_t off);
+int full_pwrite(int fd, const void *buf, size_t n, off_t off);
+int full_write(int fd, const void *buf, size_t n);
+
+/* Read a whole (small) file into a NUL-terminated malloc'd buffer. */
+int file_read_all(const char *path, size_t max, char **ret_buf, size_t *ret_len);
+
+/* fsync a directory, so a rename or create in it is durable. */
+int fsync_dir(const char *path);
+
+/* Whether @buf of @n bytes is all zero (fast path for 8-byte aligned). */
+bool mem_is_zero(const void *buf, size_t n);
+
+#endif
