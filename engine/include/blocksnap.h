@@ -548,6 +548,82 @@ BSNAP_API BSNAP_WUR int bsnap_gc(bsnap_store *store, const bsnap_run_options *ru
 BSNAP_API BSNAP_WUR int bsnap_render(const char *json, const char *format, char **ret_text)
     BSNAP_NONNULL(1, 2, 3);
 
+/* ------------------------------------------------------------------------
+ * Partitions and boot sectors
+ * ------------------------------------------------------------------------ */
+
+/** Partition table kinds. */
+typedef enum bsnap_partition_scheme {
+    BSNAP_PART_NONE = 0, /**< no table found (or none that checks) */
+    BSNAP_PART_MBR = 1,  /**< MS-DOS table, with logical partitions */
+    BSNAP_PART_GPT = 2,  /**< GUID partition table (CRCs checked) */
+} bsnap_partition_scheme;
+
+/** One partition of a volume, as its table describes it, clipped to the
+ * volume: offset + size never exceeds the volume size. */
+typedef struct bsnap_partition {
+    unsigned number;      /**< as Linux numbers them: MBR 1-4 primary, 5+
+                           * logical; GPT entry index + 1 */
+    uint64_t offset;      /**< bytes from the start of the volume */
+    uint64_t size;        /**< bytes, > 0 */
+    uint8_t mbr_type;     /**< MBR type byte; 0 for GPT */
+    bool bootable;        /**< MBR active flag (0x80) */
+    bool esp;             /**< an EFI System Partition (GPT type or MBR 0xEF) */
+    bool clipped;         /**< the table claimed more than the volume holds */
+    char type_guid[37];   /**< GPT type GUID (upper case); "" for MBR */
+    char uuid[37];        /**< GPT partition GUID; "" for MBR */
+    char name[109];       /**< GPT partition name as UTF-8; "" for MBR */
+} bsnap_partition;
+
+/** How a volume boots, as far as its first sectors tell. */
+typedef enum bsnap_boot_mode {
+    BSNAP_BOOT_NONE = 0,        /**< nothing bootable found */
+    BSNAP_BOOT_LEGACY_BIOS = 1, /**< MBR boot signature with a BIOS path */
+    BSNAP_BOOT_UEFI = 2,        /**< an EFI System Partition */
+    BSNAP_BOOT_HYBRID = 3,      /**< both */
+} bsnap_boot_mode;
+
+/** Boot facts of a volume. */
+typedef struct bsnap_boot_info {
+    bsnap_partition_scheme scheme;
+    bsnap_boot_mode mode;
+    bool mbr_signature;  /**< 0x55AA at byte 510 */
+    bool mbr_boot_code;  /**< the 440-byte MBR boot code area is not all zero */
+    bool bios_boot_partition; /**< GPT "BIOS boot" partition (GRUB on GPT) */
+    bool has_esp;        /**< an EFI System Partition exists */
+    uint32_t sector_size; /**< 512, or 4096 for a GPT found at 4 KiB LBAs */
+    size_t npartitions;  /**< partitions found */
+    char disk_guid[37];  /**< GPT disk GUID; "" otherwise */
+} bsnap_boot_info;
+
+/** Read the partition table of an open snapshot (MBR with its logical
+ * partitions, or GPT, whose header and entry-array CRC32s must check; a
+ * damaged primary GPT falls back to the backup at the last LBA).  Every
+ * value read from the volume is distrusted: partitions past the end are
+ * dropped, sizes that run past it are clipped (clipped = true), extended
+ * partition chains that loop are cut.
+ *
+ * @reader in: an open reader (any thread; the call only reads through it).
+ * @ret_parts out: malloc'd array sorted by number, NULL when *ret_n is 0.
+ * @ret_n out: how many.  A volume without a table gives 0 partitions.
+ * Errors: -EIO (the reader's, logged with chunk, pack and offset); -ENOMEM. */
+BSNAP_API BSNAP_WUR int bsnap_partitions_read(bsnap_reader *reader, bsnap_partition **ret_parts,
+                                              size_t *ret_n) BSNAP_NONNULL(1, 2, 3);
+
+/** Inspect the boot sectors of an open snapshot.  The mode follows these
+ * rules: UEFI when an EFI System Partition exists (GPT type
+ * C12A7328-F81F-11D2-BA4B-00A0C93EC93B or MBR type 0xEF); legacy BIOS when
+ * the 0x55AA signature is present and either the table is a plain MBR, or a
+ * GPT's protective MBR carries boot code, or a GPT has a BIOS boot
+ * partition; hybrid when both hold; none otherwise.
+ * @ret_info out.  Errors: as bsnap_partitions_read(). */
+BSNAP_API BSNAP_WUR int bsnap_boot_inspect(bsnap_reader *reader, bsnap_boot_info *ret_info)
+    BSNAP_NONNULL(1, 2);
+
+/** The name of a boot mode: "none", "legacy-bios", "uefi" or "hybrid".
+ * Static string.  Any thread. */
+BSNAP_API const char *bsnap_boot_mode_name(bsnap_boot_mode mode);
+
 #ifdef __cplusplus
 }
 #endif
