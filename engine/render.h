@@ -1,0 +1,31 @@
+/* render.h - JSON documents rendered for people, as the AWS CLI does.
+ *
+ * The public entry point is bsnap_render() (see blocksnap.h).  It takes the
+ * JSON text the describe calls return and produces one of the AWS CLI's
+ * three --output forms:
+ *
+ *  json   the document pretty-printed with a 4-space indent, keys in the
+ *         order the document has them, non-ASCII characters kept as UTF-8;
+ *
+ *  text   awscli/text.py's rules: an object prints one line of its scalar
+ *         values, tab-separated, in key order (sorted); inside a list the
+ *         line starts with the list's key UPPER-CASED and every element
+ *         lists the union of the elements' scalar keys (missing ones
+ *         empty); nested lists and objects follow as their own lines, so a
+ *         snapshot's tags print as "TAGS\tenv\tprod".  Booleans are "True" /
+ *         "False" and null is "None", as Python prints them;
+ *
+ *  table  awscli/formatter.py's TableFormatter: a boxed section per list or
+ *         object, titled with its key, a header row of the sorted scalar
+ *         keys, one row per element, nested sections indented by one more
+ *         '|' on each side.  Column widths come from the content only (never
+ *         from the terminal), so the result is deterministic.
+ *
+ * Every form ends with a newline; an empty document ({} or []) renders as
+ * nothing but that newline in text and table form.  The renderer allocates
+ * and never prints.
+ */
+#ifndef BSNAP_RENDER_H
+#define BSNAP_RENDER_H
+
+#endif

@@ -1,0 +1,158 @@
+/* cmd-snapshot.c - create-snapshot, describe-snapshots, delete-snapshot, diff. */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cmd.h"
+
+/* The one-line summary of a new snapshot on stderr. */
+static void print_summary(const char *id, const bsnap_snapshot_stats *st, int64_t ms)
+{
+    char vol[32], rd[32], stored[32], rate[32];
+    double secs = (double)ms / 1000;
+
+    output_bytes(vol, sizeof vol, st->volume_bytes);
+    output_bytes(rd, sizeof rd, st->read_bytes);
+    output_bytes(stored, sizeof stored, st->new_bytes);
+    output_bytes(rate, sizeof rate, secs > 0 ? (uint64_t)((double)st->read_bytes / secs) : 0);
+    fprintf(stderr,
+            "blocksnap: %s: volume %s, read %s, stored %s new; chunks %" PRIu64 " new, %" PRIu64
+            " reused, %" PRIu64 " zero; %.2f s, %s/s\n",
+            id, vol, rd, stored, st->new_chunks, st->reused_chunks, st->zero_chunks, secs, rate);
+}
+
+int cmd_create_snapshot(struct cli *cli, const struct args *a)
+{
+    bsnap_snapshot_options opts = {0};
+    bsnap_snapshot_stats stats = {0};
+    struct progress prog;
+    char id[BSNAP_ID_MAX];
+    const char *threads = arg_value(a, "threads"), *changed = arg_value(a, "changed-blocks");
+    bsnap_tag *tags = NULL;
+    bsnap_range *ranges = NULL;
+    char *json = NULL;
+    int64_t start;
+    int r;
+
+    opts.volume_path = arg_value(a, "volume");
+    opts.volume_id = arg_value(a, "volume-id");
+    if (!opts.volume_path && !opts.volume_id)
+        return output_usage_error(cli->verb, "MissingParameter",
+                                  "one of --volume or --volume-id is required");
+    if (opts.volume_path && opts.volume_id)
+        return output_usage_error(cli->verb, "InvalidParameterCombination",
+                                  "give --volume or --volume-id, not both");
+    if (arg_flag(a, "full") && arg_value(a, "parent"))
+        return output_usage_error(cli->verb, "InvalidParameterCombination",
+                                  "give --full or --parent, not both");
+    if (threads && (r = arg_uint(cli->verb, "threads", threads, 1024, &opts.threads)) != EXIT_OK)
+        return r;
+    opts.description = arg_value(a, "description");
+    opts.parent_id = arg_value(a, "parent");
+    opts.full = arg_flag(a, "full");
+    if ((r = cli_parse_tags(cli, a, true, &tags, &opts.ntags)) != EXIT_OK)
+        return r;
+    opts.tags = tags;
+    if (changed && bsnap_ranges_load(changed, &ranges, &opts.nchanged) < 0) {
+        r = output_engine_error();
+        goto out;
+    }
+    opts.changed = ranges;
+    if ((r = cli_open_store(cli)) != EXIT_OK)
+        goto out;
+
+    progress_start(&prog, cli, "snapshot", &opts.run);
+    start = progress_now_ms();
+    r = bsnap_snapshot_create(cli->store, &opts, id, &stats);
+    progress_end(&prog);
+    if (r < 0 || bsnap_snapshot_describe_one(cli->store, id, &json) < 0) {
+        r = output_engine_error();
+        goto out;
+    }
+    r = output_document(cli, json);
+    if (!cli->quiet)
+        print_summary(id, &stats, progress_now_ms() - start);
+out:
+    free(json);
+    free(ranges);
+    free(tags);
+    return r;
+}
+
+int cmd_describe_snapshots(struct cli *cli, const struct args *a)
+{
+    size_t nids;
+    const char *const *ids = arg_list(a, "snapshot-ids", &nids);
+    bsnap_filter *filters = NULL;
+    size_t nfilters;
+    char *json = NULL;
+    int r;
+
+    if ((r = cli_parse_filters(cli, a, &filters, &nfilters)) != EXIT_OK)
+        return r;
+    if ((r = cli_open_store(cli)) == EXIT_OK) {
+        if (bsnap_snapshot_describe(cli->store, ids, nids, filters, nfilters, &json) < 0)
+            r = output_engine_error();
+        else
+            r = output_document(cli, json);
+    }
+    free(json);
+    free(filters);
+    return r;
+}
+
+int cmd_delete_snapshot(struct cli *cli, const struct args *a)
+{
+    int r = cli_open_store(cli);
+
+    if (r != EXIT_OK)
+        return r;
+    if (bsnap_snapshot_delete(cli->store, arg_value(a, "snapshot-id")) < 0)
+        return output_engine_error();
+    return EXIT_OK;
+}
+
+static int print_range(void *ud, uint64_t offset, uint64_t length)
+{
+    (void)ud;
+    if (printf("%" PRIu64 " %" PRIu64 "\n", offset, length) < 0)
+        return -EIO;
+    return 0;
+}
+
+int cmd_diff(struct cli *cli, const struct args *a)
+{
+    const char *first = arg_value(a, "first-snapshot-id");
+    const char *second = arg_value(a, "second-snapshot-id");
+    const char *format = output_format(cli, "text");
+    char *json = NULL;
+    int r;
+
+    if (a->npos > 0 && (first || second))
+        return output_usage_error(cli->verb, "InvalidParameterCombination",
+                                  "give snapshots as arguments or as options, not both");
+    if (a->npos == 1) {
+        second = a->pos[0];
+    } else if (a->npos == 2) {
+        first = a->pos[0];
+        second = a->pos[1];
+    }
+    if (!second)
+        return output_usage_error(cli->verb, "MissingParameter",
+                                  first ? "missing required option --second-snapshot-id"
+                                        : "no snapshot given");
+    if ((r = cli_open_store(cli)) != EXIT_OK)
+        return r;
+    if (strcmp(format, "text") == 0) {
+        if (bsnap_snapshot_diff(cli->store, first, second, print_range, NULL) < 0)
+            return output_engine_error();
+        return EXIT_OK;
+    }
+    if (bsnap_snapshot_diff_json(cli->store, first, second, &json) < 0)
+        return output_engine_error();
+    r = output_document(cli, json);
+    free(json);
+    return r;
+}

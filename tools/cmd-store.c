@@ -1,0 +1,104 @@
+/* cmd-store.c - verify, gc, describe-store: the store as a whole. */
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "cmd.h"
+
+/* One problem per line: "snapshot ID chunk ID pack N offset N: what", the
+ * fields that do not apply left out. */
+static void print_problem(void *ud, const bsnap_problem *p)
+{
+    (void)ud;
+    if (p->snapshot_id && p->snapshot_id[0])
+        printf("snapshot %s ", p->snapshot_id);
+    if (p->chunk_id && p->chunk_id[0])
+        printf("chunk %s ", p->chunk_id);
+    if (p->pack >= 0)
+        printf("pack %" PRId64 " ", p->pack);
+    if (p->offset >= 0)
+        printf("offset %" PRId64 " ", p->offset);
+    printf("%s%s\n", p->snapshot_id[0] || p->chunk_id[0] || p->pack >= 0 ? "" : "store ",
+           p->what);
+    fflush(stdout);
+}
+
+int cmd_verify(struct cli *cli, const struct args *a)
+{
+    bsnap_run_options run = {0};
+    bsnap_verify_stats st = {0};
+    struct progress prog;
+    char bytes[32];
+    int r;
+
+    if ((r = cli_open_store(cli)) != EXIT_OK)
+        return r;
+    progress_start(&prog, cli, "verify", &run);
+    r = bsnap_verify(cli->store, arg_value(a, "snapshot-id"), &run, print_problem, NULL, &st);
+    progress_end(&prog);
+    if (r < 0)
+        return output_engine_error();
+    output_bytes(bytes, sizeof bytes, st.bytes_checked);
+    printf("verified %" PRIu64 " snapshots, %" PRIu64 " chunks, %s: %" PRIu64
+           " problems, %" PRIu64 " damaged snapshots\n",
+           st.snapshots_checked, st.chunks_checked, bytes, st.problems, st.damaged_snapshots);
+    return st.problems ? EXIT_FAILED : EXIT_OK;
+}
+
+int cmd_gc(struct cli *cli, const struct args *a)
+{
+    bsnap_run_options run = {0};
+    bsnap_gc_stats st = {0};
+    struct progress prog;
+    char json[512];
+    int r;
+
+    (void)a;
+    if ((r = cli_open_store(cli)) != EXIT_OK)
+        return r;
+    progress_start(&prog, cli, "gc", &run);
+    r = bsnap_gc(cli->store, &run, &st);
+    progress_end(&prog);
+    if (r < 0)
+        return output_engine_error();
+    snprintf(json, sizeof json,
+             "{\"ChunksFreed\": %" PRIu64 ", \"SnapshotsRemoved\": %" PRIu64
+             ", \"PacksRemoved\": %" PRIu64 ", \"PacksRewritten\": %" PRIu64
+             ", \"BytesBefore\": %" PRIu64 ", \"BytesAfter\": %" PRIu64 "}",
+             st.chunks_freed, st.snapshots_removed, st.packs_removed, st.packs_rewritten,
+             st.bytes_before, st.bytes_after);
+    return output_document(cli, json);
+}
+
+int cmd_describe_store(struct cli *cli, const struct args *a)
+{
+    bsnap_store_info info;
+    char json[8192] = "{\"Path\": ";
+    size_t n;
+    int r;
+
+    (void)a;
+    if ((r = cli_open_store(cli)) != EXIT_OK)
+        return r;
+    if (bsnap_store_get_info(cli->store, &info) < 0)
+        return output_engine_error();
+    /* Strings go through output_json_string(): the CLI writes JSON but never
+     * parses it. */
+    output_json_string(json, sizeof json, cli->store_path);
+    strcat(json, ", \"StoreUuid\": ");
+    output_json_string(json, sizeof json, info.uuid);
+    strcat(json, ", \"Region\": ");
+    output_json_string(json, sizeof json, info.region);
+    strcat(json, ", \"OwnerId\": ");
+    output_json_string(json, sizeof json, info.account);
+    n = strlen(json);
+    snprintf(json + n, sizeof json - n,
+             ", \"ChunkSize\": %" PRIu32 ", \"FormatVersion\": %" PRIu32 ", \"PackCount\": %" PRIu64
+             ", \"PackBytes\": %" PRIu64 ", \"ChunkCount\": %" PRIu64 ", \"StoredBytes\": %" PRIu64
+             ", \"LogicalBytes\": %" PRIu64 ", \"MetaBytes\": %" PRIu64
+             ", \"SnapshotCount\": %" PRIu64 ", \"VolumeCount\": %" PRIu64 "}",
+             info.chunk_size, info.format, info.pack_count, info.pack_bytes, info.chunk_count,
+             info.stored_bytes, info.logical_bytes, info.meta_bytes, info.snapshot_count,
+             info.volume_count);
+    return output_document(cli, json);
+}

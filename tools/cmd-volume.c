@@ -1,0 +1,48 @@
+/* cmd-volume.c - create-volume (restore a snapshot), describe-volumes. */
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "cmd.h"
+
+int cmd_create_volume(struct cli *cli, const struct args *a)
+{
+    bsnap_volume_options opts = {0};
+    struct progress prog;
+    char id[BSNAP_ID_MAX];
+    char *json = NULL;
+    int r;
+
+    opts.force = arg_flag(a, "force");
+    if ((r = cli_open_store(cli)) != EXIT_OK)
+        return r;
+    progress_start(&prog, cli, "restore", &opts.run);
+    r = bsnap_volume_create(cli->store, arg_value(a, "snapshot-id"), arg_value(a, "path"), &opts,
+                            id);
+    progress_end(&prog);
+    if (r < 0 || bsnap_volume_describe_one(cli->store, id, &json) < 0)
+        return output_engine_error();
+    r = output_document(cli, json);
+    free(json);
+    return r;
+}
+
+int cmd_describe_volumes(struct cli *cli, const struct args *a)
+{
+    size_t nids, nfilters;
+    const char *const *ids = arg_list(a, "volume-ids", &nids);
+    bsnap_filter *filters = NULL;
+    char *json = NULL;
+    int r;
+
+    if ((r = cli_parse_filters(cli, a, &filters, &nfilters)) != EXIT_OK)
+        return r;
+    if ((r = cli_open_store(cli)) == EXIT_OK) {
+        if (bsnap_volume_describe(cli->store, ids, nids, filters, nfilters, &json) < 0)
+            r = output_engine_error();
+        else
+            r = output_document(cli, json);
+    }
+    free(json);
+    free(filters);
+    return r;
+}

@@ -1,0 +1,185 @@
+/* cmd.h - what the blocksnap CLI's files share.
+ *
+ * The CLI is thin: each verb handler (tools/cmd-*.c) reads its parsed
+ * options, calls the engine through blocksnap.h and prints through
+ * output.c.  The only usage text is the verb table in main.c (name,
+ * handler, summary, synopsis, options with their help): --help, `blocksnap
+ * help VERB` and the man page (`blocksnap help --man`) are all printed from
+ * it by help.c.
+ *
+ * Adding a verb: write `int cmd_NAME(struct cli *cli, const struct args *a)`
+ * in a tools/cmd-FAMILY.c, declare it below, give it an option table
+ * (`const struct opt NAME_options[]`, ended by an entry whose name is NULL)
+ * and add one line to the verb table in main.c.
+ *
+ * Exit codes: 0 success, 1 the operation failed (any engine error, an
+ * interrupted operation, problems found by verify), 2 a usage error.
+ */
+#ifndef BSNAP_CMD_H
+#define BSNAP_CMD_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "blocksnap.h"
+
+enum { EXIT_OK = 0, EXIT_FAILED = 1, EXIT_USAGE = 2 };
+
+/* ---- options (options.c) ------------------------------------------------ */
+
+enum opt_kind {
+    OPT_FLAG,  /* --full */
+    OPT_VALUE, /* --description TEXT or --description=TEXT */
+    OPT_LIST,  /* --snapshot-ids A B C: values up to the next --flag */
+};
+
+struct opt {
+    const char *name;    /* without the leading "--"; NULL ends a table */
+    enum opt_kind kind;
+    const char *metavar; /* "PATH"; NULL for flags */
+    const char *help;    /* one line, lower case, no period */
+    bool required;
+};
+
+struct cli;
+struct args;
+
+struct verb {
+    const char *name;
+    int (*run)(struct cli *cli, const struct args *a);
+    const char *summary;    /* one line, for the verb list */
+    const char *synopsis;   /* what follows "blocksnap NAME" in usage */
+    const struct opt *opts; /* may be NULL */
+    unsigned max_positional;
+    const char *details;    /* optional paragraph for --help and the man page */
+};
+
+#define ARGS_MAX_OPTS 24
+#define ARGS_MAX_POSITIONAL 4
+
+struct optval {
+    bool set;
+    const char *value;  /* OPT_VALUE */
+    const char **list;  /* OPT_LIST: malloc'd, items borrowed from argv */
+    size_t n;
+};
+
+/* Parsed command line of one verb.  Strings are borrowed from argv. */
+struct args {
+    const struct verb *verb;
+    struct optval global[ARGS_MAX_OPTS];
+    struct optval v[ARGS_MAX_OPTS];
+    const char *pos[ARGS_MAX_POSITIONAL];
+    size_t npos;
+};
+
+/* The global options (main.c), accepted before and after the verb. */
+extern const struct opt global_options[];
+/* The verbs (main.c), ended by an entry whose name is NULL. */
+extern const struct verb verbs[];
+
+/* Parse argv[first..argc) against @verb's options and the global ones
+ * (@verb NULL: globals only, stopping at the first non-option, whose index
+ * goes to *@ret_next).  Returns EXIT_OK, or EXIT_USAGE after printing the
+ * error. */
+int options_parse(int argc, char **argv, int first, const struct verb *verb, struct args *a,
+                  int *ret_next);
+void args_free(struct args *a);
+/* The value of option @name (verb or global), or NULL if not given. */
+const char *arg_value(const struct args *a, const char *name);
+bool arg_flag(const struct args *a, const char *name);
+/* The values of list option @name; *@ret_n is 0 if not given. */
+const char *const *arg_list(const struct args *a, const char *name, size_t *ret_n);
+/* Parse a non-negative integer option; EXIT_USAGE (printed) if malformed. */
+int arg_uint(const struct verb *verb, const char *name, const char *text, unsigned max,
+             unsigned *ret);
+
+/* Parse --tags / --filters with the engine's parsers into one malloc'd block
+ * (NULL and 0 when not given).  With @empty_value, a tag given without a
+ * value gets "" (create); without, NULL (delete: any value).  EXIT_OK, or
+ * EXIT_USAGE after printing why. */
+int cli_parse_tags(const struct cli *cli, const struct args *a, bool empty_value,
+                   bsnap_tag **ret_tags, size_t *ret_n);
+int cli_parse_filters(const struct cli *cli, const struct args *a, bsnap_filter **ret,
+                      size_t *ret_n);
+
+/* ---- the run (main.c) ----------------------------------------------------- */
+
+struct cli {
+    const struct verb *verb;
+    const char *store_dir;   /* --store */
+    const char *region;      /* --region */
+    const char *output;      /* --output, NULL if not given */
+    bool quiet;
+    const volatile int *cancel; /* set by SIGINT / SIGTERM */
+    bsnap_store *store;      /* opened by cli_open_store() */
+    char *store_path;
+};
+
+/* Resolve and open (creating it on first use) the store.  EXIT_OK, or
+ * EXIT_FAILED after printing the engine's error. */
+int cli_open_store(struct cli *cli);
+
+/* ---- output (output.c) --------------------------------------------------- */
+
+/* The --output format: the one given, else @fallback. */
+const char *output_format(const struct cli *cli, const char *fallback);
+/* Render @json in the --output format (default json) to stdout. */
+int output_document(const struct cli *cli, const char *json);
+/* Print the engine's last error ("blocksnap: error: MSG (Code)") and return
+ * EXIT_FAILED; "interrupted" when it was a cancel. */
+int output_engine_error(void);
+/* Print a usage error and "Try 'blocksnap VERB --help'" (@verb NULL:
+ * 'blocksnap --help'); return EXIT_USAGE. */
+int output_usage_error(const struct verb *verb, const char *code, const char *fmt, ...)
+    BSNAP_PRINTF(3, 4);
+/* Append @s to @out (of @size) as a JSON string literal, quotes included. */
+void output_json_string(char *out, size_t size, const char *s);
+/* "12.3 MiB" */
+void output_bytes(char *out, size_t size, uint64_t bytes);
+/* Write the engine's log lines to stderr (warnings and errors; debug lines
+ * when BLOCKSNAP_DEBUG asks for them). */
+void output_log(void *ud, int level, const char *category, const char *msg);
+
+/* ---- progress (progress.c) ----------------------------------------------- */
+
+struct progress {
+    bool enabled;
+    const char *label;
+    int64_t start_ms, last_ms;
+    int last_permille;
+};
+
+/* Set up a progress bar on stderr (only on a terminal, not with --quiet)
+ * and fill @run: progress callback and the cancel flag. */
+void progress_start(struct progress *p, const struct cli *cli, const char *label,
+                    bsnap_run_options *run);
+/* Erase the bar. */
+void progress_end(struct progress *p);
+int64_t progress_now_ms(void);
+
+/* ---- help (help.c) ------------------------------------------------------ */
+
+void help_main(void);
+void help_verb(const struct verb *verb);
+void help_man(void);
+
+/* ---- verbs ---------------------------------------------------------------- */
+
+int cmd_create_snapshot(struct cli *cli, const struct args *a);
+int cmd_describe_snapshots(struct cli *cli, const struct args *a);
+int cmd_delete_snapshot(struct cli *cli, const struct args *a);
+int cmd_diff(struct cli *cli, const struct args *a);
+int cmd_create_volume(struct cli *cli, const struct args *a);
+int cmd_describe_volumes(struct cli *cli, const struct args *a);
+int cmd_create_tags(struct cli *cli, const struct args *a);
+int cmd_delete_tags(struct cli *cli, const struct args *a);
+int cmd_verify(struct cli *cli, const struct args *a);
+int cmd_gc(struct cli *cli, const struct args *a);
+int cmd_describe_store(struct cli *cli, const struct args *a);
+int cmd_mount(struct cli *cli, const struct args *a);
+int cmd_umount(struct cli *cli, const struct args *a);
+extern const struct opt mount_options[], umount_options[];
+
+#endif

@@ -1,0 +1,270 @@
+/* main.c - the blocksnap CLI: the verb table and the dispatcher.
+ *
+ * The tables below are the one source of usage text: help.c prints --help,
+ * `blocksnap help VERB` and the man page (docs/blocksnap.1) from them.
+ */
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cmd.h"
+
+const struct opt global_options[] = {
+    {"store", OPT_VALUE, "DIR", "store directory (default: $BLOCKSNAP_STORE or region local)", false},
+    {"region", OPT_VALUE, "NAME", "use the named store $XDG_DATA_HOME/blocksnap/NAME", false},
+    {"output", OPT_VALUE, "FORMAT", "json, text or table (default json; diff: text)", false},
+    {"quiet", OPT_FLAG, NULL, "no progress bar and no summary on stderr", false},
+    {"help", OPT_FLAG, NULL, "print this help and exit", false},
+    {"version", OPT_FLAG, NULL, "print the version and exit", false},
+    {NULL, 0, NULL, NULL, false},
+};
+
+static const struct opt create_snapshot_options[] = {
+    {"volume", OPT_VALUE, "PATH", "raw image file or block device to snapshot", false},
+    {"volume-id", OPT_VALUE, "ID", "or: the volume (vol-...) whose path to read", false},
+    {"description", OPT_VALUE, "TEXT", "description, at most 255 characters", false},
+    {"parent", OPT_VALUE, "SNAP", "diff against this snapshot (default: the latest)", false},
+    {"full", OPT_FLAG, NULL, "ignore any parent and read the whole volume", false},
+    {"changed-blocks", OPT_VALUE, "FILE", "read only these OFFSET LENGTH ranges", false},
+    {"tags", OPT_LIST, "Key=K,Value=V", "tags of the new snapshot (shorthand or JSON)", false},
+    {"threads", OPT_VALUE, "N", "hash and compress workers (default: one per core)", false},
+    {NULL, 0, NULL, NULL, false},
+};
+
+static const struct opt describe_snapshots_options[] = {
+    {"snapshot-ids", OPT_LIST, "ID", "only these snapshots", false},
+    {"filters", OPT_LIST, "Name=N,Values=V", "EC2 filters: volume-id, status, tag:KEY, ...",
+     false},
+    {NULL, 0, NULL, NULL, false},
+};
+
+static const struct opt delete_snapshot_options[] = {
+    {"snapshot-id", OPT_VALUE, "ID", "the snapshot to delete", true},
+    {NULL, 0, NULL, NULL, false},
+};
+
+static const struct opt diff_options[] = {
+    {"first-snapshot-id", OPT_VALUE, "ID", "the older snapshot (or the first argument)", false},
+    {"second-snapshot-id", OPT_VALUE, "ID", "the newer snapshot (or the second argument)",
+     false},
+    {NULL, 0, NULL, NULL, false},
+};
+
+static const struct opt create_volume_options[] = {
+    {"snapshot-id", OPT_VALUE, "ID", "the snapshot to restore", true},
+    {"path", OPT_VALUE, "FILE", "where to write the raw image", true},
+    {"force", OPT_FLAG, NULL, "replace an existing file", false},
+    {NULL, 0, NULL, NULL, false},
+};
+
+static const struct opt describe_volumes_options[] = {
+    {"volume-ids", OPT_LIST, "ID", "only these volumes", false},
+    {"filters", OPT_LIST, "Name=N,Values=V", "EC2 filters: volume-id, snapshot-id, tag:KEY, ...",
+     false},
+    {NULL, 0, NULL, NULL, false},
+};
+
+static const struct opt create_tags_options[] = {
+    {"resources", OPT_LIST, "ID", "snapshots and volumes to tag", true},
+    {"tags", OPT_LIST, "Key=K,Value=V", "tags to add or overwrite", true},
+    {NULL, 0, NULL, NULL, false},
+};
+
+static const struct opt delete_tags_options[] = {
+    {"resources", OPT_LIST, "ID", "snapshots and volumes to untag", true},
+    {"tags", OPT_LIST, "Key=K[,Value=V]", "tags to remove (default: all)", false},
+    {NULL, 0, NULL, NULL, false},
+};
+
+static const struct opt verify_options[] = {
+    {"snapshot-id", OPT_VALUE, "ID", "check only this snapshot (default: the store)", false},
+    {NULL, 0, NULL, NULL, false},
+};
+
+const struct verb verbs[] = {
+    {"create-snapshot", cmd_create_snapshot, "take an incremental snapshot of a volume",
+     "(--volume PATH | --volume-id ID) [options]", create_snapshot_options, 0,
+     "Prints the snapshot as EC2's CreateSnapshot does and, unless --quiet, one summary line "
+     "on stderr: bytes of the volume, bytes read, bytes newly stored, chunks new, reused and "
+     "zero, seconds and MiB/s.  The first snapshot of a volume is full, later ones store only "
+     "chunks that changed.  A --changed-blocks file lists byte ranges, one \"OFFSET LENGTH\" "
+     "line each, sorted, as `blocksnap diff` prints them; everything else is taken from the "
+     "parent."},
+    {"describe-snapshots", cmd_describe_snapshots, "list snapshots as EC2's DescribeSnapshots",
+     "[--snapshot-ids ID ...] [--filters Name=N,Values=V ...]", describe_snapshots_options, 0,
+     "Filters: description, snapshot-id, volume-id, volume-size, status, start-time, "
+     "owner-id, tag:KEY, tag-key.  Values of one filter are OR-ed, filters are AND-ed; values "
+     "may use the wildcards * and ?."},
+    {"delete-snapshot", cmd_delete_snapshot, "delete a snapshot", "--snapshot-id ID",
+     delete_snapshot_options, 0,
+     "Frees only what no other snapshot shares; run `blocksnap gc` to return the space of "
+     "pack files."},
+    {"diff", cmd_diff, "list the byte ranges in which two snapshots differ",
+     "SNAP_A [SNAP_B] | --second-snapshot-id ID [--first-snapshot-id ID]", diff_options, 2,
+     "With one snapshot, lists its non-zero ranges.  Text output (the default) is one "
+     "\"OFFSET LENGTH\" line per merged range, in bytes, usable as a --changed-blocks file; "
+     "--output json prints the EBS ListChangedBlocks shape."},
+    {"create-volume", cmd_create_volume, "restore a snapshot into a raw image file",
+     "--snapshot-id ID --path FILE [--force]", create_volume_options, 0,
+     "The file is sparse where the snapshot is zero and is written under a temporary name, "
+     "so a failure leaves no partial file.  Its next snapshot is incremental to this one."},
+    {"describe-volumes", cmd_describe_volumes, "list volumes as EC2's DescribeVolumes",
+     "[--volume-ids ID ...] [--filters Name=N,Values=V ...]", describe_volumes_options, 0,
+     "Filters: volume-id, snapshot-id, size, status, create-time, tag:KEY, tag-key."},
+    {"create-tags", cmd_create_tags, "add or overwrite tags of snapshots and volumes",
+     "--resources ID ... --tags Key=K,Value=V ...", create_tags_options, 0,
+     "Tags are shorthand (Key=env,Value=prod) or JSON ('[{\"Key\":\"env\",\"Value\":"
+     "\"prod\"}]').  Keys have at most 127 characters and may not start with \"aws:\", values "
+     "at most 256; a resource has at most 50 tags."},
+    {"delete-tags", cmd_delete_tags, "remove tags from snapshots and volumes",
+     "--resources ID ... [--tags Key=K[,Value=V] ...]", delete_tags_options, 0,
+     "A tag given with a value is removed only when the value matches."},
+    {"verify", cmd_verify, "check every stored byte and reference", "[--snapshot-id ID]",
+     verify_options, 0,
+     "Prints one line per problem (snapshot, chunk, pack and offset where known), then a "
+     "summary.  Exits 1 when it found a problem."},
+    {"gc", cmd_gc, "reclaim the space of deleted snapshots", "", NULL, 0,
+     "Prints ChunksFreed, SnapshotsRemoved, PacksRemoved, PacksRewritten, BytesBefore and "
+     "BytesAfter.  Waits for running snapshot writers."},
+    {"describe-store", cmd_describe_store, "print the store's facts and sizes", "", NULL, 0,
+     NULL},
+    {NULL, NULL, NULL, NULL, NULL, 0, NULL},
+};
+
+static volatile int cancel_flag;
+
+static void on_signal(int sig)
+{
+    (void)sig;
+    cancel_flag = 1;
+}
+
+static void install_signals(void)
+{
+    struct sigaction sa;
+
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_signal;
+    /* A second ^C kills at once; gc reclaims what that leaves behind. */
+    sa.sa_flags = SA_RESETHAND | SA_RESTART;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+}
+
+int cli_open_store(struct cli *cli)
+{
+    int r;
+
+    if (cli->store)
+        return EXIT_OK;
+    r = bsnap_store_resolve(cli->store_dir, cli->region, &cli->store_path);
+    if (r < 0)
+        return output_engine_error();
+    r = bsnap_store_open(cli->store_path, BSNAP_STORE_CREATE, NULL, &cli->store);
+    if (r < 0)
+        return output_engine_error();
+    return EXIT_OK;
+}
+
+static const struct verb *find_verb(const char *name)
+{
+    for (const struct verb *v = verbs; v->name; v++)
+        if (strcmp(v->name, name) == 0)
+            return v;
+    return NULL;
+}
+
+/* Whether argv[first..) asks for --help (before any "--"). */
+static bool wants_help(int argc, char **argv, int first)
+{
+    for (int i = first; i < argc && strcmp(argv[i], "--") != 0; i++)
+        if (strcmp(argv[i], "--help") == 0)
+            return true;
+    return false;
+}
+
+/* `blocksnap help [VERB | --man]` */
+static int run_help(int argc, char **argv, int first)
+{
+    const struct verb *v;
+
+    if (first >= argc) {
+        help_main();
+        return EXIT_OK;
+    }
+    if (strcmp(argv[first], "--man") == 0) {
+        help_man();
+        return EXIT_OK;
+    }
+    if (!(v = find_verb(argv[first])))
+        return output_usage_error(NULL, "InvalidAction", "unknown verb '%s'", argv[first]);
+    help_verb(v);
+    return EXIT_OK;
+}
+
+static int run(int argc, char **argv, struct cli *cli, struct args *a)
+{
+    int next, r;
+    const char *out;
+
+    r = options_parse(argc, argv, 1, NULL, a, &next);
+    if (r != EXIT_OK)
+        return r;
+    if (arg_flag(a, "version")) {
+        printf("blocksnap %s\n", bsnap_version());
+        return EXIT_OK;
+    }
+    if (next >= argc) {
+        if (arg_flag(a, "help")) {
+            help_main();
+            return EXIT_OK;
+        }
+        return output_usage_error(NULL, "MissingParameter", "no verb given");
+    }
+    if (strcmp(argv[next], "help") == 0)
+        return run_help(argc, argv, next + 1);
+    if (!(cli->verb = find_verb(argv[next])))
+        return output_usage_error(NULL, "InvalidAction", "unknown verb '%s'", argv[next]);
+    if (arg_flag(a, "help") || wants_help(argc, argv, next + 1)) {
+        help_verb(cli->verb);
+        return EXIT_OK;
+    }
+    r = options_parse(argc, argv, next + 1, cli->verb, a, NULL);
+    if (r != EXIT_OK)
+        return r;
+    if (arg_flag(a, "version")) {
+        printf("blocksnap %s\n", bsnap_version());
+        return EXIT_OK;
+    }
+    out = arg_value(a, "output");
+    if (out && strcmp(out, "json") != 0 && strcmp(out, "text") != 0 && strcmp(out, "table") != 0)
+        return output_usage_error(cli->verb, "InvalidParameterValue",
+                                  "--output: '%s' is not json, text or table", out);
+    cli->store_dir = arg_value(a, "store");
+    cli->region = arg_value(a, "region");
+    cli->output = out;
+    cli->quiet = arg_flag(a, "quiet");
+    cli->cancel = &cancel_flag;
+    install_signals();
+    return cli->verb->run(cli, a);
+}
+
+int main(int argc, char **argv)
+{
+    struct cli cli = {0};
+    struct args a = {0};
+    int r;
+
+    bsnap_set_log_func(output_log, &cli);
+    r = run(argc, argv, &cli, &a);
+    args_free(&a);
+    bsnap_store_close(cli.store);
+    free(cli.store_path);
+    if (fflush(stdout) != 0 || ferror(stdout)) {
+        fprintf(stderr, "blocksnap: error: cannot write the output\n");
+        r = r ? r : EXIT_FAILED;
+    }
+    return r;
+}

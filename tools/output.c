@@ -1,0 +1,110 @@
+/* output.c - what the CLI prints: documents on stdout, errors on stderr.
+ *
+ * Documents are JSON from the engine, rendered by bsnap_render() in the
+ * --output format; the CLI itself never parses JSON.  Errors are one line,
+ * "blocksnap: error: MESSAGE (Code)", as the engine recorded them.
+ */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cmd.h"
+
+const char *output_format(const struct cli *cli, const char *fallback)
+{
+    return cli->output ? cli->output : fallback;
+}
+
+int output_document(const struct cli *cli, const char *json)
+{
+    char *text = NULL;
+
+    if (bsnap_render(json, output_format(cli, "json"), &text) < 0)
+        return output_engine_error();
+    fputs(text, stdout);
+    free(text);
+    return EXIT_OK;
+}
+
+int output_engine_error(void)
+{
+    const bsnap_error *e = bsnap_last_error();
+
+    if (e->err == -ECANCELED) {
+        fprintf(stderr, "blocksnap: error: interrupted\n");
+        return EXIT_FAILED;
+    }
+    fprintf(stderr, "blocksnap: error: %s (%s)\n",
+            e->message[0] ? e->message : strerror(e->err ? -e->err : EIO),
+            e->code[0] ? e->code : "InternalError");
+    return EXIT_FAILED;
+}
+
+int output_usage_error(const struct verb *verb, const char *code, const char *fmt, ...)
+{
+    va_list ap;
+
+    fputs("blocksnap: error: ", stderr);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fprintf(stderr, " (%s)\n", code);
+    if (verb)
+        fprintf(stderr, "Try 'blocksnap %s --help'\n", verb->name);
+    else
+        fprintf(stderr, "Try 'blocksnap --help'\n");
+    return EXIT_USAGE;
+}
+
+void output_json_string(char *out, size_t size, const char *s)
+{
+    size_t n = strlen(out);
+
+    /* Leave room for an escape, the closing quote and the NUL. */
+    if (n + 8 >= size)
+        return;
+    out[n++] = '"';
+    for (; *s && n + 8 < size; s++) {
+        unsigned char c = (unsigned char)*s;
+        if (c == '"' || c == '\\') {
+            out[n++] = '\\';
+            out[n++] = (char)c;
+        } else if (c < 0x20) {
+            n += (size_t)snprintf(out + n, size - n, "\\u%04x", c);
+        } else {
+            out[n++] = (char)c;
+        }
+    }
+    out[n++] = '"';
+    out[n] = '\0';
+}
+
+void output_bytes(char *out, size_t size, uint64_t bytes)
+{
+    static const char *const units[] = {"B", "KiB", "MiB", "GiB", "TiB", "PiB"};
+    double v = (double)bytes;
+    size_t u = 0;
+
+    while (v >= 1024 && u + 1 < sizeof units / sizeof units[0]) {
+        v /= 1024;
+        u++;
+    }
+    if (u == 0)
+        snprintf(out, size, "%llu B", (unsigned long long)bytes);
+    else
+        snprintf(out, size, "%.1f %s", v, units[u]);
+}
+
+void output_log(void *ud, int level, const char *category, const char *msg)
+{
+    const struct cli *cli = ud;
+
+    /* Not "error:": that prefix is kept for the one line that says why the
+     * command failed. */
+    if (level <= BSNAP_LOG_WARNING && !cli->quiet)
+        fprintf(stderr, "blocksnap: %s: %s\n", category, msg);
+    else if (level >= BSNAP_LOG_DEBUG)
+        fprintf(stderr, "blocksnap: debug: %s: %s\n", category, msg);
+}
