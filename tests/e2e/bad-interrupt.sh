@@ -1,0 +1,99 @@
+#!/usr/bin/env bash
+# Ctrl-C (SIGINT) in the middle of a snapshot of a large image: blocksnap
+# stops, says it was interrupted, exits 1, and the store is as before (no
+# new or pending snapshot, verify passes); gc reclaims the chunks it had
+# written.  The same for a restore: no partial file is left.
+# shellcheck source=../lib/functions.sh
+source "$(dirname "$0")/../lib/functions.sh"
+requires python3 cmp
+
+head -c $((1 << 20)) /dev/urandom >"$T/small.img"
+snap0=$(snapshot_create "$T/small.img")
+store_state >"$T/state.before"
+bytes_before=$(store_bytes)
+
+pack_total() {
+    local t=0 f
+    for f in "$STORE"/packs/*; do
+        t=$((t + $(stat -c %s "$f")))
+    done
+    echo "$t"
+}
+
+# interrupt_when PID CONDITION: wait until the shell CONDITION holds (the
+# command is busy writing), then send SIGINT to PID and wait for it; its
+# exit status is left in $rc.
+interrupt_when() {
+    local pid=$1 cond=$2 i
+    for ((i = 0; i < 3000; i++)); do
+        kill -0 "$pid" 2>/dev/null || break
+        if eval "$cond"; then
+            kill -INT "$pid"
+            break
+        fi
+        sleep 0.02
+    done
+    rc=0
+    wait "$pid" || rc=$?
+}
+
+step "a 256 MiB image of random data"
+head -c $((256 << 20)) /dev/urandom >"$T/big.img"
+
+step "SIGINT during create-snapshot"
+start=$(pack_total)
+# Job control on: a background job of a script would otherwise start with
+# SIGINT ignored, unlike a command a user runs and presses Ctrl-C in.
+set -m
+"$BLOCKSNAP" --store "$STORE" create-snapshot --volume "$T/big.img" --threads 1 \
+    >"$T/snap.out" 2>"$T/snap.err" &
+pid=$!
+set +m
+on_cleanup_pid "$pid"
+# shellcheck disable=SC2016 # evaluated later, on purpose
+interrupt_when "$pid" '[ "$(pack_total)" -gt $((start + (1 << 20))) ]'
+cat "$T/snap.err"
+_check_sanitizer "$T/snap.err" "interrupted create-snapshot"
+info "exit status $rc; packs grew by $(($(pack_total) - start)) bytes before the stop"
+[ "$rc" -ne 0 ] || die "create-snapshot finished before the interrupt could reach it"
+assert_eq "$rc" 1 "exit status of an interrupted create-snapshot"
+grep -q '^blocksnap: error: ' "$T/snap.err" || die "no error line"
+grep -qiE 'interrupt|cancel' "$T/snap.err" || die "the message does not say it was interrupted"
+[ ! -s "$T/snap.out" ] || die "an interrupted create-snapshot printed a result: $(cat "$T/snap.out")"
+
+step "the store is as before; gc reclaims the partial write"
+assert_store_unchanged "$T/state.before"
+bs gc >/dev/null
+assert_eq "$(store_bytes)" "$bytes_before" "PackBytes after gc"
+assert_store_unchanged "$T/state.before"
+
+step "the same snapshot, uninterrupted, works"
+snap1=$(snapshot_create "$T/big.img")
+restore "$snap1" "$T/r1.img"
+assert_same_file "$T/big.img" "$T/r1.img" "snapshot after an interrupted one"
+rm -f "$T/r1.img"
+store_state >"$T/state.before"
+
+step "SIGINT during create-volume leaves no partial file"
+mkdir -p "$T/out"
+set -m
+"$BLOCKSNAP" --store "$STORE" create-volume --snapshot-id "$snap1" --path "$T/out/restore.img" \
+    >"$T/cv.out" 2>"$T/cv.err" &
+pid=$!
+set +m
+on_cleanup_pid "$pid"
+# shellcheck disable=SC2016 # evaluated later, on purpose
+interrupt_when "$pid" '[ -n "$(find "$T/out" -type f -size +1M)" ]'
+cat "$T/cv.err"
+_check_sanitizer "$T/cv.err" "interrupted create-volume"
+info "exit status $rc"
+[ "$rc" -ne 0 ] || die "create-volume finished before the interrupt could reach it"
+assert_eq "$rc" 1 "exit status of an interrupted create-volume"
+grep -qiE 'interrupt|cancel' "$T/cv.err" || die "the message does not say it was interrupted"
+left=$(find "$T/out" -type f | wc -l)
+assert_eq "$left" 0 "files left by the interrupted restore"
+assert_store_unchanged "$T/state.before"
+
+step "the first snapshot is still whole"
+restore "$snap0" "$T/r0.img"
+assert_same_file "$T/small.img" "$T/r0.img" "first snapshot after the interrupts"
