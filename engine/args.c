@@ -32,10 +32,10 @@ struct entries {
 
 /* What differs between tags and filters. */
 struct schema {
-    const char *what;        /* "tag" / "filter", for messages */
-    const char *name_field;  /* "Key" / "Name" */
+    const char *what;         /* "tag" / "filter", for messages */
+    const char *name_field;   /* "Key" / "Name" */
     const char *values_field; /* "Value" / "Values" */
-    bool multi;              /* the values field is a list */
+    bool multi;               /* the values field is a list */
     size_t max_entries;
 };
 
@@ -189,8 +189,9 @@ static int parse_shorthand(const char *arg, const struct schema *sc, struct entr
                               sc->name_field);
         is_name = n == strlen(sc->name_field) && strncmp(p, sc->name_field, n) == 0;
         if (!is_name && !(n == strlen(sc->values_field) && strncmp(p, sc->values_field, n) == 0))
-            return bsnap_fail(-EINVAL, CODE, "%s '%.100s': unknown field '%.*s' (expected %s or %s)",
-                              sc->what, arg, (int)n, p, sc->name_field, sc->values_field);
+            return bsnap_fail(-EINVAL, CODE,
+                              "%s '%.100s': unknown field '%.*s' (expected %s or %s)", sc->what,
+                              arg, (int)n, p, sc->name_field, sc->values_field);
         if (is_name ? seen_name : e->has_values)
             return bsnap_fail(-EINVAL, CODE, "%s '%.100s': field %.*s given twice", sc->what, arg,
                               (int)n, p);
@@ -205,8 +206,10 @@ static int parse_shorthand(const char *arg, const struct schema *sc, struct entr
         for (bool first = true;; first = false) {
             char *item;
 
-            if (bracket && *p == ']' && first)
+            if (bracket && *p == ']' && first) {
+                p++; /* "[]": no items */
                 break;
+            }
             r = read_item(&p, bracket, arg, &item);
             if (r < 0) {
                 entry_clear(&name_holder);
@@ -261,8 +264,7 @@ static int parse_shorthand(const char *arg, const struct schema *sc, struct entr
         }
     }
     if (!seen_name)
-        return bsnap_fail(-EINVAL, CODE, "%s '%.100s': missing %s=", sc->what, arg,
-                          sc->name_field);
+        return bsnap_fail(-EINVAL, CODE, "%s '%.100s': missing %s=", sc->what, arg, sc->name_field);
     return 0;
 }
 
@@ -276,11 +278,11 @@ static int json_entry(json_t *obj, const char *arg, const struct schema *sc, str
     if (!json_is_object(obj))
         return bsnap_fail(-EINVAL, CODE, "%s '%.100s': expected an array of objects", sc->what,
                           arg);
-    json_object_foreach(obj, key, val) {
+    json_object_foreach (obj, key, val) {
         if (strcmp(key, sc->name_field) == 0) {
             if (!json_is_string(val))
-                return bsnap_fail(-EINVAL, CODE, "%s '%.100s': %s must be a string", sc->what,
-                                  arg, key);
+                return bsnap_fail(-EINVAL, CODE, "%s '%.100s': %s must be a string", sc->what, arg,
+                                  key);
             if (!(e->name = strdup(json_string_value(val))))
                 return -ENOMEM;
         } else if (strcmp(key, sc->values_field) == 0) {
@@ -291,8 +293,8 @@ static int json_entry(json_t *obj, const char *arg, const struct schema *sc, str
             e->has_values = true;
             if (!sc->multi) {
                 if (!json_is_string(val))
-                    return bsnap_fail(-EINVAL, CODE, "%s '%.100s': %s must be a string",
-                                      sc->what, arg, key);
+                    return bsnap_fail(-EINVAL, CODE, "%s '%.100s': %s must be a string", sc->what,
+                                      arg, key);
                 char *s = strdup(json_string_value(val));
                 if (!s || (r = push_value(e, s)) < 0)
                     return s ? r : -ENOMEM;
@@ -301,25 +303,24 @@ static int json_entry(json_t *obj, const char *arg, const struct schema *sc, str
             if (!json_is_array(val))
                 return bsnap_fail(-EINVAL, CODE, "%s '%.100s': %s must be an array of strings",
                                   sc->what, arg, key);
-            json_array_foreach(val, i, item) {
+            json_array_foreach (val, i, item) {
                 char *s;
                 if (!json_is_string(item))
-                    return bsnap_fail(-EINVAL, CODE,
-                                      "%s '%.100s': %s must be an array of strings", sc->what,
-                                      arg, key);
+                    return bsnap_fail(-EINVAL, CODE, "%s '%.100s': %s must be an array of strings",
+                                      sc->what, arg, key);
                 if (!(s = strdup(json_string_value(item))))
                     return -ENOMEM;
                 if ((r = push_value(e, s)) < 0)
                     return r;
             }
         } else {
-            return bsnap_fail(-EINVAL, CODE, "%s '%.100s': unknown field '%.64s' (expected %s or %s)",
-                              sc->what, arg, key, sc->name_field, sc->values_field);
+            return bsnap_fail(-EINVAL, CODE,
+                              "%s '%.100s': unknown field '%.64s' (expected %s or %s)", sc->what,
+                              arg, key, sc->name_field, sc->values_field);
         }
     }
     if (!e->name)
-        return bsnap_fail(-EINVAL, CODE, "%s '%.100s': missing %s", sc->what, arg,
-                          sc->name_field);
+        return bsnap_fail(-EINVAL, CODE, "%s '%.100s': missing %s", sc->what, arg, sc->name_field);
     return 0;
 }
 
@@ -355,12 +356,10 @@ static int parse_json(const char *arg, const struct schema *sc, struct entries *
         if ((r = add_entry(es, sc, &e)) >= 0)
             r = json_entry(root, arg, sc, e);
     } else if (json_is_array(root)) {
-        json_array_foreach(root, i, item) {
+        json_array_foreach (root, i, item) {
             if ((r = add_entry(es, sc, &e)) < 0 || (r = json_entry(item, arg, sc, e)) < 0)
                 break;
         }
-    } else {
-        r = bsnap_fail(-EINVAL, CODE, "%s '%.100s': expected a JSON array", sc->what, arg);
     }
     json_decref(root);
     return r;
@@ -368,8 +367,8 @@ static int parse_json(const char *arg, const struct schema *sc, struct entries *
 
 /* ---- common driver ------------------------------------------------------ */
 
-static int check_string(const char *s, const char *arg, const struct schema *sc,
-                        const char *field, long max)
+static int check_string(const char *s, const char *arg, const struct schema *sc, const char *field,
+                        long max)
 {
     long chars = utf8_chars(s, strlen(s));
 
@@ -377,8 +376,8 @@ static int check_string(const char *s, const char *arg, const struct schema *sc,
         return bsnap_fail(-EINVAL, CODE, "%s '%.100s': %s is not valid UTF-8", sc->what, arg,
                           field);
     if (max > 0 && chars > max)
-        return bsnap_fail(-EINVAL, CODE, "%s '%.100s': %s is longer than %ld characters",
-                          sc->what, arg, field, max);
+        return bsnap_fail(-EINVAL, CODE, "%s '%.100s': %s is longer than %ld characters", sc->what,
+                          arg, field, max);
     return 0;
 }
 
@@ -388,8 +387,7 @@ static int validate(const struct entry *e, const char *arg, const struct schema 
     int r;
 
     if (e->name[0] == '\0')
-        return bsnap_fail(-EINVAL, CODE, "%s '%.100s': empty %s", sc->what, arg,
-                          sc->name_field);
+        return bsnap_fail(-EINVAL, CODE, "%s '%.100s': empty %s", sc->what, arg, sc->name_field);
     r = check_string(e->name, arg, sc, sc->name_field, tag ? TAG_KEY_MAX : 0);
     if (r < 0)
         return r;
@@ -397,8 +395,8 @@ static int validate(const struct entry *e, const char *arg, const struct schema 
         return bsnap_fail(-EINVAL, CODE, "tag '%.100s': keys starting with 'aws:' are reserved",
                           arg);
     for (size_t i = 0; i < e->nvalues; i++)
-        if ((r = check_string(e->values[i], arg, sc, sc->values_field,
-                              tag ? TAG_VALUE_MAX : 0)) < 0)
+        if ((r = check_string(e->values[i], arg, sc, sc->values_field, tag ? TAG_VALUE_MAX : 0)) <
+            0)
             return r;
     return 0;
 }
@@ -431,8 +429,7 @@ static int parse_all(const char *const *args, size_t nargs, const struct schema 
     return 0;
 }
 
-int bsnap_tags_parse(const char *const *args, size_t nargs, bsnap_tag **ret_tags,
-                     size_t *ret_ntags)
+int bsnap_tags_parse(const char *const *args, size_t nargs, bsnap_tag **ret_tags, size_t *ret_ntags)
 {
     struct entries es = {0};
     bsnap_tag *tags;
@@ -560,20 +557,25 @@ static int parse_range_line(const char *p, const char *end, const char *name, si
     for (int i = 0; i < 2; i++) {
         const char *start;
         if (i == 1) {
-            if (p == end || !is_blank(*p))
-                goto bad_char;
+            if (p != end && !is_blank(*p))
+                goto bad_char; /* a stray character right after the offset */
             while (p < end && is_blank(*p))
                 p++;
             field = "length";
             if (p == end)
-                return bsnap_fail(-EINVAL, CODE, "%s line %zu: missing length (expected OFFSET LENGTH)",
-                                  name, line);
+                return bsnap_fail(-EINVAL, CODE,
+                                  "%s line %zu: missing length (expected OFFSET LENGTH)", name,
+                                  line);
         }
         start = p;
         r = read_u64(&p, end, &v[i]);
-        if (r == -ERANGE)
-            return bsnap_fail(-EINVAL, CODE, "%s line %zu: %s %.*s... is too large", name, line,
-                              field, 24, start);
+        if (r == -ERANGE) {
+            int digits = 0;
+            while (start + digits < end && start[digits] >= '0' && start[digits] <= '9')
+                digits++;
+            return bsnap_fail(-EINVAL, CODE, "%s line %zu: %s %.*s%s is too large", name, line,
+                              field, digits > 24 ? 24 : digits, start, digits > 24 ? "..." : "");
+        }
         if (r < 0)
             goto bad_char;
     }
@@ -594,10 +596,12 @@ static int parse_range_line(const char *p, const char *end, const char *name, si
 
 bad_char:
     if (p < end && (unsigned char)*p >= 0x20 && (unsigned char)*p < 0x7f)
-        return bsnap_fail(-EINVAL, CODE, "%s line %zu: %s: unexpected '%c' (expected OFFSET LENGTH in decimal)",
+        return bsnap_fail(-EINVAL, CODE,
+                          "%s line %zu: %s: unexpected '%c' (expected OFFSET LENGTH in decimal)",
                           name, line, field, *p);
-    return bsnap_fail(-EINVAL, CODE, "%s line %zu: %s: not a decimal number (expected OFFSET LENGTH)",
-                      name, line, field);
+    return bsnap_fail(-EINVAL, CODE,
+                      "%s line %zu: %s: not a decimal number (expected OFFSET LENGTH)", name, line,
+                      field);
 }
 
 int bsnap_ranges_parse(const char *text, size_t len, const char *name, bsnap_range **ret_ranges,
@@ -625,16 +629,14 @@ int bsnap_ranges_parse(const char *text, size_t len, const char *name, bsnap_ran
         if (r < 0)
             return r;
         if (n > 0 && rg.offset < v[n - 1].offset)
-            return bsnap_fail(-EINVAL, CODE,
-                              "%s line %zu: ranges not sorted (offset %llu comes after %llu)",
-                              name, line, (unsigned long long)rg.offset,
-                              (unsigned long long)v[n - 1].offset);
+            return bsnap_fail(
+                -EINVAL, CODE, "%s line %zu: ranges not sorted (offset %llu comes after %llu)",
+                name, line, (unsigned long long)rg.offset, (unsigned long long)v[n - 1].offset);
         if (n > 0 && rg.offset < v[n - 1].offset + v[n - 1].length)
-            return bsnap_fail(-EINVAL, CODE,
-                              "%s line %zu: range at %llu overlaps the previous one (%llu+%llu)",
-                              name, line, (unsigned long long)rg.offset,
-                              (unsigned long long)v[n - 1].offset,
-                              (unsigned long long)v[n - 1].length);
+            return bsnap_fail(
+                -EINVAL, CODE, "%s line %zu: range at %llu overlaps the previous one (%llu+%llu)",
+                name, line, (unsigned long long)rg.offset, (unsigned long long)v[n - 1].offset,
+                (unsigned long long)v[n - 1].length);
         if (n == cap) {
             size_t ncap = cap ? cap * 2 : 64;
             bsnap_range *nv = realloc(v, ncap * sizeof *nv);

@@ -1,0 +1,176 @@
+/* test-render.c - bsnap_render(): the AWS CLI's json, text and table forms. */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "blocksnap.h"
+#include "render.h"
+
+/* Two snapshots as DescribeSnapshots returns them: the first tagged, the
+ * second with a key (Extra) the first lacks. */
+static const char snapshots[] =
+    "{\"Snapshots\":[{\"SnapshotId\":\"snap-0123456789abcdef0\",\"State\":\"completed\","
+    "\"VolumeSize\":1,\"Encrypted\":false,\"Tags\":[{\"Key\":\"env\",\"Value\":\"prod\"},"
+    "{\"Key\":\"team\",\"Value\":\"ops\"}]},{\"SnapshotId\":\"snap-1\",\"State\":\"pending\","
+    "\"VolumeSize\":2,\"Encrypted\":true,\"Extra\":null}]}";
+
+static void expect(const char *json, const char *format, const char *want)
+{
+    char *text = NULL;
+
+    assert_int_equal(bsnap_render(json, format, &text), 0);
+    assert_non_null(text);
+    assert_string_equal(text, want);
+    free(text);
+}
+
+static void test_json_pretty_in_order(void **state)
+{
+    expect("{\"b\":1,\"a\":[1,\"x\"],\"c\":{},\"d\":[],\"e\":\"\xc3\xa9\"}", "json",
+           "{\n"
+           "    \"b\": 1,\n"
+           "    \"a\": [\n"
+           "        1,\n"
+           "        \"x\"\n"
+           "    ],\n"
+           "    \"c\": {},\n"
+           "    \"d\": [],\n"
+           "    \"e\": \"\xc3\xa9\"\n"
+           "}\n");
+    expect("\"x\"", "json", "\"x\"\n");
+}
+
+static void test_text_list_of_objects(void **state)
+{
+    /* Scalar keys sorted, their union over the list (missing: empty),
+     * nested lists as their own lines, Python's True/False/None. */
+    expect(snapshots, "text",
+           "SNAPSHOTS\tFalse\t\tsnap-0123456789abcdef0\tcompleted\t1\n"
+           "TAGS\tenv\tprod\n"
+           "TAGS\tteam\tops\n"
+           "SNAPSHOTS\tTrue\tNone\tsnap-1\tpending\t2\n");
+}
+
+static void test_text_top_object(void **state)
+{
+    /* What create-snapshot prints: an object without a list around it. */
+    expect("{\"State\":\"pending\",\"SnapshotId\":\"snap-1\",\"Tags\":[{\"Value\":\"b\",\"Key\":"
+           "\"a\"}]}",
+           "text", "snap-1\tpending\nTAGS\ta\tb\n");
+    expect("{\"Ids\":[\"a\",\"b\"],\"N\":null,\"T\":true,\"R\":1.5,\"E\":1e20}", "text",
+           "1e+20\tNone\t1.5\tTrue\nIDS\ta\nIDS\tb\n");
+}
+
+static void test_text_scalars_and_lists(void **state)
+{
+    expect("[[1,2],[3]]", "text", "1\t2\n3\n");
+    expect("[\"a\",\"b\"]", "text", "a\tb\n");
+    expect("42", "text", "42\n");
+    expect("{\"Snapshots\":[]}", "text", "");
+    expect("{}", "text", "");
+}
+
+static void test_table_nested(void **state)
+{
+    expect("{\"SnapshotId\":\"snap-1\",\"State\":\"pending\",\"Tags\":[{\"Key\":\"a\","
+           "\"Value\":\"b\"}]}",
+           "table",
+           "----------------------------\n"
+           "|  SnapshotId  |   State   |\n"
+           "+--------------+-----------+\n"
+           "|  snap-1      |  pending  |\n"
+           "+--------------+-----------+\n"
+           "||          Tags          ||\n"
+           "|+----------+-------------+|\n"
+           "||   Key    |    Value    ||\n"
+           "|+----------+-------------+|\n"
+           "||  a       |  b          ||\n"
+           "|+----------+-------------+|\n");
+}
+
+static void test_table_list_union_and_utf8(void **state)
+{
+    /* "é" is one column wide; a missing key is an empty cell. */
+    expect("{\"V\":[{\"K\":\"\xc3\xa9\"},{\"K\":\"ab\",\"X\":1}]}", "table",
+           "--------------\n"
+           "|     V      |\n"
+           "+------+-----+\n"
+           "|  K   |  X  |\n"
+           "+------+-----+\n"
+           "|  \xc3\xa9   |     |\n"
+           "|  ab  |  1  |\n"
+           "+------+-----+\n");
+}
+
+static void test_table_single_scalar_and_control_chars(void **state)
+{
+    expect("{\"ChunksFreed\":3}", "table",
+           "-----------------------\n"
+           "|  ChunksFreed  |  3  |\n"
+           "+---------------+-----+\n");
+    /* A tab or newline in a value cannot break the box. */
+    expect("{\"Ids\":[\"a\",\"b\"],\"Name\":\"x\\ty\"}", "table",
+           "------------------\n"
+           "|  Name  |  x y  |\n"
+           "+--------+-------+\n"
+           "||     Ids      ||\n"
+           "|+--------------+|\n"
+           "||  a           ||\n"
+           "||  b           ||\n"
+           "|+--------------+|\n");
+    expect("{}", "table", "");
+}
+
+static void test_table_every_element_its_section(void **state)
+{
+    char *text = NULL;
+    size_t titles = 0;
+
+    /* Elements with nested lists each get their own titled section. */
+    assert_int_equal(bsnap_render(snapshots, "table", &text), 0);
+    for (const char *p = text; (p = strstr(p, " Snapshots ")); p++)
+        titles++;
+    assert_int_equal(titles, 2);
+    assert_non_null(strstr(text, "||  team "));
+    /* Every line is as wide as the first. */
+    size_t width = strcspn(text, "\n");
+    for (const char *line = text; *line; line = strchr(line, '\n') + 1)
+        assert_int_equal(strcspn(line, "\n"), width);
+    free(text);
+}
+
+static void test_errors(void **state)
+{
+    char *text = NULL;
+
+    assert_int_equal(bsnap_render("{}", "yaml", &text), -EINVAL);
+    assert_string_equal(bsnap_last_error()->code, "InvalidParameterValue");
+    assert_non_null(strstr(bsnap_last_error()->message, "'yaml'"));
+    assert_int_equal(bsnap_render("{\"a\":", "json", &text), -EINVAL);
+    assert_non_null(strstr(bsnap_last_error()->message, "malformed JSON"));
+    assert_int_equal(bsnap_render("", "text", &text), -EINVAL);
+    assert_null(text);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_json_pretty_in_order),
+        cmocka_unit_test(test_text_list_of_objects),
+        cmocka_unit_test(test_text_top_object),
+        cmocka_unit_test(test_text_scalars_and_lists),
+        cmocka_unit_test(test_table_nested),
+        cmocka_unit_test(test_table_list_union_and_utf8),
+        cmocka_unit_test(test_table_single_scalar_and_control_chars),
+        cmocka_unit_test(test_table_every_element_its_section),
+        cmocka_unit_test(test_errors),
+    };
+
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
