@@ -259,11 +259,14 @@ assert_store_unchanged() {
     assert_verify_ok
 }
 
+# assert_verify_ok [ARGS...]: `verify` exits 0, prints no problem line and
+# its summary line ("verified ...: 0 problems, ...") says so.
 assert_verify_ok() {
     local rc=0
     bs verify "$@" >"$T/verify.out" || rc=$?
-    if [ "$rc" -ne 0 ] || [ -s "$T/verify.out" ]; then
-        cat "$T/verify.out"
+    if [ "$rc" -ne 0 ] || grep -qv '^verified ' "$T/verify.out" ||
+        ! grep -q '^verified .*: 0 problems' "$T/verify.out"; then
+        sed 's/^/   | /' "$T/verify.out"
         die "verify $* failed (exit $rc)"
     fi
 }
