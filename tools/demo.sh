@@ -44,7 +44,8 @@ ms_since() { echo $((($(date +%s%N) - $1) / 1000000)); }
 bold "1. A disk image with real files"
 mkdir -p "$W/tree/etc" "$W/tree/docs" "$W/tree/data" "$W/tree/logs"
 cp -r /usr/share/common-licenses "$W/tree/docs/" 2>/dev/null || true
-find /usr/share/doc -maxdepth 2 -name 'copyright' 2>/dev/null | head -n 300 | while read -r f; do
+find /usr/share/doc -maxdepth 2 -name 'copyright' >"$W/doc-files" 2>/dev/null || true
+head -n 300 "$W/doc-files" | while read -r f; do
     d=$W/tree/docs/$(basename "$(dirname "$f")")
     mkdir -p "$d" && cp "$f" "$d/"
 done

@@ -198,7 +198,7 @@ stderr_contains() {
 # prints a list's length ("Snapshots.#").  Strings print raw, other values
 # as JSON.  A missing key is an error.
 json_get() {
-    python3 - "$@" <<'EOF'
+    python3 -c '
 import json, sys
 path = sys.argv[1]
 doc = json.load(open(sys.argv[2]) if len(sys.argv) > 2 else sys.stdin)
@@ -210,9 +210,9 @@ for part in [p for p in path.split(".") if p]:
     try:
         v = v[int(part)] if isinstance(v, list) else v[part]
     except (KeyError, IndexError, ValueError, TypeError):
-        sys.exit("json_get: no '%s' in %s (at '%s')" % (path, json.dumps(doc)[:400], part))
+        sys.exit("json_get: no %r in %s (at %r)" % (path, json.dumps(doc)[:400], part))
 print(v if isinstance(v, str) else json.dumps(v))
-EOF
+' "$@"
 }
 
 # snapshot_create IMG [ARGS...]: snapshot IMG quietly, print the new id.
@@ -299,7 +299,7 @@ fill_tree() {
     done
     printf 'hostname=test\nlisten=0.0.0.0:8080\n' >"$dir/etc/app.conf"
     for i in $(seq 1 40); do
-        printf 'note %d\n%s\n' "$i" "$(date -u)" >"$dir/home/user/docs/note-$i.txt"
+        printf 'note %d\nwritten by the blocksnap tests\n' "$i" >"$dir/home/user/docs/note-$i.txt"
     done
     # random data, the bulk of the tree
     head -c $((mib * 1024 * 1024 * 2 / 3)) /dev/urandom >"$dir/data/blob.bin"
@@ -307,15 +307,12 @@ fill_tree() {
     head -c $((mib * 1024 * 1024 / 12)) /dev/zero >"$dir/data/zeros.bin"
     truncate -s 8M "$dir/data/sparse.bin"
     printf 'tail' >>"$dir/data/sparse.bin"
-    # real files from the system, a few MiB at most
-    if [ -d /usr/share/common-licenses ]; then
-        cp -r /usr/share/common-licenses "$dir/usr/share/" 2>/dev/null || true
-    fi
-    find /usr/share/doc -maxdepth 2 -type f -size -64k 2>/dev/null | head -n 200 |
-        while read -r f; do
-            mkdir -p "$dir/usr/share/doc/$(basename "$(dirname "$f")")"
-            cp "$f" "$dir/usr/share/doc/$(basename "$(dirname "$f")")/" 2>/dev/null || true
-        done
+    # real files from the system, a few MiB at most (through a file: `find |
+    # head` would end find with SIGPIPE under pipefail)
+    find /usr/share/common-licenses /usr/share/doc -maxdepth 2 -type f -size -64k \
+        >"$T/.doc-files" 2>/dev/null || true
+    head -n 300 "$T/.doc-files" >"$T/.doc-files.300"
+    tar -cf - -T "$T/.doc-files.300" 2>/dev/null | tar -xf - -C "$dir" 2>/dev/null || true
     ln -sf ../etc/app.conf "$dir/home/user/app.conf"
 }
 
@@ -434,3 +431,20 @@ for d, h in segs:
         off += n
 EOF_PY
 }
+
+# wait_until SECONDS CMD...: poll CMD every 0.1 s until it succeeds; fail the
+# test after SECONDS.  For daemons and mounts that come up asynchronously.
+wait_until() {
+    local limit=$1 i
+    shift
+    for ((i = 0; i < limit * 10; i++)); do
+        if "$@" 2>/dev/null; then
+            return 0
+        fi
+        sleep 0.1
+    done
+    die "timed out after ${limit}s waiting for: $*"
+}
+
+# is_mounted DIR: DIR is a mount point now.
+is_mounted() { _is_mounted "$1"; }
