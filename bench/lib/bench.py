@@ -1,0 +1,621 @@
+"""bench/run's driver: make the workload, run every scenario for every tool
+with the same inputs, check every restored or FUSE-read image against its
+source, and write the results (JSON, Markdown, PNG plots).
+
+Only the Python standard library is used.  See docs/benchmarks.md.
+"""
+
+import argparse
+import datetime
+import json
+import os
+import platform
+import random
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+
+import report  # noqa: E402
+import tools as T  # noqa: E402
+import workload as W  # noqa: E402
+
+SCENARIOS = ["full", "rescan", "change1", "change10", "addel", "cbt", "bytes", "restore",
+             "fuse-seq", "fuse-rand", "rss", "chain", "sparse", "machine"]
+# Scenarios that are figures of others.
+DERIVED = {"bytes": ["full", "change1", "cbt"], "rss": ["full", "restore", "sparse"]}
+
+
+def parse_size(text):
+    units = {"": 1, "K": W.KIB, "M": W.MIB, "G": W.GIB, "T": 1024 * W.GIB}
+    t = text.strip().upper().rstrip("B").rstrip("I")
+    num = t.rstrip("KMGT")
+    return int(float(num) * units[t[len(num):]])
+
+
+def log(msg):
+    print("bench: " + msg, file=sys.stderr, flush=True)
+
+
+class Results:
+    """Per scenario and tool: the runs (dicts of figures), or skipped/failed."""
+
+    def __init__(self):
+        self.data = {}
+        self.errors = []   # wrong answers: these fail the suite
+
+    def slot(self, scenario, tool):
+        return self.data.setdefault(scenario, {}).setdefault(
+            tool, {"status": "ok", "runs": [], "note": ""})
+
+    def add(self, scenario, tool, **fig):
+        self.slot(scenario, tool)["runs"].append(fig)
+
+    def mark(self, scenario, tool, status, note):
+        s = self.slot(scenario, tool)
+        if s["status"] == "ok" or status == "wrong":
+            s["status"] = status
+            s["note"] = note
+
+    def summary(self):
+        out = {}
+        for scen, per in self.data.items():
+            for tool, s in per.items():
+                med = {}
+                keys = set()
+                for r in s["runs"]:
+                    keys.update(r)
+                for k in sorted(keys):
+                    vals = [r[k] for r in s["runs"] if isinstance(r.get(k), (int, float))]
+                    if vals:
+                        med[k] = statistics.median(vals)
+                    else:
+                        vals = [r[k] for r in s["runs"] if k in r]
+                        med[k] = vals[-1] if vals else None
+                out.setdefault(scen, {})[tool] = {"status": s["status"], "note": s["note"],
+                                                  "median": med, "runs": s["runs"]}
+        return out
+
+
+def same(a, b):
+    """cmp -s: byte-identical files."""
+    return subprocess.run(["cmp", "-s", a, b]).returncode == 0
+
+
+def same_sparse(a, b):
+    """Byte-identical, reading only where either file has data (a 64 GiB
+    mostly-hole volume would take cmp minutes of comparing zeros)."""
+    if os.path.getsize(a) != os.path.getsize(b):
+        return False
+    regions = W.merge(W.data_extents(a) + W.data_extents(b))
+    with open(a, "rb") as fa, open(b, "rb") as fb:
+        for off, length in regions:
+            fa.seek(off)
+            fb.seek(off)
+            left = length
+            while left > 0:
+                n = min(left, 4 * W.MIB)
+                if fa.read(n) != fb.read(n):
+                    return False
+                left -= n
+    return True
+
+
+def can_drop_caches():
+    return os.geteuid() == 0 and os.access("/proc/sys/vm/drop_caches", os.W_OK)
+
+
+def drop_caches():
+    os.sync()
+    with open("/proc/sys/vm/drop_caches", "w") as f:
+        f.write("3\n")
+
+
+def random_offsets(src, count, seed):
+    """@count random 4 KiB-aligned offsets inside the data regions of @src."""
+    rnd = random.Random(seed)
+    ext = [(o, l) for o, l in W.data_extents(src) if l >= 4096]
+    total = sum(l for _, l in ext)
+    cum, acc = [], 0
+    for o, l in ext:
+        acc += l
+        cum.append(acc)
+    import bisect
+    offs = []
+    for _ in range(count):
+        x = rnd.randrange(total)
+        i = bisect.bisect_right(cum, x)
+        o, l = ext[i]
+        pos = o + (x - (cum[i] - l))
+        pos -= pos % 4096
+        if pos + 4096 > o + l:
+            pos = o + l - 4096 - (o + l - 4096) % 4096
+            pos = max(pos, o)
+        offs.append(pos)
+    return offs
+
+
+def randread(path, offsets, check=None):
+    """pread() 4 KiB at each offset; return latencies in microseconds.  With
+    @check (the source file), every block read is compared with it."""
+    lat = []
+    fd = os.open(path, os.O_RDONLY)
+    ref = os.open(check, os.O_RDONLY) if check else -1
+    try:
+        for off in offsets:
+            t0 = time.perf_counter_ns()
+            buf = os.pread(fd, 4096, off)
+            lat.append((time.perf_counter_ns() - t0) / 1000.0)
+            if ref >= 0 and buf != os.pread(ref, 4096, off):
+                raise T.Failed("random read at %d differs from the source" % off)
+    finally:
+        os.close(fd)
+        if ref >= 0:
+            os.close(ref)
+    return lat
+
+
+def pct(vals, p):
+    s = sorted(vals)
+    k = min(len(s) - 1, max(0, int(round(p / 100.0 * len(s) + 0.5)) - 1))
+    return s[k]
+
+
+class Bench:
+    def __init__(self, args):
+        self.a = args
+        self.res = Results()
+        self.selected = set(args.scenarios)
+        for d, needs in DERIVED.items():
+            if d in self.selected:
+                self.selected.update(needs)
+        self.work = args.work
+        self.wl = os.path.join(self.work, "wl")
+        self.vol = os.path.join(self.work, "vol")
+        os.makedirs(self.wl)
+        os.makedirs(self.vol)
+        self.disk = os.path.join(self.vol, "disk.img")
+        self.datadisk = os.path.join(self.vol, "data.img")
+        self.tools = []
+        self.skipped = {}
+        cands = [T.Blocksnap(self.work, args.blocksnap, args.threads), T.Restic(self.work),
+                 T.Borg(self.work), T.Casync(self.work)]
+        for t in cands:
+            if t.name not in args.tools:
+                continue
+            why = t.available()
+            if why:
+                self.skipped[t.name] = why
+            else:
+                self.tools.append(t)
+
+    def want(self, *names):
+        return any(n in self.selected for n in names)
+
+    def img(self, name):
+        return os.path.join(self.wl, name)
+
+    def put(self, version, dst=None):
+        """Make the volume hold @version (a fresh write, as a VM would)."""
+        W.copy_sparse(self.img(version), dst or self.disk)
+
+    # ------------------------------------------------------------------
+    def baselines(self):
+        src = self.img("base.img")
+        out = os.path.join(self.work, "cp.img")
+        cmds = {
+            "cat": ["cat", src],
+            "xxhsum -H3": ["xxhsum", "-H3", src] if shutil.which("xxhsum") else None,
+            "lz4 -1": ["lz4", "-1", "-c", src] if shutil.which("lz4") else None,
+            "cp --sparse=always": ["cp", "--sparse=always", src, out],
+        }
+        # Warm the page cache, as for every tool.
+        subprocess.run(["cat", src], stdout=subprocess.DEVNULL, check=True)
+        for rep in range(self.a.reps):
+            for name, argv in cmds.items():
+                if argv is None:
+                    self.res.mark("baseline", name, "skipped", "not installed")
+                    continue
+                m, _ = T.run(argv, stdout=subprocess.DEVNULL)
+                if name.startswith("cp") and not same(src, out):
+                    self.fail_wrong("baseline", name, "cp output differs")
+                self.res.add("baseline", name, secs=m.secs, rss_kib=m.rss_kib)
+                if os.path.exists(out):
+                    os.unlink(out)
+        offs = random_offsets(src, self.a.reads, 7)
+        randread(src, offs)
+        lat = randread(src, offs)
+        self.res.add("fuse-rand", "page cache", warm_p50_us=pct(lat, 50), warm_p99_us=pct(lat, 99))
+
+    def fail_wrong(self, scen, tool, msg):
+        log("WRONG: %s/%s: %s" % (scen, tool, msg))
+        self.res.errors.append("%s/%s: %s" % (scen, tool, msg))
+        self.res.mark(scen, tool, "wrong", msg)
+
+    def guarded(self, scen, tool, fn):
+        """Run fn(); a failure of a peer is recorded, one of blocksnap too and
+        makes the suite fail."""
+        try:
+            return fn()
+        except T.Skip as e:
+            self.res.mark(scen, tool.name, "skipped", str(e))
+        except T.Failed as e:
+            log("%s/%s failed: %s" % (scen, tool.name, e))
+            self.res.mark(scen, tool.name, "failed", str(e)[:300])
+            if tool.name == "blocksnap":
+                self.res.errors.append("%s/blocksnap: %s" % (scen, e))
+        return None
+
+    def repo(self, tool, tag):
+        path = os.path.join(self.work, "repos", "%s-%s" % (tool.name, tag))
+        for p in (path, path + ".cache", path + ".base"):
+            if os.path.exists(p):
+                shutil.rmtree(p)
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        return path
+
+    def cleanup_repo(self, path):
+        for p in (path, path + ".cache", path + ".base"):
+            if os.path.exists(p):
+                shutil.rmtree(p)
+
+    # ------------------------------------------------------------------
+    def sequence(self, tool, rep):
+        """full -> rescan -> 1 % -> 10 % -> add/delete, then restore and
+        mounts of the full snapshot, in one repository."""
+        repo = self.repo(tool, "main")
+        self.put("base.img")
+        tool.init(repo)
+        bs = tool.name == "blocksnap"
+
+        def pack_bytes():
+            return tool.store_info().get("PackBytes", 0) if bs else None
+
+        def step(scen, version, label):
+            if version:
+                self.put(version)
+            before, pb = tool.repo_bytes(), pack_bytes()
+            m, snap = tool.backup([self.disk], label)
+            fig = {"secs": m.secs, "rss_kib": m.rss_kib, "bytes": tool.repo_bytes() - before}
+            if bs:
+                fig["pack_bytes"] = pack_bytes() - pb
+            self.res.add(scen, tool.name, **fig)
+            return snap
+
+        full = step("full", None, "full")
+        if self.want("rescan"):
+            step("rescan", None, "rescan")
+        if self.want("change1", "change10", "addel"):
+            step("change1", "v1.img", "change1")
+        if self.want("change10"):
+            step("change10", "v10.img", "change10")
+        if self.want("addel"):
+            step("addel", "addel.img", "addel")
+        if self.want("restore"):
+            self.guarded("restore", tool, lambda: self.restore(tool, full, "restore",
+                                                               {self.disk: "base.img"}))
+        if self.want("fuse-seq", "fuse-rand"):
+            self.guarded("fuse-seq", tool, lambda: self.fuse(tool, full))
+        self.cleanup_repo(repo)
+
+    def restore(self, tool, snap, scen, sources, sparse=False):
+        outs = {src: os.path.join(self.work, "restored-%d.img" % i)
+                for i, src in enumerate(sources)}
+        m = tool.restore(snap, outs)
+        fig = {"secs": m.secs, "rss_kib": m.rss_kib}
+        for src, out in outs.items():
+            ref = self.img(sources[src])
+            ok = same_sparse(ref, out) if sparse else same(ref, out)
+            fig.setdefault("allocated", 0)
+            fig["allocated"] += W.allocated_bytes(out)
+            os.unlink(out)
+            if not ok:
+                self.fail_wrong(scen, tool.name, "restored image differs from %s" % sources[src])
+                return
+        self.res.add(scen, tool.name, **fig)
+
+    def fuse(self, tool, snap):
+        mnt = os.path.join(self.work, "mnt")
+        ref = self.img("base.img")
+        offs = random_offsets(ref, self.a.reads, 11)
+        with tool.mount(snap, mnt) as mp:
+            f = mp.path(self.disk)
+            m, _ = T.run(["cat", f], stdout=subprocess.DEVNULL, rss=False)
+            m2, _ = T.run(["cat", f], stdout=subprocess.DEVNULL, rss=False)
+            if not same(ref, f):
+                self.fail_wrong("fuse-seq", tool.name, "image read through the mount differs")
+                return
+            self.res.add("fuse-seq", tool.name, secs=m.secs, reread_secs=m2.secs)
+            if not self.want("fuse-rand"):
+                return
+            randread(f, offs, check=ref)            # warm-up, checked
+            lat = randread(f, offs)
+            warm = {"warm_p50_us": pct(lat, 50), "warm_p99_us": pct(lat, 99)}
+        if can_drop_caches():
+            drop_caches()
+            with tool.mount(snap, mnt) as mp:
+                lat = randread(mp.path(self.disk), offs)
+            warm.update(cold_p50_us=pct(lat, 50), cold_p99_us=pct(lat, 99))
+            # Bring the sources back into the page cache for what follows.
+            subprocess.run(["cat", self.img("base.img")], stdout=subprocess.DEVNULL)
+        else:
+            self.res.mark("fuse-rand", tool.name, "ok",
+                          "cold skipped: cannot drop caches (needs root)")
+        self.res.add("fuse-rand", tool.name, **warm)
+
+    # ------------------------------------------------------------------
+    def cbt(self, tool, rep):
+        """Blocksnap only: the 1 % change taken from a changed-block list."""
+        repo = self.repo(tool, "cbt")
+        self.put("base.img")
+        tool.init(repo)
+        tool.backup([self.disk], "full")
+        self.put("v1.img")
+        pb = tool.store_info()["PackBytes"]
+        m, snap = tool.backup([self.disk], "cbt", changed={self.disk: self.img("v1.ranges")})
+        self.res.add("cbt", tool.name, secs=m.secs, rss_kib=m.rss_kib,
+                     pack_bytes=tool.store_info()["PackBytes"] - pb)
+        # The snapshot must be exactly v1.
+        outs = {self.disk: os.path.join(self.work, "cbt-restored.img")}
+        tool.restore(snap, outs)
+        if not same(self.img("v1.img"), outs[self.disk]):
+            self.fail_wrong("cbt", tool.name, "snapshot from the changed-block list is not v1")
+        os.unlink(outs[self.disk])
+        self.cleanup_repo(repo)
+
+    def chain(self, tool):
+        """Blocksnap only: snapshot (no-change rescan) and restore time at
+        several chain lengths; the chain grows by one small changed-block
+        snapshot at a time."""
+        repo = self.repo(tool, "chain")
+        self.put("base.img")
+        tool.init(repo)
+        _, snap = tool.backup([self.disk], "chain")
+        length = 1
+        rnd = random.Random(99)
+        ext = [(o, l) for o, l in W.data_extents(self.disk) if l >= W.RUN]
+        ranges = os.path.join(self.work, "chain.ranges")
+        out = os.path.join(self.work, "chain-restored.img")
+        step_times = []
+        for target in self.a.chain:
+            while length < target:
+                o, l = rnd.choice(ext)
+                pos = o + rnd.randrange(0, (l - W.RUN) // 4096 + 1) * 4096
+                with open(self.disk, "r+b") as f:
+                    f.seek(pos)
+                    data = f.read(W.RUN)
+                    f.seek(pos)
+                    f.write(W.mutated(data, rnd))
+                W.write_ranges(ranges, [(pos, W.RUN)])
+                m, snap = tool.backup([self.disk], "chain", changed={self.disk: ranges})
+                step_times.append(m.secs)
+                length += 1
+            for rep in range(self.a.reps):
+                m, snap = tool.backup([self.disk], "chain")
+                length += 1
+                r = tool.restore(snap, {self.disk: out})
+                if not same(self.disk, out):
+                    self.fail_wrong("chain", tool.name, "restore at chain length %d differs" % length)
+                os.unlink(out)
+                recent = step_times[-20:]
+                self.res.add("chain", "blocksnap@%d" % target, length=length, snapshot_secs=m.secs,
+                             restore_secs=r.secs,
+                             cbt_step_secs=statistics.median(recent) if recent else None)
+        self.cleanup_repo(repo)
+
+    def sparse(self, tool):
+        src = self.img("sparse.img")
+        repo = self.repo(tool, "sparse")
+        tool.init(repo)
+        m, snap = tool.backup([src], "sparse")
+        self.res.add("sparse", tool.name, secs=m.secs, rss_kib=m.rss_kib, bytes=tool.repo_bytes())
+        if tool.name == "restic":
+            self.res.mark("sparse-restore", tool.name, "skipped",
+                          "restic 0.14 restore has no --sparse: it would write every zero")
+        else:
+            self.guarded("sparse-restore", tool,
+                         lambda: self.restore(tool, snap, "sparse-restore", {src: "sparse.img"},
+                                              sparse=True))
+        self.cleanup_repo(repo)
+
+    def machine(self, tool):
+        self.put("base.img")
+        self.put("data.img", self.datadisk)
+        repo = self.repo(tool, "machine")
+        tool.init(repo)
+        m, snap = tool.backup([self.disk, self.datadisk], "machine")
+        self.res.add("machine", tool.name, secs=m.secs, rss_kib=m.rss_kib, bytes=tool.repo_bytes())
+        self.guarded("machine-restore", tool,
+                     lambda: self.restore(tool, snap, "machine-restore",
+                                          {self.disk: "base.img", self.datadisk: "data.img"}))
+        self.cleanup_repo(repo)
+        os.unlink(self.datadisk)
+
+    def sparse_baselines(self):
+        src = self.img("sparse.img")
+        out = os.path.join(self.work, "cp.img")
+        for rep in range(self.a.sparse_reps):
+            m, _ = T.run(["cat", src], stdout=subprocess.DEVNULL)
+            self.res.add("sparse-baseline", "cat", secs=m.secs)
+            m, _ = T.run(["cp", "--sparse=always", src, out])
+            if not same_sparse(src, out):
+                self.fail_wrong("sparse-baseline", "cp --sparse=always", "copy differs")
+            os.unlink(out)
+            self.res.add("sparse-baseline", "cp --sparse=always", secs=m.secs)
+
+    # ------------------------------------------------------------------
+    def main(self):
+        t0 = time.monotonic()
+        a = self.a
+        log("workload in %s (image %d MiB)" % (self.work, a.size // W.MIB))
+        self.facts = W.generate(self.wl, a.size, a.sparse_size, a.sparse_data, a.seed, log)
+        ch = W.changed_chunks(self.img("base.img"), self.img("v1.img"), a.chunk)
+        self.facts["v1_changed_chunks"] = len(ch)
+        self.facts["v1_changed_chunks_lz4_bytes"] = W.lz4_size_of_chunks(
+            self.img("v1.img"), ch, a.chunk, os.path.join(self.work, "chunks.bin"))
+        self.facts["generate_secs"] = time.monotonic() - t0
+        log("workload ready in %.1fs" % self.facts["generate_secs"])
+
+        self.baselines()
+        for name, why in self.skipped.items():
+            for scen in SCENARIOS:
+                if scen in self.selected and scen not in DERIVED:
+                    self.res.mark(scen, name, "skipped", why)
+        main_scen = ("full", "rescan", "change1", "change10", "addel", "restore", "fuse-seq",
+                     "fuse-rand")
+        for tool in self.tools:
+            for rep in range(a.reps):
+                if self.want(*main_scen):
+                    log("%s: main sequence, run %d/%d" % (tool.name, rep + 1, a.reps))
+                    self.guarded("full", tool, lambda: self.sequence(tool, rep))
+                if tool.name == "blocksnap" and self.want("cbt"):
+                    log("blocksnap: changed-block list, run %d/%d" % (rep + 1, a.reps))
+                    self.guarded("cbt", tool, lambda: self.cbt(tool, rep))
+                if self.want("machine"):
+                    log("%s: two-volume machine, run %d/%d" % (tool.name, rep + 1, a.reps))
+                    self.guarded("machine", tool, lambda: self.machine(tool))
+            if self.want("sparse"):
+                for rep in range(a.sparse_reps):
+                    log("%s: sparse volume, run %d/%d" % (tool.name, rep + 1, a.sparse_reps))
+                    self.guarded("sparse", tool, lambda: self.sparse(tool))
+            if tool.name == "blocksnap" and self.want("chain"):
+                log("blocksnap: chain scaling to %d" % max(a.chain))
+                self.guarded("chain", tool, lambda: self.chain(tool))
+        if self.want("sparse"):
+            self.sparse_baselines()
+        self.elapsed = time.monotonic() - t0
+
+
+def machine_facts(args):
+    facts = {"host": socket.gethostname(), "kernel": platform.release(),
+             "cores": os.cpu_count(), "python": platform.python_version()}
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    facts["cpu"] = line.split(":", 1)[1].strip()
+                    break
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemTotal"):
+                    facts["memory_bytes"] = int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    try:
+        out = subprocess.run(["findmnt", "-n", "-o", "SOURCE,FSTYPE", "-T", args.work],
+                             stdout=subprocess.PIPE).stdout.decode().split()
+        facts["workdir_fs"] = " ".join(out)
+        dev = out[0] if out else ""
+        model = subprocess.run(["lsblk", "-n", "-d", "-o", "MODEL,ROTA,SIZE", dev],
+                               stdout=subprocess.PIPE, stderr=subprocess.DEVNULL).stdout.decode()
+        facts["disk"] = " ".join(model.split()) or dev
+    except OSError:
+        pass
+    if args.blocksnap:
+        build = os.path.dirname(os.path.abspath(args.blocksnap))
+        cache = os.path.join(build, "CMakeCache.txt")
+        cm = {}
+        if os.path.exists(cache):
+            with open(cache) as f:
+                for line in f:
+                    if ":" in line and "=" in line and not line.startswith(("#", "//")):
+                        k, v = line.rstrip("\n").split("=", 1)
+                        cm[k.split(":")[0]] = v
+        bt = cm.get("CMAKE_BUILD_TYPE", "")
+        cc = cm.get("CMAKE_C_COMPILER", "cc")
+        facts["blocksnap_build"] = {
+            "build_type": bt, "compiler": T.tool_version([cc, "--version"]),
+            "c_flags": " ".join(x for x in (cm.get("CMAKE_C_FLAGS", ""),
+                                            cm.get("CMAKE_C_FLAGS_" + bt.upper(), "")) if x),
+            "sanitize": cm.get("BSNAP_SANITIZE", "")}
+    return facts
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(prog="bench/run", description=(
+        "Benchmark blocksnap against restic, borg, casync and the machine's limits."))
+    p.add_argument("--quick", action="store_true", help="small sizes, one run: CI smoke (< 2 min)")
+    p.add_argument("--scenario", action="append", default=[],
+                   help="run only these scenarios (repeat or comma-separate): " + ", ".join(SCENARIOS))
+    p.add_argument("--size", help="ext4 image size (default 2G, quick 128M)")
+    p.add_argument("--sparse-size", help="sparse volume size (default 64G, quick 1G)")
+    p.add_argument("--sparse-data", help="data in the sparse volume (default 1G, quick 16M)")
+    p.add_argument("--blocksnap", help="the blocksnap binary (default: blocksnap on PATH)")
+    p.add_argument("--workdir", help="parent directory of the temporary work directory")
+    p.add_argument("--reps", type=int, help="runs per scenario, median taken (default 3, quick 1)")
+    p.add_argument("--sparse-reps", type=int, default=1, help="runs of the sparse scenario (1)")
+    p.add_argument("--chain", help="chain lengths, comma separated (default 1,100,1000; quick 1,10,40)")
+    p.add_argument("--reads", type=int, default=2000, help="random 4 KiB reads per pass (2000)")
+    p.add_argument("--tools", default="blocksnap,restic,borg,casync", help="tools to compare")
+    p.add_argument("--threads", type=int, default=0, help="blocksnap --threads (0: its default)")
+    p.add_argument("--results", help="results directory (default bench/results; quick: none)")
+    p.add_argument("--update-docs", action="store_true",
+                   help="put the table into docs/benchmarks.md between its result markers")
+    p.add_argument("--keep", action="store_true", help="keep the work directory")
+    p.add_argument("--seed", type=int, default=1)
+    a = p.parse_args(argv)
+
+    a.scenarios = [s for arg in a.scenario for s in arg.split(",") if s] or list(SCENARIOS)
+    bad = [s for s in a.scenarios if s not in SCENARIOS]
+    if bad:
+        p.error("unknown scenario %s (known: %s)" % (", ".join(bad), ", ".join(SCENARIOS)))
+    a.size = parse_size(a.size or ("128M" if a.quick else "2G"))
+    a.sparse_size = parse_size(a.sparse_size or ("1G" if a.quick else "64G"))
+    a.sparse_data = parse_size(a.sparse_data or ("16M" if a.quick else "1G"))
+    a.reps = a.reps or (1 if a.quick else 3)
+    a.chain = [int(x) for x in (a.chain or ("1,10,40" if a.quick else "1,100,1000")).split(",")]
+    a.tools = a.tools.split(",")
+    a.chunk = 64 * 1024
+    if not a.blocksnap:
+        a.blocksnap = shutil.which("blocksnap")
+    if a.blocksnap:
+        a.blocksnap = os.path.abspath(a.blocksnap)
+    repo_root = os.path.dirname(os.path.dirname(HERE))
+    if a.results is None and not a.quick:
+        a.results = os.path.join(repo_root, "bench", "results")
+
+    parent = a.workdir or os.environ.get("TMPDIR", "/tmp")
+    os.makedirs(parent, exist_ok=True)
+    a.work = tempfile.mkdtemp(prefix="blocksnap-bench-", dir=parent)
+    status = 1
+    try:
+        b = Bench(a)
+        b.main()
+        facts = machine_facts(a)
+        doc = report.build(a, b, facts)
+        with open(os.path.join(a.work, "doc.json"), "w") as f:
+            json.dump(doc, f, indent=1)
+        md = report.markdown(doc)
+        print(md)
+        if a.results:
+            os.makedirs(a.results, exist_ok=True)
+            stem = "%s-%s" % (datetime.datetime.utcnow().strftime("%Y%m%d"), facts["host"])
+            doc["files"] = report.write(doc, md, a.results, stem, os.path.join(a.work, "plot"))
+            log("results: %s" % ", ".join(doc["files"]))
+            if a.update_docs:
+                report.update_docs(os.path.join(repo_root, "docs", "benchmarks.md"), doc, a.results,
+                                   stem)
+        if b.res.errors:
+            log("FAILED: %d wrong or failed blocksnap results:" % len(b.res.errors))
+            for e in b.res.errors:
+                log("  " + e)
+            status = 1
+        else:
+            log("all comparisons passed (%.0fs)" % b.elapsed)
+            status = 0
+    finally:
+        if a.keep:
+            log("work directory kept: %s" % a.work)
+        else:
+            shutil.rmtree(a.work, ignore_errors=True)
+    return status
+
+
+if __name__ == "__main__":
+    sys.exit(main())
