@@ -1,0 +1,6 @@
+# An empty store describes as empty lists in every output format.
+blocksnap describe-snapshots
+blocksnap describe-volumes --output json
+blocksnap describe-snapshots --output text
+blocksnap describe-snapshots --output table
+echo end

@@ -1,0 +1,2 @@
+# The help of create-tags, as --help and `help VERB` print it.
+blocksnap create-tags --help

@@ -1,0 +1,2 @@
+# The help of delete-snapshot, as --help and `help VERB` print it.
+blocksnap delete-snapshot --help

@@ -1,0 +1,2 @@
+# The help of delete-tags, as --help and `help VERB` print it.
+blocksnap delete-tags --help

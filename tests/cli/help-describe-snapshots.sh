@@ -1,0 +1,2 @@
+# The help of describe-snapshots, as --help and `help VERB` print it.
+blocksnap describe-snapshots --help

@@ -1,0 +1,2 @@
+# The help of diff, as --help and `help VERB` print it.
+blocksnap diff --help

@@ -1,0 +1,2 @@
+# The help of gc, as --help and `help VERB` print it.
+blocksnap gc --help

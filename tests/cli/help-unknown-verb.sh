@@ -1,0 +1,2 @@
+# help for a verb that does not exist.
+blocksnap help frobnicate

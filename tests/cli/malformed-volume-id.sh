@@ -1,0 +1,2 @@
+# Likewise for volumes.
+blocksnap describe-volumes --volume-ids volume-1

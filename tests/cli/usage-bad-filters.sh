@@ -1,0 +1,2 @@
+# A filter without Name=.
+blocksnap describe-volumes --filters Values=a,b

@@ -1,0 +1,2 @@
+# --threads takes a number.
+blocksnap create-snapshot --volume x.img --threads many

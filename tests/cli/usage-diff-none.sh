@@ -1,0 +1,2 @@
+# diff needs a snapshot.
+blocksnap diff

@@ -1,0 +1,2 @@
+# delete-snapshot needs --snapshot-id.
+blocksnap delete-snapshot

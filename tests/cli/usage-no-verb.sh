@@ -1,0 +1,2 @@
+# No verb: a usage error pointing at the main help.
+blocksnap

@@ -1,0 +1,2 @@
+# create-snapshot needs --volume or --volume-id.
+blocksnap create-snapshot --description nightly

@@ -1,0 +1,2 @@
+# An unknown option before the verb.
+blocksnap --bogus describe-snapshots

@@ -1,0 +1,3 @@
+# --version before or after a verb.
+blocksnap --version
+blocksnap gc --version
