@@ -4,6 +4,7 @@
  * the page's frame (name, description, exit status, environment).  Lines
  * are wrapped to 79 columns, and tests/cli checks that they fit in 80.
  */
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -28,28 +29,50 @@ static const char *const exit_text =
     "has undone its work); 2 a usage error (unknown verb or option, missing required option, "
     "malformed option value).";
 
-/* Print @text word-wrapped: the first line after @first (already counting
- * @col columns), the others indented by @indent. */
-static void wrap(const char *text, size_t col, size_t indent)
+/* Length of the word at @p; with @groups a bracketed group "[--a B ...]"
+ * or "(X | Y)" counts as one word, so usage lines break between groups. */
+static size_t word_len(const char *p, bool groups)
 {
-    const char *p = text;
+    size_t n = 0;
+    int depth = 0;
 
-    while (*p) {
-        size_t word = strcspn(p, " ");
-        if (col > indent && col + 1 + word > WIDTH) {
+    for (; p[n] && (depth > 0 || p[n] != ' '); n++) {
+        if (groups && (p[n] == '[' || p[n] == '('))
+            depth++;
+        else if (groups && (p[n] == ']' || p[n] == ')') && depth > 0)
+            depth--;
+    }
+    return n;
+}
+
+/* Print @text word-wrapped to WIDTH and a newline: the first word at the
+ * cursor (which is at column @col), continuation lines indented by @indent. */
+static void wrap_text(const char *text, size_t col, size_t indent, bool groups)
+{
+    bool first = true;
+
+    for (const char *p = text; *p;) {
+        size_t word = word_len(p, groups);
+        if (!first && col + 1 + word > WIDTH) {
             printf("\n%*s", (int)indent, "");
             col = indent;
-        } else if (col > indent) {
+        } else if (!first) {
             putchar(' ');
             col++;
         }
         printf("%.*s", (int)word, p);
         col += word;
+        first = false;
         p += word;
         while (*p == ' ')
             p++;
     }
     putchar('\n');
+}
+
+static void wrap(const char *text, size_t col, size_t indent)
+{
+    wrap_text(text, col, indent, false);
 }
 
 static void print_options(const struct opt *opts)
@@ -91,16 +114,20 @@ void help_main(void)
 
 void help_verb(const struct verb *verb)
 {
-    printf("Usage: blocksnap %s", verb->name);
-    if (verb->synopsis[0])
-        wrap(verb->synopsis, strlen("Usage: blocksnap ") + strlen(verb->name) + 1,
-             strlen("Usage: blocksnap ") + strlen(verb->name) + 1);
-    else
-        printf("\n");
-    printf("\n");
     char summary[256];
+    int col;
+
+    if (verb->synopsis[0]) {
+        col = printf("Usage: blocksnap %s ", verb->name);
+        wrap_text(verb->synopsis, (size_t)col, strlen("Usage: "), true);
+    } else {
+        printf("Usage: blocksnap %s\n", verb->name);
+    }
+    printf("\n");
+    /* The summary as a sentence: capital first letter, full stop. */
     snprintf(summary, sizeof summary, "%s.", verb->summary);
-    summary[0] = (char)(summary[0] >= 'a' && summary[0] <= 'z' ? summary[0] - 32 : summary[0]);
+    if (summary[0] >= 'a' && summary[0] <= 'z')
+        summary[0] = (char)(summary[0] - 'a' + 'A');
     wrap(summary, 0, 0);
     if (verb->details) {
         printf("\n");
@@ -135,13 +162,17 @@ static void roff(const char *s)
 static void man_options(const struct opt *opts)
 {
     for (const struct opt *o = opts; o && o->name; o++) {
-        printf(".TP\n.B \\-\\-");
-        roff(o->name);
         if (o->metavar) {
-            printf(" \" \"\n.I ");
+            printf(".TP\n.BI \"\\-\\-");
+            roff(o->name);
+            printf(" \" \"");
             roff(o->metavar);
+            printf("\"\n");
+        } else {
+            printf(".TP\n.B \\-\\-");
+            roff(o->name);
+            printf("\n");
         }
-        printf("\n");
         roff(o->help);
         printf("%s\n", o->required ? " (required)." : ".");
     }
