@@ -204,7 +204,7 @@ static int parse_shorthand(const char *arg, const struct schema *sc, struct entr
             p++;
         }
         for (bool first = true;; first = false) {
-            char *item;
+            char *item = NULL;
 
             if (bracket && *p == ']' && first) {
                 p++; /* "[]": no items */
@@ -345,7 +345,7 @@ static int parse_json(const char *arg, const struct schema *sc, struct entries *
     json_error_t jerr;
     json_t *root = json_loads(arg, JSON_REJECT_DUPLICATES, &jerr);
     json_t *item;
-    struct entry *e;
+    struct entry *e = NULL;
     size_t i;
     int r = 0;
 
@@ -409,7 +409,7 @@ static int parse_all(const char *const *args, size_t nargs, const struct schema 
     for (size_t i = 0; i < nargs; i++) {
         const char *a = args[i];
         size_t first = es->n;
-        struct entry *e;
+        struct entry *e = NULL;
 
         while (*a == ' ' || *a == '\t' || *a == '\n')
             a++;

@@ -18,8 +18,7 @@ static void print_problem(void *ud, const bsnap_problem *p)
         printf("pack %" PRId64 " ", p->pack);
     if (p->offset >= 0)
         printf("offset %" PRId64 " ", p->offset);
-    printf("%s%s\n", p->snapshot_id[0] || p->chunk_id[0] || p->pack >= 0 ? "" : "store ",
-           p->what);
+    printf("%s%s\n", p->snapshot_id[0] || p->chunk_id[0] || p->pack >= 0 ? "" : "store ", p->what);
     fflush(stdout);
 }
 
@@ -39,8 +38,8 @@ int cmd_verify(struct cli *cli, const struct args *a)
     if (r < 0)
         return output_engine_error();
     output_bytes(bytes, sizeof bytes, st.bytes_checked);
-    printf("verified %" PRIu64 " snapshots, %" PRIu64 " chunks, %s: %" PRIu64
-           " problems, %" PRIu64 " damaged snapshots\n",
+    printf("verified %" PRIu64 " snapshots, %" PRIu64 " chunks, %s: %" PRIu64 " problems, %" PRIu64
+           " damaged snapshots\n",
            st.snapshots_checked, st.chunks_checked, bytes, st.problems, st.damaged_snapshots);
     return st.problems ? EXIT_FAILED : EXIT_OK;
 }

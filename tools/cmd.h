@@ -35,7 +35,7 @@ enum opt_kind {
 };
 
 struct opt {
-    const char *name;    /* without the leading "--"; NULL ends a table */
+    const char *name; /* without the leading "--"; NULL ends a table */
     enum opt_kind kind;
     const char *metavar; /* "PATH"; NULL for flags */
     const char *help;    /* one line, lower case, no period */
@@ -52,7 +52,7 @@ struct verb {
     const char *synopsis;   /* what follows "blocksnap NAME" in usage */
     const struct opt *opts; /* may be NULL */
     unsigned max_positional;
-    const char *details;    /* optional paragraph for --help and the man page */
+    const char *details; /* optional paragraph for --help and the man page */
 };
 
 #define ARGS_MAX_OPTS 24
@@ -60,8 +60,8 @@ struct verb {
 
 struct optval {
     bool set;
-    const char *value;  /* OPT_VALUE */
-    const char **list;  /* OPT_LIST: malloc'd, items borrowed from argv */
+    const char *value; /* OPT_VALUE */
+    const char **list; /* OPT_LIST: malloc'd, items borrowed from argv */
     size_t n;
 };
 
@@ -108,12 +108,12 @@ int cli_parse_filters(const struct cli *cli, const struct args *a, bsnap_filter 
 
 struct cli {
     const struct verb *verb;
-    const char *store_dir;   /* --store */
-    const char *region;      /* --region */
-    const char *output;      /* --output, NULL if not given */
+    const char *store_dir; /* --store */
+    const char *region;    /* --region */
+    const char *output;    /* --output, NULL if not given */
     bool quiet;
     const volatile int *cancel; /* set by SIGINT / SIGTERM */
-    bsnap_store *store;      /* opened by cli_open_store() */
+    bsnap_store *store;         /* opened by cli_open_store() */
     char *store_path;
 };
 

@@ -82,8 +82,8 @@ int options_parse(int argc, char **argv, int first, const struct verb *verb, str
             o = &global_options[k];
             ov = &a->global[k];
         } else {
-            return output_usage_error(verb, "UnknownParameter", "unknown option '--%.*s'",
-                                      (int)len, name);
+            return output_usage_error(verb, "UnknownParameter", "unknown option '--%.*s'", (int)len,
+                                      name);
         }
 
         if (o->kind == OPT_FLAG) {
@@ -95,8 +95,8 @@ int options_parse(int argc, char **argv, int first, const struct verb *verb, str
         }
         if (o->kind == OPT_VALUE) {
             if (ov->set)
-                return output_usage_error(verb, "InvalidParameterValue",
-                                          "option --%s given twice", o->name);
+                return output_usage_error(verb, "InvalidParameterValue", "option --%s given twice",
+                                          o->name);
             if (!inline_value) {
                 if (i + 1 >= argc || is_option(argv[i + 1]))
                     return output_usage_error(verb, "MissingParameter",

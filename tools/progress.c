@@ -42,8 +42,8 @@ static void progress_draw(void *ud, uint64_t done, uint64_t total)
     }
     /* \r and erase-to-end-of-line: redraw in place. */
     fprintf(stderr, "\r%s [%.*s%*s] %3d.%d%%  %s / %s  %s\033[K", p->label, fill,
-            "##############################", BAR_WIDTH - fill, "", permille / 10, permille % 10,
-            d, t, rate);
+            "##############################", BAR_WIDTH - fill, "", permille / 10, permille % 10, d,
+            t, rate);
     fflush(stderr);
 }
 
