@@ -118,8 +118,8 @@ static void name_utf16_to_utf8(const uint8_t *in, size_t units, char *out, size_
 /* Add a partition of @count units of @unit bytes at unit @start, clipped to
  * the volume.  Returns the new entry (for the caller to fill in), or NULL if
  * it was dropped (empty, past the end, or too many). */
-static bsnap_partition *part_add(struct parse *p, unsigned number, uint64_t start,
-                                 uint64_t count, uint32_t unit)
+static bsnap_partition *part_add(struct parse *p, unsigned number, uint64_t start, uint64_t count,
+                                 uint32_t unit)
 {
     if (count == 0 || p->n >= BOOTSECT_MAX_PARTITIONS)
         return NULL;
@@ -226,8 +226,7 @@ static int mbr_parse(struct parse *p, const uint8_t *mbr)
 /* Read and check the GPT header at @lba (of @ss-byte sectors), expecting
  * its own-LBA field to say @lba, then its entry array.  Returns 1 and sets
  * *ret_entries (malloc'd), *ret_hdr when valid; 0 when not a valid GPT. */
-static int gpt_load(struct parse *p, uint32_t ss, uint64_t lba, uint8_t *hdr,
-                    uint8_t **ret_entries)
+static int gpt_load(struct parse *p, uint32_t ss, uint64_t lba, uint8_t *hdr, uint8_t **ret_entries)
 {
     if (lba > UINT64_MAX / ss)
         return 0;
@@ -397,8 +396,7 @@ int bsnap_partitions_read(bsnap_reader *reader, bsnap_partition **ret_parts, siz
 {
     bsnap_boot_info info;
     bsnap_error_clear();
-    return bootsect_parse(reader_read, reader, bsnap_reader_size(reader), ret_parts, ret_n,
-                          &info);
+    return bootsect_parse(reader_read, reader, bsnap_reader_size(reader), ret_parts, ret_n, &info);
 }
 
 int bsnap_boot_inspect(bsnap_reader *reader, bsnap_boot_info *ret_info)

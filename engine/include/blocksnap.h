@@ -562,17 +562,16 @@ typedef enum bsnap_partition_scheme {
 /** One partition of a volume, as its table describes it, clipped to the
  * volume: offset + size never exceeds the volume size. */
 typedef struct bsnap_partition {
-    unsigned number;      /**< as Linux numbers them: MBR 1-4 primary, 5+
-                           * logical; GPT entry index + 1 */
-    uint64_t offset;      /**< bytes from the start of the volume */
-    uint64_t size;        /**< bytes, > 0 */
-    uint8_t mbr_type;     /**< MBR type byte; 0 for GPT */
-    bool bootable;        /**< MBR active flag (0x80) */
-    bool esp;             /**< an EFI System Partition (GPT type or MBR 0xEF) */
-    bool clipped;         /**< the table claimed more than the volume holds */
-    char type_guid[37];   /**< GPT type GUID (upper case); "" for MBR */
-    char uuid[37];        /**< GPT partition GUID; "" for MBR */
-    char name[109];       /**< GPT partition name as UTF-8; "" for MBR */
+    unsigned number;    /**< Linux numbering: MBR 1-4 primary, 5+ logical; GPT index + 1 */
+    uint64_t offset;    /**< bytes from the start of the volume */
+    uint64_t size;      /**< bytes, > 0 */
+    uint8_t mbr_type;   /**< MBR type byte; 0 for GPT */
+    bool bootable;      /**< MBR active flag (0x80) */
+    bool esp;           /**< an EFI System Partition (GPT type or MBR 0xEF) */
+    bool clipped;       /**< the table claimed more than the volume holds */
+    char type_guid[37]; /**< GPT type GUID (upper case); "" for MBR */
+    char uuid[37];      /**< GPT partition GUID; "" for MBR */
+    char name[109];     /**< GPT partition name as UTF-8; "" for MBR */
 } bsnap_partition;
 
 /** How a volume boots, as far as its first sectors tell. */
@@ -587,13 +586,13 @@ typedef enum bsnap_boot_mode {
 typedef struct bsnap_boot_info {
     bsnap_partition_scheme scheme;
     bsnap_boot_mode mode;
-    bool mbr_signature;  /**< 0x55AA at byte 510 */
-    bool mbr_boot_code;  /**< the 440-byte MBR boot code area is not all zero */
+    bool mbr_signature;       /**< 0x55AA at byte 510 */
+    bool mbr_boot_code;       /**< the 440-byte MBR boot code area is not all zero */
     bool bios_boot_partition; /**< GPT "BIOS boot" partition (GRUB on GPT) */
-    bool has_esp;        /**< an EFI System Partition exists */
-    uint32_t sector_size; /**< 512, or 4096 for a GPT found at 4 KiB LBAs */
-    size_t npartitions;  /**< partitions found */
-    char disk_guid[37];  /**< GPT disk GUID; "" otherwise */
+    bool has_esp;             /**< an EFI System Partition exists */
+    uint32_t sector_size;     /**< 512, or 4096 for a GPT found at 4 KiB LBAs */
+    size_t npartitions;       /**< partitions found */
+    char disk_guid[37];       /**< GPT disk GUID; "" otherwise */
 } bsnap_boot_info;
 
 /** Read the partition table of an open snapshot (MBR with its logical

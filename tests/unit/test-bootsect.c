@@ -185,7 +185,7 @@ static void test_mbr_primary(void **state)
 
 static void test_mbr_lies(void **state)
 {
-    struct vol *v = vol_new(4 * MiB); /* 8192 sectors */
+    struct vol *v = vol_new(4 * MiB);                 /* 8192 sectors */
     mbr_entry(v->buf, 0, 0, 0x83, 2048, 0xffffffffu); /* runs far past the end */
     mbr_entry(v->buf, 1, 0, 0x83, 9000, 100);         /* starts past the end */
     mbr_entry(v->buf, 2, 0, 0x83, 0xffffffffu, 0xffffffffu);
@@ -338,10 +338,10 @@ static void test_gpt_lies_and_hybrid(void **state)
     struct gpt_part p[] = {
         {guid_bios, 34, 2047, "bios"},
         {guid_esp, 2048, 4095, "esp"},
-        {guid_linux, 4096, UINT64_MAX - 1, "huge"},  /* clipped */
-        {guid_linux, 20000, 30000, "past"},          /* dropped */
-        {guid_linux, 9000, 8000, "backwards"},       /* dropped */
-        {guid_linux, 0, UINT64_MAX, "everything"},   /* count overflows */
+        {guid_linux, 4096, UINT64_MAX - 1, "huge"}, /* clipped */
+        {guid_linux, 20000, 30000, "past"},         /* dropped */
+        {guid_linux, 9000, 8000, "backwards"},      /* dropped */
+        {guid_linux, 0, UINT64_MAX, "everything"},  /* count overflows */
     };
     gpt_write(v, 512, 1, 2, p, 6);
     bsnap_partition *parts;

@@ -1,0 +1,71 @@
+/* cache.h - a bounded cache of decompressed chunks, and readahead.
+ *
+ * Chunks are cached by (volume serial, chunk index): a snapshot never
+ * changes, so an entry never goes stale, and every view of one snapshot (its
+ * .img file, its partition files) shares the same entries.  The cache holds
+ * at most about max_bytes of chunk data; entries being read or loaded are
+ * pinned and never evicted, the rest go least-recently-used first.  An
+ * all-zero chunk costs no memory: it points at one shared zero buffer.
+ *
+ * One chunk is loaded once: a second reader of a chunk that is being loaded
+ * waits for the first instead of reading it again.  A failed load is not
+ * cached; the next read tries again (and fails again with EIO for a damaged
+ * chunk: the engine logged chunk, pack and offset).
+ *
+ * Readahead: cache_prefetch() queues chunks for a small pool of worker
+ * threads that load them in the background.  The queue is bounded; when it
+ * is full, prefetch requests are dropped (they are hints).
+ *
+ * All calls are thread-safe.
+ */
+#ifndef BSNAP_FUSE_CACHE_H
+#define BSNAP_FUSE_CACHE_H
+
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "blocksnap.h"
+
+/* A reader the cache may load from: shared by an open file and the
+ * prefetch jobs queued for it, closed when the last of them lets go. */
+struct source {
+    bsnap_reader *reader;
+    uint64_t serial;     /* cache key of the snapshot */
+    uint32_t chunk_size; /* bytes */
+    uint64_t size;       /* volume size */
+    atomic_uint refs;
+};
+
+struct source *source_new(bsnap_reader *reader, uint64_t serial, uint32_t chunk_size);
+struct source *source_ref(struct source *s);
+void source_unref(struct source *s);
+
+struct cache;
+struct centry;
+
+/* @max_bytes of chunk data; @workers prefetch threads (0: no readahead).
+ * Returns NULL on allocation failure. */
+struct cache *cache_new(uint64_t max_bytes, unsigned workers);
+/* Stop the workers, drop every queued job and entry.  No entry may be
+ * pinned.  NULL is a no-op. */
+void cache_free(struct cache *c);
+
+/* Return chunk @idx of @src, pinned, loading it if needed.  The data stays
+ * valid until cache_put().  Errors: -EIO, -ENOMEM (and whatever the reader
+ * returned). */
+int cache_get(struct cache *c, struct source *src, uint64_t idx, struct centry **ret);
+void cache_put(struct cache *c, struct centry *e);
+const uint8_t *centry_data(const struct centry *e);
+size_t centry_len(const struct centry *e);
+
+/* Queue chunks [@first, @last] of @src for loading in the background. */
+void cache_prefetch(struct cache *c, struct source *src, uint64_t first, uint64_t last);
+
+/* Counters for the debug log. */
+struct cache_stats {
+    uint64_t hits, misses, prefetched, dropped, evicted, bytes, entries;
+};
+void cache_get_stats(struct cache *c, struct cache_stats *ret);
+
+#endif

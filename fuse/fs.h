@@ -1,0 +1,164 @@
+/* fs.h - the FUSE view's state, shared by main.c, fs.c and tree.c.
+ *
+ * One struct fs is the session's userdata: no globals.  The tree module
+ * (tree.c) maps paths to objects and keeps the inode table; the ops module
+ * (fs.c) turns FUSE requests into engine calls and fuse_reply_*; main.c
+ * checks, mounts, daemonizes and runs the loop.
+ *
+ * Objects:
+ *  - struct snap: one snapshot the view has met (id, record, partition
+ *    table once parsed).  Immutable once built except for the partition
+ *    table, which is filled once under parts_lock.  Reference counted under
+ *    fs->lock: the snapshot table holds one reference while the snapshot
+ *    exists in the store, each node and each open file one more.
+ *  - struct node: one inode the kernel knows (lookup count nlookup), freed
+ *    at its last forget.  Files are windows [offset, offset + length) of a
+ *    snapshot's volume: the whole volume (.img) or a partition (.pN).
+ *  - struct handle: one open file: its own reader of the snapshot (so an
+ *    open file keeps its snapshot pinned), wrapped in a cache source.
+ *
+ * Locking: fs->lock guards the inode tables, the snapshot table and all
+ * reference counts; it is never held across an engine call that reads
+ * chunks.  A snap's parts_lock is taken without fs->lock held.
+ */
+#ifndef BSNAP_FUSE_FS_H
+#define BSNAP_FUSE_FS_H
+
+#define FUSE_USE_VERSION 312
+#include <fuse_lowlevel.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/stat.h>
+
+#include "blocksnap-fuse.h"
+#include "blocksnap.h"
+#include "cache.h"
+
+/* Fixed inodes of the whole-store tree. */
+enum { INO_ROOT = 1, INO_SNAPSHOTS = 2, INO_IMAGES = 3, INO_FIRST_DYNAMIC = 16 };
+
+enum node_kind {
+    NODE_ROOT,      /* MOUNT/: snapshots/, images/ */
+    NODE_SNAPSHOTS, /* snap-….img and snap-….pN of every completed snapshot */
+    NODE_IMAGES,    /* images/: ami-…/ and by-name/ come with the images issue */
+    NODE_FILE,      /* a window of a snapshot's volume */
+};
+
+struct snap {
+    char id[BSNAP_ID_MAX];
+    bsnap_snapshot_info info;
+    uint64_t serial; /* cache key, never reused */
+    uint64_t blocks; /* st_blocks of the whole volume */
+    unsigned refs;   /* under fs->lock */
+    bool in_table;   /* under fs->lock */
+    pthread_mutex_t parts_lock;
+    bool parts_done; /* under parts_lock; then immutable */
+    bsnap_partition *parts;
+    uint64_t *part_blocks; /* st_blocks of each partition */
+    size_t nparts;
+};
+
+struct node {
+    fuse_ino_t ino;
+    fuse_ino_t parent;
+    char *name;
+    enum node_kind kind;
+    uint64_t nlookup;  /* under fs->lock */
+    struct snap *snap; /* NODE_FILE */
+    uint64_t offset, length, blocks;
+};
+
+struct handle {
+    struct fs *fs;
+    struct source *src;
+    uint64_t offset, length; /* the window */
+    pthread_mutex_t ra_lock;
+    uint64_t next_off; /* where a sequential reader reads next */
+    uint64_t ra_next;  /* first chunk not yet queued for readahead */
+    unsigned streak;   /* sequential reads in a row */
+};
+
+struct fs {
+    bsnap_store *store;
+    const char *single_id; /* --snapshot-id */
+    bool root_is_file;     /* --snapshot-id on a regular-file mountpoint */
+    uid_t uid;
+    gid_t gid;
+    struct timespec started;
+    struct cache *cache;
+    struct fuse_session *se;
+    uint64_t ra_bytes; /* readahead window: READAHEAD_BYTES or less for a small cache */
+
+    pthread_mutex_t lock;
+    void *by_ino;  /* tsearch: struct node by ino */
+    void *by_name; /* tsearch: struct node by (parent, name) */
+    void *snaps;   /* tsearch: struct snap by id */
+    fuse_ino_t next_ino;
+    uint64_t next_serial;
+    uint64_t nnodes;
+};
+
+/* ---- tree.c ---- */
+
+int tree_init(struct fs *fs);
+void tree_free(struct fs *fs);
+
+/* The node of @ino, or NULL.  Borrowed: valid until its forget, which the
+ * kernel sends only after the request that uses it is answered. */
+struct node *tree_node(struct fs *fs, fuse_ino_t ino);
+
+/* Look @name up in directory @parent; on success the node's lookup count
+ * is raised by one and *ret filled for fuse_reply_entry.
+ * Errors: -ENOENT, -ENOTDIR, -EIO, -ENOMEM. */
+int tree_lookup(struct fs *fs, fuse_ino_t parent, const char *name, struct fuse_entry_param *ret);
+
+/* Drop @n lookups of @ino (forget). */
+void tree_forget(struct fs *fs, fuse_ino_t ino, uint64_t n);
+
+/* Attributes of a node. */
+void tree_stat(struct fs *fs, const struct node *node, struct stat *ret);
+
+/* A directory listing taken at opendir, so offsets stay stable. */
+struct dirent_l {
+    char *name;
+    mode_t type;    /* S_IFDIR, S_IFREG */
+    fuse_ino_t ino; /* for d_ino; 0 when the name has no inode yet */
+};
+struct listing {
+    struct dirent_l *ents;
+    size_t n;
+};
+int tree_list(struct fs *fs, const struct node *dir, struct listing *ret);
+void listing_free(struct listing *l);
+
+/* Take a reference on @s (under or without fs->lock: the _locked variant
+ * expects it held). */
+void snap_unref(struct fs *fs, struct snap *s);
+struct snap *snap_ref(struct fs *fs, struct snap *s);
+
+/* Parse @s's partition table once (opening a reader of its own).
+ * Returns 0 (possibly with no partitions) or the reader's error; a failure
+ * is not remembered, so a later call tries again. */
+int snap_partitions(struct fs *fs, struct snap *s);
+
+/* Find or make the snap object of completed snapshot @id for the single
+ * snapshot mount.  Returns a new reference.  Errors from the engine. */
+int tree_snap_get(struct fs *fs, const char *id, struct snap **ret);
+
+/* ---- fs.c ---- */
+
+extern const struct fuse_lowlevel_ops fs_ops;
+
+/* Timeouts (seconds) given to the kernel.  Names are looked up again after
+ * ENTRY_TIMEOUT, so deleted snapshots vanish and new ones appear within it;
+ * a file's attributes never change. */
+#define ENTRY_TIMEOUT 1.0
+#define FILE_ATTR_TIMEOUT 60.0
+#define DIR_ATTR_TIMEOUT 1.0
+
+/* Largest read the kernel sends (-o max_read) and the readahead window. */
+#define MAX_READ (1u << 20)
+#define READAHEAD_BYTES (4u << 20)
+
+#endif
