@@ -6,6 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#define MIN_SZ(a, b) ((a) < (b) ? (a) : (b))
+
 struct error_record {
     bsnap_error pub;
     char code[64];
@@ -64,7 +66,15 @@ int bsnap_fail_prefix(const char *fmt, ...)
     vsnprintf(prefix, sizeof prefix, fmt, ap);
     va_end(ap);
     memcpy(old, last.message, sizeof old);
-    snprintf(last.message, sizeof last.message, "%s: %s", prefix, old);
+    {
+        /* "PREFIX: OLD", cut to fit (truncation is intended) */
+        size_t pl = strnlen(prefix, sizeof prefix - 1), ol = strnlen(old, sizeof old);
+        size_t room = sizeof last.message - 1 - pl - 2;
+        memcpy(last.message, prefix, pl);
+        memcpy(last.message + pl, ": ", 2);
+        memcpy(last.message + pl + 2, old, MIN_SZ(ol, room));
+        last.message[pl + 2 + MIN_SZ(ol, room)] = '\0';
+    }
     return last.pub.err ? last.pub.err : -EIO;
 }
 

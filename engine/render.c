@@ -110,7 +110,7 @@ static const char **keys_of(const json_t *obj, bool scalar, size_t *ret_n)
         const json_t *cur = json_is_array(obj) ? json_array_get(obj, o) : objs[0];
         if (!json_is_object(cur))
             continue;
-        json_object_foreach((json_t *)cur, key, v) {
+        json_object_foreach ((json_t *)cur, key, v) {
             if (is_scalar(v) != scalar)
                 continue;
             for (i = 0; i < n && strcmp(keys[i], key) != 0; i++)
@@ -147,8 +147,8 @@ static bool in_keys(const char *key, const char **keys, size_t n)
 
 /* ---- text (awscli/text.py) --------------------------------------------- */
 
-static void text_any(struct buf *b, const json_t *item, const char *ident,
-                     const char **scalar_keys, size_t nscalar);
+static void text_any(struct buf *b, const json_t *item, const char *ident, const char **scalar_keys,
+                     size_t nscalar);
 
 static void put_upper(struct buf *b, const char *s)
 {
@@ -170,8 +170,8 @@ static void put_scalar(struct buf *b, const json_t *v)
     free(t);
 }
 
-static void text_dict(struct buf *b, const json_t *obj, const char *ident,
-                      const char **scalar_keys, size_t nscalar)
+static void text_dict(struct buf *b, const json_t *obj, const char *ident, const char **scalar_keys,
+                      size_t nscalar)
 {
     _cleanup_free_ const char **own = NULL, **rest = NULL;
     size_t nrest = 0, nall = 0;
@@ -214,7 +214,7 @@ static void text_scalar_list(struct buf *b, const json_t *list, const char *iden
     size_t i, k = 0;
     json_t *el;
 
-    json_array_foreach(list, i, el) {
+    json_array_foreach (list, i, el) {
         if (!is_scalar(el))
             continue;
         if (ident) {
@@ -238,7 +238,7 @@ static void text_list(struct buf *b, const json_t *list, const char *ident)
     size_t i;
     json_t *el;
 
-    json_array_foreach(list, i, el) {
+    json_array_foreach (list, i, el) {
         any_obj |= json_is_object(el);
         any_list |= json_is_array(el);
         any_scalar |= is_scalar(el);
@@ -250,12 +250,12 @@ static void text_list(struct buf *b, const json_t *list, const char *ident)
             b->err = -ENOMEM;
             return;
         }
-        json_array_foreach(list, i, el)
+        json_array_foreach (list, i, el)
             text_any(b, el, ident, keys, n);
     } else if (any_list) {
         if (any_scalar)
             text_scalar_list(b, list, ident);
-        json_array_foreach(list, i, el)
+        json_array_foreach (list, i, el)
             if (!is_scalar(el))
                 text_any(b, el, ident, NULL, 0);
     } else {
@@ -263,8 +263,8 @@ static void text_list(struct buf *b, const json_t *list, const char *ident)
     }
 }
 
-static void text_any(struct buf *b, const json_t *item, const char *ident,
-                     const char **scalar_keys, size_t nscalar)
+static void text_any(struct buf *b, const json_t *item, const char *ident, const char **scalar_keys,
+                     size_t nscalar)
 {
     if (json_is_object(item)) {
         text_dict(b, item, ident, scalar_keys, nscalar);
@@ -344,8 +344,8 @@ static void table_add_row(struct table *t, const char *const *cells, size_t n, b
         return;
     }
     sec->rows = rows;
-    rows[sec->nrows] = (struct row){.cells = calloc(n + 1, sizeof(char *)), .n = n,
-                                    .header = header};
+    rows[sec->nrows] =
+        (struct row){.cells = calloc(n + 1, sizeof(char *)), .n = n, .header = header};
     if (!rows[sec->nrows].cells) {
         t->err = -ENOMEM;
         return;
@@ -442,7 +442,7 @@ static void table_from_list(struct table *t, const json_t *list, const char *tit
     }
     if (nh)
         table_add_row(t, headers, nh, true);
-    json_array_foreach(list, i, el) {
+    json_array_foreach (list, i, el) {
         if (i > 0 && nm > 0) {
             table_new_section(t, title, indent);
             if (nh)
@@ -481,7 +481,7 @@ static void table_build(struct table *t, const char *title, const json_t *cur, i
             table_from_list(t, cur, title, indent);
             return;
         }
-        json_array_foreach(cur, i, el) {
+        json_array_foreach (cur, i, el) {
             if (is_scalar(el)) {
                 char *s = scalar_text(el);
                 const char *cells[1] = {s};
@@ -648,8 +648,7 @@ int bsnap_render(const char *json, const char *format, char **ret_text)
     struct buf b = {0};
 
     bsnap_error_clear();
-    if (strcmp(format, "json") != 0 && strcmp(format, "text") != 0 &&
-        strcmp(format, "table") != 0)
+    if (strcmp(format, "json") != 0 && strcmp(format, "text") != 0 && strcmp(format, "table") != 0)
         return bsnap_fail(-EINVAL, "InvalidParameterValue",
                           "unknown output format '%.32s' (expected json, text or table)", format);
     doc = json_loads(json, JSON_DECODE_ANY, &jerr);

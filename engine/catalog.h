@@ -1,0 +1,32 @@
+/* catalog.h - snapshot and volume records in the metadata tables.
+ *
+ * Loads and saves records (JSON through record.h) inside a caller's
+ * transaction, resolves a volume by its canonical path, and validates ids.
+ * The public describe, tag, delete and info calls live in catalog.c.
+ */
+#ifndef BSNAP_CATALOG_H
+#define BSNAP_CATALOG_H
+
+#include "meta.h"
+#include "record.h"
+
+/* Malformed-id checks: record InvalidSnapshotID.Malformed / ... */
+int check_snapshot_id(const char *id);
+int check_volume_id(const char *id);
+
+/* -ENOENT recorded as InvalidSnapshot.NotFound / InvalidVolume.NotFound. */
+int catalog_snapshot_load(meta_txn *txn, const char *id, struct snapshot_rec *ret);
+int catalog_snapshot_save(meta_txn *txn, const struct snapshot_rec *r);
+int catalog_snapshot_delete(meta_txn *txn, const char *id);
+/* Every snapshot record, sorted by id. */
+int catalog_snapshot_all(meta_txn *txn, struct snapshot_rec **ret, size_t *ret_n);
+void snapshot_recs_free(struct snapshot_rec *recs, size_t n);
+
+int catalog_volume_load(meta_txn *txn, const char *id, struct volume_rec *ret);
+int catalog_volume_save(meta_txn *txn, const struct volume_rec *r);
+/* -ENOENT (not recorded) when no volume has @path. */
+int catalog_volume_by_path(meta_txn *txn, const char *path, struct volume_rec *ret);
+int catalog_volume_all(meta_txn *txn, struct volume_rec **ret, size_t *ret_n);
+void volume_recs_free(struct volume_rec *recs, size_t n);
+
+#endif

@@ -1,0 +1,25 @@
+/* fault.h - failure injection for tests.
+ *
+ * With BSNAP_FAULT_INJECTION compiled in, the environment variable
+ * BLOCKSNAP_FAULT="POINT:N[,POINT:N...]" makes the Nth passage through the
+ * named point fail (or, with POINT:N:kill, SIGKILL the process there), so
+ * crash and error paths can be tested deterministically.  Points:
+ * pack-append, pack-sync, meta-commit, snapshot-batch, gc-step.  Without the
+ * define, fault_hit() is a constant false and costs nothing.
+ */
+#ifndef BSNAP_FAULT_H
+#define BSNAP_FAULT_H
+
+#include <stdbool.h>
+
+#ifdef BSNAP_FAULT_INJECTION
+bool fault_hit(const char *point);
+#else
+static inline bool fault_hit(const char *point)
+{
+    (void)point;
+    return false;
+}
+#endif
+
+#endif

@@ -1,0 +1,381 @@
+/* gc.c - reclaim space.
+ *
+ * Under the store's exclusive lock (no writer runs, so nothing is in
+ * flight): (1) abandoned pending snapshots are dropped and the pins of dead
+ * processes released; (2) orphans (entries written by runs that never
+ * completed) release their children, and every entry with refcount 0 leaves
+ * the index, in one transaction; (3) packs are measured against the index:
+ * a pack with no live record is deleted, one with dead bytes is rewritten
+ * (live records copied to a fresh pack, synced, the index repointed in one
+ * transaction, then the old file unlinked).  A crash at any point leaves a
+ * store that verifies; the next gc finishes the work.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "catalog.h"
+#include "error.h"
+#include "fault.h"
+#include "index.h"
+#include "pack.h"
+#include "reader.h"
+#include "store.h"
+#include "util.h"
+
+struct pack_stat {
+    uint32_t pack;
+    uint64_t file_bytes;
+    uint64_t live_bytes;
+};
+
+struct move {
+    chunk_id id;
+    struct chunk_loc old, new;
+};
+
+static int cmp_pack(const void *a, const void *b)
+{
+    const struct pack_stat *x = a, *y = b;
+    return x->pack < y->pack ? -1 : x->pack > y->pack;
+}
+
+static struct pack_stat *find_pack(struct pack_stat *ps, size_t n, uint32_t pack)
+{
+    struct pack_stat key = {.pack = pack};
+    return bsearch(&key, ps, n, sizeof *ps, cmp_pack);
+}
+
+static int list_packs(bsnap_store *s, struct pack_stat **ret, size_t *ret_n)
+{
+    DIR *d = opendir(s->packs_dir);
+    struct pack_stat *ps = NULL;
+    size_t n = 0, cap = 0;
+    struct dirent *e;
+
+    if (!d)
+        return bsnap_fail(-errno, "Store.Error", "%s: %m", s->packs_dir);
+    while ((e = readdir(d))) {
+        _cleanup_free_ char *p = NULL;
+        struct stat st;
+        uint32_t num;
+
+        if (!pack_name_parse(e->d_name, &num))
+            continue;
+        p = pack_path(s, num);
+        if (!p || stat(p, &st) < 0)
+            continue;
+        if (n == cap) {
+            struct pack_stat *np = realloc(ps, (cap = cap ? 2 * cap : 64) * sizeof *np);
+            if (!np) {
+                free(ps);
+                closedir(d);
+                return bsnap_fail(-ENOMEM, "InternalError", "out of memory");
+            }
+            ps = np;
+        }
+        ps[n++] = (struct pack_stat){num, (uint64_t)st.st_size, 0};
+    }
+    closedir(d);
+    qsort(ps, n, sizeof *ps, cmp_pack);
+    *ret = ps;
+    *ret_n = n;
+    return 0;
+}
+
+static uint64_t total_bytes(const struct pack_stat *ps, size_t n)
+{
+    uint64_t t = 0;
+
+    for (size_t i = 0; i < n; i++)
+        t += ps[i].file_bytes;
+    return t;
+}
+
+/* Steps 1 and 2, in one write transaction. */
+static int sweep_index(bsnap_store *s, bsnap_gc_stats *st)
+{
+    _cleanup_txn_abort_ meta_txn *txn = NULL;
+    struct snapshot_rec *recs = NULL;
+    chunk_id *ids = NULL;
+    size_t n = 0, nids = 0, cap = 0;
+    meta_cursor *cur = NULL;
+    const void *k, *v;
+    size_t klen, vlen;
+    uint64_t reaped = 0;
+    int r;
+
+    r = meta_txn_begin(s->meta, true, &txn);
+    if (r < 0)
+        return r;
+    r = catalog_snapshot_all(txn, &recs, &n);
+    if (r < 0)
+        return r;
+    for (size_t i = 0; i < n && r >= 0; i++) {
+        if (recs[i].state == BSNAP_SNAPSHOT_COMPLETED)
+            continue;
+        r = catalog_snapshot_delete(txn, recs[i].id);
+        st->snapshots_removed++;
+        bsnap_debug("gc", "snapshot %s: abandoned while %s, removed", recs[i].id,
+                    recs[i].state == BSNAP_SNAPSHOT_PENDING ? "pending" : "in error");
+    }
+    snapshot_recs_free(recs, n);
+    if (r < 0)
+        return r;
+    r = pins_reap(s, txn, &reaped);
+    if (r < 0)
+        return r;
+
+    /* Orphans first (they still hold their children), then everything at
+     * zero goes. */
+    r = meta_cursor_open(txn, T_CHUNKS, &cur);
+    if (r < 0)
+        return r;
+    for (r = meta_cursor_get(cur, CUR_FIRST, &k, &klen, &v, &vlen); r == 0;
+         r = meta_cursor_get(cur, CUR_NEXT, &k, &klen, &v, &vlen)) {
+        struct chunk_entry e;
+        if (klen != 16 || index_entry_decode(v, vlen, &e) < 0 || e.refcount != 0 ||
+            (e.loc.flags & CHUNK_DEAD))
+            continue;
+        if (nids == cap) {
+            chunk_id *ni = realloc(ids, (cap = cap ? 2 * cap : 1024) * sizeof *ni);
+            if (!ni) {
+                r = bsnap_fail(-ENOMEM, "InternalError", "out of memory");
+                break;
+            }
+            ids = ni;
+        }
+        memcpy(ids[nids++].b, k, 16);
+    }
+    meta_cursor_close(cur);
+    if (r != -ENOENT)
+        goto out;
+    r = 0;
+    for (size_t i = 0; i < nids && r >= 0; i++)
+        r = index_release_orphan(s, txn, &ids[i]);
+    if (r < 0)
+        goto out;
+    nids = 0;
+    r = meta_cursor_open(txn, T_CHUNKS, &cur);
+    if (r < 0)
+        goto out;
+    for (r = meta_cursor_get(cur, CUR_FIRST, &k, &klen, &v, &vlen); r == 0;
+         r = meta_cursor_get(cur, CUR_NEXT, &k, &klen, &v, &vlen)) {
+        struct chunk_entry e;
+        if (klen != 16 || index_entry_decode(v, vlen, &e) < 0 || e.refcount != 0)
+            continue;
+        if (nids == cap) {
+            chunk_id *ni = realloc(ids, (cap = cap ? 2 * cap : 1024) * sizeof *ni);
+            if (!ni) {
+                r = bsnap_fail(-ENOMEM, "InternalError", "out of memory");
+                break;
+            }
+            ids = ni;
+        }
+        memcpy(ids[nids++].b, k, 16);
+    }
+    meta_cursor_close(cur);
+    if (r != -ENOENT)
+        goto out;
+    r = 0;
+    for (size_t i = 0; i < nids && r >= 0; i++)
+        r = meta_del(txn, T_CHUNKS, ids[i].b, 16);
+    if (r < 0)
+        goto out;
+    st->chunks_freed = nids;
+    if (fault_hit("gc-step")) {
+        r = bsnap_fail(-EIO, "Store.Error", "gc: injected failure");
+        goto out;
+    }
+    r = meta_txn_commit(steal_ptr(txn));
+out:
+    free(ids);
+    return r;
+}
+
+/* Step 3: measure, delete and rewrite packs. */
+static int repack(bsnap_store *s, bsnap_gc_stats *st, struct pack_stat *ps, size_t np)
+{
+    _cleanup_txn_abort_ meta_txn *txn = NULL;
+    struct pack_writer *pw = NULL;
+    struct move *mv = NULL;
+    size_t nmv = 0, cap = 0;
+    meta_cursor *cur = NULL;
+    const void *k, *v;
+    size_t klen, vlen;
+    uint8_t *buf = NULL;
+    int r;
+
+    r = meta_txn_begin(s->meta, false, &txn);
+    if (r < 0)
+        return r;
+    r = meta_cursor_open(txn, T_CHUNKS, &cur);
+    if (r < 0)
+        return r;
+    for (r = meta_cursor_get(cur, CUR_FIRST, &k, &klen, &v, &vlen); r == 0;
+         r = meta_cursor_get(cur, CUR_NEXT, &k, &klen, &v, &vlen)) {
+        struct chunk_entry e;
+        struct pack_stat *p;
+        if (klen != 16 || index_entry_decode(v, vlen, &e) < 0)
+            continue;
+        p = find_pack(ps, np, e.loc.pack);
+        if (p)
+            p->live_bytes += PACK_RECORD_HEADER_BYTES + e.loc.stored_len;
+    }
+    meta_cursor_close(cur);
+    if (r != -ENOENT)
+        return r;
+
+    /* Which packs hold dead bytes?  Those with none live go at once. */
+    for (size_t i = 0; i < np; i++) {
+        if (ps[i].live_bytes == 0) {
+            _cleanup_free_ char *path = pack_path(s, ps[i].pack);
+            if (path && unlink(path) == 0) {
+                pack_cache_forget(s, ps[i].pack);
+                st->packs_removed++;
+                bsnap_debug("gc", "pack %u: no live records, removed", ps[i].pack);
+            }
+            ps[i].file_bytes = 0;
+        }
+    }
+
+    /* Collect the live records of packs with dead bytes. */
+    r = meta_cursor_open(txn, T_CHUNKS, &cur);
+    if (r < 0)
+        return r;
+    for (r = meta_cursor_get(cur, CUR_FIRST, &k, &klen, &v, &vlen); r == 0;
+         r = meta_cursor_get(cur, CUR_NEXT, &k, &klen, &v, &vlen)) {
+        struct chunk_entry e;
+        struct pack_stat *p;
+        if (klen != 16 || index_entry_decode(v, vlen, &e) < 0)
+            continue;
+        p = find_pack(ps, np, e.loc.pack);
+        if (!p || p->file_bytes == 0 || p->live_bytes + PACK_HEADER_BYTES >= p->file_bytes)
+            continue;
+        if (nmv == cap) {
+            struct move *nm = realloc(mv, (cap = cap ? 2 * cap : 1024) * sizeof *nm);
+            if (!nm) {
+                r = bsnap_fail(-ENOMEM, "InternalError", "out of memory");
+                break;
+            }
+            mv = nm;
+        }
+        memcpy(mv[nmv].id.b, k, 16);
+        mv[nmv++].old = e.loc;
+    }
+    meta_cursor_close(cur);
+    meta_txn_abort(steal_ptr(txn));
+    if (r != -ENOENT)
+        goto out;
+    r = 0;
+    if (nmv == 0)
+        goto out;
+
+    buf = malloc(PACK_RECORD_MAX_PAYLOAD + 65536);
+    if (!buf) {
+        r = bsnap_fail(-ENOMEM, "InternalError", "out of memory");
+        goto out;
+    }
+    r = pack_writer_open(s, true, &pw);
+    if (r < 0)
+        goto out;
+    for (size_t i = 0; i < nmv; i++) {
+        r = pack_read_payload(s, &mv[i].id, &mv[i].old, buf);
+        if (r < 0) {
+            /* A damaged record is left where it is for verify to report. */
+            mv[i].new = mv[i].old;
+            bsnap_log(BSNAP_LOG_WARNING, "gc", "%s: left in place", bsnap_last_error()->message);
+            continue;
+        }
+        r = pack_writer_append(pw, &mv[i].id, mv[i].old.flags & (CHUNK_LZ4 | CHUNK_PAGE), buf,
+                               mv[i].old.stored_len, mv[i].old.orig_len, &mv[i].new);
+        if (r < 0)
+            goto out;
+    }
+    r = pack_writer_sync(pw);
+    if (r < 0)
+        goto out;
+    r = meta_txn_begin(s->meta, true, &txn);
+    if (r < 0)
+        goto out;
+    for (size_t i = 0; i < nmv; i++) {
+        struct chunk_entry e;
+        if (index_get(txn, &mv[i].id, &e) < 0 || e.loc.pack != mv[i].old.pack ||
+            e.loc.offset != mv[i].old.offset)
+            continue;
+        e.loc.pack = mv[i].new.pack;
+        e.loc.offset = mv[i].new.offset;
+        r = index_put(txn, &mv[i].id, &e);
+        if (r < 0)
+            goto out;
+    }
+    r = meta_txn_commit(steal_ptr(txn));
+    if (r < 0)
+        goto out;
+    for (size_t i = 0; i < np; i++) {
+        _cleanup_free_ char *path = NULL;
+        bool moved = false;
+        for (size_t j = 0; j < nmv && !moved; j++)
+            moved = mv[j].old.pack == ps[i].pack && mv[j].new.pack != ps[i].pack;
+        if (!moved)
+            continue;
+        /* Everything live has left it (damaged records stay, so keep the
+         * pack then). */
+        for (size_t j = 0; j < nmv; j++)
+            if (mv[j].old.pack == ps[i].pack && mv[j].new.pack == ps[i].pack)
+                moved = false;
+        if (!moved)
+            continue;
+        path = pack_path(s, ps[i].pack);
+        if (path && unlink(path) == 0) {
+            pack_cache_forget(s, ps[i].pack);
+            st->packs_rewritten++;
+            bsnap_debug("gc", "pack %u: rewritten", ps[i].pack);
+        }
+    }
+out:
+    pack_writer_close(pw);
+    free(mv);
+    free(buf);
+    return r;
+}
+
+int bsnap_gc(bsnap_store *s, const bsnap_run_options *run, bsnap_gc_stats *ret_stats)
+{
+    bsnap_gc_stats st = {0};
+    struct pack_stat *ps = NULL;
+    size_t np = 0;
+    int lockfd = -1, r;
+
+    bsnap_error_clear();
+    (void)run;
+    r = store_lock(s, true, &lockfd);
+    if (r < 0)
+        return r;
+    r = list_packs(s, &ps, &np);
+    if (r < 0)
+        goto out;
+    st.bytes_before = total_bytes(ps, np);
+    r = sweep_index(s, &st);
+    if (r < 0)
+        goto out;
+    r = repack(s, &st, ps, np);
+    if (r < 0)
+        goto out;
+    free(ps);
+    ps = NULL;
+    r = list_packs(s, &ps, &np);
+    if (r < 0)
+        goto out;
+    st.bytes_after = total_bytes(ps, np);
+    if (ret_stats)
+        *ret_stats = st;
+out:
+    free(ps);
+    store_unlock(lockfd);
+    return r;
+}

@@ -1,0 +1,161 @@
+/* index.c - chunk index entries and refcounts; see index.h. */
+#include "index.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "blockmap.h"
+#include "error.h"
+#include "store.h"
+#include "util.h"
+
+void index_entry_encode(const struct chunk_entry *e, uint8_t out[INDEX_ENTRY_BYTES])
+{
+    le32_put(out, e->loc.pack);
+    le32_put(out + 4, e->loc.flags);
+    le64_put(out + 8, e->loc.offset);
+    le32_put(out + 16, e->loc.stored_len);
+    le32_put(out + 20, e->loc.orig_len);
+    le64_put(out + 24, e->refcount);
+}
+
+int index_entry_decode(const void *in, size_t len, struct chunk_entry *ret)
+{
+    const uint8_t *p = in;
+
+    if (len != INDEX_ENTRY_BYTES)
+        return -EIO;
+    ret->loc.pack = le32_get(p);
+    ret->loc.flags = le32_get(p + 4);
+    ret->loc.offset = le64_get(p + 8);
+    ret->loc.stored_len = le32_get(p + 16);
+    ret->loc.orig_len = le32_get(p + 20);
+    ret->refcount = le64_get(p + 24);
+    return 0;
+}
+
+int index_get(meta_txn *txn, const chunk_id *id, struct chunk_entry *ret)
+{
+    const void *v;
+    size_t vlen;
+    int r = meta_get(txn, T_CHUNKS, id->b, 16, &v, &vlen);
+
+    if (r < 0)
+        return r;
+    if (index_entry_decode(v, vlen, ret) < 0) {
+        char hex[33];
+        chunk_id_hex(id, hex);
+        return bsnap_fail(-EIO, "Store.Corrupt", "chunk %s: malformed index entry", hex);
+    }
+    return 0;
+}
+
+int index_put(meta_txn *txn, const chunk_id *id, const struct chunk_entry *e)
+{
+    uint8_t buf[INDEX_ENTRY_BYTES];
+
+    index_entry_encode(e, buf);
+    return meta_put(txn, T_CHUNKS, id->b, 16, buf, sizeof buf);
+}
+
+int index_lookup(bsnap_store *s, const chunk_id *id, struct chunk_entry *ret)
+{
+    _cleanup_txn_abort_ meta_txn *txn = NULL;
+    int r = meta_txn_begin(s->meta, false, &txn);
+
+    if (r < 0)
+        return r;
+    return index_get(txn, id, ret);
+}
+
+static int missing(const chunk_id *id, const char *why)
+{
+    char hex[33];
+
+    chunk_id_hex(id, hex);
+    return bsnap_fail(-EIO, "Store.Corrupt", "chunk %s: %s", hex, why);
+}
+
+/* Apply @delta (+1 or -1) to every non-zero child of page @id. */
+static int children_apply(bsnap_store *s, meta_txn *txn, const chunk_id *id, int delta)
+{
+    _cleanup_free_ chunk_id *page = malloc(BM_PAGE_BYTES);
+    int r;
+
+    if (!page)
+        return bsnap_fail(-ENOMEM, "InternalError", "out of memory");
+    r = bm_page_load(s, txn, id, page);
+    if (r < 0)
+        return r;
+    for (uint32_t i = 0; i < BM_FANOUT; i++) {
+        if (chunk_id_is_zero(&page[i]))
+            continue;
+        r = delta > 0 ? index_incref(s, txn, &page[i]) : index_decref(s, txn, &page[i]);
+        if (r < 0)
+            return r;
+    }
+    return 0;
+}
+
+int index_incref(bsnap_store *s, meta_txn *txn, const chunk_id *id)
+{
+    struct chunk_entry e;
+    bool revive;
+    int r = index_get(txn, id, &e);
+
+    if (r == -ENOENT)
+        return missing(id, "named by a page but not in the index");
+    if (r < 0)
+        return r;
+    revive = e.refcount == 0 && (e.loc.flags & CHUNK_DEAD);
+    e.refcount++;
+    e.loc.flags &= ~CHUNK_DEAD;
+    r = index_put(txn, id, &e);
+    if (r < 0)
+        return r;
+    /* A DEAD page released its children when it died; take them back. */
+    if (revive && (e.loc.flags & CHUNK_PAGE))
+        return children_apply(s, txn, id, +1);
+    return 0;
+}
+
+int index_decref(bsnap_store *s, meta_txn *txn, const chunk_id *id)
+{
+    struct chunk_entry e;
+    int r = index_get(txn, id, &e);
+
+    if (r == -ENOENT)
+        return missing(id, "released but not in the index");
+    if (r < 0)
+        return r;
+    if (e.refcount == 0)
+        return missing(id, "refcount would fall below zero");
+    e.refcount--;
+    if (e.refcount == 0)
+        e.loc.flags |= CHUNK_DEAD;
+    r = index_put(txn, id, &e);
+    if (r < 0)
+        return r;
+    if (e.refcount == 0 && (e.loc.flags & CHUNK_PAGE))
+        return children_apply(s, txn, id, -1);
+    return 0;
+}
+
+int index_release_orphan(bsnap_store *s, meta_txn *txn, const chunk_id *id)
+{
+    struct chunk_entry e;
+    int r = index_get(txn, id, &e);
+
+    if (r < 0)
+        return r == -ENOENT ? missing(id, "orphan vanished") : r;
+    if (e.refcount != 0 || (e.loc.flags & CHUNK_DEAD))
+        return 0;
+    e.loc.flags |= CHUNK_DEAD;
+    r = index_put(txn, id, &e);
+    if (r < 0)
+        return r;
+    if (e.loc.flags & CHUNK_PAGE)
+        return children_apply(s, txn, id, -1);
+    return 0;
+}

@@ -1,0 +1,77 @@
+/* meta.h - the LMDB metadata environment.
+ *
+ * The only module that includes lmdb.h.  It opens STORE/meta as one LMDB
+ * environment with a fixed set of named tables, hands out read and write
+ * transactions, and translates LMDB's codes to negative errno in one place
+ * (MDB_NOTFOUND -> -ENOENT, MDB_MAP_FULL -> -ENOSPC, corruption -> -EIO),
+ * recording the message through bsnap_fail().
+ *
+ * Guarantees: a write transaction either commits whole or not at all; read
+ * transactions never block and may move between threads (MDB_NOTLS); a
+ * killed process's stale reader slots are cleared on open.
+ */
+#ifndef BSNAP_META_H
+#define BSNAP_META_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+typedef enum meta_table {
+    T_INFO,      /* small store-wide values: next pack number */
+    T_CHUNKS,    /* chunk id (16 bytes) -> chunk entry (index.h) */
+    T_SNAPSHOTS, /* snapshot id -> JSON record (json.h) */
+    T_VOLUMES,   /* volume id -> JSON record */
+    T_VOLPATHS,  /* canonical path -> volume id */
+    T_PINS,      /* pin name -> root chunk id + snapshot id (open readers) */
+    T_IMAGES,    /* image id -> JSON record (images issue) */
+    T__COUNT
+} meta_table;
+
+typedef struct meta meta;
+typedef struct meta_txn meta_txn;
+typedef struct meta_cursor meta_cursor;
+
+/* Open (creating files as needed unless @rdonly) the environment in @dir. */
+int meta_open(const char *dir, bool rdonly, meta **ret_meta);
+void meta_close(meta *m);
+
+/* Size of the environment's data file, for store info. */
+uint64_t meta_file_bytes(meta *m);
+
+/* Begin a transaction; @write selects a write transaction (one at a time
+ * per environment, across processes: keep them short). */
+int meta_txn_begin(meta *m, bool write, meta_txn **ret_txn);
+/* Commit and free.  On failure the transaction is aborted and freed. */
+int meta_txn_commit(meta_txn *txn);
+/* Abort and free; NULL is a no-op. */
+void meta_txn_abort(meta_txn *txn);
+static inline void meta_txn_abortp(meta_txn **t)
+{
+    meta_txn_abort(*t);
+}
+#define _cleanup_txn_abort_ __attribute__((cleanup(meta_txn_abortp)))
+
+/* Look @key up.  *ret_val points into the map and is valid until the
+ * transaction ends or (write txn) the next change.  -ENOENT if absent (no
+ * error is recorded for that: absence is often expected). */
+int meta_get(meta_txn *txn, meta_table t, const void *key, size_t klen, const void **ret_val,
+             size_t *ret_vlen);
+int meta_put(meta_txn *txn, meta_table t, const void *key, size_t klen, const void *val,
+             size_t vlen);
+/* Delete @key; -ENOENT if absent (not recorded as an error). */
+int meta_del(meta_txn *txn, meta_table t, const void *key, size_t klen);
+
+/* Cursors iterate a table in key order (memcmp order of keys). */
+typedef enum { CUR_FIRST, CUR_NEXT, CUR_SET_RANGE } meta_cursor_op;
+int meta_cursor_open(meta_txn *txn, meta_table t, meta_cursor **ret_cur);
+/* Position and read.  With CUR_SET_RANGE, the key and its length are the input (first
+ * key >= it).  -ENOENT at the end.  Pointers valid as for meta_get. */
+int meta_cursor_get(meta_cursor *cur, meta_cursor_op op, const void **key, size_t *klen,
+                    const void **val, size_t *vlen);
+/* Delete the entry under the cursor (write txn). */
+int meta_cursor_del(meta_cursor *cur);
+void meta_cursor_close(meta_cursor *cur);
+
+
+#endif

@@ -1,0 +1,616 @@
+/* pack.c - pack files: record format, writer, verified reads; see pack.h. */
+#include "pack.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <xxhash.h>
+
+#include "error.h"
+#include "fault.h"
+#include "meta.h"
+#include "store.h"
+#include "util.h"
+
+#define WRITE_BUFFER_BYTES (4u << 20)
+
+/* ---- record and header codecs ---- */
+
+void pack_record_encode(const struct pack_record *rec, uint8_t out[PACK_RECORD_HEADER_BYTES])
+{
+    le32_put(out, PACK_RECORD_MAGIC);
+    le16_put(out + 4, (uint16_t)rec->flags);
+    le16_put(out + 6, PACK_RECORD_HEADER_BYTES);
+    memcpy(out + 8, rec->id.b, 16);
+    le32_put(out + 24, rec->stored_len);
+    le32_put(out + 28, rec->orig_len);
+    le64_put(out + 32, rec->checksum);
+    le64_put(out + 40, XXH3_64bits(out, 40));
+}
+
+int pack_record_parse(const uint8_t in[PACK_RECORD_HEADER_BYTES], struct pack_record *ret)
+{
+    struct pack_record r;
+
+    if (le32_get(in) != PACK_RECORD_MAGIC || le16_get(in + 6) != PACK_RECORD_HEADER_BYTES)
+        return -EIO;
+    if (le64_get(in + 40) != XXH3_64bits(in, 40))
+        return -EIO;
+    r.flags = le16_get(in + 4);
+    memcpy(r.id.b, in + 8, 16);
+    r.stored_len = le32_get(in + 24);
+    r.orig_len = le32_get(in + 28);
+    r.checksum = le64_get(in + 32);
+    if (r.flags & ~(CHUNK_LZ4 | CHUNK_PAGE))
+        return -EIO;
+    if (r.stored_len == 0 || r.orig_len == 0 || r.stored_len > PACK_RECORD_MAX_PAYLOAD + 65536 ||
+        r.orig_len > PACK_RECORD_MAX_PAYLOAD)
+        return -EIO;
+    *ret = r;
+    return 0;
+}
+
+static void pack_header_encode(const bsnap_store *s, uint32_t n, uint8_t out[PACK_HEADER_BYTES])
+{
+    memset(out, 0, PACK_HEADER_BYTES);
+    memcpy(out, PACK_MAGIC, 8);
+    le32_put(out + 8, PACK_VERSION);
+    le32_put(out + 12, n);
+    memcpy(out + 16, s->uuid, 16);
+}
+
+int pack_header_parse(const uint8_t in[PACK_HEADER_BYTES], uint32_t *ret_pack,
+                      uint8_t ret_uuid[16])
+{
+    if (memcmp(in, PACK_MAGIC, 8) != 0 || le32_get(in + 8) != PACK_VERSION)
+        return -EIO;
+    *ret_pack = le32_get(in + 12);
+    memcpy(ret_uuid, in + 16, 16);
+    return 0;
+}
+
+char *pack_path(const bsnap_store *s, uint32_t n)
+{
+    char *p = NULL;
+
+    if (asprintf(&p, "%s/%08u.pack", s->packs_dir, n) < 0)
+        return NULL;
+    return p;
+}
+
+bool pack_name_parse(const char *name, uint32_t *ret_n)
+{
+    char *end;
+    unsigned long v;
+
+    if (strlen(name) != 13 || strcmp(name + 8, ".pack") != 0)
+        return false;
+    for (int i = 0; i < 8; i++)
+        if (name[i] < '0' || name[i] > '9')
+            return false;
+    v = strtoul(name, &end, 10);
+    if (end != name + 8 || v > UINT32_MAX)
+        return false;
+    *ret_n = (uint32_t)v;
+    return true;
+}
+
+/* ---- writer ---- */
+
+struct pack_writer {
+    bsnap_store *s;
+    uint32_t pack;
+    int fd;
+    uint64_t size;      /* file size including buffered bytes */
+    uint64_t flushed;   /* bytes written to the file */
+    bool need_sync;
+    uint8_t *buf;
+    size_t buflen;
+    uint64_t appended;
+    /* fds of packs sealed since the last sync, still to be fdatasync'd */
+    int sealed_fds[8];
+    int nsealed;
+};
+
+static int next_pack_number(bsnap_store *s, uint32_t *ret_n)
+{
+    _cleanup_txn_abort_ meta_txn *txn = NULL;
+    const void *v;
+    size_t vlen;
+    uint32_t n = 1;
+    uint8_t buf[4];
+    int r;
+
+    r = meta_txn_begin(s->meta, true, &txn);
+    if (r < 0)
+        return r;
+    r = meta_get(txn, T_INFO, "next-pack", 9, &v, &vlen);
+    if (r == 0 && vlen == 4)
+        n = le32_get(v);
+    else if (r < 0 && r != -ENOENT)
+        return r;
+    le32_put(buf, n + 1);
+    r = meta_put(txn, T_INFO, "next-pack", 9, buf, 4);
+    if (r < 0)
+        return r;
+    r = meta_txn_commit(steal_ptr(txn));
+    if (r < 0)
+        return r;
+    *ret_n = n;
+    return 0;
+}
+
+/* Try to take over an unsealed pack nobody writes to.  Returns 1 when one
+ * was claimed, 0 when none was free. */
+static int claim_existing(struct pack_writer *w)
+{
+    bsnap_store *s = w->s;
+    DIR *d = opendir(s->packs_dir);
+    struct dirent *e;
+    int found = 0;
+
+    if (!d)
+        return 0;
+    while (!found && (e = readdir(d))) {
+        uint32_t n, hn;
+        uint8_t hdr[PACK_HEADER_BYTES], uuid[16];
+        _cleanup_free_ char *p = NULL;
+        struct stat st;
+        int fd;
+
+        if (!pack_name_parse(e->d_name, &n))
+            continue;
+        p = pack_path(s, n);
+        if (!p)
+            break;
+        fd = open(p, O_RDWR | O_CLOEXEC);
+        if (fd < 0)
+            continue;
+        if (flock(fd, LOCK_EX | LOCK_NB) < 0 || fstat(fd, &st) < 0 ||
+            (uint64_t)st.st_size >= s->pack_limit || st.st_size < PACK_HEADER_BYTES ||
+            full_pread(fd, hdr, sizeof hdr, 0) != PACK_HEADER_BYTES ||
+            pack_header_parse(hdr, &hn, uuid) < 0 || hn != n || memcmp(uuid, s->uuid, 16)) {
+            close(fd);
+            continue;
+        }
+        w->pack = n;
+        w->fd = fd;
+        w->size = w->flushed = (uint64_t)st.st_size;
+        found = 1;
+    }
+    closedir(d);
+    return found;
+}
+
+static int create_pack(struct pack_writer *w)
+{
+    bsnap_store *s = w->s;
+    uint8_t hdr[PACK_HEADER_BYTES];
+    _cleanup_free_ char *p = NULL;
+    uint32_t n;
+    int fd, r;
+
+    r = next_pack_number(s, &n);
+    if (r < 0)
+        return r;
+    p = pack_path(s, n);
+    if (!p)
+        return bsnap_fail(-ENOMEM, "InternalError", "out of memory");
+    fd = open(p, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+    if (fd < 0)
+        return bsnap_fail(-errno, errno == ENOSPC ? "Store.Full" : "Store.Error",
+                          "pack %u: create: %m", n);
+    if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+        close(fd);
+        return bsnap_fail(-EBUSY, "Store.Error", "pack %u: locked by another writer", n);
+    }
+    pack_header_encode(s, n, hdr);
+    r = full_pwrite(fd, hdr, sizeof hdr, 0);
+    if (r == 0 && fdatasync(fd) < 0)
+        r = -errno;
+    if (r == 0)
+        r = fsync_dir(s->packs_dir);
+    if (r < 0) {
+        close(fd);
+        unlink(p);
+        return bsnap_fail(r, r == -ENOSPC ? "Store.Full" : "Store.Error",
+                          "pack %u: writing header: %s", n, strerror(-r));
+    }
+    w->pack = n;
+    w->fd = fd;
+    w->size = w->flushed = PACK_HEADER_BYTES;
+    bsnap_debug("pack", "pack %u: created", n);
+    return 0;
+}
+
+int pack_writer_open(bsnap_store *s, bool fresh, struct pack_writer **ret_writer)
+{
+    struct pack_writer *w = calloc(1, sizeof *w);
+    int r;
+
+    if (!w)
+        return bsnap_fail(-ENOMEM, "InternalError", "out of memory");
+    w->s = s;
+    w->fd = -1;
+    w->buf = malloc(WRITE_BUFFER_BYTES);
+    if (!w->buf) {
+        free(w);
+        return bsnap_fail(-ENOMEM, "InternalError", "out of memory");
+    }
+    if (fresh || !claim_existing(w)) {
+        r = create_pack(w);
+        if (r < 0) {
+            pack_writer_close(w);
+            return r;
+        }
+    } else {
+        bsnap_debug("pack", "pack %u: appending at %llu", w->pack, (unsigned long long)w->size);
+    }
+    *ret_writer = w;
+    return 0;
+}
+
+static int flush_buffer(struct pack_writer *w)
+{
+    int r;
+
+    if (w->buflen == 0)
+        return 0;
+    if (fault_hit("pack-append"))
+        return bsnap_fail(-EIO, "Store.Error", "pack %u: write: injected failure", w->pack);
+    r = full_pwrite(w->fd, w->buf, w->buflen, (off_t)w->flushed);
+    if (r < 0)
+        return bsnap_fail(r, r == -ENOSPC ? "Store.Full" : "Store.Error",
+                          "pack %u offset %llu: write: %s", w->pack,
+                          (unsigned long long)w->flushed, strerror(-r));
+    w->flushed += w->buflen;
+    w->buflen = 0;
+    w->need_sync = true;
+    return 0;
+}
+
+static int seal_and_switch(struct pack_writer *w)
+{
+    int r = flush_buffer(w);
+
+    if (r < 0)
+        return r;
+    if (w->nsealed == (int)ARRAY_SIZE(w->sealed_fds)) {
+        r = pack_writer_sync(w);
+        if (r < 0)
+            return r;
+    }
+    /* Keep the fd (and its flock) until the next sync makes it durable. */
+    if (w->need_sync)
+        w->sealed_fds[w->nsealed++] = w->fd;
+    else
+        close(w->fd);
+    w->fd = -1;
+    w->need_sync = false;
+    bsnap_debug("pack", "pack %u: sealed at %llu bytes", w->pack, (unsigned long long)w->size);
+    return create_pack(w);
+}
+
+int pack_writer_append(struct pack_writer *w, const chunk_id *id, uint32_t flags,
+                       const void *payload, uint32_t stored_len, uint32_t orig_len,
+                       struct chunk_loc *ret_loc)
+{
+    struct pack_record rec = {
+        .flags = flags & (CHUNK_LZ4 | CHUNK_PAGE),
+        .id = *id,
+        .stored_len = stored_len,
+        .orig_len = orig_len,
+        .checksum = XXH3_64bits(payload, stored_len),
+    };
+    size_t need = PACK_RECORD_HEADER_BYTES + stored_len;
+    int r;
+
+    if (w->size + need > w->s->pack_limit && w->size > PACK_HEADER_BYTES) {
+        r = seal_and_switch(w);
+        if (r < 0)
+            return r;
+    }
+    if (w->buflen + need > WRITE_BUFFER_BYTES) {
+        r = flush_buffer(w);
+        if (r < 0)
+            return r;
+    }
+    ret_loc->pack = w->pack;
+    ret_loc->flags = rec.flags;
+    ret_loc->offset = w->size;
+    ret_loc->stored_len = stored_len;
+    ret_loc->orig_len = orig_len;
+    if (need > WRITE_BUFFER_BYTES) { /* a 4 MiB raw chunk: write directly */
+        uint8_t hdr[PACK_RECORD_HEADER_BYTES];
+        pack_record_encode(&rec, hdr);
+        r = full_pwrite(w->fd, hdr, sizeof hdr, (off_t)w->flushed);
+        if (r == 0)
+            r = full_pwrite(w->fd, payload, stored_len, (off_t)(w->flushed + sizeof hdr));
+        if (r < 0)
+            return bsnap_fail(r, r == -ENOSPC ? "Store.Full" : "Store.Error",
+                              "pack %u: write: %s", w->pack, strerror(-r));
+        w->flushed += need;
+        w->need_sync = true;
+    } else {
+        pack_record_encode(&rec, w->buf + w->buflen);
+        memcpy(w->buf + w->buflen + PACK_RECORD_HEADER_BYTES, payload, stored_len);
+        w->buflen += need;
+    }
+    w->size += need;
+    w->appended += need;
+    return 0;
+}
+
+int pack_writer_sync(struct pack_writer *w)
+{
+    int r = flush_buffer(w);
+
+    if (r < 0)
+        return r;
+    if (fault_hit("pack-sync"))
+        return bsnap_fail(-EIO, "Store.Error", "pack %u: fdatasync: injected failure", w->pack);
+    for (int i = 0; i < w->nsealed; i++) {
+        if (fdatasync(w->sealed_fds[i]) < 0)
+            return bsnap_fail(-errno, errno == ENOSPC ? "Store.Full" : "Store.Error",
+                              "pack fdatasync: %m");
+        close(w->sealed_fds[i]);
+    }
+    w->nsealed = 0;
+    if (w->need_sync) {
+        if (fdatasync(w->fd) < 0)
+            return bsnap_fail(-errno, errno == ENOSPC ? "Store.Full" : "Store.Error",
+                              "pack %u: fdatasync: %m", w->pack);
+        w->need_sync = false;
+    }
+    return 0;
+}
+
+uint64_t pack_writer_bytes(const struct pack_writer *w)
+{
+    return w->appended;
+}
+
+void pack_writer_close(struct pack_writer *w)
+{
+    if (!w)
+        return;
+    for (int i = 0; i < w->nsealed; i++)
+        close(w->sealed_fds[i]);
+    if (w->fd >= 0)
+        close(w->fd);
+    free(w->buf);
+    free(w);
+}
+
+/* ---- reader ---- */
+
+#define PACK_CACHE_SLOTS 64
+
+struct pack_cache {
+    pthread_mutex_t lock;
+    struct {
+        uint32_t pack;
+        int fd;
+        uint64_t used;
+    } slot[PACK_CACHE_SLOTS];
+    uint64_t clock;
+};
+
+int pack_cache_new(struct pack_cache **ret)
+{
+    struct pack_cache *c = calloc(1, sizeof *c);
+
+    if (!c)
+        return bsnap_fail(-ENOMEM, "InternalError", "out of memory");
+    pthread_mutex_init(&c->lock, NULL);
+    for (int i = 0; i < PACK_CACHE_SLOTS; i++)
+        c->slot[i].fd = -1;
+    *ret = c;
+    return 0;
+}
+
+void pack_cache_free(struct pack_cache *c)
+{
+    if (!c)
+        return;
+    for (int i = 0; i < PACK_CACHE_SLOTS; i++)
+        if (c->slot[i].fd >= 0)
+            close(c->slot[i].fd);
+    pthread_mutex_destroy(&c->lock);
+    free(c);
+}
+
+void pack_cache_forget(bsnap_store *s, uint32_t pack)
+{
+    struct pack_cache *c = s->packs;
+
+    pthread_mutex_lock(&c->lock);
+    for (int i = 0; i < PACK_CACHE_SLOTS; i++) {
+        if (c->slot[i].fd >= 0 && c->slot[i].pack == pack) {
+            close(c->slot[i].fd);
+            c->slot[i].fd = -1;
+        }
+    }
+    pthread_mutex_unlock(&c->lock);
+}
+
+/* Get a dup of the cached fd for @pack (so the caller may use it while
+ * another thread evicts the slot).  Returns fd or -errno. */
+static int pack_fd(bsnap_store *s, uint32_t pack)
+{
+    struct pack_cache *c = s->packs;
+    _cleanup_free_ char *p = NULL;
+    int victim = 0, fd, dupfd;
+
+    pthread_mutex_lock(&c->lock);
+    for (int i = 0; i < PACK_CACHE_SLOTS; i++) {
+        if (c->slot[i].fd >= 0 && c->slot[i].pack == pack) {
+            c->slot[i].used = ++c->clock;
+            dupfd = fcntl(c->slot[i].fd, F_DUPFD_CLOEXEC, 0);
+            pthread_mutex_unlock(&c->lock);
+            return dupfd < 0 ? -errno : dupfd;
+        }
+    }
+    pthread_mutex_unlock(&c->lock);
+
+    p = pack_path(s, pack);
+    if (!p)
+        return -ENOMEM;
+    fd = open(p, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return -errno;
+    dupfd = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+    if (dupfd < 0) {
+        int e = errno;
+        close(fd);
+        return -e;
+    }
+    pthread_mutex_lock(&c->lock);
+    for (int i = 0; i < PACK_CACHE_SLOTS; i++) {
+        if (c->slot[i].fd < 0) {
+            victim = i;
+            break;
+        }
+        if (c->slot[i].used < c->slot[victim].used)
+            victim = i;
+    }
+    if (c->slot[victim].fd >= 0)
+        close(c->slot[victim].fd);
+    c->slot[victim].fd = fd;
+    c->slot[victim].pack = pack;
+    c->slot[victim].used = ++c->clock;
+    pthread_mutex_unlock(&c->lock);
+    return dupfd;
+}
+
+/* Scratch buffer per thread for record reads, freed when the thread exits
+ * (a pthread key, so pipeline and FUSE threads do not leak it). */
+struct scratch {
+    uint8_t *buf;
+    size_t len;
+};
+static pthread_key_t scratch_key;
+static pthread_once_t scratch_once = PTHREAD_ONCE_INIT;
+
+static void scratch_destroy(void *p)
+{
+    struct scratch *sc = p;
+
+    free(sc->buf);
+    free(sc);
+}
+
+static void scratch_init(void)
+{
+    pthread_key_create(&scratch_key, scratch_destroy);
+}
+
+static uint8_t *scratch_get(size_t n)
+{
+    struct scratch *sc;
+
+    pthread_once(&scratch_once, scratch_init);
+    sc = pthread_getspecific(scratch_key);
+    if (!sc) {
+        sc = calloc(1, sizeof *sc);
+        if (!sc)
+            return NULL;
+        pthread_setspecific(scratch_key, sc);
+    }
+    if (sc->len < n) {
+        uint8_t *p = realloc(sc->buf, n);
+        if (!p)
+            return NULL;
+        sc->buf = p;
+        sc->len = n;
+    }
+    return sc->buf;
+}
+
+static int read_record(bsnap_store *s, const chunk_id *id, const struct chunk_loc *loc,
+                       uint8_t **ret_payload)
+{
+    char hex[33];
+    struct pack_record rec;
+    size_t total = PACK_RECORD_HEADER_BYTES + (size_t)loc->stored_len;
+    uint8_t *buf;
+    ssize_t n;
+    int fd;
+
+    chunk_id_hex(id, hex);
+    if (loc->stored_len == 0 || loc->stored_len > PACK_RECORD_MAX_PAYLOAD + 65536)
+        return bsnap_fail(-EIO, "Store.Corrupt", "chunk %s (pack %u offset %llu): bad length %u",
+                          hex, loc->pack, (unsigned long long)loc->offset, loc->stored_len);
+    buf = scratch_get(total);
+    if (!buf)
+        return bsnap_fail(-ENOMEM, "InternalError", "out of memory");
+    fd = pack_fd(s, loc->pack);
+    if (fd < 0)
+        return bsnap_fail(fd == -ENOENT ? -EIO : fd, "Store.Corrupt",
+                          "chunk %s (pack %u offset %llu): cannot open pack: %s", hex, loc->pack,
+                          (unsigned long long)loc->offset, strerror(-fd));
+    n = full_pread(fd, buf, total, (off_t)loc->offset);
+    close(fd);
+    if (n < 0)
+        return bsnap_fail(-EIO, "Store.Corrupt", "chunk %s (pack %u offset %llu): read: %s", hex,
+                          loc->pack, (unsigned long long)loc->offset, strerror((int)-n));
+    if ((size_t)n < total)
+        return bsnap_fail(-EIO, "Store.Corrupt",
+                          "chunk %s (pack %u offset %llu): pack is truncated", hex, loc->pack,
+                          (unsigned long long)loc->offset);
+    if (pack_record_parse(buf, &rec) < 0)
+        return bsnap_fail(-EIO, "Store.Corrupt",
+                          "chunk %s (pack %u offset %llu): bad record header", hex, loc->pack,
+                          (unsigned long long)loc->offset);
+    if (!chunk_id_eq(&rec.id, id) || rec.stored_len != loc->stored_len ||
+        rec.orig_len != loc->orig_len || (rec.flags & CHUNK_PAGE) != (loc->flags & CHUNK_PAGE))
+        return bsnap_fail(-EIO, "Store.Corrupt",
+                          "chunk %s (pack %u offset %llu): record does not match the index", hex,
+                          loc->pack, (unsigned long long)loc->offset);
+    if (XXH3_64bits(buf + PACK_RECORD_HEADER_BYTES, rec.stored_len) != rec.checksum)
+        return bsnap_fail(-EIO, "Store.Corrupt",
+                          "chunk %s (pack %u offset %llu): checksum mismatch", hex, loc->pack,
+                          (unsigned long long)loc->offset);
+    *ret_payload = buf + PACK_RECORD_HEADER_BYTES;
+    return 0;
+}
+
+int pack_read_payload(bsnap_store *s, const chunk_id *id, const struct chunk_loc *loc, void *out)
+{
+    uint8_t *payload;
+    int r = read_record(s, id, loc, &payload);
+
+    if (r < 0)
+        return r;
+    memcpy(out, payload, loc->stored_len);
+    return 0;
+}
+
+int pack_read_chunk(bsnap_store *s, const chunk_id *id, const struct chunk_loc *loc, void *out)
+{
+    uint8_t *payload;
+    chunk_id check;
+    char hex[33];
+    int r = read_record(s, id, loc, &payload);
+
+    if (r < 0)
+        return r;
+    chunk_id_hex(id, hex);
+    if (chunk_decode(payload, loc->stored_len, loc->flags, out, loc->orig_len) < 0)
+        return bsnap_fail(-EIO, "Store.Corrupt",
+                          "chunk %s (pack %u offset %llu): does not decompress", hex, loc->pack,
+                          (unsigned long long)loc->offset);
+    chunk_hash(s, loc->flags & CHUNK_PAGE, out, loc->orig_len, &check);
+    if (!chunk_id_eq(&check, id))
+        return bsnap_fail(-EIO, "Store.Corrupt",
+                          "chunk %s (pack %u offset %llu): content does not match its id", hex,
+                          loc->pack, (unsigned long long)loc->offset);
+    return 0;
+}

@@ -1,0 +1,694 @@
+/* reader.c - snapshot readers, pins, restore and diff; see reader.h. */
+#include "reader.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <libgen.h>
+#include <limits.h>
+#include <sys/ioctl.h>
+#include <linux/fs.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "blockmap.h"
+#include "catalog.h"
+#include "error.h"
+#include "index.h"
+#include "pack.h"
+#include "snapshot.h"
+#include "store.h"
+#include "util.h"
+
+struct bsnap_reader {
+    bsnap_store *s;
+    char id[BSNAP_ID_MAX];
+    struct bm_tree tree;
+    uint64_t size;
+    uint32_t cs;
+    /* pin */
+    char pin[33];
+    int pin_fd;
+};
+
+#define PIN_VALUE_BYTES (16 + BSNAP_ID_MAX)
+
+static char *pin_path(const bsnap_store *s, const char *name)
+{
+    char *p = NULL;
+
+    if (asprintf(&p, "%s/%s", s->pins_dir, name) < 0)
+        return NULL;
+    return p;
+}
+
+static int pin_create(bsnap_reader *rd)
+{
+    _cleanup_txn_abort_ meta_txn *txn = NULL;
+    _cleanup_free_ char *path = NULL;
+    uint8_t raw[16], val[PIN_VALUE_BYTES] = {0};
+    int fd, r;
+
+    r = random_bytes(raw, sizeof raw);
+    if (r < 0)
+        return r;
+    hex_encode(raw, sizeof raw, rd->pin);
+    path = pin_path(rd->s, rd->pin);
+    if (!path)
+        return -ENOMEM;
+    fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+    if (fd < 0)
+        return -errno;
+    if (flock(fd, LOCK_SH) < 0) {
+        r = -errno;
+        goto fail;
+    }
+    memcpy(val, rd->tree.root.b, 16);
+    memcpy(val + 16, rd->id, strlen(rd->id));
+    r = meta_txn_begin(rd->s->meta, true, &txn);
+    if (r < 0)
+        goto fail;
+    r = meta_put(txn, T_PINS, rd->pin, 32, val, sizeof val);
+    if (r < 0)
+        goto fail;
+    r = index_incref(rd->s, txn, &rd->tree.root);
+    if (r < 0)
+        goto fail;
+    r = meta_txn_commit(steal_ptr(txn));
+    if (r < 0)
+        goto fail;
+    rd->pin_fd = fd;
+    return 0;
+fail:
+    close(fd);
+    unlink(path);
+    return r;
+}
+
+/* Drop pin @name's reference (in @txn) and its record. */
+static int pin_drop(bsnap_store *s, meta_txn *txn, const char *name)
+{
+    const void *v;
+    size_t vlen;
+    chunk_id root;
+    int r = meta_get(txn, T_PINS, name, 32, &v, &vlen);
+
+    if (r < 0)
+        return r;
+    if (vlen != PIN_VALUE_BYTES)
+        return bsnap_fail(-EIO, "Store.Corrupt", "pin %s: malformed", name);
+    memcpy(root.b, v, 16);
+    r = meta_del(txn, T_PINS, name, 32);
+    if (r < 0)
+        return r;
+    return chunk_id_is_zero(&root) ? 0 : index_decref(s, txn, &root);
+}
+
+static void pin_release(bsnap_reader *rd)
+{
+    _cleanup_txn_abort_ meta_txn *txn = NULL;
+    _cleanup_free_ char *path = NULL;
+    error_saved saved;
+
+    if (rd->pin_fd < 0)
+        return;
+    error_save(&saved);
+    if (meta_txn_begin(rd->s->meta, true, &txn) < 0 || pin_drop(rd->s, txn, rd->pin) < 0 ||
+        meta_txn_commit(steal_ptr(txn)) < 0)
+        bsnap_log(BSNAP_LOG_WARNING, "reader", "pin %s of %s: release failed (%s); gc will",
+                  rd->pin, rd->id, bsnap_last_error()->message);
+    path = pin_path(rd->s, rd->pin);
+    if (path)
+        unlink(path);
+    close(rd->pin_fd);
+    rd->pin_fd = -1;
+    error_restore(&saved);
+}
+
+int pins_reap(bsnap_store *s, meta_txn *txn, uint64_t *ret_reaped)
+{
+    char (*names)[33] = NULL;
+    size_t n = 0, cap = 0;
+    meta_cursor *cur = NULL;
+    const void *k, *v;
+    size_t klen, vlen;
+    uint64_t reaped = 0;
+    int r = meta_cursor_open(txn, T_PINS, &cur);
+
+    if (r < 0)
+        return r;
+    for (r = meta_cursor_get(cur, CUR_FIRST, &k, &klen, &v, &vlen); r == 0;
+         r = meta_cursor_get(cur, CUR_NEXT, &k, &klen, &v, &vlen)) {
+        if (klen != 32)
+            continue;
+        if (n == cap) {
+            void *nn = realloc(names, (cap = cap ? 2 * cap : 16) * sizeof *names);
+            if (!nn) {
+                r = -ENOMEM;
+                break;
+            }
+            names = nn;
+        }
+        memcpy(names[n], k, 32);
+        names[n++][32] = '\0';
+    }
+    meta_cursor_close(cur);
+    if (r != -ENOENT) {
+        free(names);
+        return r < 0 ? r : -EIO;
+    }
+    r = 0;
+    for (size_t i = 0; i < n && r >= 0; i++) {
+        _cleanup_free_ char *path = pin_path(s, names[i]);
+        int fd = path ? open(path, O_RDWR | O_CLOEXEC) : -1;
+        bool dead = fd < 0 || flock(fd, LOCK_EX | LOCK_NB) == 0;
+
+        if (dead) {
+            r = pin_drop(s, txn, names[i]);
+            if (path)
+                unlink(path);
+            reaped++;
+        }
+        if (fd >= 0)
+            close(fd);
+    }
+    free(names);
+    if (r >= 0 && ret_reaped)
+        *ret_reaped = reaped;
+    return r;
+}
+
+static int reader_open(bsnap_store *s, const char *id, bool pin, bsnap_reader **ret)
+{
+    _cleanup_txn_abort_ meta_txn *txn = NULL;
+    struct snapshot_rec rec = {0};
+    bsnap_reader *rd;
+    int r;
+
+    r = check_snapshot_id(id);
+    if (r < 0)
+        return r;
+    r = meta_txn_begin(s->meta, false, &txn);
+    if (r < 0)
+        return r;
+    r = catalog_snapshot_load(txn, id, &rec);
+    if (r < 0)
+        return r;
+    meta_txn_abort(steal_ptr(txn));
+    if (rec.state != BSNAP_SNAPSHOT_COMPLETED) {
+        snapshot_rec_clear(&rec);
+        return bsnap_fail(-EBUSY, "IncorrectState", "the snapshot '%s' is not completed", id);
+    }
+    rd = calloc(1, sizeof *rd);
+    if (!rd) {
+        snapshot_rec_clear(&rec);
+        return bsnap_fail(-ENOMEM, "InternalError", "out of memory");
+    }
+    rd->s = s;
+    rd->pin_fd = -1;
+    snprintf(rd->id, sizeof rd->id, "%s", id);
+    snapshot_tree(&rec, &rd->tree);
+    rd->size = rec.size;
+    rd->cs = rec.chunk_size;
+    snapshot_rec_clear(&rec);
+    if (pin && !(s->flags & BSNAP_STORE_RDONLY) && !chunk_id_is_zero(&rd->tree.root)) {
+        r = pin_create(rd);
+        if (r < 0) {
+            /* The snapshot may have been deleted between load and pin. */
+            free(rd);
+            if (bsnap_last_error()->err)
+                return r;
+            return bsnap_fail(r, "Store.Error", "snapshot %s: cannot pin: %s", id, strerror(-r));
+        }
+    }
+    *ret = rd;
+    return 0;
+}
+
+int bsnap_reader_open(bsnap_store *s, const char *id, bsnap_reader **ret_reader)
+{
+    bsnap_error_clear();
+    return reader_open(s, id, true, ret_reader);
+}
+
+void bsnap_reader_close(bsnap_reader *rd)
+{
+    if (!rd)
+        return;
+    pin_release(rd);
+    free(rd);
+}
+
+uint64_t bsnap_reader_size(const bsnap_reader *rd)
+{
+    return rd->size;
+}
+
+/* Read chunk @idx of the reader's snapshot into @out (cs bytes). */
+static int read_chunk(bsnap_reader *rd, uint64_t idx, uint8_t *out)
+{
+    struct chunk_entry e;
+    chunk_id id;
+    char hex[33];
+    int r = bm_lookup(rd->s, NULL, &rd->tree, idx, 0, &id);
+
+    if (r < 0)
+        return r;
+    if (chunk_id_is_zero(&id)) {
+        memset(out, 0, rd->cs);
+        return 0;
+    }
+    r = index_lookup(rd->s, &id, &e);
+    if (r == -ENOENT) {
+        chunk_id_hex(&id, hex);
+        return bsnap_fail(-EIO, "Store.Corrupt", "snapshot %s offset %llu: chunk %s is missing",
+                          rd->id, (unsigned long long)idx * rd->cs, hex);
+    }
+    if (r < 0)
+        return r;
+    if (e.loc.orig_len != rd->cs || (e.loc.flags & CHUNK_PAGE)) {
+        chunk_id_hex(&id, hex);
+        return bsnap_fail(-EIO, "Store.Corrupt", "chunk %s (pack %u offset %llu): wrong kind or size",
+                          hex, e.loc.pack, (unsigned long long)e.loc.offset);
+    }
+    r = pack_read_chunk(rd->s, &id, &e.loc, out);
+    if (r < 0)
+        bsnap_log(BSNAP_LOG_ERR, "reader", "snapshot %s offset %llu: %s", rd->id,
+                  (unsigned long long)idx * rd->cs, bsnap_last_error()->message);
+    return r;
+}
+
+long bsnap_reader_pread(bsnap_reader *rd, void *buf, size_t len, uint64_t offset)
+{
+    _cleanup_free_ uint8_t *chunk = NULL;
+    uint8_t *dst = buf;
+    size_t done = 0;
+
+    bsnap_error_clear();
+    if (offset >= rd->size)
+        return 0;
+    len = (size_t)MIN((uint64_t)len, rd->size - offset);
+    if (len > (size_t)LONG_MAX)
+        len = (size_t)LONG_MAX;
+    while (done < len) {
+        uint64_t off = offset + done, idx = off / rd->cs;
+        size_t in = (size_t)(off % rd->cs), n = MIN(len - done, (size_t)rd->cs - in);
+        int r;
+
+        if (in == 0 && n == rd->cs) {
+            r = read_chunk(rd, idx, dst + done); /* whole chunk: no copy */
+        } else {
+            if (!chunk && !(chunk = malloc(rd->cs)))
+                return bsnap_fail(-ENOMEM, "InternalError", "out of memory");
+            r = read_chunk(rd, idx, chunk);
+            if (r == 0)
+                memcpy(dst + done, chunk + in, n);
+        }
+        if (r < 0)
+            return r;
+        done += n;
+    }
+    return (long)done;
+}
+
+int bsnap_reader_seek(bsnap_reader *rd, uint64_t offset, int whence, uint64_t *ret_offset)
+{
+    uint64_t idx;
+    int r;
+
+    bsnap_error_clear();
+    if (whence != SEEK_DATA && whence != SEEK_HOLE)
+        return bsnap_fail(-EINVAL, "InvalidParameterValue", "seek: whence %d", whence);
+    if (offset >= rd->size)
+        return -ENXIO;
+    r = bm_next(rd->s, &rd->tree, offset / rd->cs, whence == SEEK_DATA, &idx);
+    if (r == -ENXIO) {
+        if (whence == SEEK_DATA)
+            return -ENXIO;
+        *ret_offset = rd->size; /* the end is an implicit hole */
+        return 0;
+    }
+    if (r < 0)
+        return r;
+    *ret_offset = MAX(offset, idx * rd->cs);
+    return 0;
+}
+
+/* ---- restore ---- */
+
+struct restore {
+    bsnap_reader *rd;
+    int fd;
+    bool blockdev;
+    const bsnap_run_options *run;
+};
+
+static int restore_data(struct restore *rs)
+{
+    bsnap_reader *rd = rs->rd;
+    const size_t wbuf_chunks = MAX((size_t)1, (size_t)(4u << 20) / rd->cs);
+    _cleanup_free_ uint8_t *wbuf = malloc(wbuf_chunks * rd->cs);
+    _cleanup_free_ chunk_id *leaf = malloc(BM_PAGE_BYTES);
+    uint64_t run_start = 0, nrun = 0, last_leaf = UINT64_MAX;
+    struct timespec last = {0}, now;
+    int r;
+
+    if (!wbuf || !leaf)
+        return bsnap_fail(-ENOMEM, "InternalError", "out of memory");
+    for (uint64_t idx = 0; idx <= rd->tree.nchunks; idx++) {
+        bool zero = true;
+
+        if (idx < rd->tree.nchunks) {
+            if (idx / BM_FANOUT != last_leaf) {
+                last_leaf = idx / BM_FANOUT;
+                r = bm_load_leaf(rd->s, NULL, &rd->tree, last_leaf, leaf);
+                if (r < 0)
+                    return r;
+                /* Skip a leaf with no data at all in one step. */
+                if (!rs->blockdev && mem_is_zero(leaf, BM_PAGE_BYTES) && nrun == 0) {
+                    idx = (last_leaf + 1) * BM_FANOUT - 1;
+                    continue;
+                }
+            }
+            zero = chunk_id_is_zero(&leaf[idx % BM_FANOUT]) && !rs->blockdev;
+        }
+        /* Flush the run of data chunks when it ends or the buffer is full. */
+        if (nrun > 0 && (zero || nrun == wbuf_chunks || idx == rd->tree.nchunks)) {
+            uint64_t off = run_start * rd->cs, len = MIN(nrun * rd->cs, rd->size - off);
+            r = full_pwrite(rs->fd, wbuf, (size_t)len, (off_t)off);
+            if (r < 0)
+                return bsnap_fail(r, r == -ENOSPC ? "VolumeFull" : "VolumeWriteError",
+                                  "write at offset %llu: %s", (unsigned long long)off,
+                                  strerror(-r));
+            nrun = 0;
+        }
+        if (idx == rd->tree.nchunks)
+            break;
+        if (rs->run && rs->run->cancel && *rs->run->cancel)
+            return bsnap_fail(-ECANCELED, "Cancelled", "restore interrupted");
+        if (zero)
+            continue;
+        if (nrun == 0)
+            run_start = idx;
+        r = read_chunk(rd, idx, wbuf + nrun * rd->cs);
+        if (r < 0)
+            return r;
+        nrun++;
+        if (rs->run && rs->run->progress) {
+            clock_gettime(CLOCK_MONOTONIC, &now);
+            if ((now.tv_sec - last.tv_sec) * 1000000000L + (now.tv_nsec - last.tv_nsec) >
+                100000000L) {
+                last = now;
+                rs->run->progress(rs->run->progress_ud, idx * rd->cs, rd->size);
+            }
+        }
+    }
+    if (rs->run && rs->run->progress)
+        rs->run->progress(rs->run->progress_ud, rd->size, rd->size);
+    return 0;
+}
+
+static int register_volume(bsnap_store *s, const char *snap_id, const char *path, uint64_t size,
+                           char ret_id[BSNAP_ID_MAX])
+{
+    _cleanup_txn_abort_ meta_txn *txn = NULL;
+    _cleanup_free_ char *canon = realpath(path, NULL);
+    struct volume_rec vol = {0}, old = {0};
+    int r;
+
+    if (!canon)
+        return bsnap_fail(-errno, "InvalidParameterValue", "%s: %m", path);
+    r = meta_txn_begin(s->meta, true, &txn);
+    if (r < 0)
+        return r;
+    if (catalog_volume_by_path(txn, canon, &old) == 0) {
+        /* The path now holds a new volume; the old record keeps its
+         * snapshots but no longer names the file. */
+        free(old.path);
+        old.path = strdup("");
+        r = old.path ? catalog_volume_save(txn, &old) : -ENOMEM;
+        volume_rec_clear(&old);
+        if (r < 0)
+            return r;
+    }
+    bsnap_error_clear();
+    r = id_generate("vol", vol.id);
+    if (r < 0)
+        return bsnap_fail(r, "InternalError", "getrandom: %s", strerror(-r));
+    vol.path = steal_ptr(canon);
+    vol.size = size;
+    vol.create_ms = time_now_ms();
+    snprintf(vol.source_snapshot, sizeof vol.source_snapshot, "%s", snap_id);
+    snprintf(vol.last_snapshot, sizeof vol.last_snapshot, "%s", snap_id);
+    r = catalog_volume_save(txn, &vol);
+    if (r == 0)
+        r = meta_txn_commit(steal_ptr(txn));
+    if (r == 0)
+        snprintf(ret_id, BSNAP_ID_MAX, "%s", vol.id);
+    volume_rec_clear(&vol);
+    return r;
+}
+
+int bsnap_volume_create(bsnap_store *s, const char *snapshot_id, const char *path,
+                        const bsnap_volume_options *opts, char ret_volume_id[BSNAP_ID_MAX])
+{
+    static const bsnap_volume_options defaults;
+    struct restore rs = {.fd = -1};
+    _cleanup_free_ char *tmp = NULL, *dircopy = NULL, *basecopy = NULL;
+    struct stat st;
+    int r;
+
+    bsnap_error_clear();
+    if (!opts)
+        opts = &defaults;
+    rs.run = &opts->run;
+    r = reader_open(s, snapshot_id, true, &rs.rd);
+    if (r < 0)
+        return r;
+    if (stat(path, &st) == 0 && S_ISBLK(st.st_mode)) {
+        uint64_t devsize = 0;
+        rs.blockdev = true;
+        rs.fd = open(path, O_WRONLY | O_CLOEXEC);
+        if (rs.fd < 0) {
+            r = bsnap_fail(-errno, "InvalidParameterValue", "%s: %m", path);
+            goto out;
+        }
+        if (ioctl(rs.fd, BLKGETSIZE64, &devsize) < 0 || devsize < rs.rd->size) {
+            r = bsnap_fail(-ENOSPC, "InvalidParameterValue",
+                           "block device %s is smaller than the snapshot (%llu bytes)", path,
+                           (unsigned long long)rs.rd->size);
+            goto out;
+        }
+    } else {
+        if (access(path, F_OK) == 0 && !opts->force) {
+            r = bsnap_fail(-EEXIST, "InvalidParameterValue",
+                           "%s exists: choose another path or use --force to replace it", path);
+            goto out;
+        }
+        dircopy = strdup(path);
+        basecopy = strdup(path);
+        if (!dircopy || !basecopy ||
+            asprintf(&tmp, "%s/.%s.blocksnap-XXXXXX", dirname(dircopy), basename(basecopy)) < 0) {
+            tmp = NULL;
+            r = bsnap_fail(-ENOMEM, "InternalError", "out of memory");
+            goto out;
+        }
+        rs.fd = mkostemp(tmp, O_CLOEXEC);
+        if (rs.fd < 0) {
+            r = bsnap_fail(-errno, errno == ENOENT ? "InvalidParameterValue" : "VolumeWriteError",
+                           "%s: %m", path);
+            free(tmp);
+            tmp = NULL;
+            goto out;
+        }
+        if (ftruncate(rs.fd, (off_t)rs.rd->size) < 0) {
+            r = bsnap_fail(-errno, errno == ENOSPC || errno == EFBIG ? "VolumeFull" : "VolumeWriteError",
+                           "%s: set size: %m", path);
+            goto out;
+        }
+    }
+    r = restore_data(&rs);
+    if (r < 0) {
+        bsnap_fail_prefix("restore of %s to %s", snapshot_id, path);
+        goto out;
+    }
+    if (fsync(rs.fd) < 0) {
+        r = bsnap_fail(-errno, errno == ENOSPC ? "VolumeFull" : "VolumeWriteError", "%s: fsync: %m",
+                       path);
+        goto out;
+    }
+    if (tmp) {
+        fchmod(rs.fd, 0644);
+        if (rename(tmp, path) < 0) {
+            r = bsnap_fail(-errno, "VolumeWriteError", "%s: rename into place: %m", path);
+            goto out;
+        }
+        free(tmp);
+        tmp = NULL;
+        if (dircopy) {
+            strcpy(dircopy, path);
+            fsync_dir(dirname(dircopy));
+        }
+    }
+    r = register_volume(s, snapshot_id, path, rs.rd->size, ret_volume_id);
+out:
+    if (rs.fd >= 0)
+        close(rs.fd);
+    if (tmp)
+        unlink(tmp);
+    bsnap_reader_close(rs.rd);
+    return r;
+}
+
+/* ---- diff ---- */
+
+struct diff_state {
+    uint32_t cs;
+    uint64_t limit; /* bytes */
+    uint64_t start, end; /* current run, in chunks; end == 0: none */
+    bool have;
+    bsnap_range_func fn;
+    void *ud;
+    /* json */
+    struct changed_block *blocks;
+    size_t n, cap;
+};
+
+static int diff_flush(struct diff_state *d)
+{
+    uint64_t off, end;
+
+    if (!d->have)
+        return 0;
+    d->have = false;
+    off = d->start * d->cs;
+    end = MIN(d->end * d->cs, d->limit);
+    if (end <= off)
+        return 0;
+    return d->fn(d->ud, off, end - off);
+}
+
+static int diff_range_cb(void *ud, uint64_t idx, const chunk_id *a, const chunk_id *b)
+{
+    struct diff_state *d = ud;
+
+    (void)a;
+    (void)b;
+    if (d->have && idx == d->end) {
+        d->end++;
+        return 0;
+    }
+    int r = diff_flush(d);
+    if (r < 0)
+        return r;
+    d->start = idx;
+    d->end = idx + 1;
+    d->have = true;
+    return 0;
+}
+
+static int diff_json_cb(void *ud, uint64_t idx, const chunk_id *a, const chunk_id *b)
+{
+    struct diff_state *d = ud;
+
+    if (d->n == d->cap) {
+        size_t cap = d->cap ? 2 * d->cap : 256;
+        struct changed_block *nb = realloc(d->blocks, cap * sizeof *nb);
+        if (!nb)
+            return bsnap_fail(-ENOMEM, "InternalError", "out of memory");
+        d->blocks = nb;
+        d->cap = cap;
+    }
+    d->blocks[d->n].index = idx;
+    d->blocks[d->n].first[0] = d->blocks[d->n].second[0] = '\0';
+    if (!chunk_id_is_zero(a))
+        chunk_id_hex(a, d->blocks[d->n].first);
+    if (!chunk_id_is_zero(b))
+        chunk_id_hex(b, d->blocks[d->n].second);
+    d->n++;
+    return 0;
+}
+
+static int load_completed(meta_txn *txn, const char *id, struct snapshot_rec *rec)
+{
+    int r = check_snapshot_id(id);
+
+    if (r < 0)
+        return r;
+    r = catalog_snapshot_load(txn, id, rec);
+    if (r < 0)
+        return r;
+    if (rec->state != BSNAP_SNAPSHOT_COMPLETED) {
+        snapshot_rec_clear(rec);
+        return bsnap_fail(-EBUSY, "IncorrectState", "the snapshot '%s' is not completed", id);
+    }
+    return 0;
+}
+
+static int diff_run(bsnap_store *s, const char *first, const char *second, bm_diff_func fn,
+                    struct diff_state *d)
+{
+    _cleanup_txn_abort_ meta_txn *txn = NULL;
+    struct snapshot_rec a = {0}, b = {0};
+    struct bm_tree ta, tb;
+    int r;
+
+    r = meta_txn_begin(s->meta, false, &txn);
+    if (r < 0)
+        return r;
+    if (first) {
+        r = load_completed(txn, first, &a);
+        if (r < 0)
+            return r;
+    }
+    r = load_completed(txn, second, &b);
+    if (r < 0)
+        goto out;
+    meta_txn_abort(steal_ptr(txn));
+    if (first && a.chunk_size != b.chunk_size) {
+        r = bsnap_fail(-EINVAL, "InvalidParameterValue", "snapshots %s and %s have different chunk sizes",
+                       first, second);
+        goto out;
+    }
+    snapshot_tree(&a, &ta);
+    snapshot_tree(&b, &tb);
+    d->cs = b.chunk_size;
+    d->limit = MAX(a.size, b.size);
+    r = bm_diff(s, first ? &ta : NULL, &tb, fn, d);
+out:
+    snapshot_rec_clear(&a);
+    snapshot_rec_clear(&b);
+    return r;
+}
+
+int bsnap_snapshot_diff(bsnap_store *s, const char *first, const char *second, bsnap_range_func fn,
+                        void *ud)
+{
+    struct diff_state d = {.fn = fn, .ud = ud};
+    int r;
+
+    bsnap_error_clear();
+    r = diff_run(s, first, second, diff_range_cb, &d);
+    if (r < 0)
+        return r;
+    return diff_flush(&d);
+}
+
+int bsnap_snapshot_diff_json(bsnap_store *s, const char *first, const char *second,
+                             char **ret_json)
+{
+    struct diff_state d = {0};
+    int r;
+
+    bsnap_error_clear();
+    r = diff_run(s, first, second, diff_json_cb, &d);
+    if (r == 0)
+        r = json_changed_blocks(d.blocks, d.n, d.limit, d.cs, ret_json);
+    free(d.blocks);
+    return r;
+}

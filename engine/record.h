@@ -1,0 +1,98 @@
+/* record.h - snapshot and volume records, and their JSON forms.
+ *
+ * Records are stored in LMDB as JSON documents (json.c, the module that
+ * uses jansson), so fields can be added without a format change.  The same
+ * module renders records as EC2 describe objects and applies EC2 filters.
+ */
+#ifndef BSNAP_RECORD_H
+#define BSNAP_RECORD_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "blocksnap.h"
+#include "chunk.h"
+
+#define TAGS_MAX 50
+#define TAG_KEY_MAX 127
+#define TAG_VALUE_MAX 256
+#define DESCRIPTION_MAX 255
+
+struct tag {
+    char *key;
+    char *value;
+};
+
+struct tags {
+    struct tag *v;
+    size_t n;
+};
+
+struct snapshot_rec {
+    char id[BSNAP_ID_MAX];
+    char volume_id[BSNAP_ID_MAX];
+    char parent_id[BSNAP_ID_MAX];
+    bsnap_snapshot_state state;
+    uint64_t size;
+    chunk_id root;
+    uint32_t depth;
+    uint32_t chunk_size;
+    int64_t start_ms;
+    int64_t completion_ms;
+    char *description;
+    uint64_t data_chunks;
+    uint64_t bytes_read;
+    uint64_t bytes_written;
+    uint64_t chunks_written;
+    struct tags tags;
+};
+
+struct volume_rec {
+    char id[BSNAP_ID_MAX];
+    char *path;
+    uint64_t size;
+    char source_snapshot[BSNAP_ID_MAX]; /* created from, or "" */
+    char last_snapshot[BSNAP_ID_MAX];   /* parent of its next snapshot, or "" */
+    int64_t create_ms;
+    struct tags tags;
+};
+
+void tags_clear(struct tags *t);
+/* Set (add or replace) / remove tags; -EINVAL (TagLimitExceeded) past 50. */
+int tags_set(struct tags *t, const char *key, const char *value);
+void tags_remove(struct tags *t, const char *key, const char *value);
+
+void snapshot_rec_clear(struct snapshot_rec *r);
+void volume_rec_clear(struct volume_rec *r);
+
+/* Stored form.  Decoding errors are -EIO (recorded, naming the record). */
+int snapshot_rec_decode(const void *buf, size_t len, struct snapshot_rec *ret);
+int snapshot_rec_encode(const struct snapshot_rec *r, char **ret_json, size_t *ret_len);
+int volume_rec_decode(const void *buf, size_t len, struct volume_rec *ret);
+int volume_rec_encode(const struct volume_rec *r, char **ret_json, size_t *ret_len);
+
+/* EC2 describe documents.  @filters are checked first (unknown names are
+ * InvalidParameterValue).  With @one, the single object itself is
+ * returned instead of {"Snapshots":[...]}. */
+int json_describe_snapshots(const bsnap_store *s, const struct snapshot_rec *recs, size_t n,
+                            const bsnap_filter *filters, size_t nfilters, bool one,
+                            char **ret_json);
+int json_describe_volumes(const bsnap_store *s, const struct volume_rec *recs, size_t n,
+                          const bsnap_filter *filters, size_t nfilters, bool one,
+                          char **ret_json);
+
+/* EC2 wildcard match: '*' any run, '?' zero or one character, '\' escapes. */
+bool ec2_wildcard_match(const char *pattern, const char *s);
+
+
+
+/* EBS ListChangedBlocks document from parallel arrays of block indexes and
+ * tokens (hex ids, "" for a zero block). */
+struct changed_block {
+    uint64_t index;
+    char first[33];
+    char second[33];
+};
+int json_changed_blocks(const struct changed_block *b, size_t n, uint64_t volume_size,
+                        uint32_t block_size, char **ret_json);
+#endif

@@ -1,0 +1,60 @@
+/* store.h - the store directory: config, format version, lock, and the
+ * handles every other module borrows (metadata environment, pack readers,
+ * page cache).
+ *
+ * A store is STORE/config (text, written once, atomically, last at
+ * creation: its presence marks a complete store), STORE/meta/ (LMDB),
+ * STORE/packs/ (append-only pack files), STORE/pins/ (lock files of open
+ * readers), STORE/keys/ and STORE/lock.  The format is in docs/format.md.
+ *
+ * Locking: snapshot writers hold STORE/lock shared for their whole run;
+ * gc holds it exclusive.  Nothing else takes it.
+ */
+#ifndef BSNAP_STORE_H
+#define BSNAP_STORE_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "blocksnap.h"
+#include "meta.h"
+
+#define STORE_FORMAT_VERSION 1
+#define STORE_SECRET_BYTES 192
+#define STORE_PACK_LIMIT_DEFAULT (64ull << 20)
+#define STORE_ACCOUNT_DEFAULT "123456789012"
+
+struct pack_cache; /* pack.c */
+struct page_cache; /* blockmap.c */
+
+struct bsnap_store {
+    char *path;
+    char *packs_dir;
+    char *pins_dir;
+    unsigned flags;
+    meta *meta;
+
+    uint32_t format;
+    uint32_t chunk_size;
+    uint64_t pack_limit;
+    uint8_t uuid[16];
+    char uuid_text[37];
+    char region[65];
+    char account[13];
+    uint8_t secret[STORE_SECRET_BYTES];      /* keys data chunk ids */
+    uint8_t page_secret[STORE_SECRET_BYTES]; /* keys block-map page ids */
+
+    struct pack_cache *packs;
+    struct page_cache *pages;
+};
+
+/* Take STORE/lock shared (@exclusive false) or exclusive; returns an fd to
+ * pass to store_unlock().  Blocks until granted; -EINTR-safe. */
+int store_lock(bsnap_store *s, bool exclusive, int *ret_fd);
+void store_unlock(int fd);
+
+/* Join the store path and @name into a malloc'd path. */
+char *store_path(const bsnap_store *s, const char *name);
+
+#endif

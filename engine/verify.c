@@ -1,0 +1,454 @@
+/* verify.c - check every stored byte and every reference.
+ *
+ * Whole store: (1) every index entry's record is read and checked
+ * (header, checksum, decompression, id) and the children of every page
+ * that still holds references are collected; (2) every completed
+ * snapshot's tree is walked: each page and chunk it names must exist and be
+ * sound, and each damaged snapshot is reported with its first damaged chunk;
+ * (3) the collected references (pages, snapshot roots, pins) are sorted and
+ * merged with the index in key order, so every refcount is compared with
+ * the references to it in O(n log n) time and 16 bytes per reference.
+ * One snapshot: only what its tree reaches is read and checked.
+ * Everything runs in one read transaction: a consistent view that never
+ * blocks writers.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "blockmap.h"
+#include "catalog.h"
+#include "error.h"
+#include "idmap.h"
+#include "index.h"
+#include "pack.h"
+#include "snapshot.h"
+#include "store.h"
+#include "util.h"
+
+enum { SEEN_OK = 1, SEEN_BAD = 2, SEEN_MISSING = 3 };
+
+struct vctx {
+    bsnap_store *s;
+    meta_txn *txn;
+    bsnap_problem_func fn;
+    void *ud;
+    const bsnap_run_options *run;
+    bsnap_verify_stats st;
+    bool lazy;           /* verify chunks as the walk meets them */
+    struct idmap seen;   /* id -> SEEN_*, pack, offset (v[1]) */
+    struct idmap leaves; /* leaf id -> bad count, first bad index + 1 */
+    chunk_id *refs;
+    size_t nrefs, cap;
+    uint8_t *buf;
+};
+
+struct walk_acc {
+    uint64_t bad;
+    uint64_t first_offset;
+    chunk_id first_id;
+};
+
+static void report(struct vctx *c, const char *snap, const chunk_id *id, int64_t pack,
+                   int64_t offset, const char *fmt, ...) BSNAP_PRINTF(6, 7);
+
+static void report(struct vctx *c, const char *snap, const chunk_id *id, int64_t pack,
+                   int64_t offset, const char *fmt, ...)
+{
+    char hex[33] = "", what[1200];
+    bsnap_problem p;
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(what, sizeof what, fmt, ap);
+    va_end(ap);
+    if (id)
+        chunk_id_hex(id, hex);
+    p = (bsnap_problem){snap ? snap : "", hex, pack, offset, what};
+    c->st.problems++;
+    if (c->fn)
+        c->fn(c->ud, &p);
+}
+
+static int add_ref(struct vctx *c, const chunk_id *id)
+{
+    if (c->nrefs == c->cap) {
+        size_t cap = c->cap ? c->cap * 2 : 4096;
+        chunk_id *n = realloc(c->refs, cap * sizeof *n);
+        if (!n)
+            return bsnap_fail(-ENOMEM, "InternalError", "out of memory");
+        c->refs = n;
+        c->cap = cap;
+    }
+    c->refs[c->nrefs++] = *id;
+    return 0;
+}
+
+/* Read and check one entry's record; record the outcome in c->seen.
+ * Returns 1 when sound, 0 when damaged (reported), negative on failure. */
+static int check_entry(struct vctx *c, const chunk_id *id, const struct chunk_entry *e)
+{
+    struct idmap_entry *m;
+    int r;
+
+    c->st.chunks_checked++;
+    c->st.bytes_checked += e->loc.stored_len;
+    if (e->loc.orig_len == 0 || e->loc.orig_len > PACK_RECORD_MAX_PAYLOAD) {
+        bsnap_fail(-EIO, "Store.Corrupt", "bad length %u in the index", e->loc.orig_len);
+        r = -EIO;
+    } else {
+        r = pack_read_chunk(c->s, id, &e->loc, c->buf);
+    }
+    m = idmap_put(&c->seen, id->b);
+    if (!m)
+        return bsnap_fail(-ENOMEM, "InternalError", "out of memory");
+    m->v[1] = ((uint64_t)e->loc.pack << 40) | (e->loc.offset & ((1ull << 40) - 1));
+    if (r < 0) {
+        m->v[0] = SEEN_BAD;
+        report(c, NULL, id, e->loc.pack, (int64_t)e->loc.offset, "%s",
+               bsnap_last_error()->message);
+        return 0;
+    }
+    m->v[0] = SEEN_OK;
+    if (e->refcount > 0 && (e->loc.flags & CHUNK_DEAD))
+        report(c, NULL, id, e->loc.pack, (int64_t)e->loc.offset,
+               "entry is marked released but has refcount %" PRIu64, e->refcount);
+    return 1;
+}
+
+/* Whether @id is sound, checking it now in lazy mode. */
+static int chunk_sound(struct vctx *c, const chunk_id *id)
+{
+    struct idmap_entry *m = idmap_get(&c->seen, id->b);
+    struct chunk_entry e;
+    int r;
+
+    if (m)
+        return m->v[0] == SEEN_OK;
+    r = index_get(c->txn, id, &e);
+    if (r == -ENOENT) {
+        m = idmap_put(&c->seen, id->b);
+        if (!m)
+            return bsnap_fail(-ENOMEM, "InternalError", "out of memory");
+        m->v[0] = SEEN_MISSING;
+        m->v[1] = UINT64_MAX;
+        report(c, NULL, id, -1, -1, "named by a block map but not in the index");
+        return 0;
+    }
+    if (r < 0)
+        return r;
+    if (!c->lazy) {
+        /* the first pass saw every entry; one it did not is new since */
+        return 1;
+    }
+    return check_entry(c, id, &e);
+}
+
+static void acc_bad(struct walk_acc *a, const chunk_id *id, uint64_t offset)
+{
+    if (a->bad++ == 0) {
+        a->first_offset = offset;
+        a->first_id = *id;
+    }
+}
+
+static int walk(struct vctx *c, uint32_t level, const chunk_id *id, uint64_t base, uint32_t cs,
+                struct walk_acc *acc);
+
+static int walk_leaf(struct vctx *c, const chunk_id *id, uint64_t base, uint32_t cs,
+                     struct walk_acc *acc)
+{
+    _cleanup_free_ chunk_id *page = NULL;
+    struct idmap_entry *m = idmap_get(&c->leaves, id->b);
+    uint64_t bad = 0, first = 0;
+    int r;
+
+    if (m && m->v[0] == 0)
+        return 0; /* a shared leaf already found sound */
+    page = malloc(BM_PAGE_BYTES);
+    if (!page)
+        return bsnap_fail(-ENOMEM, "InternalError", "out of memory");
+    r = bm_page_load(c->s, c->txn, id, page);
+    if (r < 0)
+        return r;
+    if (m) { /* a shared leaf counted before: add its damage again */
+        uint64_t before = acc->bad;
+        acc_bad(acc, &page[m->v[1] - 1], (base + m->v[1] - 1) * cs);
+        acc->bad = before + m->v[0];
+        return 0;
+    }
+    for (uint32_t i = 0; i < BM_FANOUT; i++) {
+        if (chunk_id_is_zero(&page[i]))
+            continue;
+        r = chunk_sound(c, &page[i]);
+        if (r < 0)
+            return r;
+        if (r == 0) {
+            if (bad++ == 0)
+                first = i + 1;
+        }
+    }
+    m = idmap_put(&c->leaves, id->b);
+    if (!m)
+        return bsnap_fail(-ENOMEM, "InternalError", "out of memory");
+    m->v[0] = bad;
+    m->v[1] = first;
+    if (bad) {
+        uint64_t before = acc->bad;
+        acc_bad(acc, &page[first - 1], (base + first - 1) * cs);
+        acc->bad = before + bad;
+    }
+    return 0;
+}
+
+static int walk(struct vctx *c, uint32_t level, const chunk_id *id, uint64_t base, uint32_t cs,
+                struct walk_acc *acc)
+{
+    _cleanup_free_ chunk_id *page = NULL;
+    uint64_t span = bm_span(level - 1);
+    int r;
+
+    if (chunk_id_is_zero(id))
+        return 0;
+    r = chunk_sound(c, id);
+    if (r < 0)
+        return r;
+    if (r == 0) { /* a damaged page loses everything below it */
+        acc_bad(acc, id, base * cs);
+        return 0;
+    }
+    if (level == 1)
+        return walk_leaf(c, id, base, cs, acc);
+    page = malloc(BM_PAGE_BYTES);
+    if (!page)
+        return bsnap_fail(-ENOMEM, "InternalError", "out of memory");
+    r = bm_page_load(c->s, c->txn, id, page);
+    if (r < 0)
+        return r;
+    for (uint32_t i = 0; i < BM_FANOUT; i++) {
+        r = walk(c, level - 1, &page[i], base + i * span, cs, acc);
+        if (r < 0)
+            return r;
+    }
+    return 0;
+}
+
+static int check_snapshot(struct vctx *c, const struct snapshot_rec *rec)
+{
+    struct walk_acc acc = {0};
+    int r;
+
+    c->st.snapshots_checked++;
+    if (rec->chunk_size != c->s->chunk_size) {
+        report(c, rec->id, NULL, -1, -1, "chunk size %u differs from the store's", rec->chunk_size);
+        return 0;
+    }
+    if (rec->depth != bm_depth_for(DIV_ROUND_UP(rec->size, rec->chunk_size))) {
+        report(c, rec->id, NULL, -1, -1, "block map depth %u does not fit size %" PRIu64,
+               rec->depth, rec->size);
+        return 0;
+    }
+    r = walk(c, rec->depth, &rec->root, 0, rec->chunk_size, &acc);
+    if (r < 0)
+        return r;
+    if (acc.bad) {
+        struct idmap_entry *m = idmap_get(&c->seen, acc.first_id.b);
+        int64_t pack = -1, off = -1;
+        if (m && m->v[1] != UINT64_MAX) {
+            pack = (int64_t)(m->v[1] >> 40);
+            off = (int64_t)(m->v[1] & ((1ull << 40) - 1));
+        }
+        c->st.damaged_snapshots++;
+        report(c, rec->id, &acc.first_id, pack, off,
+               "%" PRIu64 " damaged or missing chunk%s; the first at volume offset %" PRIu64,
+               acc.bad, acc.bad == 1 ? "" : "s", acc.first_offset);
+    }
+    return 0;
+}
+
+static int cmp_id(const void *a, const void *b)
+{
+    return memcmp(a, b, sizeof(chunk_id));
+}
+
+/* Pass 1: every entry; collect the references held by live and orphan
+ * pages. */
+static int pass_entries(struct vctx *c)
+{
+    meta_cursor *cur = NULL;
+    const void *k, *v;
+    size_t klen, vlen;
+    int r = meta_cursor_open(c->txn, T_CHUNKS, &cur);
+
+    if (r < 0)
+        return r;
+    for (r = meta_cursor_get(cur, CUR_FIRST, &k, &klen, &v, &vlen); r == 0;
+         r = meta_cursor_get(cur, CUR_NEXT, &k, &klen, &v, &vlen)) {
+        struct chunk_entry e;
+        chunk_id id;
+
+        if (c->run && c->run->cancel && *c->run->cancel) {
+            r = bsnap_fail(-ECANCELED, "Cancelled", "verify interrupted");
+            break;
+        }
+        if (klen != 16 || index_entry_decode(v, vlen, &e) < 0) {
+            report(c, NULL, NULL, -1, -1, "malformed index entry");
+            continue;
+        }
+        memcpy(id.b, k, 16);
+        r = check_entry(c, &id, &e);
+        if (r < 0)
+            break;
+        if (r == 1 && (e.loc.flags & CHUNK_PAGE) && !(e.loc.flags & CHUNK_DEAD)) {
+            const chunk_id *kids = (const chunk_id *)c->buf;
+            for (uint32_t i = 0; i < BM_FANOUT && r >= 0; i++)
+                if (!chunk_id_is_zero(&kids[i]))
+                    r = add_ref(c, &kids[i]);
+            if (r < 0)
+                break;
+        }
+        r = 0;
+    }
+    meta_cursor_close(cur);
+    return r == -ENOENT ? 0 : r;
+}
+
+static int collect_pins(struct vctx *c)
+{
+    meta_cursor *cur = NULL;
+    const void *k, *v;
+    size_t klen, vlen;
+    int r = meta_cursor_open(c->txn, T_PINS, &cur);
+
+    if (r < 0)
+        return r;
+    for (r = meta_cursor_get(cur, CUR_FIRST, &k, &klen, &v, &vlen); r == 0;
+         r = meta_cursor_get(cur, CUR_NEXT, &k, &klen, &v, &vlen)) {
+        chunk_id root;
+        if (vlen < 16)
+            continue;
+        memcpy(root.b, v, 16);
+        if (!chunk_id_is_zero(&root) && (r = add_ref(c, &root)) < 0)
+            break;
+    }
+    meta_cursor_close(cur);
+    return r == -ENOENT ? 0 : r;
+}
+
+/* Pass 3: compare refcounts with the sorted references. */
+static int pass_refcounts(struct vctx *c)
+{
+    meta_cursor *cur = NULL;
+    const void *k, *v;
+    size_t klen, vlen, j = 0;
+    int r;
+
+    qsort(c->refs, c->nrefs, sizeof *c->refs, cmp_id);
+    r = meta_cursor_open(c->txn, T_CHUNKS, &cur);
+    if (r < 0)
+        return r;
+    for (r = meta_cursor_get(cur, CUR_FIRST, &k, &klen, &v, &vlen); r == 0;
+         r = meta_cursor_get(cur, CUR_NEXT, &k, &klen, &v, &vlen)) {
+        struct chunk_entry e;
+        uint64_t want = 0;
+
+        if (klen != 16 || index_entry_decode(v, vlen, &e) < 0)
+            continue;
+        while (j < c->nrefs && memcmp(c->refs[j].b, k, 16) < 0) {
+            chunk_id miss = c->refs[j];
+            report(c, NULL, &miss, -1, -1, "referenced but not in the index");
+            while (j < c->nrefs && chunk_id_eq(&c->refs[j], &miss))
+                j++;
+        }
+        while (j < c->nrefs && memcmp(c->refs[j].b, k, 16) == 0) {
+            want++;
+            j++;
+        }
+        if (e.refcount != want) {
+            chunk_id id;
+            memcpy(id.b, k, 16);
+            report(c, NULL, &id, e.loc.pack, (int64_t)e.loc.offset,
+                   "refcount %" PRIu64 ", but %" PRIu64 " references", e.refcount, want);
+        }
+    }
+    meta_cursor_close(cur);
+    if (r != -ENOENT)
+        return r;
+    while (j < c->nrefs) {
+        chunk_id miss = c->refs[j];
+        report(c, NULL, &miss, -1, -1, "referenced but not in the index");
+        while (j < c->nrefs && chunk_id_eq(&c->refs[j], &miss))
+            j++;
+    }
+    return 0;
+}
+
+int bsnap_verify(bsnap_store *s, const char *snapshot_id, const bsnap_run_options *run,
+                 bsnap_problem_func fn, void *ud, bsnap_verify_stats *ret_stats)
+{
+    struct vctx c = {.s = s, .fn = fn, .ud = ud, .run = run, .lazy = snapshot_id != NULL};
+    struct snapshot_rec *recs = NULL, one = {0};
+    size_t n = 0;
+    int r;
+
+    bsnap_error_clear();
+    if (snapshot_id) {
+        r = check_snapshot_id(snapshot_id);
+        if (r < 0)
+            return r;
+    }
+    c.buf = malloc(PACK_RECORD_MAX_PAYLOAD);
+    if (!c.buf)
+        return bsnap_fail(-ENOMEM, "InternalError", "out of memory");
+    r = meta_txn_begin(s->meta, false, &c.txn);
+    if (r < 0)
+        goto out;
+    if (snapshot_id) {
+        r = catalog_snapshot_load(c.txn, snapshot_id, &one);
+        if (r < 0)
+            goto out;
+        if (one.state != BSNAP_SNAPSHOT_COMPLETED) {
+            r = bsnap_fail(-EBUSY, "IncorrectState", "the snapshot '%s' is not completed",
+                           snapshot_id);
+            goto out;
+        }
+        r = check_snapshot(&c, &one);
+        goto out;
+    }
+    r = pass_entries(&c);
+    if (r < 0)
+        goto out;
+    r = catalog_snapshot_all(c.txn, &recs, &n);
+    if (r < 0)
+        goto out;
+    for (size_t i = 0; i < n; i++) {
+        if (recs[i].state != BSNAP_SNAPSHOT_COMPLETED)
+            continue;
+        if (!chunk_id_is_zero(&recs[i].root)) {
+            r = add_ref(&c, &recs[i].root);
+            if (r < 0)
+                goto out;
+        }
+        r = check_snapshot(&c, &recs[i]);
+        if (r < 0)
+            goto out;
+    }
+    r = collect_pins(&c);
+    if (r < 0)
+        goto out;
+    r = pass_refcounts(&c);
+out:
+    meta_txn_abort(c.txn);
+    snapshot_recs_free(recs, n);
+    snapshot_rec_clear(&one);
+    idmap_free(&c.seen);
+    idmap_free(&c.leaves);
+    free(c.refs);
+    free(c.buf);
+    if (r == 0)
+        *ret_stats = c.st;
+    return r;
+}
