@@ -129,6 +129,17 @@ const struct verb verbs[] = {
      "BytesAfter.  Waits for running snapshot writers."},
     {"describe-store", cmd_describe_store, "print the store's facts and sizes", "", NULL, 0,
      NULL},
+    {"mount", cmd_mount, "mount the store's snapshots read-only as raw image files",
+     "MOUNTPOINT [--foreground] [--allow-other] [--cache-size SIZE] [--snapshot-id ID]",
+     mount_options, 1,
+     "MOUNTPOINT/snapshots/ holds snap-ID.img for every completed snapshot and snap-ID.pN for "
+     "each partition of its MBR or GPT table; images/ is for machine images.  Snapshots "
+     "created or deleted while mounted appear or vanish within a second; an open file keeps "
+     "its data until closed.  Daemonizes unless --foreground.  With --snapshot-id, a "
+     "directory mountpoint holds only that snapshot's files and a regular-file mountpoint "
+     "becomes the image itself."},
+    {"umount", cmd_umount, "unmount a blocksnap mount", "MOUNTPOINT", umount_options, 1,
+     "Fails while a file in the mount is open (fusermount3 -u, or umount(2) as root)."},
     {NULL, NULL, NULL, NULL, NULL, 0, NULL},
 };
 
