@@ -5,20 +5,30 @@
 
 #include "cmd.h"
 
-/* One problem per line: "snapshot ID chunk ID pack N offset N: what", the
- * fields that do not apply left out. */
+/* One problem per line, "snapshot ID chunk ID pack N offset N: what", the
+ * fields that do not apply left out ("store: what" if none does). */
 static void print_problem(void *ud, const bsnap_problem *p)
 {
+    const char *sep = "";
+
     (void)ud;
-    if (p->snapshot_id && p->snapshot_id[0])
-        printf("snapshot %s ", p->snapshot_id);
-    if (p->chunk_id && p->chunk_id[0])
-        printf("chunk %s ", p->chunk_id);
-    if (p->pack >= 0)
-        printf("pack %" PRId64 " ", p->pack);
-    if (p->offset >= 0)
-        printf("offset %" PRId64 " ", p->offset);
-    printf("%s%s\n", p->snapshot_id[0] || p->chunk_id[0] || p->pack >= 0 ? "" : "store ", p->what);
+    if (p->snapshot_id && p->snapshot_id[0]) {
+        printf("snapshot %s", p->snapshot_id);
+        sep = " ";
+    }
+    if (p->chunk_id && p->chunk_id[0]) {
+        printf("%schunk %s", sep, p->chunk_id);
+        sep = " ";
+    }
+    if (p->pack >= 0) {
+        printf("%spack %" PRId64, sep, p->pack);
+        sep = " ";
+    }
+    if (p->offset >= 0) {
+        printf("%soffset %" PRId64, sep, p->offset);
+        sep = " ";
+    }
+    printf("%s: %s\n", sep[0] ? "" : "store", p->what);
     fflush(stdout);
 }
 
