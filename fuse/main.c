@@ -354,6 +354,13 @@ int bsnap_fuse_mount(const bsnap_mount_options *o, bsnap_fuse_error *err)
     if ((e = check_store(o, err)) < 0)
         return e;
 
+    /* The daemon works from "/": hold on to the store by its full path. */
+    char store_real[PATH_MAX];
+    bsnap_mount_options opts_abs = *o;
+    if (realpath(o->store_path, store_real))
+        opts_abs.store_path = store_real;
+    o = &opts_abs;
+
     struct fs *fs = calloc(1, sizeof(*fs));
     if (!fs)
         return fail(err, -ENOMEM, "InternalError", "out of memory");
