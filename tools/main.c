@@ -11,7 +11,8 @@
 #include "cmd.h"
 
 const struct opt global_options[] = {
-    {"store", OPT_VALUE, "DIR", "store directory (default: $BLOCKSNAP_STORE or region local)", false},
+    {"store", OPT_VALUE, "DIR", "store directory (default: $BLOCKSNAP_STORE or region local)",
+     false},
     {"region", OPT_VALUE, "NAME", "use the named store $XDG_DATA_HOME/blocksnap/NAME", false},
     {"output", OPT_VALUE, "FORMAT", "json, text or table (default json; diff: text)", false},
     {"quiet", OPT_FLAG, NULL, "no progress bar and no summary on stderr", false},
@@ -34,8 +35,7 @@ static const struct opt create_snapshot_options[] = {
 
 static const struct opt describe_snapshots_options[] = {
     {"snapshot-ids", OPT_LIST, "ID", "only these snapshots", false},
-    {"filters", OPT_LIST, "Name=N,Values=V", "EC2 filters: volume-id, status, tag:KEY, ...",
-     false},
+    {"filters", OPT_LIST, "Name=N,Values=V", "EC2 filters: volume-id, status, tag:KEY, ...", false},
     {NULL, 0, NULL, NULL, false},
 };
 
@@ -46,8 +46,7 @@ static const struct opt delete_snapshot_options[] = {
 
 static const struct opt diff_options[] = {
     {"first-snapshot-id", OPT_VALUE, "ID", "the older snapshot (or the first argument)", false},
-    {"second-snapshot-id", OPT_VALUE, "ID", "the newer snapshot (or the second argument)",
-     false},
+    {"second-snapshot-id", OPT_VALUE, "ID", "the newer snapshot (or the second argument)", false},
     {NULL, 0, NULL, NULL, false},
 };
 
@@ -127,8 +126,7 @@ const struct verb verbs[] = {
     {"gc", cmd_gc, "reclaim the space of deleted snapshots", "", NULL, 0,
      "Prints ChunksFreed, SnapshotsRemoved, PacksRemoved, PacksRewritten, BytesBefore and "
      "BytesAfter.  Waits for running snapshot writers."},
-    {"describe-store", cmd_describe_store, "print the store's facts and sizes", "", NULL, 0,
-     NULL},
+    {"describe-store", cmd_describe_store, "print the store's facts and sizes", "", NULL, 0, NULL},
     {"mount", cmd_mount, "mount the store's snapshots read-only as raw image files",
      "MOUNTPOINT [--foreground] [--allow-other] [--cache-size SIZE] [--snapshot-id ID]",
      mount_options, 1,

@@ -1,6 +1,6 @@
 # Every help text fits in 80 columns, goes to stdout with nothing on stderr,
 # exits 0, and `blocksnap help VERB` prints what `blocksnap VERB --help` does.
-verbs=$(blocksnap --help | sed -n '/^Verbs:/,/^$/p' | awk 'NR > 1 && $1 != "help" && NF {print $1}')
+verbs=$(blocksnap --help | sed -n '/^Verbs:/,/^$/p' | awk '/^  [^ ]/ && $1 != "help" {print $1}')
 [ -n "$verbs" ] || { echo "no verbs listed"; exit 1; }
 fail=0
 check() {
