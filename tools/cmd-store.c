@@ -51,7 +51,13 @@ int cmd_verify(struct cli *cli, const struct args *a)
     printf("verified %" PRIu64 " snapshots, %" PRIu64 " chunks, %s: %" PRIu64 " problems, %" PRIu64
            " damaged snapshots\n",
            st.snapshots_checked, st.chunks_checked, bytes, st.problems, st.damaged_snapshots);
-    return st.problems ? EXIT_FAILED : EXIT_OK;
+    if (st.problems == 0)
+        return EXIT_OK;
+    fprintf(stderr,
+            "blocksnap: error: verify found %" PRIu64 " problems, %" PRIu64
+            " damaged snapshots (Store.Corrupt)\n",
+            st.problems, st.damaged_snapshots);
+    return EXIT_FAILED;
 }
 
 int cmd_gc(struct cli *cli, const struct args *a)
