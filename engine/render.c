@@ -596,14 +596,14 @@ static void render_section(struct buf *b, const struct section *s, size_t total)
     }
 }
 
-static int render_table(const json_t *doc, char **ret_text)
+static int render_table(const json_t *doc, const char *title, char **ret_text)
 {
     struct table t = {0};
     struct buf b = {0};
     size_t total = 0;
     int min_indent = 0;
 
-    table_build(&t, NULL, doc, 0);
+    table_build(&t, title, doc, 0);
     if (t.err) {
         table_free(&t);
         return t.err;
@@ -641,7 +641,7 @@ static int render_table(const json_t *doc, char **ret_text)
 
 /* ---- entry point -------------------------------------------------------- */
 
-int bsnap_render(const char *json, const char *format, char **ret_text)
+int bsnap_render_titled(const char *json, const char *format, const char *title, char **ret_text)
 {
     json_error_t jerr;
     json_t *doc;
@@ -669,7 +669,7 @@ int bsnap_render(const char *json, const char *format, char **ret_text)
         buf_puts(&b, ""); /* an empty document renders as "" */
     } else {
         char *t = NULL;
-        int r = render_table(doc, &t);
+        int r = render_table(doc, title, &t);
         if (r < 0)
             b.err = r;
         else
@@ -683,4 +683,9 @@ int bsnap_render(const char *json, const char *format, char **ret_text)
     }
     *ret_text = b.s;
     return 0;
+}
+
+int bsnap_render(const char *json, const char *format, char **ret_text)
+{
+    return bsnap_render_titled(json, format, NULL, ret_text);
 }

@@ -18,11 +18,14 @@
  *  table  awscli/formatter.py's TableFormatter: a boxed section per list or
  *         object, titled with its key, a header row of the sorted scalar
  *         keys, one row per element, nested sections indented by one more
- *         '|' on each side.  Column widths come from the content only (never
- *         from the terminal), so the result is deterministic.
+ *         '|' on each side.  bsnap_render_titled() puts the operation's
+ *         name ("DescribeSnapshots") on top, as the AWS CLI does.  Column
+ *         widths come from the content only (never from the terminal), so
+ *         the result is deterministic.
  *
- * Every form ends with a newline; an empty document ({} or []) renders as
- * nothing but that newline in text and table form.  The renderer allocates
+ * Every form ends with a newline, except that an empty document ({}, [],
+ * or lists with nothing in them) renders as "" in text and table form, as
+ * the AWS CLI prints nothing for it.  The renderer allocates
  * and never prints.
  */
 #ifndef BSNAP_RENDER_H

@@ -19,9 +19,20 @@ const char *output_format(const struct cli *cli, const char *fallback)
 
 int output_document(const struct cli *cli, const char *json)
 {
-    char *text = NULL;
+    char *text = NULL, title[64];
+    size_t n = 0;
 
-    if (bsnap_render(json, output_format(cli, "json"), &text) < 0)
+    /* The table's title is the operation, as the AWS CLI's: the verb in
+     * CamelCase ("describe-snapshots" -> "DescribeSnapshots"). */
+    for (const char *p = cli->verb->name; *p && n + 1 < sizeof title; p++) {
+        if (*p == '-')
+            continue;
+        title[n++] = (p == cli->verb->name || p[-1] == '-') && *p >= 'a' && *p <= 'z'
+                         ? (char)(*p - 'a' + 'A')
+                         : *p;
+    }
+    title[n] = '\0';
+    if (bsnap_render_titled(json, output_format(cli, "json"), title, &text) < 0)
         return output_engine_error();
     fputs(text, stdout);
     free(text);

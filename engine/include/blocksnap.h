@@ -548,6 +548,17 @@ BSNAP_API BSNAP_WUR int bsnap_gc(bsnap_store *store, const bsnap_run_options *ru
 BSNAP_API BSNAP_WUR int bsnap_render(const char *json, const char *format, char **ret_text)
     BSNAP_NONNULL(1, 2, 3);
 
+/** bsnap_render() with a title: in "table" form the table opens with a row
+ * naming the operation, as the AWS CLI's does ("DescribeSnapshots"), and
+ * the document's sections nest inside it; "json" and "text" ignore @title.
+ * @title in, optional (NULL: as bsnap_render()).  An empty document still
+ * renders as nothing in "text" and "table" form (an empty string), so a
+ * caller can print the result as it is.  Pure: any thread.
+ * Errors: as bsnap_render(); -ENOMEM. */
+BSNAP_API BSNAP_WUR int bsnap_render_titled(const char *json, const char *format,
+                                            const char *title, char **ret_text)
+    BSNAP_NONNULL(1, 2, 4);
+
 /* ------------------------------------------------------------------------
  * Partitions and boot sectors
  * ------------------------------------------------------------------------ */

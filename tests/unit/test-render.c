@@ -145,6 +145,47 @@ static void test_table_every_element_its_section(void **state)
     free(text);
 }
 
+static void expect_titled(const char *json, const char *format, const char *title, const char *want)
+{
+    char *text = NULL;
+
+    assert_int_equal(bsnap_render_titled(json, format, title, &text), 0);
+    assert_string_equal(text, want);
+    free(text);
+}
+
+static void test_table_titled(void **state)
+{
+    /* The operation's name on top, the document's sections one level in. */
+    expect_titled("{\"Volumes\":[{\"VolumeId\":\"vol-1\",\"Size\":1}]}", "table", "DescribeVolumes",
+                  "-------------------------\n"
+                  "|    DescribeVolumes    |\n"
+                  "+-----------------------+\n"
+                  "||       Volumes       ||\n"
+                  "|+--------+------------+|\n"
+                  "||  Size  |  VolumeId  ||\n"
+                  "|+--------+------------+|\n"
+                  "||  1     |  vol-1     ||\n"
+                  "|+--------+------------+|\n");
+    /* A flat object's rows go under the title, in the same box. */
+    expect_titled("{\"SnapshotId\":\"snap-1\",\"State\":\"pending\"}", "table", "CreateSnapshot",
+                  "----------------------------\n"
+                  "|      CreateSnapshot      |\n"
+                  "+--------------+-----------+\n"
+                  "|  SnapshotId  |   State   |\n"
+                  "+--------------+-----------+\n"
+                  "|  snap-1      |  pending  |\n"
+                  "+--------------+-----------+\n");
+    /* An empty list: the title alone, as the AWS CLI prints it. */
+    expect_titled("{\"Snapshots\":[]}", "table", "DescribeSnapshots",
+                  "-----------------------\n"
+                  "|  DescribeSnapshots  |\n"
+                  "+---------------------+\n");
+    /* json and text ignore the title. */
+    expect_titled("{\"A\":1}", "text", "Op", "1\n");
+    expect_titled("{\"A\":1}", "json", "Op", "{\n    \"A\": 1\n}\n");
+}
+
 static void test_errors(void **state)
 {
     char *text = NULL;
@@ -169,6 +210,7 @@ int main(void)
         cmocka_unit_test(test_table_list_union_and_utf8),
         cmocka_unit_test(test_table_single_scalar_and_control_chars),
         cmocka_unit_test(test_table_every_element_its_section),
+        cmocka_unit_test(test_table_titled),
         cmocka_unit_test(test_errors),
     };
 
