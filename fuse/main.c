@@ -281,7 +281,18 @@ static int serve(struct fuse_session *se, struct fs *fs, const bsnap_mount_optio
     bsnap_fuse_error ok = {0};
     int e;
 
-    e = bsnap_store_open(o->store_path, BSNAP_STORE_RDONLY, NULL, &fs->store);
+    /* Opened for writing although the view only reads: an open file's
+     * reader records a pin in the store, which keeps its snapshot's chunks
+     * from delete and gc.  A store we may not write is served without pins
+     * (then reads of a deleted snapshot fail with EIO, never other data). */
+    e = bsnap_store_open(o->store_path, 0, NULL, &fs->store);
+    if (e == -EACCES || e == -EROFS || e == -EPERM) {
+        fuse_log(FUSE_LOG_WARNING,
+                 "blocksnap: store %s is read-only to us: open files do not pin their "
+                 "snapshots\n",
+                 o->store_path);
+        e = bsnap_store_open(o->store_path, BSNAP_STORE_RDONLY, NULL, &fs->store);
+    }
     if (e < 0) {
         fail_engine(err, e);
         goto out;
