@@ -176,13 +176,16 @@ class Bench:
             if d in self.selected:
                 self.selected.update(needs)
         self.work = args.work
-        self.wl = os.path.join(self.work, "wl")
+        self.wl = args.workload or os.path.join(self.work, "wl")
         self.vol = os.path.join(self.work, "vol")
-        os.makedirs(self.wl)
+        os.makedirs(self.wl, exist_ok=True)
         os.makedirs(self.vol)
         self.disk = os.path.join(self.vol, "disk.img")
         self.datadisk = os.path.join(self.vol, "data.img")
         self.tools = []
+        self.phase = []  # (scenario, tool, seconds) of each guarded step
+        if not os.path.exists("/dev/fuse"):
+            T.NO_FUSE = "no /dev/fuse on this machine"
         self.skipped = {}
         cands = [T.Blocksnap(self.work, args.blocksnap, args.threads), T.Restic(self.work),
                  T.Borg(self.work), T.Casync(self.work)]
@@ -241,8 +244,11 @@ class Bench:
     def guarded(self, scen, tool, fn):
         """Run fn(); a failure of a peer is recorded, one of blocksnap too and
         makes the suite fail."""
+        t0 = time.monotonic()
         try:
-            return fn()
+            r = fn()
+            self.phase.append((scen, tool.name, time.monotonic() - t0))
+            return r
         except T.Skip as e:
             self.res.mark(scen, tool.name, "skipped", str(e))
         except T.Failed as e:
@@ -357,9 +363,10 @@ class Bench:
         tool.init(repo)
         tool.backup([self.disk], "full")
         self.put("v1.img")
-        pb = tool.store_info()["PackBytes"]
+        pb, before = tool.store_info()["PackBytes"], tool.repo_bytes()
         m, snap = tool.backup([self.disk], "cbt", changed={self.disk: self.img("v1.ranges")})
         self.res.add("cbt", tool.name, secs=m.secs, rss_kib=m.rss_kib,
+                     bytes=tool.repo_bytes() - before,
                      pack_bytes=tool.store_info()["PackBytes"] - pb)
         # The snapshot must be exactly v1.
         outs = {self.disk: os.path.join(self.work, "cbt-restored.img")}
@@ -453,16 +460,28 @@ class Bench:
     def main(self):
         t0 = time.monotonic()
         a = self.a
-        log("workload in %s (image %d MiB)" % (self.work, a.size // W.MIB))
-        self.facts = W.generate(self.wl, a.size, a.sparse_size, a.sparse_data, a.seed, log)
-        ch = W.changed_chunks(self.img("base.img"), self.img("v1.img"), a.chunk)
-        self.facts["v1_changed_chunks"] = len(ch)
-        self.facts["v1_changed_chunks_lz4_bytes"] = W.lz4_size_of_chunks(
-            self.img("v1.img"), ch, a.chunk, os.path.join(self.work, "chunks.bin"))
-        self.facts["generate_secs"] = time.monotonic() - t0
-        log("workload ready in %.1fs" % self.facts["generate_secs"])
+        saved = os.path.join(self.wl, "facts.json")
+        if a.workload and os.path.exists(saved):
+            with open(saved) as f:
+                self.facts = json.load(f)
+            a.size, a.sparse_size = self.facts["image_size"], self.facts["sparse_size"]
+            a.sparse_data = self.facts["sparse_data"]
+            log("workload reused from %s (image %d MiB)" % (self.wl, self.facts["image_size"] // W.MIB))
+        else:
+            log("workload in %s (image %d MiB)" % (self.wl, a.size // W.MIB))
+            self.facts = W.generate(self.wl, a.size, a.sparse_size, a.sparse_data, a.seed, log)
+            ch = W.changed_chunks(self.img("base.img"), self.img("v1.img"), a.chunk)
+            self.facts["v1_changed_chunks"] = len(ch)
+            self.facts["v1_changed_chunks_lz4_bytes"] = W.lz4_size_of_chunks(
+                self.img("v1.img"), ch, a.chunk, os.path.join(self.work, "chunks.bin"))
+            self.facts["generate_secs"] = time.monotonic() - t0
+            with open(saved, "w") as f:
+                json.dump(self.facts, f)
+            log("workload ready in %.1fs" % self.facts["generate_secs"])
 
+        t1 = time.monotonic()
         self.baselines()
+        log("baselines done in %.1fs" % (time.monotonic() - t1))
         for name, why in self.skipped.items():
             for scen in SCENARIOS:
                 if scen in self.selected and scen not in DERIVED:
@@ -544,13 +563,13 @@ def main(argv=None):
     p.add_argument("--scenario", action="append", default=[],
                    help="run only these scenarios (repeat or comma-separate): " + ", ".join(SCENARIOS))
     p.add_argument("--size", help="ext4 image size (default 2G, quick 128M)")
-    p.add_argument("--sparse-size", help="sparse volume size (default 64G, quick 1G)")
-    p.add_argument("--sparse-data", help="data in the sparse volume (default 1G, quick 16M)")
+    p.add_argument("--sparse-size", help="sparse volume size (default 64G, quick 512M)")
+    p.add_argument("--sparse-data", help="data in the sparse volume (default 1G, quick 8M)")
     p.add_argument("--blocksnap", help="the blocksnap binary (default: blocksnap on PATH)")
     p.add_argument("--workdir", help="parent directory of the temporary work directory")
     p.add_argument("--reps", type=int, help="runs per scenario, median taken (default 3, quick 1)")
     p.add_argument("--sparse-reps", type=int, default=1, help="runs of the sparse scenario (1)")
-    p.add_argument("--chain", help="chain lengths, comma separated (default 1,100,1000; quick 1,10,40)")
+    p.add_argument("--chain", help="chain lengths, comma separated (default 1,100,1000; quick 1,10,30)")
     p.add_argument("--reads", type=int, default=2000, help="random 4 KiB reads per pass (2000)")
     p.add_argument("--tools", default="blocksnap,restic,borg,casync", help="tools to compare")
     p.add_argument("--threads", type=int, default=0, help="blocksnap --threads (0: its default)")
@@ -558,6 +577,8 @@ def main(argv=None):
     p.add_argument("--update-docs", action="store_true",
                    help="put the table into docs/benchmarks.md between its result markers")
     p.add_argument("--keep", action="store_true", help="keep the work directory")
+    p.add_argument("--workload", help="generate the workload in (or reuse it from) this directory, "
+                   "which is kept")
     p.add_argument("--seed", type=int, default=1)
     a = p.parse_args(argv)
 
@@ -566,10 +587,10 @@ def main(argv=None):
     if bad:
         p.error("unknown scenario %s (known: %s)" % (", ".join(bad), ", ".join(SCENARIOS)))
     a.size = parse_size(a.size or ("128M" if a.quick else "2G"))
-    a.sparse_size = parse_size(a.sparse_size or ("1G" if a.quick else "64G"))
-    a.sparse_data = parse_size(a.sparse_data or ("16M" if a.quick else "1G"))
+    a.sparse_size = parse_size(a.sparse_size or ("512M" if a.quick else "64G"))
+    a.sparse_data = parse_size(a.sparse_data or ("8M" if a.quick else "1G"))
     a.reps = a.reps or (1 if a.quick else 3)
-    a.chain = [int(x) for x in (a.chain or ("1,10,40" if a.quick else "1,100,1000")).split(",")]
+    a.chain = [int(x) for x in (a.chain or ("1,10,30" if a.quick else "1,100,1000")).split(",")]
     a.tools = a.tools.split(",")
     a.chunk = 64 * 1024
     if not a.blocksnap:
@@ -587,6 +608,10 @@ def main(argv=None):
     try:
         b = Bench(a)
         b.main()
+        per = {}
+        for scen, tool, secs in b.phase:
+            per[tool] = per.get(tool, 0) + secs
+        log("time per tool: " + ", ".join("%s %.0fs" % kv for kv in per.items()))
         facts = machine_facts(a)
         doc = report.build(a, b, facts)
         with open(os.path.join(a.work, "doc.json"), "w") as f:

@@ -73,6 +73,7 @@ def build(a, b, facts):
         "commands": COMMANDS,
         "results": summ,
         "elapsed_secs": round(b.elapsed, 1),
+        "phase_secs": [[s, t, round(x, 2)] for s, t, x in b.phase],
         "errors": b.res.errors,
         "ok": not b.res.errors,
     }
