@@ -536,7 +536,7 @@ int bsnap_fuse_umount(const char *mountpoint, bsnap_fuse_error *err)
     }
     if (pid == 0) {
         dup2(p[1], STDERR_FILENO);
-        execl(fm, "fusermount3", "-u", "-q", "--", real, (char *)NULL);
+        execl(fm, "fusermount3", "-u", "--", real, (char *)NULL);
         _exit(127);
     }
     close(p[1]);
