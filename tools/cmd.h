@@ -114,8 +114,7 @@ struct cli {
     const char *region;    /* --region */
     const char *output;    /* --output, NULL if not given */
     bool quiet;
-    const volatile int *cancel; /* set by SIGINT / SIGTERM */
-    bsnap_store *store;         /* opened by cli_open_store() */
+    bsnap_store *store; /* opened by cli_open_store() */
     char *store_path;
 };
 
@@ -153,8 +152,9 @@ struct progress {
     int last_permille;
 };
 
-/* Set up a progress bar on stderr (only on a terminal, not with --quiet)
- * and fill @run: progress callback and the cancel flag. */
+/* Set up a progress bar on stderr (only on a terminal, not with --quiet),
+ * catch SIGINT and SIGTERM, and fill @run: progress callback and the cancel
+ * flag those signals set.  Call it right before the long engine call. */
 void progress_start(struct progress *p, const struct cli *cli, const char *label,
                     bsnap_run_options *run);
 /* Erase the bar. */

@@ -3,7 +3,6 @@
  * The tables below are the one source of usage text: help.c prints --help,
  * `blocksnap help VERB` and the man page (docs/blocksnap.1) from them.
  */
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -141,27 +140,6 @@ const struct verb verbs[] = {
     {NULL, NULL, NULL, NULL, NULL, 0, NULL},
 };
 
-static volatile int cancel_flag;
-
-static void on_signal(int sig)
-{
-    (void)sig;
-    cancel_flag = 1;
-}
-
-static void install_signals(void)
-{
-    struct sigaction sa;
-
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = on_signal;
-    /* A second ^C kills at once; gc reclaims what that leaves behind. */
-    sa.sa_flags = SA_RESETHAND | SA_RESTART;
-    sigemptyset(&sa.sa_mask);
-    sigaction(SIGINT, &sa, NULL);
-    sigaction(SIGTERM, &sa, NULL);
-}
-
 int cli_open_store(struct cli *cli)
 {
     int r;
@@ -255,8 +233,6 @@ static int run(int argc, char **argv, struct cli *cli, struct args *a)
     cli->region = arg_value(a, "region");
     cli->output = out;
     cli->quiet = arg_flag(a, "quiet");
-    cli->cancel = &cancel_flag;
-    install_signals();
     return cli->verb->run(cli, a);
 }
 

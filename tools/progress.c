@@ -1,9 +1,18 @@
-/* progress.c - a progress bar on stderr for long operations.
+/* progress.c - what long operations share: a progress bar on stderr and
+ * cancellation by SIGINT / SIGTERM.
  *
- * Drawn only when stderr is a terminal and --quiet is not given, so that
- * scripts and tests see nothing of it.  The engine calls back at most about
- * ten times a second; the bar redraws when the shown figure changes.
+ * The bar is drawn only when stderr is a terminal and --quiet is not given,
+ * so that scripts and tests see nothing of it.  The engine calls back at
+ * most about ten times a second; the bar redraws when the shown figure
+ * changes.
+ *
+ * Only long operations (the verbs that call progress_start()) catch the
+ * signals: the first one sets the flag the engine polls, and the engine
+ * stops, undoes its work and fails with -ECANCELED; a second one kills at
+ * once (gc reclaims what that leaves).  Short verbs keep the default
+ * disposition and simply die, which LMDB's transactions make safe.
  */
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -12,6 +21,27 @@
 #include "cmd.h"
 
 #define BAR_WIDTH 30
+
+/* The one process-wide flag a signal handler may set. */
+static volatile int cancel_flag;
+
+static void on_signal(int sig)
+{
+    (void)sig;
+    cancel_flag = 1;
+}
+
+static void catch_signals(void)
+{
+    struct sigaction sa;
+
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_signal;
+    sa.sa_flags = SA_RESETHAND | SA_RESTART;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+}
 
 int64_t progress_now_ms(void)
 {
@@ -56,7 +86,8 @@ void progress_start(struct progress *p, const struct cli *cli, const char *label
     p->last_permille = -1;
     run->progress = p->enabled ? progress_draw : NULL;
     run->progress_ud = p;
-    run->cancel = cli->cancel;
+    run->cancel = &cancel_flag;
+    catch_signals();
 }
 
 void progress_end(struct progress *p)
