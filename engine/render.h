@@ -31,4 +31,34 @@
 #ifndef BSNAP_RENDER_H
 #define BSNAP_RENDER_H
 
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+/* A growable NUL-terminated output buffer.  Zero-initialise; after an
+ * allocation failure @err is -ENOMEM and later appends do nothing, so a
+ * renderer appends freely and checks once at the end. */
+struct render_buf {
+    char *s;
+    size_t len, cap;
+    int err;
+};
+
+void render_buf_add(struct render_buf *b, const char *s, size_t n);
+void render_buf_puts(struct render_buf *b, const char *s);
+void render_buf_repeat(struct render_buf *b, char c, size_t n);
+
+/* Whether @v is neither an object nor an array. */
+bool render_is_scalar(const json_t *v);
+
+/* A scalar as Python's str() prints it ("True", "None", "1.5"), malloc'd;
+ * NULL when out of memory. */
+char *render_scalar_text(const json_t *v);
+
+/* The sorted keys of @obj whose values are scalars (@scalar) or not; for an
+ * array, the union over its objects.  Returns a malloc'd array of keys
+ * borrowed from the document (valid while it lives), NULL when out of
+ * memory. */
+const char **render_keys(const json_t *obj, bool scalar, size_t *ret_n);
+
 #endif
