@@ -48,6 +48,7 @@ cp "$T/config.orig" "$STORE/config"
 assert_store_unchanged "$T/state.before"
 restore "$snap" "$T/r.img"
 assert_same_file "$T/a.img" "$T/r.img" "restore after the version check"
+store_state >"$T/state.before" # the restore recorded a volume
 
 step "a store whose config is damaged"
 cp "$T/config.orig" "$STORE/config"
