@@ -54,20 +54,19 @@ int options_parse(int argc, char **argv, int first, const struct verb *verb, str
         size_t len;
         int k;
 
+        if (!only_positional && strcmp(arg, "--") == 0) {
+            only_positional = true;
+            continue;
+        }
         if (only_positional || !is_option(arg)) {
             if (!verb)
                 break; /* the verb itself */
-            if (strcmp(arg, "-") != 0 && arg[0] == '-' && !only_positional &&
-                !(arg[1] >= '0' && arg[1] <= '9'))
+            if (!only_positional && arg[0] == '-' && arg[1] != '\0')
                 return output_usage_error(verb, "UnknownParameter", "unknown option '%s'", arg);
             if (a->npos >= verb->max_positional || a->npos >= ARGS_MAX_POSITIONAL)
                 return output_usage_error(verb, "UnknownParameter", "unexpected argument '%s'",
                                           arg);
             a->pos[a->npos++] = arg;
-            continue;
-        }
-        if (strcmp(arg, "--") == 0) {
-            only_positional = true;
             continue;
         }
         name = arg + 2;

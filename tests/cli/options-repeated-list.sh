@@ -1,0 +1,3 @@
+# A list option may be repeated: the second --filters is parsed too, and
+# the engine rejects its unknown name.
+blocksnap describe-snapshots --filters Name=status,Values=completed --output text --filters Name=bogus,Values=x

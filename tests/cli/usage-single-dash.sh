@@ -1,0 +1,2 @@
+# A single-dash word is not an option blocksnap knows.
+blocksnap diff -x
