@@ -132,10 +132,9 @@ struct listing {
 int tree_list(struct fs *fs, const struct node *dir, struct listing *ret);
 void listing_free(struct listing *l);
 
-/* Take a reference on @s (under or without fs->lock: the _locked variant
- * expects it held). */
-void snap_unref(struct fs *fs, struct snap *s);
+/* Take or drop a reference on @s (they take fs->lock). */
 struct snap *snap_ref(struct fs *fs, struct snap *s);
+void snap_unref(struct fs *fs, struct snap *s);
 
 /* Parse @s's partition table once (opening a reader of its own).
  * Returns 0 (possibly with no partitions) or the reader's error; a failure

@@ -516,7 +516,7 @@ static void collect_gone(const void *nodep, VISIT which, void *ud)
         memcpy(g->ids[g->n++], s->id, BSNAP_ID_MAX);
 }
 
-static int list_snapshots(struct fs *fs, fuse_ino_t dir_ino, struct listing *l, size_t *cap)
+static int list_snapshots(struct fs *fs, struct listing *l, size_t *cap)
 {
     bsnap_snapshot_info *infos;
     size_t n;
@@ -561,7 +561,6 @@ static int list_snapshots(struct fs *fs, fuse_ino_t dir_ino, struct listing *l, 
         free(g.ids);
     }
     free(infos);
-    (void)dir_ino;
     return e;
 }
 
@@ -582,7 +581,7 @@ int tree_list(struct fs *fs, const struct node *dir, struct listing *ret)
                 e = listing_add(&l, &cap, "images", S_IFDIR, INO_IMAGES);
             break;
         case NODE_SNAPSHOTS:
-            e = list_snapshots(fs, dir->ino, &l, &cap);
+            e = list_snapshots(fs, &l, &cap);
             break;
         case NODE_IMAGES:
             break;
@@ -627,12 +626,26 @@ int tree_init(struct fs *fs)
     }
     pthread_mutex_lock(&fs->lock);
     e = node_insert_locked(fs, root);
+    if (e < 0) {
+        if (root->snap)
+            snap_unref_locked(root->snap);
+        node_free(root);
+    }
     if (e == 0 && !fs->single_id) {
         struct node *snaps = node_new(INO_SNAPSHOTS, INO_ROOT, "snapshots", NODE_SNAPSHOTS);
+        if (!snaps || (e = node_insert_locked(fs, snaps)) < 0) {
+            e = -ENOMEM;
+            if (snaps)
+                node_free(snaps);
+        }
+    }
+    if (e == 0 && !fs->single_id) {
         struct node *images = node_new(INO_IMAGES, INO_ROOT, "images", NODE_IMAGES);
-        if (!snaps || !images || node_insert_locked(fs, snaps) < 0 ||
-            node_insert_locked(fs, images) < 0)
-            e = -ENOMEM; /* tree_free() frees what was inserted */
+        if (!images || (e = node_insert_locked(fs, images)) < 0) {
+            e = -ENOMEM;
+            if (images)
+                node_free(images);
+        }
     }
     pthread_mutex_unlock(&fs->lock);
     return e;

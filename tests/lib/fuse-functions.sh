@@ -41,7 +41,8 @@ fuse_mount() {
     FUSE_PID=$!
     on_cleanup_pid "$FUSE_PID"
     on_cleanup_mount "$mnt"
-    for i in $(seq 1 200); do
+    # up to 60 s: the daemon may run under valgrind ($BLOCKSNAP_WRAPPER)
+    for i in $(seq 1 600); do
         if _is_mounted "$mnt" && stat "$mnt" >/dev/null 2>&1; then
             info "mounted $mnt (pid $FUSE_PID)"
             return 0
@@ -52,7 +53,7 @@ fuse_mount() {
         fi
         sleep 0.1
     done
-    die "the mount at $mnt did not answer within 20 s"
+    die "the mount at $mnt did not answer within 60 s"
 }
 
 # fuse_unmount MNT: unmount with `blocksnap umount`, wait for the daemon,
