@@ -1,6 +1,7 @@
 /* cmd-store.c - verify, gc, describe-store: the store as a whole. */
 #include <inttypes.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "cmd.h"
@@ -88,8 +89,7 @@ int cmd_gc(struct cli *cli, const struct args *a)
 int cmd_describe_store(struct cli *cli, const struct args *a)
 {
     bsnap_store_info info;
-    char json[8192] = "{\"Path\": ";
-    size_t n;
+    char *path = NULL, *uuid = NULL, *region = NULL, *owner = NULL, *json = NULL;
     int r;
 
     (void)a;
@@ -97,23 +97,33 @@ int cmd_describe_store(struct cli *cli, const struct args *a)
         return r;
     if (bsnap_store_get_info(cli->store, &info) < 0)
         return output_engine_error();
-    /* Strings go through output_json_string(): the CLI writes JSON but never
-     * parses it. */
-    output_json_string(json, sizeof json, cli->store_path);
-    strcat(json, ", \"StoreUuid\": ");
-    output_json_string(json, sizeof json, info.uuid);
-    strcat(json, ", \"Region\": ");
-    output_json_string(json, sizeof json, info.region);
-    strcat(json, ", \"OwnerId\": ");
-    output_json_string(json, sizeof json, info.account);
-    n = strlen(json);
-    snprintf(json + n, sizeof json - n,
-             ", \"ChunkSize\": %" PRIu32 ", \"FormatVersion\": %" PRIu32 ", \"PackCount\": %" PRIu64
-             ", \"PackBytes\": %" PRIu64 ", \"ChunkCount\": %" PRIu64 ", \"StoredBytes\": %" PRIu64
-             ", \"LogicalBytes\": %" PRIu64 ", \"MetaBytes\": %" PRIu64
-             ", \"SnapshotCount\": %" PRIu64 ", \"VolumeCount\": %" PRIu64 "}",
-             info.chunk_size, info.format, info.pack_count, info.pack_bytes, info.chunk_count,
-             info.stored_bytes, info.logical_bytes, info.meta_bytes, info.snapshot_count,
-             info.volume_count);
-    return output_document(cli, json);
+    /* The CLI writes this JSON but never parses any: strings are quoted by
+     * output_json_quote(), numbers printed. */
+    path = output_json_quote(cli->store_path);
+    uuid = output_json_quote(info.uuid);
+    region = output_json_quote(info.region);
+    owner = output_json_quote(info.account);
+    if (!path || !uuid || !region || !owner ||
+        asprintf(&json,
+                 "{\"Path\": %s, \"StoreUuid\": %s, \"Region\": %s, \"OwnerId\": %s, "
+                 "\"ChunkSize\": %" PRIu32 ", \"FormatVersion\": %" PRIu32
+                 ", \"PackCount\": %" PRIu64 ", \"PackBytes\": %" PRIu64
+                 ", \"ChunkCount\": %" PRIu64 ", \"StoredBytes\": %" PRIu64
+                 ", \"LogicalBytes\": %" PRIu64 ", \"MetaBytes\": %" PRIu64
+                 ", \"SnapshotCount\": %" PRIu64 ", \"VolumeCount\": %" PRIu64 "}",
+                 path, uuid, region, owner, info.chunk_size, info.format, info.pack_count,
+                 info.pack_bytes, info.chunk_count, info.stored_bytes, info.logical_bytes,
+                 info.meta_bytes, info.snapshot_count, info.volume_count) < 0) {
+        json = NULL;
+        fprintf(stderr, "blocksnap: error: out of memory (InternalError)\n");
+        r = EXIT_FAILED;
+    } else {
+        r = output_document(cli, json);
+    }
+    free(json);
+    free(path);
+    free(uuid);
+    free(region);
+    free(owner);
+    return r;
 }

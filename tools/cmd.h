@@ -135,8 +135,9 @@ int output_engine_error(void);
  * 'blocksnap --help'); return EXIT_USAGE. */
 int output_usage_error(const struct verb *verb, const char *code, const char *fmt, ...)
     BSNAP_PRINTF(3, 4);
-/* Append @s to @out (of @size) as a JSON string literal, quotes included. */
-void output_json_string(char *out, size_t size, const char *s);
+/* @s as a JSON string literal, quotes included, malloc'd (NULL: out of
+ * memory).  Writing JSON, never parsing it. */
+char *output_json_quote(const char *s);
 /* "12.3 MiB" */
 void output_bytes(char *out, size_t size, uint64_t bytes);
 /* Write the engine's log lines to stderr (warnings and errors; debug lines

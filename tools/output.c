@@ -69,27 +69,28 @@ int output_usage_error(const struct verb *verb, const char *code, const char *fm
     return EXIT_USAGE;
 }
 
-void output_json_string(char *out, size_t size, const char *s)
+char *output_json_quote(const char *s)
 {
-    size_t n = strlen(out);
+    /* Worst case every byte becomes \u00XX. */
+    char *out = malloc(6 * strlen(s) + 3), *o = out;
 
-    /* Leave room for an escape, the closing quote and the NUL. */
-    if (n + 8 >= size)
-        return;
-    out[n++] = '"';
-    for (; *s && n + 8 < size; s++) {
+    if (!out)
+        return NULL;
+    *o++ = '"';
+    for (; *s; s++) {
         unsigned char c = (unsigned char)*s;
         if (c == '"' || c == '\\') {
-            out[n++] = '\\';
-            out[n++] = (char)c;
+            *o++ = '\\';
+            *o++ = (char)c;
         } else if (c < 0x20) {
-            n += (size_t)snprintf(out + n, size - n, "\\u%04x", c);
+            o += sprintf(o, "\\u%04x", c);
         } else {
-            out[n++] = (char)c;
+            *o++ = (char)c;
         }
     }
-    out[n++] = '"';
-    out[n] = '\0';
+    *o++ = '"';
+    *o = '\0';
+    return out;
 }
 
 void output_bytes(char *out, size_t size, uint64_t bytes)
