@@ -1,0 +1,424 @@
+/* test-reader.c - reader.c: readers and their pins, pread and seek,
+ * restore (byte-identical, sparse, atomic), and diff. */
+#include <errno.h>
+#include <dirent.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "blockmap.h"
+#include <jansson.h>
+
+#include "catalog.h"
+#include "util.h"
+#include "unit-helpers.h"
+
+#define CS 4096u
+
+/* A volume of @n chunks: data in chunks 0, 3-5, 100 and the last one, the
+ * rest holes; @n - 1 must be > 100. */
+static char *sample_volume(struct fixture *f, const char *name, uint64_t n)
+{
+    char *vol = volume_create(f, name, n * CS - 123); /* a partial last chunk */
+
+    chunk_write(vol, CS, 0, 1);
+    volume_write(vol, 3 * CS, 3 * CS, 2);
+    chunk_write(vol, CS, 100, 3);
+    volume_write(vol, (n - 1) * CS, CS - 123, 4);
+    return vol;
+}
+
+static void test_restore_identical_sparse(void **state)
+{
+    struct fixture *f = *state;
+    const uint64_t n = BM_FANOUT + 500; /* depth 2 */
+    char *vol = sample_volume(f, "v.img", n), *out = path_in(f->dir, "out.img");
+    char id[BSNAP_ID_MAX], vid[BSNAP_ID_MAX];
+    struct stat st;
+    char *json = NULL;
+
+    snap_path(f, vol, id);
+    assert_int_equal(bsnap_volume_create(f->s, id, out, NULL, vid), 0);
+    assert_true(id_valid(vid, "vol"));
+    assert_files_equal(vol, out);
+    assert_int_equal(stat(out, &st), 0);
+    assert_int_equal(st.st_size, n * CS - 123);
+    /* Sparse: 6 data chunks (24 KiB) in a 18 MiB file. */
+    assert_true((uint64_t)st.st_blocks * 512 <= 64 * KiB);
+    assert_int_equal(st.st_mode & 0777, 0644);
+
+    /* The restored file is a volume whose source is the snapshot, and its
+     * next snapshot is incremental from it. */
+    assert_int_equal(bsnap_volume_describe_one(f->s, vid, &json), 0);
+    assert_non_null(strstr(json, id));
+    free(json);
+    {
+        char id2[BSNAP_ID_MAX];
+        bsnap_snapshot_info info;
+        bsnap_snapshot_stats s2 = snap_path(f, out, id2);
+        assert_int_equal(s2.new_chunks, 0);
+        assert_int_equal(bsnap_snapshot_get(f->s, id2, &info), 0);
+        assert_string_equal(info.parent_id, id);
+        assert_string_equal(info.volume_id, vid);
+    }
+    free(vol);
+    free(out);
+}
+
+static size_t dir_entries(const char *dir)
+{
+    DIR *d = opendir(dir);
+    struct dirent *e;
+    size_t n = 0;
+
+    assert_non_null(d);
+    while ((e = readdir(d)))
+        n += strcmp(e->d_name, ".") && strcmp(e->d_name, "..");
+    closedir(d);
+    return n;
+}
+
+static void test_restore_refusals(void **state)
+{
+    struct fixture *f = *state;
+    char *vol = sample_volume(f, "v.img", 200), *dir = path_in(f->dir, "out");
+    char *out = path_in(dir, "x.img"), *nodir = path_in(f->dir, "no/such/x.img");
+    char id[BSNAP_ID_MAX], vid[BSNAP_ID_MAX];
+    bsnap_volume_options force = {.force = true};
+    FILE *fp;
+
+    snap_path(f, vol, id);
+    assert_int_equal(mkdir(dir, 0755), 0);
+    fp = fopen(out, "w");
+    fputs("keep me", fp);
+    fclose(fp);
+    assert_error(bsnap_volume_create(f->s, id, out, NULL, vid), -EEXIST, "InvalidParameterValue");
+    {
+        size_t len;
+        uint8_t *b = file_slurp(out, &len);
+        assert_int_equal(len, 7); /* untouched */
+        free(b);
+    }
+    assert_int_equal(bsnap_volume_create(f->s, id, out, &force, vid), 0);
+    assert_files_equal(vol, out);
+    assert_int_equal(dir_entries(dir), 1); /* no temporary file left */
+    assert_true(bsnap_volume_create(f->s, id, nodir, NULL, vid) < 0);
+    assert_error(bsnap_volume_create(f->s, "snap-xyz", out, &force, vid), -EINVAL,
+                 "InvalidSnapshotID.Malformed");
+    assert_error(bsnap_volume_create(f->s, "snap-0123456789abcdef0", out, &force, vid), -ENOENT,
+                 "InvalidSnapshot.NotFound");
+    free(vol);
+    free(dir);
+    free(out);
+    free(nodir);
+}
+
+/* A damaged chunk fails the restore with -EIO naming chunk, pack and offset,
+ * and leaves no file. */
+static void test_restore_damaged(void **state)
+{
+    struct fixture *f = *state;
+    char *vol = sample_volume(f, "v.img", 200), *out = path_in(f->dir, "out.img");
+    char id[BSNAP_ID_MAX], vid[BSNAP_ID_MAX], hex[33], where[64];
+    chunk_id cid;
+    struct chunk_entry e;
+    struct stat st;
+    uint8_t buf[CS];
+
+    snap_path(f, vol, id);
+    fill_random(buf, CS, 3); /* chunk 100 */
+    chunk_hash(f->s, false, buf, CS, &cid);
+    e = entry_of(f, &cid);
+    chunk_id_hex(&cid, hex);
+    snprintf(where, sizeof where, "pack %u offset %llu", e.loc.pack,
+             (unsigned long long)e.loc.offset);
+    pack_flip(f, e.loc.pack, e.loc.offset + PACK_RECORD_HEADER_BYTES + 1);
+    assert_error(bsnap_volume_create(f->s, id, out, NULL, vid), -EIO, "Store.Corrupt");
+    assert_message_has(hex);
+    assert_message_has(where);
+    assert_int_equal(stat(out, &st), -1);
+    assert_int_equal(dir_entries(f->dir), 2); /* store and v.img only */
+
+    /* pread of the damaged chunk fails the same way; others still read */
+    {
+        bsnap_reader *rd = NULL;
+        assert_int_equal(bsnap_reader_open(f->s, id, &rd), 0);
+        assert_int_equal(bsnap_reader_pread(rd, buf, 10, 100 * CS + 5), -EIO);
+        assert_message_has(hex);
+        assert_message_has(where);
+        assert_int_equal(bsnap_reader_pread(rd, buf, CS, 0), CS);
+        bsnap_reader_close(rd);
+    }
+    free(vol);
+    free(out);
+}
+
+static void test_pread(void **state)
+{
+    struct fixture *f = *state;
+    const uint64_t n = 300;
+    const uint64_t size = n * CS - 123;
+    char *vol = sample_volume(f, "v.img", n), id[BSNAP_ID_MAX];
+    size_t vlen;
+    uint8_t *want = file_slurp(vol, &vlen), *buf = malloc(size + 100);
+    bsnap_reader *rd = NULL;
+    static const struct {
+        uint64_t off, len;
+    } reads[] = {
+        {0, 1},
+        {0, CS},
+        {1, CS},
+        {CS - 1, 2},
+        {2 * CS + 7, 5 * CS},
+        {99 * CS, 3 * CS},
+        {100 * CS + 4000, 200},
+        {0, 300 * CS},
+    };
+
+    snap_path(f, vol, id);
+    assert_int_equal(bsnap_reader_open(f->s, id, &rd), 0);
+    assert_int_equal(bsnap_reader_size(rd), size);
+    for (size_t i = 0; i < ARRAY_SIZE(reads); i++) {
+        uint64_t len = MIN(reads[i].len, size - reads[i].off);
+        memset(buf, 0xaa, size);
+        assert_int_equal(bsnap_reader_pread(rd, buf, reads[i].len, reads[i].off), (long)len);
+        assert_memory_equal(buf, want + reads[i].off, len);
+    }
+    /* short at the end; nothing past it */
+    assert_int_equal(bsnap_reader_pread(rd, buf, 1000, size - 10), 10);
+    assert_memory_equal(buf, want + size - 10, 10);
+    assert_int_equal(bsnap_reader_pread(rd, buf, 1000, size), 0);
+    assert_int_equal(bsnap_reader_pread(rd, buf, 1000, UINT64_MAX), 0);
+    assert_int_equal(bsnap_reader_pread(rd, buf, 0, 0), 0);
+    bsnap_reader_close(rd);
+    bsnap_reader_close(NULL);
+    free(want);
+    free(buf);
+    free(vol);
+}
+
+static uint64_t seek(bsnap_reader *rd, uint64_t off, int whence)
+{
+    uint64_t out = 0;
+    int r = bsnap_reader_seek(rd, off, whence, &out);
+
+    if (r == -ENXIO)
+        return UINT64_MAX;
+    assert_int_equal(r, 0);
+    return out;
+}
+
+static void test_seek(void **state)
+{
+    struct fixture *f = *state;
+    const uint64_t n = 300, size = n * CS - 123;
+    char *vol = sample_volume(f, "v.img", n), id[BSNAP_ID_MAX];
+    bsnap_reader *rd = NULL;
+    uint64_t out;
+
+    snap_path(f, vol, id);
+    assert_int_equal(bsnap_reader_open(f->s, id, &rd), 0);
+    assert_int_equal(seek(rd, 0, SEEK_DATA), 0);
+    assert_int_equal(seek(rd, 10, SEEK_DATA), 10); /* inside data: itself */
+    assert_int_equal(seek(rd, CS, SEEK_DATA), 3 * CS);
+    assert_int_equal(seek(rd, 6 * CS, SEEK_DATA), 100 * CS);
+    assert_int_equal(seek(rd, 101 * CS, SEEK_DATA), (n - 1) * CS);
+    assert_int_equal(seek(rd, size - 1, SEEK_DATA), size - 1);
+    assert_int_equal(seek(rd, 0, SEEK_HOLE), CS);
+    assert_int_equal(seek(rd, CS + 9, SEEK_HOLE), CS + 9);
+    assert_int_equal(seek(rd, 3 * CS, SEEK_HOLE), 6 * CS);
+    /* the end is an implicit hole */
+    assert_int_equal(seek(rd, (n - 1) * CS + 1, SEEK_HOLE), size);
+    assert_int_equal(seek(rd, size, SEEK_DATA), UINT64_MAX);
+    assert_int_equal(seek(rd, size, SEEK_HOLE), UINT64_MAX);
+    assert_error(bsnap_reader_seek(rd, 0, SEEK_SET, &out), -EINVAL, "InvalidParameterValue");
+    bsnap_reader_close(rd);
+    free(vol);
+}
+
+static void test_open_errors(void **state)
+{
+    struct fixture *f = *state;
+    bsnap_reader *rd = NULL;
+    meta_txn *txn = NULL;
+    struct snapshot_rec rec = {0};
+
+    assert_error(bsnap_reader_open(f->s, "vol-0123456789abcdef0", &rd), -EINVAL,
+                 "InvalidSnapshotID.Malformed");
+    assert_error(bsnap_reader_open(f->s, "snap-0123456789abcdef0", &rd), -ENOENT,
+                 "InvalidSnapshot.NotFound");
+    /* a pending snapshot cannot be read */
+    snprintf(rec.id, sizeof rec.id, "snap-0123456789abcdef0");
+    snprintf(rec.volume_id, sizeof rec.volume_id, "vol-0123456789abcdef0");
+    rec.state = BSNAP_SNAPSHOT_PENDING;
+    rec.chunk_size = CS;
+    assert_int_equal(meta_txn_begin(f->s->meta, true, &txn), 0);
+    assert_int_equal(catalog_snapshot_save(txn, &rec), 0);
+    assert_int_equal(meta_txn_commit(txn), 0);
+    assert_error(bsnap_reader_open(f->s, rec.id, &rd), -EBUSY, "IncorrectState");
+    assert_null(rd);
+}
+
+/* An open reader keeps its data through delete and gc; closing it frees
+ * what the delete left, and the store verifies all along. */
+static void test_pin_reads_after_gc(void **state)
+{
+    struct fixture *f = *state;
+    char *vol = sample_volume(f, "v.img", BM_FANOUT + 200), id[BSNAP_ID_MAX];
+    size_t vlen;
+    uint8_t *want = file_slurp(vol, &vlen), *buf = malloc(vlen);
+    bsnap_reader *rd = NULL;
+    bsnap_gc_stats gs;
+    bsnap_store_info si;
+    struct index_counts ic;
+
+    snap_path(f, vol, id);
+    assert_int_equal(bsnap_reader_open(f->s, id, &rd), 0);
+    assert_int_equal(bsnap_snapshot_delete(f->s, id), 0);
+    assert_int_equal(bsnap_gc(f->s, NULL, &gs), 0);
+    assert_int_equal(gs.chunks_freed, 0);
+    assert_int_equal(bsnap_reader_pread(rd, buf, vlen, 0), (long)vlen);
+    assert_memory_equal(buf, want, vlen);
+    assert_verify_clean(f);
+    bsnap_reader_close(rd);
+    ic = index_count(f);
+    assert_int_equal(ic.dead, ic.entries); /* the close released everything */
+    assert_int_equal(bsnap_gc(f->s, NULL, &gs), 0);
+    assert_int_equal(gs.chunks_freed, ic.entries);
+    assert_int_equal(bsnap_store_get_info(f->s, &si), 0);
+    assert_int_equal(si.chunk_count, 0);
+    assert_int_equal(si.pack_count, 0);
+    assert_verify_clean(f);
+    free(want);
+    free(buf);
+    free(vol);
+}
+
+/* The pin of a process that died is reaped by gc. */
+static int child_open_and_die(bsnap_store *s, void *ud)
+{
+    bsnap_reader *rd = NULL;
+
+    if (bsnap_reader_open(s, ud, &rd) < 0)
+        return 1;
+    raise(SIGKILL);
+    return 2;
+}
+
+static void test_dead_pin_reaped(void **state)
+{
+    struct fixture *f = *state;
+    char *vol = sample_volume(f, "v.img", 200), id[BSNAP_ID_MAX];
+    bsnap_gc_stats gs;
+    struct index_counts ic;
+    char *pins = path_in(f->store_path, "pins");
+
+    snap_path(f, vol, id);
+    assert_int_equal(run_in_child(f, NULL, child_open_and_die, id), 128 + SIGKILL);
+    assert_int_equal(dir_entries(pins), 1); /* the dead reader's pin file */
+    assert_verify_clean(f);                 /* its reference is counted */
+    assert_int_equal(bsnap_snapshot_delete(f->s, id), 0);
+    assert_int_equal(index_count(f).dead, 0); /* still pinned */
+    assert_int_equal(bsnap_gc(f->s, NULL, &gs), 0);
+    ic = index_count(f);
+    assert_int_equal(ic.entries, 0); /* reaped, released and freed in one run */
+    assert_int_equal(dir_entries(pins), 0);
+    assert_verify_clean(f);
+    free(pins);
+    free(vol);
+}
+
+struct ranges {
+    bsnap_range r[16];
+    size_t n;
+};
+
+static int range_collect(void *ud, uint64_t off, uint64_t len)
+{
+    struct ranges *rs = ud;
+
+    assert_true(rs->n < ARRAY_SIZE(rs->r));
+    assert_true(len > 0);
+    if (rs->n)
+        assert_true(off > rs->r[rs->n - 1].offset + rs->r[rs->n - 1].length); /* merged */
+    rs->r[rs->n++] = (bsnap_range){off, len};
+    return 0;
+}
+
+static void test_diff(void **state)
+{
+    struct fixture *f = *state;
+    char *vol = sample_volume(f, "v.img", 200), a[BSNAP_ID_MAX], b[BSNAP_ID_MAX];
+    struct ranges rs = {0};
+    char *json = NULL;
+    json_error_t jerr;
+
+    snap_path(f, vol, a);
+    /* first NULL: every non-zero range */
+    assert_int_equal(bsnap_snapshot_diff(f->s, NULL, a, range_collect, &rs), 0);
+    assert_int_equal(rs.n, 4);
+    assert_true(rs.r[0].offset == 0 && rs.r[0].length == CS);
+    assert_true(rs.r[1].offset == 3 * CS && rs.r[1].length == 3 * CS);
+    assert_true(rs.r[2].offset == 100 * CS && rs.r[2].length == CS);
+    assert_true(rs.r[3].offset == 199 * CS && rs.r[3].length == CS - 123); /* clipped */
+
+    /* grow past one leaf, change chunks 4 and 5 (merged run), add one */
+    volume_resize(vol, (BM_FANOUT + 10) * CS);
+    volume_write(vol, 4 * CS + 1, 2 * CS - 2, 99);
+    chunk_write(vol, CS, BM_FANOUT + 9, 5);
+    snap_path(f, vol, b);
+    rs.n = 0;
+    assert_int_equal(bsnap_snapshot_diff(f->s, a, b, range_collect, &rs), 0);
+    /* (the old partial last chunk is unchanged: it was zero-padded before
+     * and holds zeros after its end now) */
+    assert_int_equal(rs.n, 2);
+    assert_true(rs.r[0].offset == 4 * CS && rs.r[0].length == 2 * CS);
+    assert_true(rs.r[1].offset == (BM_FANOUT + 9) * CS && rs.r[1].length == CS);
+
+    /* the EBS ListChangedBlocks shape */
+    assert_int_equal(bsnap_snapshot_diff_json(f->s, a, b, &json), 0);
+    {
+        json_t *o = json_loads(json, 0, &jerr), *blocks = json_object_get(o, "ChangedBlocks");
+        json_t *first = json_array_get(blocks, 0), *last;
+        assert_non_null(o);
+        assert_int_equal(json_array_size(blocks), 3);
+        assert_int_equal(json_integer_value(json_object_get(first, "BlockIndex")), 4);
+        assert_int_equal(strlen(json_string_value(json_object_get(first, "FirstBlockToken"))), 32);
+        assert_int_equal(strlen(json_string_value(json_object_get(first, "SecondBlockToken"))), 32);
+        last = json_array_get(blocks, 2);
+        assert_int_equal(json_integer_value(json_object_get(last, "BlockIndex")), BM_FANOUT + 9);
+        assert_null(json_object_get(last, "FirstBlockToken")); /* a zero block */
+        assert_non_null(json_object_get(last, "SecondBlockToken"));
+        assert_int_equal(json_integer_value(json_object_get(o, "BlockSize")), CS);
+        assert_int_equal(json_integer_value(json_object_get(o, "VolumeSize")), 1);
+        json_decref(o);
+    }
+    free(json);
+    assert_error(bsnap_snapshot_diff(f->s, "snap-x", b, range_collect, &rs), -EINVAL,
+                 "InvalidSnapshotID.Malformed");
+    assert_error(bsnap_snapshot_diff(f->s, a, "snap-0123456789abcdef0", range_collect, &rs),
+                 -ENOENT, "InvalidSnapshot.NotFound");
+    free(vol);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_restore_identical_sparse, setup_4k, teardown_fixture),
+        cmocka_unit_test_setup_teardown(test_restore_refusals, setup_4k, teardown_fixture),
+        cmocka_unit_test_setup_teardown(test_restore_damaged, setup_4k, teardown_fixture),
+        cmocka_unit_test_setup_teardown(test_pread, setup_4k, teardown_fixture),
+        cmocka_unit_test_setup_teardown(test_seek, setup_4k, teardown_fixture),
+        cmocka_unit_test_setup_teardown(test_open_errors, setup_4k, teardown_fixture),
+        cmocka_unit_test_setup_teardown(test_pin_reads_after_gc, setup_4k, teardown_fixture),
+        cmocka_unit_test_setup_teardown(test_dead_pin_reaped, setup_4k, teardown_fixture),
+        cmocka_unit_test_setup_teardown(test_diff, setup_4k, teardown_fixture),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
