@@ -171,10 +171,21 @@ static int check_mountpoint(const bsnap_mount_options *o, bool *ret_is_file, cha
         return fail(err, -errno, "Mountpoint.Invalid", "mountpoint %s: %s", o->mountpoint,
                     strerror(errno));
     int m = mounted_at(real, fstype, sizeof(fstype));
-    if (m > 0)
+    if (m > 0) {
+        /* stat() may be answered from cached attributes: opening reaches
+         * the file system, and a FUSE mount whose daemon died says so. */
+        int fd = open(real, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+        if (fd < 0 && errno == ENOTCONN)
+            return fail(err, -EBUSY, "Mountpoint.Busy",
+                        "mountpoint %s is busy: a mount whose daemon died is still there "
+                        "(run 'blocksnap umount %s')",
+                        o->mountpoint, o->mountpoint);
+        if (fd >= 0)
+            close(fd);
         return fail(err, -EBUSY, "Mountpoint.Busy",
                     "mountpoint %s is busy: a %s file system is already mounted there",
                     o->mountpoint, fstype);
+    }
     *ret_is_file = S_ISREG(st.st_mode);
     return 0;
 }

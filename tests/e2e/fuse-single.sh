@@ -51,4 +51,17 @@ _check_sanitizer "$FUSE_LOG" "blocksnap mount (daemon)"
 [ "$rc" -eq 0 ] || die "the daemon exited $rc on SIGTERM"
 ! _is_mounted "$T/mnt" || die "still mounted after SIGTERM"
 
+step "a daemon killed with SIGKILL: mount refuses, umount clears"
+fuse_mount "$T/mnt"
+kill -KILL "$FUSE_PID"
+wait "$FUSE_PID" || true
+_is_mounted "$T/mnt" || die "the dead mount vanished by itself"
+expect_fail Mountpoint.Busy 1 bs mount "$T/mnt"
+stderr_contains "daemon died" "umount"
+bs umount "$T/mnt" || die "umount of a dead mount failed"
+! _is_mounted "$T/mnt" || die "the dead mount is still there"
+fuse_mount "$T/mnt"
+assert_same_file "$T/mnt/snapshots/$a.img" "$T/a.img"
+fuse_unmount "$T/mnt"
+
 fuse_assert_clean
