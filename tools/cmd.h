@@ -98,9 +98,9 @@ int arg_uint(const struct verb *verb, const char *name, const char *text, unsign
 /* Parse --tags / --filters with the engine's parsers into one malloc'd block
  * (NULL and 0 when not given).  With @empty_value, a tag given without a
  * value gets "" (create); without, NULL (delete: any value).  EXIT_OK, or
- * EXIT_FAILED after printing the engine's error: like EC2, which judges
- * these values on the server, a rejected tag or filter fails the operation
- * (exit 1) rather than the command line (exit 2). */
+ * EXIT_USAGE after printing the parser's reason: a malformed or forbidden
+ * tag or filter is a bad option value.  (An unknown filter *name* is only
+ * found by the describe call, and fails the operation, exit 1.) */
 int cli_parse_tags(const struct cli *cli, const struct args *a, bool empty_value,
                    bsnap_tag **ret_tags, size_t *ret_n);
 int cli_parse_filters(const struct cli *cli, const struct args *a, bsnap_filter **ret,

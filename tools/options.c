@@ -200,7 +200,8 @@ int cli_parse_tags(const struct cli *cli, const struct args *a, bool empty_value
     if (nargs == 0)
         return EXIT_OK;
     if (bsnap_tags_parse(args, nargs, ret_tags, ret_n) < 0)
-        return output_engine_error();
+        return output_usage_error(cli->verb, bsnap_last_error()->code, "--tags: %s",
+                                  bsnap_last_error()->message);
     for (size_t i = 0; empty_value && i < *ret_n; i++)
         if (!(*ret_tags)[i].value)
             (*ret_tags)[i].value = "";
@@ -216,6 +217,7 @@ int cli_parse_filters(const struct cli *cli, const struct args *a, bsnap_filter 
     *ret = NULL;
     *ret_n = 0;
     if (nargs > 0 && bsnap_filters_parse(args, nargs, ret, ret_n) < 0)
-        return output_engine_error();
+        return output_usage_error(cli->verb, bsnap_last_error()->code, "--filters: %s",
+                                  bsnap_last_error()->message);
     return EXIT_OK;
 }
