@@ -174,7 +174,9 @@ static int claim_existing(struct pack_writer *w)
         if (fd < 0)
             continue;
         if (flock(fd, LOCK_EX | LOCK_NB) < 0 || fstat(fd, &st) < 0 ||
-            (uint64_t)st.st_size >= s->pack_limit || st.st_size < PACK_HEADER_BYTES ||
+            (uint64_t)st.st_size + 4 * (PACK_RECORD_HEADER_BYTES + (uint64_t)s->chunk_size) >=
+                s->pack_limit ||
+            st.st_size < PACK_HEADER_BYTES ||
             full_pread(fd, hdr, sizeof hdr, 0) != PACK_HEADER_BYTES ||
             pack_header_parse(hdr, &hn, uuid) < 0 || hn != n || memcmp(uuid, s->uuid, 16)) {
             close(fd);
