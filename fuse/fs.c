@@ -10,6 +10,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/statvfs.h>
@@ -213,6 +214,7 @@ static void fs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
         return;
     }
     h->fs = fs;
+    snprintf(h->id, sizeof(h->id), "%s", n->snap->id);
     h->offset = n->offset;
     h->length = n->length;
     pthread_mutex_init(&h->ra_lock, NULL);
@@ -325,8 +327,8 @@ static void fs_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
         iov[got].iov_len = b > a ? b - a : 0;
     }
     if (r < 0) {
-        fuse_log(FUSE_LOG_ERR, "blocksnap: read of %zu bytes at offset %llu failed: %s\n", size,
-                 (unsigned long long)voff, strerror(-r));
+        fuse_log(FUSE_LOG_ERR, "blocksnap: %s: read of %zu bytes at offset %llu failed: %s\n",
+                 h->id, size, (unsigned long long)voff, strerror(-r));
         fuse_reply_err(req, r == -ENOMEM ? ENOMEM : EIO);
     } else {
         fuse_reply_iov(req, iov, (int)n);

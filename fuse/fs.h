@@ -72,6 +72,7 @@ struct node {
 struct handle {
     struct fs *fs;
     struct source *src;
+    char id[BSNAP_ID_MAX];   /* the snapshot, for messages */
     uint64_t offset, length; /* the window */
     pthread_mutex_t ra_lock;
     uint64_t next_off; /* where a sequential reader reads next */
