@@ -348,11 +348,13 @@ static void test_ranges_nul_byte(void **state)
 
 static void test_ranges_load(void **state)
 {
-    char dir[] = "/tmp/test-args-XXXXXX", path[64];
+    const char *tmp = getenv("TMPDIR");
+    char dir[256], path[300];
     bsnap_range *r = NULL;
     size_t n;
     FILE *f;
 
+    snprintf(dir, sizeof dir, "%s/test-args-XXXXXX", tmp && *tmp ? tmp : "/tmp");
     assert_non_null(mkdtemp(dir));
     snprintf(path, sizeof path, "%s/cbt", dir);
     assert_error(bsnap_ranges_load(path, &r, &n), -ENOENT, "InvalidParameterValue", path);
