@@ -175,6 +175,38 @@ static void fs_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t offset,
 
 /* ---- files ---- */
 
+static void handle_link(struct fs *fs, struct handle *h)
+{
+    pthread_mutex_lock(&fs->lock);
+    h->prev = NULL;
+    h->next = fs->handles;
+    if (fs->handles)
+        fs->handles->prev = h;
+    fs->handles = h;
+    pthread_mutex_unlock(&fs->lock);
+}
+
+static void handle_free(struct fs *fs, struct handle *h)
+{
+    pthread_mutex_lock(&fs->lock);
+    if (h->prev)
+        h->prev->next = h->next;
+    else
+        fs->handles = h->next;
+    if (h->next)
+        h->next->prev = h->prev;
+    pthread_mutex_unlock(&fs->lock);
+    pthread_mutex_destroy(&h->ra_lock);
+    source_unref(h->src); /* queued readahead may hold it a little longer */
+    free(h);
+}
+
+void fs_close_handles(struct fs *fs)
+{
+    while (fs->handles)
+        handle_free(fs, fs->handles);
+}
+
 static void fs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
     struct fs *fs = fs_of(req);
@@ -218,14 +250,13 @@ static void fs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
     h->offset = n->offset;
     h->length = n->length;
     pthread_mutex_init(&h->ra_lock, NULL);
+    handle_link(fs, h);
     fi->fh = (uintptr_t)h;
     fi->keep_cache = 1; /* a snapshot never changes: keep its pages */
     fi->noflush = 1;
     if (fuse_reply_open(req, fi) != 0) {
         /* The opener went away; no release will come for this handle. */
-        pthread_mutex_destroy(&h->ra_lock);
-        source_unref(h->src);
-        free(h);
+        handle_free(fs, h);
     }
 }
 
@@ -233,9 +264,7 @@ static void fs_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 {
     struct handle *h = (struct handle *)(uintptr_t)fi->fh;
     (void)ino;
-    pthread_mutex_destroy(&h->ra_lock);
-    source_unref(h->src); /* queued readahead may hold it a little longer */
-    free(h);
+    handle_free(fs_of(req), h);
     fuse_reply_err(req, 0);
 }
 

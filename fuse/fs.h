@@ -75,9 +75,10 @@ struct handle {
     char id[BSNAP_ID_MAX];   /* the snapshot, for messages */
     uint64_t offset, length; /* the window */
     pthread_mutex_t ra_lock;
-    uint64_t next_off; /* where a sequential reader reads next */
-    uint64_t ra_next;  /* first chunk not yet queued for readahead */
-    unsigned streak;   /* sequential reads in a row */
+    uint64_t next_off;          /* where a sequential reader reads next */
+    uint64_t ra_next;           /* first chunk not yet queued for readahead */
+    unsigned streak;            /* sequential reads in a row */
+    struct handle *prev, *next; /* fs->handles, under fs->lock */
 };
 
 struct fs {
@@ -98,6 +99,8 @@ struct fs {
     fuse_ino_t next_ino;
     uint64_t next_serial;
     uint64_t nnodes;
+    struct handle *handles; /* open files: closed at teardown if the loop
+                             * ends (signal) while files are still open */
 };
 
 /* ---- tree.c ---- */
@@ -147,6 +150,9 @@ int snap_partitions(struct fs *fs, struct snap *s);
 int tree_snap_get(struct fs *fs, const char *id, struct snap **ret);
 
 /* ---- fs.c ---- */
+
+/* Close the files still open (after the loop ended). */
+void fs_close_handles(struct fs *fs);
 
 extern const struct fuse_lowlevel_ops fs_ops;
 

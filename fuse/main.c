@@ -356,6 +356,7 @@ out:
 static void fs_free(struct fs *fs)
 {
     cache_free(fs->cache); /* drops queued readahead: its sources */
+    fs_close_handles(fs);  /* files left open when a signal ended the loop */
     tree_free(fs);
     bsnap_store_close(fs->store);
     pthread_mutex_destroy(&fs->lock);

@@ -42,13 +42,16 @@ assert_same_file "$T/mnt/snapshots/$b.img" "$T/b.img"
 bs umount "$T/mnt"
 ! _is_mounted "$T/mnt" || die "still mounted"
 
-step "SIGTERM to the daemon unmounts"
+step "SIGTERM to the daemon unmounts, even with a file open"
 fuse_mount "$T/mnt"
+exec 7<"$T/mnt/snapshots/$a.img"
+head -c 100000 <&7 >/dev/null
 kill -TERM "$FUSE_PID"
 rc=0
 wait "$FUSE_PID" || rc=$?
 _check_sanitizer "$FUSE_LOG" "blocksnap mount (daemon)"
 [ "$rc" -eq 0 ] || die "the daemon exited $rc on SIGTERM"
+exec 7<&-
 ! _is_mounted "$T/mnt" || die "still mounted after SIGTERM"
 
 step "a daemon killed with SIGKILL: mount refuses, umount clears"
