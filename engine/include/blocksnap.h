@@ -555,9 +555,8 @@ BSNAP_API BSNAP_WUR int bsnap_render(const char *json, const char *format, char 
  * renders as nothing in "text" and "table" form (an empty string), so a
  * caller can print the result as it is.  Pure: any thread.
  * Errors: as bsnap_render(); -ENOMEM. */
-BSNAP_API BSNAP_WUR int bsnap_render_titled(const char *json, const char *format,
-                                            const char *title, char **ret_text)
-    BSNAP_NONNULL(1, 2, 4);
+BSNAP_API BSNAP_WUR int bsnap_render_titled(const char *json, const char *format, const char *title,
+                                            char **ret_text) BSNAP_NONNULL(1, 2, 4);
 
 /* ------------------------------------------------------------------------
  * Partitions and boot sectors
