@@ -6,18 +6,29 @@
 # registered for unmounting; functions.sh's EXIT trap does the rest in every
 # outcome.
 
-requires fusermount3 python3
+requires fusermount3 python3 pgrep
 [ -c /dev/fuse ] || skip "no /dev/fuse"
 
 FUSE_PID=
 FUSE_LOG=
 _FUSE_SEQ=0
 
-# fuse_leftovers: print blocksnap mounts that tests left behind (under the
-# temporary directories functions.sh makes).
+# fuse_leftovers: print blocksnap mounts that tests left behind: those
+# under a test's temporary directory (bsnap-NAME.XXXXXX) whose test NAME is
+# not running any more.  (Another copy of the suite may be running at the
+# same time: its live mounts are not leftovers.)
 fuse_leftovers() {
+    local m name
     awk -v pre="${TMPDIR:-/tmp}/bsnap-" '$3 == "fuse.blocksnap" && index($2, pre) == 1 { print $2 }' \
-        /proc/self/mounts
+        /proc/self/mounts | while read -r m; do
+        name=${m#"${TMPDIR:-/tmp}/bsnap-"}
+        name=${name%%.*}
+        if [ "$name" = "$TEST_NAME" ] && [[ $m == "$T"/* ]]; then
+            echo "$m" # ours: always counts
+        elif ! pgrep -f "e2e/$name\.sh" >/dev/null 2>&1; then
+            echo "$m"
+        fi
+    done
 }
 
 # fuse_assert_clean: no test left a blocksnap mount behind.
