@@ -208,12 +208,12 @@ int snapshot_rec_decode(const void *buf, size_t len, struct snapshot_rec *ret)
     memset(&r, 0, sizeof r);
     rc = 0;
 out:
+    /* @id points into @o: report before releasing it */
+    if (rc < 0)
+        bsnap_fail(-EIO, "Store.Corrupt", "snapshot record %s is malformed", id ? id : "(unknown)");
     json_decref(o);
     snapshot_rec_clear(&r);
-    if (rc < 0)
-        return bsnap_fail(-EIO, "Store.Corrupt", "snapshot record %s is malformed",
-                          id ? id : "(unknown)");
-    return 0;
+    return rc < 0 ? -EIO : 0;
 }
 
 int volume_rec_encode(const struct volume_rec *r, char **ret_json, size_t *ret_len)
@@ -255,12 +255,12 @@ int volume_rec_decode(const void *buf, size_t len, struct volume_rec *ret)
     memset(&r, 0, sizeof r);
     rc = 0;
 out:
+    /* @id points into @o: report before releasing it */
+    if (rc < 0)
+        bsnap_fail(-EIO, "Store.Corrupt", "volume record %s is malformed", id ? id : "(unknown)");
     json_decref(o);
     volume_rec_clear(&r);
-    if (rc < 0)
-        return bsnap_fail(-EIO, "Store.Corrupt", "volume record %s is malformed",
-                          id ? id : "(unknown)");
-    return 0;
+    return rc < 0 ? -EIO : 0;
 }
 
 /* ---- EC2 shapes ---- */
