@@ -184,8 +184,7 @@ int bm_page_load(bsnap_store *s, meta_txn *txn, const chunk_id *id, chunk_id *ou
     return page_read(s, txn, id, out);
 }
 
-static int page_child(bsnap_store *s, meta_txn *txn, const chunk_id *id, uint32_t i,
-                      chunk_id *ret)
+static int page_child(bsnap_store *s, meta_txn *txn, const chunk_id *id, uint32_t i, chunk_id *ret)
 {
     _cleanup_free_ chunk_id *page = NULL;
     int r;
@@ -206,8 +205,8 @@ static int page_child(bsnap_store *s, meta_txn *txn, const chunk_id *id, uint32_
     return 0;
 }
 
-int bm_lookup(bsnap_store *s, meta_txn *txn, const struct bm_tree *t, uint64_t idx,
-              uint32_t level, chunk_id *ret_id)
+int bm_lookup(bsnap_store *s, meta_txn *txn, const struct bm_tree *t, uint64_t idx, uint32_t level,
+              chunk_id *ret_id)
 {
     chunk_id node = t->root;
     int r;

@@ -49,8 +49,8 @@ int bm_page_load(bsnap_store *s, meta_txn *txn, const chunk_id *id, chunk_id *ou
 
 /* The node covering chunk @idx at @level (0: the chunk id itself, 1: its
  * leaf page...).  Zero beyond the tree. */
-int bm_lookup(bsnap_store *s, meta_txn *txn, const struct bm_tree *t, uint64_t idx,
-              uint32_t level, chunk_id *ret_id);
+int bm_lookup(bsnap_store *s, meta_txn *txn, const struct bm_tree *t, uint64_t idx, uint32_t level,
+              chunk_id *ret_id);
 
 /* Load the leaf page covering chunk @idx (its 4096 ids, zero past the
  * tree). */

@@ -80,8 +80,8 @@ void volume_recs_free(struct volume_rec *recs, size_t n)
 
 /* Decode every value of table @t into an array of @size-byte records. */
 static int load_all(meta_txn *txn, meta_table t, size_t size,
-                    int (*decode)(const void *, size_t, void *), void (*clear)(void *),
-                    void **ret, size_t *ret_n)
+                    int (*decode)(const void *, size_t, void *), void (*clear)(void *), void **ret,
+                    size_t *ret_n)
 {
     meta_cursor *cur = NULL;
     char *arr = NULL;
@@ -371,8 +371,7 @@ int bsnap_snapshot_delete(bsnap_store *s, const char *id)
         if (r < 0)
             goto out;
     }
-    if (catalog_volume_load(txn, rec.volume_id, &vol) == 0 &&
-        strcmp(vol.last_snapshot, id) == 0) {
+    if (catalog_volume_load(txn, rec.volume_id, &vol) == 0 && strcmp(vol.last_snapshot, id) == 0) {
         snprintf(vol.last_snapshot, sizeof vol.last_snapshot, "%s", rec.parent_id);
         r = catalog_volume_save(txn, &vol);
         if (r < 0)
@@ -455,8 +454,7 @@ static int check_tags(const bsnap_tag *tags, size_t ntags, bool need_value)
                               "tag key must be 1 to %d characters", TAG_KEY_MAX);
         if (strncmp(tags[i].key, "aws:", 4) == 0)
             return bsnap_fail(-EINVAL, "InvalidParameterValue",
-                              "tag key '%s': keys starting with 'aws:' are reserved",
-                              tags[i].key);
+                              "tag key '%s': keys starting with 'aws:' are reserved", tags[i].key);
         if (tags[i].value && strlen(tags[i].value) > TAG_VALUE_MAX)
             return bsnap_fail(-EINVAL, "InvalidParameterValue",
                               "tag '%s': value longer than %d characters", tags[i].key,
@@ -468,8 +466,8 @@ static int check_tags(const bsnap_tag *tags, size_t ntags, bool need_value)
     return 0;
 }
 
-static int tag_resources(bsnap_store *s, const char *const *res, size_t nres,
-                         const bsnap_tag *tags, size_t ntags, bool add)
+static int tag_resources(bsnap_store *s, const char *const *res, size_t nres, const bsnap_tag *tags,
+                         size_t ntags, bool add)
 {
     _cleanup_txn_abort_ meta_txn *txn = NULL;
     int r;

@@ -12,8 +12,8 @@
 
 void chunk_hash(const bsnap_store *s, bool page, const void *data, size_t len, chunk_id *ret_id)
 {
-    XXH128_hash_t h = XXH3_128bits_withSecret(data, len, page ? s->page_secret : s->secret,
-                                              STORE_SECRET_BYTES);
+    XXH128_hash_t h =
+        XXH3_128bits_withSecret(data, len, page ? s->page_secret : s->secret, STORE_SECRET_BYTES);
     XXH128_canonical_t c;
 
     XXH128_canonicalFromHash(&c, h);

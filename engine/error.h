@@ -42,10 +42,10 @@ void error_restore(const error_saved *s);
 /* Logging.  @cat is a debug category ("pack", "snapshot", ...). */
 void bsnap_log(int level, const char *cat, const char *fmt, ...) BSNAP_PRINTF(3, 4);
 bool bsnap_debug_enabled(const char *cat);
-#define bsnap_debug(cat, ...)                                                      \
-    do {                                                                           \
-        if (bsnap_debug_enabled(cat))                                              \
-            bsnap_log(BSNAP_LOG_DEBUG, cat, __VA_ARGS__);                          \
+#define bsnap_debug(cat, ...)                             \
+    do {                                                  \
+        if (bsnap_debug_enabled(cat))                     \
+            bsnap_log(BSNAP_LOG_DEBUG, cat, __VA_ARGS__); \
     } while (0)
 
 #endif

@@ -37,8 +37,8 @@ int tags_set(struct tags *t, const char *key, const char *value)
         }
     }
     if (t->n >= TAGS_MAX)
-        return bsnap_fail(-EINVAL, "TagLimitExceeded",
-                          "a resource can have at most %d tags", TAGS_MAX);
+        return bsnap_fail(-EINVAL, "TagLimitExceeded", "a resource can have at most %d tags",
+                          TAGS_MAX);
     nv = realloc(t->v, (t->n + 1) * sizeof *nv);
     if (!nv)
         return bsnap_fail(-ENOMEM, "InternalError", "out of memory");
@@ -74,8 +74,8 @@ static json_t *tags_to_json(const struct tags *t)
     json_t *a = json_array();
 
     for (size_t i = 0; a && i < t->n; i++)
-        json_array_append_new(a, json_pack("{s:s, s:s}", "Key", t->v[i].key, "Value",
-                                           t->v[i].value));
+        json_array_append_new(a,
+                              json_pack("{s:s, s:s}", "Key", t->v[i].key, "Value", t->v[i].value));
     return a;
 }
 
@@ -88,8 +88,7 @@ static int tags_from_json(json_t *a, struct tags *t)
         return 0;
     if (!json_is_array(a))
         return -EIO;
-    json_array_foreach(a, i, e)
-    {
+    json_array_foreach (a, i, e) {
         const char *k = json_string_value(json_object_get(e, "Key"));
         const char *v = json_string_value(json_object_get(e, "Value"));
         if (!k || !v)
@@ -145,10 +144,9 @@ int snapshot_rec_encode(const struct snapshot_rec *r, char **ret_json, size_t *r
                   state_names[r->state], "size", (json_int_t)r->size, "root", root, "depth",
                   (int)r->depth, "chunk-size", (int)r->chunk_size, "start", (json_int_t)r->start_ms,
                   "completion", (json_int_t)r->completion_ms, "description",
-                  r->description ? r->description : "", "data-chunks",
-                  (json_int_t)r->data_chunks, "bytes-read", (json_int_t)r->bytes_read,
-                  "bytes-written", (json_int_t)r->bytes_written, "chunks-written",
-                  (json_int_t)r->chunks_written);
+                  r->description ? r->description : "", "data-chunks", (json_int_t)r->data_chunks,
+                  "bytes-read", (json_int_t)r->bytes_read, "bytes-written",
+                  (json_int_t)r->bytes_written, "chunks-written", (json_int_t)r->chunks_written);
     if (o && r->tags.n)
         json_object_set_new(o, "tags", tags_to_json(&r->tags));
     return dump(o, ret_json, ret_len);
@@ -167,14 +165,14 @@ int snapshot_rec_decode(const void *buf, size_t len, struct snapshot_rec *ret)
     struct snapshot_rec r = {0};
     json_error_t jerr;
     json_t *o = json_loadb(buf, len, 0, &jerr);
-    const char *id = NULL, *vol = NULL, *parent = NULL, *state = NULL, *root = NULL,
-               *desc = NULL;
+    const char *id = NULL, *vol = NULL, *parent = NULL, *state = NULL, *root = NULL, *desc = NULL;
     json_int_t size = 0, start = 0, completion = 0, data = 0, br = 0, bw = 0, cw = 0;
     int depth = 0, cs = 0, rc = -EIO;
 
     if (!o)
         return bsnap_fail(-EIO, "Store.Corrupt", "snapshot record: %s", jerr.text);
-    if (json_unpack(o, "{s:s, s:s, s:s, s:s, s:I, s:s, s:i, s:i, s:I, s:I, s:s, s:I, s:I, s:I, s:I}",
+    if (json_unpack(o,
+                    "{s:s, s:s, s:s, s:s, s:I, s:s, s:i, s:i, s:I, s:I, s:s, s:I, s:I, s:I, s:I}",
                     "id", &id, "volume", &vol, "parent", &parent, "state", &state, "size", &size,
                     "root", &root, "depth", &depth, "chunk-size", &cs, "start", &start,
                     "completion", &completion, "description", &desc, "data-chunks", &data,
@@ -218,10 +216,10 @@ out:
 
 int volume_rec_encode(const struct volume_rec *r, char **ret_json, size_t *ret_len)
 {
-    json_t *o = json_pack("{s:s, s:s, s:I, s:s, s:s, s:I}", "id", r->id, "path",
-                          r->path ? r->path : "", "size", (json_int_t)r->size, "source",
-                          r->source_snapshot, "last", r->last_snapshot, "create",
-                          (json_int_t)r->create_ms);
+    json_t *o =
+        json_pack("{s:s, s:s, s:I, s:s, s:s, s:I}", "id", r->id, "path", r->path ? r->path : "",
+                  "size", (json_int_t)r->size, "source", r->source_snapshot, "last",
+                  r->last_snapshot, "create", (json_int_t)r->create_ms);
 
     if (o && r->tags.n)
         json_object_set_new(o, "tags", tags_to_json(&r->tags));
@@ -279,9 +277,8 @@ static json_t *snapshot_ec2(const bsnap_store *s, const struct snapshot_rec *r)
     o = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:I, s:b, s:s}", "SnapshotId", r->id,
                   "VolumeId", r->volume_id, "State", state_names[r->state], "StartTime", start,
                   "Progress", r->state == BSNAP_SNAPSHOT_COMPLETED ? "100%" : "0%", "OwnerId",
-                  s->account, "Description", r->description ? r->description : "",
-                  "VolumeSize", (json_int_t)gib_ceil(r->size), "Encrypted", 0, "StorageTier",
-                  "standard");
+                  s->account, "Description", r->description ? r->description : "", "VolumeSize",
+                  (json_int_t)gib_ceil(r->size), "Encrypted", 0, "StorageTier", "standard");
     if (!o)
         return NULL;
     if (r->state == BSNAP_SNAPSHOT_COMPLETED) {
@@ -311,8 +308,8 @@ static json_t *volume_ec2(const bsnap_store *s, const struct volume_rec *r)
     snprintf(az, sizeof az, "%sa", s->region);
     o = json_pack("{s:s, s:I, s:s, s:s, s:s, s:s, s:s, s:b, s:b}", "VolumeId", r->id, "Size",
                   (json_int_t)gib_ceil(r->size), "SnapshotId", r->source_snapshot,
-                  "AvailabilityZone", az, "State", "available", "CreateTime", created,
-                  "VolumeType", "standard", "Encrypted", 0, "MultiAttachEnabled", 0);
+                  "AvailabilityZone", az, "State", "available", "CreateTime", created, "VolumeType",
+                  "standard", "Encrypted", 0, "MultiAttachEnabled", 0);
     if (!o)
         return NULL;
     if (r->tags.n)
@@ -365,17 +362,30 @@ struct filter_field {
 };
 
 static const struct filter_field snapshot_fields[] = {
-    {"snapshot-id", "SnapshotId"}, {"volume-id", "VolumeId"},   {"status", "State"},
-    {"description", "Description"}, {"volume-size", "VolumeSize"}, {"start-time", "StartTime"},
-    {"owner-id", "OwnerId"},       {"progress", "Progress"},    {"encrypted", "Encrypted"},
-    {"storage-tier", "StorageTier"}, {"parent-snapshot-id", "ParentSnapshotId"},
+    {"snapshot-id", "SnapshotId"},
+    {"volume-id", "VolumeId"},
+    {"status", "State"},
+    {"description", "Description"},
+    {"volume-size", "VolumeSize"},
+    {"start-time", "StartTime"},
+    {"owner-id", "OwnerId"},
+    {"progress", "Progress"},
+    {"encrypted", "Encrypted"},
+    {"storage-tier", "StorageTier"},
+    {"parent-snapshot-id", "ParentSnapshotId"},
     {NULL, NULL},
 };
 
 static const struct filter_field volume_fields[] = {
-    {"volume-id", "VolumeId"},   {"snapshot-id", "SnapshotId"}, {"size", "Size"},
-    {"status", "State"},         {"create-time", "CreateTime"}, {"availability-zone", "AvailabilityZone"},
-    {"volume-type", "VolumeType"}, {"encrypted", "Encrypted"},  {"path", "Path"},
+    {"volume-id", "VolumeId"},
+    {"snapshot-id", "SnapshotId"},
+    {"size", "Size"},
+    {"status", "State"},
+    {"create-time", "CreateTime"},
+    {"availability-zone", "AvailabilityZone"},
+    {"volume-type", "VolumeType"},
+    {"encrypted", "Encrypted"},
+    {"path", "Path"},
     {NULL, NULL},
 };
 
@@ -427,13 +437,12 @@ static bool filters_match(const struct filter_field *fields, json_t *o, const bs
 
         if (strncmp(f[i].name, "tag:", 4) == 0 || strcmp(f[i].name, "tag-key") == 0) {
             bool by_key = f[i].name[3] == '-';
-            json_array_foreach(tags, k, t)
-            {
+            json_array_foreach (tags, k, t) {
                 const char *key = json_string_value(json_object_get(t, "Key"));
                 const char *val = json_string_value(json_object_get(t, "Value"));
-                if (by_key ? any_value_matches(&f[i], key)
-                           : (key && strcmp(key, f[i].name + 4) == 0 &&
-                              any_value_matches(&f[i], val)))
+                if (by_key
+                        ? any_value_matches(&f[i], key)
+                        : (key && strcmp(key, f[i].name + 4) == 0 && any_value_matches(&f[i], val)))
                     ok = true;
             }
         } else {
@@ -450,8 +459,8 @@ static bool filters_match(const struct filter_field *fields, json_t *o, const bs
 
 typedef json_t *(*ec2_func)(const bsnap_store *s, const void *rec);
 
-static int describe(const bsnap_store *s, const void *recs, size_t size, size_t n,
-                    ec2_func fn, const struct filter_field *fields, const char *list,
+static int describe(const bsnap_store *s, const void *recs, size_t size, size_t n, ec2_func fn,
+                    const struct filter_field *fields, const char *list,
                     const bsnap_filter *filters, size_t nfilters, bool one, char **ret_json)
 {
     json_t *arr;
@@ -492,16 +501,14 @@ static json_t *volume_ec2_v(const bsnap_store *s, const void *r)
 }
 
 int json_describe_snapshots(const bsnap_store *s, const struct snapshot_rec *recs, size_t n,
-                            const bsnap_filter *filters, size_t nfilters, bool one,
-                            char **ret_json)
+                            const bsnap_filter *filters, size_t nfilters, bool one, char **ret_json)
 {
-    return describe(s, recs, sizeof *recs, n, snapshot_ec2_v, snapshot_fields, "Snapshots",
-                    filters, nfilters, one, ret_json);
+    return describe(s, recs, sizeof *recs, n, snapshot_ec2_v, snapshot_fields, "Snapshots", filters,
+                    nfilters, one, ret_json);
 }
 
 int json_describe_volumes(const bsnap_store *s, const struct volume_rec *recs, size_t n,
-                          const bsnap_filter *filters, size_t nfilters, bool one,
-                          char **ret_json)
+                          const bsnap_filter *filters, size_t nfilters, bool one, char **ret_json)
 {
     return describe(s, recs, sizeof *recs, n, volume_ec2_v, volume_fields, "Volumes", filters,
                     nfilters, one, ret_json);

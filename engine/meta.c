@@ -28,8 +28,8 @@ struct meta_cursor {
 };
 
 static const char *const table_names[T__COUNT] = {
-    [T_INFO] = "info",           [T_CHUNKS] = "chunks",   [T_SNAPSHOTS] = "snapshots",
-    [T_VOLUMES] = "volumes",     [T_VOLPATHS] = "volpaths", [T_PINS] = "pins",
+    [T_INFO] = "info",       [T_CHUNKS] = "chunks",     [T_SNAPSHOTS] = "snapshots",
+    [T_VOLUMES] = "volumes", [T_VOLPATHS] = "volpaths", [T_PINS] = "pins",
     [T_IMAGES] = "images",
 };
 
@@ -79,12 +79,26 @@ int meta_open(const char *dir, bool rdonly, meta **ret_meta)
         goto fail;
     mdb_env_set_maxdbs(m->env, T__COUNT + 4);
     mdb_env_set_maxreaders(m->env, 1024);
-    rc = mdb_env_set_mapsize(m->env, map_size);
-    if (rc)
-        goto fail;
     /* NOTLS: read transactions move between threads (FUSE pool, pipeline);
-     * NORDAHEAD: random index lookups gain nothing from readahead. */
-    rc = mdb_env_open(m->env, dir, MDB_NOTLS | MDB_NORDAHEAD | (rdonly ? MDB_RDONLY : 0), 0644);
+     * NORDAHEAD: random index lookups gain nothing from readahead.  Where
+     * the address space is small (valgrind, 32-bit), halve the map until
+     * it fits. */
+    for (;;) {
+        rc = mdb_env_set_mapsize(m->env, map_size);
+        if (rc)
+            goto fail;
+        rc = mdb_env_open(m->env, dir, MDB_NOTLS | MDB_NORDAHEAD | (rdonly ? MDB_RDONLY : 0), 0644);
+        if ((rc != EINVAL && rc != ENOMEM) || map_size <= (1ull << 30))
+            break;
+        map_size /= 2;
+        mdb_env_close(m->env);
+        m->env = NULL;
+        rc = mdb_env_create(&m->env);
+        if (rc)
+            goto fail;
+        mdb_env_set_maxdbs(m->env, T__COUNT + 4);
+        mdb_env_set_maxreaders(m->env, 1024);
+    }
     if (rc)
         goto fail;
     mdb_reader_check(m->env, &dead);
@@ -114,9 +128,9 @@ fail:
         if (m->env)
             mdb_env_close(m->env);
         free(m);
-        return rc == MDB_NOTFOUND && rdonly ? bsnap_fail(-ENOENT, "Store.Corrupt",
-                                                         "metadata: table missing in %s", dir)
-                                            : r;
+        return rc == MDB_NOTFOUND && rdonly
+                   ? bsnap_fail(-ENOENT, "Store.Corrupt", "metadata: table missing in %s", dir)
+                   : r;
     }
 }
 

@@ -73,5 +73,4 @@ int meta_cursor_get(meta_cursor *cur, meta_cursor_op op, const void **key, size_
 int meta_cursor_del(meta_cursor *cur);
 void meta_cursor_close(meta_cursor *cur);
 
-
 #endif

@@ -66,8 +66,7 @@ static void pack_header_encode(const bsnap_store *s, uint32_t n, uint8_t out[PAC
     memcpy(out + 16, s->uuid, 16);
 }
 
-int pack_header_parse(const uint8_t in[PACK_HEADER_BYTES], uint32_t *ret_pack,
-                      uint8_t ret_uuid[16])
+int pack_header_parse(const uint8_t in[PACK_HEADER_BYTES], uint32_t *ret_pack, uint8_t ret_uuid[16])
 {
     if (memcmp(in, PACK_MAGIC, 8) != 0 || le32_get(in + 8) != PACK_VERSION)
         return -EIO;
@@ -108,8 +107,8 @@ struct pack_writer {
     bsnap_store *s;
     uint32_t pack;
     int fd;
-    uint64_t size;      /* file size including buffered bytes */
-    uint64_t flushed;   /* bytes written to the file */
+    uint64_t size;    /* file size including buffered bytes */
+    uint64_t flushed; /* bytes written to the file */
     bool need_sync;
     uint8_t *buf;
     size_t buflen;
@@ -270,8 +269,8 @@ static int flush_buffer(struct pack_writer *w)
     r = full_pwrite(w->fd, w->buf, w->buflen, (off_t)w->flushed);
     if (r < 0)
         return bsnap_fail(r, r == -ENOSPC ? "Store.Full" : "Store.Error",
-                          "pack %u offset %llu: write: %s", w->pack,
-                          (unsigned long long)w->flushed, strerror(-r));
+                          "pack %u offset %llu: write: %s", w->pack, (unsigned long long)w->flushed,
+                          strerror(-r));
     w->flushed += w->buflen;
     w->buflen = 0;
     w->need_sync = true;
@@ -336,8 +335,8 @@ int pack_writer_append(struct pack_writer *w, const chunk_id *id, uint32_t flags
         if (r == 0)
             r = full_pwrite(w->fd, payload, stored_len, (off_t)(w->flushed + sizeof hdr));
         if (r < 0)
-            return bsnap_fail(r, r == -ENOSPC ? "Store.Full" : "Store.Error",
-                              "pack %u: write: %s", w->pack, strerror(-r));
+            return bsnap_fail(r, r == -ENOSPC ? "Store.Full" : "Store.Error", "pack %u: write: %s",
+                              w->pack, strerror(-r));
         w->flushed += need;
         w->need_sync = true;
     } else {

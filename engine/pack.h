@@ -40,7 +40,7 @@
 /* Where a chunk is stored. */
 struct chunk_loc {
     uint32_t pack;
-    uint32_t flags; /* CHUNK_* */
+    uint32_t flags;  /* CHUNK_* */
     uint64_t offset; /* of the record header */
     uint32_t stored_len;
     uint32_t orig_len;

@@ -132,7 +132,7 @@ static void pin_release(bsnap_reader *rd)
 
 int pins_reap(bsnap_store *s, meta_txn *txn, uint64_t *ret_reaped)
 {
-    char (*names)[33] = NULL;
+    char(*names)[33] = NULL;
     size_t n = 0, cap = 0;
     meta_cursor *cur = NULL;
     const void *k, *v;
@@ -273,14 +273,13 @@ static int read_chunk(bsnap_reader *rd, uint64_t idx, uint8_t *out)
         return r;
     if (e.loc.orig_len != rd->cs || (e.loc.flags & CHUNK_PAGE)) {
         chunk_id_hex(&id, hex);
-        return bsnap_fail(-EIO, "Store.Corrupt", "chunk %s (pack %u offset %llu): wrong kind or size",
-                          hex, e.loc.pack, (unsigned long long)e.loc.offset);
+        return bsnap_fail(-EIO, "Store.Corrupt",
+                          "chunk %s (pack %u offset %llu): wrong kind or size", hex, e.loc.pack,
+                          (unsigned long long)e.loc.offset);
     }
-    r = pack_read_chunk(rd->s, &id, &e.loc, out);
-    if (r < 0)
-        bsnap_log(BSNAP_LOG_ERR, "reader", "snapshot %s offset %llu: %s", rd->id,
-                  (unsigned long long)idx * rd->cs, bsnap_last_error()->message);
-    return r;
+    /* The caller reports the failure (the FUSE view logs it, restore
+     * returns it): logging here too would say it twice. */
+    return pack_read_chunk(rd->s, &id, &e.loc, out);
 }
 
 long bsnap_reader_pread(bsnap_reader *rd, void *buf, size_t len, uint64_t offset)
@@ -507,7 +506,8 @@ int bsnap_volume_create(bsnap_store *s, const char *snapshot_id, const char *pat
             goto out;
         }
         if (ftruncate(rs.fd, (off_t)rs.rd->size) < 0) {
-            r = bsnap_fail(-errno, errno == ENOSPC || errno == EFBIG ? "VolumeFull" : "VolumeWriteError",
+            r = bsnap_fail(-errno,
+                           errno == ENOSPC || errno == EFBIG ? "VolumeFull" : "VolumeWriteError",
                            "%s: set size: %m", path);
             goto out;
         }
@@ -549,7 +549,7 @@ out:
 
 struct diff_state {
     uint32_t cs;
-    uint64_t limit; /* bytes */
+    uint64_t limit;      /* bytes */
     uint64_t start, end; /* current run, in chunks; end == 0: none */
     bool have;
     bsnap_range_func fn;
@@ -651,8 +651,8 @@ static int diff_run(bsnap_store *s, const char *first, const char *second, bm_di
         goto out;
     meta_txn_abort(steal_ptr(txn));
     if (first && a.chunk_size != b.chunk_size) {
-        r = bsnap_fail(-EINVAL, "InvalidParameterValue", "snapshots %s and %s have different chunk sizes",
-                       first, second);
+        r = bsnap_fail(-EINVAL, "InvalidParameterValue",
+                       "snapshots %s and %s have different chunk sizes", first, second);
         goto out;
     }
     snapshot_tree(&a, &ta);
@@ -679,8 +679,7 @@ int bsnap_snapshot_diff(bsnap_store *s, const char *first, const char *second, b
     return diff_flush(&d);
 }
 
-int bsnap_snapshot_diff_json(bsnap_store *s, const char *first, const char *second,
-                             char **ret_json)
+int bsnap_snapshot_diff_json(bsnap_store *s, const char *first, const char *second, char **ret_json)
 {
     struct diff_state d = {0};
     int r;

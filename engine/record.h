@@ -78,13 +78,10 @@ int json_describe_snapshots(const bsnap_store *s, const struct snapshot_rec *rec
                             const bsnap_filter *filters, size_t nfilters, bool one,
                             char **ret_json);
 int json_describe_volumes(const bsnap_store *s, const struct volume_rec *recs, size_t n,
-                          const bsnap_filter *filters, size_t nfilters, bool one,
-                          char **ret_json);
+                          const bsnap_filter *filters, size_t nfilters, bool one, char **ret_json);
 
 /* EC2 wildcard match: '*' any run, '?' zero or one character, '\' escapes. */
 bool ec2_wildcard_match(const char *pattern, const char *s);
-
-
 
 /* EBS ListChangedBlocks document from parallel arrays of block indexes and
  * tokens (hex ids, "" for a zero block). */

@@ -23,9 +23,9 @@
 #include "store.h"
 #include "util.h"
 
-#define BATCH_BYTES (2u << 20)        /* one read request */
-#define COMMIT_BYTES (64ull << 20)    /* sync + commit after this many new bytes */
-#define COMMIT_ENTRIES 8192           /* ... or this many new index entries */
+#define BATCH_BYTES (2u << 20)     /* one read request */
+#define COMMIT_BYTES (64ull << 20) /* sync + commit after this many new bytes */
+#define COMMIT_ENTRIES 8192        /* ... or this many new index entries */
 
 enum chunk_state { CS_ZERO, CS_SAME, CS_EXISTS, CS_NEW };
 enum item_kind { IT_DATA, IT_HOLE, IT_PARENT, IT_END };
@@ -162,7 +162,8 @@ int volume_open(const char *path, int *ret_fd, uint64_t *ret_size, char **ret_ca
 
     fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
     if (fd < 0)
-        return bsnap_fail(-errno, errno == ENOENT ? "InvalidVolume.NotFound" : "InvalidParameterValue",
+        return bsnap_fail(-errno,
+                          errno == ENOENT ? "InvalidVolume.NotFound" : "InvalidParameterValue",
                           "volume %s: %m", path);
     if (fstat(fd, &st) < 0)
         return bsnap_fail(-errno, "InvalidParameterValue", "volume %s: %m", path);
@@ -170,8 +171,8 @@ int volume_open(const char *path, int *ret_fd, uint64_t *ret_size, char **ret_ca
         size = (uint64_t)st.st_size;
     } else if (S_ISBLK(st.st_mode)) {
         if (ioctl(fd, BLKGETSIZE64, &size) < 0)
-            return bsnap_fail(-errno, "InvalidParameterValue", "volume %s: size of block device: %m",
-                              path);
+            return bsnap_fail(-errno, "InvalidParameterValue",
+                              "volume %s: size of block device: %m", path);
     } else {
         return bsnap_fail(-EINVAL, "InvalidParameterValue",
                           "volume %s is not a regular file or a block device", path);
@@ -398,7 +399,8 @@ static int read_changed(struct pipeline *p, uint64_t *cached_leaf, chunk_id *lea
     int r;
 
     for (size_t i = 0; i < p->nruns && pos < p->nchunks; i++) {
-        uint64_t a = MAX(p->runs[i].offset, pos), b = MIN(p->runs[i].offset + p->runs[i].length, p->nchunks);
+        uint64_t a = MAX(p->runs[i].offset, pos),
+                 b = MIN(p->runs[i].offset + p->runs[i].length, p->nchunks);
         if (a >= b)
             continue;
         r = emit_simple(p, IT_PARENT, pos, a - pos);
@@ -469,8 +471,8 @@ static int work_item(struct pipeline *p, struct item *it, meta_txn **txn)
             return r;
         it->state[i] = CS_NEW;
         it->out_flags[i] = 0;
-        it->out_len[i] = (uint32_t)chunk_encode(d, p->cs, it->out + i * bound, bound,
-                                                &it->out_flags[i]);
+        it->out_len[i] =
+            (uint32_t)chunk_encode(d, p->cs, it->out + i * bound, bound, &it->out_flags[i]);
     }
     return 0;
 }
@@ -870,7 +872,8 @@ static int ranges_to_runs(struct pipeline *p, const bsnap_range *rg, size_t n, u
         a = rg[i].offset / p->cs;
         b = DIV_ROUND_UP(rg[i].offset + rg[i].length, p->cs);
         if (k > 0 && a <= runs[k - 1].offset + runs[k - 1].length)
-            runs[k - 1].length = MAX(runs[k - 1].offset + runs[k - 1].length, b) - runs[k - 1].offset;
+            runs[k - 1].length =
+                MAX(runs[k - 1].offset + runs[k - 1].length, b) - runs[k - 1].offset;
         else
             runs[k++] = (bsnap_range){a, b - a};
     }
@@ -944,8 +947,8 @@ static int resolve_volume(bsnap_store *s, const bsnap_snapshot_options *o, struc
     return 0;
 }
 
-static int load_parent(bsnap_store *s, const bsnap_snapshot_options *o, const struct volume_rec *vol,
-                       struct snapshot_rec *parent, bool *ret_have)
+static int load_parent(bsnap_store *s, const bsnap_snapshot_options *o,
+                       const struct volume_rec *vol, struct snapshot_rec *parent, bool *ret_have)
 {
     _cleanup_txn_abort_ meta_txn *txn = NULL;
     const char *pid = o->parent_id;
@@ -975,7 +978,8 @@ static int load_parent(bsnap_store *s, const bsnap_snapshot_options *o, const st
     }
     if (parent->state != BSNAP_SNAPSHOT_COMPLETED) {
         if (o->parent_id)
-            return bsnap_fail(-EINVAL, "IncorrectState", "parent snapshot %s is not completed", pid);
+            return bsnap_fail(-EINVAL, "IncorrectState", "parent snapshot %s is not completed",
+                              pid);
         snapshot_rec_clear(parent);
         return 0;
     }
@@ -1121,7 +1125,8 @@ int bsnap_snapshot_create(bsnap_store *s, const bsnap_snapshot_options *o,
     pthread_mutex_init(&p.lock, NULL);
     pthread_cond_init(&p.cond, NULL);
     if (!o->volume_path == !o->volume_id) {
-        r = bsnap_fail(-EINVAL, "MissingParameter", "give exactly one of a volume path or a volume id");
+        r = bsnap_fail(-EINVAL, "MissingParameter",
+                       "give exactly one of a volume path or a volume id");
         goto out;
     }
     if (o->description && strlen(o->description) > DESCRIPTION_MAX) {
@@ -1130,7 +1135,8 @@ int bsnap_snapshot_create(bsnap_store *s, const bsnap_snapshot_options *o,
         goto out;
     }
     if (o->full && o->parent_id) {
-        r = bsnap_fail(-EINVAL, "InvalidParameterCombination", "--full and a parent snapshot exclude each other");
+        r = bsnap_fail(-EINVAL, "InvalidParameterCombination",
+                       "--full and a parent snapshot exclude each other");
         goto out;
     }
     if (o->ntags > TAGS_MAX) {

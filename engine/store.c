@@ -171,8 +171,8 @@ static int parse_config(bsnap_store *s, char *text)
             continue;
         val = strchr(line, ' ');
         if (!val)
-            return bsnap_fail(-EINVAL, "Store.Invalid", "store %s: config line '%.40s' has no value",
-                              s->path, line);
+            return bsnap_fail(-EINVAL, "Store.Invalid",
+                              "store %s: config line '%.40s' has no value", s->path, line);
         *val++ = '\0';
         if (strcmp(line, "format") == 0) {
             char *end;
@@ -209,8 +209,8 @@ static int parse_config(bsnap_store *s, char *text)
             char *end;
             unsigned long long v = strtoull(val, &end, 10);
             if (*end || v < (1u << 20))
-                return bsnap_fail(-EINVAL, "Store.Invalid", "store %s: bad pack size '%s'",
-                                  s->path, val);
+                return bsnap_fail(-EINVAL, "Store.Invalid", "store %s: bad pack size '%s'", s->path,
+                                  val);
             s->pack_limit = v;
         } else if (strcmp(line, "secret") == 0) {
             if (strlen(val) != 2 * STORE_SECRET_BYTES ||
@@ -221,15 +221,16 @@ static int parse_config(bsnap_store *s, char *text)
         /* Unknown keys are ignored: later minor versions may add some. */
     }
     if (!have_format)
-        return bsnap_fail(-EINVAL, "Store.Invalid", "store %s: config has no format line",
-                          s->path);
+        return bsnap_fail(-EINVAL, "Store.Invalid", "store %s: config has no format line", s->path);
     if (s->format != STORE_FORMAT_VERSION)
         return bsnap_fail(-EPROTONOSUPPORT, "Store.UnsupportedVersion",
                           "store %s has format version %u; this blocksnap %s reads version %u",
                           s->path, s->format, bsnap_version(), STORE_FORMAT_VERSION);
     if (!have_uuid || !have_secret || !have_chunk)
         return bsnap_fail(-EINVAL, "Store.Invalid", "store %s: config lacks %s", s->path,
-                          !have_uuid ? "uuid" : !have_secret ? "secret" : "chunk-size");
+                          !have_uuid     ? "uuid"
+                          : !have_secret ? "secret"
+                                         : "chunk-size");
     derive_page_secret(s);
     return 0;
 }

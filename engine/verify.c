@@ -107,9 +107,10 @@ static int check_entry(struct vctx *c, const chunk_id *id, const struct chunk_en
         return bsnap_fail(-ENOMEM, "InternalError", "out of memory");
     m->v[1] = ((uint64_t)e->loc.pack << 40) | (e->loc.offset & ((1ull << 40) - 1));
     if (r < 0) {
+        const char *msg = bsnap_last_error()->message, *why = strstr(msg, "): ");
         m->v[0] = SEEN_BAD;
-        report(c, NULL, id, e->loc.pack, (int64_t)e->loc.offset, "%s",
-               bsnap_last_error()->message);
+        /* the problem names chunk, pack and offset already: keep the reason */
+        report(c, NULL, id, e->loc.pack, (int64_t)e->loc.offset, "%s", why ? why + 3 : msg);
         return 0;
     }
     m->v[0] = SEEN_OK;

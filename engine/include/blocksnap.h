@@ -166,8 +166,8 @@ BSNAP_API BSNAP_WUR int bsnap_store_resolve(const char *dir, const char *region,
  * store of another format version; -EINVAL (InvalidParameterValue) for a bad
  * chunk size; -EIO / -ENOSPC / -EACCES from the file system or LMDB. */
 BSNAP_API BSNAP_WUR int bsnap_store_open(const char *path, unsigned flags,
-                                         const bsnap_store_config *config,
-                                         bsnap_store **ret_store) BSNAP_NONNULL(1, 4);
+                                         const bsnap_store_config *config, bsnap_store **ret_store)
+    BSNAP_NONNULL(1, 4);
 
 /** Close a store handle.  All readers of it must be closed first.  NULL is a
  * no-op.  Not to be called while other threads use the handle. */
@@ -270,27 +270,27 @@ typedef enum bsnap_snapshot_state {
 /** What to snapshot and how.  Zero-initialise, then set volume_path or
  * volume_id. */
 typedef struct bsnap_snapshot_options {
-    const char *volume_path;  /**< a raw image file or a block device */
-    const char *volume_id;    /**< or: the volume record whose path to read */
-    const char *description;  /**< optional, at most 255 characters */
-    const char *parent_id;    /**< optional: diff against this snapshot */
-    bool full;                /**< ignore any parent: read everything */
+    const char *volume_path;    /**< a raw image file or a block device */
+    const char *volume_id;      /**< or: the volume record whose path to read */
+    const char *description;    /**< optional, at most 255 characters */
+    const char *parent_id;      /**< optional: diff against this snapshot */
+    bool full;                  /**< ignore any parent: read everything */
     const bsnap_range *changed; /**< optional changed-block list: read only */
     size_t nchanged;            /**< these ranges; needs a parent snapshot */
-    const bsnap_tag *tags;    /**< optional tags for the new snapshot */
+    const bsnap_tag *tags;      /**< optional tags for the new snapshot */
     size_t ntags;
-    unsigned threads;         /**< hash/compress workers; 0: one per core */
+    unsigned threads; /**< hash/compress workers; 0: one per core */
     bsnap_run_options run;
 } bsnap_snapshot_options;
 
 /** Figures of one snapshot creation. */
 typedef struct bsnap_snapshot_stats {
-    uint64_t volume_bytes;   /**< size of the volume */
-    uint64_t read_bytes;     /**< bytes read from the volume */
-    uint64_t new_chunks;     /**< chunks and pages written to packs */
-    uint64_t new_bytes;      /**< bytes appended to packs (headers included) */
-    uint64_t reused_chunks;  /**< non-zero chunks found already stored */
-    uint64_t zero_chunks;    /**< chunks that were holes or all zero */
+    uint64_t volume_bytes;  /**< size of the volume */
+    uint64_t read_bytes;    /**< bytes read from the volume */
+    uint64_t new_chunks;    /**< chunks and pages written to packs */
+    uint64_t new_bytes;     /**< bytes appended to packs (headers included) */
+    uint64_t reused_chunks; /**< non-zero chunks found already stored */
+    uint64_t zero_chunks;   /**< chunks that were holes or all zero */
 } bsnap_snapshot_stats;
 
 /** Take a snapshot of a volume.
@@ -325,9 +325,9 @@ typedef struct bsnap_snapshot_info {
     char volume_id[BSNAP_ID_MAX];
     char parent_id[BSNAP_ID_MAX]; /**< "" for a full snapshot */
     bsnap_snapshot_state state;
-    uint64_t size;             /**< volume size in bytes */
-    int64_t start_time_ms;     /**< Unix time, milliseconds */
-    uint64_t data_chunks;      /**< non-zero chunks (for st_blocks) */
+    uint64_t size;         /**< volume size in bytes */
+    int64_t start_time_ms; /**< Unix time, milliseconds */
+    uint64_t data_chunks;  /**< non-zero chunks (for st_blocks) */
     uint32_t chunk_size;
 } bsnap_snapshot_info;
 
@@ -372,7 +372,7 @@ BSNAP_API BSNAP_WUR int bsnap_snapshot_delete(bsnap_store *store, const char *id
 
 /** Options of bsnap_volume_create(). */
 typedef struct bsnap_volume_options {
-    bool force;         /**< replace an existing file at the path */
+    bool force; /**< replace an existing file at the path */
     bsnap_run_options run;
 } bsnap_volume_options;
 
@@ -398,8 +398,7 @@ BSNAP_API BSNAP_WUR int bsnap_volume_create(bsnap_store *store, const char *snap
  * InvalidVolumeID.Malformed / InvalidVolume.NotFound. */
 BSNAP_API BSNAP_WUR int bsnap_volume_describe(bsnap_store *store, const char *const *ids,
                                               size_t nids, const bsnap_filter *filters,
-                                              size_t nfilters, char **ret_json)
-    BSNAP_NONNULL(1, 6);
+                                              size_t nfilters, char **ret_json) BSNAP_NONNULL(1, 6);
 
 /** Describe one volume as its EC2 object (what CreateVolume returns).
  * @ret_json out: malloc'd.  Errors: InvalidVolumeID.Malformed,
@@ -515,9 +514,8 @@ typedef struct bsnap_verify_stats {
  * reclaims them.  Returns 0 when the check ran (look at
  * @ret_stats->problems), negative errno when it could not run. */
 BSNAP_API BSNAP_WUR int bsnap_verify(bsnap_store *store, const char *snapshot_id,
-                                     const bsnap_run_options *run, bsnap_problem_func fn,
-                                     void *ud, bsnap_verify_stats *ret_stats)
-    BSNAP_NONNULL(1, 6);
+                                     const bsnap_run_options *run, bsnap_problem_func fn, void *ud,
+                                     bsnap_verify_stats *ret_stats) BSNAP_NONNULL(1, 6);
 
 /** Figures of a gc run. */
 typedef struct bsnap_gc_stats {
@@ -525,8 +523,8 @@ typedef struct bsnap_gc_stats {
     uint64_t snapshots_removed; /**< abandoned pending snapshots removed */
     uint64_t packs_removed;
     uint64_t packs_rewritten;
-    uint64_t bytes_before;      /**< pack bytes before */
-    uint64_t bytes_after;       /**< pack bytes after */
+    uint64_t bytes_before; /**< pack bytes before */
+    uint64_t bytes_after;  /**< pack bytes after */
 } bsnap_gc_stats;
 
 /** Reclaim space: drop abandoned pending snapshots, free unreferenced chunks

@@ -31,22 +31,22 @@ static inline void cleanup_fclosep(FILE **f)
 #define _cleanup_close_ _cleanup_(cleanup_closep)
 #define _cleanup_fclose_ _cleanup_(cleanup_fclosep)
 
-#define steal_ptr(p)                                                                \
-    ({                                                                             \
-        __typeof__(p) steal_tmp_ = (p);                                            \
-        (p) = NULL;                                                                \
-        steal_tmp_;                                                                \
+#define steal_ptr(p)                    \
+    ({                                  \
+        __typeof__(p) steal_tmp_ = (p); \
+        (p) = NULL;                     \
+        steal_tmp_;                     \
     })
-#define steal_fd(fd)                                                                \
-    ({                                                                             \
-        int steal_tmp_ = (fd);                                                     \
-        (fd) = -1;                                                                 \
-        steal_tmp_;                                                                \
+#define steal_fd(fd)           \
+    ({                         \
+        int steal_tmp_ = (fd); \
+        (fd) = -1;             \
+        steal_tmp_;            \
     })
 
 #define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
 #define MIN(a, b) ((a) < (b) ? (a) : (b))
 #define MAX(a, b) ((a) > (b) ? (a) : (b))
-#define DIV_ROUND_UP(n, d) (((n) + (d) - 1) / (d))
+#define DIV_ROUND_UP(n, d) (((n) + (d)-1) / (d))
 
 #endif

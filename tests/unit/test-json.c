@@ -184,11 +184,9 @@ static void test_decode_errors(void **state)
         assert_error(snapshot_rec_decode(bad_snaps[i], strlen(bad_snaps[i]), &out), -EIO,
                      "Store.Corrupt");
         assert_int_equal(out.id[0], 0x5a);
-        /* ENGINE BUG (reported, left failing on purpose): the message names
-         * the record through a pointer into the JSON document, which
-         * snapshot_rec_decode() has already freed (json_decref before
-         * bsnap_fail): a use-after-free; the name comes out as garbage and
-         * ASan stops here with heap-use-after-free. */
+        /* The message names the record.  (This once came out of freed
+         * memory: the decoder freed the JSON document its id pointed
+         * into before it reported.) */
         if (i >= 5 && i + 1 < ARRAY_SIZE(bad_snaps))
             assert_message_has("snap-0123456789abcdef0");
     }
@@ -198,8 +196,7 @@ static void test_decode_errors(void **state)
         assert_error(volume_rec_decode(bad_vols[i], strlen(bad_vols[i]), &out), -EIO,
                      "Store.Corrupt");
         assert_int_equal(out.id[0], 0x5a);
-        /* ENGINE BUG, as for snapshots above: volume_rec_decode() names the
-         * record through freed memory. */
+        /* named too, not read from freed memory */
         if (i == 1 || i >= 3)
             assert_message_has("vol-1");
     }

@@ -24,6 +24,7 @@
 #include "blockmap.h"
 #include "catalog.h"
 #include "chunk.h"
+#include "error.h"
 #include "index.h"
 #include "meta.h"
 #include "snapshot.h"
