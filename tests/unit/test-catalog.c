@@ -1,0 +1,409 @@
+/* test-catalog.c - catalog.c: records in LMDB and the public describe,
+ * tag, delete, list and info calls on a real store. */
+#include <errno.h>
+#include <jansson.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "catalog.h"
+#include "util.h"
+#include "unit-helpers.h"
+
+#define CS 4096u
+#define NOID "snap-0123456789abcdef0"
+#define NOVOL "vol-0123456789abcdef0"
+
+struct world {
+    char *va, *vb;
+    char a1[BSNAP_ID_MAX], a2[BSNAP_ID_MAX], b1[BSNAP_ID_MAX];
+    char vol_a[BSNAP_ID_MAX], vol_b[BSNAP_ID_MAX];
+};
+
+/* Two volumes: a with snapshots a1 <- a2, b with b1. */
+static void make_world(struct fixture *f, struct world *w)
+{
+    bsnap_snapshot_info info;
+
+    w->va = volume_create(f, "a.img", 10 * CS);
+    w->vb = volume_create(f, "b.img", 20 * CS);
+    chunk_write(w->va, CS, 1, 1);
+    chunk_write(w->vb, CS, 2, 2);
+    snap_path(f, w->va, w->a1);
+    chunk_write(w->va, CS, 3, 3);
+    snap_path(f, w->va, w->a2);
+    snap_path(f, w->vb, w->b1);
+    assert_int_equal(bsnap_snapshot_get(f->s, w->a1, &info), 0);
+    snprintf(w->vol_a, sizeof w->vol_a, "%s", info.volume_id);
+    assert_int_equal(bsnap_snapshot_get(f->s, w->b1, &info), 0);
+    snprintf(w->vol_b, sizeof w->vol_b, "%s", info.volume_id);
+}
+
+static void free_world(struct world *w)
+{
+    free(w->va);
+    free(w->vb);
+}
+
+static json_t *parse(const char *text)
+{
+    json_error_t jerr;
+    json_t *o = json_loads(text, 0, &jerr);
+
+    assert_non_null(o);
+    return o;
+}
+
+static size_t describe_snapshots(struct fixture *f, const char *const *ids, size_t nids,
+                                 const bsnap_filter *flt, size_t nflt)
+{
+    char *json = NULL;
+    json_t *o;
+    size_t n;
+    int r = bsnap_snapshot_describe(f->s, ids, nids, flt, nflt, &json);
+
+    if (r < 0)
+        print_error("describe: %s\n", bsnap_last_error()->message);
+    assert_int_equal(r, 0);
+    o = parse(json);
+    n = json_array_size(json_object_get(o, "Snapshots"));
+    json_decref(o);
+    free(json);
+    return n;
+}
+
+static void test_describe(void **state)
+{
+    struct fixture *f = *state;
+    struct world w;
+    char *json = NULL;
+
+    make_world(f, &w);
+    assert_int_equal(describe_snapshots(f, NULL, 0, NULL, 0), 3);
+    {
+        const char *ids[] = {w.a2, w.b1};
+        assert_int_equal(describe_snapshots(f, ids, 2, NULL, 0), 2);
+    }
+    {
+        const char *vals[] = {w.vol_a};
+        bsnap_filter flt = {"volume-id", vals, 1};
+        const char *ids[] = {w.a2, w.b1};
+        assert_int_equal(describe_snapshots(f, NULL, 0, &flt, 1), 2);
+        assert_int_equal(describe_snapshots(f, ids, 2, &flt, 1), 1); /* ids AND filters */
+    }
+    /* An unknown id is an error, as in EC2; so is a malformed one. */
+    {
+        const char *ids[] = {w.a1, NOID};
+        assert_error(bsnap_snapshot_describe(f->s, ids, 2, NULL, 0, &json), -ENOENT,
+                     "InvalidSnapshot.NotFound");
+        assert_message_has(NOID);
+        ids[1] = "snap-01";
+        assert_error(bsnap_snapshot_describe(f->s, ids, 2, NULL, 0, &json), -EINVAL,
+                     "InvalidSnapshotID.Malformed");
+        ids[1] = w.vol_a;
+        assert_error(bsnap_snapshot_describe(f->s, ids, 2, NULL, 0, &json), -EINVAL,
+                     "InvalidSnapshotID.Malformed");
+    }
+    {
+        const char *vals[] = {"x"};
+        bsnap_filter flt = {"colour", vals, 1};
+        assert_error(bsnap_snapshot_describe(f->s, NULL, 0, &flt, 1, &json), -EINVAL,
+                     "InvalidParameterValue");
+    }
+    assert_null(json);
+    /* describe_one: the object, with the parent link */
+    assert_int_equal(bsnap_snapshot_describe_one(f->s, w.a2, &json), 0);
+    {
+        json_t *o = parse(json);
+        assert_string_equal(json_string_value(json_object_get(o, "SnapshotId")), w.a2);
+        assert_string_equal(json_string_value(json_object_get(o, "ParentSnapshotId")), w.a1);
+        assert_string_equal(json_string_value(json_object_get(o, "State")), "completed");
+        json_decref(o);
+    }
+    free(json);
+    assert_error(bsnap_snapshot_describe_one(f->s, NOID, &json), -ENOENT,
+                 "InvalidSnapshot.NotFound");
+    free_world(&w);
+}
+
+static void test_volumes(void **state)
+{
+    struct fixture *f = *state;
+    struct world w;
+    char *json = NULL;
+    json_t *o, *arr;
+
+    make_world(f, &w);
+    assert_int_equal(bsnap_volume_describe(f->s, NULL, 0, NULL, 0, &json), 0);
+    o = parse(json);
+    arr = json_object_get(o, "Volumes");
+    assert_int_equal(json_array_size(arr), 2);
+    json_decref(o);
+    free(json);
+    {
+        const char *ids[] = {w.vol_b};
+        assert_int_equal(bsnap_volume_describe(f->s, ids, 1, NULL, 0, &json), 0);
+        o = parse(json);
+        arr = json_object_get(o, "Volumes");
+        assert_int_equal(json_array_size(arr), 1);
+        {
+            char *canon = realpath(w.vb, NULL); /* volumes are known by canonical path */
+            assert_string_equal(json_string_value(json_object_get(json_array_get(arr, 0), "Path")),
+                                canon);
+            free(canon);
+        }
+        assert_string_equal(
+            json_string_value(json_object_get(json_array_get(arr, 0), "LastSnapshotId")), w.b1);
+        json_decref(o);
+        free(json);
+        ids[0] = NOVOL;
+        assert_error(bsnap_volume_describe(f->s, ids, 1, NULL, 0, &json), -ENOENT,
+                     "InvalidVolume.NotFound");
+        ids[0] = "vol-zz";
+        assert_error(bsnap_volume_describe(f->s, ids, 1, NULL, 0, &json), -EINVAL,
+                     "InvalidVolumeID.Malformed");
+    }
+    {
+        const char *vals[] = {"*b.img"};
+        bsnap_filter flt = {"path", vals, 1};
+        assert_int_equal(bsnap_volume_describe(f->s, NULL, 0, &flt, 1, &json), 0);
+        assert_non_null(strstr(json, w.vol_b));
+        assert_null(strstr(json, w.vol_a));
+        free(json);
+    }
+    assert_int_equal(bsnap_volume_describe_one(f->s, w.vol_a, &json), 0);
+    o = parse(json);
+    assert_string_equal(json_string_value(json_object_get(o, "VolumeId")), w.vol_a);
+    assert_string_equal(json_string_value(json_object_get(o, "LastSnapshotId")), w.a2);
+    json_decref(o);
+    free(json);
+    assert_error(bsnap_volume_describe_one(f->s, NOVOL, &json), -ENOENT, "InvalidVolume.NotFound");
+    assert_error(bsnap_volume_describe_one(f->s, NOID, &json), -EINVAL,
+                 "InvalidVolumeID.Malformed");
+
+    /* the path index finds the record */
+    {
+        meta_txn *txn = NULL;
+        struct volume_rec v = {0};
+        char *canon = realpath(w.va, NULL);
+        assert_int_equal(meta_txn_begin(f->s->meta, false, &txn), 0);
+        assert_int_equal(catalog_volume_by_path(txn, canon, &v), 0);
+        assert_string_equal(v.id, w.vol_a);
+        volume_rec_clear(&v);
+        bsnap_error_clear();
+        assert_int_equal(catalog_volume_by_path(txn, "/no/such", &v), -ENOENT);
+        assert_int_equal(bsnap_last_error()->err, 0);
+        meta_txn_abort(txn);
+        free(canon);
+    }
+    free_world(&w);
+}
+
+static void tags_of(struct fixture *f, const char *id, struct tags *ret)
+{
+    struct snapshot_rec rec = {0};
+
+    snap_record(f, id, &rec);
+    *ret = rec.tags;
+    rec.tags = (struct tags){0};
+    snapshot_rec_clear(&rec);
+}
+
+static void test_tags(void **state)
+{
+    struct fixture *f = *state;
+    struct world w;
+    struct tags t;
+    bsnap_tag tg[2] = {{"Name", "db"}, {"env", "prod"}};
+
+    make_world(f, &w);
+    {
+        const char *res[] = {w.a1, w.vol_a};
+        assert_int_equal(bsnap_tags_create(f->s, res, 2, tg, 2), 0);
+    }
+    tags_of(f, w.a1, &t);
+    assert_int_equal(t.n, 2);
+    assert_string_equal(t.v[0].value, "db");
+    tags_clear(&t);
+    {
+        const char *vals[] = {"db"};
+        bsnap_filter flt = {"tag:Name", vals, 1};
+        assert_int_equal(describe_snapshots(f, NULL, 0, &flt, 1), 1);
+    }
+    {
+        char *json = NULL;
+        const char *vals[] = {"env"};
+        bsnap_filter flt = {"tag-key", vals, 1};
+        assert_int_equal(bsnap_volume_describe(f->s, NULL, 0, &flt, 1, &json), 0);
+        assert_non_null(strstr(json, w.vol_a));
+        assert_null(strstr(json, w.vol_b));
+        free(json);
+    }
+    /* overwrite one value */
+    {
+        const char *res[] = {w.a1};
+        bsnap_tag nt = {"Name", "db-2"};
+        assert_int_equal(bsnap_tags_create(f->s, res, 1, &nt, 1), 0);
+        tags_of(f, w.a1, &t);
+        assert_int_equal(t.n, 2);
+        assert_string_equal(t.v[0].value, "db-2");
+        tags_clear(&t);
+    }
+    /* all or nothing: one missing resource changes nothing */
+    {
+        const char *res[] = {w.b1, NOID};
+        bsnap_tag nt = {"x", "y"};
+        assert_error(bsnap_tags_create(f->s, res, 2, &nt, 1), -ENOENT, "InvalidSnapshot.NotFound");
+        tags_of(f, w.b1, &t);
+        assert_int_equal(t.n, 0);
+        res[1] = "ami-0123456789abcdef0";
+        assert_error(bsnap_tags_create(f->s, res, 2, &nt, 1), -EINVAL, "InvalidID");
+        res[1] = "vol-0";
+        assert_error(bsnap_tags_create(f->s, res, 2, &nt, 1), -EINVAL, "InvalidVolumeID.Malformed");
+        assert_error(bsnap_tags_create(f->s, res, 0, &nt, 1), -EINVAL, "MissingParameter");
+        assert_error(bsnap_tags_create(f->s, res, 1, &nt, 0), -EINVAL, "MissingParameter");
+    }
+    /* bad tags */
+    {
+        const char *res[] = {w.b1};
+        char longkey[200], longval[300];
+        bsnap_tag bad[] = {{"aws:owner", "x"}, {"", "x"}, {longkey, "x"}, {"k", longval}};
+        memset(longkey, 'k', sizeof longkey);
+        longkey[128] = '\0';
+        memset(longval, 'v', sizeof longval);
+        longval[257] = '\0';
+        for (size_t i = 0; i < ARRAY_SIZE(bad); i++)
+            assert_error(bsnap_tags_create(f->s, res, 1, &bad[i], 1), -EINVAL,
+                         "InvalidParameterValue");
+        longkey[127] = '\0';
+        longval[256] = '\0';
+        bad[0] = (bsnap_tag){longkey, longval}; /* the longest allowed */
+        assert_int_equal(bsnap_tags_create(f->s, res, 1, bad, 1), 0);
+    }
+    /* 50 tags per resource at most, counting those it has */
+    {
+        const char *res[] = {w.a2};
+        bsnap_tag many[50];
+        char keys[50][8];
+        for (int i = 0; i < 50; i++) {
+            snprintf(keys[i], sizeof keys[i], "k%d", i);
+            many[i] = (bsnap_tag){keys[i], "v"};
+        }
+        assert_int_equal(bsnap_tags_create(f->s, res, 1, many, 50), 0);
+        many[0] = (bsnap_tag){"one-more", "v"};
+        assert_error(bsnap_tags_create(f->s, res, 1, many, 1), -EINVAL, "TagLimitExceeded");
+        tags_of(f, w.a2, &t);
+        assert_int_equal(t.n, 50);
+        tags_clear(&t);
+    }
+    /* delete: by key whatever the value, by key and value, everything */
+    {
+        const char *res[] = {w.a1};
+        bsnap_tag by_value = {"env", "dev"}, by_key = {"env", NULL};
+        assert_int_equal(bsnap_tags_delete(f->s, res, 1, &by_value, 1), 0);
+        tags_of(f, w.a1, &t);
+        assert_int_equal(t.n, 2); /* value did not match */
+        tags_clear(&t);
+        assert_int_equal(bsnap_tags_delete(f->s, res, 1, &by_key, 1), 0);
+        tags_of(f, w.a1, &t);
+        assert_int_equal(t.n, 1);
+        assert_string_equal(t.v[0].key, "Name");
+        tags_clear(&t);
+        assert_int_equal(bsnap_tags_delete(f->s, res, 1, NULL, 0), 0);
+        tags_of(f, w.a1, &t);
+        assert_int_equal(t.n, 0);
+        assert_error(bsnap_tags_delete(f->s, res, 0, NULL, 0), -EINVAL, "MissingParameter");
+    }
+    free_world(&w);
+}
+
+static void test_delete(void **state)
+{
+    struct fixture *f = *state;
+    struct world w;
+    bsnap_snapshot_info *infos = NULL, info;
+    size_t n = 0;
+    char id[BSNAP_ID_MAX];
+
+    make_world(f, &w);
+    assert_error(bsnap_snapshot_delete(f->s, "snap-x"), -EINVAL, "InvalidSnapshotID.Malformed");
+    assert_error(bsnap_snapshot_delete(f->s, NOID), -ENOENT, "InvalidSnapshot.NotFound");
+    /* deleting the last snapshot of a: its next snapshot diffs against a1 */
+    assert_int_equal(bsnap_snapshot_delete(f->s, w.a2), 0);
+    assert_error(bsnap_snapshot_get(f->s, w.a2, &info), -ENOENT, "InvalidSnapshot.NotFound");
+    assert_error(bsnap_snapshot_delete(f->s, w.a2), -ENOENT, "InvalidSnapshot.NotFound");
+    {
+        char *json = NULL;
+        assert_int_equal(bsnap_volume_describe_one(f->s, w.vol_a, &json), 0);
+        assert_non_null(strstr(json, w.a1));
+        free(json);
+    }
+    snap_path(f, w.va, id);
+    assert_int_equal(bsnap_snapshot_get(f->s, id, &info), 0);
+    assert_string_equal(info.parent_id, w.a1);
+    /* deleting a1 (the middle now) reparents id to a1's parent, "" */
+    assert_int_equal(bsnap_snapshot_delete(f->s, w.a1), 0);
+    assert_int_equal(bsnap_snapshot_get(f->s, id, &info), 0);
+    assert_string_equal(info.parent_id, "");
+    assert_int_equal(bsnap_snapshot_list(f->s, &infos, &n), 0);
+    assert_int_equal(n, 2);
+    assert_true(strcmp(infos[0].id, infos[1].id) < 0); /* sorted by id */
+    free(infos);
+    assert_verify_clean(f);
+    assert_restores_to(f, id, w.va);
+    free_world(&w);
+}
+
+static void test_store_info(void **state)
+{
+    struct fixture *f = *state;
+    struct world w;
+    bsnap_store_info si;
+    struct index_counts ic;
+
+    make_world(f, &w);
+    assert_int_equal(bsnap_store_get_info(f->s, &si), 0);
+    ic = index_count(f);
+    assert_int_equal(si.snapshot_count, 3);
+    assert_int_equal(si.volume_count, 2);
+    assert_int_equal(si.chunk_count, ic.entries);
+    assert_int_equal(si.chunk_size, CS);
+    assert_int_equal(si.pack_count, 1);
+    assert_true(si.pack_bytes >= 32 + si.stored_bytes + 48 * si.chunk_count);
+    /* 3 data chunks and 3 pages (two leaves of a, one of b) */
+    assert_int_equal(si.chunk_count, 6);
+    assert_true(si.logical_bytes == 3 * CS + 3 * 65536);
+    assert_true(si.stored_bytes < si.logical_bytes);
+    assert_string_equal(si.region, "test-1");
+    free_world(&w);
+}
+
+static void test_ids(void **state)
+{
+    (void)state;
+    assert_int_equal(check_snapshot_id("snap-0123abcd"), 0);
+    assert_int_equal(check_snapshot_id(NOID), 0);
+    assert_error(check_snapshot_id("snap-0123abc"), -EINVAL, "InvalidSnapshotID.Malformed");
+    assert_message_has("snap-0123abc");
+    assert_error(check_snapshot_id(NOVOL), -EINVAL, "InvalidSnapshotID.Malformed");
+    assert_int_equal(check_volume_id(NOVOL), 0);
+    assert_error(check_volume_id(NOID), -EINVAL, "InvalidVolumeID.Malformed");
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_describe, setup_4k, teardown_fixture),
+        cmocka_unit_test_setup_teardown(test_volumes, setup_4k, teardown_fixture),
+        cmocka_unit_test_setup_teardown(test_tags, setup_4k, teardown_fixture),
+        cmocka_unit_test_setup_teardown(test_delete, setup_4k, teardown_fixture),
+        cmocka_unit_test_setup_teardown(test_store_info, setup_4k, teardown_fixture),
+        cmocka_unit_test(test_ids),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
