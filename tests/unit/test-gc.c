@@ -30,6 +30,10 @@ static bsnap_gc_stats gc(struct fixture *f)
     return st;
 }
 
+/* ENGINE BUG under UBSan (reported): list_packs() calls qsort(NULL, 0, ...)
+ * when the store has no pack, "null pointer passed as argument 1" at
+ * gc.c:84, which aborts the ASan+UBSan build here (and wherever gc runs on
+ * a store whose packs are all gone). */
 static void test_empty_store(void **state)
 {
     struct fixture *f = *state;

@@ -49,7 +49,11 @@ static void test_clean(void **state)
     bsnap_verify_stats st;
     struct index_counts ic;
 
-    /* an empty store */
+    /* An empty store.  ENGINE BUG under UBSan (reported; the lead fixes
+     * engine code): with no reference collected, pass_refcounts() calls
+     * qsort(NULL, 0, ...), "null pointer passed as argument 1" at
+     * verify.c:350, which aborts the ASan+UBSan build here (and in every
+     * test that verifies a store without references). */
     st = assert_verify_clean(f);
     assert_int_equal(st.chunks_checked, 0);
     assert_int_equal(st.snapshots_checked, 0);
