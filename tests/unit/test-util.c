@@ -10,6 +10,7 @@
 
 #include <cmocka.h>
 
+#include "fault.h"
 #include "idmap.h"
 #include "util.h"
 #include "unit-helpers.h"
@@ -236,6 +237,25 @@ static void test_cleanup_helpers(void **state)
     }
 }
 
+/* BLOCKSNAP_FAULT="POINT:N,...": the Nth passage through POINT fails. */
+static void test_fault_spec(void **state)
+{
+    (void)state;
+    unsetenv("BLOCKSNAP_FAULT");
+    assert_false(fault_hit("t-alpha")); /* not counted without the variable */
+    setenv("BLOCKSNAP_FAULT", "t-alpha:2,t-beta:1,t-alph:1", 1);
+    assert_false(fault_hit("t-alpha"));
+    assert_true(fault_hit("t-alpha"));
+    assert_false(fault_hit("t-alpha"));
+    assert_true(fault_hit("t-beta"));
+    assert_false(fault_hit("t-beta"));
+    assert_false(fault_hit("t-gamma"));
+    assert_true(fault_hit("t-alph")); /* a prefix of another point is its own point */
+    setenv("BLOCKSNAP_FAULT", "", 1);
+    assert_false(fault_hit("t-beta"));
+    unsetenv("BLOCKSNAP_FAULT");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -248,6 +268,7 @@ int main(void)
         cmocka_unit_test(test_random_bytes),
         cmocka_unit_test(test_idmap),
         cmocka_unit_test(test_cleanup_helpers),
+        cmocka_unit_test(test_fault_spec),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
