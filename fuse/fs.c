@@ -226,6 +226,11 @@ static void fs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
         fuse_reply_err(req, EROFS);
         return;
     }
+    if (n->snap->info.chunk_size == 0) {
+        fuse_log(FUSE_LOG_ERR, "blocksnap: %s: the record has no chunk size\n", n->snap->id);
+        fuse_reply_err(req, EIO);
+        return;
+    }
     /* A reader of its own per open file: it pins the snapshot, so the file
      * keeps its data even if the snapshot is deleted meanwhile. */
     int r = bsnap_reader_open(fs->store, n->snap->id, &reader);
