@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 
 #include "error.h"
 #include "fault.h"
@@ -156,6 +157,16 @@ uint64_t meta_file_bytes(meta *m)
     return (uint64_t)st.st_blocks * 512;
 }
 
+static bool meta_disk_full(meta *m)
+{
+    const char *path = NULL;
+    struct statvfs sv;
+
+    if (mdb_env_get_path(m->env, &path) || !path || statvfs(path, &sv) < 0)
+        return false;
+    return sv.f_bavail == 0;
+}
+
 int meta_txn_begin(meta *m, bool write, meta_txn **ret_txn)
 {
     meta_txn *t;
@@ -187,6 +198,8 @@ int meta_txn_commit(meta_txn *txn)
         return bsnap_fail(-EIO, "Store.Error", "metadata: commit: injected failure");
     }
     rc = mdb_txn_commit(txn->txn);
+    if (rc == EIO && meta_disk_full(txn->m))
+        rc = ENOSPC; /* LMDB reports a failed write on a full disk as EIO */
     free(txn);
     if (rc)
         return lmdb_fail(rc, "commit");

@@ -113,6 +113,8 @@ struct pack_writer {
     uint8_t *buf;
     size_t buflen;
     uint64_t appended;
+    uint64_t mark;  /* end of what committed metadata names, in the current pack */
+    bool created;   /* this writer created the current pack */
     /* fds of packs sealed since the last sync, still to be fdatasync'd */
     int sealed_fds[8];
     int nsealed;
@@ -183,7 +185,8 @@ static int claim_existing(struct pack_writer *w)
         }
         w->pack = n;
         w->fd = fd;
-        w->size = w->flushed = (uint64_t)st.st_size;
+        w->size = w->flushed = w->mark = (uint64_t)st.st_size;
+        w->created = false;
         found = 1;
     }
     closedir(d);
@@ -226,7 +229,8 @@ static int create_pack(struct pack_writer *w)
     }
     w->pack = n;
     w->fd = fd;
-    w->size = w->flushed = PACK_HEADER_BYTES;
+    w->size = w->flushed = w->mark = PACK_HEADER_BYTES;
+    w->created = true;
     bsnap_debug("pack", "pack %u: created", n);
     return 0;
 }
@@ -371,6 +375,29 @@ int pack_writer_sync(struct pack_writer *w)
         w->need_sync = false;
     }
     return 0;
+}
+
+void pack_writer_mark(struct pack_writer *w)
+{
+    w->mark = w->size;
+}
+
+void pack_writer_abort(struct pack_writer *w)
+{
+    _cleanup_free_ char *path = NULL;
+
+    if (!w || w->fd < 0)
+        return;
+    w->buflen = 0;
+    if (w->created && w->mark <= PACK_HEADER_BYTES) {
+        path = pack_path(w->s, w->pack);
+        if (path && unlink(path) == 0)
+            bsnap_debug("pack", "pack %u: removed (nothing committed)", w->pack);
+    } else if (w->size > w->mark && ftruncate(w->fd, (off_t)w->mark) == 0) {
+        bsnap_debug("pack", "pack %u: cut back to %llu bytes", w->pack,
+                    (unsigned long long)w->mark);
+    }
+    w->size = w->flushed = w->mark;
 }
 
 uint64_t pack_writer_bytes(const struct pack_writer *w)

@@ -78,6 +78,13 @@ int pack_writer_append(struct pack_writer *w, const chunk_id *id, uint32_t flags
 /* Write out buffered records and fdatasync every pack touched since the
  * last sync. */
 int pack_writer_sync(struct pack_writer *w);
+/* Remember the current end: everything appended so far is named by
+ * committed metadata.  pack_writer_abort() cuts back to the last mark. */
+void pack_writer_mark(struct pack_writer *w);
+/* Give back what was appended since the last mark (a failed run): the
+ * current pack is truncated to the mark, or removed if this writer created
+ * it and nothing in it was committed.  Best effort; gc reclaims the rest. */
+void pack_writer_abort(struct pack_writer *w);
 /* Bytes appended (headers included) since open. */
 uint64_t pack_writer_bytes(const struct pack_writer *w);
 /* Close without syncing (unsynced records are garbage for gc); NULL ok. */

@@ -568,6 +568,7 @@ static int commit_pending(struct pipeline *p)
     r = meta_txn_commit(steal_ptr(txn));
     if (r < 0)
         return r;
+    pack_writer_mark(p->pw);
     p->npend = 0;
     p->pend_bytes = 0;
     memset(p->set.keys, 0, p->set.cap * sizeof *p->set.keys);
@@ -1246,6 +1247,8 @@ int bsnap_snapshot_create(bsnap_store *s, const bsnap_snapshot_options *o,
 out:
     if (r < 0 && recorded)
         drop_pending_record(s, rec.id);
+    if (r < 0)
+        pack_writer_abort(p.pw); /* give the disk space back now */
     pipeline_free(&p);
     store_unlock(lockfd);
     if (p.fd >= 0)
