@@ -361,8 +361,12 @@ static void fs_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
         iov[got].iov_len = b > a ? b - a : 0;
     }
     if (r < 0) {
+        /* The engine records the damaged chunk, pack and offset; the loads
+         * ran in this thread, so its record is this failure's. */
+        const bsnap_error *err = bsnap_last_error();
         fuse_log(FUSE_LOG_ERR, "blocksnap: %s: read of %zu bytes at offset %llu failed: %s\n",
-                 h->id, size, (unsigned long long)voff, strerror(-r));
+                 h->id, size, (unsigned long long)voff,
+                 err->err ? err->message : strerror(-r));
         fuse_reply_err(req, r == -ENOMEM ? ENOMEM : EIO);
     } else {
         fuse_reply_iov(req, iov, (int)n);
