@@ -254,6 +254,21 @@ static void stderr_engine(void *ud, int level, const char *category, const char 
 
 /* ---- serving ---- */
 
+/* Whether BLOCKSNAP_DEBUG (comma separated, or "all") names @cat. */
+static bool debug_enabled(const char *cat)
+{
+    const char *v = getenv("BLOCKSNAP_DEBUG");
+    size_t n = strlen(cat);
+    for (const char *p = v; p && *p;) {
+        const char *end = strchr(p, ',');
+        size_t len = end ? (size_t)(end - p) : strlen(p);
+        if ((len == n && strncmp(p, cat, n) == 0) || (len == 3 && strncmp(p, "all", 3) == 0))
+            return true;
+        p = end ? end + 1 : NULL;
+    }
+    return false;
+}
+
 static void close_stdio(void)
 {
     int fd = open("/dev/null", O_RDWR | O_CLOEXEC);
@@ -341,6 +356,17 @@ static int serve(struct fuse_session *se, struct fs *fs, const bsnap_mount_optio
     fuse_loop_cfg_set_max_threads(cfg, MAX_THREADS);
     e = fuse_session_loop_mt(se, cfg);
     fuse_loop_cfg_destroy(cfg);
+    if (debug_enabled("fuse")) {
+        struct cache_stats st;
+        cache_get_stats(fs->cache, &st);
+        fuse_log(FUSE_LOG_DEBUG,
+                 "blocksnap: fuse: cache: %llu hits, %llu misses, %llu prefetched, %llu "
+                 "prefetches dropped, %llu evicted, %llu entries, %llu bytes\n",
+                 (unsigned long long)st.hits, (unsigned long long)st.misses,
+                 (unsigned long long)st.prefetched, (unsigned long long)st.dropped,
+                 (unsigned long long)st.evicted, (unsigned long long)st.entries,
+                 (unsigned long long)st.bytes);
+    }
     if (e > 0)
         e = 0; /* ended by a signal (SIGINT, SIGTERM): a clean stop */
     else if (e < 0)
