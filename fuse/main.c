@@ -210,6 +210,13 @@ static int check_fuse(bsnap_fuse_error *err)
         return fail(err, -ENOENT, "Fuse.FusermountMissing",
                     "fusermount3 not found in /usr/bin or PATH: mounting without root needs "
                     "it (install the fuse3 package)");
+    } else if (access("/dev/fuse", R_OK | W_OK) < 0) {
+        /* libfuse opens the device itself before it turns to fusermount3,
+         * and gives up if it may not */
+        return fail(err, -EACCES, "Fuse.PermissionDenied",
+                    "/dev/fuse is not readable and writable by this user (mode %o); it is "
+                    "normally 0666",
+                    (unsigned)(st.st_mode & 07777));
     }
     return 0;
 }
