@@ -2,8 +2,9 @@
 # fuse-errors: every way `blocksnap mount` and `umount` can be refused says
 # what is wrong, exits 1 (2 for usage errors) and leaves nothing mounted:
 # mountpoint missing, busy or of the wrong type; store missing (and not
-# created); snapshot missing; no /dev/fuse; fusermount3 absent; unmounting
-# what is not mounted, what is not ours, or a mount with a file open.
+# created); snapshot missing; no /dev/fuse, or one closed to the user;
+# fusermount3 absent; unmounting what is not mounted, what is not ours, or
+# a mount with a file open.
 source "$(dirname "$0")/../lib/functions.sh"
 source "$(dirname "$0")/../lib/fuse-functions.sh"
 
@@ -80,6 +81,13 @@ if [ "$(id -u)" -eq 0 ] && command -v unshare >/dev/null && unshare -m true 2>/d
              exec setpriv --reuid=65534 --regid=65534 --clear-groups "$@"' sh \
             env PATH=/usr/bin:/bin "$BLOCKSNAP" --store "$STORE" mount "$T/mnt"
         stderr_contains fusermount3
+
+        step "/dev/fuse closed to the user (as an unprivileged user)"
+        mknod -m 600 "$T/fuse-dev" c 10 229
+        expect_fail Fuse.PermissionDenied 1 unshare -m --propagation private sh -c \
+            'mount --bind "$0" /dev/fuse && exec setpriv --reuid=65534 --regid=65534 --clear-groups "$@"' \
+            "$T/fuse-dev" "$BLOCKSNAP" --store "$STORE" mount "$T/mnt"
+        stderr_contains /dev/fuse
     fi
 else
     info "not root: the /dev/fuse and fusermount3 cases need a private mount namespace"
