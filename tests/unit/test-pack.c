@@ -427,6 +427,60 @@ static void test_faults(void **state)
     pack_writer_close(w);
 }
 
+/* A failed writer gives the disk space back: it cuts its pack back to the
+ * last mark (what committed metadata names), or removes a pack it created
+ * and never marked. */
+static void test_mark_abort(void **state)
+{
+    struct fixture *f = *state;
+    struct pack_writer *w = NULL;
+    chunk_id ids[4];
+    struct chunk_loc locs[4];
+    struct stat st;
+    char *p;
+
+    assert_int_equal(pack_writer_open(f->s, true, &w), 0);
+    append_chunks(f, w, 2, 10, ids, locs);
+    assert_int_equal(pack_writer_sync(w), 0);
+    pack_writer_mark(w);
+    append_chunks(f, w, 2, 20, ids + 2, locs + 2);
+    assert_int_equal(pack_writer_sync(w), 0);
+    pack_writer_abort(w);
+    p = pack_path(f->s, locs[0].pack);
+    assert_int_equal(stat(p, &st), 0);
+    assert_int_equal(st.st_size, locs[2].offset); /* cut back to the mark */
+    check_chunk(f, &ids[1], &locs[1], 11, 1);
+    /* appending goes on from the mark */
+    append_chunks(f, w, 1, 30, ids + 2, locs + 2);
+    assert_int_equal(locs[2].offset,
+                     locs[1].offset + PACK_RECORD_HEADER_BYTES + locs[1].stored_len);
+    assert_int_equal(pack_writer_sync(w), 0);
+    check_chunk(f, &ids[2], &locs[2], 30, 0);
+    pack_writer_close(w);
+    free(p);
+
+    /* a pack created and never marked goes away whole */
+    assert_int_equal(pack_writer_open(f->s, true, &w), 0);
+    append_chunks(f, w, 1, 40, ids, locs);
+    p = pack_path(f->s, locs[0].pack);
+    assert_int_equal(stat(p, &st), 0);
+    pack_writer_abort(w);
+    assert_int_equal(stat(p, &st), -1);
+    pack_writer_close(w);
+    pack_writer_abort(NULL);
+    free(p);
+
+    /* a claimed pack is cut back to where it was claimed, never removed */
+    assert_int_equal(pack_writer_open(f->s, false, &w), 0);
+    append_chunks(f, w, 1, 50, ids, locs);
+    p = pack_path(f->s, locs[0].pack);
+    pack_writer_abort(w);
+    assert_int_equal(stat(p, &st), 0);
+    assert_int_equal(st.st_size, locs[0].offset);
+    pack_writer_close(w);
+    free(p);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -442,6 +496,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_truncated_and_missing, setup_4k, teardown_fixture),
         cmocka_unit_test_setup_teardown(test_mismatches, setup_4k, teardown_fixture),
         cmocka_unit_test_setup_teardown(test_faults, setup_4k, teardown_fixture),
+        cmocka_unit_test_setup_teardown(test_mark_abort, setup_4k, teardown_fixture),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
