@@ -4,7 +4,9 @@
  * BLOCKSNAP_FAULT="POINT:N[,POINT:N...]" makes the Nth passage through the
  * named point fail (or, with POINT:N:kill, SIGKILL the process there), so
  * crash and error paths can be tested deterministically.  Points:
- * pack-append, pack-sync, meta-commit, snapshot-batch, gc-step.  Without the
+ * pack-append, pack-sync, meta-commit, snapshot-batch, gc-step, pack-record
+ * (each record appended), index-decref (each reference released: delete's
+ * cascade, gc), restore-chunk (each chunk create-volume reads).  Without the
  * define, fault_hit() is a constant false and costs nothing.
  */
 #ifndef BSNAP_FAULT_H

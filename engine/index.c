@@ -7,6 +7,7 @@
 
 #include "blockmap.h"
 #include "error.h"
+#include "fault.h"
 #include "store.h"
 #include "util.h"
 
@@ -131,6 +132,8 @@ int index_decref(bsnap_store *s, meta_txn *txn, const chunk_id *id)
         return r;
     if (e.refcount == 0)
         return missing(id, "refcount would fall below zero");
+    if (fault_hit("index-decref"))
+        return bsnap_fail(-EIO, "Store.Error", "index: release: injected failure");
     e.refcount--;
     if (e.refcount == 0)
         e.loc.flags |= CHUNK_DEAD;

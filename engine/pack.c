@@ -322,6 +322,8 @@ int pack_writer_append(struct pack_writer *w, const chunk_id *id, uint32_t flags
         if (r < 0)
             return r;
     }
+    if (fault_hit("pack-record"))
+        return bsnap_fail(-EIO, "Store.Error", "pack %u: append: injected failure", w->pack);
     if (w->buflen + need > WRITE_BUFFER_BYTES) {
         r = flush_buffer(w);
         if (r < 0)

@@ -19,6 +19,7 @@
 #include "blockmap.h"
 #include "catalog.h"
 #include "error.h"
+#include "fault.h"
 #include "index.h"
 #include "pack.h"
 #include "snapshot.h"
@@ -394,6 +395,8 @@ static int restore_data(struct restore *rs)
             continue;
         if (nrun == 0)
             run_start = idx;
+        if (fault_hit("restore-chunk"))
+            return bsnap_fail(-EIO, "Store.Error", "restore: injected failure");
         r = read_chunk(rd, idx, wbuf + nrun * rd->cs);
         if (r < 0)
             return r;
