@@ -3,6 +3,7 @@
  * or a crash in the middle leaves (nothing verify objects to, nothing gc
  * cannot reclaim). */
 #include <errno.h>
+#include <pthread.h>
 #include <setjmp.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -602,6 +603,119 @@ static void test_killed_writer(void **state)
     free(vol);
 }
 
+/* Several threads snapshot different volumes through one store handle at
+ * once: each writes its own pack, and everything verifies and restores. */
+struct writer_arg {
+    bsnap_store *s;
+    const char *vol;
+    char id[BSNAP_ID_MAX];
+    int r;
+};
+
+static void *writer_thread(void *ud)
+{
+    struct writer_arg *a = ud;
+    bsnap_snapshot_options o = {.volume_path = a->vol, .threads = 2};
+
+    a->r = bsnap_snapshot_create(a->s, &o, a->id, NULL);
+    return NULL;
+}
+
+static void test_concurrent_writers(void **state)
+{
+    struct fixture *f = *state;
+    enum { W = 3 };
+    struct writer_arg args[W];
+    pthread_t th[W];
+    char *vols[W];
+    bsnap_store_info si;
+
+    for (int i = 0; i < W; i++) {
+        char name[16];
+        snprintf(name, sizeof name, "v%d.img", i);
+        vols[i] = volume_create(f, name, 2000 * CS);
+        for (uint64_t c = 0; c < 2000; c++)
+            if (c % 3 != 2)
+                chunk_write(vols[i], CS, c, (uint64_t)i * 10000 + c);
+        chunk_write(vols[i], CS, 1999, 42); /* one chunk all of them share */
+        args[i] = (struct writer_arg){.s = f->s, .vol = vols[i]};
+    }
+    for (int i = 0; i < W; i++)
+        assert_int_equal(pthread_create(&th[i], NULL, writer_thread, &args[i]), 0);
+    for (int i = 0; i < W; i++)
+        assert_int_equal(pthread_join(th[i], NULL), 0);
+    for (int i = 0; i < W; i++)
+        assert_int_equal(args[i].r, 0);
+    assert_int_equal(bsnap_store_get_info(f->s, &si), 0);
+    assert_int_equal(si.pack_count, W); /* a pack per concurrent writer */
+    assert_verify_clean(f);
+    for (int i = 0; i < W; i++) {
+        assert_restores_to(f, args[i].id, vols[i]);
+        free(vols[i]);
+    }
+}
+
+/* 4 MiB chunks: the largest records, written past the writer's buffer. */
+static void test_largest_chunks(void **state)
+{
+    struct fixture *f = fixture_new(BSNAP_CHUNK_SIZE_MAX);
+    const uint64_t cs = BSNAP_CHUNK_SIZE_MAX;
+    char *vol = volume_create(f, "v.img", 3 * cs + 5), id[BSNAP_ID_MAX];
+    bsnap_snapshot_stats st;
+
+    (void)state;
+    volume_write(vol, 0, cs, 1); /* random: stored raw, 4 MiB + header */
+    volume_write(vol, 2 * cs + 100, 1000, 2);
+    volume_write(vol, 3 * cs, 5, 3);
+    st = snap_path(f, vol, id);
+    assert_int_equal(st.new_chunks, 3 + 1);
+    assert_verify_clean(f);
+    assert_restores_to(f, id, vol);
+    fixture_reopen(f);
+    assert_restores_to(f, id, vol);
+    free(vol);
+    fixture_free(f);
+}
+
+/* The metadata map filling up is -ENOSPC "Store.Full"; the store is left as
+ * it was apart from what gc reclaims. */
+static int child_snapshot_full(bsnap_store *s, void *ud)
+{
+    struct child_args *a = ud;
+    bsnap_snapshot_options o = {.volume_path = a->vol, .threads = 2};
+    char id[BSNAP_ID_MAX];
+    int r = bsnap_snapshot_create(s, &o, id, NULL);
+
+    if (r == 0)
+        return 0;
+    return r == -ENOSPC && strcmp(bsnap_last_error()->code, "Store.Full") == 0 ? 30 : 40;
+}
+
+static void test_metadata_full(void **state)
+{
+    struct fixture *f = *state;
+    char *vol = big_volume(f), *small = volume_create(f, "small.img", 4 * CS);
+    char base[BSNAP_ID_MAX];
+    struct child_args a = {vol};
+    int r;
+
+    chunk_write(small, CS, 1, 1);
+    snap_path(f, small, base);
+    /* a map too small for 9000 index entries, in a child (LMDB reads the
+     * size at open) */
+    setenv("BLOCKSNAP_MAP_SIZE", "262144", 1);
+    r = run_in_child(f, NULL, child_snapshot_full, &a);
+    unsetenv("BLOCKSNAP_MAP_SIZE");
+    fixture_reopen(f); /* with the normal map size */
+    assert_int_equal(r, 30);
+    assert_int_equal(snapshot_count(f), 1);
+    assert_verify_clean(f);
+    assert_restores_to(f, base, small);
+    after_failure(f, vol, 1);
+    free(small);
+    free(vol);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -623,6 +737,9 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_fault_pack_sync, setup_4k, teardown_fixture),
         cmocka_unit_test_setup_teardown(test_fault_incremental, setup_4k, teardown_fixture),
         cmocka_unit_test_setup_teardown(test_killed_writer, setup_4k, teardown_fixture),
+        cmocka_unit_test_setup_teardown(test_concurrent_writers, setup_4k, teardown_fixture),
+        cmocka_unit_test(test_largest_chunks),
+        cmocka_unit_test_setup_teardown(test_metadata_full, setup_4k, teardown_fixture),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
