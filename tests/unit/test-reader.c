@@ -1,6 +1,7 @@
 /* test-reader.c - reader.c: readers and their pins, pread and seek,
  * restore (byte-identical, sparse, atomic), and diff. */
 #include <errno.h>
+#include <pthread.h>
 #include <dirent.h>
 #include <setjmp.h>
 #include <signal.h>
@@ -407,6 +408,119 @@ static void test_diff(void **state)
     free(vol);
 }
 
+/* Many threads may read one reader at once. */
+struct read_arg {
+    bsnap_reader *rd;
+    const uint8_t *want;
+    size_t len;
+    unsigned seed;
+    int bad;
+};
+
+static void *read_thread(void *ud)
+{
+    struct read_arg *a = ud;
+    uint8_t buf[3 * CS];
+
+    for (int i = 0; i < 300; i++) {
+        uint64_t off = (uint64_t)rand_r(&a->seed) % a->len;
+        size_t n = (size_t)rand_r(&a->seed) % sizeof buf;
+        long got = bsnap_reader_pread(a->rd, buf, n, off);
+        size_t want_n = MIN(n, a->len - off);
+        if (got != (long)want_n || memcmp(buf, a->want + off, want_n) != 0)
+            a->bad++;
+    }
+    return NULL;
+}
+
+static void test_threaded_reads(void **state)
+{
+    struct fixture *f = *state;
+    char *vol = sample_volume(f, "v.img", BM_FANOUT + 300), id[BSNAP_ID_MAX];
+    size_t vlen;
+    uint8_t *want;
+    bsnap_reader *rd = NULL;
+    struct read_arg args[4];
+    pthread_t th[4];
+
+    for (uint64_t c = 200; c < BM_FANOUT + 300; c += 7)
+        chunk_write(vol, CS, c, c);
+    want = file_slurp(vol, &vlen);
+    snap_path(f, vol, id);
+    fixture_reopen(f);
+    assert_int_equal(bsnap_reader_open(f->s, id, &rd), 0);
+    for (unsigned i = 0; i < 4; i++) {
+        args[i] = (struct read_arg){rd, want, vlen, i + 1, 0};
+        assert_int_equal(pthread_create(&th[i], NULL, read_thread, &args[i]), 0);
+    }
+    for (int i = 0; i < 4; i++) {
+        assert_int_equal(pthread_join(th[i], NULL), 0);
+        assert_int_equal(args[i].bad, 0);
+    }
+    bsnap_reader_close(rd);
+    free(want);
+    free(vol);
+}
+
+/* On a read-only store a reader pins nothing (it could not write the pin). */
+static void test_read_only_reader(void **state)
+{
+    struct fixture *f = *state;
+    char *vol = sample_volume(f, "v.img", 200), id[BSNAP_ID_MAX];
+    char *pins = path_in(f->store_path, "pins");
+    bsnap_reader *rd = NULL;
+    uint8_t buf[CS], want[CS];
+
+    snap_path(f, vol, id);
+    bsnap_store_close(f->s);
+    assert_int_equal(bsnap_store_open(f->store_path, BSNAP_STORE_RDONLY, NULL, &f->s), 0);
+    assert_int_equal(bsnap_reader_open(f->s, id, &rd), 0);
+    assert_int_equal(dir_entries(pins), 0);
+    assert_int_equal(bsnap_reader_pread(rd, buf, CS, 100 * CS), CS);
+    fill_random(want, CS, 3);
+    assert_memory_equal(buf, want, CS);
+    bsnap_reader_close(rd);
+    free(pins);
+    free(vol);
+}
+
+static void restore_progress(void *ud, uint64_t done, uint64_t total)
+{
+    uint64_t *p = ud;
+
+    assert_true(done <= total);
+    p[0]++;
+    p[1] = done;
+    p[2] = total;
+}
+
+static void test_restore_progress_cancel(void **state)
+{
+    struct fixture *f = *state;
+    char *vol = sample_volume(f, "v.img", 300), *out = path_in(f->dir, "out.img");
+    char id[BSNAP_ID_MAX], vid[BSNAP_ID_MAX];
+    uint64_t seen[3] = {0};
+    volatile int cancel = 1;
+    bsnap_volume_options o = {0};
+    struct stat st;
+
+    snap_path(f, vol, id);
+    o.run.progress = restore_progress;
+    o.run.progress_ud = seen;
+    assert_int_equal(bsnap_volume_create(f->s, id, out, &o, vid), 0);
+    assert_true(seen[0] >= 1);
+    assert_int_equal(seen[1], 300 * CS - 123); /* the last call: done == total */
+    assert_int_equal(seen[2], 300 * CS - 123);
+    assert_int_equal(unlink(out), 0);
+    o.run.progress = NULL;
+    o.run.cancel = &cancel;
+    assert_error(bsnap_volume_create(f->s, id, out, &o, vid), -ECANCELED, "Cancelled");
+    assert_int_equal(stat(out, &st), -1);
+    assert_int_equal(dir_entries(f->dir), 2); /* no temporary file */
+    free(vol);
+    free(out);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -419,6 +533,9 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_pin_reads_after_gc, setup_4k, teardown_fixture),
         cmocka_unit_test_setup_teardown(test_dead_pin_reaped, setup_4k, teardown_fixture),
         cmocka_unit_test_setup_teardown(test_diff, setup_4k, teardown_fixture),
+        cmocka_unit_test_setup_teardown(test_threaded_reads, setup_4k, teardown_fixture),
+        cmocka_unit_test_setup_teardown(test_read_only_reader, setup_4k, teardown_fixture),
+        cmocka_unit_test_setup_teardown(test_restore_progress_cancel, setup_4k, teardown_fixture),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
