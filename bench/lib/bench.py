@@ -107,6 +107,38 @@ def same_sparse(a, b):
     return True
 
 
+def warm(*paths):
+    """Read the data regions of @paths (files, or every file under a
+    directory) so that the next timed command finds them in the page cache.
+    Needed before every timed command: this machine's kernel pages out what
+    was not touched for a few seconds (DAMON), so "warm" does not last."""
+    buf = bytearray(1 << 20)
+    files = []
+    for p in paths:
+        if os.path.isdir(p):
+            for d, _, names in os.walk(p):
+                files.extend(os.path.join(d, n) for n in names)
+        elif os.path.exists(p):
+            files.append(p)
+    for f in files:
+        try:
+            fd = os.open(f, os.O_RDONLY)
+        except OSError:
+            continue
+        try:
+            if not os.path.isfile(f):
+                continue
+            for off, length in W.data_extents(f):
+                end = off + length
+                while off < end:
+                    n = os.preadv(fd, [memoryview(buf)[:min(len(buf), end - off)]], off)
+                    if n <= 0:
+                        break
+                    off += n
+        finally:
+            os.close(fd)
+
+
 def can_drop_caches():
     return os.geteuid() == 0 and os.access("/proc/sys/vm/drop_caches", os.W_OK)
 
@@ -218,20 +250,20 @@ class Bench:
             "lz4 -1": ["lz4", "-1", "-c", src] if shutil.which("lz4") else None,
             "cp --sparse=always": ["cp", "--sparse=always", src, out],
         }
-        # Warm the page cache, as for every tool.
-        subprocess.run(["cat", src], stdout=subprocess.DEVNULL, check=True)
         for rep in range(self.a.reps):
             for name, argv in cmds.items():
                 if argv is None:
                     self.res.mark("baseline", name, "skipped", "not installed")
                     continue
+                warm(src)
                 m, _ = T.run(argv, stdout=subprocess.DEVNULL)
                 if name.startswith("cp") and not same(src, out):
                     self.fail_wrong("baseline", name, "cp output differs")
-                self.res.add("baseline", name, secs=m.secs, rss_kib=m.rss_kib)
+                self.res.add("baseline", name, **m.fig())
                 if os.path.exists(out):
                     os.unlink(out)
         offs = random_offsets(src, self.a.reads, 7)
+        warm(src)
         randread(src, offs)
         lat = randread(src, offs)
         self.res.add("fuse-rand", "page cache", warm_p50_us=pct(lat, 50), warm_p99_us=pct(lat, 99))
@@ -287,8 +319,9 @@ class Bench:
             if version:
                 self.put(version)
             before, pb = tool.repo_bytes(), pack_bytes()
+            warm(self.disk, repo)
             m, snap = tool.backup([self.disk], label)
-            fig = {"secs": m.secs, "rss_kib": m.rss_kib, "bytes": tool.repo_bytes() - before}
+            fig = dict(m.fig(), bytes=tool.repo_bytes() - before)
             if bs:
                 fig["pack_bytes"] = pack_bytes() - pb
             self.res.add(scen, tool.name, **fig)
@@ -313,8 +346,9 @@ class Bench:
     def restore(self, tool, snap, scen, sources, sparse=False):
         outs = {src: os.path.join(self.work, "restored-%d.img" % i)
                 for i, src in enumerate(sources)}
+        warm(tool.repo)
         m = tool.restore(snap, outs)
-        fig = {"secs": m.secs, "rss_kib": m.rss_kib}
+        fig = m.fig()
         for src, out in outs.items():
             ref = self.img(sources[src])
             ok = same_sparse(ref, out) if sparse else same(ref, out)
@@ -330,6 +364,7 @@ class Bench:
         mnt = os.path.join(self.work, "mnt")
         ref = self.img("base.img")
         offs = random_offsets(ref, self.a.reads, 11)
+        warm(tool.repo)
         with tool.mount(snap, mnt) as mp:
             f = mp.path(self.disk)
             m, _ = T.run(["cat", f], stdout=subprocess.DEVNULL, rss=False)
@@ -340,6 +375,7 @@ class Bench:
             self.res.add("fuse-seq", tool.name, secs=m.secs, reread_secs=m2.secs)
             if not self.want("fuse-rand"):
                 return
+            warm(tool.repo)
             randread(f, offs, check=ref)            # warm-up, checked
             lat = randread(f, offs)
             warm = {"warm_p50_us": pct(lat, 50), "warm_p99_us": pct(lat, 99)}
@@ -348,8 +384,6 @@ class Bench:
             with tool.mount(snap, mnt) as mp:
                 lat = randread(mp.path(self.disk), offs)
             warm.update(cold_p50_us=pct(lat, 50), cold_p99_us=pct(lat, 99))
-            # Bring the sources back into the page cache for what follows.
-            subprocess.run(["cat", self.img("base.img")], stdout=subprocess.DEVNULL)
         else:
             self.res.mark("fuse-rand", tool.name, "ok",
                           "cold skipped: cannot drop caches (needs root)")
@@ -364,10 +398,20 @@ class Bench:
         tool.backup([self.disk], "full")
         self.put("v1.img")
         pb, before = tool.store_info()["PackBytes"], tool.repo_bytes()
+        warm(self.disk, repo)
         m, snap = tool.backup([self.disk], "cbt", changed={self.disk: self.img("v1.ranges")})
-        self.res.add("cbt", tool.name, secs=m.secs, rss_kib=m.rss_kib,
-                     bytes=tool.repo_bytes() - before,
+        self.res.add("cbt", tool.name, **m.fig(), bytes=tool.repo_bytes() - before,
                      pack_bytes=tool.store_info()["PackBytes"] - pb)
+        # What a changed-block snapshot cannot avoid: starting the program and
+        # opening the store, and compressing the changed chunks.
+        m0, _ = T.run(tool.cli("describe-store"))
+        self.res.add("cbt-floor", "blocksnap describe-store", **m0.fig())
+        chunks = os.path.join(self.work, "chunks.bin")
+        W.extract_chunks(self.img("v1.img"), self.changed, self.a.chunk, chunks)
+        m1, _ = T.run(["lz4", "-1", "-B%d" % self.a.chunk, "-BI", "-c", chunks],
+                      stdout=subprocess.DEVNULL)
+        os.unlink(chunks)
+        self.res.add("cbt-floor", "lz4 -1 of the changed chunks", **m1.fig())
         # The snapshot must be exactly v1.
         outs = {self.disk: os.path.join(self.work, "cbt-restored.img")}
         tool.restore(snap, outs)
@@ -404,8 +448,10 @@ class Bench:
                 step_times.append(m.secs)
                 length += 1
             for rep in range(self.a.reps):
+                warm(self.disk, repo)
                 m, snap = tool.backup([self.disk], "chain")
                 length += 1
+                warm(repo)
                 r = tool.restore(snap, {self.disk: out})
                 if not same(self.disk, out):
                     self.fail_wrong("chain", tool.name, "restore at chain length %d differs" % length)
@@ -420,8 +466,9 @@ class Bench:
         src = self.img("sparse.img")
         repo = self.repo(tool, "sparse")
         tool.init(repo)
+        warm(src)
         m, snap = tool.backup([src], "sparse")
-        self.res.add("sparse", tool.name, secs=m.secs, rss_kib=m.rss_kib, bytes=tool.repo_bytes())
+        self.res.add("sparse", tool.name, **m.fig(), bytes=tool.repo_bytes())
         if tool.name == "restic":
             self.res.mark("sparse-restore", tool.name, "skipped",
                           "restic 0.14 restore has no --sparse: it would write every zero")
@@ -436,8 +483,9 @@ class Bench:
         self.put("data.img", self.datadisk)
         repo = self.repo(tool, "machine")
         tool.init(repo)
+        warm(self.disk, self.datadisk)
         m, snap = tool.backup([self.disk, self.datadisk], "machine")
-        self.res.add("machine", tool.name, secs=m.secs, rss_kib=m.rss_kib, bytes=tool.repo_bytes())
+        self.res.add("machine", tool.name, **m.fig(), bytes=tool.repo_bytes())
         self.guarded("machine-restore", tool,
                      lambda: self.restore(tool, snap, "machine-restore",
                                           {self.disk: "base.img", self.datadisk: "data.img"}))
@@ -448,8 +496,10 @@ class Bench:
         src = self.img("sparse.img")
         out = os.path.join(self.work, "cp.img")
         for rep in range(self.a.sparse_reps):
+            warm(src)
             m, _ = T.run(["cat", src], stdout=subprocess.DEVNULL)
             self.res.add("sparse-baseline", "cat", secs=m.secs)
+            warm(src)
             m, _ = T.run(["cp", "--sparse=always", src, out])
             if not same_sparse(src, out):
                 self.fail_wrong("sparse-baseline", "cp --sparse=always", "copy differs")
@@ -471,6 +521,7 @@ class Bench:
             log("workload in %s (image %d MiB)" % (self.wl, a.size // W.MIB))
             self.facts = W.generate(self.wl, a.size, a.sparse_size, a.sparse_data, a.seed, log)
             ch = W.changed_chunks(self.img("base.img"), self.img("v1.img"), a.chunk)
+            self.facts["v1_changed_chunk_list"] = ch
             self.facts["v1_changed_chunks"] = len(ch)
             self.facts["v1_changed_chunks_lz4_bytes"] = W.lz4_size_of_chunks(
                 self.img("v1.img"), ch, a.chunk, os.path.join(self.work, "chunks.bin"))
@@ -479,6 +530,7 @@ class Bench:
                 json.dump(self.facts, f)
             log("workload ready in %.1fs" % self.facts["generate_secs"])
 
+        self.changed = self.facts["v1_changed_chunk_list"]
         t1 = time.monotonic()
         self.baselines()
         log("baselines done in %.1fs" % (time.monotonic() - t1))

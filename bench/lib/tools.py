@@ -35,14 +35,22 @@ class Failed(Exception):
 
 
 class Measure:
-    def __init__(self, secs=0.0, rss_kib=0):
+    """Wall seconds, peak RSS (KiB) and CPU seconds (user + system) of one
+    command or of several run one after the other."""
+
+    def __init__(self, secs=0.0, rss_kib=0, cpu_secs=0.0):
         self.secs = secs
         self.rss_kib = rss_kib
+        self.cpu_secs = cpu_secs
 
     def add(self, other):
         self.secs += other.secs
         self.rss_kib = max(self.rss_kib, other.rss_kib)
+        self.cpu_secs += other.cpu_secs
         return self
+
+    def fig(self):
+        return {"secs": self.secs, "rss_kib": self.rss_kib, "cpu_secs": self.cpu_secs}
 
 
 def run(argv, env=None, cwd=None, stdout=subprocess.PIPE, timeout=None, rss=True):
@@ -57,7 +65,7 @@ def run(argv, env=None, cwd=None, stdout=subprocess.PIPE, timeout=None, rss=True
     if rss and os.access(TIME, os.X_OK):
         fd, rss_file = tempfile.mkstemp(prefix="bench-rss-")
         os.close(fd)
-        cmd = [TIME, "-f", "%M", "-o", rss_file] + cmd
+        cmd = [TIME, "-f", "%M %U %S", "-o", rss_file] + cmd
     t0 = time.perf_counter()
     p = subprocess.Popen(cmd, env=full_env, cwd=cwd, stdout=stdout,
                          stderr=subprocess.PIPE, stdin=subprocess.DEVNULL)
@@ -68,19 +76,23 @@ def run(argv, env=None, cwd=None, stdout=subprocess.PIPE, timeout=None, rss=True
         p.communicate()
         raise Failed("%s: timed out after %ds" % (argv[0], timeout))
     secs = time.perf_counter() - t0
-    usage_rss = 0
+    usage_rss, cpu = 0, 0.0
     if rss_file:
         try:
             with open(rss_file) as f:
-                lines = [l for l in f.read().split() if l.isdigit()]
-                usage_rss = int(lines[-1]) if lines else 0
+                last = f.read().strip().splitlines()[-1:]  # after any "Command exited" line
+            parts = last[0].split() if last else []
+            if len(parts) == 3:
+                usage_rss, cpu = int(parts[0]), float(parts[1]) + float(parts[2])
+        except (OSError, ValueError):
+            pass
         finally:
             os.unlink(rss_file)
     if p.returncode != 0:
         raise Failed("%s exited %d: %s" % (" ".join(argv[:3]), p.returncode,
                                            (err or b"").decode(errors="replace").strip()[-2000:]))
     text = out.decode(errors="replace") if out is not None else ""
-    return Measure(secs, usage_rss), text
+    return Measure(secs, usage_rss, cpu), text
 
 
 def allocated(path):

@@ -240,12 +240,17 @@ def changed_chunks(a, b, chunk):
     return out
 
 
-def lz4_size_of_chunks(img, indices, chunk, tmp):
-    """LZ4 (-1, independent blocks of one chunk) size of the given chunks."""
-    with open(img, "rb") as f, open(tmp, "wb") as o:
+def extract_chunks(img, indices, chunk, out):
+    """Write the given chunks of @img, one after the other, to @out."""
+    with open(img, "rb") as f, open(out, "wb") as o:
         for i in indices:
             f.seek(i * chunk)
             o.write(f.read(chunk))
+
+
+def lz4_size_of_chunks(img, indices, chunk, tmp):
+    """LZ4 (-1, independent blocks of one chunk) size of the given chunks."""
+    extract_chunks(img, indices, chunk, tmp)
     out = subprocess.run(["lz4", "-1", "-B%d" % chunk, "-BI", "-c", tmp],
                          stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, check=True).stdout
     os.unlink(tmp)
