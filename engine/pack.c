@@ -423,11 +423,17 @@ void pack_writer_close(struct pack_writer *w)
 
 #define PACK_CACHE_SLOTS 64
 
+/* Open pack fds shared by a store's threads.  A slot in use (users > 0) is
+ * never closed; when every slot is busy a reader opens a private fd.  Pack
+ * numbers are never reused, so a cached fd of a pack gc has since removed
+ * still reads the records it had, which are checked like any others. */
 struct pack_cache {
     pthread_mutex_t lock;
     struct {
         uint32_t pack;
         int fd;
+        unsigned users;
+        bool stale; /* close when the last user is done */
         uint64_t used;
     } slot[PACK_CACHE_SLOTS];
     uint64_t clock;
@@ -463,7 +469,11 @@ void pack_cache_forget(bsnap_store *s, uint32_t pack)
 
     pthread_mutex_lock(&c->lock);
     for (int i = 0; i < PACK_CACHE_SLOTS; i++) {
-        if (c->slot[i].fd >= 0 && c->slot[i].pack == pack) {
+        if (c->slot[i].fd < 0 || c->slot[i].pack != pack)
+            continue;
+        if (c->slot[i].users) {
+            c->slot[i].stale = true;
+        } else {
             close(c->slot[i].fd);
             c->slot[i].fd = -1;
         }
@@ -471,21 +481,22 @@ void pack_cache_forget(bsnap_store *s, uint32_t pack)
     pthread_mutex_unlock(&c->lock);
 }
 
-/* Get a dup of the cached fd for @pack (so the caller may use it while
- * another thread evicts the slot).  Returns fd or -errno. */
-static int pack_fd(bsnap_store *s, uint32_t pack)
+/* Get an fd for @pack: *ret_slot is the cache slot to hand back with
+ * pack_fd_put(), or -1 for a private fd.  Returns the fd or -errno. */
+static int pack_fd_get(bsnap_store *s, uint32_t pack, int *ret_slot)
 {
     struct pack_cache *c = s->packs;
     _cleanup_free_ char *p = NULL;
-    int victim = 0, fd, dupfd;
+    int victim = -1, fd;
 
     pthread_mutex_lock(&c->lock);
     for (int i = 0; i < PACK_CACHE_SLOTS; i++) {
-        if (c->slot[i].fd >= 0 && c->slot[i].pack == pack) {
+        if (c->slot[i].fd >= 0 && c->slot[i].pack == pack && !c->slot[i].stale) {
             c->slot[i].used = ++c->clock;
-            dupfd = fcntl(c->slot[i].fd, F_DUPFD_CLOEXEC, 0);
+            c->slot[i].users++;
             pthread_mutex_unlock(&c->lock);
-            return dupfd < 0 ? -errno : dupfd;
+            *ret_slot = i;
+            return c->slot[i].fd;
         }
     }
     pthread_mutex_unlock(&c->lock);
@@ -496,28 +507,46 @@ static int pack_fd(bsnap_store *s, uint32_t pack)
     fd = open(p, O_RDONLY | O_CLOEXEC);
     if (fd < 0)
         return -errno;
-    dupfd = fcntl(fd, F_DUPFD_CLOEXEC, 0);
-    if (dupfd < 0) {
-        int e = errno;
-        close(fd);
-        return -e;
-    }
     pthread_mutex_lock(&c->lock);
     for (int i = 0; i < PACK_CACHE_SLOTS; i++) {
+        if (c->slot[i].users)
+            continue;
         if (c->slot[i].fd < 0) {
             victim = i;
             break;
         }
-        if (c->slot[i].used < c->slot[victim].used)
+        if (victim < 0 || c->slot[i].used < c->slot[victim].used)
             victim = i;
     }
-    if (c->slot[victim].fd >= 0)
-        close(c->slot[victim].fd);
-    c->slot[victim].fd = fd;
-    c->slot[victim].pack = pack;
-    c->slot[victim].used = ++c->clock;
+    if (victim >= 0) {
+        if (c->slot[victim].fd >= 0)
+            close(c->slot[victim].fd);
+        c->slot[victim].fd = fd;
+        c->slot[victim].pack = pack;
+        c->slot[victim].users = 1;
+        c->slot[victim].stale = false;
+        c->slot[victim].used = ++c->clock;
+    }
     pthread_mutex_unlock(&c->lock);
-    return dupfd;
+    *ret_slot = victim;
+    return fd;
+}
+
+static void pack_fd_put(bsnap_store *s, int slot, int fd)
+{
+    struct pack_cache *c = s->packs;
+
+    if (slot < 0) {
+        close(fd);
+        return;
+    }
+    pthread_mutex_lock(&c->lock);
+    if (--c->slot[slot].users == 0 && c->slot[slot].stale) {
+        close(c->slot[slot].fd);
+        c->slot[slot].fd = -1;
+        c->slot[slot].stale = false;
+    }
+    pthread_mutex_unlock(&c->lock);
 }
 
 /* Scratch buffer per thread for record reads, freed when the thread exits
@@ -572,7 +601,7 @@ static int read_record(bsnap_store *s, const chunk_id *id, const struct chunk_lo
     size_t total = PACK_RECORD_HEADER_BYTES + (size_t)loc->stored_len;
     uint8_t *buf;
     ssize_t n;
-    int fd;
+    int fd, slot = -1;
 
     chunk_id_hex(id, hex);
     if (loc->stored_len == 0 || loc->stored_len > PACK_RECORD_MAX_PAYLOAD + 65536)
@@ -581,13 +610,13 @@ static int read_record(bsnap_store *s, const chunk_id *id, const struct chunk_lo
     buf = scratch_get(total);
     if (!buf)
         return bsnap_fail(-ENOMEM, "InternalError", "out of memory");
-    fd = pack_fd(s, loc->pack);
+    fd = pack_fd_get(s, loc->pack, &slot);
     if (fd < 0)
         return bsnap_fail(fd == -ENOENT ? -EIO : fd, "Store.Corrupt",
                           "chunk %s (pack %u offset %llu): cannot open pack: %s", hex, loc->pack,
                           (unsigned long long)loc->offset, strerror(-fd));
     n = full_pread(fd, buf, total, (off_t)loc->offset);
-    close(fd);
+    pack_fd_put(s, slot, fd);
     if (n < 0)
         return bsnap_fail(-EIO, "Store.Corrupt", "chunk %s (pack %u offset %llu): read: %s", hex,
                           loc->pack, (unsigned long long)loc->offset, strerror((int)-n));

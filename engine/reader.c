@@ -250,37 +250,45 @@ uint64_t bsnap_reader_size(const bsnap_reader *rd)
     return rd->size;
 }
 
-/* Read chunk @idx of the reader's snapshot into @out (cs bytes). */
-static int read_chunk(bsnap_reader *rd, uint64_t idx, uint8_t *out)
+/* Read chunk @idx, whose id is @id, into @out (cs bytes). */
+static int read_chunk_id(bsnap_reader *rd, uint64_t idx, const chunk_id *id, uint8_t *out)
 {
     struct chunk_entry e;
-    chunk_id id;
     char hex[33];
-    int r = bm_lookup(rd->s, NULL, &rd->tree, idx, 0, &id);
+    int r;
 
-    if (r < 0)
-        return r;
-    if (chunk_id_is_zero(&id)) {
+    if (chunk_id_is_zero(id)) {
         memset(out, 0, rd->cs);
         return 0;
     }
-    r = index_lookup(rd->s, &id, &e);
+    r = index_lookup(rd->s, id, &e);
     if (r == -ENOENT) {
-        chunk_id_hex(&id, hex);
+        chunk_id_hex(id, hex);
         return bsnap_fail(-EIO, "Store.Corrupt", "snapshot %s offset %llu: chunk %s is missing",
                           rd->id, (unsigned long long)idx * rd->cs, hex);
     }
     if (r < 0)
         return r;
     if (e.loc.orig_len != rd->cs || (e.loc.flags & CHUNK_PAGE)) {
-        chunk_id_hex(&id, hex);
+        chunk_id_hex(id, hex);
         return bsnap_fail(-EIO, "Store.Corrupt",
                           "chunk %s (pack %u offset %llu): wrong kind or size", hex, e.loc.pack,
                           (unsigned long long)e.loc.offset);
     }
     /* The caller reports the failure (the FUSE view logs it, restore
      * returns it): logging here too would say it twice. */
-    return pack_read_chunk(rd->s, &id, &e.loc, out);
+    return pack_read_chunk(rd->s, id, &e.loc, out);
+}
+
+/* Read chunk @idx of the reader's snapshot into @out (cs bytes). */
+static int read_chunk(bsnap_reader *rd, uint64_t idx, uint8_t *out)
+{
+    chunk_id id;
+    int r = bm_lookup(rd->s, NULL, &rd->tree, idx, 0, &id);
+
+    if (r < 0)
+        return r;
+    return read_chunk_id(rd, idx, &id, out);
 }
 
 long bsnap_reader_pread(bsnap_reader *rd, void *buf, size_t len, uint64_t offset)
@@ -341,78 +349,230 @@ int bsnap_reader_seek(bsnap_reader *rd, uint64_t offset, int whence, uint64_t *r
 
 /* ---- restore ---- */
 
+/* Restore runs one dispatcher (the calling thread), which walks the leaf
+ * pages and hands out batches of chunk ids, and N workers, each of which
+ * reads, checks and expands its batch and writes it with pwrite at its own
+ * offset: no ordering is needed, so decompression, checking and the
+ * kernel's copies into the page cache overlap on every core. */
+#define RESTORE_BATCH 64u /* chunks; divides BM_FANOUT */
+
+struct rbatch {
+    uint64_t first; /* chunk index */
+    uint32_t n;
+    chunk_id ids[RESTORE_BATCH];
+};
+
 struct restore {
     bsnap_reader *rd;
     int fd;
     bool blockdev;
     const bsnap_run_options *run;
+
+    pthread_mutex_t lock;
+    pthread_cond_t cond;
+    struct rbatch *queue; /* ring */
+    size_t qcap, qhead, qlen;
+    bool done, stop;
+    int err;
+    error_saved err_saved;
+    uint64_t written; /* chunks, for progress */
 };
+
+static void restore_fail(struct restore *rs, int err)
+{
+    pthread_mutex_lock(&rs->lock);
+    if (!rs->err) {
+        rs->err = err;
+        error_save(&rs->err_saved);
+    }
+    rs->stop = true;
+    pthread_cond_broadcast(&rs->cond);
+    pthread_mutex_unlock(&rs->lock);
+}
+
+static int restore_batch(struct restore *rs, const struct rbatch *b, uint8_t *buf)
+{
+    bsnap_reader *rd = rs->rd;
+    uint32_t i = 0;
+
+    while (i < b->n) {
+        uint32_t j = i;
+        uint64_t off, len;
+        int r;
+
+        if (chunk_id_is_zero(&b->ids[i]) && !rs->blockdev) {
+            i++;
+            continue;
+        }
+        /* a run of chunks to write in one call */
+        for (; j < b->n && (rs->blockdev || !chunk_id_is_zero(&b->ids[j])); j++) {
+            uint8_t *dst = buf + (size_t)(j - i) * rd->cs;
+            if (chunk_id_is_zero(&b->ids[j])) {
+                memset(dst, 0, rd->cs);
+                continue;
+            }
+            r = read_chunk_id(rd, b->first + j, &b->ids[j], dst);
+            if (r < 0)
+                return r;
+        }
+        off = (b->first + i) * rd->cs;
+        len = MIN((uint64_t)(j - i) * rd->cs, rd->size - off);
+        r = full_pwrite(rs->fd, buf, (size_t)len, (off_t)off);
+        if (r < 0)
+            return bsnap_fail(r, r == -ENOSPC ? "VolumeFull" : "VolumeWriteError",
+                              "write at offset %llu: %s", (unsigned long long)off, strerror(-r));
+        i = j;
+    }
+    return 0;
+}
+
+static void *restore_worker(void *arg)
+{
+    struct restore *rs = arg;
+    uint8_t *buf = malloc((size_t)RESTORE_BATCH * rs->rd->cs);
+
+    if (!buf) {
+        restore_fail(rs, bsnap_fail(-ENOMEM, "InternalError", "out of memory"));
+        return NULL;
+    }
+    for (;;) {
+        struct rbatch b;
+        int r;
+
+        pthread_mutex_lock(&rs->lock);
+        while (!rs->stop && rs->qlen == 0 && !rs->done)
+            pthread_cond_wait(&rs->cond, &rs->lock);
+        if (rs->stop || rs->qlen == 0) {
+            pthread_mutex_unlock(&rs->lock);
+            break;
+        }
+        b = rs->queue[rs->qhead];
+        rs->qhead = (rs->qhead + 1) % rs->qcap;
+        rs->qlen--;
+        pthread_cond_broadcast(&rs->cond);
+        pthread_mutex_unlock(&rs->lock);
+
+        r = restore_batch(rs, &b, buf);
+        if (r < 0) {
+            restore_fail(rs, r);
+            break;
+        }
+        pthread_mutex_lock(&rs->lock);
+        rs->written += b.n;
+        pthread_mutex_unlock(&rs->lock);
+    }
+    free(buf);
+    return NULL;
+}
+
+static int restore_enqueue(struct restore *rs, const struct rbatch *b)
+{
+    int r;
+
+    pthread_mutex_lock(&rs->lock);
+    while (!rs->stop && rs->qlen == rs->qcap)
+        pthread_cond_wait(&rs->cond, &rs->lock);
+    r = rs->stop ? -ECANCELED : 0;
+    if (r == 0) {
+        rs->queue[(rs->qhead + rs->qlen) % rs->qcap] = *b;
+        rs->qlen++;
+        pthread_cond_broadcast(&rs->cond);
+    }
+    pthread_mutex_unlock(&rs->lock);
+    return r;
+}
+
+static void restore_progress(struct restore *rs, struct timespec *last, bool final)
+{
+    struct timespec now;
+    uint64_t done;
+
+    if (!rs->run || !rs->run->progress)
+        return;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    if (!final &&
+        (now.tv_sec - last->tv_sec) * 1000000000L + (now.tv_nsec - last->tv_nsec) < 100000000L)
+        return;
+    *last = now;
+    pthread_mutex_lock(&rs->lock);
+    done = final ? rs->rd->size : MIN(rs->written * rs->rd->cs, rs->rd->size);
+    pthread_mutex_unlock(&rs->lock);
+    rs->run->progress(rs->run->progress_ud, done, rs->rd->size);
+}
+
+/* The dispatcher: walk the leaves, skip empty ones, queue the rest. */
+static int restore_dispatch(struct restore *rs)
+{
+    bsnap_reader *rd = rs->rd;
+    _cleanup_free_ chunk_id *leaf = malloc(BM_PAGE_BYTES);
+    struct timespec last;
+    uint64_t nleaves = DIV_ROUND_UP(rd->tree.nchunks, BM_FANOUT);
+    int r;
+
+    if (!leaf)
+        return bsnap_fail(-ENOMEM, "InternalError", "out of memory");
+    clock_gettime(CLOCK_MONOTONIC, &last);
+    for (uint64_t l = 0; l < nleaves; l++) {
+        uint64_t base = l * BM_FANOUT, n = MIN((uint64_t)BM_FANOUT, rd->tree.nchunks - base);
+
+        if (rs->run && rs->run->cancel && *rs->run->cancel)
+            return bsnap_fail(-ECANCELED, "Cancelled", "restore interrupted");
+        r = bm_load_leaf(rd->s, NULL, &rd->tree, l, leaf);
+        if (r < 0)
+            return r;
+        for (uint64_t i = 0; i < n; i += RESTORE_BATCH) {
+            struct rbatch b = {.first = base + i, .n = (uint32_t)MIN((uint64_t)RESTORE_BATCH, n - i)};
+            memcpy(b.ids, leaf + i, b.n * sizeof *b.ids);
+            if (!rs->blockdev && mem_is_zero(b.ids, b.n * sizeof *b.ids))
+                continue;
+            r = restore_enqueue(rs, &b);
+            if (r < 0)
+                return r;
+        }
+        restore_progress(rs, &last, false);
+    }
+    restore_progress(rs, &last, true);
+    return 0;
+}
 
 static int restore_data(struct restore *rs)
 {
-    bsnap_reader *rd = rs->rd;
-    const size_t wbuf_chunks = MAX((size_t)1, (size_t)(4u << 20) / rd->cs);
-    _cleanup_free_ uint8_t *wbuf = malloc(wbuf_chunks * rd->cs);
-    _cleanup_free_ chunk_id *leaf = malloc(BM_PAGE_BYTES);
-    uint64_t run_start = 0, nrun = 0, last_leaf = UINT64_MAX;
-    struct timespec last = {0}, now;
+    pthread_t th[16];
+    long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+    unsigned n = (unsigned)MIN(MAX(ncpu, 1L), 16L), started = 0;
     int r;
 
-    if (!wbuf || !leaf)
+    rs->qcap = 4 * n;
+    rs->queue = calloc(rs->qcap, sizeof *rs->queue);
+    if (!rs->queue)
         return bsnap_fail(-ENOMEM, "InternalError", "out of memory");
-    for (uint64_t idx = 0; idx <= rd->tree.nchunks; idx++) {
-        bool zero = true;
-
-        if (idx < rd->tree.nchunks) {
-            if (idx / BM_FANOUT != last_leaf) {
-                last_leaf = idx / BM_FANOUT;
-                r = bm_load_leaf(rd->s, NULL, &rd->tree, last_leaf, leaf);
-                if (r < 0)
-                    return r;
-                /* Skip a leaf with no data at all in one step. */
-                if (!rs->blockdev && mem_is_zero(leaf, BM_PAGE_BYTES) && nrun == 0) {
-                    idx = (last_leaf + 1) * BM_FANOUT - 1;
-                    continue;
-                }
-            }
-            zero = chunk_id_is_zero(&leaf[idx % BM_FANOUT]) && !rs->blockdev;
-        }
-        /* Flush the run of data chunks when it ends or the buffer is full. */
-        if (nrun > 0 && (zero || nrun == wbuf_chunks || idx == rd->tree.nchunks)) {
-            uint64_t off = run_start * rd->cs, len = MIN(nrun * rd->cs, rd->size - off);
-            r = full_pwrite(rs->fd, wbuf, (size_t)len, (off_t)off);
-            if (r < 0)
-                return bsnap_fail(r, r == -ENOSPC ? "VolumeFull" : "VolumeWriteError",
-                                  "write at offset %llu: %s", (unsigned long long)off,
-                                  strerror(-r));
-            nrun = 0;
-        }
-        if (idx == rd->tree.nchunks)
+    pthread_mutex_init(&rs->lock, NULL);
+    pthread_cond_init(&rs->cond, NULL);
+    for (; started < n; started++)
+        if (pthread_create(&th[started], NULL, restore_worker, rs) != 0)
             break;
-        if (rs->run && rs->run->cancel && *rs->run->cancel)
-            return bsnap_fail(-ECANCELED, "Cancelled", "restore interrupted");
-        if (zero)
-            continue;
-        if (nrun == 0)
-            run_start = idx;
-        if (fault_hit("restore-chunk"))
-            return bsnap_fail(-EIO, "Store.Error", "restore: injected failure");
-        r = read_chunk(rd, idx, wbuf + nrun * rd->cs);
-        if (r < 0)
-            return r;
-        nrun++;
-        if (rs->run && rs->run->progress) {
-            clock_gettime(CLOCK_MONOTONIC, &now);
-            if ((now.tv_sec - last.tv_sec) * 1000000000L + (now.tv_nsec - last.tv_nsec) >
-                100000000L) {
-                last = now;
-                rs->run->progress(rs->run->progress_ud, idx * rd->cs, rd->size);
-            }
-        }
+    if (started == 0)
+        r = bsnap_fail(-EAGAIN, "InternalError", "cannot start threads");
+    else
+        r = restore_dispatch(rs);
+    pthread_mutex_lock(&rs->lock);
+    rs->done = true;
+    if (r < 0)
+        rs->stop = true;
+    pthread_cond_broadcast(&rs->cond);
+    pthread_mutex_unlock(&rs->lock);
+    for (unsigned i = 0; i < started; i++)
+        pthread_join(th[i], NULL);
+    if (rs->err) {
+        error_restore(&rs->err_saved);
+        r = rs->err;
+    } else if (r < 0 && rs->stop && r == -ECANCELED && !bsnap_last_error()->err) {
+        r = bsnap_fail(-ECANCELED, "Cancelled", "restore interrupted");
     }
-    if (rs->run && rs->run->progress)
-        rs->run->progress(rs->run->progress_ud, rd->size, rd->size);
-    return 0;
+    pthread_mutex_destroy(&rs->lock);
+    pthread_cond_destroy(&rs->cond);
+    free(rs->queue);
+    return r;
 }
 
 static int register_volume(bsnap_store *s, const char *snap_id, const char *path, uint64_t size,
@@ -461,6 +621,7 @@ int bsnap_volume_create(bsnap_store *s, const char *snapshot_id, const char *pat
 {
     static const bsnap_volume_options defaults;
     struct restore rs = {.fd = -1};
+
     _cleanup_free_ char *tmp = NULL, *dircopy = NULL, *basecopy = NULL;
     struct stat st;
     int r;
