@@ -395,6 +395,47 @@ static void test_ids(void **state)
     assert_error(check_volume_id(NOID), -EINVAL, "InvalidVolumeID.Malformed");
 }
 
+/* A damaged record in the metadata is -EIO "Store.Corrupt" through every
+ * public call that reads it, never a crash or a half answer. */
+static void test_corrupt_record(void **state)
+{
+    struct fixture *f = *state;
+    struct world w;
+    meta_txn *txn = NULL;
+    char *json = NULL;
+    bsnap_snapshot_info info, *infos = NULL;
+    size_t n = 0;
+
+    make_world(f, &w);
+    assert_int_equal(meta_txn_begin(f->s->meta, true, &txn), 0);
+    assert_int_equal(meta_put(txn, T_SNAPSHOTS, w.a2, strlen(w.a2), "{\"id\":", 6), 0);
+    assert_int_equal(meta_put(txn, T_VOLUMES, w.vol_b, strlen(w.vol_b), "[]", 2), 0);
+    assert_int_equal(meta_txn_commit(txn), 0);
+    assert_error(bsnap_snapshot_get(f->s, w.a2, &info), -EIO, "Store.Corrupt");
+    assert_error(bsnap_snapshot_describe(f->s, NULL, 0, NULL, 0, &json), -EIO, "Store.Corrupt");
+    assert_error(bsnap_snapshot_describe_one(f->s, w.a2, &json), -EIO, "Store.Corrupt");
+    assert_error(bsnap_snapshot_list(f->s, &infos, &n), -EIO, "Store.Corrupt");
+    assert_error(bsnap_snapshot_delete(f->s, w.a2), -EIO, "Store.Corrupt");
+    assert_error(bsnap_volume_describe(f->s, NULL, 0, NULL, 0, &json), -EIO, "Store.Corrupt");
+    {
+        const char *res[] = {w.vol_b};
+        bsnap_tag t = {"k", "v"};
+        assert_error(bsnap_tags_create(f->s, res, 1, &t, 1), -EIO, "Store.Corrupt");
+    }
+    assert_null(json);
+    assert_null(infos);
+    /* the sound records still answer */
+    assert_int_equal(bsnap_snapshot_get(f->s, w.b1, &info), 0);
+    {
+        struct problems ps;
+        bsnap_verify_stats st;
+        assert_true(bsnap_verify(f->s, NULL, NULL, problem_collect, &ps, &st) < 0 ||
+                    st.problems > 0);
+        (void)ps;
+    }
+    free_world(&w);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -404,6 +445,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_delete, setup_4k, teardown_fixture),
         cmocka_unit_test_setup_teardown(test_store_info, setup_4k, teardown_fixture),
         cmocka_unit_test(test_ids),
+        cmocka_unit_test_setup_teardown(test_corrupt_record, setup_4k, teardown_fixture),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -162,6 +162,49 @@ static void test_never_frees_live(void **state)
     free(vol);
 }
 
+/* A damaged live record in a pack gc rewrites stays where it is (for verify
+ * to report); everything else moves, and gc succeeds. */
+static void test_rewrite_keeps_damaged(void **state)
+{
+    struct fixture *f = *state;
+    char *vol = volume_create(f, "v.img", 40 * CS), a[BSNAP_ID_MAX], b[BSNAP_ID_MAX];
+    chunk_id bad;
+    struct chunk_entry e, after;
+    bsnap_gc_stats st;
+    struct problems ps;
+    uint8_t buf[CS];
+    char *p;
+    struct stat sb;
+
+    for (uint64_t i = 0; i < 40; i++)
+        chunk_write(vol, CS, i, i + 1);
+    snap_path(f, vol, a);
+    for (uint64_t i = 0; i < 40; i += 2)
+        chunk_write(vol, CS, i, 1000 + i);
+    snap_path(f, vol, b);
+    fill_random(buf, CS, 2); /* chunk 1: shared, live after a goes */
+    chunk_hash(f->s, false, buf, CS, &bad);
+    e = entry_of(f, &bad);
+    pack_flip(f, e.loc.pack, e.loc.offset + PACK_RECORD_HEADER_BYTES + 3);
+    assert_int_equal(bsnap_snapshot_delete(f->s, a), 0);
+    st = gc(f);
+    assert_int_equal(st.packs_rewritten, 0); /* the pack keeps a live record */
+    after = entry_of(f, &bad);
+    assert_int_equal(after.loc.pack, e.loc.pack);
+    assert_int_equal(after.loc.offset, e.loc.offset);
+    p = pack_path(f->s, e.loc.pack);
+    assert_int_equal(stat(p, &sb), 0);
+    free(p);
+    verify_store(f, NULL, &ps);
+    assert_int_equal(ps.n, 2); /* the chunk, and b that needs it */
+    {
+        char hex[33];
+        chunk_id_hex(&bad, hex);
+        assert_string_equal(ps.chunk, hex);
+    }
+    free(vol);
+}
+
 /* Abandoned pending (and error) snapshot records are removed. */
 static void test_abandoned_records(void **state)
 {
@@ -282,6 +325,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_delete_all, setup_4k, teardown_fixture),
         cmocka_unit_test_setup_teardown(test_rewrite, setup_4k, teardown_fixture),
         cmocka_unit_test_setup_teardown(test_never_frees_live, setup_4k, teardown_fixture),
+        cmocka_unit_test_setup_teardown(test_rewrite_keeps_damaged, setup_4k, teardown_fixture),
         cmocka_unit_test_setup_teardown(test_abandoned_records, setup_4k, teardown_fixture),
         cmocka_unit_test_setup_teardown(test_fault_gc_step, setup_4k, teardown_fixture),
         cmocka_unit_test_setup_teardown(test_killed_gc, setup_4k, teardown_fixture),
