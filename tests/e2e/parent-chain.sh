@@ -66,6 +66,18 @@ changed_ranges "$T/v3" "$T/v6" "$chunk" >"$T/want36"
 bs diff "$snap3" "$snap6" >"$T/d36"
 diff -u "$T/want36" "$T/d36" || die "diff snap3 snap6"
 
+step "--threads does not change the result"
+before=$(store_bytes)
+snap7=$(snapshot_create "$T/vol.img" --full --threads 1)
+snap8=$(snapshot_create "$T/vol.img" --full --threads 4)
+bs diff "$snap6" "$snap7" >"$T/d67"
+bs diff "$snap7" "$snap8" >"$T/d78"
+if [ -s "$T/d67" ] || [ -s "$T/d78" ]; then
+    die "snapshots of the same bytes with other --threads differ"
+fi
+assert_le $(($(store_bytes) - before)) $((4 * 66000)) "re-snapshots with other --threads stored data"
+expect_fail - 2 bs create-snapshot --volume "$T/vol.img" --threads many
+
 step "bad parents are refused and change nothing"
 store_state >"$T/state.before"
 expect_fail InvalidSnapshot.NotFound 1 bs create-snapshot --volume "$T/vol.img" --parent snap-0123456789abcdef0
