@@ -283,7 +283,7 @@ class Bench:
             return r
         except T.Skip as e:
             self.res.mark(scen, tool.name, "skipped", str(e))
-        except T.Failed as e:
+        except (T.Failed, OSError, ValueError, KeyError) as e:
             log("%s/%s failed: %s" % (scen, tool.name, e))
             self.res.mark(scen, tool.name, "failed", str(e)[:300])
             if tool.name == "blocksnap":
@@ -378,16 +378,16 @@ class Bench:
             warm(tool.repo)
             randread(f, offs, check=ref)            # warm-up, checked
             lat = randread(f, offs)
-            warm = {"warm_p50_us": pct(lat, 50), "warm_p99_us": pct(lat, 99)}
+            figs = {"warm_p50_us": pct(lat, 50), "warm_p99_us": pct(lat, 99)}
         if can_drop_caches():
             drop_caches()
             with tool.mount(snap, mnt) as mp:
                 lat = randread(mp.path(self.disk), offs)
-            warm.update(cold_p50_us=pct(lat, 50), cold_p99_us=pct(lat, 99))
+            figs.update(cold_p50_us=pct(lat, 50), cold_p99_us=pct(lat, 99))
         else:
             self.res.mark("fuse-rand", tool.name, "ok",
                           "cold skipped: cannot drop caches (needs root)")
-        self.res.add("fuse-rand", tool.name, **warm)
+        self.res.add("fuse-rand", tool.name, **figs)
 
     # ------------------------------------------------------------------
     def cbt(self, tool, rep):
