@@ -36,7 +36,14 @@ bold() { if [ -t 1 ]; then printf '\n\033[1m%s\033[0m\n' "$*"; else printf '\n%s
 # run ARGS...: show the command, then run it (its output goes wherever the
 # caller sends it).
 run() {
-    printf '$ blocksnap %s\n' "$*" >&3
+    local a line='$ blocksnap'
+    for a in "$@"; do
+        case $a in
+        *[[:space:]]*) line+=" '$a'" ;;
+        *) line+=" $a" ;;
+        esac
+    done
+    printf '%s\n' "$line" >&3
     "$BLOCKSNAP" "$@"
 }
 exec 3>&1
