@@ -20,7 +20,7 @@ bool fault_hit(const char *point)
     const char *spec = getenv("BLOCKSNAP_FAULT");
     size_t plen = strlen(point);
     unsigned long n = 0;
-    bool hit = false, kill_it = false;
+    bool hit = false, kill_it = false, stop_it = false;
 
     if (!spec || !*spec)
         return false;
@@ -41,6 +41,7 @@ bool fault_hit(const char *point)
             if (want == n) {
                 hit = true;
                 kill_it = strncmp(end, ":kill", 5) == 0;
+                stop_it = strncmp(end, ":stop", 5) == 0;
             }
         }
         p = strchr(p, ',');
@@ -49,6 +50,11 @@ bool fault_hit(const char *point)
     }
     if (hit && kill_it)
         kill(getpid(), SIGKILL);
+    if (hit && stop_it) {
+        /* Pause here (the test sends its signal, then SIGCONT) and go on. */
+        kill(getpid(), SIGSTOP);
+        return false;
+    }
     return hit;
 }
 #endif

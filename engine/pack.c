@@ -113,8 +113,8 @@ struct pack_writer {
     uint8_t *buf;
     size_t buflen;
     uint64_t appended;
-    uint64_t mark;  /* end of what committed metadata names, in the current pack */
-    bool created;   /* this writer created the current pack */
+    uint64_t mark; /* end of what committed metadata names, in the current pack */
+    bool created;  /* this writer created the current pack */
     /* fds of packs sealed since the last sync, still to be fdatasync'd */
     int sealed_fds[8];
     int nsealed;

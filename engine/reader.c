@@ -20,6 +20,7 @@
 #include "catalog.h"
 #include "error.h"
 #include "fault.h"
+#include "fault.h"
 #include "index.h"
 #include "pack.h"
 #include "snapshot.h"
@@ -395,6 +396,8 @@ static int restore_batch(struct restore *rs, const struct rbatch *b, uint8_t *bu
     bsnap_reader *rd = rs->rd;
     uint32_t i = 0;
 
+    if (fault_hit("restore-batch"))
+        return bsnap_fail(-EIO, "VolumeWriteError", "restore batch: injected failure");
     while (i < b->n) {
         uint32_t j = i;
         uint64_t off, len;
@@ -452,7 +455,10 @@ static void *restore_worker(void *arg)
         pthread_cond_broadcast(&rs->cond);
         pthread_mutex_unlock(&rs->lock);
 
-        r = restore_batch(rs, &b, buf);
+        if (rs->run && rs->run->cancel && *rs->run->cancel)
+            r = bsnap_fail(-ECANCELED, "Cancelled", "restore interrupted");
+        else
+            r = restore_batch(rs, &b, buf);
         if (r < 0) {
             restore_fail(rs, r);
             break;
@@ -521,7 +527,10 @@ static int restore_dispatch(struct restore *rs)
         if (r < 0)
             return r;
         for (uint64_t i = 0; i < n; i += RESTORE_BATCH) {
-            struct rbatch b = {.first = base + i, .n = (uint32_t)MIN((uint64_t)RESTORE_BATCH, n - i)};
+            if (rs->run && rs->run->cancel && *rs->run->cancel)
+                return bsnap_fail(-ECANCELED, "Cancelled", "restore interrupted");
+            struct rbatch b = {.first = base + i,
+                               .n = (uint32_t)MIN((uint64_t)RESTORE_BATCH, n - i)};
             memcpy(b.ids, leaf + i, b.n * sizeof *b.ids);
             if (!rs->blockdev && mem_is_zero(b.ids, b.n * sizeof *b.ids))
                 continue;

@@ -817,6 +817,8 @@ static int writer_run(struct pipeline *p)
         pthread_mutex_unlock(&p->lock);
         if (!it)
             return p->err ? p->err : -ECANCELED;
+        if (fault_hit("snapshot-item"))
+            return fail_pipeline(p, bsnap_fail(-EIO, "Store.Error", "snapshot: injected failure"));
         if (cancelled(p))
             return fail_pipeline(p, bsnap_fail(-ECANCELED, "Cancelled", "snapshot interrupted"));
         next++;

@@ -37,6 +37,24 @@ interrupt_when() {
     wait "$pid" || rc=$?
 }
 
+# interrupt_stopped PID: the process stopped itself at a fault point
+# (BLOCKSNAP_FAULT=POINT:N:stop); send SIGINT while it is stopped, then let
+# it go on, so the interrupt lands in the middle of the work every time.
+interrupt_stopped() {
+    local pid=$1 i state
+    for ((i = 0; i < 3000; i++)); do
+        state=$(awk '{print $3}' "/proc/$pid/stat" 2>/dev/null) || break
+        if [ "$state" = T ]; then
+            kill -INT "$pid"
+            kill -CONT "$pid"
+            break
+        fi
+        sleep 0.01
+    done
+    rc=0
+    wait "$pid" || rc=$?
+}
+
 step "a 256 MiB image of random data"
 head -c $((256 << 20)) /dev/urandom >"$T/big.img"
 
@@ -77,13 +95,12 @@ store_state >"$T/state.before"
 step "SIGINT during create-volume leaves no partial file"
 mkdir -p "$T/out"
 set -m
-"$BLOCKSNAP" --store "$STORE" create-volume --snapshot-id "$snap1" --path "$T/out/restore.img" \
-    >"$T/cv.out" 2>"$T/cv.err" &
+BLOCKSNAP_FAULT=restore-batch:8:stop "$BLOCKSNAP" --store "$STORE" create-volume \
+    --snapshot-id "$snap1" --path "$T/out/restore.img" >"$T/cv.out" 2>"$T/cv.err" &
 pid=$!
 set +m
 on_cleanup_pid "$pid"
-# shellcheck disable=SC2016 # evaluated later, on purpose
-interrupt_when "$pid" '[ -n "$(find "$T/out" -type f -size +1M)" ]'
+interrupt_stopped "$pid"
 cat "$T/cv.err"
 _check_sanitizer "$T/cv.err" "interrupted create-volume"
 info "exit status $rc"
