@@ -541,15 +541,17 @@ class Bench:
         main_scen = ("full", "rescan", "change1", "change10", "addel", "restore", "fuse-seq",
                      "fuse-rand")
         for tool in self.tools:
-            for rep in range(a.reps):
+            reps = a.reps if tool.name == "blocksnap" else a.peer_reps
+            T.TIMEOUT = None if tool.name == "blocksnap" else a.peer_timeout
+            for rep in range(reps):
                 if self.want(*main_scen):
-                    log("%s: main sequence, run %d/%d" % (tool.name, rep + 1, a.reps))
+                    log("%s: main sequence, run %d/%d" % (tool.name, rep + 1, reps))
                     self.guarded("full", tool, lambda: self.sequence(tool, rep))
                 if tool.name == "blocksnap" and self.want("cbt"):
-                    log("blocksnap: changed-block list, run %d/%d" % (rep + 1, a.reps))
+                    log("blocksnap: changed-block list, run %d/%d" % (rep + 1, reps))
                     self.guarded("cbt", tool, lambda: self.cbt(tool, rep))
                 if self.want("machine"):
-                    log("%s: two-volume machine, run %d/%d" % (tool.name, rep + 1, a.reps))
+                    log("%s: two-volume machine, run %d/%d" % (tool.name, rep + 1, reps))
                     self.guarded("machine", tool, lambda: self.machine(tool))
             if self.want("sparse"):
                 for rep in range(a.sparse_reps):
@@ -620,6 +622,9 @@ def main(argv=None):
     p.add_argument("--blocksnap", help="the blocksnap binary (default: blocksnap on PATH)")
     p.add_argument("--workdir", help="parent directory of the temporary work directory")
     p.add_argument("--reps", type=int, help="runs per scenario, median taken (default 3, quick 1)")
+    p.add_argument("--peer-reps", type=int, help="runs per scenario of the peers (default: --reps)")
+    p.add_argument("--peer-timeout", type=int, default=1800,
+                   help="seconds one peer command may take before it counts as failed (1800)")
     p.add_argument("--sparse-reps", type=int, default=1, help="runs of the sparse scenario (1)")
     p.add_argument("--chain", help="chain lengths, comma separated (default 1,100,1000; quick 1,10,30)")
     p.add_argument("--reads", type=int, default=2000, help="random 4 KiB reads per pass (2000)")
@@ -642,6 +647,7 @@ def main(argv=None):
     a.sparse_size = parse_size(a.sparse_size or ("512M" if a.quick else "64G"))
     a.sparse_data = parse_size(a.sparse_data or ("8M" if a.quick else "1G"))
     a.reps = a.reps or (1 if a.quick else 3)
+    a.peer_reps = a.peer_reps or a.reps
     a.chain = [int(x) for x in (a.chain or ("1,10,30" if a.quick else "1,100,1000")).split(",")]
     a.tools = a.tools.split(",")
     a.chunk = 64 * 1024

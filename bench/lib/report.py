@@ -63,7 +63,7 @@ def build(a, b, facts):
         "suite": "blocksnap bench/run 1",
         "date": datetime.datetime.utcnow().strftime("%Y-%m-%dT%H:%M:%SZ"),
         "args": {"quick": a.quick, "scenarios": a.scenarios, "size": a.size,
-                 "sparse_size": a.sparse_size, "sparse_data": a.sparse_data, "reps": a.reps,
+                 "sparse_size": a.sparse_size, "sparse_data": a.sparse_data, "reps": a.reps, "peer_reps": a.peer_reps, "peer_timeout": a.peer_timeout,
                  "sparse_reps": a.sparse_reps, "chain": a.chain, "reads": a.reads,
                  "seed": a.seed, "chunk_size": a.chunk},
         "machine": facts,
@@ -142,8 +142,8 @@ def targets(doc):
     add("fuse-rand-p99", "FUSE warm random 4 KiB reads: p99 <= 200 us",
         med(doc, "fuse-rand", "blocksnap", "warm_p99_us"), "<=", 200)
     rss = bs("sparse", "rss_kib")
-    add("rss-sparse", "Peak RSS <= 100 MiB snapshotting the %d GiB sparse volume"
-        % (doc["args"]["sparse_size"] // (1024 * MIB)),
+    add("rss-sparse", "Peak RSS <= 100 MiB snapshotting the %s sparse volume"
+        % fmt_size(doc["args"]["sparse_size"]),
         rss / 1024 if rss else None, "<=", 100, "MiB (the issue asks 16 GiB; this volume is "
         "at least that large in a full run)")
     chain = doc["args"]["chain"]
@@ -156,6 +156,10 @@ def targets(doc):
 
 
 # ---------------------------------------------------------------------------
+def fmt_size(n):
+    return "%d GiB" % (n // 1024 ** 3) if n >= 1024 ** 3 else "%d MiB" % (n // MIB)
+
+
 def fmt_secs(x):
     if x is None:
         return "-"
@@ -228,15 +232,16 @@ def markdown(doc):
     L.append("Workload: %d MiB ext4 image (%d files, %.0f MiB of file data, %.0f MiB allocated); "
              "1 %% change = %.1f MiB in %d runs (%d changed 64 KiB chunks, %.1f MiB after lz4 -1); "
              "10 %% change = %.0f MiB; add/delete = %.1f MiB deleted, %.1f MiB added; "
-             "data disk %d MiB; sparse volume %d GiB with %d MiB of data.  "
-             "Median of %d run(s) (sparse: %d); times in seconds, rates in MiB/s of the image's "
+             "data disk %s; sparse volume %s with %s of data.  "
+             "Median of %d run(s) (peers: %d; sparse volume: %d); times in seconds, rates in MiB/s of the image's "
              "logical size.  Suite time %.0f s."
              % (size // MIB, wl["files"], wl["file_bytes"] / MIB, wl["base_allocated"] / MIB,
                 wl["v1_changed_bytes"] / MIB, wl["v1_ranges"], wl["v1_changed_chunks"],
                 wl["v1_changed_chunks_lz4_bytes"] / MIB, wl["v10_changed_bytes"] / MIB,
                 wl["addel"]["deleted_bytes"] / MIB, wl["addel"]["added_bytes"] / MIB,
-                wl["data_size"] // MIB, wl["sparse_size"] // 1024 ** 3, wl["sparse_data"] // MIB,
-                doc["args"]["reps"], doc["args"]["sparse_reps"], doc["elapsed_secs"]))
+                fmt_size(wl["data_size"]), fmt_size(wl["sparse_size"]), fmt_size(wl["sparse_data"]),
+                doc["args"]["reps"], doc["args"]["peer_reps"], doc["args"]["sparse_reps"],
+                doc["elapsed_secs"]))
     L.append("")
 
     L.append("**Baselines** on the same image (page cache warm):")

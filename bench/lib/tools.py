@@ -24,6 +24,7 @@ import time
 
 TIME = "/usr/bin/time"
 NO_FUSE = None  # set to the reason when FUSE cannot work here
+TIMEOUT = None  # seconds a command may take (the driver sets it for peers)
 
 
 class Skip(Exception):
@@ -55,8 +56,10 @@ class Measure:
 
 def run(argv, env=None, cwd=None, stdout=subprocess.PIPE, timeout=None, rss=True):
     """Run @argv, return (Measure, stdout text).  Wall time is measured here;
-    peak RSS comes from /usr/bin/time (the child's getrusage), or from
-    wait4() when /usr/bin/time is missing."""
+    peak RSS and CPU time come from /usr/bin/time (the child's getrusage).
+    The command runs in a process group of its own, so that a timeout ends
+    it and everything it started, and nothing else."""
+    timeout = timeout or TIMEOUT
     full_env = dict(os.environ)
     if env:
         full_env.update(env)
@@ -67,13 +70,15 @@ def run(argv, env=None, cwd=None, stdout=subprocess.PIPE, timeout=None, rss=True
         os.close(fd)
         cmd = [TIME, "-f", "%M %U %S", "-o", rss_file] + cmd
     t0 = time.perf_counter()
-    p = subprocess.Popen(cmd, env=full_env, cwd=cwd, stdout=stdout,
+    p = subprocess.Popen(cmd, env=full_env, cwd=cwd, stdout=stdout, start_new_session=True,
                          stderr=subprocess.PIPE, stdin=subprocess.DEVNULL)
     try:
         out, err = p.communicate(timeout=timeout)
     except subprocess.TimeoutExpired:
-        p.kill()
+        os.killpg(p.pid, signal.SIGKILL)
         p.communicate()
+        if rss_file:
+            os.unlink(rss_file)
         raise Failed("%s: timed out after %ds" % (argv[0], timeout))
     secs = time.perf_counter() - t0
     usage_rss, cpu = 0, 0.0
