@@ -104,8 +104,8 @@ static void test_build(void **state)
 
 /* ---- trees from real snapshots ---- */
 
-/* A 4 KiB-chunk volume of @n chunks with data at @idx[]; returns its
- * snapshot's tree. */
+/* A 4 KiB-chunk volume file of @n chunks with data (seeded idx + 1) at
+ * @idx[]; returns its path. */
 static char *volume_with(struct fixture *f, const char *name, uint64_t n, const uint64_t *idx,
                          size_t nidx)
 {

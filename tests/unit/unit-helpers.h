@@ -62,7 +62,7 @@ static inline void tmpdir_make(char *out, size_t outlen)
     assert_non_null(mkdtemp(out));
 }
 
-/* Join @dir and @name into a static-lifetime-free buffer the caller owns. */
+/* Join @dir and @name into a malloc'd path the caller frees. */
 static inline char *path_in(const char *dir, const char *name)
 {
     char *p = NULL;
@@ -101,7 +101,7 @@ static inline void fixture_free(struct fixture *f)
     free(f);
 }
 
-/* cmocka group-less setup/teardown wrappers. */
+/* Setup and teardown for cmocka_unit_test_setup_teardown(). */
 static inline int setup_4k(void **state)
 {
     *state = fixture_new(4096);
@@ -408,8 +408,10 @@ static inline void pack_flip(struct fixture *f, uint32_t pack, uint64_t offset)
 
 /* Run @fn in a child process (with its own store handle: the parent's is
  * closed first and reopened after).  The child's exit status, or 128+signal
- * when it was killed, is returned.  @env, if set, is put in the child's
- * BLOCKSNAP_FAULT.  The child never returns into cmocka. */
+ * when it was killed, is returned.  @fault, if set, is put in the child's
+ * BLOCKSNAP_FAULT: fault counters last as long as a process, so each
+ * injected failure runs in a fresh child.  The child never returns into
+ * cmocka (its asserts would longjmp into the parent's test loop). */
 static inline int run_in_child(struct fixture *f, const char *fault,
                                int (*fn)(bsnap_store *, void *), void *ud)
 {
