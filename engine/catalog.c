@@ -9,6 +9,7 @@
 #include <sys/stat.h>
 
 #include "error.h"
+#include "image.h"
 #include "index.h"
 #include "store.h"
 #include "util.h"
@@ -343,6 +344,16 @@ int bsnap_snapshot_delete(bsnap_store *s, const char *id)
     r = catalog_snapshot_load(txn, id, &rec);
     if (r < 0)
         goto out;
+    {
+        /* Images issue: a snapshot a live image maps stays (O(images)). */
+        char ami[BSNAP_ID_MAX];
+        r = image_snapshot_user(txn, id, ami);
+        if (r > 0)
+            r = bsnap_fail(-EBUSY, "InvalidSnapshot.InUse",
+                           "The snapshot %s is currently in use by %s", id, ami);
+        if (r < 0)
+            goto out;
+    }
     if (rec.state == BSNAP_SNAPSHOT_PENDING) {
         r = bsnap_fail(-EBUSY, "IncorrectState",
                        "the snapshot '%s' is pending: it is still being written (gc removes "
@@ -481,6 +492,8 @@ static int tag_resources(bsnap_store *s, const char *const *res, size_t nres, co
     for (size_t i = 0; i < nres; i++) {
         if (strncmp(res[i], "snap-", 5) == 0)
             r = check_snapshot_id(res[i]);
+        else if (strncmp(res[i], "ami-", 4) == 0)
+            r = check_image_id(res[i]);
         else if (strncmp(res[i], "vol-", 4) == 0)
             r = check_volume_id(res[i]);
         else
@@ -498,6 +511,12 @@ static int tag_resources(bsnap_store *s, const char *const *res, size_t nres, co
         struct volume_rec vr = {0};
         struct tags *t;
 
+        if (res[i][0] == 'a') {
+            r = image_tags_update(txn, res[i], tags, ntags, add);
+            if (r < 0)
+                return r;
+            continue;
+        }
         r = snap ? catalog_snapshot_load(txn, res[i], &sr) : catalog_volume_load(txn, res[i], &vr);
         if (r < 0)
             return r;

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "error.h"
+#include "image.h"
 #include "record.h"
 #include "store.h"
 #include "util.h"
@@ -537,4 +538,674 @@ int json_changed_blocks(const struct changed_block *b, size_t n, uint64_t volume
                           (json_int_t)gib_ceil(volume_size), "VolumeSizeBytes",
                           (json_int_t)volume_size, "BlockSize", (json_int_t)block_size),
                 ret_json, NULL);
+}
+
+/* ---- images (image.h) ---- */
+
+static const char *const image_state_names[] = {"pending", "available", "failed", "deregistered"};
+
+void image_rec_clear(struct image_rec *r)
+{
+    free(r->name);
+    free(r->description);
+    free(r->reason_code);
+    free(r->reason_message);
+    free(r->bdm);
+    tags_clear(&r->tags);
+    memset(r, 0, sizeof *r);
+}
+
+void image_request_clear(struct image_request *q)
+{
+    free(q->name);
+    free(q->description);
+    free(q->architecture);
+    free(q->virtualization);
+    free(q->root_device);
+    free(q->boot_mode);
+    free(q->bdm);
+    tags_clear(&q->tags);
+    memset(q, 0, sizeof *q);
+    q->ena_support = -1;
+}
+
+/* Copy string @v into a fixed field; false when it does not fit. */
+static bool copy_field(char *dst, size_t cap, const char *v)
+{
+    if (!v || strlen(v) >= cap)
+        return false;
+    strcpy(dst, v);
+    return true;
+}
+
+static json_t *bdm_to_json(const struct image_bdm *b, bool stored)
+{
+    json_t *o = json_pack("{s:s}", "DeviceName", b->device), *e;
+
+    if (!o)
+        return NULL;
+    switch (b->kind) {
+    case BDM_VIRTUAL:
+        json_object_set_new(o, "VirtualName", json_string(b->virtual_name));
+        break;
+    case BDM_NODEVICE:
+        json_object_set_new(o, "NoDevice", json_string(""));
+        break;
+    case BDM_EBS:
+        e = json_object();
+        if (!e) {
+            json_decref(o);
+            return NULL;
+        }
+        /* Described images say everything (EC2's defaults filled in);
+         * stored records keep "not given" apart. */
+        if (stored || b->delete_on_termination >= 0)
+            json_object_set_new(e, "DeleteOnTermination",
+                                stored ? json_integer(b->delete_on_termination)
+                                       : json_boolean(b->delete_on_termination));
+        else
+            json_object_set_new(e, "DeleteOnTermination", json_true());
+        if (b->snapshot_id[0])
+            json_object_set_new(e, "SnapshotId", json_string(b->snapshot_id));
+        if (b->volume_size)
+            json_object_set_new(e, "VolumeSize", json_integer((json_int_t)b->volume_size));
+        if (b->volume_type[0] || !stored)
+            json_object_set_new(e, "VolumeType",
+                                json_string(b->volume_type[0] ? b->volume_type : "standard"));
+        if (b->iops)
+            json_object_set_new(e, "Iops", json_integer((json_int_t)b->iops));
+        if (stored)
+            json_object_set_new(e, "Encrypted", json_integer(b->encrypted));
+        else
+            json_object_set_new(e, "Encrypted", json_boolean(b->encrypted > 0));
+        json_object_set_new(o, "Ebs", e);
+        break;
+    }
+    return o;
+}
+
+int image_rec_encode(const struct image_rec *r, char **ret_json, size_t *ret_len)
+{
+    json_t *o, *a;
+
+    o = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:b, s:I, s:I}", "id", r->id,
+                  "name", r->name ? r->name : "", "description",
+                  r->description ? r->description : "", "state", image_state_names[r->state],
+                  "architecture", r->architecture, "virtualization", r->virtualization, "root",
+                  r->root_device, "boot-mode", r->boot_mode, "detected", r->detected, "ena",
+                  r->ena_support, "creation", (json_int_t)r->creation_ms, "deregistered",
+                  (json_int_t)r->deregistered_ms);
+    a = json_array();
+    if (!o || !a) {
+        json_decref(o);
+        json_decref(a);
+        return bsnap_fail(-ENOMEM, "InternalError", "out of memory");
+    }
+    for (size_t i = 0; i < r->nbdm; i++)
+        json_array_append_new(a, bdm_to_json(&r->bdm[i], true));
+    json_object_set_new(o, "mappings", a);
+    if (r->reason_code)
+        json_object_set_new(o, "reason-code", json_string(r->reason_code));
+    if (r->reason_message)
+        json_object_set_new(o, "reason-message", json_string(r->reason_message));
+    if (r->tags.n)
+        json_object_set_new(o, "tags", tags_to_json(&r->tags));
+    return dump(o, ret_json, ret_len);
+}
+
+/* An integer given as a JSON number or a decimal string (shorthand). */
+static bool json_uint_value(json_t *v, uint64_t max, uint64_t *ret)
+{
+    if (json_is_integer(v)) {
+        if (json_integer_value(v) < 0 || (uint64_t)json_integer_value(v) > max)
+            return false;
+        *ret = (uint64_t)json_integer_value(v);
+        return true;
+    }
+    if (json_is_string(v)) {
+        const char *s = json_string_value(v);
+        uint64_t n = 0;
+        if (!*s || strlen(s) > 12)
+            return false;
+        for (; *s; s++) {
+            if (*s < '0' || *s > '9')
+                return false;
+            n = n * 10 + (uint64_t)(*s - '0');
+        }
+        if (n > max)
+            return false;
+        *ret = n;
+        return true;
+    }
+    return false;
+}
+
+/* A boolean given as true/false or "true"/"false"; -1 when neither. */
+static int json_bool_value(json_t *v)
+{
+    if (json_is_boolean(v))
+        return json_is_true(v);
+    if (json_is_string(v)) {
+        if (strcmp(json_string_value(v), "true") == 0)
+            return 1;
+        if (strcmp(json_string_value(v), "false") == 0)
+            return 0;
+    }
+    return -1;
+}
+
+#define BDM_FAIL(...) bsnap_fail(-EINVAL, "InvalidBlockDeviceMapping", __VA_ARGS__)
+
+/* One mapping object of a request (@stored: a record's, whose integers
+ * say -1 for "not given"). */
+static int bdm_from_json(json_t *o, bool stored, struct image_bdm *b)
+{
+    const char *key;
+    json_t *v, *ebs = NULL;
+    int kinds = 0;
+
+    memset(b, 0, sizeof *b);
+    b->delete_on_termination = b->encrypted = -1;
+    if (!json_is_object(o))
+        return BDM_FAIL("a block device mapping must be an object");
+    json_object_foreach (o, key, v) {
+        if (strcmp(key, "DeviceName") == 0) {
+            if (!json_is_string(v) || !copy_field(b->device, sizeof b->device, json_string_value(v)))
+                return BDM_FAIL("invalid device name");
+        } else if (strcmp(key, "VirtualName") == 0) {
+            if (!json_is_string(v) ||
+                !copy_field(b->virtual_name, sizeof b->virtual_name, json_string_value(v)))
+                return BDM_FAIL("invalid virtual name");
+            b->kind = BDM_VIRTUAL;
+            kinds++;
+        } else if (strcmp(key, "NoDevice") == 0) {
+            if (!json_is_string(v))
+                return BDM_FAIL("NoDevice must be a string");
+            b->kind = BDM_NODEVICE;
+            kinds++;
+        } else if (strcmp(key, "Ebs") == 0) {
+            ebs = v;
+            b->kind = BDM_EBS;
+            kinds++;
+        } else {
+            return BDM_FAIL("unknown block device mapping field '%s'", key);
+        }
+    }
+    if (!b->device[0])
+        return BDM_FAIL("missing device name in a block device mapping");
+    if (kinds != 1)
+        return BDM_FAIL("%s: a mapping needs exactly one of Ebs, VirtualName or NoDevice",
+                        b->device);
+    if (!ebs)
+        return 0;
+    if (!json_is_object(ebs))
+        return BDM_FAIL("%s: Ebs must be an object", b->device);
+    json_object_foreach (ebs, key, v) {
+        int bv;
+        if (strcmp(key, "SnapshotId") == 0) {
+            if (!json_is_string(v) ||
+                !copy_field(b->snapshot_id, sizeof b->snapshot_id, json_string_value(v)))
+                return bsnap_fail(-EINVAL, "InvalidSnapshotID.Malformed",
+                                  "%s: invalid snapshot id", b->device);
+        } else if (strcmp(key, "VolumeSize") == 0) {
+            if (!json_uint_value(v, 65536, &b->volume_size) || b->volume_size == 0)
+                return BDM_FAIL("%s: VolumeSize must be 1 to 65536 (GiB)", b->device);
+        } else if (strcmp(key, "VolumeType") == 0) {
+            if (!json_is_string(v) ||
+                !copy_field(b->volume_type, sizeof b->volume_type, json_string_value(v)))
+                return BDM_FAIL("%s: invalid volume type", b->device);
+        } else if (strcmp(key, "Iops") == 0) {
+            if (!json_uint_value(v, 256000, &b->iops))
+                return BDM_FAIL("%s: invalid Iops", b->device);
+        } else if (strcmp(key, "DeleteOnTermination") == 0 || strcmp(key, "Encrypted") == 0) {
+            int *dst = key[0] == 'D' ? &b->delete_on_termination : &b->encrypted;
+            if (stored && json_is_integer(v) && json_integer_value(v) >= -1 &&
+                json_integer_value(v) <= 1)
+                bv = (int)json_integer_value(v);
+            else if ((bv = json_bool_value(v)) < 0)
+                return BDM_FAIL("%s: %s must be true or false", b->device, key);
+            *dst = bv;
+        } else if (strcmp(key, "Throughput") == 0 || strcmp(key, "KmsKeyId") == 0 ||
+                   strcmp(key, "OutpostArn") == 0) {
+            continue; /* launch-time settings: nothing to keep locally */
+        } else {
+            return BDM_FAIL("%s: unknown Ebs field '%s'", b->device, key);
+        }
+    }
+    return 0;
+}
+
+static int bdm_array(json_t *a, bool stored, struct image_bdm **ret, size_t *ret_n)
+{
+    struct image_bdm *v;
+    size_t n, i;
+    json_t *e;
+    int r;
+
+    if (json_is_object(a)) {
+        v = calloc(1, sizeof *v);
+        if (!v)
+            return bsnap_fail(-ENOMEM, "InternalError", "out of memory");
+        r = bdm_from_json(a, stored, v);
+        if (r < 0) {
+            free(v);
+            return r;
+        }
+        *ret = v;
+        *ret_n = 1;
+        return 0;
+    }
+    if (!json_is_array(a))
+        return BDM_FAIL("block device mappings must be a JSON array of objects");
+    n = json_array_size(a);
+    if (n > BSNAP_IMAGE_MAPPINGS_MAX)
+        return BDM_FAIL("at most %d block device mappings", BSNAP_IMAGE_MAPPINGS_MAX);
+    v = calloc(n ? n : 1, sizeof *v);
+    if (!v)
+        return bsnap_fail(-ENOMEM, "InternalError", "out of memory");
+    json_array_foreach (a, i, e) {
+        r = bdm_from_json(e, stored, &v[i]);
+        if (r < 0) {
+            free(v);
+            return r;
+        }
+    }
+    *ret = v;
+    *ret_n = n;
+    return 0;
+}
+
+int bdm_parse_json(const char *json, size_t len, struct image_bdm **ret, size_t *ret_n)
+{
+    json_error_t jerr;
+    json_t *a = json_loadb(json, len, 0, &jerr);
+    int r;
+
+    if (!a)
+        return BDM_FAIL("block device mappings: malformed JSON: %s (line %d column %d)", jerr.text,
+                        jerr.line, jerr.column);
+    r = bdm_array(a, false, ret, ret_n);
+    json_decref(a);
+    return r;
+}
+
+int image_rec_decode(const void *buf, size_t len, struct image_rec *ret)
+{
+    struct image_rec r = {0};
+    json_error_t jerr;
+    json_t *o = json_loadb(buf, len, 0, &jerr);
+    const char *id = NULL, *name, *desc, *state, *arch, *virt, *root, *boot, *det, *rc, *rm;
+    json_int_t creation = 0, dereg = 0;
+    int ena = 0, rcode = -EIO;
+
+    if (!o)
+        return bsnap_fail(-EIO, "Store.Corrupt", "image record: %s", jerr.text);
+    if (json_unpack(o, "{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:b, s:I, s:I}", "id", &id,
+                    "name", &name, "description", &desc, "state", &state, "architecture", &arch,
+                    "virtualization", &virt, "root", &root, "boot-mode", &boot, "detected", &det,
+                    "ena", &ena, "creation", &creation, "deregistered", &dereg) < 0)
+        goto out;
+    if (!copy_field(r.id, sizeof r.id, id) ||
+        !copy_field(r.architecture, sizeof r.architecture, arch) ||
+        !copy_field(r.virtualization, sizeof r.virtualization, virt) ||
+        !copy_field(r.root_device, sizeof r.root_device, root) ||
+        !copy_field(r.boot_mode, sizeof r.boot_mode, boot) ||
+        !copy_field(r.detected, sizeof r.detected, det))
+        goto out;
+    r.state = BSNAP_IMAGE_DEREGISTERED + 1;
+    for (int i = 0; i < 4; i++)
+        if (strcmp(state, image_state_names[i]) == 0)
+            r.state = (bsnap_image_state)i;
+    if (r.state > BSNAP_IMAGE_DEREGISTERED)
+        goto out;
+    r.ena_support = ena;
+    r.creation_ms = creation;
+    r.deregistered_ms = dereg;
+    r.name = strdup(name);
+    r.description = strdup(desc);
+    if (!r.name || !r.description)
+        goto out;
+    rc = json_string_value(json_object_get(o, "reason-code"));
+    rm = json_string_value(json_object_get(o, "reason-message"));
+    if ((rc && !(r.reason_code = strdup(rc))) || (rm && !(r.reason_message = strdup(rm))))
+        goto out;
+    if (bdm_array(json_object_get(o, "mappings"), true, &r.bdm, &r.nbdm) < 0)
+        goto out;
+    if (tags_from_json(json_object_get(o, "tags"), &r.tags) < 0)
+        goto out;
+    *ret = r;
+    memset(&r, 0, sizeof r);
+    rcode = 0;
+out:
+    /* @id points into @o: report before releasing it */
+    if (rcode < 0)
+        bsnap_fail(-EIO, "Store.Corrupt", "image record %s is malformed", id ? id : "(unknown)");
+    json_decref(o);
+    image_rec_clear(&r);
+    return rcode;
+}
+
+/* ---- image requests (--cli-input-json, manifests) ---- */
+
+/* Fields of an image object that describe-images prints but a request
+ * does not set: accepted and ignored, so a manifest registers as it is. */
+static const char *const image_output_fields[] = {
+    "ImageId",        "ImageLocation",   "State",           "OwnerId",
+    "CreationDate",   "Public",          "ImageType",       "RootDeviceType",
+    "Hypervisor",     "PlatformDetails", "UsageOperation",  "DetectedBootMode",
+    "StateReason",    "ImageOwnerAlias", "DeprecationTime", "SourceInstanceId",
+    "ProductCodes",   "Platform",        "DryRun",          "SriovNetSupport",
+    "ImdsSupport",    "TpmSupport",      "KernelId",        "RamdiskId",
+    "DeregistrationProtection", NULL,
+};
+
+#define REQ_FAIL(...) bsnap_fail(-EINVAL, "InvalidParameterValue", __VA_ARGS__)
+
+static int req_string(json_t *v, const char *key, char **dst)
+{
+    if (!json_is_string(v))
+        return REQ_FAIL("--cli-input-json: %s must be a string", key);
+    free(*dst);
+    *dst = strdup(json_string_value(v));
+    if (!*dst)
+        return bsnap_fail(-ENOMEM, "InternalError", "out of memory");
+    return 0;
+}
+
+static int req_tags(json_t *a, struct image_request *q)
+{
+    size_t i;
+    json_t *e;
+
+    if (!json_is_array(a))
+        return REQ_FAIL("--cli-input-json: Tags must be an array");
+    json_array_foreach (a, i, e) {
+        const char *k = json_string_value(json_object_get(e, "Key"));
+        const char *v = json_string_value(json_object_get(e, "Value"));
+        int r;
+        if (!k)
+            return REQ_FAIL("--cli-input-json: a tag without a Key");
+        r = tags_set(&q->tags, k, v ? v : "");
+        if (r < 0)
+            return r;
+    }
+    return 0;
+}
+
+static int request_from(json_t *o, struct image_request *q)
+{
+    const char *key;
+    json_t *v;
+    int r = 0;
+
+    json_object_foreach (o, key, v) {
+        bool ignored = false;
+        for (size_t i = 0; image_output_fields[i]; i++)
+            if (strcmp(key, image_output_fields[i]) == 0)
+                ignored = true;
+        if (ignored)
+            continue;
+        if (strcmp(key, "Name") == 0)
+            r = req_string(v, key, &q->name);
+        else if (strcmp(key, "Description") == 0)
+            r = req_string(v, key, &q->description);
+        else if (strcmp(key, "Architecture") == 0)
+            r = req_string(v, key, &q->architecture);
+        else if (strcmp(key, "VirtualizationType") == 0)
+            r = req_string(v, key, &q->virtualization);
+        else if (strcmp(key, "RootDeviceName") == 0)
+            r = req_string(v, key, &q->root_device);
+        else if (strcmp(key, "BootMode") == 0)
+            r = req_string(v, key, &q->boot_mode);
+        else if (strcmp(key, "EnaSupport") == 0) {
+            if ((q->ena_support = json_bool_value(v)) < 0)
+                r = REQ_FAIL("--cli-input-json: EnaSupport must be true or false");
+        } else if (strcmp(key, "BlockDeviceMappings") == 0) {
+            free(q->bdm);
+            q->bdm = NULL;
+            q->have_bdm = true;
+            r = bdm_array(v, false, &q->bdm, &q->nbdm);
+        } else if (strcmp(key, "Tags") == 0) {
+            r = req_tags(v, q);
+        } else if (strcmp(key, "TagSpecifications") == 0) {
+            size_t i;
+            json_t *e;
+            if (!json_is_array(v))
+                r = REQ_FAIL("--cli-input-json: TagSpecifications must be an array");
+            json_array_foreach (v, i, e) {
+                const char *t = json_string_value(json_object_get(e, "ResourceType"));
+                if (r < 0)
+                    break;
+                if (!t || strcmp(t, "image") != 0)
+                    r = REQ_FAIL("'%s' is not a valid taggable resource type for this operation.",
+                                 t ? t : "");
+                else
+                    r = req_tags(json_object_get(e, "Tags"), q);
+            }
+        } else {
+            r = REQ_FAIL("--cli-input-json: unknown parameter '%s'", key);
+        }
+        if (r < 0)
+            return r;
+    }
+    return 0;
+}
+
+int image_request_parse(const char *json, size_t len, struct image_request *ret)
+{
+    struct image_request q = {0};
+    json_error_t jerr;
+    json_t *o = json_loadb(json, len, 0, &jerr), *images;
+    int r;
+
+    q.ena_support = -1;
+    if (!o)
+        return REQ_FAIL("--cli-input-json: malformed JSON: %s (line %d column %d)", jerr.text,
+                        jerr.line, jerr.column);
+    images = json_object_get(o, "Images");
+    if (images) {
+        if (!json_is_array(images) || json_array_size(images) != 1 || json_object_size(o) != 1) {
+            json_decref(o);
+            return REQ_FAIL("--cli-input-json: a describe-images document must hold exactly one "
+                            "image");
+        }
+        json_t *one = json_incref(json_array_get(images, 0));
+        json_decref(o);
+        o = one;
+    }
+    if (!json_is_object(o)) {
+        json_decref(o);
+        return REQ_FAIL("--cli-input-json: expected a JSON object");
+    }
+    r = request_from(o, &q);
+    json_decref(o);
+    if (r < 0) {
+        image_request_clear(&q);
+        return r;
+    }
+    *ret = q;
+    return 0;
+}
+
+/* ---- EC2 image shape ---- */
+
+static json_t *image_ec2(const bsnap_store *s, const struct image_rec *r)
+{
+    char created[32], location[200];
+    json_t *o, *a;
+
+    time_format_ms(r->creation_ms, created, sizeof created);
+    snprintf(location, sizeof location, "%s/%s", s->account, r->name ? r->name : "");
+    o = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:b, s:s, s:s, s:s}", "Architecture",
+                  r->architecture, "CreationDate", created, "ImageId", r->id, "ImageLocation",
+                  location, "ImageType", "machine", "OwnerId", s->account, "Public", 0,
+                  "PlatformDetails", "Linux/UNIX", "UsageOperation", "RunInstances", "State",
+                  image_state_names[r->state]);
+    a = json_array();
+    if (!o || !a) {
+        json_decref(o);
+        json_decref(a);
+        return NULL;
+    }
+    for (size_t i = 0; i < r->nbdm; i++)
+        json_array_append_new(a, bdm_to_json(&r->bdm[i], false));
+    json_object_set_new(o, "BlockDeviceMappings", a);
+    json_object_set_new(o, "Description", json_string(r->description ? r->description : ""));
+    json_object_set_new(o, "EnaSupport", json_boolean(r->ena_support));
+    json_object_set_new(o, "Hypervisor", json_string("xen"));
+    json_object_set_new(o, "Name", json_string(r->name ? r->name : ""));
+    json_object_set_new(o, "RootDeviceName", json_string(r->root_device));
+    json_object_set_new(o, "RootDeviceType", json_string("ebs"));
+    json_object_set_new(o, "VirtualizationType", json_string(r->virtualization));
+    if (r->boot_mode[0])
+        json_object_set_new(o, "BootMode", json_string(r->boot_mode));
+    if (r->reason_code)
+        json_object_set_new(o, "StateReason",
+                            json_pack("{s:s, s:s}", "Code", r->reason_code, "Message",
+                                      r->reason_message ? r->reason_message : ""));
+    if (r->tags.n)
+        json_object_set_new(o, "Tags", tags_to_json(&r->tags));
+    /* blocksnap's own, after EC2's */
+    json_object_set_new(o, "DetectedBootMode", json_string(r->detected));
+    return o;
+}
+
+static json_t *image_ec2_v(const bsnap_store *s, const void *r)
+{
+    return image_ec2(s, r);
+}
+
+static const struct filter_field image_fields[] = {
+    {"architecture", "Architecture"},
+    {"boot-mode", "BootMode"},
+    {"creation-date", "CreationDate"},
+    {"description", "Description"},
+    {"ena-support", "EnaSupport"},
+    {"hypervisor", "Hypervisor"},
+    {"image-id", "ImageId"},
+    {"image-type", "ImageType"},
+    {"is-public", "Public"},
+    {"name", "Name"},
+    {"owner-id", "OwnerId"},
+    {"root-device-name", "RootDeviceName"},
+    {"root-device-type", "RootDeviceType"},
+    {"state", "State"},
+    {"virtualization-type", "VirtualizationType"},
+    {"detected-boot-mode", "DetectedBootMode"},
+    {NULL, NULL},
+};
+
+/* block-device-mapping.* filters: the field of the mapping (or of its Ebs)
+ * a filter looks at. */
+static const struct filter_field bdm_fields[] = {
+    {"block-device-mapping.device-name", "DeviceName"},
+    {"block-device-mapping.snapshot-id", "SnapshotId"},
+    {"block-device-mapping.volume-size", "VolumeSize"},
+    {"block-device-mapping.volume-type", "VolumeType"},
+    {"block-device-mapping.delete-on-termination", "DeleteOnTermination"},
+    {"block-device-mapping.encrypted", "Encrypted"},
+    {NULL, NULL},
+};
+
+static bool image_matches(json_t *o, const bsnap_filter *f, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        const char *field = NULL;
+        for (const struct filter_field *ff = bdm_fields; ff->name; ff++)
+            if (strcmp(ff->name, f[i].name) == 0)
+                field = ff->field;
+        if (field) {
+            json_t *m;
+            size_t k;
+            bool ok = false;
+            json_array_foreach (json_object_get(o, "BlockDeviceMappings"), k, m) {
+                char buf[32];
+                json_t *src = strcmp(field, "DeviceName") == 0 ? m : json_object_get(m, "Ebs");
+                if (src && any_value_matches(&f[i], field_text(src, field, buf, sizeof buf)))
+                    ok = true;
+            }
+            if (!ok)
+                return false;
+        } else if (strcmp(f[i].name, "state-reason-code") == 0 ||
+                   strcmp(f[i].name, "state-reason-message") == 0) {
+            json_t *sr = json_object_get(o, "StateReason");
+            char buf[8];
+            if (!sr || !any_value_matches(&f[i], field_text(sr, f[i].name[13] == 'c' ? "Code"
+                                                                                    : "Message",
+                                                            buf, sizeof buf)))
+                return false;
+        } else if (!filters_match(image_fields, o, &f[i], 1)) {
+            return false;
+        }
+    }
+    return true;
+}
+
+int json_describe_images(const bsnap_store *s, const struct image_rec *recs, size_t n,
+                         const bsnap_filter *filters, size_t nfilters, bool one, char **ret_json)
+{
+    json_t *arr;
+
+    for (size_t i = 0; i < nfilters; i++) {
+        bool known = strcmp(filters[i].name, "state-reason-code") == 0 ||
+                     strcmp(filters[i].name, "state-reason-message") == 0;
+        for (const struct filter_field *ff = bdm_fields; ff->name; ff++)
+            known = known || strcmp(ff->name, filters[i].name) == 0;
+        if (!known) {
+            int r = check_filters(image_fields, &filters[i], 1);
+            if (r < 0)
+                return r;
+        }
+    }
+    if (one) {
+        if (n != 1)
+            return bsnap_fail(-EINVAL, "InternalError", "describe one of %zu", n);
+        return dump(image_ec2(s, recs), ret_json, NULL);
+    }
+    arr = json_array();
+    if (!arr)
+        return bsnap_fail(-ENOMEM, "InternalError", "out of memory");
+    for (size_t i = 0; i < n; i++) {
+        json_t *o = image_ec2_v(s, &recs[i]);
+        if (!o) {
+            json_decref(arr);
+            return bsnap_fail(-ENOMEM, "InternalError", "out of memory");
+        }
+        if (image_matches(o, filters, nfilters))
+            json_array_append_new(arr, o);
+        else
+            json_decref(o);
+    }
+    return dump(json_pack("{s:o}", "Images", arr), ret_json, NULL);
+}
+
+int json_image_attribute(const char *id, const char *key, const char *value, bool list,
+                         char **ret_json)
+{
+    json_t *o = json_pack("{s:s}", "ImageId", id);
+
+    if (o) {
+        if (list)
+            json_object_set_new(o, key, json_array());
+        else if (value)
+            json_object_set_new(o, key, json_pack("{s:s}", "Value", value));
+        else
+            json_object_set_new(o, key, json_object());
+    }
+    return dump(o, ret_json, NULL);
+}
+
+int json_deregister_result(const char (*snaps)[BSNAP_ID_MAX], const char *const *codes, size_t n,
+                           bool with, char **ret_json)
+{
+    json_t *o = json_pack("{s:b}", "Return", 1), *a;
+
+    if (o && with) {
+        a = json_array();
+        for (size_t i = 0; a && i < n; i++)
+            json_array_append_new(a, json_pack("{s:s, s:s}", "SnapshotId", snaps[i], "ReturnCode",
+                                               codes[i]));
+        json_object_set_new(o, "DeleteSnapshotResults", a);
+    }
+    return dump(o, ret_json, NULL);
 }

@@ -406,7 +406,7 @@ BSNAP_API BSNAP_WUR int bsnap_volume_describe(bsnap_store *store, const char *co
 BSNAP_API BSNAP_WUR int bsnap_volume_describe_one(bsnap_store *store, const char *id,
                                                   char **ret_json) BSNAP_NONNULL(1, 2, 3);
 
-/** Add or overwrite tags on resources (snapshots, volumes).  All resources
+/** Add or overwrite tags on resources (snapshots, volumes, images).  All resources
  * are checked first; nothing changes unless all exist.
  * Errors: -EINVAL (*.Malformed, InvalidParameterValue, TagLimitExceeded
  * beyond 50 tags); -ENOENT (*.NotFound). */
@@ -630,6 +630,230 @@ BSNAP_API BSNAP_WUR int bsnap_boot_inspect(bsnap_reader *reader, bsnap_boot_info
 /** The name of a boot mode: "none", "legacy-bios", "uefi" or "hybrid".
  * Static string.  Any thread. */
 BSNAP_API const char *bsnap_boot_mode_name(bsnap_boot_mode mode);
+
+/* ------------------------------------------------------------------------
+ * Images (AMI manifests)
+ * ------------------------------------------------------------------------ */
+
+/** Most block device mappings one image may have. */
+#define BSNAP_IMAGE_MAPPINGS_MAX 64
+/** Longest image name (EC2: 3 to 128 characters), with its NUL. */
+#define BSNAP_IMAGE_NAME_MAX 129
+/** Longest device name ("/dev/xvdba"), with its NUL. */
+#define BSNAP_DEVICE_NAME_MAX 32
+
+/** Image states, as EC2's.  A deregistered image stays as a tombstone:
+ * describe calls leave it out, deregistering it again is
+ * InvalidAMIID.Unavailable, and its name is free again. */
+typedef enum bsnap_image_state {
+    BSNAP_IMAGE_PENDING = 0,
+    BSNAP_IMAGE_AVAILABLE = 1,
+    BSNAP_IMAGE_FAILED = 2,
+    BSNAP_IMAGE_DEREGISTERED = 3,
+} bsnap_image_state;
+
+/** One volume of a machine for bsnap_image_create(): a device name and the
+ * raw image file or block device that backs it. */
+typedef struct bsnap_image_volume {
+    const char *device; /**< "/dev/xvda" */
+    const char *path;   /**< a raw image file or a block device */
+} bsnap_image_volume;
+
+/** What to register.  Zero-initialise, then set what is given; NULL / 0 /
+ * -1 means "not given".  Explicit fields override the same fields of
+ * @manifest_json, as the AWS CLI's flags override --cli-input-json. */
+typedef struct bsnap_image_options {
+    const char *name;             /**< 3-128 of [A-Za-z0-9()[] ./'@_-]; required */
+    const char *description;      /**< optional, at most 255 characters */
+    const char *architecture;     /**< i386, x86_64 (default), arm64, x86_64_mac, arm64_mac */
+    const char *virtualization;   /**< hvm (default) or paravirtual */
+    const char *root_device_name; /**< e.g. "/dev/xvda"; default: the first mapping */
+    const char *boot_mode;        /**< legacy-bios, uefi, uefi-preferred; NULL: detected */
+    int ena_support;              /**< 1, 0, or -1 for not given (false) */
+    bool no_boot_check;           /**< register a root volume that does not look bootable */
+    /** EC2 block device mappings: each argument a JSON array (or object) of
+     * {"DeviceName":…,"Ebs":{"SnapshotId":…,"VolumeSize":GiB,
+     * "DeleteOnTermination":…,"VolumeType":…}} / {"DeviceName":…,
+     * "VirtualName":"ephemeralN"} / {"DeviceName":…,"NoDevice":""}, or the
+     * AWS CLI shorthand "DeviceName=/dev/xvda,Ebs={SnapshotId=snap-…}".
+     * Register only (create takes @volumes). */
+    const char *const *mappings;
+    size_t nmappings;
+    /** optional: a whole request as JSON: a RegisterImage request
+     * ({"Name":…,"BlockDeviceMappings":[…],…}), an image object as
+     * describe-images prints it, or a describe-images document holding
+     * exactly one image.  Output-only fields (ImageId, State, CreationDate,
+     * OwnerId, …) are ignored, so a manifest registers again as it is. */
+    const char *manifest_json;
+    const bsnap_tag *tags; /**< optional tags of the new image */
+    size_t ntags;
+    /** Create only: the machine's volumes, each snapshotted incrementally
+     * (in parallel threads). */
+    const bsnap_image_volume *volumes;
+    size_t nvolumes;
+    unsigned threads;      /**< create: workers per snapshot (0: one per core) */
+    bsnap_run_options run; /**< create: progress (summed over volumes), cancel */
+} bsnap_image_options;
+
+/** Register an image from existing snapshots (EC2 RegisterImage).
+ *
+ * Everything is checked before anything is written, and the record is
+ * written in one transaction that checks again that every snapshot exists,
+ * so a snapshot deleted meanwhile can never be named: the name (rules
+ * above; unique among the store's live images), every mapping (device name
+ * well-formed for the virtualization type and unique; exactly one of Ebs,
+ * VirtualName, NoDevice; Ebs with a SnapshotId or a VolumeSize; VolumeSize
+ * not below the snapshot's size in GiB; no Encrypted with a snapshot), the
+ * root device (present among the mappings, with a snapshot), the
+ * snapshots (exist, completed), the architecture and boot mode.
+ *
+ * Bootable check: the root snapshot's first sectors are read through a
+ * reader and its partition table parsed (defensively, see
+ * bsnap_boot_inspect()).  Legacy BIOS needs the 0x55AA signature and MBR
+ * boot code; UEFI needs an EFI System Partition in a GPT whose CRCs check
+ * (or an MBR partition of type 0xEF); both make a hybrid.  The detected
+ * mode is recorded (DetectedBootMode) and, when @opts->boot_mode is not
+ * given, becomes the BootMode: legacy-bios, uefi, or uefi-preferred for a
+ * hybrid.  A root volume that boots neither way is refused unless
+ * @opts->no_boot_check; a boot mode the disk cannot honour is refused
+ * likewise (uefi without an ESP, legacy-bios without boot code, arm64 with
+ * legacy-bios).
+ *
+ * The image is "available" at once (its snapshots are completed).
+ * @ret_id out: the new "ami-" id.
+ * Errors (nothing is written on any of them):
+ * -EINVAL: InvalidAMIName.Malformed, InvalidBlockDeviceMapping (missing or
+ *   invalid or duplicate device name, neither snapshot nor size, size below
+ *   the snapshot's, malformed mapping JSON or shorthand),
+ *   InvalidParameterValue (root device not among the mappings or without a
+ *   snapshot, architecture, virtualization type, boot mode, description,
+ *   malformed --cli-input-json, too many mappings), MissingParameter (no
+ *   name, no mappings), InvalidParameterCombination (Encrypted with a
+ *   snapshot), InvalidSnapshotID.Malformed, Image.NotBootable (root volume
+ *   not bootable, or not in the given boot mode), tag errors as
+ *   bsnap_tags_create();
+ * -EEXIST: InvalidAMIName.Duplicate, naming the image that has the name;
+ * -ENOENT: InvalidSnapshot.NotFound;
+ * -EBUSY: IncorrectState (a snapshot is pending or failed);
+ * -EIO (reading the root volume, or the store); -ENOSPC; -ENOMEM. */
+BSNAP_API BSNAP_WUR int bsnap_image_register(bsnap_store *store, const bsnap_image_options *opts,
+                                             char ret_id[BSNAP_ID_MAX]) BSNAP_NONNULL(1, 2, 3);
+
+/** Create an image of a machine (EC2 CreateImage for local disks): take an
+ * incremental snapshot of each of @opts->volumes (the first is the root
+ * unless @opts->root_device_name says otherwise; each file's last snapshot
+ * is its parent), in parallel threads, one per volume, then register them
+ * as bsnap_image_register() does, with the snapshots' sizes and
+ * DeleteOnTermination true.  Each snapshot's description names the image:
+ * "Created by CreateImage(DEVICE) for ami-…".
+ *
+ * All or nothing: if any snapshot or the registration fails (or the run is
+ * cancelled), the snapshots this call made are deleted and no image is
+ * registered; the error is the first failure's.
+ * @ret_id out: the image id.  Errors: as bsnap_image_register() and
+ * bsnap_snapshot_create() (-ECANCELED included), plus -EINVAL
+ * (InvalidParameterValue) for a device or a file given twice, and
+ * (MissingParameter) for no volumes. */
+BSNAP_API BSNAP_WUR int bsnap_image_create(bsnap_store *store, const bsnap_image_options *opts,
+                                           char ret_id[BSNAP_ID_MAX]) BSNAP_NONNULL(1, 2, 3);
+
+/** Describe images as EC2's DescribeImages JSON: {"Images":[…]}, each with
+ * ImageId, Name, Description, State, OwnerId, CreationDate, Architecture,
+ * ImageType, Public, RootDeviceName, RootDeviceType, VirtualizationType,
+ * BootMode, EnaSupport, Hypervisor, BlockDeviceMappings, Tags, and
+ * blocksnap's DetectedBootMode.  Deregistered images are left out.
+ *
+ * @ids in: only these (an unknown id is InvalidAMIID.NotFound naming every
+ * missing one; a deregistered one is silently left out).  @owners in:
+ * "self", the store's account id, or any other 12-digit account, "amazon",
+ * "aws-marketplace" (these match nothing: a store has one owner).
+ * @filters in: architecture, block-device-mapping.delete-on-termination,
+ * block-device-mapping.device-name, block-device-mapping.snapshot-id,
+ * block-device-mapping.volume-size, block-device-mapping.volume-type,
+ * block-device-mapping.encrypted, boot-mode, creation-date, description,
+ * ena-support, hypervisor, image-id, image-type, is-public, name,
+ * owner-id, root-device-name, root-device-type, state, state-reason-code,
+ * virtualization-type, tag:KEY, tag-key (wildcards * and ?).
+ * @ret_json out: malloc'd.
+ * Errors: -EINVAL (InvalidAMIID.Malformed naming the first bad id,
+ * InvalidUserID.Malformed, InvalidParameterValue for an unknown filter);
+ * -ENOENT (InvalidAMIID.NotFound); -EIO. */
+BSNAP_API BSNAP_WUR int bsnap_image_describe(bsnap_store *store, const char *const *ids,
+                                             size_t nids, const char *const *owners,
+                                             size_t nowners, const bsnap_filter *filters,
+                                             size_t nfilters, char **ret_json) BSNAP_NONNULL(1, 8);
+
+/** Describe one image as its EC2 object (the element DescribeImages lists;
+ * the FUSE view's manifest.json).  A deregistered image is described too.
+ * @ret_json out: malloc'd.  Errors: InvalidAMIID.Malformed,
+ * InvalidAMIID.NotFound, -EIO. */
+BSNAP_API BSNAP_WUR int bsnap_image_describe_one(bsnap_store *store, const char *id,
+                                                 char **ret_json) BSNAP_NONNULL(1, 2, 3);
+
+/** Deregister image @id (EC2 DeregisterImage).  Its snapshots stay unless
+ * @delete_snapshots, which deletes each one no other live image maps, in
+ * the same call (each snapshot deletion is its own transaction, after the
+ * image's).  @ret_json out, optional: {"Return":true} and, with
+ * @delete_snapshots, "DeleteSnapshotResults":[{"SnapshotId":…,
+ * "ReturnCode":"success"|"skipped"|"missing"|"client-error"}].
+ * Errors: -EINVAL (InvalidAMIID.Malformed); -ENOENT (InvalidAMIID.NotFound);
+ * -ESTALE (InvalidAMIID.Unavailable) when it is deregistered already; -EIO. */
+BSNAP_API BSNAP_WUR int bsnap_image_deregister(bsnap_store *store, const char *id,
+                                               bool delete_snapshots, char **ret_json)
+    BSNAP_NONNULL(1, 2);
+
+/** Describe one attribute of an image (EC2 DescribeImageAttribute):
+ * {"ImageId":…, KEY: …} for @attribute "description" ({"Value":…}),
+ * "bootMode", "kernel", "ramdisk", "sriovNetSupport", "tpmSupport",
+ * "uefiData", "imdsSupport", "lastLaunchedTime", "deregistrationProtection"
+ * ({"Value":…} or {} when unset), "launchPermission" ([]: images are
+ * private), "productCodes" ([]).  @ret_json out: malloc'd.
+ * Errors: -EINVAL (InvalidAMIID.Malformed; InvalidRequest for an unknown
+ * attribute); -EACCES (AuthFailure) for "blockDeviceMapping", which EC2
+ * refuses too (use describe); -ENOENT (InvalidAMIID.NotFound); -ESTALE
+ * (InvalidAMIID.Unavailable); -EIO. */
+BSNAP_API BSNAP_WUR int bsnap_image_describe_attribute(bsnap_store *store, const char *id,
+                                                       const char *attribute, char **ret_json)
+    BSNAP_NONNULL(1, 2, 3, 4);
+
+/** Change one attribute of an image (EC2 ModifyImageAttribute).  Only
+ * "description" is supported (at most 255 characters).
+ * Errors: -EINVAL (InvalidAMIID.Malformed, InvalidParameterValue for a
+ * long description, InvalidRequest for another attribute); -ENOENT
+ * (InvalidAMIID.NotFound); -ESTALE (InvalidAMIID.Unavailable); -EIO;
+ * -ENOSPC. */
+BSNAP_API BSNAP_WUR int bsnap_image_modify_attribute(bsnap_store *store, const char *id,
+                                                     const char *attribute, const char *value)
+    BSNAP_NONNULL(1, 2, 3, 4);
+
+/** One mapping of an image, as the FUSE view needs it. */
+typedef struct bsnap_image_mapping {
+    char device[BSNAP_DEVICE_NAME_MAX]; /**< "/dev/xvda" */
+    char snapshot_id[BSNAP_ID_MAX];     /**< "" for ephemeral, NoDevice or empty volumes */
+} bsnap_image_mapping;
+
+/** An image's name and mappings. */
+typedef struct bsnap_image_info {
+    char id[BSNAP_ID_MAX];
+    char name[BSNAP_IMAGE_NAME_MAX];
+    bsnap_image_state state;
+    int64_t creation_time_ms;
+    char root_device[BSNAP_DEVICE_NAME_MAX];
+    size_t nmappings;
+    bsnap_image_mapping mappings[BSNAP_IMAGE_MAPPINGS_MAX];
+} bsnap_image_info;
+
+/** Fill @ret_info for image @id (deregistered ones too: look at state).
+ * Errors: -EINVAL (InvalidAMIID.Malformed); -ENOENT (InvalidAMIID.NotFound);
+ * -EIO. */
+BSNAP_API BSNAP_WUR int bsnap_image_get(bsnap_store *store, const char *id,
+                                        bsnap_image_info *ret_info) BSNAP_NONNULL(1, 2, 3);
+
+/** List the images that are not deregistered, sorted by id.
+ * @ret_infos out: malloc'd array (NULL when *ret_n is 0).
+ * Errors: -EIO, -ENOMEM. */
+BSNAP_API BSNAP_WUR int bsnap_image_list(bsnap_store *store, bsnap_image_info **ret_infos,
+                                         size_t *ret_n) BSNAP_NONNULL(1, 2, 3);
 
 #ifdef __cplusplus
 }

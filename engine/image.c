@@ -1,0 +1,1093 @@
+/* image.c - machine images: validation, the boot check, register,
+ * describe, deregister, attributes; see image.h.  create-image is in
+ * image-create.c. */
+#include "image.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "catalog.h"
+#include "error.h"
+#include "store.h"
+#include "util.h"
+
+/* ---- names and ids ---- */
+
+int check_image_id(const char *id)
+{
+    if (!id_valid(id, "ami"))
+        return bsnap_fail(-EINVAL, "InvalidAMIID.Malformed",
+                          "invalid id: \"%s\" (expecting \"ami-...\")", id);
+    return 0;
+}
+
+bool image_name_valid(const char *name)
+{
+    size_t n = strlen(name);
+
+    if (n < IMAGE_NAME_MIN || n > IMAGE_NAME_MAX)
+        return false;
+    for (const char *p = name; *p; p++)
+        if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
+              strchr("()[] ./-'@_", *p)))
+            return false;
+    return true;
+}
+
+/* "N" with N from 1 to 15, and nothing after. */
+static bool part_suffix(const char *s)
+{
+    if (s[0] < '1' || s[0] > '9')
+        return false;
+    if (!s[1])
+        return true;
+    return s[0] == '1' && s[1] >= '0' && s[1] <= '5' && !s[2];
+}
+
+static bool lower(char c)
+{
+    return c >= 'a' && c <= 'z';
+}
+
+bool device_name_valid(const char *name, bool hvm)
+{
+    if (strncmp(name, "/dev/", 5) != 0)
+        return false;
+    name += 5;
+    if (strncmp(name, "xvd", 3) == 0) {
+        const char *p = name + 3;
+        if (lower(p[0]) && !p[1])
+            return true;
+        if ((p[0] == 'b' || p[0] == 'c') && lower(p[1]) && !p[2])
+            return true;
+        return !hvm && lower(p[0]) && part_suffix(p + 1);
+    }
+    if (strncmp(name, "sd", 2) == 0 || (!hvm && strncmp(name, "hd", 2) == 0)) {
+        const char *p = name + 2;
+        if (!lower(p[0]))
+            return false;
+        if (!p[1])
+            return true;
+        if (hvm) /* the root device names of HVM images */
+            return p[0] == 'a' && (strcmp(p + 1, "1") == 0 || strcmp(p + 1, "2") == 0);
+        return part_suffix(p + 1);
+    }
+    return false;
+}
+
+/* ---- shorthand ---- */
+
+struct sh_out {
+    char *s;
+    size_t len, cap;
+    bool oom;
+};
+
+static void sh_put(struct sh_out *o, const char *s, size_t n)
+{
+    if (o->oom)
+        return;
+    if (o->len + n + 1 > o->cap) {
+        size_t cap = (o->len + n + 1) * 2;
+        char *ns = realloc(o->s, cap);
+        if (!ns) {
+            o->oom = true;
+            return;
+        }
+        o->s = ns;
+        o->cap = cap;
+    }
+    memcpy(o->s + o->len, s, n);
+    o->len += n;
+    o->s[o->len] = '\0';
+}
+
+/* Append @s[0..n) as a JSON string literal. */
+static void sh_quote(struct sh_out *o, const char *s, size_t n)
+{
+    sh_put(o, "\"", 1);
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        char esc[8];
+        if (c == '"' || c == '\\') {
+            esc[0] = '\\';
+            esc[1] = (char)c;
+            sh_put(o, esc, 2);
+        } else if (c < 0x20) {
+            snprintf(esc, sizeof esc, "\\u%04x", c);
+            sh_put(o, esc, 6);
+        } else {
+            sh_put(o, (const char *)&c, 1);
+        }
+    }
+    sh_put(o, "\"", 1);
+}
+
+#define SH_DEPTH_MAX 8
+
+/* object := pair ("," pair)* ; pair := KEY "=" ("{" object "}" | scalar).
+ * Parses from *pp up to @end (the closing brace or the string's end). */
+static int sh_object(const char **pp, int depth, struct sh_out *o, const char *arg)
+{
+    const char *p = *pp;
+    bool first = true;
+
+    if (depth > SH_DEPTH_MAX)
+        return bsnap_fail(-EINVAL, "InvalidBlockDeviceMapping", "'%s': nested too deeply", arg);
+    sh_put(o, "{", 1);
+    for (;;) {
+        const char *k = p;
+        while ((*p >= 'A' && *p <= 'Z') || (*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9'))
+            p++;
+        if (p == k || *p != '=')
+            return bsnap_fail(-EINVAL, "InvalidBlockDeviceMapping",
+                              "'%s': expected KEY=VALUE at '%.20s'", arg, k);
+        if (!first)
+            sh_put(o, ",", 1);
+        first = false;
+        sh_quote(o, k, (size_t)(p - k));
+        sh_put(o, ":", 1);
+        p++;
+        if (*p == '{') {
+            p++;
+            int r = sh_object(&p, depth + 1, o, arg);
+            if (r < 0)
+                return r;
+            if (*p != '}')
+                return bsnap_fail(-EINVAL, "InvalidBlockDeviceMapping", "'%s': missing '}'",
+                                  arg);
+            p++;
+        } else if (*p == '"' || *p == '\'') {
+            char q = *p++;
+            const char *v = p;
+            while (*p && *p != q)
+                p++;
+            if (!*p)
+                return bsnap_fail(-EINVAL, "InvalidBlockDeviceMapping",
+                                  "'%s': unterminated quote", arg);
+            sh_quote(o, v, (size_t)(p - v));
+            p++;
+        } else {
+            const char *v = p;
+            while (*p && *p != ',' && *p != '}' && *p != '{')
+                p++;
+            if (*p == '{')
+                return bsnap_fail(-EINVAL, "InvalidBlockDeviceMapping",
+                                  "'%s': unexpected '{'", arg);
+            sh_quote(o, v, (size_t)(p - v));
+        }
+        if (*p != ',')
+            break;
+        p++;
+    }
+    sh_put(o, "}", 1);
+    *pp = p;
+    return 0;
+}
+
+int bdm_shorthand_to_json(const char *arg, char **ret_json)
+{
+    struct sh_out o = {0};
+    const char *p = arg;
+    int r = sh_object(&p, 0, &o, arg);
+
+    if (r == 0 && *p)
+        r = bsnap_fail(-EINVAL, "InvalidBlockDeviceMapping", "'%s': unexpected '%c'", arg, *p);
+    if (r == 0 && o.oom)
+        r = bsnap_fail(-ENOMEM, "InternalError", "out of memory");
+    if (r < 0) {
+        free(o.s);
+        return r;
+    }
+    *ret_json = o.s;
+    return 0;
+}
+
+/* ---- records ---- */
+
+static int image_load(meta_txn *txn, const char *id, struct image_rec *ret)
+{
+    const void *v;
+    size_t vlen;
+    int r = meta_get(txn, T_IMAGES, id, strlen(id), &v, &vlen);
+
+    if (r == -ENOENT)
+        return bsnap_fail(-ENOENT, "InvalidAMIID.NotFound", "the image id '[%s]' does not exist",
+                          id);
+    if (r < 0)
+        return r;
+    return image_rec_decode(v, vlen, ret);
+}
+
+static int image_save(meta_txn *txn, const struct image_rec *rec)
+{
+    _cleanup_free_ char *json = NULL;
+    size_t len;
+    int r = image_rec_encode(rec, &json, &len);
+
+    if (r < 0)
+        return r;
+    return meta_put(txn, T_IMAGES, rec->id, strlen(rec->id), json, len);
+}
+
+static void image_recs_free(struct image_rec *recs, size_t n)
+{
+    for (size_t i = 0; recs && i < n; i++)
+        image_rec_clear(&recs[i]);
+    free(recs);
+}
+
+/* Every image record, sorted by id. */
+static int image_all(meta_txn *txn, struct image_rec **ret, size_t *ret_n)
+{
+    meta_cursor *cur = NULL;
+    struct image_rec *arr = NULL;
+    size_t n = 0, cap = 0;
+    const void *k, *v;
+    size_t klen, vlen;
+    int r = meta_cursor_open(txn, T_IMAGES, &cur);
+
+    if (r < 0)
+        return r;
+    for (r = meta_cursor_get(cur, CUR_FIRST, &k, &klen, &v, &vlen); r == 0;
+         r = meta_cursor_get(cur, CUR_NEXT, &k, &klen, &v, &vlen)) {
+        if (n == cap) {
+            struct image_rec *na = realloc(arr, (cap = cap ? cap * 2 : 16) * sizeof *na);
+            if (!na) {
+                r = bsnap_fail(-ENOMEM, "InternalError", "out of memory");
+                break;
+            }
+            arr = na;
+        }
+        memset(&arr[n], 0, sizeof arr[n]);
+        r = image_rec_decode(v, vlen, &arr[n]);
+        if (r < 0)
+            break;
+        n++;
+    }
+    meta_cursor_close(cur);
+    if (r < 0 && r != -ENOENT) {
+        image_recs_free(arr, n);
+        return r;
+    }
+    *ret = arr;
+    *ret_n = n;
+    return 0;
+}
+
+int image_snapshot_user(meta_txn *txn, const char *snap_id, char ret_image[BSNAP_ID_MAX])
+{
+    struct image_rec *all = NULL;
+    size_t n = 0;
+    int r = image_all(txn, &all, &n), found = 0;
+
+    if (r < 0)
+        return r;
+    for (size_t i = 0; i < n && !found; i++) {
+        if (all[i].state == BSNAP_IMAGE_DEREGISTERED)
+            continue;
+        for (size_t j = 0; j < all[i].nbdm && !found; j++)
+            if (all[i].bdm[j].kind == BDM_EBS && strcmp(all[i].bdm[j].snapshot_id, snap_id) == 0) {
+                snprintf(ret_image, BSNAP_ID_MAX, "%s", all[i].id);
+                found = 1;
+            }
+    }
+    image_recs_free(all, n);
+    return found;
+}
+
+int image_tags_update(meta_txn *txn, const char *id, const bsnap_tag *tags, size_t ntags, bool add)
+{
+    struct image_rec rec = {0};
+    int r = image_load(txn, id, &rec);
+
+    if (r < 0)
+        return r;
+    if (add) {
+        for (size_t j = 0; j < ntags && r >= 0; j++)
+            r = tags_set(&rec.tags, tags[j].key, tags[j].value ? tags[j].value : "");
+    } else if (ntags == 0) {
+        tags_clear(&rec.tags);
+    } else {
+        for (size_t j = 0; j < ntags; j++)
+            tags_remove(&rec.tags, tags[j].key, tags[j].value);
+    }
+    if (r >= 0)
+        r = image_save(txn, &rec);
+    image_rec_clear(&rec);
+    return r;
+}
+
+/* ---- the request: flags over --cli-input-json ---- */
+
+static int set_str(char **dst, const char *v)
+{
+    if (!v)
+        return 0;
+    free(*dst);
+    *dst = strdup(v);
+    return *dst ? 0 : bsnap_fail(-ENOMEM, "InternalError", "out of memory");
+}
+
+/* Parse one --block-device-mappings argument (JSON or shorthand) and append
+ * its mappings to @q. */
+static int add_mappings(struct image_request *q, const char *arg)
+{
+    _cleanup_free_ char *json = NULL;
+    struct image_bdm *v = NULL, *nv;
+    size_t n = 0;
+    const char *p = arg;
+    int r;
+
+    while (*p == ' ' || *p == '\t' || *p == '\n')
+        p++;
+    if (strlen(arg) > IMAGE_JSON_MAX)
+        return bsnap_fail(-EINVAL, "InvalidBlockDeviceMapping", "a mapping argument over %u bytes",
+                          IMAGE_JSON_MAX);
+    if (*p != '[' && *p != '{') {
+        r = bdm_shorthand_to_json(arg, &json);
+        if (r < 0)
+            return r;
+        p = json;
+    }
+    r = bdm_parse_json(p, strlen(p), &v, &n);
+    if (r < 0)
+        return r;
+    if (q->nbdm + n > BSNAP_IMAGE_MAPPINGS_MAX) {
+        free(v);
+        return bsnap_fail(-EINVAL, "InvalidBlockDeviceMapping", "at most %d block device mappings",
+                          BSNAP_IMAGE_MAPPINGS_MAX);
+    }
+    nv = realloc(q->bdm, (q->nbdm + n + 1) * sizeof *nv);
+    if (!nv) {
+        free(v);
+        return bsnap_fail(-ENOMEM, "InternalError", "out of memory");
+    }
+    q->bdm = nv;
+    memcpy(q->bdm + q->nbdm, v, n * sizeof *v);
+    q->nbdm += n;
+    free(v);
+    return 0;
+}
+
+static int build_request(const bsnap_image_options *o, struct image_request *q)
+{
+    int r = 0;
+
+    memset(q, 0, sizeof *q);
+    q->ena_support = -1;
+    if (o->manifest_json) {
+        if (strlen(o->manifest_json) > IMAGE_JSON_MAX)
+            return bsnap_fail(-EINVAL, "InvalidParameterValue",
+                              "--cli-input-json: more than %u bytes", IMAGE_JSON_MAX);
+        r = image_request_parse(o->manifest_json, strlen(o->manifest_json), q);
+        if (r < 0)
+            return r;
+    }
+    if (o->nmappings) {
+        free(q->bdm);
+        q->bdm = NULL;
+        q->nbdm = 0;
+        q->have_bdm = true;
+    }
+    for (size_t i = 0; i < o->nmappings && r >= 0; i++)
+        r = add_mappings(q, o->mappings[i]);
+    if (r >= 0)
+        r = set_str(&q->name, o->name);
+    if (r >= 0)
+        r = set_str(&q->description, o->description);
+    if (r >= 0)
+        r = set_str(&q->architecture, o->architecture);
+    if (r >= 0)
+        r = set_str(&q->virtualization, o->virtualization);
+    if (r >= 0)
+        r = set_str(&q->root_device, o->root_device_name);
+    if (r >= 0)
+        r = set_str(&q->boot_mode, o->boot_mode);
+    if (o->ena_support >= 0)
+        q->ena_support = o->ena_support > 0;
+    for (size_t i = 0; i < o->ntags && r >= 0; i++) {
+        const bsnap_tag *t = &o->tags[i];
+        if (!t->key || !*t->key || strlen(t->key) > TAG_KEY_MAX || strncmp(t->key, "aws:", 4) == 0 ||
+            (t->value && strlen(t->value) > TAG_VALUE_MAX))
+            r = bsnap_fail(-EINVAL, "InvalidParameterValue", "invalid tag '%s'",
+                           t->key ? t->key : "");
+        else
+            r = tags_set(&q->tags, t->key, t->value);
+    }
+    if (r < 0)
+        image_request_clear(q);
+    return r;
+}
+
+static bool one_of(const char *v, const char *const *set)
+{
+    for (; *set; set++)
+        if (strcmp(v, *set) == 0)
+            return true;
+    return false;
+}
+
+/* The checks that need no store: fill @rec from @q. */
+static int check_request(const struct image_request *q, struct image_rec *rec)
+{
+    static const char *const archs[] = {"i386", "x86_64", "arm64", "x86_64_mac", "arm64_mac",
+                                        NULL};
+    static const char *const virts[] = {"hvm", "paravirtual", NULL};
+    static const char *const modes[] = {"legacy-bios", "uefi", "uefi-preferred", NULL};
+    bool hvm;
+
+    if (!q->name)
+        return bsnap_fail(-EINVAL, "MissingParameter", "the request must contain the parameter "
+                                                       "name");
+    if (!image_name_valid(q->name))
+        return bsnap_fail(-EINVAL, "InvalidAMIName.Malformed",
+                          "AMI names must be between 3 and 128 characters long, and may only "
+                          "contain letters, numbers, and the following special characters: "
+                          "()[] ./-'@_ (got '%s')",
+                          q->name);
+    if (q->description && strlen(q->description) > DESCRIPTION_MAX)
+        return bsnap_fail(-EINVAL, "InvalidParameterValue",
+                          "description is longer than %d characters", DESCRIPTION_MAX);
+    if (q->architecture && !one_of(q->architecture, archs))
+        return bsnap_fail(-EINVAL, "InvalidParameterValue",
+                          "architecture '%s' is not one of i386, x86_64, arm64, x86_64_mac, "
+                          "arm64_mac",
+                          q->architecture);
+    if (q->virtualization && !one_of(q->virtualization, virts))
+        return bsnap_fail(-EINVAL, "InvalidParameterValue",
+                          "virtualization type '%s' is not hvm or paravirtual", q->virtualization);
+    if (q->boot_mode && !one_of(q->boot_mode, modes))
+        return bsnap_fail(-EINVAL, "InvalidParameterValue",
+                          "boot mode '%s' is not legacy-bios, uefi or uefi-preferred",
+                          q->boot_mode);
+    snprintf(rec->architecture, sizeof rec->architecture, "%s",
+             q->architecture ? q->architecture : "x86_64");
+    snprintf(rec->virtualization, sizeof rec->virtualization, "%s",
+             q->virtualization ? q->virtualization : "hvm");
+    hvm = strcmp(rec->virtualization, "hvm") == 0;
+    if (q->boot_mode && strcmp(q->boot_mode, "legacy-bios") == 0 &&
+        strncmp(rec->architecture, "arm64", 5) == 0)
+        return bsnap_fail(-EINVAL, "InvalidParameterValue",
+                          "boot mode legacy-bios is not possible on %s", rec->architecture);
+    if (q->ena_support > 0 && !hvm)
+        return bsnap_fail(-EINVAL, "InvalidParameterCombination",
+                          "ENA support needs hvm virtualization");
+    if (q->nbdm == 0)
+        return bsnap_fail(-EINVAL, "MissingParameter",
+                          "the request must contain block device mappings");
+    for (size_t i = 0; i < q->nbdm; i++) {
+        const struct image_bdm *b = &q->bdm[i];
+        if (!device_name_valid(b->device, hvm))
+            return bsnap_fail(-EINVAL, "InvalidBlockDeviceMapping", "Invalid device name %s",
+                              b->device);
+        for (size_t j = 0; j < i; j++)
+            if (strcmp(q->bdm[j].device, b->device) == 0)
+                return bsnap_fail(-EINVAL, "InvalidBlockDeviceMapping",
+                                  "the device name %s is mapped twice", b->device);
+        if (b->kind == BDM_VIRTUAL && (strncmp(b->virtual_name, "ephemeral", 9) != 0 ||
+                                       !b->virtual_name[9] ||
+                                       strspn(b->virtual_name + 9, "0123456789") !=
+                                           strlen(b->virtual_name + 9)))
+            return bsnap_fail(-EINVAL, "InvalidBlockDeviceMapping",
+                              "%s: virtual name '%s' is not ephemeralN", b->device,
+                              b->virtual_name);
+        if (b->kind != BDM_EBS)
+            continue;
+        if (!b->snapshot_id[0] && !b->volume_size)
+            return bsnap_fail(-EINVAL, "InvalidBlockDeviceMapping",
+                              "Either snapshot ID or volume size must be provided for: %s",
+                              b->device);
+        if (b->snapshot_id[0]) {
+            int r = check_snapshot_id(b->snapshot_id);
+            if (r < 0)
+                return r;
+            if (b->encrypted >= 0)
+                return bsnap_fail(-EINVAL, "InvalidParameterCombination",
+                                  "%s: Encrypted cannot be given with a snapshot (the volume "
+                                  "follows the snapshot)",
+                                  b->device);
+        }
+    }
+    snprintf(rec->root_device, sizeof rec->root_device, "%s",
+             q->root_device ? q->root_device : q->bdm[0].device);
+    for (size_t i = 0; i < q->nbdm; i++)
+        if (strcmp(q->bdm[i].device, rec->root_device) == 0) {
+            if (q->bdm[i].kind != BDM_EBS || !q->bdm[i].snapshot_id[0])
+                return bsnap_fail(-EINVAL, "InvalidParameterValue",
+                                  "the root device %s has no snapshot", rec->root_device);
+            return 0;
+        }
+    return bsnap_fail(-EINVAL, "InvalidParameterValue",
+                      "the root device %s is not among the block device mappings",
+                      rec->root_device);
+}
+
+/* Snapshots exist, are completed, and fit their volume sizes.  Fills the
+ * sizes not given.  With @root_size, returns the root snapshot's size. */
+static int check_snapshots(meta_txn *txn, struct image_rec *rec)
+{
+    for (size_t i = 0; i < rec->nbdm; i++) {
+        struct image_bdm *b = &rec->bdm[i];
+        struct snapshot_rec sr = {0};
+        uint64_t gib;
+        int r;
+
+        if (b->kind != BDM_EBS || !b->snapshot_id[0])
+            continue;
+        r = catalog_snapshot_load(txn, b->snapshot_id, &sr);
+        if (r < 0)
+            return r;
+        gib = DIV_ROUND_UP(sr.size, 1ull << 30);
+        if (sr.state != BSNAP_SNAPSHOT_COMPLETED) {
+            snapshot_rec_clear(&sr);
+            return bsnap_fail(-EBUSY, "IncorrectState", "the snapshot '%s' is not completed",
+                              b->snapshot_id);
+        }
+        snapshot_rec_clear(&sr);
+        if (gib == 0)
+            gib = 1;
+        if (b->volume_size && b->volume_size < gib)
+            return bsnap_fail(-EINVAL, "InvalidBlockDeviceMapping",
+                              "Volume of size %lluGB is smaller than snapshot '%s', expect size "
+                              ">= %lluGB",
+                              (unsigned long long)b->volume_size, b->snapshot_id,
+                              (unsigned long long)gib);
+        if (!b->volume_size)
+            b->volume_size = gib;
+    }
+    return 0;
+}
+
+/* The live image called @name, if any: 1 and its id. */
+static int name_user(meta_txn *txn, const char *name, char ret_id[BSNAP_ID_MAX])
+{
+    struct image_rec *all = NULL;
+    size_t n = 0;
+    int r = image_all(txn, &all, &n), found = 0;
+
+    if (r < 0)
+        return r;
+    for (size_t i = 0; i < n && !found; i++)
+        if (all[i].state != BSNAP_IMAGE_DEREGISTERED && strcmp(all[i].name, name) == 0) {
+            snprintf(ret_id, BSNAP_ID_MAX, "%s", all[i].id);
+            found = 1;
+        }
+    image_recs_free(all, n);
+    return found;
+}
+
+/* ---- the boot check ---- */
+
+static const char *detect_name(bool bios, bool uefi)
+{
+    return bios && uefi ? "hybrid" : bios ? "legacy-bios" : uefi ? "uefi" : "none";
+}
+
+/* Read the root snapshot's boot sectors; decide BootMode. */
+static int boot_check(bsnap_store *s, const struct image_request *q, struct image_rec *rec,
+                      bool no_check)
+{
+    bsnap_reader *reader = NULL;
+    bsnap_boot_info info;
+    const char *root_snap = NULL;
+    bool bios, uefi;
+    int r;
+
+    for (size_t i = 0; i < rec->nbdm; i++)
+        if (strcmp(rec->bdm[i].device, rec->root_device) == 0)
+            root_snap = rec->bdm[i].snapshot_id;
+    r = bsnap_reader_open(s, root_snap, &reader);
+    if (r < 0)
+        return r;
+    r = bsnap_boot_inspect(reader, &info);
+    bsnap_reader_close(reader);
+    if (r < 0)
+        return bsnap_fail_prefix("root volume %s (%s)", rec->root_device, root_snap);
+    /* BIOS runs the MBR's code: a signature over an empty code area (a
+     * GPT's usual protective MBR, or a broken GPT's) cannot boot. */
+    bios = info.mbr_signature && (info.mbr_boot_code || info.bios_boot_partition);
+    uefi = info.has_esp;
+    snprintf(rec->detected, sizeof rec->detected, "%s", detect_name(bios, uefi));
+    if (q->boot_mode) {
+        bool ok = strcmp(q->boot_mode, "uefi") == 0          ? uefi
+                  : strcmp(q->boot_mode, "legacy-bios") == 0 ? bios
+                                                             : bios || uefi;
+        if (!ok && !no_check)
+            return bsnap_fail(-EINVAL, "Image.NotBootable",
+                              "boot mode %s contradicts the root volume %s (%s): %s", q->boot_mode,
+                              rec->root_device, root_snap,
+                              !bios && !uefi ? "it is not bootable"
+                              : bios         ? "it boots legacy-bios only (no EFI system "
+                                               "partition)"
+                                             : "it boots uefi only (no MBR boot code)");
+        snprintf(rec->boot_mode, sizeof rec->boot_mode, "%s", q->boot_mode);
+        return 0;
+    }
+    if (!bios && !uefi) {
+        if (no_check)
+            return 0;
+        return bsnap_fail(-EINVAL, "Image.NotBootable",
+                          "the root volume %s (%s) is not bootable: no MBR boot sector (0x55AA "
+                          "signature and boot code) and no EFI system partition in a valid GPT; "
+                          "give --no-boot-check to register it anyway",
+                          rec->root_device, root_snap);
+    }
+    if (strncmp(rec->architecture, "arm64", 5) == 0 && !uefi && !no_check)
+        return bsnap_fail(-EINVAL, "Image.NotBootable",
+                          "the root volume %s (%s) boots legacy-bios only, which %s cannot",
+                          rec->root_device, root_snap, rec->architecture);
+    snprintf(rec->boot_mode, sizeof rec->boot_mode, "%s",
+             bios && uefi ? "uefi-preferred" : uefi ? "uefi" : "legacy-bios");
+    return 0;
+}
+
+/* ---- register ---- */
+
+int image_register_as(bsnap_store *s, const bsnap_image_options *o, const char *id)
+{
+    _cleanup_txn_abort_ meta_txn *txn = NULL;
+    struct image_request q;
+    struct image_rec rec = {0};
+    char other[BSNAP_ID_MAX];
+    int r = build_request(o, &q);
+
+    if (r < 0)
+        return r;
+    r = check_request(&q, &rec);
+    if (r < 0)
+        goto out;
+    snprintf(rec.id, sizeof rec.id, "%s", id);
+    rec.bdm = q.bdm;
+    rec.nbdm = q.nbdm;
+    q.bdm = NULL;
+    rec.tags = q.tags;
+    q.tags = (struct tags){0};
+    rec.name = steal_ptr(q.name);
+    rec.description = q.description ? steal_ptr(q.description) : strdup("");
+    rec.ena_support = q.ena_support > 0;
+    rec.state = BSNAP_IMAGE_AVAILABLE;
+    if (!rec.description) {
+        r = bsnap_fail(-ENOMEM, "InternalError", "out of memory");
+        goto out;
+    }
+
+    /* A first look, to fail early with the right error ... */
+    r = meta_txn_begin(s->meta, false, &txn);
+    if (r < 0)
+        goto out;
+    r = check_snapshots(txn, &rec);
+    meta_txn_abort(steal_ptr(txn));
+    if (r < 0)
+        goto out;
+    r = boot_check(s, &q, &rec, o->no_boot_check);
+    if (r < 0)
+        goto out;
+
+    /* ... and the decisive one, in the transaction that writes. */
+    r = meta_txn_begin(s->meta, true, &txn);
+    if (r < 0)
+        goto out;
+    r = check_snapshots(txn, &rec);
+    if (r < 0)
+        goto out;
+    r = name_user(txn, rec.name, other);
+    if (r > 0)
+        r = bsnap_fail(-EEXIST, "InvalidAMIName.Duplicate", "AMI name %s is already in use by AMI %s",
+                       rec.name, other);
+    if (r < 0)
+        goto out;
+    if (meta_get(txn, T_IMAGES, rec.id, strlen(rec.id), &(const void *){0}, &(size_t){0}) == 0) {
+        r = bsnap_fail(-EEXIST, "InternalError", "image id %s exists already", rec.id);
+        goto out;
+    }
+    rec.creation_ms = time_now_ms();
+    r = image_save(txn, &rec);
+    if (r < 0)
+        goto out;
+    r = meta_txn_commit(steal_ptr(txn));
+out:
+    image_request_clear(&q);
+    image_rec_clear(&rec);
+    return r;
+}
+
+int bsnap_image_register(bsnap_store *s, const bsnap_image_options *o, char ret_id[BSNAP_ID_MAX])
+{
+    char id[BSNAP_ID_MAX];
+    int r;
+
+    bsnap_error_clear();
+    if (o->nvolumes)
+        return bsnap_fail(-EINVAL, "InvalidParameterCombination",
+                          "register-image takes snapshots (block device mappings), not volumes");
+    r = id_generate("ami", id);
+    if (r < 0)
+        return bsnap_fail(r, "InternalError", "getrandom: %s", strerror(-r));
+    r = image_register_as(s, o, id);
+    if (r < 0)
+        return r;
+    snprintf(ret_id, BSNAP_ID_MAX, "%s", id);
+    return 0;
+}
+
+/* ---- describe ---- */
+
+static int check_owners(const bsnap_store *s, const char *const *owners, size_t n, bool *ret_match)
+{
+    bool match = n == 0;
+
+    for (size_t i = 0; i < n; i++) {
+        const char *o = owners[i];
+        bool account = strlen(o) == 12 && strspn(o, "0123456789") == 12;
+        if (!account && strcmp(o, "self") != 0 && strcmp(o, "amazon") != 0 &&
+            strcmp(o, "aws-marketplace") != 0 && strcmp(o, "aws-backup-vault") != 0)
+            return bsnap_fail(-EINVAL, "InvalidUserID.Malformed",
+                              "invalid owner '%s' (expecting self, an account id, amazon or "
+                              "aws-marketplace)",
+                              o);
+        if (strcmp(o, "self") == 0 || strcmp(o, s->account) == 0)
+            match = true;
+    }
+    *ret_match = match;
+    return 0;
+}
+
+int bsnap_image_describe(bsnap_store *s, const char *const *ids, size_t nids,
+                         const char *const *owners, size_t nowners, const bsnap_filter *filters,
+                         size_t nfilters, char **ret_json)
+{
+    _cleanup_txn_abort_ meta_txn *txn = NULL;
+    struct image_rec *all = NULL;
+    size_t n = 0, keep = 0;
+    bool owner_ok = false;
+    int r;
+
+    bsnap_error_clear();
+    for (size_t i = 0; i < nids; i++) {
+        r = check_image_id(ids[i]);
+        if (r < 0)
+            return r;
+    }
+    r = check_owners(s, owners, nowners, &owner_ok);
+    if (r < 0)
+        return r;
+    r = meta_txn_begin(s->meta, false, &txn);
+    if (r < 0)
+        return r;
+    r = image_all(txn, &all, &n);
+    if (r < 0)
+        return r;
+    if (nids) {
+        /* EC2 names every missing id in one message. */
+        char missing[1024] = "";
+        size_t nmissing = 0, used = 0;
+        for (size_t i = 0; i < nids; i++) {
+            bool found = false;
+            for (size_t j = 0; j < n && !found; j++)
+                found = strcmp(all[j].id, ids[i]) == 0;
+            if (!found && used < sizeof missing) {
+                used += (size_t)snprintf(missing + used, sizeof missing - used, "%s%s",
+                                         nmissing ? ", " : "", ids[i]);
+                nmissing++;
+            }
+        }
+        if (nmissing) {
+            image_recs_free(all, n);
+            return bsnap_fail(-ENOENT, "InvalidAMIID.NotFound",
+                              nmissing == 1 ? "the image id '[%s]' does not exist"
+                                            : "the image ids '[%s]' do not exist",
+                              missing);
+        }
+    }
+    /* Keep the live images asked for, in id order. */
+    for (size_t i = 0; i < n; i++) {
+        bool want = owner_ok && all[i].state != BSNAP_IMAGE_DEREGISTERED;
+        if (want && nids) {
+            want = false;
+            for (size_t k = 0; k < nids; k++)
+                want = want || strcmp(all[i].id, ids[k]) == 0;
+        }
+        if (want) {
+            if (keep != i) {
+                struct image_rec t = all[keep];
+                all[keep] = all[i];
+                all[i] = t;
+            }
+            keep++;
+        }
+    }
+    r = json_describe_images(s, all, keep, filters, nfilters, false, ret_json);
+    image_recs_free(all, n);
+    return r;
+}
+
+int bsnap_image_describe_one(bsnap_store *s, const char *id, char **ret_json)
+{
+    _cleanup_txn_abort_ meta_txn *txn = NULL;
+    struct image_rec rec = {0};
+    int r;
+
+    bsnap_error_clear();
+    r = check_image_id(id);
+    if (r < 0)
+        return r;
+    r = meta_txn_begin(s->meta, false, &txn);
+    if (r < 0)
+        return r;
+    r = image_load(txn, id, &rec);
+    if (r < 0)
+        return r;
+    r = json_describe_images(s, &rec, 1, NULL, 0, true, ret_json);
+    image_rec_clear(&rec);
+    return r;
+}
+
+static int unavailable(const char *id)
+{
+    return bsnap_fail(-ESTALE, "InvalidAMIID.Unavailable", "the image id '[%s]' is no longer "
+                                                           "available",
+                      id);
+}
+
+/* ---- deregister ---- */
+
+int bsnap_image_deregister(bsnap_store *s, const char *id, bool delete_snapshots, char **ret_json)
+{
+    _cleanup_txn_abort_ meta_txn *txn = NULL;
+    struct image_rec rec = {0};
+    char(*snaps)[BSNAP_ID_MAX] = NULL;
+    const char **codes = NULL;
+    size_t nsnaps = 0;
+    int r;
+
+    bsnap_error_clear();
+    r = check_image_id(id);
+    if (r < 0)
+        return r;
+    r = meta_txn_begin(s->meta, true, &txn);
+    if (r < 0)
+        return r;
+    r = image_load(txn, id, &rec);
+    if (r < 0)
+        return r;
+    if (rec.state == BSNAP_IMAGE_DEREGISTERED) {
+        image_rec_clear(&rec);
+        return unavailable(id);
+    }
+    rec.state = BSNAP_IMAGE_DEREGISTERED;
+    rec.deregistered_ms = time_now_ms();
+    r = image_save(txn, &rec);
+    if (r >= 0)
+        r = meta_txn_commit(steal_ptr(txn));
+    if (r < 0 || !delete_snapshots)
+        goto done;
+
+    snaps = calloc(rec.nbdm + 1, sizeof *snaps);
+    codes = calloc(rec.nbdm + 1, sizeof *codes);
+    if (!snaps || !codes) {
+        r = bsnap_fail(-ENOMEM, "InternalError", "out of memory");
+        goto done;
+    }
+    for (size_t i = 0; i < rec.nbdm; i++) {
+        const struct image_bdm *b = &rec.bdm[i];
+        if (b->kind != BDM_EBS || !b->snapshot_id[0])
+            continue;
+        snprintf(snaps[nsnaps], BSNAP_ID_MAX, "%s", b->snapshot_id);
+        /* A snapshot another live image maps is refused with InUse:
+         * "skipped", as EC2 reports it. */
+        int d = bsnap_snapshot_delete(s, b->snapshot_id);
+        codes[nsnaps++] = d == 0         ? "success"
+                          : d == -EBUSY  ? "skipped"
+                          : d == -ENOENT ? "missing"
+                                         : "client-error";
+    }
+    bsnap_error_clear();
+    r = 0;
+done:
+    if (r >= 0 && ret_json)
+        r = json_deregister_result((const char(*)[BSNAP_ID_MAX])snaps,
+                                   (const char *const *)codes, nsnaps, delete_snapshots, ret_json);
+    free(snaps);
+    free(codes);
+    image_rec_clear(&rec);
+    return r;
+}
+
+/* ---- attributes ---- */
+
+int bsnap_image_describe_attribute(bsnap_store *s, const char *id, const char *attribute,
+                                   char **ret_json)
+{
+    static const struct {
+        const char *attr, *key;
+    } valued[] = {
+        {"description", "Description"},
+        {"bootMode", "BootMode"},
+        {"kernel", "KernelId"},
+        {"ramdisk", "RamdiskId"},
+        {"sriovNetSupport", "SriovNetSupport"},
+        {"tpmSupport", "TpmSupport"},
+        {"uefiData", "UefiData"},
+        {"imdsSupport", "ImdsSupport"},
+        {"lastLaunchedTime", "LastLaunchedTime"},
+        {"deregistrationProtection", "DeregistrationProtection"},
+    };
+    _cleanup_txn_abort_ meta_txn *txn = NULL;
+    struct image_rec rec = {0};
+    int r;
+
+    bsnap_error_clear();
+    r = check_image_id(id);
+    if (r < 0)
+        return r;
+    if (strcmp(attribute, "blockDeviceMapping") == 0)
+        return bsnap_fail(-EACCES, "AuthFailure",
+                          "Unauthorized attempt to access restricted resource (use "
+                          "describe-images for the block device mappings)");
+    r = meta_txn_begin(s->meta, false, &txn);
+    if (r < 0)
+        return r;
+    r = image_load(txn, id, &rec);
+    if (r < 0)
+        return r;
+    if (rec.state == BSNAP_IMAGE_DEREGISTERED) {
+        r = unavailable(id);
+    } else if (strcmp(attribute, "launchPermission") == 0) {
+        r = json_image_attribute(id, "LaunchPermissions", NULL, true, ret_json);
+    } else if (strcmp(attribute, "productCodes") == 0) {
+        r = json_image_attribute(id, "ProductCodes", NULL, true, ret_json);
+    } else {
+        r = bsnap_fail(-EINVAL, "InvalidRequest",
+                       "The request received was invalid (unknown attribute '%s')", attribute);
+        for (size_t i = 0; i < ARRAY_SIZE(valued); i++) {
+            if (strcmp(attribute, valued[i].attr) != 0)
+                continue;
+            const char *v = i == 0 ? rec.description : i == 1 && rec.boot_mode[0] ? rec.boot_mode
+                                                                                  : NULL;
+            bsnap_error_clear();
+            r = json_image_attribute(id, valued[i].key, v, false, ret_json);
+        }
+    }
+    image_rec_clear(&rec);
+    return r;
+}
+
+int bsnap_image_modify_attribute(bsnap_store *s, const char *id, const char *attribute,
+                                 const char *value)
+{
+    _cleanup_txn_abort_ meta_txn *txn = NULL;
+    struct image_rec rec = {0};
+    char *d;
+    int r;
+
+    bsnap_error_clear();
+    r = check_image_id(id);
+    if (r < 0)
+        return r;
+    if (strcmp(attribute, "description") != 0)
+        return bsnap_fail(-EINVAL, "InvalidRequest",
+                          "The request received was invalid (attribute '%s' cannot be modified "
+                          "here: only description)",
+                          attribute);
+    if (strlen(value) > DESCRIPTION_MAX)
+        return bsnap_fail(-EINVAL, "InvalidParameterValue",
+                          "description is longer than %d characters", DESCRIPTION_MAX);
+    r = meta_txn_begin(s->meta, true, &txn);
+    if (r < 0)
+        return r;
+    r = image_load(txn, id, &rec);
+    if (r < 0)
+        return r;
+    if (rec.state == BSNAP_IMAGE_DEREGISTERED) {
+        image_rec_clear(&rec);
+        return unavailable(id);
+    }
+    d = strdup(value);
+    if (!d) {
+        image_rec_clear(&rec);
+        return bsnap_fail(-ENOMEM, "InternalError", "out of memory");
+    }
+    free(rec.description);
+    rec.description = d;
+    r = image_save(txn, &rec);
+    image_rec_clear(&rec);
+    if (r < 0)
+        return r;
+    return meta_txn_commit(steal_ptr(txn));
+}
+
+/* ---- info for the FUSE view ---- */
+
+static void info_from_rec(const struct image_rec *r, bsnap_image_info *info)
+{
+    memset(info, 0, sizeof *info);
+    snprintf(info->id, sizeof info->id, "%s", r->id);
+    snprintf(info->name, sizeof info->name, "%s", r->name ? r->name : "");
+    info->state = r->state;
+    info->creation_time_ms = r->creation_ms;
+    snprintf(info->root_device, sizeof info->root_device, "%s", r->root_device);
+    for (size_t i = 0; i < r->nbdm && i < BSNAP_IMAGE_MAPPINGS_MAX; i++) {
+        snprintf(info->mappings[i].device, sizeof info->mappings[i].device, "%s",
+                 r->bdm[i].device);
+        if (r->bdm[i].kind == BDM_EBS)
+            snprintf(info->mappings[i].snapshot_id, sizeof info->mappings[i].snapshot_id, "%s",
+                     r->bdm[i].snapshot_id);
+        info->nmappings++;
+    }
+}
+
+int bsnap_image_get(bsnap_store *s, const char *id, bsnap_image_info *ret_info)
+{
+    _cleanup_txn_abort_ meta_txn *txn = NULL;
+    struct image_rec rec = {0};
+    int r;
+
+    bsnap_error_clear();
+    r = check_image_id(id);
+    if (r < 0)
+        return r;
+    r = meta_txn_begin(s->meta, false, &txn);
+    if (r < 0)
+        return r;
+    r = image_load(txn, id, &rec);
+    if (r < 0)
+        return r;
+    info_from_rec(&rec, ret_info);
+    image_rec_clear(&rec);
+    return 0;
+}
+
+int bsnap_image_list(bsnap_store *s, bsnap_image_info **ret_infos, size_t *ret_n)
+{
+    _cleanup_txn_abort_ meta_txn *txn = NULL;
+    struct image_rec *all = NULL;
+    bsnap_image_info *infos = NULL;
+    size_t n = 0, k = 0;
+    int r;
+
+    bsnap_error_clear();
+    r = meta_txn_begin(s->meta, false, &txn);
+    if (r < 0)
+        return r;
+    r = image_all(txn, &all, &n);
+    if (r < 0)
+        return r;
+    if (n && !(infos = calloc(n, sizeof *infos))) {
+        image_recs_free(all, n);
+        return bsnap_fail(-ENOMEM, "InternalError", "out of memory");
+    }
+    for (size_t i = 0; i < n; i++)
+        if (all[i].state != BSNAP_IMAGE_DEREGISTERED)
+            info_from_rec(&all[i], &infos[k++]);
+    image_recs_free(all, n);
+    if (k == 0) {
+        free(infos);
+        infos = NULL;
+    }
+    *ret_infos = infos;
+    *ret_n = k;
+    return 0;
+}

@@ -1,0 +1,148 @@
+/* image.h - machine images (AMI manifests): records, validation, the boot
+ * check, and create-image from several volumes.
+ *
+ * An image record lives in T_IMAGES under its id, as JSON (json.c does the
+ * JSON, so jansson stays there).  This module guarantees:
+ *  - a registered image names only snapshots that exist and are completed:
+ *    the record is written in the write transaction that checks them, and
+ *    bsnap_snapshot_delete() refuses (InvalidSnapshot.InUse) a snapshot any
+ *    live image maps (image_snapshot_user(), a scan of T_IMAGES);
+ *  - names are unique among live images (checked in that same transaction);
+ *  - every rejection happens before anything is written: a failed register
+ *    or create leaves the store as it was (create deletes the snapshots it
+ *    took);
+ *  - the root volume's partition table is read through a snapshot reader
+ *    and parsed by bootsect.c, which trusts nothing it reads.
+ *
+ * Deregistered images stay as tombstones (state "deregistered"), so that a
+ * second deregister is InvalidAMIID.Unavailable, as in EC2.
+ */
+#ifndef BSNAP_IMAGE_H
+#define BSNAP_IMAGE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "blocksnap.h"
+#include "meta.h"
+#include "record.h"
+
+#define IMAGE_NAME_MIN 3
+#define IMAGE_NAME_MAX 128
+/* Largest manifest (--cli-input-json) or mapping argument accepted. */
+#define IMAGE_JSON_MAX (1u << 20)
+
+enum bdm_kind { BDM_EBS = 0, BDM_VIRTUAL = 1, BDM_NODEVICE = 2 };
+
+/* One block device mapping. */
+struct image_bdm {
+    char device[BSNAP_DEVICE_NAME_MAX];
+    enum bdm_kind kind;
+    char snapshot_id[BSNAP_ID_MAX]; /* Ebs; "" for an empty volume */
+    uint64_t volume_size;           /* Ebs: GiB; 0: not given (the snapshot's) */
+    char volume_type[16];           /* Ebs: "" not given */
+    int delete_on_termination;      /* Ebs: 1, 0, -1 not given (true) */
+    int encrypted;                  /* Ebs: 1, 0, -1 not given */
+    uint64_t iops;                  /* Ebs: 0 not given */
+    char virtual_name[32];          /* VIRTUAL: "ephemeral0" */
+};
+
+struct image_rec {
+    char id[BSNAP_ID_MAX];
+    char *name;
+    char *description;
+    bsnap_image_state state;
+    char architecture[16];
+    char virtualization[16];
+    char root_device[BSNAP_DEVICE_NAME_MAX];
+    char boot_mode[16]; /* EC2's BootMode, "" when none */
+    char detected[16];  /* what the boot check found: none, legacy-bios, uefi, hybrid */
+    bool ena_support;
+    int64_t creation_ms;
+    int64_t deregistered_ms;
+    char *reason_code; /* StateReason, NULL when none */
+    char *reason_message;
+    struct image_bdm *bdm;
+    size_t nbdm;
+    struct tags tags;
+};
+
+void image_rec_clear(struct image_rec *r);
+
+/* A parsed RegisterImage request (from --cli-input-json).  Strings are
+ * malloc'd (NULL: not given); image_request_clear() frees them. */
+struct image_request {
+    char *name, *description, *architecture, *virtualization, *root_device, *boot_mode;
+    int ena_support; /* -1 not given */
+    struct image_bdm *bdm;
+    size_t nbdm;
+    bool have_bdm;
+    struct tags tags;
+};
+void image_request_clear(struct image_request *q);
+
+/* ---- json.c ---- */
+
+/* Stored form.  Decoding errors are -EIO (Store.Corrupt, naming the image). */
+int image_rec_encode(const struct image_rec *r, char **ret_json, size_t *ret_len);
+int image_rec_decode(const void *buf, size_t len, struct image_rec *ret);
+
+/* Block device mappings from a JSON array (or one object).  Numbers and
+ * booleans may also be strings ("8", "true"), as shorthand gives them.
+ * Errors: -EINVAL (InvalidBlockDeviceMapping) naming what is wrong. */
+int bdm_parse_json(const char *json, size_t len, struct image_bdm **ret, size_t *ret_n);
+
+/* A request document: a RegisterImage request, an image object as
+ * describe-images prints it, or {"Images":[one image]}.  Errors: -EINVAL
+ * (InvalidParameterValue, or InvalidBlockDeviceMapping from the mappings). */
+int image_request_parse(const char *json, size_t len, struct image_request *ret);
+
+/* EC2 DescribeImages documents, as json_describe_snapshots() (record.h).
+ * Unknown filter names are InvalidParameterValue. */
+int json_describe_images(const bsnap_store *s, const struct image_rec *recs, size_t n,
+                         const bsnap_filter *filters, size_t nfilters, bool one, char **ret_json);
+/* DescribeImageAttribute's document: {"ImageId":…, @key: value} where the
+ * value is {"Value": @value} (@value NULL: {}), or [] with @list. */
+int json_image_attribute(const char *id, const char *key, const char *value, bool list,
+                         char **ret_json);
+/* DeregisterImage's result: {"Return":true} and, when @n > 0 or @with,
+ * DeleteSnapshotResults from parallel arrays. */
+int json_deregister_result(const char (*snaps)[BSNAP_ID_MAX], const char *const *codes, size_t n,
+                           bool with, char **ret_json);
+
+/* ---- image.c ---- */
+
+/* bsnap_image_register() with a known id (create-image makes it first, to
+ * name it in its snapshots' descriptions).  Does not clear the error
+ * record. */
+int image_register_as(bsnap_store *s, const bsnap_image_options *o, const char *id);
+
+/* InvalidAMIID.Malformed unless @id is ami-(8|17 hex). */
+int check_image_id(const char *id);
+
+/* The first live image (not deregistered) that maps snapshot @snap_id:
+ * 1 and its id in @ret_image, 0 when none.  O(images).  Errors: -EIO. */
+int image_snapshot_user(meta_txn *txn, const char *snap_id, char ret_image[BSNAP_ID_MAX]);
+
+/* Tags of image @id inside the caller's write transaction (create-tags /
+ * delete-tags): add or set each of @tags (@add), else remove them (all when
+ * @ntags is 0).  Errors: InvalidAMIID.NotFound, TagLimitExceeded, -EIO. */
+int image_tags_update(meta_txn *txn, const char *id, const bsnap_tag *tags, size_t ntags,
+                      bool add);
+
+/* Convert one AWS CLI shorthand mapping ("DeviceName=/dev/xvda,Ebs={
+ * SnapshotId=snap-1,VolumeSize=8}") into a JSON object text, every scalar
+ * a JSON string.  Pure; fuzzed.  Errors: -EINVAL (InvalidBlockDeviceMapping)
+ * naming the argument; -ENOMEM. */
+int bdm_shorthand_to_json(const char *arg, char **ret_json);
+
+/* Whether @name is a well-formed device name for the virtualization type
+ * (@hvm: /dev/sd[a-z], /dev/sda1, /dev/sda2, /dev/xvd[a-z], /dev/xvd[bc][a-z];
+ * paravirtual also /dev/sd[a-z]N, /dev/hd[a-z], /dev/hd[a-z]N, N 1-15). */
+bool device_name_valid(const char *name, bool hvm);
+
+/* Whether @name follows EC2's image name rules. */
+bool image_name_valid(const char *name);
+
+#endif
