@@ -261,8 +261,12 @@ static void test_tags(void **state)
         assert_error(bsnap_tags_create(f->s, res, 2, &nt, 1), -ENOENT, "InvalidSnapshot.NotFound");
         tags_of(f, w.b1, &t);
         assert_int_equal(t.n, 0);
-        res[1] = "ami-0123456789abcdef0";
+        res[1] = "i-0123456789abcdef0"; /* not a kind of resource a store has */
         assert_error(bsnap_tags_create(f->s, res, 2, &nt, 1), -EINVAL, "InvalidID");
+        res[1] = "ami-0123456789abcdef0";
+        assert_error(bsnap_tags_create(f->s, res, 2, &nt, 1), -ENOENT, "InvalidAMIID.NotFound");
+        tags_of(f, w.b1, &t);
+        assert_int_equal(t.n, 0);
         res[1] = "vol-0";
         assert_error(bsnap_tags_create(f->s, res, 2, &nt, 1), -EINVAL, "InvalidVolumeID.Malformed");
         assert_error(bsnap_tags_create(f->s, res, 0, &nt, 1), -EINVAL, "MissingParameter");
