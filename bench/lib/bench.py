@@ -268,6 +268,38 @@ class Bench:
         lat = randread(src, offs)
         self.res.add("fuse-rand", "page cache", warm_p50_us=pct(lat, 50), warm_p99_us=pct(lat, 99))
 
+    def fuse_ceiling(self):
+        """Sequential and random reads of a FUSE file system that does no
+        work at all (bench/fusenull.c): what any FUSE view can reach here."""
+        name = "null FUSE fs"
+        if T.NO_FUSE:
+            self.res.mark("fuse-seq", name, "skipped", T.NO_FUSE)
+            return
+        exe = os.path.join(self.work, "fusenull")
+        try:
+            flags = subprocess.run(["pkg-config", "--cflags", "--libs", "fuse3"],
+                                   stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                                   check=True).stdout.decode().split()
+            subprocess.run(["cc", "-O2", "-o", exe, os.path.join(HERE, "..", "fusenull.c")] + flags,
+                           check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        except (OSError, subprocess.CalledProcessError) as e:
+            self.res.mark("fuse-seq", name, "skipped", "cannot build bench/fusenull.c: %s" % e)
+            return
+        mnt = os.path.join(self.work, "mnt")
+        size = os.path.getsize(self.img("base.img"))
+        offs = random_offsets(self.img("base.img"), self.a.reads, 11)
+        try:
+            for rep in range(self.a.reps):
+                with T.Mount([exe, mnt, str(size)], mnt,
+                             probe=lambda: os.path.join(mnt, "data")) as mp:
+                    f = os.path.join(mnt, "data")
+                    m, _ = T.run(["cat", f], stdout=subprocess.DEVNULL, rss=False)
+                    lat = randread(f, offs)
+                self.res.add("fuse-seq", name, secs=m.secs)
+                self.res.add("fuse-rand", name, cold_p50_us=pct(lat, 50), cold_p99_us=pct(lat, 99))
+        except (T.Failed, T.Skip, OSError) as e:
+            self.res.mark("fuse-seq", name, "failed", str(e)[:300])
+
     def fail_wrong(self, scen, tool, msg):
         log("WRONG: %s/%s: %s" % (scen, tool, msg))
         self.res.errors.append("%s/%s: %s" % (scen, tool, msg))
@@ -533,6 +565,8 @@ class Bench:
         self.changed = self.facts["v1_changed_chunk_list"]
         t1 = time.monotonic()
         self.baselines()
+        if self.want("fuse-seq", "fuse-rand"):
+            self.fuse_ceiling()
         log("baselines done in %.1fs" % (time.monotonic() - t1))
         for name, why in self.skipped.items():
             for scen in SCENARIOS:

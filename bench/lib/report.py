@@ -135,6 +135,9 @@ def targets(doc):
         div(base("cp --sparse=always"), bs("restore")), ">=", 0.5)
     add("fuse-seq-vs-cat", "FUSE sequential read >= 0.5x cat from the page cache",
         div(base("cat"), bs("fuse-seq")), ">=", 0.5)
+    add("fuse-seq-vs-null", "(context) FUSE sequential read against a FUSE file system that "
+        "does no work", div(med(doc, "fuse-seq", "null FUSE fs"), bs("fuse-seq")), ">=", 0.5,
+        "not a target of the issue: how close blocksnap comes to FUSE's own ceiling here")
     fp = [med(doc, "fuse-seq", p) for p in ("restic", "borg")]
     fp = [x for x in fp if x is not None]
     add("fuse-seq-vs-peers", "FUSE sequential read >= 10x the best of restic/borg mount",
@@ -252,6 +255,11 @@ def markdown(doc):
                                          if b in ("cat", "cp --sparse=always") else "-"
                                          for b in BASELINES])
     L.append(table(["input"] + BASELINES, rows))
+    if "null FUSE fs" in doc["results"].get("fuse-seq", {}):
+        L.append("")
+        L.append("FUSE ceiling: `cat` of an image-sized file from a FUSE file system that does no "
+                 "work (bench/fusenull.c: zeros from memory, max_read 1 MiB, multithreaded): %s."
+                 % cell(doc, "fuse-seq", "null FUSE fs", size=size))
     L.append("")
 
     L.append("**Time** (seconds, and throughput):")
@@ -343,10 +351,11 @@ def markdown(doc):
                  "used blocks; microseconds):" % doc["args"]["reads"])
         L.append("")
         rows = []
-        for t in tools + ["page cache"]:
+        for t in tools + ["null FUSE fs", "page cache"]:
             if t not in doc["results"]["fuse-rand"]:
                 continue
-            rows.append([t if t != "page cache" else "raw image, page cache"] +
+            rows.append([{"page cache": "raw image, page cache",
+                          "null FUSE fs": "null FUSE fs (round trip only)"}.get(t, t)] +
                         [cell(doc, "fuse-rand", t, k, kind="us") for k in
                          ("warm_p50_us", "warm_p99_us", "cold_p50_us", "cold_p99_us")])
         L.append(table(["reader", "warm median", "warm p99", "cold median", "cold p99"], rows))
@@ -469,7 +478,7 @@ def plots(doc, outdir, stem, plotdir):
     # Random read latency.
     if "fuse-rand" in doc["results"]:
         rows = []
-        for t in tools + ["page cache"]:
+        for t in tools + ["null FUSE fs", "page cache"]:
             vals = [med(doc, "fuse-rand", t, k) for k in
                     ("warm_p50_us", "warm_p99_us", "cold_p50_us", "cold_p99_us")]
             if any(v is not None for v in vals):
