@@ -1,12 +1,9 @@
-/* snapshot.h - taking snapshots: the reader -> workers -> writer pipeline.
+/* snapshot.h - taking snapshots.
  *
- * One reader thread reads the volume in large sequential requests, skipping
- * holes (SEEK_DATA/SEEK_HOLE) or, with a changed-block list, reading only the
- * listed chunks; N workers hash each chunk, compare it with the parent's id,
- * look it up in the index and compress what is new; the calling thread
- * writes new chunks to its pack in volume order, builds the block map's
- * leaf pages as they fill, and commits index entries in batches after an
- * fdatasync of the pack.  The snapshot record is "pending" from the start
+ * snapshot.c finds the volume and its parent, records the snapshot and
+ * completes it; the reader -> workers -> writer pipeline that reads, hashes,
+ * compresses and stores is pipeline.c and mapwriter.c (pipeline.h).  The
+ * snapshot record is "pending" from the start
  * and becomes "completed" in one final transaction, which takes the
  * snapshot's reference on its root page.
  *

@@ -1,0 +1,443 @@
+/* pipeline.c - reader thread, workers and items of snapshot creation;
+ * see pipeline.h. */
+#include "pipeline.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "index.h"
+#include "store.h"
+#include "util.h"
+
+int pipeline_fail(struct pipeline *p, int err)
+{
+    pthread_mutex_lock(&p->lock);
+    if (!p->err) {
+        p->err = err;
+        error_save(&p->err_saved);
+    }
+    p->stop = true;
+    pthread_cond_broadcast(&p->cond);
+    pthread_mutex_unlock(&p->lock);
+    return err;
+}
+
+bool pipeline_cancelled(const struct pipeline *p)
+{
+    return p->opts->run.cancel && *p->opts->run.cancel;
+}
+
+static uint64_t idset_hash(const chunk_id *id)
+{
+    return le64_get(id->b);
+}
+
+bool idset_has(const struct idset *s, const chunk_id *id)
+{
+    for (size_t i = idset_hash(id) & (s->cap - 1);; i = (i + 1) & (s->cap - 1)) {
+        if (chunk_id_is_zero(&s->keys[i]))
+            return false;
+        if (chunk_id_eq(&s->keys[i], id))
+            return true;
+    }
+}
+
+void idset_add(struct idset *s, const chunk_id *id)
+{
+    for (size_t i = idset_hash(id) & (s->cap - 1);; i = (i + 1) & (s->cap - 1)) {
+        if (chunk_id_is_zero(&s->keys[i])) {
+            s->keys[i] = *id;
+            s->n++;
+            return;
+        }
+        if (chunk_id_eq(&s->keys[i], id))
+            return;
+    }
+}
+
+/* ---- items ---- */
+
+static void item_free(struct item *it)
+{
+    if (!it)
+        return;
+    free(it->data);
+    free(it->ids);
+    free(it->parent_ids);
+    free(it->state);
+    free(it->out);
+    free(it->out_len);
+    free(it->out_flags);
+    free(it);
+}
+
+static struct item *item_new(const struct pipeline *p)
+{
+    struct item *it = calloc(1, sizeof *it);
+    size_t n = p->batch_chunks, bound = chunk_encode_bound(p->cs);
+
+    if (!it)
+        return NULL;
+    it->data = malloc(n * p->cs);
+    it->ids = malloc(n * sizeof *it->ids);
+    it->parent_ids = malloc(n * sizeof *it->parent_ids);
+    it->state = malloc(n);
+    it->out = malloc(n * bound);
+    it->out_len = malloc(n * sizeof *it->out_len);
+    it->out_flags = malloc(n * sizeof *it->out_flags);
+    if (!it->data || !it->ids || !it->parent_ids || !it->state || !it->out || !it->out_len ||
+        !it->out_flags) {
+        item_free(it);
+        return NULL;
+    }
+    return it;
+}
+
+/* Reader side: get a free item, waiting while the window is full. */
+static struct item *item_get(struct pipeline *p)
+{
+    struct item *it;
+
+    pthread_mutex_lock(&p->lock);
+    while (!p->stop && !p->free_items)
+        pthread_cond_wait(&p->cond, &p->lock);
+    it = p->stop ? NULL : p->free_items;
+    if (it)
+        p->free_items = it->next;
+    pthread_mutex_unlock(&p->lock);
+    return it;
+}
+
+void item_put_free(struct pipeline *p, struct item *it)
+{
+    pthread_mutex_lock(&p->lock);
+    it->next = p->free_items;
+    p->free_items = it;
+    pthread_cond_broadcast(&p->cond);
+    pthread_mutex_unlock(&p->lock);
+}
+
+/* Queue @it for the workers (DATA) or straight to the writer (others). */
+static void item_submit(struct pipeline *p, struct item *it)
+{
+    pthread_mutex_lock(&p->lock);
+    it->seq = p->next_seq_read++;
+    it->next = NULL;
+    if (it->kind == IT_DATA) {
+        if (p->todo_tail)
+            p->todo_tail->next = it;
+        else
+            p->todo = it;
+        p->todo_tail = it;
+    } else {
+        it->next = p->done;
+        p->done = it;
+    }
+    pthread_cond_broadcast(&p->cond);
+    pthread_mutex_unlock(&p->lock);
+}
+
+/* ---- reader thread ---- */
+
+/* Fill the parent ids of the chunks of @it (scan mode), one leaf at a time. */
+static int attach_parent(struct pipeline *p, struct item *it, uint64_t *cached_leaf,
+                         chunk_id *leaf_buf)
+{
+    it->have_parent = p->have_parent;
+    if (!p->have_parent)
+        return 0;
+    for (uint64_t i = 0; i < it->count; i++) {
+        uint64_t idx = it->first + i, leaf = idx / BM_FANOUT;
+        if (leaf != *cached_leaf) {
+            int r = bm_load_leaf(p->s, NULL, &p->parent, leaf, leaf_buf);
+            if (r < 0)
+                return r;
+            *cached_leaf = leaf;
+        }
+        it->parent_ids[i] = leaf_buf[idx % BM_FANOUT];
+    }
+    return 0;
+}
+
+static int emit_data(struct pipeline *p, uint64_t first, uint64_t count, uint64_t *cached_leaf,
+                     chunk_id *leaf_buf)
+{
+    while (count > 0) {
+        struct item *it = item_get(p);
+        uint64_t n = MIN(count, (uint64_t)p->batch_chunks);
+        uint64_t off = first * p->cs, len = MIN(n * p->cs, p->size - off);
+        ssize_t got;
+        int r;
+
+        if (!it)
+            return -ECANCELED;
+        if (pipeline_cancelled(p))
+            return bsnap_fail(-ECANCELED, "Cancelled", "snapshot interrupted");
+        it->kind = IT_DATA;
+        it->first = first;
+        it->count = n;
+        got = full_pread(p->fd, it->data, len, (off_t)off);
+        if (got < 0) {
+            item_put_free(p, it);
+            return bsnap_fail((int)got, "VolumeReadError", "volume %s: read at offset %llu: %s",
+                              p->opts->volume_path, (unsigned long long)off, strerror((int)-got));
+        }
+        /* Past the end (the last partial chunk, or a file that shrank while
+         * we read it) reads as zeros. */
+        memset(it->data + got, 0, n * p->cs - (size_t)got);
+        p->stats.read_bytes += (uint64_t)got;
+        r = attach_parent(p, it, cached_leaf, leaf_buf);
+        if (r < 0) {
+            item_put_free(p, it);
+            return r;
+        }
+        item_submit(p, it);
+        first += n;
+        count -= n;
+    }
+    return 0;
+}
+
+static int emit_simple(struct pipeline *p, enum item_kind kind, uint64_t first, uint64_t count)
+{
+    struct item *it;
+
+    if (count == 0 && kind != IT_END)
+        return 0;
+    it = item_get(p);
+    if (!it)
+        return -ECANCELED;
+    it->kind = kind;
+    it->first = first;
+    it->count = count;
+    item_submit(p, it);
+    return 0;
+}
+
+static int read_scan(struct pipeline *p, uint64_t *cached_leaf, chunk_id *leaf_buf)
+{
+    uint64_t pos = 0;
+    int r;
+
+    while (pos < p->nchunks) {
+        uint64_t off = pos * p->cs, data_end;
+
+        if (pipeline_cancelled(p))
+            return bsnap_fail(-ECANCELED, "Cancelled", "snapshot interrupted");
+        if (p->sparse_ok) {
+            off_t d = lseek(p->fd, (off_t)off, SEEK_DATA), h;
+            if (d < 0 && errno == ENXIO) {
+                d = (off_t)p->size; /* no data after off */
+            } else if (d < 0) {
+                p->sparse_ok = false; /* not supported here: all data */
+                continue;
+            }
+            if ((uint64_t)d >= p->size)
+                return emit_simple(p, IT_HOLE, pos, p->nchunks - pos);
+            if ((uint64_t)d / p->cs > pos) {
+                uint64_t n = (uint64_t)d / p->cs - pos;
+                r = emit_simple(p, IT_HOLE, pos, n);
+                if (r < 0)
+                    return r;
+                pos += n;
+                continue;
+            }
+            h = lseek(p->fd, d, SEEK_HOLE);
+            if (h < 0)
+                h = (off_t)p->size;
+            data_end = MIN(p->nchunks, DIV_ROUND_UP((uint64_t)h, p->cs));
+        } else {
+            data_end = p->nchunks;
+        }
+        if (data_end <= pos)
+            data_end = pos + 1;
+        r = emit_data(p, pos, data_end - pos, cached_leaf, leaf_buf);
+        if (r < 0)
+            return r;
+        pos = data_end;
+    }
+    return 0;
+}
+
+static int read_changed(struct pipeline *p, uint64_t *cached_leaf, chunk_id *leaf_buf)
+{
+    uint64_t pos = 0;
+    int r;
+
+    for (size_t i = 0; i < p->nruns && pos < p->nchunks; i++) {
+        uint64_t a = MAX(p->runs[i].offset, pos),
+                 b = MIN(p->runs[i].offset + p->runs[i].length, p->nchunks);
+        if (a >= b)
+            continue;
+        r = emit_simple(p, IT_PARENT, pos, a - pos);
+        if (r < 0)
+            return r;
+        r = emit_data(p, a, b - a, cached_leaf, leaf_buf);
+        if (r < 0)
+            return r;
+        pos = b;
+    }
+    return emit_simple(p, IT_PARENT, pos, p->nchunks - pos);
+}
+
+static void *reader_main(void *arg)
+{
+    struct pipeline *p = arg;
+    _cleanup_free_ chunk_id *leaf_buf = malloc(BM_PAGE_BYTES);
+    uint64_t cached_leaf = UINT64_MAX;
+    int r;
+
+    if (!leaf_buf)
+        r = bsnap_fail(-ENOMEM, "InternalError", "out of memory");
+    else if (p->runs)
+        r = read_changed(p, &cached_leaf, leaf_buf);
+    else
+        r = read_scan(p, &cached_leaf, leaf_buf);
+    if (r == 0)
+        r = emit_simple(p, IT_END, p->nchunks, 0) == 0 ? 0 : -ECANCELED;
+    if (r < 0 && r != -ECANCELED)
+        pipeline_fail(p, r);
+    else if (r == -ECANCELED && pipeline_cancelled(p))
+        pipeline_fail(p, bsnap_fail(-ECANCELED, "Cancelled", "snapshot interrupted"));
+    return NULL;
+}
+
+/* ---- workers ---- */
+
+static int work_item(struct pipeline *p, struct item *it, meta_txn **txn)
+{
+    size_t bound = chunk_encode_bound(p->cs);
+    int r;
+
+    for (uint64_t i = 0; i < it->count; i++) {
+        const uint8_t *d = it->data + i * p->cs;
+        struct chunk_entry e;
+
+        if (mem_is_zero(d, p->cs)) {
+            it->state[i] = CS_ZERO;
+            memset(&it->ids[i], 0, sizeof it->ids[i]);
+            continue;
+        }
+        chunk_hash(p->s, false, d, p->cs, &it->ids[i]);
+        if (it->have_parent && chunk_id_eq(&it->ids[i], &it->parent_ids[i])) {
+            it->state[i] = CS_SAME;
+            continue;
+        }
+        if (!*txn) {
+            r = meta_txn_begin(p->s->meta, false, txn);
+            if (r < 0)
+                return r;
+        }
+        r = index_get(*txn, &it->ids[i], &e);
+        if (r == 0) {
+            it->state[i] = CS_EXISTS;
+            continue;
+        }
+        if (r != -ENOENT)
+            return r;
+        it->state[i] = CS_NEW;
+        it->out_flags[i] = 0;
+        it->out_len[i] =
+            (uint32_t)chunk_encode(d, p->cs, it->out + i * bound, bound, &it->out_flags[i]);
+    }
+    return 0;
+}
+
+static void *worker_main(void *arg)
+{
+    struct pipeline *p = arg;
+
+    for (;;) {
+        meta_txn *txn = NULL;
+        struct item *it;
+        int r;
+
+        pthread_mutex_lock(&p->lock);
+        while (!p->stop && !p->todo)
+            pthread_cond_wait(&p->cond, &p->lock);
+        if (p->stop) {
+            pthread_mutex_unlock(&p->lock);
+            return NULL;
+        }
+        it = p->todo;
+        p->todo = it->next;
+        if (!p->todo)
+            p->todo_tail = NULL;
+        pthread_mutex_unlock(&p->lock);
+
+        /* A fresh read transaction per item: it sees what the writer has
+         * committed so far and never pins old pages for long. */
+        r = work_item(p, it, &txn);
+        meta_txn_abort(txn);
+        if (r < 0) {
+            pipeline_fail(p, r);
+            return NULL;
+        }
+        pthread_mutex_lock(&p->lock);
+        it->next = p->done;
+        p->done = it;
+        pthread_cond_broadcast(&p->cond);
+        pthread_mutex_unlock(&p->lock);
+    }
+}
+
+int pipeline_run(struct pipeline *p, unsigned nworkers)
+{
+    pthread_t reader, workers[64];
+    unsigned started = 0;
+    bool reader_started = false;
+    int r = 0;
+
+    for (size_t i = 0; i < 2 * nworkers + 4; i++) {
+        struct item *it = item_new(p);
+        if (!it)
+            return bsnap_fail(-ENOMEM, "InternalError", "out of memory");
+        it->next = p->free_items;
+        p->free_items = it;
+        p->nitems++;
+    }
+    for (; started < nworkers; started++)
+        if (pthread_create(&workers[started], NULL, worker_main, p) != 0)
+            break;
+    if (started == 0 || pthread_create(&reader, NULL, reader_main, p) != 0) {
+        r = pipeline_fail(p, bsnap_fail(-EAGAIN, "InternalError", "cannot start threads"));
+    } else {
+        reader_started = true;
+        r = mapwriter_run(p);
+    }
+    pthread_mutex_lock(&p->lock);
+    p->stop = true;
+    pthread_cond_broadcast(&p->cond);
+    pthread_mutex_unlock(&p->lock);
+    if (reader_started)
+        pthread_join(reader, NULL);
+    for (unsigned i = 0; i < started; i++)
+        pthread_join(workers[i], NULL);
+    if (r < 0 && p->err) {
+        error_restore(&p->err_saved);
+        r = p->err;
+    }
+    return r;
+}
+
+void pipeline_free(struct pipeline *p)
+{
+    struct item *lists[] = {p->free_items, p->todo, p->done};
+
+    for (size_t i = 0; i < ARRAY_SIZE(lists); i++)
+        for (struct item *it = lists[i], *n; it; it = n) {
+            n = it->next;
+            item_free(it);
+        }
+    pack_writer_close(p->pw);
+    free(p->leaf);
+    free(p->leaf_ids);
+    free(p->set.keys);
+    free(p->pend);
+    free(p->page_out);
+    free(p->runs);
+    pthread_mutex_destroy(&p->lock);
+    pthread_cond_destroy(&p->cond);
+}

@@ -1,0 +1,120 @@
+/* pipeline.h - the machinery of snapshot creation (private to
+ * snapshot.c, pipeline.c and mapwriter.c).
+ *
+ * pipeline.c: one reader thread reads the volume in large sequential
+ * requests, skipping holes (SEEK_DATA/SEEK_HOLE) or, with a changed-block
+ * list, reading only the listed chunks; N workers hash each chunk, compare
+ * it with the parent's id, look it up in the index and compress what is
+ * new.  Items carry sequence numbers; a bounded pool of them limits memory.
+ *
+ * mapwriter.c: the calling thread takes the items back in volume order,
+ * appends new chunks to its pack, fills the block map's leaf pages and
+ * stores each finished page, and commits index entries in batches after an
+ * fdatasync of the pack (data before metadata).
+ */
+#ifndef BSNAP_PIPELINE_H
+#define BSNAP_PIPELINE_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <time.h>
+
+#include "blockmap.h"
+#include "chunk.h"
+#include "error.h"
+#include "pack.h"
+
+#define BATCH_BYTES (2u << 20)     /* one read request */
+#define COMMIT_BYTES (64ull << 20) /* sync + commit after this many new bytes */
+#define COMMIT_ENTRIES 8192        /* ... or this many new index entries */
+
+enum chunk_state { CS_ZERO, CS_SAME, CS_EXISTS, CS_NEW };
+enum item_kind { IT_DATA, IT_HOLE, IT_PARENT, IT_END };
+
+struct item {
+    enum item_kind kind;
+    uint64_t seq;
+    uint64_t first, count; /* chunk indexes */
+    bool have_parent;
+    /* DATA only; buffers sized for the batch */
+    uint8_t *data;
+    chunk_id *ids, *parent_ids;
+    uint8_t *state;
+    uint8_t *out;
+    uint32_t *out_len, *out_flags;
+    struct item *next;
+};
+
+/* A small open-addressing set of the ids written since the last commit, so
+ * a chunk that repeats within a batch is written once. */
+struct idset {
+    chunk_id *keys;
+    size_t cap; /* power of two */
+    size_t n;
+};
+
+struct pending {
+    chunk_id id;
+    struct chunk_loc loc;
+};
+
+struct pipeline {
+    bsnap_store *s;
+    const bsnap_snapshot_options *opts;
+    int fd;
+    uint64_t size, nchunks;
+    uint32_t cs;
+    size_t batch_chunks;
+    bool sparse_ok;
+    /* parent */
+    bool have_parent;
+    struct bm_tree parent;
+    /* changed-block runs (chunk indexes), when reading only those */
+    bsnap_range *runs;
+    size_t nruns;
+
+    pthread_mutex_t lock;
+    pthread_cond_t cond;
+    struct item *free_items, *todo, *todo_tail, *done;
+    size_t nitems;
+    uint64_t next_seq_read;
+    bool stop;
+    int err;
+    error_saved err_saved;
+
+    /* writer */
+    struct pack_writer *pw;
+    chunk_id *leaf;
+    uint64_t pos; /* next chunk index */
+    uint32_t leaf_nonzero;
+    chunk_id *leaf_ids;
+    uint64_t nleaves;
+    struct idset set;
+    struct pending *pend;
+    size_t npend, pend_cap;
+    uint64_t pend_bytes;
+    uint8_t *page_out;
+    bsnap_snapshot_stats stats;
+    uint64_t data_chunks;
+    struct timespec last_progress;
+};
+
+/* pipeline.c */
+int pipeline_fail(struct pipeline *p, int err);
+bool pipeline_cancelled(const struct pipeline *p);
+bool idset_has(const struct idset *s, const chunk_id *id);
+void idset_add(struct idset *s, const chunk_id *id);
+void item_put_free(struct pipeline *p, struct item *it);
+/* Run reader, workers and writer to the end; the error of the first
+ * failing thread is returned (and restored in the calling thread). */
+int pipeline_run(struct pipeline *p, unsigned nworkers);
+void pipeline_free(struct pipeline *p);
+
+/* mapwriter.c */
+int mapwriter_run(struct pipeline *p);
+int mapwriter_commit(struct pipeline *p);
+/* bm_store_page_func: store a page unless the store or batch has it. */
+int mapwriter_store_page(void *ud, const chunk_id *page, chunk_id *ret_id);
+
+#endif
