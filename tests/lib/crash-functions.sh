@@ -191,9 +191,11 @@ crash_control() {
 crash_time_op() {
     local t0 t1
     crash_prepare
+    # the process alone, without bs's bookkeeping
     t0=$(now_ns)
-    bs "${CRASH_ARGS[@]}" >/dev/null
+    "$BLOCKSNAP" --store "$STORE" "${CRASH_ARGS[@]}" >/dev/null 2>"$T/time.stderr"
     t1=$(now_ns)
+    _check_sanitizer "$T/time.stderr" "blocksnap ${CRASH_ARGS[*]}"
     python3 -c "print(max(0.001, ($t1 - $t0) / 1e9))"
 }
 
