@@ -238,6 +238,13 @@ int bsnap_reader_open(bsnap_store *s, const char *id, bsnap_reader **ret_reader)
     return reader_open(s, id, true, ret_reader);
 }
 
+int bsnap_reader_open_flags(bsnap_store *s, const char *id, unsigned flags,
+                            bsnap_reader **ret_reader)
+{
+    bsnap_error_clear();
+    return reader_open(s, id, !(flags & BSNAP_READER_NOPIN), ret_reader);
+}
+
 void bsnap_reader_close(bsnap_reader *rd)
 {
     if (!rd)

@@ -174,7 +174,8 @@ int snap_partitions(struct fs *fs, struct snap *s)
         pthread_mutex_unlock(&s->parts_lock);
         return 0;
     }
-    e = bsnap_reader_open(fs->store, s->id, &r);
+    /* A short read of the table: no pin, so listing costs no metadata write. */
+    e = bsnap_reader_open_flags(fs->store, s->id, BSNAP_READER_NOPIN, &r);
     if (e < 0)
         goto out;
     e = bsnap_partitions_read(r, &parts, &n);

@@ -461,6 +461,20 @@ typedef struct bsnap_reader bsnap_reader;
 BSNAP_API BSNAP_WUR int bsnap_reader_open(bsnap_store *store, const char *id,
                                           bsnap_reader **ret_reader) BSNAP_NONNULL(1, 2, 3);
 
+/** Flags for bsnap_reader_open_flags(). */
+enum {
+    /** Do not pin the snapshot.  Opening then writes nothing (a pin is a
+     * metadata transaction), which suits short reads such as partition
+     * tables and boot sectors; reads of a snapshot that is deleted and
+     * gc'd meanwhile fail with -EIO (never other data). */
+    BSNAP_READER_NOPIN = 1u << 0,
+};
+
+/** bsnap_reader_open() with @flags (BSNAP_READER_*).  Errors as there. */
+BSNAP_API BSNAP_WUR int bsnap_reader_open_flags(bsnap_store *store, const char *id,
+                                                unsigned flags, bsnap_reader **ret_reader)
+    BSNAP_NONNULL(1, 2, 4);
+
 /** Close a reader.  NULL is a no-op. */
 BSNAP_API void bsnap_reader_close(bsnap_reader *reader);
 
