@@ -619,9 +619,9 @@ def machine_facts(args):
                              stdout=subprocess.PIPE).stdout.decode().split()
         facts["workdir_fs"] = " ".join(out)
         dev = out[0] if out else ""
-        model = subprocess.run(["lsblk", "-n", "-d", "-o", "MODEL,ROTA,SIZE", dev],
+        model = subprocess.run(["lsblk", "-n", "-d", "-P", "-o", "MODEL,ROTA,SIZE", dev],
                                stdout=subprocess.PIPE, stderr=subprocess.DEVNULL).stdout.decode()
-        facts["disk"] = " ".join(model.split()) or dev
+        facts["disk"] = (dev + " " + model.strip().replace('"', "")).strip()
     except OSError:
         pass
     if args.blocksnap:
