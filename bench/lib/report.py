@@ -284,6 +284,13 @@ def markdown(doc):
     L.append(table(["scenario"] + tools, rows))
     L.append("")
 
+    if "fuse-seq" in doc["results"]:
+        L.append("FUSE re-read (a second `cat` of the same file on the same mount, which the "
+                 "kernel may serve from its page cache): " + "; ".join(
+                     "%s %s" % (t, cell(doc, "fuse-seq", t, "reread_secs", size=size))
+                     for t in tools if med(doc, "fuse-seq", t, "reread_secs") is not None) + ".")
+        L.append("")
+
     if "cbt-floor" in doc["results"]:
         L.append("What a changed-block snapshot cannot avoid: starting the program and opening "
                  "the store (`blocksnap describe-store`) %s s; compressing the changed chunks "
