@@ -88,8 +88,8 @@ want = int(sys.argv[1])
 pts = [(p.split("=")[0], int(p.split("=")[1])) for p in sys.argv[2:]]
 pts = [(p, n) for p, n in pts if n > 0]
 out = []
-small = [(p, n) for p, n in pts if n <= 8]
-big = [(p, n) for p, n in pts if n > 8]
+small = [(p, n) for p, n in pts if n <= 12]
+big = [(p, n) for p, n in pts if n > 12]
 for p, n in small:
     out += ["%s:%d" % (p, i) for i in range(1, n + 1)]
 left = max(0, want - len(out))
