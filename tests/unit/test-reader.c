@@ -408,6 +408,43 @@ static void test_diff(void **state)
     free(vol);
 }
 
+/* An index entry that lies about a chunk's size or kind is -EIO before any
+ * byte is copied (it would overflow the chunk buffer otherwise). */
+static void test_lying_index_entry(void **state)
+{
+    struct fixture *f = *state;
+    char *vol = sample_volume(f, "v.img", 200), id[BSNAP_ID_MAX], *out = path_in(f->dir, "o");
+    uint8_t buf[2 * CS];
+    chunk_id cid;
+    struct chunk_entry e, bad;
+    bsnap_reader *rd = NULL;
+    meta_txn *txn = NULL;
+    char vid[BSNAP_ID_MAX];
+
+    snap_path(f, vol, id);
+    fill_random(buf, CS, 3); /* chunk 100 */
+    chunk_hash(f->s, false, buf, CS, &cid);
+    e = entry_of(f, &cid);
+    for (int k = 0; k < 3; k++) {
+        bad = e;
+        if (k == 0)
+            bad.loc.orig_len = 2 * CS;
+        else if (k == 1)
+            bad.loc.orig_len = CS / 2;
+        else
+            bad.loc.flags |= CHUNK_PAGE;
+        assert_int_equal(meta_txn_begin(f->s->meta, true, &txn), 0);
+        assert_int_equal(index_put(txn, &cid, &bad), 0);
+        assert_int_equal(meta_txn_commit(txn), 0);
+        assert_int_equal(bsnap_reader_open(f->s, id, &rd), 0);
+        assert_error((int)bsnap_reader_pread(rd, buf, CS, 100 * CS), -EIO, "Store.Corrupt");
+        bsnap_reader_close(rd);
+        assert_error(bsnap_volume_create(f->s, id, out, NULL, vid), -EIO, "Store.Corrupt");
+    }
+    free(out);
+    free(vol);
+}
+
 /* Many threads may read one reader at once. */
 struct read_arg {
     bsnap_reader *rd;
@@ -533,6 +570,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_pin_reads_after_gc, setup_4k, teardown_fixture),
         cmocka_unit_test_setup_teardown(test_dead_pin_reaped, setup_4k, teardown_fixture),
         cmocka_unit_test_setup_teardown(test_diff, setup_4k, teardown_fixture),
+        cmocka_unit_test_setup_teardown(test_lying_index_entry, setup_4k, teardown_fixture),
         cmocka_unit_test_setup_teardown(test_threaded_reads, setup_4k, teardown_fixture),
         cmocka_unit_test_setup_teardown(test_read_only_reader, setup_4k, teardown_fixture),
         cmocka_unit_test_setup_teardown(test_restore_progress_cancel, setup_4k, teardown_fixture),
