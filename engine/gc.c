@@ -81,7 +81,8 @@ static int list_packs(bsnap_store *s, struct pack_stat **ret, size_t *ret_n)
         ps[n++] = (struct pack_stat){num, (uint64_t)st.st_size, 0};
     }
     closedir(d);
-    qsort(ps, n, sizeof *ps, cmp_pack);
+    if (n) /* qsort wants a non-NULL array even for none */
+        qsort(ps, n, sizeof *ps, cmp_pack);
     *ret = ps;
     *ret_n = n;
     return 0;

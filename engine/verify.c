@@ -347,7 +347,8 @@ static int pass_refcounts(struct vctx *c)
     size_t klen, vlen, j = 0;
     int r;
 
-    qsort(c->refs, c->nrefs, sizeof *c->refs, cmp_id);
+    if (c->nrefs) /* qsort wants a non-NULL array even for none */
+        qsort(c->refs, c->nrefs, sizeof *c->refs, cmp_id);
     r = meta_cursor_open(c->txn, T_CHUNKS, &cur);
     if (r < 0)
         return r;
