@@ -47,7 +47,7 @@ static int cmp_pack(const void *a, const void *b)
 static struct pack_stat *find_pack(struct pack_stat *ps, size_t n, uint32_t pack)
 {
     struct pack_stat key = {.pack = pack};
-    return bsearch(&key, ps, n, sizeof *ps, cmp_pack);
+    return n ? bsearch(&key, ps, n, sizeof *ps, cmp_pack) : NULL;
 }
 
 static int list_packs(bsnap_store *s, struct pack_stat **ret, size_t *ret_n)
