@@ -189,6 +189,8 @@ def cell(doc, scen, tool, key="secs", size=None, kind="secs"):
         return "skipped"
     if st[0] == "failed":
         return "failed"
+    if st[0] == "timeout":
+        return "> %d s (stopped)" % doc["args"].get("peer_timeout", 0)
     if st[0] == "wrong":
         return "**WRONG**"
     v = med(doc, scen, tool, key)
@@ -252,7 +254,7 @@ def markdown(doc):
     rows = [["ext4 image"] + [cell(doc, "baseline", b, size=size) for b in BASELINES]]
     if "sparse-baseline" in doc["results"]:
         rows.append(["sparse volume"] + [cell(doc, "sparse-baseline", b, size=wl["sparse_size"])
-                                         if b in ("cat", "cp --sparse=always") else "-"
+                                         if b == "cp --sparse=always" else "-"
                                          for b in BASELINES])
     L.append(table(["input"] + BASELINES, rows))
     if "null FUSE fs" in doc["results"].get("fuse-seq", {}):
@@ -400,7 +402,7 @@ def markdown(doc):
     problems = []
     for scen, per in sorted(doc["results"].items()):
         for tool, s in sorted(per.items()):
-            if s["status"] in ("failed", "wrong") or (s["status"] == "skipped" and
+            if s["status"] in ("failed", "wrong", "timeout") or (s["status"] == "skipped" and
                                                       tool not in doc["skipped_tools"]):
                 problems.append("%s / %s: %s: %s" % (scen, tool, s["status"], s["note"]))
     if problems:

@@ -35,6 +35,10 @@ class Failed(Exception):
     """A command failed; the message has its stderr."""
 
 
+class TimedOut(Failed):
+    """A command took longer than it was allowed to."""
+
+
 class Measure:
     """Wall seconds, peak RSS (KiB) and CPU seconds (user + system) of one
     command or of several run one after the other."""
@@ -79,7 +83,7 @@ def run(argv, env=None, cwd=None, stdout=subprocess.PIPE, timeout=None, rss=True
         p.communicate()
         if rss_file:
             os.unlink(rss_file)
-        raise Failed("%s: timed out after %ds" % (argv[0], timeout))
+        raise TimedOut("%s: timed out after %ds" % (argv[0], timeout))
     secs = time.perf_counter() - t0
     usage_rss, cpu = 0, 0.0
     if rss_file:
