@@ -504,10 +504,12 @@ static int check_request(const struct image_request *q, struct image_rec *rec)
             int r = check_snapshot_id(b->snapshot_id);
             if (r < 0)
                 return r;
-            if (b->encrypted >= 0)
+            /* EC2 wants Encrypted omitted with a snapshot; false is what
+             * describe-images prints, so a manifest may say so. */
+            if (b->encrypted > 0)
                 return bsnap_fail(-EINVAL, "InvalidParameterCombination",
-                                  "%s: Encrypted cannot be given with a snapshot (the volume "
-                                  "follows the snapshot)",
+                                  "%s: Encrypted cannot be set with a snapshot (the volume "
+                                  "follows the snapshot, and blocksnap's are not encrypted)",
                                   b->device);
         }
     }

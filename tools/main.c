@@ -64,19 +64,85 @@ static const struct opt describe_volumes_options[] = {
 };
 
 static const struct opt create_tags_options[] = {
-    {"resources", OPT_LIST, "ID", "snapshots and volumes to tag", true},
+    {"resources", OPT_LIST, "ID", "snapshots, volumes and images to tag", true},
     {"tags", OPT_LIST, "Key=K,Value=V", "tags to add or overwrite", true},
     {NULL, 0, NULL, NULL, false},
 };
 
 static const struct opt delete_tags_options[] = {
-    {"resources", OPT_LIST, "ID", "snapshots and volumes to untag", true},
+    {"resources", OPT_LIST, "ID", "snapshots, volumes and images to untag", true},
     {"tags", OPT_LIST, "Key=K[,Value=V]", "tags to remove (default: all)", false},
     {NULL, 0, NULL, NULL, false},
 };
 
 static const struct opt verify_options[] = {
     {"snapshot-id", OPT_VALUE, "ID", "check only this snapshot (default: the store)", false},
+    {NULL, 0, NULL, NULL, false},
+};
+
+static const struct opt register_image_options[] = {
+    {"name", OPT_VALUE, "NAME", "3-128 of letters, digits and ()[] ./-'@_", false},
+    {"block-device-mappings", OPT_LIST, "JSON|SHORTHAND",
+     "DeviceName=/dev/xvda,Ebs={SnapshotId=snap-...} or a JSON array", false},
+    {"root-device-name", OPT_VALUE, "DEVICE", "the root device (default: the first mapping)",
+     false},
+    {"architecture", OPT_VALUE, "ARCH", "x86_64 (default), arm64, i386, ...", false},
+    {"virtualization-type", OPT_VALUE, "TYPE", "hvm (default) or paravirtual", false},
+    {"boot-mode", OPT_VALUE, "MODE", "legacy-bios, uefi or uefi-preferred (default: detected)",
+     false},
+    {"description", OPT_VALUE, "TEXT", "description, at most 255 characters", false},
+    {"ena-support", OPT_FLAG, NULL, "the image supports ENA networking", false},
+    {"no-ena-support", OPT_FLAG, NULL, "the image does not support ENA (the default)", false},
+    {"no-boot-check", OPT_FLAG, NULL, "register a root volume that does not look bootable", false},
+    {"tags", OPT_LIST, "Key=K,Value=V", "tags of the new image", false},
+    {"cli-input-json", OPT_VALUE, "JSON|file://PATH",
+     "the whole request, e.g. a describe-images document; flags override it", false},
+    {NULL, 0, NULL, NULL, false},
+};
+
+static const struct opt create_image_options[] = {
+    {"name", OPT_VALUE, "NAME", "3-128 of letters, digits and ()[] ./-'@_", true},
+    {"volume", OPT_LIST, "DEVICE=PATH", "a volume of the machine, e.g. /dev/xvda=root.img", true},
+    {"root-device-name", OPT_VALUE, "DEVICE", "the root device (default: the first volume)",
+     false},
+    {"architecture", OPT_VALUE, "ARCH", "x86_64 (default), arm64, i386, ...", false},
+    {"virtualization-type", OPT_VALUE, "TYPE", "hvm (default) or paravirtual", false},
+    {"boot-mode", OPT_VALUE, "MODE", "legacy-bios, uefi or uefi-preferred (default: detected)",
+     false},
+    {"description", OPT_VALUE, "TEXT", "description, at most 255 characters", false},
+    {"ena-support", OPT_FLAG, NULL, "the image supports ENA networking", false},
+    {"no-ena-support", OPT_FLAG, NULL, "the image does not support ENA (the default)", false},
+    {"no-boot-check", OPT_FLAG, NULL, "register a root volume that does not look bootable", false},
+    {"tags", OPT_LIST, "Key=K,Value=V", "tags of the new image", false},
+    {"threads", OPT_VALUE, "N", "hash and compress workers per volume", false},
+    {NULL, 0, NULL, NULL, false},
+};
+
+static const struct opt describe_images_options[] = {
+    {"image-ids", OPT_LIST, "ID", "only these images", false},
+    {"owners", OPT_LIST, "OWNER", "self or account ids", false},
+    {"filters", OPT_LIST, "Name=N,Values=V", "EC2 filters: name, state, tag:KEY, ...", false},
+    {NULL, 0, NULL, NULL, false},
+};
+
+static const struct opt deregister_image_options[] = {
+    {"image-id", OPT_VALUE, "ID", "the image to deregister", true},
+    {"delete-associated-snapshots", OPT_FLAG, NULL,
+     "also delete its snapshots that no other image uses", false},
+    {NULL, 0, NULL, NULL, false},
+};
+
+static const struct opt describe_image_attribute_options[] = {
+    {"image-id", OPT_VALUE, "ID", "the image", true},
+    {"attribute", OPT_VALUE, "NAME", "description, bootMode, launchPermission, ...", true},
+    {NULL, 0, NULL, NULL, false},
+};
+
+static const struct opt modify_image_attribute_options[] = {
+    {"image-id", OPT_VALUE, "ID", "the image", true},
+    {"description", OPT_VALUE, "TEXT", "the new description (or Value=TEXT)", false},
+    {"attribute", OPT_VALUE, "NAME", "the attribute to change: description", false},
+    {"value", OPT_VALUE, "TEXT", "its new value", false},
     {NULL, 0, NULL, NULL, false},
 };
 
@@ -110,12 +176,12 @@ const struct verb verbs[] = {
     {"describe-volumes", cmd_describe_volumes, "list volumes as EC2's DescribeVolumes",
      "[--volume-ids ID ...] [--filters Name=N,Values=V ...]", describe_volumes_options, 0,
      "Filters: volume-id, snapshot-id, size, status, create-time, tag:KEY, tag-key."},
-    {"create-tags", cmd_create_tags, "add or overwrite tags of snapshots and volumes",
+    {"create-tags", cmd_create_tags, "add or overwrite tags of snapshots, volumes and images",
      "--resources ID ... --tags Key=K,Value=V ...", create_tags_options, 0,
      "Tags are shorthand (Key=env,Value=prod) or JSON ('[{\"Key\":\"env\",\"Value\":"
      "\"prod\"}]').  Keys have at most 127 characters and may not start with \"aws:\", values "
      "at most 256; a resource has at most 50 tags."},
-    {"delete-tags", cmd_delete_tags, "remove tags from snapshots and volumes",
+    {"delete-tags", cmd_delete_tags, "remove tags from snapshots, volumes and images",
      "--resources ID ... [--tags Key=K[,Value=V] ...]", delete_tags_options, 0,
      "A tag given with a value is removed only when the value matches."},
     {"verify", cmd_verify, "check every stored byte and reference", "[--snapshot-id ID]",
@@ -126,6 +192,34 @@ const struct verb verbs[] = {
      "Prints ChunksFreed, SnapshotsRemoved, PacksRemoved, PacksRewritten, BytesBefore and "
      "BytesAfter.  Waits for running snapshot writers."},
     {"describe-store", cmd_describe_store, "print the store's facts and sizes", "", NULL, 0, NULL},
+    {"register-image", cmd_register_image, "register a machine image from snapshots",
+     "--name NAME --block-device-mappings JSON|SHORTHAND ... [options]", register_image_options,
+     0,
+     "Prints {\"ImageId\": ...}.  Every snapshot must exist and be completed.  The root "
+     "volume's first sectors are read: an MBR with boot code is legacy-bios, a GPT with an EFI "
+     "system partition uefi, both uefi-preferred; a root volume that is neither is refused "
+     "unless --no-boot-check.  --cli-input-json takes the output of describe-images (one "
+     "image), so a manifest registers again as it is."},
+    {"create-image", cmd_create_image, "snapshot every volume of a machine and register them",
+     "--name NAME --volume DEVICE=PATH ... [options]", create_image_options, 0,
+     "Each volume is snapshotted incrementally (against its last snapshot), in parallel, then "
+     "the snapshots are registered as one image.  If anything fails, the snapshots taken are "
+     "deleted and nothing is registered."},
+    {"describe-images", cmd_describe_images, "list images as EC2's DescribeImages",
+     "[--image-ids ID ...] [--owners self] [--filters Name=N,Values=V ...]",
+     describe_images_options, 0,
+     "Filters: name, state, architecture, boot-mode, image-id, description, creation-date, "
+     "root-device-name, virtualization-type, block-device-mapping.snapshot-id (and the other "
+     "block-device-mapping.* of EC2), tag:KEY, tag-key."},
+    {"deregister-image", cmd_deregister_image, "deregister an image",
+     "--image-id ID [--delete-associated-snapshots]", deregister_image_options, 0,
+     "Its snapshots stay unless --delete-associated-snapshots (which keeps those another image "
+     "uses and prints what it did)."},
+    {"describe-image-attribute", cmd_describe_image_attribute, "print one attribute of an image",
+     "--image-id ID --attribute NAME", describe_image_attribute_options, 0, NULL},
+    {"modify-image-attribute", cmd_modify_image_attribute, "change an image's description",
+     "--image-id ID (--description TEXT | --attribute description --value TEXT)",
+     modify_image_attribute_options, 0, NULL},
     {"mount", cmd_mount, "mount the store's snapshots read-only as raw image files",
      "MOUNTPOINT [--foreground] [--allow-other] [--cache-size SIZE] [--snapshot-id ID]",
      mount_options, 1,

@@ -1,0 +1,266 @@
+/* cmd-image.c - register-image, create-image, describe-images,
+ * deregister-image, describe-image-attribute, modify-image-attribute. */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "cmd.h"
+
+/* Largest --cli-input-json file read (the engine refuses more anyway). */
+#define INPUT_JSON_MAX (1u << 20)
+
+/* --ena-support / --no-ena-support: 1, 0, or -1 when neither (EXIT_USAGE
+ * when both). */
+static int ena_flag(const struct cli *cli, const struct args *a, int *ret)
+{
+    bool yes = arg_flag(a, "ena-support"), no = arg_flag(a, "no-ena-support");
+
+    if (yes && no)
+        return output_usage_error(cli->verb, "InvalidParameterCombination",
+                                  "give --ena-support or --no-ena-support, not both");
+    *ret = yes ? 1 : no ? 0 : -1;
+    return EXIT_OK;
+}
+
+/* The value of --cli-input-json: the text itself, or the content of
+ * file://PATH (malloc'd in *ret_buf). */
+static int input_json(const struct cli *cli, const char *v, char **ret_buf, const char **ret)
+{
+    FILE *f;
+    char *buf;
+    size_t n;
+
+    *ret_buf = NULL;
+    *ret = v;
+    if (!v || strncmp(v, "file://", 7) != 0)
+        return EXIT_OK;
+    f = fopen(v + 7, "r");
+    if (!f) {
+        fprintf(stderr, "blocksnap: error: --cli-input-json: %s: %s (InvalidParameterValue)\n",
+                v + 7, strerror(errno));
+        return EXIT_FAILED;
+    }
+    buf = malloc(INPUT_JSON_MAX + 2);
+    n = buf ? fread(buf, 1, INPUT_JSON_MAX + 1, f) : 0;
+    fclose(f);
+    if (!buf || n > INPUT_JSON_MAX) {
+        free(buf);
+        fprintf(stderr, "blocksnap: error: --cli-input-json: %s: %s (InvalidParameterValue)\n",
+                v + 7, buf ? "larger than 1 MiB" : "out of memory");
+        return EXIT_FAILED;
+    }
+    buf[n] = '\0';
+    (void)cli;
+    *ret_buf = buf;
+    *ret = buf;
+    return EXIT_OK;
+}
+
+/* Print {"ImageId": ID}, as RegisterImage and CreateImage answer. */
+static int print_image_id(const struct cli *cli, const char *id)
+{
+    char json[96];
+
+    snprintf(json, sizeof json, "{\"ImageId\":\"%s\"}", id);
+    return output_document(cli, json);
+}
+
+/* The options register and create share. */
+static int common_options(struct cli *cli, const struct args *a, bsnap_image_options *o,
+                          bsnap_tag **ret_tags)
+{
+    int r;
+
+    o->name = arg_value(a, "name");
+    o->description = arg_value(a, "description");
+    o->architecture = arg_value(a, "architecture");
+    o->virtualization = arg_value(a, "virtualization-type");
+    o->root_device_name = arg_value(a, "root-device-name");
+    o->boot_mode = arg_value(a, "boot-mode");
+    o->no_boot_check = arg_flag(a, "no-boot-check");
+    if ((r = ena_flag(cli, a, &o->ena_support)) != EXIT_OK)
+        return r;
+    if ((r = cli_parse_tags(cli, a, true, ret_tags, &o->ntags)) != EXIT_OK)
+        return r;
+    o->tags = *ret_tags;
+    return EXIT_OK;
+}
+
+int cmd_register_image(struct cli *cli, const struct args *a)
+{
+    bsnap_image_options o = {0};
+    bsnap_tag *tags = NULL;
+    char *input = NULL, id[BSNAP_ID_MAX];
+    int r;
+
+    if ((r = common_options(cli, a, &o, &tags)) != EXIT_OK)
+        return r;
+    o.mappings = arg_list(a, "block-device-mappings", &o.nmappings);
+    if ((r = input_json(cli, arg_value(a, "cli-input-json"), &input, &o.manifest_json)) !=
+        EXIT_OK)
+        goto out;
+    if (!o.name && !o.manifest_json) {
+        r = output_usage_error(cli->verb, "MissingParameter",
+                               "missing required option --name (or --cli-input-json)");
+        goto out;
+    }
+    if ((r = cli_open_store(cli)) != EXIT_OK)
+        goto out;
+    if (bsnap_image_register(cli->store, &o, id) < 0)
+        r = output_engine_error();
+    else
+        r = print_image_id(cli, id);
+out:
+    free(input);
+    free(tags);
+    return r;
+}
+
+int cmd_create_image(struct cli *cli, const struct args *a)
+{
+    bsnap_image_options o = {0};
+    bsnap_image_volume *vols = NULL;
+    bsnap_tag *tags = NULL;
+    struct progress prog;
+    const char *threads = arg_value(a, "threads");
+    const char *const *specs;
+    size_t nspecs;
+    char id[BSNAP_ID_MAX];
+    int64_t start;
+    int r;
+
+    if ((r = common_options(cli, a, &o, &tags)) != EXIT_OK)
+        return r;
+    if (threads && (r = arg_uint(cli->verb, "threads", threads, 1024, &o.threads)) != EXIT_OK)
+        goto out;
+    specs = arg_list(a, "volume", &nspecs);
+    vols = calloc(nspecs ? nspecs : 1, sizeof *vols);
+    if (!vols) {
+        fprintf(stderr, "blocksnap: error: out of memory\n");
+        r = EXIT_FAILED;
+        goto out;
+    }
+    /* DEVICE=PATH; the path may itself hold '=', the device never does. */
+    for (size_t i = 0; i < nspecs; i++) {
+        const char *eq = strchr(specs[i], '=');
+        char *dev;
+        if (!eq || eq == specs[i] || !eq[1]) {
+            r = output_usage_error(cli->verb, "InvalidParameterValue",
+                                   "--volume: '%s' is not DEVICE=PATH", specs[i]);
+            goto out;
+        }
+        dev = strndup(specs[i], (size_t)(eq - specs[i]));
+        if (!dev) {
+            r = EXIT_FAILED;
+            goto out;
+        }
+        vols[i].device = dev;
+        vols[i].path = eq + 1;
+    }
+    o.volumes = vols;
+    o.nvolumes = nspecs;
+    if ((r = cli_open_store(cli)) != EXIT_OK)
+        goto out;
+    progress_start(&prog, cli, "create-image", &o.run);
+    start = progress_now_ms();
+    r = bsnap_image_create(cli->store, &o, id);
+    progress_end(&prog);
+    if (r < 0) {
+        r = output_engine_error();
+        goto out;
+    }
+    r = print_image_id(cli, id);
+    if (!cli->quiet)
+        fprintf(stderr, "blocksnap: %s: %zu volumes in %.2f s\n", id, nspecs,
+                (double)(progress_now_ms() - start) / 1000);
+out:
+    for (size_t i = 0; vols && i < nspecs; i++)
+        free((char *)vols[i].device);
+    free(vols);
+    free(tags);
+    return r;
+}
+
+int cmd_describe_images(struct cli *cli, const struct args *a)
+{
+    size_t nids, nowners;
+    const char *const *ids = arg_list(a, "image-ids", &nids);
+    const char *const *owners = arg_list(a, "owners", &nowners);
+    bsnap_filter *filters = NULL;
+    size_t nfilters;
+    char *json = NULL;
+    int r;
+
+    if ((r = cli_parse_filters(cli, a, &filters, &nfilters)) != EXIT_OK)
+        return r;
+    if ((r = cli_open_store(cli)) == EXIT_OK) {
+        if (bsnap_image_describe(cli->store, ids, nids, owners, nowners, filters, nfilters,
+                                 &json) < 0)
+            r = output_engine_error();
+        else
+            r = output_document(cli, json);
+    }
+    free(json);
+    free(filters);
+    return r;
+}
+
+int cmd_deregister_image(struct cli *cli, const struct args *a)
+{
+    bool del = arg_flag(a, "delete-associated-snapshots");
+    char *json = NULL;
+    int r = cli_open_store(cli);
+
+    if (r != EXIT_OK)
+        return r;
+    if (bsnap_image_deregister(cli->store, arg_value(a, "image-id"), del, &json) < 0)
+        return output_engine_error();
+    /* As EC2's: a result only when snapshots were deleted too. */
+    if (del)
+        r = output_document(cli, json);
+    free(json);
+    return r;
+}
+
+int cmd_describe_image_attribute(struct cli *cli, const struct args *a)
+{
+    char *json = NULL;
+    int r = cli_open_store(cli);
+
+    if (r != EXIT_OK)
+        return r;
+    if (bsnap_image_describe_attribute(cli->store, arg_value(a, "image-id"),
+                                       arg_value(a, "attribute"), &json) < 0)
+        return output_engine_error();
+    r = output_document(cli, json);
+    free(json);
+    return r;
+}
+
+int cmd_modify_image_attribute(struct cli *cli, const struct args *a)
+{
+    const char *desc = arg_value(a, "description"), *attr = arg_value(a, "attribute");
+    const char *value = arg_value(a, "value");
+    int r;
+
+    /* --description TEXT (or the AWS CLI's Value=TEXT), or --attribute A
+     * --value V. */
+    if (desc && (attr || value))
+        return output_usage_error(cli->verb, "InvalidParameterCombination",
+                                  "give --description, or --attribute with --value");
+    if (desc) {
+        attr = "description";
+        value = strncmp(desc, "Value=", 6) == 0 ? desc + 6 : desc;
+    }
+    if (!attr || !value)
+        return output_usage_error(cli->verb, "MissingParameter",
+                                  "give --description TEXT, or --attribute NAME --value TEXT");
+    if ((r = cli_open_store(cli)) != EXIT_OK)
+        return r;
+    if (bsnap_image_modify_attribute(cli->store, arg_value(a, "image-id"), attr, value) < 0)
+        return output_engine_error();
+    return EXIT_OK;
+}
