@@ -13,6 +13,13 @@
 # The limit of every single blocksnap run: nothing may hang.
 CRASH_TIMEOUT=${CRASH_TIMEOUT:-300}
 
+# With CRASH_POWERLOSS=1, every killed run has the power-loss shim preloaded
+# and is followed by a simulated power cut (powerloss_apply below).
+if [ "${CRASH_POWERLOSS:-0}" = 1 ]; then
+    POWERLOSS_SO=${BSNAP_BUILD_DIR:-}/tests/tools/powerloss.so
+    [ -f "$POWERLOSS_SO" ] || skip "no power-loss shim at $POWERLOSS_SO (build tests/tools)"
+fi
+
 # store_copy BASE: $STORE becomes a copy of the store directory BASE.
 store_copy() {
     rm -rf "$STORE"
@@ -31,17 +38,32 @@ store_snapshot_to() {
 # the exit status (137 when the kill landed) and keeps stderr in
 # $T/killed.stderr.  A sanitizer report fails the test.
 run_killed() {
-    local spec=$1 pid
+    local spec=$1 pid env=() seed
     shift
     KILLED_RC=0
+    if [ "${CRASH_POWERLOSS:-0}" = 1 ]; then
+        rm -f "$T/powerloss.log"
+        env=(env "LD_PRELOAD=$POWERLOSS_SO" "BSNAP_PL_DIR=$STORE/:$T/out/"
+            "BSNAP_PL_LOG=$T/powerloss.log" "BSNAP_PL_LIE=${CRASH_POWERLOSS_LIE:-}"
+            "ASAN_OPTIONS=${ASAN_OPTIONS:+$ASAN_OPTIONS:}verify_asan_link_order=0")
+    fi
     case $spec in
+    fault:pl-write:* | fault:pl-sync:*)
+        # the shim's own kill points: after the Nth write, before the Nth sync
+        [ "${CRASH_POWERLOSS:-0}" = 1 ] || die "$spec needs CRASH_POWERLOSS=1"
+        spec=${spec#fault:pl-}
+        "${env[@]}" "BSNAP_PL_KILL_$(tr a-z A-Z <<<"${spec%%:*}")=${spec#*:}" timeout -s KILL "$CRASH_TIMEOUT" \
+            "$BLOCKSNAP" --store "$STORE" "$@" >"$T/killed.stdout" 2>"$T/killed.stderr" ||
+            KILLED_RC=$?
+        spec=fault:pl-$spec
+        ;;
     fault:*)
-        BLOCKSNAP_FAULT="${spec#fault:}:kill" timeout -s KILL "$CRASH_TIMEOUT" \
+        "${env[@]}" BLOCKSNAP_FAULT="${spec#fault:}:kill" timeout -s KILL "$CRASH_TIMEOUT" \
             "$BLOCKSNAP" --store "$STORE" "$@" >"$T/killed.stdout" 2>"$T/killed.stderr" ||
             KILLED_RC=$?
         ;;
     time:*)
-        "$BLOCKSNAP" --store "$STORE" "$@" >"$T/killed.stdout" 2>"$T/killed.stderr" &
+        "${env[@]}" "$BLOCKSNAP" --store "$STORE" "$@" >"$T/killed.stdout" 2>"$T/killed.stderr" &
         pid=$!
         on_cleanup_pid "$pid"
         sleep "${spec#time:}"
@@ -51,13 +73,24 @@ run_killed() {
     *) die "run_killed: bad spec '$spec'" ;;
     esac
     _check_sanitizer "$T/killed.stderr" "killed blocksnap $* ($spec)"
+    if [ "${CRASH_POWERLOSS:-0}" = 1 ]; then
+        # the power cut: half the trials lose every unsynced write, the
+        # others a random subset of them
+        seed=$RANDOM
+        if [ "${CRASH_POWERLOSS_MODE:-}" = all ] || { [ -z "${CRASH_POWERLOSS_MODE:-}" ] && [ $((seed % 2)) -eq 0 ]; }; then
+            powerloss_apply "$T/powerloss.log" all "$seed" >"$T/powerloss.out"
+        else
+            powerloss_apply "$T/powerloss.log" subset "$seed" >"$T/powerloss.out"
+        fi
+        [ "${CRASH_QUIET:-0}" = 1 ] || cat "$T/powerloss.out"
+    fi
 }
 
 # fault_passes POINT ARGS...: how many times one run of blocksnap ARGS on a
 # copy of $CRASH_BASE passes the fault point POINT (0 if never), found by
 # bisection on "a kill at the Nth passage lands".
 fault_passes() {
-    local point=$1 lo=0 hi=1 mid
+    local point=$1 lo=0 hi=1 mid CRASH_QUIET=1
     shift
     # grow hi until a kill at hi does not land
     while :; do
@@ -93,12 +126,9 @@ big = [(p, n) for p, n in pts if n > 12]
 for p, n in small:
     out += ["%s:%d" % (p, i) for i in range(1, n + 1)]
 left = max(0, want - len(out))
-total = sum(n for _, n in big)
+# equal shares (the first points take the remainder), each spread evenly
 for j, (p, n) in enumerate(big):
-    share = left * n // total if total else 0
-    if j == len(big) - 1:
-        share = left - sum(min(m, left * m // total) for _, m in big[:-1])
-    share = min(share, n)
+    share = min(n, left // len(big) + (1 if j < left % len(big) else 0))
     if share <= 0:
         continue
     picks = sorted({1 + (i * (n - 1)) // max(1, share - 1) for i in range(share)})
@@ -231,7 +261,8 @@ crash_trial() {
     rc=$?
     set -e
     if [ "$rc" -eq 0 ]; then
-        info "$(printf '%-30s exit %3s  ok' "$spec" "$(sed -n 's/^killed run exit status: //p' "$log")")"
+        info "$(printf '%-30s exit %3s  ok  %s' "$spec" "$(sed -n 's/^killed run exit status: //p' "$log")" \
+            "$(sed -n 's/^powerloss: //p' "$log" | tail -n 1)")"
         [ "$(sed -n 's/^killed run exit status: //p' "$log")" != 137 ] || CRASH_LANDED=$((CRASH_LANDED + 1))
     else
         info "$spec  FAILED:"
@@ -251,6 +282,9 @@ CRASH_TOTAL=0 CRASH_PASSED=0 CRASH_FAILED=0 CRASH_LANDED=0
 crash_run() {
     local name=$1 nfault=$2 ntime=$3 point n specs=() counts=() spec passed=0 failed=0 secs i
     shift 3
+    # under power loss, also the shim's kill points: after each write and
+    # before each sync of the store's files
+    [ "${CRASH_POWERLOSS:-0}" = 0 ] || set -- pl-sync pl-write "$@"
     if [ "$nfault" -gt 0 ]; then
         step "$name: counting the passages of each fault point"
         for point in "$@"; do
@@ -293,4 +327,70 @@ crash_summary() {
         "($CRASH_LANDED killed before the run ended)"
     [ "$CRASH_FAILED" -eq 0 ] || die "$CRASH_FAILED of $CRASH_TOTAL kill points failed"
     [ "$CRASH_TOTAL" -ge "$2" ] || die "only $CRASH_TOTAL kill points, want $2"
+}
+
+# ---------------------------------------------------------------------------
+# Power loss (tests/tools/powerloss.c)
+# ---------------------------------------------------------------------------
+
+# powerloss_apply LOG MODE [SEED]: roll the files named in the shim's LOG
+# back to what a power cut at the end of the log could leave.  MODE "all":
+# every write after a file's last sync is lost (and the file's size is its
+# size at that sync).  MODE "subset": a random subset of those writes is
+# lost (the others reached the disk: writes reordered by the disk); lost
+# bytes beyond the old end read as zeros.  Prints what it did.
+powerloss_apply() {
+    python3 - "$@" <<'EOF'
+import os, random, struct, sys
+log, mode = sys.argv[1], sys.argv[2]
+seed = int(sys.argv[3]) if len(sys.argv) > 3 else 0
+rng = random.Random(seed)
+recs = []
+data = open(log, "rb").read() if os.path.exists(log) else b""
+pos = 0
+H = 1 + 4 + 8 + 8 + 8 + 8
+while pos + H <= len(data):
+    t = chr(data[pos])
+    plen, off, oldsize, length, have = struct.unpack_from("=IQQQQ", data, pos + 1)
+    end = pos + H + plen + have
+    if end > len(data):
+        break  # a record the kill cut short: its write never happened
+    path = data[pos + H:pos + H + plen].decode()
+    old = data[pos + H + plen:end]
+    recs.append((t, path, off, oldsize, length, old))
+    pos = end
+last_sync = {}
+for i, r in enumerate(recs):
+    if r[0] == "S":
+        last_sync[r[1]] = i
+lost = {}
+for i, r in enumerate(recs):
+    if r[0] != "S" and i > last_sync.get(r[1], -1):
+        lost.setdefault(r[1], []).append(r)
+nw = nl = 0
+for path, rs in lost.items():
+    if not os.path.exists(path):
+        continue
+    with open(path, "r+b") as f:
+        chosen = rs if mode == "all" else [r for r in rs if r[0] == "W" and rng.random() < 0.5]
+        for t, _, off, oldsize, length, old in reversed(chosen):
+            if t == "T":
+                f.truncate(max(oldsize, off + len(old)))
+                f.seek(off)
+                f.write(old)
+                continue
+            f.seek(off)
+            f.write(old)
+            if mode != "all" and off + length > oldsize:
+                # the unsynced extension reads as zeros
+                start = max(off, oldsize)
+                f.seek(start)
+                f.write(bytes(off + length - start))
+        if mode == "all" and rs:
+            f.truncate(rs[0][3])
+        nw += len(rs)
+        nl += len(chosen)
+print("powerloss: %d unsynced writes in %d files, %d lost (%s, seed %d)"
+      % (nw, len(lost), nl, mode, seed))
+EOF
 }
