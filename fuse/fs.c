@@ -93,6 +93,22 @@ static void fs_statfs(fuse_req_t req, fuse_ino_t ino)
     fuse_reply_statfs(req, &sv);
 }
 
+static void fs_readlink(fuse_req_t req, fuse_ino_t ino)
+{
+    struct fs *fs = fs_of(req);
+    struct node *n = tree_node(fs, ino);
+    char target[BSNAP_ID_MAX + 8] = "";
+
+    if (!n || n->kind != NODE_SYMLINK) {
+        fuse_reply_err(req, n ? EINVAL : ENOENT);
+        return;
+    }
+    pthread_mutex_lock(&fs->lock);
+    snprintf(target, sizeof(target), "%s", n->data ? n->data : "");
+    pthread_mutex_unlock(&fs->lock);
+    fuse_reply_readlink(req, target);
+}
+
 /* ---- read-only: everything that would change something ---- */
 
 static void fs_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set,
@@ -198,6 +214,7 @@ static void handle_free(struct fs *fs, struct handle *h)
     pthread_mutex_unlock(&fs->lock);
     pthread_mutex_destroy(&h->ra_lock);
     source_unref(h->src); /* queued readahead may hold it a little longer */
+    free(h->mem);
     free(h);
 }
 
@@ -218,12 +235,36 @@ static void fs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
         fuse_reply_err(req, ENOENT);
         return;
     }
-    if (n->kind != NODE_FILE) {
-        fuse_reply_err(req, EISDIR);
+    if (n->kind != NODE_FILE && n->kind != NODE_MEMFILE) {
+        fuse_reply_err(req, n->kind == NODE_SYMLINK ? ELOOP : EISDIR);
         return;
     }
     if ((fi->flags & O_ACCMODE) != O_RDONLY || (fi->flags & O_TRUNC)) {
         fuse_reply_err(req, EROFS);
+        return;
+    }
+    if (n->kind == NODE_MEMFILE) {
+        /* A copy of the content as it is now (a manifest changes with its
+         * image's tags or description); read without the page cache. */
+        h = calloc(1, sizeof(*h));
+        pthread_mutex_lock(&fs->lock);
+        if (h && (h->mem = malloc(n->datalen + 1))) {
+            memcpy(h->mem, n->data, n->datalen);
+            h->memlen = h->length = n->datalen;
+        }
+        pthread_mutex_unlock(&fs->lock);
+        if (!h || !h->mem) {
+            free(h);
+            fuse_reply_err(req, ENOMEM);
+            return;
+        }
+        h->fs = fs;
+        pthread_mutex_init(&h->ra_lock, NULL);
+        handle_link(fs, h);
+        fi->fh = (uintptr_t)h;
+        fi->direct_io = 1;
+        if (fuse_reply_open(req, fi) != 0)
+            handle_free(fs, h);
         return;
     }
     if (n->snap->info.chunk_size == 0) {
@@ -322,6 +363,10 @@ static void fs_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
     }
     if (size > h->length - (uint64_t)off)
         size = h->length - (uint64_t)off;
+    if (h->mem) {
+        fuse_reply_buf(req, h->mem + off, size);
+        return;
+    }
 
     uint32_t cs = h->src->chunk_size;
     uint64_t voff = h->offset + (uint64_t)off, vend = voff + size;
@@ -394,6 +439,10 @@ static void fs_lseek(fuse_req_t req, fuse_ino_t ino, off_t off, int whence,
         fuse_reply_err(req, ENXIO);
         return;
     }
+    if (h->mem) { /* all data */
+        fuse_reply_lseek(req, whence == SEEK_DATA ? off : (off_t)h->length);
+        return;
+    }
     uint64_t end = h->offset + h->length;
     int r = bsnap_reader_seek(h->src->reader, h->offset + (uint64_t)off, whence, &res);
     if (r == -ENXIO || (r == 0 && res >= end)) {
@@ -422,7 +471,7 @@ static void fs_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
         fuse_reply_err(req, ENOENT);
         return;
     }
-    if (n->kind == NODE_FILE) {
+    if (n->kind == NODE_FILE || n->kind == NODE_MEMFILE || n->kind == NODE_SYMLINK) {
         fuse_reply_err(req, ENOTDIR);
         return;
     }
@@ -481,6 +530,7 @@ static void fs_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info 
 const struct fuse_lowlevel_ops fs_ops = {
     .init = fs_init,
     .lookup = fs_lookup,
+    .readlink = fs_readlink,
     .forget = fs_forget,
     .forget_multi = fs_forget_multi,
     .getattr = fs_getattr,

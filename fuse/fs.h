@@ -36,13 +36,17 @@
 #include "cache.h"
 
 /* Fixed inodes of the whole-store tree. */
-enum { INO_ROOT = 1, INO_SNAPSHOTS = 2, INO_IMAGES = 3, INO_FIRST_DYNAMIC = 16 };
+enum { INO_ROOT = 1, INO_SNAPSHOTS = 2, INO_IMAGES = 3, INO_BYNAME = 4, INO_FIRST_DYNAMIC = 16 };
 
 enum node_kind {
     NODE_ROOT,      /* MOUNT/: snapshots/, images/ */
     NODE_SNAPSHOTS, /* snap-….img and snap-….pN of every completed snapshot */
-    NODE_IMAGES,    /* images/: ami-…/ and by-name/ come with the images issue */
+    NODE_IMAGES,    /* images/: ami-…/ and by-name/ (images.c) */
     NODE_FILE,      /* a window of a snapshot's volume */
+    NODE_IMAGE,     /* images/ami-…/: manifest.json, DEVICE.img, DEVICE.pN */
+    NODE_BYNAME,    /* images/by-name/: NAME -> ../ami-… */
+    NODE_MEMFILE,   /* a small file held in memory (manifest.json) */
+    NODE_SYMLINK,   /* by-name/NAME */
 };
 
 struct snap {
@@ -67,6 +71,9 @@ struct node {
     uint64_t nlookup;  /* under fs->lock */
     struct snap *snap; /* NODE_FILE */
     uint64_t offset, length, blocks;
+    char *data; /* NODE_MEMFILE content / NODE_SYMLINK target, replaced
+                 * under fs->lock when a lookup finds it changed */
+    size_t datalen;
 };
 
 struct handle {
@@ -79,6 +86,8 @@ struct handle {
     uint64_t ra_next;           /* first chunk not yet queued for readahead */
     unsigned streak;            /* sequential reads in a row */
     struct handle *prev, *next; /* fs->handles, under fs->lock */
+    char *mem;                  /* NODE_MEMFILE: a copy taken at open (src is NULL) */
+    size_t memlen;
 };
 
 struct fs {
@@ -148,6 +157,30 @@ int snap_partitions(struct fs *fs, struct snap *s);
 /* Find or make the snap object of completed snapshot @id for the single
  * snapshot mount.  Returns a new reference.  Errors from the engine. */
 int tree_snap_get(struct fs *fs, const char *id, struct snap **ret);
+
+/* A window [offset, offset + length) of completed snapshot @id (@part 0:
+ * the whole volume, else partition @part) as file node @name of @parent,
+ * made on first sight; its lookup count raised.  Errors: -ENOENT, -EIO,
+ * -ENOMEM. */
+int tree_window_node(struct fs *fs, fuse_ino_t parent, const char *name, const char *id,
+                     unsigned part, struct node **ret);
+/* Find or make the node @name of @parent of @kind (no snapshot); raise its
+ * lookup count.  With @data, set (or replace) its content.  NULL when out
+ * of memory. */
+struct node *tree_dyn_node(struct fs *fs, fuse_ino_t parent, const char *name,
+                           enum node_kind kind, const char *data, size_t datalen);
+/* Split "NAME.img" / "NAME.pN" into NAME and the partition (0 for .img);
+ * false for any other name. */
+bool tree_parse_file_name(const char *name, char *base, size_t cap, unsigned *ret_part);
+int listing_add(struct listing *l, size_t *cap, const char *name, mode_t type, fuse_ino_t ino);
+/* Partition files of snapshot @id, as "PREFIX.pN" entries. */
+int tree_list_parts(struct fs *fs, struct listing *l, size_t *cap, const char *id,
+                    const char *prefix);
+
+/* ---- images.c: the images/ tree ---- */
+
+int images_lookup(struct fs *fs, struct node *dir, const char *name, struct node **ret);
+int images_list(struct fs *fs, const struct node *dir, struct listing *l, size_t *cap);
 
 /* ---- fs.c ---- */
 

@@ -6,11 +6,10 @@
  * ENTRY_TIMEOUT.  What the kernel holds an inode of stays until its last
  * forget, even when the snapshot is gone (its open files keep working).
  *
- * Adding images (a later issue) is adding node kinds: images/ami-…/ as a
- * directory whose listing comes from the image's manifest, manifest.json as
- * a memory file, DEVICE.img and DEVICE.pN as NODE_FILE windows of the
- * mapped snapshots (exactly what snapshots/ builds below), by-name/NAME as
- * symlinks.
+ * Images (images.c) add node kinds: images/ami-…/ as a directory whose
+ * listing comes from the image's mappings, manifest.json as a memory file,
+ * DEVICE.img and DEVICE.pN as NODE_FILE windows of the mapped snapshots
+ * (tree_window_node(), what snapshots/ builds), by-name/NAME as symlinks.
  */
 #include <errno.h>
 #include <search.h>
@@ -240,6 +239,7 @@ static struct node *node_new(fuse_ino_t ino, fuse_ino_t parent, const char *name
 
 static void node_free(struct node *n)
 {
+    free(n->data);
     free(n->name);
     free(n);
 }
@@ -300,6 +300,44 @@ static struct node *file_node_get(struct fs *fs, fuse_ino_t parent, const char *
     return n;
 }
 
+struct node *tree_dyn_node(struct fs *fs, fuse_ino_t parent, const char *name,
+                           enum node_kind kind, const char *data, size_t datalen)
+{
+    struct node key = {.parent = parent, .name = (char *)name};
+    struct node *n;
+    char *copy = NULL;
+
+    if (data && !(copy = malloc(datalen + 1)))
+        return NULL;
+    if (copy) {
+        memcpy(copy, data, datalen);
+        copy[datalen] = '\0';
+    }
+    pthread_mutex_lock(&fs->lock);
+    void **found = tfind(&key, &fs->by_name, node_name_cmp);
+    if (found) {
+        n = *found;
+    } else {
+        n = node_new(fs->next_ino, parent, name, kind);
+        if (!n || node_insert_locked(fs, n) < 0) {
+            pthread_mutex_unlock(&fs->lock);
+            if (n)
+                node_free(n);
+            free(copy);
+            return NULL;
+        }
+        fs->next_ino++;
+    }
+    if (copy) {
+        free(n->data);
+        n->data = copy;
+        n->datalen = datalen;
+    }
+    n->nlookup++;
+    pthread_mutex_unlock(&fs->lock);
+    return n;
+}
+
 void tree_forget(struct fs *fs, fuse_ino_t ino, uint64_t count)
 {
     struct node key = {.ino = ino};
@@ -328,7 +366,16 @@ void tree_stat(struct fs *fs, const struct node *n, struct stat *st)
     st->st_ino = n->ino;
     st->st_uid = fs->uid;
     st->st_gid = fs->gid;
-    if (n->kind == NODE_FILE) {
+    if (n->kind == NODE_MEMFILE || n->kind == NODE_SYMLINK) {
+        st->st_mode = n->kind == NODE_MEMFILE ? S_IFREG | 0444 : S_IFLNK | 0777;
+        st->st_nlink = 1;
+        pthread_mutex_lock(&fs->lock);
+        st->st_size = (off_t)n->datalen;
+        pthread_mutex_unlock(&fs->lock);
+        st->st_blocks = DIV_UP(st->st_size, 512);
+        st->st_blksize = 4096;
+        st->st_mtim = st->st_atim = st->st_ctim = fs->started;
+    } else if (n->kind == NODE_FILE) {
         int64_t ms = n->snap->info.start_time_ms;
         st->st_mode = S_IFREG | 0444;
         st->st_nlink = 1;
@@ -346,12 +393,10 @@ void tree_stat(struct fs *fs, const struct node *n, struct stat *st)
     }
 }
 
-/* Split "snap-….img" / "snap-….pN" into the id and the partition number
- * (0 for .img).  Returns false for any other name. */
-static bool parse_file_name(const char *name, char id[BSNAP_ID_MAX], unsigned *ret_part)
+bool tree_parse_file_name(const char *name, char *id, size_t cap, unsigned *ret_part)
 {
     const char *dot = strrchr(name, '.');
-    if (!dot || strncmp(name, "snap-", 5) != 0 || (size_t)(dot - name) >= BSNAP_ID_MAX)
+    if (!dot || dot == name || (size_t)(dot - name) >= cap)
         return false;
     memcpy(id, name, (size_t)(dot - name));
     id[dot - name] = '\0';
@@ -386,12 +431,18 @@ static int lookup_snapshot_file(struct fs *fs, fuse_ino_t parent, const char *na
 {
     char id[BSNAP_ID_MAX];
     unsigned part;
-    bsnap_snapshot_info info;
 
-    if (!parse_file_name(name, id, &part))
+    if (!tree_parse_file_name(name, id, sizeof(id), &part) || strncmp(id, "snap-", 5) != 0)
         return -ENOENT;
     if (fs->single_id && strcmp(id, fs->single_id) != 0)
         return -ENOENT;
+    return tree_window_node(fs, parent, name, id, part, ret);
+}
+
+int tree_window_node(struct fs *fs, fuse_ino_t parent, const char *name, const char *id,
+                     unsigned part, struct node **ret)
+{
+    bsnap_snapshot_info info;
     int e = bsnap_snapshot_get(fs->store, id, &info);
     if (e == -ENOENT || e == -EINVAL) {
         snap_drop(fs, id);
@@ -450,9 +501,13 @@ int tree_lookup(struct fs *fs, fuse_ino_t parent, const char *name, struct fuse_
         e = lookup_snapshot_file(fs, parent, name, &n);
         break;
     case NODE_IMAGES:
-        e = -ENOENT;
+    case NODE_IMAGE:
+    case NODE_BYNAME:
+        e = images_lookup(fs, dir, name, &n);
         break;
     case NODE_FILE:
+    case NODE_MEMFILE:
+    case NODE_SYMLINK:
         e = -ENOTDIR;
         break;
     }
@@ -468,8 +523,7 @@ int tree_lookup(struct fs *fs, fuse_ino_t parent, const char *name, struct fuse_
 
 /* ---- listings ---- */
 
-static int listing_add(struct listing *l, size_t *cap, const char *name, mode_t type,
-                       fuse_ino_t ino)
+int listing_add(struct listing *l, size_t *cap, const char *name, mode_t type, fuse_ino_t ino)
 {
     if (l->n == *cap) {
         size_t ncap = *cap ? *cap * 2 : 16;
@@ -515,6 +569,28 @@ static void collect_gone(const void *nodep, VISIT which, void *ud)
             return;
     if (g->n < g->cap)
         memcpy(g->ids[g->n++], s->id, BSNAP_ID_MAX);
+}
+
+int tree_list_parts(struct fs *fs, struct listing *l, size_t *cap, const char *id,
+                    const char *prefix)
+{
+    bsnap_snapshot_info info;
+    char name[BSNAP_DEVICE_NAME_MAX + 16];
+    int e = bsnap_snapshot_get(fs->store, id, &info);
+
+    if (e < 0 || info.state != BSNAP_SNAPSHOT_COMPLETED)
+        return 0; /* gone meanwhile: nothing to list */
+    struct snap *s = snap_get(fs, &info);
+    if (!s)
+        return -ENOMEM;
+    e = 0;
+    if (snap_partitions(fs, s) == 0)
+        for (size_t k = 0; k < s->nparts && e == 0; k++) {
+            snprintf(name, sizeof(name), "%s.p%u", prefix, s->parts[k].number);
+            e = listing_add(l, cap, name, S_IFREG, 0);
+        }
+    snap_unref(fs, s);
+    return e;
 }
 
 static int list_snapshots(struct fs *fs, struct listing *l, size_t *cap)
@@ -585,8 +661,13 @@ int tree_list(struct fs *fs, const struct node *dir, struct listing *ret)
             e = list_snapshots(fs, &l, &cap);
             break;
         case NODE_IMAGES:
+        case NODE_IMAGE:
+        case NODE_BYNAME:
+            e = images_list(fs, dir, &l, &cap);
             break;
         case NODE_FILE:
+        case NODE_MEMFILE:
+        case NODE_SYMLINK:
             e = -ENOTDIR;
             break;
         }
@@ -646,6 +727,14 @@ int tree_init(struct fs *fs)
             e = -ENOMEM;
             if (images)
                 node_free(images);
+        }
+    }
+    if (e == 0 && !fs->single_id) {
+        struct node *byname = node_new(INO_BYNAME, INO_IMAGES, "by-name", NODE_BYNAME);
+        if (!byname || (e = node_insert_locked(fs, byname)) < 0) {
+            e = -ENOMEM;
+            if (byname)
+                node_free(byname);
         }
     }
     pthread_mutex_unlock(&fs->lock);
