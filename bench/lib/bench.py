@@ -582,10 +582,17 @@ class Bench:
                 if tool.name == "blocksnap" and self.want("cbt"):
                     log("blocksnap: changed-block list, run %d/%d" % (rep + 1, reps))
                     self.guarded("cbt", tool, lambda: self.cbt(tool, rep))
-                if self.want("machine"):
+                # --quick: the peers run the main sequence only (time).
+                quick_peer = a.quick and tool.name != "blocksnap"
+                if self.want("machine") and not quick_peer:
                     log("%s: two-volume machine, run %d/%d" % (tool.name, rep + 1, reps))
                     self.guarded("machine", tool, lambda: self.machine(tool))
-            if self.want("sparse"):
+            if a.quick and tool.name != "blocksnap":
+                for scen in ("machine", "machine-restore", "sparse", "sparse-restore"):
+                    if self.want(scen.split("-")[0]):
+                        self.res.mark(scen, tool.name, "skipped", "--quick: peers run the main "
+                                      "sequence only")
+            elif self.want("sparse"):
                 for rep in range(a.sparse_reps):
                     log("%s: sparse volume, run %d/%d" % (tool.name, rep + 1, a.sparse_reps))
                     self.guarded("sparse", tool, lambda: self.sparse(tool))

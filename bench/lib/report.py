@@ -399,16 +399,17 @@ def markdown(doc):
         rows.append([t["target"], val, "%s %g" % (t["op"], t["limit"]), met])
     L.append(table(["target", "measured", "needed", ""], rows))
     L.append("")
-    problems = []
+    problems = {}
     for scen, per in sorted(doc["results"].items()):
-        for tool, s in sorted(per.items()):
-            if s["status"] in ("failed", "wrong", "timeout") or (s["status"] == "skipped" and
-                                                      tool not in doc["skipped_tools"]):
-                problems.append("%s / %s: %s: %s" % (scen, tool, s["status"], s["note"]))
+        for tool, st in sorted(per.items()):
+            if st["status"] in ("failed", "wrong", "timeout") or (
+                    st["status"] == "skipped" and tool not in doc["skipped_tools"]):
+                problems.setdefault((st["status"], st["note"]), []).append("%s/%s" % (scen, tool))
     if problems:
         L.append("Skipped or failed:")
         L.append("")
-        L.extend("- " + p for p in problems)
+        for (stat, note), where in problems.items():
+            L.append("- %s (%s): %s" % (", ".join(where), stat, note))
         L.append("")
     L.append("Verification: %s" % ("every restored and FUSE-read image equals its source (cmp)."
                                     if doc["ok"] else "FAILED: " + "; ".join(doc["errors"])))
