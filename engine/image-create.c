@@ -61,8 +61,9 @@ static int check_volumes(bsnap_store *s, const bsnap_image_options *o, const cha
     bool root_found = false;
 
     if (o->nvolumes == 0)
-        return bsnap_fail(-EINVAL, "MissingParameter", "create-image needs the machine's volumes "
-                                                       "(DEVICE=PATH)");
+        return bsnap_fail(-EINVAL, "MissingParameter",
+                          "create-image needs the machine's volumes "
+                          "(DEVICE=PATH)");
     if (o->nmappings)
         return bsnap_fail(-EINVAL, "InvalidParameterCombination",
                           "create-image takes volumes, not block device mappings");
@@ -88,7 +89,8 @@ static int check_volumes(bsnap_store *s, const bsnap_image_options *o, const cha
         if (!v->path || !*v->path)
             return bsnap_fail(-EINVAL, "MissingParameter", "%s: no volume path", v->device);
         if (!realpath(v->path, real_i))
-            return bsnap_fail(-errno, errno == ENOENT ? "InvalidVolume.NotFound" : "InvalidParameterValue",
+            return bsnap_fail(-errno,
+                              errno == ENOENT ? "InvalidVolume.NotFound" : "InvalidParameterValue",
                               "%s: %s: %m", v->device, v->path);
         for (size_t j = 0; j < i; j++) {
             if (strcmp(o->volumes[j].device, v->device) == 0)
@@ -224,8 +226,8 @@ out:
         for (size_t i = 0; i < started; i++)
             if (jobs[i].r == 0 && jobs[i].snap_id[0] &&
                 bsnap_snapshot_delete(s, jobs[i].snap_id) < 0)
-                bsnap_log(BSNAP_LOG_WARNING, "image", "image %s: cannot delete snapshot %s: %s",
-                          id, jobs[i].snap_id, bsnap_last_error()->message);
+                bsnap_log(BSNAP_LOG_WARNING, "image", "image %s: cannot delete snapshot %s: %s", id,
+                          jobs[i].snap_id, bsnap_last_error()->message);
         error_restore(&first);
     } else {
         snprintf(ret_id, BSNAP_ID_MAX, "%s", id);

@@ -156,8 +156,7 @@ static int sh_object(const char **pp, int depth, struct sh_out *o, const char *a
             if (r < 0)
                 return r;
             if (*p != '}')
-                return bsnap_fail(-EINVAL, "InvalidBlockDeviceMapping", "'%s': missing '}'",
-                                  arg);
+                return bsnap_fail(-EINVAL, "InvalidBlockDeviceMapping", "'%s': missing '}'", arg);
             p++;
         } else if (*p == '"' || *p == '\'') {
             char q = *p++;
@@ -165,8 +164,8 @@ static int sh_object(const char **pp, int depth, struct sh_out *o, const char *a
             while (*p && *p != q)
                 p++;
             if (!*p)
-                return bsnap_fail(-EINVAL, "InvalidBlockDeviceMapping",
-                                  "'%s': unterminated quote", arg);
+                return bsnap_fail(-EINVAL, "InvalidBlockDeviceMapping", "'%s': unterminated quote",
+                                  arg);
             sh_quote(o, v, (size_t)(p - v));
             p++;
         } else {
@@ -174,8 +173,8 @@ static int sh_object(const char **pp, int depth, struct sh_out *o, const char *a
             while (*p && *p != ',' && *p != '}' && *p != '{')
                 p++;
             if (*p == '{')
-                return bsnap_fail(-EINVAL, "InvalidBlockDeviceMapping",
-                                  "'%s': unexpected '{'", arg);
+                return bsnap_fail(-EINVAL, "InvalidBlockDeviceMapping", "'%s': unexpected '{'",
+                                  arg);
             sh_quote(o, v, (size_t)(p - v));
         }
         if (*p != ',')
@@ -410,8 +409,8 @@ static int build_request(const bsnap_image_options *o, struct image_request *q)
         q->ena_support = o->ena_support > 0;
     for (size_t i = 0; i < o->ntags && r >= 0; i++) {
         const bsnap_tag *t = &o->tags[i];
-        if (!t->key || !*t->key || strlen(t->key) > TAG_KEY_MAX || strncmp(t->key, "aws:", 4) == 0 ||
-            (t->value && strlen(t->value) > TAG_VALUE_MAX))
+        if (!t->key || !*t->key || strlen(t->key) > TAG_KEY_MAX ||
+            strncmp(t->key, "aws:", 4) == 0 || (t->value && strlen(t->value) > TAG_VALUE_MAX))
             r = bsnap_fail(-EINVAL, "InvalidParameterValue", "invalid tag '%s'",
                            t->key ? t->key : "");
         else
@@ -433,15 +432,15 @@ static bool one_of(const char *v, const char *const *set)
 /* The checks that need no store: fill @rec from @q. */
 static int check_request(const struct image_request *q, struct image_rec *rec)
 {
-    static const char *const archs[] = {"i386", "x86_64", "arm64", "x86_64_mac", "arm64_mac",
-                                        NULL};
+    static const char *const archs[] = {"i386", "x86_64", "arm64", "x86_64_mac", "arm64_mac", NULL};
     static const char *const virts[] = {"hvm", "paravirtual", NULL};
     static const char *const modes[] = {"legacy-bios", "uefi", "uefi-preferred", NULL};
     bool hvm;
 
     if (!q->name)
-        return bsnap_fail(-EINVAL, "MissingParameter", "the request must contain the parameter "
-                                                       "name");
+        return bsnap_fail(-EINVAL, "MissingParameter",
+                          "the request must contain the parameter "
+                          "name");
     if (!image_name_valid(q->name))
         return bsnap_fail(-EINVAL, "InvalidAMIName.Malformed",
                           "AMI names must be between 3 and 128 characters long, and may only "
@@ -487,10 +486,9 @@ static int check_request(const struct image_request *q, struct image_rec *rec)
             if (strcmp(q->bdm[j].device, b->device) == 0)
                 return bsnap_fail(-EINVAL, "InvalidBlockDeviceMapping",
                                   "the device name %s is mapped twice", b->device);
-        if (b->kind == BDM_VIRTUAL && (strncmp(b->virtual_name, "ephemeral", 9) != 0 ||
-                                       !b->virtual_name[9] ||
-                                       strspn(b->virtual_name + 9, "0123456789") !=
-                                           strlen(b->virtual_name + 9)))
+        if (b->kind == BDM_VIRTUAL &&
+            (strncmp(b->virtual_name, "ephemeral", 9) != 0 || !b->virtual_name[9] ||
+             strspn(b->virtual_name + 9, "0123456789") != strlen(b->virtual_name + 9)))
             return bsnap_fail(-EINVAL, "InvalidBlockDeviceMapping",
                               "%s: virtual name '%s' is not ephemeralN", b->device,
                               b->virtual_name);
@@ -642,7 +640,9 @@ static int boot_check(bsnap_store *s, const struct image_request *q, struct imag
                           "the root volume %s (%s) boots legacy-bios only, which %s cannot",
                           rec->root_device, root_snap, rec->architecture);
     snprintf(rec->boot_mode, sizeof rec->boot_mode, "%s",
-             bios && uefi ? "uefi-preferred" : uefi ? "uefi" : "legacy-bios");
+             bios && uefi ? "uefi-preferred"
+             : uefi       ? "uefi"
+                          : "legacy-bios");
     return 0;
 }
 
@@ -697,8 +697,8 @@ int image_register_as(bsnap_store *s, const bsnap_image_options *o, const char *
         goto out;
     r = name_user(txn, rec.name, other);
     if (r > 0)
-        r = bsnap_fail(-EEXIST, "InvalidAMIName.Duplicate", "AMI name %s is already in use by AMI %s",
-                       rec.name, other);
+        r = bsnap_fail(-EEXIST, "InvalidAMIName.Duplicate",
+                       "AMI name %s is already in use by AMI %s", rec.name, other);
     if (r < 0)
         goto out;
     if (meta_get(txn, T_IMAGES, rec.id, strlen(rec.id), &(const void *){0}, &(size_t){0}) == 0) {
@@ -849,8 +849,9 @@ int bsnap_image_describe_one(bsnap_store *s, const char *id, char **ret_json)
 
 static int unavailable(const char *id)
 {
-    return bsnap_fail(-ESTALE, "InvalidAMIID.Unavailable", "the image id '[%s]' is no longer "
-                                                           "available",
+    return bsnap_fail(-ESTALE, "InvalidAMIID.Unavailable",
+                      "the image id '[%s]' is no longer "
+                      "available",
                       id);
 }
 
@@ -910,8 +911,8 @@ int bsnap_image_deregister(bsnap_store *s, const char *id, bool delete_snapshots
     r = 0;
 done:
     if (r >= 0 && ret_json)
-        r = json_deregister_result((const char(*)[BSNAP_ID_MAX])snaps,
-                                   (const char *const *)codes, nsnaps, delete_snapshots, ret_json);
+        r = json_deregister_result((const char(*)[BSNAP_ID_MAX])snaps, (const char *const *)codes,
+                                   nsnaps, delete_snapshots, ret_json);
     free(snaps);
     free(codes);
     image_rec_clear(&rec);
@@ -967,8 +968,9 @@ int bsnap_image_describe_attribute(bsnap_store *s, const char *id, const char *a
         for (size_t i = 0; i < ARRAY_SIZE(valued); i++) {
             if (strcmp(attribute, valued[i].attr) != 0)
                 continue;
-            const char *v = i == 0 ? rec.description : i == 1 && rec.boot_mode[0] ? rec.boot_mode
-                                                                                  : NULL;
+            const char *v = i == 0                       ? rec.description
+                            : i == 1 && rec.boot_mode[0] ? rec.boot_mode
+                                                         : NULL;
             bsnap_error_clear();
             r = json_image_attribute(id, valued[i].key, v, false, ret_json);
         }
@@ -1032,8 +1034,7 @@ static void info_from_rec(const struct image_rec *r, bsnap_image_info *info)
     info->creation_time_ms = r->creation_ms;
     snprintf(info->root_device, sizeof info->root_device, "%s", r->root_device);
     for (size_t i = 0; i < r->nbdm && i < BSNAP_IMAGE_MAPPINGS_MAX; i++) {
-        snprintf(info->mappings[i].device, sizeof info->mappings[i].device, "%s",
-                 r->bdm[i].device);
+        snprintf(info->mappings[i].device, sizeof info->mappings[i].device, "%s", r->bdm[i].device);
         if (r->bdm[i].kind == BDM_EBS)
             snprintf(info->mappings[i].snapshot_id, sizeof info->mappings[i].snapshot_id, "%s",
                      r->bdm[i].snapshot_id);

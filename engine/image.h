@@ -128,8 +128,7 @@ int image_snapshot_user(meta_txn *txn, const char *snap_id, char ret_image[BSNAP
 /* Tags of image @id inside the caller's write transaction (create-tags /
  * delete-tags): add or set each of @tags (@add), else remove them (all when
  * @ntags is 0).  Errors: InvalidAMIID.NotFound, TagLimitExceeded, -EIO. */
-int image_tags_update(meta_txn *txn, const char *id, const bsnap_tag *tags, size_t ntags,
-                      bool add);
+int image_tags_update(meta_txn *txn, const char *id, const bsnap_tag *tags, size_t ntags, bool add);
 
 /* Convert one AWS CLI shorthand mapping ("DeviceName=/dev/xvda,Ebs={
  * SnapshotId=snap-1,VolumeSize=8}") into a JSON object text, every scalar

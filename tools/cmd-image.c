@@ -99,8 +99,7 @@ int cmd_register_image(struct cli *cli, const struct args *a)
     if ((r = common_options(cli, a, &o, &tags)) != EXIT_OK)
         return r;
     o.mappings = arg_list(a, "block-device-mappings", &o.nmappings);
-    if ((r = input_json(cli, arg_value(a, "cli-input-json"), &input, &o.manifest_json)) !=
-        EXIT_OK)
+    if ((r = input_json(cli, arg_value(a, "cli-input-json"), &input, &o.manifest_json)) != EXIT_OK)
         goto out;
     if (!o.name && !o.manifest_json) {
         r = output_usage_error(cli->verb, "MissingParameter",
@@ -197,8 +196,8 @@ int cmd_describe_images(struct cli *cli, const struct args *a)
     if ((r = cli_parse_filters(cli, a, &filters, &nfilters)) != EXIT_OK)
         return r;
     if ((r = cli_open_store(cli)) == EXIT_OK) {
-        if (bsnap_image_describe(cli->store, ids, nids, owners, nowners, filters, nfilters,
-                                 &json) < 0)
+        if (bsnap_image_describe(cli->store, ids, nids, owners, nowners, filters, nfilters, &json) <
+            0)
             r = output_engine_error();
         else
             r = output_document(cli, json);
