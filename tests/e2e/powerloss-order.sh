@@ -92,7 +92,7 @@ S4=$(json_get SnapshotId "$T/killed.stdout")
 rc=0
 timeout 300 "$BLOCKSNAP" --store "$STORE" verify >"$T/verify.out" 2>"$T/verify.err" || rc=$?
 _check_sanitizer "$T/verify.err" "verify (negative control)"
-sed 's/^/   | /' "$T/verify.out" | head -n 5
+head -n 5 "$T/verify.out" | sed 's/^/   | /'
 info "... $(grep -vc '^verified ' "$T/verify.out") problem lines"
 assert_eq "$rc" 1 "verify of a store whose metadata names lost pack bytes"
 grep -v '^verified ' "$T/verify.out" | grep -q "$S4" || die "verify does not name the damaged snapshot"
