@@ -710,7 +710,8 @@ static int bdm_from_json(json_t *o, bool stored, struct image_bdm *b)
         return BDM_FAIL("a block device mapping must be an object");
     json_object_foreach (o, key, v) {
         if (strcmp(key, "DeviceName") == 0) {
-            if (!json_is_string(v) || !copy_field(b->device, sizeof b->device, json_string_value(v)))
+            if (!json_is_string(v) ||
+                !copy_field(b->device, sizeof b->device, json_string_value(v)))
                 return BDM_FAIL("invalid device name");
         } else if (strcmp(key, "VirtualName") == 0) {
             if (!json_is_string(v) ||
@@ -745,8 +746,8 @@ static int bdm_from_json(json_t *o, bool stored, struct image_bdm *b)
         if (strcmp(key, "SnapshotId") == 0) {
             if (!json_is_string(v) ||
                 !copy_field(b->snapshot_id, sizeof b->snapshot_id, json_string_value(v)))
-                return bsnap_fail(-EINVAL, "InvalidSnapshotID.Malformed",
-                                  "%s: invalid snapshot id", b->device);
+                return bsnap_fail(-EINVAL, "InvalidSnapshotID.Malformed", "%s: invalid snapshot id",
+                                  b->device);
         } else if (strcmp(key, "VolumeSize") == 0) {
             if (!json_uint_value(v, 65536, &b->volume_size) || b->volume_size == 0)
                 return BDM_FAIL("%s: VolumeSize must be 1 to 65536 (GiB)", b->device);
@@ -890,13 +891,32 @@ out:
 /* Fields of an image object that describe-images prints but a request
  * does not set: accepted and ignored, so a manifest registers as it is. */
 static const char *const image_output_fields[] = {
-    "ImageId",        "ImageLocation",   "State",           "OwnerId",
-    "CreationDate",   "Public",          "ImageType",       "RootDeviceType",
-    "Hypervisor",     "PlatformDetails", "UsageOperation",  "DetectedBootMode",
-    "StateReason",    "ImageOwnerAlias", "DeprecationTime", "SourceInstanceId",
-    "ProductCodes",   "Platform",        "DryRun",          "SriovNetSupport",
-    "ImdsSupport",    "TpmSupport",      "KernelId",        "RamdiskId",
-    "DeregistrationProtection", NULL,
+    "ImageId",
+    "ImageLocation",
+    "State",
+    "OwnerId",
+    "CreationDate",
+    "Public",
+    "ImageType",
+    "RootDeviceType",
+    "Hypervisor",
+    "PlatformDetails",
+    "UsageOperation",
+    "DetectedBootMode",
+    "StateReason",
+    "ImageOwnerAlias",
+    "DeprecationTime",
+    "SourceInstanceId",
+    "ProductCodes",
+    "Platform",
+    "DryRun",
+    "SriovNetSupport",
+    "ImdsSupport",
+    "TpmSupport",
+    "KernelId",
+    "RamdiskId",
+    "DeregistrationProtection",
+    NULL,
 };
 
 #define REQ_FAIL(...) bsnap_fail(-EINVAL, "InvalidParameterValue", __VA_ARGS__)
@@ -1130,9 +1150,9 @@ static bool image_matches(json_t *o, const bsnap_filter *f, size_t n)
                    strcmp(f[i].name, "state-reason-message") == 0) {
             json_t *sr = json_object_get(o, "StateReason");
             char buf[8];
-            if (!sr || !any_value_matches(&f[i], field_text(sr, f[i].name[13] == 'c' ? "Code"
-                                                                                    : "Message",
-                                                            buf, sizeof buf)))
+            if (!sr ||
+                !any_value_matches(&f[i], field_text(sr, f[i].name[13] == 'c' ? "Code" : "Message",
+                                                     buf, sizeof buf)))
                 return false;
         } else if (!filters_match(image_fields, o, &f[i], 1)) {
             return false;
@@ -1203,8 +1223,8 @@ int json_deregister_result(const char (*snaps)[BSNAP_ID_MAX], const char *const 
     if (o && with) {
         a = json_array();
         for (size_t i = 0; a && i < n; i++)
-            json_array_append_new(a, json_pack("{s:s, s:s}", "SnapshotId", snaps[i], "ReturnCode",
-                                               codes[i]));
+            json_array_append_new(
+                a, json_pack("{s:s, s:s}", "SnapshotId", snaps[i], "ReturnCode", codes[i]));
         json_object_set_new(o, "DeleteSnapshotResults", a);
     }
     return dump(o, ret_json, NULL);

@@ -410,8 +410,7 @@ static void fs_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
          * ran in this thread, so its record is this failure's. */
         const bsnap_error *err = bsnap_last_error();
         fuse_log(FUSE_LOG_ERR, "blocksnap: %s: read of %zu bytes at offset %llu failed: %s\n",
-                 h->id, size, (unsigned long long)voff,
-                 err->err ? err->message : strerror(-r));
+                 h->id, size, (unsigned long long)voff, err->err ? err->message : strerror(-r));
         fuse_reply_err(req, r == -ENOMEM ? ENOMEM : EIO);
     } else {
         fuse_reply_iov(req, iov, (int)n);

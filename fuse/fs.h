@@ -167,8 +167,8 @@ int tree_window_node(struct fs *fs, fuse_ino_t parent, const char *name, const c
 /* Find or make the node @name of @parent of @kind (no snapshot); raise its
  * lookup count.  With @data, set (or replace) its content.  NULL when out
  * of memory. */
-struct node *tree_dyn_node(struct fs *fs, fuse_ino_t parent, const char *name,
-                           enum node_kind kind, const char *data, size_t datalen);
+struct node *tree_dyn_node(struct fs *fs, fuse_ino_t parent, const char *name, enum node_kind kind,
+                           const char *data, size_t datalen);
 /* Split "NAME.img" / "NAME.pN" into NAME and the partition (0 for .img);
  * false for any other name. */
 bool tree_parse_file_name(const char *name, char *base, size_t cap, unsigned *ret_part);

@@ -300,8 +300,8 @@ static struct node *file_node_get(struct fs *fs, fuse_ino_t parent, const char *
     return n;
 }
 
-struct node *tree_dyn_node(struct fs *fs, fuse_ino_t parent, const char *name,
-                           enum node_kind kind, const char *data, size_t datalen)
+struct node *tree_dyn_node(struct fs *fs, fuse_ino_t parent, const char *name, enum node_kind kind,
+                           const char *data, size_t datalen)
 {
     struct node key = {.parent = parent, .name = (char *)name};
     struct node *n;

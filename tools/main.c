@@ -103,8 +103,7 @@ static const struct opt register_image_options[] = {
 static const struct opt create_image_options[] = {
     {"name", OPT_VALUE, "NAME", "3-128 of letters, digits and ()[] ./-'@_", true},
     {"volume", OPT_LIST, "DEVICE=PATH", "a volume of the machine, e.g. /dev/xvda=root.img", true},
-    {"root-device-name", OPT_VALUE, "DEVICE", "the root device (default: the first volume)",
-     false},
+    {"root-device-name", OPT_VALUE, "DEVICE", "the root device (default: the first volume)", false},
     {"architecture", OPT_VALUE, "ARCH", "x86_64 (default), arm64, i386, ...", false},
     {"virtualization-type", OPT_VALUE, "TYPE", "hvm (default) or paravirtual", false},
     {"boot-mode", OPT_VALUE, "MODE", "legacy-bios, uefi or uefi-preferred (default: detected)",
@@ -193,8 +192,7 @@ const struct verb verbs[] = {
      "BytesAfter.  Waits for running snapshot writers."},
     {"describe-store", cmd_describe_store, "print the store's facts and sizes", "", NULL, 0, NULL},
     {"register-image", cmd_register_image, "register a machine image from snapshots",
-     "--name NAME --block-device-mappings JSON|SHORTHAND ... [options]", register_image_options,
-     0,
+     "--name NAME --block-device-mappings JSON|SHORTHAND ... [options]", register_image_options, 0,
      "Prints {\"ImageId\": ...}.  Every snapshot must exist and be completed.  The root "
      "volume's first sectors are read: an MBR with boot code is legacy-bios, a GPT with an EFI "
      "system partition uefi, both uefi-preferred; a root volume that is neither is refused "

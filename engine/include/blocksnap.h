@@ -471,9 +471,8 @@ enum {
 };
 
 /** bsnap_reader_open() with @flags (BSNAP_READER_*).  Errors as there. */
-BSNAP_API BSNAP_WUR int bsnap_reader_open_flags(bsnap_store *store, const char *id,
-                                                unsigned flags, bsnap_reader **ret_reader)
-    BSNAP_NONNULL(1, 2, 4);
+BSNAP_API BSNAP_WUR int bsnap_reader_open_flags(bsnap_store *store, const char *id, unsigned flags,
+                                                bsnap_reader **ret_reader) BSNAP_NONNULL(1, 2, 4);
 
 /** Close a reader.  NULL is a no-op. */
 BSNAP_API void bsnap_reader_close(bsnap_reader *reader);
@@ -793,9 +792,9 @@ BSNAP_API BSNAP_WUR int bsnap_image_create(bsnap_store *store, const bsnap_image
  * InvalidUserID.Malformed, InvalidParameterValue for an unknown filter);
  * -ENOENT (InvalidAMIID.NotFound); -EIO. */
 BSNAP_API BSNAP_WUR int bsnap_image_describe(bsnap_store *store, const char *const *ids,
-                                             size_t nids, const char *const *owners,
-                                             size_t nowners, const bsnap_filter *filters,
-                                             size_t nfilters, char **ret_json) BSNAP_NONNULL(1, 8);
+                                             size_t nids, const char *const *owners, size_t nowners,
+                                             const bsnap_filter *filters, size_t nfilters,
+                                             char **ret_json) BSNAP_NONNULL(1, 8);
 
 /** Describe one image as its EC2 object (the element DescribeImages lists;
  * the FUSE view's manifest.json).  A deregistered image is described too.
