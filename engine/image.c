@@ -159,14 +159,25 @@ static int sh_object(const char **pp, int depth, struct sh_out *o, const char *a
                 return bsnap_fail(-EINVAL, "InvalidBlockDeviceMapping", "'%s': missing '}'", arg);
             p++;
         } else if (*p == '"' || *p == '\'') {
+            /* Quoted: commas and braces are plain; inside double quotes a
+             * backslash takes the next character as it is (args.h). */
             char q = *p++;
-            const char *v = p;
-            while (*p && *p != q)
-                p++;
-            if (!*p)
+            size_t vlen = 0;
+            char *v = malloc(strlen(p) + 1);
+            if (!v)
+                return bsnap_fail(-ENOMEM, "InternalError", "out of memory");
+            while (*p && *p != q) {
+                if (q == '"' && *p == '\\' && p[1])
+                    p++;
+                v[vlen++] = *p++;
+            }
+            if (!*p) {
+                free(v);
                 return bsnap_fail(-EINVAL, "InvalidBlockDeviceMapping", "'%s': unterminated quote",
                                   arg);
-            sh_quote(o, v, (size_t)(p - v));
+            }
+            sh_quote(o, v, vlen);
+            free(v);
             p++;
         } else {
             const char *v = p;

@@ -1,0 +1,375 @@
+/* test-image.c - image.c, image-create.c and the image parts of json.c:
+ * name and device rules, the mapping shorthand and JSON, records, request
+ * documents, and register / create / describe / deregister on a real store. */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "image.h"
+#include "util.h"
+#include "unit-helpers.h"
+
+#define NOSNAP "snap-0123456789abcdef0"
+#define NOAMI "ami-0123456789abcdef0"
+
+/* ---- pure parts ---- */
+
+static void test_names(void **state)
+{
+    (void)state;
+    assert_true(image_name_valid("web-2026-11"));
+    assert_true(image_name_valid("db (primary)/v1 [x] it's @home_1."));
+    assert_false(image_name_valid("ab"));
+    assert_false(image_name_valid("web#1"));
+    assert_false(image_name_valid("caf\xc3\xa9-1"));
+    char long_name[130];
+    memset(long_name, 'n', 129);
+    long_name[129] = '\0';
+    assert_false(image_name_valid(long_name));
+    long_name[128] = '\0';
+    assert_true(image_name_valid(long_name));
+}
+
+static void test_device_names(void **state)
+{
+    static const char *const hvm_ok[] = {"/dev/xvda",  "/dev/sdb",   "/dev/sda1", "/dev/sda2",
+                                         "/dev/xvdba", "/dev/xvdcz", NULL};
+    static const char *const hvm_bad[] = {"xvda",      "/dev/sde1", "/dev/xvdda",   "/dev/xvda1",
+                                          "/dev/hda",  "/dev/sd",   "/dev/xvd",     "/dev/sdA",
+                                          "/dev/sda3", "",          "/dev/nvme0n1", NULL};
+    (void)state;
+    for (size_t i = 0; hvm_ok[i]; i++)
+        assert_true(device_name_valid(hvm_ok[i], true));
+    for (size_t i = 0; hvm_bad[i]; i++)
+        assert_false(device_name_valid(hvm_bad[i], true));
+    /* paravirtual: partitions 1-15 and /dev/hd* */
+    assert_true(device_name_valid("/dev/sde1", false));
+    assert_true(device_name_valid("/dev/sdb15", false));
+    assert_true(device_name_valid("/dev/hda3", false));
+    assert_false(device_name_valid("/dev/sdb16", false));
+    assert_false(device_name_valid("/dev/sdb0", false));
+}
+
+static void test_shorthand(void **state)
+{
+    char *json = NULL;
+    (void)state;
+    assert_int_equal(bdm_shorthand_to_json("DeviceName=/dev/xvda,Ebs={SnapshotId=snap-1,"
+                                           "VolumeSize=8,DeleteOnTermination=false}",
+                                           &json),
+                     0);
+    assert_string_equal(json, "{\"DeviceName\":\"/dev/xvda\",\"Ebs\":{\"SnapshotId\":\"snap-1\","
+                              "\"VolumeSize\":\"8\",\"DeleteOnTermination\":\"false\"}}");
+    free(json);
+    assert_int_equal(bdm_shorthand_to_json("DeviceName=\"/dev/x,\\\"y\",NoDevice=", &json), 0);
+    assert_string_equal(json, "{\"DeviceName\":\"/dev/x,\\\"y\",\"NoDevice\":\"\"}");
+    free(json);
+    assert_error(bdm_shorthand_to_json("DeviceName=/dev/xvda,Ebs={SnapshotId=x", &json), -EINVAL,
+                 "InvalidBlockDeviceMapping");
+    assert_error(bdm_shorthand_to_json("=x", &json), -EINVAL, "InvalidBlockDeviceMapping");
+    assert_error(bdm_shorthand_to_json("A={B={C={D={E={F={G={H={I={J=1}}}}}}}}}", &json), -EINVAL,
+                 "InvalidBlockDeviceMapping");
+    assert_error(bdm_shorthand_to_json("A=1}", &json), -EINVAL, "InvalidBlockDeviceMapping");
+    assert_error(bdm_shorthand_to_json("A='x", &json), -EINVAL, "InvalidBlockDeviceMapping");
+}
+
+static void test_bdm_json(void **state)
+{
+    struct image_bdm *b = NULL;
+    size_t n = 0;
+    const char *j = "[{\"DeviceName\":\"/dev/xvda\",\"Ebs\":{\"SnapshotId\":\"snap-1\","
+                    "\"VolumeSize\":\"8\",\"DeleteOnTermination\":false,\"VolumeType\":\"gp3\"}},"
+                    "{\"DeviceName\":\"/dev/xvdb\",\"VirtualName\":\"ephemeral0\"},"
+                    "{\"DeviceName\":\"/dev/xvdc\",\"NoDevice\":\"\"}]";
+    (void)state;
+    assert_int_equal(bdm_parse_json(j, strlen(j), &b, &n), 0);
+    assert_int_equal(n, 3);
+    assert_int_equal(b[0].kind, BDM_EBS);
+    assert_string_equal(b[0].snapshot_id, "snap-1");
+    assert_int_equal(b[0].volume_size, 8);
+    assert_int_equal(b[0].delete_on_termination, 0);
+    assert_int_equal(b[0].encrypted, -1);
+    assert_string_equal(b[0].volume_type, "gp3");
+    assert_int_equal(b[1].kind, BDM_VIRTUAL);
+    assert_string_equal(b[1].virtual_name, "ephemeral0");
+    assert_int_equal(b[2].kind, BDM_NODEVICE);
+    free(b);
+
+    static const char *const bad[] = {
+        "[{\"Ebs\":{\"SnapshotId\":\"snap-1\"}}]",
+        "[{\"DeviceName\":\"/dev/xvda\"}]",
+        "[{\"DeviceName\":\"/dev/xvda\",\"Ebs\":{},\"NoDevice\":\"\"}]",
+        "[{\"DeviceName\":\"/dev/xvda\",\"Ebs\":{\"VolumeSize\":0}}]",
+        "[{\"DeviceName\":\"/dev/xvda\",\"Ebs\":{\"VolumeSize\":\"8x\"}}]",
+        "[{\"DeviceName\":\"/dev/xvda\",\"Ebs\":{\"Colour\":1}}]",
+        "[{\"DeviceName\":7,\"Ebs\":{}}]",
+        "[1]",
+        "\"x\"",
+        "[{\"DeviceName\":\"/dev/xvda\",\"Ebs\":{\"DeleteOnTermination\":\"maybe\"}}]",
+        NULL,
+    };
+    for (size_t i = 0; bad[i]; i++)
+        assert_int_equal(bdm_parse_json(bad[i], strlen(bad[i]), &b, &n), -EINVAL);
+}
+
+static void test_record_roundtrip(void **state)
+{
+    struct image_rec r = {0}, d = {0};
+    struct image_bdm m[2] = {0};
+    char *json = NULL;
+    size_t len;
+    (void)state;
+
+    snprintf(r.id, sizeof r.id, "%s", NOAMI);
+    r.name = strdup("web-1");
+    r.description = strdup("d \"quoted\"");
+    r.state = BSNAP_IMAGE_DEREGISTERED;
+    snprintf(r.architecture, sizeof r.architecture, "arm64");
+    snprintf(r.virtualization, sizeof r.virtualization, "hvm");
+    snprintf(r.root_device, sizeof r.root_device, "/dev/xvda");
+    snprintf(r.boot_mode, sizeof r.boot_mode, "uefi");
+    snprintf(r.detected, sizeof r.detected, "hybrid");
+    r.ena_support = true;
+    r.creation_ms = 1234567;
+    r.deregistered_ms = 7654321;
+    snprintf(m[0].device, sizeof m[0].device, "/dev/xvda");
+    snprintf(m[0].snapshot_id, sizeof m[0].snapshot_id, "%s", NOSNAP);
+    m[0].volume_size = 3;
+    m[0].delete_on_termination = -1;
+    m[0].encrypted = -1;
+    snprintf(m[1].device, sizeof m[1].device, "/dev/xvdb");
+    m[1].kind = BDM_VIRTUAL;
+    snprintf(m[1].virtual_name, sizeof m[1].virtual_name, "ephemeral1");
+    m[1].delete_on_termination = m[1].encrypted = -1;
+    r.bdm = malloc(sizeof m);
+    memcpy(r.bdm, m, sizeof m);
+    r.nbdm = 2;
+    assert_int_equal(tags_set(&r.tags, "env", "prod"), 0);
+
+    assert_int_equal(image_rec_encode(&r, &json, &len), 0);
+    assert_int_equal(image_rec_decode(json, len, &d), 0);
+    assert_string_equal(d.id, r.id);
+    assert_string_equal(d.name, "web-1");
+    assert_string_equal(d.description, r.description);
+    assert_int_equal(d.state, BSNAP_IMAGE_DEREGISTERED);
+    assert_string_equal(d.architecture, "arm64");
+    assert_string_equal(d.boot_mode, "uefi");
+    assert_string_equal(d.detected, "hybrid");
+    assert_true(d.ena_support);
+    assert_int_equal(d.creation_ms, 1234567);
+    assert_int_equal(d.deregistered_ms, 7654321);
+    assert_int_equal(d.nbdm, 2);
+    assert_memory_equal(&d.bdm[0], &m[0], sizeof m[0]);
+    assert_memory_equal(&d.bdm[1], &m[1], sizeof m[1]);
+    assert_int_equal(d.tags.n, 1);
+    assert_string_equal(d.tags.v[0].value, "prod");
+    free(json);
+    image_rec_clear(&d);
+    image_rec_clear(&r);
+
+    /* damaged records are Store.Corrupt, never a crash */
+    static const char *const bad[] = {"{", "{}", "{\"id\":\"ami-1\"}", "[]"};
+    for (size_t i = 0; i < ARRAY_SIZE(bad); i++)
+        assert_error(image_rec_decode(bad[i], strlen(bad[i]), &d), -EIO, "Store.Corrupt");
+}
+
+static void test_request_parse(void **state)
+{
+    struct image_request q;
+    const char *doc = "{\"Images\":[{\"ImageId\":\"ami-1\",\"State\":\"available\","
+                      "\"Name\":\"n-1\",\"BootMode\":\"uefi\",\"EnaSupport\":true,"
+                      "\"Tags\":[{\"Key\":\"k\",\"Value\":\"v\"}],"
+                      "\"BlockDeviceMappings\":[{\"DeviceName\":\"/dev/xvda\","
+                      "\"Ebs\":{\"SnapshotId\":\"snap-1\",\"Encrypted\":false}}]}]}";
+    (void)state;
+    assert_int_equal(image_request_parse(doc, strlen(doc), &q), 0);
+    assert_string_equal(q.name, "n-1");
+    assert_string_equal(q.boot_mode, "uefi");
+    assert_int_equal(q.ena_support, 1);
+    assert_int_equal(q.nbdm, 1);
+    assert_int_equal(q.bdm[0].encrypted, 0);
+    assert_int_equal(q.tags.n, 1);
+    image_request_clear(&q);
+
+    const char *req = "{\"Name\":\"n-2\",\"TagSpecifications\":[{\"ResourceType\":\"image\","
+                      "\"Tags\":[{\"Key\":\"a\",\"Value\":\"b\"}]}]}";
+    assert_int_equal(image_request_parse(req, strlen(req), &q), 0);
+    assert_string_equal(q.tags.v[0].key, "a");
+    assert_false(q.have_bdm);
+    image_request_clear(&q);
+
+    static const char *const bad[] = {
+        "{\"Images\":[{},{}]}",
+        "{\"Name\":1}",
+        "{\"Colour\":\"red\"}",
+        "{\"TagSpecifications\":[{\"ResourceType\":\"snapshot\",\"Tags\":[]}]}",
+        "[]",
+        "{",
+    };
+    for (size_t i = 0; i < ARRAY_SIZE(bad); i++)
+        assert_error(image_request_parse(bad[i], strlen(bad[i]), &q), -EINVAL,
+                     "InvalidParameterValue");
+}
+
+/* ---- on a store ---- */
+
+/* A 1 MiB volume whose first sector has boot code and the 0x55AA
+ * signature. */
+static char *boot_volume(struct fixture *f, const char *name, bool signature)
+{
+    char *p = volume_create(f, name, 1 * MiB);
+    uint8_t sec[512] = {0x31, 0xc0, 0xfa, 0xf4};
+    int fd = open(p, O_WRONLY);
+
+    assert_true(fd >= 0);
+    if (signature) {
+        sec[510] = 0x55;
+        sec[511] = 0xaa;
+    }
+    assert_int_equal(pwrite(fd, sec, sizeof sec, 0), (ssize_t)sizeof sec);
+    close(fd);
+    return p;
+}
+
+static void register_one(struct fixture *f, const char *name, const char *snap, char *ret_id)
+{
+    char arg[128];
+    const char *args[1] = {arg};
+    bsnap_image_options o = {.name = name, .mappings = args, .nmappings = 1, .ena_support = -1};
+
+    snprintf(arg, sizeof arg, "DeviceName=/dev/xvda,Ebs={SnapshotId=%s}", snap);
+    assert_int_equal(bsnap_image_register(f->s, &o, ret_id), 0);
+}
+
+static void test_register_and_use(void **state)
+{
+    struct fixture *f = *state;
+    char *vol = boot_volume(f, "boot.img", true), *bad = boot_volume(f, "bad.img", false);
+    char snap[BSNAP_ID_MAX], badsnap[BSNAP_ID_MAX], ami[BSNAP_ID_MAX], other[BSNAP_ID_MAX];
+    bsnap_image_info info;
+    char *json = NULL;
+
+    snap_path(f, vol, snap);
+    snap_path(f, bad, badsnap);
+    register_one(f, "img-one", snap, ami);
+    assert_int_equal(bsnap_image_get(f->s, ami, &info), 0);
+    assert_string_equal(info.name, "img-one");
+    assert_int_equal(info.nmappings, 1);
+    assert_string_equal(info.mappings[0].snapshot_id, snap);
+
+    /* not bootable; duplicate name; both leave nothing */
+    {
+        char arg[128], id[BSNAP_ID_MAX];
+        const char *args[1] = {arg};
+        bsnap_image_options o = {.name = "img-two", .mappings = args, .nmappings = 1};
+        snprintf(arg, sizeof arg, "DeviceName=/dev/xvda,Ebs={SnapshotId=%s}", badsnap);
+        assert_error(bsnap_image_register(f->s, &o, id), -EINVAL, "Image.NotBootable");
+        o.no_boot_check = true;
+        o.name = "img-one";
+        assert_error(bsnap_image_register(f->s, &o, id), -EEXIST, "InvalidAMIName.Duplicate");
+        assert_message_has(ami);
+    }
+    bsnap_image_info *infos = NULL;
+    size_t n = 0;
+    assert_int_equal(bsnap_image_list(f->s, &infos, &n), 0);
+    assert_int_equal(n, 1);
+    free(infos);
+
+    /* in use: the snapshot stays */
+    {
+        meta_txn *txn;
+        assert_int_equal(meta_txn_begin(f->s->meta, false, &txn), 0);
+        assert_int_equal(image_snapshot_user(txn, snap, other), 1);
+        assert_string_equal(other, ami);
+        assert_int_equal(image_snapshot_user(txn, badsnap, other), 0);
+        meta_txn_abort(txn);
+    }
+    assert_error(bsnap_snapshot_delete(f->s, snap), -EBUSY, "InvalidSnapshot.InUse");
+
+    /* tags through the public tag calls */
+    const char *res[1] = {ami};
+    bsnap_tag t = {"env", "prod"};
+    assert_int_equal(bsnap_tags_create(f->s, res, 1, &t, 1), 0);
+    assert_int_equal(bsnap_image_describe_one(f->s, ami, &json), 0);
+    assert_non_null(strstr(json, "\"Tags\":[{\"Key\":\"env\",\"Value\":\"prod\"}]"));
+    free(json);
+
+    /* describe by id: NotFound names all missing ids */
+    const char *ids[3] = {ami, NOAMI, "ami-01234567"};
+    assert_error(bsnap_image_describe(f->s, ids, 3, NULL, 0, NULL, 0, &json), -ENOENT,
+                 "InvalidAMIID.NotFound");
+    assert_message_has(NOAMI);
+    assert_message_has("ami-01234567");
+
+    /* deregister: the snapshot is free, the image a tombstone */
+    assert_int_equal(bsnap_image_deregister(f->s, ami, false, NULL), 0);
+    assert_error(bsnap_image_deregister(f->s, ami, false, NULL), -ESTALE,
+                 "InvalidAMIID.Unavailable");
+    assert_int_equal(bsnap_image_describe(f->s, ids, 1, NULL, 0, NULL, 0, &json), 0);
+    assert_string_equal(json, "{\"Images\":[]}");
+    free(json);
+    assert_int_equal(bsnap_snapshot_delete(f->s, snap), 0);
+    free(vol);
+    free(bad);
+}
+
+static void test_create_rollback(void **state)
+{
+    struct fixture *f = *state;
+    char *root = boot_volume(f, "root.img", true), *data = volume_create(f, "data.img", 256 * KiB);
+    char *dir = path_in(f->dir, "adir");
+    char ami[BSNAP_ID_MAX];
+    bsnap_snapshot_info *snaps = NULL;
+    size_t n = 0;
+
+    volume_write(data, 0, 64 * KiB, 7);
+    assert_int_equal(mkdir(dir, 0755), 0);
+    bsnap_image_volume good[2] = {{"/dev/xvda", root}, {"/dev/xvdb", data}};
+    bsnap_image_volume bad[2] = {{"/dev/xvda", root}, {"/dev/xvdb", dir}};
+    bsnap_image_options o = {.name = "machine-1", .volumes = bad, .nvolumes = 2};
+
+    assert_true(bsnap_image_create(f->s, &o, ami) < 0);
+    assert_int_equal(bsnap_snapshot_list(f->s, &snaps, &n), 0);
+    assert_int_equal(n, 0); /* the root's snapshot was deleted again */
+    free(snaps);
+
+    o.volumes = good;
+    assert_int_equal(bsnap_image_create(f->s, &o, ami), 0);
+    assert_int_equal(bsnap_snapshot_list(f->s, &snaps, &n), 0);
+    assert_int_equal(n, 2);
+    free(snaps);
+    bsnap_image_info info;
+    assert_int_equal(bsnap_image_get(f->s, ami, &info), 0);
+    assert_int_equal(info.nmappings, 2);
+    assert_string_equal(info.root_device, "/dev/xvda");
+
+    /* a duplicate name fails after the snapshots: they go again */
+    assert_error(bsnap_image_create(f->s, &o, ami), -EEXIST, "InvalidAMIName.Duplicate");
+    assert_int_equal(bsnap_snapshot_list(f->s, &snaps, &n), 0);
+    assert_int_equal(n, 2);
+    free(snaps);
+    free(root);
+    free(data);
+    free(dir);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_names),
+        cmocka_unit_test(test_device_names),
+        cmocka_unit_test(test_shorthand),
+        cmocka_unit_test(test_bdm_json),
+        cmocka_unit_test(test_record_roundtrip),
+        cmocka_unit_test(test_request_parse),
+        cmocka_unit_test_setup_teardown(test_register_and_use, setup_4k, teardown_fixture),
+        cmocka_unit_test_setup_teardown(test_create_rollback, setup_4k, teardown_fixture),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
