@@ -312,10 +312,13 @@ int mapwriter_run(struct pipeline *p)
         pthread_mutex_unlock(&p->lock);
         if (!it)
             return p->err ? p->err : -ECANCELED;
-        if (fault_hit("snapshot-item"))
-            return pipeline_fail(p, bsnap_fail(-EIO, "Store.Error", "snapshot: injected failure"));
-        if (pipeline_cancelled(p))
-            return pipeline_fail(p, bsnap_fail(-ECANCELED, "Cancelled", "snapshot interrupted"));
+        if (fault_hit("snapshot-item") || pipeline_cancelled(p)) {
+            item_put_free(p, it); /* the pool frees it with the others */
+            return pipeline_fail(
+                p, pipeline_cancelled(p)
+                       ? bsnap_fail(-ECANCELED, "Cancelled", "snapshot interrupted")
+                       : bsnap_fail(-EIO, "Store.Error", "snapshot: injected failure"));
+        }
         next++;
         switch (it->kind) {
         case IT_DATA:

@@ -173,8 +173,10 @@ static int emit_data(struct pipeline *p, uint64_t first, uint64_t count, uint64_
 
         if (!it)
             return -ECANCELED;
-        if (pipeline_cancelled(p))
+        if (pipeline_cancelled(p)) {
+            item_put_free(p, it);
             return bsnap_fail(-ECANCELED, "Cancelled", "snapshot interrupted");
+        }
         it->kind = IT_DATA;
         it->first = first;
         it->count = n;
@@ -372,6 +374,7 @@ static void *worker_main(void *arg)
         r = work_item(p, it, &txn);
         meta_txn_abort(txn);
         if (r < 0) {
+            item_put_free(p, it);
             pipeline_fail(p, r);
             return NULL;
         }
