@@ -105,6 +105,25 @@ int meta_open(const char *dir, bool rdonly, meta **ret_meta)
     mdb_reader_check(m->env, &dead);
     if (dead)
         bsnap_debug("meta", "cleared %d stale reader slots", dead);
+    /* A data file shorter than the pages its meta page names (cut short by
+     * damage or a bad copy) would fault with SIGBUS on the first read past
+     * its end: refuse it. */
+    {
+        MDB_envinfo ei;
+        MDB_stat es;
+        mdb_filehandle_t fd;
+        struct stat st;
+
+        if (mdb_env_info(m->env, &ei) == 0 && mdb_env_stat(m->env, &es) == 0 &&
+            mdb_env_get_fd(m->env, &fd) == 0 && fstat(fd, &st) == 0 &&
+            ((uint64_t)ei.me_last_pgno + 1) * es.ms_psize > (uint64_t)st.st_size) {
+            mdb_env_close(m->env);
+            free(m);
+            return bsnap_fail(-EIO, "Store.Corrupt",
+                              "metadata: %s/data.mdb holds %lld bytes, less than its %llu pages",
+                              dir, (long long)st.st_size, (unsigned long long)ei.me_last_pgno + 1);
+        }
+    }
 
     rc = mdb_txn_begin(m->env, NULL, rdonly ? MDB_RDONLY : 0, &txn);
     if (rc)

@@ -421,6 +421,8 @@ static int restore_batch(struct restore *rs, const struct rbatch *b, uint8_t *bu
                 memset(dst, 0, rd->cs);
                 continue;
             }
+            if (fault_hit("restore-chunk"))
+                return bsnap_fail(-EIO, "VolumeWriteError", "restore: injected failure");
             r = read_chunk_id(rd, b->first + j, &b->ids[j], dst);
             if (r < 0)
                 return r;

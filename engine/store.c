@@ -382,6 +382,14 @@ int bsnap_store_open(const char *path, unsigned flags, const bsnap_store_config 
         r = parse_config(s, text);
         if (r < 0)
             goto fail;
+        /* Packs but no metadata: the index was lost (deleted, not copied).
+         * Opening would create an empty one and show an empty store. */
+        _cleanup_free_ char *mdb = store_path(s, "meta/data.mdb");
+        if (mdb && access(mdb, F_OK) < 0 && errno == ENOENT && !dir_is_empty(s->packs_dir)) {
+            r = bsnap_fail(-EIO, "Store.Corrupt",
+                           "store %s: packs without metadata (meta/data.mdb is missing)", s->path);
+            goto fail;
+        }
     }
 
     r = meta_open(meta_dir, flags & BSNAP_STORE_RDONLY, &s->meta);
