@@ -46,7 +46,7 @@ crash_rerun() {
 
 setup 16
 crash_run "create-volume (16 MiB, fault points)" $((${CRASH_POINTS:-50} * 4 / 5)) 0 \
-    restore-chunk meta-commit
+    restore-chunk restore-batch meta-commit
 setup "${CRASH_BIG_MIB:-64}"
 crash_run "create-volume (${CRASH_BIG_MIB:-64} MiB, random moments)" 0 \
     $((${CRASH_POINTS:-50} / 5))

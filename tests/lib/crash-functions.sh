@@ -38,12 +38,12 @@ store_snapshot_to() {
 # the exit status (137 when the kill landed) and keeps stderr in
 # $T/killed.stderr.  A sanitizer report fails the test.
 run_killed() {
-    local spec=$1 pid env=() seed
+    local spec=$1 pid env=(env) seed
     shift
     KILLED_RC=0
     if [ "${CRASH_POWERLOSS:-0}" = 1 ]; then
         rm -f "$T/powerloss.log"
-        env=(env "LD_PRELOAD=$POWERLOSS_SO" "BSNAP_PL_DIR=$STORE/:$T/out/"
+        env+=("LD_PRELOAD=$POWERLOSS_SO" "BSNAP_PL_DIR=$STORE/:$T/out/"
             "BSNAP_PL_LOG=$T/powerloss.log" "BSNAP_PL_LIE=${CRASH_POWERLOSS_LIE:-}"
             "ASAN_OPTIONS=${ASAN_OPTIONS:+$ASAN_OPTIONS:}verify_asan_link_order=0")
     fi
@@ -58,7 +58,7 @@ run_killed() {
         spec=fault:pl-$spec
         ;;
     fault:*)
-        "${env[@]}" BLOCKSNAP_FAULT="${spec#fault:}:kill" timeout -s KILL "$CRASH_TIMEOUT" \
+        "${env[@]}" "BLOCKSNAP_FAULT=${spec#fault:}:kill" timeout -s KILL "$CRASH_TIMEOUT" \
             "$BLOCKSNAP" --store "$STORE" "$@" >"$T/killed.stdout" 2>"$T/killed.stderr" ||
             KILLED_RC=$?
         ;;
