@@ -64,6 +64,8 @@ with open(log, "a") as lg:
 EOF
 }
 
+lines_at_least() { [ "$(wc -l <"$1")" -ge "$2" ]; }
+
 # consistent RESTORED BEFORE LOG: every 4 KiB block of RESTORED is the one
 # of BEFORE or one the guest logged for that offset
 consistent() {
@@ -133,14 +135,15 @@ for round in $(seq 1 "${CONC_ROUNDS:-3}"); do
         on_cleanup_pid "$r1"
         on_cleanup_pid "$r2"
     fi
-    guest "$T/C.img" "$T/guest.$round.log" 3 &
+    guest "$T/C.img" "$T/guest.$round.log" 4 &
     g=$!
     on_cleanup_pid "$g"
+    # the guest is writing before anything starts
+    wait_until 30 lines_at_least "$T/guest.$round.log" 100
     bgbs snapA create-snapshot --volume "$T/A.img" --quiet --threads 2
     pA=$BG_PID
     bgbs snapB create-snapshot --volume "$T/B.img" --quiet --threads 2
     pB=$BG_PID
-    sleep 0.2
     bgbs snapC create-snapshot --volume "$T/C.img" --quiet --threads 2
     pC=$BG_PID
     bgbs delete delete-snapshot --snapshot-id "$prevB"
