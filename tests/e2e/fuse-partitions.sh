@@ -6,7 +6,7 @@
 # that lies about sizes is clipped to the volume.
 source "$(dirname "$0")/../lib/functions.sh"
 source "$(dirname "$0")/../lib/fuse-functions.sh"
-requires sfdisk mkfs.ext4 fuse2fs cmp
+requires sfdisk mkfs.ext4 fuse2fs cmp mountpoint
 
 fuse_assert_clean
 
@@ -94,14 +94,24 @@ assert_same_file "$T/mnt/snapshots/$liar.p1" "$T/part.raw"
 step "fuse2fs -o ro on a partition file, without a loop device"
 for s in "$gpt.p2" "$mbr.p5"; do
     on_cleanup_mount "$T/root"
-    fuse2fs -o ro "$T/mnt/snapshots/$s" "$T/root" >"$T/fuse2fs.log" 2>&1 ||
-        {
-            cat "$T/fuse2fs.log"
-            die "fuse2fs $s failed"
-        }
+    # In the foreground, as our own child: a daemonised fuse2fs closes the
+    # partition file some time after its unmount, which would make ours busy.
+    fuse2fs -f -o ro "$T/mnt/snapshots/$s" "$T/root" >"$T/fuse2fs.log" 2>&1 &
+    f2pid=$!
+    on_cleanup_pid "$f2pid"
+    for ((i = 0; i < 200; i++)); do
+        mountpoint -q "$T/root" && break
+        kill -0 "$f2pid" 2>/dev/null || break
+        sleep 0.05
+    done
+    mountpoint -q "$T/root" || {
+        cat "$T/fuse2fs.log"
+        die "fuse2fs $s failed"
+    }
     diff -r --no-dereference --exclude=lost+found "$T/tree" "$T/root" ||
         die "the tree in $s differs"
     fusermount3 -u "$T/root"
+    wait "$f2pid" || die "fuse2fs $s exited with an error: $(cat "$T/fuse2fs.log")"
     info "$s: tree matches"
 done
 
