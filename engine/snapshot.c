@@ -56,6 +56,10 @@ int volume_open(const char *path, int *ret_fd, uint64_t *ret_size, char **ret_ca
         return bsnap_fail(-EINVAL, "InvalidParameterValue",
                           "volume %s is not a regular file or a block device", path);
     }
+    if (size > VOLUME_SIZE_MAX)
+        return bsnap_fail(-EFBIG, "InvalidParameterValue",
+                          "volume %s is %llu bytes: larger than the largest volume, 1 PiB", path,
+                          (unsigned long long)size);
     /* O_NONBLOCK was only to not hang opening a FIFO; reads should block. */
     fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
     canon = realpath(path, NULL);
