@@ -44,6 +44,32 @@ int catalog_snapshot_load(meta_txn *txn, const char *id, struct snapshot_rec *re
     return snapshot_rec_decode(v, vlen, ret);
 }
 
+int catalog_snapshot_get(bsnap_store *s, const char *id, struct snapshot_rec *ret)
+{
+    _cleanup_txn_abort_ meta_txn *txn = NULL;
+    int r = check_snapshot_id(id);
+
+    if (r < 0)
+        return r;
+    r = meta_txn_begin(s->meta, false, &txn);
+    if (r < 0)
+        return r;
+    return catalog_snapshot_load(txn, id, ret);
+}
+
+int catalog_volume_get(bsnap_store *s, const char *id, struct volume_rec *ret)
+{
+    _cleanup_txn_abort_ meta_txn *txn = NULL;
+    int r = check_volume_id(id);
+
+    if (r < 0)
+        return r;
+    r = meta_txn_begin(s->meta, false, &txn);
+    if (r < 0)
+        return r;
+    return catalog_volume_load(txn, id, ret);
+}
+
 int catalog_snapshot_save(meta_txn *txn, const struct snapshot_rec *rec)
 {
     _cleanup_free_ char *json = NULL;
@@ -209,18 +235,11 @@ static void info_from_rec(const struct snapshot_rec *r, bsnap_snapshot_info *inf
 
 int bsnap_snapshot_get(bsnap_store *s, const char *id, bsnap_snapshot_info *ret_info)
 {
-    _cleanup_txn_abort_ meta_txn *txn = NULL;
     struct snapshot_rec rec = {0};
     int r;
 
     bsnap_error_clear();
-    r = check_snapshot_id(id);
-    if (r < 0)
-        return r;
-    r = meta_txn_begin(s->meta, false, &txn);
-    if (r < 0)
-        return r;
-    r = catalog_snapshot_load(txn, id, &rec);
+    r = catalog_snapshot_get(s, id, &rec);
     if (r < 0)
         return r;
     info_from_rec(&rec, ret_info);
@@ -307,18 +326,11 @@ int bsnap_snapshot_describe(bsnap_store *s, const char *const *ids, size_t nids,
 
 int bsnap_snapshot_describe_one(bsnap_store *s, const char *id, char **ret_json)
 {
-    _cleanup_txn_abort_ meta_txn *txn = NULL;
     struct snapshot_rec rec = {0};
     int r;
 
     bsnap_error_clear();
-    r = check_snapshot_id(id);
-    if (r < 0)
-        return r;
-    r = meta_txn_begin(s->meta, false, &txn);
-    if (r < 0)
-        return r;
-    r = catalog_snapshot_load(txn, id, &rec);
+    r = catalog_snapshot_get(s, id, &rec);
     if (r < 0)
         return r;
     r = json_describe_snapshots(s, &rec, 1, NULL, 0, true, ret_json);
@@ -434,18 +446,11 @@ int bsnap_volume_describe(bsnap_store *s, const char *const *ids, size_t nids,
 
 int bsnap_volume_describe_one(bsnap_store *s, const char *id, char **ret_json)
 {
-    _cleanup_txn_abort_ meta_txn *txn = NULL;
     struct volume_rec rec = {0};
     int r;
 
     bsnap_error_clear();
-    r = check_volume_id(id);
-    if (r < 0)
-        return r;
-    r = meta_txn_begin(s->meta, false, &txn);
-    if (r < 0)
-        return r;
-    r = catalog_volume_load(txn, id, &rec);
+    r = catalog_volume_get(s, id, &rec);
     if (r < 0)
         return r;
     r = json_describe_volumes(s, &rec, 1, NULL, 0, true, ret_json);
@@ -582,6 +587,19 @@ static uint64_t dir_bytes(const char *dir, uint64_t *ret_count)
     return total;
 }
 
+static int info_cb(void *ud, const chunk_id *id, const struct chunk_entry *e)
+{
+    bsnap_store_info *info = ud;
+
+    (void)id;
+    if (e) {
+        info->chunk_count++;
+        info->stored_bytes += e->loc.stored_len;
+        info->logical_bytes += e->loc.orig_len;
+    }
+    return 0;
+}
+
 int bsnap_store_get_info(bsnap_store *s, bsnap_store_info *ret_info)
 {
     _cleanup_txn_abort_ meta_txn *txn = NULL;
@@ -602,20 +620,8 @@ int bsnap_store_get_info(bsnap_store *s, bsnap_store_info *ret_info)
     r = meta_txn_begin(s->meta, false, &txn);
     if (r < 0)
         return r;
-    r = meta_cursor_open(txn, T_CHUNKS, &cur);
+    r = index_foreach(txn, info_cb, &info);
     if (r < 0)
-        return r;
-    for (r = meta_cursor_get(cur, CUR_FIRST, &k, &klen, &v, &vlen); r == 0;
-         r = meta_cursor_get(cur, CUR_NEXT, &k, &klen, &v, &vlen)) {
-        struct chunk_entry e;
-        if (index_entry_decode(v, vlen, &e) < 0)
-            continue;
-        info.chunk_count++;
-        info.stored_bytes += e.loc.stored_len;
-        info.logical_bytes += e.loc.orig_len;
-    }
-    meta_cursor_close(cur);
-    if (r != -ENOENT)
         return r;
     for (int t = T_SNAPSHOTS; t <= T_VOLUMES; t++) {
         r = meta_cursor_open(txn, (meta_table)t, &cur);

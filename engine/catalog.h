@@ -7,6 +7,7 @@
 #ifndef BSNAP_CATALOG_H
 #define BSNAP_CATALOG_H
 
+#include "blocksnap.h"
 #include "meta.h"
 #include "record.h"
 
@@ -16,6 +17,9 @@ int check_volume_id(const char *id);
 
 /* -ENOENT recorded as InvalidSnapshot.NotFound / InvalidVolume.NotFound. */
 int catalog_snapshot_load(meta_txn *txn, const char *id, struct snapshot_rec *ret);
+/* Check @id, then load its record in a short read transaction. */
+int catalog_snapshot_get(bsnap_store *s, const char *id, struct snapshot_rec *ret);
+int catalog_volume_get(bsnap_store *s, const char *id, struct volume_rec *ret);
 int catalog_snapshot_save(meta_txn *txn, const struct snapshot_rec *r);
 int catalog_snapshot_delete(meta_txn *txn, const char *id);
 /* Every snapshot record, sorted by id. */

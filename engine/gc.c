@@ -97,16 +97,44 @@ static uint64_t total_bytes(const struct pack_stat *ps, size_t n)
     return t;
 }
 
+struct id_list {
+    chunk_id *v;
+    size_t n, cap;
+    bool orphans_only;
+};
+
+static int collect_cb(void *ud, const chunk_id *id, const struct chunk_entry *e)
+{
+    struct id_list *l = ud;
+
+    if (!e || e->refcount != 0 || (l->orphans_only && (e->loc.flags & CHUNK_DEAD)))
+        return 0;
+    if (l->n == l->cap) {
+        size_t cap = l->cap ? 2 * l->cap : 1024;
+        chunk_id *nv = realloc(l->v, cap * sizeof *nv);
+        if (!nv)
+            return bsnap_fail(-ENOMEM, "InternalError", "out of memory");
+        l->v = nv;
+        l->cap = cap;
+    }
+    l->v[l->n++] = *id;
+    return 0;
+}
+
+/* Append the ids of entries at refcount 0 (only orphans: not yet DEAD). */
+static int collect_ids(meta_txn *txn, bool orphans_only, struct id_list *l)
+{
+    l->orphans_only = orphans_only;
+    return index_foreach(txn, collect_cb, l);
+}
+
 /* Steps 1 and 2, in one write transaction. */
 static int sweep_index(bsnap_store *s, bsnap_gc_stats *st)
 {
     _cleanup_txn_abort_ meta_txn *txn = NULL;
     struct snapshot_rec *recs = NULL;
-    chunk_id *ids = NULL;
-    size_t n = 0, nids = 0, cap = 0;
-    meta_cursor *cur = NULL;
-    const void *k, *v;
-    size_t klen, vlen;
+    struct id_list ids = {0};
+    size_t n = 0;
     uint64_t reaped = 0;
     int r;
 
@@ -133,102 +161,83 @@ static int sweep_index(bsnap_store *s, bsnap_gc_stats *st)
 
     /* Orphans first (they still hold their children), then everything at
      * zero goes. */
-    r = meta_cursor_open(txn, T_CHUNKS, &cur);
-    if (r < 0)
-        return r;
-    for (r = meta_cursor_get(cur, CUR_FIRST, &k, &klen, &v, &vlen); r == 0;
-         r = meta_cursor_get(cur, CUR_NEXT, &k, &klen, &v, &vlen)) {
-        struct chunk_entry e;
-        if (klen != 16 || index_entry_decode(v, vlen, &e) < 0 || e.refcount != 0 ||
-            (e.loc.flags & CHUNK_DEAD))
-            continue;
-        if (nids == cap) {
-            chunk_id *ni = realloc(ids, (cap = cap ? 2 * cap : 1024) * sizeof *ni);
-            if (!ni) {
-                r = bsnap_fail(-ENOMEM, "InternalError", "out of memory");
-                break;
-            }
-            ids = ni;
-        }
-        memcpy(ids[nids++].b, k, 16);
-    }
-    meta_cursor_close(cur);
-    if (r != -ENOENT)
-        goto out;
-    r = 0;
-    for (size_t i = 0; i < nids && r >= 0; i++)
-        r = index_release_orphan(s, txn, &ids[i]);
+    r = collect_ids(txn, true, &ids);
+    for (size_t i = 0; r >= 0 && i < ids.n; i++)
+        r = index_release_orphan(s, txn, &ids.v[i]);
     if (r < 0)
         goto out;
-    nids = 0;
-    r = meta_cursor_open(txn, T_CHUNKS, &cur);
+    ids.n = 0;
+    r = collect_ids(txn, false, &ids);
+    for (size_t i = 0; r >= 0 && i < ids.n; i++)
+        r = meta_del(txn, T_CHUNKS, ids.v[i].b, 16);
     if (r < 0)
         goto out;
-    for (r = meta_cursor_get(cur, CUR_FIRST, &k, &klen, &v, &vlen); r == 0;
-         r = meta_cursor_get(cur, CUR_NEXT, &k, &klen, &v, &vlen)) {
-        struct chunk_entry e;
-        if (klen != 16 || index_entry_decode(v, vlen, &e) < 0 || e.refcount != 0)
-            continue;
-        if (nids == cap) {
-            chunk_id *ni = realloc(ids, (cap = cap ? 2 * cap : 1024) * sizeof *ni);
-            if (!ni) {
-                r = bsnap_fail(-ENOMEM, "InternalError", "out of memory");
-                break;
-            }
-            ids = ni;
-        }
-        memcpy(ids[nids++].b, k, 16);
-    }
-    meta_cursor_close(cur);
-    if (r != -ENOENT)
-        goto out;
-    r = 0;
-    for (size_t i = 0; i < nids && r >= 0; i++)
-        r = meta_del(txn, T_CHUNKS, ids[i].b, 16);
-    if (r < 0)
-        goto out;
-    st->chunks_freed = nids;
+    st->chunks_freed = ids.n;
     if (fault_hit("gc-step")) {
         r = bsnap_fail(-EIO, "Store.Error", "gc: injected failure");
         goto out;
     }
     r = meta_txn_commit(steal_ptr(txn));
 out:
-    free(ids);
+    free(ids.v);
     return r;
+}
+
+struct repack_ctx {
+    struct pack_stat *ps;
+    size_t np;
+    struct move *mv;
+    size_t nmv, cap;
+};
+
+static int live_cb(void *ud, const chunk_id *id, const struct chunk_entry *e)
+{
+    struct repack_ctx *c = ud;
+    struct pack_stat *p = e ? find_pack(c->ps, c->np, e->loc.pack) : NULL;
+
+    (void)id;
+    if (p)
+        p->live_bytes += PACK_RECORD_HEADER_BYTES + e->loc.stored_len;
+    return 0;
+}
+
+/* Collect the entries of packs that are still there and hold dead bytes. */
+static int move_cb(void *ud, const chunk_id *id, const struct chunk_entry *e)
+{
+    struct repack_ctx *c = ud;
+    struct pack_stat *p = e ? find_pack(c->ps, c->np, e->loc.pack) : NULL;
+
+    if (!p || p->file_bytes == 0 || p->live_bytes + PACK_HEADER_BYTES >= p->file_bytes)
+        return 0;
+    if (c->nmv == c->cap) {
+        size_t cap = c->cap ? 2 * c->cap : 1024;
+        struct move *nm = realloc(c->mv, cap * sizeof *nm);
+        if (!nm)
+            return bsnap_fail(-ENOMEM, "InternalError", "out of memory");
+        c->mv = nm;
+        c->cap = cap;
+    }
+    c->mv[c->nmv].id = *id;
+    c->mv[c->nmv++].old = e->loc;
+    return 0;
 }
 
 /* Step 3: measure, delete and rewrite packs. */
 static int repack(bsnap_store *s, bsnap_gc_stats *st, struct pack_stat *ps, size_t np)
 {
     _cleanup_txn_abort_ meta_txn *txn = NULL;
+    struct repack_ctx rp = {.ps = ps, .np = np};
     struct pack_writer *pw = NULL;
     struct move *mv = NULL;
-    size_t nmv = 0, cap = 0;
-    meta_cursor *cur = NULL;
-    const void *k, *v;
-    size_t klen, vlen;
+    size_t nmv = 0;
     uint8_t *buf = NULL;
     int r;
 
     r = meta_txn_begin(s->meta, false, &txn);
     if (r < 0)
         return r;
-    r = meta_cursor_open(txn, T_CHUNKS, &cur);
+    r = index_foreach(txn, live_cb, &rp);
     if (r < 0)
-        return r;
-    for (r = meta_cursor_get(cur, CUR_FIRST, &k, &klen, &v, &vlen); r == 0;
-         r = meta_cursor_get(cur, CUR_NEXT, &k, &klen, &v, &vlen)) {
-        struct chunk_entry e;
-        struct pack_stat *p;
-        if (klen != 16 || index_entry_decode(v, vlen, &e) < 0)
-            continue;
-        p = find_pack(ps, np, e.loc.pack);
-        if (p)
-            p->live_bytes += PACK_RECORD_HEADER_BYTES + e.loc.stored_len;
-    }
-    meta_cursor_close(cur);
-    if (r != -ENOENT)
         return r;
 
     /* Which packs hold dead bytes?  Those with none live go at once. */
@@ -245,35 +254,11 @@ static int repack(bsnap_store *s, bsnap_gc_stats *st, struct pack_stat *ps, size
     }
 
     /* Collect the live records of packs with dead bytes. */
-    r = meta_cursor_open(txn, T_CHUNKS, &cur);
-    if (r < 0)
-        return r;
-    for (r = meta_cursor_get(cur, CUR_FIRST, &k, &klen, &v, &vlen); r == 0;
-         r = meta_cursor_get(cur, CUR_NEXT, &k, &klen, &v, &vlen)) {
-        struct chunk_entry e;
-        struct pack_stat *p;
-        if (klen != 16 || index_entry_decode(v, vlen, &e) < 0)
-            continue;
-        p = find_pack(ps, np, e.loc.pack);
-        if (!p || p->file_bytes == 0 || p->live_bytes + PACK_HEADER_BYTES >= p->file_bytes)
-            continue;
-        if (nmv == cap) {
-            struct move *nm = realloc(mv, (cap = cap ? 2 * cap : 1024) * sizeof *nm);
-            if (!nm) {
-                r = bsnap_fail(-ENOMEM, "InternalError", "out of memory");
-                break;
-            }
-            mv = nm;
-        }
-        memcpy(mv[nmv].id.b, k, 16);
-        mv[nmv++].old = e.loc;
-    }
-    meta_cursor_close(cur);
+    r = index_foreach(txn, move_cb, &rp);
     meta_txn_abort(steal_ptr(txn));
-    if (r != -ENOENT)
-        goto out;
-    r = 0;
-    if (nmv == 0)
+    mv = rp.mv;
+    nmv = rp.nmv;
+    if (r < 0 || nmv == 0)
         goto out;
 
     buf = malloc(PACK_RECORD_MAX_PAYLOAD + 65536);

@@ -60,6 +60,30 @@ int index_put(meta_txn *txn, const chunk_id *id, const struct chunk_entry *e)
     return meta_put(txn, T_CHUNKS, id->b, 16, buf, sizeof buf);
 }
 
+int index_foreach(meta_txn *txn, index_visit_func fn, void *ud)
+{
+    meta_cursor *cur = NULL;
+    const void *k, *v;
+    size_t klen, vlen;
+    int r = meta_cursor_open(txn, T_CHUNKS, &cur);
+
+    if (r < 0)
+        return r;
+    for (r = meta_cursor_get(cur, CUR_FIRST, &k, &klen, &v, &vlen); r == 0;
+         r = meta_cursor_get(cur, CUR_NEXT, &k, &klen, &v, &vlen)) {
+        struct chunk_entry e;
+        chunk_id id = {{0}};
+        bool ok = klen == 16 && index_entry_decode(v, vlen, &e) == 0;
+
+        memcpy(id.b, k, MIN(klen, sizeof id.b));
+        r = fn(ud, &id, ok ? &e : NULL);
+        if (r < 0)
+            break;
+    }
+    meta_cursor_close(cur);
+    return r == -ENOENT ? 0 : r;
+}
+
 int index_lookup(bsnap_store *s, const chunk_id *id, struct chunk_entry *ret)
 {
     _cleanup_txn_abort_ meta_txn *txn = NULL;

@@ -36,6 +36,12 @@ int index_entry_decode(const void *in, size_t len, struct chunk_entry *ret);
 /* -ENOENT (not recorded) when absent; -EIO for a malformed entry. */
 int index_get(meta_txn *txn, const chunk_id *id, struct chunk_entry *ret);
 int index_put(meta_txn *txn, const chunk_id *id, const struct chunk_entry *e);
+/* Call @fn for every entry in key order; @e is NULL for a malformed entry
+ * (a wrong key or value size).  @fn must not change the table.  Stops at
+ * the first negative return of @fn and returns it. */
+typedef int (*index_visit_func)(void *ud, const chunk_id *id, const struct chunk_entry *e);
+int index_foreach(meta_txn *txn, index_visit_func fn, void *ud);
+
 /* Convenience: look @id up in a short read transaction. */
 int index_lookup(bsnap_store *s, const chunk_id *id, struct chunk_entry *ret);
 

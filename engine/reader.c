@@ -187,21 +187,13 @@ int pins_reap(bsnap_store *s, meta_txn *txn, uint64_t *ret_reaped)
 
 static int reader_open(bsnap_store *s, const char *id, bool pin, bsnap_reader **ret)
 {
-    _cleanup_txn_abort_ meta_txn *txn = NULL;
     struct snapshot_rec rec = {0};
     bsnap_reader *rd;
     int r;
 
-    r = check_snapshot_id(id);
+    r = catalog_snapshot_get(s, id, &rec);
     if (r < 0)
         return r;
-    r = meta_txn_begin(s->meta, false, &txn);
-    if (r < 0)
-        return r;
-    r = catalog_snapshot_load(txn, id, &rec);
-    if (r < 0)
-        return r;
-    meta_txn_abort(steal_ptr(txn));
     if (rec.state != BSNAP_SNAPSHOT_COMPLETED) {
         snapshot_rec_clear(&rec);
         return bsnap_fail(-EBUSY, "IncorrectState", "the snapshot '%s' is not completed", id);

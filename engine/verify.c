@@ -277,44 +277,32 @@ static int cmp_id(const void *a, const void *b)
 
 /* Pass 1: every entry; collect the references held by live and orphan
  * pages. */
-static int pass_entries(struct vctx *c)
+static int entry_cb(void *ud, const chunk_id *id, const struct chunk_entry *e)
 {
-    meta_cursor *cur = NULL;
-    const void *k, *v;
-    size_t klen, vlen;
-    int r = meta_cursor_open(c->txn, T_CHUNKS, &cur);
+    struct vctx *c = ud;
+    int r;
 
+    if (c->run && c->run->cancel && *c->run->cancel)
+        return bsnap_fail(-ECANCELED, "Cancelled", "verify interrupted");
+    if (!e) {
+        report(c, NULL, id, -1, -1, "malformed index entry");
+        return 0;
+    }
+    r = check_entry(c, id, e);
     if (r < 0)
         return r;
-    for (r = meta_cursor_get(cur, CUR_FIRST, &k, &klen, &v, &vlen); r == 0;
-         r = meta_cursor_get(cur, CUR_NEXT, &k, &klen, &v, &vlen)) {
-        struct chunk_entry e;
-        chunk_id id;
-
-        if (c->run && c->run->cancel && *c->run->cancel) {
-            r = bsnap_fail(-ECANCELED, "Cancelled", "verify interrupted");
-            break;
-        }
-        if (klen != 16 || index_entry_decode(v, vlen, &e) < 0) {
-            report(c, NULL, NULL, -1, -1, "malformed index entry");
-            continue;
-        }
-        memcpy(id.b, k, 16);
-        r = check_entry(c, &id, &e);
-        if (r < 0)
-            break;
-        if (r == 1 && (e.loc.flags & CHUNK_PAGE) && !(e.loc.flags & CHUNK_DEAD)) {
-            const chunk_id *kids = (const chunk_id *)c->buf;
-            for (uint32_t i = 0; i < BM_FANOUT && r >= 0; i++)
-                if (!chunk_id_is_zero(&kids[i]))
-                    r = add_ref(c, &kids[i]);
-            if (r < 0)
-                break;
-        }
-        r = 0;
+    if (r == 1 && (e->loc.flags & CHUNK_PAGE) && !(e->loc.flags & CHUNK_DEAD)) {
+        const chunk_id *kids = (const chunk_id *)c->buf;
+        for (uint32_t i = 0; i < BM_FANOUT; i++)
+            if (!chunk_id_is_zero(&kids[i]) && (r = add_ref(c, &kids[i])) < 0)
+                return r;
     }
-    meta_cursor_close(cur);
-    return r == -ENOENT ? 0 : r;
+    return 0;
+}
+
+static int pass_entries(struct vctx *c)
+{
+    return index_foreach(c->txn, entry_cb, c);
 }
 
 static int collect_pins(struct vctx *c)
@@ -339,52 +327,56 @@ static int collect_pins(struct vctx *c)
     return r == -ENOENT ? 0 : r;
 }
 
-/* Pass 3: compare refcounts with the sorted references. */
+/* Pass 3: compare refcounts with the sorted references, merging the sorted
+ * array with the index in key order. */
+struct merge {
+    struct vctx *c;
+    size_t j;
+};
+
+/* Report the references before @key (or all, for NULL) as missing. */
+static void report_missing(struct merge *m, const chunk_id *key)
+{
+    struct vctx *c = m->c;
+
+    while (m->j < c->nrefs && (!key || memcmp(c->refs[m->j].b, key->b, 16) < 0)) {
+        chunk_id miss = c->refs[m->j];
+        report(c, NULL, &miss, -1, -1, "referenced but not in the index");
+        while (m->j < c->nrefs && chunk_id_eq(&c->refs[m->j], &miss))
+            m->j++;
+    }
+}
+
+static int refcount_cb(void *ud, const chunk_id *id, const struct chunk_entry *e)
+{
+    struct merge *m = ud;
+    struct vctx *c = m->c;
+    uint64_t want = 0;
+
+    if (!e)
+        return 0;
+    report_missing(m, id);
+    while (m->j < c->nrefs && chunk_id_eq(&c->refs[m->j], id)) {
+        want++;
+        m->j++;
+    }
+    if (e->refcount != want)
+        report(c, NULL, id, e->loc.pack, (int64_t)e->loc.offset,
+               "refcount %" PRIu64 ", but %" PRIu64 " references", e->refcount, want);
+    return 0;
+}
+
 static int pass_refcounts(struct vctx *c)
 {
-    meta_cursor *cur = NULL;
-    const void *k, *v;
-    size_t klen, vlen, j = 0;
+    struct merge m = {.c = c};
     int r;
 
     if (c->nrefs) /* qsort wants a non-NULL array even for none */
         qsort(c->refs, c->nrefs, sizeof *c->refs, cmp_id);
-    r = meta_cursor_open(c->txn, T_CHUNKS, &cur);
+    r = index_foreach(c->txn, refcount_cb, &m);
     if (r < 0)
         return r;
-    for (r = meta_cursor_get(cur, CUR_FIRST, &k, &klen, &v, &vlen); r == 0;
-         r = meta_cursor_get(cur, CUR_NEXT, &k, &klen, &v, &vlen)) {
-        struct chunk_entry e;
-        uint64_t want = 0;
-
-        if (klen != 16 || index_entry_decode(v, vlen, &e) < 0)
-            continue;
-        while (j < c->nrefs && memcmp(c->refs[j].b, k, 16) < 0) {
-            chunk_id miss = c->refs[j];
-            report(c, NULL, &miss, -1, -1, "referenced but not in the index");
-            while (j < c->nrefs && chunk_id_eq(&c->refs[j], &miss))
-                j++;
-        }
-        while (j < c->nrefs && memcmp(c->refs[j].b, k, 16) == 0) {
-            want++;
-            j++;
-        }
-        if (e.refcount != want) {
-            chunk_id id;
-            memcpy(id.b, k, 16);
-            report(c, NULL, &id, e.loc.pack, (int64_t)e.loc.offset,
-                   "refcount %" PRIu64 ", but %" PRIu64 " references", e.refcount, want);
-        }
-    }
-    meta_cursor_close(cur);
-    if (r != -ENOENT)
-        return r;
-    while (j < c->nrefs) {
-        chunk_id miss = c->refs[j];
-        report(c, NULL, &miss, -1, -1, "referenced but not in the index");
-        while (j < c->nrefs && chunk_id_eq(&c->refs[j], &miss))
-            j++;
-    }
+    report_missing(&m, NULL);
     return 0;
 }
 
