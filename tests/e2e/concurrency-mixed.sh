@@ -126,7 +126,6 @@ for round in $(seq 1 "${CONC_ROUNDS:-3}"); do
     cp "$T/C.img" "$T/C.$round.before"
     : >"$T/guest.$round.log"
     rm -f "$T/stop"
-    pids=()
     if [ "$HAVE_FUSE" = 1 ]; then
         reader "$T/mnt/snapshots/$A0.img" "$T/A.0.ref" "$T/stop" >"$T/reader1.out" 2>&1 &
         r1=$!

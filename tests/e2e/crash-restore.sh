@@ -16,7 +16,6 @@ source "$(dirname "$0")/../lib/crash-functions.sh"
 requires python3 cmp timeout
 
 mkdir -p "$T/out"
-TEMPS_LEFT=0
 setup() {
     crash_setup "$1"
     CRASH_ARGS=(create-volume --snapshot-id "$S2" --path "$T/out/vol.img" --force --quiet)

@@ -39,7 +39,7 @@ for cache in 64M 256M; do
     mkdir -p "$T/mnt"
     fuse_mount "$T/mnt" --cache-size "$cache"
     t0=$(now_ns)
-    for pass in 1 2; do
+    for _ in 1 2; do
         sparse_cmp "$T/mnt/snapshots/$snap.img" "$T/vol.img" || die "the mount read wrong bytes"
         # and sequentially, holes included, as dd or cp would
         dd if="$T/mnt/snapshots/$snap.img" of=/dev/null bs=1M count=2048 status=none
