@@ -32,6 +32,16 @@ for i in range(32):
 EOF
 snap=$(snapshot_create "$T/vol.img")
 
+# A sanitizer's shadow memory and quarantine (ASan's alone is 256 MiB) or
+# valgrind would be measured, not the daemon: then the figure is printed
+# and the bound not checked.
+BOUNDED=1
+if ldd "$BLOCKSNAP" 2>/dev/null | grep -qE 'lib(asan|tsan)' ||
+    nm "$BLOCKSNAP" 2>/dev/null | grep -qE ' (__asan_init|__tsan_init)$' || [ -n "${BLOCKSNAP_WRAPPER:-}" ]; then
+    BOUNDED=0
+    info "an instrumented daemon: its RSS is printed, not bounded"
+fi
+
 peak_kib() { awk '/^VmHWM:/ { print $2 }' "/proc/$1/status"; }
 
 for cache in 64M 256M; do
@@ -54,5 +64,5 @@ for cache in 64M 256M; do
     info "cache $cache: 2 passes (every data range, then 2 GiB sequentially) in $(((t1 - t0) / 1000000)) ms; daemon peak RSS $((peak / 1024)) MiB"
     limit=$(((${cache%M} + 96) * 1024))
     fuse_unmount "$T/mnt"
-    [ "$peak" -le "$limit" ] || die "the daemon's peak RSS $((peak / 1024)) MiB is over $((limit / 1024)) MiB"
+    [ "$BOUNDED" = 0 ] || [ "$peak" -le "$limit" ] || die "the daemon's peak RSS $((peak / 1024)) MiB is over $((limit / 1024)) MiB"
 done
