@@ -71,7 +71,7 @@ EOF
 step "snapshot and restore times along the chain"
 printf '   %-10s %-14s %-10s\n' snapshot "snapshot (ms)" "restore (ms)"
 first=
-for c in 1 100 1000 10000 "$N"; do
+for c in $(printf '%s\n' 1 100 1000 10000 "$N" | sort -nu); do
     [ "$c" -le "$N" ] || continue
     [ -n "${AT[$c]:-}" ] || continue
     t0=$(now_ns)
