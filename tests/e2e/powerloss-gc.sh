@@ -8,6 +8,6 @@
 # before the metadata that names it, or verify would find chunks missing
 # (powerloss-lie.sh shows it would).
 export CRASH_POWERLOSS=1
-export CRASH_POINTS=${CRASH_POINTS:-20}
+export CRASH_POINTS=${CRASH_POINTS:-15}
 # shellcheck source=crash-gc.sh
 source "$(dirname "$0")/crash-gc.sh"
