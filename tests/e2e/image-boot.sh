@@ -6,8 +6,11 @@
 # describe-images JSON), the partition file and images/by-name/NAME; the
 # manifest registers again through --cli-input-json.  The same disk with its
 # 0x55AA signature zeroed is refused at registration.
+# shellcheck source=../lib/functions.sh
 source "$(dirname "$0")/../lib/functions.sh"
+# shellcheck source=../lib/fuse-functions.sh
 source "$(dirname "$0")/../lib/fuse-functions.sh"
+# shellcheck source=../lib/image-functions.sh
 source "$(dirname "$0")/../lib/image-functions.sh"
 requires qemu-system-x86_64 timeout cmp
 
@@ -43,7 +46,7 @@ mkdir "$T/mnt"
 fuse_mount "$T/mnt"
 d=$T/mnt/images/$ami
 wait_until 10 test -d "$d"
-ls "$d" | sort >"$T/ls.got"
+find "$d" -mindepth 1 -printf '%f\n' | sort >"$T/ls.got"
 printf 'manifest.json\nxvda.img\nxvda.p1\n' | diff -u - "$T/ls.got" || die "listing of $d"
 assert_same_file "$d/xvda.img" "$T/boot.img" "xvda.img"
 dd if="$T/boot.img" of="$T/p1.raw" bs=512 skip=1 status=none

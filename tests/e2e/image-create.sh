@@ -5,7 +5,9 @@
 # shares every chunk with the first (nothing written, empty diff, store
 # growth = the changed volume's bytes).  A create-image that fails at any
 # step leaves no image and no snapshot behind.
+# shellcheck source=../lib/functions.sh
 source "$(dirname "$0")/../lib/functions.sh"
+# shellcheck source=../lib/image-functions.sh
 source "$(dirname "$0")/../lib/image-functions.sh"
 requires python3
 
@@ -63,7 +65,9 @@ info "second image: data volume wrote $written bytes; StoredBytes +$((stored_aft
 # new pack bytes are exactly the changed volume's records (plus at most one
 # new pack file header per writer)
 delta=$((packs_after - packs_before - written))
-[ "$delta" -ge 0 ] && [ "$delta" -le 64 ] || die "store grew by $((packs_after - packs_before)), data wrote $written"
+if [ "$delta" -lt 0 ] || [ "$delta" -gt 64 ]; then
+    die "store grew by $((packs_after - packs_before)), data wrote $written"
+fi
 assert_le "$((stored_after - stored_before))" "$written" "stored bytes grew beyond the data volume's writes"
 # 16 changed chunks of random data + their leaf/inner pages, nothing more
 assert_le "$written" $((16 * (65536 + 48) + 4 * (65536 + 48))) "bytes written for 1 MiB changed"

@@ -6,7 +6,9 @@
 # (InvalidSnapshot.InUse); deregister-image keeps the snapshots (or deletes
 # them with --delete-associated-snapshots, skipping those another image
 # uses); a second deregister is InvalidAMIID.Unavailable.
+# shellcheck source=../lib/functions.sh
 source "$(dirname "$0")/../lib/functions.sh"
+# shellcheck source=../lib/image-functions.sh
 source "$(dirname "$0")/../lib/image-functions.sh"
 requires python3
 

@@ -7,7 +7,9 @@
 # (sfdisk) -> uefi, both -> uefi-preferred (hybrid), a GPT whose header CRCs
 # do not check is not trusted, a --boot-mode the disk contradicts is refused,
 # --no-boot-check registers anyway.
+# shellcheck source=../lib/functions.sh
 source "$(dirname "$0")/../lib/functions.sh"
+# shellcheck source=../lib/image-functions.sh
 source "$(dirname "$0")/../lib/image-functions.sh"
 requires python3 sfdisk
 
