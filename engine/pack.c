@@ -19,7 +19,9 @@
 #include "store.h"
 #include "util.h"
 
-#define WRITE_BUFFER_BYTES (4u << 20)
+/* Appends are gathered into writes of this size: small enough to stay in
+ * L2 (larger writes cost 3-4x the system time here; docs/benchmarks.md). */
+#define WRITE_BUFFER_BYTES (256u << 10)
 
 /* ---- record and header codecs ---- */
 
@@ -334,7 +336,7 @@ int pack_writer_append(struct pack_writer *w, const chunk_id *id, uint32_t flags
     ret_loc->offset = w->size;
     ret_loc->stored_len = stored_len;
     ret_loc->orig_len = orig_len;
-    if (need > WRITE_BUFFER_BYTES) { /* a 4 MiB raw chunk: write directly */
+    if (need > WRITE_BUFFER_BYTES) { /* a large raw chunk: write directly */
         uint8_t hdr[PACK_RECORD_HEADER_BYTES];
         pack_record_encode(&rec, hdr);
         r = full_pwrite(w->fd, hdr, sizeof hdr, (off_t)w->flushed);

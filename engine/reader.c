@@ -355,6 +355,10 @@ int bsnap_reader_seek(bsnap_reader *rd, uint64_t offset, int whence, uint64_t *r
  * offset: no ordering is needed, so decompression, checking and the
  * kernel's copies into the page cache overlap on every core. */
 #define RESTORE_BATCH 64u /* chunks; divides BM_FANOUT */
+/* Bytes per write: a buffer that stays in L2 between decompression and the
+ * kernel's copy.  Writes of 1-4 MiB made restore 3-4x slower here
+ * (copy_folio_from_iter_atomic on a cold buffer; docs/benchmarks.md). */
+#define RESTORE_WRITE_BYTES (256u << 10)
 
 struct rbatch {
     uint64_t first; /* chunk index */
@@ -367,6 +371,7 @@ struct restore {
     int fd;
     bool blockdev;
     const bsnap_run_options *run;
+    uint32_t write_chunks; /* chunks per write */
 
     pthread_mutex_t lock;
     pthread_cond_t cond;
@@ -407,7 +412,9 @@ static int restore_batch(struct restore *rs, const struct rbatch *b, uint8_t *bu
             continue;
         }
         /* a run of chunks to write in one call */
-        for (; j < b->n && (rs->blockdev || !chunk_id_is_zero(&b->ids[j])); j++) {
+        for (; j < b->n && j - i < rs->write_chunks &&
+               (rs->blockdev || !chunk_id_is_zero(&b->ids[j]));
+             j++) {
             uint8_t *dst = buf + (size_t)(j - i) * rd->cs;
             if (chunk_id_is_zero(&b->ids[j])) {
                 memset(dst, 0, rd->cs);
@@ -425,6 +432,8 @@ static int restore_batch(struct restore *rs, const struct rbatch *b, uint8_t *bu
         if (r < 0)
             return bsnap_fail(r, r == -ENOSPC ? "VolumeFull" : "VolumeWriteError",
                               "write at offset %llu: %s", (unsigned long long)off, strerror(-r));
+        /* Start writeback now, so the final fsync waits for little. */
+        sync_file_range(rs->fd, (off_t)off, (off_t)len, SYNC_FILE_RANGE_WRITE);
         i = j;
     }
     return 0;
@@ -433,7 +442,7 @@ static int restore_batch(struct restore *rs, const struct rbatch *b, uint8_t *bu
 static void *restore_worker(void *arg)
 {
     struct restore *rs = arg;
-    uint8_t *buf = malloc((size_t)RESTORE_BATCH * rs->rd->cs);
+    uint8_t *buf = malloc((size_t)rs->write_chunks * rs->rd->cs);
 
     if (!buf) {
         restore_fail(rs, bsnap_fail(-ENOMEM, "InternalError", "out of memory"));
@@ -552,6 +561,7 @@ static int restore_data(struct restore *rs)
     unsigned n = (unsigned)MIN(MAX(ncpu, 1L), 16L), started = 0;
     int r;
 
+    rs->write_chunks = (uint32_t)MAX(1u, RESTORE_WRITE_BYTES / rs->rd->cs);
     rs->qcap = 4 * n;
     rs->queue = calloc(rs->qcap, sizeof *rs->queue);
     if (!rs->queue)
