@@ -118,6 +118,14 @@ int json_deregister_result(const char (*snaps)[BSNAP_ID_MAX], const char *const 
  * record. */
 int image_register_as(bsnap_store *s, const bsnap_image_options *o, const char *id);
 
+/* Image records in T_IMAGES.  image_load: InvalidAMIID.NotFound when
+ * absent; image_all: every record, sorted by id (free with
+ * image_recs_free). */
+int image_load(meta_txn *txn, const char *id, struct image_rec *ret);
+int image_save(meta_txn *txn, const struct image_rec *rec);
+int image_all(meta_txn *txn, struct image_rec **ret, size_t *ret_n);
+void image_recs_free(struct image_rec *recs, size_t n);
+
 /* InvalidAMIID.Malformed unless @id is ami-(8|17 hex). */
 int check_image_id(const char *id);
 

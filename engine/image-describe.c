@@ -1,0 +1,371 @@
+/* image-describe.c - describe-images, deregister-image, the image
+ * attributes, and the image facts the FUSE view reads; see image.h. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "error.h"
+#include "image.h"
+#include "store.h"
+#include "util.h"
+
+/* ---- describe ---- */
+
+static int check_owners(const bsnap_store *s, const char *const *owners, size_t n, bool *ret_match)
+{
+    bool match = n == 0;
+
+    for (size_t i = 0; i < n; i++) {
+        const char *o = owners[i];
+        bool account = strlen(o) == 12 && strspn(o, "0123456789") == 12;
+        if (!account && strcmp(o, "self") != 0 && strcmp(o, "amazon") != 0 &&
+            strcmp(o, "aws-marketplace") != 0 && strcmp(o, "aws-backup-vault") != 0)
+            return bsnap_fail(-EINVAL, "InvalidUserID.Malformed",
+                              "invalid owner '%s' (expecting self, an account id, amazon or "
+                              "aws-marketplace)",
+                              o);
+        if (strcmp(o, "self") == 0 || strcmp(o, s->account) == 0)
+            match = true;
+    }
+    *ret_match = match;
+    return 0;
+}
+
+int bsnap_image_describe(bsnap_store *s, const char *const *ids, size_t nids,
+                         const char *const *owners, size_t nowners, const bsnap_filter *filters,
+                         size_t nfilters, char **ret_json)
+{
+    _cleanup_txn_abort_ meta_txn *txn = NULL;
+    struct image_rec *all = NULL;
+    size_t n = 0, keep = 0;
+    bool owner_ok = false;
+    int r;
+
+    bsnap_error_clear();
+    for (size_t i = 0; i < nids; i++) {
+        r = check_image_id(ids[i]);
+        if (r < 0)
+            return r;
+    }
+    r = check_owners(s, owners, nowners, &owner_ok);
+    if (r < 0)
+        return r;
+    r = meta_txn_begin(s->meta, false, &txn);
+    if (r < 0)
+        return r;
+    r = image_all(txn, &all, &n);
+    if (r < 0)
+        return r;
+    if (nids) {
+        /* EC2 names every missing id in one message. */
+        char missing[1024] = "";
+        size_t nmissing = 0, used = 0;
+        for (size_t i = 0; i < nids; i++) {
+            bool found = false;
+            for (size_t j = 0; j < n && !found; j++)
+                found = strcmp(all[j].id, ids[i]) == 0;
+            if (!found && used < sizeof missing) {
+                used += (size_t)snprintf(missing + used, sizeof missing - used, "%s%s",
+                                         nmissing ? ", " : "", ids[i]);
+                nmissing++;
+            }
+        }
+        if (nmissing) {
+            image_recs_free(all, n);
+            return bsnap_fail(-ENOENT, "InvalidAMIID.NotFound",
+                              nmissing == 1 ? "the image id '[%s]' does not exist"
+                                            : "the image ids '[%s]' do not exist",
+                              missing);
+        }
+    }
+    /* Keep the live images asked for, in id order. */
+    for (size_t i = 0; i < n; i++) {
+        bool want = owner_ok && all[i].state != BSNAP_IMAGE_DEREGISTERED;
+        if (want && nids) {
+            want = false;
+            for (size_t k = 0; k < nids; k++)
+                want = want || strcmp(all[i].id, ids[k]) == 0;
+        }
+        if (want) {
+            if (keep != i) {
+                struct image_rec t = all[keep];
+                all[keep] = all[i];
+                all[i] = t;
+            }
+            keep++;
+        }
+    }
+    r = json_describe_images(s, all, keep, filters, nfilters, false, ret_json);
+    image_recs_free(all, n);
+    return r;
+}
+
+int bsnap_image_describe_one(bsnap_store *s, const char *id, char **ret_json)
+{
+    _cleanup_txn_abort_ meta_txn *txn = NULL;
+    struct image_rec rec = {0};
+    int r;
+
+    bsnap_error_clear();
+    r = check_image_id(id);
+    if (r < 0)
+        return r;
+    r = meta_txn_begin(s->meta, false, &txn);
+    if (r < 0)
+        return r;
+    r = image_load(txn, id, &rec);
+    if (r < 0)
+        return r;
+    r = json_describe_images(s, &rec, 1, NULL, 0, true, ret_json);
+    image_rec_clear(&rec);
+    return r;
+}
+
+static int unavailable(const char *id)
+{
+    return bsnap_fail(-ESTALE, "InvalidAMIID.Unavailable",
+                      "the image id '[%s]' is no longer "
+                      "available",
+                      id);
+}
+
+/* ---- deregister ---- */
+
+int bsnap_image_deregister(bsnap_store *s, const char *id, bool delete_snapshots, char **ret_json)
+{
+    _cleanup_txn_abort_ meta_txn *txn = NULL;
+    struct image_rec rec = {0};
+    char(*snaps)[BSNAP_ID_MAX] = NULL;
+    const char **codes = NULL;
+    size_t nsnaps = 0;
+    int r;
+
+    bsnap_error_clear();
+    r = check_image_id(id);
+    if (r < 0)
+        return r;
+    r = meta_txn_begin(s->meta, true, &txn);
+    if (r < 0)
+        return r;
+    r = image_load(txn, id, &rec);
+    if (r < 0)
+        return r;
+    if (rec.state == BSNAP_IMAGE_DEREGISTERED) {
+        image_rec_clear(&rec);
+        return unavailable(id);
+    }
+    rec.state = BSNAP_IMAGE_DEREGISTERED;
+    rec.deregistered_ms = time_now_ms();
+    r = image_save(txn, &rec);
+    if (r >= 0)
+        r = meta_txn_commit(steal_ptr(txn));
+    if (r < 0 || !delete_snapshots)
+        goto done;
+
+    snaps = calloc(rec.nbdm + 1, sizeof *snaps);
+    codes = calloc(rec.nbdm + 1, sizeof *codes);
+    if (!snaps || !codes) {
+        r = bsnap_fail(-ENOMEM, "InternalError", "out of memory");
+        goto done;
+    }
+    for (size_t i = 0; i < rec.nbdm; i++) {
+        const struct image_bdm *b = &rec.bdm[i];
+        if (b->kind != BDM_EBS || !b->snapshot_id[0])
+            continue;
+        snprintf(snaps[nsnaps], BSNAP_ID_MAX, "%s", b->snapshot_id);
+        /* A snapshot another live image maps is refused with InUse:
+         * "skipped", as EC2 reports it. */
+        int d = bsnap_snapshot_delete(s, b->snapshot_id);
+        codes[nsnaps++] = d == 0         ? "success"
+                          : d == -EBUSY  ? "skipped"
+                          : d == -ENOENT ? "missing"
+                                         : "client-error";
+    }
+    bsnap_error_clear();
+    r = 0;
+done:
+    if (r >= 0 && ret_json)
+        r = json_deregister_result((const char(*)[BSNAP_ID_MAX])snaps, (const char *const *)codes,
+                                   nsnaps, delete_snapshots, ret_json);
+    free(snaps);
+    free(codes);
+    image_rec_clear(&rec);
+    return r;
+}
+
+/* ---- attributes ---- */
+
+int bsnap_image_describe_attribute(bsnap_store *s, const char *id, const char *attribute,
+                                   char **ret_json)
+{
+    static const struct {
+        const char *attr, *key;
+    } valued[] = {
+        {"description", "Description"},
+        {"bootMode", "BootMode"},
+        {"kernel", "KernelId"},
+        {"ramdisk", "RamdiskId"},
+        {"sriovNetSupport", "SriovNetSupport"},
+        {"tpmSupport", "TpmSupport"},
+        {"uefiData", "UefiData"},
+        {"imdsSupport", "ImdsSupport"},
+        {"lastLaunchedTime", "LastLaunchedTime"},
+        {"deregistrationProtection", "DeregistrationProtection"},
+    };
+    _cleanup_txn_abort_ meta_txn *txn = NULL;
+    struct image_rec rec = {0};
+    int r;
+
+    bsnap_error_clear();
+    r = check_image_id(id);
+    if (r < 0)
+        return r;
+    if (strcmp(attribute, "blockDeviceMapping") == 0)
+        return bsnap_fail(-EACCES, "AuthFailure",
+                          "Unauthorized attempt to access restricted resource (use "
+                          "describe-images for the block device mappings)");
+    r = meta_txn_begin(s->meta, false, &txn);
+    if (r < 0)
+        return r;
+    r = image_load(txn, id, &rec);
+    if (r < 0)
+        return r;
+    if (rec.state == BSNAP_IMAGE_DEREGISTERED) {
+        r = unavailable(id);
+    } else if (strcmp(attribute, "launchPermission") == 0) {
+        r = json_image_attribute(id, "LaunchPermissions", NULL, true, ret_json);
+    } else if (strcmp(attribute, "productCodes") == 0) {
+        r = json_image_attribute(id, "ProductCodes", NULL, true, ret_json);
+    } else {
+        r = bsnap_fail(-EINVAL, "InvalidRequest",
+                       "The request received was invalid (unknown attribute '%s')", attribute);
+        for (size_t i = 0; i < ARRAY_SIZE(valued); i++) {
+            if (strcmp(attribute, valued[i].attr) != 0)
+                continue;
+            const char *v = i == 0                       ? rec.description
+                            : i == 1 && rec.boot_mode[0] ? rec.boot_mode
+                                                         : NULL;
+            bsnap_error_clear();
+            r = json_image_attribute(id, valued[i].key, v, false, ret_json);
+        }
+    }
+    image_rec_clear(&rec);
+    return r;
+}
+
+int bsnap_image_modify_attribute(bsnap_store *s, const char *id, const char *attribute,
+                                 const char *value)
+{
+    _cleanup_txn_abort_ meta_txn *txn = NULL;
+    struct image_rec rec = {0};
+    char *d;
+    int r;
+
+    bsnap_error_clear();
+    r = check_image_id(id);
+    if (r < 0)
+        return r;
+    if (strcmp(attribute, "description") != 0)
+        return bsnap_fail(-EINVAL, "InvalidRequest",
+                          "The request received was invalid (attribute '%s' cannot be modified "
+                          "here: only description)",
+                          attribute);
+    if (strlen(value) > DESCRIPTION_MAX)
+        return bsnap_fail(-EINVAL, "InvalidParameterValue",
+                          "description is longer than %d characters", DESCRIPTION_MAX);
+    r = meta_txn_begin(s->meta, true, &txn);
+    if (r < 0)
+        return r;
+    r = image_load(txn, id, &rec);
+    if (r < 0)
+        return r;
+    if (rec.state == BSNAP_IMAGE_DEREGISTERED) {
+        image_rec_clear(&rec);
+        return unavailable(id);
+    }
+    d = strdup(value);
+    if (!d) {
+        image_rec_clear(&rec);
+        return bsnap_fail(-ENOMEM, "InternalError", "out of memory");
+    }
+    free(rec.description);
+    rec.description = d;
+    r = image_save(txn, &rec);
+    image_rec_clear(&rec);
+    if (r < 0)
+        return r;
+    return meta_txn_commit(steal_ptr(txn));
+}
+
+/* ---- info for the FUSE view ---- */
+
+static void info_from_rec(const struct image_rec *r, bsnap_image_info *info)
+{
+    memset(info, 0, sizeof *info);
+    snprintf(info->id, sizeof info->id, "%s", r->id);
+    snprintf(info->name, sizeof info->name, "%s", r->name ? r->name : "");
+    info->state = r->state;
+    info->creation_time_ms = r->creation_ms;
+    snprintf(info->root_device, sizeof info->root_device, "%s", r->root_device);
+    for (size_t i = 0; i < r->nbdm && i < BSNAP_IMAGE_MAPPINGS_MAX; i++) {
+        snprintf(info->mappings[i].device, sizeof info->mappings[i].device, "%s", r->bdm[i].device);
+        if (r->bdm[i].kind == BDM_EBS)
+            snprintf(info->mappings[i].snapshot_id, sizeof info->mappings[i].snapshot_id, "%s",
+                     r->bdm[i].snapshot_id);
+        info->nmappings++;
+    }
+}
+
+int bsnap_image_get(bsnap_store *s, const char *id, bsnap_image_info *ret_info)
+{
+    _cleanup_txn_abort_ meta_txn *txn = NULL;
+    struct image_rec rec = {0};
+    int r;
+
+    bsnap_error_clear();
+    r = check_image_id(id);
+    if (r < 0)
+        return r;
+    r = meta_txn_begin(s->meta, false, &txn);
+    if (r < 0)
+        return r;
+    r = image_load(txn, id, &rec);
+    if (r < 0)
+        return r;
+    info_from_rec(&rec, ret_info);
+    image_rec_clear(&rec);
+    return 0;
+}
+
+int bsnap_image_list(bsnap_store *s, bsnap_image_info **ret_infos, size_t *ret_n)
+{
+    _cleanup_txn_abort_ meta_txn *txn = NULL;
+    struct image_rec *all = NULL;
+    bsnap_image_info *infos = NULL;
+    size_t n = 0, k = 0;
+    int r;
+
+    bsnap_error_clear();
+    r = meta_txn_begin(s->meta, false, &txn);
+    if (r < 0)
+        return r;
+    r = image_all(txn, &all, &n);
+    if (r < 0)
+        return r;
+    if (n && !(infos = calloc(n, sizeof *infos))) {
+        image_recs_free(all, n);
+        return bsnap_fail(-ENOMEM, "InternalError", "out of memory");
+    }
+    for (size_t i = 0; i < n; i++)
+        if (all[i].state != BSNAP_IMAGE_DEREGISTERED)
+            info_from_rec(&all[i], &infos[k++]);
+    image_recs_free(all, n);
+    if (k == 0) {
+        free(infos);
+        infos = NULL;
+    }
+    *ret_infos = infos;
+    *ret_n = k;
+    return 0;
+}
