@@ -175,13 +175,10 @@ static void test_bad_chunk_size(void **state)
 
 static void test_bad_region(void **state)
 {
-    static const char *const bad[] = {"",
-                                      "Upper",
-                                      "with space",
-                                      "under_score",
-                                      "dot.ted",
-                                      "12345678901234567890123456789012345678901234567890123456"
-                                      "789012345"};
+    static const char *const bad[] = {"", "Upper", "with space", "under_score", "dot.ted",
+                                      /* 65 characters: one over the limit */
+                                      ("12345678901234567890123456789012345678901234567890123456"
+                                       "789012345")};
     char dir[256], *path;
     bsnap_store *s = NULL;
 
