@@ -641,6 +641,7 @@ int bsnap_volume_create(bsnap_store *s, const char *snapshot_id, const char *pat
 {
     static const bsnap_volume_options defaults;
     struct restore rs = {.fd = -1};
+    bool anon = false;
 
     _cleanup_free_ char *tmp = NULL, *dircopy = NULL, *basecopy = NULL;
     struct stat st;
@@ -681,7 +682,14 @@ int bsnap_volume_create(bsnap_store *s, const char *snapshot_id, const char *pat
             r = bsnap_fail(-ENOMEM, "InternalError", "out of memory");
             goto out;
         }
-        rs.fd = mkostemp(tmp, O_CLOEXEC);
+        /* An unnamed file (O_TMPFILE) is linked into place only when it is
+         * whole, so a killed restore leaves nothing behind; file systems
+         * without it get a named temporary file. */
+        strcpy(dircopy, path);
+        rs.fd = open(dirname(dircopy), O_TMPFILE | O_RDWR | O_CLOEXEC, 0644);
+        anon = rs.fd >= 0;
+        if (!anon)
+            rs.fd = mkostemp(tmp, O_CLOEXEC);
         if (rs.fd < 0) {
             r = bsnap_fail(-errno, errno == ENOENT ? "InvalidParameterValue" : "VolumeWriteError",
                            "%s: %m", path);
@@ -705,6 +713,21 @@ int bsnap_volume_create(bsnap_store *s, const char *snapshot_id, const char *pat
         r = bsnap_fail(-errno, errno == ENOSPC ? "VolumeFull" : "VolumeWriteError", "%s: fsync: %m",
                        path);
         goto out;
+    }
+    if (anon) {
+        char proc[64];
+        snprintf(proc, sizeof proc, "/proc/self/fd/%d", rs.fd);
+        /* Give it the temporary name now (the rename below replaces a file
+         * that --force allows replacing, atomically). */
+        uint8_t rnd[3];
+        if (random_bytes(rnd, sizeof rnd) == 0) /* the XXXXXX; linkat refuses a name in use */
+            hex_encode(rnd, sizeof rnd, tmp + strlen(tmp) - 6);
+        if (linkat(AT_FDCWD, proc, AT_FDCWD, tmp, AT_SYMLINK_FOLLOW) < 0) {
+            r = bsnap_fail(-errno, "VolumeWriteError", "%s: link the restored file: %m", path);
+            free(tmp);
+            tmp = NULL;
+            goto out;
+        }
     }
     if (tmp) {
         fchmod(rs.fd, 0644);
