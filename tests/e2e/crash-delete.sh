@@ -43,5 +43,5 @@ crash_run "delete-snapshot (16 MiB, fault points)" $((${CRASH_POINTS:-50} * 4 / 
     index-decref meta-commit
 setup "${CRASH_BIG_MIB:-64}"
 crash_run "delete-snapshot (${CRASH_BIG_MIB:-64} MiB, random moments)" 0 \
-    $((${CRASH_POINTS:-50} / 5))
+    "$(crash_time_points "${CRASH_POINTS:-50}")"
 crash_summary delete-snapshot "${CRASH_POINTS:-50}"

@@ -44,5 +44,5 @@ setup 16
 crash_run "gc (16 MiB, fault points)" $((${CRASH_POINTS:-50} * 4 / 5)) 0 \
     gc-step meta-commit pack-append pack-sync pack-record index-decref
 setup "${CRASH_BIG_MIB:-64}"
-crash_run "gc (${CRASH_BIG_MIB:-64} MiB, random moments)" 0 $((${CRASH_POINTS:-50} / 5))
+crash_run "gc (${CRASH_BIG_MIB:-64} MiB, random moments)" 0 "$(crash_time_points "${CRASH_POINTS:-50}")"
 crash_summary gc "${CRASH_POINTS:-50}"

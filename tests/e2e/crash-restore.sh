@@ -48,5 +48,5 @@ crash_run "create-volume (16 MiB, fault points)" $((${CRASH_POINTS:-50} * 4 / 5)
     restore-chunk restore-batch meta-commit
 setup "${CRASH_BIG_MIB:-64}"
 crash_run "create-volume (${CRASH_BIG_MIB:-64} MiB, random moments)" 0 \
-    $((${CRASH_POINTS:-50} / 5))
+    "$(crash_time_points "${CRASH_POINTS:-50}")"
 crash_summary create-volume "${CRASH_POINTS:-50}"

@@ -46,5 +46,5 @@ crash_run "create-snapshot (16 MiB, fault points)" $((${CRASH_POINTS:-50} * 4 / 
     pack-record pack-append pack-sync snapshot-batch meta-commit
 setup "${CRASH_BIG_MIB:-64}"
 crash_run "create-snapshot (${CRASH_BIG_MIB:-64} MiB, random moments)" 0 \
-    $((${CRASH_POINTS:-50} / 5))
+    "$(crash_time_points "${CRASH_POINTS:-50}")"
 crash_summary create-snapshot "${CRASH_POINTS:-50}"

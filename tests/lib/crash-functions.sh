@@ -330,6 +330,15 @@ for _ in range(n):
     CRASH_FAILED=$((CRASH_FAILED + failed))
 }
 
+# crash_time_points WANT: how many random-moment kills to add after the
+# fault kill points: a fifth of WANT, or more when the operation passed too
+# few distinct fault points to make up the rest (a fast operation does).
+crash_time_points() {
+    local want=$1 n=$(($1 / 5))
+    [ $((want - CRASH_TOTAL)) -le "$n" ] || n=$((want - CRASH_TOTAL))
+    echo "$n"
+}
+
 # crash_summary VERB WANT: the verb's summary line; fails if any kill point
 # failed or fewer than WANT were tried.
 crash_summary() {

@@ -158,6 +158,12 @@ static void log_record(char type, int fd, const char *path, uint64_t off, uint64
     memcpy(rec + hdr, path, plen);
     if (have > 0) {
         rfd = open(path, O_RDONLY | O_CLOEXEC);
+        if (rfd < 0 && errno == ENOENT) {
+            /* An unnamed file (O_TMPFILE, or unlinked): a power cut takes it
+             * whole, so there is nothing to roll back. */
+            free(rec);
+            return;
+        }
         if (rfd < 0 || pread(rfd, rec + hdr + plen, have, (off_t)off) != (ssize_t)have) {
             perror("powerloss: read old data");
             abort();
