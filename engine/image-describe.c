@@ -103,18 +103,11 @@ int bsnap_image_describe(bsnap_store *s, const char *const *ids, size_t nids,
 
 int bsnap_image_describe_one(bsnap_store *s, const char *id, char **ret_json)
 {
-    _cleanup_txn_abort_ meta_txn *txn = NULL;
     struct image_rec rec = {0};
     int r;
 
     bsnap_error_clear();
-    r = check_image_id(id);
-    if (r < 0)
-        return r;
-    r = meta_txn_begin(s->meta, false, &txn);
-    if (r < 0)
-        return r;
-    r = image_load(txn, id, &rec);
+    r = image_get(s, id, &rec);
     if (r < 0)
         return r;
     r = json_describe_images(s, &rec, 1, NULL, 0, true, ret_json);
@@ -319,18 +312,11 @@ static void info_from_rec(const struct image_rec *r, bsnap_image_info *info)
 
 int bsnap_image_get(bsnap_store *s, const char *id, bsnap_image_info *ret_info)
 {
-    _cleanup_txn_abort_ meta_txn *txn = NULL;
     struct image_rec rec = {0};
     int r;
 
     bsnap_error_clear();
-    r = check_image_id(id);
-    if (r < 0)
-        return r;
-    r = meta_txn_begin(s->meta, false, &txn);
-    if (r < 0)
-        return r;
-    r = image_load(txn, id, &rec);
+    r = image_get(s, id, &rec);
     if (r < 0)
         return r;
     info_from_rec(&rec, ret_info);

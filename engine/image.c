@@ -269,6 +269,19 @@ int image_load(meta_txn *txn, const char *id, struct image_rec *ret)
     return image_rec_decode(v, vlen, ret);
 }
 
+int image_get(bsnap_store *s, const char *id, struct image_rec *ret)
+{
+    _cleanup_txn_abort_ meta_txn *txn = NULL;
+    int r = check_image_id(id);
+
+    if (r < 0)
+        return r;
+    r = meta_txn_begin(s->meta, false, &txn);
+    if (r < 0)
+        return r;
+    return image_load(txn, id, ret);
+}
+
 int image_save(meta_txn *txn, const struct image_rec *rec)
 {
     _cleanup_free_ char *json = NULL;

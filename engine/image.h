@@ -122,6 +122,8 @@ int image_register_as(bsnap_store *s, const bsnap_image_options *o, const char *
  * absent; image_all: every record, sorted by id (free with
  * image_recs_free). */
 int image_load(meta_txn *txn, const char *id, struct image_rec *ret);
+/* Check @id, then load its record in a short read transaction. */
+int image_get(bsnap_store *s, const char *id, struct image_rec *ret);
 int image_save(meta_txn *txn, const struct image_rec *rec);
 int image_all(meta_txn *txn, struct image_rec **ret, size_t *ret_n);
 void image_recs_free(struct image_rec *recs, size_t n);
