@@ -250,8 +250,7 @@ static void drop_pending_record(bsnap_store *s, const char *id)
     error_restore(&saved);
 }
 
-static int complete(struct pipeline *p, struct snapshot_rec *rec, struct volume_rec *vol,
-                    bool vol_new)
+static int complete(struct pipeline *p, struct snapshot_rec *rec, struct volume_rec *vol)
 {
     _cleanup_txn_abort_ meta_txn *txn = NULL;
     struct snapshot_rec cur = {0};
@@ -275,7 +274,6 @@ static int complete(struct pipeline *p, struct snapshot_rec *rec, struct volume_
         return r;
     snprintf(vol->last_snapshot, sizeof vol->last_snapshot, "%s", rec->id);
     vol->size = p->size;
-    (void)vol_new;
     r = catalog_volume_save(txn, vol);
     if (r < 0)
         return r;
@@ -404,7 +402,7 @@ int bsnap_snapshot_create(bsnap_store *s, const bsnap_snapshot_options *o,
     rec.bytes_read = p.stats.read_bytes;
     rec.bytes_written = p.stats.new_bytes;
     rec.chunks_written = p.stats.new_chunks;
-    r = complete(&p, &rec, &vol, vol_new);
+    r = complete(&p, &rec, &vol);
     if (r < 0)
         goto out;
     p.stats.volume_bytes = p.size;

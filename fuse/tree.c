@@ -713,28 +713,22 @@ int tree_init(struct fs *fs)
             snap_unref_locked(root->snap);
         node_free(root);
     }
-    if (e == 0 && !fs->single_id) {
-        struct node *snaps = node_new(INO_SNAPSHOTS, INO_ROOT, "snapshots", NODE_SNAPSHOTS);
-        if (!snaps || (e = node_insert_locked(fs, snaps)) < 0) {
+    /* The fixed directories of a whole-store mount. */
+    static const struct {
+        fuse_ino_t ino, parent;
+        const char *name;
+        enum node_kind kind;
+    } dirs[] = {
+        {INO_SNAPSHOTS, INO_ROOT, "snapshots", NODE_SNAPSHOTS},
+        {INO_IMAGES, INO_ROOT, "images", NODE_IMAGES},
+        {INO_BYNAME, INO_IMAGES, "by-name", NODE_BYNAME},
+    };
+    for (size_t i = 0; e == 0 && !fs->single_id && i < sizeof dirs / sizeof dirs[0]; i++) {
+        struct node *d = node_new(dirs[i].ino, dirs[i].parent, dirs[i].name, dirs[i].kind);
+        if (!d || (e = node_insert_locked(fs, d)) < 0) {
             e = -ENOMEM;
-            if (snaps)
-                node_free(snaps);
-        }
-    }
-    if (e == 0 && !fs->single_id) {
-        struct node *images = node_new(INO_IMAGES, INO_ROOT, "images", NODE_IMAGES);
-        if (!images || (e = node_insert_locked(fs, images)) < 0) {
-            e = -ENOMEM;
-            if (images)
-                node_free(images);
-        }
-    }
-    if (e == 0 && !fs->single_id) {
-        struct node *byname = node_new(INO_BYNAME, INO_IMAGES, "by-name", NODE_BYNAME);
-        if (!byname || (e = node_insert_locked(fs, byname)) < 0) {
-            e = -ENOMEM;
-            if (byname)
-                node_free(byname);
+            if (d)
+                node_free(d);
         }
     }
     pthread_mutex_unlock(&fs->lock);
