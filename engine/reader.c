@@ -1,6 +1,7 @@
 /* reader.c - snapshot readers, pins, restore and diff; see reader.h. */
 #include "reader.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <libgen.h>
@@ -19,7 +20,6 @@
 #include "blockmap.h"
 #include "catalog.h"
 #include "error.h"
-#include "fault.h"
 #include "fault.h"
 #include "index.h"
 #include "pack.h"
@@ -185,31 +185,21 @@ int pins_reap(bsnap_store *s, meta_txn *txn, uint64_t *ret_reaped)
     return r;
 }
 
-static int reader_open(bsnap_store *s, const char *id, bool pin, bsnap_reader **ret)
+/* A reader of @rec's block map, pinned when @pin (and the store writable). */
+static int reader_from_rec(bsnap_store *s, const struct snapshot_rec *rec, bool pin,
+                           bsnap_reader **ret)
 {
-    struct snapshot_rec rec = {0};
-    bsnap_reader *rd;
+    bsnap_reader *rd = calloc(1, sizeof *rd);
     int r;
 
-    r = catalog_snapshot_get(s, id, &rec);
-    if (r < 0)
-        return r;
-    if (rec.state != BSNAP_SNAPSHOT_COMPLETED) {
-        snapshot_rec_clear(&rec);
-        return bsnap_fail(-EBUSY, "IncorrectState", "the snapshot '%s' is not completed", id);
-    }
-    rd = calloc(1, sizeof *rd);
-    if (!rd) {
-        snapshot_rec_clear(&rec);
+    if (!rd)
         return bsnap_fail(-ENOMEM, "InternalError", "out of memory");
-    }
     rd->s = s;
     rd->pin_fd = -1;
-    snprintf(rd->id, sizeof rd->id, "%s", id);
-    snapshot_tree(&rec, &rd->tree);
-    rd->size = rec.size;
-    rd->cs = rec.chunk_size;
-    snapshot_rec_clear(&rec);
+    snprintf(rd->id, sizeof rd->id, "%s", rec->id);
+    snapshot_tree(rec, &rd->tree);
+    rd->size = rec->size;
+    rd->cs = rec->chunk_size;
     if (pin && !(s->flags & BSNAP_STORE_RDONLY) && !chunk_id_is_zero(&rd->tree.root)) {
         r = pin_create(rd);
         if (r < 0) {
@@ -217,11 +207,34 @@ static int reader_open(bsnap_store *s, const char *id, bool pin, bsnap_reader **
             free(rd);
             if (bsnap_last_error()->err)
                 return r;
-            return bsnap_fail(r, "Store.Error", "snapshot %s: cannot pin: %s", id, strerror(-r));
+            return bsnap_fail(r, "Store.Error", "snapshot %s: cannot pin: %s", rec->id,
+                              strerror(-r));
         }
     }
     *ret = rd;
     return 0;
+}
+
+static int reader_open(bsnap_store *s, const char *id, bool pin, bsnap_reader **ret)
+{
+    struct snapshot_rec rec = {0};
+    int r;
+
+    r = catalog_snapshot_get(s, id, &rec);
+    if (r < 0)
+        return r;
+    if (rec.state != BSNAP_SNAPSHOT_COMPLETED)
+        r = bsnap_fail(-EBUSY, "IncorrectState", "the snapshot '%s' is not completed", id);
+    else
+        r = reader_from_rec(s, &rec, pin, ret);
+    snapshot_rec_clear(&rec);
+    return r;
+}
+
+int reader_open_pending(bsnap_store *s, const struct snapshot_rec *rec, bsnap_reader **ret_reader)
+{
+    assert(rec->state == BSNAP_SNAPSHOT_PENDING);
+    return reader_from_rec(s, rec, false, ret_reader);
 }
 
 int bsnap_reader_open(bsnap_store *s, const char *id, bsnap_reader **ret_reader)
@@ -289,6 +302,25 @@ static int read_chunk(bsnap_reader *rd, uint64_t idx, uint8_t *out)
     if (r < 0)
         return r;
     return read_chunk_id(rd, idx, &id, out);
+}
+
+int bsnap_reader_read_chunk(bsnap_reader *rd, uint64_t index, void *buf)
+{
+    chunk_id id;
+    int r;
+
+    bsnap_error_clear();
+    if (index >= (rd->size + rd->cs - 1) / rd->cs)
+        return bsnap_fail(-EINVAL, "InvalidParameterValue",
+                          "snapshot %s: chunk %llu is past the end", rd->id,
+                          (unsigned long long)index);
+    r = bm_lookup(rd->s, NULL, &rd->tree, index, 0, &id);
+    if (r < 0)
+        return r;
+    if (chunk_id_is_zero(&id))
+        return 1;
+    r = read_chunk_id(rd, index, &id, buf);
+    return r < 0 ? r : 0;
 }
 
 long bsnap_reader_pread(bsnap_reader *rd, void *buf, size_t len, uint64_t offset)
@@ -595,22 +627,23 @@ static int restore_data(struct restore *rs)
     return r;
 }
 
-static int register_volume(bsnap_store *s, const char *snap_id, const char *path, uint64_t size,
-                           char ret_id[BSNAP_ID_MAX])
+/* Record a new volume at canonical path @canon, restored from @snap_id, in
+ * a transaction of its own.  A volume recorded at that path before keeps
+ * its snapshots but no longer names the file; its id is set in
+ * @ret_old_id ("" when none), for unrecord_volume(). */
+static int record_volume(bsnap_store *s, const char *snap_id, const char *canon, uint64_t size,
+                         char ret_id[BSNAP_ID_MAX], char ret_old_id[BSNAP_ID_MAX])
 {
     _cleanup_txn_abort_ meta_txn *txn = NULL;
-    _cleanup_free_ char *canon = realpath(path, NULL);
     struct volume_rec vol = {0}, old = {0};
     int r;
 
-    if (!canon)
-        return bsnap_fail(-errno, "InvalidParameterValue", "%s: %m", path);
     r = meta_txn_begin(s->meta, true, &txn);
     if (r < 0)
         return r;
+    ret_old_id[0] = '\0';
     if (catalog_volume_by_path(txn, canon, &old) == 0) {
-        /* The path now holds a new volume; the old record keeps its
-         * snapshots but no longer names the file. */
+        snprintf(ret_old_id, BSNAP_ID_MAX, "%s", old.id);
         free(old.path);
         old.path = strdup("");
         r = old.path ? catalog_volume_save(txn, &old) : -ENOMEM;
@@ -622,7 +655,9 @@ static int register_volume(bsnap_store *s, const char *snap_id, const char *path
     r = id_generate("vol", vol.id);
     if (r < 0)
         return bsnap_fail(r, "InternalError", "getrandom: %s", strerror(-r));
-    vol.path = steal_ptr(canon);
+    vol.path = strdup(canon);
+    if (!vol.path)
+        return bsnap_fail(-ENOMEM, "InternalError", "out of memory");
     vol.size = size;
     vol.create_ms = time_now_ms();
     snprintf(vol.source_snapshot, sizeof vol.source_snapshot, "%s", snap_id);
@@ -636,6 +671,55 @@ static int register_volume(bsnap_store *s, const char *snap_id, const char *path
     return r;
 }
 
+/* Undo record_volume() when the file could not be put in place: the new
+ * record goes and the old one names @canon again.  Logs a failure and
+ * leaves the error record as it was. */
+static void unrecord_volume(bsnap_store *s, const char *canon, const char *id, const char *old_id)
+{
+    _cleanup_txn_abort_ meta_txn *txn = NULL;
+    struct volume_rec old = {0};
+    error_saved saved;
+    int r;
+
+    error_save(&saved);
+    r = meta_txn_begin(s->meta, true, &txn);
+    if (r == 0)
+        r = catalog_volume_delete(txn, id, canon);
+    if (r == 0 && old_id[0]) {
+        r = catalog_volume_load(txn, old_id, &old);
+        if (r == 0) {
+            free(old.path);
+            old.path = strdup(canon);
+            r = old.path ? catalog_volume_save(txn, &old) : -ENOMEM;
+        }
+    }
+    if (r == 0)
+        r = meta_txn_commit(steal_ptr(txn));
+    if (r < 0)
+        bsnap_log(BSNAP_LOG_WARNING, "restore",
+                  "volume %s: %s is not in place, but its record could not be removed: %s", id,
+                  canon, bsnap_last_error()->message);
+    volume_rec_clear(&old);
+    error_restore(&saved);
+}
+
+/* The canonical path a file @path will have: its directory's real path
+ * and its own name (a symbolic link at @path is replaced, not followed). */
+static char *canonical_target(const char *path)
+{
+    _cleanup_free_ char *d = strdup(path), *b = strdup(path), *dir = NULL;
+    char *ret = NULL;
+
+    if (!d || !b)
+        return NULL;
+    dir = realpath(dirname(d), NULL);
+    if (!dir)
+        return NULL;
+    if (asprintf(&ret, "%s/%s", strcmp(dir, "/") == 0 ? "" : dir, basename(b)) < 0)
+        return NULL;
+    return ret;
+}
+
 int bsnap_volume_create(bsnap_store *s, const char *snapshot_id, const char *path,
                         const bsnap_volume_options *opts, char ret_volume_id[BSNAP_ID_MAX])
 {
@@ -643,7 +727,8 @@ int bsnap_volume_create(bsnap_store *s, const char *snapshot_id, const char *pat
     struct restore rs = {.fd = -1};
     bool anon = false;
 
-    _cleanup_free_ char *tmp = NULL, *dircopy = NULL, *basecopy = NULL;
+    _cleanup_free_ char *tmp = NULL, *dircopy = NULL, *basecopy = NULL, *canon = NULL;
+    char id[BSNAP_ID_MAX], old_id[BSNAP_ID_MAX];
     struct stat st;
     int r;
 
@@ -729,20 +814,40 @@ int bsnap_volume_create(bsnap_store *s, const char *snapshot_id, const char *pat
             goto out;
         }
     }
-    if (tmp) {
-        fchmod(rs.fd, 0644);
-        if (rename(tmp, path) < 0) {
-            r = bsnap_fail(-errno, "VolumeWriteError", "%s: rename into place: %m", path);
+    if (!tmp) { /* a block device, written in place */
+        canon = realpath(path, NULL);
+        if (!canon) {
+            r = bsnap_fail(-errno, "InvalidParameterValue", "%s: %m", path);
             goto out;
         }
-        free(tmp);
-        tmp = NULL;
-        if (dircopy) {
-            strcpy(dircopy, path);
-            fsync_dir(dirname(dircopy));
-        }
+        r = record_volume(s, snapshot_id, canon, rs.rd->size, ret_volume_id, old_id);
+        goto out;
     }
-    r = register_volume(s, snapshot_id, path, rs.rd->size, ret_volume_id);
+    /* The record first, then the file into place: a failure to record
+     * leaves the target as it was (--force's old file too), and a failure
+     * to rename takes the record back. */
+    canon = canonical_target(path);
+    if (!canon) {
+        r = bsnap_fail(-errno, "InvalidParameterValue", "%s: %m", path);
+        goto out;
+    }
+    r = record_volume(s, snapshot_id, canon, rs.rd->size, id, old_id);
+    if (r < 0)
+        goto out;
+    fchmod(rs.fd, 0644);
+    if (fault_hit("restore-rename"))
+        r = bsnap_fail(-EIO, "VolumeWriteError", "%s: rename into place: injected failure", path);
+    else if (rename(tmp, path) < 0)
+        r = bsnap_fail(-errno, "VolumeWriteError", "%s: rename into place: %m", path);
+    if (r < 0) {
+        unrecord_volume(s, canon, id, old_id);
+        goto out;
+    }
+    free(tmp);
+    tmp = NULL;
+    strcpy(dircopy, path);
+    fsync_dir(dirname(dircopy));
+    snprintf(ret_volume_id, BSNAP_ID_MAX, "%s", id);
 out:
     if (rs.fd >= 0)
         close(rs.fd);

@@ -10,6 +10,10 @@
 #include "cache.h"
 
 #define QUEUE_LEN 256
+/* Chunk buffers kept for reuse, at most this many bytes: a long read frees
+ * and allocates a chunk buffer per chunk, and fresh memory costs a page
+ * fault per page. */
+#define POOL_BYTES (8u << 20)
 
 enum entry_state { LOADING, READY };
 
@@ -18,8 +22,8 @@ struct centry {
     enum entry_state state;
     unsigned pins;
     bool indexed;  /* in the tree (a failed load leaves it) */
-    uint8_t *data; /* malloc'd, or the shared zero buffer */
-    size_t len;
+    uint8_t *data; /* from buf_get() (size bytes), or the shared zero buffer */
+    size_t len, size;
     size_t cost;                /* what the entry counts against max_bytes */
     struct centry *prev, *next; /* LRU, most recent first */
 };
@@ -38,6 +42,8 @@ struct cache {
     uint64_t bytes, max_bytes, entries;
     uint8_t *zero;
     size_t zero_len;
+    void **pool; /* free chunk buffers of pool_size bytes */
+    size_t pool_len, pool_cap, pool_size;
     struct job queue[QUEUE_LEN];
     size_t qhead, qlen;
     bool stop;
@@ -111,10 +117,35 @@ static void lru_push_front(struct cache *c, struct centry *e)
         c->tail = e;
 }
 
+/* A buffer of @size bytes, from the pool when it has one (under c->lock). */
+static uint8_t *buf_get(struct cache *c, size_t size)
+{
+    if (size == c->pool_size && c->pool_len > 0)
+        return c->pool[--c->pool_len];
+    return malloc(size);
+}
+
+/* Give back a buffer of @size bytes (under c->lock). */
+static void buf_put(struct cache *c, uint8_t *buf, size_t size)
+{
+    if (!buf || buf == c->zero)
+        return;
+    if (c->pool_size == 0 && size <= POOL_BYTES) {
+        c->pool_size = size; /* every source of a store has one chunk size */
+        c->pool_cap = POOL_BYTES / size;
+        c->pool = calloc(c->pool_cap, sizeof(*c->pool));
+        if (!c->pool)
+            c->pool_cap = 0;
+    }
+    if (size == c->pool_size && c->pool_len < c->pool_cap)
+        c->pool[c->pool_len++] = buf;
+    else
+        free(buf);
+}
+
 static void entry_free(struct cache *c, struct centry *e)
 {
-    if (e->data != c->zero)
-        free(e->data);
+    buf_put(c, e->data, e->size);
     free(e);
 }
 
@@ -147,34 +178,16 @@ static void evict(struct cache *c)
 
 /* ---- get / put ---- */
 
-static int load(struct cache *c, struct source *src, struct centry *e)
+/* Read the entry's chunk into e->data (a chunk-sized buffer the caller
+ * took).  Returns 1 for a hole, which the caller points at the shared zero
+ * buffer, 0 for data, or a negative errno. */
+static int load(struct source *src, struct centry *e)
 {
     uint64_t off = e->idx * src->chunk_size;
-    size_t len = src->chunk_size;
     if (off >= src->size)
         return -EINVAL;
-    if (src->size - off < len)
-        len = src->size - off;
-    uint8_t *buf = malloc(len);
-    if (!buf)
-        return -ENOMEM;
-    long n = bsnap_reader_pread(src->reader, buf, len, off);
-    if (n < 0) {
-        free(buf);
-        return (int)n;
-    }
-    if ((size_t)n != len) {
-        free(buf);
-        return -EIO;
-    }
-    e->len = len;
-    if (len <= c->zero_len && buf[0] == 0 && memcmp(buf, buf + 1, len - 1) == 0) {
-        free(buf);
-        e->data = c->zero;
-    } else {
-        e->data = buf;
-    }
-    return 0;
+    e->len = src->size - off < src->chunk_size ? (size_t)(src->size - off) : src->chunk_size;
+    return bsnap_reader_read_chunk(src->reader, e->idx, e->data);
 }
 
 int cache_get(struct cache *c, struct source *src, uint64_t idx, struct centry **ret)
@@ -214,9 +227,11 @@ int cache_get(struct cache *c, struct source *src, uint64_t idx, struct centry *
     e->idx = idx;
     e->state = LOADING;
     e->pins = 1;
-    if (!tsearch(e, &c->index, entry_cmp)) {
+    e->size = src->chunk_size;
+    e->data = buf_get(c, e->size);
+    if (!e->data || !tsearch(e, &c->index, entry_cmp)) {
+        entry_free(c, e);
         pthread_mutex_unlock(&c->lock);
-        free(e);
         return -ENOMEM;
     }
     e->indexed = true;
@@ -225,9 +240,14 @@ int cache_get(struct cache *c, struct source *src, uint64_t idx, struct centry *
     c->st.misses++;
     pthread_mutex_unlock(&c->lock);
 
-    r = load(c, src, e);
+    r = load(src, e);
 
     pthread_mutex_lock(&c->lock);
+    if (r == 1) { /* a hole: share the zero buffer (a chunk is at most zero_len) */
+        buf_put(c, e->data, e->size);
+        e->data = c->zero;
+        e->size = 0;
+    }
     if (r < 0) {
         /* Waiters see indexed == false and retry; the last pin frees. */
         entry_remove(c, e);
@@ -371,6 +391,9 @@ void cache_free(struct cache *c)
         entry_remove(c, e);
         entry_free(c, e);
     }
+    while (c->pool_len > 0)
+        free(c->pool[--c->pool_len]);
+    free(c->pool);
     pthread_cond_destroy(&c->work);
     pthread_cond_destroy(&c->loaded);
     pthread_mutex_destroy(&c->lock);

@@ -243,6 +243,7 @@ static void fs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
         fuse_reply_err(req, EROFS);
         return;
     }
+    fs_widen_readahead(fs);
     if (n->kind == NODE_MEMFILE) {
         /* A copy of the content as it is now (a manifest changes with its
          * image's tags or description); read without the page cache. */

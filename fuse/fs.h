@@ -26,7 +26,9 @@
 
 #define FUSE_USE_VERSION 312
 #include <fuse_lowlevel.h>
+#include <limits.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/stat.h>
@@ -100,6 +102,8 @@ struct fs {
     struct cache *cache;
     struct fuse_session *se;
     uint64_t ra_bytes; /* readahead window: READAHEAD_BYTES or less for a small cache */
+    char mountpoint[PATH_MAX]; /* canonical */
+    atomic_bool ra_widened;    /* fs_widen_readahead() ran */
 
     pthread_mutex_t lock;
     void *by_ino;  /* tsearch: struct node by ino */
@@ -111,6 +115,13 @@ struct fs {
     struct handle *handles; /* open files: closed at teardown if the loop
                              * ends (signal) while files are still open */
 };
+
+/* ---- main.c ---- */
+
+/* Widen the kernel's readahead window of the mount, once, when the kernel
+ * has taken the session's INIT answer (which would undo it): at the first
+ * open. */
+void fs_widen_readahead(struct fs *fs);
 
 /* ---- tree.c ---- */
 

@@ -32,6 +32,7 @@
 #define DEFAULT_CACHE_SIZE (256ull << 20)
 #define READAHEAD_WORKERS 2
 #define MAX_THREADS 16
+#define READAHEAD_KB (2 * MAX_READ / 1024) /* the kernel's window once widened */
 
 static int fail(bsnap_fuse_error *err, int e, const char *code, const char *fmt, ...)
     BSNAP_PRINTF(4, 5);
@@ -73,8 +74,10 @@ static void unescape(char *s)
 }
 
 /* Whether @path (canonical) is a mount point; its file system type goes to
- * @fstype.  Returns 1, 0 or a negative errno. */
-static int mounted_at(const char *path, char *fstype, size_t fslen)
+ * @fstype and, if @dev is not NULL, its device number ("MAJ:MIN") to @dev
+ * (DEV_LEN bytes).  Returns 1, 0 or a negative errno. */
+#define DEV_LEN 32
+static int mounted_at(const char *path, char *fstype, size_t fslen, char *dev)
 {
     FILE *f = fopen("/proc/self/mountinfo", "re");
     char *line = NULL;
@@ -106,11 +109,35 @@ static int mounted_at(const char *path, char *fstype, size_t fslen)
                 break;
             }
         snprintf(fstype, fslen, "%s", type ? type : "?");
+        if (dev)
+            snprintf(dev, DEV_LEN, "%s", field[2]);
         /* keep going: the last mount over a path is the visible one */
     }
     free(line);
     fclose(f);
     return found;
+}
+
+/* The kernel reads ahead 128 KiB at a time on a FUSE mount, whatever
+ * max_read says, so a sequential read arrives as 128 KiB requests, each a
+ * round trip.  Root may widen the window of this mount's backing device;
+ * others keep the kernel's default (nothing to report). */
+void fs_widen_readahead(struct fs *fs)
+{
+    char fstype[64], dev[DEV_LEN], path[96];
+    if (atomic_exchange(&fs->ra_widened, true))
+        return;
+    if (mounted_at(fs->mountpoint, fstype, sizeof(fstype), dev) != 1)
+        return;
+    snprintf(path, sizeof(path), "/sys/class/bdi/%s/read_ahead_kb", dev);
+    int fd = open(path, O_WRONLY | O_CLOEXEC);
+    if (fd < 0)
+        return;
+    char kb[16];
+    int n = snprintf(kb, sizeof(kb), "%u", READAHEAD_KB);
+    if (write(fd, kb, (size_t)n) != n)
+        fuse_log(FUSE_LOG_DEBUG, "blocksnap: cannot set %s: %s\n", path, strerror(errno));
+    close(fd);
 }
 
 static bool executable_in(const char *dir, const char *name)
@@ -170,7 +197,7 @@ static int check_mountpoint(const bsnap_mount_options *o, bool *ret_is_file, cha
     if (!realpath(o->mountpoint, real))
         return fail(err, -errno, "Mountpoint.Invalid", "mountpoint %s: %s", o->mountpoint,
                     strerror(errno));
-    int m = mounted_at(real, fstype, sizeof(fstype));
+    int m = mounted_at(real, fstype, sizeof(fstype), NULL);
     if (m > 0) {
         /* stat() may be answered from cached attributes: opening reaches
          * the file system, and a FUSE mount whose daemon died says so. */
@@ -422,6 +449,7 @@ int bsnap_fuse_mount(const bsnap_mount_options *o, bsnap_fuse_error *err)
         return fail(err, -ENOMEM, "InternalError", "out of memory");
     pthread_mutex_init(&fs->lock, NULL);
     fs->single_id = o->snapshot_id;
+    snprintf(fs->mountpoint, sizeof(fs->mountpoint), "%s", real);
     fs->root_is_file = is_file;
     fs->uid = getuid();
     fs->gid = getgid();
@@ -550,7 +578,7 @@ int bsnap_fuse_umount(const char *mountpoint, bsnap_fuse_error *err)
             return fail(err, -ENAMETOOLONG, "Mountpoint.Invalid", "mountpoint %s: %s", mountpoint,
                         strerror(ENAMETOOLONG));
     }
-    int m = mounted_at(real, fstype, sizeof(fstype));
+    int m = mounted_at(real, fstype, sizeof(fstype), NULL);
     if (m <= 0)
         return fail(err, -EINVAL, "Mountpoint.NotMounted", "nothing is mounted at %s", mountpoint);
     if (strcmp(fstype, "fuse.blocksnap") != 0)

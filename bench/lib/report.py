@@ -260,7 +260,8 @@ def markdown(doc):
     if "null FUSE fs" in doc["results"].get("fuse-seq", {}):
         L.append("")
         L.append("FUSE ceiling: `cat` of an image-sized file from a FUSE file system that does no "
-                 "work (bench/fusenull.c: zeros from memory, max_read 1 MiB, multithreaded): %s."
+                 "work (bench/fusenull.c: zeros from memory, max_read 1 MiB, multithreaded, the 2 MiB "
+                 "readahead window blocksnap's mount sets as root): %s."
                  % cell(doc, "fuse-seq", "null FUSE fs", size=size))
     L.append("")
 

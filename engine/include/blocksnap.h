@@ -380,9 +380,11 @@ typedef struct bsnap_volume_options {
  * as a volume whose source is that snapshot (so its next snapshot is
  * incremental).  The file is sparse where chunks are zero and byte-identical
  * to the volume at snapshot time; every chunk is verified as it is read.
- * The file is written under a temporary name and renamed into place, so a
- * failure leaves no partial file.  A block device at @path is written in
- * place (never with holes).
+ * The file is written under a temporary name (or none: O_TMPFILE), the
+ * volume recorded, and then the file renamed into place, so a failure
+ * leaves neither a partial file nor a record, and --force's old file stays
+ * unless the new one is whole and recorded.  A block device at @path is
+ * written in place (never with holes) and recorded after.
  * @ret_volume_id out.
  * Errors: -EEXIST (InvalidParameterValue) file exists and !force; -ENOENT
  * (InvalidSnapshot.NotFound); -EIO naming chunk, pack and offset for a
@@ -487,6 +489,15 @@ BSNAP_API uint64_t bsnap_reader_size(const bsnap_reader *reader) BSNAP_NONNULL(1
  * pack and offset) for a damaged or missing chunk; -ENOMEM. */
 BSNAP_API BSNAP_WUR long bsnap_reader_pread(bsnap_reader *reader, void *buf, size_t len,
                                             uint64_t offset) BSNAP_NONNULL(1, 2);
+
+/** Read chunk @index (the volume's chunk_size bytes; the last chunk of a
+ * volume whose size is not a multiple of it is zero-padded) into @buf, which
+ * holds chunk_size bytes.  Verified as bsnap_reader_pread() verifies.
+ * Returns 1 when the chunk is a hole (all zeros): @buf is then untouched, so
+ * a caller that keeps chunks can share one zero buffer; 0 when read.
+ * Errors as bsnap_reader_pread(), and -EINVAL for an index past the end. */
+BSNAP_API BSNAP_WUR int bsnap_reader_read_chunk(bsnap_reader *reader, uint64_t index, void *buf)
+    BSNAP_NONNULL(1, 3);
 
 /** lseek(2)'s SEEK_DATA / SEEK_HOLE over the block map: @whence is SEEK_DATA
  * or SEEK_HOLE.  Data means a non-zero chunk.  @ret_offset out.

@@ -37,6 +37,12 @@ assert_same_file "$T/mnt/snapshots/$snap1.img" "$T/vol1.img"
 assert_same_file "$T/mnt/snapshots/$snap2.img" "$T/vol2.img"
 # a second pass is served from the caches
 assert_same_file "$T/mnt/snapshots/$snap2.img" "$T/vol2.img"
+# As root, the mount widens the kernel's readahead window from its default
+# 128 KiB to 2 MiB (2 x max_read) once a file has been opened.
+if [ "$(id -u)" = 0 ]; then
+    ra=$(cat "/sys/class/bdi/$(mountpoint -d "$T/mnt")/read_ahead_kb")
+    [ "$ra" = 2048 ] || die "the mount's readahead window is $ra KiB, not 2048"
+fi
 # reads at odd offsets and lengths, across chunk boundaries
 python3 - "$T/mnt/snapshots/$snap2.img" "$T/vol2.img" "$CHUNK" <<'EOF'
 import os, random, sys

@@ -204,6 +204,41 @@ static void test_pread(void **state)
     free(vol);
 }
 
+/* Whole chunks: data as pread gives it (the partial last one zero-padded),
+ * holes reported as such with the buffer untouched, nothing past the end. */
+static void test_read_chunk(void **state)
+{
+    struct fixture *f = *state;
+    const uint64_t n = 300, size = n * CS - 123;
+    char *vol = sample_volume(f, "v.img", n), id[BSNAP_ID_MAX];
+    size_t vlen;
+    uint8_t *want = file_slurp(vol, &vlen), buf[CS], pad[CS];
+    bsnap_reader *rd = NULL;
+
+    snap_path(f, vol, id);
+    assert_int_equal(bsnap_reader_open(f->s, id, &rd), 0);
+    for (uint64_t i = 0; i < n; i++) {
+        bool data = i == 0 || (i >= 3 && i <= 5) || i == 100 || i == n - 1;
+        memset(buf, 0xaa, CS);
+        assert_int_equal(bsnap_reader_read_chunk(rd, i, buf), data ? 0 : 1);
+        if (!data) {
+            assert_int_equal(buf[0], 0xaa); /* untouched */
+            assert_int_equal(buf[CS - 1], 0xaa);
+        } else if (i < n - 1) {
+            assert_memory_equal(buf, want + i * CS, CS);
+        } else {
+            memset(pad, 0, CS);
+            memcpy(pad, want + i * CS, size - i * CS);
+            assert_memory_equal(buf, pad, CS);
+        }
+    }
+    assert_int_equal(bsnap_reader_read_chunk(rd, n, buf), -EINVAL);
+    assert_int_equal(bsnap_reader_read_chunk(rd, UINT64_MAX, buf), -EINVAL);
+    bsnap_reader_close(rd);
+    free(want);
+    free(vol);
+}
+
 static uint64_t seek(bsnap_reader *rd, uint64_t off, int whence)
 {
     uint64_t out = 0;
@@ -565,6 +600,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_restore_refusals, setup_4k, teardown_fixture),
         cmocka_unit_test_setup_teardown(test_restore_damaged, setup_4k, teardown_fixture),
         cmocka_unit_test_setup_teardown(test_pread, setup_4k, teardown_fixture),
+        cmocka_unit_test_setup_teardown(test_read_chunk, setup_4k, teardown_fixture),
         cmocka_unit_test_setup_teardown(test_seek, setup_4k, teardown_fixture),
         cmocka_unit_test_setup_teardown(test_open_errors, setup_4k, teardown_fixture),
         cmocka_unit_test_setup_teardown(test_pin_reads_after_gc, setup_4k, teardown_fixture),
