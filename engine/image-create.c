@@ -1,5 +1,11 @@
 /* image-create.c - create-image: snapshot every volume of a machine, in
- * parallel, then register them as one image; all or nothing (image.h). */
+ * parallel, then register them as one image; all or nothing (image.h).
+ *
+ * The snapshots stay pending until the one transaction that registers the
+ * image completes them all; the store lock is held shared from the first
+ * snapshot to that commit, so gc cannot remove them meanwhile.  A failure
+ * drops their records; a crash leaves them pending, and gc removes them
+ * and their chunks: no completed snapshot outlives an unregistered image. */
 #include <errno.h>
 #include <limits.h>
 #include <pthread.h>
@@ -11,6 +17,7 @@
 
 #include "error.h"
 #include "image.h"
+#include "snapshot.h"
 #include "store.h"
 #include "util.h"
 
@@ -20,7 +27,7 @@ struct job {
     const bsnap_image_volume *vol;
     const bsnap_image_options *o;
     char description[128];
-    char snap_id[BSNAP_ID_MAX];
+    struct snapshot_taken taken; /* pending until the image is registered */
     _Atomic uint64_t done, total;
     atomic_bool finished;
     int r;
@@ -45,7 +52,7 @@ static void *job_run(void *arg)
     so.run.cancel = j->o->run.cancel;
     so.run.progress = job_progress;
     so.run.progress_ud = j;
-    j->r = bsnap_snapshot_create(j->s, &so, j->snap_id, NULL);
+    j->r = snapshot_take_pending(j->s, &so, &j->taken);
     if (j->r < 0) {
         bsnap_fail_prefix("%s (%s)", j->vol->device, j->vol->path);
         error_save(&j->err);
@@ -142,7 +149,7 @@ int bsnap_image_create(bsnap_store *s, const bsnap_image_options *o, char ret_id
     size_t started = 0;
     error_saved first = {0};
     char *mappings = NULL;
-    int r;
+    int lockfd = -1, r;
 
     bsnap_error_clear();
     r = check_volumes(s, o, &root);
@@ -157,6 +164,9 @@ int bsnap_image_create(bsnap_store *s, const bsnap_image_options *o, char ret_id
         r = bsnap_fail(-ENOMEM, "InternalError", "out of memory");
         goto out;
     }
+    r = store_lock(s, false, &lockfd);
+    if (r < 0)
+        goto out;
 
     /* Separate files: one thread each, so the reads overlap. */
     for (size_t i = 0; i < o->nvolumes; i++) {
@@ -205,7 +215,7 @@ int bsnap_image_create(bsnap_store *s, const bsnap_image_options *o, char ret_id
             len += (size_t)snprintf(mappings + len, cap - len,
                                     "%s{\"DeviceName\":\"%s\",\"Ebs\":{\"SnapshotId\":\"%s\","
                                     "\"DeleteOnTermination\":true}}",
-                                    i ? "," : "", o->volumes[i].device, jobs[i].snap_id);
+                                    i ? "," : "", o->volumes[i].device, jobs[i].taken.rec.id);
         snprintf(mappings + len, cap - len, "]");
         arg = mappings;
         ro.volumes = NULL;
@@ -215,23 +225,33 @@ int bsnap_image_create(bsnap_store *s, const bsnap_image_options *o, char ret_id
         ro.root_device_name = root;
         if (o->run.cancel && *o->run.cancel)
             r = bsnap_fail(-ECANCELED, "Cancelled", "interrupted");
-        else
-            r = image_register_as(s, &ro, id);
+        else {
+            struct snapshot_taken *taken = calloc(o->nvolumes, sizeof *taken);
+            if (!taken) {
+                r = bsnap_fail(-ENOMEM, "InternalError", "out of memory");
+                goto out;
+            }
+            for (size_t i = 0; i < o->nvolumes; i++)
+                taken[i] = jobs[i].taken;
+            r = image_register_as(s, &ro, id, taken, o->nvolumes);
+            free(taken);
+        }
     }
 
 out:
     if (r < 0) {
-        /* Nothing is registered: give back the snapshots this call took. */
+        /* Nothing is registered: drop the pending snapshots this call took. */
         error_save(&first);
         for (size_t i = 0; i < started; i++)
-            if (jobs[i].r == 0 && jobs[i].snap_id[0] &&
-                bsnap_snapshot_delete(s, jobs[i].snap_id) < 0)
-                bsnap_log(BSNAP_LOG_WARNING, "image", "image %s: cannot delete snapshot %s: %s", id,
-                          jobs[i].snap_id, bsnap_last_error()->message);
+            if (jobs[i].r == 0)
+                snapshot_drop_pending(s, jobs[i].taken.rec.id);
         error_restore(&first);
     } else {
         snprintf(ret_id, BSNAP_ID_MAX, "%s", id);
     }
+    store_unlock(lockfd);
+    for (size_t i = 0; jobs && i < started; i++)
+        snapshot_taken_clear(&jobs[i].taken);
     free(mappings);
     free(jobs);
     free(tids);

@@ -10,6 +10,8 @@
 
 #include "catalog.h"
 #include "error.h"
+#include "reader.h"
+#include "snapshot.h"
 #include "store.h"
 #include "util.h"
 
@@ -589,7 +591,20 @@ static int check_request(const struct image_request *q, struct image_rec *rec)
 
 /* Snapshots exist, are completed, and fit their volume sizes.  Fills the
  * sizes not given.  With @root_size, returns the root snapshot's size. */
-static int check_snapshots(meta_txn *txn, struct image_rec *rec)
+/* The snapshot @id among create-image's pending ones, or NULL. */
+static const struct snapshot_taken *taken_find(const struct snapshot_taken *taken, size_t ntaken,
+                                               const char *id)
+{
+    for (size_t i = 0; i < ntaken; i++)
+        if (strcmp(taken[i].rec.id, id) == 0)
+            return &taken[i];
+    return NULL;
+}
+
+/* Every snapshot @rec maps exists and is completed (or is one of @taken,
+ * which the register transaction completes); fill in volume sizes. */
+static int check_snapshots(meta_txn *txn, struct image_rec *rec, const struct snapshot_taken *taken,
+                           size_t ntaken)
 {
     for (size_t i = 0; i < rec->nbdm; i++) {
         struct image_bdm *b = &rec->bdm[i];
@@ -603,7 +618,7 @@ static int check_snapshots(meta_txn *txn, struct image_rec *rec)
         if (r < 0)
             return r;
         gib = DIV_ROUND_UP(sr.size, 1ull << 30);
-        if (sr.state != BSNAP_SNAPSHOT_COMPLETED) {
+        if (sr.state != BSNAP_SNAPSHOT_COMPLETED && !taken_find(taken, ntaken, sr.id)) {
             snapshot_rec_clear(&sr);
             return bsnap_fail(-EBUSY, "IncorrectState", "the snapshot '%s' is not completed",
                               b->snapshot_id);
@@ -650,8 +665,9 @@ static const char *detect_name(bool bios, bool uefi)
 
 /* Read the root snapshot's boot sectors; decide BootMode. */
 static int boot_check(bsnap_store *s, const struct image_request *q, struct image_rec *rec,
-                      bool no_check)
+                      bool no_check, const struct snapshot_taken *taken, size_t ntaken)
 {
+    const struct snapshot_taken *t;
     bsnap_reader *reader = NULL;
     bsnap_boot_info info;
     const char *root_snap = NULL;
@@ -661,7 +677,8 @@ static int boot_check(bsnap_store *s, const struct image_request *q, struct imag
     for (size_t i = 0; i < rec->nbdm; i++)
         if (strcmp(rec->bdm[i].device, rec->root_device) == 0)
             root_snap = rec->bdm[i].snapshot_id;
-    r = bsnap_reader_open(s, root_snap, &reader);
+    t = root_snap ? taken_find(taken, ntaken, root_snap) : NULL;
+    r = t ? reader_open_pending(s, &t->rec, &reader) : bsnap_reader_open(s, root_snap, &reader);
     if (r < 0)
         return r;
     r = bsnap_boot_inspect(reader, &info);
@@ -710,7 +727,8 @@ static int boot_check(bsnap_store *s, const struct image_request *q, struct imag
 
 /* ---- register ---- */
 
-int image_register_as(bsnap_store *s, const bsnap_image_options *o, const char *id)
+int image_register_as(bsnap_store *s, const bsnap_image_options *o, const char *id,
+                      struct snapshot_taken *taken, size_t ntaken)
 {
     _cleanup_txn_abort_ meta_txn *txn = NULL;
     struct image_request q;
@@ -742,11 +760,11 @@ int image_register_as(bsnap_store *s, const bsnap_image_options *o, const char *
     r = meta_txn_begin(s->meta, false, &txn);
     if (r < 0)
         goto out;
-    r = check_snapshots(txn, &rec);
+    r = check_snapshots(txn, &rec, taken, ntaken);
     meta_txn_abort(steal_ptr(txn));
     if (r < 0)
         goto out;
-    r = boot_check(s, &q, &rec, o->no_boot_check);
+    r = boot_check(s, &q, &rec, o->no_boot_check, taken, ntaken);
     if (r < 0)
         goto out;
 
@@ -754,7 +772,12 @@ int image_register_as(bsnap_store *s, const bsnap_image_options *o, const char *
     r = meta_txn_begin(s->meta, true, &txn);
     if (r < 0)
         goto out;
-    r = check_snapshots(txn, &rec);
+    for (size_t i = 0; i < ntaken; i++) {
+        r = snapshot_complete(s, txn, &taken[i]);
+        if (r < 0)
+            goto out;
+    }
+    r = check_snapshots(txn, &rec, NULL, 0);
     if (r < 0)
         goto out;
     r = name_user(txn, rec.name, other);
@@ -790,7 +813,7 @@ int bsnap_image_register(bsnap_store *s, const bsnap_image_options *o, char ret_
     r = id_generate("ami", id);
     if (r < 0)
         return bsnap_fail(r, "InternalError", "getrandom: %s", strerror(-r));
-    r = image_register_as(s, o, id);
+    r = image_register_as(s, o, id, NULL, 0);
     if (r < 0)
         return r;
     snprintf(ret_id, BSNAP_ID_MAX, "%s", id);

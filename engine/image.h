@@ -9,8 +9,10 @@
  *    live image maps (image_snapshot_user(), a scan of T_IMAGES);
  *  - names are unique among live images (checked in that same transaction);
  *  - every rejection happens before anything is written: a failed register
- *    or create leaves the store as it was (create deletes the snapshots it
- *    took);
+ *    or create leaves the store as it was (create's snapshots stay pending
+ *    until the transaction that registers the image completes them, so a
+ *    failed or killed create leaves only pending snapshots, which it drops
+ *    or gc removes);
  *  - the root volume's partition table is read through a snapshot reader
  *    and parsed by bootsect.c, which trusts nothing it reads.
  *
@@ -114,9 +116,15 @@ int json_deregister_result(const char (*snaps)[BSNAP_ID_MAX], const char *const 
 /* ---- image.c ---- */
 
 /* bsnap_image_register() with a known id (create-image makes it first, to
- * name it in its snapshots' descriptions).  Does not clear the error
- * record. */
-int image_register_as(bsnap_store *s, const bsnap_image_options *o, const char *id);
+ * name it in its snapshots' descriptions).  @taken: create-image's pending
+ * snapshots (snapshot_take_pending()), which the mappings may name: the
+ * boot check reads them unpinned, and the one write transaction that
+ * registers the image first completes them all, so that a failure or a
+ * crash before its commit leaves them pending (gc removes them) and no
+ * image.  Does not clear the error record. */
+struct snapshot_taken;
+int image_register_as(bsnap_store *s, const bsnap_image_options *o, const char *id,
+                      struct snapshot_taken *taken, size_t ntaken);
 
 /* Image records in T_IMAGES.  image_load: InvalidAMIID.NotFound when
  * absent; image_all: every record, sorted by id (free with

@@ -12,8 +12,17 @@
 
 #include "blocksnap.h"
 #include "meta.h"
+#include "record.h"
 
 /* gc: release every pin whose process is gone.  @txn is a write txn. */
 int pins_reap(bsnap_store *s, meta_txn *txn, uint64_t *ret_reaped);
+
+/* A reader of pending snapshot @rec (create-image's boot check of a root
+ * volume it has just taken), without a pin: a pending snapshot holds no
+ * reference on its root page, and a pin's reference, dropped on close,
+ * would free the page's children.  The caller holds the store lock shared
+ * until it closes the reader, so gc cannot remove the pending snapshot.
+ * @rec is copied.  Errors: -ENOMEM. */
+int reader_open_pending(bsnap_store *s, const struct snapshot_rec *rec, bsnap_reader **ret_reader);
 
 #endif

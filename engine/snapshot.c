@@ -235,7 +235,7 @@ static int save_record(bsnap_store *s, const struct snapshot_rec *rec)
     return meta_txn_commit(steal_ptr(txn));
 }
 
-static void drop_pending_record(bsnap_store *s, const char *id)
+void snapshot_drop_pending(bsnap_store *s, const char *id)
 {
     _cleanup_txn_abort_ meta_txn *txn = NULL;
     error_saved saved;
@@ -250,42 +250,55 @@ static void drop_pending_record(bsnap_store *s, const char *id)
     error_restore(&saved);
 }
 
-static int complete(struct pipeline *p, struct snapshot_rec *rec, struct volume_rec *vol)
+int snapshot_complete(bsnap_store *s, meta_txn *txn, struct snapshot_taken *t)
 {
-    _cleanup_txn_abort_ meta_txn *txn = NULL;
     struct snapshot_rec cur = {0};
-    int r = meta_txn_begin(p->s->meta, true, &txn);
+    int r = catalog_snapshot_load(txn, t->rec.id, &cur);
 
     if (r < 0)
         return r;
-    r = catalog_snapshot_load(txn, rec->id, &cur);
-    if (r < 0)
-        return r;
     snapshot_rec_clear(&cur);
-    rec->state = BSNAP_SNAPSHOT_COMPLETED;
-    rec->completion_ms = time_now_ms();
-    if (!chunk_id_is_zero(&rec->root)) {
-        r = index_incref(p->s, txn, &rec->root);
+    t->rec.state = BSNAP_SNAPSHOT_COMPLETED;
+    t->rec.completion_ms = time_now_ms();
+    if (!chunk_id_is_zero(&t->rec.root)) {
+        r = index_incref(s, txn, &t->rec.root);
         if (r < 0)
             return r;
     }
-    r = catalog_snapshot_save(txn, rec);
+    r = catalog_snapshot_save(txn, &t->rec);
     if (r < 0)
         return r;
-    snprintf(vol->last_snapshot, sizeof vol->last_snapshot, "%s", rec->id);
-    vol->size = p->size;
-    r = catalog_volume_save(txn, vol);
+    snprintf(t->vol.last_snapshot, sizeof t->vol.last_snapshot, "%s", t->rec.id);
+    t->vol.size = t->rec.size;
+    return catalog_volume_save(txn, &t->vol);
+}
+
+static int complete(bsnap_store *s, struct snapshot_taken *t)
+{
+    _cleanup_txn_abort_ meta_txn *txn = NULL;
+    int r = meta_txn_begin(s->meta, true, &txn);
+
+    if (r < 0)
+        return r;
+    r = snapshot_complete(s, txn, t);
     if (r < 0)
         return r;
     return meta_txn_commit(steal_ptr(txn));
 }
 
-int bsnap_snapshot_create(bsnap_store *s, const bsnap_snapshot_options *o,
-                          char ret_id[BSNAP_ID_MAX], bsnap_snapshot_stats *ret_stats)
+void snapshot_taken_clear(struct snapshot_taken *t)
+{
+    snapshot_rec_clear(&t->rec);
+    volume_rec_clear(&t->vol);
+}
+
+/* Take a snapshot; complete it (@ret_taken NULL) or hand it over pending. */
+static int take(bsnap_store *s, const bsnap_snapshot_options *o, char ret_id[BSNAP_ID_MAX],
+                bsnap_snapshot_stats *ret_stats, struct snapshot_taken *ret_taken)
 {
     struct pipeline p = {.s = s, .opts = o, .fd = -1, .cs = s->chunk_size};
-    struct snapshot_rec rec = {0}, parent = {0};
-    struct volume_rec vol = {0};
+    struct snapshot_taken t = {0};
+    struct snapshot_rec parent = {0};
     bool vol_new = false, recorded = false;
     unsigned nworkers = o->threads;
     int lockfd = -1, r;
@@ -314,14 +327,14 @@ int bsnap_snapshot_create(bsnap_store *s, const bsnap_snapshot_options *o,
         goto out;
     }
     for (size_t i = 0; i < o->ntags; i++) {
-        r = tags_set(&rec.tags, o->tags[i].key, o->tags[i].value);
+        r = tags_set(&t.rec.tags, o->tags[i].key, o->tags[i].value);
         if (r < 0)
             goto out;
     }
-    r = resolve_volume(s, o, &vol, &vol_new, &p.fd, &p.size);
+    r = resolve_volume(s, o, &t.vol, &vol_new, &p.fd, &p.size);
     if (r < 0)
         goto out;
-    r = load_parent(s, o, &vol, &parent, &p.have_parent);
+    r = load_parent(s, o, &t.vol, &parent, &p.have_parent);
     if (r < 0)
         goto out;
     p.nchunks = DIV_ROUND_UP(p.size, p.cs);
@@ -332,7 +345,7 @@ int bsnap_snapshot_create(bsnap_store *s, const bsnap_snapshot_options *o,
             r = bsnap_fail(-EINVAL, "MissingParameter",
                            "a changed-block list needs a parent snapshot, and volume %s has none: "
                            "take a full snapshot first",
-                           vol.path);
+                           t.vol.path);
             goto out;
         }
         r = ranges_to_runs(&p, o->changed, o->nchanged, parent.size);
@@ -362,25 +375,25 @@ int bsnap_snapshot_create(bsnap_store *s, const bsnap_snapshot_options *o,
     r = store_lock(s, false, &lockfd);
     if (r < 0)
         goto out;
-    r = id_generate("snap", rec.id);
+    r = id_generate("snap", t.rec.id);
     if (r < 0) {
         r = bsnap_fail(r, "InternalError", "getrandom: %s", strerror(-r));
         goto out;
     }
-    snprintf(rec.volume_id, sizeof rec.volume_id, "%s", vol.id);
+    snprintf(t.rec.volume_id, sizeof t.rec.volume_id, "%s", t.vol.id);
     if (p.have_parent)
-        snprintf(rec.parent_id, sizeof rec.parent_id, "%s", parent.id);
-    rec.state = BSNAP_SNAPSHOT_PENDING;
-    rec.size = p.size;
-    rec.chunk_size = p.cs;
-    rec.depth = bm_depth_for(p.nchunks);
-    rec.start_ms = time_now_ms();
-    rec.description = strdup(o->description ? o->description : "");
-    if (!rec.description) {
+        snprintf(t.rec.parent_id, sizeof t.rec.parent_id, "%s", parent.id);
+    t.rec.state = BSNAP_SNAPSHOT_PENDING;
+    t.rec.size = p.size;
+    t.rec.chunk_size = p.cs;
+    t.rec.depth = bm_depth_for(p.nchunks);
+    t.rec.start_ms = time_now_ms();
+    t.rec.description = strdup(o->description ? o->description : "");
+    if (!t.rec.description) {
         r = bsnap_fail(-ENOMEM, "InternalError", "out of memory");
         goto out;
     }
-    r = save_record(s, &rec);
+    r = save_record(s, &t.rec);
     if (r < 0)
         goto out;
     recorded = true;
@@ -392,38 +405,57 @@ int bsnap_snapshot_create(bsnap_store *s, const bsnap_snapshot_options *o,
     r = pipeline_run(&p, nworkers);
     if (r < 0)
         goto out;
-    r = bm_build(p.leaf_ids, p.nleaves, rec.depth, mapwriter_store_page, &p, &rec.root);
+    r = bm_build(p.leaf_ids, p.nleaves, t.rec.depth, mapwriter_store_page, &p, &t.rec.root);
     if (r < 0)
         goto out;
     r = mapwriter_commit(&p);
     if (r < 0)
         goto out;
-    rec.data_chunks = p.data_chunks;
-    rec.bytes_read = p.stats.read_bytes;
-    rec.bytes_written = p.stats.new_bytes;
-    rec.chunks_written = p.stats.new_chunks;
-    r = complete(&p, &rec, &vol);
-    if (r < 0)
-        goto out;
+    t.rec.data_chunks = p.data_chunks;
+    t.rec.bytes_read = p.stats.read_bytes;
+    t.rec.bytes_written = p.stats.new_bytes;
+    t.rec.chunks_written = p.stats.new_chunks;
+    if (!ret_taken) {
+        r = complete(s, &t);
+        if (r < 0)
+            goto out;
+    }
     p.stats.volume_bytes = p.size;
-    bsnap_debug("snapshot", "snapshot %s: %llu chunks, %llu new (%llu bytes)", rec.id,
+    bsnap_debug("snapshot", "snapshot %s: %llu chunks, %llu new (%llu bytes)", t.rec.id,
                 (unsigned long long)p.nchunks, (unsigned long long)p.stats.new_chunks,
                 (unsigned long long)p.stats.new_bytes);
-    snprintf(ret_id, BSNAP_ID_MAX, "%s", rec.id);
+    snprintf(ret_id, BSNAP_ID_MAX, "%s", t.rec.id);
     if (ret_stats)
         *ret_stats = p.stats;
+    if (ret_taken) {
+        *ret_taken = t;
+        t = (struct snapshot_taken){0};
+    }
     r = 0;
 out:
     if (r < 0 && recorded)
-        drop_pending_record(s, rec.id);
+        snapshot_drop_pending(s, t.rec.id);
     if (r < 0)
         pack_writer_abort(p.pw); /* give the disk space back now */
     pipeline_free(&p);
     store_unlock(lockfd);
     if (p.fd >= 0)
         close(p.fd);
-    snapshot_rec_clear(&rec);
+    snapshot_taken_clear(&t);
     snapshot_rec_clear(&parent);
-    volume_rec_clear(&vol);
     return r;
+}
+
+int bsnap_snapshot_create(bsnap_store *s, const bsnap_snapshot_options *o,
+                          char ret_id[BSNAP_ID_MAX], bsnap_snapshot_stats *ret_stats)
+{
+    return take(s, o, ret_id, ret_stats, NULL);
+}
+
+int snapshot_take_pending(bsnap_store *s, const bsnap_snapshot_options *o,
+                          struct snapshot_taken *ret_taken)
+{
+    char id[BSNAP_ID_MAX];
+
+    return take(s, o, id, NULL, ret_taken);
 }

@@ -15,6 +15,8 @@
 
 #include <stdint.h>
 
+#include "blocksnap.h"
+#include "meta.h"
 #include "record.h"
 
 /* The largest volume: 1 PiB.  Building a block map keeps 32 bytes per leaf
@@ -29,5 +31,36 @@ int volume_open(const char *path, int *ret_fd, uint64_t *ret_size, char **ret_ca
 /* The block map of a completed snapshot record. */
 struct bm_tree;
 void snapshot_tree(const struct snapshot_rec *r, struct bm_tree *ret);
+
+/* A snapshot written whole but still pending: its record (state pending, in
+ * the store) and its volume's record (saved only when it completes). */
+struct snapshot_taken {
+    struct snapshot_rec rec;
+    struct volume_rec vol;
+};
+
+/* bsnap_snapshot_create() without its final transaction: the snapshot is
+ * left pending, invisible as a parent and unreadable, for the caller to
+ * complete with snapshot_complete() in a transaction of its own (create-image
+ * completes all its snapshots in the one that registers the image).  The
+ * caller must hold the store lock shared (store_lock()) from before this
+ * call until that transaction commits or snapshot_drop_pending(): gc, which
+ * takes it exclusive, removes every pending snapshot it finds.  Errors: as
+ * bsnap_snapshot_create(); on failure nothing is pending. */
+int snapshot_take_pending(bsnap_store *s, const bsnap_snapshot_options *o,
+                          struct snapshot_taken *ret_taken);
+
+/* Complete @t in @txn: the snapshot's reference on its root page, state
+ * completed, and its volume's record naming it as the last snapshot.
+ * Errors: InvalidSnapshot.NotFound when the pending record is gone; -EIO,
+ * -ENOSPC from LMDB. */
+int snapshot_complete(bsnap_store *s, meta_txn *txn, struct snapshot_taken *t);
+
+/* Remove pending snapshot @id's record in a transaction of its own (its
+ * chunks are orphans gc reclaims); logs a warning when that fails and
+ * leaves the error record as it was. */
+void snapshot_drop_pending(bsnap_store *s, const char *id);
+
+void snapshot_taken_clear(struct snapshot_taken *t);
 
 #endif

@@ -349,14 +349,83 @@ static void test_create_rollback(void **state)
     assert_int_equal(info.nmappings, 2);
     assert_string_equal(info.root_device, "/dev/xvda");
 
-    /* a duplicate name fails after the snapshots: they go again */
+    /* a duplicate name fails after the snapshots: they go again, and the
+     * volumes' next snapshots still take the image's as parents */
     assert_error(bsnap_image_create(f->s, &o, ami), -EEXIST, "InvalidAMIName.Duplicate");
     assert_int_equal(bsnap_snapshot_list(f->s, &snaps, &n), 0);
     assert_int_equal(n, 2);
+    {
+        char next[BSNAP_ID_MAX];
+        bsnap_snapshot_info ni;
+        snap_path(f, data, next);
+        assert_int_equal(bsnap_snapshot_get(f->s, next, &ni), 0);
+        assert_true(strcmp(ni.parent_id, snaps[0].id) == 0 ||
+                    strcmp(ni.parent_id, snaps[1].id) == 0);
+    }
     free(snaps);
     free(root);
     free(data);
     free(dir);
+}
+
+static int child_create(bsnap_store *s, void *ud)
+{
+    char ami[BSNAP_ID_MAX];
+
+    return bsnap_image_create(s, ud, ami);
+}
+
+/* create-image SIGKILLed at each of its write commits in turn (the kill
+ * lands before the commit): its snapshots stay pending (none completed,
+ * none a parent), no image is registered, and gc leaves the store as if
+ * the run had never happened; the run past the last commit is whole. */
+static void test_create_killed(void **state)
+{
+    struct fixture *f = *state;
+    char *root = boot_volume(f, "root.img", true), *data = volume_create(f, "data.img", 256 * KiB);
+    bsnap_image_volume vols[2] = {{"/dev/xvda", root}, {"/dev/xvdb", data}};
+    bsnap_image_options o = {.name = "machine-k", .volumes = vols, .nvolumes = 2, .threads = 1};
+    bsnap_snapshot_info *snaps = NULL;
+    bsnap_image_info *images = NULL;
+    size_t n = 0, nimages = 0;
+    unsigned k;
+
+    volume_write(data, 0, 64 * KiB, 7);
+    for (k = 1; k < 100; k++) {
+        char fault[64];
+        bsnap_gc_stats gs;
+        int st;
+
+        snprintf(fault, sizeof fault, "meta-commit:%u:kill", k);
+        st = run_in_child(f, fault, child_create, &o);
+        if (st == 0)
+            break; /* k is past the last commit */
+        assert_int_equal(st, 128 + SIGKILL);
+        assert_verify_clean(f);
+        assert_int_equal(bsnap_image_list(f->s, &images, &nimages), 0);
+        assert_int_equal(nimages, 0);
+        assert_int_equal(bsnap_snapshot_list(f->s, &snaps, &n), 0);
+        for (size_t i = 0; i < n; i++)
+            assert_int_equal(snaps[i].state, BSNAP_SNAPSHOT_PENDING);
+        free(snaps);
+        assert_int_equal(bsnap_gc(f->s, NULL, &gs), 0);
+        assert_int_equal(gs.snapshots_removed, n);
+        assert_int_equal(snapshot_count(f), 0);
+        assert_int_equal(index_count(f).entries, 0);
+    }
+    /* the volumes' snapshots (>= 2 commits each) and the register */
+    assert_true(k > 5);
+    assert_int_equal(bsnap_image_list(f->s, &images, &nimages), 0);
+    assert_int_equal(nimages, 1);
+    assert_int_equal(images[0].nmappings, 2);
+    free(images);
+    assert_int_equal(bsnap_snapshot_list(f->s, &snaps, &n), 0);
+    assert_int_equal(n, 2);
+    for (size_t i = 0; i < n; i++)
+        assert_int_equal(snaps[i].state, BSNAP_SNAPSHOT_COMPLETED);
+    free(snaps);
+    free(root);
+    free(data);
 }
 
 int main(void)
@@ -370,6 +439,7 @@ int main(void)
         cmocka_unit_test(test_request_parse),
         cmocka_unit_test_setup_teardown(test_register_and_use, setup_4k, teardown_fixture),
         cmocka_unit_test_setup_teardown(test_create_rollback, setup_4k, teardown_fixture),
+        cmocka_unit_test_setup_teardown(test_create_killed, setup_4k, teardown_fixture),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
