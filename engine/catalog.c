@@ -202,6 +202,25 @@ int catalog_volume_save(meta_txn *txn, const struct volume_rec *rec)
     return meta_put(txn, T_VOLPATHS, rec->path, strlen(rec->path), rec->id, strlen(rec->id));
 }
 
+int catalog_volume_delete(meta_txn *txn, const char *id, const char *path)
+{
+    const void *v;
+    size_t vlen;
+    int r = meta_del(txn, T_VOLUMES, id, strlen(id));
+
+    if (r == -ENOENT)
+        return bsnap_fail(-ENOENT, "InvalidVolume.NotFound", "the volume '%s' does not exist", id);
+    if (r < 0 || !path || !path[0])
+        return r;
+    /* The path index, if it still names this volume. */
+    r = meta_get(txn, T_VOLPATHS, path, strlen(path), &v, &vlen);
+    if (r == -ENOENT)
+        return 0;
+    if (r < 0 || vlen != strlen(id) || memcmp(v, id, vlen) != 0)
+        return r < 0 ? r : 0;
+    return meta_del(txn, T_VOLPATHS, path, strlen(path));
+}
+
 int catalog_volume_by_path(meta_txn *txn, const char *path, struct volume_rec *ret)
 {
     char id[BSNAP_ID_MAX];

@@ -28,6 +28,9 @@ void snapshot_recs_free(struct snapshot_rec *recs, size_t n);
 
 int catalog_volume_load(meta_txn *txn, const char *id, struct volume_rec *ret);
 int catalog_volume_save(meta_txn *txn, const struct volume_rec *r);
+/* Remove volume @id's record, and the path index entry of @path (NULL or
+ * "": none) when it names @id.  InvalidVolume.NotFound when absent. */
+int catalog_volume_delete(meta_txn *txn, const char *id, const char *path);
 /* -ENOENT (not recorded) when no volume has @path. */
 int catalog_volume_by_path(meta_txn *txn, const char *path, struct volume_rec *ret);
 int catalog_volume_all(meta_txn *txn, struct volume_rec **ret, size_t *ret_n);

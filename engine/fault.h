@@ -6,7 +6,8 @@
  * crash and error paths can be tested deterministically.  Points:
  * pack-append, pack-sync, meta-commit, snapshot-batch, gc-step, pack-record
  * (each record appended), index-decref (each reference released: delete's
- * cascade, gc), restore-chunk (each chunk create-volume reads).  Without the
+ * cascade, gc), restore-chunk (each chunk create-volume reads), restore-rename
+ * (create-volume putting its recorded file in place).  Without the
  * define, fault_hit() is a constant false and costs nothing.
  */
 #ifndef BSNAP_FAULT_H

@@ -832,8 +832,10 @@ int bsnap_volume_create(bsnap_store *s, const char *snapshot_id, const char *pat
         goto out;
     }
     r = record_volume(s, snapshot_id, canon, rs.rd->size, id, old_id);
-    if (r < 0)
+    if (r < 0) {
+        bsnap_fail_prefix("%s: record the volume", path);
         goto out;
+    }
     fchmod(rs.fd, 0644);
     if (fault_hit("restore-rename"))
         r = bsnap_fail(-EIO, "VolumeWriteError", "%s: rename into place: injected failure", path);
