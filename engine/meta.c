@@ -1,30 +1,67 @@
-/* meta.c - LMDB environment and tables; see meta.h. */
+/* meta.c - LMDB environment and tables; see meta.h.
+ *
+ * The fault guard: liblmdb trusts its pages, so a damaged page number or
+ * length can make it read outside the map (SIGSEGV) or past the end of the
+ * file (SIGBUS).  Every liblmdb call runs through guarded(), which sets a
+ * thread-local jump buffer; the SIGSEGV/SIGBUS handler, installed once,
+ * jumps back to it when the fault happened inside such a call, and chains
+ * to the handler it replaced otherwise (a real bug still crashes, and a
+ * sanitizer still reports it).  The environment is then marked damaged:
+ * every later call fails with the same Store.Corrupt error, and the
+ * transaction is abandoned (a write transaction that never commits leaves
+ * the file as it was).  sigsetjmp does not save the signal mask (a system
+ * call on every lookup); the handler runs with SA_NODEFER instead, so the
+ * signal is not left blocked after the jump.
+ *
+ * Writing into a damaged file would also damage it further (liblmdb copies
+ * a page with a bad mp_lower/mp_upper into a dirty one, overflowing the
+ * heap), so the first write transaction of each open runs the structure
+ * check (metacheck.h) first, and refuses to write when it finds anything.
+ */
 #include "meta.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
 #include <lmdb.h>
+#include <pthread.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
+#include <unistd.h>
 
 #include "error.h"
 #include "fault.h"
 #include "util.h"
 
 struct meta {
-    MDB_env *env;
+    MDB_env *env; /* NULL when the file was too damaged to open */
     MDB_dbi dbi[T__COUNT];
     bool rdonly;
+    char *file; /* DIR/data.mdb */
+    pthread_mutex_t lock;
+    bool checked;        /* the structure check ran and passed */
+    atomic_bool damaged; /* set once; then every call fails with why */
+    char why[1200];      /* written under lock before damaged is set */
+    const char *map;     /* where the file is mapped */
+    size_t psize;
 };
 
 struct meta_txn {
     meta *m;
     MDB_txn *txn;
     bool write;
+    const char *end; /* read transaction: the end of the pages it can see */
 };
 
 struct meta_cursor {
+    meta_txn *txn;
     MDB_cursor *cur;
 };
 
@@ -62,24 +99,341 @@ static int lmdb_fail(int rc, const char *what)
     }
 }
 
+/* ---- the fault guard ---- */
+
+static _Thread_local sigjmp_buf *guard_jb;
+static _Thread_local int guard_sig;
+/* What guarded() returns for a call that faulted: no liblmdb code (those
+ * are errno values and -30799 to -30780). */
+#define FAULTED (-1000000)
+static struct sigaction guard_prev_segv, guard_prev_bus;
+static pthread_once_t guard_once = PTHREAD_ONCE_INIT;
+
+static void guard_handler(int sig, siginfo_t *si, void *uc)
+{
+    const struct sigaction *prev = sig == SIGBUS ? &guard_prev_bus : &guard_prev_segv;
+    sigjmp_buf *jb = guard_jb;
+
+    if (jb) {
+        guard_jb = NULL;
+        guard_sig = sig;
+        siglongjmp(*jb, 1);
+    }
+    /* Not ours: what was there before handles it.  For the default
+     * action, put it back and return: the faulting instruction runs again
+     * and the signal kills the process as it would have. */
+    if (prev->sa_flags & SA_SIGINFO)
+        prev->sa_sigaction(sig, si, uc);
+    else if (prev->sa_handler != SIG_DFL && prev->sa_handler != SIG_IGN)
+        prev->sa_handler(sig);
+    else
+        sigaction(sig, prev, NULL);
+}
+
+static void guard_install(void)
+{
+    struct sigaction sa;
+
+    memset(&sa, 0, sizeof sa);
+    sa.sa_sigaction = guard_handler;
+    sa.sa_flags = SA_SIGINFO | SA_NODEFER | SA_ONSTACK;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGSEGV, &sa, &guard_prev_segv);
+    sigaction(SIGBUS, &sa, &guard_prev_bus);
+}
+
+/* Mark @m damaged (the first reason stays) and return its error. */
+static int meta_damaged(meta *m, const char *fmt, ...) BSNAP_PRINTF(2, 3);
+
+static int meta_damaged(meta *m, const char *fmt, ...)
+{
+    va_list ap;
+
+    pthread_mutex_lock(&m->lock);
+    if (!atomic_load(&m->damaged)) {
+        va_start(ap, fmt);
+        vsnprintf(m->why, sizeof m->why, fmt, ap);
+        va_end(ap);
+        atomic_store(&m->damaged, true);
+    }
+    pthread_mutex_unlock(&m->lock);
+    return bsnap_fail(-EIO, "Store.Corrupt", "%s", m->why);
+}
+
+/* The error of a damaged environment, or 0. */
+static int meta_refuse(meta *m)
+{
+    if (!atomic_load(&m->damaged))
+        return 0;
+    return bsnap_fail(-EIO, "Store.Corrupt", "%s", m->why);
+}
+
+/* One liblmdb call with its arguments, run by guarded(). */
+struct lcall {
+    int (*fn)(struct lcall *c);
+    MDB_env *env;
+    MDB_txn *txn;
+    MDB_dbi dbi;
+    MDB_val *k, *v;
+    MDB_cursor *cur;
+    MDB_cursor_op op;
+    unsigned flags;
+    const char *name;
+    MDB_txn **ret_txn;
+    MDB_cursor **ret_cur;
+    MDB_dbi *ret_dbi;
+};
+
+static int l_txn_begin(struct lcall *c)
+{
+    return mdb_txn_begin(c->env, NULL, c->flags, c->ret_txn);
+}
+
+static int l_txn_commit(struct lcall *c)
+{
+    return mdb_txn_commit(c->txn);
+}
+
+static int l_txn_abort(struct lcall *c)
+{
+    mdb_txn_abort(c->txn);
+    return 0;
+}
+
+static int l_dbi_open(struct lcall *c)
+{
+    return mdb_dbi_open(c->txn, c->name, c->flags, c->ret_dbi);
+}
+
+static int l_get(struct lcall *c)
+{
+    return mdb_get(c->txn, c->dbi, c->k, c->v);
+}
+
+static int l_put(struct lcall *c)
+{
+    return mdb_put(c->txn, c->dbi, c->k, c->v, c->flags);
+}
+
+static int l_del(struct lcall *c)
+{
+    return mdb_del(c->txn, c->dbi, c->k, NULL);
+}
+
+static int l_cursor_open(struct lcall *c)
+{
+    return mdb_cursor_open(c->txn, c->dbi, c->ret_cur);
+}
+
+static int l_cursor_get(struct lcall *c)
+{
+    return mdb_cursor_get(c->cur, c->k, c->v, c->op);
+}
+
+static int l_cursor_del(struct lcall *c)
+{
+    return mdb_cursor_del(c->cur, 0);
+}
+
+/* Run @c->fn and return what it returns; a SIGSEGV/SIGBUS inside it marks
+ * @m damaged (the error recorded) and returns FAULTED instead of killing
+ * the process. */
+static int guarded(meta *m, const char *what, struct lcall *c)
+{
+    sigjmp_buf jb;
+    int rc;
+
+    if (sigsetjmp(jb, 0)) {
+        guard_jb = NULL;
+        meta_damaged(m,
+                     "metadata: %s is damaged (liblmdb faulted with %s in %s): run "
+                     "blocksnap verify",
+                     m->file, guard_sig == SIGBUS ? "SIGBUS" : "SIGSEGV", what);
+        return FAULTED;
+    }
+    guard_jb = &jb;
+    rc = c->fn(c);
+    guard_jb = NULL;
+    return rc;
+}
+
+/* The error of a guarded call that returned @rc (not 0). */
+static int lmdb_err(meta *m, int rc, const char *what)
+{
+    return rc == FAULTED ? meta_refuse(m) : lmdb_fail(rc, what);
+}
+
+/* The same, where absence is expected: -ENOENT, not recorded. */
+static int call_fail(meta *m, int rc, const char *what)
+{
+    return rc == MDB_NOTFOUND ? -ENOENT : lmdb_err(m, rc, what);
+}
+
+/* ---- the structure check ---- */
+
+struct first_problem {
+    metacheck_func fn;
+    void *ud;
+    char first[900];
+};
+
+static void keep_first(void *ud, const char *problem)
+{
+    struct first_problem *f = ud;
+
+    if (!f->first[0])
+        snprintf(f->first, sizeof f->first, "%s", problem);
+    if (f->fn)
+        f->fn(f->ud, problem);
+}
+
+int meta_check(meta *m, metacheck_func fn, void *ud, struct metacheck_stats *ret_stats)
+{
+    struct first_problem f = {.fn = fn, .ud = ud};
+    struct metacheck_stats st = {0};
+    int fd, r = -EAGAIN;
+
+    fd = open(m->file, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return bsnap_fail(-errno, errno == ENOENT ? "Store.Corrupt" : "Store.Error",
+                          "metadata: %s: %m", m->file);
+    /* Inside a read transaction, so that no writer reuses the pages of the
+     * snapshot being read; a writer that overwrote its meta page since
+     * (two commits) makes it start again with a newer one. */
+    for (int tries = 0; r == -EAGAIN && tries < 8; tries++) {
+        struct lcall c = {.fn = l_txn_begin, .env = m->env, .flags = MDB_RDONLY};
+        MDB_txn *txn = NULL;
+        uint64_t txnid = 0;
+
+        f.first[0] = '\0';
+        if (m->env && !atomic_load(&m->damaged)) {
+            c.ret_txn = &txn;
+            if (guarded(m, "begin read transaction", &c) == 0)
+                txnid = mdb_txn_id(txn);
+        }
+        r = metacheck_fd(fd, "meta/data.mdb", txnid, keep_first, &f, &st);
+        if (txn) {
+            struct lcall a = {.fn = l_txn_abort, .txn = txn};
+            guarded(m, "abort", &a);
+        }
+    }
+    close(fd);
+    if (r == -EAGAIN)
+        return bsnap_fail(-EAGAIN, "Store.Busy",
+                          "metadata: %s: writers kept replacing the snapshot being checked",
+                          m->file);
+    if (r < 0)
+        return r;
+    pthread_mutex_lock(&m->lock);
+    m->checked = st.problems == 0;
+    pthread_mutex_unlock(&m->lock);
+    if (st.problems)
+        meta_damaged(m,
+                     "metadata: %s is damaged (%" PRIu64 " problem%s, the first: %s): run "
+                     "blocksnap verify",
+                     m->file, st.problems, st.problems == 1 ? "" : "s", f.first);
+    *ret_stats = st;
+    return 0;
+}
+
+/* Before the first write: refuse to write into a damaged file. */
+static int check_before_write(meta *m)
+{
+    struct metacheck_stats st;
+    bool checked;
+    int r;
+
+    pthread_mutex_lock(&m->lock);
+    checked = m->checked;
+    pthread_mutex_unlock(&m->lock);
+    if (checked)
+        return 0;
+    r = meta_check(m, NULL, NULL, &st);
+    if (r < 0)
+        return r;
+    return meta_refuse(m);
+}
+
+/* ---- environment ---- */
+
+/* Open the tables in a read transaction; -ENOENT when one is missing. */
+static int open_tables(meta *m, bool create)
+{
+    struct lcall c = {.fn = l_txn_begin, .env = m->env, .flags = create ? 0 : MDB_RDONLY};
+    MDB_txn *txn = NULL;
+    int rc;
+
+    c.ret_txn = &txn;
+    rc = guarded(m, "open", &c);
+    if (rc)
+        return lmdb_err(m, rc, "open");
+    for (int i = 0; i < T__COUNT; i++) {
+        struct lcall o = {.fn = l_dbi_open,
+                          .txn = txn,
+                          .name = table_names[i],
+                          .flags = create ? MDB_CREATE : 0,
+                          .ret_dbi = &m->dbi[i]};
+        rc = guarded(m, "open", &o);
+        if (rc)
+            break;
+    }
+    if (rc == 0) {
+        c = (struct lcall){.fn = l_txn_commit, .txn = txn};
+        rc = guarded(m, "open", &c);
+        return rc ? lmdb_err(m, rc, "open") : 0;
+    }
+    c = (struct lcall){.fn = l_txn_abort, .txn = txn};
+    guarded(m, "open", &c);
+    if (rc == MDB_NOTFOUND && !create)
+        return -ENOENT;
+    return lmdb_err(m, rc, "open");
+}
+
+/* Whether an open that failed with @rc met a damaged file: verify can then
+ * still open the store and name the damage. */
+static bool damage_code(int rc)
+{
+    return rc == MDB_INVALID || rc == MDB_VERSION_MISMATCH || rc == MDB_CORRUPTED ||
+           rc == MDB_PAGE_NOTFOUND || rc == MDB_INCOMPATIBLE;
+}
+
+static int env_create(meta *m)
+{
+    int rc = mdb_env_create(&m->env);
+
+    if (rc)
+        return rc;
+    mdb_env_set_maxdbs(m->env, T__COUNT + 4);
+    mdb_env_set_maxreaders(m->env, 1024);
+    return 0;
+}
+
+static void env_drop(meta *m)
+{
+    if (m->env)
+        mdb_env_close(m->env);
+    m->env = NULL;
+}
+
 int meta_open(const char *dir, bool rdonly, meta **ret_meta)
 {
     meta *m = calloc(1, sizeof *m);
-    MDB_txn *txn = NULL;
     const char *env_size = getenv("BLOCKSNAP_MAP_SIZE");
     size_t map_size = MAP_SIZE_DEFAULT;
-    int rc, dead;
+    int rc, r, dead;
 
-    if (!m)
+    if (!m || asprintf(&m->file, "%s/data.mdb", dir) < 0) {
+        free(m);
         return bsnap_fail(-ENOMEM, "InternalError", "out of memory");
+    }
+    pthread_mutex_init(&m->lock, NULL);
+    pthread_once(&guard_once, guard_install);
     if (env_size && *env_size)
         map_size = (size_t)strtoull(env_size, NULL, 10);
     m->rdonly = rdonly;
-    rc = mdb_env_create(&m->env);
+    rc = env_create(m);
     if (rc)
         goto fail;
-    mdb_env_set_maxdbs(m->env, T__COUNT + 4);
-    mdb_env_set_maxreaders(m->env, 1024);
     /* NOTLS: read transactions move between threads (FUSE pool, pipeline);
      * NORDAHEAD: random index lookups gain nothing from readahead.  Where
      * the address space is small (valgrind, 32-bit), halve the map until
@@ -92,13 +446,16 @@ int meta_open(const char *dir, bool rdonly, meta **ret_meta)
         if ((rc != EINVAL && rc != ENOMEM) || map_size <= (1ull << 30))
             break;
         map_size /= 2;
-        mdb_env_close(m->env);
-        m->env = NULL;
-        rc = mdb_env_create(&m->env);
+        env_drop(m);
+        rc = env_create(m);
         if (rc)
             goto fail;
-        mdb_env_set_maxdbs(m->env, T__COUNT + 4);
-        mdb_env_set_maxreaders(m->env, 1024);
+    }
+    if (damage_code(rc)) {
+        env_drop(m);
+        r = meta_damaged(m, "metadata: %s is damaged (%s): run blocksnap verify", m->file,
+                         mdb_strerror(rc));
+        goto damaged;
     }
     if (rc)
         goto fail;
@@ -107,7 +464,7 @@ int meta_open(const char *dir, bool rdonly, meta **ret_meta)
         bsnap_debug("meta", "cleared %d stale reader slots", dead);
     /* A data file shorter than the pages its meta page names (cut short by
      * damage or a bad copy) would fault with SIGBUS on the first read past
-     * its end: refuse it. */
+     * its end. */
     {
         MDB_envinfo ei;
         MDB_stat es;
@@ -117,61 +474,72 @@ int meta_open(const char *dir, bool rdonly, meta **ret_meta)
         if (mdb_env_info(m->env, &ei) == 0 && mdb_env_stat(m->env, &es) == 0 &&
             mdb_env_get_fd(m->env, &fd) == 0 && fstat(fd, &st) == 0 &&
             ((uint64_t)ei.me_last_pgno + 1) * es.ms_psize > (uint64_t)st.st_size) {
-            mdb_env_close(m->env);
-            free(m);
-            return bsnap_fail(-EIO, "Store.Corrupt",
-                              "metadata: %s/data.mdb holds %lld bytes, less than its %llu pages",
-                              dir, (long long)st.st_size, (unsigned long long)ei.me_last_pgno + 1);
+            env_drop(m);
+            r = meta_damaged(m,
+                             "metadata: %s is damaged (it holds %lld bytes, less than its %llu "
+                             "pages): run blocksnap verify",
+                             m->file, (long long)st.st_size,
+                             (unsigned long long)ei.me_last_pgno + 1);
+            goto damaged;
         }
     }
-
-    rc = mdb_txn_begin(m->env, NULL, rdonly ? MDB_RDONLY : 0, &txn);
-    if (rc)
-        goto fail;
-    for (int i = 0; i < T__COUNT; i++) {
-        rc = mdb_dbi_open(txn, table_names[i], rdonly ? 0 : MDB_CREATE, &m->dbi[i]);
-        if (rc)
-            goto fail;
+    {
+        MDB_envinfo ei;
+        MDB_stat es;
+        if (mdb_env_info(m->env, &ei) == 0 && mdb_env_stat(m->env, &es) == 0) {
+            m->map = ei.me_mapaddr;
+            m->psize = es.ms_psize;
+        }
     }
-    rc = mdb_txn_commit(txn);
-    txn = NULL;
-    if (rc)
-        goto fail;
+    /* Creating a table writes: only after the structure check. */
+    r = open_tables(m, false);
+    if (r == -ENOENT && !rdonly) {
+        r = check_before_write(m);
+        if (r == 0)
+            r = open_tables(m, true);
+    }
+    if (r == -ENOENT)
+        r = bsnap_fail(-ENOENT, "Store.Corrupt", "metadata: table missing in %s", dir);
+    if (r < 0 && (atomic_load(&m->damaged) || (r == -EIO && bsnap_last_error()->code &&
+                                               !strcmp(bsnap_last_error()->code, "Store.Corrupt"))))
+        goto damaged;
+    if (r < 0) {
+        meta_close(m);
+        return r;
+    }
+    *ret_meta = m;
+    return 0;
+
+damaged:
+    /* Opened all the same, so that verify can name the damage; every
+     * transaction fails with the reason. */
+    if (!atomic_load(&m->damaged))
+        meta_damaged(m, "%s: run blocksnap verify", bsnap_last_error()->message);
+    bsnap_debug("meta", "%s", m->why);
     *ret_meta = m;
     return 0;
 
 fail:
-    if (txn)
-        mdb_txn_abort(txn);
-    {
-        int r = lmdb_fail(rc, "open");
-        if (m->env)
-            mdb_env_close(m->env);
-        free(m);
-        return rc == MDB_NOTFOUND && rdonly
-                   ? bsnap_fail(-ENOENT, "Store.Corrupt", "metadata: table missing in %s", dir)
-                   : r;
-    }
+    r = lmdb_fail(rc, "open");
+    meta_close(m);
+    return r;
 }
 
 void meta_close(meta *m)
 {
     if (!m)
         return;
-    mdb_env_close(m->env);
+    env_drop(m);
+    pthread_mutex_destroy(&m->lock);
+    free(m->file);
     free(m);
 }
 
 uint64_t meta_file_bytes(meta *m)
 {
-    const char *path = NULL;
-    char file[4096];
     struct stat st;
 
-    if (mdb_env_get_path(m->env, &path) || !path)
-        return 0;
-    snprintf(file, sizeof file, "%s/data.mdb", path);
-    if (stat(file, &st) < 0)
+    if (stat(m->file, &st) < 0)
         return 0;
     return (uint64_t)st.st_blocks * 512;
 }
@@ -181,43 +549,81 @@ static bool meta_disk_full(meta *m)
     const char *path = NULL;
     struct statvfs sv;
 
-    if (mdb_env_get_path(m->env, &path) || !path || statvfs(path, &sv) < 0)
+    if (!m->env || mdb_env_get_path(m->env, &path) || !path || statvfs(path, &sv) < 0)
         return false;
     return sv.f_bavail == 0;
 }
 
 int meta_txn_begin(meta *m, bool write, meta_txn **ret_txn)
 {
+    struct lcall c = {.fn = l_txn_begin, .env = m->env, .flags = write ? 0 : MDB_RDONLY};
     meta_txn *t;
     int rc;
 
     if (write && m->rdonly)
         return bsnap_fail(-EROFS, "Store.ReadOnly", "store is open read-only");
+    if ((rc = meta_refuse(m)) < 0 || (write && (rc = check_before_write(m)) < 0))
+        return rc;
     t = calloc(1, sizeof *t);
     if (!t)
         return bsnap_fail(-ENOMEM, "InternalError", "out of memory");
-    rc = mdb_txn_begin(m->env, NULL, write ? 0 : MDB_RDONLY, &t->txn);
+    c.ret_txn = &t->txn;
+    rc = guarded(m, "begin transaction", &c);
     if (rc) {
         free(t);
-        return lmdb_fail(rc, write ? "begin write transaction" : "begin read transaction");
+        return lmdb_err(m, rc, write ? "begin write transaction" : "begin read transaction");
     }
     t->m = m;
     t->write = write;
+    if (!write && m->map) {
+        MDB_envinfo ei;
+        if (mdb_env_info(m->env, &ei) == 0)
+            t->end = m->map + (ei.me_last_pgno + 1) * m->psize;
+    }
     *ret_txn = t;
     return 0;
 }
 
+/* A record of a read transaction lies in the pages it can see: a damaged
+ * size or overflow page number would send the caller past the end of the
+ * file (SIGBUS outside any liblmdb call).  A write transaction's records
+ * may be in its own dirty pages (the heap); it only starts on a checked
+ * file. */
+static int in_map(meta_txn *txn, const MDB_val *v, const char *what)
+{
+    const char *p = v->mv_data;
+
+    if (!txn->end || (p >= txn->m->map && p <= txn->end && v->mv_size <= (size_t)(txn->end - p)))
+        return 0;
+    return meta_damaged(txn->m,
+                        "metadata: %s is damaged (a %s of %zu bytes lies outside the file): run "
+                        "blocksnap verify",
+                        txn->m->file, what, v->mv_size);
+}
+
 int meta_txn_commit(meta_txn *txn)
 {
+    struct lcall c = {.fn = l_txn_commit, .txn = txn->txn};
+    meta *m = txn->m;
     int rc;
 
     if (txn->write && fault_hit("meta-commit")) {
-        mdb_txn_abort(txn->txn);
-        free(txn);
+        meta_txn_abort(txn);
         return bsnap_fail(-EIO, "Store.Error", "metadata: commit: injected failure");
     }
-    rc = mdb_txn_commit(txn->txn);
-    if (rc == EIO && meta_disk_full(txn->m))
+    if ((rc = meta_refuse(m)) < 0) {
+        meta_txn_abort(txn); /* abandoned: the file stays as it was */
+        return rc;
+    }
+    rc = guarded(m, "commit", &c);
+    if (rc == FAULTED) {
+        /* faulted inside the commit: liblmdb's state of this transaction
+         * is unknown, so it is left as it is (the writer lock is released
+         * when the process exits) */
+        free(txn);
+        return meta_refuse(m);
+    }
+    if (rc == EIO && meta_disk_full(m))
         rc = ENOSPC; /* LMDB reports a failed write on a full disk as EIO */
     free(txn);
     if (rc)
@@ -227,9 +633,12 @@ int meta_txn_commit(meta_txn *txn)
 
 void meta_txn_abort(meta_txn *txn)
 {
+    struct lcall c = {.fn = l_txn_abort};
+
     if (!txn)
         return;
-    mdb_txn_abort(txn->txn);
+    c.txn = txn->txn;
+    guarded(txn->m, "abort", &c);
     free(txn);
 }
 
@@ -237,12 +646,16 @@ int meta_get(meta_txn *txn, meta_table t, const void *key, size_t klen, const vo
              size_t *ret_vlen)
 {
     MDB_val k = {.mv_size = klen, .mv_data = (void *)key}, v;
-    int rc = mdb_get(txn->txn, txn->m->dbi[t], &k, &v);
+    struct lcall c = {.fn = l_get, .txn = txn->txn, .dbi = txn->m->dbi[t], .k = &k, .v = &v};
+    int rc = meta_refuse(txn->m);
 
-    if (rc == MDB_NOTFOUND)
-        return -ENOENT;
+    if (rc < 0)
+        return rc;
+    rc = guarded(txn->m, "get", &c);
     if (rc)
-        return lmdb_fail(rc, "get");
+        return call_fail(txn->m, rc, "get");
+    if ((rc = in_map(txn, &v, "record")) < 0)
+        return rc;
     *ret_val = v.mv_data;
     *ret_vlen = v.mv_size;
     return 0;
@@ -253,38 +666,52 @@ int meta_put(meta_txn *txn, meta_table t, const void *key, size_t klen, const vo
 {
     MDB_val k = {.mv_size = klen, .mv_data = (void *)key};
     MDB_val v = {.mv_size = vlen, .mv_data = (void *)val};
-    int rc = mdb_put(txn->txn, txn->m->dbi[t], &k, &v, 0);
+    struct lcall c = {.fn = l_put, .txn = txn->txn, .dbi = txn->m->dbi[t], .k = &k, .v = &v};
+    int rc = meta_refuse(txn->m);
 
+    if (rc < 0)
+        return rc;
+    rc = guarded(txn->m, "put", &c);
     if (rc)
-        return lmdb_fail(rc, "put");
+        return lmdb_err(txn->m, rc, "put");
     return 0;
 }
 
 int meta_del(meta_txn *txn, meta_table t, const void *key, size_t klen)
 {
     MDB_val k = {.mv_size = klen, .mv_data = (void *)key};
-    int rc = mdb_del(txn->txn, txn->m->dbi[t], &k, NULL);
+    struct lcall c = {.fn = l_del, .txn = txn->txn, .dbi = txn->m->dbi[t], .k = &k};
+    int rc = meta_refuse(txn->m);
 
-    if (rc == MDB_NOTFOUND)
-        return -ENOENT;
+    if (rc < 0)
+        return rc;
+    rc = guarded(txn->m, "delete", &c);
     if (rc)
-        return lmdb_fail(rc, "delete");
+        return call_fail(txn->m, rc, "delete");
     return 0;
 }
 
 int meta_cursor_open(meta_txn *txn, meta_table t, meta_cursor **ret_cur)
 {
-    meta_cursor *c = calloc(1, sizeof *c);
+    meta_cursor *cur = calloc(1, sizeof *cur);
+    struct lcall c = {.fn = l_cursor_open, .txn = txn->txn, .dbi = txn->m->dbi[t]};
     int rc;
 
-    if (!c)
+    if (!cur)
         return bsnap_fail(-ENOMEM, "InternalError", "out of memory");
-    rc = mdb_cursor_open(txn->txn, txn->m->dbi[t], &c->cur);
-    if (rc) {
-        free(c);
-        return lmdb_fail(rc, "open cursor");
+    rc = meta_refuse(txn->m);
+    if (rc < 0) {
+        free(cur);
+        return rc;
     }
-    *ret_cur = c;
+    c.ret_cur = &cur->cur;
+    rc = guarded(txn->m, "open cursor", &c);
+    if (rc) {
+        free(cur);
+        return lmdb_err(txn->m, rc, "open cursor");
+    }
+    cur->txn = txn;
+    *ret_cur = cur;
     return 0;
 }
 
@@ -292,18 +719,21 @@ int meta_cursor_get(meta_cursor *cur, meta_cursor_op op, const void **key, size_
                     const void **val, size_t *vlen)
 {
     MDB_val k = {0}, v = {0};
-    MDB_cursor_op mop = op == CUR_FIRST ? MDB_FIRST : op == CUR_NEXT ? MDB_NEXT : MDB_SET_RANGE;
-    int rc;
+    struct lcall c = {.fn = l_cursor_get, .cur = cur->cur, .k = &k, .v = &v};
+    int rc = meta_refuse(cur->txn->m);
 
+    if (rc < 0)
+        return rc;
+    c.op = op == CUR_FIRST ? MDB_FIRST : op == CUR_NEXT ? MDB_NEXT : MDB_SET_RANGE;
     if (op == CUR_SET_RANGE) {
         k.mv_data = (void *)*key;
         k.mv_size = *klen;
     }
-    rc = mdb_cursor_get(cur->cur, &k, &v, mop);
-    if (rc == MDB_NOTFOUND)
-        return -ENOENT;
+    rc = guarded(cur->txn->m, "cursor", &c);
     if (rc)
-        return lmdb_fail(rc, "cursor");
+        return call_fail(cur->txn->m, rc, "cursor");
+    if ((rc = in_map(cur->txn, &k, "key")) < 0 || (rc = in_map(cur->txn, &v, "record")) < 0)
+        return rc;
     *key = k.mv_data;
     *klen = k.mv_size;
     if (val)
@@ -315,10 +745,14 @@ int meta_cursor_get(meta_cursor *cur, meta_cursor_op op, const void **key, size_
 
 int meta_cursor_del(meta_cursor *cur)
 {
-    int rc = mdb_cursor_del(cur->cur, 0);
+    struct lcall c = {.fn = l_cursor_del, .cur = cur->cur};
+    int rc = meta_refuse(cur->txn->m);
 
+    if (rc < 0)
+        return rc;
+    rc = guarded(cur->txn->m, "cursor delete", &c);
     if (rc)
-        return lmdb_fail(rc, "cursor delete");
+        return lmdb_err(cur->txn->m, rc, "cursor delete");
     return 0;
 }
 

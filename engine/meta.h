@@ -9,6 +9,14 @@
  * Guarantees: a write transaction either commits whole or not at all; read
  * transactions never block and may move between threads (MDB_NOTLS); a
  * killed process's stale reader slots are cleared on open.
+ *
+ * Damaged files: no liblmdb fault (SIGSEGV/SIGBUS on a damaged page) kills
+ * the process: it fails the call with Store.Corrupt naming the file and
+ * telling to run `blocksnap verify`, and every later call of the
+ * environment fails the same way.  Nothing is written into a file the
+ * structure check (metacheck.h) finds damaged: the first write transaction
+ * of an open runs it.  A file too damaged for liblmdb to open still opens
+ * here, in that failed state, so that meta_check() can name the damage.
  */
 #ifndef BSNAP_META_H
 #define BSNAP_META_H
@@ -16,6 +24,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+
+#include "metacheck.h"
 
 typedef enum meta_table {
     T_INFO,      /* small store-wide values: next pack number */
@@ -35,6 +45,13 @@ typedef struct meta_cursor meta_cursor;
 /* Open (creating files as needed unless @rdonly) the environment in @dir. */
 int meta_open(const char *dir, bool rdonly, meta **ret_meta);
 void meta_close(meta *m);
+
+/* Check the structure of the data file (metacheck.h) on a snapshot that no
+ * writer changes while it is read, passing each problem to @fn (@fn may be
+ * NULL).  Returns 0 when the check ran (problems counted in @ret_stats; if
+ * any, the environment is marked damaged: every later call fails), negative
+ * errno when it could not.  Any thread. */
+int meta_check(meta *m, metacheck_func fn, void *ud, struct metacheck_stats *ret_stats);
 
 /* Size of the environment's data file, for store info. */
 uint64_t meta_file_bytes(meta *m);

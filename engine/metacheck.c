@@ -575,9 +575,8 @@ static int check(struct ctx *c, uint64_t txnid)
             first_lost = pg;
     }
     if (lost)
-        problem(c, P_INVALID,
-                "%" PRIu64 " pages are neither used nor free, the first page %" PRIu64, lost,
-                first_lost);
+        problem(c, P_INVALID, "%" PRIu64 " page%s neither used nor free, the first page %" PRIu64,
+                lost, lost == 1 ? " is" : "s are", first_lost);
     return 0;
 }
 

@@ -9,6 +9,8 @@
  * merged with the index in key order, so every refcount is compared with
  * the references to it in O(n log n) time and 16 bytes per reference.
  * One snapshot: only what its tree reaches is read and checked.
+ * Before all that, the structure of the LMDB file itself (metacheck.h);
+ * a damaged file stops the check there.
  * Everything runs in one read transaction: a consistent view that never
  * blocks writers.
  */
@@ -270,6 +272,12 @@ static int check_snapshot(struct vctx *c, const struct snapshot_rec *rec)
     return 0;
 }
 
+/* Each structural problem of the metadata file, as a store-wide problem. */
+static void meta_problem(void *ud, const char *line)
+{
+    report(ud, NULL, NULL, -1, -1, "%s", line);
+}
+
 static int cmp_id(const void *a, const void *b)
 {
     return memcmp(a, b, sizeof(chunk_id));
@@ -397,6 +405,19 @@ int bsnap_verify(bsnap_store *s, const char *snapshot_id, const bsnap_run_option
     c.buf = malloc(PACK_RECORD_MAX_PAYLOAD);
     if (!c.buf)
         return bsnap_fail(-ENOMEM, "InternalError", "out of memory");
+    /* First the metadata file's structure, without liblmdb: if it is
+     * damaged, liblmdb must not read it, so nothing else is checked. */
+    {
+        struct metacheck_stats ms;
+        r = meta_check(s->meta, meta_problem, &c, &ms);
+        if (r < 0)
+            goto out;
+        if (ms.problems) {
+            report(&c, NULL, NULL, -1, -1,
+                   "meta/data.mdb is damaged: chunks and snapshots were not checked");
+            goto out;
+        }
+    }
     r = meta_txn_begin(s->meta, false, &c.txn);
     if (r < 0)
         goto out;
