@@ -171,7 +171,7 @@ int index_decref(bsnap_store *s, meta_txn *txn, const chunk_id *id)
 
 int index_release_orphan(bsnap_store *s, meta_txn *txn, const chunk_id *id)
 {
-    struct chunk_entry e;
+    struct chunk_entry e = {0}; /* gcc -O3 cannot see index_get fill it */
     int r = index_get(txn, id, &e);
 
     if (r < 0)
