@@ -1,75 +1,140 @@
 #!/usr/bin/env bash
 # Damage to the LMDB metadata file (meta/data.mdb): both meta pages
-# zeroed, the file cut in half, the file deleted, and (20 seeds) 20 random
-# bit flips in its pages.  LMDB has no checksums, so what the damage
-# breaks varies; what must hold every time: no command hangs (each runs
-# under `timeout`) or reports a sanitizer error; each exits 0 or exits 1
-# with a "blocksnap: error:" line; and nothing returns a wrong byte: every
-# restore that succeeds is byte-identical to its snapshot's volume, and a
-# snapshot taken on the damaged store that restores at all restores
-# identical.  The deterministic damage must never crash a command; a
-# command that dies by a signal on randomly flipped pages (inside liblmdb,
-# which trusts its pages) is reported as the known limit, and fails the
-# test only with BSNAP_STRICT_META=1.
+# zeroed, the file cut in half, the file deleted, and (CORRUPT_SEEDS seeds,
+# default 48) random damage: 20 bit flips anywhere in the file, or 4 flips
+# aimed at the headers and nodes of branch pages, of leaf pages, or of the
+# first pages of overflow runs (tests/lib/mdb-pages.py), a kind per seed in
+# turn.  On each: verify, the describes, restores of every snapshot, diff, a
+# new snapshot (and its restore), gc and verify again; and, where FUSE is
+# there, a mount whose snapshot files are read whole.
+#
+# What must hold every time, strictly: no command hangs (each runs under
+# `timeout`), dies by a signal or reports a sanitizer error; each exits 0,
+# or 1 with a "blocksnap: error:" line; nothing returns a wrong byte (every
+# restore or FUSE read that succeeds is byte-identical to its snapshot's
+# volume; a snapshot taken on the damaged store restores identical); when
+# verify names structural damage of meta/data.mdb, no later command writes
+# into the file (it is unchanged byte for byte); and the deterministic
+# damage is named by verify.  The outcome of every command is counted and
+# printed: exit 0, refused as damaged metadata (Store.Corrupt naming
+# data.mdb), a fault inside liblmdb caught by the guard, other errors.
 # shellcheck source=../lib/functions.sh
 source "$(dirname "$0")/../lib/functions.sh"
 # shellcheck source=../lib/crash-functions.sh
 source "$(dirname "$0")/../lib/crash-functions.sh"
 requires python3 cmp timeout
 LIMIT=${CORRUPT_TIMEOUT:-300}
+MDB_PAGES=$TESTS_LIB_DIR/mdb-pages.py
+
+FUSE=0
+if [ -c /dev/fuse ] && command -v fusermount3 >/dev/null 2>&1 && command -v pgrep >/dev/null 2>&1; then
+    # shellcheck source=../lib/fuse-functions.sh
+    source "$TESTS_LIB_DIR/fuse-functions.sh"
+    FUSE=1
+fi
 
 crash_setup 16
 head -c $((4 << 20)) /dev/urandom >"$T/c.img"
+# long tags make S3's record big enough for LMDB's overflow pages
+tags=()
+for i in $(seq 1 20); do
+    tags+=("Key=key-$i-$(printf 'k%.0s' $(seq 1 100)),Value=$(printf 'v%.0s' $(seq 1 200))")
+done
+bs create-tags --resources "$S3" --tags "${tags[@]}"
+store_snapshot_to "$CRASH_BASE"
+python3 "$MDB_PAGES" list "$CRASH_BASE/meta/data.mdb" | awk '{ print $2 }' | sort | uniq -c |
+    while read -r n kind; do info "base data.mdb: $n $kind pages"; done
+python3 "$MDB_PAGES" list "$CRASH_BASE/meta/data.mdb" | grep -q ' overflow ' ||
+    die "the base store has no overflow pages to damage"
 
+declare -A TOTAL=()
 # run_checked ARGS...: blocksnap ARGS under timeout; exit 0, or 1 with an
-# error line; anything else fails the test.  Leaves the status in $rc.
+# error line; anything else fails the test.  Leaves the status in $rc and
+# counts the outcome.
 run_checked() {
+    local kind
     rc=0
-    # (not through bs: a sanitizer report must fail the test visibly)
+    # (not through bs: the output is looked at here)
     # shellcheck disable=SC2086 # the wrapper is a word list on purpose
     timeout -s KILL "$LIMIT" ${BLOCKSNAP_WRAPPER:-} "$BLOCKSNAP" --store "$STORE" "$@" \
         >"$T/out" 2>"$T/err" || rc=$?
-    # Under ASan a fault or a bad memory access inside liblmdb (its first
-    # frame past the sanitizer's own) is reported instead of killing: the
-    # known limit below.
-    if grep -q 'ERROR: AddressSanitizer' "$T/err" && in_lmdb "$T/err"; then
-        rc=$((128 + 11))
-        sed -i '/AddressSanitizer/,$d' "$T/err"
-    elif grep -qE 'ERROR: (AddressSanitizer|LeakSanitizer)|runtime error:|ThreadSanitizer' "$T/err"; then
+    if grep -qE 'ERROR: (AddressSanitizer|LeakSanitizer)|runtime error:|ThreadSanitizer' "$T/err"; then
         cat "$T/err"
         _check_sanitizer "$T/err" "blocksnap $*"
     fi
     case $rc in
-    0) ;;
-    1) grep -q '^blocksnap: error: ' "$T/err" || die "blocksnap $* exited 1 without an error line" ;;
+    0) kind=ok ;;
+    1)
+        grep -q '^blocksnap: error: ' "$T/err" || die "blocksnap $* exited 1 without an error line"
+        if grep -q 'liblmdb faulted' "$T/err"; then
+            kind=guarded-fault
+        elif grep -q 'data.mdb is damaged' "$T/err" || grep -q '^store: meta/data.mdb' "$T/out"; then
+            kind=refused-damaged
+        else
+            kind=other-error
+            # the code, to show which errors the damage led to
+            outcome+="($(sed -n 's/^blocksnap: error: .*(\([A-Za-z.]*\))$/\1/p' "$T/err" | head -n 1))"
+        fi
+        ;;
     124 | 137) die "blocksnap $* hung (killed by timeout)" ;;
     *)
         cat "$T/err"
-        # LMDB trusts its pages: a damaged page (an overflow length, a page
-        # number) can fault inside liblmdb.  The deterministic damage above
-        # must never crash; random flips are a known limit unless strict.
-        if [ "${FLIPS:-0}" = 1 ] && [ "${BSNAP_STRICT_META:-0}" != 1 ]; then
-            info "KNOWN LIMIT: blocksnap $* faulted inside liblmdb on damaged pages"
-            CRASHES=$((CRASHES + 1))
-            rc=crash
-        else
-            die "blocksnap $* exited $rc (a crash?)"
-        fi
+        die "blocksnap $* exited $rc (killed by signal $((rc - 128))?)"
         ;;
     esac
-    outcome+="$1:$rc "
+    outcome+="$1:$kind "
+    TOTAL[$kind]=$((${TOTAL[$kind]:-0} + 1))
 }
 
-# in_lmdb FILE: the first stack of the ASan report in FILE starts in liblmdb
-in_lmdb() {
-    awk '/^ *#[0-9]+ / && !/__interceptor_|libsanitizer/ { print; exit }' "$1" | grep -q liblmdb
+# fuse_try: mount the damaged store and read every snapshot file whole:
+# each read is EIO or the right bytes; the daemon ends cleanly.  A daemon
+# that refuses to start must say why.
+fuse_try() {
+    local mnt=$T/mnt pair id ref i log=$T/fuse.log pid rc=0
+    mkdir -p "$mnt"
+    # shellcheck disable=SC2086 # the wrapper is a word list on purpose
+    ${BLOCKSNAP_WRAPPER:-} "$BLOCKSNAP" --store "$STORE" mount "$mnt" --foreground 2>"$log" &
+    pid=$!
+    on_cleanup_pid "$pid"
+    on_cleanup_mount "$mnt"
+    for i in $(seq 1 300); do
+        _is_mounted "$mnt" && stat "$mnt" >/dev/null 2>&1 && break
+        kill -0 "$pid" 2>/dev/null || break
+        sleep 0.1
+    done
+    if ! _is_mounted "$mnt"; then
+        wait "$pid" || rc=$?
+        _check_sanitizer "$log" "blocksnap mount (daemon)"
+        [ "$rc" = 1 ] && grep -q '^blocksnap: error: ' "$log" ||
+            die "the mount daemon on damaged metadata exited $rc: $(cat "$log")"
+        outcome+="mount:refused "
+        TOTAL[mount-refused]=$((${TOTAL[mount-refused]:-0} + 1))
+        return
+    fi
+    for pair in "$S1=$T/a1.ref" "$S2=$T/a2.ref" "$S3=$T/b.ref"; do
+        id=${pair%%=*} ref=${pair#*=}
+        if timeout -s KILL "$LIMIT" cat "$mnt/snapshots/$id.img" >"$T/f.img" 2>/dev/null; then
+            cmp -s "$ref" "$T/f.img" || die "a FUSE read of $id on damaged metadata returned wrong bytes"
+            TOTAL[fuse-read-ok]=$((${TOTAL[fuse-read-ok]:-0} + 1))
+        else
+            TOTAL[fuse-read-error]=$((${TOTAL[fuse-read-error]:-0} + 1))
+        fi
+        kill -0 "$pid" 2>/dev/null || die "the mount daemon died reading damaged metadata: $(cat "$log")"
+    done
+    FUSE_PID=$pid FUSE_LOG=$log
+    fuse_unmount "$mnt"
+    outcome+="mount:served "
 }
 
 # try_everything: the verbs on the damaged store, each checked.
 try_everything() {
-    local pair id ref
+    local pair id damaged=0
     outcome=""
     run_checked verify
+    if grep -q '^store: meta/data.mdb' "$T/out"; then
+        damaged=1
+        cp "$STORE/meta/data.mdb" "$T/damaged.mdb" 2>/dev/null || : >"$T/damaged.mdb"
+    fi
     run_checked describe-snapshots
     run_checked describe-volumes
     run_checked describe-store
@@ -94,7 +159,12 @@ try_everything() {
         [ "$rc" != 0 ] || cmp "$T/c.img" "$T/r.img" || die "a snapshot taken on the damaged store restores wrong"
     fi
     run_checked gc
+    [ "$FUSE" = 0 ] || fuse_try
     run_checked verify
+    if [ "$damaged" = 1 ] && [ -e "$STORE/meta/data.mdb" ]; then
+        cmp -s "$T/damaged.mdb" "$STORE/meta/data.mdb" ||
+            die "a command wrote into meta/data.mdb after verify found it damaged"
+    fi
     info "$outcome"
 }
 
@@ -103,12 +173,16 @@ step "both LMDB meta pages zeroed"
 store_copy "$CRASH_BASE"
 dd if=/dev/zero of="$STORE/meta/data.mdb" bs=4096 count=2 conv=notrunc status=none
 try_everything
+grep -q '^store: meta/data.mdb page 0: not a meta page' "$T/out" ||
+    die "verify did not name the zeroed meta page: $(cat "$T/out")"
 tried=$((tried + 1))
 
 step "data.mdb cut in half"
 store_copy "$CRASH_BASE"
 truncate -s $(($(stat -c %s "$STORE/meta/data.mdb") / 2)) "$STORE/meta/data.mdb"
 try_everything
+grep -q '^store: meta/data.mdb.*past the end of the file\|^store: meta/data.mdb.*last page' "$T/out" ||
+    die "verify did not name the cut: $(cat "$T/out")"
 tried=$((tried + 1))
 
 step "data.mdb deleted"
@@ -117,11 +191,13 @@ rm -f "$STORE/meta/data.mdb"
 try_everything
 tried=$((tried + 1))
 
-FLIPS=1 CRASHES=0
-for seed in $(seq 1 "${CORRUPT_SEEDS:-20}"); do
-    step "20 random bit flips in data.mdb (seed $seed)"
+kinds=(any branch leaf overflow)
+for seed in $(seq 1 "${CORRUPT_SEEDS:-48}"); do
+    kind=${kinds[$((seed % 4))]}
     store_copy "$CRASH_BASE"
-    python3 - "$STORE/meta/data.mdb" "$seed" <<'EOF'
+    if [ "$kind" = any ]; then
+        step "seed $seed: 20 random bit flips anywhere in data.mdb"
+        python3 - "$STORE/meta/data.mdb" "$seed" <<'EOF'
 import os, random, sys
 path, seed = sys.argv[1], int(sys.argv[2])
 rng = random.Random(seed)
@@ -134,8 +210,16 @@ with open(path, "r+b") as f:
         f.seek(off)
         f.write(bytes([b[0] ^ (1 << rng.randrange(8))]))
 EOF
+    else
+        step "seed $seed: 4 bit flips in the structure of $kind pages"
+        python3 "$MDB_PAGES" damage "$STORE/meta/data.mdb" "$kind" "$seed" 4 | while read -r l; do info "$l"; done
+    fi
     try_everything
     tried=$((tried + 1))
 done
-step "$tried kinds of metadata damage: no hang, no wrong byte; $CRASHES commands died by a signal" \
-    "inside LMDB on randomly flipped pages (the known limit, docs/reliability.md)"
+summary=""
+for k in ok refused-damaged guarded-fault other-error mount-refused fuse-read-ok fuse-read-error; do
+    summary+="$k ${TOTAL[$k]:-0}, "
+done
+step "$tried kinds of metadata damage: no crash, no hang, no sanitizer report, no wrong byte;" \
+    "outcomes: ${summary%, }"
