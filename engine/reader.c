@@ -2,6 +2,7 @@
 #include "reader.h"
 
 #include <assert.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <libgen.h>
@@ -54,6 +55,7 @@ static int pin_create(bsnap_reader *rd)
     _cleanup_txn_abort_ meta_txn *txn = NULL;
     _cleanup_free_ char *path = NULL;
     uint8_t raw[16], val[PIN_VALUE_BYTES] = {0};
+    struct stat st;
     int fd, r;
 
     r = random_bytes(raw, sizeof raw);
@@ -68,6 +70,13 @@ static int pin_create(bsnap_reader *rd)
         return -errno;
     if (flock(fd, LOCK_SH) < 0) {
         r = -errno;
+        goto fail;
+    }
+    /* gc removes lock files that no pin record names and no one locks
+     * (a killed process's): one it removed before our flock is not ours to
+     * use; a name in use is gone too, unless this one is. */
+    if (fstat(fd, &st) < 0 || st.st_nlink == 0) {
+        r = -EAGAIN;
         goto fail;
     }
     memcpy(val, rd->tree.root.b, 16);
@@ -132,6 +141,38 @@ static void pin_release(bsnap_reader *rd)
     error_restore(&saved);
 }
 
+/* Remove the lock files in pins/ that none of the @n pin records @names
+ * names and no process holds: those of processes killed before their pin
+ * was committed.  Best effort. */
+static void reap_lock_files(bsnap_store *s, char (*names)[33], size_t n)
+{
+    DIR *d = opendir(s->pins_dir);
+    struct dirent *e;
+
+    if (!d)
+        return;
+    while ((e = readdir(d))) {
+        _cleanup_free_ char *path = NULL;
+        bool named = false;
+        int fd;
+
+        if (strlen(e->d_name) != 32 || strspn(e->d_name, "0123456789abcdef") != 32)
+            continue;
+        for (size_t i = 0; i < n && !named; i++)
+            named = strcmp(names[i], e->d_name) == 0;
+        path = named ? NULL : pin_path(s, e->d_name);
+        fd = path ? open(path, O_RDWR | O_CLOEXEC) : -1;
+        if (fd < 0)
+            continue;
+        if (flock(fd, LOCK_EX | LOCK_NB) == 0) {
+            unlink(path);
+            bsnap_debug("reader", "pin lock file %s: no pin, removed", e->d_name);
+        }
+        close(fd);
+    }
+    closedir(d);
+}
+
 int pins_reap(bsnap_store *s, meta_txn *txn, uint64_t *ret_reaped)
 {
     char(*names)[33] = NULL;
@@ -179,6 +220,8 @@ int pins_reap(bsnap_store *s, meta_txn *txn, uint64_t *ret_reaped)
         if (fd >= 0)
             close(fd);
     }
+    if (r >= 0)
+        reap_lock_files(s, names, n);
     free(names);
     if (r >= 0 && ret_reaped)
         *ret_reaped = reaped;
@@ -201,7 +244,10 @@ static int reader_from_rec(bsnap_store *s, const struct snapshot_rec *rec, bool 
     rd->size = rec->size;
     rd->cs = rec->chunk_size;
     if (pin && !(s->flags & BSNAP_STORE_RDONLY) && !chunk_id_is_zero(&rd->tree.root)) {
-        r = pin_create(rd);
+        int tries = 0;
+        do /* again when gc took the lock file before we locked it */
+            r = pin_create(rd);
+        while (r == -EAGAIN && ++tries < 8);
         if (r < 0) {
             /* The snapshot may have been deleted between load and pin. */
             free(rd);

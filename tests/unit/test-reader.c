@@ -10,6 +10,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 
 #include <cmocka.h>
 
@@ -370,6 +371,34 @@ static void test_dead_pin_reaped(void **state)
     free(vol);
 }
 
+/* A process killed between creating its pin's lock file and committing the
+ * pin leaves a lock file no record names: gc removes it, unless a live
+ * process holds it (one about to commit its pin). */
+static void test_stray_lock_file_reaped(void **state)
+{
+    struct fixture *f = *state;
+    char *stray = path_in(f->store_path, "pins/0123456789abcdef0123456789abcdef");
+    char *held = path_in(f->store_path, "pins/fedcba9876543210fedcba9876543210");
+    char *pins = path_in(f->store_path, "pins");
+    bsnap_gc_stats gs;
+    int sfd = open(stray, O_RDWR | O_CREAT | O_EXCL, 0644);
+    int hfd = open(held, O_RDWR | O_CREAT | O_EXCL, 0644);
+
+    assert_true(sfd >= 0 && hfd >= 0);
+    close(sfd);
+    assert_int_equal(flock(hfd, LOCK_SH), 0);
+    assert_int_equal(bsnap_gc(f->s, NULL, &gs), 0);
+    assert_int_equal(access(stray, F_OK), -1);
+    assert_int_equal(access(held, F_OK), 0);
+    assert_int_equal(dir_entries(pins), 1);
+    close(hfd); /* its process is gone: the next gc takes it */
+    assert_int_equal(bsnap_gc(f->s, NULL, &gs), 0);
+    assert_int_equal(dir_entries(pins), 0);
+    free(stray);
+    free(held);
+    free(pins);
+}
+
 struct ranges {
     bsnap_range r[16];
     size_t n;
@@ -605,6 +634,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_open_errors, setup_4k, teardown_fixture),
         cmocka_unit_test_setup_teardown(test_pin_reads_after_gc, setup_4k, teardown_fixture),
         cmocka_unit_test_setup_teardown(test_dead_pin_reaped, setup_4k, teardown_fixture),
+        cmocka_unit_test_setup_teardown(test_stray_lock_file_reaped, setup_4k, teardown_fixture),
         cmocka_unit_test_setup_teardown(test_diff, setup_4k, teardown_fixture),
         cmocka_unit_test_setup_teardown(test_lying_index_entry, setup_4k, teardown_fixture),
         cmocka_unit_test_setup_teardown(test_threaded_reads, setup_4k, teardown_fixture),
