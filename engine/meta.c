@@ -2,11 +2,12 @@
  *
  * The fault guard: liblmdb trusts its pages, so a damaged page number or
  * length can make it read outside the map (SIGSEGV) or past the end of the
- * file (SIGBUS).  Every liblmdb call runs through guarded(), which sets a
+ * file (SIGBUS), or fail one of its assertions (abort).  Every liblmdb call runs through guarded(), which sets a
  * thread-local jump buffer; the SIGSEGV/SIGBUS handler, installed once,
  * jumps back to it when the fault happened inside such a call, and chains
  * to the handler it replaced otherwise (a real bug still crashes, and a
- * sanitizer still reports it).  The environment is then marked damaged:
+ * sanitizer still reports it); liblmdb's assertion callback does the same
+ * jump.  The environment is then marked damaged:
  * every later call fails with the same Store.Corrupt error, and the
  * transaction is abandoned (a write transaction that never commits leaves
  * the file as it was).  sigsetjmp does not save the signal mask (a system
@@ -102,12 +103,13 @@ static int lmdb_fail(int rc, const char *what)
 /* ---- the fault guard ---- */
 
 static _Thread_local sigjmp_buf *guard_jb;
-static _Thread_local int guard_sig;
+static _Thread_local int guard_sig; /* the signal, or 0 for an assertion */
+static _Thread_local char guard_assert[200];
 /* What guarded() returns for a call that faulted: no liblmdb code (those
  * are errno values and -30799 to -30780). */
 #define FAULTED (-1000000)
 static struct sigaction guard_prev_segv, guard_prev_bus;
-static pthread_once_t guard_once = PTHREAD_ONCE_INIT;
+static pthread_mutex_t guard_lock = PTHREAD_MUTEX_INITIALIZER;
 
 static void guard_handler(int sig, siginfo_t *si, void *uc)
 {
@@ -120,26 +122,59 @@ static void guard_handler(int sig, siginfo_t *si, void *uc)
         siglongjmp(*jb, 1);
     }
     /* Not ours: what was there before handles it.  For the default
-     * action, put it back and return: the faulting instruction runs again
-     * and the signal kills the process as it would have. */
-    if (prev->sa_flags & SA_SIGINFO)
+     * action, put it back and raise the signal again: it kills the process
+     * as it would have. */
+    if (prev->sa_flags & SA_SIGINFO) {
         prev->sa_sigaction(sig, si, uc);
-    else if (prev->sa_handler != SIG_DFL && prev->sa_handler != SIG_IGN)
+    } else if (prev->sa_handler != SIG_DFL && prev->sa_handler != SIG_IGN) {
         prev->sa_handler(sig);
-    else
-        sigaction(sig, prev, NULL);
+    } else {
+        struct sigaction dfl;
+        memset(&dfl, 0, sizeof dfl);
+        dfl.sa_handler = SIG_DFL;
+        sigaction(sig, &dfl, NULL);
+        raise(sig);
+    }
 }
 
-static void guard_install(void)
+/* liblmdb's assertions (compiled in by Debian) check some of what a
+ * damaged page breaks, then abort: inside a guarded call, the same way
+ * out as a fault. */
+static void guard_assert_cb(MDB_env *env, const char *msg)
 {
-    struct sigaction sa;
+    sigjmp_buf *jb = guard_jb;
 
+    (void)env;
+    if (jb) {
+        guard_jb = NULL;
+        guard_sig = 0;
+        snprintf(guard_assert, sizeof guard_assert, "%s", msg);
+        siglongjmp(*jb, 1);
+    }
+}
+
+/* Install the handler for @sig unless it is there (on every open: a
+ * program, or a test harness, may have replaced it since). */
+static void guard_install_one(int sig, struct sigaction *prev)
+{
+    struct sigaction sa, cur;
+
+    if (sigaction(sig, NULL, &cur) == 0 && (cur.sa_flags & SA_SIGINFO) &&
+        cur.sa_sigaction == guard_handler)
+        return;
     memset(&sa, 0, sizeof sa);
     sa.sa_sigaction = guard_handler;
     sa.sa_flags = SA_SIGINFO | SA_NODEFER | SA_ONSTACK;
     sigemptyset(&sa.sa_mask);
-    sigaction(SIGSEGV, &sa, &guard_prev_segv);
-    sigaction(SIGBUS, &sa, &guard_prev_bus);
+    sigaction(sig, &sa, prev);
+}
+
+static void guard_install(void)
+{
+    pthread_mutex_lock(&guard_lock);
+    guard_install_one(SIGSEGV, &guard_prev_segv);
+    guard_install_one(SIGBUS, &guard_prev_bus);
+    pthread_mutex_unlock(&guard_lock);
 }
 
 /* Mark @m damaged (the first reason stays) and return its error. */
@@ -245,10 +280,16 @@ static int guarded(meta *m, const char *what, struct lcall *c)
 
     if (sigsetjmp(jb, 0)) {
         guard_jb = NULL;
-        meta_damaged(m,
-                     "metadata: %s is damaged (liblmdb faulted with %s in %s): run "
-                     "blocksnap verify",
-                     m->file, guard_sig == SIGBUS ? "SIGBUS" : "SIGSEGV", what);
+        if (guard_sig)
+            meta_damaged(m,
+                         "metadata: %s is damaged (liblmdb faulted with %s in %s): run "
+                         "blocksnap verify",
+                         m->file, guard_sig == SIGBUS ? "SIGBUS" : "SIGSEGV", what);
+        else
+            meta_damaged(m,
+                         "metadata: %s is damaged (liblmdb faulted: %s, in %s): run "
+                         "blocksnap verify",
+                         m->file, guard_assert, what);
         return FAULTED;
     }
     guard_jb = &jb;
@@ -405,6 +446,7 @@ static int env_create(meta *m)
         return rc;
     mdb_env_set_maxdbs(m->env, T__COUNT + 4);
     mdb_env_set_maxreaders(m->env, 1024);
+    mdb_env_set_assert(m->env, guard_assert_cb);
     return 0;
 }
 
@@ -427,7 +469,7 @@ int meta_open(const char *dir, bool rdonly, meta **ret_meta)
         return bsnap_fail(-ENOMEM, "InternalError", "out of memory");
     }
     pthread_mutex_init(&m->lock, NULL);
-    pthread_once(&guard_once, guard_install);
+    guard_install();
     if (env_size && *env_size)
         map_size = (size_t)strtoull(env_size, NULL, 10);
     m->rdonly = rdonly;

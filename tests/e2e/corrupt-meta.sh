@@ -42,10 +42,9 @@ for i in $(seq 1 20); do
 done
 bs create-tags --resources "$S3" --tags "${tags[@]}"
 store_snapshot_to "$CRASH_BASE"
-python3 "$MDB_PAGES" list "$CRASH_BASE/meta/data.mdb" | awk '{ print $2 }' | sort | uniq -c |
-    while read -r n kind; do info "base data.mdb: $n $kind pages"; done
-python3 "$MDB_PAGES" list "$CRASH_BASE/meta/data.mdb" | grep -q ' overflow ' ||
-    die "the base store has no overflow pages to damage"
+python3 "$MDB_PAGES" list "$CRASH_BASE/meta/data.mdb" >"$T/pages"
+awk '{ print $2 }' "$T/pages" | sort | uniq -c | while read -r n kind; do info "base data.mdb: $n $kind pages"; done
+grep -q ' overflow ' "$T/pages" || die "the base store has no overflow pages to damage"
 
 declare -A TOTAL=()
 # run_checked ARGS...: blocksnap ARGS under timeout; exit 0, or 1 with an
