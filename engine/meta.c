@@ -35,6 +35,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
+#include <sys/sysmacros.h>
 #include <unistd.h>
 
 #include "error.h"
@@ -50,7 +51,7 @@ struct meta {
     bool checked;        /* the structure check ran and passed */
     atomic_bool damaged; /* set once; then every call fails with why */
     char why[1200];      /* written under lock before damaged is set */
-    const char *map;     /* where the file is mapped */
+    uintptr_t map;       /* where the file is mapped, or 0: not known */
     size_t psize;
 };
 
@@ -58,7 +59,7 @@ struct meta_txn {
     meta *m;
     MDB_txn *txn;
     bool write;
-    const char *end; /* read transaction: the end of the pages it can see */
+    uintptr_t end; /* read transaction: the end of the pages it can see */
 };
 
 struct meta_cursor {
@@ -397,6 +398,31 @@ static int check_before_write(meta *m)
 
 /* ---- environment ---- */
 
+/* Where liblmdb mapped the data file.  liblmdb does not say (the map
+ * address of mdb_env_info is the MDB_FIXEDMAP one), so it is looked up in
+ * /proc/self/maps by the file's device and inode.  0 when not found:
+ * records are then not checked to lie in the file. */
+static uintptr_t map_find(MDB_env *env)
+{
+    mdb_filehandle_t fd;
+    struct stat st;
+    char line[512];
+    uintptr_t found = 0;
+    FILE *f;
+
+    if (mdb_env_get_fd(env, &fd) || fstat(fd, &st) < 0 || !(f = fopen("/proc/self/maps", "re")))
+        return 0;
+    while (!found && fgets(line, sizeof line, f)) {
+        unsigned long lo, hi, off, ino;
+        unsigned maj, min;
+        if (sscanf(line, "%lx-%lx %*s %lx %x:%x %lu", &lo, &hi, &off, &maj, &min, &ino) == 6 &&
+            off == 0 && ino == st.st_ino && makedev(maj, min) == st.st_dev)
+            found = lo;
+    }
+    fclose(f);
+    return found;
+}
+
 /* Open the tables in a read transaction; -ENOENT when one is missing. */
 static int open_tables(meta *m, bool create)
 {
@@ -529,7 +555,7 @@ int meta_open(const char *dir, bool rdonly, meta **ret_meta)
         MDB_envinfo ei;
         MDB_stat es;
         if (mdb_env_info(m->env, &ei) == 0 && mdb_env_stat(m->env, &es) == 0) {
-            m->map = ei.me_mapaddr;
+            m->map = map_find(m->env);
             m->psize = es.ms_psize;
         }
     }
@@ -617,10 +643,10 @@ int meta_txn_begin(meta *m, bool write, meta_txn **ret_txn)
     }
     t->m = m;
     t->write = write;
-    if (!write && m->map) {
+    if (!write && m->map && m->psize) {
         MDB_envinfo ei;
         if (mdb_env_info(m->env, &ei) == 0)
-            t->end = m->map + (ei.me_last_pgno + 1) * m->psize;
+            t->end = m->map + (uintptr_t)(ei.me_last_pgno + 1) * m->psize;
     }
     *ret_txn = t;
     return 0;
@@ -633,9 +659,9 @@ int meta_txn_begin(meta *m, bool write, meta_txn **ret_txn)
  * file. */
 static int in_map(meta_txn *txn, const MDB_val *v, const char *what)
 {
-    const char *p = v->mv_data;
+    uintptr_t p = (uintptr_t)v->mv_data;
 
-    if (!txn->end || (p >= txn->m->map && p <= txn->end && v->mv_size <= (size_t)(txn->end - p)))
+    if (!txn->end || (p >= txn->m->map && p <= txn->end && v->mv_size <= txn->end - p))
         return 0;
     return meta_damaged(txn->m,
                         "metadata: %s is damaged (a %s of %zu bytes lies outside the file): run "

@@ -379,6 +379,31 @@ static void test_fault_guard(void **state)
     meta_close(me);
 }
 
+/* A read (no structure check before it) of a record whose size was
+ * damaged to run past the end of the file fails instead of handing the
+ * caller a pointer it would fault on. */
+static void test_record_outside_file(void **state)
+{
+    struct mfix *m = *state;
+    uint8_t *db = table_db(m, "images");
+    uint8_t *n = node(page(m, rd64(db + 40)), 0);
+    meta_txn *txn = NULL;
+    meta *me = NULL;
+    const void *v;
+    size_t vlen;
+    char dir[400];
+
+    wr16(n + 2, 0x7fff); /* the size's high half: 2 GiB */
+    write_file(m->file, m->buf, m->len);
+    snprintf(dir, sizeof dir, "%s/meta", m->f->store_path);
+    assert_int_equal(meta_open(dir, true, &me), 0);
+    assert_int_equal(meta_txn_begin(me, false, &txn), 0);
+    assert_error(meta_get(txn, T_IMAGES, "ami-big", 7, &v, &vlen), -EIO, "Store.Corrupt");
+    assert_message_has("lies outside the file");
+    meta_txn_abort(txn);
+    meta_close(me);
+}
+
 /* Not a constant, so that the compiler does not see the bad access. */
 static volatile uintptr_t bad_address = 8;
 
@@ -428,6 +453,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_no_write_into_damage, setup, teardown),
         cmocka_unit_test_setup_teardown(test_fault_guard, setup, teardown),
         cmocka_unit_test_setup_teardown(test_fault_outside_guard, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_record_outside_file, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
