@@ -530,27 +530,10 @@ int meta_open(const char *dir, bool rdonly, meta **ret_meta)
     mdb_reader_check(m->env, &dead);
     if (dead)
         bsnap_debug("meta", "cleared %d stale reader slots", dead);
-    /* A data file shorter than the pages its meta page names (cut short by
-     * damage or a bad copy) would fault with SIGBUS on the first read past
-     * its end. */
-    {
-        MDB_envinfo ei;
-        MDB_stat es;
-        mdb_filehandle_t fd;
-        struct stat st;
-
-        if (mdb_env_info(m->env, &ei) == 0 && mdb_env_stat(m->env, &es) == 0 &&
-            mdb_env_get_fd(m->env, &fd) == 0 && fstat(fd, &st) == 0 &&
-            ((uint64_t)ei.me_last_pgno + 1) * es.ms_psize > (uint64_t)st.st_size) {
-            env_drop(m);
-            r = meta_damaged(m,
-                             "metadata: %s is damaged (it holds %lld bytes, less than its %llu "
-                             "pages): run blocksnap verify",
-                             m->file, (long long)st.st_size,
-                             (unsigned long long)ei.me_last_pgno + 1);
-            goto damaged;
-        }
-    }
+    /* A data file may end before its last page: the pages past its end
+     * are free ones liblmdb never wrote (a transaction's loose pages).  One
+     * cut short by damage is found by the structure check (a page in use
+     * past the end), and a read past the end (SIGBUS) by the guard. */
     {
         MDB_envinfo ei;
         MDB_stat es;
@@ -645,8 +628,13 @@ int meta_txn_begin(meta *m, bool write, meta_txn **ret_txn)
     t->write = write;
     if (!write && m->map && m->psize) {
         MDB_envinfo ei;
-        if (mdb_env_info(m->env, &ei) == 0)
-            t->end = m->map + (uintptr_t)(ei.me_last_pgno + 1) * m->psize;
+        mdb_filehandle_t fd;
+        struct stat st;
+        if (mdb_env_info(m->env, &ei) == 0 && mdb_env_get_fd(m->env, &fd) == 0 &&
+            fstat(fd, &st) == 0) {
+            uint64_t pages = (uint64_t)ei.me_last_pgno + 1, bytes = (uint64_t)st.st_size;
+            t->end = m->map + (uintptr_t)(pages * m->psize < bytes ? pages * m->psize : bytes);
+        }
     }
     *ret_txn = t;
     return 0;

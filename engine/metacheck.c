@@ -38,6 +38,10 @@
 #define MAX_DEPTH 32u /* liblmdb's cursor stack */
 #define MIN_PSIZE 512u
 #define MAX_PSIZE 0x8000u
+/* The file may end before its last page (free pages liblmdb never wrote),
+ * but not by more than this: a bound on the bit maps for a damaged
+ * mm_last_pg. */
+#define MAX_PAGES_PAST_END (1ull << 24)
 #define OVPAGES(size, psize) ((PAGEHDRSZ - 1 + (uint64_t)(size)) / (psize) + 1)
 
 struct db {
@@ -489,7 +493,7 @@ static void read_meta(struct ctx *c, unsigned i, uint64_t off, struct meta_page 
     else if (psize < MIN_PSIZE || psize > MAX_PSIZE || (psize & (psize - 1)))
         problem(c, i, "meta page: page size %" PRIu32 " is not a power of two from %u to %u", psize,
                 MIN_PSIZE, MAX_PSIZE);
-    else if (m->last < 1 || m->last >= c->size / psize)
+    else if (m->last < 1 || m->last - 1 >= c->size / psize + MAX_PAGES_PAST_END)
         problem(c, i, "meta page: last page %" PRIu64 ", but the file holds %" PRIu64 " pages",
                 m->last, c->size / psize);
     else if ((m->dbs[0].root != P_INVALID && m->dbs[0].root > m->last) ||

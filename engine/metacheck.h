@@ -19,7 +19,9 @@
  *    MDB_db fields;
  *  - the free list: each free page in range, listed once and used by no
  *    table; and every page up to the last is either used or free (LMDB's
- *    own invariant, mdb.c "reachable exactly once").
+ *    own invariant, mdb.c "reachable exactly once").  The file may end
+ *    before the last page: the pages past its end must then be free ones
+ *    (liblmdb does not write a transaction's loose pages).
  *
  * The layout is LMDB 0.9's (Debian 12 ships 0.9.24) on a 64-bit
  * little-endian host with MDB_DEVEL off: 16-byte page header, 8-byte node
