@@ -496,6 +496,11 @@ static void read_meta(struct ctx *c, unsigned i, uint64_t off, struct meta_page 
     else if (m->last < 1 || m->last - 1 >= c->size / psize + MAX_PAGES_PAST_END)
         problem(c, i, "meta page: last page %" PRIu64 ", but the file holds %" PRIu64 " pages",
                 m->last, c->size / psize);
+    else if (m->txnid && m->txnid % 2 != i)
+        /* transaction N writes meta page N % 2, and liblmdb reads the
+         * snapshot of N there (both start at txnid 0) */
+        problem(c, i, "meta page: txnid %" PRIu64 " belongs in meta page %d", m->txnid,
+                (int)(m->txnid % 2));
     else if ((m->dbs[0].root != P_INVALID && m->dbs[0].root > m->last) ||
              (m->dbs[1].root != P_INVALID && m->dbs[1].root > m->last))
         problem(c, i,

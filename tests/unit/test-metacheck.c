@@ -310,6 +310,17 @@ static void test_meta_page(void **state)
     expect_problem(m, "no sound meta page");
 }
 
+/* liblmdb reads the snapshot of txnid N from meta page N % 2 (found by
+ * fuzzing: an odd txnid on meta page 0 made it use the other page). */
+static void test_meta_txnid(void **state)
+{
+    struct mfix *m = *state;
+    int newest = rd64(m->buf + 144) < rd64(m->buf + PS + 144);
+
+    wr64(m->buf + newest * PS + 144, rd64(m->buf + newest * PS + 144) + 1);
+    expect_problem(m, "belongs in meta page");
+}
+
 static void test_free_list(void **state)
 {
     struct mfix *m = *state;
@@ -449,6 +460,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_keys_swapped, setup, teardown),
         cmocka_unit_test_setup_teardown(test_branch_to_ancestor, setup, teardown),
         cmocka_unit_test_setup_teardown(test_meta_page, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_meta_txnid, setup, teardown),
         cmocka_unit_test_setup_teardown(test_free_list, setup, teardown),
         cmocka_unit_test_setup_teardown(test_no_write_into_damage, setup, teardown),
         cmocka_unit_test_setup_teardown(test_fault_guard, setup, teardown),
