@@ -191,6 +191,7 @@ static int meta_damaged(meta *m, const char *fmt, ...)
         vsnprintf(m->why, sizeof m->why, fmt, ap);
         va_end(ap);
         atomic_store(&m->damaged, true);
+        bsnap_debug("meta", "%s", m->why);
     }
     pthread_mutex_unlock(&m->lock);
     return bsnap_fail(-EIO, "Store.Corrupt", "%s", m->why);
@@ -566,7 +567,6 @@ damaged:
      * transaction fails with the reason. */
     if (!atomic_load(&m->damaged))
         meta_damaged(m, "%s: run blocksnap verify", bsnap_last_error()->message);
-    bsnap_debug("meta", "%s", m->why);
     *ret_meta = m;
     return 0;
 
