@@ -223,6 +223,9 @@ static void free_record(struct ctx *c, uint64_t pgno, const uint8_t *v, uint64_t
     }
     for (uint64_t i = 1; i <= n; i++) {
         uint64_t pg = ld64(v + 8 * i);
+        /* liblmdb merges and searches these lists as sorted, descending */
+        if (i > 1 && pg >= ld64(v + 8 * (i - 1)))
+            problem(c, pgno, "free list not in descending order at page %" PRIu64, pg);
         if (pg < 2 || pg >= c->npages)
             problem(c, pgno, "free page number %" PRIu64 " out of range", pg);
         else if (bit_test_set(c->freed, pg))

@@ -337,6 +337,25 @@ static void test_free_list(void **state)
     expect_problem(m, "used by a table and listed as free");
 }
 
+/* liblmdb merges and searches free lists as sorted, descending. */
+static void test_free_list_order(void **state)
+{
+    struct mfix *m = *state;
+    int k = rd64(m->buf + 144) < rd64(m->buf + PS + 144);
+    uint64_t free_root = rd64(m->buf + k * PS + 40 + 40), a;
+    uint8_t *v;
+
+    if (free_root == UINT64_MAX)
+        skip();
+    v = node(page(m, free_root), 0) + 8 + 8;
+    if (rd64(v) < 2)
+        skip(); /* one free page: no order to break */
+    a = rd64(v + 8);
+    wr64(v + 8, rd64(v + 16));
+    wr64(v + 16, a);
+    expect_problem(m, "free list not in descending order");
+}
+
 /* The store refuses a write into a damaged file and leaves it as it was. */
 static void test_no_write_into_damage(void **state)
 {
@@ -462,6 +481,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_meta_page, setup, teardown),
         cmocka_unit_test_setup_teardown(test_meta_txnid, setup, teardown),
         cmocka_unit_test_setup_teardown(test_free_list, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_free_list_order, setup, teardown),
         cmocka_unit_test_setup_teardown(test_no_write_into_damage, setup, teardown),
         cmocka_unit_test_setup_teardown(test_fault_guard, setup, teardown),
         cmocka_unit_test_setup_teardown(test_fault_outside_guard, setup, teardown),
