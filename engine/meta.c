@@ -2,22 +2,25 @@
  *
  * The fault guard: liblmdb trusts its pages, so a damaged page number or
  * length can make it read outside the map (SIGSEGV) or past the end of the
- * file (SIGBUS), or fail one of its assertions (abort).  Every liblmdb call runs through guarded(), which sets a
- * thread-local jump buffer; the SIGSEGV/SIGBUS handler, installed once,
- * jumps back to it when the fault happened inside such a call, and chains
+ * file (SIGBUS), or fail one of its assertions (abort).  Every liblmdb call
+ * runs through guarded(), which sets a thread-local jump buffer.  The
+ * SIGSEGV/SIGBUS handler, (re)installed when a store opens, jumps back to
+ * it when the fault happened inside such a call and passes the signal on
  * to the handler it replaced otherwise (a real bug still crashes, and a
- * sanitizer still reports it); liblmdb's assertion callback does the same
- * jump.  The environment is then marked damaged:
- * every later call fails with the same Store.Corrupt error, and the
- * transaction is abandoned (a write transaction that never commits leaves
- * the file as it was).  sigsetjmp does not save the signal mask (a system
- * call on every lookup); the handler runs with SA_NODEFER instead, so the
- * signal is not left blocked after the jump.
+ * sanitizer still reports it); liblmdb's assertion callback makes the same
+ * jump.  The environment is then marked damaged: every later call fails
+ * with the same Store.Corrupt error, and the transaction is abandoned (a
+ * write transaction that never commits leaves the file as it was).
+ * sigsetjmp does not save the signal mask (a system call on every lookup);
+ * the handler runs with SA_NODEFER instead, so the signal is not left
+ * blocked after the jump.
  *
  * Writing into a damaged file would also damage it further (liblmdb copies
  * a page with a bad mp_lower/mp_upper into a dirty one, overflowing the
  * heap), so the first write transaction of each open runs the structure
  * check (metacheck.h) first, and refuses to write when it finds anything.
+ * And a record a read returns is checked to lie inside the file, so that a
+ * damaged size cannot send the caller past its end.
  */
 #include "meta.h"
 
