@@ -101,7 +101,7 @@ struct fs {
     struct timespec started;
     struct cache *cache;
     struct fuse_session *se;
-    uint64_t ra_bytes; /* readahead window: READAHEAD_BYTES or less for a small cache */
+    uint64_t ra_bytes;         /* readahead window: READAHEAD_BYTES or less for a small cache */
     char mountpoint[PATH_MAX]; /* canonical */
     atomic_bool ra_widened;    /* fs_widen_readahead() ran */
 
