@@ -123,6 +123,25 @@ static int unavailable(const char *id)
                       id);
 }
 
+/* Open a write transaction (@ret_txn) and load image @id into @ret_rec for
+ * a change; a deregistered image is refused (InvalidAMIID.Unavailable). */
+static int load_for_update(bsnap_store *s, const char *id, meta_txn **ret_txn,
+                           struct image_rec *ret_rec)
+{
+    int r = meta_txn_begin(s->meta, true, ret_txn);
+
+    if (r < 0)
+        return r;
+    r = image_load(*ret_txn, id, ret_rec);
+    if (r < 0)
+        return r;
+    if (ret_rec->state == BSNAP_IMAGE_DEREGISTERED) {
+        image_rec_clear(ret_rec);
+        return unavailable(id);
+    }
+    return 0;
+}
+
 /* ---- deregister ---- */
 
 int bsnap_image_deregister(bsnap_store *s, const char *id, bool delete_snapshots, char **ret_json)
@@ -138,16 +157,9 @@ int bsnap_image_deregister(bsnap_store *s, const char *id, bool delete_snapshots
     r = check_image_id(id);
     if (r < 0)
         return r;
-    r = meta_txn_begin(s->meta, true, &txn);
+    r = load_for_update(s, id, &txn, &rec);
     if (r < 0)
         return r;
-    r = image_load(txn, id, &rec);
-    if (r < 0)
-        return r;
-    if (rec.state == BSNAP_IMAGE_DEREGISTERED) {
-        image_rec_clear(&rec);
-        return unavailable(id);
-    }
     rec.state = BSNAP_IMAGE_DEREGISTERED;
     rec.deregistered_ms = time_now_ms();
     r = image_save(txn, &rec);
@@ -267,16 +279,9 @@ int bsnap_image_modify_attribute(bsnap_store *s, const char *id, const char *att
     if (strlen(value) > DESCRIPTION_MAX)
         return bsnap_fail(-EINVAL, "InvalidParameterValue",
                           "description is longer than %d characters", DESCRIPTION_MAX);
-    r = meta_txn_begin(s->meta, true, &txn);
+    r = load_for_update(s, id, &txn, &rec);
     if (r < 0)
         return r;
-    r = image_load(txn, id, &rec);
-    if (r < 0)
-        return r;
-    if (rec.state == BSNAP_IMAGE_DEREGISTERED) {
-        image_rec_clear(&rec);
-        return unavailable(id);
-    }
     d = strdup(value);
     if (!d) {
         image_rec_clear(&rec);
