@@ -18,14 +18,18 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "blockmap.h"
 #include "catalog.h"
 #include "error.h"
 #include "fault.h"
+#include "idmap.h"
 #include "index.h"
 #include "pack.h"
 #include "reader.h"
 #include "store.h"
 #include "util.h"
+
+#define MAX_DEPTH_GUARD 8 /* 4096^8 chunks: past the largest volume */
 
 struct pack_stat {
     uint32_t pack;
@@ -128,6 +132,95 @@ static int collect_ids(meta_txn *txn, bool orphans_only, struct id_list *l)
     return index_foreach(txn, collect_cb, l);
 }
 
+/* ---- the guard ----
+ *
+ * gc deletes what the index says nothing names.  The index can be wrong
+ * without the file's structure being damaged (a flipped bit in a key or a
+ * refcount: metacheck cannot see it), and gc would then delete data a
+ * snapshot needs.  So before anything is removed, every page and chunk the
+ * completed snapshots and the live pins name must have a live index entry
+ * (refcount > 0, not DEAD); if one has not, gc removes nothing and says to
+ * repair.  Each page is read once. */
+
+struct guard {
+    bsnap_store *s;
+    meta_txn *txn;
+    struct idmap seen; /* pages walked */
+    chunk_id *pages[MAX_DEPTH_GUARD];
+};
+
+static int guard_walk(struct guard *g, const chunk_id *id, const char *who, unsigned depth)
+{
+    struct chunk_entry e;
+    struct idmap_entry *m;
+    char hex[33];
+    int r;
+
+    if (chunk_id_is_zero(id))
+        return 0;
+    r = index_get(g->txn, id, &e);
+    if (r < 0 && r != -ENOENT)
+        return r;
+    if (r == -ENOENT || e.refcount == 0 || (e.loc.flags & CHUNK_DEAD)) {
+        chunk_id_hex(id, hex);
+        return bsnap_fail(-EIO, "Store.Corrupt",
+                          "gc: the chunk index is damaged: %s %s, named by %s, %s; nothing was "
+                          "removed: run blocksnap verify --repair",
+                          (r == 0 && (e.loc.flags & CHUNK_PAGE)) ? "page" : "chunk", hex, who,
+                          r == -ENOENT                 ? "has no entry"
+                          : (e.loc.flags & CHUNK_DEAD) ? "is marked released"
+                                                       : "has refcount 0");
+    }
+    if (!(e.loc.flags & CHUNK_PAGE))
+        return 0;
+    if (idmap_get(&g->seen, id->b))
+        return 0;
+    if (!(m = idmap_put(&g->seen, id->b)))
+        return bsnap_fail(-ENOMEM, "InternalError", "out of memory");
+    if (depth >= MAX_DEPTH_GUARD)
+        return bsnap_fail(-EIO, "Store.Corrupt", "gc: block map of %s deeper than %d levels", who,
+                          MAX_DEPTH_GUARD);
+    if (!g->pages[depth] && !(g->pages[depth] = malloc(BM_PAGE_BYTES)))
+        return bsnap_fail(-ENOMEM, "InternalError", "out of memory");
+    if ((r = bm_page_load(g->s, g->txn, id, g->pages[depth])) < 0)
+        return r;
+    for (size_t i = 0; i < BM_FANOUT; i++)
+        if ((r = guard_walk(g, &g->pages[depth][i], who, depth + 1)) < 0)
+            return r;
+    return 0;
+}
+
+static int guard_check(bsnap_store *s, meta_txn *txn, const struct snapshot_rec *recs, size_t n)
+{
+    struct guard g = {.s = s, .txn = txn};
+    meta_cursor *cur = NULL;
+    const void *k, *v;
+    size_t klen, vlen;
+    int r = 0;
+
+    for (size_t i = 0; i < n && r >= 0; i++)
+        if (recs[i].state == BSNAP_SNAPSHOT_COMPLETED)
+            r = guard_walk(&g, &recs[i].root, recs[i].id, 0);
+    if (r >= 0 && (r = meta_cursor_open(txn, T_PINS, &cur)) >= 0) {
+        for (r = meta_cursor_get(cur, CUR_FIRST, &k, &klen, &v, &vlen); r == 0;
+             r = meta_cursor_get(cur, CUR_NEXT, &k, &klen, &v, &vlen)) {
+            chunk_id root;
+            if (vlen < sizeof root)
+                continue;
+            memcpy(&root, v, sizeof root);
+            if ((r = guard_walk(&g, &root, "a reader's pin", 0)) < 0)
+                break;
+        }
+        meta_cursor_close(cur);
+        if (r == -ENOENT)
+            r = 0;
+    }
+    idmap_free(&g.seen);
+    for (size_t i = 0; i < MAX_DEPTH_GUARD; i++)
+        free(g.pages[i]);
+    return r;
+}
+
 /* Steps 1 and 2, in one write transaction. */
 static int sweep_index(bsnap_store *s, bsnap_gc_stats *st)
 {
@@ -152,18 +245,18 @@ static int sweep_index(bsnap_store *s, bsnap_gc_stats *st)
         bsnap_debug("gc", "snapshot %s: abandoned while %s, removed", recs[i].id,
                     recs[i].state == BSNAP_SNAPSHOT_PENDING ? "pending" : "in error");
     }
-    snapshot_recs_free(recs, n);
-    if (r < 0)
-        return r;
-    r = pins_reap(s, txn, &reaped);
-    if (r < 0)
-        return r;
+    if (r >= 0)
+        r = pins_reap(s, txn, &reaped);
 
-    /* Orphans first (they still hold their children), then everything at
-     * zero goes. */
-    r = collect_ids(txn, true, &ids);
+    /* Orphans first (they still hold their children), then, once the
+     * guard agrees, everything at zero goes. */
+    if (r >= 0)
+        r = collect_ids(txn, true, &ids);
     for (size_t i = 0; r >= 0 && i < ids.n; i++)
         r = index_release_orphan(s, txn, &ids.v[i]);
+    if (r >= 0)
+        r = guard_check(s, txn, recs, n);
+    snapshot_recs_free(recs, n);
     if (r < 0)
         goto out;
     ids.n = 0;

@@ -76,6 +76,11 @@ static const char *const table_names[T__COUNT] = {
     [T_IMAGES] = "images",
 };
 
+const char *meta_table_name(meta_table t)
+{
+    return t < T__COUNT ? table_names[t] : "?";
+}
+
 /* The map is sparse, so a large size costs nothing until it is used.
  * BLOCKSNAP_MAP_SIZE (bytes) lets tests make it small to provoke
  * MDB_MAP_FULL. */
@@ -487,14 +492,15 @@ static void env_drop(meta *m)
     m->env = NULL;
 }
 
-int meta_open(const char *dir, bool rdonly, meta **ret_meta)
+/* @dir is the environment's directory, or with @nosubdir its data file. */
+static int open_at(const char *dir, bool rdonly, bool nosubdir, meta **ret_meta)
 {
     meta *m = calloc(1, sizeof *m);
     const char *env_size = getenv("BLOCKSNAP_MAP_SIZE");
     size_t map_size = MAP_SIZE_DEFAULT;
     int rc, r, dead;
 
-    if (!m || asprintf(&m->file, "%s/data.mdb", dir) < 0) {
+    if (!m || (nosubdir ? !(m->file = strdup(dir)) : asprintf(&m->file, "%s/data.mdb", dir) < 0)) {
         free(m);
         return bsnap_fail(-ENOMEM, "InternalError", "out of memory");
     }
@@ -514,7 +520,10 @@ int meta_open(const char *dir, bool rdonly, meta **ret_meta)
         rc = mdb_env_set_mapsize(m->env, map_size);
         if (rc)
             goto fail;
-        rc = mdb_env_open(m->env, dir, MDB_NOTLS | MDB_NORDAHEAD | (rdonly ? MDB_RDONLY : 0), 0644);
+        rc = mdb_env_open(m->env, dir,
+                          MDB_NOTLS | MDB_NORDAHEAD | (rdonly ? MDB_RDONLY : 0) |
+                              (nosubdir ? MDB_NOSUBDIR : 0),
+                          0644);
         if ((rc != EINVAL && rc != ENOMEM) || map_size <= (1ull << 30))
             break;
         map_size /= 2;
@@ -577,6 +586,16 @@ fail:
     r = lmdb_fail(rc, "open");
     meta_close(m);
     return r;
+}
+
+int meta_open(const char *dir, bool rdonly, meta **ret_meta)
+{
+    return open_at(dir, rdonly, false, ret_meta);
+}
+
+int meta_create_file(const char *file, meta **ret_meta)
+{
+    return open_at(file, false, true, ret_meta);
 }
 
 void meta_close(meta *m)

@@ -38,12 +38,18 @@ typedef enum meta_table {
     T__COUNT
 } meta_table;
 
+/* The table's name in the file ("chunks", ...). */
+const char *meta_table_name(meta_table t);
+
 typedef struct meta meta;
 typedef struct meta_txn meta_txn;
 typedef struct meta_cursor meta_cursor;
 
 /* Open (creating files as needed unless @rdonly) the environment in @dir. */
 int meta_open(const char *dir, bool rdonly, meta **ret_meta);
+/* Open (creating it) an environment held in the single file @file, its
+ * lock file beside it as FILE-lock: verify --repair's new file. */
+int meta_create_file(const char *file, meta **ret_meta);
 void meta_close(meta *m);
 
 /* Check the structure of the data file (metacheck.h) on a snapshot that no

@@ -82,6 +82,8 @@ struct ctx {
     uint64_t branch, leaf, overflow, entries;
     struct table *tables;
     size_t ntables, cap;
+    /* salvage: each entry of a sound leaf page of a named table */
+    metacheck_entry_func entry;
 };
 
 static uint16_t ld16(const uint8_t *p)
@@ -233,43 +235,59 @@ static void free_record(struct ctx *c, uint64_t pgno, const uint8_t *v, uint64_t
     }
 }
 
-/* A value held in overflow pages: the run named by node @i of @pgno. */
-static void overflow(struct ctx *c, uint64_t pgno, unsigned i, uint64_t opg, uint32_t dsize)
+/* A value held in overflow pages: the run named by node @i of @pgno.
+ * Returns the value (in c->val) when it was read for the free list or for
+ * salvage, NULL otherwise. */
+static const uint8_t *overflow(struct ctx *c, uint64_t pgno, unsigned i, uint64_t opg,
+                               uint32_t dsize)
 {
     uint8_t *hdr = c->lvl[0];
     uint64_t need = OVPAGES(dsize, c->psize), pages;
 
     if (!claim(c, opg, pgno, "overflow") || !read_pages(c, opg, 1, hdr, pgno))
-        return;
+        return NULL;
     pages = ld32(hdr + 12);
     if (ld64(hdr) != opg || ld16(hdr + 10) != P_OVERFLOW) {
         problem(c, opg,
                 "overflow page of node %u of page %" PRIu64 " holds page number %" PRIu64
                 " and flags 0x%x",
                 i, pgno, ld64(hdr), ld16(hdr + 10));
-        return;
+        return NULL;
     }
     if (pages < need || pages > c->npages - opg) {
         problem(c, opg,
                 "overflow run of %" PRIu64 " pages: %" PRIu64 " needed for %" PRIu32
                 " bytes, %" PRIu64 " pages left in the file",
                 pages, need, dsize, c->npages - opg);
-        return;
+        return NULL;
     }
     for (uint64_t p = opg + 1; p < opg + pages; p++)
         if (bit_test_set(c->used, p))
             problem(c, opg, "overflow page %" PRIu64 " is also used elsewhere", p);
     c->overflow += pages;
-    if (c->freedb) {
-        uint8_t *v = realloc(c->val, need * c->psize);
+    if (c->freedb || c->entry) {
+        uint8_t *v;
+        /* before the buffer: its size is bounded by the file's */
+        if (need > c->size / c->psize || opg > c->size / c->psize - need) {
+            problem(c, pgno,
+                    "page %" PRIu64 " and those after it lie past the end of the file (%" PRIu64
+                    " bytes)",
+                    opg, c->size);
+            return NULL;
+        }
+        v = realloc(c->val, need * c->psize);
         if (!v) {
             c->err = bsnap_fail(-ENOMEM, "InternalError", "out of memory");
-            return;
+            return NULL;
         }
         c->val = v;
-        if (read_pages(c, opg, need, v, pgno))
+        if (!read_pages(c, opg, need, v, pgno))
+            return NULL;
+        if (c->freedb)
             free_record(c, opg, v + PAGEHDRSZ, dsize);
+        return v + PAGEHDRSZ;
     }
+    return NULL;
 }
 
 static int table_add(struct ctx *c, const uint8_t *name, size_t n, const uint8_t *db)
@@ -403,11 +421,16 @@ static void walk(struct ctx *c, const struct db *db, uint64_t pgno, unsigned lev
             c->entries++;
             data = nd + NODESIZE + ld16(nd + 6);
             if (ld16(nd + 4) & F_BIGDATA)
-                overflow(c, pgno, i, ld64(data), dsize);
+                data = overflow(c, pgno, i, ld64(data), dsize);
             else if (c->freedb)
                 free_record(c, pgno, data, dsize);
             else if (c->maindb)
                 table_add(c, nd + NODESIZE, ld16(nd + 6), data);
+            if (c->entry && data && !c->freedb && !c->maindb) {
+                int r = c->entry(c->ud, c->table, nd + NODESIZE, ld16(nd + 6), data, dsize);
+                if (r < 0)
+                    c->err = r;
+            }
         }
         return;
     }
@@ -472,7 +495,7 @@ static void read_meta(struct ctx *c, unsigned i, uint64_t off, struct meta_page 
     uint16_t flags;
     int r = read_at(c, off, b, sizeof b);
 
-    m->ok = false;
+    memset(m, 0, sizeof *m); /* a page not read has txnid 0: pick_meta compares them */
     if (r < 0)
         return;
     if (r == 1) {
@@ -574,6 +597,11 @@ static int check(struct ctx *c, uint64_t txnid)
             problem(c, P_INVALID, "flags 0x%x, but the tables are opened with none",
                     c->tables[i].db.flags);
         }
+        if (c->entry) {
+            int r = c->entry(c->ud, c->tables[i].name, NULL, 0, NULL, c->tables[i].db.entries);
+            if (r < 0)
+                return c->err = r;
+        }
         check_tree(c, c->tables[i].name, &c->tables[i].db);
     }
     if (c->err)
@@ -633,5 +661,21 @@ int metacheck_buf(const void *buf, size_t len, const char *name, metacheck_func 
 {
     struct ctx c = {.fd = -1, .buf = buf, .size = len, .name = name, .fn = fn, .ud = ud};
 
+    return run(&c, 0, ret_stats);
+}
+
+int metacheck_salvage(int fd, const void *buf, size_t len, const char *name,
+                      metacheck_entry_func entry, metacheck_func fn, void *ud,
+                      struct metacheck_stats *ret_stats)
+{
+    struct ctx c = {
+        .fd = fd, .buf = buf, .size = len, .name = name, .fn = fn, .ud = ud, .entry = entry};
+    struct stat st;
+
+    if (fd >= 0) {
+        if (fstat(fd, &st) < 0)
+            return bsnap_fail(-errno, "Store.Error", "%s: %m", name);
+        c.size = (uint64_t)st.st_size;
+    }
     return run(&c, 0, ret_stats);
 }

@@ -69,4 +69,20 @@ int metacheck_fd(int fd, const char *name, uint64_t txnid, metacheck_func fn, vo
 int metacheck_buf(const void *buf, size_t len, const char *name, metacheck_func fn, void *ud,
                   struct metacheck_stats *ret_stats);
 
+/* Salvage: each entry of a named table, from every leaf page the check
+ * finds sound (a damaged page, and what lies below it, is skipped).  Before
+ * a table's entries, @key is NULL and @vlen is the number of entries the
+ * table's record says it holds (so that the caller can count what was
+ * lost).  Key and value are valid during the call; a negative return stops
+ * the walk and is returned. */
+typedef int (*metacheck_entry_func)(void *ud, const char *table, const uint8_t *key, size_t klen,
+                                    const uint8_t *val, size_t vlen);
+
+/* Walk the file open as @fd (or, with @fd < 0, the @len bytes at @buf) as
+ * the check does, passing each problem to @fn and each entry it can read
+ * to @entry.  Same returns and guarantees as metacheck_fd(). */
+int metacheck_salvage(int fd, const void *buf, size_t len, const char *name,
+                      metacheck_entry_func entry, metacheck_func fn, void *ud,
+                      struct metacheck_stats *ret_stats);
+
 #endif

@@ -306,6 +306,9 @@ void bsnap_store_close(bsnap_store *s)
     free(s);
 }
 
+/* Private to store_open_nometa(): no metadata. */
+#define STORE_NOMETA (1u << 31)
+
 int bsnap_store_open(const char *path, unsigned flags, const bsnap_store_config *config,
                      bsnap_store **ret_store)
 {
@@ -385,14 +388,15 @@ int bsnap_store_open(const char *path, unsigned flags, const bsnap_store_config 
         /* Packs but no metadata: the index was lost (deleted, not copied).
          * Opening would create an empty one and show an empty store. */
         _cleanup_free_ char *mdb = store_path(s, "meta/data.mdb");
-        if (mdb && access(mdb, F_OK) < 0 && errno == ENOENT && !dir_is_empty(s->packs_dir)) {
+        if (!(flags & STORE_NOMETA) && mdb && access(mdb, F_OK) < 0 && errno == ENOENT &&
+            !dir_is_empty(s->packs_dir)) {
             r = bsnap_fail(-EIO, "Store.Corrupt",
                            "store %s: packs without metadata (meta/data.mdb is missing)", s->path);
             goto fail;
         }
     }
 
-    r = meta_open(meta_dir, flags & BSNAP_STORE_RDONLY, &s->meta);
+    r = flags & STORE_NOMETA ? 0 : meta_open(meta_dir, flags & BSNAP_STORE_RDONLY, &s->meta);
     if (r < 0) {
         bsnap_fail_prefix("store %s", s->path);
         goto fail;
@@ -409,6 +413,11 @@ int bsnap_store_open(const char *path, unsigned flags, const bsnap_store_config 
 fail:
     bsnap_store_close(s);
     return r;
+}
+
+int store_open_nometa(const char *path, bsnap_store **ret_store)
+{
+    return bsnap_store_open(path, STORE_NOMETA, NULL, ret_store);
 }
 
 int store_lock(bsnap_store *s, bool exclusive, int *ret_fd)

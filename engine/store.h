@@ -54,6 +54,11 @@ struct bsnap_store {
 int store_lock(bsnap_store *s, bool exclusive, int *ret_fd);
 void store_unlock(int fd);
 
+/* Open the store at @path without its metadata (s->meta NULL): verify
+ * --repair, which rebuilds meta/data.mdb and must not let liblmdb read a
+ * damaged one. */
+int store_open_nometa(const char *path, bsnap_store **ret_store);
+
 /* Join the store path and @name into a malloc'd path. */
 char *store_path(const bsnap_store *s, const char *name);
 

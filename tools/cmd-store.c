@@ -33,14 +33,53 @@ static void print_problem(void *ud, const bsnap_problem *p)
     fflush(stdout);
 }
 
+/* verify --repair: rebuild the metadata first.  Sets *lost when the
+ * repair could not keep everything. */
+static int repair(struct cli *cli, bool *lost)
+{
+    bsnap_run_options run = {0};
+    bsnap_repair_stats st = {0};
+    struct progress prog;
+    int r;
+
+    if ((r = cli_store_path(cli)) != EXIT_OK)
+        return r;
+    progress_start(&prog, cli, "repair", &run);
+    r = bsnap_store_repair(cli->store_path, &run, print_problem, NULL, &st);
+    progress_end(&prog);
+    if (r < 0)
+        return output_engine_error();
+    printf("repaired: %" PRIu64 " records kept, %" PRIu64 " lost, %" PRIu64 " dropped, %" PRIu64
+           " pending snapshots dropped; %" PRIu64 " snapshots (%" PRIu64
+           " recovered); index rebuilt from %" PRIu64 " packs: %" PRIu64 " chunks (%" PRIu64
+           " in use), %" PRIu64 " damaged records skipped%s%s\n",
+           st.records_kept, st.records_lost, st.records_dropped, st.pending_dropped, st.snapshots,
+           st.recovered, st.packs, st.records_indexed, st.chunks_live, st.damaged_records,
+           st.saved_as[0] ? "; the old file is " : "", st.saved_as);
+    fflush(stdout);
+    *lost = st.records_lost || st.tables_lost || st.records_dropped || st.damaged_records ||
+            st.damaged_snapshots || st.recovered;
+    return EXIT_OK;
+}
+
 int cmd_verify(struct cli *cli, const struct args *a)
 {
     bsnap_run_options run = {0};
     bsnap_verify_stats st = {0};
     struct progress prog;
+    bool lost = false;
     char bytes[32];
     int r;
 
+    if (arg_flag(a, "repair")) {
+        if (arg_value(a, "snapshot-id")) {
+            fprintf(stderr, "blocksnap: error: --repair rebuilds the whole store's metadata: "
+                            "it takes no --snapshot-id (InvalidParameterCombination)\n");
+            return EXIT_USAGE;
+        }
+        if ((r = repair(cli, &lost)) != EXIT_OK)
+            return r;
+    }
     if ((r = cli_open_store(cli)) != EXIT_OK)
         return r;
     progress_start(&prog, cli, "verify", &run);
@@ -52,6 +91,11 @@ int cmd_verify(struct cli *cli, const struct args *a)
     printf("verified %" PRIu64 " snapshots, %" PRIu64 " chunks, %s: %" PRIu64 " problems, %" PRIu64
            " damaged snapshots\n",
            st.snapshots_checked, st.chunks_checked, bytes, st.problems, st.damaged_snapshots);
+    if (st.problems == 0 && lost) {
+        fprintf(stderr, "blocksnap: error: the repaired store verifies, but the repair could not "
+                        "keep everything (the lines above say what)\n");
+        return EXIT_FAILED;
+    }
     if (st.problems == 0)
         return EXIT_OK;
     fprintf(stderr,

@@ -121,6 +121,9 @@ struct cli {
 /* Resolve and open (creating it on first use) the store.  EXIT_OK, or
  * EXIT_FAILED after printing the engine's error. */
 int cli_open_store(struct cli *cli);
+/* Resolve cli->store_path (--store, --region) without opening the store
+ * (verify --repair opens it itself).  EXIT_OK or the error printed. */
+int cli_store_path(struct cli *cli);
 
 /* ---- output (output.c) --------------------------------------------------- */
 

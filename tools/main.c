@@ -77,6 +77,7 @@ static const struct opt delete_tags_options[] = {
 
 static const struct opt verify_options[] = {
     {"snapshot-id", OPT_VALUE, "ID", "check only this snapshot (default: the store)", false},
+    {"repair", OPT_FLAG, NULL, "rebuild the metadata from what can be read, then check", false},
     {NULL, 0, NULL, NULL, false},
 };
 
@@ -183,10 +184,15 @@ const struct verb verbs[] = {
     {"delete-tags", cmd_delete_tags, "remove tags from snapshots, volumes and images",
      "--resources ID ... [--tags Key=K[,Value=V] ...]", delete_tags_options, 0,
      "A tag given with a value is removed only when the value matches."},
-    {"verify", cmd_verify, "check every stored byte and reference", "[--snapshot-id ID]",
+    {"verify", cmd_verify, "check every stored byte and reference", "[--snapshot-id ID] [--repair]",
      verify_options, 0,
      "Prints one line per problem (snapshot, chunk, pack and offset where known), then a "
-     "summary.  Exits 1 when it found a problem."},
+     "summary.  Exits 1 when it found a problem.  --repair first rebuilds meta/data.mdb from "
+     "what can be read: the records of its sound pages, the chunk index from the packs, the "
+     "refcounts from the snapshots; a block-map tree whose snapshot record was lost comes back "
+     "as a new snapshot (\"recovered by verify --repair\").  The old file stays as "
+     "meta/data.mdb.damaged-TIME.  It prints what it could not keep and exits 1 when anything "
+     "was lost.  Stop mounts and restores first."},
     {"gc", cmd_gc, "reclaim the space of deleted snapshots", "", NULL, 0,
      "Prints ChunksFreed, SnapshotsRemoved, PacksRemoved, PacksRewritten, BytesBefore and "
      "BytesAfter.  Waits for running snapshot writers."},
@@ -232,15 +238,21 @@ const struct verb verbs[] = {
     {NULL, NULL, NULL, NULL, NULL, 0, NULL},
 };
 
+int cli_store_path(struct cli *cli)
+{
+    if (!cli->store_path && bsnap_store_resolve(cli->store_dir, cli->region, &cli->store_path) < 0)
+        return output_engine_error();
+    return EXIT_OK;
+}
+
 int cli_open_store(struct cli *cli)
 {
     int r;
 
     if (cli->store)
         return EXIT_OK;
-    r = bsnap_store_resolve(cli->store_dir, cli->region, &cli->store_path);
-    if (r < 0)
-        return output_engine_error();
+    if ((r = cli_store_path(cli)) != EXIT_OK)
+        return r;
     r = bsnap_store_open(cli->store_path, BSNAP_STORE_CREATE, NULL, &cli->store);
     if (r < 0)
         return output_engine_error();

@@ -541,6 +541,43 @@ BSNAP_API BSNAP_WUR int bsnap_verify(bsnap_store *store, const char *snapshot_id
                                      const bsnap_run_options *run, bsnap_problem_func fn, void *ud,
                                      bsnap_verify_stats *ret_stats) BSNAP_NONNULL(1, 6);
 
+/** Figures of a repair. */
+typedef struct bsnap_repair_stats {
+    uint64_t meta_problems;     /**< problems the structure check found in meta/data.mdb */
+    uint64_t records_kept;      /**< snapshot, volume and image records salvaged */
+    uint64_t records_lost;      /**< records in damaged pages (the tables' own counts) */
+    uint64_t tables_lost;       /**< tables (snapshots, volumes, images) not found at all */
+    uint64_t records_dropped;   /**< salvaged records that did not decode */
+    uint64_t pending_dropped;   /**< pending snapshots (writers gone) dropped */
+    uint64_t snapshots;         /**< completed snapshots in the new metadata */
+    uint64_t damaged_snapshots; /**< of those, ones whose tree misses a page or chunk */
+    uint64_t parents_lost;      /**< snapshots whose parent's record was lost */
+    uint64_t recovered;         /**< new records for trees whose record was lost */
+    uint64_t packs;             /**< pack files read */
+    uint64_t records_indexed;   /**< sound pack records, now in the index */
+    uint64_t duplicates;        /**< records of a chunk already indexed */
+    uint64_t damaged_records;   /**< damaged pack records skipped */
+    uint64_t bytes_skipped;     /**< pack bytes skipped with them */
+    uint64_t chunks_live;       /**< index entries a snapshot references */
+    uint64_t problems;          /**< problems passed to the callback */
+    char saved_as[128];         /**< the old file's new name (in the store), or "" */
+} bsnap_repair_stats;
+
+/** Rebuild the metadata of the store at @path from what can still be read:
+ * records from the sound pages of meta/data.mdb (read without liblmdb), the
+ * chunk index from the packs (every record checked), refcounts from the
+ * completed snapshots' trees.  The new file replaces meta/data.mdb
+ * atomically; the old one stays as meta/data.mdb.damaged-TIME.  Each loss
+ * (records in damaged pages, records that do not decode, snapshots that
+ * kept records name, damaged pack records) is passed to @fn.  Holds the
+ * store lock exclusively; fails with -EBUSY (Store.Busy) when another
+ * process has the metadata open (a mount, a restore).  Returns 0 when the
+ * new metadata is in place; negative errno, the store as it was, otherwise.
+ * Run bsnap_verify() after it. */
+BSNAP_API BSNAP_WUR int bsnap_store_repair(const char *path, const bsnap_run_options *run,
+                                           bsnap_problem_func fn, void *ud,
+                                           bsnap_repair_stats *ret_stats) BSNAP_NONNULL(1);
+
 /** Figures of a gc run. */
 typedef struct bsnap_gc_stats {
     uint64_t chunks_freed;      /**< index entries removed */

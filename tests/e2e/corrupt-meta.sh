@@ -6,7 +6,10 @@
 # first pages of overflow runs (tests/lib/mdb-pages.py), a kind per seed in
 # turn.  On each: verify, the describes, restores of every snapshot, diff, a
 # new snapshot (and its restore), gc and verify again; and, where FUSE is
-# there, a mount whose snapshot files are read whole.
+# there, a mount whose snapshot files are read whole.  Then `verify
+# --repair`: afterwards verify passes, and every snapshot is back (the packs
+# are whole), by its salvaged record (restoring byte-identical) or as a
+# recovered tree (restoring as the start of its volume).
 #
 # What must hold every time, strictly: no command hangs (each runs under
 # `timeout`), dies by a signal or reports a sanitizer error; each exits 0,
@@ -129,6 +132,68 @@ fuse_try() {
     outcome+="mount:served "
 }
 
+# prefix_of FILE REF...: print the REF that FILE is the start of, the rest
+# of REF being zeros (a recovered snapshot's size ends at its last non-zero
+# chunk); fail if none.
+prefix_of() {
+    python3 -c '
+import sys
+got = open(sys.argv[1], "rb").read()
+for ref in sys.argv[2:]:
+    want = open(ref, "rb").read()
+    if len(got) <= len(want) and want[:len(got)] == got and not want[len(got):].strip(b"\0"):
+        print(ref)
+        sys.exit(0)
+sys.exit(1)' "$@"
+}
+
+# repair_check: `verify --repair` on the damaged store exits 0 (nothing
+# lost) or 1 (it says what); then verify passes; every snapshot whose record
+# was kept restores byte-identical; every recovered one (its record lost,
+# its tree found in the packs) restores as the start of one of the volumes;
+# a new snapshot, its restore and gc work on the repaired store.
+repair_check() {
+    local pair id ref kept=0 found=0
+    : >"$T/covered"
+    run_checked verify --repair
+    grep -q '^repaired: ' "$T/out" || die "verify --repair did not repair: $(cat "$T/err")"
+    grep -v '^store: meta/data.mdb' "$T/out" | sed 's/^/   | /'
+    assert_verify_ok
+    bs describe-snapshots >"$T/snaps.json"
+    python3 -c '
+import json, sys
+for s in json.load(open(sys.argv[1]))["Snapshots"]:
+    print(s["SnapshotId"])' "$T/snaps.json" >"$T/snap.ids"
+    for pair in "$S1=$T/a1.ref" "$S2=$T/a2.ref" "$S3=$T/b.ref"; do
+        id=${pair%%=*} ref=${pair#*=}
+        grep -qx "$id" "$T/snap.ids" || continue
+        restore_matches "$id" "$ref"
+        echo "$ref" >>"$T/covered"
+        kept=$((kept + 1))
+    done
+    for id in $(python3 -c '
+import json, sys
+for s in json.load(open(sys.argv[1]))["Snapshots"]:
+    if s["Description"].startswith("recovered by verify --repair"):
+        print(s["SnapshotId"])' "$T/snaps.json"); do
+        restore "$id" "$T/r.img"
+        prefix_of "$T/r.img" "$T/a1.ref" "$T/a2.ref" "$T/b.ref" "$T/c.img" >>"$T/covered" ||
+            die "recovered snapshot $id restores as none of the volumes"
+        found=$((found + 1))
+    done
+    # the packs are whole: every snapshot is back, by its record or its tree
+    for ref in "$T/a1.ref" "$T/a2.ref" "$T/b.ref"; do
+        grep -qxF "$ref" "$T/covered" || die "after the repair, no snapshot restores as $ref"
+    done
+    id=$(snapshot_create "$T/c.img")
+    restore_matches "$id" "$T/c.img"
+    bs gc >/dev/null
+    assert_verify_ok
+    outcome+="repair:kept-$kept,recovered-$found "
+    TOTAL[repair-kept]=$((${TOTAL[repair-kept]:-0} + kept))
+    TOTAL[repair-recovered]=$((${TOTAL[repair-recovered]:-0} + found))
+}
+
 # try_everything: the verbs on the damaged store, each checked.
 try_everything() {
     local pair id damaged=0
@@ -168,6 +233,8 @@ try_everything() {
         cmp -s "$T/damaged.mdb" "$STORE/meta/data.mdb" ||
             die "a command wrote into meta/data.mdb after verify found it damaged"
     fi
+    cp "$T/out" "$T/verify.last"
+    repair_check
     info "$outcome"
 }
 
@@ -176,16 +243,16 @@ step "both LMDB meta pages zeroed"
 store_copy "$CRASH_BASE"
 dd if=/dev/zero of="$STORE/meta/data.mdb" bs=4096 count=2 conv=notrunc status=none
 try_everything
-grep -q '^store: meta/data.mdb page 0: not a meta page' "$T/out" ||
-    die "verify did not name the zeroed meta page: $(cat "$T/out")"
+grep -q '^store: meta/data.mdb page 0: not a meta page' "$T/verify.last" ||
+    die "verify did not name the zeroed meta page: $(cat "$T/verify.last")"
 tried=$((tried + 1))
 
 step "data.mdb cut in half"
 store_copy "$CRASH_BASE"
 truncate -s $(($(stat -c %s "$STORE/meta/data.mdb") / 2)) "$STORE/meta/data.mdb"
 try_everything
-grep -q "^store: meta/data.mdb.*past the end of the file" "$T/out" ||
-    die "verify did not name the cut: $(cat "$T/out")"
+grep -q "^store: meta/data.mdb.*past the end of the file" "$T/verify.last" ||
+    die "verify did not name the cut: $(cat "$T/verify.last")"
 tried=$((tried + 1))
 
 step "data.mdb deleted"
@@ -243,7 +310,7 @@ EOF
 done
 summary=""
 for k in ok refused-damaged guarded-fault other-error mount-refused fuse-read-ok fuse-read-error \
-    fuse-guarded-fault; do
+    fuse-guarded-fault repair-kept repair-recovered; do
     summary+="$k ${TOTAL[$k]:-0}, "
 done
 step "$tried kinds of metadata damage: no crash, no hang, no sanitizer report, no wrong byte;" \

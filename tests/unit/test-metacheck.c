@@ -467,6 +467,108 @@ static void test_fault_outside_guard(void **state)
         assert_int_equal(WEXITSTATUS(st), 1);
 }
 
+/* ---- salvage ---- */
+
+struct salv {
+    uint64_t recorded[8], got[8]; /* per table, by the first letter's slot */
+    char tables[256];
+    bool big_ok;
+};
+
+static unsigned slot(const char *table)
+{
+    static const char *const names[] = {"chunks",    "images",   "info",   "pins",
+                                        "snapshots", "volpaths", "volumes"};
+    for (unsigned i = 0; i < 7; i++)
+        if (!strcmp(names[i], table))
+            return i;
+    return 7;
+}
+
+static int on_entry(void *ud, const char *table, const uint8_t *key, size_t klen,
+                    const uint8_t *val, size_t vlen)
+{
+    struct salv *sv = ud;
+    unsigned k = slot(table);
+
+    if (!key) {
+        sv->recorded[k] = vlen;
+        strncat(sv->tables, table, sizeof sv->tables - strlen(sv->tables) - 2);
+        strcat(sv->tables, " ");
+        return 0;
+    }
+    sv->got[k]++;
+    if (klen == 7 && !memcmp(key, "ami-big", 7)) {
+        /* the overflow value, whole */
+        sv->big_ok = vlen == 10000;
+        for (size_t i = 0; i < vlen && sv->big_ok; i++)
+            sv->big_ok = val[i] == 'x';
+    }
+    return 0;
+}
+
+static void salvage(struct mfix *m, struct salv *sv)
+{
+    struct metacheck_stats st;
+
+    memset(sv, 0, sizeof *sv);
+    assert_int_equal(
+        metacheck_salvage(-1, m->buf, m->len, "meta/data.mdb", on_entry, NULL, sv, &st), 0);
+}
+
+/* A sound file: every table is announced with its count, every entry of
+ * every table comes out, overflow values whole. */
+static void test_salvage_sound(void **state)
+{
+    struct mfix *m = *state;
+    struct salv sv;
+
+    salvage(m, &sv);
+    assert_non_null(strstr(sv.tables, "snapshots "));
+    assert_non_null(strstr(sv.tables, "chunks "));
+    for (unsigned i = 0; i < 7; i++)
+        assert_int_equal(sv.got[i], sv.recorded[i]);
+    assert_int_equal(sv.got[slot("snapshots")], 1);
+    assert_true(sv.got[slot("chunks")] > 1000); /* 4 MiB at 4 KiB chunks */
+    assert_true(sv.big_ok);
+}
+
+/* A damaged leaf of the chunk table loses its entries only; the other
+ * leaves and tables come out whole.  A damaged overflow run loses its
+ * value only. */
+static void test_salvage_damaged(void **state)
+{
+    struct mfix *m = *state;
+    uint8_t *p = chunks_leaf(m, 1);
+    unsigned lost = nkeys(p);
+    uint8_t *db = table_db(m, "images");
+    uint8_t *n = node(page(m, rd64(db + 40)), 0);
+    struct salv sv;
+
+    wr16(p + 12, 4000);                         /* mp_lower past mp_upper */
+    page(m, rd64(n + 8 + rd16(n + 6)))[12] = 1; /* the overflow run too short */
+    salvage(m, &sv);
+    assert_int_equal(sv.got[slot("chunks")], sv.recorded[slot("chunks")] - lost);
+    assert_int_equal(sv.got[slot("snapshots")], 1);
+    assert_int_equal(sv.got[slot("volumes")], sv.recorded[slot("volumes")]);
+    assert_int_equal(sv.got[slot("images")], 0);
+    assert_false(sv.big_ok);
+}
+
+/* The main tree damaged: no table is found, nothing comes out, nothing is
+ * read outside the buffer (ASan). */
+static void test_salvage_no_main(void **state)
+{
+    struct mfix *m = *state;
+    struct salv sv;
+
+    wr64(page(m, rd64(main_db(m) + 40)), 12345); /* MAIN's root: a wrong page number */
+    salvage(m, &sv);
+    assert_string_equal(sv.tables, "");
+    for (unsigned i = 0; i < 8; i++)
+        assert_int_equal(sv.got[i], 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -486,6 +588,9 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_fault_guard, setup, teardown),
         cmocka_unit_test_setup_teardown(test_fault_outside_guard, setup, teardown),
         cmocka_unit_test_setup_teardown(test_record_outside_file, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_salvage_sound, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_salvage_damaged, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_salvage_no_main, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
