@@ -18,7 +18,8 @@
  * Writing into a damaged file would also damage it further (liblmdb copies
  * a page with a bad mp_lower/mp_upper into a dirty one, overflowing the
  * heap), so the first write transaction of each open runs the structure
- * check (metacheck.h) first, and refuses to write when it finds anything.
+ * check (metacheck.h) first, and refuses to write (that one and every later
+ * one) when it finds anything; reads go on, guarded.
  * And a record a read returns is checked to lie inside the file, so that a
  * damaged size cannot send the caller past its end.
  */
@@ -53,7 +54,8 @@ struct meta {
     pthread_mutex_t lock;
     bool checked;        /* the structure check ran and passed */
     atomic_bool damaged; /* set once; then every call fails with why */
-    char why[1200];      /* written under lock before damaged is set */
+    atomic_bool nowrite; /* the structure check found damage: writes fail with why */
+    char why[1200];      /* written under lock before damaged or nowrite is set */
     uintptr_t map;       /* where the file is mapped, or 0: not known */
     size_t psize;
 };
@@ -199,6 +201,27 @@ static int meta_damaged(meta *m, const char *fmt, ...)
         vsnprintf(m->why, sizeof m->why, fmt, ap);
         va_end(ap);
         atomic_store(&m->damaged, true);
+        bsnap_debug("meta", "%s", m->why);
+    }
+    pthread_mutex_unlock(&m->lock);
+    return bsnap_fail(-EIO, "Store.Corrupt", "%s", m->why);
+}
+
+/* The structure check found damage: refuse every write from now on, but
+ * go on reading through the guard (a read verb on a damaged file answers
+ * from what it can read, every record checked; restores read unpinned). */
+static int meta_nowrite(meta *m, const char *fmt, ...) BSNAP_PRINTF(2, 3);
+
+static int meta_nowrite(meta *m, const char *fmt, ...)
+{
+    va_list ap;
+
+    pthread_mutex_lock(&m->lock);
+    if (!atomic_load(&m->damaged) && !atomic_load(&m->nowrite)) {
+        va_start(ap, fmt);
+        vsnprintf(m->why, sizeof m->why, fmt, ap);
+        va_end(ap);
+        atomic_store(&m->nowrite, true);
         bsnap_debug("meta", "%s", m->why);
     }
     pthread_mutex_unlock(&m->lock);
@@ -379,9 +402,9 @@ int meta_check(meta *m, metacheck_func fn, void *ud, struct metacheck_stats *ret
     m->checked = st.problems == 0;
     pthread_mutex_unlock(&m->lock);
     if (st.problems)
-        meta_damaged(m,
+        meta_nowrite(m,
                      "metadata: %s is damaged (%" PRIu64 " problem%s, the first: %s): run "
-                     "blocksnap verify",
+                     "blocksnap verify --repair",
                      m->file, st.problems, st.problems == 1 ? "" : "s", f.first);
     *ret_stats = st;
     return 0;
@@ -394,6 +417,8 @@ static int check_before_write(meta *m)
     bool checked;
     int r;
 
+    if (atomic_load(&m->nowrite))
+        return bsnap_fail(-EIO, "Store.Corrupt", "%s", m->why);
     pthread_mutex_lock(&m->lock);
     checked = m->checked;
     pthread_mutex_unlock(&m->lock);
@@ -402,6 +427,8 @@ static int check_before_write(meta *m)
     r = meta_check(m, NULL, NULL, &st);
     if (r < 0)
         return r;
+    if (atomic_load(&m->nowrite))
+        return bsnap_fail(-EIO, "Store.Corrupt", "%s", m->why);
     return meta_refuse(m);
 }
 
@@ -606,6 +633,11 @@ void meta_close(meta *m)
     pthread_mutex_destroy(&m->lock);
     free(m->file);
     free(m);
+}
+
+bool meta_is_damaged(meta *m)
+{
+    return m && (atomic_load(&m->damaged) || atomic_load(&m->nowrite));
 }
 
 uint64_t meta_file_bytes(meta *m)

@@ -15,7 +15,8 @@
  * telling to run `blocksnap verify`, and every later call of the
  * environment fails the same way.  Nothing is written into a file the
  * structure check (metacheck.h) finds damaged: the first write transaction
- * of an open runs it.  A file too damaged for liblmdb to open still opens
+ * of an open runs it, and from then on writes fail (reads go on, guarded;
+ * meta_is_damaged() tells readers to do without a pin).  A file too damaged for liblmdb to open still opens
  * here, in that failed state, so that meta_check() can name the damage.
  */
 #ifndef BSNAP_META_H
@@ -55,9 +56,12 @@ void meta_close(meta *m);
 /* Check the structure of the data file (metacheck.h) on a snapshot that no
  * writer changes while it is read, passing each problem to @fn (@fn may be
  * NULL).  Returns 0 when the check ran (problems counted in @ret_stats; if
- * any, the environment is marked damaged: every later call fails), negative
- * errno when it could not.  Any thread. */
+ * any, every later write transaction fails, while reads go on through the
+ * guard), negative errno when it could not.  Any thread. */
 int meta_check(meta *m, metacheck_func fn, void *ud, struct metacheck_stats *ret_stats);
+
+/* Whether the environment was found damaged (every write is refused). */
+bool meta_is_damaged(meta *m);
 
 /* Size of the environment's data file, for store info. */
 uint64_t meta_file_bytes(meta *m);

@@ -248,6 +248,15 @@ static int reader_from_rec(bsnap_store *s, const struct snapshot_rec *rec, bool 
         do /* again when gc took the lock file before we locked it */
             r = pin_create(rd);
         while (r == -EAGAIN && ++tries < 8);
+        if (r < 0 && meta_is_damaged(s->meta)) {
+            /* Damaged metadata takes no write, so no gc can run and no
+             * repair either while this process has it open: the snapshot
+             * is read unpinned, every chunk still checked. */
+            bsnap_debug("reader", "snapshot %s: read without a pin (%s)", rec->id,
+                        bsnap_last_error()->message);
+            bsnap_error_clear();
+            r = 0;
+        }
         if (r < 0) {
             /* The snapshot may have been deleted between load and pin. */
             free(rd);
@@ -867,6 +876,10 @@ int bsnap_volume_create(bsnap_store *s, const char *snapshot_id, const char *pat
             goto out;
         }
         r = record_volume(s, snapshot_id, canon, rs.rd->size, ret_volume_id, old_id);
+        if (r < 0 && meta_is_damaged(s->meta)) {
+            ret_volume_id[0] = '\0'; /* written and verified, not recorded */
+            r = 0;
+        }
         goto out;
     }
     /* The record first, then the file into place: a failure to record
@@ -878,7 +891,14 @@ int bsnap_volume_create(bsnap_store *s, const char *snapshot_id, const char *pat
         goto out;
     }
     r = record_volume(s, snapshot_id, canon, rs.rd->size, id, old_id);
-    if (r < 0) {
+    if (r < 0 && meta_is_damaged(s->meta)) {
+        /* The file is whole and verified: it goes into place unrecorded,
+         * as the restore of a store whose metadata awaits repair. */
+        bsnap_debug("restore", "%s: not recorded: %s", path, bsnap_last_error()->message);
+        bsnap_error_clear();
+        id[0] = old_id[0] = '\0';
+        r = 0;
+    } else if (r < 0) {
         bsnap_fail_prefix("%s: record the volume", path);
         goto out;
     }
@@ -888,7 +908,8 @@ int bsnap_volume_create(bsnap_store *s, const char *snapshot_id, const char *pat
     else if (rename(tmp, path) < 0)
         r = bsnap_fail(-errno, "VolumeWriteError", "%s: rename into place: %m", path);
     if (r < 0) {
-        unrecord_volume(s, canon, id, old_id);
+        if (id[0])
+            unrecord_volume(s, canon, id, old_id);
         goto out;
     }
     free(tmp);

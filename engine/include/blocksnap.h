@@ -385,7 +385,9 @@ typedef struct bsnap_volume_options {
  * leaves neither a partial file nor a record, and --force's old file stays
  * unless the new one is whole and recorded.  A block device at @path is
  * written in place (never with holes) and recorded after.
- * @ret_volume_id out.
+ * @ret_volume_id out; "" when the store's metadata is damaged: the file is
+ * then restored (every chunk verified) but not recorded, and the snapshot
+ * is read without a pin (no gc or repair can run meanwhile).
  * Errors: -EEXIST (InvalidParameterValue) file exists and !force; -ENOENT
  * (InvalidSnapshot.NotFound); -EIO naming chunk, pack and offset for a
  * damaged chunk; -ENOSPC; -ECANCELED. */
