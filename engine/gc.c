@@ -73,15 +73,13 @@ static int list_packs(bsnap_store *s, struct pack_stat **ret, size_t *ret_n)
         p = pack_path(s, num);
         if (!p || stat(p, &st) < 0)
             continue;
-        if (n == cap) {
-            struct pack_stat *np = realloc(ps, (cap = cap ? 2 * cap : 64) * sizeof *np);
-            if (!np) {
-                free(ps);
-                closedir(d);
-                return bsnap_fail(-ENOMEM, "InternalError", "out of memory");
-            }
-            ps = np;
+        struct pack_stat *np = array_grow(ps, n, &cap, sizeof *np, 64);
+        if (!np) {
+            free(ps);
+            closedir(d);
+            return bsnap_fail(-ENOMEM, "InternalError", "out of memory");
         }
+        ps = np;
         ps[n++] = (struct pack_stat){num, (uint64_t)st.st_size, 0};
     }
     closedir(d);
@@ -113,14 +111,11 @@ static int collect_cb(void *ud, const chunk_id *id, const struct chunk_entry *e)
 
     if (!e || e->refcount != 0 || (l->orphans_only && (e->loc.flags & CHUNK_DEAD)))
         return 0;
-    if (l->n == l->cap) {
-        size_t cap = l->cap ? 2 * l->cap : 1024;
-        chunk_id *nv = realloc(l->v, cap * sizeof *nv);
-        if (!nv)
-            return bsnap_fail(-ENOMEM, "InternalError", "out of memory");
-        l->v = nv;
-        l->cap = cap;
-    }
+    chunk_id *nv = array_grow(l->v, l->n, &l->cap, sizeof *nv, 1024);
+
+    if (!nv)
+        return bsnap_fail(-ENOMEM, "InternalError", "out of memory");
+    l->v = nv;
     l->v[l->n++] = *id;
     return 0;
 }
@@ -302,14 +297,11 @@ static int move_cb(void *ud, const chunk_id *id, const struct chunk_entry *e)
 
     if (!p || p->file_bytes == 0 || p->live_bytes + PACK_HEADER_BYTES >= p->file_bytes)
         return 0;
-    if (c->nmv == c->cap) {
-        size_t cap = c->cap ? 2 * c->cap : 1024;
-        struct move *nm = realloc(c->mv, cap * sizeof *nm);
-        if (!nm)
-            return bsnap_fail(-ENOMEM, "InternalError", "out of memory");
-        c->mv = nm;
-        c->cap = cap;
-    }
+    struct move *nm = array_grow(c->mv, c->nmv, &c->cap, sizeof *nm, 1024);
+
+    if (!nm)
+        return bsnap_fail(-ENOMEM, "InternalError", "out of memory");
+    c->mv = nm;
     c->mv[c->nmv].id = *id;
     c->mv[c->nmv++].old = e->loc;
     return 0;

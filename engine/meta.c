@@ -188,40 +188,22 @@ static void guard_install(void)
     pthread_mutex_unlock(&guard_lock);
 }
 
-/* Mark @m damaged (the first reason stays) and return its error. */
-static int meta_damaged(meta *m, const char *fmt, ...) BSNAP_PRINTF(2, 3);
+/* Mark @m damaged and return its error: with @all, every later call fails
+ * (a fault inside liblmdb, a file it cannot open); without, every later
+ * write (the structure check found damage: reads go on through the guard,
+ * every record checked; restores read unpinned).  The first reason stays. */
+static int meta_mark(meta *m, bool all, const char *fmt, ...) BSNAP_PRINTF(3, 4);
 
-static int meta_damaged(meta *m, const char *fmt, ...)
+static int meta_mark(meta *m, bool all, const char *fmt, ...)
 {
     va_list ap;
 
     pthread_mutex_lock(&m->lock);
-    if (!atomic_load(&m->damaged)) {
+    if (!atomic_load(&m->damaged) && (all || !atomic_load(&m->nowrite))) {
         va_start(ap, fmt);
         vsnprintf(m->why, sizeof m->why, fmt, ap);
         va_end(ap);
-        atomic_store(&m->damaged, true);
-        bsnap_debug("meta", "%s", m->why);
-    }
-    pthread_mutex_unlock(&m->lock);
-    return bsnap_fail(-EIO, "Store.Corrupt", "%s", m->why);
-}
-
-/* The structure check found damage: refuse every write from now on, but
- * go on reading through the guard (a read verb on a damaged file answers
- * from what it can read, every record checked; restores read unpinned). */
-static int meta_nowrite(meta *m, const char *fmt, ...) BSNAP_PRINTF(2, 3);
-
-static int meta_nowrite(meta *m, const char *fmt, ...)
-{
-    va_list ap;
-
-    pthread_mutex_lock(&m->lock);
-    if (!atomic_load(&m->damaged) && !atomic_load(&m->nowrite)) {
-        va_start(ap, fmt);
-        vsnprintf(m->why, sizeof m->why, fmt, ap);
-        va_end(ap);
-        atomic_store(&m->nowrite, true);
+        atomic_store(all ? &m->damaged : &m->nowrite, true);
         bsnap_debug("meta", "%s", m->why);
     }
     pthread_mutex_unlock(&m->lock);
@@ -314,15 +296,15 @@ static int guarded(meta *m, const char *what, struct lcall *c)
     if (sigsetjmp(jb, 0)) {
         guard_jb = NULL;
         if (guard_sig)
-            meta_damaged(m,
-                         "metadata: %s is damaged (liblmdb faulted with %s in %s): run "
-                         "blocksnap verify",
-                         m->file, guard_sig == SIGBUS ? "SIGBUS" : "SIGSEGV", what);
+            meta_mark(m, true,
+                      "metadata: %s is damaged (liblmdb faulted with %s in %s): run "
+                      "blocksnap verify",
+                      m->file, guard_sig == SIGBUS ? "SIGBUS" : "SIGSEGV", what);
         else
-            meta_damaged(m,
-                         "metadata: %s is damaged (liblmdb faulted: %s, in %s): run "
-                         "blocksnap verify",
-                         m->file, guard_assert, what);
+            meta_mark(m, true,
+                      "metadata: %s is damaged (liblmdb faulted: %s, in %s): run "
+                      "blocksnap verify",
+                      m->file, guard_assert, what);
         return FAULTED;
     }
     guard_jb = &jb;
@@ -402,10 +384,10 @@ int meta_check(meta *m, metacheck_func fn, void *ud, struct metacheck_stats *ret
     m->checked = st.problems == 0;
     pthread_mutex_unlock(&m->lock);
     if (st.problems)
-        meta_nowrite(m,
-                     "metadata: %s is damaged (%" PRIu64 " problem%s, the first: %s): run "
-                     "blocksnap verify --repair",
-                     m->file, st.problems, st.problems == 1 ? "" : "s", f.first);
+        meta_mark(m, false,
+                  "metadata: %s is damaged (%" PRIu64 " problem%s, the first: %s): run "
+                  "blocksnap verify --repair",
+                  m->file, st.problems, st.problems == 1 ? "" : "s", f.first);
     *ret_stats = st;
     return 0;
 }
@@ -561,8 +543,8 @@ static int open_at(const char *dir, bool rdonly, bool nosubdir, meta **ret_meta)
     }
     if (damage_code(rc)) {
         env_drop(m);
-        r = meta_damaged(m, "metadata: %s is damaged (%s): run blocksnap verify", m->file,
-                         mdb_strerror(rc));
+        r = meta_mark(m, true, "metadata: %s is damaged (%s): run blocksnap verify", m->file,
+                      mdb_strerror(rc));
         goto damaged;
     }
     if (rc)
@@ -605,7 +587,7 @@ damaged:
     /* Opened all the same, so that verify can name the damage; every
      * transaction fails with the reason. */
     if (!atomic_load(&m->damaged))
-        meta_damaged(m, "%s: run blocksnap verify", bsnap_last_error()->message);
+        meta_mark(m, true, "%s: run blocksnap verify", bsnap_last_error()->message);
     *ret_meta = m;
     return 0;
 
@@ -705,10 +687,10 @@ static int in_map(meta_txn *txn, const MDB_val *v, const char *what)
 
     if (!txn->end || (p >= txn->m->map && p <= txn->end && v->mv_size <= txn->end - p))
         return 0;
-    return meta_damaged(txn->m,
-                        "metadata: %s is damaged (a %s of %zu bytes lies outside the file): run "
-                        "blocksnap verify",
-                        txn->m->file, what, v->mv_size);
+    return meta_mark(txn->m, true,
+                     "metadata: %s is damaged (a %s of %zu bytes lies outside the file): run "
+                     "blocksnap verify",
+                     txn->m->file, what, v->mv_size);
 }
 
 int meta_txn_commit(meta_txn *txn)

@@ -977,14 +977,11 @@ static int diff_json_cb(void *ud, uint64_t idx, const chunk_id *a, const chunk_i
 {
     struct diff_state *d = ud;
 
-    if (d->n == d->cap) {
-        size_t cap = d->cap ? 2 * d->cap : 256;
-        struct changed_block *nb = realloc(d->blocks, cap * sizeof *nb);
-        if (!nb)
-            return bsnap_fail(-ENOMEM, "InternalError", "out of memory");
-        d->blocks = nb;
-        d->cap = cap;
-    }
+    struct changed_block *nb = array_grow(d->blocks, d->n, &d->cap, sizeof *nb, 256);
+
+    if (!nb)
+        return bsnap_fail(-ENOMEM, "InternalError", "out of memory");
+    d->blocks = nb;
     d->blocks[d->n].index = idx;
     d->blocks[d->n].first[0] = d->blocks[d->n].second[0] = '\0';
     if (!chunk_id_is_zero(a))

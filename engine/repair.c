@@ -134,16 +134,11 @@ static meta_table table_of(const char *name)
 static int rec_add(struct rctx *c, meta_table t, const char *key, size_t klen, char *val,
                    size_t vlen)
 {
-    struct rec *r;
+    struct rec *r = array_grow(c->recs, c->nrecs, &c->rcap, sizeof *r, 256);
 
-    if (c->nrecs == c->rcap) {
-        size_t cap = c->rcap ? 2 * c->rcap : 256;
-        struct rec *n = realloc(c->recs, cap * sizeof *n);
-        if (!n)
-            return bsnap_fail(-ENOMEM, "InternalError", "out of memory");
-        c->recs = n;
-        c->rcap = cap;
-    }
+    if (!r)
+        return bsnap_fail(-ENOMEM, "InternalError", "out of memory");
+    c->recs = r;
     r = &c->recs[c->nrecs];
     *r = (struct rec){.table = t, .key = malloc(klen + 1), .klen = klen, .val = val, .vlen = vlen};
     if (!r->key)
@@ -226,6 +221,21 @@ static int salvage(struct rctx *c, const char *file)
     return 0;
 }
 
+/* Decode a volume or image record: 0 with *@ret_match telling whether its
+ * id is its key, or the decoder's error. */
+static int decode_other(const struct rec *r, bool *ret_match)
+{
+    struct volume_rec v = {0};
+    struct image_rec im = {0};
+    int d = r->table == T_VOLUMES ? volume_rec_decode(r->val, r->vlen, &v)
+                                  : image_rec_decode(r->val, r->vlen, &im);
+
+    *ret_match = d == 0 && strcmp(r->table == T_VOLUMES ? v.id : im.id, r->key) == 0;
+    volume_rec_clear(&v);
+    image_rec_clear(&im);
+    return d;
+}
+
 /* Decode every salvaged record; drop what does not decode, pending
  * snapshots, and records filed under another id. */
 static int decode_records(struct rctx *c, struct snapshot_rec **ret_snaps, size_t *ret_nsnaps)
@@ -245,20 +255,11 @@ static int decode_records(struct rctx *c, struct snapshot_rec **ret_snaps, size_
             kind = "snapshot";
             d = snapshot_rec_decode(r->val, r->vlen, &snaps[n]);
             id = d == 0 ? snaps[n].id : NULL;
-        } else if (r->table == T_VOLUMES) {
-            struct volume_rec v = {0};
-            kind = "volume";
-            d = volume_rec_decode(r->val, r->vlen, &v);
-            if (d == 0 && strcmp(v.id, r->key) == 0)
-                id = r->key;
-            volume_rec_clear(&v);
         } else {
-            struct image_rec im = {0};
-            kind = "image";
-            d = image_rec_decode(r->val, r->vlen, &im);
-            if (d == 0 && strcmp(im.id, r->key) == 0)
-                id = r->key;
-            image_rec_clear(&im);
+            bool match = false;
+            kind = r->table == T_VOLUMES ? "volume" : "image";
+            d = decode_other(r, &match);
+            id = match ? r->key : NULL;
         }
         if (d < 0 || !id || strcmp(id, r->key) != 0 || strlen(r->key) != r->klen) {
             problem(c, r->table == T_SNAPSHOTS ? key : NULL, -1, -1, "%s record %s: %s: dropped",
@@ -289,21 +290,16 @@ static int decode_records(struct rctx *c, struct snapshot_rec **ret_snaps, size_
 
 static int found_add(struct rctx *c, const chunk_id *id, const struct chunk_loc *loc)
 {
-    struct idmap_entry *e = idmap_put(&c->map, id->b);
+    struct found *f = array_grow(c->found, c->nfound, &c->fcap, sizeof *f, 4096);
+    struct idmap_entry *e = f ? idmap_put(&c->map, id->b) : NULL;
 
+    if (f)
+        c->found = f;
     if (!e)
         return bsnap_fail(-ENOMEM, "InternalError", "out of memory");
     if (e->v[0]) { /* stored twice (a crashed writer's tail, two writers): keep the first */
         c->st.duplicates++;
         return 0;
-    }
-    if (c->nfound == c->fcap) {
-        size_t cap = c->fcap ? 2 * c->fcap : 4096;
-        struct found *n = realloc(c->found, cap * sizeof *n);
-        if (!n)
-            return bsnap_fail(-ENOMEM, "InternalError", "out of memory");
-        c->found = n;
-        c->fcap = cap;
     }
     c->found[c->nfound] = (struct found){*id, *loc, 0, false};
     e->v[0] = ++c->nfound;
@@ -368,25 +364,23 @@ static int scan_pack(struct rctx *c, uint32_t num, uint8_t *win)
 
         if (cancelled(c))
             return bsnap_fail(-ECANCELED, "Cancelled", "repair cancelled");
-        if (full_pread(fd, rh, sizeof rh, (off_t)off) != (ssize_t)sizeof rh ||
-            pack_record_parse(rh, &rec) < 0) {
-            uint64_t next = resync(fd, off + 1, size, win);
-            if (bad++ == 0)
-                first_bad = off;
-            c->st.bytes_skipped += next - off;
-            off = next;
-            continue;
+        r = full_pread(fd, rh, sizeof rh, (off_t)off) != (ssize_t)sizeof rh ||
+                    pack_record_parse(rh, &rec) < 0
+                ? -EIO
+                : 0;
+        if (r == 0) {
+            loc = (struct chunk_loc){.pack = num,
+                                     .flags = rec.flags & (CHUNK_LZ4 | CHUNK_PAGE),
+                                     .offset = off,
+                                     .stored_len = rec.stored_len,
+                                     .orig_len = rec.orig_len};
+            r = rec.orig_len > PACK_RECORD_MAX_PAYLOAD
+                    ? -EIO
+                    : pack_read_chunk(c->s, &rec.id, &loc, c->buf);
         }
-        loc = (struct chunk_loc){.pack = num,
-                                 .flags = rec.flags & (CHUNK_LZ4 | CHUNK_PAGE),
-                                 .offset = off,
-                                 .stored_len = rec.stored_len,
-                                 .orig_len = rec.orig_len};
-        r = rec.orig_len > PACK_RECORD_MAX_PAYLOAD ? -EIO
-                                                   : pack_read_chunk(c->s, &rec.id, &loc, c->buf);
         if (r == -ENOMEM)
             return r;
-        if (r < 0) {
+        if (r < 0) { /* skip to the next record that parses */
             uint64_t next = resync(fd, off + 1, size, win);
             if (bad++ == 0)
                 first_bad = off;
@@ -436,14 +430,12 @@ static int scan_packs(struct rctx *c)
         _cleanup_free_ char *p = NULL;
         if (!pack_name_parse(e->d_name, &num))
             continue;
-        if (n == cap) {
-            uint32_t *nn = realloc(nums, (cap = cap ? 2 * cap : 64) * sizeof *nn);
-            if (!nn) {
-                closedir(d);
-                return bsnap_fail(-ENOMEM, "InternalError", "out of memory");
-            }
-            nums = nn;
+        uint32_t *nn = array_grow(nums, n, &cap, sizeof *nn, 64);
+        if (!nn) {
+            closedir(d);
+            return bsnap_fail(-ENOMEM, "InternalError", "out of memory");
         }
+        nums = nn;
         nums[n++] = num;
         p = pack_path(c->s, num);
         if (p && stat(p, &st) == 0)

@@ -77,14 +77,11 @@ static void report(struct vctx *c, const char *snap, const chunk_id *id, int64_t
 
 static int add_ref(struct vctx *c, const chunk_id *id)
 {
-    if (c->nrefs == c->cap) {
-        size_t cap = c->cap ? c->cap * 2 : 4096;
-        chunk_id *n = realloc(c->refs, cap * sizeof *n);
-        if (!n)
-            return bsnap_fail(-ENOMEM, "InternalError", "out of memory");
-        c->refs = n;
-        c->cap = cap;
-    }
+    chunk_id *n = array_grow(c->refs, c->nrefs, &c->cap, sizeof *n, 4096);
+
+    if (!n)
+        return bsnap_fail(-ENOMEM, "InternalError", "out of memory");
+    c->refs = n;
     c->refs[c->nrefs++] = *id;
     return 0;
 }

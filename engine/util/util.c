@@ -201,6 +201,20 @@ int fsync_dir(const char *path)
     return 0;
 }
 
+void *array_grow(void *p, size_t n, size_t *cap, size_t size, size_t first)
+{
+    size_t c;
+    void *np;
+
+    if (n < *cap)
+        return p;
+    c = *cap ? *cap * 2 : first;
+    if (c <= n || c > SIZE_MAX / size || !(np = realloc(p, c * size)))
+        return NULL;
+    *cap = c;
+    return np;
+}
+
 bool mem_is_zero(const void *buf, size_t n)
 {
     const uint8_t *p = buf;

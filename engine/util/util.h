@@ -72,4 +72,10 @@ int fsync_dir(const char *path);
 /* Whether @buf of @n bytes is all zero (fast path for 8-byte aligned). */
 bool mem_is_zero(const void *buf, size_t n);
 
+/* Room for one more element in the array @p (of @n elements, room for
+ * *@cap, each @size bytes): @p itself while there is room, else @p grown to
+ * twice the room (@first when empty), *@cap updated.  NULL when out of
+ * memory (@p untouched, -ENOMEM not recorded). */
+void *array_grow(void *p, size_t n, size_t *cap, size_t size, size_t first);
+
 #endif
