@@ -334,6 +334,14 @@ static int take(bsnap_store *s, const bsnap_snapshot_options *o, char ret_id[BSN
     r = resolve_volume(s, o, &t.vol, &vol_new, &p.fd, &p.size);
     if (r < 0)
         goto out;
+    /* Shared store lock, before the parent is read: gc waits until this
+     * snapshot is done, so the parent's pages stay in the index even when
+     * the parent is deleted meanwhile (its entries are then only DEAD).
+     * Taken after the parent was loaded, a delete and a gc could slip in
+     * between and take the pages the diff against the parent reads. */
+    r = store_lock(s, false, &lockfd);
+    if (r < 0)
+        goto out;
     r = load_parent(s, o, &t.vol, &parent, &p.have_parent);
     if (r < 0)
         goto out;
@@ -371,10 +379,6 @@ static int take(bsnap_store *s, const bsnap_snapshot_options *o, char ret_id[BSN
         goto out;
     }
 
-    /* Shared store lock: gc waits until this snapshot is done. */
-    r = store_lock(s, false, &lockfd);
-    if (r < 0)
-        goto out;
     r = id_generate("snap", t.rec.id);
     if (r < 0) {
         r = bsnap_fail(r, "InternalError", "getrandom: %s", strerror(-r));
