@@ -71,6 +71,7 @@ struct rec {
     size_t klen;
     char *val;
     size_t vlen;
+    char *path; /* a volume's path, for volpaths (check_names), or NULL */
     bool drop;
 };
 
@@ -697,6 +698,8 @@ static int check_names(struct rctx *c, const struct snapshot_rec *snaps, size_t 
                     r->vlen = len;
                 }
             }
+            if (e == 0 && v.path && v.path[0] && !(r->path = strdup(v.path)))
+                e = bsnap_fail(-ENOMEM, "InternalError", "out of memory");
             volume_rec_clear(&v);
             if (e < 0)
                 return e;
@@ -744,20 +747,14 @@ static int put_batch(meta *m, struct rctx *c, size_t *next)
             if (rc->drop)
                 continue;
             r = meta_put(txn, rc->table, rc->key, rc->klen, rc->val, rc->vlen);
-            if (r == 0 && rc->table == T_VOLUMES) {
-                struct volume_rec v = {0};
-                r = volume_rec_decode(rc->val, rc->vlen, &v);
-                if (r == 0 && v.path && v.path[0]) {
-                    const void *old;
-                    size_t olen;
-                    if (meta_get(txn, T_VOLPATHS, v.path, strlen(v.path), &old, &olen) == 0)
-                        problem(c, NULL, -1, -1,
-                                "volumes %.*s and %s both name %s: the first keeps it", (int)olen,
-                                (const char *)old, v.id, v.path);
-                    else
-                        r = meta_put(txn, T_VOLPATHS, v.path, strlen(v.path), v.id, strlen(v.id));
-                }
-                volume_rec_clear(&v);
+            if (r == 0 && rc->path) {
+                const void *old;
+                size_t olen, plen = strlen(rc->path);
+                if (meta_get(txn, T_VOLPATHS, rc->path, plen, &old, &olen) == 0)
+                    problem(c, NULL, -1, -1, "volumes %.*s and %s both name %s: the first keeps it",
+                            (int)olen, (const char *)old, rc->key, rc->path);
+                else
+                    r = meta_put(txn, T_VOLPATHS, rc->path, plen, rc->key, rc->klen);
             }
         }
     }
@@ -930,6 +927,7 @@ out:
     for (size_t i = 0; i < c.nrecs; i++) {
         free(c.recs[i].key);
         free(c.recs[i].val);
+        free(c.recs[i].path);
     }
     free(c.recs);
     free(c.found);
