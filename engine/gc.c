@@ -156,6 +156,21 @@ static int guard_walk(struct guard *g, const chunk_id *id, const char *who, unsi
     r = index_get(g->txn, id, &e);
     if (r < 0 && r != -ENOENT)
         return r;
+    if (r == 0 && e.refcount && !(e.loc.flags & CHUNK_DEAD) &&
+        (r = pack_record_at(g->s, id, &e.loc)) <= 0) {
+        /* a live entry whose location is wrong: repacking by it would drop
+         * the real record */
+        if (r < 0)
+            return r;
+        chunk_id_hex(id, hex);
+        return bsnap_fail(-EIO, "Store.Corrupt",
+                          "gc: the chunk index is damaged: the entry of %s, named by %s, points "
+                          "at pack %u offset %llu, which does not hold it; nothing was removed: "
+                          "run blocksnap verify --repair",
+                          hex, who, e.loc.pack, (unsigned long long)e.loc.offset);
+    }
+    if (r == 1)
+        r = 0;
     if (r == -ENOENT || e.refcount == 0 || (e.loc.flags & CHUNK_DEAD)) {
         chunk_id_hex(id, hex);
         return bsnap_fail(-EIO, "Store.Corrupt",

@@ -660,6 +660,27 @@ static int read_record(bsnap_store *s, const chunk_id *id, const struct chunk_lo
     return 0;
 }
 
+int pack_record_at(bsnap_store *s, const chunk_id *id, const struct chunk_loc *loc)
+{
+    uint8_t hdr[PACK_RECORD_HEADER_BYTES];
+    struct pack_record rec;
+    ssize_t n;
+    int fd, slot = -1;
+
+    fd = pack_fd_get(s, loc->pack, &slot);
+    if (fd == -ENOENT)
+        return 0;
+    if (fd < 0)
+        return bsnap_fail(fd, "Store.Error", "pack %u: %s", loc->pack, strerror(-fd));
+    n = full_pread(fd, hdr, sizeof hdr, (off_t)loc->offset);
+    pack_fd_put(s, slot, fd);
+    if (n < 0)
+        return bsnap_fail((int)n, "Store.Error", "pack %u: read: %s", loc->pack, strerror((int)-n));
+    return (size_t)n == sizeof hdr && pack_record_parse(hdr, &rec) == 0 &&
+           chunk_id_eq(&rec.id, id) && rec.stored_len == loc->stored_len &&
+           rec.orig_len == loc->orig_len && (rec.flags & CHUNK_PAGE) == (loc->flags & CHUNK_PAGE);
+}
+
 int pack_read_payload(bsnap_store *s, const chunk_id *id, const struct chunk_loc *loc, void *out)
 {
     uint8_t *payload;

@@ -101,6 +101,11 @@ void pack_cache_forget(bsnap_store *s, uint32_t pack);
  * loc->orig_len).  Errors: -EIO / -ENOENT, recorded, naming chunk, pack,
  * offset and what failed. */
 int pack_read_chunk(bsnap_store *s, const chunk_id *id, const struct chunk_loc *loc, void *out);
+/* Whether @loc holds a record of @id: its header read and parsed, its id,
+ * lengths and page flag equal to @loc's.  1 when it does, 0 when not (or
+ * the pack is missing or short), negative errno on failure.  gc's guard:
+ * one small read, not the payload. */
+int pack_record_at(bsnap_store *s, const chunk_id *id, const struct chunk_loc *loc);
 /* Read and check a record's stored payload without expanding it (gc copies
  * records as they are).  @out has capacity loc->stored_len. */
 int pack_read_payload(bsnap_store *s, const chunk_id *id, const struct chunk_loc *loc, void *out);
