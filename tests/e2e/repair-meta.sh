@@ -16,7 +16,8 @@
 #     nothing changes.
 #  4b. A refcount set to 0 in a sound file (damage only the index's meaning
 #     shows): gc refuses to remove anything a snapshot names, verify names
-#     it, the repair recomputes it.
+#     it, the repair recomputes it.  An entry's offset changed the same way:
+#     gc refuses too (it would repack by the wrong location).
 #  5. Killed: at the fault points around its commit and its rename, and at
 #     random moments: meta/data.mdb is then the old file byte for byte or
 #     the whole new one, and the repair run again succeeds.
@@ -200,6 +201,33 @@ grep -q "refcount" "$T/fail.stdout" || die "verify did not name the refcount"
 repair 0
 assert_verify_ok
 bs gc >/dev/null
+check_earlier "$S1=$T/a1.ref" "$S2=$T/a2.ref" "$S3=$T/b.ref"
+
+step "an index entry's offset changed (the file's structure sound): gc removes nothing"
+store_copy "$CRASH_BASE"
+pg=$(python3 "$MDB_PAGES" list "$STORE/meta/data.mdb" | awk '$2 == "leaf" && $3 == "chunks" { print $1; exit }')
+python3 - "$STORE/meta/data.mdb" "$pg" <<'EOF'
+import struct, sys
+path, pg = sys.argv[1], int(sys.argv[2])
+with open(path, "r+b") as f:
+    f.seek(pg * 4096)
+    page = bytearray(f.read(4096))
+    node = struct.unpack_from("<H", page, 16)[0]
+    ksize = struct.unpack_from("<H", page, node + 6)[0]
+    off = node + 8 + ksize + 8                      # the entry's record offset
+    struct.pack_into("<Q", page, off, struct.unpack_from("<Q", page, off)[0] + 16)
+    f.seek(pg * 4096)
+    f.write(page)
+EOF
+cp "$STORE/meta/data.mdb" "$T/mdb.before"
+bytes=$(store_bytes)
+expect_fail Store.Corrupt 1 bs gc
+stderr_contains "which does not hold it" "nothing was removed"
+cmp -s "$T/mdb.before" "$STORE/meta/data.mdb" || die "a refused gc changed data.mdb"
+assert_eq "$(store_bytes)" "$bytes" "a refused gc changed the packs"
+repair 0
+bs gc >/dev/null
+assert_verify_ok
 check_earlier "$S1=$T/a1.ref" "$S2=$T/a2.ref" "$S3=$T/b.ref"
 
 # killed_check: after a killed repair, data.mdb is the damaged file byte for
