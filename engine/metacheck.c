@@ -29,6 +29,9 @@
 #define P_LEAF 0x02
 #define P_OVERFLOW 0x04
 #define P_META 0x08
+#define MDB_INTEGERKEY 0x08 /* the free list's key flag */
+/* REVERSEKEY, DUPSORT, DUPFIXED, INTEGERDUP, REVERSEDUP */
+#define DB_KEY_FLAGS (0x02 | 0x04 | 0x10 | 0x20 | 0x40)
 #define F_BIGDATA 0x01
 #define F_SUBDATA 0x02
 #define MDB_MAGIC 0xBEEFC0DEu
@@ -527,6 +530,14 @@ static void read_meta(struct ctx *c, unsigned i, uint64_t off, struct meta_page 
          * snapshot of N there (both start at txnid 0) */
         problem(c, i, "meta page: txnid %" PRIu64 " belongs in meta page %d", m->txnid,
                 (int)(m->txnid % 2));
+    else if ((m->dbs[0].flags & (DB_KEY_FLAGS | MDB_INTEGERKEY)) != MDB_INTEGERKEY ||
+             m->dbs[1].flags != 0)
+        /* The free list's flags word is also the environment's (mm_flags:
+         * NOSUBDIR and the like may be set); liblmdb uses the key and
+         * duplicate bits of both as the trees' own: a DUPSORT bit fails its
+         * assertion in mdb_cursor_init. */
+        problem(c, i, "meta page: free list flags 0x%x, main flags 0x%x", m->dbs[0].flags,
+                m->dbs[1].flags);
     else if ((m->dbs[0].root != P_INVALID && m->dbs[0].root > m->last) ||
              (m->dbs[1].root != P_INVALID && m->dbs[1].root > m->last))
         problem(c, i,

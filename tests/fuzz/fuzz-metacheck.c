@@ -57,8 +57,11 @@ static void on_problem(void *ud, const char *line)
  * checker. */
 static void expect_no_fault(int r)
 {
-    if (r < 0 && strstr(bsnap_last_error()->message, "fault"))
+    if (r < 0 && strstr(bsnap_last_error()->message, "fault")) {
+        fprintf(stderr, "liblmdb faulted on a file the check passed: %s\n",
+                bsnap_last_error()->message);
         abort();
+    }
 }
 
 static void use_with_lmdb(const uint8_t *data, size_t size)
