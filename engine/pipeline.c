@@ -63,7 +63,6 @@ static void item_free(struct item *it)
 {
     if (!it)
         return;
-    free(it->data);
     free(it->ids);
     free(it->parent_ids);
     free(it->state);
@@ -80,15 +79,13 @@ static struct item *item_new(const struct pipeline *p)
 
     if (!it)
         return NULL;
-    it->data = malloc(n * p->cs);
     it->ids = malloc(n * sizeof *it->ids);
     it->parent_ids = malloc(n * sizeof *it->parent_ids);
     it->state = malloc(n);
     it->out = malloc(n * bound);
     it->out_len = malloc(n * sizeof *it->out_len);
     it->out_flags = malloc(n * sizeof *it->out_flags);
-    if (!it->data || !it->ids || !it->parent_ids || !it->state || !it->out || !it->out_len ||
-        !it->out_flags) {
+    if (!it->ids || !it->parent_ids || !it->state || !it->out || !it->out_len || !it->out_flags) {
         item_free(it);
         return NULL;
     }
@@ -161,14 +158,15 @@ static int attach_parent(struct pipeline *p, struct item *it, uint64_t *cached_l
     return 0;
 }
 
+/* Queue the data chunks [first, first + count) in items of up to
+ * batch_chunks.  The reader only finds the data and attaches the parent's
+ * ids; each worker reads its own item, a piece at a time (see work_item). */
 static int emit_data(struct pipeline *p, uint64_t first, uint64_t count, uint64_t *cached_leaf,
                      chunk_id *leaf_buf)
 {
     while (count > 0) {
         struct item *it = item_get(p);
         uint64_t n = MIN(count, (uint64_t)p->batch_chunks);
-        uint64_t off = first * p->cs, len = MIN(n * p->cs, p->size - off);
-        ssize_t got;
         int r;
 
         if (!it)
@@ -180,16 +178,7 @@ static int emit_data(struct pipeline *p, uint64_t first, uint64_t count, uint64_
         it->kind = IT_DATA;
         it->first = first;
         it->count = n;
-        got = full_pread(p->fd, it->data, len, (off_t)off);
-        if (got < 0) {
-            item_put_free(p, it);
-            return bsnap_fail((int)got, "VolumeReadError", "volume %s: read at offset %llu: %s",
-                              p->opts->volume_path, (unsigned long long)off, strerror((int)-got));
-        }
-        /* Past the end (the last partial chunk, or a file that shrank while
-         * we read it) reads as zeros. */
-        memset(it->data + got, 0, n * p->cs - (size_t)got);
-        p->stats.read_bytes += (uint64_t)got;
+        it->read_bytes = 0;
         r = attach_parent(p, it, cached_leaf, leaf_buf);
         if (r < 0) {
             item_put_free(p, it);
@@ -308,41 +297,64 @@ static void *reader_main(void *arg)
 
 /* ---- workers ---- */
 
-static int work_item(struct pipeline *p, struct item *it, meta_txn **txn)
+static int work_chunk(struct pipeline *p, struct item *it, uint64_t i, const uint8_t *d,
+                      meta_txn **txn)
 {
     size_t bound = chunk_encode_bound(p->cs);
+    struct chunk_entry e;
     int r;
 
-    for (uint64_t i = 0; i < it->count; i++) {
-        const uint8_t *d = it->data + i * p->cs;
-        struct chunk_entry e;
+    if (mem_is_zero(d, p->cs)) {
+        it->state[i] = CS_ZERO;
+        memset(&it->ids[i], 0, sizeof it->ids[i]);
+        return 0;
+    }
+    chunk_hash(p->s, false, d, p->cs, &it->ids[i]);
+    if (it->have_parent && chunk_id_eq(&it->ids[i], &it->parent_ids[i])) {
+        it->state[i] = CS_SAME;
+        return 0;
+    }
+    if (!*txn) {
+        r = meta_txn_begin(p->s->meta, false, txn);
+        if (r < 0)
+            return r;
+    }
+    r = index_get(*txn, &it->ids[i], &e);
+    if (r == 0) {
+        it->state[i] = CS_EXISTS;
+        return 0;
+    }
+    if (r != -ENOENT)
+        return r;
+    it->state[i] = CS_NEW;
+    it->out_flags[i] = 0;
+    it->out_len[i] =
+        (uint32_t)chunk_encode(d, p->cs, it->out + i * bound, bound, &it->out_flags[i]);
+    return 0;
+}
 
-        if (mem_is_zero(d, p->cs)) {
-            it->state[i] = CS_ZERO;
-            memset(&it->ids[i], 0, sizeof it->ids[i]);
-            continue;
-        }
-        chunk_hash(p->s, false, d, p->cs, &it->ids[i]);
-        if (it->have_parent && chunk_id_eq(&it->ids[i], &it->parent_ids[i])) {
-            it->state[i] = CS_SAME;
-            continue;
-        }
-        if (!*txn) {
-            r = meta_txn_begin(p->s->meta, false, txn);
+/* Read the chunks of @it into @buf a piece (p->piece_chunks) at a time and
+ * work on each piece at once, while it is still in this core's cache: the
+ * copy out of the page cache and the hash then touch memory once. */
+static int work_item(struct pipeline *p, struct item *it, uint8_t *buf, meta_txn **txn)
+{
+    for (uint64_t i = 0; i < it->count; i += p->piece_chunks) {
+        uint64_t n = MIN((uint64_t)p->piece_chunks, it->count - i);
+        uint64_t off = (it->first + i) * p->cs, len = MIN(n * p->cs, p->size - off);
+        ssize_t got = full_pread(p->fd, buf, len, (off_t)off);
+
+        if (got < 0)
+            return bsnap_fail((int)got, "VolumeReadError", "volume %s: read at offset %llu: %s",
+                              p->opts->volume_path, (unsigned long long)off, strerror((int)-got));
+        /* Past the end (the last partial chunk, or a file that shrank while
+         * we read it) reads as zeros. */
+        memset(buf + got, 0, n * p->cs - (size_t)got);
+        it->read_bytes += (uint64_t)got;
+        for (uint64_t j = 0; j < n; j++) {
+            int r = work_chunk(p, it, i + j, buf + j * p->cs, txn);
             if (r < 0)
                 return r;
         }
-        r = index_get(*txn, &it->ids[i], &e);
-        if (r == 0) {
-            it->state[i] = CS_EXISTS;
-            continue;
-        }
-        if (r != -ENOENT)
-            return r;
-        it->state[i] = CS_NEW;
-        it->out_flags[i] = 0;
-        it->out_len[i] =
-            (uint32_t)chunk_encode(d, p->cs, it->out + i * bound, bound, &it->out_flags[i]);
     }
     return 0;
 }
@@ -350,7 +362,12 @@ static int work_item(struct pipeline *p, struct item *it, meta_txn **txn)
 static void *worker_main(void *arg)
 {
     struct pipeline *p = arg;
+    _cleanup_free_ uint8_t *buf = malloc(p->piece_chunks * p->cs);
 
+    if (!buf) {
+        pipeline_fail(p, bsnap_fail(-ENOMEM, "InternalError", "out of memory"));
+        return NULL;
+    }
     for (;;) {
         meta_txn *txn = NULL;
         struct item *it;
@@ -371,7 +388,7 @@ static void *worker_main(void *arg)
 
         /* A fresh read transaction per item: it sees what the writer has
          * committed so far and never pins old pages for long. */
-        r = work_item(p, it, &txn);
+        r = work_item(p, it, buf, &txn);
         meta_txn_abort(txn);
         if (r < 0) {
             item_put_free(p, it);
@@ -379,6 +396,7 @@ static void *worker_main(void *arg)
             return NULL;
         }
         pthread_mutex_lock(&p->lock);
+        p->stats.read_bytes += it->read_bytes;
         it->next = p->done;
         p->done = it;
         pthread_cond_broadcast(&p->cond);

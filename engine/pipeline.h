@@ -1,11 +1,13 @@
 /* pipeline.h - the machinery of snapshot creation (private to
  * snapshot.c, pipeline.c and mapwriter.c).
  *
- * pipeline.c: one reader thread reads the volume in large sequential
- * requests, skipping holes (SEEK_DATA/SEEK_HOLE) or, with a changed-block
- * list, reading only the listed chunks; N workers hash each chunk, compare
- * it with the parent's id, look it up in the index and compress what is
- * new.  Items carry sequence numbers; a bounded pool of them limits memory.
+ * pipeline.c: one reader thread walks the volume in items of up to 2 MiB,
+ * skipping holes (SEEK_DATA/SEEK_HOLE) or, with a changed-block list,
+ * taking only the listed chunks, and attaches the parent's ids; N workers
+ * each read an item in 256 KiB pieces and, while a piece is in the core's
+ * cache, hash each chunk, compare it with the parent's id, look it up in
+ * the index and compress what is new.  Items carry sequence numbers; a
+ * bounded pool of them limits memory.
  *
  * mapwriter.c: the calling thread takes the items back in volume order,
  * appends new chunks to its pack, fills the block map's leaf pages and
@@ -25,7 +27,8 @@
 #include "error.h"
 #include "pack.h"
 
-#define BATCH_BYTES (2u << 20)     /* one read request */
+#define BATCH_BYTES (2u << 20)     /* one item: the work a worker takes at a time */
+#define PIECE_BYTES (256u << 10)   /* one read request: well inside a core's L2 */
 #define COMMIT_BYTES (64ull << 20) /* sync + commit after this many new bytes */
 #define COMMIT_ENTRIES 8192        /* ... or this many new index entries */
 
@@ -37,8 +40,8 @@ struct item {
     uint64_t seq;
     uint64_t first, count; /* chunk indexes */
     bool have_parent;
+    uint64_t read_bytes; /* DATA: bytes read from the volume */
     /* DATA only; buffers sized for the batch */
-    uint8_t *data;
     chunk_id *ids, *parent_ids;
     uint8_t *state;
     uint8_t *out;
@@ -65,7 +68,8 @@ struct pipeline {
     int fd;
     uint64_t size, nchunks;
     uint32_t cs;
-    size_t batch_chunks;
+    size_t batch_chunks; /* chunks of one item */
+    size_t piece_chunks; /* chunks a worker reads at a time */
     bool sparse_ok;
     /* parent */
     bool have_parent;

@@ -366,6 +366,7 @@ static int take(bsnap_store *s, const bsnap_snapshot_options *o, char ret_id[BSN
     }
     nworkers = MIN(nworkers, 64u);
     p.batch_chunks = MAX((size_t)1, BATCH_BYTES / p.cs);
+    p.piece_chunks = MIN(p.batch_chunks, MAX((size_t)1, PIECE_BYTES / p.cs));
     p.sparse_ok = true;
     p.nleaves = DIV_ROUND_UP(p.nchunks, BM_FANOUT);
     p.leaf = calloc(BM_FANOUT, sizeof *p.leaf);

@@ -11,7 +11,7 @@ import subprocess
 MIB = 1024 * 1024
 TOOLS = ["blocksnap", "restic", "borg", "casync"]
 PEERS = ["restic", "borg", "casync"]
-BASELINES = ["cat", "xxhsum -H3", "lz4 -1", "cp --sparse=always"]
+BASELINES = ["cat", "xxhsum -H3", "lz4 -1", "cp --sparse=always", "cp --sparse=always, sync"]
 
 # The exact commands, as run (REPO, VOL, OUT, MNT, ID stand for the paths and
 # ids of a run).  docs/benchmarks.md explains the choices.
@@ -48,6 +48,7 @@ COMMANDS = {
         "xxhsum -H3": "xxhsum -H3 VOL",
         "lz4 -1": "lz4 -1 -c VOL >/dev/null",
         "cp --sparse=always": "cp --sparse=always VOL OUT",
+        "cp --sparse=always, sync": "cp --sparse=always VOL OUT && sync OUT",
     },
 }
 
@@ -145,6 +146,10 @@ def targets(doc):
         "disk space added (du), blocksnap / smallest peer")
     add("restore-vs-cp", "Restore >= 0.5x cp --sparse=always",
         div(base("cp --sparse=always"), bs("restore")), ">=", 0.5)
+    add("restore-vs-cp-sync", "(context) Restore against cp --sparse=always followed by sync of "
+        "the copy", div(base("cp --sparse=always, sync"), bs("restore")), ">=", 0.5,
+        "blocksnap's restore is durable when it returns (fsync before the rename into place); "
+        "cp's copy is not until it is synced")
     add("fuse-seq-vs-cat", "FUSE sequential read >= 0.5x cat from the page cache",
         div(base("cat"), bs("fuse-seq")), ">=", 0.5)
     add("fuse-seq-vs-null", "(context) FUSE sequential read against a FUSE file system that "
