@@ -189,14 +189,12 @@ int pins_reap(bsnap_store *s, meta_txn *txn, uint64_t *ret_reaped)
          r = meta_cursor_get(cur, CUR_NEXT, &k, &klen, &v, &vlen)) {
         if (klen != 32)
             continue;
-        if (n == cap) {
-            void *nn = realloc(names, (cap = cap ? 2 * cap : 16) * sizeof *names);
-            if (!nn) {
-                r = -ENOMEM;
-                break;
-            }
-            names = nn;
+        void *nn = array_grow(names, n, &cap, sizeof *names, 16);
+        if (!nn) {
+            r = -ENOMEM;
+            break;
         }
+        names = nn;
         memcpy(names[n], k, 32);
         names[n++][32] = '\0';
     }
@@ -461,6 +459,11 @@ struct restore {
     uint32_t write_chunks; /* chunks per write */
 
     pthread_mutex_t lock;
+    /* One write at a time.  The kernel takes the file's lock for each
+     * buffered write anyway, and a worker waiting for it there spins on the
+     * owner: measured, 25 % of a restore's CPU in rwsem_spin_on_owner and
+     * system time 1.1-2.2 s instead of 0.4-0.8 s.  Waiting here sleeps. */
+    pthread_mutex_t write_lock;
     pthread_cond_t cond;
     struct rbatch *queue; /* ring */
     size_t qcap, qhead, qlen;
@@ -515,7 +518,9 @@ static int restore_batch(struct restore *rs, const struct rbatch *b, uint8_t *bu
         }
         off = (b->first + i) * rd->cs;
         len = MIN((uint64_t)(j - i) * rd->cs, rd->size - off);
+        pthread_mutex_lock(&rs->write_lock);
         r = full_pwrite(rs->fd, buf, (size_t)len, (off_t)off);
+        pthread_mutex_unlock(&rs->write_lock);
         if (r < 0)
             return bsnap_fail(r, r == -ENOSPC ? "VolumeFull" : "VolumeWriteError",
                               "write at offset %llu: %s", (unsigned long long)off, strerror(-r));
@@ -654,6 +659,7 @@ static int restore_data(struct restore *rs)
     if (!rs->queue)
         return bsnap_fail(-ENOMEM, "InternalError", "out of memory");
     pthread_mutex_init(&rs->lock, NULL);
+    pthread_mutex_init(&rs->write_lock, NULL);
     pthread_cond_init(&rs->cond, NULL);
     for (; started < n; started++)
         if (pthread_create(&th[started], NULL, restore_worker, rs) != 0)
@@ -677,6 +683,7 @@ static int restore_data(struct restore *rs)
         r = bsnap_fail(-ECANCELED, "Cancelled", "restore interrupted");
     }
     pthread_mutex_destroy(&rs->lock);
+    pthread_mutex_destroy(&rs->write_lock);
     pthread_cond_destroy(&rs->cond);
     free(rs->queue);
     return r;
