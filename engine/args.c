@@ -637,14 +637,10 @@ int bsnap_ranges_parse(const char *text, size_t len, const char *name, bsnap_ran
                 -EINVAL, CODE, "%s line %zu: range at %llu overlaps the previous one (%llu+%llu)",
                 name, line, (unsigned long long)rg.offset, (unsigned long long)v[n - 1].offset,
                 (unsigned long long)v[n - 1].length);
-        if (n == cap) {
-            size_t ncap = cap ? cap * 2 : 64;
-            bsnap_range *nv = realloc(v, ncap * sizeof *nv);
-            if (!nv)
-                return bsnap_fail(-ENOMEM, "InternalError", "%s: out of memory", name);
-            v = nv;
-            cap = ncap;
-        }
+        bsnap_range *nv = array_grow(v, n, &cap, sizeof *nv, 64);
+        if (!nv)
+            return bsnap_fail(-ENOMEM, "InternalError", "%s: out of memory", name);
+        v = nv;
         v[n++] = rg;
         p = nl ? nl + 1 : end;
     }

@@ -121,14 +121,12 @@ static int load_all(meta_txn *txn, meta_table t, size_t size,
         return r;
     for (r = meta_cursor_get(cur, CUR_FIRST, &k, &klen, &v, &vlen); r == 0;
          r = meta_cursor_get(cur, CUR_NEXT, &k, &klen, &v, &vlen)) {
-        if (n == cap) {
-            char *na = realloc(arr, (cap = cap ? cap * 2 : 16) * size);
-            if (!na) {
-                r = bsnap_fail(-ENOMEM, "InternalError", "out of memory");
-                break;
-            }
-            arr = na;
+        char *na = array_grow(arr, n, &cap, size, 16);
+        if (!na) {
+            r = bsnap_fail(-ENOMEM, "InternalError", "out of memory");
+            break;
         }
+        arr = na;
         memset(arr + n * size, 0, size);
         r = decode(v, vlen, arr + n * size);
         if (r < 0)

@@ -316,14 +316,12 @@ int image_all(meta_txn *txn, struct image_rec **ret, size_t *ret_n)
         return r;
     for (r = meta_cursor_get(cur, CUR_FIRST, &k, &klen, &v, &vlen); r == 0;
          r = meta_cursor_get(cur, CUR_NEXT, &k, &klen, &v, &vlen)) {
-        if (n == cap) {
-            struct image_rec *na = realloc(arr, (cap = cap ? cap * 2 : 16) * sizeof *na);
-            if (!na) {
-                r = bsnap_fail(-ENOMEM, "InternalError", "out of memory");
-                break;
-            }
-            arr = na;
+        struct image_rec *na = array_grow(arr, n, &cap, sizeof *na, 16);
+        if (!na) {
+            r = bsnap_fail(-ENOMEM, "InternalError", "out of memory");
+            break;
         }
+        arr = na;
         memset(&arr[n], 0, sizeof arr[n]);
         r = image_rec_decode(v, vlen, &arr[n]);
         if (r < 0)

@@ -73,14 +73,11 @@ int mapwriter_commit(struct pipeline *p)
 
 static int add_pending(struct pipeline *p, const chunk_id *id, const struct chunk_loc *loc)
 {
-    if (p->npend == p->pend_cap) {
-        size_t cap = p->pend_cap ? p->pend_cap * 2 : 1024;
-        struct pending *n = realloc(p->pend, cap * sizeof *n);
-        if (!n)
-            return bsnap_fail(-ENOMEM, "InternalError", "out of memory");
-        p->pend = n;
-        p->pend_cap = cap;
-    }
+    struct pending *n = array_grow(p->pend, p->npend, &p->pend_cap, sizeof *n, 1024);
+
+    if (!n)
+        return bsnap_fail(-ENOMEM, "InternalError", "out of memory");
+    p->pend = n;
     p->pend[p->npend++] = (struct pending){*id, *loc};
     idset_add(&p->set, id);
     p->pend_bytes += PACK_RECORD_HEADER_BYTES + loc->stored_len;

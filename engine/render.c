@@ -111,14 +111,12 @@ const char **render_keys(const json_t *obj, bool scalar, size_t *ret_n)
                 ;
             if (i < n)
                 continue;
-            if (n == cap) {
-                const char **nk = realloc(keys, (cap = cap ? cap * 2 : 16) * sizeof *nk);
-                if (!nk) {
-                    free(keys);
-                    return NULL;
-                }
-                keys = nk;
+            const char **nk = array_grow(keys, n, &cap, sizeof *nk, 16);
+            if (!nk) {
+                free(keys);
+                return NULL;
             }
+            keys = nk;
             keys[n++] = key;
         }
     }
