@@ -6,11 +6,12 @@
  * crash and error paths can be tested deterministically.  Points:
  * pack-append, pack-sync, meta-commit, snapshot-batch, gc-step, pack-record
  * (each record appended), index-decref (each reference released: delete's
- * cascade, gc), restore-chunk (each chunk create-volume reads), restore-rename
- * (create-volume putting its recorded file in place), repair-swap (verify
- * --repair between keeping the old metadata file and renaming the new one
- * over it).  Without the
- * define, fault_hit() is a constant false and costs nothing.
+ * cascade, gc), restore-chunk (each chunk create-volume reads),
+ * restore-rename (create-volume putting its recorded file in place),
+ * restore-direct (each direct write of create-volume: a hit is a write the
+ * file system refuses), repair-swap (verify --repair between keeping the old
+ * metadata file and renaming the new one over it).  Without the define,
+ * fault_hit() is a constant false and costs nothing.
  */
 #ifndef BSNAP_FAULT_H
 #define BSNAP_FAULT_H
