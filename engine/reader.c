@@ -713,11 +713,19 @@ static bool restore_open_direct(struct restore *rs)
 static int restore_data(struct restore *rs)
 {
     pthread_t th[16];
-    long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
-    unsigned n = (unsigned)MIN(MAX(ncpu, 1L), 16L), started = 0;
+    long ncpu = sysconf(_SC_NPROCESSORS_ONLN), extra;
+    unsigned n, started = 0;
     int r;
 
     rs->direct = restore_open_direct(rs);
+    /* A worker in a direct write sleeps until the device has the data; two
+     * more workers than cores keep the cores decompressing meanwhile
+     * (measured on the 2 GiB image, two sets of alternating runs: median
+     * 0.78 -> 0.74 s and 1.12 -> 0.89 s; slowest 1.10 -> 0.81 s and
+     * 1.25 -> 0.95 s).  More writes in flight did not help: concurrent
+     * direct writes, even into preallocated extents, were slower. */
+    extra = rs->direct ? 2 : 0;
+    n = (unsigned)MIN(MAX(ncpu, 1L) + extra, 16L);
     rs->write_chunks =
         rs->direct ? RESTORE_BATCH : (uint32_t)MAX(1u, RESTORE_WRITE_BYTES / rs->rd->cs);
     rs->qcap = 4 * n;
