@@ -469,8 +469,8 @@ struct rbatch {
 struct restore {
     bsnap_reader *rd;
     int fd;
-    int dfd;     /* the same file opened with O_DIRECT, or -1 */
-    bool direct; /* dfd is in use (cleared, under write_lock, when a write refuses it) */
+    int dfd; /* the same file opened with O_DIRECT, or -1 (closed, under
+              * write_lock, when a write refuses it) */
     bool blockdev;
     const bsnap_run_options *run;
     uint32_t write_chunks; /* chunks per write */
@@ -511,13 +511,14 @@ static int restore_write(struct restore *rs, const uint8_t *buf, uint64_t len, u
     int r = 0;
 
     pthread_mutex_lock(&rs->write_lock); /* see struct restore */
-    if (rs->direct && dlen > 0) {
+    if (rs->dfd >= 0 && dlen > 0) {
         r = fault_hit("restore-direct") ? -EINVAL
                                         : full_pwrite(rs->dfd, buf, (size_t)dlen, (off_t)off);
         if (r == -EINVAL) {
             bsnap_debug("restore", "direct write refused at offset %llu: buffered from here",
                         (unsigned long long)off);
-            rs->direct = false;
+            close(rs->dfd);
+            rs->dfd = -1;
             r = 0;
         } else if (r == 0) {
             buf += dlen;
@@ -694,40 +695,38 @@ static int restore_dispatch(struct restore *rs)
 }
 
 /* Open the target a second time with O_DIRECT, through /proc (the file may
- * have no name yet); false when the file system or the chunk size does not
- * allow it. */
-static bool restore_open_direct(struct restore *rs)
+ * have no name yet), as rs->dfd; -1 when the file system or the chunk size
+ * does not allow it. */
+static void restore_open_direct(struct restore *rs)
 {
     char proc[64];
 
-    rs->dfd = -1;
     if (rs->rd->cs % RESTORE_DIRECT_ALIGN != 0)
-        return false;
+        return;
     snprintf(proc, sizeof proc, "/proc/self/fd/%d", rs->fd);
     rs->dfd = open(proc, O_WRONLY | O_DIRECT | O_CLOEXEC);
     if (rs->dfd < 0)
         bsnap_debug("restore", "no direct writes: %s", strerror(errno));
-    return rs->dfd >= 0;
 }
 
 static int restore_data(struct restore *rs)
 {
     pthread_t th[16];
-    long ncpu = sysconf(_SC_NPROCESSORS_ONLN), extra;
+    long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+    bool direct;
     unsigned n, started = 0;
     int r;
 
-    rs->direct = restore_open_direct(rs);
+    restore_open_direct(rs);
+    direct = rs->dfd >= 0;
     /* A worker in a direct write sleeps until the device has the data; two
      * more workers than cores keep the cores decompressing meanwhile
      * (measured on the 2 GiB image, two sets of alternating runs: median
      * 0.78 -> 0.74 s and 1.12 -> 0.89 s; slowest 1.10 -> 0.81 s and
      * 1.25 -> 0.95 s).  More writes in flight did not help: concurrent
      * direct writes, even into preallocated extents, were slower. */
-    extra = rs->direct ? 2 : 0;
-    n = (unsigned)MIN(MAX(ncpu, 1L) + extra, 16L);
-    rs->write_chunks =
-        rs->direct ? RESTORE_BATCH : (uint32_t)MAX(1u, RESTORE_WRITE_BYTES / rs->rd->cs);
+    n = (unsigned)MIN(MAX(ncpu, 1L) + (direct ? 2 : 0), 16L);
+    rs->write_chunks = direct ? RESTORE_BATCH : (uint32_t)MAX(1u, RESTORE_WRITE_BYTES / rs->rd->cs);
     rs->qcap = 4 * n;
     rs->queue = calloc(rs->qcap, sizeof *rs->queue);
     if (!rs->queue)
