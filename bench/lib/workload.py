@@ -248,6 +248,24 @@ def extract_chunks(img, indices, chunk, out):
             o.write(f.read(chunk))
 
 
+def extract_data_chunks(img, chunk, out):
+    """Write the @chunk-sized pieces of @img that hold data (neither in a
+    hole nor all zeros), one after the other, to @out: what a chunking
+    tool must compress.  Returns how many there are."""
+    zero = bytes(chunk)
+    n = done = 0
+    with open(img, "rb") as f, open(out, "wb") as o:
+        for start, length in data_extents(img):
+            first = max(start // chunk * chunk, done)  # a chunk two extents share: once
+            f.seek(first)
+            for done in range(first + chunk, start + length + chunk, chunk):
+                b = f.read(chunk)
+                if b and b != zero[: len(b)]:
+                    o.write(b)
+                    n += 1
+    return n
+
+
 def lz4_size_of_chunks(img, indices, chunk, tmp):
     """LZ4 (-1, independent blocks of one chunk) size of the given chunks."""
     extract_chunks(img, indices, chunk, tmp)
