@@ -334,7 +334,7 @@ class Bench:
         n = W.extract_data_chunks(src, self.a.chunk, chunks)
         for rep in range(self.a.reps):
             warm(chunks)
-            m, _ = T.run(["lz4", "-1", "-B%d" % self.a.chunk, "-BI", "-c", chunks],
+            m, _ = T.run(W.lz4_chunks_argv(chunks, self.a.chunk),
                          stdout=subprocess.DEVNULL)
             self.res.add("baseline", name, **m.fig(), chunks=n)
         os.unlink(chunks)
@@ -513,7 +513,7 @@ class Bench:
         self.res.add("cbt-floor", "blocksnap describe-store", **m0.fig())
         chunks = os.path.join(self.work, "chunks.bin")
         W.extract_chunks(self.img("v1.img"), self.changed, self.a.chunk, chunks)
-        m1, _ = T.run(["lz4", "-1", "-B%d" % self.a.chunk, "-BI", "-c", chunks],
+        m1, _ = T.run(W.lz4_chunks_argv(chunks, self.a.chunk),
                       stdout=subprocess.DEVNULL)
         os.unlink(chunks)
         self.res.add("cbt-floor", "lz4 -1 of the changed chunks", **m1.fig())

@@ -266,10 +266,16 @@ def extract_data_chunks(img, chunk, out):
     return n
 
 
+def lz4_chunks_argv(path, chunk):
+    """lz4 -1 of @path to stdout in independent blocks of one chunk: how a
+    chunk store compresses."""
+    return ["lz4", "-1", "-B%d" % chunk, "-BI", "-c", path]
+
+
 def lz4_size_of_chunks(img, indices, chunk, tmp):
     """LZ4 (-1, independent blocks of one chunk) size of the given chunks."""
     extract_chunks(img, indices, chunk, tmp)
-    out = subprocess.run(["lz4", "-1", "-B%d" % chunk, "-BI", "-c", tmp],
+    out = subprocess.run(lz4_chunks_argv(tmp, chunk),
                          stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, check=True).stdout
     os.unlink(tmp)
     return len(out)
