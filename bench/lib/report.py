@@ -125,7 +125,8 @@ def targets(doc):
         add("full-vs-" + peer, "Full snapshot >= 5x %s's throughput" % peer,
             div(med(doc, "full", peer), bs("full")), ">=", 5)
         add("full-vs-%s-limit" % peer, "(limit) %s's time over lz4 -1 of the data chunks spread "
-            "on all %d cores" % (peer, cores), div(med(doc, "full", peer), data_lz4_all_cores), ">=", 5,
+            "on all %d cores" % (peer, cores),
+            div(med(doc, "full", peer), data_lz4_all_cores), ">=", 5,
             "the ratio a tool that only compresses the chunks holding data (64 KiB blocks, "
             "LZ4 at the level the store uses, every core busy, no reading, hashing or writing) "
             "would reach: below 5, the target needs less compression than the store's format does")
