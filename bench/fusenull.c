@@ -8,8 +8,11 @@
  *
  * Same settings as blocksnap's mount: low-level API, multithreaded loop,
  * max_read 1 MiB, no page-cache reuse across opens (so every read comes
- * here).  Built by bench/run with: cc -O2 fusenull.c $(pkg-config --cflags
- * --libs fuse3).
+ * here).  Its buffer of zeros is page-aligned, as blocksnap's buffers are: a
+ * buffer from malloc() (16 bytes past a page) would make it a slower ceiling
+ * on machines where the kernel copies slowly between misaligned buffers (see
+ * bench/alignsweep.c).  Built by bench/run with: cc -O2 fusenull.c
+ * $(pkg-config --cflags --libs fuse3).
  */
 #define FUSE_USE_VERSION 34
 #include <fuse_lowlevel.h>
@@ -146,9 +149,9 @@ int main(int argc, char **argv)
         return 2;
     }
     fs.size = strtoull(argv[2], NULL, 10);
-    fs.zeros = calloc(1, MAX_READ);
-    if (!fs.zeros)
+    if (posix_memalign((void **)&fs.zeros, 4096, MAX_READ) != 0)
         return 1;
+    memset(fs.zeros, 0, MAX_READ);
     se = fuse_session_new(&args, &ops, sizeof ops, &fs);
     if (!se)
         return 1;

@@ -28,7 +28,7 @@ import tools as T  # noqa: E402
 import workload as W  # noqa: E402
 
 SCENARIOS = ["full", "rescan", "change1", "change10", "addel", "cbt", "bytes", "restore",
-             "fuse-seq", "fuse-rand", "rss", "chain", "sparse", "machine"]
+             "fuse-seq", "fuse-rand", "rss", "chain", "sparse", "machine", "scale", "align"]
 # Scenarios that are figures of others.
 DERIVED = {"bytes": ["full", "change1", "cbt"], "rss": ["full", "restore", "sparse"]}
 
@@ -285,6 +285,29 @@ class Bench:
         os.sync()
 
     # ------------------------------------------------------------------
+    def build_c(self, name, flags=(), shared=False):
+        """Compile bench/@name.c into the work directory (cc -O2); return
+        the path, or raise OSError/CalledProcessError."""
+        exe = os.path.join(self.work, name + (".so" if shared else ""))
+        if not os.path.exists(exe):
+            argv = ["cc", "-O2", "-o", exe, os.path.join(HERE, "..", name + ".c")]
+            if shared:
+                argv[1:1] = ["-shared", "-fPIC"]
+            subprocess.run(argv + list(flags), check=True, stdout=subprocess.DEVNULL,
+                           stderr=subprocess.PIPE)
+        return exe
+
+    def aligned_env(self):
+        """LD_PRELOAD of bench/alignmalloc.c (large malloc()s page-aligned),
+        or None when it cannot be built."""
+        if not hasattr(self, "_aligned_env"):
+            try:
+                self._aligned_env = {"LD_PRELOAD": self.build_c("alignmalloc", shared=True)}
+            except (OSError, subprocess.CalledProcessError) as e:
+                log("cannot build bench/alignmalloc.c: %s" % e)
+                self._aligned_env = None
+        return self._aligned_env
+
     def baselines(self):
         src = self.img("base.img")
         out = os.path.join(self.work, "cp.img")
@@ -302,14 +325,23 @@ class Bench:
             "dd oflag=direct": ["dd", "if=" + src, "of=" + out, "bs=4M", "oflag=direct",
                                 "conv=sparse,fsync", "status=none"],
         }
+        # xxhsum reads into a malloc()ed buffer (not page-aligned): measured
+        # again with large malloc()s page-aligned, as blocksnap's buffers are.
+        # cat, cp and dd allocate page-aligned buffers themselves.
+        aligned = {"xxhsum -H3, aligned": "xxhsum -H3"}
+        for name, plain in aligned.items():
+            if cmds[plain] is not None and self.aligned_env() is None:
+                self.res.mark("baseline", name, "skipped", "cannot build bench/alignmalloc.c")
         for rep in range(self.a.reps):
-            for name, argv in cmds.items():
-                if argv is None:
-                    self.res.mark("baseline", name, "skipped", "not installed")
+            for name, argv in list(cmds.items()) + [(n, cmds[p]) for n, p in aligned.items()]:
+                env = self.aligned_env() if name in aligned else None
+                if argv is None or (name in aligned and env is None):
+                    if argv is None:
+                        self.res.mark("baseline", name, "skipped", "not installed")
                     continue
                 writes = name.startswith(("cp", "dd"))
                 warm(src, memory=W.allocated_bytes(src) if writes else 0)
-                m, _ = T.run(argv, stdout=subprocess.DEVNULL)
+                m, _ = T.run(argv, env=env, stdout=subprocess.DEVNULL)
                 if writes and not same(src, out):
                     self.fail_wrong("baseline", name, "%s output differs" % name.split()[0])
                 self.res.add("baseline", name, **m.fig())
@@ -332,11 +364,20 @@ class Bench:
             return
         chunks = os.path.join(self.work, "data-chunks.bin")
         n = W.extract_data_chunks(src, self.a.chunk, chunks)
+        env = self.aligned_env()
+        if env is None:
+            self.res.mark("baseline", name + ", aligned", "skipped",
+                          "cannot build bench/alignmalloc.c")
         for rep in range(self.a.reps):
-            warm(chunks)
-            m, _ = T.run(W.lz4_chunks_argv(chunks, self.a.chunk),
-                         stdout=subprocess.DEVNULL)
-            self.res.add("baseline", name, **m.fig(), chunks=n)
+            # lz4 reads into a malloc()ed buffer 16 bytes past a page (or
+            # wherever the heap is): measured both ways.
+            for tag, e in (("", None), (", aligned", env)):
+                if tag and e is None:
+                    continue
+                warm(chunks)
+                m, _ = T.run(W.lz4_chunks_argv(chunks, self.a.chunk), env=e,
+                             stdout=subprocess.DEVNULL)
+                self.res.add("baseline", name + tag, **m.fig(), chunks=n)
         os.unlink(chunks)
 
     def fuse_ceiling(self):
@@ -346,13 +387,11 @@ class Bench:
         if T.NO_FUSE:
             self.res.mark("fuse-seq", name, "skipped", T.NO_FUSE)
             return
-        exe = os.path.join(self.work, "fusenull")
         try:
             flags = subprocess.run(["pkg-config", "--cflags", "--libs", "fuse3"],
                                    stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
                                    check=True).stdout.decode().split()
-            subprocess.run(["cc", "-O2", "-o", exe, os.path.join(HERE, "..", "fusenull.c")] + flags,
-                           check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+            exe = self.build_c("fusenull", flags)
         except (OSError, subprocess.CalledProcessError) as e:
             self.res.mark("fuse-seq", name, "skipped", "cannot build bench/fusenull.c: %s" % e)
             return
@@ -515,8 +554,12 @@ class Bench:
         W.extract_chunks(self.img("v1.img"), self.changed, self.a.chunk, chunks)
         m1, _ = T.run(W.lz4_chunks_argv(chunks, self.a.chunk),
                       stdout=subprocess.DEVNULL)
-        os.unlink(chunks)
         self.res.add("cbt-floor", "lz4 -1 of the changed chunks", **m1.fig())
+        if self.aligned_env():
+            m1, _ = T.run(W.lz4_chunks_argv(chunks, self.a.chunk), env=self.aligned_env(),
+                          stdout=subprocess.DEVNULL)
+            self.res.add("cbt-floor", "lz4 -1 of the changed chunks, aligned", **m1.fig())
+        os.unlink(chunks)
         # The snapshot must be exactly v1.
         outs = {self.disk: os.path.join(self.work, "cbt-restored.img")}
         tool.restore(snap, outs)
@@ -598,6 +641,102 @@ class Bench:
         self.cleanup_repo(repo)
         os.unlink(self.datadisk)
 
+    def align(self):
+        """bench/alignsweep.c: pread() rates of a warm file by destination and
+        file offset alignment (the sweep behind the aligned buffers)."""
+        try:
+            exe = self.build_c("alignsweep")
+        except (OSError, subprocess.CalledProcessError) as e:
+            self.res.mark("align", "alignsweep", "skipped", "cannot build bench/alignsweep.c: %s"
+                          % e)
+            return
+        f = os.path.join(self.work, "alignsweep.bin")
+        mib = self.a.align_size // W.MIB
+        m, out = T.run([exe, "-s", str(mib), "-r", str(self.a.reps), f], rss=False)
+        os.unlink(f)
+        cells = [[int(x) for x in line.split()[:3]] + [float(line.split()[3])]
+                 for line in out.splitlines() if line and not line.startswith("#")]
+        self.res.add("align", "alignsweep", cells=cells, file_mib=mib, secs=m.secs)
+
+    def timed_trio(self, tool, label, reps, data):
+        """Full snapshot, no-change rescan and restore (compared) of the
+        volume self.disk, @reps times, each in a fresh store; returns the
+        list of figures of each run."""
+        runs = []
+        out = os.path.join(self.work, "scale-restored.img")
+        for rep in range(reps):
+            repo = self.repo(tool, "scale")
+            tool.init(repo)
+            warm(self.disk, repo, memory=data)
+            m_full, snap = tool.backup([self.disk], label)
+            warm(self.disk, repo)
+            m_scan, _ = tool.backup([self.disk], label + "-rescan")
+            warm(repo, memory=data)
+            m_rest = tool.restore(snap, {self.disk: out})
+            ok = same_sparse(self.disk, out)
+            os.unlink(out)
+            self.cleanup_repo(repo)
+            if not ok:
+                raise T.Failed("%s: restored image differs" % label)
+            runs.append({"full_secs": m_full.secs, "full_cpu_secs": m_full.cpu_secs,
+                         "rescan_secs": m_scan.secs, "rescan_cpu_secs": m_scan.cpu_secs,
+                         "restore_secs": m_rest.secs, "restore_cpu_secs": m_rest.cpu_secs})
+        return runs
+
+    def scale(self, tool):
+        """Blocksnap only: the second core's gain, and the cost per GiB from
+        a small image to a large one, for full snapshot, rescan and restore."""
+        a = self.a
+        # Cores: one core (taskset -c 0, and --threads 1 for the snapshots)
+        # against every core (--threads N).  restore has no --threads: its
+        # worker count follows the cores the machine has, taskset bounds it.
+        self.put("base.img")
+        data = W.allocated_bytes(self.disk)
+        ncores = os.cpu_count() or 1
+        saved = tool.threads, tool.prefix
+        try:
+            for n in sorted({1, ncores}):
+                if n == 1 and ncores > 1:
+                    if not shutil.which("taskset"):
+                        self.res.mark("cores", "blocksnap@1", "skipped", "no taskset")
+                        continue
+                    tool.prefix = ["taskset", "-c", "0"]
+                else:
+                    tool.prefix = []
+                tool.threads = n
+                log("blocksnap: scaling, %d core(s), %d run(s)" % (n, a.reps))
+                for r in self.timed_trio(tool, "cores%d" % n, a.reps, data):
+                    self.res.add("cores", "blocksnap@%d" % n, cores=n, **r)
+        finally:
+            tool.threads, tool.prefix = saved
+        os.unlink(self.disk)
+        # Sizes: smaller than base.img, a real ext4 made the same way; base.img
+        # itself; larger, base.img tiled (make_tiled_image), one run each.
+        for size in a.scale_sizes:
+            if size < a.size:
+                small = self.img("scale-%d.img" % size)
+                if not os.path.exists(small):
+                    log("workload: %d MiB ext4 image for the scaling scenario" % (size // W.MIB))
+                    W.make_small_image(small, size, a.seed + 6, self.work)
+                self.put(os.path.basename(small))
+                how, reps = "ext4", a.reps
+            elif size == a.size:
+                self.put("base.img")
+                how, reps = "ext4", a.reps
+            else:
+                log("workload: %d MiB image tiled from base.img" % (size // W.MIB))
+                t0 = time.monotonic()
+                W.make_tiled_image(self.img("base.img"), self.disk, size)
+                os.sync()
+                log("workload: tiled in %.1fs" % (time.monotonic() - t0))
+                how, reps = "tiled", 1
+            data = W.allocated_bytes(self.disk)
+            log("blocksnap: scaling, %d MiB image, %d run(s)" % (size // W.MIB, reps))
+            for r in self.timed_trio(tool, "size%d" % (size // W.MIB), reps, data):
+                self.res.add("scale", "blocksnap@%d" % size, size=size, data_bytes=data,
+                             made=how, **r)
+            os.unlink(self.disk)
+
     def sparse_baselines(self):
         src = self.img("sparse.img")
         out = os.path.join(self.work, "cp.img")
@@ -674,6 +813,12 @@ class Bench:
                 self.guarded("chain", tool, lambda: self.chain(tool))
         if self.want("sparse"):
             self.sparse_baselines()
+        for tool in self.tools:
+            if tool.name == "blocksnap" and self.want("scale"):
+                self.guarded("scale", tool, lambda: self.scale(tool))
+        if self.want("align"):
+            log("alignment sweep (bench/alignsweep.c, %d MiB file)" % (a.align_size // W.MIB))
+            self.align()
         self.elapsed = time.monotonic() - t0
 
 
@@ -739,6 +884,10 @@ def main(argv=None):
                    help="seconds one peer command may take before it counts as failed (1800)")
     p.add_argument("--sparse-reps", type=int, default=1, help="runs of the sparse scenario (1)")
     p.add_argument("--chain", help="chain lengths, comma separated (default 1,100,1000; quick 1,10,30)")
+    p.add_argument("--scale-sizes", help="image sizes of the scaling scenario, comma separated "
+                   "(default 128M,SIZE,16G; quick 32M,SIZE,4xSIZE)")
+    p.add_argument("--align-size", help="file size of the alignment sweep (default 512M, "
+                   "quick 16M)")
     p.add_argument("--reads", type=int, default=2000, help="random 4 KiB reads per pass (2000)")
     p.add_argument("--tools", default="blocksnap,restic,borg,casync", help="tools to compare")
     p.add_argument("--threads", type=int, default=0, help="blocksnap --threads (0: its default)")
@@ -759,6 +908,14 @@ def main(argv=None):
     a.sparse_size = parse_size(a.sparse_size or ("512M" if a.quick else "64G"))
     a.sparse_data = parse_size(a.sparse_data or ("8M" if a.quick else "1G"))
     a.reps = a.reps or (1 if a.quick else 3)
+    if a.scale_sizes:
+        a.scale_sizes = sorted({parse_size(x) for x in a.scale_sizes.split(",") if x})
+    else:
+        a.scale_sizes = sorted({32 * W.MIB, a.size, 4 * a.size} if a.quick else
+                               {128 * W.MIB, a.size, 16 * W.GIB})
+    if any(x % W.BLOCK for x in a.scale_sizes):
+        p.error("--scale-sizes: every size must be a multiple of 4 KiB")
+    a.align_size = parse_size(a.align_size or ("16M" if a.quick else "512M"))
     a.peer_reps = a.peer_reps or a.reps
     a.chain = [int(x) for x in (a.chain or ("1,10,30" if a.quick else "1,100,1000")).split(",")]
     a.tools = a.tools.split(",")

@@ -207,6 +207,7 @@ class Blocksnap(Tool):
         super().__init__(work)
         self.binary = binary
         self.threads = threads
+        self.prefix = []  # e.g. ["taskset", "-c", "0"]: the scaling scenario's one core
 
     def available(self):
         if not self.binary:
@@ -234,7 +235,7 @@ class Blocksnap(Tool):
                 argv += ["--changed-blocks", changed[p]]
             if self.threads:
                 argv += ["--threads", str(self.threads)]
-            m, out = run(argv)
+            m, out = run(self.prefix + argv)
             total.add(m)
             snap[p] = json.loads(out)["SnapshotId"]
         return total, snap
@@ -242,8 +243,8 @@ class Blocksnap(Tool):
     def restore(self, snap, mapping):
         total = Measure()
         for src, out in mapping.items():
-            m, _ = run(self.cli("create-volume", "--snapshot-id", snap[src], "--path", out,
-                                "--force", "--quiet"))
+            m, _ = run(self.prefix + self.cli("create-volume", "--snapshot-id", snap[src],
+                                              "--path", out, "--force", "--quiet"))
             total.add(m)
         return total
 

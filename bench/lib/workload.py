@@ -22,6 +22,7 @@ the data around it but matches nothing already stored.
 import os
 import random
 import shutil
+import struct
 import subprocess
 
 KIB = 1024
@@ -338,6 +339,55 @@ def make_sparse(img, size, data_bytes, src, seed):
                 o.write(mutated(s.read(take), rnd))
                 left -= take
     return n * extent
+
+
+def make_small_image(img, size, seed, work):
+    """A real ext4 image of @size made like base.img (the same mix of system
+    files filling about 55 %, mkfs.ext4 -d, free space sparse): the small
+    point of the scaling scenario."""
+    tree = os.path.join(work, "scale-tree")
+    if os.path.exists(tree):
+        shutil.rmtree(tree)
+    make_tree(tree, int(size * 0.55), seed)
+    raw = img + ".raw"
+    mkfs(raw, tree, size, "benchscale", "5b1e0d6c-0000-4000-8000-00000000c001")
+    shutil.rmtree(tree)
+    copy_sparse(raw, img)
+    os.unlink(raw)
+
+
+def make_tiled_image(base, img, size):
+    """An image of @size bytes (a multiple of 4 KiB) that is @base over and
+    over, holes kept, where every 4 KiB block of copy k > 0 that is not all
+    zeros has its first 16 bytes replaced by (k, its offset): no block of one
+    copy equals a block of another, so nothing dedups, while each block
+    compresses as its original does (16 bytes in 4096 changed) and zero
+    blocks stay zero.  The large points of the scaling scenario: a 16 GiB
+    ext4 of real files cannot be made from what a Debian machine has, and
+    this costs one sequential write of the data.  The result is a raw volume
+    (its copies are not one valid ext4), which blocksnap reads as any other."""
+    bsize = os.path.getsize(base)
+    zero = bytes(BLOCK)
+    ext = data_extents(base)
+    with open(base, "rb") as f, open(img, "wb") as o:
+        o.truncate(size)
+        k = 0
+        while k * bsize < size:
+            for start, length in ext:
+                pos, end = start, start + length
+                while pos < end:
+                    dst = k * bsize + pos
+                    if dst >= size:
+                        break
+                    n = min(4 * MIB, end - pos, size - dst)
+                    buf = bytearray(os.pread(f.fileno(), n, pos))
+                    if k:
+                        for c in range(0, len(buf) - len(buf) % BLOCK, BLOCK):
+                            if buf[c:c + BLOCK] != zero:
+                                buf[c:c + 16] = struct.pack("<QQ", k, dst + c)
+                    os.pwrite(o.fileno(), buf, dst)
+                    pos += n
+            k += 1
 
 
 def generate(work, size, sparse_size, sparse_data, seed, log):
