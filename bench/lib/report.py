@@ -1,5 +1,5 @@
 """Results of a bench/run: the JSON document, its Markdown tables, the
-targets of issue 6 (each met or missed), and gnuplot PNG plots."""
+targets of issues 6 and 17 (each met or missed), and gnuplot PNG plots."""
 
 import datetime
 import json
@@ -24,6 +24,10 @@ COMMANDS = {
         "cbt": "blocksnap --store REPO create-snapshot --volume VOL --changed-blocks LIST --quiet",
         "restore": "blocksnap --store REPO create-volume --snapshot-id ID --path OUT --force --quiet",
         "mount": "blocksnap --store REPO mount MNT --foreground   (file: MNT/snapshots/ID.img)",
+        "scale, one core": "taskset -c 0 blocksnap ... create-snapshot ... --threads 1; "
+                           "taskset -c 0 blocksnap ... create-volume ...",
+        "scale, all cores": "blocksnap ... create-snapshot ... --threads N; "
+                            "blocksnap ... create-volume ...",
     },
     "restic": {
         "env": "RESTIC_PASSWORD=bench RESTIC_REPOSITORY=REPO RESTIC_CACHE_DIR=REPO.cache",
@@ -45,6 +49,7 @@ COMMANDS = {
         "restore": "casync extract --seed-output=no --store=REPO/store REPO/index/LABEL.caibx OUT",
         "mount": "(none: casync mount serves .caidx directory archives only)",
     },
+    "align": "alignsweep -s SIZE_MIB -r REPS FILE   (bench/alignsweep.c)",
     "baselines": {
         "cat": "cat VOL >/dev/null",
         "xxhsum -H3": "xxhsum -H3 VOL",
@@ -58,11 +63,6 @@ COMMANDS = {
                                "64 KiB chunks that hold data, neither hole nor zeros, end to end)",
         "lz4 -1, data chunks, aligned": "LD_PRELOAD=alignmalloc.so lz4 -1 -B65536 -BI -c CHUNKS "
                                         ">/dev/null",
-        "align": "alignsweep -s SIZE_MIB -r REPS FILE   (bench/alignsweep.c)",
-        "scale, one core": "taskset -c 0 blocksnap ... create-snapshot ... --threads 1; "
-                           "taskset -c 0 blocksnap ... create-volume ...",
-        "scale, all cores": "blocksnap ... create-snapshot ... --threads N; "
-                            "blocksnap ... create-volume ...",
     },
 }
 
@@ -352,8 +352,8 @@ def markdown(doc):
     if "null FUSE fs" in doc["results"].get("fuse-seq", {}):
         L.append("")
         L.append("FUSE ceiling: `cat` of an image-sized file from a FUSE file system that does no "
-                 "work (bench/fusenull.c: zeros from memory, max_read 1 MiB, multithreaded, the 2 MiB "
-                 "readahead window blocksnap's mount sets as root): %s."
+                 "work (bench/fusenull.c: zeros from a page-aligned buffer, max_read 1 MiB, "
+                 "multithreaded, the 2 MiB readahead window blocksnap's mount sets as root): %s."
                  % cell(doc, "fuse-seq", "null FUSE fs", size=size))
     L.append("")
 
