@@ -699,7 +699,8 @@ class Bench:
         # worker count follows the cores the machine has, taskset bounds it.
         self.put("base.img")
         data = W.allocated_bytes(self.disk)
-        ncores = os.cpu_count() or 1
+        allowed = sorted(os.sched_getaffinity(0))
+        ncores = len(allowed)
         saved = tool.threads, tool.prefix
         try:
             for n in sorted({1, ncores}):
@@ -707,7 +708,7 @@ class Bench:
                     if not shutil.which("taskset"):
                         self.res.mark("cores", "blocksnap@1", "skipped", "no taskset")
                         continue
-                    tool.prefix = ["taskset", "-c", "0"]
+                    tool.prefix = ["taskset", "-c", str(allowed[0])]
                 else:
                     tool.prefix = []
                 tool.threads = n
@@ -759,6 +760,13 @@ class Bench:
     def main(self):
         t0 = time.monotonic()
         a = self.a
+        if self.selected == {"align"}:
+            # The sweep needs no workload and no baselines.
+            self.facts = {}
+            log("alignment sweep (bench/alignsweep.c, %d MiB file)" % (a.align_size // W.MIB))
+            self.align()
+            self.elapsed = time.monotonic() - t0
+            return
         saved = os.path.join(self.wl, "facts.json")
         if a.workload and os.path.exists(saved):
             with open(saved) as f:

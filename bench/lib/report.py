@@ -308,7 +308,7 @@ def table(header, rows):
 
 def markdown(doc):
     wl = doc["workload"]
-    size = wl["image_size"]
+    size = wl.get("image_size")
     m = doc["machine"]
     tools = [t for t in TOOLS]
     L = []
@@ -326,6 +326,11 @@ def markdown(doc):
     if doc["skipped_tools"]:
         L.append("Skipped: " + "; ".join("%s (%s)" % kv for kv in doc["skipped_tools"].items()) + ".")
     L.append("")
+    if not wl:
+        # --scenario align alone: no workload, only the sweep.
+        L.extend(align_md(doc))
+        L.append("Suite time %.0f s." % doc["elapsed_secs"])
+        return "\n".join(L) + "\n"
     L.append("Workload: %d MiB ext4 image (%d files, %.0f MiB of file data, %.0f MiB allocated); "
              "1 %% change = %.1f MiB in %d runs (%d changed 64 KiB chunks, %.1f MiB after lz4 -1); "
              "10 %% change = %.0f MiB; add/delete = %.1f MiB deleted, %.1f MiB added; "
@@ -526,7 +531,7 @@ def scaling_md(doc):
     res = doc["results"]
     cores = sorted(res.get("cores", {}), key=lambda k: int(k.split("@")[1]))
     ops = (("full", "full snapshot"), ("rescan", "no-change rescan"), ("restore", "restore"))
-    size = doc["workload"]["image_size"]
+    size = doc["workload"].get("image_size")
     if cores:
         n = [int(k.split("@")[1]) for k in cores]
         L.append("**Scaling with cores** (blocksnap, %s image; one core: `taskset -c 0` and "
@@ -595,7 +600,7 @@ def align_md(doc):
     dests = sorted({d for _, _, d in cells})
     L = ["**Alignment sweep** (bench/alignsweep.c: `pread()` of a warm %d MiB file in pieces "
          "of 64 KiB or 256 KiB from file offsets FILE_OFFSET + i * PIECE into a page-aligned "
-         "buffer + DEST_OFFSET; GiB/s, median of %d passes):"
+         "buffer + DEST_OFFSET; GiB/s, median of %d pass(es)):"
          % (run["file_mib"], doc["args"]["reps"]), ""]
     hdr = ["dest offset"] + ["%d KiB, file +%d" % (p // 1024, f) for p, f in cols]
     rows = [[str(d)] + ["%.2f" % cells[(p, f, d)] if (p, f, d) in cells else "-"
@@ -620,9 +625,11 @@ def plots(doc, outdir, stem, plotdir):
         return []
     os.makedirs(plotdir, exist_ok=True)
     files = []
-    size = doc["workload"]["image_size"]
+    size = doc["workload"].get("image_size")
     term = "set terminal png size 900,480 font ',10'\n"
     tools = TOOLS
+    if not size:
+        return scaling_plots(doc, outdir, stem, plotdir, term)
 
     def q(x):
         return '"%s"' % x
@@ -736,7 +743,7 @@ def scaling_plots(doc, outdir, stem, plotdir, term):
         if gnuplot(script, {"scale.dat": "\n".join(rows) + "\n"}, plotdir):
             files.append(out)
     cores = sorted(res.get("cores", {}), key=lambda k: int(k.split("@")[1]))
-    size = doc["workload"]["image_size"]
+    size = doc["workload"].get("image_size")
     if cores:
         rows = []
         for op, label in (("full", "full snapshot"), ("rescan", "no-change rescan"),
