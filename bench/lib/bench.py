@@ -773,6 +773,8 @@ class Bench:
                 self.facts = json.load(f)
             a.size, a.sparse_size = self.facts["image_size"], self.facts["sparse_size"]
             a.sparse_data = self.facts["sparse_data"]
+            if a.scale_sizes_default:
+                a.scale_sizes = default_scale_sizes(a)
             log("workload reused from %s (image %d MiB)" % (self.wl, self.facts["image_size"] // W.MIB))
         else:
             log("workload in %s (image %d MiB)" % (self.wl, a.size // W.MIB))
@@ -835,6 +837,13 @@ class Bench:
             log("alignment sweep (bench/alignsweep.c, %d MiB file)" % (a.align_size // W.MIB))
             self.align()
         self.elapsed = time.monotonic() - t0
+
+
+def default_scale_sizes(a):
+    """128 MiB, the image size and 16 GiB (--quick: 32 MiB, the image size and
+    four times it)."""
+    return sorted({32 * W.MIB, a.size, 4 * a.size} if a.quick else
+                  {128 * W.MIB, a.size, 16 * W.GIB})
 
 
 def machine_facts(args):
@@ -923,11 +932,11 @@ def main(argv=None):
     a.sparse_size = parse_size(a.sparse_size or ("512M" if a.quick else "64G"))
     a.sparse_data = parse_size(a.sparse_data or ("8M" if a.quick else "1G"))
     a.reps = a.reps or (1 if a.quick else 3)
+    a.scale_sizes_default = not a.scale_sizes
     if a.scale_sizes:
         a.scale_sizes = sorted({parse_size(x) for x in a.scale_sizes.split(",") if x})
     else:
-        a.scale_sizes = sorted({32 * W.MIB, a.size, 4 * a.size} if a.quick else
-                               {128 * W.MIB, a.size, 16 * W.GIB})
+        a.scale_sizes = default_scale_sizes(a)
     if any(x % W.BLOCK for x in a.scale_sizes):
         p.error("--scale-sizes: every size must be a multiple of 4 KiB")
     a.align_size = parse_size(a.align_size or ("16M" if a.quick else "512M"))
