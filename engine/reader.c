@@ -7,8 +7,6 @@
 #include <fcntl.h>
 #include <libgen.h>
 #include <limits.h>
-#include <sys/ioctl.h>
-#include <linux/fs.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -26,6 +24,7 @@
 #include "pack.h"
 #include "snapshot.h"
 #include "store.h"
+#include "target.h"
 #include "util.h"
 
 struct bsnap_reader {
@@ -841,6 +840,59 @@ static void unrecord_volume(bsnap_store *s, const char *canon, const char *id, c
     error_restore(&saved);
 }
 
+/* Give the new file @rs->fd its mode before data goes in: a replaced
+ * file's mode and, where the process may, owner (so --force over a private
+ * file keeps it private); else, for a named temporary file (mkostemp made
+ * it 0600), 0666 less the umask.  An unnamed file already has the mode a
+ * new file gets. */
+static int restore_file_mode(struct restore *rs, const struct target *tg, bool anon,
+                             const char *path)
+{
+    struct stat st;
+
+    if (tg->keep) {
+        /* Owner first: chown may clear mode bits.  Only root (or an owner
+         * giving the file its own group) may, and a failure is no harm: the
+         * file stays the restoring user's, with the old mode. */
+        if (fstat(rs->fd, &st) == 0 && (st.st_uid != tg->uid || st.st_gid != tg->gid) &&
+            fchown(rs->fd, tg->uid, tg->gid) < 0)
+            bsnap_debug("restore", "%s: keep owner %u:%u: %s", path, (unsigned)tg->uid,
+                        (unsigned)tg->gid, strerror(errno));
+        if (fchmod(rs->fd, tg->mode) < 0)
+            return bsnap_fail(-errno, "VolumeWriteError", "%s: set mode %03o: %m", path,
+                              (unsigned)tg->mode);
+        return 0;
+    }
+    if (!anon && fchmod(rs->fd, target_new_file_mode()) < 0) /* narrower is no harm */
+        bsnap_debug("restore", "%s: mode: %s", path, strerror(errno));
+    return 0;
+}
+
+/* Move the whole file @tmp to @path.  Without @force nothing at @path is
+ * replaced, even what appeared there during the restore (RENAME_NOREPLACE;
+ * a file system without it gets link and unlink, which refuse a name in use
+ * too). */
+static int restore_rename(const char *tmp, const char *path, bool force)
+{
+    if (force) {
+        if (rename(tmp, path) < 0)
+            return bsnap_fail(-errno, "VolumeWriteError", "%s: rename into place: %m", path);
+        return 0;
+    }
+    if (renameat2(AT_FDCWD, tmp, AT_FDCWD, path, RENAME_NOREPLACE) == 0)
+        return 0;
+    if (errno == EINVAL || errno == ENOSYS) {
+        if (link(tmp, path) == 0) {
+            unlink(tmp);
+            return 0;
+        }
+    }
+    if (errno == EEXIST)
+        return bsnap_fail(-EEXIST, "InvalidParameterValue",
+                          "%s exists (created during the restore)", path);
+    return bsnap_fail(-errno, "VolumeWriteError", "%s: rename into place: %m", path);
+}
+
 /* The canonical path a file @path will have: its directory's real path
  * and its own name (a symbolic link at @path is replaced, not followed). */
 static char *canonical_target(const char *path)
@@ -863,40 +915,31 @@ int bsnap_volume_create(bsnap_store *s, const char *snapshot_id, const char *pat
 {
     static const bsnap_volume_options defaults;
     struct restore rs = {.fd = -1, .dfd = -1};
+    struct target tg;
     bool anon = false;
 
     _cleanup_free_ char *tmp = NULL, *dircopy = NULL, *basecopy = NULL, *canon = NULL;
     char id[BSNAP_ID_MAX], old_id[BSNAP_ID_MAX];
-    struct stat st;
     int r;
 
     bsnap_error_clear();
     if (!opts)
         opts = &defaults;
     rs.run = &opts->run;
+    /* The target first: a path the restore may not write is refused before
+     * the snapshot is pinned or anything is written. */
+    r = target_check(s, path, opts->force, &tg);
+    if (r < 0)
+        return r;
     r = reader_open(s, snapshot_id, true, &rs.rd);
     if (r < 0)
         return r;
-    if (stat(path, &st) == 0 && S_ISBLK(st.st_mode)) {
-        uint64_t devsize = 0;
+    if (tg.blockdev) {
         rs.blockdev = true;
-        rs.fd = open(path, O_WRONLY | O_CLOEXEC);
-        if (rs.fd < 0) {
-            r = bsnap_fail(-errno, "InvalidParameterValue", "%s: %m", path);
+        r = target_open_blockdev(s, path, rs.rd->size, &rs.fd);
+        if (r < 0)
             goto out;
-        }
-        if (ioctl(rs.fd, BLKGETSIZE64, &devsize) < 0 || devsize < rs.rd->size) {
-            r = bsnap_fail(-ENOSPC, "InvalidParameterValue",
-                           "block device %s is smaller than the snapshot (%llu bytes)", path,
-                           (unsigned long long)rs.rd->size);
-            goto out;
-        }
     } else {
-        if (access(path, F_OK) == 0 && !opts->force) {
-            r = bsnap_fail(-EEXIST, "InvalidParameterValue",
-                           "%s exists: choose another path or use --force to replace it", path);
-            goto out;
-        }
         dircopy = strdup(path);
         basecopy = strdup(path);
         if (!dircopy || !basecopy ||
@@ -907,9 +950,12 @@ int bsnap_volume_create(bsnap_store *s, const char *snapshot_id, const char *pat
         }
         /* An unnamed file (O_TMPFILE) is linked into place only when it is
          * whole, so a killed restore leaves nothing behind; file systems
-         * without it get a named temporary file. */
+         * without it get a named temporary file.  The kernel gives the
+         * unnamed file 0666 less the umask (or the directory's default
+         * ACL), as for any new file; mkostemp's 0600 is widened to that
+         * below. */
         strcpy(dircopy, path);
-        rs.fd = open(dirname(dircopy), O_TMPFILE | O_RDWR | O_CLOEXEC, 0644);
+        rs.fd = open(dirname(dircopy), O_TMPFILE | O_RDWR | O_CLOEXEC, 0666);
         anon = rs.fd >= 0;
         if (!anon)
             rs.fd = mkostemp(tmp, O_CLOEXEC);
@@ -920,6 +966,11 @@ int bsnap_volume_create(bsnap_store *s, const char *snapshot_id, const char *pat
             tmp = NULL;
             goto out;
         }
+        /* The mode is set before any data is written, so the file is never
+         * readable by more than it will be. */
+        r = restore_file_mode(&rs, &tg, anon, path);
+        if (r < 0)
+            goto out;
         if (ftruncate(rs.fd, (off_t)rs.rd->size) < 0) {
             r = bsnap_fail(-errno,
                            errno == ENOSPC || errno == EFBIG ? "VolumeFull" : "VolumeWriteError",
@@ -985,11 +1036,10 @@ int bsnap_volume_create(bsnap_store *s, const char *snapshot_id, const char *pat
         bsnap_fail_prefix("%s: record the volume", path);
         goto out;
     }
-    fchmod(rs.fd, 0644);
     if (fault_hit("restore-rename"))
         r = bsnap_fail(-EIO, "VolumeWriteError", "%s: rename into place: injected failure", path);
-    else if (rename(tmp, path) < 0)
-        r = bsnap_fail(-errno, "VolumeWriteError", "%s: rename into place: %m", path);
+    else
+        r = restore_rename(tmp, path, opts->force);
     if (r < 0) {
         if (id[0])
             unrecord_volume(s, canon, id, old_id);

@@ -1,4 +1,5 @@
 /* cmd-volume.c - create-volume (restore a snapshot), describe-volumes. */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -12,6 +13,8 @@ int cmd_create_volume(struct cli *cli, const struct args *a)
     char *json = NULL;
     int r;
 
+    if (!arg_value(a, "path")[0])
+        return output_usage_error(cli->verb, "InvalidParameterValue", "--path: empty");
     opts.force = arg_flag(a, "force");
     if ((r = cli_open_store(cli)) != EXIT_OK)
         return r;
@@ -19,6 +22,13 @@ int cmd_create_volume(struct cli *cli, const struct args *a)
     r = bsnap_volume_create(cli->store, arg_value(a, "snapshot-id"), arg_value(a, "path"), &opts,
                             id);
     progress_end(&prog);
+    if (r == -EEXIST) {
+        /* The engine names no flag; say which one replaces. */
+        const bsnap_error *e = bsnap_last_error();
+        fprintf(stderr, "blocksnap: error: %s: give --force to overwrite it (%s)\n", e->message,
+                e->code);
+        return EXIT_FAILED;
+    }
     if (r < 0)
         return output_engine_error();
     if (!id[0]) {

@@ -50,6 +50,7 @@ static void test_restore_identical_sparse(void **state)
     char *json = NULL;
 
     snap_path(f, vol, id);
+    umask(022);
     assert_int_equal(bsnap_volume_create(f->s, id, out, NULL, vid), 0);
     assert_true(id_valid(vid, "vol"));
     assert_files_equal(vol, out);
@@ -75,6 +76,15 @@ static void test_restore_identical_sparse(void **state)
     }
     free(vol);
     free(out);
+}
+
+static void fp_write_all(const char *path, const uint8_t *b, size_t len)
+{
+    FILE *fp = fopen(path, "w");
+
+    assert_non_null(fp);
+    assert_int_equal(fwrite(b, 1, len, fp), len);
+    assert_int_equal(fclose(fp), 0);
 }
 
 static size_t dir_entries(const char *dir)
@@ -123,6 +133,108 @@ static void test_restore_refusals(void **state)
     free(dir);
     free(out);
     free(nodir);
+}
+
+static mode_t mode_of(const char *path)
+{
+    struct stat st;
+
+    assert_int_equal(lstat(path, &st), 0);
+    return st.st_mode;
+}
+
+/* A new file gets 0666 less the umask; a replaced file keeps its mode (a
+ * private file stays private); a link, dangling or not, is replaced only
+ * when asked, and what it names is left alone. */
+static void test_restore_modes(void **state)
+{
+    struct fixture *f = *state;
+    char *vol = sample_volume(f, "v.img", 200), *out = path_in(f->dir, "out.img");
+    char *priv = path_in(f->dir, "private.img"), *lnk = path_in(f->dir, "link.img");
+    char *gone = path_in(f->dir, "gone.img");
+    char id[BSNAP_ID_MAX], vid[BSNAP_ID_MAX];
+    bsnap_volume_options force = {.force = true};
+    mode_t old = umask(027);
+    FILE *fp;
+
+    snap_path(f, vol, id);
+    assert_int_equal(bsnap_volume_create(f->s, id, out, NULL, vid), 0);
+    assert_int_equal(mode_of(out) & 07777, 0640);
+    umask(077);
+    assert_int_equal(unlink(out), 0);
+    assert_int_equal(bsnap_volume_create(f->s, id, out, NULL, vid), 0);
+    assert_int_equal(mode_of(out) & 07777, 0600);
+
+    umask(022);
+    fp = fopen(priv, "w");
+    fclose(fp);
+    assert_int_equal(chmod(priv, 0600), 0);
+    assert_int_equal(bsnap_volume_create(f->s, id, priv, &force, vid), 0);
+    assert_files_equal(vol, priv);
+    assert_int_equal(mode_of(priv) & 07777, 0600);
+    assert_int_equal(chmod(priv, 0751), 0);
+    assert_int_equal(bsnap_volume_create(f->s, id, priv, &force, vid), 0);
+    assert_int_equal(mode_of(priv) & 07777, 0751);
+
+    /* A dangling link is something at the path. */
+    assert_int_equal(symlink("gone.img", lnk), 0);
+    assert_error(bsnap_volume_create(f->s, id, lnk, NULL, vid), -EEXIST, "InvalidParameterValue");
+    assert_true(S_ISLNK(mode_of(lnk)));
+    assert_int_equal(bsnap_volume_create(f->s, id, lnk, &force, vid), 0);
+    assert_true(S_ISREG(mode_of(lnk)));
+    assert_int_equal(mode_of(lnk) & 07777, 0644);
+    assert_int_equal(access(gone, F_OK), -1);
+    assert_files_equal(vol, lnk);
+    umask(old);
+    free(vol);
+    free(out);
+    free(priv);
+    free(lnk);
+    free(gone);
+}
+
+/* A target inside the store is refused before anything is written, even
+ * with force: the pack stays as it was and no temporary file is left. */
+static void test_restore_into_store(void **state)
+{
+    struct fixture *f = *state;
+    char *vol = sample_volume(f, "v.img", 200), *packs = path_in(f->store_path, "packs");
+    char *pack = NULL, *copy = path_in(f->dir, "pack.copy"), *dir = path_in(f->dir, "d");
+    char id[BSNAP_ID_MAX], vid[BSNAP_ID_MAX];
+    bsnap_volume_options force = {.force = true};
+    size_t before;
+    DIR *d;
+    struct dirent *e;
+
+    snap_path(f, vol, id);
+    d = opendir(packs);
+    assert_non_null(d);
+    while ((e = readdir(d)) && !pack)
+        if (strstr(e->d_name, ".pack"))
+            pack = path_in(packs, e->d_name);
+    closedir(d);
+    assert_non_null(pack);
+    {
+        size_t len;
+        uint8_t *b = file_slurp(pack, &len);
+        fp_write_all(copy, b, len);
+        free(b);
+    }
+    before = dir_entries(packs);
+    assert_error(bsnap_volume_create(f->s, id, pack, &force, vid), -EINVAL,
+                 "InvalidParameterValue");
+    assert_files_equal(copy, pack);
+    assert_int_equal(dir_entries(packs), before);
+    /* A directory is refused too, and nothing is left in it. */
+    assert_int_equal(mkdir(dir, 0755), 0);
+    assert_error(bsnap_volume_create(f->s, id, dir, &force, vid), -EISDIR, "InvalidParameterValue");
+    assert_int_equal(dir_entries(dir), 0);
+    assert_verify_clean(f);
+    free(vol);
+    free(packs);
+    free(pack);
+    free(copy);
+    free(dir);
 }
 
 /* A damaged chunk fails the restore with -EIO naming chunk, pack and offset,
@@ -690,6 +802,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_restore_identical_sparse, setup_4k, teardown_fixture),
         cmocka_unit_test_setup_teardown(test_restore_refusals, setup_4k, teardown_fixture),
+        cmocka_unit_test_setup_teardown(test_restore_modes, setup_4k, teardown_fixture),
+        cmocka_unit_test_setup_teardown(test_restore_into_store, setup_4k, teardown_fixture),
         cmocka_unit_test_setup_teardown(test_restore_damaged, setup_4k, teardown_fixture),
         cmocka_unit_test_setup_teardown(test_pread, setup_4k, teardown_fixture),
         cmocka_unit_test_setup_teardown(test_read_chunk, setup_4k, teardown_fixture),
