@@ -51,8 +51,8 @@ static const struct opt diff_options[] = {
 
 static const struct opt create_volume_options[] = {
     {"snapshot-id", OPT_VALUE, "ID", "the snapshot to restore", true},
-    {"path", OPT_VALUE, "FILE", "where to write the raw image", true},
-    {"force", OPT_FLAG, NULL, "replace an existing file", false},
+    {"path", OPT_VALUE, "PATH", "the new raw image file, or a block device", true},
+    {"force", OPT_FLAG, NULL, "replace what is at PATH, or write the block device", false},
     {NULL, 0, NULL, NULL, false},
 };
 
@@ -169,10 +169,16 @@ const struct verb verbs[] = {
      "With one snapshot, lists its non-zero ranges.  Text output (the default) is one "
      "\"OFFSET LENGTH\" line per merged range, in bytes, usable as a --changed-blocks file; "
      "--output json prints the EBS ListChangedBlocks shape."},
-    {"create-volume", cmd_create_volume, "restore a snapshot into a raw image file",
-     "--snapshot-id ID --path FILE [--force]", create_volume_options, 0,
+    {"create-volume", cmd_create_volume, "restore a snapshot to a raw image file or device",
+     "--snapshot-id ID --path PATH [--force]", create_volume_options, 0,
      "The file is sparse where the snapshot is zero and is written under a temporary name, "
-     "so a failure leaves no partial file.  Its next snapshot is incremental to this one."},
+     "so a failure leaves no partial file.  Its next snapshot is incremental to this one.  "
+     "It gets mode 0666 less the umask; a file --force replaces keeps its mode.  Anything "
+     "at PATH, even a dangling symbolic link, is replaced only with --force.  A block device "
+     "(or a symbolic link to one) is written in place, with --force, and opened exclusively: "
+     "one that is mounted or in use is refused, as is one smaller than the snapshot.  "
+     "Refused before anything is written: a path inside the store, a directory, a FIFO, a "
+     "socket, a character device."},
     {"describe-volumes", cmd_describe_volumes, "list volumes as EC2's DescribeVolumes",
      "[--volume-ids ID ...] [--filters Name=N,Values=V ...]", describe_volumes_options, 0,
      "Filters: volume-id, snapshot-id, size, status, create-time, tag:KEY, tag-key."},

@@ -372,7 +372,7 @@ BSNAP_API BSNAP_WUR int bsnap_snapshot_delete(bsnap_store *store, const char *id
 
 /** Options of bsnap_volume_create(). */
 typedef struct bsnap_volume_options {
-    bool force; /**< replace an existing file at the path */
+    bool force; /**< replace what exists at the path, or write a block device */
     bsnap_run_options run;
 } bsnap_volume_options;
 
@@ -383,14 +383,28 @@ typedef struct bsnap_volume_options {
  * The file is written under a temporary name (or none: O_TMPFILE), the
  * volume recorded, and then the file renamed into place, so a failure
  * leaves neither a partial file nor a record, and --force's old file stays
- * unless the new one is whole and recorded.  A block device at @path is
- * written in place (never with holes) and recorded after.
+ * unless the new one is whole and recorded.  A new file gets 0666 less the
+ * umask; a replaced regular file's mode (and, where the process may, its
+ * owner) is kept; either is set before any data is written.  A block device
+ * at @path (or a symbolic link to one) is written in place (never with
+ * holes), only with force, opened with O_EXCL (so it cannot be mounted
+ * meanwhile), and recorded after.  Any other symbolic link at @path,
+ * dangling or not, is replaced, not followed, and only with force.
+ * @path is checked before the snapshot is pinned or anything is written:
+ * a path inside the store (by any name; a loop device over a store file
+ * too), an empty path, a directory, a FIFO, a socket and a character device
+ * are refused, with or without force.
  * @ret_volume_id out; "" when the store's metadata is damaged: the file is
  * then restored (every chunk verified) but not recorded, and the snapshot
  * is read without a pin (no gc or repair can run meanwhile).
- * Errors: -EEXIST (InvalidParameterValue) file exists and !force; -ENOENT
- * (InvalidSnapshot.NotFound); -EIO naming chunk, pack and offset for a
- * damaged chunk; -ENOSPC; -ECANCELED. */
+ * Errors: -EEXIST (InvalidParameterValue) something exists at @path and
+ * !force; -EINVAL (InvalidParameterValue) empty path, inside the store, not
+ * a regular file or block device; -EISDIR (InvalidParameterValue) a
+ * directory; -EBUSY (VolumeInUse) a block device that is mounted or held;
+ * -ENOSPC (InvalidParameterValue) a block device smaller than the
+ * snapshot; -ENOENT (InvalidSnapshot.NotFound, or InvalidParameterValue
+ * when the path's directory does not exist); -EIO naming chunk, pack and
+ * offset for a damaged chunk; -ENOSPC (VolumeFull); -ECANCELED. */
 BSNAP_API BSNAP_WUR int bsnap_volume_create(bsnap_store *store, const char *snapshot_id,
                                             const char *path, const bsnap_volume_options *opts,
                                             char ret_volume_id[BSNAP_ID_MAX])
