@@ -32,8 +32,9 @@
 
 #include <stdint.h>
 
-/* EC2's limits on tags (EC2-SEMANTICS.md 1.4).  Lengths are in characters
- * (UTF-8 code points), as AWS counts them. */
+/* EC2's limits on tags: a key has at most 127 characters and a value at
+ * most 256, a resource at most 50 tags.  Lengths are in characters (UTF-8
+ * code points), as AWS counts them. */
 #define TAG_KEY_MAX 127
 #define TAG_VALUE_MAX 256
 #define TAGS_MAX 50
