@@ -391,6 +391,11 @@ static int validate(const struct entry *e, const char *arg, const struct schema 
     r = check_string(e->name, arg, sc, sc->name_field, tag ? TAG_KEY_MAX : 0);
     if (r < 0)
         return r;
+    /* A filter without values would match nothing: a mistake to report,
+     * not an empty answer. */
+    if (sc->multi && e->nvalues == 0)
+        return bsnap_fail(-EINVAL, CODE, "%s '%.100s': no %s (give at least one value)", sc->what,
+                          arg, sc->values_field);
     if (tag && strncasecmp(e->name, "aws:", 4) == 0)
         return bsnap_fail(-EINVAL, CODE, "tag '%.100s': keys starting with 'aws:' are reserved",
                           arg);

@@ -439,6 +439,11 @@ static int build_request(const bsnap_image_options *o, struct image_request *q)
 
     memset(q, 0, sizeof *q);
     q->ena_support = -1;
+    if (o->ena_support != BSNAP_UNSET && o->ena_support != BSNAP_FALSE &&
+        o->ena_support != BSNAP_TRUE)
+        return bsnap_fail(-EINVAL, "InvalidParameterValue",
+                          "EnaSupport: %d is not BSNAP_UNSET, BSNAP_FALSE or BSNAP_TRUE",
+                          (int)o->ena_support);
     if (o->manifest_json) {
         if (strlen(o->manifest_json) > IMAGE_JSON_MAX)
             return bsnap_fail(-EINVAL, "InvalidParameterValue",
@@ -467,8 +472,8 @@ static int build_request(const bsnap_image_options *o, struct image_request *q)
         r = set_str(&q->root_device, o->root_device_name);
     if (r >= 0)
         r = set_str(&q->boot_mode, o->boot_mode);
-    if (o->ena_support >= 0)
-        q->ena_support = o->ena_support > 0;
+    if (o->ena_support != BSNAP_UNSET)
+        q->ena_support = o->ena_support == BSNAP_TRUE;
     for (size_t i = 0; i < o->ntags && r >= 0; i++) {
         const bsnap_tag *t = &o->tags[i];
         if (!t->key || !*t->key || strlen(t->key) > TAG_KEY_MAX ||

@@ -1070,7 +1070,9 @@ static json_t *image_ec2(const bsnap_store *s, const struct image_rec *r)
     for (size_t i = 0; i < r->nbdm; i++)
         json_array_append_new(a, bdm_to_json(&r->bdm[i], false));
     json_object_set_new(o, "BlockDeviceMappings", a);
-    json_object_set_new(o, "Description", json_string(r->description ? r->description : ""));
+    /* EC2 leaves Description out of an image that has none. */
+    if (r->description && r->description[0])
+        json_object_set_new(o, "Description", json_string(r->description));
     json_object_set_new(o, "EnaSupport", json_boolean(r->ena_support));
     json_object_set_new(o, "Hypervisor", json_string("xen"));
     json_object_set_new(o, "Name", json_string(r->name ? r->name : ""));

@@ -12,16 +12,16 @@
 /* Largest --cli-input-json file read (the engine refuses more anyway). */
 #define INPUT_JSON_MAX (1u << 20)
 
-/* --ena-support / --no-ena-support: 1, 0, or -1 when neither (EXIT_USAGE
- * when both). */
-static int ena_flag(const struct cli *cli, const struct args *a, int *ret)
+/* --ena-support / --no-ena-support: BSNAP_TRUE, BSNAP_FALSE, or BSNAP_UNSET
+ * when neither (EXIT_USAGE when both). */
+static int ena_flag(const struct cli *cli, const struct args *a, bsnap_tristate *ret)
 {
     bool yes = arg_flag(a, "ena-support"), no = arg_flag(a, "no-ena-support");
 
     if (yes && no)
         return output_usage_error(cli->verb, "InvalidParameterCombination",
                                   "give --ena-support or --no-ena-support, not both");
-    *ret = yes ? 1 : no ? 0 : -1;
+    *ret = yes ? BSNAP_TRUE : no ? BSNAP_FALSE : BSNAP_UNSET;
     return EXIT_OK;
 }
 
@@ -133,7 +133,7 @@ int cmd_create_image(struct cli *cli, const struct args *a)
 
     if ((r = common_options(cli, a, &o, &tags)) != EXIT_OK)
         return r;
-    if (threads && (r = arg_uint(cli->verb, "threads", threads, 1024, &o.threads)) != EXIT_OK)
+    if (threads && (r = arg_uint(cli->verb, "threads", threads, 1, 1024, &o.threads)) != EXIT_OK)
         goto out;
     specs = arg_list(a, "volume", &nspecs);
     vols = calloc(nspecs ? nspecs : 1, sizeof *vols);
@@ -173,8 +173,8 @@ int cmd_create_image(struct cli *cli, const struct args *a)
     }
     r = print_image_id(cli, id);
     if (!cli->quiet)
-        fprintf(stderr, "blocksnap: %s: %zu volumes in %.2f s\n", id, nspecs,
-                (double)(progress_now_ms() - start) / 1000);
+        fprintf(stderr, "blocksnap: %s: %zu %s in %.2f s\n", id, nspecs,
+                plural(nspecs, "volume", "volumes"), (double)(progress_now_ms() - start) / 1000);
 out:
     for (size_t i = 0; vols && i < nspecs; i++)
         free((char *)vols[i].device);
@@ -217,9 +217,9 @@ int cmd_deregister_image(struct cli *cli, const struct args *a)
         return r;
     if (bsnap_image_deregister(cli->store, arg_value(a, "image-id"), del, &json) < 0)
         return output_engine_error();
-    /* As EC2's: a result only when snapshots were deleted too. */
-    if (del)
-        r = output_document(cli, json);
+    /* EC2's shape: {"Return": true}, plus DeleteSnapshotResults with the
+     * flag. */
+    r = output_document(cli, json);
     free(json);
     return r;
 }

@@ -47,7 +47,7 @@ int cmd_create_snapshot(struct cli *cli, const struct args *a)
     if (arg_flag(a, "full") && arg_value(a, "parent"))
         return output_usage_error(cli->verb, "InvalidParameterCombination",
                                   "give --full or --parent, not both");
-    if (threads && (r = arg_uint(cli->verb, "threads", threads, 1024, &opts.threads)) != EXIT_OK)
+    if (threads && (r = arg_uint(cli->verb, "threads", threads, 1, 1024, &opts.threads)) != EXIT_OK)
         return r;
     opts.description = arg_value(a, "description");
     opts.parent_id = arg_value(a, "parent");

@@ -91,9 +91,10 @@ const char *arg_value(const struct args *a, const char *name);
 bool arg_flag(const struct args *a, const char *name);
 /* The values of list option @name; *@ret_n is 0 if not given. */
 const char *const *arg_list(const struct args *a, const char *name, size_t *ret_n);
-/* Parse a non-negative integer option; EXIT_USAGE (printed) if malformed. */
-int arg_uint(const struct verb *verb, const char *name, const char *text, unsigned max,
-             unsigned *ret);
+/* Parse an integer option from @min to @max; EXIT_USAGE (printed) if
+ * malformed or out of range. */
+int arg_uint(const struct verb *verb, const char *name, const char *text, unsigned min,
+             unsigned max, unsigned *ret);
 
 /* Parse --tags / --filters with the engine's parsers into one malloc'd block
  * (NULL and 0 when not given).  With @empty_value, a tag given without a
@@ -141,6 +142,11 @@ int output_usage_error(const struct verb *verb, const char *code, const char *fm
 /* @s as a JSON string literal, quotes included, malloc'd (NULL: out of
  * memory).  Writing JSON, never parsing it. */
 char *output_json_quote(const char *s);
+/* The noun for a count in a message: "1 snapshot", "2 snapshots". */
+static inline const char *plural(uint64_t n, const char *one, const char *many)
+{
+    return n == 1 ? one : many;
+}
 /* "12.3 MiB" */
 void output_bytes(char *out, size_t size, uint64_t bytes);
 /* Write the engine's log lines to stderr (warnings and errors; debug lines

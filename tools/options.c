@@ -174,17 +174,17 @@ const char *const *arg_list(const struct args *a, const char *name, size_t *ret_
     return ov->list;
 }
 
-int arg_uint(const struct verb *verb, const char *name, const char *text, unsigned max,
-             unsigned *ret)
+int arg_uint(const struct verb *verb, const char *name, const char *text, unsigned min,
+             unsigned max, unsigned *ret)
 {
     char *end;
     unsigned long v;
 
     errno = 0;
     v = strtoul(text, &end, 10);
-    if (text[0] < '0' || text[0] > '9' || *end || errno || v > max)
+    if (text[0] < '0' || text[0] > '9' || *end || errno || v < min || v > max)
         return output_usage_error(verb, "InvalidParameterValue",
-                                  "--%s: '%s' is not a number from 0 to %u", name, text, max);
+                                  "--%s: '%s' is not a number from %u to %u", name, text, min, max);
     *ret = (unsigned)v;
     return EXIT_OK;
 }

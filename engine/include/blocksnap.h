@@ -139,7 +139,7 @@ enum {
 /** Settings of a store being created.  Zero-initialise for defaults. */
 typedef struct bsnap_store_config {
     uint32_t chunk_size; /**< power of two, 4 KiB..4 MiB; 0: 64 KiB */
-    const char *region;  /**< region name; NULL: the directory's base name */
+    const char *region;  /**< region name, kept in the config; NULL: "local" */
 } bsnap_store_config;
 
 /** Resolve which store directory to use.
@@ -201,6 +201,15 @@ BSNAP_API BSNAP_WUR int bsnap_store_get_info(bsnap_store *store, bsnap_store_inf
 
 /** Longest id string, with its NUL ("snap-" + 17 hex + NUL fits). */
 #define BSNAP_ID_MAX 32
+
+/** A yes/no option that may also be left out.  Zero is "not given", as in
+ * every options struct of this header: a zero-initialised struct asks for
+ * every default. */
+typedef enum bsnap_tristate {
+    BSNAP_UNSET = 0, /**< not given: the default, or what a manifest says */
+    BSNAP_FALSE = 1, /**< explicitly no */
+    BSNAP_TRUE = 2,  /**< explicitly yes */
+} bsnap_tristate;
 
 /** A tag.  @value may be NULL in bsnap_tags_delete() to match any value. */
 typedef struct bsnap_tag {
@@ -736,9 +745,10 @@ typedef struct bsnap_image_volume {
     const char *path;   /**< a raw image file or a block device */
 } bsnap_image_volume;
 
-/** What to register.  Zero-initialise, then set what is given; NULL / 0 /
- * -1 means "not given".  Explicit fields override the same fields of
- * @manifest_json, as the AWS CLI's flags override --cli-input-json. */
+/** What to register.  Zero-initialise, then set what is given: NULL, 0,
+ * false and BSNAP_UNSET mean "not given".  Given fields override the same
+ * fields of @manifest_json, as the AWS CLI's flags override
+ * --cli-input-json. */
 typedef struct bsnap_image_options {
     const char *name;             /**< 3-128 of [A-Za-z0-9()[] ./'@_-]; required */
     const char *description;      /**< optional, at most 255 characters */
@@ -746,8 +756,10 @@ typedef struct bsnap_image_options {
     const char *virtualization;   /**< hvm (default) or paravirtual */
     const char *root_device_name; /**< e.g. "/dev/xvda"; default: the first mapping */
     const char *boot_mode;        /**< legacy-bios, uefi, uefi-preferred; NULL: detected */
-    int ena_support;              /**< 1, 0, or -1 for not given (false) */
-    bool no_boot_check;           /**< register a root volume that does not look bootable */
+    /** BSNAP_TRUE or BSNAP_FALSE; BSNAP_UNSET: the manifest's EnaSupport,
+     * else false */
+    bsnap_tristate ena_support;
+    bool no_boot_check; /**< register a root volume that does not look bootable */
     /** EC2 block device mappings: each argument a JSON array (or object) of
      * {"DeviceName":…,"Ebs":{"SnapshotId":…,"VolumeSize":GiB,
      * "DeleteOnTermination":…,"VolumeType":…}} / {"DeviceName":…,
@@ -804,7 +816,8 @@ typedef struct bsnap_image_options {
  *   the snapshot's, malformed mapping JSON or shorthand),
  *   InvalidParameterValue (root device not among the mappings or without a
  *   snapshot, architecture, virtualization type, boot mode, description,
- *   malformed --cli-input-json, too many mappings), MissingParameter (no
+ *   malformed --cli-input-json, too many mappings, an ena_support that is
+ *   no bsnap_tristate), MissingParameter (no
  *   name, no mappings), InvalidParameterCombination (Encrypted with a
  *   snapshot), InvalidSnapshotID.Malformed, Image.NotBootable (root volume
  *   not bootable, or not in the given boot mode), tag errors as

@@ -241,7 +241,7 @@ static void register_one(struct fixture *f, const char *name, const char *snap, 
 {
     char arg[128];
     const char *args[1] = {arg};
-    bsnap_image_options o = {.name = name, .mappings = args, .nmappings = 1, .ena_support = -1};
+    bsnap_image_options o = {.name = name, .mappings = args, .nmappings = 1};
 
     snprintf(arg, sizeof arg, "DeviceName=/dev/xvda,Ebs={SnapshotId=%s}", snap);
     assert_int_equal(bsnap_image_register(f->s, &o, ret_id), 0);
@@ -317,6 +317,68 @@ static void test_register_and_use(void **state)
     assert_int_equal(bsnap_snapshot_delete(f->s, snap), 0);
     free(vol);
     free(bad);
+}
+
+/* A zero-initialised bsnap_image_options gives no field a value: the
+ * manifest's EnaSupport stands unless ena_support says otherwise, and an
+ * image without a description has no Description key (as EC2's). */
+static void test_zero_options(void **state)
+{
+    struct fixture *f = *state;
+    char *vol = boot_volume(f, "boot.img", true);
+    char snap[BSNAP_ID_MAX], id[BSNAP_ID_MAX], manifest[512];
+    char *json = NULL;
+
+    snap_path(f, vol, snap);
+    snprintf(manifest, sizeof manifest,
+             "{\"Name\":\"from-manifest\",\"EnaSupport\":true,\"BlockDeviceMappings\":"
+             "[{\"DeviceName\":\"/dev/xvda\",\"Ebs\":{\"SnapshotId\":\"%s\"}}]}",
+             snap);
+    struct {
+        bsnap_tristate ena;
+        const char *name, *expect;
+    } cases[] = {
+        {BSNAP_UNSET, "ena-unset", "\"EnaSupport\":true"},
+        {BSNAP_FALSE, "ena-false", "\"EnaSupport\":false"},
+        {BSNAP_TRUE, "ena-true", "\"EnaSupport\":true"},
+    };
+    for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
+        bsnap_image_options o = {0};
+        o.manifest_json = manifest;
+        o.name = cases[i].name;
+        o.ena_support = cases[i].ena;
+        assert_int_equal(bsnap_image_register(f->s, &o, id), 0);
+        assert_int_equal(bsnap_image_describe_one(f->s, id, &json), 0);
+        assert_non_null(strstr(json, cases[i].expect));
+        assert_null(strstr(json, "\"Description\""));
+        free(json);
+    }
+    /* a value outside the enum is refused, nothing registered */
+    {
+        bsnap_image_options o = {.name = "ena-bad", .manifest_json = manifest};
+        size_t n = 0;
+        bsnap_image_info *infos = NULL;
+        o.ena_support = (bsnap_tristate)7;
+        assert_error(bsnap_image_register(f->s, &o, id), -EINVAL, "InvalidParameterValue");
+        assert_int_equal(bsnap_image_list(f->s, &infos, &n), 0);
+        assert_int_equal(n, ARRAY_SIZE(cases));
+        free(infos);
+    }
+    /* a description, once given, is shown */
+    {
+        bsnap_image_options o = {
+            .name = "described", .manifest_json = manifest, .description = "web server"};
+        assert_int_equal(bsnap_image_register(f->s, &o, id), 0);
+        assert_int_equal(bsnap_image_describe_one(f->s, id, &json), 0);
+        assert_non_null(strstr(json, "\"Description\":\"web server\""));
+        free(json);
+    }
+    /* zero options and nothing else: MissingParameter, not a crash */
+    {
+        bsnap_image_options o = {0};
+        assert_error(bsnap_image_register(f->s, &o, id), -EINVAL, "MissingParameter");
+    }
+    free(vol);
 }
 
 static void test_create_rollback(void **state)
@@ -438,6 +500,7 @@ int main(void)
         cmocka_unit_test(test_record_roundtrip),
         cmocka_unit_test(test_request_parse),
         cmocka_unit_test_setup_teardown(test_register_and_use, setup_4k, teardown_fixture),
+        cmocka_unit_test_setup_teardown(test_zero_options, setup_4k, teardown_fixture),
         cmocka_unit_test_setup_teardown(test_create_rollback, setup_4k, teardown_fixture),
         cmocka_unit_test_setup_teardown(test_create_killed, setup_4k, teardown_fixture),
     };

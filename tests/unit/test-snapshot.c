@@ -724,6 +724,46 @@ static void test_metadata_full(void **state)
     free(vol);
 }
 
+/* Every options struct of the public header means "all defaults" when
+ * zero-initialised: a snapshot with zero options (but its volume) takes
+ * one worker per core and the last snapshot as its parent; a restore with
+ * zero options replaces no file; zero run options run verify and gc. */
+static void test_zero_options(void **state)
+{
+    struct fixture *f = *state;
+    char *vol = volume_create(f, "zero.img", 256 * KiB), *out = path_in(f->dir, "zero.out");
+    char first[BSNAP_ID_MAX], second[BSNAP_ID_MAX], volid[BSNAP_ID_MAX];
+    bsnap_snapshot_info info;
+
+    {
+        bsnap_snapshot_options o = {0};
+        o.volume_path = vol;
+        assert_int_equal(bsnap_snapshot_create(f->s, &o, first, NULL), 0);
+        volume_write(vol, 0, 4096, 7);
+        assert_int_equal(bsnap_snapshot_create(f->s, &o, second, NULL), 0);
+        assert_int_equal(bsnap_snapshot_get(f->s, second, &info), 0);
+        assert_string_equal(info.parent_id, first);
+    }
+    {
+        bsnap_volume_options o = {0};
+        assert_int_equal(bsnap_volume_create(f->s, second, out, &o, volid), 0);
+        assert_files_equal(vol, out);
+        assert_error(bsnap_volume_create(f->s, first, out, &o, volid), -EEXIST,
+                     "InvalidParameterValue");
+    }
+    {
+        bsnap_run_options run = {0};
+        bsnap_verify_stats vst;
+        bsnap_gc_stats gst;
+        assert_int_equal(bsnap_verify(f->s, NULL, &run, NULL, NULL, &vst), 0);
+        assert_int_equal(vst.problems, 0);
+        assert_int_equal(vst.snapshots_checked, 2);
+        assert_int_equal(bsnap_gc(f->s, &run, &gst), 0);
+    }
+    free(vol);
+    free(out);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -737,6 +777,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_changed_blocks_shrunk, setup_4k, teardown_fixture),
         cmocka_unit_test_setup_teardown(test_changed_blocks_errors, setup_4k, teardown_fixture),
         cmocka_unit_test_setup_teardown(test_option_errors, setup_4k, teardown_fixture),
+        cmocka_unit_test_setup_teardown(test_zero_options, setup_4k, teardown_fixture),
         cmocka_unit_test_setup_teardown(test_volume_id_full_tags, setup_4k, teardown_fixture),
         cmocka_unit_test_setup_teardown(test_progress_threads_cancel, setup_4k, teardown_fixture),
         cmocka_unit_test_setup_teardown(test_delete_then_resnapshot_revives, setup_4k,
