@@ -238,23 +238,15 @@ static int parse_config(bsnap_store *s, char *text)
 static int create_store(bsnap_store *s, const bsnap_store_config *cfg)
 {
     uint32_t cs = cfg && cfg->chunk_size ? cfg->chunk_size : BSNAP_CHUNK_SIZE_DEFAULT;
-    const char *region = cfg ? cfg->region : NULL;
-    _cleanup_free_ char *base = NULL;
+    /* The region is the store's own fact, kept in its config: never taken
+     * from the directory's name, which a move or a copy changes. */
+    const char *region = cfg && cfg->region ? cfg->region : "local";
     const char *dirs[] = {"meta", "packs", "pins", "keys"};
     int r;
 
     if (cs < BSNAP_CHUNK_SIZE_MIN || cs > BSNAP_CHUNK_SIZE_MAX || (cs & (cs - 1)))
         return bsnap_fail(-EINVAL, "InvalidParameterValue",
                           "chunk size %u is not a power of two from 4096 to 4194304", cs);
-    if (!region) {
-        const char *slash = strrchr(s->path, '/');
-        base = strdup(slash ? slash + 1 : s->path);
-        if (!base)
-            return -ENOMEM;
-        for (char *p = base; *p; p++)
-            *p = (char)tolower((unsigned char)*p);
-        region = region_name_valid(base) ? base : "local";
-    }
     if (!region_name_valid(region))
         return bsnap_fail(-EINVAL, "InvalidParameterValue",
                           "region name '%s' is not 1 to 64 of [a-z0-9-]", region);

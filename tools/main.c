@@ -253,13 +253,17 @@ int cli_store_path(struct cli *cli)
 
 int cli_open_store(struct cli *cli)
 {
+    /* A store created now takes --region's name; the engine's default is
+     * the region "local".  An existing store keeps the region its config
+     * holds. */
+    bsnap_store_config cfg = {.region = cli->region};
     int r;
 
     if (cli->store)
         return EXIT_OK;
     if ((r = cli_store_path(cli)) != EXIT_OK)
         return r;
-    r = bsnap_store_open(cli->store_path, BSNAP_STORE_CREATE, NULL, &cli->store);
+    r = bsnap_store_open(cli->store_path, BSNAP_STORE_CREATE, &cfg, &cli->store);
     if (r < 0)
         return output_engine_error();
     return EXIT_OK;

@@ -63,6 +63,12 @@ BLOCKSNAP_STORE=$T/env-store "$BLOCKSNAP" describe-store >"$T/env.json"
 "$BLOCKSNAP" --region eu-test-1 describe-store >"$T/region.json"
 [ -f "$XDG_DATA_HOME/blocksnap/eu-test-1/config" ] || die "--region did not use \$XDG_DATA_HOME/blocksnap/eu-test-1"
 assert_eq "$(json_get Region "$T/region.json")" eu-test-1 "region of a --region store"
+# the region is what the config holds, never the directory's name
+"$BLOCKSNAP" --store "$T/us-east-9" describe-store >"$T/dir.json"
+assert_eq "$(json_get Region "$T/dir.json")" local "region of a new --store store"
+mv "$XDG_DATA_HOME/blocksnap/eu-test-1" "$T/moved"
+"$BLOCKSNAP" --store "$T/moved" describe-store >"$T/moved.json"
+assert_eq "$(json_get Region "$T/moved.json")" eu-test-1 "region of a moved store"
 (
     unset BLOCKSNAP_STORE
     "$BLOCKSNAP" describe-store >"$T/default.json"

@@ -69,12 +69,14 @@ static void test_create_defaults(void **state)
 
     (void)state;
     tmpdir_make(dir, sizeof dir);
-    path = path_in(dir, "My-Region"); /* base name, lower-cased, is the region */
+    /* No config is the zero config: every default.  The region is "local",
+     * never the directory's name. */
+    path = path_in(dir, "My-Region");
     assert_int_equal(bsnap_store_open(path, BSNAP_STORE_CREATE, NULL, &s), 0);
     assert_int_equal(bsnap_store_get_info(s, &info), 0);
     assert_int_equal(info.chunk_size, BSNAP_CHUNK_SIZE_DEFAULT);
     assert_int_equal(info.format, 1);
-    assert_string_equal(info.region, "my-region");
+    assert_string_equal(info.region, "local");
     assert_string_equal(info.account, "123456789012");
     assert_int_equal(strlen(info.uuid), 36);
     assert_int_equal(info.uuid[14], '4'); /* a version 4 uuid */
@@ -87,7 +89,7 @@ static void test_create_defaults(void **state)
     text = read_config(path);
     assert_non_null(strstr(text, "format 1\n"));
     assert_non_null(strstr(text, "chunk-size 65536\n"));
-    assert_non_null(strstr(text, "region my-region\n"));
+    assert_non_null(strstr(text, "region local\n"));
     assert_non_null(strstr(text, "secret "));
     free(text);
     for (const char *sub = "meta\0packs\0pins\0keys\0"; *sub; sub += strlen(sub) + 1) {
@@ -107,7 +109,7 @@ static void test_create_defaults(void **state)
     }
     assert_int_equal(bsnap_store_get_info(s, &again), 0);
     assert_string_equal(again.uuid, info.uuid);
-    assert_string_equal(again.region, "my-region");
+    assert_string_equal(again.region, "local");
     assert_string_equal(s->path, path);
     bsnap_store_close(s);
     bsnap_store_close(NULL);
@@ -191,10 +193,17 @@ static void test_bad_region(void **state)
                      "InvalidParameterValue");
     }
     free(path);
-    /* A directory name that is no region name gives the region "local". */
-    path = path_in(dir, "Not_A.Region");
-    assert_int_equal(bsnap_store_open(path, BSNAP_STORE_CREATE, NULL, &s), 0);
-    assert_string_equal(s->region, "local");
+    /* A zero-initialised config is every default, as NULL is; a directory
+     * named like a region does not name the store's region. */
+    path = path_in(dir, "eu-west-2");
+    {
+        bsnap_store_config zero = {0};
+        bsnap_store_info info;
+        assert_int_equal(bsnap_store_open(path, BSNAP_STORE_CREATE, &zero, &s), 0);
+        assert_int_equal(bsnap_store_get_info(s, &info), 0);
+        assert_string_equal(info.region, "local");
+        assert_int_equal(info.chunk_size, BSNAP_CHUNK_SIZE_DEFAULT);
+    }
     bsnap_store_close(s);
     free(path);
     tmpdir_remove(dir);
