@@ -76,6 +76,9 @@ struct node {
     char *data; /* NODE_MEMFILE content / NODE_SYMLINK target, replaced
                  * under fs->lock when a lookup finds it changed */
     size_t datalen;
+    /* NODE_IMAGE, its manifest.json and by-name links: the image's
+     * CreationDate (Unix ms), under fs->lock; 0: the mount's start */
+    int64_t time_ms;
 };
 
 struct handle {
@@ -176,10 +179,10 @@ int tree_snap_get(struct fs *fs, const char *id, struct snap **ret);
 int tree_window_node(struct fs *fs, fuse_ino_t parent, const char *name, const char *id,
                      unsigned part, struct node **ret);
 /* Find or make the node @name of @parent of @kind (no snapshot); raise its
- * lookup count.  With @data, set (or replace) its content.  NULL when out
- * of memory. */
+ * lookup count.  With @data, set (or replace) its content.  @time_ms is its
+ * times (Unix ms; 0: the mount's start).  NULL when out of memory. */
 struct node *tree_dyn_node(struct fs *fs, fuse_ino_t parent, const char *name, enum node_kind kind,
-                           const char *data, size_t datalen);
+                           const char *data, size_t datalen, int64_t time_ms);
 /* Split "NAME.img" / "NAME.pN" into NAME and the partition (0 for .img);
  * false for any other name. */
 bool tree_parse_file_name(const char *name, char *base, size_t cap, unsigned *ret_part);

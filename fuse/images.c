@@ -71,7 +71,8 @@ static int lookup_in_image(struct fs *fs, struct node *dir, const char *name, st
         free(json);
         if (e < 0)
             return -EIO;
-        *ret = tree_dyn_node(fs, dir->ino, name, NODE_MEMFILE, doc, strlen(doc));
+        *ret = tree_dyn_node(fs, dir->ino, name, NODE_MEMFILE, doc, strlen(doc),
+                             info.creation_time_ms);
         free(doc);
         return *ret ? 0 : -ENOMEM;
     }
@@ -99,7 +100,8 @@ static int lookup_by_name(struct fs *fs, struct node *dir, const char *name, str
         if (strcmp(esc, name) != 0)
             continue;
         snprintf(target, sizeof(target), "../%s", infos[i].id);
-        *ret = tree_dyn_node(fs, dir->ino, name, NODE_SYMLINK, target, strlen(target));
+        *ret = tree_dyn_node(fs, dir->ino, name, NODE_SYMLINK, target, strlen(target),
+                             infos[i].creation_time_ms);
         e = *ret ? 0 : -ENOMEM;
     }
     free(infos);
@@ -125,7 +127,7 @@ int images_lookup(struct fs *fs, struct node *dir, const char *name, struct node
         e = image_live(fs, name, &info);
         if (e < 0)
             return e;
-        n = tree_dyn_node(fs, dir->ino, name, NODE_IMAGE, NULL, 0);
+        n = tree_dyn_node(fs, dir->ino, name, NODE_IMAGE, NULL, 0, info.creation_time_ms);
         if (!n)
             return -ENOMEM;
         *ret = n;

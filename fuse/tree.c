@@ -301,7 +301,7 @@ static struct node *file_node_get(struct fs *fs, fuse_ino_t parent, const char *
 }
 
 struct node *tree_dyn_node(struct fs *fs, fuse_ino_t parent, const char *name, enum node_kind kind,
-                           const char *data, size_t datalen)
+                           const char *data, size_t datalen, int64_t time_ms)
 {
     struct node key = {.parent = parent, .name = (char *)name};
     struct node *n;
@@ -333,6 +333,7 @@ struct node *tree_dyn_node(struct fs *fs, fuse_ino_t parent, const char *name, e
         n->data = copy;
         n->datalen = datalen;
     }
+    n->time_ms = time_ms;
     n->nlookup++;
     pthread_mutex_unlock(&fs->lock);
     return n;
@@ -360,6 +361,18 @@ void tree_forget(struct fs *fs, fuse_ino_t ino, uint64_t count)
     pthread_mutex_unlock(&fs->lock);
 }
 
+/* A node's time: the one it was given (an image's CreationDate), else the
+ * mount's start. */
+static struct timespec node_time_locked(const struct fs *fs, const struct node *n)
+{
+    struct timespec t = fs->started;
+    if (n->time_ms > 0) {
+        t.tv_sec = n->time_ms / 1000;
+        t.tv_nsec = (n->time_ms % 1000) * 1000000;
+    }
+    return t;
+}
+
 void tree_stat(struct fs *fs, const struct node *n, struct stat *st)
 {
     memset(st, 0, sizeof(*st));
@@ -371,10 +384,10 @@ void tree_stat(struct fs *fs, const struct node *n, struct stat *st)
         st->st_nlink = 1;
         pthread_mutex_lock(&fs->lock);
         st->st_size = (off_t)n->datalen;
+        st->st_mtim = st->st_atim = st->st_ctim = node_time_locked(fs, n);
         pthread_mutex_unlock(&fs->lock);
         st->st_blocks = DIV_UP(st->st_size, 512);
         st->st_blksize = 4096;
-        st->st_mtim = st->st_atim = st->st_ctim = fs->started;
     } else if (n->kind == NODE_FILE) {
         int64_t ms = n->snap->info.start_time_ms;
         st->st_mode = S_IFREG | 0444;
@@ -389,7 +402,9 @@ void tree_stat(struct fs *fs, const struct node *n, struct stat *st)
         st->st_mode = S_IFDIR | 0555;
         st->st_nlink = 2;
         st->st_blksize = 4096;
-        st->st_mtim = st->st_atim = st->st_ctim = fs->started;
+        pthread_mutex_lock(&fs->lock);
+        st->st_mtim = st->st_atim = st->st_ctim = node_time_locked(fs, n);
+        pthread_mutex_unlock(&fs->lock);
     }
 }
 

@@ -3,9 +3,11 @@
 # marker on COM1) is registered as an image; the mounted store's
 # images/ami-…/xvda.img boots in QEMU (TCG, read-only virtio drive) and the
 # marker appears on the serial port.  The FUSE view has manifest.json (the
-# describe-images JSON), the partition file and images/by-name/NAME; the
-# manifest registers again through --cli-input-json.  The same disk with its
-# 0x55AA signature zeroed is refused at registration.
+# describe-images JSON), the partition file and images/by-name/NAME, each
+# with the image's CreationDate as its time (the snapshot's StartTime for
+# the volume files); the manifest registers again through
+# --cli-input-json.  The same disk with its 0x55AA signature zeroed is
+# refused at registration.
 # shellcheck source=../lib/functions.sh
 source "$(dirname "$0")/../lib/functions.sh"
 # shellcheck source=../lib/fuse-functions.sh
@@ -59,6 +61,15 @@ m = json.load(open(sys.argv[1]))
 d = json.load(open(sys.argv[2]))["Images"][0]
 assert m == d, (m, d)
 PY
+
+step "times: the image's CreationDate on its directory, manifest and by-name link; the snapshot's StartTime on its files"
+created=$(date -u -d "$(json_get Images.0.CreationDate "$T/desc.json")" +%s.%3N)
+started=$(date -u -d "$(bs describe-snapshots --snapshot-ids "$snap" | json_get Snapshots.0.StartTime)" +%s.%3N)
+assert_eq "$(stat -c %.3Y "$d")" "$created" "time of images/$ami"
+assert_eq "$(stat -c %.3Y "$d/manifest.json")" "$created" "time of manifest.json"
+assert_eq "$(stat -c %.3Y "$T/mnt/images/by-name/boot-test-1")" "$created" "time of the by-name link"
+assert_eq "$(stat -c %.3Y "$d/xvda.img")" "$started" "time of xvda.img"
+assert_eq "$(stat -c %.3Y "$T/mnt/snapshots/$snap.img")" "$started" "time of snapshots/$snap.img"
 
 step "boot images/$ami/xvda.img in QEMU"
 timeout 20 qemu-system-x86_64 -nographic -monitor none -no-reboot -m 32 \
