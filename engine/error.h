@@ -12,6 +12,7 @@
 
 #include <errno.h>
 #include <stdbool.h>
+#include <stdint.h>
 
 #include "blocksnap.h"
 
@@ -47,5 +48,11 @@ bool bsnap_debug_enabled(const char *cat);
         if (bsnap_debug_enabled(cat))                     \
             bsnap_log(BSNAP_LOG_DEBUG, cat, __VA_ARGS__); \
     } while (0)
+
+/* The noun for a count in a message: "1 page", "2 pages", "0 pages". */
+static inline const char *plural(uint64_t n, const char *one, const char *many)
+{
+    return n == 1 ? one : many;
+}
 
 #endif

@@ -551,7 +551,8 @@ static int open_at(const char *dir, bool rdonly, bool nosubdir, meta **ret_meta)
         goto fail;
     mdb_reader_check(m->env, &dead);
     if (dead)
-        bsnap_debug("meta", "cleared %d stale reader slots", dead);
+        bsnap_debug("meta", "cleared %d stale reader %s", dead,
+                    plural((uint64_t)dead, "slot", "slots"));
     /* A data file may end before its last page: the pages past its end
      * are free ones liblmdb never wrote (a transaction's loose pages).  One
      * cut short by damage is found by the structure check (a page in use

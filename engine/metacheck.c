@@ -259,9 +259,10 @@ static const uint8_t *overflow(struct ctx *c, uint64_t pgno, unsigned i, uint64_
     }
     if (pages < need || pages > c->npages - opg) {
         problem(c, opg,
-                "overflow run of %" PRIu64 " pages: %" PRIu64 " needed for %" PRIu32
-                " bytes, %" PRIu64 " pages left in the file",
-                pages, need, dsize, c->npages - opg);
+                "overflow run of %" PRIu64 " %s: %" PRIu64 " needed for %" PRIu32 " %s, %" PRIu64
+                " %s left in the file",
+                pages, plural(pages, "page", "pages"), need, dsize, plural(dsize, "byte", "bytes"),
+                c->npages - opg, plural(c->npages - opg, "page", "pages"));
         return NULL;
     }
     for (uint64_t p = opg + 1; p < opg + pages; p++)
@@ -461,8 +462,8 @@ static void check_tree(struct ctx *c, const char *table, const struct db *db)
     c->branch = c->leaf = c->overflow = c->entries = 0;
     if (db->root == P_INVALID) {
         if (db->depth || db->entries || db->branch || db->leaf || db->overflow)
-            problem(c, P_INVALID, "empty, but depth %u and %" PRIu64 " entries", db->depth,
-                    db->entries);
+            problem(c, P_INVALID, "empty, but depth %u and %" PRIu64 " %s", db->depth, db->entries,
+                    plural(db->entries, "entry", "entries"));
         return;
     }
     if (db->depth == 0 || db->depth > MAX_DEPTH) {
@@ -475,10 +476,11 @@ static void check_tree(struct ctx *c, const char *table, const struct db *db)
     if (c->entries != db->entries || c->branch != db->branch || c->leaf != db->leaf ||
         c->overflow != db->overflow)
         problem(c, P_INVALID,
-                "the record says %" PRIu64 " entries in %" PRIu64 " branch, %" PRIu64
-                " leaf and %" PRIu64 " overflow pages; the tree holds %" PRIu64 ", %" PRIu64
+                "the record says %" PRIu64 " %s in %" PRIu64 " branch, %" PRIu64
+                " leaf and %" PRIu64 " overflow %s; the tree holds %" PRIu64 ", %" PRIu64
                 ", %" PRIu64 " and %" PRIu64,
-                db->entries, db->branch, db->leaf, db->overflow, c->entries, c->branch, c->leaf,
+                db->entries, plural(db->entries, "entry", "entries"), db->branch, db->leaf,
+                db->overflow, plural(db->overflow, "page", "pages"), c->entries, c->branch, c->leaf,
                 c->overflow);
 }
 
@@ -523,8 +525,8 @@ static void read_meta(struct ctx *c, unsigned i, uint64_t off, struct meta_page 
         problem(c, i, "meta page: page size %" PRIu32 " is not a power of two from %u to %u", psize,
                 MIN_PSIZE, MAX_PSIZE);
     else if (m->last < 1 || m->last - 1 >= c->size / psize + MAX_PAGES_PAST_END)
-        problem(c, i, "meta page: last page %" PRIu64 ", but the file holds %" PRIu64 " pages",
-                m->last, c->size / psize);
+        problem(c, i, "meta page: last page %" PRIu64 ", but the file holds %" PRIu64 " %s",
+                m->last, c->size / psize, plural(c->size / psize, "page", "pages"));
     else if (m->txnid && m->txnid % 2 != i)
         /* transaction N writes meta page N % 2, and liblmdb reads the
          * snapshot of N there (both start at txnid 0) */
@@ -637,8 +639,9 @@ static int run(struct ctx *c, uint64_t txnid, struct metacheck_stats *ret_stats)
 
     if (r == 0 && c->st.problems > METACHECK_MAX_PROBLEMS && c->fn) {
         char line[200];
-        snprintf(line, sizeof line, "%s: %" PRIu64 " more problems not shown", c->name,
-                 c->st.problems - METACHECK_MAX_PROBLEMS);
+        uint64_t more = c->st.problems - METACHECK_MAX_PROBLEMS;
+        snprintf(line, sizeof line, "%s: %" PRIu64 " more %s not shown", c->name, more,
+                 plural(more, "problem", "problems"));
         c->fn(c->ud, line);
     }
     for (size_t i = 0; i < c->ntables; i++)

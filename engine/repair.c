@@ -643,9 +643,10 @@ static int recover_trees(struct rctx *c)
         c->st.recovered++;
         c->st.records_kept++;
         problem(c, rec.id, f->loc.pack, (int64_t)f->loc.offset,
-                "recovered: a tree of %" PRIu64 " data chunks (%" PRIu64
-                " bytes up to its last one) whose snapshot record was lost",
-                count, rec.size);
+                "recovered: a tree of %" PRIu64 " data %s (%" PRIu64
+                " %s up to its last one) whose snapshot record was lost",
+                count, plural(count, "chunk", "chunks"), rec.size,
+                plural(rec.size, "byte", "bytes"));
     }
     return r;
 }

@@ -193,7 +193,10 @@ const struct verb verbs[] = {
     {"verify", cmd_verify, "check every stored byte and reference", "[--snapshot-id ID] [--repair]",
      verify_options, 0,
      "Prints one line per problem (snapshot, chunk, pack and offset where known), then a "
-     "summary.  Exits 1 when it found a problem.  --repair first rebuilds meta/data.mdb from "
+     "summary; --output json (or table) prints one document instead: SnapshotsChecked, "
+     "ChunksChecked, BytesChecked, ProblemCount, DamagedSnapshotCount and Problems (and "
+     "Repair with --repair).  Exits 1 when it found a problem.  --repair first rebuilds "
+     "meta/data.mdb from "
      "what can be read: the records of its sound pages, the chunk index from the packs, the "
      "refcounts from the snapshots; a block-map tree whose snapshot record was lost comes back "
      "as a new snapshot (\"recovered by verify --repair\").  The old file stays as "
@@ -223,8 +226,9 @@ const struct verb verbs[] = {
      "block-device-mapping.* of EC2), tag:KEY, tag-key."},
     {"deregister-image", cmd_deregister_image, "deregister an image",
      "--image-id ID [--delete-associated-snapshots]", deregister_image_options, 0,
-     "Its snapshots stay unless --delete-associated-snapshots (which keeps those another image "
-     "uses and prints what it did)."},
+     "Prints {\"Return\": true}, as EC2's DeregisterImage does.  Its snapshots stay unless "
+     "--delete-associated-snapshots, which keeps those another image uses and adds "
+     "DeleteSnapshotResults: each snapshot with its ReturnCode."},
     {"describe-image-attribute", cmd_describe_image_attribute, "print one attribute of an image",
      "--image-id ID --attribute NAME", describe_image_attribute_options, 0, NULL},
     {"modify-image-attribute", cmd_modify_image_attribute, "change an image's description",

@@ -2,7 +2,8 @@
 # verify catches one flipped byte in a pack file and exits 1, naming the
 # damage; a restore that needs the damaged chunk fails (EIO) instead of
 # returning wrong data and leaves no file behind.  Flipping the byte back
-# makes the store whole again.
+# makes the store whole again.  verify --output json says the same as one
+# document.
 # shellcheck source=../lib/functions.sh
 source "$(dirname "$0")/../lib/functions.sh"
 requires python3 cmp
@@ -53,6 +54,23 @@ bs verify --snapshot-id "$snap" >"$T/verify2.out" || rc=$?
 sed 's/^/   | /' "$T/verify2.out"
 assert_eq "$rc" 1 "verify --snapshot-id exit status"
 grep -v '^verified ' "$T/verify2.out" | grep -q "$snap" || die "the problem does not name the snapshot"
+grep -q '^verified 1 snapshot, ' "$T/verify2.out" || die "verify of one snapshot does not say '1 snapshot'"
+
+step "verify --output json prints one document: the counts and the problems"
+rc=0
+bs --output json verify --snapshot-id "$snap" >"$T/verify.json" || rc=$?
+assert_eq "$rc" 1 "verify --output json exit status"
+python3 - "$T/verify.json" "$snap" <<'PY' || die "verify --output json"
+import json, sys
+d = json.load(open(sys.argv[1]))
+assert d["SnapshotsChecked"] == 1, d
+assert d["ProblemCount"] == len(d["Problems"]) >= 1, d
+assert d["DamagedSnapshotCount"] == 1, d
+assert d["ChunksChecked"] > 0 and d["BytesChecked"] > 0, d
+assert all(p["Message"] for p in d["Problems"]), d
+assert any(p.get("SnapshotId") == sys.argv[2] for p in d["Problems"]), d
+assert any(p.get("Pack", -1) >= 0 and p.get("Offset", -1) >= 0 for p in d["Problems"]), d
+PY
 
 step "restore refuses to return damaged data"
 expect_fail - 1 bs create-volume --snapshot-id "$snap" --path "$T/restored.img"
@@ -63,5 +81,8 @@ assert_eq "$leftovers" 0 "files left by the failed restore"
 step "flip it back: the store is whole"
 flip
 assert_verify_ok
+bs verify --output json >"$T/clean.json"
+assert_eq "$(json_get ProblemCount "$T/clean.json")" 0 "problems of a whole store (json)"
+assert_eq "$(json_get Problems.# "$T/clean.json")" 0 "problem list of a whole store (json)"
 restore "$snap" "$T/restored.img"
 assert_same_file "$T/vol.img" "$T/restored.img" "restore after the repair"

@@ -269,7 +269,7 @@ static void test_overflow_pages(void **state)
     ov = page(m, rd64(n + 8 + rd16(n + 6)));
     assert_int_equal(rd16(ov + 10), 4); /* P_OVERFLOW */
     ov[12] = 1;                         /* mp_pages: 1, where 3 are needed */
-    expect_problem(m, "(table images): overflow run of 1 pages: 3 needed for 10000 bytes");
+    expect_problem(m, "(table images): overflow run of 1 page: 3 needed for 10000 bytes");
 }
 
 static void test_keys_swapped(void **state)
