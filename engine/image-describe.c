@@ -248,9 +248,10 @@ int bsnap_image_describe_attribute(bsnap_store *s, const char *id, const char *a
         for (size_t i = 0; i < ARRAY_SIZE(valued); i++) {
             if (strcmp(attribute, valued[i].attr) != 0)
                 continue;
-            const char *v = i == 0                       ? rec.description
-                            : i == 1 && rec.boot_mode[0] ? rec.boot_mode
-                                                         : NULL;
+            /* {} for an unset value, as EC2's (no description included) */
+            const char *v = i == 0 && rec.description && rec.description[0] ? rec.description
+                            : i == 1 && rec.boot_mode[0]                    ? rec.boot_mode
+                                                                            : NULL;
             bsnap_error_clear();
             r = json_image_attribute(id, valued[i].key, v, false, ret_json);
         }

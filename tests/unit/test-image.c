@@ -352,6 +352,9 @@ static void test_zero_options(void **state)
         assert_non_null(strstr(json, cases[i].expect));
         assert_null(strstr(json, "\"Description\""));
         free(json);
+        assert_int_equal(bsnap_image_describe_attribute(f->s, id, "description", &json), 0);
+        assert_non_null(strstr(json, "\"Description\":{}"));
+        free(json);
     }
     /* a value outside the enum is refused, nothing registered */
     {
