@@ -135,9 +135,12 @@ python3 - "$W/store.json" <<'PY'
 import json, sys
 s = json.load(open(sys.argv[1]))
 m = lambda b: "%.1f MiB" % (b / 1048576)
-print("region %s, %d snapshots of %d volumes" % (s["Region"], s["SnapshotCount"], s["VolumeCount"]))
-print("chunks: %d, %s of data stored as %s in %d pack file(s), metadata %s"
-      % (s["ChunkCount"], m(s["LogicalBytes"]), m(s["PackBytes"]), s["PackCount"], m(s["MetaBytes"])))
+n = lambda k, one, many: "%d %s" % (k, one if k == 1 else many)
+print("region %s, %s of %s" % (s["Region"], n(s["SnapshotCount"], "snapshot", "snapshots"),
+                                n(s["VolumeCount"], "volume", "volumes")))
+print("chunks: %d, %s of data stored as %s in %s, metadata %s"
+      % (s["ChunkCount"], m(s["LogicalBytes"]), m(s["PackBytes"]),
+         n(s["PackCount"], "pack file", "pack files"), m(s["MetaBytes"])))
 PY
 echo
 echo "The two snapshots stay in the default store.  Try:"
