@@ -433,7 +433,7 @@ class Bench:
             return r
         except T.Skip as e:
             self.res.mark(scen, tool.name, "skipped", str(e))
-        except (T.Failed, OSError, ValueError, KeyError) as e:
+        except (T.Failed, OSError, ValueError, KeyError, subprocess.CalledProcessError) as e:
             log("%s/%s failed: %s" % (scen, tool.name, e))
             self.res.mark(scen, tool.name, "timeout" if isinstance(e, T.TimedOut) else "failed",
                           str(e)[:300])
@@ -725,7 +725,10 @@ class Bench:
                 small = self.img("scale-%d.img" % size)
                 if not os.path.exists(small):
                     log("workload: %d MiB ext4 image for the scaling scenario" % (size // W.MIB))
-                    W.make_small_image(small, size, a.seed + 6, self.work)
+                    fill = W.make_small_image(small, size, a.seed + 6, self.work)
+                    if fill != 0.55:
+                        log("workload: the files fit at %.0f %% of %d MiB" % (fill * 100,
+                                                                             size // W.MIB))
                 self.put(os.path.basename(small))
                 how, reps = "ext4", a.reps
             elif size == a.size:
@@ -840,9 +843,9 @@ class Bench:
 
 
 def default_scale_sizes(a):
-    """128 MiB, the image size and 16 GiB (--quick: 32 MiB, the image size and
+    """128 MiB, the image size and 16 GiB (--quick: 64 MiB, the image size and
     four times it)."""
-    return sorted({32 * W.MIB, a.size, 4 * a.size} if a.quick else
+    return sorted({64 * W.MIB, a.size, 4 * a.size} if a.quick else
                   {128 * W.MIB, a.size, 16 * W.GIB})
 
 
@@ -909,7 +912,7 @@ def main(argv=None):
     p.add_argument("--sparse-reps", type=int, default=1, help="runs of the sparse scenario (1)")
     p.add_argument("--chain", help="chain lengths, comma separated (default 1,100,1000; quick 1,10,30)")
     p.add_argument("--scale-sizes", help="image sizes of the scaling scenario, comma separated "
-                   "(default 128M,SIZE,16G; quick 32M,SIZE,4xSIZE)")
+                   "(default 128M,SIZE,16G; quick 64M,SIZE,4xSIZE)")
     p.add_argument("--align-size", help="file size of the alignment sweep (default 512M, "
                    "quick 16M)")
     p.add_argument("--reads", type=int, default=2000, help="random 4 KiB reads per pass (2000)")

@@ -76,6 +76,9 @@ def _list_files(root):
     return files
 
 
+_LISTED = {}  # root -> _list_files(root): the small scaling image reuses the listing
+
+
 def make_tree(dst, budget, seed):
     """Copy a random selection of system files, about @budget bytes, to @dst.
     Returns the list of (relative path, size) copied and the leftovers that
@@ -85,7 +88,9 @@ def make_tree(dst, budget, seed):
     for root, share in SOURCES:
         if not os.path.isdir(root):
             continue
-        files = _list_files(root)
+        if root not in _LISTED:
+            _LISTED[root] = _list_files(root)
+        files = list(_LISTED[root])
         rnd.shuffle(files)
         left = int(budget * share)
         for p, size in files:
@@ -141,14 +146,14 @@ def make_data_tree(dst, budget, seed):
         i += 1
 
 
-def mkfs(img, tree, size, label, uuid):
+def mkfs(img, tree, size, label, uuid, quiet=False):
     if os.path.exists(img):
         os.unlink(img)
     with open(img, "wb") as f:
         f.truncate(size)
     subprocess.run(["mkfs.ext4", "-q", "-F", "-b", "4096", "-L", label, "-U", uuid,
                     "-E", "hash_seed=" + uuid + ",nodiscard", "-d", tree, img],
-                   check=True)
+                   check=True, stderr=subprocess.DEVNULL if quiet else None)
 
 
 def copy_sparse(src, dst):
@@ -344,16 +349,28 @@ def make_sparse(img, size, data_bytes, src, seed):
 def make_small_image(img, size, seed, work):
     """A real ext4 image of @size made like base.img (the same mix of system
     files filling about 55 %, mkfs.ext4 -d, free space sparse): the small
-    point of the scaling scenario."""
+    point of the scaling scenario.  Returns the share of @size filled."""
     tree = os.path.join(work, "scale-tree")
-    if os.path.exists(tree):
-        shutil.rmtree(tree)
-    make_tree(tree, int(size * 0.55), seed)
     raw = img + ".raw"
-    mkfs(raw, tree, size, "benchscale", "5b1e0d6c-0000-4000-8000-00000000c001")
-    shutil.rmtree(tree)
+    # A small file system has less room for the same files (the journal,
+    # the inode tables and the last block of each small file take a larger
+    # share): fill less when the files do not fit.
+    for fill in (0.55, 0.45, 0.35):
+        if os.path.exists(tree):
+            shutil.rmtree(tree)
+        make_tree(tree, int(size * fill), seed)
+        try:
+            mkfs(raw, tree, size, "benchscale", "5b1e0d6c-0000-4000-8000-00000000c001",
+                 quiet=True)
+            break
+        except subprocess.CalledProcessError:
+            if fill == 0.35:
+                raise
+        finally:
+            shutil.rmtree(tree)
     copy_sparse(raw, img)
     os.unlink(raw)
+    return fill
 
 
 def make_tiled_image(base, img, size):
