@@ -323,38 +323,72 @@ static json_t *volume_ec2(const bsnap_store *s, const struct volume_rec *r)
 
 /* ---- filters ---- */
 
-bool ec2_wildcard_match(const char *p, const char *s)
+/* Length of the pattern token at @p (not at its end): '*', '?', a backslash
+ * and the character it escapes, or one UTF-8 character (a stray byte is a
+ * character of its own). */
+static size_t token_len(const char *p)
 {
+    size_t n = *p == '\\' && p[1] ? 1 : 0;
+
+    return n + utf8_char_len(p + n);
+}
+
+int ec2_wildcard_match_steps(const char *pattern, const char *s, uint64_t *steps)
+{
+    /* A set of pattern positions (byte offsets of tokens, plus the end)
+     * that the text read so far can reach, as in a Thompson NFA: each
+     * character of @s costs one pass over the pattern, so the whole match
+     * is O(|pattern| * |s|) with no recursion and no backtracking. */
+    size_t plen = strlen(pattern);
+    _cleanup_free_ uint8_t *cur = calloc(2 * (plen + 1), 1);
+    uint8_t *next = cur + plen + 1;
+    uint64_t count = 0;
+
+    if (!cur)
+        return -ENOMEM;
+    cur[0] = 1;
     for (;;) {
-        switch (*p) {
-        case '\0':
-            return *s == '\0';
-        case '*':
-            for (const char *t = s;; t++) {
-                if (ec2_wildcard_match(p + 1, t))
-                    return true;
-                if (!*t)
-                    return false;
+        /* Close over '*' and '?' matching nothing: they only move forward,
+         * so one pass in order reaches every position. */
+        for (size_t i = 0; i < plen; i += token_len(pattern + i), count++)
+            if (cur[i] && (pattern[i] == '*' || pattern[i] == '?'))
+                cur[i + 1] = 1;
+        if (!*s)
+            break;
+        size_t sl = utf8_char_len(s);
+        bool any = false;
+
+        memset(next, 0, plen + 1);
+        for (size_t i = 0, tl; i < plen; i += tl, count++) {
+            const char *t = pattern + i;
+
+            tl = token_len(t);
+            if (!cur[i])
+                continue;
+            if (*t == '*') {
+                next[i] = any = 1;
+            } else if (*t == '?') {
+                next[i + 1] = any = 1;
+            } else {
+                const char *lit = *t == '\\' && t[1] ? t + 1 : t;
+                size_t ll = tl - (size_t)(lit - t);
+                if (ll == sl && memcmp(lit, s, sl) == 0)
+                    next[i + tl] = any = 1;
             }
-        case '?': /* zero or one character */
-            if (ec2_wildcard_match(p + 1, s))
-                return true;
-            if (!*s)
-                return false;
-            p++;
-            s++;
-            continue;
-        case '\\':
-            if (p[1])
-                p++;
-            /* fall through */
-        default:
-            if (*p != *s)
-                return false;
-            p++;
-            s++;
         }
+        if (!any)
+            break;
+        memcpy(cur, next, plen + 1);
+        s += sl;
     }
+    if (steps)
+        *steps += count;
+    return !*s && cur[plen];
+}
+
+int ec2_wildcard_match(const char *pattern, const char *s)
+{
+    return ec2_wildcard_match_steps(pattern, s, NULL);
 }
 
 struct filter_field {
@@ -420,19 +454,23 @@ static const char *field_text(json_t *o, const char *field, char *buf, size_t bu
     return NULL;
 }
 
-static bool any_value_matches(const bsnap_filter *f, const char *text)
+/* 1 if a value of @f matches @text, 0 if none does, -ENOMEM. */
+static int any_value_matches(const bsnap_filter *f, const char *text)
 {
-    for (size_t j = 0; text && j < f->nvalues; j++)
-        if (ec2_wildcard_match(f->values[j], text))
-            return true;
-    return false;
+    for (size_t j = 0; text && j < f->nvalues; j++) {
+        int m = ec2_wildcard_match(f->values[j], text);
+        if (m != 0)
+            return m;
+    }
+    return 0;
 }
 
-static bool filters_match(const struct filter_field *fields, json_t *o, const bsnap_filter *f,
-                          size_t n)
+/* 1 if @o passes every filter of @f, 0 if not, -ENOMEM. */
+static int filters_match(const struct filter_field *fields, json_t *o, const bsnap_filter *f,
+                         size_t n)
 {
     for (size_t i = 0; i < n; i++) {
-        bool ok = false;
+        int ok = 0;
         json_t *tags = json_object_get(o, "Tags"), *t;
         size_t k;
 
@@ -441,10 +479,12 @@ static bool filters_match(const struct filter_field *fields, json_t *o, const bs
             json_array_foreach (tags, k, t) {
                 const char *key = json_string_value(json_object_get(t, "Key"));
                 const char *val = json_string_value(json_object_get(t, "Value"));
-                if (by_key
-                        ? any_value_matches(&f[i], key)
-                        : (key && strcmp(key, f[i].name + 4) == 0 && any_value_matches(&f[i], val)))
-                    ok = true;
+                if (by_key)
+                    ok = any_value_matches(&f[i], key);
+                else if (key && strcmp(key, f[i].name + 4) == 0)
+                    ok = any_value_matches(&f[i], val);
+                if (ok != 0)
+                    break;
             }
         } else {
             char buf[32];
@@ -452,10 +492,10 @@ static bool filters_match(const struct filter_field *fields, json_t *o, const bs
                 if (strcmp(ff->name, f[i].name) == 0)
                     ok = any_value_matches(&f[i], field_text(o, ff->field, buf, sizeof buf));
         }
-        if (!ok)
-            return false;
+        if (ok <= 0)
+            return ok;
     }
-    return true;
+    return 1;
 }
 
 typedef json_t *(*ec2_func)(const bsnap_store *s, const void *rec);
@@ -483,10 +523,16 @@ static int describe(const bsnap_store *s, const void *recs, size_t size, size_t 
             json_decref(arr);
             return bsnap_fail(-ENOMEM, "InternalError", "out of memory");
         }
-        if (filters_match(fields, o, filters, nfilters))
+        int m = filters_match(fields, o, filters, nfilters);
+        if (m > 0) {
             json_array_append_new(arr, o);
-        else
+        } else {
             json_decref(o);
+            if (m < 0) {
+                json_decref(arr);
+                return bsnap_fail(m, "InternalError", "out of memory matching filters");
+            }
+        }
     }
     return dump(json_pack("{s:o}", list, arr), ret_json, NULL);
 }
@@ -1129,38 +1175,40 @@ static const struct filter_field bdm_fields[] = {
     {NULL, NULL},
 };
 
-static bool image_matches(json_t *o, const bsnap_filter *f, size_t n)
+/* 1 if the image @o passes every filter of @f, 0 if not, -ENOMEM. */
+static int image_matches(json_t *o, const bsnap_filter *f, size_t n)
 {
     for (size_t i = 0; i < n; i++) {
         const char *field = NULL;
+        int ok = 0;
+
         for (const struct filter_field *ff = bdm_fields; ff->name; ff++)
             if (strcmp(ff->name, f[i].name) == 0)
                 field = ff->field;
         if (field) {
             json_t *m;
             size_t k;
-            bool ok = false;
             json_array_foreach (json_object_get(o, "BlockDeviceMappings"), k, m) {
                 char buf[32];
                 json_t *src = strcmp(field, "DeviceName") == 0 ? m : json_object_get(m, "Ebs");
-                if (src && any_value_matches(&f[i], field_text(src, field, buf, sizeof buf)))
-                    ok = true;
+                if (src && (ok = any_value_matches(&f[i], field_text(src, field, buf, sizeof buf))))
+                    break;
             }
-            if (!ok)
-                return false;
         } else if (strcmp(f[i].name, "state-reason-code") == 0 ||
                    strcmp(f[i].name, "state-reason-message") == 0) {
             json_t *sr = json_object_get(o, "StateReason");
             char buf[8];
-            if (!sr ||
-                !any_value_matches(&f[i], field_text(sr, f[i].name[13] == 'c' ? "Code" : "Message",
-                                                     buf, sizeof buf)))
-                return false;
-        } else if (!filters_match(image_fields, o, &f[i], 1)) {
-            return false;
+            if (sr)
+                ok = any_value_matches(
+                    &f[i],
+                    field_text(sr, f[i].name[13] == 'c' ? "Code" : "Message", buf, sizeof buf));
+        } else {
+            ok = filters_match(image_fields, o, &f[i], 1);
         }
+        if (ok <= 0)
+            return ok;
     }
-    return true;
+    return 1;
 }
 
 int json_describe_images(const bsnap_store *s, const struct image_rec *recs, size_t n,
@@ -1193,10 +1241,16 @@ int json_describe_images(const bsnap_store *s, const struct image_rec *recs, siz
             json_decref(arr);
             return bsnap_fail(-ENOMEM, "InternalError", "out of memory");
         }
-        if (image_matches(o, filters, nfilters))
+        int m = image_matches(o, filters, nfilters);
+        if (m > 0) {
             json_array_append_new(arr, o);
-        else
+        } else {
             json_decref(o);
+            if (m < 0) {
+                json_decref(arr);
+                return bsnap_fail(m, "InternalError", "out of memory matching filters");
+            }
+        }
     }
     return dump(json_pack("{s:o}", "Images", arr), ret_json, NULL);
 }

@@ -80,8 +80,14 @@ int json_describe_snapshots(const bsnap_store *s, const struct snapshot_rec *rec
 int json_describe_volumes(const bsnap_store *s, const struct volume_rec *recs, size_t n,
                           const bsnap_filter *filters, size_t nfilters, bool one, char **ret_json);
 
-/* EC2 wildcard match: '*' any run, '?' zero or one character, '\' escapes. */
-bool ec2_wildcard_match(const char *pattern, const char *s);
+/* EC2 wildcard match: '*' any run, '?' zero or one character (a code
+ * point, not a byte), '\' escapes.  Takes O(|pattern| * |s|) time and
+ * O(|pattern|) memory whatever the input, without recursion.  Returns 1 on
+ * a match, 0 without one, -ENOMEM (not recorded).  The _steps form adds the
+ * passes it made over pattern tokens to *@steps, so that a fuzzer can check
+ * the bound. */
+int ec2_wildcard_match(const char *pattern, const char *s);
+int ec2_wildcard_match_steps(const char *pattern, const char *s, uint64_t *steps);
 
 /* EBS ListChangedBlocks document from parallel arrays of block indexes and
  * tokens (hex ids, "" for a zero block). */

@@ -233,3 +233,65 @@ bool mem_is_zero(const void *buf, size_t n)
             return false;
     return memcmp(p, p + 16, n - 16) == 0;
 }
+
+/* Length and value of the well-formed UTF-8 sequence at @p (at most @n
+ * bytes), or 0 if there is none. */
+static size_t utf8_decode(const unsigned char *p, size_t n, uint32_t *ret_cp)
+{
+    unsigned c = p[0];
+    size_t len;
+    uint32_t cp;
+
+    if (c < 0x80) {
+        *ret_cp = c;
+        return 1;
+    }
+    if (c >= 0xc2 && c <= 0xdf)
+        len = 2, cp = c & 0x1f;
+    else if (c >= 0xe0 && c <= 0xef)
+        len = 3, cp = c & 0x0f;
+    else if (c >= 0xf0 && c <= 0xf4)
+        len = 4, cp = c & 0x07;
+    else
+        return 0;
+    if (n < len)
+        return 0;
+    for (size_t k = 1; k < len; k++) {
+        if ((p[k] & 0xc0) != 0x80)
+            return 0;
+        cp = cp << 6 | (p[k] & 0x3f);
+    }
+    if ((len == 3 && (cp < 0x800 || (cp >= 0xd800 && cp <= 0xdfff))) ||
+        (len == 4 && (cp < 0x10000 || cp > 0x10ffff)))
+        return 0;
+    *ret_cp = cp;
+    return len;
+}
+
+long utf8_length(const char *s, size_t n)
+{
+    const unsigned char *p = (const unsigned char *)s;
+    long chars = 0;
+
+    for (size_t i = 0; i < n; chars++) {
+        uint32_t cp;
+        size_t len = utf8_decode(p + i, n - i, &cp);
+        if (len == 0 || cp == 0)
+            return -1;
+        i += len;
+    }
+    return chars;
+}
+
+size_t utf8_char_len(const char *s)
+{
+    const unsigned char *p = (const unsigned char *)s;
+    size_t avail = 1;
+    uint32_t cp;
+
+    /* Never look past the NUL: count the bytes up to 4 that are not it. */
+    while (avail < 4 && p[avail - 1] && p[avail])
+        avail++;
+    size_t len = utf8_decode(p, avail, &cp);
+    return len ? len : 1;
+}

@@ -78,4 +78,19 @@ bool mem_is_zero(const void *buf, size_t n);
  * memory (@p untouched, -ENOMEM not recorded). */
 void *array_grow(void *p, size_t n, size_t *cap, size_t size, size_t first);
 
+/* ---- UTF-8: the one place that counts characters ----------------------
+ * Every limit users are told in characters (descriptions, tag keys and
+ * values, names) counts Unicode code points, as EC2 does, through
+ * utf8_length(). */
+
+/* Code points in the @n bytes at @s, or -1 if they are not well-formed
+ * UTF-8 (overlong forms, surrogates, code points past U+10FFFF, truncated
+ * sequences and NUL bytes are all refused). */
+long utf8_length(const char *s, size_t n);
+
+/* Bytes of the character that starts at @s (not at its NUL): 2 to 4 for a
+ * well-formed multi-byte sequence, else 1, so a stray byte is a character
+ * of its own and a walk over any string always moves forward. */
+size_t utf8_char_len(const char *s);
+
 #endif

@@ -1,9 +1,13 @@
-/* fuzz-filters.c - libFuzzer harness for bsnap_filters_parse().
+/* fuzz-filters.c - libFuzzer harness for bsnap_filters_parse() and the EC2
+ * wildcard matcher the describe calls run the values through.
  *
  * The input is split at newlines into arguments.  Checks: it returns; on
  * success every filter has a non-empty name and its values, written back as
  * Name="…",Values=["…",…] shorthand, parse to the same filter; on failure the
- * error is -EINVAL. */
+ * error is -EINVAL.  Every value is then matched, as a pattern, against the
+ * filter's name and every value; the matcher must stay within its bound of
+ * passes over the pattern (2 per character of the text, plus one), which a
+ * backtracking matcher breaks exponentially on "*a*a*a*b"-like patterns. */
 #include <errno.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -11,6 +15,7 @@
 #include <string.h>
 
 #include "blocksnap.h"
+#include "record.h"
 
 #define MAX_ARGS 64
 
@@ -60,6 +65,26 @@ static void check_round_trip(const bsnap_filter *f)
     free(buf);
 }
 
+static void check_match_bound(const char *pattern, const char *text)
+{
+    uint64_t steps = 0;
+    size_t plen = strlen(pattern), tlen = strlen(text);
+
+    if (ec2_wildcard_match_steps(pattern, text, &steps) < 0)
+        abort();
+    if (steps > 2 * (uint64_t)(plen + 1) * (tlen + 1))
+        abort();
+}
+
+static void check_matches(const bsnap_filter *f)
+{
+    for (size_t k = 0; k < f->nvalues; k++) {
+        check_match_bound(f->values[k], f->name);
+        for (size_t j = 0; j < f->nvalues; j++)
+            check_match_bound(f->values[k], f->values[j]);
+    }
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     char *text = malloc(size + 1), *args[MAX_ARGS];
@@ -88,6 +113,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         if (!f[i].name[0])
             abort();
         check_round_trip(&f[i]);
+        check_matches(&f[i]);
     }
     free(f);
     free(text);
