@@ -47,6 +47,59 @@ void render_buf_repeat(struct render_buf *b, char c, size_t n)
         render_buf_add(b, &c, 1);
 }
 
+/* ---- escaping ----------------------------------------------------------- */
+
+void render_escape(struct render_buf *b, const char *s)
+{
+    static const char hex[] = "0123456789abcdef";
+
+    while (*s) {
+        const unsigned char *p = (const unsigned char *)s;
+        size_t len = utf8_char_len(s);
+        /* C1 controls (U+0080..U+009F, UTF-8 c2 80..c2 9f) act as ESC
+         * sequences on some terminals: escape them as their bytes. */
+        bool c1 = len == 2 && p[0] == 0xc2 && p[1] < 0xa0;
+        char esc[4] = {'\\', 0, 0, 0};
+
+        if (len > 1 && !c1) {
+            render_buf_add(b, s, len);
+            s += len;
+            continue;
+        }
+        for (size_t k = 0; k < len; k++, s++) {
+            unsigned char c = (unsigned char)*s;
+            if (c >= 0x20 && c < 0x7f && c != '\\') {
+                render_buf_add(b, s, 1);
+                continue;
+            }
+            esc[1] = c == '\\' ? '\\' : c == '\t' ? 't' : c == '\n' ? 'n' : c == '\r' ? 'r' : 0;
+            if (esc[1]) {
+                render_buf_add(b, esc, 2);
+            } else {
+                esc[1] = 'x';
+                render_buf_add(b, esc, 2);
+                esc[2] = hex[c >> 4];
+                esc[3] = hex[c & 15];
+                render_buf_add(b, esc + 2, 2);
+            }
+        }
+    }
+}
+
+int bsnap_escape(const char *s, char **ret_text)
+{
+    struct render_buf b = {0};
+
+    render_escape(&b, s);
+    render_buf_puts(&b, "");
+    if (b.err) {
+        free(b.s);
+        return -ENOMEM;
+    }
+    *ret_text = b.s;
+    return 0;
+}
+
 /* ---- scalars and keys ----------------------------------------------------- */
 
 bool render_is_scalar(const json_t *v)
@@ -143,10 +196,15 @@ static void text_any(struct render_buf *b, const json_t *item, const char *ident
 
 static void put_upper(struct render_buf *b, const char *s)
 {
-    for (; *s; s++) {
-        char c = (char)toupper((unsigned char)*s);
-        render_buf_add(b, &c, 1);
+    _cleanup_free_ char *up = strdup(s);
+
+    if (!up) {
+        b->err = -ENOMEM;
+        return;
     }
+    for (char *p = up; *p; p++)
+        *p = (char)toupper((unsigned char)*p);
+    render_escape(b, up);
 }
 
 static void put_scalar(struct render_buf *b, const json_t *v)
@@ -157,7 +215,7 @@ static void put_scalar(struct render_buf *b, const json_t *v)
         b->err = -ENOMEM;
         return;
     }
-    render_buf_puts(b, t);
+    render_escape(b, t);
     free(t);
 }
 

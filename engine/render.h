@@ -13,7 +13,10 @@
  *         lists the union of the elements' scalar keys (missing ones
  *         empty); nested lists and objects follow as their own lines, so a
  *         snapshot's tags print as "TAGS\tenv\tprod".  Booleans are "True" /
- *         "False" and null is "None", as Python prints them;
+ *         "False" and null is "None", as Python prints them.  Unlike the
+ *         AWS CLI, values and keys are escaped (render_escape()), so a tab,
+ *         newline or ESC in a tag cannot forge a field, a line or a
+ *         terminal sequence;
  *
  *  table  awscli/formatter.py's TableFormatter: a boxed section per list or
  *         object, titled with its key, a header row of the sorted scalar
@@ -47,6 +50,10 @@ struct render_buf {
 void render_buf_add(struct render_buf *b, const char *s, size_t n);
 void render_buf_puts(struct render_buf *b, const char *s);
 void render_buf_repeat(struct render_buf *b, char c, size_t n);
+
+/* Append @s escaped as bsnap_escape() says (blocksnap.h): the one escaping
+ * of user text in the text and table forms. */
+void render_escape(struct render_buf *b, const char *s);
 
 /* Whether @v is neither an object nor an array. */
 bool render_is_scalar(const json_t *v);

@@ -32,14 +32,29 @@ struct table {
     int err;
 };
 
-/* Characters a string takes on a terminal: UTF-8 code points. */
+/* Characters a string takes on a terminal: UTF-8 code points (cells are
+ * escaped, so each is a printable character). */
 static size_t display_width(const char *s)
 {
     size_t w = 0;
 
-    for (; *s; s++)
-        w += ((unsigned char)*s & 0xc0) != 0x80;
+    for (; *s; s += utf8_char_len(s))
+        w++;
     return w;
+}
+
+/* @s escaped (render_escape()), malloc'd; NULL when out of memory. */
+static char *escaped(const char *s)
+{
+    struct render_buf b = {0};
+
+    render_escape(&b, s);
+    render_buf_puts(&b, "");
+    if (b.err) {
+        free(b.s);
+        return NULL;
+    }
+    return b.s;
 }
 
 static void table_new_section(struct table *t, const char *title, int indent)
@@ -55,14 +70,14 @@ static void table_new_section(struct table *t, const char *title, int indent)
     t->v = v;
     memset(&v[t->n], 0, sizeof v[t->n]);
     v[t->n].indent = indent;
-    if (title && !(v[t->n].title = strdup(title)))
+    if (title && !(v[t->n].title = escaped(title)))
         t->err = -ENOMEM;
     t->n++;
     t->indent = indent;
 }
 
-/* Add a row of @n cells; the strings are copied, control characters become
- * spaces so that they cannot break the box. */
+/* Add a row of @n cells; the strings are copied escaped, so that a control
+ * character can neither break the box nor reach the terminal. */
 static void table_add_row(struct table *t, const char *const *cells, size_t n, bool header)
 {
     struct section *sec;
@@ -86,14 +101,11 @@ static void table_add_row(struct table *t, const char *const *cells, size_t n, b
     }
     sec->nrows++;
     for (size_t i = 0; i < n; i++) {
-        char *c = strdup(cells[i]);
+        char *c = escaped(cells[i]);
         if (!c) {
             t->err = -ENOMEM;
             return;
         }
-        for (char *p = c; *p; p++)
-            if ((unsigned char)*p < 0x20 || *p == 0x7f)
-                *p = ' ';
         rows[sec->nrows - 1].cells[i] = c;
     }
 }

@@ -1,8 +1,9 @@
 /* table.h - the AWS CLI's --output table form, for bsnap_render_titled().
  *
  * Guarantees: the result depends on the document and @title only (never on
- * a terminal), every line has the same width, control characters in values
- * are drawn as spaces, and an empty document renders as "".
+ * a terminal), every line has the same width, titles, keys and values are
+ * escaped as in the text form (render_escape()), and an empty document
+ * renders as "".
  */
 #ifndef BSNAP_TABLE_H
 #define BSNAP_TABLE_H

@@ -2,7 +2,10 @@
  *
  * Documents are JSON from the engine, rendered by bsnap_render() in the
  * --output format; the CLI itself never parses JSON.  Errors are one line,
- * "blocksnap: error: MESSAGE (Code)", as the engine recorded them.
+ * "blocksnap: error: MESSAGE (Code)", as the engine recorded them.  Every
+ * message goes out through bsnap_escape(): it may quote what the user typed
+ * or a name from the store, and an ESC or a newline in those must neither
+ * reach the terminal nor forge a line.
  */
 #include <errno.h>
 #include <stdarg.h>
@@ -39,6 +42,19 @@ int output_document(const struct cli *cli, const char *json)
     return EXIT_OK;
 }
 
+/* Write @s to stderr escaped (bsnap_escape()). */
+static void put_escaped(const char *s)
+{
+    char *e = NULL;
+
+    if (bsnap_escape(s, &e) < 0) {
+        fputs("(out of memory)", stderr);
+        return;
+    }
+    fputs(e, stderr);
+    free(e);
+}
+
 int output_engine_error(void)
 {
     const bsnap_error *e = bsnap_last_error();
@@ -47,20 +63,26 @@ int output_engine_error(void)
         fprintf(stderr, "blocksnap: error: interrupted\n");
         return EXIT_FAILED;
     }
-    fprintf(stderr, "blocksnap: error: %s (%s)\n",
-            e->message[0] ? e->message : strerror(e->err ? -e->err : EIO),
-            e->code[0] ? e->code : "InternalError");
+    fputs("blocksnap: error: ", stderr);
+    put_escaped(e->message[0] ? e->message : strerror(e->err ? -e->err : EIO));
+    fputs(" (", stderr);
+    put_escaped(e->code[0] ? e->code : "InternalError");
+    fputs(")\n", stderr);
     return EXIT_FAILED;
 }
 
 int output_usage_error(const struct verb *verb, const char *code, const char *fmt, ...)
 {
     va_list ap;
+    char *msg = NULL;
+    int n;
 
     fputs("blocksnap: error: ", stderr);
     va_start(ap, fmt);
-    vfprintf(stderr, fmt, ap);
+    n = vasprintf(&msg, fmt, ap);
     va_end(ap);
+    put_escaped(n >= 0 ? msg : "(out of memory)");
+    free(n >= 0 ? msg : NULL);
     fprintf(stderr, " (%s)\n", code);
     if (verb)
         fprintf(stderr, "Try 'blocksnap %s --help'\n", verb->name);
@@ -115,8 +137,13 @@ void output_log(void *ud, int level, const char *category, const char *msg)
 
     /* Not "error:": that prefix is kept for the one line that says why the
      * command failed. */
-    if (level <= BSNAP_LOG_WARNING && !cli->quiet)
-        fprintf(stderr, "blocksnap: %s: %s\n", category, msg);
-    else if (level >= BSNAP_LOG_DEBUG)
-        fprintf(stderr, "blocksnap: debug: %s: %s\n", category, msg);
+    if (level <= BSNAP_LOG_WARNING && !cli->quiet) {
+        fprintf(stderr, "blocksnap: %s: ", category);
+    } else if (level >= BSNAP_LOG_DEBUG) {
+        fprintf(stderr, "blocksnap: debug: %s: ", category);
+    } else {
+        return;
+    }
+    put_escaped(msg);
+    fputs("\n", stderr);
 }

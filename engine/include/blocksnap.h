@@ -642,6 +642,18 @@ BSNAP_API BSNAP_WUR int bsnap_render(const char *json, const char *format, char 
 BSNAP_API BSNAP_WUR int bsnap_render_titled(const char *json, const char *format, const char *title,
                                             char **ret_text) BSNAP_NONNULL(1, 2, 4);
 
+/** Escape @s for a terminal or a line-oriented reader, in C's style, as
+ * bsnap_render() does in its "text" and "table" forms: a backslash becomes
+ * two (\\); tab, newline and carriage return become \t, \n and \r; every
+ * other control character (C0, DEL, and C1, U+0080 to U+009F) becomes \xHH
+ * per byte (ESC is \x1b, U+009B is \xc2\x9b), and so does a byte that is
+ * not part of well-formed UTF-8.  Everything else, printable non-ASCII
+ * included, is kept, so a result never holds a control character and reads
+ * back unambiguously.  Front ends use it for any user text they echo, error
+ * messages included.  @ret_text out: malloc'd.  Pure: any thread.
+ * Errors: -ENOMEM (not recorded). */
+BSNAP_API BSNAP_WUR int bsnap_escape(const char *s, char **ret_text) BSNAP_NONNULL(1, 2);
+
 /* ------------------------------------------------------------------------
  * Partitions and boot sectors
  * ------------------------------------------------------------------------ */

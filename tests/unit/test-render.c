@@ -114,17 +114,47 @@ static void test_table_single_scalar_and_control_chars(void **state)
            "-----------------------\n"
            "|  ChunksFreed  |  3  |\n"
            "+---------------+-----+\n");
-    /* A tab or newline in a value cannot break the box. */
+    /* A tab or newline in a value cannot break the box: it is escaped, as
+     * in the text form. */
     expect("{\"Ids\":[\"a\",\"b\"],\"Name\":\"x\\ty\"}", "table",
-           "------------------\n"
-           "|  Name  |  x y  |\n"
-           "+--------+-------+\n"
-           "||     Ids      ||\n"
-           "|+--------------+|\n"
-           "||  a           ||\n"
-           "||  b           ||\n"
-           "|+--------------+|\n");
+           "-------------------\n"
+           "|  Name  |  x\\ty  |\n"
+           "+--------+--------+\n"
+           "||      Ids      ||\n"
+           "|+---------------+|\n"
+           "||  a            ||\n"
+           "||  b            ||\n"
+           "|+---------------+|\n");
     expect("{}", "table", "");
+}
+
+/* A tag value with a newline and a tab forged a whole SNAPSHOTS line in the
+ * text form, and an ESC (or the one-byte CSI, U+009B) reached the terminal
+ * raw.  Both forms escape control characters the same way, in C's style,
+ * and a backslash is doubled so that the escapes read back unambiguously. */
+static void test_escaping(void **state)
+{
+    static const char forged[] =
+        "{\"Snapshots\":[{\"SnapshotId\":\"snap-1\",\"Tags\":[{\"Key\":\"k\","
+        "\"Value\":\"v\\nSNAPSHOTS\\tsnap-2\\u001b[31m\\u009b\\\\\\r\\u007f\\u0001 \xc3\xa9\"}]}]}";
+    char *text = NULL;
+
+    (void)state;
+    expect(forged, "text",
+           "SNAPSHOTS\tsnap-1\n"
+           "TAGS\tk\tv\\nSNAPSHOTS\\tsnap-2\\x1b[31m\\xc2\\x9b\\\\\\r\\x7f\\x01 \xc3\xa9\n");
+    assert_int_equal(bsnap_render(forged, "table", &text), 0);
+    assert_non_null(
+        strstr(text, "|  v\\nSNAPSHOTS\\tsnap-2\\x1b[31m\\xc2\\x9b\\\\\\r\\x7f\\x01 \xc3\xa9  |"));
+    for (const char *p = text; *p; p++)
+        assert_true((unsigned char)*p >= 0x20 || *p == '\n');
+    free(text);
+    /* Keys are escaped too (a list's key is the text form's first field). */
+    expect("{\"a\\tb\":[{\"x\":\"1\"}]}", "text", "A\\tB\t1\n");
+    /* The public escaper is the same one. */
+    assert_int_equal(bsnap_escape("a\x1b\\\t\xff\xc2\x85\xe2\x82\xac", &text), 0);
+    assert_string_equal(text, "a\\x1b\\\\\\t\\xff\\xc2\\x85\xe2\x82\xac");
+    free(text);
 }
 
 static void test_table_every_element_its_section(void **state)
@@ -209,6 +239,7 @@ int main(void)
         cmocka_unit_test(test_table_nested),
         cmocka_unit_test(test_table_list_union_and_utf8),
         cmocka_unit_test(test_table_single_scalar_and_control_chars),
+        cmocka_unit_test(test_escaping),
         cmocka_unit_test(test_table_every_element_its_section),
         cmocka_unit_test(test_table_titled),
         cmocka_unit_test(test_errors),
