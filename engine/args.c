@@ -78,47 +78,6 @@ static int push_value(struct entry *e, char *s)
     return 0;
 }
 
-/* Characters of a valid UTF-8 string @s of @n bytes, or -1 if it is not
- * valid UTF-8 (overlong forms, surrogates and NUL included). */
-static long utf8_chars(const char *s, size_t n)
-{
-    const unsigned char *p = (const unsigned char *)s;
-    long chars = 0;
-
-    for (size_t i = 0; i < n; chars++) {
-        unsigned c = p[i];
-        size_t len;
-        uint32_t cp;
-
-        if (c == 0)
-            return -1;
-        if (c < 0x80) {
-            i++;
-            continue;
-        }
-        if (c >= 0xc2 && c <= 0xdf)
-            len = 2, cp = c & 0x1f;
-        else if (c >= 0xe0 && c <= 0xef)
-            len = 3, cp = c & 0x0f;
-        else if (c >= 0xf0 && c <= 0xf4)
-            len = 4, cp = c & 0x07;
-        else
-            return -1;
-        if (n - i < len)
-            return -1;
-        for (size_t k = 1; k < len; k++) {
-            if ((p[i + k] & 0xc0) != 0x80)
-                return -1;
-            cp = cp << 6 | (p[i + k] & 0x3f);
-        }
-        if ((len == 3 && (cp < 0x800 || (cp >= 0xd800 && cp <= 0xdfff))) ||
-            (len == 4 && (cp < 0x10000 || cp > 0x10ffff)))
-            return -1;
-        i += len;
-    }
-    return chars;
-}
-
 /* ---- shorthand ---------------------------------------------------------- */
 
 /* Length of a field name at @p followed by '=', or 0 if @p does not start
@@ -365,12 +324,26 @@ static int parse_json(const char *arg, const struct schema *sc, struct entries *
     return r;
 }
 
+/* ---- text limits -------------------------------------------------------- */
+
+int bsnap_text_check(const char *field, const char *s, size_t max_chars)
+{
+    long chars = utf8_length(s, strlen(s));
+
+    bsnap_error_clear();
+    if (chars < 0)
+        return bsnap_fail(-EINVAL, CODE, "%s is not valid UTF-8", field);
+    if (max_chars > 0 && (size_t)chars > max_chars)
+        return bsnap_fail(-EINVAL, CODE, "%s is longer than %zu characters", field, max_chars);
+    return 0;
+}
+
 /* ---- common driver ------------------------------------------------------ */
 
 static int check_string(const char *s, const char *arg, const struct schema *sc, const char *field,
                         long max)
 {
-    long chars = utf8_chars(s, strlen(s));
+    long chars = utf8_length(s, strlen(s));
 
     if (chars < 0)
         return bsnap_fail(-EINVAL, CODE, "%s '%.100s': %s is not valid UTF-8", sc->what, arg,

@@ -482,16 +482,26 @@ static int check_tags(const bsnap_tag *tags, size_t ntags, bool need_value)
     if (ntags > TAGS_MAX)
         return bsnap_fail(-EINVAL, "TagLimitExceeded", "at most %d tags per resource", TAGS_MAX);
     for (size_t i = 0; i < ntags; i++) {
-        if (!tags[i].key || !tags[i].key[0] || strlen(tags[i].key) > TAG_KEY_MAX)
+        long klen = tags[i].key ? utf8_length(tags[i].key, strlen(tags[i].key)) : -1;
+        if (!tags[i].key || klen < 0)
+            return bsnap_fail(-EINVAL, "InvalidParameterValue",
+                              tags[i].key ? "tag key is not valid UTF-8" : "tag key missing");
+        if (klen < 1 || klen > TAG_KEY_MAX)
             return bsnap_fail(-EINVAL, "InvalidParameterValue",
                               "tag key must be 1 to %d characters", TAG_KEY_MAX);
         if (strncmp(tags[i].key, "aws:", 4) == 0)
             return bsnap_fail(-EINVAL, "InvalidParameterValue",
                               "tag key '%s': keys starting with 'aws:' are reserved", tags[i].key);
-        if (tags[i].value && strlen(tags[i].value) > TAG_VALUE_MAX)
-            return bsnap_fail(-EINVAL, "InvalidParameterValue",
-                              "tag '%s': value longer than %d characters", tags[i].key,
-                              TAG_VALUE_MAX);
+        if (tags[i].value) {
+            long vlen = utf8_length(tags[i].value, strlen(tags[i].value));
+            if (vlen < 0)
+                return bsnap_fail(-EINVAL, "InvalidParameterValue",
+                                  "tag '%s': value is not valid UTF-8", tags[i].key);
+            if (vlen > TAG_VALUE_MAX)
+                return bsnap_fail(-EINVAL, "InvalidParameterValue",
+                                  "tag '%s': value longer than %d characters", tags[i].key,
+                                  TAG_VALUE_MAX);
+        }
         if (need_value && !tags[i].value)
             return bsnap_fail(-EINVAL, "InvalidParameterValue", "tag '%s' has no value",
                               tags[i].key);

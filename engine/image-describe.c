@@ -277,9 +277,9 @@ int bsnap_image_modify_attribute(bsnap_store *s, const char *id, const char *att
                           "The request received was invalid (attribute '%s' cannot be modified "
                           "here: only description)",
                           attribute);
-    if (strlen(value) > DESCRIPTION_MAX)
-        return bsnap_fail(-EINVAL, "InvalidParameterValue",
-                          "description is longer than %d characters", DESCRIPTION_MAX);
+    r = bsnap_text_check("description", value, DESCRIPTION_MAX);
+    if (r < 0)
+        return r;
     r = load_for_update(s, id, &txn, &rec);
     if (r < 0)
         return r;

@@ -199,46 +199,13 @@ static int sh_object(const char **pp, int depth, struct sh_out *o, const char *a
     return 0;
 }
 
-/* Whether @s is well-formed UTF-8 (no overlong forms, no surrogates). */
-static bool utf8_valid(const char *s)
-{
-    const unsigned char *p = (const unsigned char *)s;
-
-    while (*p) {
-        unsigned c = *p, n;
-        uint32_t cp;
-        if (c < 0x80) {
-            p++;
-            continue;
-        }
-        if (c >= 0xc2 && c <= 0xdf)
-            n = 1, cp = c & 0x1f;
-        else if (c >= 0xe0 && c <= 0xef)
-            n = 2, cp = c & 0x0f;
-        else if (c >= 0xf0 && c <= 0xf4)
-            n = 3, cp = c & 0x07;
-        else
-            return false;
-        for (unsigned i = 1; i <= n; i++) {
-            if ((p[i] & 0xc0) != 0x80)
-                return false;
-            cp = (cp << 6) | (p[i] & 0x3f);
-        }
-        if ((n == 2 && (cp < 0x800 || (cp >= 0xd800 && cp <= 0xdfff))) ||
-            (n == 3 && (cp < 0x10000 || cp > 0x10ffff)))
-            return false;
-        p += n + 1;
-    }
-    return true;
-}
-
 int bdm_shorthand_to_json(const char *arg, char **ret_json)
 {
     struct sh_out o = {0};
     const char *p = arg;
     int r;
 
-    if (!utf8_valid(arg))
+    if (utf8_length(arg, strlen(arg)) < 0)
         return bsnap_fail(-EINVAL, "InvalidBlockDeviceMapping",
                           "a block device mapping argument is not valid UTF-8");
     r = sh_object(&p, 0, &o, arg);
@@ -514,9 +481,11 @@ static int check_request(const struct image_request *q, struct image_rec *rec)
                           "contain letters, numbers, and the following special characters: "
                           "()[] ./-'@_ (got '%s')",
                           q->name);
-    if (q->description && strlen(q->description) > DESCRIPTION_MAX)
-        return bsnap_fail(-EINVAL, "InvalidParameterValue",
-                          "description is longer than %d characters", DESCRIPTION_MAX);
+    if (q->description) {
+        int r = bsnap_text_check("description", q->description, DESCRIPTION_MAX);
+        if (r < 0)
+            return r;
+    }
     if (q->architecture && !one_of(q->architecture, archs))
         return bsnap_fail(-EINVAL, "InvalidParameterValue",
                           "architecture '%s' is not one of i386, x86_64, arm64, x86_64_mac, "

@@ -16,7 +16,7 @@
 #define TAGS_MAX 50
 #define TAG_KEY_MAX 127
 #define TAG_VALUE_MAX 256
-#define DESCRIPTION_MAX 255
+#define DESCRIPTION_MAX BSNAP_DESCRIPTION_MAX
 
 struct tag {
     char *key;

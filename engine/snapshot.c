@@ -157,6 +157,14 @@ static int resolve_volume(bsnap_store *s, const bsnap_snapshot_options *o, struc
         *ret_new = false;
         return 0;
     }
+    /* The path is recorded and shown as a JSON string: it must be UTF-8
+     * (a Latin-1 name failed later as "out of memory"). */
+    if (utf8_length(canon, strlen(canon)) < 0) {
+        close(*ret_fd);
+        *ret_fd = -1;
+        return bsnap_fail(-EINVAL, "InvalidParameterValue",
+                          "volume %s: the path is not valid UTF-8", canon);
+    }
     r = catalog_volume_by_path(txn, canon, vol);
     if (r == 0) {
         *ret_new = false;
@@ -164,6 +172,7 @@ static int resolve_volume(bsnap_store *s, const bsnap_snapshot_options *o, struc
     }
     if (r != -ENOENT) {
         close(*ret_fd);
+        *ret_fd = -1;
         return r;
     }
     *ret_new = true;
@@ -171,6 +180,7 @@ static int resolve_volume(bsnap_store *s, const bsnap_snapshot_options *o, struc
     r = id_generate("vol", vol->id);
     if (r < 0) {
         close(*ret_fd);
+        *ret_fd = -1;
         return bsnap_fail(r, "InternalError", "getrandom: %s", strerror(-r));
     }
     vol->path = steal_ptr(canon);
@@ -312,11 +322,9 @@ static int take(bsnap_store *s, const bsnap_snapshot_options *o, char ret_id[BSN
                        "give exactly one of a volume path or a volume id");
         goto out;
     }
-    if (o->description && strlen(o->description) > DESCRIPTION_MAX) {
-        r = bsnap_fail(-EINVAL, "InvalidParameterValue", "description is longer than %d characters",
-                       DESCRIPTION_MAX);
+    if (o->description &&
+        (r = bsnap_text_check("description", o->description, DESCRIPTION_MAX)) < 0)
         goto out;
-    }
     if (o->full && o->parent_id) {
         r = bsnap_fail(-EINVAL, "InvalidParameterCombination",
                        "--full and a parent snapshot exclude each other");

@@ -76,6 +76,9 @@ static int common_options(struct cli *cli, const struct args *a, bsnap_image_opt
 
     o->name = arg_value(a, "name");
     o->description = arg_value(a, "description");
+    if (o->description &&
+        (r = cli_check_text(cli, "description", o->description, BSNAP_DESCRIPTION_MAX)) != EXIT_OK)
+        return r;
     o->architecture = arg_value(a, "architecture");
     o->virtualization = arg_value(a, "virtualization-type");
     o->root_device_name = arg_value(a, "root-device-name");
@@ -257,6 +260,10 @@ int cmd_modify_image_attribute(struct cli *cli, const struct args *a)
     if (!attr || !value)
         return output_usage_error(cli->verb, "MissingParameter",
                                   "give --description TEXT, or --attribute NAME --value TEXT");
+    if (strcmp(attr, "description") == 0 &&
+        (r = cli_check_text(cli, desc ? "description" : "value", value, BSNAP_DESCRIPTION_MAX)) !=
+            EXIT_OK)
+        return r;
     if ((r = cli_open_store(cli)) != EXIT_OK)
         return r;
     if (bsnap_image_modify_attribute(cli->store, arg_value(a, "image-id"), attr, value) < 0)

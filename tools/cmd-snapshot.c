@@ -49,7 +49,13 @@ int cmd_create_snapshot(struct cli *cli, const struct args *a)
                                   "give --full or --parent, not both");
     if (threads && (r = arg_uint(cli->verb, "threads", threads, 1, 1024, &opts.threads)) != EXIT_OK)
         return r;
+    /* The volume's path is recorded and shown as text: UTF-8 only. */
+    if (opts.volume_path && (r = cli_check_text(cli, "volume", opts.volume_path, 0)) != EXIT_OK)
+        return r;
     opts.description = arg_value(a, "description");
+    if (opts.description && (r = cli_check_text(cli, "description", opts.description,
+                                                BSNAP_DESCRIPTION_MAX)) != EXIT_OK)
+        return r;
     opts.parent_id = arg_value(a, "parent");
     opts.full = arg_flag(a, "full");
     if ((r = cli_parse_tags(cli, a, true, &tags, &opts.ntags)) != EXIT_OK)

@@ -107,6 +107,11 @@ int cli_parse_tags(const struct cli *cli, const struct args *a, bool empty_value
 int cli_parse_filters(const struct cli *cli, const struct args *a, bsnap_filter **ret,
                       size_t *ret_n);
 
+/* Check the text of option --@name (not NULL) as bsnap_text_check() does:
+ * valid UTF-8, at most @max characters.  EXIT_OK, or EXIT_USAGE after
+ * printing why. */
+int cli_check_text(const struct cli *cli, const char *name, const char *value, size_t max);
+
 /* ---- the run (main.c) ----------------------------------------------------- */
 
 struct cli {

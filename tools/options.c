@@ -221,3 +221,14 @@ int cli_parse_filters(const struct cli *cli, const struct args *a, bsnap_filter 
                                   bsnap_last_error()->message);
     return EXIT_OK;
 }
+
+int cli_check_text(const struct cli *cli, const char *name, const char *value, size_t max)
+{
+    char field[64];
+
+    snprintf(field, sizeof field, "--%s", name);
+    if (bsnap_text_check(field, value, max) < 0)
+        return output_usage_error(cli->verb, bsnap_last_error()->code, "%s",
+                                  bsnap_last_error()->message);
+    return EXIT_OK;
+}

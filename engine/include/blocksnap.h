@@ -250,6 +250,21 @@ BSNAP_API BSNAP_WUR int bsnap_filters_parse(const char *const *args, size_t narg
                                             bsnap_filter **ret_filters, size_t *ret_nfilters)
     BSNAP_NONNULL(3, 4);
 
+/** The longest description of a snapshot or image, in characters. */
+#define BSNAP_DESCRIPTION_MAX 255
+
+/** Check text a user gave for a field EC2 limits in characters (a
+ * description, a tag key or value): @s must be well-formed UTF-8 of at most
+ * @max_chars characters, counted as Unicode code points as EC2 counts them
+ * (so 255 "é", 510 bytes, is a valid description); 0 means no limit.
+ * @field in: the field's name for the message ("description").  The engine
+ * makes the same check itself; a front end calls this first to tell a
+ * usage error from a failed operation.  Pure: any thread.
+ * Errors: -EINVAL (InvalidParameterValue): "FIELD is not valid UTF-8",
+ * "FIELD is longer than N characters". */
+BSNAP_API BSNAP_WUR int bsnap_text_check(const char *field, const char *s, size_t max_chars)
+    BSNAP_NONNULL(1, 2);
+
 /** Parse a changed-block list: lines "OFFSET LENGTH" (decimal bytes), blank
  * lines and lines starting with '#' ignored.  Ranges must be sorted, not
  * overlapping, and have LENGTH > 0 (the form `blocksnap diff` prints).

@@ -217,6 +217,33 @@ static void test_tags_limits(void **state)
     free(utf127);
 }
 
+/* bsnap_text_check(), the one check of text limited in characters: 255 "é"
+ * (510 bytes) is a valid description, where the byte count refused it as
+ * "longer than 255 characters"; text that is not UTF-8 is refused as such
+ * (an invalid description used to fail as "out of memory"). */
+static void test_text_check(void **state)
+{
+    char *e255 = repeat("\xc3\xa9", 255), *e256 = repeat("\xc3\xa9", 256);
+    char *four = repeat("\xf0\x9f\x92\xbe", 255);
+
+    (void)state;
+    assert_int_equal(bsnap_text_check("description", e255, BSNAP_DESCRIPTION_MAX), 0);
+    assert_int_equal(bsnap_text_check("description", four, BSNAP_DESCRIPTION_MAX), 0);
+    assert_error(bsnap_text_check("description", e256, BSNAP_DESCRIPTION_MAX), -EINVAL,
+                 "InvalidParameterValue", "description is longer than 255 characters");
+    assert_int_equal(bsnap_text_check("description", "", BSNAP_DESCRIPTION_MAX), 0);
+    assert_int_equal(bsnap_text_check("x", e256, 0), 0); /* 0: no limit */
+    assert_error(bsnap_text_check("--description", "caf\xe9", 10), -EINVAL, "InvalidParameterValue",
+                 "--description is not valid UTF-8");
+    assert_error(bsnap_text_check("d", "\xed\xa0\x80", 10), -EINVAL, "InvalidParameterValue",
+                 "not valid UTF-8");
+    assert_error(bsnap_text_check("d", "\xc0\x80", 10), -EINVAL, "InvalidParameterValue",
+                 "not valid UTF-8");
+    free(e255);
+    free(e256);
+    free(four);
+}
+
 /* ---- filters ------------------------------------------------------------ */
 
 static void test_filters_forms(void **state)
@@ -383,6 +410,7 @@ int main(void)
         cmocka_unit_test(test_filters_forms),    cmocka_unit_test(test_filters_errors),
         cmocka_unit_test(test_ranges_valid),     cmocka_unit_test(test_ranges_errors),
         cmocka_unit_test(test_ranges_nul_byte),  cmocka_unit_test(test_ranges_load),
+        cmocka_unit_test(test_text_check),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -288,6 +288,28 @@ static void test_tags(void **state)
         longval[256] = '\0';
         bad[0] = (bsnap_tag){longkey, longval}; /* the longest allowed */
         assert_int_equal(bsnap_tags_create(f->s, res, 1, bad, 1), 0);
+        /* Characters, not bytes: a 127-"é" key (254 bytes) and a 256-"é"
+         * value are allowed, as the CLI's parser allows them; text that is
+         * not UTF-8 is not. */
+        char ekey[2 * 128 + 1], eval[2 * 257 + 1];
+        for (int i = 0; i < 128; i++)
+            memcpy(ekey + 2 * i, "\xc3\xa9", 2);
+        for (int i = 0; i < 257; i++)
+            memcpy(eval + 2 * i, "\xc3\xa9", 2);
+        ekey[2 * 127] = eval[2 * 256] = '\0';
+        bad[0] = (bsnap_tag){ekey, eval};
+        assert_int_equal(bsnap_tags_create(f->s, res, 1, bad, 1), 0);
+        ekey[2 * 127] = eval[2 * 256] = '\xc3';
+        ekey[2 * 128] = '\0';
+        bad[0] = (bsnap_tag){ekey, "v"};
+        assert_error(bsnap_tags_create(f->s, res, 1, bad, 1), -EINVAL, "InvalidParameterValue");
+        eval[2 * 257] = '\0';
+        bad[0] = (bsnap_tag){"k", eval};
+        assert_error(bsnap_tags_create(f->s, res, 1, bad, 1), -EINVAL, "InvalidParameterValue");
+        bad[0] = (bsnap_tag){"k\xff", "v"};
+        assert_error(bsnap_tags_create(f->s, res, 1, bad, 1), -EINVAL, "InvalidParameterValue");
+        bad[0] = (bsnap_tag){"k", "\xc3"};
+        assert_error(bsnap_tags_create(f->s, res, 1, bad, 1), -EINVAL, "InvalidParameterValue");
     }
     /* 50 tags per resource at most, counting those it has */
     {
