@@ -32,6 +32,64 @@ struct table {
     int err;
 };
 
+/* The widest table a section should make, in columns: a wider object is
+ * drawn as KEY | VALUE rows instead (as the AWS CLI's table does when a
+ * section is wider than the terminal, but for a fixed width, so the result
+ * stays deterministic). */
+#define TABLE_WIDTH_MAX 100
+
+/* The columns a person reads in the lists the describe calls return, in
+ * this order, each at most @max characters (0: any; longer values are cut,
+ * from the end, or from the start for paths, and marked "..."), and the
+ * nested sections drawn under each element.  A key "A.B" is B of the object
+ * A, headed B.  JSON output carries the rest.
+ * A list not named here shows every scalar key, as the AWS CLI does. */
+struct column {
+    const char *key;
+    size_t max;
+    bool keep_end;
+};
+
+struct list_columns {
+    const char *list;
+    struct column cols[6];
+    const char *nested[3];
+};
+
+static const struct list_columns list_columns[] = {
+    {"Snapshots",
+     {{"SnapshotId", 0, false},
+      {"StartTime", 0, false},
+      {"State", 0, false},
+      {"Description", 30, false}},
+     {"Tags"}},
+    {"Volumes",
+     {{"VolumeId", 0, false}, {"Size", 0, false}, {"LastSnapshotId", 0, false}, {"Path", 40, true}},
+     {"Tags"}},
+    {"Images",
+     {{"ImageId", 0, false}, {"Name", 30, false}, {"State", 0, false}, {"CreationDate", 0, false}},
+     {"BlockDeviceMappings", "Tags"}},
+    /* A mapping's Ebs object, one level down, read as its own columns. */
+    {"BlockDeviceMappings",
+     {{"DeviceName", 0, false},
+      {"Ebs.SnapshotId", 0, false},
+      {"Ebs.VolumeSize", 0, false},
+      {"Ebs.VolumeType", 0, false}},
+     {NULL}},
+    {"Tags", {{"Key", 30, false}, {"Value", 50, false}}, {NULL}},
+};
+
+/* The longest value of a KEY | VALUE row, in characters. */
+#define VERTICAL_VALUE_MAX 80
+
+static const struct list_columns *list_columns_of(const char *list)
+{
+    for (size_t i = 0; list && i < ARRAY_SIZE(list_columns); i++)
+        if (strcmp(list_columns[i].list, list) == 0)
+            return &list_columns[i];
+    return NULL;
+}
+
 /* Characters a string takes on a terminal: UTF-8 code points (cells are
  * escaped, so each is a printable character). */
 static size_t display_width(const char *s)
@@ -76,9 +134,37 @@ static void table_new_section(struct table *t, const char *title, int indent)
     t->indent = indent;
 }
 
+/* @c (escaped, malloc'd) cut to @max characters, with "..." where it was
+ * cut: at the end, or with @keep_end at the start. */
+static char *cut(char *c, size_t max, bool keep_end)
+{
+    size_t w = display_width(c), skip;
+    char *p = c, *out;
+
+    if (max < 4 || w <= max)
+        return c;
+    if (!keep_end) {
+        for (size_t i = 0; i < max - 3; i++)
+            p += utf8_char_len(p);
+        memcpy(p, "...", 4);
+        return c;
+    }
+    for (skip = w - (max - 3); skip > 0; skip--)
+        p += utf8_char_len(p);
+    out = malloc(strlen(p) + 4);
+    if (out) {
+        memcpy(out, "...", 3);
+        strcpy(out + 3, p);
+    }
+    free(c);
+    return out;
+}
+
 /* Add a row of @n cells; the strings are copied escaped, so that a control
- * character can neither break the box nor reach the terminal. */
-static void table_add_row(struct table *t, const char *const *cells, size_t n, bool header)
+ * character can neither break the box nor reach the terminal, and cut to
+ * @cols[i].max characters (@cols optional). */
+static void table_add_row(struct table *t, const char *const *cells, size_t n, bool header,
+                          const struct column *cols)
 {
     struct section *sec;
     struct row *rows;
@@ -102,6 +188,8 @@ static void table_add_row(struct table *t, const char *const *cells, size_t n, b
     sec->nrows++;
     for (size_t i = 0; i < n; i++) {
         char *c = escaped(cells[i]);
+        if (c && cols && !header)
+            c = cut(c, cols[i].max, cols[i].keep_end);
         if (!c) {
             t->err = -ENOMEM;
             return;
@@ -124,8 +212,31 @@ static void table_free(struct table *t)
     free(t->v);
 }
 
-/* Add a row of the values of @keys in @obj (missing ones empty). */
-static void table_add_values(struct table *t, const json_t *obj, const char **keys, size_t n)
+/* The value of @key in @obj; "A.B" is B of the object A. */
+static const json_t *lookup(const json_t *obj, const char *key)
+{
+    const char *dot = strchr(key, '.');
+    char outer[32];
+
+    if (!dot || (size_t)(dot - key) >= sizeof outer)
+        return json_object_get(obj, key);
+    memcpy(outer, key, (size_t)(dot - key));
+    outer[dot - key] = '\0';
+    return json_object_get(json_object_get(obj, outer), dot + 1);
+}
+
+/* The header of the column @key: what follows its last '.'. */
+static const char *label(const char *key)
+{
+    const char *dot = strrchr(key, '.');
+
+    return dot ? dot + 1 : key;
+}
+
+/* Add a row of the values of @keys in @obj (missing ones empty), cut as
+ * @cols says (optional). */
+static void table_add_values(struct table *t, const json_t *obj, const char **keys, size_t n,
+                             const struct column *cols)
 {
     char **cells = calloc(n + 1, sizeof *cells);
 
@@ -134,22 +245,65 @@ static void table_add_values(struct table *t, const json_t *obj, const char **ke
         return;
     }
     for (size_t i = 0; i < n; i++) {
-        const json_t *v = json_object_get(obj, keys[i]);
+        const json_t *v = lookup(obj, keys[i]);
         if (!(cells[i] = v && render_is_scalar(v) ? render_scalar_text(v) : strdup("")))
             t->err = -ENOMEM;
     }
     if (!t->err)
-        table_add_row(t, (const char *const *)cells, n, false);
+        table_add_row(t, (const char *const *)cells, n, false, cols);
     for (size_t i = 0; i < n; i++)
         free(cells[i]);
     free(cells);
 }
 
+/* Whether @v (an object, or a list of them) has the scalar @key. */
+static bool has_scalar(const json_t *v, const char *key)
+{
+    size_t n = json_is_array(v) ? json_array_size(v) : 1;
+
+    for (size_t i = 0; i < n; i++) {
+        const json_t *o = json_is_array(v) ? json_array_get(v, i) : v;
+        const json_t *x = json_is_object(o) ? lookup(o, key) : NULL;
+        if (x && render_is_scalar(x))
+            return true;
+    }
+    return false;
+}
+
+/* The columns of @spec (@n of them) that @v has, into @keys and @cols (room
+ * for @n); returns how many. */
+static size_t pick_columns(const json_t *v, const struct column *spec, size_t n, const char **keys,
+                           struct column *cols)
+{
+    size_t k = 0;
+
+    for (size_t i = 0; i < n && spec[i].key; i++) {
+        if (has_scalar(v, spec[i].key)) {
+            keys[k] = spec[i].key;
+            cols[k++] = spec[i];
+        }
+    }
+    return k;
+}
+
 static void table_build(struct table *t, const char *title, const json_t *cur, int indent);
+
+/* Characters the escaped form of the scalar @v takes (0 when out of memory:
+ * the caller finds out when it adds the row). */
+static size_t value_width(const json_t *v)
+{
+    char *raw = v && render_is_scalar(v) ? render_scalar_text(v) : NULL;
+    char *e = raw ? escaped(raw) : NULL;
+    size_t w = e ? display_width(e) : 0;
+
+    free(raw);
+    free(e);
+    return w;
+}
 
 static void table_from_dict(struct table *t, const json_t *obj, int indent)
 {
-    size_t nh, nm;
+    size_t nh, nm, width = 2 + 2 * (size_t)indent;
     _cleanup_free_ const char **headers = render_keys(obj, true, &nh);
     _cleanup_free_ const char **more = render_keys(obj, false, &nm);
 
@@ -157,19 +311,26 @@ static void table_from_dict(struct table *t, const json_t *obj, int indent)
         t->err = -ENOMEM;
         return;
     }
-    if (nh == 1) {
-        /* AWS prints a lone scalar as a key | value row. */
-        char *v = render_scalar_text(json_object_get(obj, headers[0]));
-        const char *cells[2] = {headers[0], v};
-        if (!v) {
-            t->err = -ENOMEM;
-            return;
+    for (size_t i = 0; i < nh; i++)
+        width += MAX(display_width(headers[i]), value_width(json_object_get(obj, headers[i]))) + 4 +
+                 (i ? 1 : 0);
+    if (nh == 1 || (nh > 1 && width > TABLE_WIDTH_MAX)) {
+        /* AWS prints a lone scalar as a key | value row, and so a section
+         * too wide to read: a row per key. */
+        static const struct column kv[2] = {{"", 0, false}, {"", VERTICAL_VALUE_MAX, false}};
+        for (size_t i = 0; i < nh; i++) {
+            char *v = render_scalar_text(json_object_get(obj, headers[i]));
+            const char *cells[2] = {headers[i], v};
+            if (!v) {
+                t->err = -ENOMEM;
+                return;
+            }
+            table_add_row(t, cells, 2, false, kv);
+            free(v);
         }
-        table_add_row(t, cells, 2, false);
-        free(v);
     } else if (nh > 1) {
-        table_add_row(t, headers, nh, true);
-        table_add_values(t, obj, headers, nh);
+        table_add_row(t, headers, nh, true, NULL);
+        table_add_values(t, obj, headers, nh, NULL);
     }
     for (size_t i = 0; i < nm; i++)
         table_build(t, more[i], json_object_get(obj, more[i]), indent + 1);
@@ -180,24 +341,42 @@ static void table_from_list(struct table *t, const json_t *list, const char *tit
     size_t nh, nm, i;
     _cleanup_free_ const char **headers = render_keys(list, true, &nh);
     _cleanup_free_ const char **more = render_keys(list, false, &nm);
+    const struct list_columns *lc = list_columns_of(title);
+    struct column cols[ARRAY_SIZE(list_columns[0].cols)];
+    const char *labels[ARRAY_SIZE(list_columns[0].cols)];
+    const char **heads;
     json_t *el;
 
     if (!headers || !more) {
         t->err = -ENOMEM;
         return;
     }
+    if (lc) {
+        /* The chosen columns and nested sections, where the list has them
+         * (the key arrays have room: they hold every key of the list). */
+        size_t k = 0;
+        nh = pick_columns(list, lc->cols, ARRAY_SIZE(lc->cols), headers, cols);
+        for (size_t n = 0; n < ARRAY_SIZE(lc->nested) && lc->nested[n]; n++)
+            for (size_t m = 0; m < nm; m++)
+                if (strcmp(more[m], lc->nested[n]) == 0)
+                    more[k++] = lc->nested[n];
+        nm = k;
+        for (size_t c = 0; c < nh; c++)
+            labels[c] = label(headers[c]);
+    }
+    heads = lc ? labels : headers;
     if (nh)
-        table_add_row(t, headers, nh, true);
+        table_add_row(t, heads, nh, true, NULL);
     json_array_foreach (list, i, el) {
         if (i > 0 && nm > 0) {
             table_new_section(t, title, indent);
             if (nh)
-                table_add_row(t, headers, nh, true);
+                table_add_row(t, heads, nh, true, NULL);
         }
         if (!json_is_object(el))
             continue;
         if (nh)
-            table_add_values(t, el, headers, nh);
+            table_add_values(t, el, headers, nh, lc ? cols : NULL);
         for (size_t k = 0; k < nm; k++) {
             const json_t *v = json_object_get(el, more[k]);
             if (v)
@@ -234,7 +413,7 @@ static void table_build(struct table *t, const char *title, const json_t *cur, i
                 if (!s)
                     t->err = -ENOMEM;
                 else
-                    table_add_row(t, cells, 1, false);
+                    table_add_row(t, cells, 1, false, NULL);
                 free(s);
             } else {
                 table_build(t, NULL, el, indent);
@@ -248,7 +427,7 @@ static void table_build(struct table *t, const char *title, const json_t *cur, i
         if (!s)
             t->err = -ENOMEM;
         else
-            table_add_row(t, cells, 1, false);
+            table_add_row(t, cells, 1, false, NULL);
         free(s);
     }
 }

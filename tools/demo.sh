@@ -97,24 +97,7 @@ after=$("$BLOCKSNAP" describe-store | field PackBytes)
 echo "-> $snap2 in $(ms_since "$t") ms; the store grew by $(mib $((after - before)))"
 
 bold "5. The volume's snapshots"
-# The full --output table has a column per field; show the main ones.
-run describe-snapshots --filters "Name=volume-id,Values=$vol" >"$W/list.json"
-python3 - "$W/list.json" <<'PY'
-import json, sys
-cols = [("SnapshotId", "SnapshotId"), ("ParentSnapshotId", "Parent"), ("State", "State"),
-        ("VolumeSizeBytes", "VolumeBytes"), ("BytesWritten", "BytesStored"),
-        ("Description", "Description")]
-snaps = sorted(json.load(open(sys.argv[1]))["Snapshots"], key=lambda s: s["StartTime"])
-rows = [[str(s.get(k, "")) for k, _ in cols] for s in snaps]
-w = [max([len(h)] + [len(r[i]) for r in rows]) for i, (_, h) in enumerate(cols)]
-line = "+" + "+".join("-" * (n + 2) for n in w) + "+"
-print(line)
-print("| " + " | ".join(h.ljust(w[i]) for i, (_, h) in enumerate(cols)) + " |")
-print(line)
-for r in rows:
-    print("| " + " | ".join(c.ljust(w[i]) for i, c in enumerate(r)) + " |")
-print(line)
-PY
+run describe-snapshots --filters "Name=volume-id,Values=$vol" --output table
 
 bold "6. What changed between them (byte ranges, chunk-aligned)"
 run diff "$snap1" "$snap2" >"$W/diff.txt"

@@ -16,6 +16,11 @@ _check_sanitizer "$T/demo.err" "tools/demo.sh"
 assert_eq "$rc" 0 "demo exit status"
 grep -q 'cmp: identical to the image' "$T/demo.out" || die "demo did not compare the restore"
 
+step "the demo lists the snapshots in blocksnap's own table, in 120 columns"
+grep -q '^|  *DescribeSnapshots  *|$' "$T/demo.out" || die "no describe-snapshots table in the demo"
+wide=$(awk '{ if (length($0) > 120) n++ } END { print n + 0 }' "$T/demo.out")
+assert_eq "$wide" 0 "demo lines over 120 columns"
+
 step "the demo used the default store"
 default=$XDG_DATA_HOME/blocksnap/local
 [ -f "$default/config" ] || die "no default store at $default"

@@ -94,7 +94,7 @@ assert_eq "$(bs describe-image-attribute --image-id "$web1" --attribute descript
 expect_fail InvalidRequest 1 bs describe-image-attribute --image-id "$web1" --attribute colour
 expect_fail AuthFailure 1 bs describe-image-attribute --image-id "$web1" --attribute blockDeviceMapping
 expect_fail InvalidAMIID.NotFound 1 bs modify-image-attribute --image-id ami-0123456789abcdef0 --description x
-expect_fail InvalidParameterValue 1 bs modify-image-attribute --image-id "$web1" \
+expect_fail InvalidParameterValue 2 bs modify-image-attribute --image-id "$web1" \
     --description "$(printf 'd%.0s' $(seq 1 256))"
 expect_fail MissingParameter 2 bs modify-image-attribute --image-id "$web1"
 

@@ -175,6 +175,105 @@ static void test_table_every_element_its_section(void **state)
     free(text);
 }
 
+/* The widest line of @text. */
+static size_t widest(const char *text)
+{
+    size_t w = 0;
+
+    for (const char *line = text; *line; line += strcspn(line, "\n") + 1) {
+        size_t n = 0;
+        for (const char *p = line; *p && *p != '\n'; p++)
+            n += ((unsigned char)*p & 0xc0) != 0x80;
+        w = n > w ? n : w;
+    }
+    return w;
+}
+
+/* describe-snapshots --output table was about 300 columns wide (a column
+ * per field).  The describe lists show the columns a person reads, cut long
+ * values, and draw a wide object as KEY | VALUE rows, so every describe
+ * table fits in 120 columns even at the limits of what it holds. */
+static void test_table_width(void **state)
+{
+    char json[8192], desc[256 * 2 + 1], key[128 * 2 + 1], value[257 * 2 + 1], path[600];
+    char *text = NULL;
+
+    (void)state;
+    for (size_t i = 0; i < 255; i++)
+        memcpy(desc + 2 * i, "\xc3\xa9", 2);
+    desc[510] = '\0';
+    memset(key, 'k', 127);
+    key[127] = '\0';
+    memset(value, 'v', 256);
+    value[256] = '\0';
+    memset(path, 'p', 500);
+    memcpy(path, "/srv/", 5);
+    strcpy(path + 500, "/disk.img");
+    snprintf(json, sizeof json,
+             "{\"Snapshots\":[{\"SnapshotId\":\"snap-0123456789abcdef0\",\"VolumeId\":"
+             "\"vol-0123456789abcdef0\",\"State\":\"completed\",\"StartTime\":"
+             "\"2026-12-07T02:14:01.001Z\",\"Progress\":\"100%%\",\"OwnerId\":\"123456789012\","
+             "\"Description\":\"%s\",\"VolumeSize\":1,\"Encrypted\":false,\"StorageTier\":"
+             "\"standard\",\"CompletionTime\":\"2026-12-07T02:14:01.037Z\",\"Tags\":[{\"Key\":"
+             "\"%s\",\"Value\":\"%s\"}],\"VolumeSizeBytes\":1048576,\"ChunkSize\":65536,"
+             "\"DataChunks\":0,\"BytesRead\":0,\"BytesWritten\":0,\"ChunksWritten\":0}]}",
+             desc, key, value);
+    assert_int_equal(bsnap_render_titled(json, "table", "DescribeSnapshots", &text), 0);
+    assert_true(widest(text) <= 120);
+    assert_non_null(strstr(text, "|  snap-0123456789abcdef0  |"));
+    assert_non_null(strstr(text, "\xc3\xa9...")); /* the description, cut */
+    assert_null(strstr(text, "ChunksWritten"));   /* JSON carries the rest */
+    assert_non_null(strstr(text, "Tags"));
+    free(text);
+
+    snprintf(json, sizeof json,
+             "{\"Volumes\":[{\"VolumeId\":\"vol-0123456789abcdef0\",\"Size\":1,\"SnapshotId\":"
+             "\"\",\"AvailabilityZone\":\"locala\",\"State\":\"available\",\"CreateTime\":"
+             "\"2026-12-07T02:19:31.616Z\",\"VolumeType\":\"standard\",\"Encrypted\":false,"
+             "\"MultiAttachEnabled\":false,\"Path\":\"%s\",\"SizeBytes\":1048576,"
+             "\"LastSnapshotId\":\"snap-0123456789abcdef0\"}]}",
+             path);
+    assert_int_equal(bsnap_render_titled(json, "table", "DescribeVolumes", &text), 0);
+    assert_true(widest(text) <= 120);
+    assert_non_null(strstr(text, "|  ...ppp")); /* a path keeps its end */
+    assert_non_null(strstr(text, "p/disk.img  |"));
+    free(text);
+
+    snprintf(json, sizeof json,
+             "{\"Images\":[{\"ImageId\":\"ami-0123456789abcdef0\",\"Name\":\"%.128s\","
+             "\"State\":\"available\",\"CreationDate\":\"2026-12-07T02:20:57.746Z\","
+             "\"Description\":\"%s\",\"Architecture\":\"x86_64\",\"RootDeviceName\":"
+             "\"/dev/xvda\",\"BlockDeviceMappings\":[{\"DeviceName\":\"/dev/xvda\",\"Ebs\":"
+             "{\"SnapshotId\":\"snap-0123456789abcdef0\",\"VolumeSize\":8,\"VolumeType\":"
+             "\"standard\",\"DeleteOnTermination\":true,\"Encrypted\":false}}]}]}",
+             value, desc);
+    assert_int_equal(bsnap_render_titled(json, "table", "DescribeImages", &text), 0);
+    assert_true(widest(text) <= 120);
+    /* A mapping's Ebs fields are columns of the mapping's row. */
+    const char *row = strstr(text, "|||  /dev/xvda ");
+    assert_non_null(row);
+    size_t len = strcspn(row, "\n");
+    char *line = strndup(row, len);
+    assert_non_null(strstr(line, "|  snap-0123456789abcdef0 "));
+    assert_non_null(strstr(line, "|  8 "));
+    assert_non_null(strstr(line, "|  standard "));
+    free(line);
+    free(text);
+
+    /* An object as wide as describe-store's: KEY | VALUE rows. */
+    snprintf(json, sizeof json,
+             "{\"Region\":\"local\",\"Path\":\"%s\",\"StoreUuid\":"
+             "\"299f1ab5-8d0c-4185-8783-2e5039b2d3bc\",\"FormatVersion\":1,\"ChunkSize\":65536,"
+             "\"ChunkCount\":0,\"PackCount\":1,\"PackBytes\":32,\"LogicalBytes\":0,"
+             "\"StoredBytes\":0,\"MetaBytes\":53248,\"SnapshotCount\":1,\"VolumeCount\":1,"
+             "\"OwnerId\":\"123456789012\"}",
+             path);
+    assert_int_equal(bsnap_render_titled(json, "table", "DescribeStore", &text), 0);
+    assert_true(widest(text) <= 120);
+    assert_non_null(strstr(text, "|  ChunkCount     |  0 "));
+    free(text);
+}
+
 static void expect_titled(const char *json, const char *format, const char *title, const char *want)
 {
     char *text = NULL;
@@ -186,17 +285,18 @@ static void expect_titled(const char *json, const char *format, const char *titl
 
 static void test_table_titled(void **state)
 {
-    /* The operation's name on top, the document's sections one level in. */
+    /* The operation's name on top, the document's sections one level in
+     * (a volume's columns in the order a person reads them, id first). */
     expect_titled("{\"Volumes\":[{\"VolumeId\":\"vol-1\",\"Size\":1}]}", "table", "DescribeVolumes",
                   "-------------------------\n"
                   "|    DescribeVolumes    |\n"
                   "+-----------------------+\n"
                   "||       Volumes       ||\n"
-                  "|+--------+------------+|\n"
-                  "||  Size  |  VolumeId  ||\n"
-                  "|+--------+------------+|\n"
-                  "||  1     |  vol-1     ||\n"
-                  "|+--------+------------+|\n");
+                  "|+------------+--------+|\n"
+                  "||  VolumeId  |  Size  ||\n"
+                  "|+------------+--------+|\n"
+                  "||  vol-1     |  1     ||\n"
+                  "|+------------+--------+|\n");
     /* A flat object's rows go under the title, in the same box. */
     expect_titled("{\"SnapshotId\":\"snap-1\",\"State\":\"pending\"}", "table", "CreateSnapshot",
                   "----------------------------\n"
@@ -242,6 +342,7 @@ int main(void)
         cmocka_unit_test(test_escaping),
         cmocka_unit_test(test_table_every_element_its_section),
         cmocka_unit_test(test_table_titled),
+        cmocka_unit_test(test_table_width),
         cmocka_unit_test(test_errors),
     };
 
