@@ -24,7 +24,12 @@
  *         '|' on each side.  bsnap_render_titled() puts the operation's
  *         name ("DescribeSnapshots") on top, as the AWS CLI does.  Column
  *         widths come from the content only (never from the terminal), so
- *         the result is deterministic.
+ *         the result is deterministic.  Unlike the AWS CLI, the describe
+ *         lists (Snapshots, Volumes, Images, their mappings and tags) show
+ *         chosen columns with long values cut, and an object wider than 100
+ *         columns is drawn as KEY | VALUE rows, so that a describe table
+ *         fits in 120 columns (table.c says which).  Cells are escaped as
+ *         in the text form.
  *
  * Every form ends with a newline, except that an empty document ({}, [],
  * or lists with nothing in them) renders as "" in text and table form, as

@@ -642,7 +642,10 @@ BSNAP_API BSNAP_WUR int bsnap_gc(bsnap_store *store, const bsnap_run_options *ru
 /** Render a JSON document (as the describe calls return) for people, the
  * way the AWS CLI does: @format is "json" (pretty, 4-space indent),
  * "text" (tab-separated rows, one per object, list names upper-cased) or
- * "table" (boxed).  @ret_text out: malloc'd, ends with a newline.
+ * "table" (boxed; the describe lists show the columns a person reads and
+ * fit in 120 columns).  In "text" and "table" every key and value is
+ * escaped as bsnap_escape() says, so no control character reaches the
+ * output.  @ret_text out: malloc'd, ends with a newline.
  * Errors: -EINVAL for malformed JSON or an unknown format. */
 BSNAP_API BSNAP_WUR int bsnap_render(const char *json, const char *format, char **ret_text)
     BSNAP_NONNULL(1, 2, 3);
