@@ -443,8 +443,10 @@ static int build_request(const bsnap_image_options *o, struct image_request *q)
         q->ena_support = o->ena_support == BSNAP_TRUE;
     for (size_t i = 0; i < o->ntags && r >= 0; i++) {
         const bsnap_tag *t = &o->tags[i];
-        if (!t->key || !*t->key || strlen(t->key) > TAG_KEY_MAX ||
-            strncmp(t->key, "aws:", 4) == 0 || (t->value && strlen(t->value) > TAG_VALUE_MAX))
+        long klen = t->key ? utf8_length(t->key, strlen(t->key)) : -1;
+        long vlen = t->value ? utf8_length(t->value, strlen(t->value)) : 0;
+        if (klen < 1 || klen > TAG_KEY_MAX || strncmp(t->key, "aws:", 4) == 0 || vlen < 0 ||
+            vlen > TAG_VALUE_MAX)
             r = bsnap_fail(-EINVAL, "InvalidParameterValue", "invalid tag '%s'",
                            t->key ? t->key : "");
         else

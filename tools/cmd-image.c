@@ -39,8 +39,8 @@ static int input_json(const struct cli *cli, const char *v, char **ret_buf, cons
         return EXIT_OK;
     f = fopen(v + 7, "r");
     if (!f) {
-        fprintf(stderr, "blocksnap: error: --cli-input-json: %s: %s (InvalidParameterValue)\n",
-                v + 7, strerror(errno));
+        output_line("blocksnap: error: --cli-input-json: %s: %s (InvalidParameterValue)", v + 7,
+                    strerror(errno));
         return EXIT_FAILED;
     }
     buf = malloc(INPUT_JSON_MAX + 2);
@@ -48,8 +48,8 @@ static int input_json(const struct cli *cli, const char *v, char **ret_buf, cons
     fclose(f);
     if (!buf || n > INPUT_JSON_MAX) {
         free(buf);
-        fprintf(stderr, "blocksnap: error: --cli-input-json: %s: %s (InvalidParameterValue)\n",
-                v + 7, buf ? "larger than 1 MiB" : "out of memory");
+        output_line("blocksnap: error: --cli-input-json: %s: %s (InvalidParameterValue)", v + 7,
+                    buf ? "larger than 1 MiB" : "out of memory");
         return EXIT_FAILED;
     }
     buf[n] = '\0';

@@ -32,11 +32,10 @@ int cmd_create_volume(struct cli *cli, const struct args *a)
     if (r < 0)
         return output_engine_error();
     if (!id[0]) {
-        fprintf(stderr,
-                "blocksnap: warning: the store's metadata is damaged: %s was restored "
-                "and every chunk verified, but it is not recorded as a volume (run "
-                "blocksnap verify --repair)\n",
-                arg_value(a, "path"));
+        output_line("blocksnap: warning: the store's metadata is damaged: %s was restored "
+                    "and every chunk verified, but it is not recorded as a volume (run "
+                    "blocksnap verify --repair)",
+                    arg_value(a, "path"));
         return output_document(cli, "{\"VolumeId\": \"\"}");
     }
     if (bsnap_volume_describe_one(cli->store, id, &json) < 0)

@@ -140,6 +140,10 @@ int output_document(const struct cli *cli, const char *json);
 /* Print the engine's last error ("blocksnap: error: MSG (Code)") and return
  * EXIT_FAILED; "interrupted" when it was a cancel. */
 int output_engine_error(void);
+
+/* One line on stderr, formatted and then escaped (bsnap_escape()), for
+ * messages that quote a path or other user text. */
+void output_line(const char *fmt, ...) BSNAP_PRINTF(1, 2);
 /* Print a usage error and "Try 'blocksnap VERB --help'" (@verb NULL:
  * 'blocksnap --help'); return EXIT_USAGE. */
 int output_usage_error(const struct verb *verb, const char *code, const char *fmt, ...)

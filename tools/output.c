@@ -55,6 +55,20 @@ static void put_escaped(const char *s)
     free(e);
 }
 
+void output_line(const char *fmt, ...)
+{
+    va_list ap;
+    char *msg = NULL;
+    int n;
+
+    va_start(ap, fmt);
+    n = vasprintf(&msg, fmt, ap);
+    va_end(ap);
+    put_escaped(n >= 0 ? msg : "blocksnap: error: out of memory");
+    fputs("\n", stderr);
+    free(n >= 0 ? msg : NULL);
+}
+
 int output_engine_error(void)
 {
     const bsnap_error *e = bsnap_last_error();

@@ -12,3 +12,5 @@ blocksnap describe-snapshots --snapshot-ids $'snap-\x1b]0;title\x07'
 blocksnap --quiet create-snapshot --volume $'missing\x1b[2J.img'
 blocksnap describe-snapshots --filters $'Name=tag:k\x1b,Values=\xff'
 echo "exit $?"
+blocksnap register-image --cli-input-json $'file://no\x1b[1mbold.json'
+echo "exit $?"

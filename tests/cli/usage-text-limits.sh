@@ -23,6 +23,10 @@ blocksnap create-tags --resources "$id" --tags $'Key=k,Value=\xc0\xaf'
 echo "overlong UTF-8 tag value: exit $?"
 # Nothing of the refused calls was stored: one snapshot, one tag (bytes).
 blocksnap describe-snapshots --output text | awk -F '\t' '{ print $1, length($2), length($3), length($8) }'
+# An image's tags are counted the same way.
+blocksnap register-image --name limits --no-boot-check --block-device-mappings "DeviceName=/dev/xvda,Ebs={SnapshotId=$id}" \
+    --tags "Key=$e127,Value=$e256" >/dev/null
+echo "image tags at the limits: exit $?"
 # A volume whose path is not UTF-8 cannot be recorded under it.
 truncate -s 1M $'latin\xe9.img'
 blocksnap --quiet create-snapshot --volume $'latin\xe9.img'
