@@ -16,6 +16,19 @@
 
 #define CODE "InvalidParameterValue"
 
+/* An argument quoted in a message: its first 100 characters (not bytes, so
+ * that a cut never splits a character), as "%.*s" arguments. */
+#define SHOWN(a) shown_len(a), (a)
+
+static int shown_len(const char *s)
+{
+    const char *p = s;
+
+    for (int i = 0; i < 100 && *p; i++)
+        p += utf8_char_len(p);
+    return (int)(p - s);
+}
+
 /* One parsed tag or filter before it is packed: @name is the tag key or the
  * filter name, @values the tag value (at most one) or the filter values. */
 struct entry {
@@ -113,12 +126,12 @@ static int read_item(const char **pp, bool bracket, const char *arg, char **ret)
         }
         if (*p != q) {
             free(out);
-            return bsnap_fail(-EINVAL, CODE, "'%.100s': unterminated quoted value", arg);
+            return bsnap_fail(-EINVAL, CODE, "'%.*s': unterminated quoted value", SHOWN(arg));
         }
         p++;
         if (*p && *p != ',' && !(bracket && *p == ']')) {
             free(out);
-            return bsnap_fail(-EINVAL, CODE, "'%.100s': text after a quoted value", arg);
+            return bsnap_fail(-EINVAL, CODE, "'%.*s': text after a quoted value", SHOWN(arg));
         }
     } else {
         while (*p && *p != ',' && !(bracket && *p == ']'))
@@ -144,16 +157,15 @@ static int parse_shorthand(const char *arg, const struct schema *sc, struct entr
         struct entry name_holder = {0};
 
         if (n == 0)
-            return bsnap_fail(-EINVAL, CODE, "%s '%.100s': expected %s=...", sc->what, arg,
+            return bsnap_fail(-EINVAL, CODE, "%s '%.*s': expected %s=...", sc->what, SHOWN(arg),
                               sc->name_field);
         is_name = n == strlen(sc->name_field) && strncmp(p, sc->name_field, n) == 0;
         if (!is_name && !(n == strlen(sc->values_field) && strncmp(p, sc->values_field, n) == 0))
-            return bsnap_fail(-EINVAL, CODE,
-                              "%s '%.100s': unknown field '%.*s' (expected %s or %s)", sc->what,
-                              arg, (int)n, p, sc->name_field, sc->values_field);
+            return bsnap_fail(-EINVAL, CODE, "%s '%.*s': unknown field '%.*s' (expected %s or %s)",
+                              sc->what, SHOWN(arg), (int)n, p, sc->name_field, sc->values_field);
         if (is_name ? seen_name : e->has_values)
-            return bsnap_fail(-EINVAL, CODE, "%s '%.100s': field %.*s given twice", sc->what, arg,
-                              (int)n, p);
+            return bsnap_fail(-EINVAL, CODE, "%s '%.*s': field %.*s given twice", sc->what,
+                              SHOWN(arg), (int)n, p);
         p += n + 1;
         dst = is_name ? &name_holder : e;
         if (!is_name)
@@ -186,7 +198,8 @@ static int parse_shorthand(const char *arg, const struct schema *sc, struct entr
                 }
                 if (*p != ',') {
                     entry_clear(&name_holder);
-                    return bsnap_fail(-EINVAL, CODE, "%s '%.100s': missing ']'", sc->what, arg);
+                    return bsnap_fail(-EINVAL, CODE, "%s '%.*s': missing ']'", sc->what,
+                                      SHOWN(arg));
                 }
                 p++;
                 continue;
@@ -198,32 +211,33 @@ static int parse_shorthand(const char *arg, const struct schema *sc, struct entr
         }
         if (bracket && *p && *p != ',') {
             entry_clear(&name_holder);
-            return bsnap_fail(-EINVAL, CODE, "%s '%.100s': text after ']'", sc->what, arg);
+            return bsnap_fail(-EINVAL, CODE, "%s '%.*s': text after ']'", sc->what, SHOWN(arg));
         }
         if (*p == ',') {
             p++;
             if (*p == '\0') {
                 entry_clear(&name_holder);
-                return bsnap_fail(-EINVAL, CODE, "%s '%.100s': trailing ','", sc->what, arg);
+                return bsnap_fail(-EINVAL, CODE, "%s '%.*s': trailing ','", sc->what, SHOWN(arg));
             }
         }
         if (is_name) {
             seen_name = true;
             if (name_holder.nvalues != 1) {
                 entry_clear(&name_holder);
-                return bsnap_fail(-EINVAL, CODE, "%s '%.100s': %s takes exactly one value",
-                                  sc->what, arg, sc->name_field);
+                return bsnap_fail(-EINVAL, CODE, "%s '%.*s': %s takes exactly one value", sc->what,
+                                  SHOWN(arg), sc->name_field);
             }
             e->name = name_holder.values[0];
             free(name_holder.values);
         } else if (!sc->multi && e->nvalues != 1) {
             return bsnap_fail(-EINVAL, CODE,
-                              "%s '%.100s': %s takes exactly one value (quote it if it holds ',')",
-                              sc->what, arg, sc->values_field);
+                              "%s '%.*s': %s takes exactly one value (quote it if it holds ',')",
+                              sc->what, SHOWN(arg), sc->values_field);
         }
     }
     if (!seen_name)
-        return bsnap_fail(-EINVAL, CODE, "%s '%.100s': missing %s=", sc->what, arg, sc->name_field);
+        return bsnap_fail(-EINVAL, CODE, "%s '%.*s': missing %s=", sc->what, SHOWN(arg),
+                          sc->name_field);
     return 0;
 }
 
@@ -235,13 +249,13 @@ static int json_entry(json_t *obj, const char *arg, const struct schema *sc, str
     json_t *val;
 
     if (!json_is_object(obj))
-        return bsnap_fail(-EINVAL, CODE, "%s '%.100s': expected an array of objects", sc->what,
-                          arg);
+        return bsnap_fail(-EINVAL, CODE, "%s '%.*s': expected an array of objects", sc->what,
+                          SHOWN(arg));
     json_object_foreach (obj, key, val) {
         if (strcmp(key, sc->name_field) == 0) {
             if (!json_is_string(val))
-                return bsnap_fail(-EINVAL, CODE, "%s '%.100s': %s must be a string", sc->what, arg,
-                                  key);
+                return bsnap_fail(-EINVAL, CODE, "%s '%.*s': %s must be a string", sc->what,
+                                  SHOWN(arg), key);
             if (!(e->name = strdup(json_string_value(val))))
                 return -ENOMEM;
         } else if (strcmp(key, sc->values_field) == 0) {
@@ -252,34 +266,34 @@ static int json_entry(json_t *obj, const char *arg, const struct schema *sc, str
             e->has_values = true;
             if (!sc->multi) {
                 if (!json_is_string(val))
-                    return bsnap_fail(-EINVAL, CODE, "%s '%.100s': %s must be a string", sc->what,
-                                      arg, key);
+                    return bsnap_fail(-EINVAL, CODE, "%s '%.*s': %s must be a string", sc->what,
+                                      SHOWN(arg), key);
                 char *s = strdup(json_string_value(val));
                 if (!s || (r = push_value(e, s)) < 0)
                     return s ? r : -ENOMEM;
                 continue;
             }
             if (!json_is_array(val))
-                return bsnap_fail(-EINVAL, CODE, "%s '%.100s': %s must be an array of strings",
-                                  sc->what, arg, key);
+                return bsnap_fail(-EINVAL, CODE, "%s '%.*s': %s must be an array of strings",
+                                  sc->what, SHOWN(arg), key);
             json_array_foreach (val, i, item) {
                 char *s;
                 if (!json_is_string(item))
-                    return bsnap_fail(-EINVAL, CODE, "%s '%.100s': %s must be an array of strings",
-                                      sc->what, arg, key);
+                    return bsnap_fail(-EINVAL, CODE, "%s '%.*s': %s must be an array of strings",
+                                      sc->what, SHOWN(arg), key);
                 if (!(s = strdup(json_string_value(item))))
                     return -ENOMEM;
                 if ((r = push_value(e, s)) < 0)
                     return r;
             }
         } else {
-            return bsnap_fail(-EINVAL, CODE,
-                              "%s '%.100s': unknown field '%.64s' (expected %s or %s)", sc->what,
-                              arg, key, sc->name_field, sc->values_field);
+            return bsnap_fail(-EINVAL, CODE, "%s '%.*s': unknown field '%.64s' (expected %s or %s)",
+                              sc->what, SHOWN(arg), key, sc->name_field, sc->values_field);
         }
     }
     if (!e->name)
-        return bsnap_fail(-EINVAL, CODE, "%s '%.100s': missing %s", sc->what, arg, sc->name_field);
+        return bsnap_fail(-EINVAL, CODE, "%s '%.*s': missing %s", sc->what, SHOWN(arg),
+                          sc->name_field);
     return 0;
 }
 
@@ -309,8 +323,8 @@ static int parse_json(const char *arg, const struct schema *sc, struct entries *
     int r = 0;
 
     if (!root)
-        return bsnap_fail(-EINVAL, CODE, "%s '%.100s': invalid JSON at column %d: %s", sc->what,
-                          arg, jerr.column, jerr.text);
+        return bsnap_fail(-EINVAL, CODE, "%s '%.*s': invalid JSON at column %d: %s", sc->what,
+                          SHOWN(arg), jerr.column, jerr.text);
     if (json_is_object(root)) {
         if ((r = add_entry(es, sc, &e)) >= 0)
             r = json_entry(root, arg, sc, e);
@@ -346,11 +360,11 @@ static int check_string(const char *s, const char *arg, const struct schema *sc,
     long chars = utf8_length(s, strlen(s));
 
     if (chars < 0)
-        return bsnap_fail(-EINVAL, CODE, "%s '%.100s': %s is not valid UTF-8", sc->what, arg,
+        return bsnap_fail(-EINVAL, CODE, "%s '%.*s': %s is not valid UTF-8", sc->what, SHOWN(arg),
                           field);
     if (max > 0 && chars > max)
-        return bsnap_fail(-EINVAL, CODE, "%s '%.100s': %s is longer than %ld characters", sc->what,
-                          arg, field, max);
+        return bsnap_fail(-EINVAL, CODE, "%s '%.*s': %s is longer than %ld characters", sc->what,
+                          SHOWN(arg), field, max);
     return 0;
 }
 
@@ -360,7 +374,8 @@ static int validate(const struct entry *e, const char *arg, const struct schema 
     int r;
 
     if (e->name[0] == '\0')
-        return bsnap_fail(-EINVAL, CODE, "%s '%.100s': empty %s", sc->what, arg, sc->name_field);
+        return bsnap_fail(-EINVAL, CODE, "%s '%.*s': empty %s", sc->what, SHOWN(arg),
+                          sc->name_field);
     r = check_string(e->name, arg, sc, sc->name_field, tag ? TAG_KEY_MAX : 0);
     if (r < 0)
         return r;
@@ -370,8 +385,8 @@ static int validate(const struct entry *e, const char *arg, const struct schema 
         return bsnap_fail(-EINVAL, CODE, "%s '%.100s': no %s (give at least one value)", sc->what,
                           arg, sc->values_field);
     if (tag && strncasecmp(e->name, "aws:", 4) == 0)
-        return bsnap_fail(-EINVAL, CODE, "tag '%.100s': keys starting with 'aws:' are reserved",
-                          arg);
+        return bsnap_fail(-EINVAL, CODE, "tag '%.*s': keys starting with 'aws:' are reserved",
+                          SHOWN(arg));
     for (size_t i = 0; i < e->nvalues; i++)
         if ((r = check_string(e->values[i], arg, sc, sc->values_field, tag ? TAG_VALUE_MAX : 0)) <
             0)

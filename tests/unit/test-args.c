@@ -193,6 +193,17 @@ static void test_tags_limits(void **state)
     assert_true(asprintf(&arg, "Key=k,Value=%s", v257) > 0);
     tag_bad(arg, "longer than 256 characters");
     free(arg);
+    /* A message quotes the first 100 characters of the argument, never half
+     * of one: "Key=x" and 95 "é" (a cut at 100 bytes split the 48th). */
+    {
+        char *e200 = repeat("\xc3\xa9", 200);
+        assert_true(asprintf(&arg, "Key=x%s", e200) > 0);
+        tag_bad(arg, "longer than 127 characters");
+        assert_null(strstr(bsnap_last_error()->message, "\xc3'"));
+        assert_non_null(strstr(bsnap_last_error()->message, "\xc3\xa9\xc3\xa9': Key"));
+        free(arg);
+        free(e200);
+    }
     /* Characters, not bytes: 127 two-byte characters are fine. */
     assert_true(asprintf(&arg, "Key=%s", utf127) > 0);
     assert_int_equal(tags1(arg, &t, &n), 0);
