@@ -22,7 +22,7 @@ const struct opt umount_options[] = {
 
 static int print_error(const bsnap_fuse_error *e)
 {
-    fprintf(stderr, "blocksnap: error: %s (%s)\n", e->message, e->code);
+    output_line("blocksnap: error: %s (%s)", e->message, e->code);
     return EXIT_FAILED;
 }
 

@@ -25,8 +25,7 @@ int cmd_create_volume(struct cli *cli, const struct args *a)
     if (r == -EEXIST) {
         /* The engine names no flag; say which one replaces. */
         const bsnap_error *e = bsnap_last_error();
-        fprintf(stderr, "blocksnap: error: %s: give --force to overwrite it (%s)\n", e->message,
-                e->code);
+        output_line("blocksnap: error: %s: give --force to overwrite it (%s)", e->message, e->code);
         return EXIT_FAILED;
     }
     if (r < 0)

@@ -14,3 +14,9 @@ blocksnap describe-snapshots --filters $'Name=tag:k\x1b,Values=\xff'
 echo "exit $?"
 blocksnap register-image --cli-input-json $'file://no\x1b[1mbold.json'
 echo "exit $?"
+id=$(blocksnap describe-snapshots --output text | grep ^SNAPSHOTS | cut -f 13)
+touch $'taken\x1b[8m.img'
+blocksnap --quiet create-volume --snapshot-id "$id" --path $'taken\x1b[8m.img'
+echo "exit $?"
+blocksnap mount $'no-such-dir\x1b[8m'
+echo "exit $?"
