@@ -248,6 +248,29 @@ static int check_fuse(bsnap_fuse_error *err)
     return 0;
 }
 
+/* Whether the resolved path @real is the store's directory or lies under
+ * it, compared by device and inode so that another name of the store's
+ * directory (a bind mount, a symlinked parent) counts too.  A mount there
+ * would hide the store's own files from the daemon (its reads fail) and
+ * from every other process using the store while it lasts. */
+static bool inside_store(const char *store_path, const char *real)
+{
+    struct stat store, st;
+    char p[PATH_MAX];
+
+    if (stat(store_path, &store) < 0)
+        return false;
+    snprintf(p, sizeof(p), "%s", real);
+    for (;;) {
+        if (stat(p, &st) == 0 && st.st_dev == store.st_dev && st.st_ino == store.st_ino)
+            return true;
+        char *slash = strrchr(p, '/');
+        if (!slash || (slash == p && p[1] == '\0'))
+            return false;
+        slash[slash == p] = '\0'; /* "/a/b" -> "/a", "/a" -> "/" */
+    }
+}
+
 static int check_store(const bsnap_mount_options *o, bsnap_fuse_error *err)
 {
     bsnap_store *store;
@@ -436,6 +459,11 @@ int bsnap_fuse_mount(const bsnap_mount_options *o, bsnap_fuse_error *err)
         return e;
     if ((e = check_store(o, err)) < 0)
         return e;
+    if (inside_store(o->store_path, real))
+        return fail(err, -EINVAL, "Mountpoint.Invalid",
+                    "mountpoint %s is inside the store %s: a mount there would hide the "
+                    "store's own files",
+                    o->mountpoint, o->store_path);
 
     /* The daemon works from "/": hold on to the store by its full path. */
     char store_real[PATH_MAX];

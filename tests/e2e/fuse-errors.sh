@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # fuse-errors: every way `blocksnap mount` and `umount` can be refused says
 # what is wrong, exits 1 (2 for usage errors) and leaves nothing mounted:
-# mountpoint missing, busy or of the wrong type; store missing (and not
-# created); snapshot missing; no /dev/fuse, or one closed to the user;
-# fusermount3 absent; unmounting what is not mounted, what is not ours, or
-# a mount with a file open.
+# mountpoint missing, busy, of the wrong type or inside the store; store
+# missing (and not created); snapshot missing; no /dev/fuse, or one closed
+# to the user; fusermount3 absent; unmounting what is not mounted, what is
+# not ours, or a mount with a file open.
 source "$(dirname "$0")/../lib/functions.sh"
 source "$(dirname "$0")/../lib/fuse-functions.sh"
 
@@ -22,6 +22,22 @@ step "mountpoint is a file, without --snapshot-id"
 touch "$T/file"
 expect_fail Mountpoint.Invalid 1 bs mount "$T/file"
 stderr_contains "--snapshot-id"
+
+step "mountpoint inside the store (the store's directory, a subdirectory, a pack file)"
+pack=$(find "$STORE/packs" -name '*.pack' | head -n 1)
+ln -s "$STORE/packs" "$T/packs-link"
+# (Mounted over the store, a daemon opening the store through its own mount
+# hung, and every process using the store with it: hence the timeout.)
+for m in "$STORE" "$STORE/packs" "$T/packs-link" "$pack"; do
+    on_cleanup_mount "$m" # should the refusal fail
+    expect_fail Mountpoint.Invalid 1 timeout 60 "$BLOCKSNAP" --store "$STORE" mount "$m" \
+        --snapshot-id "$snap"
+    _check_sanitizer "$T/fail.stderr" "mount $m"
+    stderr_contains "inside the store"
+    ! grep -q " $(realpath "$m") " /proc/self/mounts || die "mounted at $m"
+done
+expect_fail Mountpoint.Invalid 1 bs mount "$STORE"
+assert_verify_ok
 
 step "store missing: named, and not created"
 expect_fail Store.NotFound 1 "$BLOCKSNAP" --store "$T/no-store" mount "$T/mnt"
