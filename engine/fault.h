@@ -9,7 +9,9 @@
  * cascade, gc), restore-chunk (each chunk create-volume reads),
  * restore-rename (create-volume putting its recorded file in place),
  * restore-direct (each direct write of create-volume: a hit is a write the
- * file system refuses), repair-swap (verify --repair between keeping the old
+ * file system refuses), restore-tmpfile (create-volume's O_TMPFILE open: a
+ * hit plays a file system without it, so a named temporary file is used),
+ * repair-swap (verify --repair between keeping the old
  * metadata file and renaming the new one over it).  Without the define,
  * fault_hit() is a constant false and costs nothing.
  */

@@ -955,7 +955,9 @@ int bsnap_volume_create(bsnap_store *s, const char *snapshot_id, const char *pat
          * ACL), as for any new file; mkostemp's 0600 is widened to that
          * below. */
         strcpy(dircopy, path);
-        rs.fd = open(dirname(dircopy), O_TMPFILE | O_RDWR | O_CLOEXEC, 0666);
+        rs.fd = fault_hit("restore-tmpfile")
+                    ? -1
+                    : open(dirname(dircopy), O_TMPFILE | O_RDWR | O_CLOEXEC, 0666);
         anon = rs.fd >= 0;
         if (!anon)
             rs.fd = mkostemp(tmp, O_CLOEXEC);

@@ -185,6 +185,21 @@ static void test_restore_modes(void **state)
     assert_int_equal(mode_of(lnk) & 07777, 0644);
     assert_int_equal(access(gone, F_OK), -1);
     assert_files_equal(vol, lnk);
+
+    /* The same through a named temporary file (mkostemp makes it 0600), as
+     * on file systems without O_TMPFILE. */
+    setenv("BLOCKSNAP_FAULT", "restore-tmpfile:1,restore-tmpfile:2", 1);
+    umask(027);
+    assert_int_equal(unlink(out), 0);
+    assert_int_equal(bsnap_volume_create(f->s, id, out, NULL, vid), 0);
+    assert_int_equal(mode_of(out) & 07777, 0640);
+    assert_int_equal(chmod(priv, 0604), 0);
+    assert_int_equal(bsnap_volume_create(f->s, id, priv, &force, vid), 0);
+    unsetenv("BLOCKSNAP_FAULT");
+    assert_int_equal(mode_of(priv) & 07777, 0604);
+    assert_files_equal(vol, out);
+    assert_files_equal(vol, priv);
+    assert_int_equal(dir_entries(f->dir), 5); /* store, v, out, private, link: no temporary file */
     umask(old);
     free(vol);
     free(out);
