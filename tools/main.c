@@ -349,6 +349,12 @@ static int run(int argc, char **argv, struct cli *cli, struct args *a)
                                   "--output: '%s' is not json, text or table", out);
     cli->store_dir = arg_value(a, "store");
     cli->region = arg_value(a, "region");
+    /* An empty name is not "no name": it would silently pick the default
+     * store. */
+    if (cli->store_dir && !cli->store_dir[0])
+        return output_usage_error(cli->verb, "InvalidParameterValue", "--store: empty");
+    if (cli->region && !cli->region[0])
+        return output_usage_error(cli->verb, "InvalidParameterValue", "--region: empty");
     cli->output = out;
     cli->quiet = arg_flag(a, "quiet");
     return cli->verb->run(cli, a);
