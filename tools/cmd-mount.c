@@ -36,6 +36,8 @@ int cmd_mount(struct cli *cli, const struct args *a)
 
     if (a->npos != 1)
         return output_usage_error(cli->verb, "MissingParameter", "no MOUNTPOINT given");
+    if (!a->pos[0][0])
+        return output_usage_error(cli->verb, "InvalidParameterValue", "MOUNTPOINT: empty");
     if (size && (bsnap_fuse_parse_size(size, &o.cache_size) < 0 || o.cache_size < (1u << 20)))
         return output_usage_error(cli->verb, "InvalidParameterValue",
                                   "--cache-size: '%s' is not a size of at least 1M", size);
@@ -67,5 +69,7 @@ int cmd_umount(struct cli *cli, const struct args *a)
 
     if (a->npos != 1)
         return output_usage_error(cli->verb, "MissingParameter", "no MOUNTPOINT given");
+    if (!a->pos[0][0])
+        return output_usage_error(cli->verb, "InvalidParameterValue", "MOUNTPOINT: empty");
     return bsnap_fuse_umount(a->pos[0], &err) < 0 ? print_error(&err) : EXIT_OK;
 }
