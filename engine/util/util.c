@@ -167,8 +167,8 @@ int file_read_all(const char *path, size_t max, char **ret_buf, size_t *ret_len)
 {
     _cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC);
     _cleanup_free_ char *buf = NULL;
+    size_t len = 0, cap = 0;
     struct stat st;
-    ssize_t r;
 
     if (fd < 0)
         return -errno;
@@ -176,16 +176,37 @@ int file_read_all(const char *path, size_t max, char **ret_buf, size_t *ret_len)
         return -errno;
     if (S_ISDIR(st.st_mode))
         return -EISDIR;
-    if ((uint64_t)st.st_size > max)
-        return -EFBIG;
-    buf = malloc((size_t)st.st_size + 1);
-    if (!buf)
-        return -ENOMEM;
-    r = full_pread(fd, buf, (size_t)st.st_size, 0);
-    if (r < 0)
-        return (int)r;
-    buf[r] = '\0';
-    *ret_len = (size_t)r;
+    /* Read to EOF: st_size is only a hint (0 for a pipe, a FIFO, /dev/stdin
+     * or a file of /proc) and a regular file may grow while it is read. */
+    if (S_ISREG(st.st_mode) && st.st_size > 0) {
+        cap = (size_t)MIN((uint64_t)st.st_size, (uint64_t)max) + 1;
+        buf = malloc(cap + 1);
+        if (!buf)
+            return -ENOMEM;
+    }
+    for (;;) {
+        ssize_t r;
+        if (len == cap) { /* len <= max here, so the new cap is above it */
+            size_t ncap = MIN(MAX(cap * 2, (size_t)4096), max + 1);
+            char *nb = realloc(buf, ncap + 1);
+            if (!nb)
+                return -ENOMEM;
+            buf = nb;
+            cap = ncap;
+        }
+        r = read(fd, buf + len, cap - len);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r < 0)
+            return -errno;
+        if (r == 0)
+            break;
+        len += (size_t)r;
+        if (len > max)
+            return -EFBIG;
+    }
+    buf[len] = '\0';
+    *ret_len = len;
     *ret_buf = steal_ptr(buf);
     return 0;
 }

@@ -63,7 +63,10 @@ ssize_t full_pread(int fd, void *buf, size_t n, off_t off);
 int full_pwrite(int fd, const void *buf, size_t n, off_t off);
 int full_write(int fd, const void *buf, size_t n);
 
-/* Read a whole (small) file into a NUL-terminated malloc'd buffer. */
+/* Read a whole (small) file into a NUL-terminated malloc'd buffer: to EOF,
+ * whatever its kind (a pipe, a FIFO or /dev/stdin has st_size 0).  -EFBIG
+ * when it holds more than @max bytes, -EISDIR for a directory, else -errno
+ * of open or read. */
 int file_read_all(const char *path, size_t max, char **ret_buf, size_t *ret_len);
 
 /* fsync a directory, so a rename or create in it is durable. */

@@ -157,6 +157,39 @@ static void test_file_io(void **state)
     tmpdir_remove(dir);
 }
 
+/* A pipe has st_size 0: file_read_all reads it to EOF all the same, in
+ * more than one read, and still stops at @max. */
+static void test_file_read_pipe(void **state)
+{
+    static char text[10000];
+    char path[64], *buf = NULL;
+    size_t len = 0;
+    int fds[2];
+
+    (void)state;
+    for (size_t i = 0; i < sizeof text; i++)
+        text[i] = (char)('a' + i % 26);
+    assert_int_equal(pipe(fds), 0);
+    assert_int_equal(full_write(fds[1], text, sizeof text), 0);
+    close(fds[1]);
+    snprintf(path, sizeof path, "/dev/fd/%d", fds[0]);
+    assert_int_equal(file_read_all(path, sizeof text, &buf, &len), 0);
+    assert_int_equal(len, sizeof text);
+    assert_memory_equal(buf, text, sizeof text);
+    assert_int_equal(buf[len], '\0');
+    free(buf);
+    buf = NULL;
+    close(fds[0]);
+
+    assert_int_equal(pipe(fds), 0);
+    assert_int_equal(full_write(fds[1], text, sizeof text), 0);
+    close(fds[1]);
+    snprintf(path, sizeof path, "/dev/fd/%d", fds[0]);
+    assert_int_equal(file_read_all(path, sizeof text - 1, &buf, &len), -EFBIG);
+    assert_null(buf);
+    close(fds[0]);
+}
+
 static void test_random_bytes(void **state)
 {
     uint8_t a[64] = {0}, b[64] = {0};
@@ -265,6 +298,7 @@ int main(void)
         cmocka_unit_test(test_time_format),
         cmocka_unit_test(test_mem_is_zero),
         cmocka_unit_test(test_file_io),
+        cmocka_unit_test(test_file_read_pipe),
         cmocka_unit_test(test_random_bytes),
         cmocka_unit_test(test_idmap),
         cmocka_unit_test(test_cleanup_helpers),
