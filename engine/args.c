@@ -597,12 +597,61 @@ bad_char:
                       field);
 }
 
+#define DIFF_HEADER "# blocksnap diff"
+
+/* Whether [@p, @end) is a "# blocksnap diff" header line (the words then a
+ * blank or the end), well-formed or not. */
+static bool is_diff_header(const char *p, const char *end)
+{
+    size_t hl = strlen(DIFF_HEADER);
+
+    return (size_t)(end - p) >= hl && memcmp(p, DIFF_HEADER, hl) == 0 &&
+           (p + hl == end || is_blank(p[hl]));
+}
+
+/* Parse the header "# blocksnap diff BASE SNAPSHOT" [@p, @end) that
+ * `blocksnap diff` writes first: BASE is the snapshot the ranges were
+ * compared against, or "-" for none.  @ret_base gets BASE. */
+static int parse_diff_header(const char *p, const char *end, const char *name,
+                             char ret_base[BSNAP_ID_MAX])
+{
+    char word[2][BSNAP_ID_MAX];
+    int nwords = 0;
+
+    p += strlen(DIFF_HEADER);
+    for (;;) {
+        const char *w;
+        while (p < end && is_blank(*p))
+            p++;
+        if (p == end)
+            break;
+        for (w = p; p < end && !is_blank(*p); p++)
+            ;
+        if (nwords == 2 || (size_t)(p - w) >= BSNAP_ID_MAX)
+            goto bad;
+        memcpy(word[nwords], w, (size_t)(p - w));
+        word[nwords][p - w] = '\0';
+        nwords++;
+    }
+    if (nwords != 2 || !(strcmp(word[0], "-") == 0 || id_valid(word[0], "snap")) ||
+        !id_valid(word[1], "snap"))
+        goto bad;
+    memcpy(ret_base, word[0], BSNAP_ID_MAX);
+    return 0;
+bad:
+    return bsnap_fail(-EINVAL, CODE,
+                      "%s line 1: malformed header (expected \"" DIFF_HEADER
+                      " BASE SNAPSHOT\", BASE a snapshot id or -)",
+                      name);
+}
+
 int bsnap_ranges_parse(const char *text, size_t len, const char *name, bsnap_range **ret_ranges,
-                       size_t *ret_nranges)
+                       size_t *ret_nranges, char ret_base[BSNAP_ID_MAX])
 {
     _cleanup_free_ bsnap_range *v = NULL;
     size_t n = 0, cap = 0, line = 0;
     const char *p = text, *end = text + len;
+    char base[BSNAP_ID_MAX] = "";
 
     bsnap_error_clear();
     while (p < end) {
@@ -612,6 +661,21 @@ int bsnap_ranges_parse(const char *text, size_t len, const char *name, bsnap_ran
         int r;
 
         line++;
+        /* The header of a diff's output names the snapshot its ranges are
+         * relative to; only as the first line, so that two lists pasted
+         * together cannot hide the second one's. */
+        if (is_diff_header(p, eol)) {
+            if (line > 1)
+                return bsnap_fail(-EINVAL, CODE,
+                                  "%s line %zu: a \"" DIFF_HEADER
+                                  "\" header is allowed only as the first line",
+                                  name, line);
+            r = parse_diff_header(p, eol, name, base);
+            if (r < 0)
+                return r;
+            p = nl ? nl + 1 : end;
+            continue;
+        }
         while (q < eol && is_blank(*q))
             q++;
         if (q == eol || *q == '#') {
@@ -641,10 +705,13 @@ int bsnap_ranges_parse(const char *text, size_t len, const char *name, bsnap_ran
         return bsnap_fail(-ENOMEM, "InternalError", "%s: out of memory", name);
     *ret_ranges = steal_ptr(v);
     *ret_nranges = n;
+    if (ret_base)
+        memcpy(ret_base, base, BSNAP_ID_MAX);
     return 0;
 }
 
-int bsnap_ranges_load(const char *path, bsnap_range **ret_ranges, size_t *ret_nranges)
+int bsnap_ranges_load(const char *path, bsnap_range **ret_ranges, size_t *ret_nranges,
+                      char ret_base[BSNAP_ID_MAX])
 {
     _cleanup_free_ char *buf = NULL;
     size_t len;
@@ -657,5 +724,5 @@ int bsnap_ranges_load(const char *path, bsnap_range **ret_ranges, size_t *ret_nr
                           (unsigned long long)RANGES_FILE_MAX);
     if (r < 0)
         return bsnap_fail(r, CODE, "%s: %s", path, strerror(-r));
-    return bsnap_ranges_parse(buf, len, path, ret_ranges, ret_nranges);
+    return bsnap_ranges_parse(buf, len, path, ret_ranges, ret_nranges, ret_base);
 }

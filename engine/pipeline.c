@@ -345,9 +345,17 @@ static int work_item(struct pipeline *p, struct item *it, uint8_t *buf, meta_txn
 
         if (got < 0)
             return bsnap_fail((int)got, "VolumeReadError", "volume %s: read at offset %llu: %s",
-                              p->opts->volume_path, (unsigned long long)off, strerror((int)-got));
-        /* Past the end (the last partial chunk, or a file that shrank while
-         * we read it) reads as zeros. */
+                              p->path, (unsigned long long)off, strerror((int)-got));
+        /* The end of the volume came before the size it had when it was
+         * opened: it shrank while it was read.  Its zeros would make a
+         * snapshot of neither its old nor its new contents. */
+        if ((uint64_t)got < len)
+            return bsnap_fail(-EIO, "VolumeChanged",
+                              "volume %s shrank while it was read: it ends at %llu bytes, not "
+                              "%llu; a volume must not change size during a snapshot",
+                              p->path, (unsigned long long)(off + (uint64_t)got),
+                              (unsigned long long)p->size);
+        /* Past the end of the last, partial chunk reads as zeros. */
         memset(buf + got, 0, n * p->cs - (size_t)got);
         it->read_bytes += (uint64_t)got;
         for (uint64_t j = 0; j < n; j++) {

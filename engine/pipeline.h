@@ -65,6 +65,7 @@ struct pending {
 struct pipeline {
     bsnap_store *s;
     const bsnap_snapshot_options *opts;
+    const char *path; /* the volume's path as opened, for messages */
     int fd;
     uint64_t size, nchunks;
     uint32_t cs;

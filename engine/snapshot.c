@@ -72,6 +72,38 @@ int volume_open(const char *path, int *ret_fd, uint64_t *ret_size, char **ret_ca
     return 0;
 }
 
+/* After the last read: the volume must still be the file @fd opened and
+ * have the @size it had then.  A volume resized while it was read, or a
+ * path renamed over by another file, gives a snapshot of neither its old
+ * nor its new contents; it is refused, not recorded.  (Writes that keep the
+ * size cannot be seen here: docs/reliability.md.) */
+static int volume_check_unchanged(int fd, const char *path, uint64_t size)
+{
+    struct stat st, now;
+    uint64_t cur;
+
+    if (fstat(fd, &st) < 0)
+        return bsnap_fail(-errno, "VolumeReadError", "volume %s: %m", path);
+    if (S_ISBLK(st.st_mode)) {
+        if (ioctl(fd, BLKGETSIZE64, &cur) < 0)
+            return bsnap_fail(-errno, "VolumeReadError", "volume %s: size of block device: %m",
+                              path);
+    } else {
+        cur = (uint64_t)st.st_size;
+    }
+    if (cur != size)
+        return bsnap_fail(-EIO, "VolumeChanged",
+                          "volume %s %s while it was read (%llu bytes, now %llu); a volume must "
+                          "not change size during a snapshot",
+                          path, cur < size ? "shrank" : "grew", (unsigned long long)size,
+                          (unsigned long long)cur);
+    if (stat(path, &now) < 0 || now.st_dev != st.st_dev || now.st_ino != st.st_ino)
+        return bsnap_fail(-EIO, "VolumeChanged",
+                          "volume %s was removed or replaced by another file while it was read",
+                          path);
+    return 0;
+}
+
 /* ---- the public call ---- */
 
 /* Turn byte ranges into sorted, merged chunk runs (offset/length in chunks). */
@@ -342,6 +374,7 @@ static int take(bsnap_store *s, const bsnap_snapshot_options *o, char ret_id[BSN
     r = resolve_volume(s, o, &t.vol, &vol_new, &p.fd, &p.size);
     if (r < 0)
         goto out;
+    p.path = o->volume_id ? t.vol.path : o->volume_path;
     /* Shared store lock, before the parent is read: gc waits until this
      * snapshot is done, so the parent's pages stay in the index even when
      * the parent is deleted meanwhile (its entries are then only DEAD).
@@ -362,6 +395,24 @@ static int take(bsnap_store *s, const bsnap_snapshot_options *o, char ret_id[BSN
                            "a changed-block list needs a parent snapshot, and volume %s has none: "
                            "take a full snapshot first",
                            t.vol.path);
+            goto out;
+        }
+        /* A list that names the snapshot it was made against (a diff's
+         * output) covers what changed since that snapshot, not since
+         * another: taken against another parent it would silently keep
+         * that parent's data where the volume changed. */
+        if (o->changed_base && o->changed_base[0] && strcmp(o->changed_base, parent.id) != 0) {
+            if (strcmp(o->changed_base, "-") == 0)
+                r = bsnap_fail(-EINVAL, "InvalidParameterCombination",
+                               "the changed-block list holds the data ranges of one snapshot, "
+                               "not what changed since parent snapshot %s",
+                               parent.id);
+            else
+                r = bsnap_fail(-EINVAL, "InvalidParameterCombination",
+                               "the changed-block list is relative to snapshot %s, but the "
+                               "parent snapshot is %s: the list must cover everything written "
+                               "to volume %s since its parent",
+                               o->changed_base, parent.id, t.vol.path);
             goto out;
         }
         r = ranges_to_runs(&p, o->changed, o->nchanged, parent.size);
@@ -416,6 +467,9 @@ static int take(bsnap_store *s, const bsnap_snapshot_options *o, char ret_id[BSN
     clock_gettime(CLOCK_MONOTONIC, &p.last_progress);
 
     r = pipeline_run(&p, nworkers);
+    if (r < 0)
+        goto out;
+    r = volume_check_unchanged(p.fd, p.path, p.size);
     if (r < 0)
         goto out;
     r = bm_build(p.leaf_ids, p.nleaves, t.rec.depth, mapwriter_store_page, &p, &t.rec.root);

@@ -32,6 +32,7 @@ int cmd_create_snapshot(struct cli *cli, const struct args *a)
     const char *threads = arg_value(a, "threads"), *changed = arg_value(a, "changed-blocks");
     bsnap_tag *tags = NULL;
     bsnap_range *ranges = NULL;
+    char base[BSNAP_ID_MAX] = "";
     char *json = NULL;
     int64_t start;
     int r;
@@ -61,11 +62,12 @@ int cmd_create_snapshot(struct cli *cli, const struct args *a)
     if ((r = cli_parse_tags(cli, a, true, &tags, &opts.ntags)) != EXIT_OK)
         return r;
     opts.tags = tags;
-    if (changed && bsnap_ranges_load(changed, &ranges, &opts.nchanged) < 0) {
+    if (changed && bsnap_ranges_load(changed, &ranges, &opts.nchanged, base) < 0) {
         r = output_engine_error();
         goto out;
     }
     opts.changed = ranges;
+    opts.changed_base = base;
     if ((r = cli_open_store(cli)) != EXIT_OK)
         goto out;
 
@@ -120,10 +122,31 @@ int cmd_delete_snapshot(struct cli *cli, const struct args *a)
     return EXIT_OK;
 }
 
+/* The text form of a diff: first the header that names the snapshots
+ * (so that create-snapshot --changed-blocks can check the list is relative
+ * to the volume's parent), then one "OFFSET LENGTH" line per range.  The
+ * header waits for the first range or the end, so that a diff that fails
+ * prints nothing. */
+struct diff_text {
+    const char *first, *second;
+    bool header_done;
+};
+
+static int print_header(struct diff_text *d)
+{
+    if (d->header_done)
+        return 0;
+    d->header_done = true;
+    if (printf("# blocksnap diff %s %s\n", d->first ? d->first : "-", d->second) < 0)
+        return -EIO;
+    return 0;
+}
+
 static int print_range(void *ud, uint64_t offset, uint64_t length)
 {
-    (void)ud;
-    if (printf("%" PRIu64 " %" PRIu64 "\n", offset, length) < 0)
+    struct diff_text *d = ud;
+
+    if (print_header(d) < 0 || printf("%" PRIu64 " %" PRIu64 "\n", offset, length) < 0)
         return -EIO;
     return 0;
 }
@@ -152,8 +175,10 @@ int cmd_diff(struct cli *cli, const struct args *a)
     if ((r = cli_open_store(cli)) != EXIT_OK)
         return r;
     if (strcmp(format, "text") == 0) {
-        if (bsnap_snapshot_diff(cli->store, first, second, print_range, NULL) < 0)
+        struct diff_text d = {first, second, false};
+        if (bsnap_snapshot_diff(cli->store, first, second, print_range, &d) < 0)
             return output_engine_error();
+        print_header(&d); /* main() reports a failed write to stdout */
         return EXIT_OK;
     }
     if (bsnap_snapshot_diff_json(cli->store, first, second, &json) < 0)

@@ -268,17 +268,35 @@ BSNAP_API BSNAP_WUR int bsnap_text_check(const char *field, const char *s, size_
 /** Parse a changed-block list: lines "OFFSET LENGTH" (decimal bytes), blank
  * lines and lines starting with '#' ignored.  Ranges must be sorted, not
  * overlapping, and have LENGTH > 0 (the form `blocksnap diff` prints).
+ *
+ * A first line "# blocksnap diff BASE SNAPSHOT" (what `blocksnap diff`
+ * writes first) says the ranges are those in which SNAPSHOT differs from
+ * BASE, a snapshot id, or from nothing when BASE is "-": the list is then
+ * right only for a volume whose parent snapshot is BASE, and
+ * bsnap_snapshot_create() checks that when it is given BASE
+ * (bsnap_snapshot_options.changed_base).  Such a header on a later line, or
+ * a malformed one, is an error.
+ *
+ * @text in: @len bytes, need not be NUL-terminated.
  * @name in: what to call the input in errors (a file name).
- * @ret_ranges out: malloc'd array.  Errors: -EINVAL (InvalidParameterValue)
- * with "NAME line N: ..." naming the first bad line; -ENOMEM. */
+ * @ret_ranges out: malloc'd array, free() it.  @ret_nranges out: its length.
+ * @ret_base out, optional: BASE from the header, "-", or "" when the list
+ * has no header.  Outputs are set only on success.
+ * Errors: -EINVAL (InvalidParameterValue) with "NAME line N: ..." naming
+ * the first bad line; -ENOMEM.  Any thread may call it. */
 BSNAP_API BSNAP_WUR int bsnap_ranges_parse(const char *text, size_t len, const char *name,
-                                           bsnap_range **ret_ranges, size_t *ret_nranges)
-    BSNAP_NONNULL(1, 3, 4, 5);
+                                           bsnap_range **ret_ranges, size_t *ret_nranges,
+                                           char ret_base[BSNAP_ID_MAX]) BSNAP_NONNULL(1, 3, 4, 5);
 
-/** Read and parse a changed-block list file (as bsnap_ranges_parse).
- * Errors as there, plus -ENOENT / -EACCES / -EISDIR naming the file. */
+/** Read a changed-block list file to its end and parse it (as
+ * bsnap_ranges_parse()).  @path may be anything that can be read: a
+ * regular file, a pipe or FIFO (/dev/stdin, a shell's <(...)), a character
+ * device; opening a FIFO waits for its writer.  At most 1 GiB is read.
+ * Errors as there, plus -ENOENT / -EACCES / -EISDIR / -EFBIG (over 1 GiB) /
+ * a read error, each naming the file. */
 BSNAP_API BSNAP_WUR int bsnap_ranges_load(const char *path, bsnap_range **ret_ranges,
-                                          size_t *ret_nranges) BSNAP_NONNULL(1, 2, 3);
+                                          size_t *ret_nranges, char ret_base[BSNAP_ID_MAX])
+    BSNAP_NONNULL(1, 2, 3);
 
 /* ------------------------------------------------------------------------
  * Snapshots
@@ -301,7 +319,11 @@ typedef struct bsnap_snapshot_options {
     bool full;                  /**< ignore any parent: read everything */
     const bsnap_range *changed; /**< optional changed-block list: read only */
     size_t nchanged;            /**< these ranges; needs a parent snapshot */
-    const bsnap_tag *tags;      /**< optional tags for the new snapshot */
+    /** optional: the snapshot the changed-block list says it is relative to
+     * (@ret_base of bsnap_ranges_parse()); NULL or "" when it says nothing.
+     * The parent must then be this snapshot; "-" is always refused. */
+    const char *changed_base;
+    const bsnap_tag *tags; /**< optional tags for the new snapshot */
     size_t ntags;
     unsigned threads; /**< hash/compress workers; 0: one per core */
     bsnap_run_options run;
@@ -324,7 +346,15 @@ typedef struct bsnap_snapshot_stats {
  * unless @opts->parent_id or @opts->full says otherwise.  Holes are skipped
  * (SEEK_DATA/SEEK_HOLE) and only chunks whose content differs from what the
  * store holds are written.  With @opts->changed, only those ranges are read
- * and everything else is taken from the parent.
+ * and everything else is taken from the parent: the list must cover every
+ * byte written to the volume since the parent snapshot, which the engine
+ * can check only when the list names its base (@opts->changed_base).
+ *
+ * The volume must not be resized or replaced while it is read: a read that
+ * ends before the size the volume had when it was opened, a size that
+ * differs at the end, or a path that names another file at the end fails
+ * the snapshot (VolumeChanged) and nothing is recorded.  Writes that keep
+ * the size are not seen: freeze or quiesce what writes to the volume.
  *
  * The snapshot is "pending" while it is written and "completed" after one
  * final transaction; on any failure (and on cancel) it is removed and the
@@ -334,9 +364,11 @@ typedef struct bsnap_snapshot_stats {
  * Errors: -ENOENT (InvalidVolume.NotFound) volume missing; -EACCES;
  * -EINVAL (InvalidParameterValue / InvalidSnapshotID.Malformed /
  * MissingParameter) for bad options, a changed list without a parent, a
- * range past the end; -ENOENT (InvalidSnapshot.NotFound) for an unknown
- * parent; -ENOSPC (Store.Full) when the store's disk is full; -ECANCELED;
- * -EIO for read errors of the volume or the store. */
+ * range past the end; -EINVAL (InvalidParameterCombination) for a changed
+ * list whose base is not the parent; -ENOENT (InvalidSnapshot.NotFound) for
+ * an unknown parent; -ENOSPC (Store.Full) when the store's disk is full;
+ * -ECANCELED; -EIO for read errors of the volume or the store, and
+ * (VolumeChanged) for a volume resized or replaced while it was read. */
 BSNAP_API BSNAP_WUR int bsnap_snapshot_create(bsnap_store *store,
                                               const bsnap_snapshot_options *opts,
                                               char ret_id[BSNAP_ID_MAX],

@@ -309,7 +309,7 @@ static void ranges_bad(const char *text, const char *needle)
     bsnap_range *r = NULL;
     size_t n = 0;
 
-    assert_error(bsnap_ranges_parse(text, strlen(text), "cbt.txt", &r, &n), -EINVAL,
+    assert_error(bsnap_ranges_parse(text, strlen(text), "cbt.txt", &r, &n, NULL), -EINVAL,
                  "InvalidParameterValue", needle);
     assert_null(r);
 }
@@ -326,7 +326,7 @@ static void test_ranges_valid(void **state)
     bsnap_range *r;
     size_t n;
 
-    assert_int_equal(bsnap_ranges_parse(text, strlen(text), "x", &r, &n), 0);
+    assert_int_equal(bsnap_ranges_parse(text, strlen(text), "x", &r, &n, NULL), 0);
     assert_int_equal(n, 4);
     assert_int_equal(r[0].offset, 0);
     assert_int_equal(r[0].length, 65536);
@@ -336,11 +336,11 @@ static void test_ranges_valid(void **state)
     assert_int_equal(r[3].offset, 9223372036854775806ull);
     free(r);
 
-    assert_int_equal(bsnap_ranges_parse("", 0, "x", &r, &n), 0);
+    assert_int_equal(bsnap_ranges_parse("", 0, "x", &r, &n, NULL), 0);
     assert_int_equal(n, 0);
     assert_non_null(r);
     free(r);
-    assert_int_equal(bsnap_ranges_parse("# nothing\n\n", 11, "x", &r, &n), 0);
+    assert_int_equal(bsnap_ranges_parse("# nothing\n\n", 11, "x", &r, &n, NULL), 0);
     assert_int_equal(n, 0);
     free(r);
 }
@@ -371,13 +371,52 @@ static void test_ranges_errors(void **state)
     ranges_bad("0 10\n\xc3\xa9 10\n", "line 2: offset: not a decimal number");
 }
 
+/* The header `blocksnap diff` writes names the list's base snapshot. */
+static void test_ranges_diff_header(void **state)
+{
+    const char text[] = "# blocksnap diff snap-0123456789abcdef0 snap-00112233445566778\n"
+                        "0 65536\n";
+    const char none[] = "# blocksnap diff\t-  snap-00112233445566778\r\n";
+    char base[BSNAP_ID_MAX] = "unset";
+    bsnap_range *r;
+    size_t n;
+
+    (void)state;
+    assert_int_equal(bsnap_ranges_parse(text, strlen(text), "x", &r, &n, base), 0);
+    assert_int_equal(n, 1);
+    assert_string_equal(base, "snap-0123456789abcdef0");
+    free(r);
+    assert_int_equal(bsnap_ranges_parse(none, strlen(none), "x", &r, &n, base), 0);
+    assert_int_equal(n, 0);
+    assert_string_equal(base, "-");
+    free(r);
+    /* no header: no base; a comment that only looks alike is a comment */
+    assert_int_equal(bsnap_ranges_parse("# blocksnapdiff\n0 1\n", 20, "x", &r, &n, base), 0);
+    assert_string_equal(base, "");
+    free(r);
+    /* a NULL @ret_base still checks the header */
+    assert_int_equal(bsnap_ranges_parse(text, strlen(text), "x", &r, &n, NULL), 0);
+    free(r);
+
+    ranges_bad("# blocksnap diff\n", "cbt.txt line 1: malformed header");
+    ranges_bad("# blocksnap diff snap-0123456789abcdef0\n", "line 1: malformed header");
+    ranges_bad("# blocksnap diff snap-x snap-00112233445566778\n", "line 1: malformed header");
+    ranges_bad("# blocksnap diff - - \n", "line 1: malformed header");
+    ranges_bad("# blocksnap diff - snap-00112233445566778 x\n", "line 1: malformed header");
+    ranges_bad("# blocksnap diff snap-0123456789abcdef0snap-0123456789abcdef0 "
+               "snap-00112233445566778\n",
+               "line 1: malformed header");
+    ranges_bad("0 1\n# blocksnap diff - snap-00112233445566778\n",
+               "cbt.txt line 2: a \"# blocksnap diff\" header is allowed only as the first line");
+}
+
 static void test_ranges_nul_byte(void **state)
 {
     const char text[] = "0 10\n20\0 5\n";
     bsnap_range *r = NULL;
     size_t n;
 
-    assert_error(bsnap_ranges_parse(text, sizeof text - 1, "f", &r, &n), -EINVAL,
+    assert_error(bsnap_ranges_parse(text, sizeof text - 1, "f", &r, &n, NULL), -EINVAL,
                  "InvalidParameterValue", "f line 2: offset: not a decimal number");
     assert_null(r);
 }
@@ -393,12 +432,12 @@ static void test_ranges_load(void **state)
     snprintf(dir, sizeof dir, "%s/test-args-XXXXXX", tmp && *tmp ? tmp : "/tmp");
     assert_non_null(mkdtemp(dir));
     snprintf(path, sizeof path, "%s/cbt", dir);
-    assert_error(bsnap_ranges_load(path, &r, &n), -ENOENT, "InvalidParameterValue", path);
-    assert_error(bsnap_ranges_load(dir, &r, &n), -EISDIR, "InvalidParameterValue", dir);
+    assert_error(bsnap_ranges_load(path, &r, &n, NULL), -ENOENT, "InvalidParameterValue", path);
+    assert_error(bsnap_ranges_load(dir, &r, &n, NULL), -EISDIR, "InvalidParameterValue", dir);
     assert_non_null(f = fopen(path, "w"));
     fputs("0 4096\n8192 4096\n", f);
     fclose(f);
-    assert_int_equal(bsnap_ranges_load(path, &r, &n), 0);
+    assert_int_equal(bsnap_ranges_load(path, &r, &n, NULL), 0);
     assert_int_equal(n, 2);
     assert_int_equal(r[1].offset, 8192);
     free(r);
@@ -406,7 +445,8 @@ static void test_ranges_load(void **state)
     assert_non_null(f = fopen(path, "w"));
     fputs("0 4096\n0 4096\n", f);
     fclose(f);
-    assert_error(bsnap_ranges_load(path, &r, &n), -EINVAL, "InvalidParameterValue", " line 2: ");
+    assert_error(bsnap_ranges_load(path, &r, &n, NULL), -EINVAL, "InvalidParameterValue",
+                 " line 2: ");
     assert_null(r);
     unlink(path);
     rmdir(dir);
@@ -415,13 +455,13 @@ static void test_ranges_load(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_tags_shorthand),   cmocka_unit_test(test_tags_quoting),
-        cmocka_unit_test(test_tags_json),        cmocka_unit_test(test_tags_shorthand_errors),
-        cmocka_unit_test(test_tags_json_errors), cmocka_unit_test(test_tags_limits),
-        cmocka_unit_test(test_filters_forms),    cmocka_unit_test(test_filters_errors),
-        cmocka_unit_test(test_ranges_valid),     cmocka_unit_test(test_ranges_errors),
-        cmocka_unit_test(test_ranges_nul_byte),  cmocka_unit_test(test_ranges_load),
-        cmocka_unit_test(test_text_check),
+        cmocka_unit_test(test_tags_shorthand),     cmocka_unit_test(test_tags_quoting),
+        cmocka_unit_test(test_tags_json),          cmocka_unit_test(test_tags_shorthand_errors),
+        cmocka_unit_test(test_tags_json_errors),   cmocka_unit_test(test_tags_limits),
+        cmocka_unit_test(test_filters_forms),      cmocka_unit_test(test_filters_errors),
+        cmocka_unit_test(test_ranges_valid),       cmocka_unit_test(test_ranges_errors),
+        cmocka_unit_test(test_ranges_diff_header), cmocka_unit_test(test_ranges_nul_byte),
+        cmocka_unit_test(test_ranges_load),        cmocka_unit_test(test_text_check),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -287,6 +287,113 @@ static void test_changed_blocks_errors(void **state)
     free(vol);
 }
 
+/* A changed-block list that names its base (a diff's header) is taken only
+ * against that parent: against another it would keep the parent's data
+ * where the volume changed since. */
+static void test_changed_blocks_base(void **state)
+{
+    struct fixture *f = *state;
+    char *vol = volume_create(f, "v.img", 10 * CS), a[BSNAP_ID_MAX], b[BSNAP_ID_MAX],
+         c[BSNAP_ID_MAX];
+    bsnap_range one = {3 * CS, CS};
+    bsnap_snapshot_options o = {.volume_path = vol, .changed = &one, .nchanged = 1};
+
+    chunk_write(vol, CS, 1, 1);
+    snap_path(f, vol, a);
+    chunk_write(vol, CS, 3, 2);
+    snap_path(f, vol, b); /* the volume's parent is now b */
+    chunk_write(vol, CS, 3, 3);
+    o.changed_base = a; /* "what changed from a": not since b */
+    assert_error(bsnap_snapshot_create(f->s, &o, c, NULL), -EINVAL, "InvalidParameterCombination");
+    assert_message_has(a);
+    assert_message_has(b);
+    o.changed_base = "-"; /* one snapshot's data ranges */
+    assert_error(bsnap_snapshot_create(f->s, &o, c, NULL), -EINVAL, "InvalidParameterCombination");
+    o.parent_id = a; /* an explicit parent is checked the same way */
+    o.changed_base = b;
+    assert_error(bsnap_snapshot_create(f->s, &o, c, NULL), -EINVAL, "InvalidParameterCombination");
+    assert_int_equal(snapshot_count(f), 2);
+    assert_verify_clean(f);
+
+    /* The list's base is the parent: taken, and right. */
+    o.parent_id = NULL;
+    o.changed_base = b;
+    snap_opts(f, &o, c);
+    assert_restores_to(f, c, vol);
+    /* No base (a plain list, or "" from a list without a header): taken. */
+    chunk_write(vol, CS, 3, 4);
+    o.changed_base = "";
+    snap_opts(f, &o, c);
+    assert_restores_to(f, c, vol);
+    free(vol);
+}
+
+/* Runs as the final progress report, after the last read and before the
+ * snapshot is recorded: changes the volume the way @ud says. */
+struct volume_change {
+    const char *vol, *other;
+    uint64_t size; /* resize to this, or rename @other over @vol */
+    int calls;
+};
+
+static void change_volume(void *ud, uint64_t done, uint64_t total)
+{
+    struct volume_change *c = ud;
+
+    if (done < total || c->calls++ > 0)
+        return;
+    if (c->other)
+        assert_int_equal(rename(c->other, c->vol), 0);
+    else
+        volume_resize(c->vol, c->size);
+}
+
+/* A volume that is resized or replaced while it is read gives no snapshot
+ * (it would match neither its old nor its new contents), and the store is
+ * as before. */
+static void test_volume_changed(void **state)
+{
+    struct fixture *f = *state;
+    char *vol = volume_create(f, "v.img", 64 * CS), *other = path_in(f->dir, "other.img"),
+         id[BSNAP_ID_MAX];
+    struct volume_change shrink = {vol, NULL, 10 * CS, 0}, grow = {vol, NULL, 100 * CS, 0},
+                         replace = {vol, other, 0, 0};
+    struct volume_change *cases[] = {&shrink, &grow, &replace};
+    const char *words[] = {"shrank", "grew", "replaced"};
+    bsnap_store_info before, after;
+    bsnap_gc_stats gs;
+
+    for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
+        bsnap_snapshot_options o = {.volume_path = vol, .threads = 2};
+        volume_resize(vol, 64 * CS);
+        for (uint64_t k = 0; k < 64; k += 2)
+            chunk_write(vol, CS, k, 100 * i + k);
+        if (cases[i] == &replace) {
+            char *ot = volume_create(f, "other.img", 64 * CS);
+            chunk_write(ot, CS, 5, 5);
+            free(ot);
+        }
+        assert_int_equal(bsnap_store_get_info(f->s, &before), 0);
+        o.run.progress = change_volume;
+        o.run.progress_ud = cases[i];
+        assert_error(bsnap_snapshot_create(f->s, &o, id, NULL), -EIO, "VolumeChanged");
+        assert_message_has(words[i]);
+        assert_message_has(vol);
+        assert_int_equal(cases[i]->calls, 1);
+        assert_int_equal(snapshot_count(f), 0);
+        assert_verify_clean(f);
+        assert_int_equal(bsnap_gc(f->s, NULL, &gs), 0);
+        assert_int_equal(bsnap_store_get_info(f->s, &after), 0);
+        assert_int_equal(after.chunk_count, before.chunk_count);
+        assert_int_equal(after.pack_bytes, before.pack_bytes);
+    }
+    /* Untouched, the same volume is taken. */
+    snap_path(f, vol, id);
+    assert_restores_to(f, id, vol);
+    free(other);
+    free(vol);
+}
+
 static void test_option_errors(void **state)
 {
     struct fixture *f = *state;
@@ -776,6 +883,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_changed_blocks_grown, setup_4k, teardown_fixture),
         cmocka_unit_test_setup_teardown(test_changed_blocks_shrunk, setup_4k, teardown_fixture),
         cmocka_unit_test_setup_teardown(test_changed_blocks_errors, setup_4k, teardown_fixture),
+        cmocka_unit_test_setup_teardown(test_changed_blocks_base, setup_4k, teardown_fixture),
+        cmocka_unit_test_setup_teardown(test_volume_changed, setup_4k, teardown_fixture),
         cmocka_unit_test_setup_teardown(test_option_errors, setup_4k, teardown_fixture),
         cmocka_unit_test_setup_teardown(test_zero_options, setup_4k, teardown_fixture),
         cmocka_unit_test_setup_teardown(test_volume_id_full_tags, setup_4k, teardown_fixture),
