@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "index.h"
@@ -349,12 +350,16 @@ static int work_item(struct pipeline *p, struct item *it, uint8_t *buf, meta_txn
         /* The end of the volume came before the size it had when it was
          * opened: it shrank while it was read.  Its zeros would make a
          * snapshot of neither its old nor its new contents. */
-        if ((uint64_t)got < len)
+        if ((uint64_t)got < len) {
+            struct stat st;
+            unsigned long long now = fstat(p->fd, &st) == 0 && S_ISREG(st.st_mode)
+                                         ? (unsigned long long)st.st_size
+                                         : (unsigned long long)(off + (uint64_t)got);
             return bsnap_fail(-EIO, "VolumeChanged",
-                              "volume %s shrank while it was read: it ends at %llu bytes, not "
-                              "%llu; a volume must not change size during a snapshot",
-                              p->path, (unsigned long long)(off + (uint64_t)got),
-                              (unsigned long long)p->size);
+                              "volume %s shrank while it was read (%llu bytes, now %llu); a "
+                              "volume must not change size during a snapshot",
+                              p->path, (unsigned long long)p->size, now);
+        }
         /* Past the end of the last, partial chunk reads as zeros. */
         memset(buf + got, 0, n * p->cs - (size_t)got);
         it->read_bytes += (uint64_t)got;

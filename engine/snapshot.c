@@ -264,6 +264,46 @@ static int load_parent(bsnap_store *s, const bsnap_snapshot_options *o,
     return 0;
 }
 
+/* A changed-block list that names the snapshot it was made against (a
+ * diff's output) covers what changed since that snapshot, not since
+ * another: taken against another parent it would keep that parent's data
+ * where the volume changed.  The parent must be @base, or a snapshot of the
+ * same contents (the same block map root and size, as a snapshot taken
+ * right after a restore of @base has). */
+static int check_changed_base(bsnap_store *s, const char *base, const struct snapshot_rec *parent,
+                              const char *vol_path)
+{
+    _cleanup_txn_abort_ meta_txn *txn = NULL;
+    struct snapshot_rec b = {0};
+    bool same;
+    int r;
+
+    if (!base || !base[0] || strcmp(base, parent->id) == 0)
+        return 0;
+    if (strcmp(base, "-") == 0)
+        return bsnap_fail(-EINVAL, "InvalidParameterCombination",
+                          "the changed-block list holds the data ranges of one snapshot, not "
+                          "what changed since parent snapshot %s",
+                          parent->id);
+    r = meta_txn_begin(s->meta, false, &txn);
+    if (r < 0)
+        return r;
+    r = catalog_snapshot_load(txn, base, &b);
+    if (r < 0 && r != -ENOENT && r != -EINVAL)
+        return r;
+    bsnap_error_clear();
+    same = r == 0 && b.state == BSNAP_SNAPSHOT_COMPLETED && b.size == parent->size &&
+           chunk_id_eq(&b.root, &parent->root);
+    snapshot_rec_clear(&b);
+    if (same)
+        return 0;
+    return bsnap_fail(-EINVAL, "InvalidParameterCombination",
+                      "the changed-block list is relative to snapshot %s, but the parent "
+                      "snapshot is %s: the list must cover everything written to volume %s "
+                      "since its parent",
+                      base, parent->id, vol_path);
+}
+
 static int save_record(bsnap_store *s, const struct snapshot_rec *rec)
 {
     _cleanup_txn_abort_ meta_txn *txn = NULL;
@@ -397,24 +437,9 @@ static int take(bsnap_store *s, const bsnap_snapshot_options *o, char ret_id[BSN
                            t.vol.path);
             goto out;
         }
-        /* A list that names the snapshot it was made against (a diff's
-         * output) covers what changed since that snapshot, not since
-         * another: taken against another parent it would silently keep
-         * that parent's data where the volume changed. */
-        if (o->changed_base && o->changed_base[0] && strcmp(o->changed_base, parent.id) != 0) {
-            if (strcmp(o->changed_base, "-") == 0)
-                r = bsnap_fail(-EINVAL, "InvalidParameterCombination",
-                               "the changed-block list holds the data ranges of one snapshot, "
-                               "not what changed since parent snapshot %s",
-                               parent.id);
-            else
-                r = bsnap_fail(-EINVAL, "InvalidParameterCombination",
-                               "the changed-block list is relative to snapshot %s, but the "
-                               "parent snapshot is %s: the list must cover everything written "
-                               "to volume %s since its parent",
-                               o->changed_base, parent.id, t.vol.path);
+        r = check_changed_base(s, o->changed_base, &parent, t.vol.path);
+        if (r < 0)
             goto out;
-        }
         r = ranges_to_runs(&p, o->changed, o->nchanged, parent.size);
         if (r < 0)
             goto out;

@@ -32,6 +32,7 @@ static int input_json(const struct cli *cli, const char *v, char **ret_buf, cons
     FILE *f;
     char *buf;
     size_t n;
+    int err;
 
     *ret_buf = NULL;
     *ret = v;
@@ -43,13 +44,19 @@ static int input_json(const struct cli *cli, const char *v, char **ret_buf, cons
                     strerror(errno));
         return EXIT_FAILED;
     }
+    /* fread reads to EOF (or one byte past the limit), whatever the file
+     * is: a pipe or /dev/stdin as well as a regular file.  A read error (a
+     * directory, EIO) must not pass for the end of a shorter input. */
     buf = malloc(INPUT_JSON_MAX + 2);
     n = buf ? fread(buf, 1, INPUT_JSON_MAX + 1, f) : 0;
+    err = ferror(f) ? (errno ? errno : EIO) : 0;
     fclose(f);
-    if (!buf || n > INPUT_JSON_MAX) {
+    if (!buf || n > INPUT_JSON_MAX || err) {
         free(buf);
         output_line("blocksnap: error: --cli-input-json: %s: %s (InvalidParameterValue)", v + 7,
-                    buf ? "larger than 1 MiB" : "out of memory");
+                    !buf  ? "out of memory"
+                    : err ? strerror(err)
+                          : "larger than 1 MiB");
         return EXIT_FAILED;
     }
     buf[n] = '\0';

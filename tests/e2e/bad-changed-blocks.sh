@@ -65,8 +65,8 @@ restore "$snap2" "$T/r2"
 assert_same_file "$T/vol.img" "$T/r2" "snapshot from an unaligned changed-block list"
 : >"$T/empty.txt"
 snap3=$(snapshot_create "$T/vol.img" --changed-blocks "$T/empty.txt")
-bs diff "$snap2" "$snap3" >"$T/d"
+diff_ranges "$snap2" "$snap3" >"$T/d"
 [ ! -s "$T/d" ] || die "empty list changed something"
-bs diff "$snap" "$snap2" >"$T/d12"
+diff_ranges "$snap" "$snap2" >"$T/d12"
 [ -s "$T/d12" ] || die "unaligned list lost the change"
 assert_verify_ok

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # `diff` lists exactly the chunk-aligned ranges that changed (computed here
 # independently by comparing the two images chunk by chunk), in both output
-# forms; its text output fed back as --changed-blocks gives an identical
-# snapshot that was made by reading only those ranges.
+# forms, the text form after a "# blocksnap diff A B" header; its text output
+# fed back as --changed-blocks gives an identical snapshot that was made by
+# reading only those ranges.
 # shellcheck source=../lib/functions.sh
 source "$(dirname "$0")/../lib/functions.sh"
 requires mkfs.ext4 debugfs python3 cmp
@@ -27,25 +28,29 @@ snap2=$(snapshot_create "$T/disk.img")
 
 step "diff (text) equals the independent comparison"
 changed_ranges "$T/disk.v1" "$T/disk.v2" "$chunk" >"$T/expected"
-bs diff "$snap1" "$snap2" >"$T/actual"
+diff_ranges "$snap1" "$snap2" >"$T/actual"
 info "expected $(wc -l <"$T/expected") ranges, $(ranges_bytes "$T/expected") bytes"
 diff -u "$T/expected" "$T/actual" || die "diff output differs from the real change (- expected, + actual)"
 [ -s "$T/expected" ] || die "no change to diff"
 grep -qx "$((last * 4096 / chunk * chunk)) $chunk" "$T/actual" || die "last chunk not listed"
 
 step "the long option forms and --output text give the same"
+{
+    echo "# blocksnap diff $snap1 $snap2"
+    cat "$T/expected"
+} >"$T/expected-text"
 bs diff --first-snapshot-id "$snap1" --second-snapshot-id "$snap2" >"$T/actual2"
-diff -u "$T/expected" "$T/actual2" || die "diff --first/--second-snapshot-id"
+diff -u "$T/expected-text" "$T/actual2" || die "diff --first/--second-snapshot-id"
 bs --output text diff "$snap1" "$snap2" >"$T/actual3"
-diff -u "$T/expected" "$T/actual3" || die "diff --output text"
+diff -u "$T/expected-text" "$T/actual3" || die "diff --output text"
 
 step "diff in the other direction lists the same ranges"
-bs diff "$snap2" "$snap1" >"$T/reverse"
+diff_ranges "$snap2" "$snap1" >"$T/reverse"
 diff -u "$T/expected" "$T/reverse" || die "reverse diff"
 
 step "diff of one snapshot lists its non-zero chunks"
 changed_ranges - "$T/disk.v2" "$chunk" >"$T/expected-all"
-bs diff "$snap2" >"$T/actual-all"
+diff_ranges "$snap2" >"$T/actual-all"
 diff -u "$T/expected-all" "$T/actual-all" || die "diff SNAP (against nothing)"
 
 step "diff --output json has the shape of EBS ListChangedBlocks"
@@ -79,11 +84,11 @@ cmp "$T/vol.img" "$T/disk.v1" || die "restore of snapshot 1"
 cp "$T/disk.v2" "$T/vol.img"
 bs diff "$snap1" "$snap2" --output text >"$T/ranges.txt"
 snap3=$(snapshot_create "$T/vol.img" --changed-blocks "$T/ranges.txt")
-bs diff "$snap2" "$snap3" >"$T/none"
+diff_ranges "$snap2" "$snap3" >"$T/none"
 [ ! -s "$T/none" ] || die "snapshot from --changed-blocks differs from the scanned one: $(head -3 "$T/none")"
 restore "$snap3" "$T/restored3.img"
 assert_same_file "$T/disk.v2" "$T/restored3.img" "restore of the --changed-blocks snapshot"
-bs diff "$snapr" "$snap3" >"$T/fromr"
+diff_ranges "$snapr" "$snap3" >"$T/fromr"
 diff -u "$T/expected" "$T/fromr" || die "diff of restored volume's snapshots"
 
 step "--changed-blocks reads only the listed ranges"
@@ -97,7 +102,7 @@ with open(sys.argv[1], "r+b") as f:
 PY
 printf '0 %d\n' "$chunk" >"$T/first-chunk.txt"
 snap4=$(snapshot_create "$T/vol.img" --changed-blocks "$T/first-chunk.txt")
-bs diff "$snap3" "$snap4" >"$T/d34"
+diff_ranges "$snap3" "$snap4" >"$T/d34"
 [ ! -s "$T/d34" ] || die "unlisted change was read: $(cat "$T/d34")"
 restore "$snap4" "$T/restored4.img"
 assert_same_file "$T/disk.v2" "$T/restored4.img" "the --changed-blocks snapshot kept the parent's data"

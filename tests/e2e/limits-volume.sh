@@ -47,7 +47,7 @@ t0=$(now_ns)
 S2=$(snapshot_create "$V")
 t1=$(now_ns)
 info "incremental snapshot of 16 TiB: $(secs "$t0" "$t1") s"
-bs diff "$S1" "$S2" >"$T/diff.out"
+diff_ranges "$S1" "$S2" >"$T/diff.out"
 cat "$T/diff.out"
 assert_eq "$(cat "$T/diff.out")" "$((15 * TIB)) 65536" "diff of the two snapshots"
 
@@ -68,7 +68,7 @@ t0=$(now_ns)
 SP=$(snapshot_create "$P")
 t1=$(now_ns)
 info "snapshot of 1 PiB: $(secs "$t0" "$t1") s"
-assert_eq "$(bs diff "$SP")" "$(((1 << 49) + 65536)) 65536" "diff of the 1 PiB snapshot"
+assert_eq "$(diff_ranges "$SP")" "$(((1 << 49) + 65536)) 65536" "diff of the 1 PiB snapshot"
 truncate -s $(((1 << 50) + 65536)) "$P"
 expect_fail InvalidParameterValue 1 bs create-snapshot --volume "$P"
 stderr_contains "1 PiB"

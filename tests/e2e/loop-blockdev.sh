@@ -38,7 +38,7 @@ cmp "$dev" "$T/r2.img" || die "restore of the second device snapshot differs"
 step "diff of the device snapshots equals the real change"
 chunk=$(store_field ChunkSize)
 changed_ranges "$T/v1.img" "$T/r2.img" "$chunk" >"$T/expected"
-bs diff "$snap1" "$snap2" >"$T/actual"
+diff_ranges "$snap1" "$snap2" >"$T/actual"
 diff -u "$T/expected" "$T/actual" || die "diff of device snapshots"
 
 step "the device's volume record is the device"

@@ -17,7 +17,7 @@ dd if=/dev/urandom of="$T/vol.img" bs=65536 seek=200 count=4 conv=notrunc status
 cp --sparse=always "$T/vol.img" "$T/v2"
 snap2=$(snapshot_create "$T/vol.img")
 changed_ranges "$T/v1" "$T/v2" "$chunk" >"$T/want12"
-bs diff "$snap1" "$snap2" >"$T/d12"
+diff_ranges "$snap1" "$snap2" >"$T/d12"
 diff -u "$T/want12" "$T/d12" || die "diff snap1 snap2"
 
 step "the volume record knows its path and its last snapshot"
@@ -39,7 +39,7 @@ step "--parent: the unlisted ranges come from the chosen parent"
 # --parent snap1 the new snapshot must equal snap1, not the latest snap3.
 : >"$T/empty.txt"
 snap4=$(snapshot_create "$T/vol.img" --parent "$snap1" --changed-blocks "$T/empty.txt")
-bs diff "$snap1" "$snap4" >"$T/d14"
+diff_ranges "$snap1" "$snap4" >"$T/d14"
 [ ! -s "$T/d14" ] || die "--parent $snap1 was not used: $(head -2 "$T/d14")"
 restore "$snap4" "$T/r4"
 assert_same_file "$T/v1" "$T/r4" "snapshot with --parent and an empty list"
@@ -49,7 +49,7 @@ snap5=$(snapshot_create "$T/vol.img" --parent "$snap1")
 restore "$snap5" "$T/r5"
 assert_same_file "$T/v3" "$T/r5" "scanned snapshot with --parent"
 changed_ranges "$T/v1" "$T/v3" "$chunk" >"$T/want15"
-bs diff "$snap1" "$snap5" >"$T/d15"
+diff_ranges "$snap1" "$snap5" >"$T/d15"
 diff -u "$T/want15" "$T/d15" || die "diff snap1 snap5"
 
 step "--full reads everything and gives the same content"
@@ -63,15 +63,15 @@ assert_le "$grew" $((4 * 66000 + 4 * 66000)) "--full stores only chunks the stor
 restore "$snap6" "$T/r6"
 assert_same_file "$T/v6" "$T/r6" "--full snapshot"
 changed_ranges "$T/v3" "$T/v6" "$chunk" >"$T/want36"
-bs diff "$snap3" "$snap6" >"$T/d36"
+diff_ranges "$snap3" "$snap6" >"$T/d36"
 diff -u "$T/want36" "$T/d36" || die "diff snap3 snap6"
 
 step "--threads does not change the result"
 before=$(store_bytes)
 snap7=$(snapshot_create "$T/vol.img" --full --threads 1)
 snap8=$(snapshot_create "$T/vol.img" --full --threads 4)
-bs diff "$snap6" "$snap7" >"$T/d67"
-bs diff "$snap7" "$snap8" >"$T/d78"
+diff_ranges "$snap6" "$snap7" >"$T/d67"
+diff_ranges "$snap7" "$snap8" >"$T/d78"
 if [ -s "$T/d67" ] || [ -s "$T/d78" ]; then
     die "snapshots of the same bytes with other --threads differ"
 fi

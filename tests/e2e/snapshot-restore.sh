@@ -92,7 +92,7 @@ snap3=$(snapshot_create "$T/disk.img")
 after3=$(store_bytes)
 info "packs grew by $((after3 - after2))"
 assert_le $((after3 - after2)) $((4 * 65536)) "no-change snapshot"
-bs diff "$snap2" "$snap3" >"$T/none.ranges"
+diff_ranges "$snap2" "$snap3" >"$T/none.ranges"
 [ ! -s "$T/none.ranges" ] || die "diff of two snapshots of the same bytes is not empty"
 
 assert_verify_ok

@@ -390,6 +390,22 @@ for o, l in runs:
 EOF
 }
 
+# diff_ranges [A] B: the "OFFSET LENGTH" lines of `blocksnap diff A B`,
+# after checking the header line it starts with names A (or "-" when no A
+# is given) and B.
+diff_ranges() {
+    local a=- b=$1 out="$T/.diff_ranges.$$" hdr
+    if [ $# -eq 2 ]; then
+        a=$1
+        b=$2
+    fi
+    bs diff "$@" >"$out" || return
+    hdr=$(head -n 1 "$out")
+    [ "$hdr" = "# blocksnap diff $a $b" ] || die "diff $*: first line '$hdr', not its header"
+    tail -n +2 "$out"
+    rm -f "$out"
+}
+
 # ranges_bytes FILE: the total length of the "OFFSET LENGTH" lines in FILE.
 ranges_bytes() {
     awk '{ s += $2 } END { print s + 0 }' "$1"

@@ -325,6 +325,13 @@ static void test_changed_blocks_base(void **state)
     o.changed_base = "";
     snap_opts(f, &o, c);
     assert_restores_to(f, c, vol);
+    /* A parent of the same contents as the base (taken with nothing written
+     * in between) will do as well. */
+    snap_path(f, vol, a);
+    chunk_write(vol, CS, 3, 5);
+    o.changed_base = c;
+    snap_opts(f, &o, b);
+    assert_restores_to(f, b, vol);
     free(vol);
 }
 
