@@ -179,7 +179,8 @@ static int resolve_volume(bsnap_store *s, const bsnap_snapshot_options *o, struc
             return r;
         if (!vol->path || !vol->path[0])
             return bsnap_fail(-EINVAL, "InvalidParameterValue",
-                              "volume %s has no path to read; give --volume PATH", vol->id);
+                              "volume %s has no path to read; give the path of the volume",
+                              vol->id);
         path = vol->path;
     }
     r = volume_open(path, ret_fd, ret_size, &canon);
@@ -399,7 +400,7 @@ static int take(bsnap_store *s, const bsnap_snapshot_options *o, char ret_id[BSN
         goto out;
     if (o->full && o->parent_id) {
         r = bsnap_fail(-EINVAL, "InvalidParameterCombination",
-                       "--full and a parent snapshot exclude each other");
+                       "a full snapshot and a parent snapshot exclude each other");
         goto out;
     }
     if (o->ntags > TAGS_MAX) {

@@ -152,9 +152,11 @@ const struct verb verbs[] = {
      "Prints the snapshot as EC2's CreateSnapshot does and, unless --quiet, one summary line "
      "on stderr: bytes of the volume, bytes read, bytes newly stored, chunks new, reused and "
      "zero, seconds and MiB/s.  The first snapshot of a volume is full, later ones store only "
-     "chunks that changed.  A --changed-blocks file lists byte ranges, one \"OFFSET LENGTH\" "
-     "line each, sorted, as `blocksnap diff` prints them; everything else is taken from the "
-     "parent."},
+     "chunks that changed.  A --changed-blocks file (a pipe or /dev/stdin too) lists byte "
+     "ranges, one \"OFFSET LENGTH\" line each, sorted; everything else is taken from the "
+     "parent, so it must list every byte written since the parent snapshot.  A list from "
+     "`blocksnap diff A B` is refused unless the parent is A.  A volume resized or replaced "
+     "while it is read fails the snapshot (VolumeChanged)."},
     {"describe-snapshots", cmd_describe_snapshots, "list snapshots as EC2's DescribeSnapshots",
      "[--snapshot-ids ID ...] [--filters Name=N,Values=V ...]", describe_snapshots_options, 0,
      "Filters: description, snapshot-id, volume-id, volume-size, status, start-time, "
@@ -166,9 +168,10 @@ const struct verb verbs[] = {
      "pack files."},
     {"diff", cmd_diff, "list the byte ranges in which two snapshots differ",
      "SNAP_A [SNAP_B] | --second-snapshot-id ID [--first-snapshot-id ID]", diff_options, 2,
-     "With one snapshot, lists its non-zero ranges.  Text output (the default) is one "
-     "\"OFFSET LENGTH\" line per merged range, in bytes, usable as a --changed-blocks file; "
-     "--output json prints the EBS ListChangedBlocks shape."},
+     "With one snapshot, lists its non-zero ranges.  Text output (the default) is a line "
+     "\"# blocksnap diff A B\" (A is - with one snapshot), then one \"OFFSET LENGTH\" line per "
+     "merged range, in bytes: a --changed-blocks file for a volume whose parent is A and "
+     "whose contents are B's; --output json prints the EBS ListChangedBlocks shape."},
     {"create-volume", cmd_create_volume, "restore a snapshot to a raw image file or device",
      "--snapshot-id ID --path PATH [--force]", create_volume_options, 0,
      "The file is sparse where the snapshot is zero and is written under a temporary name, "
