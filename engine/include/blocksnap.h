@@ -272,8 +272,8 @@ BSNAP_API BSNAP_WUR int bsnap_text_check(const char *field, const char *s, size_
  * A first line "# blocksnap diff BASE SNAPSHOT" (what `blocksnap diff`
  * writes first) says the ranges are those in which SNAPSHOT differs from
  * BASE, a snapshot id, or from nothing when BASE is "-": the list is then
- * right only for a volume whose parent snapshot is BASE, and
- * bsnap_snapshot_create() checks that when it is given BASE
+ * right only for a volume whose parent snapshot is BASE (or holds BASE's
+ * contents), and bsnap_snapshot_create() checks that when it is given BASE
  * (bsnap_snapshot_options.changed_base).  Such a header on a later line, or
  * a malformed one, is an error.
  *
@@ -321,7 +321,8 @@ typedef struct bsnap_snapshot_options {
     size_t nchanged;            /**< these ranges; needs a parent snapshot */
     /** optional: the snapshot the changed-block list says it is relative to
      * (@ret_base of bsnap_ranges_parse()); NULL or "" when it says nothing.
-     * The parent must then be this snapshot; "-" is always refused. */
+     * The parent must then be this snapshot or one of its exact contents
+     * (same block map and size); "-" is always refused. */
     const char *changed_base;
     const bsnap_tag *tags; /**< optional tags for the new snapshot */
     size_t ntags;
