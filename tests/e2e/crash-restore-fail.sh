@@ -14,6 +14,7 @@
 # shellcheck source=../lib/functions.sh
 source "$(dirname "$0")/../lib/functions.sh"
 requires python3 cmp
+requires_faults
 
 # volumes: "PATH SOURCE-SNAPSHOT" of every volume record, sorted.
 volumes() {

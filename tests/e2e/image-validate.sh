@@ -80,14 +80,19 @@ refused InvalidSnapshot.NotFound 1 --name snap-1 --block-device-mappings \
 stderr_contains snap-0123456789abcdef0
 refused InvalidSnapshotID.Malformed 1 --name snap-2 --block-device-mappings \
     'DeviceName=/dev/xvda,Ebs={SnapshotId=vol-0123456789abcdef0}'
-# a snapshot left pending by a writer killed mid-run
-head -c $((4 << 20)) /dev/urandom >"$T/killed.img"
-BLOCKSNAP_FAULT=snapshot-batch:1:kill bs create-snapshot --volume "$T/killed.img" --quiet \
-    >/dev/null 2>&1 && die "the killed snapshot succeeded"
-pending=$(bs describe-snapshots --filters Name=status,Values=pending | json_get Snapshots.0.SnapshotId)
-image_state >"$T/state.before"
-refused IncorrectState 1 --name snap-3 --block-device-mappings \
-    "DeviceName=/dev/xvda,Ebs={SnapshotId=$pending}"
+# a snapshot left pending by a writer killed mid-run (a test build's fault
+# point kills it)
+if has_faults; then
+    head -c $((4 << 20)) /dev/urandom >"$T/killed.img"
+    BLOCKSNAP_FAULT=snapshot-batch:1:kill bs create-snapshot --volume "$T/killed.img" --quiet \
+        >/dev/null 2>&1 && die "the killed snapshot succeeded"
+    pending=$(bs describe-snapshots --filters Name=status,Values=pending | json_get Snapshots.0.SnapshotId)
+    image_state >"$T/state.before"
+    refused IncorrectState 1 --name snap-3 --block-device-mappings \
+        "DeviceName=/dev/xvda,Ebs={SnapshotId=$pending}"
+else
+    info "no failure injection in this build: the pending-snapshot case is skipped"
+fi
 
 step "architecture, virtualization, boot mode values, manifests"
 refused InvalidParameterValue 1 --name arch-1 --architecture sparc --block-device-mappings "$root"

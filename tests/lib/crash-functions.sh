@@ -58,6 +58,7 @@ run_killed() {
         spec=fault:pl-$spec
         ;;
     fault:*)
+        requires_faults
         "${env[@]}" "BLOCKSNAP_FAULT=${spec#fault:}:kill" timeout -s KILL "$CRASH_TIMEOUT" \
             "$BLOCKSNAP" --store "$STORE" "$@" >"$T/killed.stdout" 2>"$T/killed.stderr" ||
             KILLED_RC=$?

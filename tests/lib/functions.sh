@@ -54,6 +54,14 @@ requires_root() {
     [ "$(id -u)" -eq 0 ] || skip "needs root"
 }
 
+# has_faults: whether $BLOCKSNAP has the failure-injection hooks (a test
+# build: -DBSNAP_FAULT_INJECTION=ON); a release build ignores
+# BLOCKSNAP_FAULT, and only the hooks read that name.
+has_faults() { grep -aq BLOCKSNAP_FAULT "$BLOCKSNAP"; }
+requires_faults() {
+    has_faults || skip "$BLOCKSNAP has no failure injection (-DBSNAP_FAULT_INJECTION=ON)"
+}
+
 # ---------------------------------------------------------------------------
 # Temporary directory, store and cleanup
 # ---------------------------------------------------------------------------

@@ -278,6 +278,8 @@ static void test_fault_commit(void **state)
     meta_txn *txn = NULL;
     char buf[8];
 
+    requires_faults();
+
     setenv("BLOCKSNAP_FAULT", "meta-commit:2", 1);
     put(f->m, T_INFO, "a", "1"); /* commit 1 */
     assert_int_equal(meta_txn_begin(f->m, true, &txn), 0);

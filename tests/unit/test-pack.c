@@ -412,6 +412,8 @@ static void test_faults(void **state)
     chunk_id id;
     struct chunk_loc loc;
 
+    requires_faults();
+
     assert_int_equal(pack_writer_open(f->s, true, &w), 0);
     append_chunks(f, w, 1, 1, &id, &loc);
     setenv("BLOCKSNAP_FAULT", "pack-append:1", 1);

@@ -764,6 +764,8 @@ static void test_restore_direct_and_buffered(void **state)
     bsnap_volume_options force = {.force = true};
     struct statfs sfs;
 
+    requires_faults();
+
     for (uint64_t i = 0; i < n - 1; i++)
         if (i % 64 != 7) /* a hole in every batch */
             chunk_write(vol, CS, i, i + 1);

@@ -659,6 +659,8 @@ static void test_fault_second_batch(void **state)
     struct child_args a = {vol};
     struct index_counts ic;
 
+    requires_faults();
+
     assert_int_equal(run_in_child(f, "snapshot-batch:2", child_snapshot, &a), 10);
     assert_int_equal(snapshot_count(f), 0); /* the pending record was dropped */
     ic = index_count(f);
@@ -673,6 +675,8 @@ static void test_fault_pack_sync(void **state)
     char *vol = big_volume(f);
     struct child_args a = {vol};
 
+    requires_faults();
+
     assert_int_equal(run_in_child(f, "pack-sync:1", child_snapshot, &a), 10);
     assert_int_equal(snapshot_count(f), 0);
     assert_int_equal(index_count(f).entries, 0); /* nothing was indexed */
@@ -685,6 +689,8 @@ static void test_fault_incremental(void **state)
     struct fixture *f = *state;
     char *vol = big_volume(f), base[BSNAP_ID_MAX];
     struct child_args a = {vol};
+
+    requires_faults();
 
     snap_path(f, vol, base);
     big_fill(vol, 78); /* every chunk changes: two commit batches */
@@ -705,6 +711,8 @@ static void test_killed_writer(void **state)
     bsnap_snapshot_info *infos = NULL;
     size_t n = 0;
     bsnap_gc_stats gs;
+
+    requires_faults();
 
     assert_int_equal(run_in_child(f, "snapshot-batch:2:kill", child_snapshot, &a), 128 + SIGKILL);
     assert_int_equal(bsnap_snapshot_list(f->s, &infos, &n), 0);

@@ -274,6 +274,7 @@ static void test_cleanup_helpers(void **state)
 static void test_fault_spec(void **state)
 {
     (void)state;
+    requires_faults();
     unsetenv("BLOCKSNAP_FAULT");
     assert_false(fault_hit("t-alpha")); /* not counted without the variable */
     setenv("BLOCKSNAP_FAULT", "t-alpha:2,t-beta:1,t-alph:1", 1);

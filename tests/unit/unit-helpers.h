@@ -406,6 +406,22 @@ static inline void pack_flip(struct fixture *f, uint32_t pack, uint64_t offset)
     free(p);
 }
 
+/* First thing in a test of BLOCKSNAP_FAULT points: skipped in a build
+ * without the failure-injection hooks (a release build). */
+static inline bool fault_injection_built(void)
+{
+#ifdef BSNAP_FAULT_INJECTION
+    return true;
+#else
+    return false;
+#endif
+}
+#define requires_faults()             \
+    do {                              \
+        if (!fault_injection_built()) \
+            skip();                   \
+    } while (0)
+
 /* Run @fn in a child process (with its own store handle: the parent's is
  * closed first and reopened after).  The child's exit status, or 128+signal
  * when it was killed, is returned.  @fault, if set, is put in the child's
