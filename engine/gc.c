@@ -439,7 +439,7 @@ int bsnap_gc(bsnap_store *s, const bsnap_run_options *run, bsnap_gc_stats *ret_s
 
     bsnap_error_clear();
     (void)run;
-    r = store_lock(s, true, &lockfd);
+    r = store_lock(s, true, run, &lockfd);
     if (r < 0)
         return r;
     r = list_packs(s, &ps, &np);

@@ -164,7 +164,7 @@ int bsnap_image_create(bsnap_store *s, const bsnap_image_options *o, char ret_id
         r = bsnap_fail(-ENOMEM, "InternalError", "out of memory");
         goto out;
     }
-    r = store_lock(s, false, &lockfd);
+    r = store_lock(s, false, &o->run, &lockfd);
     if (r < 0)
         goto out;
 

@@ -532,7 +532,7 @@ static int open_at(const char *dir, bool rdonly, bool nosubdir, meta **ret_meta)
         rc = mdb_env_open(m->env, dir,
                           MDB_NOTLS | MDB_NORDAHEAD | (rdonly ? MDB_RDONLY : 0) |
                               (nosubdir ? MDB_NOSUBDIR : 0),
-                          0644);
+                          0600); /* private; a shared store widens it (store.c) */
         if ((rc != EINVAL && rc != ENOMEM) || map_size <= (1ull << 30))
             break;
         map_size /= 2;

@@ -211,10 +211,16 @@ static int create_pack(struct pack_writer *w)
     p = pack_path(s, n);
     if (!p)
         return bsnap_fail(-ENOMEM, "InternalError", "out of memory");
-    fd = open(p, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+    fd = open(p, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
     if (fd < 0)
         return bsnap_fail(-errno, errno == ENOSPC ? "Store.Full" : "Store.Error",
                           "pack %u: create: %m", n);
+    if (store_fchmod(s, fd) < 0) {
+        r = -errno;
+        close(fd);
+        unlink(p);
+        return bsnap_fail(r, "Store.Error", "pack %u: chmod: %s", n, strerror(-r));
+    }
     if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
         close(fd);
         return bsnap_fail(-EBUSY, "Store.Error", "pack %u: locked by another writer", n);

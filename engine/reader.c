@@ -64,10 +64,10 @@ static int pin_create(bsnap_reader *rd)
     path = pin_path(rd->s, rd->pin);
     if (!path)
         return -ENOMEM;
-    fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+    fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
     if (fd < 0)
         return -errno;
-    if (flock(fd, LOCK_SH) < 0) {
+    if (store_fchmod(rd->s, fd) < 0 || flock(fd, LOCK_SH) < 0) {
         r = -errno;
         goto fail;
     }

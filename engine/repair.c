@@ -800,7 +800,7 @@ static int lock_env(bsnap_store *s, int *ret_fd)
 
     if (!p)
         return bsnap_fail(-ENOMEM, "InternalError", "out of memory");
-    fd = open(p, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    fd = open(p, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
     if (fd < 0)
         return bsnap_fail(-errno, "Store.Error", "%s: %m", p);
     if (fcntl(fd, F_SETLK, &fl) < 0) {
@@ -876,7 +876,7 @@ int bsnap_store_repair(const char *path, const bsnap_run_options *run, bsnap_pro
         r = bsnap_fail(-ENOMEM, "InternalError", "out of memory");
         goto out;
     }
-    if ((r = store_lock(c.s, true, &lockfd)) < 0 || (r = lock_env(c.s, &envfd)) < 0)
+    if ((r = store_lock(c.s, true, run, &lockfd)) < 0 || (r = lock_env(c.s, &envfd)) < 0)
         goto out;
     if ((r = salvage(&c, cur)) < 0 || (r = decode_records(&c, &snaps, &nsnaps)) < 0 ||
         (r = scan_packs(&c)) < 0 || (r = count_refs(&c, snaps, nsnaps)) < 0 ||

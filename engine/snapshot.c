@@ -421,7 +421,7 @@ static int take(bsnap_store *s, const bsnap_snapshot_options *o, char ret_id[BSN
      * the parent is deleted meanwhile (its entries are then only DEAD).
      * Taken after the parent was loaded, a delete and a gc could slip in
      * between and take the pages the diff against the parent reads. */
-    r = store_lock(s, false, &lockfd);
+    r = store_lock(s, false, &o->run, &lockfd);
     if (r < 0)
         goto out;
     r = load_parent(s, o, &t.vol, &parent, &p.have_parent);

@@ -12,6 +12,7 @@
 #include <string.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "blockmap.h"
@@ -87,11 +88,11 @@ static int mkdir_p(const char *path)
         if (*p != '/')
             continue;
         *p = '\0';
-        if (mkdir(copy, 0755) < 0 && errno != EEXIST)
+        if (mkdir(copy, 0700) < 0 && errno != EEXIST)
             return -errno;
         *p = '/';
     }
-    if (mkdir(copy, 0755) < 0 && errno != EEXIST)
+    if (mkdir(copy, 0700) < 0 && errno != EEXIST)
         return -errno;
     return 0;
 }
@@ -147,7 +148,9 @@ static int write_config(bsnap_store *s)
         free(text);
         return -errno;
     }
-    r = full_write(fd, text, (size_t)n);
+    r = store_fchmod(s, fd);
+    if (r == 0)
+        r = full_write(fd, text, (size_t)n);
     free(text);
     if (r < 0)
         return r;
@@ -235,6 +238,98 @@ static int parse_config(bsnap_store *s, char *text)
     return 0;
 }
 
+int store_fchmod(const bsnap_store *s, int fd)
+{
+    /* Created with 0600, which no umask widens: only a shared store needs
+     * more. */
+    if (s->file_mode != 0600 && fchmod(fd, s->file_mode) < 0)
+        return -errno;
+    return 0;
+}
+
+/* The modes of a store whose directory has mode @top: see store.h. */
+static void store_modes(bsnap_store *s, mode_t top)
+{
+    bool shared = top & S_ISGID;
+
+    s->dir_mode = shared ? 02750 : 0700;
+    s->file_mode = shared ? 0640 : 0600;
+}
+
+static mode_t entry_mode(const bsnap_store *s, const char *dir, const char *name, bool is_dir)
+{
+    /* liblmdb's readers record themselves in lock.mdb: a group that may
+     * read the store must be able to write there. */
+    if (!is_dir && s->file_mode == 0640 && strcmp(name, "lock.mdb") == 0 &&
+        strcmp(dir, "meta") == 0)
+        return 0660;
+    /* STORE/lock: see store_lock() */
+    if (!is_dir && dir[0] == '\0' && strcmp(name, "lock") == 0)
+        return 0600;
+    return is_dir ? s->dir_mode : s->file_mode;
+}
+
+/* Give everything under the directory @fd (named @name inside the store,
+ * "" for the top) the store's modes, the directory itself last.  Symbolic
+ * links are left alone.  0 or -errno of the first failure (the walk goes
+ * on). */
+static int tighten_dir(const bsnap_store *s, int fd, const char *name, int depth)
+{
+    DIR *d = fdopendir(fd);
+    struct dirent *e;
+    int r = 0;
+
+    if (!d) {
+        close(fd);
+        return -errno;
+    }
+    while ((e = readdir(d))) {
+        struct stat st;
+        mode_t want;
+
+        if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
+            continue;
+        if (fstatat(dirfd(d), e->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+            continue; /* gone meanwhile */
+        if (S_ISDIR(st.st_mode) && depth < 4) {
+            int sub = openat(dirfd(d), e->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+            int q = sub < 0 ? -errno : tighten_dir(s, sub, e->d_name, depth + 1);
+            if (q < 0 && r == 0)
+                r = q;
+            continue;
+        }
+        if (!S_ISREG(st.st_mode))
+            continue;
+        want = entry_mode(s, name, e->d_name, false);
+        if ((st.st_mode & 07777) != want && fchmodat(dirfd(d), e->d_name, want, 0) < 0 && r == 0)
+            r = -errno;
+    }
+    if (fchmod(dirfd(d), s->dir_mode) < 0 && r == 0)
+        r = -errno;
+    closedir(d);
+    return r;
+}
+
+/* A store made by an older blocksnap (0755 directories, 0644 files) or
+ * widened by hand is made private (or group-readable, see store.h) again
+ * when its owner opens it.  The top directory's mode is set last, so
+ * checking it alone tells whether there is anything to do. */
+static void tighten_store(bsnap_store *s, const struct stat *top)
+{
+    int fd, r;
+
+    if (top->st_uid != geteuid() || (top->st_mode & 07777) == s->dir_mode)
+        return;
+    fd = open(s->path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    r = fd < 0 ? -errno : tighten_dir(s, fd, "", 0);
+    if (r < 0 && r != -EROFS)
+        bsnap_log(BSNAP_LOG_WARNING, "store", "store %s: cannot restrict its modes to %04o: %s",
+                  s->path, (unsigned)s->dir_mode, strerror(-r));
+    else
+        bsnap_debug("store", "store %s: modes restricted to %04o and %04o", s->path,
+                    (unsigned)s->dir_mode, (unsigned)s->file_mode);
+}
+
 static int create_store(bsnap_store *s, const bsnap_store_config *cfg)
 {
     uint32_t cs = cfg && cfg->chunk_size ? cfg->chunk_size : BSNAP_CHUNK_SIZE_DEFAULT;
@@ -274,7 +369,7 @@ static int create_store(bsnap_store *s, const bsnap_store_config *cfg)
         _cleanup_free_ char *d = store_path(s, dirs[i]);
         if (!d)
             return -ENOMEM;
-        if (mkdir(d, 0755) < 0 && errno != EEXIST)
+        if ((mkdir(d, s->dir_mode) < 0 && errno != EEXIST) || chmod(d, s->dir_mode) < 0)
             return bsnap_fail(-errno, "Store.Error", "store %s: mkdir %s: %m", s->path, dirs[i]);
     }
     /* The config goes last: a store without one was never finished. */
@@ -338,7 +433,8 @@ int bsnap_store_open(const char *path, unsigned flags, const bsnap_store_config 
             goto fail;
         }
         r = mkdir_p(s->path);
-        if (r < 0) {
+        if (r < 0 || stat(s->path, &st) < 0) {
+            r = r < 0 ? r : -errno;
             r = bsnap_fail(r, "Store.Error", "store %s: cannot create: %s", s->path, strerror(-r));
             goto fail;
         }
@@ -346,6 +442,8 @@ int bsnap_store_open(const char *path, unsigned flags, const bsnap_store_config 
         r = bsnap_fail(-ENOTDIR, "Store.Invalid", "store %s is not a directory", s->path);
         goto fail;
     }
+
+    store_modes(s, st.st_mode);
 
     if (access(cfg_path, F_OK) < 0) {
         if (!(flags & BSNAP_STORE_CREATE)) {
@@ -393,6 +491,16 @@ int bsnap_store_open(const char *path, unsigned flags, const bsnap_store_config 
         bsnap_fail_prefix("store %s", s->path);
         goto fail;
     }
+    if (s->file_mode != 0600 && st.st_uid == geteuid() && !(flags & STORE_NOMETA)) {
+        /* liblmdb created its files 0600 (see store.h) */
+        _cleanup_free_ char *data = store_path(s, "meta/data.mdb");
+        _cleanup_free_ char *lock = store_path(s, "meta/lock.mdb");
+        if (data)
+            (void)chmod(data, s->file_mode);
+        if (lock)
+            (void)chmod(lock, 0660);
+    }
+    tighten_store(s, &st);
     r = pack_cache_new(&s->packs);
     if (r < 0)
         goto fail;
@@ -412,24 +520,47 @@ int store_open_nometa(const char *path, bsnap_store **ret_store)
     return bsnap_store_open(path, STORE_NOMETA, NULL, ret_store);
 }
 
-int store_lock(bsnap_store *s, bool exclusive, int *ret_fd)
+/* How often a lock waiter looks at its cancel flag, and how long it waits
+ * before it says what it waits for. */
+#define LOCK_POLL_MS 50
+#define LOCK_QUIET_MS 1000
+
+int store_lock(bsnap_store *s, bool exclusive, const bsnap_run_options *run, int *ret_fd)
 {
     _cleanup_free_ char *p = store_path(s, "lock");
+    const struct timespec poll = {.tv_nsec = LOCK_POLL_MS * 1000000L};
+    unsigned waited = 0;
     int fd;
 
     if (!p)
         return bsnap_fail(-ENOMEM, "InternalError", "out of memory");
-    fd = open(p, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    /* Always 0600, even in a shared store: only writers take it, and
+     * anyone who can open it can hold it and stall them. */
+    fd = open(p, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
     if (fd < 0 && errno == EROFS)
-        fd = open(p, O_RDONLY | O_CLOEXEC);
+        fd = open(p, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
     if (fd < 0)
-        return bsnap_fail(-errno, "Store.Error", "store %s: lock file: %m", s->path);
-    while (flock(fd, exclusive ? LOCK_EX : LOCK_SH) < 0) {
-        if (errno != EINTR) {
-            int e = errno;
+        return bsnap_fail(-errno, errno == EACCES ? "Store.AccessDenied" : "Store.Error",
+                          "store %s: lock file: %m", s->path);
+    /* Not a blocking flock(): a signal would not end that wait (the CLI's
+     * handler restarts it), and the caller's cancel flag must. */
+    while (flock(fd, (exclusive ? LOCK_EX : LOCK_SH) | LOCK_NB) < 0) {
+        int e = errno;
+        if (e != EWOULDBLOCK && e != EINTR) {
             close(fd);
             return bsnap_fail(-e, "Store.Error", "store %s: lock: %s", s->path, strerror(e));
         }
+        if (run && run->cancel && *run->cancel) {
+            close(fd);
+            return bsnap_fail(-ECANCELED, "Cancelled",
+                              "interrupted while waiting for the lock of store %s", s->path);
+        }
+        if (waited == LOCK_QUIET_MS)
+            bsnap_log(BSNAP_LOG_NOTICE, "store",
+                      "store %s: waiting for its lock, held by another process (%s)", s->path,
+                      exclusive ? "a snapshot, gc or repair" : "a gc or repair");
+        nanosleep(&poll, NULL);
+        waited += LOCK_POLL_MS;
     }
     *ret_fd = fd;
     return 0;

@@ -16,6 +16,7 @@
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "blocksnap.h"
 #include "meta.h"
@@ -34,6 +35,12 @@ struct bsnap_store {
     char *pins_dir;
     unsigned flags;
     meta *meta;
+    /* Modes of what the engine creates inside the store: private to the
+     * owner (0700, 0600) unless the store directory carries the setgid
+     * bit, which shares it read-only with the directory's group (02750,
+     * 0640; liblmdb's lock.mdb 0660, since its readers write there). */
+    mode_t dir_mode;
+    mode_t file_mode;
 
     uint32_t format;
     uint32_t chunk_size;
@@ -50,14 +57,20 @@ struct bsnap_store {
 };
 
 /* Take STORE/lock shared (@exclusive false) or exclusive; returns an fd to
- * pass to store_unlock().  Blocks until granted; -EINTR-safe. */
-int store_lock(bsnap_store *s, bool exclusive, int *ret_fd);
+ * pass to store_unlock().  Waits until granted, saying so (a notice) after a
+ * second; -ECANCELED ("Cancelled") when @run's cancel flag is set meanwhile
+ * (@run may be NULL: no cancel). */
+int store_lock(bsnap_store *s, bool exclusive, const bsnap_run_options *run, int *ret_fd);
 void store_unlock(int fd);
 
 /* Open the store at @path without its metadata (s->meta NULL): verify
  * --repair, which rebuilds meta/data.mdb and must not let liblmdb read a
  * damaged one. */
 int store_open_nometa(const char *path, bsnap_store **ret_store);
+
+/* Give @fd (a file just created in the store) the store's file mode,
+ * whatever the umask.  0 or -errno. */
+int store_fchmod(const bsnap_store *s, int fd);
 
 /* Join the store path and @name into a malloc'd path. */
 char *store_path(const bsnap_store *s, const char *name);

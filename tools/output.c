@@ -151,7 +151,8 @@ void output_log(void *ud, int level, const char *category, const char *msg)
 
     /* Not "error:": that prefix is kept for the one line that says why the
      * command failed. */
-    if (level <= BSNAP_LOG_WARNING && !cli->quiet) {
+    /* Notices say what a long wait waits for (a store's lock). */
+    if (level <= BSNAP_LOG_NOTICE && !cli->quiet) {
         fprintf(stderr, "blocksnap: %s: ", category);
     } else if (level >= BSNAP_LOG_DEBUG) {
         fprintf(stderr, "blocksnap: debug: %s: ", category);

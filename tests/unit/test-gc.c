@@ -253,6 +253,8 @@ static void test_fault_gc_step(void **state)
     struct index_counts ic;
     bsnap_gc_stats st;
 
+    requires_faults();
+
     for (uint64_t i = 0; i < 50; i++)
         chunk_write(vol, CS, i, i + 1);
     snap_path(f, vol, id);
@@ -275,6 +277,8 @@ static void test_killed_gc(void **state)
     char *vol = volume_create(f, "v.img", 80 * CS), a[BSNAP_ID_MAX], b[BSNAP_ID_MAX];
     char *copy = path_in(f->dir, "copy.img");
     bsnap_gc_stats st;
+
+    requires_faults();
 
     for (uint64_t i = 0; i < 80; i++)
         chunk_write(vol, CS, i, i + 1);
@@ -312,7 +316,7 @@ static void test_gc_waits_for_writers(void **state)
     struct fixture *f = *state;
     int lockfd = -1;
 
-    assert_int_equal(store_lock(f->s, false, &lockfd), 0); /* as a writer does */
+    assert_int_equal(store_lock(f->s, false, NULL, &lockfd), 0); /* as a writer does */
     assert_int_equal(run_in_child(f, NULL, child_gc_with_alarm, NULL), 128 + SIGALRM);
     store_unlock(lockfd);
     assert_int_equal(run_in_child(f, NULL, child_gc_with_alarm, NULL), 0);

@@ -7,7 +7,10 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
 #include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -421,8 +424,8 @@ static void test_lock(void **state)
     char *lock = path_in(f->store_path, "lock");
 
     /* Shared holders coexist (several snapshot writers)... */
-    assert_int_equal(store_lock(f->s, false, &a), 0);
-    assert_int_equal(store_lock(f->s, false, &b), 0);
+    assert_int_equal(store_lock(f->s, false, NULL, &a), 0);
+    assert_int_equal(store_lock(f->s, false, NULL, &b), 0);
     probe = open(lock, O_RDONLY);
     assert_true(probe >= 0);
     /* ...and keep gc's exclusive lock out until both are gone. */
@@ -434,13 +437,121 @@ static void test_lock(void **state)
     assert_int_equal(flock(probe, LOCK_EX | LOCK_NB), 0);
     flock(probe, LOCK_UN);
     /* Exclusive excludes shared. */
-    assert_int_equal(store_lock(f->s, true, &a), 0);
+    assert_int_equal(store_lock(f->s, true, NULL, &a), 0);
     assert_int_equal(flock(probe, LOCK_SH | LOCK_NB), -1);
     store_unlock(a);
     assert_int_equal(flock(probe, LOCK_SH | LOCK_NB), 0);
     close(probe);
     store_unlock(-1); /* a no-op */
     free(lock);
+}
+
+/* A lock held elsewhere: the waiter's cancel flag (a signal, in the CLI)
+ * ends the wait with -ECANCELED, and the lock file is the owner's only. */
+static void test_lock_cancel(void **state)
+{
+    struct fixture *f = *state;
+    volatile int cancel = 1;
+    bsnap_run_options run = {.cancel = &cancel};
+    char *lock = path_in(f->store_path, "lock");
+    int a = -1, probe;
+    struct stat st;
+
+    assert_int_equal(store_lock(f->s, false, NULL, &a), 0);
+    store_unlock(a);
+    assert_int_equal(stat(lock, &st), 0);
+    assert_int_equal(st.st_mode & 07777, 0600);
+    probe = open(lock, O_RDONLY);
+    assert_true(probe >= 0);
+    assert_int_equal(flock(probe, LOCK_EX), 0);
+    a = -1;
+    assert_int_equal(store_lock(f->s, false, &run, &a), -ECANCELED);
+    assert_string_equal(bsnap_last_error()->code, "Cancelled");
+    assert_int_equal(a, -1);
+    assert_int_equal(store_lock(f->s, true, &run, &a), -ECANCELED);
+    close(probe);
+    free(lock);
+}
+
+static void assert_mode(const char *dir, const char *name, mode_t want)
+{
+    char *p = path_in(dir, name);
+    struct stat st;
+
+    assert_int_equal(stat(p, &st), 0);
+    if ((st.st_mode & 07777) != want)
+        fail_msg("%s: mode %04o, want %04o", p, (unsigned)(st.st_mode & 07777), (unsigned)want);
+    free(p);
+}
+
+/* Whatever the umask, a new store is private: 0700 directories, 0600
+ * files; one made by an older blocksnap (0755, 0644) is made private when
+ * its owner opens it; a setgid store directory shares it with its group. */
+static void test_modes(void **state)
+{
+    char dir[256], *path, *shared, *pack;
+    const char *dirs[] = {"", "meta", "packs", "pins", "keys"};
+    const char *files[] = {"config", "lock", "meta/data.mdb", "meta/lock.mdb"};
+    bsnap_store *s = NULL;
+    mode_t old = umask(0);
+    int fd = -1;
+
+    (void)state;
+    tmpdir_make(dir, sizeof dir);
+    path = path_in(dir, "a/b/store");
+    assert_int_equal(bsnap_store_open(path, BSNAP_STORE_CREATE, NULL, &s), 0);
+    assert_int_equal(store_lock(s, false, NULL, &fd), 0);
+    store_unlock(fd);
+    bsnap_store_close(s);
+    for (size_t i = 0; i < ARRAY_SIZE(dirs); i++)
+        assert_mode(path, dirs[i], 0700);
+    for (size_t i = 0; i < ARRAY_SIZE(files); i++)
+        assert_mode(path, files[i], 0600);
+    assert_mode(dir, "a", 0700);
+
+    /* an older store: everything readable by all */
+    pack = path_in(path, "packs/pack-000001");
+    fd = open(pack, O_WRONLY | O_CREAT, 0644);
+    assert_true(fd >= 0);
+    close(fd);
+    for (size_t i = 0; i < ARRAY_SIZE(dirs); i++) {
+        char *p = path_in(path, dirs[i]);
+        assert_int_equal(chmod(p, 0755), 0);
+        free(p);
+    }
+    for (size_t i = 0; i < ARRAY_SIZE(files); i++) {
+        char *p = path_in(path, files[i]);
+        assert_int_equal(chmod(p, 0644), 0);
+        free(p);
+    }
+    assert_int_equal(bsnap_store_open(path, BSNAP_STORE_RDONLY, NULL, &s), 0);
+    bsnap_store_close(s);
+    for (size_t i = 0; i < ARRAY_SIZE(dirs); i++)
+        assert_mode(path, dirs[i], 0700);
+    for (size_t i = 0; i < ARRAY_SIZE(files); i++)
+        assert_mode(path, files[i], 0600);
+    assert_mode(path, "packs/pack-000001", 0600);
+
+    /* shared with the directory's group: the owner made it setgid */
+    shared = path_in(dir, "shared");
+    assert_int_equal(mkdir(shared, 0700), 0);
+    assert_int_equal(chmod(shared, 02750), 0);
+    assert_int_equal(bsnap_store_open(shared, BSNAP_STORE_CREATE, NULL, &s), 0);
+    assert_int_equal(store_lock(s, false, NULL, &fd), 0);
+    store_unlock(fd);
+    bsnap_store_close(s);
+    for (size_t i = 0; i < ARRAY_SIZE(dirs); i++)
+        assert_mode(shared, dirs[i], 02750);
+    assert_mode(shared, "config", 0640);
+    assert_mode(shared, "meta/data.mdb", 0640);
+    assert_mode(shared, "meta/lock.mdb", 0660);
+    assert_mode(shared, "lock", 0600); /* writers only */
+
+    umask(old);
+    tmpdir_remove(dir);
+    free(pack);
+    free(shared);
+    free(path);
 }
 
 static void test_version(void **state)
@@ -481,6 +592,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_read_only, setup_4k, teardown_fixture),
         cmocka_unit_test(test_resolve),
         cmocka_unit_test_setup_teardown(test_lock, setup_4k, teardown_fixture),
+        cmocka_unit_test_setup_teardown(test_lock_cancel, setup_4k, teardown_fixture),
+        cmocka_unit_test(test_modes),
         cmocka_unit_test(test_version),
         cmocka_unit_test(test_error_record),
     };
