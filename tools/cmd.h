@@ -53,6 +53,7 @@ struct verb {
     const struct opt *opts; /* may be NULL */
     unsigned max_positional;
     const char *details; /* optional paragraph for --help and the man page */
+    bool writes;         /* may change the store: creates it when missing */
 };
 
 #define ARGS_MAX_OPTS 24
@@ -124,7 +125,8 @@ struct cli {
     char *store_path;
 };
 
-/* Resolve and open (creating it on first use) the store.  EXIT_OK, or
+/* Resolve and open the store; a verb that writes creates it on first use,
+ * the others refuse a missing one (Store.NotFound).  EXIT_OK, or
  * EXIT_FAILED after printing the engine's error. */
 int cli_open_store(struct cli *cli);
 /* Resolve cli->store_path (--store, --region) without opening the store

@@ -3,6 +3,7 @@
  * The tables below are the one source of usage text: help.c prints --help,
  * `blocksnap help VERB` and the man page (docs/blocksnap.1) from them.
  */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -156,22 +157,26 @@ const struct verb verbs[] = {
      "ranges, one \"OFFSET LENGTH\" line each, sorted; everything else is taken from the "
      "parent, so it must list every byte written since the parent snapshot.  A list from "
      "`blocksnap diff A B` is refused unless the parent is A.  A volume resized or replaced "
-     "while it is read fails the snapshot (VolumeChanged)."},
+     "while it is read fails the snapshot (VolumeChanged).",
+     true},
     {"describe-snapshots", cmd_describe_snapshots, "list snapshots as EC2's DescribeSnapshots",
      "[--snapshot-ids ID ...] [--filters Name=N,Values=V ...]", describe_snapshots_options, 0,
      "Filters: description, snapshot-id, volume-id, volume-size, status, start-time, "
      "owner-id, tag:KEY, tag-key.  Values of one filter are OR-ed, filters are AND-ed; values "
-     "may use the wildcards * and ?."},
+     "may use the wildcards * and ?.",
+     false},
     {"delete-snapshot", cmd_delete_snapshot, "delete a snapshot", "--snapshot-id ID",
      delete_snapshot_options, 0,
      "Frees only what no other snapshot shares; run `blocksnap gc` to return the space of "
-     "pack files."},
+     "pack files.",
+     true},
     {"diff", cmd_diff, "list the byte ranges in which two snapshots differ",
      "SNAP_A [SNAP_B] | --second-snapshot-id ID [--first-snapshot-id ID]", diff_options, 2,
      "With one snapshot, lists its non-zero ranges.  Text output (the default) is a line "
      "\"# blocksnap diff A B\" (A is - with one snapshot), then one \"OFFSET LENGTH\" line per "
      "merged range, in bytes: a --changed-blocks file for a volume whose parent is A and "
-     "whose contents are B's; --output json prints the EBS ListChangedBlocks shape."},
+     "whose contents are B's; --output json prints the EBS ListChangedBlocks shape.",
+     false},
     {"create-volume", cmd_create_volume, "restore a snapshot to a raw image file or device",
      "--snapshot-id ID --path PATH [--force]", create_volume_options, 0,
      "The file is sparse where the snapshot is zero and is written under a temporary name, "
@@ -181,18 +186,20 @@ const struct verb verbs[] = {
      "(or a symbolic link to one) is written in place, with --force, and opened exclusively: "
      "one that is mounted or in use is refused, as is one smaller than the snapshot.  "
      "Refused before anything is written: a path inside the store, a directory, a FIFO, a "
-     "socket, a character device."},
+     "socket, a character device.",
+     true},
     {"describe-volumes", cmd_describe_volumes, "list volumes as EC2's DescribeVolumes",
      "[--volume-ids ID ...] [--filters Name=N,Values=V ...]", describe_volumes_options, 0,
-     "Filters: volume-id, snapshot-id, size, status, create-time, tag:KEY, tag-key."},
+     "Filters: volume-id, snapshot-id, size, status, create-time, tag:KEY, tag-key.", false},
     {"create-tags", cmd_create_tags, "add or overwrite tags of snapshots, volumes and images",
      "--resources ID ... --tags Key=K,Value=V ...", create_tags_options, 0,
      "Tags are shorthand (Key=env,Value=prod) or JSON ('[{\"Key\":\"env\",\"Value\":"
      "\"prod\"}]').  Keys have at most 127 characters and may not start with \"aws:\", values "
-     "at most 256; a resource has at most 50 tags."},
+     "at most 256; a resource has at most 50 tags.",
+     true},
     {"delete-tags", cmd_delete_tags, "remove tags from snapshots, volumes and images",
      "--resources ID ... [--tags Key=K[,Value=V] ...]", delete_tags_options, 0,
-     "A tag given with a value is removed only when the value matches."},
+     "A tag given with a value is removed only when the value matches.", true},
     {"verify", cmd_verify, "check every stored byte and reference", "[--snapshot-id ID] [--repair]",
      verify_options, 0,
      "Prints one line per problem (snapshot, chunk, pack and offset where known), then a "
@@ -204,39 +211,46 @@ const struct verb verbs[] = {
      "refcounts from the snapshots; a block-map tree whose snapshot record was lost comes back "
      "as a new snapshot (\"recovered by verify --repair\").  The old file stays as "
      "meta/data.mdb.damaged-TIME.  It prints what it could not keep and exits 1 when anything "
-     "was lost.  Stop mounts and restores first."},
+     "was lost.  Stop mounts and restores first.",
+     false},
     {"gc", cmd_gc, "reclaim the space of deleted snapshots", "", NULL, 0,
      "Prints ChunksFreed, SnapshotsRemoved, PacksRemoved, PacksRewritten, BytesBefore and "
-     "BytesAfter.  Waits for running snapshot writers."},
-    {"describe-store", cmd_describe_store, "print the store's facts and sizes", "", NULL, 0, NULL},
+     "BytesAfter.  Waits for running snapshot writers.",
+     true},
+    {"describe-store", cmd_describe_store, "print the store's facts and sizes", "", NULL, 0, NULL,
+     false},
     {"register-image", cmd_register_image, "register a machine image from snapshots",
      "--name NAME --block-device-mappings JSON|SHORTHAND ... [options]", register_image_options, 0,
      "Prints {\"ImageId\": ...}.  Every snapshot must exist and be completed.  The root "
      "volume's first sectors are read: an MBR with boot code is legacy-bios, a GPT with an EFI "
      "system partition uefi, both uefi-preferred; a root volume that is neither is refused "
      "unless --no-boot-check.  --cli-input-json takes the output of describe-images (one "
-     "image), so a manifest registers again as it is."},
+     "image), so a manifest registers again as it is.",
+     true},
     {"create-image", cmd_create_image, "snapshot every volume of a machine and register them",
      "--name NAME --volume DEVICE=PATH ... [options]", create_image_options, 0,
      "Each volume is snapshotted incrementally (against its last snapshot), in parallel, then "
      "the snapshots are registered as one image.  If anything fails, the snapshots taken are "
-     "deleted and nothing is registered."},
+     "deleted and nothing is registered.",
+     true},
     {"describe-images", cmd_describe_images, "list images as EC2's DescribeImages",
      "[--image-ids ID ...] [--owners self] [--filters Name=N,Values=V ...]",
      describe_images_options, 0,
      "Filters: name, state, architecture, boot-mode, image-id, description, creation-date, "
      "root-device-name, virtualization-type, block-device-mapping.snapshot-id (and the other "
-     "block-device-mapping.* of EC2), tag:KEY, tag-key."},
+     "block-device-mapping.* of EC2), tag:KEY, tag-key.",
+     false},
     {"deregister-image", cmd_deregister_image, "deregister an image",
      "--image-id ID [--delete-associated-snapshots]", deregister_image_options, 0,
      "Prints {\"Return\": true}, as EC2's DeregisterImage does.  Its snapshots stay unless "
      "--delete-associated-snapshots, which keeps those another image uses and adds "
-     "DeleteSnapshotResults: each snapshot with its ReturnCode."},
+     "DeleteSnapshotResults: each snapshot with its ReturnCode.",
+     true},
     {"describe-image-attribute", cmd_describe_image_attribute, "print one attribute of an image",
-     "--image-id ID --attribute NAME", describe_image_attribute_options, 0, NULL},
+     "--image-id ID --attribute NAME", describe_image_attribute_options, 0, NULL, false},
     {"modify-image-attribute", cmd_modify_image_attribute, "change an image's description",
      "--image-id ID (--description TEXT | --attribute description --value TEXT)",
-     modify_image_attribute_options, 0, NULL},
+     modify_image_attribute_options, 0, NULL, true},
     {"mount", cmd_mount, "mount the store's snapshots read-only as raw image files",
      "MOUNTPOINT [--foreground] [--allow-other] [--cache-size SIZE] [--snapshot-id ID]",
      mount_options, 1,
@@ -245,10 +259,11 @@ const struct verb verbs[] = {
      "created or deleted while mounted appear or vanish within a second; an open file keeps "
      "its data until closed.  Daemonizes unless --foreground.  With --snapshot-id, a "
      "directory mountpoint holds only that snapshot's files and a regular-file mountpoint "
-     "becomes the image itself."},
+     "becomes the image itself.",
+     false},
     {"umount", cmd_umount, "unmount a blocksnap mount", "MOUNTPOINT", umount_options, 1,
-     "Fails while a file in the mount is open (fusermount3 -u, or umount(2) as root)."},
-    {NULL, NULL, NULL, NULL, NULL, 0, NULL},
+     "Fails while a file in the mount is open (fusermount3 -u, or umount(2) as root).", false},
+    {NULL, NULL, NULL, NULL, NULL, 0, NULL, false},
 };
 
 int cli_store_path(struct cli *cli)
@@ -270,7 +285,13 @@ int cli_open_store(struct cli *cli)
         return EXIT_OK;
     if ((r = cli_store_path(cli)) != EXIT_OK)
         return r;
-    r = bsnap_store_open(cli->store_path, BSNAP_STORE_CREATE, &cfg, &cli->store);
+    /* Only a verb that writes creates a store: a reading one on a mistyped
+     * path would otherwise make a store there and show it empty. */
+    r = bsnap_store_open(cli->store_path, cli->verb->writes ? BSNAP_STORE_CREATE : 0, &cfg,
+                         &cli->store);
+    /* A store shared with a group is read-only to its members. */
+    if (r == -EACCES && !cli->verb->writes)
+        r = bsnap_store_open(cli->store_path, BSNAP_STORE_RDONLY, &cfg, &cli->store);
     if (r < 0)
         return output_engine_error();
     return EXIT_OK;
