@@ -355,7 +355,7 @@ int bsnap_snapshot_describe_one(bsnap_store *s, const char *id, char **ret_json)
     return r;
 }
 
-int bsnap_snapshot_delete(bsnap_store *s, const char *id)
+static int snapshot_delete_once(bsnap_store *s, const char *id)
 {
     _cleanup_txn_abort_ meta_txn *txn = NULL;
     struct snapshot_rec rec = {0}, *all = NULL;
@@ -363,10 +363,6 @@ int bsnap_snapshot_delete(bsnap_store *s, const char *id)
     size_t n = 0;
     int r;
 
-    bsnap_error_clear();
-    r = check_snapshot_id(id);
-    if (r < 0)
-        return r;
     r = meta_txn_begin(s->meta, true, &txn);
     if (r < 0)
         return r;
@@ -423,6 +419,24 @@ out:
     snapshot_recs_free(all, n);
     snapshot_rec_clear(&rec);
     volume_rec_clear(&vol);
+    return r;
+}
+
+int bsnap_snapshot_delete(bsnap_store *s, const char *id)
+{
+    int r;
+
+    bsnap_error_clear();
+    r = check_snapshot_id(id);
+    if (r < 0)
+        return r;
+    r = snapshot_delete_once(s, id);
+    /* A full disk: the metadata needs a few pages to record what it frees
+     * (see store.h). */
+    if (r == -ENOSPC && store_reserve_release(s) == 0) {
+        bsnap_error_clear();
+        r = snapshot_delete_once(s, id);
+    }
     return r;
 }
 

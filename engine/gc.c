@@ -430,18 +430,13 @@ out:
     return r;
 }
 
-int bsnap_gc(bsnap_store *s, const bsnap_run_options *run, bsnap_gc_stats *ret_stats)
+static int gc_once(bsnap_store *s, bsnap_gc_stats *ret_stats)
 {
     bsnap_gc_stats st = {0};
     struct pack_stat *ps = NULL;
     size_t np = 0;
-    int lockfd = -1, r;
+    int r;
 
-    bsnap_error_clear();
-    (void)run;
-    r = store_lock(s, true, run, &lockfd);
-    if (r < 0)
-        return r;
     r = list_packs(s, &ps, &np);
     if (r < 0)
         goto out;
@@ -462,6 +457,27 @@ int bsnap_gc(bsnap_store *s, const bsnap_run_options *run, bsnap_gc_stats *ret_s
         *ret_stats = st;
 out:
     free(ps);
+    return r;
+}
+
+int bsnap_gc(bsnap_store *s, const bsnap_run_options *run, bsnap_gc_stats *ret_stats)
+{
+    int lockfd = -1, r;
+
+    bsnap_error_clear();
+    r = store_lock(s, true, run, &lockfd);
+    if (r < 0)
+        return r;
+    r = gc_once(s, ret_stats);
+    /* A full disk: the index needs a few pages to record what it frees
+     * (see store.h).  Whatever the first pass did is kept; the second one
+     * finishes. */
+    if (r == -ENOSPC && store_reserve_release(s) == 0) {
+        bsnap_error_clear();
+        r = gc_once(s, ret_stats);
+    }
+    if (r == 0)
+        store_reserve_make(s);
     store_unlock(lockfd);
     return r;
 }

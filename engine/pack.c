@@ -122,7 +122,21 @@ struct pack_writer {
     /* fds of packs sealed since the last sync, still to be fdatasync'd */
     int sealed_fds[8];
     int nsealed;
+    /* every pack appended to since open, where the appends began */
+    struct pack_span *spans;
+    size_t nspans, spans_cap;
 };
+
+static int add_span(struct pack_writer *w, uint32_t n, uint64_t start, bool created)
+{
+    struct pack_span *sp = array_grow(w->spans, w->nspans, &w->spans_cap, sizeof *sp, 8);
+
+    if (!sp)
+        return bsnap_fail(-ENOMEM, "InternalError", "out of memory");
+    w->spans = sp;
+    w->spans[w->nspans++] = (struct pack_span){.pack = n, .start = start, .created = created};
+    return 0;
+}
 
 static int next_pack_number(bsnap_store *s, uint32_t *ret_n)
 {
@@ -187,6 +201,10 @@ static int claim_existing(struct pack_writer *w)
             close(fd);
             continue;
         }
+        if (add_span(w, n, (uint64_t)st.st_size, false) < 0) {
+            close(fd);
+            break;
+        }
         w->pack = n;
         w->fd = fd;
         w->size = w->flushed = w->kicked = w->mark = (uint64_t)st.st_size;
@@ -225,6 +243,12 @@ static int create_pack(struct pack_writer *w)
         close(fd);
         return bsnap_fail(-EBUSY, "Store.Error", "pack %u: locked by another writer", n);
     }
+    r = add_span(w, n, PACK_HEADER_BYTES, true);
+    if (r < 0) {
+        close(fd);
+        unlink(p);
+        return r;
+    }
     pack_header_encode(s, n, hdr);
     r = full_pwrite(fd, hdr, sizeof hdr, 0);
     if (r == 0 && fdatasync(fd) < 0)
@@ -234,6 +258,7 @@ static int create_pack(struct pack_writer *w)
     if (r < 0) {
         close(fd);
         unlink(p);
+        w->nspans--;
         return bsnap_fail(r, r == -ENOSPC ? "Store.Full" : "Store.Error",
                           "pack %u: writing header: %s", n, strerror(-r));
     }
@@ -440,8 +465,62 @@ void pack_writer_close(struct pack_writer *w)
         close(w->sealed_fds[i]);
     if (w->fd >= 0)
         close(w->fd);
+    free(w->spans);
     free(w->buf);
     free(w);
+}
+
+const struct pack_span *pack_writer_spans(const struct pack_writer *w, size_t *ret_n)
+{
+    *ret_n = w->nspans;
+    return w->spans;
+}
+
+int pack_records_foreach(bsnap_store *s, uint32_t n, uint64_t from, pack_record_func fn, void *ud)
+{
+    _cleanup_free_ char *p = pack_path(s, n);
+    _cleanup_close_ int fd = -1;
+    uint8_t hdr[PACK_RECORD_HEADER_BYTES];
+    struct pack_record rec;
+    struct stat st;
+    uint64_t off = from;
+    int r = 0;
+
+    if (!p)
+        return bsnap_fail(-ENOMEM, "InternalError", "out of memory");
+    fd = open(p, O_RDONLY | O_CLOEXEC);
+    if (fd < 0 || fstat(fd, &st) < 0)
+        return bsnap_fail(-errno, "Store.Error", "pack %u: %m", n);
+    /* A header that does not parse ends the walk: a torn tail, which no
+     * metadata names. */
+    while (r >= 0 && off + PACK_RECORD_HEADER_BYTES <= (uint64_t)st.st_size &&
+           full_pread(fd, hdr, sizeof hdr, (off_t)off) == (ssize_t)sizeof hdr &&
+           pack_record_parse(hdr, &rec) == 0) {
+        uint64_t end = off + PACK_RECORD_HEADER_BYTES + rec.stored_len;
+        if (end > (uint64_t)st.st_size)
+            break;
+        r = fn(ud, &rec, off, end);
+        off = end;
+    }
+    return r < 0 ? r : 0;
+}
+
+int pack_cut(bsnap_store *s, uint32_t n, uint64_t size, bool remove)
+{
+    _cleanup_free_ char *p = pack_path(s, n);
+
+    if (!p)
+        return -ENOMEM;
+    if (remove) {
+        if (unlink(p) < 0)
+            return -errno;
+        bsnap_debug("pack", "pack %u: removed", n);
+        return fsync_dir(s->packs_dir);
+    }
+    if (truncate(p, (off_t)size) < 0)
+        return -errno;
+    bsnap_debug("pack", "pack %u: cut back to %llu bytes", n, (unsigned long long)size);
+    return 0;
 }
 
 /* ---- reader ---- */

@@ -85,6 +85,25 @@ void pack_writer_mark(struct pack_writer *w);
  * current pack is truncated to the mark, or removed if this writer created
  * it and nothing in it was committed.  Best effort; gc reclaims the rest. */
 void pack_writer_abort(struct pack_writer *w);
+/* A pack a writer appended to, and where its appends began (after the
+ * file header for a pack it created). */
+struct pack_span {
+    uint32_t pack;
+    uint64_t start;
+    bool created;
+};
+/* The packs @w appended to since open, in order; valid until the next
+ * append or pack_writer_close(). */
+const struct pack_span *pack_writer_spans(const struct pack_writer *w, size_t *ret_n);
+/* Call @fn for each whole record of pack @n from offset @from to the end
+ * of the file (@end: just past its payload); stops at a header that does
+ * not parse, or at @fn's first negative return, which is returned. */
+typedef int (*pack_record_func)(void *ud, const struct pack_record *rec, uint64_t offset,
+                                uint64_t end);
+int pack_records_foreach(bsnap_store *s, uint32_t n, uint64_t from, pack_record_func fn, void *ud);
+/* Truncate pack @n to @size bytes, or with @remove delete it.  Only for
+ * bytes no metadata names.  0 or -errno (nothing recorded). */
+int pack_cut(bsnap_store *s, uint32_t n, uint64_t size, bool remove);
 /* Bytes appended (headers included) since open. */
 uint64_t pack_writer_bytes(const struct pack_writer *w);
 /* Close without syncing (unsynced records are garbage for gc); NULL ok. */

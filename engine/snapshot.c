@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -318,14 +319,28 @@ static int save_record(bsnap_store *s, const struct snapshot_rec *rec)
     return meta_txn_commit(steal_ptr(txn));
 }
 
-void snapshot_drop_pending(bsnap_store *s, const char *id)
+static int drop_pending_once(bsnap_store *s, const char *id)
 {
     _cleanup_txn_abort_ meta_txn *txn = NULL;
+    int r = meta_txn_begin(s->meta, true, &txn);
+
+    if (r == 0)
+        r = catalog_snapshot_delete(txn, id);
+    if (r == 0)
+        r = meta_txn_commit(steal_ptr(txn));
+    return r;
+}
+
+void snapshot_drop_pending(bsnap_store *s, const char *id)
+{
     error_saved saved;
+    int r;
 
     error_save(&saved);
-    if (meta_txn_begin(s->meta, true, &txn) == 0 && catalog_snapshot_delete(txn, id) == 0 &&
-        meta_txn_commit(steal_ptr(txn)) == 0)
+    r = drop_pending_once(s, id);
+    if (r == -ENOSPC && store_reserve_release(s) == 0)
+        r = drop_pending_once(s, id); /* a full disk: see store.h */
+    if (r == 0)
         bsnap_debug("snapshot", "snapshot %s: pending record removed", id);
     else
         bsnap_log(BSNAP_LOG_WARNING, "snapshot",
@@ -376,6 +391,121 @@ void snapshot_taken_clear(struct snapshot_taken *t)
 }
 
 /* Take a snapshot; complete it (@ret_taken NULL) or hand it over pending. */
+/* ---- giving back what a failed run wrote ----
+ *
+ * A run commits its chunks to the index batch by batch, before the
+ * snapshot is complete; when it fails (an error, a full disk, an
+ * interrupt), those entries name nothing anyone needs.  With the store
+ * lock exclusive (no other writer can have found them meanwhile), each
+ * entry this run added that nothing names is released (pages: their
+ * children too) and removed, and each pack is cut back to the end of the
+ * last record that must stay (one another snapshot shares), removed when
+ * the run created it and nothing stays. */
+
+struct undo_rec {
+    chunk_id id;
+    uint64_t offset, end;
+};
+
+struct undo {
+    struct undo_rec *recs;
+    size_t n, cap;
+};
+
+static int undo_collect(void *ud, const struct pack_record *rec, uint64_t offset, uint64_t end)
+{
+    struct undo *u = ud;
+    struct undo_rec *n = array_grow(u->recs, u->n, &u->cap, sizeof *n, 1024);
+
+    if (!n)
+        return bsnap_fail(-ENOMEM, "InternalError", "out of memory");
+    u->recs = n;
+    u->recs[u->n++] = (struct undo_rec){.id = rec->id, .offset = offset, .end = end};
+    return 0;
+}
+
+/* The index entry of @r if it names this very record. */
+static bool undo_entry(meta_txn *txn, uint32_t pack, const struct undo_rec *r,
+                       struct chunk_entry *ret)
+{
+    return index_get(txn, &r->id, ret) == 0 && ret->loc.pack == pack &&
+           ret->loc.offset == r->offset;
+}
+
+static int undo_pack(bsnap_store *s, const struct pack_span *sp)
+{
+    _cleanup_txn_abort_ meta_txn *txn = NULL;
+    _cleanup_free_ char *path = pack_path(s, sp->pack);
+    struct undo u = {0};
+    struct chunk_entry e;
+    uint64_t keep = sp->start;
+    int r;
+
+    if (!path)
+        return bsnap_fail(-ENOMEM, "InternalError", "out of memory");
+    if (access(path, F_OK) < 0 && errno == ENOENT)
+        return 0; /* pack_writer_abort() removed it */
+    r = pack_records_foreach(s, sp->pack, sp->start, undo_collect, &u);
+    if (r == 0)
+        r = meta_txn_begin(s->meta, true, &txn);
+    /* Newest first: a page comes after the pages and chunks it names, so
+     * releasing it first lets its children fall to zero before they are
+     * looked at. */
+    for (size_t i = u.n; r == 0 && i-- > 0;)
+        if (undo_entry(txn, sp->pack, &u.recs[i], &e) && e.refcount == 0 &&
+            (e.loc.flags & CHUNK_PAGE))
+            r = index_release_orphan(s, txn, &u.recs[i].id);
+    for (size_t i = 0; r == 0 && i < u.n; i++) {
+        if (!undo_entry(txn, sp->pack, &u.recs[i], &e))
+            continue; /* never committed, or stored elsewhere */
+        if (e.refcount == 0)
+            r = meta_del(txn, T_CHUNKS, u.recs[i].id.b, 16);
+        else if (u.recs[i].end > keep)
+            keep = u.recs[i].end; /* another snapshot shares it */
+    }
+    if (r == 0)
+        r = meta_txn_commit(steal_ptr(txn));
+    if (r == 0) {
+        r = pack_cut(s, sp->pack, keep, sp->created && keep <= PACK_HEADER_BYTES);
+        if (r < 0)
+            r = bsnap_fail(r, "Store.Error", "pack %u: cutting back: %s", sp->pack, strerror(-r));
+    }
+    free(u.recs);
+    return r;
+}
+
+static void undo_run(bsnap_store *s, struct pack_writer *pw, int lockfd)
+{
+    const struct pack_span *spans;
+    error_saved saved;
+    size_t n;
+    int r = 0;
+
+    if (!pw)
+        return;
+    error_save(&saved);
+    pack_writer_abort(pw); /* what no metadata names yet */
+    /* Exclusive, or another writer may have found one of these chunks and
+     * be about to name it.  A failed conversion may lose the shared lock:
+     * nothing below needs it then. */
+    if (lockfd < 0 || flock(lockfd, LOCK_EX | LOCK_NB) < 0) {
+        bsnap_debug("snapshot", "another writer is running: gc reclaims what this run wrote");
+        error_restore(&saved);
+        return;
+    }
+    spans = pack_writer_spans(pw, &n);
+    for (size_t i = n; r == 0 && i-- > 0;) {
+        r = undo_pack(s, &spans[i]);
+        if (r == -ENOSPC && store_reserve_release(s) == 0)
+            r = undo_pack(s, &spans[i]);
+    }
+    if (r < 0)
+        bsnap_log(BSNAP_LOG_WARNING, "snapshot",
+                  "could not give back the space of the failed snapshot (%s): run blocksnap gc",
+                  bsnap_last_error()->message);
+    error_restore(&saved);
+}
+
 static int take(bsnap_store *s, const bsnap_snapshot_options *o, char ret_id[BSNAP_ID_MAX],
                 bsnap_snapshot_stats *ret_stats, struct snapshot_taken *ret_taken)
 {
@@ -529,7 +659,7 @@ out:
     if (r < 0 && recorded)
         snapshot_drop_pending(s, t.rec.id);
     if (r < 0)
-        pack_writer_abort(p.pw); /* give the disk space back now */
+        undo_run(s, p.pw, lockfd); /* give the disk space back now */
     pipeline_free(&p);
     store_unlock(lockfd);
     if (p.fd >= 0)

@@ -380,6 +380,42 @@ static int create_store(bsnap_store *s, const bsnap_store_config *cfg)
     return 0;
 }
 
+int store_reserve_release(bsnap_store *s)
+{
+    _cleanup_free_ char *p = store_path(s, STORE_RESERVE_NAME);
+
+    if (!p)
+        return -ENOMEM;
+    if (unlink(p) < 0)
+        return -errno;
+    bsnap_debug("store", "store %s: reserve released", s->path);
+    return 0;
+}
+
+void store_reserve_make(bsnap_store *s)
+{
+    _cleanup_free_ char *p = store_path(s, STORE_RESERVE_NAME);
+    _cleanup_free_ char *tmp = store_path(s, STORE_RESERVE_NAME ".tmp");
+    int fd, r;
+
+    if (!p || !tmp || access(p, F_OK) == 0)
+        return;
+    fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
+    if (fd < 0)
+        return;
+    /* Blocks really taken (not a sparse file), or it reserves nothing. */
+    r = posix_fallocate(fd, 0, STORE_RESERVE_BYTES);
+    if (r == 0 && store_fchmod(s, fd) < 0)
+        r = errno;
+    close(fd);
+    if (r != 0 || rename(tmp, p) < 0) {
+        unlink(tmp);
+        bsnap_debug("store", "store %s: no reserve: %s", s->path, strerror(r ? r : errno));
+        return;
+    }
+    bsnap_debug("store", "store %s: reserve of %u bytes made", s->path, STORE_RESERVE_BYTES);
+}
+
 void bsnap_store_close(bsnap_store *s)
 {
     if (!s)
@@ -501,6 +537,8 @@ int bsnap_store_open(const char *path, unsigned flags, const bsnap_store_config 
             (void)chmod(lock, 0660);
     }
     tighten_store(s, &st);
+    if (!(flags & (BSNAP_STORE_RDONLY | STORE_NOMETA)))
+        store_reserve_make(s);
     r = pack_cache_new(&s->packs);
     if (r < 0)
         goto fail;

@@ -68,6 +68,19 @@ void store_unlock(int fd);
  * damaged one. */
 int store_open_nometa(const char *path, bsnap_store **ret_store);
 
+/* STORE/reserve: a file of STORE_RESERVE_BYTES whose blocks are
+ * allocated, made when a store is opened for writing and there is room.
+ * On a full file system, the operations that free space (gc, delete, the
+ * undo of a failed snapshot) still need a little room to write their
+ * metadata: when one fails with -ENOSPC it releases the reserve and tries
+ * again.  gc makes it again afterwards. */
+#define STORE_RESERVE_NAME "reserve"
+#define STORE_RESERVE_BYTES (2u << 20)
+/* 0 when the reserve was there and is gone now, else -errno. */
+int store_reserve_release(bsnap_store *s);
+/* Make the reserve if it is missing and fits; best effort, silent. */
+void store_reserve_make(bsnap_store *s);
+
 /* Give @fd (a file just created in the store) the store's file mode,
  * whatever the umask.  0 or -errno. */
 int store_fchmod(const bsnap_store *s, int fd);
