@@ -156,6 +156,13 @@ BSNAP_API BSNAP_WUR int bsnap_store_resolve(const char *dir, const char *region,
 
 /** Open (and with BSNAP_STORE_CREATE, create) the store in directory @path.
  *
+ * What the engine creates in a store is private to its owner (directories
+ * 0700, files 0600, whatever the umask), or, when the store directory has
+ * the setgid bit, readable by its group (2750, 0640); a store with other
+ * modes is given these when its owner opens it (docs/format.md, "Modes").
+ * A group member whose read-write open fails with -EACCES may open it with
+ * BSNAP_STORE_RDONLY.
+ *
  * @flags  in: BSNAP_STORE_* bits.
  * @config in, optional: used only when the store is created.
  * @ret_store out: the handle; close with bsnap_store_close().
@@ -359,7 +366,10 @@ typedef struct bsnap_snapshot_stats {
  *
  * The snapshot is "pending" while it is written and "completed" after one
  * final transaction; on any failure (and on cancel) it is removed and the
- * store is as before, apart from unreferenced chunks that gc reclaims.
+ * store is as before: the pack bytes it wrote are given back before the
+ * call returns (when another writer runs at the same time, gc reclaims
+ * them instead).  Waiting for the store lock (held by gc or a repair) ends
+ * with -ECANCELED when @opts->run.cancel is set.
  *
  * @ret_id out: the new snapshot id.  @ret_stats out, optional.
  * Errors: -ENOENT (InvalidVolume.NotFound) volume missing; -EACCES;
@@ -663,7 +673,9 @@ typedef struct bsnap_gc_stats {
 
 /** Reclaim space: drop abandoned pending snapshots, free unreferenced chunks
  * (cascading through pages), delete packs with no live record and rewrite
- * packs that hold dead bytes.  Waits for running writers (store lock).
+ * packs that hold dead bytes.  Waits for running writers (store lock; the
+ * wait ends with -ECANCELED when @run's cancel flag is set).  Runs on a full
+ * file system too (the store's reserve file gives its metadata room).
  * Crash-safe at every step.  Errors: -EIO, -ENOSPC, -ECANCELED. */
 BSNAP_API BSNAP_WUR int bsnap_gc(bsnap_store *store, const bsnap_run_options *run,
                                  bsnap_gc_stats *ret_stats) BSNAP_NONNULL(1);

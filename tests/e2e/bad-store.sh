@@ -58,8 +58,12 @@ cp "$T/config.orig" "$STORE/config"
 assert_store_unchanged "$T/state.before"
 
 step "store selection: \$BLOCKSNAP_STORE, --region and the default"
-BLOCKSNAP_STORE=$T/env-store "$BLOCKSNAP" describe-store >"$T/env.json"
+# a verb that only reads creates no store; one that writes (gc) does
+expect_fail Store.NotFound 1 "$BLOCKSNAP" --region eu-test-1 describe-store
+[ ! -e "$XDG_DATA_HOME/blocksnap/eu-test-1" ] || die "describe-store created a store"
+BLOCKSNAP_STORE=$T/env-store "$BLOCKSNAP" gc >/dev/null
 [ -f "$T/env-store/config" ] || die "\$BLOCKSNAP_STORE was not used"
+"$BLOCKSNAP" --region eu-test-1 gc >/dev/null
 "$BLOCKSNAP" --region eu-test-1 describe-store >"$T/region.json"
 [ -f "$XDG_DATA_HOME/blocksnap/eu-test-1/config" ] || die "--region did not use \$XDG_DATA_HOME/blocksnap/eu-test-1"
 assert_eq "$(json_get Region "$T/region.json")" eu-test-1 "region of a --region store"
@@ -71,7 +75,7 @@ mv "$XDG_DATA_HOME/blocksnap/eu-test-1" "$T/moved"
 assert_eq "$(json_get Region "$T/moved.json")" eu-test-1 "region of a moved store"
 (
     unset BLOCKSNAP_STORE
-    "$BLOCKSNAP" describe-store >"$T/default.json"
+    "$BLOCKSNAP" gc >/dev/null
 )
 [ -f "$XDG_DATA_HOME/blocksnap/local/config" ] || die "the default store is not \$XDG_DATA_HOME/blocksnap/local"
 expect_fail InvalidParameterValue 1 "$BLOCKSNAP" --region 'Bad_Region!' describe-store
