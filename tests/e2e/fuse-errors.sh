@@ -90,6 +90,8 @@ if [ "$(id -u)" -eq 0 ] && command -v unshare >/dev/null && unshare -m true 2>/d
         step "fusermount3 absent (as an unprivileged user)"
         chmod 755 "$T"
         chmod 777 "$T/mnt"
+        # a store is private to its owner: let the user own this one
+        chown -R 65534:65534 "$STORE"
         expect_fail Fuse.FusermountMissing 1 unshare -m --propagation private sh -c \
             'for f in /usr/bin/fusermount3 /bin/fusermount3; do
                  [ -e "$f" ] && mount --bind /dev/null "$f"
