@@ -68,6 +68,7 @@ BLOCKSNAP_STORE=$T/env-store "$BLOCKSNAP" gc >/dev/null
 [ -f "$XDG_DATA_HOME/blocksnap/eu-test-1/config" ] || die "--region did not use \$XDG_DATA_HOME/blocksnap/eu-test-1"
 assert_eq "$(json_get Region "$T/region.json")" eu-test-1 "region of a --region store"
 # the region is what the config holds, never the directory's name
+"$BLOCKSNAP" --store "$T/us-east-9" gc >/dev/null
 "$BLOCKSNAP" --store "$T/us-east-9" describe-store >"$T/dir.json"
 assert_eq "$(json_get Region "$T/dir.json")" local "region of a new --store store"
 mv "$XDG_DATA_HOME/blocksnap/eu-test-1" "$T/moved"
