@@ -9,6 +9,7 @@
 # shellcheck source=../lib/functions.sh
 source "$(dirname "$0")/../lib/functions.sh"
 requires python3 cmp
+requires_faults # the snapshot stops itself at a fault point
 
 head -c $((1 << 20)) /dev/urandom >"$T/small.img"
 snapshot_create "$T/small.img" >/dev/null
