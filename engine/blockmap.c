@@ -136,7 +136,7 @@ static void cache_put(struct page_cache *c, const chunk_id *id, const chunk_id *
             victim = &set[w];
     }
     if (!victim->page) {
-        victim->page = malloc(BM_PAGE_BYTES);
+        victim->page = alloc_aligned(BM_PAGE_BYTES);
         if (!victim->page)
             goto out; /* caching is optional */
     }
@@ -195,7 +195,7 @@ static int page_child(bsnap_store *s, meta_txn *txn, const chunk_id *id, uint32_
     }
     if (cache_get(s->pages, id, i, 1, ret))
         return 0;
-    page = malloc(BM_PAGE_BYTES);
+    page = alloc_aligned(BM_PAGE_BYTES);
     if (!page)
         return bsnap_fail(-ENOMEM, "InternalError", "out of memory");
     r = page_read(s, txn, id, page);
@@ -254,7 +254,7 @@ int bm_build(const chunk_id *leaves, uint64_t nleaves, uint32_t depth,
         return 0;
     }
     level = malloc(nleaves * sizeof *level);
-    page = malloc(BM_PAGE_BYTES);
+    page = alloc_aligned(BM_PAGE_BYTES);
     if (!level || !page)
         return bsnap_fail(-ENOMEM, "InternalError", "out of memory");
     memcpy(level, leaves, nleaves * sizeof *level);
@@ -329,8 +329,8 @@ static int diff_rec(struct diff_ctx *c, uint32_t level, uint64_t base, const str
         return 0;
     if (level == 0)
         return c->fn(c->ud, base, &a->id, &b->id);
-    pa = malloc(BM_PAGE_BYTES);
-    pb = malloc(BM_PAGE_BYTES);
+    pa = alloc_aligned(BM_PAGE_BYTES);
+    pb = alloc_aligned(BM_PAGE_BYTES);
     if (!pa || !pb)
         return bsnap_fail(-ENOMEM, "InternalError", "out of memory");
     r = node_children(c->s, a, level, pa, &ra);
@@ -387,7 +387,7 @@ static int next_rec(bsnap_store *s, const chunk_id *id, uint32_t level, uint64_t
         *ret = MAX(from, base);
         return 0;
     }
-    page = malloc(BM_PAGE_BYTES);
+    page = alloc_aligned(BM_PAGE_BYTES);
     if (!page)
         return bsnap_fail(-ENOMEM, "InternalError", "out of memory");
     r = bm_page_load(s, NULL, id, page);

@@ -190,7 +190,7 @@ static int guard_walk(struct guard *g, const chunk_id *id, const char *who, unsi
     if (depth >= MAX_DEPTH_GUARD)
         return bsnap_fail(-EIO, "Store.Corrupt", "gc: block map of %s deeper than %d levels", who,
                           MAX_DEPTH_GUARD);
-    if (!g->pages[depth] && !(g->pages[depth] = malloc(BM_PAGE_BYTES)))
+    if (!g->pages[depth] && !(g->pages[depth] = alloc_aligned(BM_PAGE_BYTES)))
         return bsnap_fail(-ENOMEM, "InternalError", "out of memory");
     if ((r = bm_page_load(g->s, g->txn, id, g->pages[depth])) < 0)
         return r;
@@ -361,7 +361,7 @@ static int repack(bsnap_store *s, bsnap_gc_stats *st, struct pack_stat *ps, size
     if (r < 0 || nmv == 0)
         goto out;
 
-    buf = malloc(PACK_RECORD_MAX_PAYLOAD + 65536);
+    buf = alloc_aligned(PACK_RECORD_MAX_PAYLOAD + 65536);
     if (!buf) {
         r = bsnap_fail(-ENOMEM, "InternalError", "out of memory");
         goto out;

@@ -105,7 +105,7 @@ static int missing(const chunk_id *id, const char *why)
 /* Apply @delta (+1 or -1) to every non-zero child of page @id. */
 static int children_apply(bsnap_store *s, meta_txn *txn, const chunk_id *id, int delta)
 {
-    _cleanup_free_ chunk_id *page = malloc(BM_PAGE_BYTES);
+    _cleanup_free_ chunk_id *page = alloc_aligned(BM_PAGE_BYTES);
     int r;
 
     if (!page)

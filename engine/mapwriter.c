@@ -44,7 +44,7 @@ int mapwriter_commit(struct pipeline *p)
         if (e.loc.flags & CHUNK_PAGE) {
             /* A new page holds a reference on each child it names. */
             const chunk_id *kids = NULL;
-            _cleanup_free_ chunk_id *page = malloc(BM_PAGE_BYTES);
+            _cleanup_free_ chunk_id *page = alloc_aligned(BM_PAGE_BYTES);
             if (!page)
                 return bsnap_fail(-ENOMEM, "InternalError", "out of memory");
             r = bm_page_load(p->s, txn, &p->pend[i].id, page);
@@ -232,7 +232,7 @@ static int write_parent(struct pipeline *p, uint64_t count)
             p->leaf_ids[leaf] = id;
             if (!chunk_id_is_zero(&id)) {
                 /* count the data chunks it holds for st_blocks */
-                if (!buf && !(buf = malloc(BM_PAGE_BYTES)))
+                if (!buf && !(buf = alloc_aligned(BM_PAGE_BYTES)))
                     return bsnap_fail(-ENOMEM, "InternalError", "out of memory");
                 r = bm_page_load(p->s, NULL, &id, buf);
                 if (r < 0)
@@ -246,7 +246,7 @@ static int write_parent(struct pipeline *p, uint64_t count)
             count -= BM_FANOUT;
             continue;
         }
-        if (!buf && !(buf = malloc(BM_PAGE_BYTES)))
+        if (!buf && !(buf = alloc_aligned(BM_PAGE_BYTES)))
             return bsnap_fail(-ENOMEM, "InternalError", "out of memory");
         if (cached != leaf) {
             r = bm_load_leaf(p->s, NULL, &p->parent, leaf, buf);

@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "error.h"
+#include "util.h"
 
 /* LMDB 0.9's layout (mdb.c): MDB_page, MDB_node, MDB_db, MDB_meta. */
 #define PAGEHDRSZ 16u
@@ -75,6 +76,7 @@ struct ctx {
     uint8_t *used, *freed;
     uint8_t *lvl[MAX_DEPTH + 1];
     uint8_t *val; /* a free-list record read from overflow pages */
+    size_t val_cap;
     metacheck_func fn;
     void *ud;
     struct metacheck_stats st;
@@ -138,10 +140,11 @@ static void problem(struct ctx *c, uint64_t pgno, const char *fmt, ...)
     c->fn(c->ud, line);
 }
 
-/* Read @len bytes at @off; 1 when they lie past the end of the file. */
+/* Read @len bytes at @off (a multiple of the page size) into @dst (from
+ * alloc_aligned()); 1 when they lie past the end of the file. */
 static int read_at(struct ctx *c, uint64_t off, void *dst, size_t len)
 {
-    size_t done = 0;
+    ssize_t n;
 
     if (off > c->size || len > c->size - off)
         return 1;
@@ -149,16 +152,14 @@ static int read_at(struct ctx *c, uint64_t off, void *dst, size_t len)
         memcpy(dst, c->buf + off, len);
         return 0;
     }
-    while (done < len) {
-        ssize_t n = pread(c->fd, (uint8_t *)dst + done, len - done, (off_t)(off + done));
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0) {
-            c->err = n < 0 ? bsnap_fail(-errno, "Store.Error", "%s: read: %m", c->name)
-                           : bsnap_fail(-EIO, "Store.Error", "%s: shrank while read", c->name);
-            return -1;
-        }
-        done += (size_t)n;
+    n = full_pread(c->fd, dst, len, (off_t)off);
+    if (n < 0) {
+        c->err = bsnap_fail((int)n, "Store.Error", "%s: read: %s", c->name, strerror((int)-n));
+        return -1;
+    }
+    if ((size_t)n < len) {
+        c->err = bsnap_fail(-EIO, "Store.Error", "%s: shrank while read", c->name);
+        return -1;
     }
     return 0;
 }
@@ -279,12 +280,16 @@ static const uint8_t *overflow(struct ctx *c, uint64_t pgno, unsigned i, uint64_
                     opg, c->size);
             return NULL;
         }
-        v = realloc(c->val, need * c->psize);
-        if (!v) {
-            c->err = bsnap_fail(-ENOMEM, "InternalError", "out of memory");
-            return NULL;
+        if (c->val_cap < need * c->psize) { /* no realloc: the contents are read anew */
+            free(c->val);
+            c->val_cap = 0;
+            if (!(c->val = alloc_aligned(need * c->psize))) {
+                c->err = bsnap_fail(-ENOMEM, "InternalError", "out of memory");
+                return NULL;
+            }
+            c->val_cap = need * c->psize;
         }
-        c->val = v;
+        v = c->val;
         if (!read_pages(c, opg, need, v, pgno))
             return NULL;
         if (c->freedb)
@@ -375,7 +380,7 @@ static void walk(struct ctx *c, const struct db *db, uint64_t pgno, unsigned lev
 
     if (c->err || !claim(c, pgno, from, leaf ? "leaf" : "branch"))
         return;
-    if (!c->lvl[level] && !(c->lvl[level] = malloc(c->psize))) {
+    if (!c->lvl[level] && !(c->lvl[level] = alloc_aligned(c->psize))) {
         c->err = bsnap_fail(-ENOMEM, "InternalError", "out of memory");
         return;
     }
@@ -495,7 +500,7 @@ struct meta_page {
  * fields it then trusts. */
 static void read_meta(struct ctx *c, unsigned i, uint64_t off, struct meta_page *m)
 {
-    uint8_t b[META_END];
+    _Alignas(IO_ALIGN) uint8_t b[META_END];
     uint32_t magic, version, psize;
     uint16_t flags;
     int r = read_at(c, off, b, sizeof b);
@@ -593,7 +598,7 @@ static int check(struct ctx *c, uint64_t txnid)
     c->st.txnid = m[k].txnid;
     c->used = calloc(1, c->npages / 8 + 1);
     c->freed = calloc(1, c->npages / 8 + 1);
-    c->lvl[0] = malloc(c->psize);
+    c->lvl[0] = alloc_aligned(c->psize);
     if (!c->used || !c->freed || !c->lvl[0])
         return c->err = bsnap_fail(-ENOMEM, "InternalError", "out of memory");
     bit_test_set(c->used, 0);

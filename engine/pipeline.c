@@ -277,7 +277,7 @@ static int read_changed(struct pipeline *p, uint64_t *cached_leaf, chunk_id *lea
 static void *reader_main(void *arg)
 {
     struct pipeline *p = arg;
-    _cleanup_free_ chunk_id *leaf_buf = malloc(BM_PAGE_BYTES);
+    _cleanup_free_ chunk_id *leaf_buf = alloc_aligned(BM_PAGE_BYTES);
     uint64_t cached_leaf = UINT64_MAX;
     int r;
 
@@ -375,7 +375,8 @@ static int work_item(struct pipeline *p, struct item *it, uint8_t *buf, meta_txn
 static void *worker_main(void *arg)
 {
     struct pipeline *p = arg;
-    _cleanup_free_ uint8_t *buf = malloc(p->piece_chunks * p->cs);
+    /* page-aligned: the reads are at multiples of the chunk size (util.h) */
+    _cleanup_free_ uint8_t *buf = alloc_aligned(p->piece_chunks * p->cs);
 
     if (!buf) {
         pipeline_fail(p, bsnap_fail(-ENOMEM, "InternalError", "out of memory"));

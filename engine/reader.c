@@ -395,7 +395,7 @@ long bsnap_reader_pread(bsnap_reader *rd, void *buf, size_t len, uint64_t offset
         if (in == 0 && n == rd->cs) {
             r = read_chunk(rd, idx, dst + done); /* whole chunk: no copy */
         } else {
-            if (!chunk && !(chunk = malloc(rd->cs)))
+            if (!chunk && !(chunk = alloc_aligned(rd->cs)))
                 return bsnap_fail(-ENOMEM, "InternalError", "out of memory");
             r = read_chunk(rd, idx, chunk);
             if (r == 0)
@@ -659,7 +659,7 @@ static void restore_progress(struct restore *rs, struct timespec *last, bool fin
 static int restore_dispatch(struct restore *rs)
 {
     bsnap_reader *rd = rs->rd;
-    _cleanup_free_ chunk_id *leaf = malloc(BM_PAGE_BYTES);
+    _cleanup_free_ chunk_id *leaf = alloc_aligned(BM_PAGE_BYTES);
     struct timespec last;
     uint64_t nleaves = DIV_ROUND_UP(rd->tree.nchunks, BM_FANOUT);
     int r;

@@ -308,13 +308,15 @@ static int found_add(struct rctx *c, const chunk_id *id, const struct chunk_loc 
 }
 
 /* The offset of the next record header at or after @off whose header
- * parses, or @size when there is none. */
-static uint64_t resync(int fd, uint64_t off, uint64_t size, uint8_t *win)
+ * parses, or @size when there is none.  @buf holds SCAN_WINDOW + IO_ALIGN
+ * bytes: the window is read at io_at(@buf, off) (util.h). */
+static uint64_t resync(int fd, uint64_t off, uint64_t size, uint8_t *buf)
 {
     static const uint8_t magic[4] = {0x42, 0x53, 0x52, 0x43}; /* PACK_RECORD_MAGIC, LE */
 
     while (off + PACK_RECORD_HEADER_BYTES <= size) {
         size_t want = size - off < SCAN_WINDOW ? (size_t)(size - off) : SCAN_WINDOW;
+        uint8_t *win = io_at(buf, off);
         ssize_t n = full_pread(fd, win, want, (off_t)off);
         const uint8_t *p = win;
         struct pack_record rec;
@@ -338,7 +340,8 @@ static int scan_pack(struct rctx *c, uint32_t num, uint8_t *win)
 {
     _cleanup_free_ char *path = pack_path(c->s, num);
     _cleanup_close_ int fd = -1;
-    uint8_t hdr[PACK_HEADER_BYTES], uuid[16];
+    _Alignas(IO_ALIGN) uint8_t hdr[PACK_HEADER_BYTES];
+    uint8_t uuid[16];
     uint64_t size, off = PACK_HEADER_BYTES, bad = 0, first_bad = 0;
     uint32_t hnum;
     struct stat st;
@@ -358,14 +361,16 @@ static int scan_pack(struct rctx *c, uint32_t num, uint8_t *win)
     }
     c->st.packs++;
     while (off + PACK_RECORD_HEADER_BYTES <= size) {
-        uint8_t rh[PACK_RECORD_HEADER_BYTES];
+        _Alignas(IO_ALIGN) uint8_t raw[IO_ALIGN + PACK_RECORD_HEADER_BYTES];
+        uint8_t *rh = io_at(raw, off);
         struct pack_record rec;
         struct chunk_loc loc;
         int r;
 
         if (cancelled(c))
             return bsnap_fail(-ECANCELED, "Cancelled", "repair cancelled");
-        r = full_pread(fd, rh, sizeof rh, (off_t)off) != (ssize_t)sizeof rh ||
+        r = full_pread(fd, rh, PACK_RECORD_HEADER_BYTES, (off_t)off) !=
+                        (ssize_t)PACK_RECORD_HEADER_BYTES ||
                     pack_record_parse(rh, &rec) < 0
                 ? -EIO
                 : 0;
@@ -418,7 +423,7 @@ static int scan_packs(struct rctx *c)
 {
     DIR *d = opendir(c->s->packs_dir);
     _cleanup_free_ uint32_t *nums = NULL;
-    _cleanup_free_ uint8_t *win = malloc(SCAN_WINDOW);
+    _cleanup_free_ uint8_t *win = alloc_aligned(SCAN_WINDOW + IO_ALIGN);
     size_t n = 0, cap = 0;
     struct dirent *e;
     int r = 0;
@@ -479,7 +484,7 @@ static int take_ref(struct rctx *c, const chunk_id *id, uint32_t level, uint64_t
     if (level > MAX_LEVELS)
         return bsnap_fail(-EIO, "Store.Corrupt", "block map deeper than %d levels", MAX_LEVELS);
     page = c->pages[level - 1];
-    if (!page && !(page = c->pages[level - 1] = malloc(BM_PAGE_BYTES)))
+    if (!page && !(page = c->pages[level - 1] = alloc_aligned(BM_PAGE_BYTES)))
         return bsnap_fail(-ENOMEM, "InternalError", "out of memory");
     if (pack_read_chunk(c->s, id, &f->loc, page) < 0) {
         ++*missing;
@@ -520,7 +525,7 @@ static int count_refs(struct rctx *c, const struct snapshot_rec *snaps, size_t n
 /* Read page @f into c->pages[@slot]. */
 static chunk_id *page_read(struct rctx *c, const struct found *f, unsigned slot)
 {
-    if (!c->pages[slot] && !(c->pages[slot] = malloc(BM_PAGE_BYTES))) {
+    if (!c->pages[slot] && !(c->pages[slot] = alloc_aligned(BM_PAGE_BYTES))) {
         bsnap_fail(-ENOMEM, "InternalError", "out of memory");
         return NULL;
     }
@@ -871,7 +876,7 @@ int bsnap_store_repair(const char *path, const bsnap_run_options *run, bsnap_pro
         return r;
     cur = store_path(c.s, "meta/data.mdb");
     newfile = store_path(c.s, "meta/data.mdb.repair");
-    c.buf = malloc(PACK_RECORD_MAX_PAYLOAD);
+    c.buf = alloc_aligned(PACK_RECORD_MAX_PAYLOAD);
     if (!cur || !newfile || !c.buf) {
         r = bsnap_fail(-ENOMEM, "InternalError", "out of memory");
         goto out;

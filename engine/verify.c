@@ -168,7 +168,7 @@ static int walk_leaf(struct vctx *c, const chunk_id *id, uint64_t base, uint32_t
 
     if (m && m->v[0] == 0)
         return 0; /* a shared leaf already found sound */
-    page = malloc(BM_PAGE_BYTES);
+    page = alloc_aligned(BM_PAGE_BYTES);
     if (!page)
         return bsnap_fail(-ENOMEM, "InternalError", "out of memory");
     r = bm_page_load(c->s, c->txn, id, page);
@@ -222,7 +222,7 @@ static int walk(struct vctx *c, uint32_t level, const chunk_id *id, uint64_t bas
     }
     if (level == 1)
         return walk_leaf(c, id, base, cs, acc);
-    page = malloc(BM_PAGE_BYTES);
+    page = alloc_aligned(BM_PAGE_BYTES);
     if (!page)
         return bsnap_fail(-ENOMEM, "InternalError", "out of memory");
     r = bm_page_load(c->s, c->txn, id, page);
@@ -399,7 +399,7 @@ int bsnap_verify(bsnap_store *s, const char *snapshot_id, const bsnap_run_option
         if (r < 0)
             return r;
     }
-    c.buf = malloc(PACK_RECORD_MAX_PAYLOAD);
+    c.buf = alloc_aligned(PACK_RECORD_MAX_PAYLOAD);
     if (!c.buf)
         return bsnap_fail(-ENOMEM, "InternalError", "out of memory");
     /* First the metadata file's structure, without liblmdb: if it is

@@ -531,6 +531,7 @@ int bsnap_fuse_mount(const bsnap_mount_options *o, bsnap_fuse_error *err)
             size_t got = 0;
             close(p[1]);
             while (got < sizeof(st)) {
+                /* io-ok: a few bytes from a pipe, once per mount */
                 ssize_t n = read(p[0], (char *)&st + got, sizeof(st) - got);
                 if (n < 0 && errno == EINTR)
                     continue;
@@ -644,6 +645,7 @@ int bsnap_fuse_umount(const char *mountpoint, bsnap_fuse_error *err)
     char out[512];
     size_t got = 0;
     for (;;) {
+        /* io-ok: fusermount3's message from a pipe, once per unmount */
         ssize_t n = read(p[0], out + got, sizeof(out) - 1 - got);
         if (n < 0 && errno == EINTR)
             continue;

@@ -48,6 +48,7 @@ static int input_json(const struct cli *cli, const char *v, char **ret_buf, cons
      * is: a pipe or /dev/stdin as well as a regular file.  A read error (a
      * directory, EIO) must not pass for the end of a shorter input. */
     buf = malloc(INPUT_JSON_MAX + 2);
+    /* io-ok: one small JSON file per run, read once */
     n = buf ? fread(buf, 1, INPUT_JSON_MAX + 1, f) : 0;
     err = ferror(f) ? (errno ? errno : EIO) : 0;
     fclose(f);

@@ -113,11 +113,38 @@ void time_format_ms(int64_t ms, char *out, size_t outlen)
              tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (int)(ms % 1000));
 }
 
+void *alloc_aligned(size_t size)
+{
+    void *p = NULL;
+
+    if (posix_memalign(&p, size >= IO_PAGE ? IO_PAGE : IO_ALIGN, size ? size : 1) != 0)
+        return NULL;
+    return p;
+}
+
+#ifdef BSNAP_CHECK_IO_ALIGN
+/* A programmer error, as an assert() is; compiled into test builds only
+ * (util.h says why). */
+static void io_misaligned(const void *buf, size_t n, off_t off)
+{
+    fprintf(stderr,
+            "blocksnap: internal error: read of %zu bytes at offset %lld into %p: the "
+            "destination is not congruent to the offset modulo %d (util.h: Buffers)\n",
+            n, (long long)off, buf, IO_ALIGN);
+    abort();
+}
+#endif
+
 ssize_t full_pread(int fd, void *buf, size_t n, off_t off)
 {
     size_t done = 0;
 
+#ifdef BSNAP_CHECK_IO_ALIGN
+    if (!io_aligned(buf, (uint64_t)off))
+        io_misaligned(buf, n, off);
+#endif
     while (done < n) {
+        /* io-ok: the wrapper itself */
         ssize_t r = pread(fd, (char *)buf + done, n - done, off + (off_t)done);
         if (r < 0) {
             if (errno == EINTR)
@@ -194,6 +221,8 @@ int file_read_all(const char *path, size_t max, char **ret_buf, size_t *ret_len)
             buf = nb;
             cap = ncap;
         }
+        /* io-ok: a small text file (config, a changed-block list) read once,
+         * maybe from a pipe; realloc() keeps no alignment */
         r = read(fd, buf + len, cap - len);
         if (r < 0 && errno == EINTR)
             continue;

@@ -57,8 +57,57 @@ bool id_valid(const char *id, const char *prefix);
 int64_t time_now_ms(void);
 void time_format_ms(int64_t ms, char *out, size_t outlen);
 
+/* Buffers the kernel copies into.
+ *
+ * On the AMD EPYC machines blocksnap is measured on (kernel 6.x, whose
+ * copy to user memory is a `rep movsb`), a read() or pread() copies about
+ * 5x slower when the destination address lies 1 to 31 bytes past the file
+ * offset modulo 4096: 256 KiB pieces of a warm image copied at 9.4 GiB/s
+ * into a page-aligned buffer and at 1.7 GiB/s into one at offset 16, which
+ * is where malloc() puts a large allocation; a destination 16 bytes past a
+ * file offset of 16, or 48 past 0, is fast, and so is any destination
+ * whose address is congruent to the file offset modulo 64.  Copies out of
+ * user memory (writes) are not affected.  The snapshot workers spent 73 %
+ * of a no-change rescan in that copy; aligning their one buffer took the
+ * rescan of a 512 MiB image from 0.146 s to 0.061 s.
+ *
+ * Hence the rule: every read goes through full_pread() into a destination
+ * whose address is congruent to the file offset modulo IO_ALIGN, i.e. a
+ * buffer from alloc_aligned() (or an _Alignas(IO_ALIGN) array) read at an
+ * offset that is a multiple of IO_ALIGN, or io_at(buffer, offset) of such a
+ * buffer for an offset that is not (a pack record, whose offset is
+ * anything: the buffer needs IO_ALIGN - 1 bytes of room more).  Build
+ * types that run the tests (BSNAP_SANITIZE, Debug) define
+ * BSNAP_CHECK_IO_ALIGN, and then full_pread() aborts on a destination that
+ * breaks the rule, so a new path that does fails its tests instead of
+ * silently costing 5x; release builds compile the check out.  The lint test
+ * io-check (tests/CMakeLists.txt) keeps raw read calls out of engine/,
+ * fuse/ and tools/. */
+#define IO_ALIGN 64
+#define IO_PAGE 4096
+
+/* @size bytes aligned to IO_PAGE when @size is at least a page, else to
+ * IO_ALIGN; release with free() (so _cleanup_free_ works).  NULL when out
+ * of memory (nothing recorded). */
+void *alloc_aligned(size_t size) __attribute__((malloc, warn_unused_result));
+
+/* Where to read the bytes at file offset @off into the IO_ALIGN-aligned
+ * buffer @base so that full_pread()'s rule holds: @base + @off % IO_ALIGN.
+ * @base needs @off % IO_ALIGN (at most IO_ALIGN - 1) bytes of room more. */
+static inline uint8_t *io_at(void *base, uint64_t off)
+{
+    return (uint8_t *)base + (off & (IO_ALIGN - 1));
+}
+
+/* Whether a read of file offset @off into @buf keeps the rule above. */
+static inline bool io_aligned(const void *buf, uint64_t off)
+{
+    return (((uintptr_t)buf - (uintptr_t)off) & (IO_ALIGN - 1)) == 0;
+}
+
 /* pread/pwrite the whole buffer, retrying on EINTR and short counts.
- * full_pread returns bytes read (< n only at EOF) or -errno. */
+ * full_pread returns bytes read (< n only at EOF) or -errno; @buf must be
+ * io_aligned() for @off (checked in test builds, see above). */
 ssize_t full_pread(int fd, void *buf, size_t n, off_t off);
 int full_pwrite(int fd, const void *buf, size_t n, off_t off);
 int full_write(int fd, const void *buf, size_t n);

@@ -1,12 +1,16 @@
 /* test-util.c - util/: little-endian fields, hex, ids, time stamps, whole
- * file I/O, mem_is_zero, and the id hash map. */
+ * file I/O and its aligned buffers, mem_is_zero, and the id hash map. */
 #include <errno.h>
+#include <fcntl.h>
 #include <setjmp.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -122,7 +126,8 @@ static void test_file_io(void **state)
 {
     char dir[256], *p, *big, *buf = NULL;
     size_t len = 0;
-    uint8_t rd[16];
+    _Alignas(IO_ALIGN) uint8_t raw[IO_ALIGN + 16];
+    uint8_t *rd = raw;
     int fd;
 
     (void)state;
@@ -132,11 +137,13 @@ static void test_file_io(void **state)
     assert_true(fd >= 0);
     assert_int_equal(full_pwrite(fd, "hello, world", 12, 0), 0);
     /* full_pread is short only at the end of the file */
-    assert_int_equal(full_pread(fd, rd, sizeof rd, 0), 12);
-    assert_int_equal(full_pread(fd, rd, sizeof rd, 7), 5);
+    assert_int_equal(full_pread(fd, rd, 16, 0), 12);
+    rd = io_at(raw, 7);
+    assert_int_equal(full_pread(fd, rd, 16, 7), 5);
     assert_memory_equal(rd, "world", 5);
-    assert_int_equal(full_pread(fd, rd, sizeof rd, 100), 0);
-    assert_int_equal(full_pread(-1, rd, sizeof rd, 0), -EBADF);
+    rd = io_at(raw, 100);
+    assert_int_equal(full_pread(fd, rd, 16, 100), 0);
+    assert_int_equal(full_pread(-1, raw, 16, 0), -EBADF);
     assert_int_equal(full_write(fd, "!", 1), 0);
     close(fd);
 
@@ -188,6 +195,59 @@ static void test_file_read_pipe(void **state)
     assert_int_equal(file_read_all(path, sizeof text - 1, &buf, &len), -EFBIG);
     assert_null(buf);
     close(fds[0]);
+}
+
+/* Buffers the kernel copies into: alloc_aligned() is page-aligned from a
+ * page up and IO_ALIGN-aligned below; io_at() places a read so that the
+ * destination is congruent to the file offset modulo IO_ALIGN. */
+static void test_alloc_aligned(void **state)
+{
+    static const size_t sizes[] = {0, 1, 48, 63, 64, 4095, 4096, 65536, 1u << 20};
+    _Alignas(IO_ALIGN) uint8_t raw[2 * IO_ALIGN];
+
+    (void)state;
+    for (size_t i = 0; i < ARRAY_SIZE(sizes); i++) {
+        uint8_t *p = alloc_aligned(sizes[i]);
+        assert_non_null(p);
+        assert_int_equal((uintptr_t)p % (sizes[i] >= IO_PAGE ? IO_PAGE : IO_ALIGN), 0);
+        memset(p, 0xa5, sizes[i]); /* all of it is ours (ASan says) */
+        free(p);
+    }
+    assert_ptr_equal(io_at(raw, 0), raw);
+    assert_ptr_equal(io_at(raw, 4096 + 77), raw + 13);
+    assert_true(io_aligned(raw, 8192));
+    assert_true(io_aligned(io_at(raw, 32 + 48), 32 + 48));
+    assert_false(io_aligned(raw + 16, 0)); /* where malloc() puts a large buffer */
+    assert_false(io_aligned(raw, 4090));
+}
+
+/* Test builds (BSNAP_CHECK_IO_ALIGN) stop at a read into a destination that
+ * breaks the rule, so that a new path that does fails its tests. */
+static void test_pread_checks_alignment(void **state)
+{
+#ifdef BSNAP_CHECK_IO_ALIGN
+    _Alignas(IO_ALIGN) uint8_t raw[IO_ALIGN + 16];
+    int fd = open("/dev/zero", O_RDONLY), status;
+    pid_t pid;
+
+    (void)state;
+    assert_true(fd >= 0);
+    assert_int_equal(full_pread(fd, io_at(raw, 4096 + 40), 16, 4096 + 40), 16);
+    pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        close(STDERR_FILENO); /* the child's message is expected */
+        full_pread(fd, raw + 16, 16, 0);
+        _exit(0);
+    }
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_true(WIFSIGNALED(status));
+    assert_int_equal(WTERMSIG(status), SIGABRT);
+    close(fd);
+#else
+    (void)state;
+    skip();
+#endif
 }
 
 static void test_random_bytes(void **state)
@@ -300,6 +360,8 @@ int main(void)
         cmocka_unit_test(test_mem_is_zero),
         cmocka_unit_test(test_file_io),
         cmocka_unit_test(test_file_read_pipe),
+        cmocka_unit_test(test_alloc_aligned),
+        cmocka_unit_test(test_pread_checks_alignment),
         cmocka_unit_test(test_random_bytes),
         cmocka_unit_test(test_idmap),
         cmocka_unit_test(test_cleanup_helpers),
