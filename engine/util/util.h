@@ -57,32 +57,37 @@ bool id_valid(const char *id, const char *prefix);
 int64_t time_now_ms(void);
 void time_format_ms(int64_t ms, char *out, size_t outlen);
 
-/* Buffers the kernel copies into.
+/* Buffers.
  *
- * On the AMD EPYC machines blocksnap is measured on (kernel 6.x, whose
- * copy to user memory is a `rep movsb`), a read() or pread() copies about
- * 5x slower when the destination address lies 1 to 31 bytes past the file
- * offset modulo 4096: 256 KiB pieces of a warm image copied at 9.4 GiB/s
- * into a page-aligned buffer and at 1.7 GiB/s into one at offset 16, which
- * is where malloc() puts a large allocation; a destination 16 bytes past a
- * file offset of 16, or 48 past 0, is fast, and so is any destination
- * whose address is congruent to the file offset modulo 64.  Copies out of
- * user memory (writes) are not affected.  The snapshot workers spent 73 %
- * of a no-change rescan in that copy; aligning their one buffer took the
- * rescan of a 512 MiB image from 0.146 s to 0.061 s.
+ * On the AMD EPYC machines blocksnap is measured on, the kernel's copy to
+ * user memory (kernel 6.x: a `rep movsb`) runs about 5x slower when the
+ * destination address lies 1 to 31 bytes past the source modulo 4096.  For
+ * a read() or pread() of a file the source is the page cache, so what
+ * counts is the destination against the file offset: 256 KiB pieces of a
+ * warm image copied at 9.4 GiB/s into a page-aligned buffer and at 1.7
+ * GiB/s into one at offset 16, which is where malloc() puts a large
+ * allocation (on a loaded machine, 64 KiB reads: 2.4 against 0.5 GiB/s;
+ * destinations 1, 8, 16, 24 and 31 bytes past the offset slow, 32, 48 and
+ * 80 fast, 0 past an offset of 4072 slow).  Copies out of user memory
+ * (writes) are not affected.  The snapshot workers spent 73 % of a
+ * no-change rescan in that copy; aligning their one buffer took the rescan
+ * of a 512 MiB image from 0.146 s to 0.061 s.  glibc's memcpy() of 64 KiB
+ * is a `rep movsb` too (5.3 against 0.5 GiB/s), so the buffers a stored
+ * chunk is copied into (pages, chunks) come from alloc_aligned() as well.
  *
  * Hence the rule: every read goes through full_pread() into a destination
  * whose address is congruent to the file offset modulo IO_ALIGN, i.e. a
  * buffer from alloc_aligned() (or an _Alignas(IO_ALIGN) array) read at an
  * offset that is a multiple of IO_ALIGN, or io_at(buffer, offset) of such a
  * buffer for an offset that is not (a pack record, whose offset is
- * anything: the buffer needs IO_ALIGN - 1 bytes of room more).  Build
- * types that run the tests (BSNAP_SANITIZE, Debug) define
- * BSNAP_CHECK_IO_ALIGN, and then full_pread() aborts on a destination that
- * breaks the rule, so a new path that does fails its tests instead of
- * silently costing 5x; release builds compile the check out.  The lint test
- * io-check (tests/CMakeLists.txt) keeps raw read calls out of engine/,
- * fuse/ and tools/. */
+ * anything; the buffer needs IO_ALIGN - 1 bytes of room more).  The
+ * top-level CMakeLists.txt defines BSNAP_CHECK_IO_ALIGN for the builds that
+ * run the tests (BSNAP_SANITIZE, BSNAP_TSAN, Debug), and then full_pread()
+ * aborts on a destination that breaks the rule, so that a new path that
+ * does fails its tests instead of silently costing 5x; other builds
+ * (release, the plain RelWithDebInfo one) compile the check out.  The lint
+ * test io-check (tests/lint/io-check.sh) keeps raw read calls out of
+ * engine/, fuse/ and tools/. */
 #define IO_ALIGN 64
 #define IO_PAGE 4096
 
