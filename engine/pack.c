@@ -657,14 +657,15 @@ static void pack_fd_put(bsnap_store *s, int slot, int fd)
 /* Scratch buffer per thread for record reads, freed when the thread exits
  * (a pthread key, so pipeline and FUSE threads do not leak it).  Aligned,
  * and a record is read into it at io_at(buf, offset): records lie at any
- * offset, and a destination that is not congruent to the offset modulo 64
- * can copy 5x slower (util.h).  Measured with records of 20-66 KiB read
- * back to back from a warm file, all at a page offset of 4090: 0.68 GiB/s
- * into a malloc()ed buffer, 0.64 into a page-aligned one, 4.3 at
- * io_at(); 3.0 for a read from the 64-aligned offset below the record into
- * a page-aligned buffer, which copies up to 63 bytes more for nothing.  At
- * offsets as they fall (a few in a hundred in the slow band) all four were
- * within the noise of each other. */
+ * offset, and a destination 1 to 31 bytes past the offset modulo 4096
+ * copies 5x slower (util.h), so a page-aligned buffer is not enough.
+ * Measured with records of 20-66 KiB read back to back from a warm file,
+ * each at a page offset of 4090: 0.68 GiB/s into a malloc()ed buffer, 0.64
+ * into a page-aligned one, 4.3 at io_at(), 3.0 for a read from the
+ * 64-aligned offset below the record into a page-aligned buffer (which
+ * copies up to 63 bytes more).  At offsets as they fall (fewer than one
+ * record in a hundred lands in the slow band) all four were within the
+ * noise of each other: io_at() is the fast one that never loses. */
 struct scratch {
     uint8_t *buf;
     size_t len;

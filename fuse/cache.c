@@ -122,10 +122,10 @@ static void lru_push_front(struct cache *c, struct centry *e)
  * memcpy(), which on the machines we measure is a `rep movsb` that runs
  * about 5x slower when the destination lies 1 to 31 bytes past the source
  * modulo 4096 (64 KiB copies: 5.3 GiB/s to a page-aligned destination, 0.5
- * to one 16 bytes past the page); the engine reads records so that the
- * source lies 48 to 111 bytes past a page, which keeps a page-aligned
- * destination clear of that band.  The kernel never copies into these
- * buffers: a reply is a copy out of them, which is not affected. */
+ * to one 16 bytes past the page), and the engine keeps its side of the
+ * copy clear of that band for a page-aligned destination.  The kernel never
+ * copies into these buffers: a reply is a copy out of them, which is not
+ * affected. */
 static uint8_t *buf_get(struct cache *c, size_t size)
 {
     void *p = NULL;
