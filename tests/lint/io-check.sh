@@ -8,28 +8,31 @@
 # calls that would bypass it: read, pread, readv, preadv, recv, recvfrom,
 # recvmsg and fread, outside comments.  A call that is right as it is (the
 # wrapper itself, a small read from a pipe) carries a marker comment
-# "io-ok: WHY" on its own line or the line above it.
+# "io-ok: WHY" on its line or in the comment just above it.
 #
 # Usage: tests/lint/io-check.sh [SOURCE_DIR]   (exit 0 clean, 1 offenders)
 set -euo pipefail
 
 cd "${1:-$(dirname "$0")/../..}"
 found=$(find engine fuse tools -name '*.[ch]' -print0 | sort -z | xargs -0 awk '
-    FNR == 1 { prev = "" }
+    FNR == 1 { marked = 0 }
     {
         line = $0
-        # what lies in comments is not a call: drop /* ... */ on the line,
-        # and lines that continue a block comment
+        if ($0 ~ /io-ok:/)
+            marked = 1
+        # what lies in strings and comments is not a call: drop string
+        # literals and /* ... */ on the line, and lines of a block comment
+        # (an io-ok marker in the comment just above a call counts for it)
+        gsub(/"([^"\\]|\\.)*"/, "\"\"", line)
         gsub(/\/\*([^*]|\*+[^*\/])*\*+\//, "", line)
         sub(/\/\/.*/, "", line)
-        if (line ~ /^[ \t]*\*/ || line ~ /^[ \t]*\/\*/) {
-            prev = $0
+        if (line ~ /^[ \t]*\*/ || line ~ /^[ \t]*\/\*/)
             next
-        }
         if (line ~ /(^|[^A-Za-z0-9_.>])(read|pread|pread64|readv|preadv|preadv2|recv|recvfrom|recvmsg|fread)[ \t]*\(/ &&
-            $0 !~ /io-ok:/ && prev !~ /io-ok:/)
+            !marked)
             printf "%s:%d: %s\n", FILENAME, FNR, $0
-        prev = $0
+        if (line !~ /^[ \t]*$/)
+            marked = 0
     }')
 if [ -n "$found" ]; then
     printf '%s\n' "$found"
