@@ -481,7 +481,7 @@ int pack_records_foreach(bsnap_store *s, uint32_t n, uint64_t from, pack_record_
 {
     _cleanup_free_ char *p = pack_path(s, n);
     _cleanup_close_ int fd = -1;
-    uint8_t hdr[PACK_RECORD_HEADER_BYTES];
+    _Alignas(IO_ALIGN) uint8_t raw[IO_ALIGN + PACK_RECORD_HEADER_BYTES];
     struct pack_record rec;
     struct stat st;
     uint64_t off = from;
@@ -494,10 +494,14 @@ int pack_records_foreach(bsnap_store *s, uint32_t n, uint64_t from, pack_record_
         return bsnap_fail(-errno, "Store.Error", "pack %u: %m", n);
     /* A header that does not parse ends the walk: a torn tail, which no
      * metadata names. */
-    while (r >= 0 && off + PACK_RECORD_HEADER_BYTES <= (uint64_t)st.st_size &&
-           full_pread(fd, hdr, sizeof hdr, (off_t)off) == (ssize_t)sizeof hdr &&
-           pack_record_parse(hdr, &rec) == 0) {
-        uint64_t end = off + PACK_RECORD_HEADER_BYTES + rec.stored_len;
+    while (r >= 0 && off + PACK_RECORD_HEADER_BYTES <= (uint64_t)st.st_size) {
+        uint8_t *hdr = io_at(raw, off); /* records lie at any offset (util.h) */
+        uint64_t end;
+        if (full_pread(fd, hdr, PACK_RECORD_HEADER_BYTES, (off_t)off) !=
+                (ssize_t)PACK_RECORD_HEADER_BYTES ||
+            pack_record_parse(hdr, &rec) < 0)
+            break;
+        end = off + PACK_RECORD_HEADER_BYTES + rec.stored_len;
         if (end > (uint64_t)st.st_size)
             break;
         r = fn(ud, &rec, off, end);
