@@ -633,7 +633,7 @@ static int info_cb(void *ud, const chunk_id *id, const struct chunk_entry *e)
     bsnap_store_info *info = ud;
 
     (void)id;
-    if (e) {
+    if (e && !(e->loc.flags & CHUNK_MISSING)) { /* a lost chunk is not stored */
         info->chunk_count++;
         info->stored_bytes += e->loc.stored_len;
         info->logical_bytes += e->loc.orig_len;

@@ -25,6 +25,11 @@ typedef struct chunk_id {
 #define CHUNK_LZ4 0x1u  /* payload is an LZ4 block */
 #define CHUNK_PAGE 0x2u /* a block-map page, not volume data */
 #define CHUNK_DEAD 0x4u /* index only: refcount fell to 0 and children were released */
+/* Index only: named by live pages or snapshots, but its record was lost (a
+ * repair found it damaged in its pack).  The entry keeps the references so
+ * that a writer storing the chunk again takes it over; a missing page holds
+ * no references on its children (nobody could read them). */
+#define CHUNK_MISSING 0x8u
 
 void chunk_hash(const bsnap_store *s, bool page, const void *data, size_t len, chunk_id *ret_id);
 

@@ -156,7 +156,7 @@ static int guard_walk(struct guard *g, const chunk_id *id, const char *who, unsi
     r = index_get(g->txn, id, &e);
     if (r < 0 && r != -ENOENT)
         return r;
-    if (r == 0 && e.refcount && !(e.loc.flags & CHUNK_DEAD) &&
+    if (r == 0 && e.refcount && !(e.loc.flags & (CHUNK_DEAD | CHUNK_MISSING)) &&
         (r = pack_record_at(g->s, id, &e.loc)) <= 0) {
         /* a live entry whose location is wrong: repacking by it would drop
          * the real record */
@@ -181,7 +181,8 @@ static int guard_walk(struct guard *g, const chunk_id *id, const char *who, unsi
                           : (e.loc.flags & CHUNK_DEAD) ? "is marked released"
                                                        : "has refcount 0");
     }
-    if (!(e.loc.flags & CHUNK_PAGE))
+    /* a lost page (see index.h) has nothing below it to walk */
+    if (!(e.loc.flags & CHUNK_PAGE) || (e.loc.flags & CHUNK_MISSING))
         return 0;
     if (idmap_get(&g->seen, id->b))
         return 0;
@@ -296,7 +297,8 @@ struct repack_ctx {
 static int live_cb(void *ud, const chunk_id *id, const struct chunk_entry *e)
 {
     struct repack_ctx *c = ud;
-    struct pack_stat *p = e ? find_pack(c->ps, c->np, e->loc.pack) : NULL;
+    struct pack_stat *p =
+        e && !(e->loc.flags & CHUNK_MISSING) ? find_pack(c->ps, c->np, e->loc.pack) : NULL;
 
     (void)id;
     if (p)
@@ -308,7 +310,8 @@ static int live_cb(void *ud, const chunk_id *id, const struct chunk_entry *e)
 static int move_cb(void *ud, const chunk_id *id, const struct chunk_entry *e)
 {
     struct repack_ctx *c = ud;
-    struct pack_stat *p = e ? find_pack(c->ps, c->np, e->loc.pack) : NULL;
+    struct pack_stat *p =
+        e && !(e->loc.flags & CHUNK_MISSING) ? find_pack(c->ps, c->np, e->loc.pack) : NULL;
 
     if (!p || p->file_bytes == 0 || p->live_bytes + PACK_HEADER_BYTES >= p->file_bytes)
         return 0;

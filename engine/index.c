@@ -139,8 +139,9 @@ int index_incref(bsnap_store *s, meta_txn *txn, const chunk_id *id)
     r = index_put(txn, id, &e);
     if (r < 0)
         return r;
-    /* A DEAD page released its children when it died; take them back. */
-    if (revive && (e.loc.flags & CHUNK_PAGE))
+    /* A DEAD page released its children when it died; take them back.  (A
+     * missing page never held them.) */
+    if (revive && (e.loc.flags & CHUNK_PAGE) && !(e.loc.flags & CHUNK_MISSING))
         return children_apply(s, txn, id, +1);
     return 0;
 }
@@ -164,7 +165,7 @@ int index_decref(bsnap_store *s, meta_txn *txn, const chunk_id *id)
     r = index_put(txn, id, &e);
     if (r < 0)
         return r;
-    if (e.refcount == 0 && (e.loc.flags & CHUNK_PAGE))
+    if (e.refcount == 0 && (e.loc.flags & CHUNK_PAGE) && !(e.loc.flags & CHUNK_MISSING))
         return children_apply(s, txn, id, -1);
     return 0;
 }
@@ -182,7 +183,7 @@ int index_release_orphan(bsnap_store *s, meta_txn *txn, const chunk_id *id)
     r = index_put(txn, id, &e);
     if (r < 0)
         return r;
-    if (e.loc.flags & CHUNK_PAGE)
+    if ((e.loc.flags & CHUNK_PAGE) && !(e.loc.flags & CHUNK_MISSING))
         return children_apply(s, txn, id, -1);
     return 0;
 }

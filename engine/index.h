@@ -12,6 +12,11 @@
  * DEAD page revives it and takes its children back.  Orphans (from writes
  * that never completed) are released by gc.
  *
+ * A MISSING entry (CHUNK_MISSING, written by a repair) stands for a chunk
+ * whose record was lost: it keeps the references to it, holds none on
+ * children, and is taken over (location replaced, refcount kept) by the
+ * writer that stores the chunk again.
+ *
  * All calls take a write transaction; none commits.
  */
 #ifndef BSNAP_INDEX_H
@@ -26,7 +31,7 @@
 #define INDEX_ENTRY_BYTES 32
 
 struct chunk_entry {
-    struct chunk_loc loc; /* loc.flags holds CHUNK_LZ4 / CHUNK_PAGE / CHUNK_DEAD */
+    struct chunk_loc loc; /* loc.flags: CHUNK_LZ4 / _PAGE / _DEAD / _MISSING */
     uint64_t refcount;
 };
 

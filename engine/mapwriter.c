@@ -34,9 +34,11 @@ int mapwriter_commit(struct pipeline *p)
         struct chunk_entry old;
 
         r = index_get(txn, &p->pend[i].id, &old);
-        if (r == 0)
+        if (r == 0 && !(old.loc.flags & CHUNK_MISSING))
             continue; /* another writer stored it meanwhile; ours is dead bytes */
-        if (r != -ENOENT)
+        if (r == 0)
+            e.refcount = old.refcount; /* a lost chunk stored again: the names stay */
+        else if (r != -ENOENT)
             return r;
         r = index_put(txn, &p->pend[i].id, &e);
         if (r < 0)
@@ -107,9 +109,9 @@ int mapwriter_store_page(void *ud, const chunk_id *page, chunk_id *ret_id)
     if (chunk_id_is_zero(ret_id) || idset_has(&p->set, ret_id))
         return 0;
     r = index_lookup(p->s, ret_id, &e);
-    if (r == 0)
+    if (r == 0 && !(e.loc.flags & CHUNK_MISSING))
         return 0;
-    if (r != -ENOENT)
+    if (r < 0 && r != -ENOENT)
         return r;
     n = chunk_encode(page, BM_PAGE_BYTES, p->page_out, chunk_encode_bound(BM_PAGE_BYTES), &flags);
     r = pack_writer_append(p->pw, ret_id, flags, p->page_out, (uint32_t)n, BM_PAGE_BYTES, &loc);

@@ -724,6 +724,11 @@ static int read_record(bsnap_store *s, const chunk_id *id, const struct chunk_lo
     int fd, slot = -1;
 
     chunk_id_hex(id, hex);
+    if (loc->flags & CHUNK_MISSING)
+        return bsnap_fail(-EIO, "Store.Corrupt",
+                          "chunk %s: lost: its pack record was damaged; a snapshot of the same "
+                          "data stores it again",
+                          hex);
     if (loc->stored_len == 0 || loc->stored_len > PACK_RECORD_MAX_PAYLOAD + 65536)
         return bsnap_fail(-EIO, "Store.Corrupt", "chunk %s (pack %u offset %llu): bad length %u",
                           hex, loc->pack, (unsigned long long)loc->offset, loc->stored_len);

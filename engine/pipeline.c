@@ -321,10 +321,12 @@ static int work_chunk(struct pipeline *p, struct item *it, uint64_t i, const uin
             return r;
     }
     r = index_get(*txn, &it->ids[i], &e);
-    if (r == 0) {
+    if (r == 0 && !(e.loc.flags & CHUNK_MISSING)) {
         it->state[i] = CS_EXISTS;
         return 0;
     }
+    if (r == 0)
+        r = -ENOENT; /* lost (see index.h): store it again */
     if (r != -ENOENT)
         return r;
     it->state[i] = CS_NEW;

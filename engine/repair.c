@@ -15,7 +15,11 @@
  *     the next record by its magic.
  *  3. Refcounts are recomputed from the completed snapshots' trees, as
  *     docs/format.md defines them.  An entry no tree names is DEAD at 0,
- *     for gc.  Pins are dropped: no reader can be running (below).
+ *     for gc.  Pins are dropped: no reader can be running (below).  A page
+ *     or chunk a tree names but the packs no longer hold gets a MISSING
+ *     entry with those references (index.h): without it, the writer that
+ *     stores the chunk again would start it at 0 under pages that already
+ *     name it, and gc would free it.
  *  4. The new file is written beside the old one (meta/data.mdb.repair),
  *     committed (synced), and renamed over meta/data.mdb; the old file stays
  *     as meta/data.mdb.damaged-TIME.  A crash before the rename leaves the
@@ -465,6 +469,15 @@ static struct found *found_get(struct rctx *c, const chunk_id *id)
     return e ? &c->found[e->v[0] - 1] : NULL;
 }
 
+/* A MISSING entry for @id, a page when @level > 0 (see the top). */
+static struct found *found_missing(struct rctx *c, const chunk_id *id, uint32_t level)
+{
+    struct chunk_loc loc = {.flags = CHUNK_MISSING | (level ? CHUNK_PAGE : 0),
+                            .orig_len = level ? BM_PAGE_BYTES : c->s->chunk_size};
+
+    return found_add(c, id, &loc) < 0 ? NULL : found_get(c, id);
+}
+
 /* Take one reference on @id, the root of a tree @level high (0: a data
  * chunk).  The first reference to a page takes its entries'. */
 static int take_ref(struct rctx *c, const chunk_id *id, uint32_t level, uint64_t *missing)
@@ -475,8 +488,15 @@ static int take_ref(struct rctx *c, const chunk_id *id, uint32_t level, uint64_t
     if (chunk_id_is_zero(id))
         return 0;
     f = found_get(c, id);
-    if (!f || !(f->loc.flags & CHUNK_PAGE) != (level == 0)) {
-        ++*missing; /* verify names the snapshot and the chunk */
+    if (!f && !(f = found_missing(c, id, level)))
+        return -ENOMEM;
+    if ((f->loc.flags & CHUNK_MISSING) || !(f->loc.flags & CHUNK_PAGE) != (level == 0)) {
+        /* verify names the snapshot and the chunk; a MISSING entry keeps
+         * the reference (a chunk of the wrong kind cannot: its entry is
+         * the other kind's) */
+        ++*missing;
+        if (f->loc.flags & CHUNK_MISSING)
+            f->refcount++;
         return 0;
     }
     if (f->refcount++ > 0 || level == 0)
@@ -525,6 +545,8 @@ static int count_refs(struct rctx *c, const struct snapshot_rec *snaps, size_t n
 /* Read page @f into c->pages[@slot]. */
 static chunk_id *page_read(struct rctx *c, const struct found *f, unsigned slot)
 {
+    if (f->loc.flags & CHUNK_MISSING)
+        return NULL;
     if (!c->pages[slot] && !(c->pages[slot] = alloc_aligned(BM_PAGE_BYTES))) {
         bsnap_fail(-ENOMEM, "InternalError", "out of memory");
         return NULL;
@@ -546,7 +568,7 @@ static uint32_t tree_height(struct rctx *c, const struct found *f)
         if (i == BM_FANOUT)
             return h; /* an all-zero page is stored as the zero id: not here */
         f = found_get(c, &page[i]);
-        if (!f)
+        if (!f || (f->loc.flags & CHUNK_MISSING))
             return 0;
         if (!(f->loc.flags & CHUNK_PAGE))
             return h;
@@ -637,9 +659,10 @@ static int recover_trees(struct rctx *c)
         rec.size = (last + 1) * c->s->chunk_size;
         rec.data_chunks = count;
         rec.start_ms = rec.completion_ms = time_now_ms();
-        if ((r = take_ref(c, &f->id, h, &missing)) < 0 ||
+        if ((r = take_ref(c, &rec.root, h, &missing)) < 0 ||
             (r = snapshot_rec_encode(&rec, &json, &len)) < 0)
             break;
+        f = &c->found[i]; /* take_ref may have grown the array */
         if ((r = rec_add(c, T_SNAPSHOTS, rec.id, strlen(rec.id), json, len)) < 0) {
             free(json);
             break;

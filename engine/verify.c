@@ -95,6 +95,18 @@ static int check_entry(struct vctx *c, const chunk_id *id, const struct chunk_en
 
     c->st.chunks_checked++;
     c->st.bytes_checked += e->loc.stored_len;
+    if (e->loc.flags & CHUNK_MISSING) { /* a repair found its record damaged */
+        m = idmap_put(&c->seen, id->b);
+        if (!m)
+            return bsnap_fail(-ENOMEM, "InternalError", "out of memory");
+        m->v[0] = SEEN_BAD;
+        m->v[1] = UINT64_MAX;
+        if (e->refcount) /* at 0 nothing needs it any more: gc removes the entry */
+            report(c, NULL, id, -1, -1,
+                   "lost: its pack record was damaged; a snapshot of the same data stores it "
+                   "again");
+        return 0;
+    }
     if (e->loc.orig_len == 0 || e->loc.orig_len > PACK_RECORD_MAX_PAYLOAD) {
         bsnap_fail(-EIO, "Store.Corrupt", "bad length %u in the index", e->loc.orig_len);
         r = -EIO;
