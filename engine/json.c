@@ -148,6 +148,8 @@ int snapshot_rec_encode(const struct snapshot_rec *r, char **ret_json, size_t *r
                   r->description ? r->description : "", "data-chunks", (json_int_t)r->data_chunks,
                   "bytes-read", (json_int_t)r->bytes_read, "bytes-written",
                   (json_int_t)r->bytes_written, "chunks-written", (json_int_t)r->chunks_written);
+    if (o && r->pages_written) /* records of older versions have none */
+        json_object_set_new(o, "pages-written", json_integer((json_int_t)r->pages_written));
     if (o && r->tags.n)
         json_object_set_new(o, "tags", tags_to_json(&r->tags));
     return dump(o, ret_json, ret_len);
@@ -198,6 +200,14 @@ int snapshot_rec_decode(const void *buf, size_t len, struct snapshot_rec *ret)
     r.bytes_read = (uint64_t)br;
     r.bytes_written = (uint64_t)bw;
     r.chunks_written = (uint64_t)cw;
+    {
+        json_t *pw = json_object_get(o, "pages-written");
+        if (pw && (!json_is_integer(pw) || json_integer_value(pw) < 0)) {
+            rc = -EIO;
+            goto out;
+        }
+        r.pages_written = pw ? (uint64_t)json_integer_value(pw) : 0;
+    }
     r.description = strdup(desc);
     if (!r.description || tags_from_json(json_object_get(o, "tags"), &r.tags) < 0) {
         rc = -EIO;
@@ -297,6 +307,7 @@ static json_t *snapshot_ec2(const bsnap_store *s, const struct snapshot_rec *r)
     json_object_set_new(o, "BytesRead", json_integer((json_int_t)r->bytes_read));
     json_object_set_new(o, "BytesWritten", json_integer((json_int_t)r->bytes_written));
     json_object_set_new(o, "ChunksWritten", json_integer((json_int_t)r->chunks_written));
+    json_object_set_new(o, "PagesWritten", json_integer((json_int_t)r->pages_written));
     return o;
 }
 

@@ -73,7 +73,8 @@ int mapwriter_commit(struct pipeline *p)
     return 0;
 }
 
-static int add_pending(struct pipeline *p, const chunk_id *id, const struct chunk_loc *loc)
+static int add_pending(struct pipeline *p, const chunk_id *id, const struct chunk_loc *loc,
+                       bool page)
 {
     struct pending *n = array_grow(p->pend, p->npend, &p->pend_cap, sizeof *n, 1024);
 
@@ -83,7 +84,10 @@ static int add_pending(struct pipeline *p, const chunk_id *id, const struct chun
     p->pend[p->npend++] = (struct pending){*id, *loc};
     idset_add(&p->set, id);
     p->pend_bytes += PACK_RECORD_HEADER_BYTES + loc->stored_len;
-    p->stats.new_chunks++;
+    if (page)
+        p->stats.new_pages++;
+    else
+        p->stats.new_chunks++;
     p->stats.new_bytes += PACK_RECORD_HEADER_BYTES + loc->stored_len;
     return 0;
 }
@@ -117,7 +121,7 @@ int mapwriter_store_page(void *ud, const chunk_id *page, chunk_id *ret_id)
     r = pack_writer_append(p->pw, ret_id, flags, p->page_out, (uint32_t)n, BM_PAGE_BYTES, &loc);
     if (r < 0)
         return r;
-    r = add_pending(p, ret_id, &loc);
+    r = add_pending(p, ret_id, &loc, true);
     if (r < 0)
         return r;
     return maybe_commit(p);
@@ -177,7 +181,7 @@ static int write_data(struct pipeline *p, struct item *it)
                                        it->out_len[i], p->cs, &loc);
                 if (r < 0)
                     return r;
-                r = add_pending(p, id, &loc);
+                r = add_pending(p, id, &loc, false);
                 if (r < 0)
                     return r;
                 r = maybe_commit(p);
@@ -232,7 +236,10 @@ static int write_parent(struct pipeline *p, uint64_t count)
             if (r < 0)
                 return r;
             p->leaf_ids[leaf] = id;
-            if (!chunk_id_is_zero(&id)) {
+            if (chunk_id_is_zero(&id)) {
+                p->stats.zero_chunks += BM_FANOUT;
+            } else {
+                uint32_t nonzero = 0;
                 /* count the data chunks it holds for st_blocks */
                 if (!buf && !(buf = alloc_aligned(BM_PAGE_BYTES)))
                     return bsnap_fail(-ENOMEM, "InternalError", "out of memory");
@@ -241,8 +248,11 @@ static int write_parent(struct pipeline *p, uint64_t count)
                     return r;
                 cached = UINT64_MAX;
                 for (uint32_t i = 0; i < BM_FANOUT; i++)
-                    p->data_chunks += !chunk_id_is_zero(&buf[i]);
-                p->stats.reused_chunks += BM_FANOUT;
+                    nonzero += !chunk_id_is_zero(&buf[i]);
+                /* the leaf's chunks, each counted once: its zeros are zero */
+                p->data_chunks += nonzero;
+                p->stats.reused_chunks += nonzero;
+                p->stats.zero_chunks += BM_FANOUT - nonzero;
             }
             p->pos += BM_FANOUT;
             count -= BM_FANOUT;
@@ -258,7 +268,9 @@ static int write_parent(struct pipeline *p, uint64_t count)
         }
         {
             chunk_id id = p->pos < p->parent.nchunks ? buf[p->pos % BM_FANOUT] : (chunk_id){0};
-            if (!chunk_id_is_zero(&id))
+            if (chunk_id_is_zero(&id))
+                p->stats.zero_chunks++;
+            else
                 p->stats.reused_chunks++;
             r = push_id(p, &id);
             if (r < 0)

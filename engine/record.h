@@ -43,7 +43,8 @@ struct snapshot_rec {
     uint64_t data_chunks;
     uint64_t bytes_read;
     uint64_t bytes_written;
-    uint64_t chunks_written;
+    uint64_t chunks_written; /* data chunks */
+    uint64_t pages_written;  /* block-map pages */
     struct tags tags;
 };
 

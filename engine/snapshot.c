@@ -638,15 +638,16 @@ static int take(bsnap_store *s, const bsnap_snapshot_options *o, char ret_id[BSN
     t.rec.bytes_read = p.stats.read_bytes;
     t.rec.bytes_written = p.stats.new_bytes;
     t.rec.chunks_written = p.stats.new_chunks;
+    t.rec.pages_written = p.stats.new_pages;
     if (!ret_taken) {
         r = complete(s, &t);
         if (r < 0)
             goto out;
     }
     p.stats.volume_bytes = p.size;
-    bsnap_debug("snapshot", "snapshot %s: %llu chunks, %llu new (%llu bytes)", t.rec.id,
-                (unsigned long long)p.nchunks, (unsigned long long)p.stats.new_chunks,
-                (unsigned long long)p.stats.new_bytes);
+    bsnap_debug("snapshot", "snapshot %s: %llu chunks, %llu new, %llu pages new (%llu bytes)",
+                t.rec.id, (unsigned long long)p.nchunks, (unsigned long long)p.stats.new_chunks,
+                (unsigned long long)p.stats.new_pages, (unsigned long long)p.stats.new_bytes);
     snprintf(ret_id, BSNAP_ID_MAX, "%s", t.rec.id);
     if (ret_stats)
         *ret_stats = p.stats;

@@ -152,12 +152,13 @@ const struct verb verbs[] = {
      "(--volume PATH | --volume-id ID) [options]", create_snapshot_options, 0,
      "Prints the snapshot as EC2's CreateSnapshot does and, unless --quiet, one summary line "
      "on stderr: bytes of the volume, bytes read, bytes newly stored, chunks new, reused and "
-     "zero, seconds and MiB/s.  The first snapshot of a volume is full, later ones store only "
-     "chunks that changed.  A --changed-blocks file (a pipe or /dev/stdin too) lists byte "
-     "ranges, one \"OFFSET LENGTH\" line each, sorted; everything else is taken from the "
-     "parent, so it must list every byte written since the parent snapshot.  A list from "
-     "`blocksnap diff A B` is refused unless the parent is A.  A volume resized or replaced "
-     "while it is read fails the snapshot (VolumeChanged).",
+     "zero (adding up to the volume's chunks), block-map pages new, seconds and MiB/s.  The "
+     "first snapshot of a volume is full, later ones store only chunks that changed.  A "
+     "--changed-blocks file (a pipe or /dev/stdin too) lists byte ranges, one \"OFFSET LENGTH\" "
+     "line each, sorted; everything else is taken from the parent, so it must list every byte "
+     "written since the parent snapshot.  A list from `blocksnap diff A B` is refused unless "
+     "the parent is A.  A volume resized or replaced while it is read fails the snapshot "
+     "(VolumeChanged).",
      true},
     {"describe-snapshots", cmd_describe_snapshots, "list snapshots as EC2's DescribeSnapshots",
      "[--snapshot-ids ID ...] [--filters Name=N,Values=V ...]", describe_snapshots_options, 0,

@@ -337,14 +337,19 @@ typedef struct bsnap_snapshot_options {
     bsnap_run_options run;
 } bsnap_snapshot_options;
 
-/** Figures of one snapshot creation. */
+/** Figures of one snapshot creation.  Every chunk of the volume is counted
+ * once, whichever way it was found (read, taken from the parent, a hole):
+ * new_chunks + reused_chunks + zero_chunks is the volume's chunk count
+ * (its size divided by the chunk size, rounded up).  Block-map pages are
+ * counted apart, in new_pages. */
 typedef struct bsnap_snapshot_stats {
     uint64_t volume_bytes;  /**< size of the volume */
     uint64_t read_bytes;    /**< bytes read from the volume */
-    uint64_t new_chunks;    /**< chunks and pages written to packs */
-    uint64_t new_bytes;     /**< bytes appended to packs (headers included) */
-    uint64_t reused_chunks; /**< non-zero chunks found already stored */
-    uint64_t zero_chunks;   /**< chunks that were holes or all zero */
+    uint64_t new_chunks;    /**< data chunks written to packs */
+    uint64_t new_bytes;     /**< bytes appended to packs (pages and headers included) */
+    uint64_t reused_chunks; /**< non-zero data chunks the store held already */
+    uint64_t zero_chunks;   /**< data chunks that were holes or all zero */
+    uint64_t new_pages;     /**< block-map pages written to packs */
 } bsnap_snapshot_stats;
 
 /** Take a snapshot of a volume.

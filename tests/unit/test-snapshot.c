@@ -48,9 +48,10 @@ static void test_full_snapshot(void **state)
     st = snap_path(f, vol, id);
     assert_true(id_valid(id, "snap"));
     assert_int_equal(st.volume_bytes, 64 * CS + 100);
-    assert_int_equal(st.new_chunks, 3 + 1); /* three distinct chunks and one leaf page */
+    assert_int_equal(st.new_chunks, 3); /* three distinct chunks */
+    assert_int_equal(st.new_pages, 1);  /* and one leaf page */
     assert_int_equal(st.reused_chunks, 1);
-    assert_true(st.zero_chunks >= 65 - 4);
+    assert_int_equal(st.zero_chunks, 65 - 4);
     assert_true(st.read_bytes <= 64 * CS + 100);
     assert_true(st.new_bytes > 2 * CS); /* two random chunks, raw */
 
@@ -99,7 +100,8 @@ static void test_incremental(void **state)
 
     chunk_write(vol, CS, 2 * BM_FANOUT + 5, 999);
     st = snap_path(f, vol, c);
-    assert_int_equal(st.new_chunks, 3); /* chunk, its leaf, the root */
+    assert_int_equal(st.new_chunks, 1); /* the chunk */
+    assert_int_equal(st.new_pages, 2);  /* its leaf, the root */
     root_of(f, c, &rc);
     assert_false(chunk_id_eq(&ra, &rc));
     assert_verify_clean(f);
@@ -257,6 +259,65 @@ static void test_changed_blocks_grown(void **state)
 static void test_changed_blocks_shrunk(void **state)
 {
     changed_equals_scan(*state, BM_FANOUT + 300, 200);
+}
+
+/* The summary's counts add up in every mode: each chunk of the volume is
+ * new, reused or zero, once; block-map pages are counted apart. */
+static void assert_counts(const bsnap_snapshot_stats *st, uint64_t n, uint64_t new_chunks,
+                          uint64_t reused, uint64_t pages)
+{
+    assert_int_equal(st->new_chunks, new_chunks);
+    assert_int_equal(st->reused_chunks, reused);
+    assert_int_equal(st->zero_chunks, n - new_chunks - reused);
+    assert_int_equal(st->new_pages, pages);
+}
+
+static void test_counts_add_up(void **state)
+{
+    struct fixture *f = *state;
+    const uint64_t n = 3 * BM_FANOUT + 10; /* four leaves (the last all zero) */
+    char *vol = volume_create(f, "v.img", n * CS);
+    char a[BSNAP_ID_MAX], b[BSNAP_ID_MAX], c[BSNAP_ID_MAX], d[BSNAP_ID_MAX];
+    uint64_t data = 0;
+    bsnap_snapshot_stats st;
+    bsnap_snapshot_info info;
+
+    for (uint64_t i = 0; i < n; i += 50, data++)
+        chunk_write(vol, CS, i, i + 1);
+    chunk_write(vol, CS, 3, 1); /* chunk 0's bytes again: reused within the run */
+    st = snap_path(f, vol, a);  /* full */
+    assert_counts(&st, n, data, 1, 3 + 1); /* an all-zero leaf is not stored */
+    assert_int_equal(bsnap_snapshot_get(f->s, a, &info), 0);
+    assert_int_equal(info.data_chunks, data + 1);
+
+    st = snap_path(f, vol, b); /* rescan against the parent: nothing new */
+    assert_counts(&st, n, 0, data + 1, 0);
+
+    /* changed blocks: one chunk of the second leaf rewritten, one zero
+     * chunk of the first given data; the third leaf comes whole from the
+     * parent, the last (partial) one chunk by chunk */
+    chunk_write(vol, CS, BM_FANOUT + 4, 777); /* 4100: a data chunk */
+    chunk_write(vol, CS, 7, 778);
+    {
+        bsnap_range ranges[2] = {{7 * CS, CS}, {(BM_FANOUT + 4) * CS, CS}};
+        bsnap_snapshot_options o = {
+            .volume_path = vol, .parent_id = b, .changed = ranges, .nchanged = 2};
+        st = snap_opts(f, &o, c);
+    }
+    assert_counts(&st, n, 2, data, 2 + 1);
+    assert_int_equal(bsnap_snapshot_get(f->s, c, &info), 0);
+    assert_int_equal(info.data_chunks, data + 2);
+
+    st = snap_path(f, vol, d); /* a full read of the same volume: all reused */
+    assert_counts(&st, n, 0, data + 2, 0);
+    {
+        bsnap_snapshot_options o = {.volume_path = vol, .full = true};
+        st = snap_opts(f, &o, d);
+    }
+    assert_counts(&st, n, 0, data + 2, 0);
+    assert_verify_clean(f);
+    assert_restores_to(f, c, vol);
+    free(vol);
 }
 
 static void test_changed_blocks_errors(void **state)
@@ -561,7 +622,8 @@ static void test_delete_then_resnapshot_revives(void **state)
      * leaf and all but one data chunk are DEAD entries that come back. */
     chunk_write(vol, CS, 33 * 125, 4242); /* a data chunk of the second leaf */
     st = snap_path(f, vol, b);
-    assert_int_equal(st.new_chunks, 3); /* the chunk, its leaf, a root */
+    assert_int_equal(st.new_chunks, 1); /* the chunk */
+    assert_int_equal(st.new_pages, 2);  /* its leaf, a root */
     ic = index_count(f);
     assert_int_equal(ic.dead, 3); /* the old chunk, the old leaf, the old root */
     assert_verify_clean(f);
@@ -820,7 +882,8 @@ static void test_largest_chunks(void **state)
     volume_write(vol, 2 * cs + 100, 1000, 2);
     volume_write(vol, 3 * cs, 5, 3);
     st = snap_path(f, vol, id);
-    assert_int_equal(st.new_chunks, 3 + 1);
+    assert_int_equal(st.new_chunks, 3);
+    assert_int_equal(st.new_pages, 1);
     assert_verify_clean(f);
     assert_restores_to(f, id, vol);
     fixture_reopen(f);
@@ -917,6 +980,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_empty_volume, setup_4k, teardown_fixture),
         cmocka_unit_test_setup_teardown(test_compression_choice, setup_4k, teardown_fixture),
         cmocka_unit_test_setup_teardown(test_changed_blocks_same_size, setup_4k, teardown_fixture),
+        cmocka_unit_test_setup_teardown(test_counts_add_up, setup_4k, teardown_fixture),
         cmocka_unit_test_setup_teardown(test_changed_blocks_grown, setup_4k, teardown_fixture),
         cmocka_unit_test_setup_teardown(test_changed_blocks_shrunk, setup_4k, teardown_fixture),
         cmocka_unit_test_setup_teardown(test_changed_blocks_errors, setup_4k, teardown_fixture),
