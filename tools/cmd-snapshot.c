@@ -20,8 +20,8 @@ static void print_summary(const char *id, const bsnap_snapshot_stats *st, int64_
     fprintf(stderr,
             "blocksnap: %s: volume %s, read %s, stored %s new; chunks %" PRIu64 " new, %" PRIu64
             " reused, %" PRIu64 " zero; %" PRIu64 " block-map page%s new; %.2f s, %s/s\n",
-            id, vol, rd, stored, st->new_chunks, st->reused_chunks, st->zero_chunks,
-            st->new_pages, st->new_pages == 1 ? "" : "s", secs, rate);
+            id, vol, rd, stored, st->new_chunks, st->reused_chunks, st->zero_chunks, st->new_pages,
+            st->new_pages == 1 ? "" : "s", secs, rate);
 }
 
 int cmd_create_snapshot(struct cli *cli, const struct args *a)

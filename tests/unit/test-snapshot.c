@@ -284,8 +284,8 @@ static void test_counts_add_up(void **state)
 
     for (uint64_t i = 0; i < n; i += 50, data++)
         chunk_write(vol, CS, i, i + 1);
-    chunk_write(vol, CS, 3, 1); /* chunk 0's bytes again: reused within the run */
-    st = snap_path(f, vol, a);  /* full */
+    chunk_write(vol, CS, 3, 1);            /* chunk 0's bytes again: reused within the run */
+    st = snap_path(f, vol, a);             /* full */
     assert_counts(&st, n, data, 1, 3 + 1); /* an all-zero leaf is not stored */
     assert_int_equal(bsnap_snapshot_get(f->s, a, &info), 0);
     assert_int_equal(info.data_chunks, data + 1);
