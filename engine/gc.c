@@ -5,9 +5,11 @@
  * processes released; (2) orphans (entries written by runs that never
  * completed) release their children, and every entry with refcount 0 leaves
  * the index, in one transaction; (3) packs are measured against the index:
- * a pack with no live record is deleted, one with dead bytes is rewritten
- * (live records copied to a fresh pack, synced, the index repointed in one
- * transaction, then the old file unlinked).  A crash at any point leaves a
+ * a pack with no live record is deleted, one whose dead share passes the
+ * caller's threshold (max_unused) is rewritten (live records copied to a
+ * fresh pack, synced, the index repointed in one transaction, then the old
+ * file unlinked): rewriting a 64 MiB pack to free one dead chunk would
+ * write far more than it frees.  A crash at any point leaves a
  * store that verifies; the next gc finishes the work.
  */
 #include <dirent.h>
@@ -35,6 +37,7 @@ struct pack_stat {
     uint32_t pack;
     uint64_t file_bytes;
     uint64_t live_bytes;
+    bool rewrite; /* its dead share passed the threshold */
 };
 
 struct move {
@@ -80,7 +83,7 @@ static int list_packs(bsnap_store *s, struct pack_stat **ret, size_t *ret_n)
             return bsnap_fail(-ENOMEM, "InternalError", "out of memory");
         }
         ps = np;
-        ps[n++] = (struct pack_stat){num, (uint64_t)st.st_size, 0};
+        ps[n++] = (struct pack_stat){num, (uint64_t)st.st_size, 0, false};
     }
     closedir(d);
     if (n) /* qsort wants a non-NULL array even for none */
@@ -306,14 +309,14 @@ static int live_cb(void *ud, const chunk_id *id, const struct chunk_entry *e)
     return 0;
 }
 
-/* Collect the entries of packs that are still there and hold dead bytes. */
+/* Collect the entries of the packs to rewrite. */
 static int move_cb(void *ud, const chunk_id *id, const struct chunk_entry *e)
 {
     struct repack_ctx *c = ud;
     struct pack_stat *p =
         e && !(e->loc.flags & CHUNK_MISSING) ? find_pack(c->ps, c->np, e->loc.pack) : NULL;
 
-    if (!p || p->file_bytes == 0 || p->live_bytes + PACK_HEADER_BYTES >= p->file_bytes)
+    if (!p || !p->rewrite)
         return 0;
     struct move *nm = array_grow(c->mv, c->nmv, &c->cap, sizeof *nm, 1024);
 
@@ -325,8 +328,11 @@ static int move_cb(void *ud, const chunk_id *id, const struct chunk_entry *e)
     return 0;
 }
 
-/* Step 3: measure, delete and rewrite packs. */
-static int repack(bsnap_store *s, bsnap_gc_stats *st, struct pack_stat *ps, size_t np)
+/* Step 3: measure, delete and rewrite packs: a pack with no live record
+ * goes; one whose dead bytes are more than @max_unused percent of it is
+ * rewritten; the dead bytes of the others stay, counted in @st. */
+static int repack(bsnap_store *s, bsnap_gc_stats *st, struct pack_stat *ps, size_t np,
+                  unsigned max_unused)
 {
     _cleanup_txn_abort_ meta_txn *txn = NULL;
     struct repack_ctx rp = {.ps = ps, .np = np};
@@ -353,6 +359,17 @@ static int repack(bsnap_store *s, bsnap_gc_stats *st, struct pack_stat *ps, size
                 bsnap_debug("gc", "pack %u: no live records, removed", ps[i].pack);
             }
             ps[i].file_bytes = 0;
+        } else if (ps[i].live_bytes + PACK_HEADER_BYTES < ps[i].file_bytes) {
+            uint64_t dead = ps[i].file_bytes - PACK_HEADER_BYTES - ps[i].live_bytes;
+            /* (file_bytes is far below 2^64 / 100) */
+            ps[i].rewrite = dead * 100 > (uint64_t)max_unused * ps[i].file_bytes;
+            if (!ps[i].rewrite) {
+                st->packs_unreclaimed++;
+                st->bytes_unreclaimed += dead;
+                bsnap_debug("gc", "pack %u: %llu of %llu bytes dead, at most %u %%: kept",
+                            ps[i].pack, (unsigned long long)dead,
+                            (unsigned long long)ps[i].file_bytes, max_unused);
+            }
         }
     }
 
@@ -433,7 +450,7 @@ out:
     return r;
 }
 
-static int gc_once(bsnap_store *s, bsnap_gc_stats *ret_stats)
+static int gc_once(bsnap_store *s, unsigned max_unused, bsnap_gc_stats *ret_stats)
 {
     bsnap_gc_stats st = {0};
     struct pack_stat *ps = NULL;
@@ -447,7 +464,7 @@ static int gc_once(bsnap_store *s, bsnap_gc_stats *ret_stats)
     r = sweep_index(s, &st);
     if (r < 0)
         goto out;
-    r = repack(s, &st, ps, np);
+    r = repack(s, &st, ps, np, max_unused);
     if (r < 0)
         goto out;
     free(ps);
@@ -463,21 +480,25 @@ out:
     return r;
 }
 
-int bsnap_gc(bsnap_store *s, const bsnap_run_options *run, bsnap_gc_stats *ret_stats)
+int bsnap_gc(bsnap_store *s, const bsnap_gc_options *opts, bsnap_gc_stats *ret_stats)
 {
+    unsigned max_unused = opts ? opts->max_unused : BSNAP_GC_MAX_UNUSED_DEFAULT;
     int lockfd = -1, r;
 
     bsnap_error_clear();
-    r = store_lock(s, true, run, &lockfd);
+    if (max_unused > 100)
+        return bsnap_fail(-EINVAL, "InvalidParameterValue",
+                          "MaxUnused: %u is not a percentage from 0 to 100", max_unused);
+    r = store_lock(s, true, opts ? &opts->run : NULL, &lockfd);
     if (r < 0)
         return r;
-    r = gc_once(s, ret_stats);
+    r = gc_once(s, max_unused, ret_stats);
     /* A full disk: the index needs a few pages to record what it frees
      * (see store.h).  Whatever the first pass did is kept; the second one
      * finishes. */
     if (r == -ENOSPC && store_reserve_release(s) == 0) {
         bsnap_error_clear();
-        r = gc_once(s, ret_stats);
+        r = gc_once(s, max_unused, ret_stats);
     }
     if (r == 0)
         store_reserve_make(s);

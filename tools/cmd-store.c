@@ -257,26 +257,37 @@ out:
 
 int cmd_gc(struct cli *cli, const struct args *a)
 {
-    bsnap_run_options run = {0};
+    bsnap_gc_options opts = {.max_unused = BSNAP_GC_MAX_UNUSED_DEFAULT};
     bsnap_gc_stats st = {0};
     struct progress prog;
-    char json[512];
+    const char *max_unused = arg_value(a, "max-unused");
+    char json[640];
     int r;
 
-    (void)a;
+    if (max_unused) {
+        /* "5" or "5%", as restic's --max-unused */
+        char pct[16];
+        size_t n = strlen(max_unused);
+        snprintf(pct, sizeof pct, "%s", max_unused);
+        if (n > 1 && n < sizeof pct && pct[n - 1] == '%')
+            pct[n - 1] = '\0';
+        if ((r = arg_uint(cli->verb, "max-unused", pct, 100, &opts.max_unused)) != EXIT_OK)
+            return r;
+    }
     if ((r = cli_open_store(cli)) != EXIT_OK)
         return r;
-    progress_start(&prog, cli, "gc", &run);
-    r = bsnap_gc(cli->store, &run, &st);
+    progress_start(&prog, cli, "gc", &opts.run);
+    r = bsnap_gc(cli->store, &opts, &st);
     progress_end(&prog);
     if (r < 0)
         return output_engine_error();
     snprintf(json, sizeof json,
              "{\"ChunksFreed\": %" PRIu64 ", \"SnapshotsRemoved\": %" PRIu64
              ", \"PacksRemoved\": %" PRIu64 ", \"PacksRewritten\": %" PRIu64
-             ", \"BytesBefore\": %" PRIu64 ", \"BytesAfter\": %" PRIu64 "}",
+             ", \"BytesBefore\": %" PRIu64 ", \"BytesAfter\": %" PRIu64
+             ", \"PacksUnreclaimed\": %" PRIu64 ", \"BytesUnreclaimed\": %" PRIu64 "}",
              st.chunks_freed, st.snapshots_removed, st.packs_removed, st.packs_rewritten,
-             st.bytes_before, st.bytes_after);
+             st.bytes_before, st.bytes_after, st.packs_unreclaimed, st.bytes_unreclaimed);
     return output_document(cli, json);
 }
 

@@ -82,6 +82,12 @@ static const struct opt verify_options[] = {
     {NULL, 0, NULL, NULL, false},
 };
 
+static const struct opt gc_options[] = {
+    {"max-unused", OPT_VALUE, "PERCENT",
+     "rewrite a pack only when more than PERCENT of it is unused (default 5; 0: any)", false},
+    {NULL, 0, NULL, NULL, false},
+};
+
 static const struct opt register_image_options[] = {
     {"name", OPT_VALUE, "NAME", "3-128 of letters, digits and ()[] ./-'@_", false},
     {"block-device-mappings", OPT_LIST, "JSON|SHORTHAND",
@@ -214,9 +220,15 @@ const struct verb verbs[] = {
      "meta/data.mdb.damaged-TIME.  It prints what it could not keep and exits 1 when anything "
      "was lost.  Stop mounts and restores first.",
      false},
-    {"gc", cmd_gc, "reclaim the space of deleted snapshots", "", NULL, 0,
-     "Prints ChunksFreed, SnapshotsRemoved, PacksRemoved, PacksRewritten, BytesBefore and "
-     "BytesAfter.  Waits for running snapshot writers.",
+    {"gc", cmd_gc, "reclaim the space of deleted snapshots", "[--max-unused PERCENT]", gc_options,
+     0,
+     "Frees what no snapshot names, deletes every pack left with no live chunk, and rewrites a "
+     "pack that still holds live chunks only when more than --max-unused percent of it is "
+     "dead (the live chunks copied to a new pack): rewriting a large pack to free a few bytes "
+     "would write far more than it frees.  Prints ChunksFreed, SnapshotsRemoved, "
+     "PacksRemoved, PacksRewritten, BytesBefore, BytesAfter, and PacksUnreclaimed and "
+     "BytesUnreclaimed: the packs kept with dead bytes below the threshold and those bytes.  "
+     "Waits for running snapshot writers.",
      true},
     {"describe-store", cmd_describe_store, "print the store's facts and sizes", "", NULL, 0, NULL,
      false},

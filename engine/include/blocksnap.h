@@ -666,23 +666,46 @@ BSNAP_API BSNAP_WUR int bsnap_store_repair(const char *path, const bsnap_run_opt
                                            bsnap_problem_func fn, void *ud,
                                            bsnap_repair_stats *ret_stats) BSNAP_NONNULL(1);
 
+/** The default of bsnap_gc_options.max_unused, as restic's prune: a pack
+ * is rewritten once more than 5 % of it is dead, so no more than about 5 %
+ * of the packs' bytes stay unreclaimed. */
+#define BSNAP_GC_MAX_UNUSED_DEFAULT 5u
+
+/** Options of bsnap_gc(). */
+typedef struct bsnap_gc_options {
+    /** Rewrite a pack that still holds live records only when its dead
+     * bytes are more than this percentage of its size, 0 to 100 (0: any
+     * dead byte; 100: never).  A pack with no live record is always
+     * deleted, whatever this says.  Note that a zero-initialised struct
+     * asks for 0; pass NULL options for BSNAP_GC_MAX_UNUSED_DEFAULT. */
+    unsigned max_unused;
+    bsnap_run_options run;
+} bsnap_gc_options;
+
 /** Figures of a gc run. */
 typedef struct bsnap_gc_stats {
     uint64_t chunks_freed;      /**< index entries removed */
     uint64_t snapshots_removed; /**< abandoned pending snapshots removed */
-    uint64_t packs_removed;
-    uint64_t packs_rewritten;
-    uint64_t bytes_before; /**< pack bytes before */
-    uint64_t bytes_after;  /**< pack bytes after */
+    uint64_t packs_removed;     /**< packs with no live record, deleted */
+    uint64_t packs_rewritten;   /**< packs whose dead share passed max_unused */
+    uint64_t bytes_before;      /**< pack bytes before */
+    uint64_t bytes_after;       /**< pack bytes after */
+    uint64_t packs_unreclaimed; /**< packs left with dead bytes (below max_unused) */
+    uint64_t bytes_unreclaimed; /**< their dead bytes, which stay on disk */
 } bsnap_gc_stats;
 
 /** Reclaim space: drop abandoned pending snapshots, free unreferenced chunks
  * (cascading through pages), delete packs with no live record and rewrite
- * packs that hold dead bytes.  Waits for running writers (store lock; the
- * wait ends with -ECANCELED when @run's cancel flag is set).  Runs on a full
- * file system too (the store's reserve file gives its metadata room).
- * Crash-safe at every step.  Errors: -EIO, -ENOSPC, -ECANCELED. */
-BSNAP_API BSNAP_WUR int bsnap_gc(bsnap_store *store, const bsnap_run_options *run,
+ * packs whose dead share passes @opts->max_unused (the live records copied
+ * to a new pack, the old one deleted).  Waits for running writers (store
+ * lock; the wait ends with -ECANCELED when @opts->run's cancel flag is set).
+ * Runs on a full file system too (the store's reserve file gives its
+ * metadata room).  Crash-safe at every step.
+ *
+ * @opts in, optional: NULL for the defaults.  @ret_stats out, optional.
+ * Errors: -EINVAL (InvalidParameterValue) max_unused above 100; -EIO;
+ * -ENOSPC; -ECANCELED. */
+BSNAP_API BSNAP_WUR int bsnap_gc(bsnap_store *store, const bsnap_gc_options *opts,
                                  bsnap_gc_stats *ret_stats) BSNAP_NONNULL(1);
 
 /* ------------------------------------------------------------------------

@@ -126,6 +126,68 @@ static void test_rewrite(void **state)
     free(vol);
 }
 
+static bsnap_gc_stats gc_max_unused(struct fixture *f, unsigned max_unused)
+{
+    bsnap_gc_options o = {.max_unused = max_unused};
+    bsnap_gc_stats st;
+
+    assert_int_equal(bsnap_gc(f->s, &o, &st), 0);
+    return st;
+}
+
+/* A pack whose dead share is below max_unused (5 % by default) is left as
+ * it is and its dead bytes reported; 0 rewrites it; a pack with no live
+ * record goes whatever max_unused says. */
+static void test_max_unused(void **state)
+{
+    struct fixture *f = *state;
+    char *vol = volume_create(f, "v.img", 200 * CS), a[BSNAP_ID_MAX], b[BSNAP_ID_MAX];
+    char *copy_b = path_in(f->dir, "b.img");
+    bsnap_gc_options bad = {.max_unused = 101};
+    bsnap_gc_stats st;
+    uint64_t dead;
+
+    for (uint64_t i = 0; i < 200; i++)
+        chunk_write(vol, CS, i, i + 1);
+    snap_path(f, vol, a);
+    for (uint64_t i = 0; i < 4; i++) /* 4 of 200 chunks: about 2 % of the pack */
+        chunk_write(vol, CS, i * 50, 1000 + i);
+    snap_path(f, vol, b);
+    restore_to(f, b, copy_b);
+    assert_int_equal(bsnap_snapshot_delete(f->s, a), 0);
+
+    assert_error(bsnap_gc(f->s, &bad, &st), -EINVAL, "InvalidParameterValue");
+    st = gc(f);                               /* the default */
+    assert_int_equal(st.chunks_freed, 4 + 1); /* a's own chunks and its leaf */
+    assert_int_equal(st.packs_rewritten, 0);
+    assert_int_equal(st.packs_unreclaimed, 1);
+    assert_true(st.bytes_unreclaimed > 4 * CS);
+    assert_true(st.bytes_unreclaimed * 100 < 5 * st.bytes_before);
+    assert_int_equal(st.bytes_after, st.bytes_before);
+    dead = st.bytes_unreclaimed;
+    assert_verify_clean(f);
+
+    st = gc_max_unused(f, 3); /* still below */
+    assert_int_equal(st.packs_rewritten, 0);
+    assert_int_equal(st.bytes_unreclaimed, dead);
+    st = gc_max_unused(f, 0); /* any dead byte */
+    assert_int_equal(st.packs_rewritten, 1);
+    assert_int_equal(st.packs_unreclaimed, 0);
+    assert_int_equal(st.bytes_unreclaimed, 0);
+    assert_int_equal(st.bytes_after, st.bytes_before - dead);
+    assert_verify_clean(f);
+    assert_restores_to(f, b, copy_b);
+
+    /* a pack with nothing live left is deleted even at 100 */
+    assert_int_equal(bsnap_snapshot_delete(f->s, b), 0);
+    st = gc_max_unused(f, 100);
+    assert_int_equal(st.packs_removed, 1);
+    assert_int_equal(st.bytes_after, 0);
+    assert_verify_clean(f);
+    free(copy_b);
+    free(vol);
+}
+
 /* What a completed snapshot names is never freed, even when other
  * snapshots sharing it go. */
 static void test_never_frees_live(void **state)
@@ -328,6 +390,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_empty_store, setup_4k, teardown_fixture),
         cmocka_unit_test_setup_teardown(test_delete_all, setup_4k, teardown_fixture),
         cmocka_unit_test_setup_teardown(test_rewrite, setup_4k, teardown_fixture),
+        cmocka_unit_test_setup_teardown(test_max_unused, setup_4k, teardown_fixture),
         cmocka_unit_test_setup_teardown(test_never_frees_live, setup_4k, teardown_fixture),
         cmocka_unit_test_setup_teardown(test_rewrite_keeps_damaged, setup_4k, teardown_fixture),
         cmocka_unit_test_setup_teardown(test_abandoned_records, setup_4k, teardown_fixture),
