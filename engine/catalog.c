@@ -489,6 +489,44 @@ int bsnap_volume_describe_one(bsnap_store *s, const char *id, char **ret_json)
     return r;
 }
 
+int bsnap_volume_delete(bsnap_store *s, const char *id)
+{
+    _cleanup_txn_abort_ meta_txn *txn = NULL;
+    struct snapshot_rec *all = NULL;
+    struct volume_rec vol = {0};
+    size_t n = 0;
+    int r;
+
+    bsnap_error_clear();
+    r = check_volume_id(id);
+    if (r < 0)
+        return r;
+    r = meta_txn_begin(s->meta, true, &txn);
+    if (r < 0)
+        return r;
+    r = catalog_volume_load(txn, id, &vol);
+    if (r < 0)
+        goto out;
+    /* A snapshot being taken of it would record the volume again when it
+     * completes: refuse, as EC2 refuses an attached volume. */
+    r = catalog_snapshot_all(txn, &all, &n);
+    for (size_t i = 0; r >= 0 && i < n; i++)
+        if (all[i].state == BSNAP_SNAPSHOT_PENDING && strcmp(all[i].volume_id, id) == 0)
+            r = bsnap_fail(-EBUSY, "VolumeInUse",
+                           "the volume '%s' is in use: snapshot %s of it is being taken", id,
+                           all[i].id);
+    if (r < 0)
+        goto out;
+    /* Its snapshots keep their VolumeId, as EC2's do; the file stays. */
+    r = catalog_volume_delete(txn, id, vol.path);
+    if (r == 0)
+        r = meta_txn_commit(steal_ptr(txn));
+out:
+    snapshot_recs_free(all, n);
+    volume_rec_clear(&vol);
+    return r;
+}
+
 /* ---- public: tags ---- */
 
 static int check_tags(const bsnap_tag *tags, size_t ntags, bool need_value)

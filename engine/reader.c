@@ -765,28 +765,27 @@ static int restore_data(struct restore *rs)
 }
 
 /* Record a new volume at canonical path @canon, restored from @snap_id, in
- * a transaction of its own.  A volume recorded at that path before keeps
- * its snapshots but no longer names the file; its id is set in
- * @ret_old_id ("" when none), for unrecord_volume(). */
+ * a transaction of its own.  A volume recorded at that path before is
+ * deleted (its file is being replaced: nothing could snapshot it again, and
+ * its record would only pile up); its snapshots keep its id.  Its record is
+ * set in @ret_old (id "" when none), for unrecord_volume(); the caller
+ * clears it. */
 static int record_volume(bsnap_store *s, const char *snap_id, const char *canon, uint64_t size,
-                         char ret_id[BSNAP_ID_MAX], char ret_old_id[BSNAP_ID_MAX])
+                         char ret_id[BSNAP_ID_MAX], struct volume_rec *ret_old)
 {
     _cleanup_txn_abort_ meta_txn *txn = NULL;
-    struct volume_rec vol = {0}, old = {0};
+    struct volume_rec vol = {0};
     int r;
 
     r = meta_txn_begin(s->meta, true, &txn);
     if (r < 0)
         return r;
-    ret_old_id[0] = '\0';
-    if (catalog_volume_by_path(txn, canon, &old) == 0) {
-        snprintf(ret_old_id, BSNAP_ID_MAX, "%s", old.id);
-        free(old.path);
-        old.path = strdup("");
-        r = old.path ? catalog_volume_save(txn, &old) : -ENOMEM;
-        volume_rec_clear(&old);
+    if (catalog_volume_by_path(txn, canon, ret_old) == 0) {
+        r = catalog_volume_delete(txn, ret_old->id, canon);
         if (r < 0)
             return r;
+    } else {
+        volume_rec_clear(ret_old);
     }
     bsnap_error_clear();
     r = id_generate("vol", vol.id);
@@ -809,12 +808,12 @@ static int record_volume(bsnap_store *s, const char *snap_id, const char *canon,
 }
 
 /* Undo record_volume() when the file could not be put in place: the new
- * record goes and the old one names @canon again.  Logs a failure and
- * leaves the error record as it was. */
-static void unrecord_volume(bsnap_store *s, const char *canon, const char *id, const char *old_id)
+ * record goes and the old one @old (id "" when none) comes back as it was.
+ * Logs a failure and leaves the error record as it was. */
+static void unrecord_volume(bsnap_store *s, const char *canon, const char *id,
+                            const struct volume_rec *old)
 {
     _cleanup_txn_abort_ meta_txn *txn = NULL;
-    struct volume_rec old = {0};
     error_saved saved;
     int r;
 
@@ -822,21 +821,14 @@ static void unrecord_volume(bsnap_store *s, const char *canon, const char *id, c
     r = meta_txn_begin(s->meta, true, &txn);
     if (r == 0)
         r = catalog_volume_delete(txn, id, canon);
-    if (r == 0 && old_id[0]) {
-        r = catalog_volume_load(txn, old_id, &old);
-        if (r == 0) {
-            free(old.path);
-            old.path = strdup(canon);
-            r = old.path ? catalog_volume_save(txn, &old) : -ENOMEM;
-        }
-    }
+    if (r == 0 && old->id[0])
+        r = catalog_volume_save(txn, old);
     if (r == 0)
         r = meta_txn_commit(steal_ptr(txn));
     if (r < 0)
         bsnap_log(BSNAP_LOG_WARNING, "restore",
                   "volume %s: %s is not in place, but its record could not be removed: %s", id,
                   canon, bsnap_last_error()->message);
-    volume_rec_clear(&old);
     error_restore(&saved);
 }
 
@@ -919,7 +911,8 @@ int bsnap_volume_create(bsnap_store *s, const char *snapshot_id, const char *pat
     bool anon = false;
 
     _cleanup_free_ char *tmp = NULL, *dircopy = NULL, *basecopy = NULL, *canon = NULL;
-    char id[BSNAP_ID_MAX], old_id[BSNAP_ID_MAX];
+    char id[BSNAP_ID_MAX];
+    struct volume_rec old = {0};
     int r;
 
     bsnap_error_clear();
@@ -1011,7 +1004,7 @@ int bsnap_volume_create(bsnap_store *s, const char *snapshot_id, const char *pat
             r = bsnap_fail(-errno, "InvalidParameterValue", "%s: %m", path);
             goto out;
         }
-        r = record_volume(s, snapshot_id, canon, rs.rd->size, ret_volume_id, old_id);
+        r = record_volume(s, snapshot_id, canon, rs.rd->size, ret_volume_id, &old);
         if (r < 0 && meta_is_damaged(s->meta)) {
             ret_volume_id[0] = '\0'; /* written and verified, not recorded */
             r = 0;
@@ -1026,13 +1019,13 @@ int bsnap_volume_create(bsnap_store *s, const char *snapshot_id, const char *pat
         r = bsnap_fail(-errno, "InvalidParameterValue", "%s: %m", path);
         goto out;
     }
-    r = record_volume(s, snapshot_id, canon, rs.rd->size, id, old_id);
+    r = record_volume(s, snapshot_id, canon, rs.rd->size, id, &old);
     if (r < 0 && meta_is_damaged(s->meta)) {
         /* The file is whole and verified: it goes into place unrecorded,
          * as the restore of a store whose metadata awaits repair. */
         bsnap_debug("restore", "%s: not recorded: %s", path, bsnap_last_error()->message);
         bsnap_error_clear();
-        id[0] = old_id[0] = '\0';
+        id[0] = '\0';
         r = 0;
     } else if (r < 0) {
         bsnap_fail_prefix("%s: record the volume", path);
@@ -1044,7 +1037,7 @@ int bsnap_volume_create(bsnap_store *s, const char *snapshot_id, const char *pat
         r = restore_rename(tmp, path, opts->force);
     if (r < 0) {
         if (id[0])
-            unrecord_volume(s, canon, id, old_id);
+            unrecord_volume(s, canon, id, &old);
         goto out;
     }
     free(tmp);
@@ -1058,6 +1051,7 @@ out:
     if (tmp)
         unlink(tmp);
     bsnap_reader_close(rs.rd);
+    volume_rec_clear(&old);
     return r;
 }
 

@@ -1,4 +1,4 @@
-/* cmd-volume.c - create-volume (restore a snapshot), describe-volumes. */
+/* cmd-volume.c - create-volume (restore a snapshot), describe-volumes, delete-volume. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -63,4 +63,15 @@ int cmd_describe_volumes(struct cli *cli, const struct args *a)
     free(json);
     free(filters);
     return r;
+}
+
+int cmd_delete_volume(struct cli *cli, const struct args *a)
+{
+    int r = cli_open_store(cli);
+
+    if (r != EXIT_OK)
+        return r;
+    if (bsnap_volume_delete(cli->store, arg_value(a, "volume-id")) < 0)
+        return output_engine_error();
+    return EXIT_OK;
 }

@@ -196,6 +196,7 @@ int cmd_delete_snapshot(struct cli *cli, const struct args *a);
 int cmd_diff(struct cli *cli, const struct args *a);
 int cmd_create_volume(struct cli *cli, const struct args *a);
 int cmd_describe_volumes(struct cli *cli, const struct args *a);
+int cmd_delete_volume(struct cli *cli, const struct args *a);
 int cmd_create_tags(struct cli *cli, const struct args *a);
 int cmd_delete_tags(struct cli *cli, const struct args *a);
 int cmd_verify(struct cli *cli, const struct args *a);

@@ -39,6 +39,11 @@ static const struct opt describe_snapshots_options[] = {
     {NULL, 0, NULL, NULL, false},
 };
 
+static const struct opt delete_volume_options[] = {
+    {"volume-id", OPT_VALUE, "ID", "the volume whose record to delete", true},
+    {NULL, 0, NULL, NULL, false},
+};
+
 static const struct opt delete_snapshot_options[] = {
     {"snapshot-id", OPT_VALUE, "ID", "the snapshot to delete", true},
     {NULL, 0, NULL, NULL, false},
@@ -197,7 +202,17 @@ const struct verb verbs[] = {
      true},
     {"describe-volumes", cmd_describe_volumes, "list volumes as EC2's DescribeVolumes",
      "[--volume-ids ID ...] [--filters Name=N,Values=V ...]", describe_volumes_options, 0,
-     "Filters: volume-id, snapshot-id, size, status, create-time, tag:KEY, tag-key.", false},
+     "Filters: volume-id, snapshot-id, size, status, create-time, tag:KEY, tag-key.  A volume "
+     "is recorded by the first snapshot of its path and by create-volume (which deletes the "
+     "record of the volume whose file it replaces); it stays listed until delete-volume.",
+     false},
+    {"delete-volume", cmd_delete_volume, "delete a volume's record", "--volume-id ID",
+     delete_volume_options, 0,
+     "Forgets the volume: describe-volumes no longer lists it, its tags go, and its file (or "
+     "device) is not touched; the next snapshot of that path records a new volume and reads "
+     "it whole.  Its snapshots stay and keep its id as their VolumeId, as EC2's snapshots of "
+     "a deleted volume do.  Refused (VolumeInUse) while a snapshot of it is being taken.",
+     true},
     {"create-tags", cmd_create_tags, "add or overwrite tags of snapshots, volumes and images",
      "--resources ID ... --tags Key=K,Value=V ...", create_tags_options, 0,
      "Tags are shorthand (Key=env,Value=prod) or JSON ('[{\"Key\":\"env\",\"Value\":"

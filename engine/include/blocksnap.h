@@ -496,6 +496,19 @@ BSNAP_API BSNAP_WUR int bsnap_volume_describe(bsnap_store *store, const char *co
 BSNAP_API BSNAP_WUR int bsnap_volume_describe_one(bsnap_store *store, const char *id,
                                                   char **ret_json) BSNAP_NONNULL(1, 2, 3);
 
+/** Delete volume @id's record (what describe volumes lists), as EC2's
+ * DeleteVolume.  The lifecycle of a volume record: created by the first
+ * snapshot of a path, or by bsnap_volume_create() (which deletes the record
+ * of a volume it replaces at the same path); it lives until deleted here.
+ * The file (or device) is never touched: its next snapshot records a new
+ * volume and reads it whole.  The volume's snapshots stay, naming it as
+ * their volume id, as EC2's snapshots of a deleted volume do; its tags go
+ * with it.
+ * Errors: -EINVAL (InvalidVolumeID.Malformed); -ENOENT
+ * (InvalidVolume.NotFound); -EBUSY (VolumeInUse) while a snapshot of it is
+ * being taken; -EIO; -ENOSPC. */
+BSNAP_API BSNAP_WUR int bsnap_volume_delete(bsnap_store *store, const char *id) BSNAP_NONNULL(1, 2);
+
 /** Add or overwrite tags on resources (snapshots, volumes, images).  All resources
  * are checked first; nothing changes unless all exist.
  * Errors: -EINVAL (*.Malformed, InvalidParameterValue, TagLimitExceeded

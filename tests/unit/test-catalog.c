@@ -385,6 +385,99 @@ static void test_delete(void **state)
     free_world(&w);
 }
 
+static size_t volume_count(struct fixture *f)
+{
+    char *json = NULL;
+    json_t *o;
+    size_t n;
+
+    assert_int_equal(bsnap_volume_describe(f->s, NULL, 0, NULL, 0, &json), 0);
+    o = parse(json);
+    n = json_array_size(json_object_get(o, "Volumes"));
+    json_decref(o);
+    free(json);
+    return n;
+}
+
+/* A restore over a recorded volume's file replaces that volume: one record
+ * per path, however often it is restored (they piled up, each old one with
+ * an empty Path). */
+static void test_restore_replaces_volume(void **state)
+{
+    struct fixture *f = *state;
+    struct world w;
+    char *target = path_in(f->dir, "r.img"), first[BSNAP_ID_MAX], second[BSNAP_ID_MAX];
+    bsnap_volume_options force = {.force = true};
+    bsnap_snapshot_info info;
+
+    make_world(f, &w);
+    assert_int_equal(volume_count(f), 2);
+    assert_int_equal(bsnap_volume_create(f->s, w.a1, target, NULL, first), 0);
+    assert_int_equal(volume_count(f), 3);
+    for (int i = 0; i < 3; i++) {
+        assert_int_equal(bsnap_volume_create(f->s, i % 2 ? w.a1 : w.b1, target, &force, second), 0);
+        assert_string_not_equal(second, first);
+        assert_int_equal(volume_count(f), 3);
+        assert_error(bsnap_volume_describe_one(f->s, first, &(char *){NULL}), -ENOENT,
+                     "InvalidVolume.NotFound");
+        snprintf(first, sizeof first, "%s", second);
+    }
+    /* the record names the file, whose next snapshot is incremental */
+    {
+        char id[BSNAP_ID_MAX];
+        snap_path(f, target, id);
+        assert_int_equal(bsnap_snapshot_get(f->s, id, &info), 0);
+        assert_string_equal(info.volume_id, second);
+        assert_string_equal(info.parent_id, w.b1); /* the last restore's */
+    }
+    assert_verify_clean(f);
+    free(target);
+    free_world(&w);
+}
+
+/* delete-volume forgets the record; the snapshots keep its id, the file
+ * stays, and its next snapshot records a new volume, full. */
+static void test_volume_delete(void **state)
+{
+    struct fixture *f = *state;
+    struct world w;
+    struct snapshot_rec rec = {0};
+    bsnap_snapshot_info info;
+    meta_txn *txn = NULL;
+    char id[BSNAP_ID_MAX];
+
+    make_world(f, &w);
+    assert_error(bsnap_volume_delete(f->s, "vol-zz"), -EINVAL, "InvalidVolumeID.Malformed");
+    assert_error(bsnap_volume_delete(f->s, NOVOL), -ENOENT, "InvalidVolume.NotFound");
+    assert_int_equal(bsnap_volume_delete(f->s, w.vol_a), 0);
+    assert_int_equal(volume_count(f), 1);
+    assert_error(bsnap_volume_delete(f->s, w.vol_a), -ENOENT, "InvalidVolume.NotFound");
+    assert_int_equal(bsnap_snapshot_get(f->s, w.a2, &info), 0);
+    assert_string_equal(info.volume_id, w.vol_a); /* as EC2's */
+    assert_int_equal(describe_snapshots(f, NULL, 0, NULL, 0), 3);
+
+    snap_path(f, w.va, id);
+    assert_int_equal(bsnap_snapshot_get(f->s, id, &info), 0);
+    assert_string_not_equal(info.volume_id, w.vol_a);
+    assert_string_equal(info.parent_id, ""); /* a new volume: read whole */
+    assert_int_equal(volume_count(f), 2);
+    assert_restores_to(f, w.a2, w.va); /* (records the restored file: 3) */
+    assert_verify_clean(f);
+
+    /* a snapshot being taken of a volume: VolumeInUse, nothing changes */
+    snprintf(rec.id, sizeof rec.id, "snap-0000000000000000a");
+    snprintf(rec.volume_id, sizeof rec.volume_id, "%s", w.vol_b);
+    rec.chunk_size = CS;
+    rec.state = BSNAP_SNAPSHOT_PENDING;
+    assert_int_equal(meta_txn_begin(f->s->meta, true, &txn), 0);
+    assert_int_equal(catalog_snapshot_save(txn, &rec), 0);
+    assert_int_equal(meta_txn_commit(txn), 0);
+    assert_error(bsnap_volume_delete(f->s, w.vol_b), -EBUSY, "VolumeInUse");
+    assert_message_has(rec.id);
+    assert_int_equal(volume_count(f), 3);
+    free_world(&w);
+}
+
 static void test_store_info(void **state)
 {
     struct fixture *f = *state;
@@ -469,6 +562,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_volumes, setup_4k, teardown_fixture),
         cmocka_unit_test_setup_teardown(test_tags, setup_4k, teardown_fixture),
         cmocka_unit_test_setup_teardown(test_delete, setup_4k, teardown_fixture),
+        cmocka_unit_test_setup_teardown(test_restore_replaces_volume, setup_4k, teardown_fixture),
+        cmocka_unit_test_setup_teardown(test_volume_delete, setup_4k, teardown_fixture),
         cmocka_unit_test_setup_teardown(test_store_info, setup_4k, teardown_fixture),
         cmocka_unit_test(test_ids),
         cmocka_unit_test_setup_teardown(test_corrupt_record, setup_4k, teardown_fixture),

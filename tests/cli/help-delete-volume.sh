@@ -1,0 +1,2 @@
+# The help of delete-volume, as --help and `help VERB` print it.
+blocksnap delete-volume --help
