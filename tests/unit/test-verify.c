@@ -234,6 +234,60 @@ static void test_missing_entry_and_pack(void **state)
     free(t.vol);
 }
 
+/* After a repair that skipped a damaged record, the chunk keeps its
+ * references in a MISSING entry; a snapshot that stores it again takes the
+ * entry over, and verify, gc and restores agree (a --full snapshot used to
+ * leave "refcount 0, but 2 references" and a chunk gc would free). */
+static void test_repair_then_store_again(void **state)
+{
+    struct fixture *f = *state;
+    char *vol = volume_create(f, "v.img", 20 * CS), a[BSNAP_ID_MAX], b[BSNAP_ID_MAX];
+    bsnap_repair_stats rs;
+    bsnap_verify_stats st;
+    struct problems ps;
+    struct chunk_entry e;
+    uint8_t buf[CS];
+    chunk_id lost;
+
+    for (uint64_t i = 0; i < 10; i++)
+        chunk_write(vol, CS, i, i + 1);
+    chunk_write(vol, CS, 15, 3); /* chunk 2's bytes: the leaf names it twice */
+    snap_path(f, vol, a);
+    fill_random(buf, CS, 3);
+    chunk_hash(f->s, false, buf, CS, &lost);
+    e = entry_of(f, &lost);
+    assert_int_equal(e.refcount, 2);
+    pack_flip(f, e.loc.pack, e.loc.offset + 8); /* its id in the record header */
+
+    bsnap_store_close(f->s);
+    f->s = NULL;
+    assert_int_equal(bsnap_store_repair(f->store_path, NULL, NULL, NULL, &rs), 0);
+    assert_int_equal(rs.damaged_records, 1);
+    assert_int_equal(rs.damaged_snapshots, 1);
+    fixture_reopen(f);
+    e = entry_of(f, &lost);
+    assert_true(e.loc.flags & CHUNK_MISSING);
+    assert_int_equal(e.refcount, 2);
+    st = verify_store(f, NULL, &ps);
+    assert_int_equal(st.damaged_snapshots, 1);
+    assert_non_null(strstr(ps.first, "lost"));
+
+    {
+        bsnap_snapshot_options o = {.volume_path = vol, .full = true};
+        bsnap_snapshot_stats ss = snap_opts(f, &o, b);
+        assert_int_equal(ss.new_chunks, 1); /* the lost chunk, stored again */
+    }
+    e = entry_of(f, &lost);
+    assert_false(e.loc.flags & (CHUNK_MISSING | CHUNK_DEAD));
+    assert_int_equal(e.refcount, 2); /* a's leaf is b's: one page names it twice */
+    assert_verify_clean(f);
+    assert_int_equal(bsnap_gc(f->s, NULL, NULL), 0);
+    assert_verify_clean(f);
+    assert_restores_to(f, a, vol); /* healed */
+    assert_restores_to(f, b, vol);
+    free(vol);
+}
+
 static void test_bad_record(void **state)
 {
     struct fixture *f = *state;
@@ -290,6 +344,7 @@ int main(void)
                                         teardown_fixture),
         cmocka_unit_test_setup_teardown(test_refcount_problems, setup_4k, teardown_fixture),
         cmocka_unit_test_setup_teardown(test_missing_entry_and_pack, setup_4k, teardown_fixture),
+        cmocka_unit_test_setup_teardown(test_repair_then_store_again, setup_4k, teardown_fixture),
         cmocka_unit_test_setup_teardown(test_bad_record, setup_4k, teardown_fixture),
         cmocka_unit_test_setup_teardown(test_errors, setup_4k, teardown_fixture),
     };
