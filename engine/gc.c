@@ -349,7 +349,8 @@ static int repack(bsnap_store *s, bsnap_gc_stats *st, struct pack_stat *ps, size
     if (r < 0)
         return r;
 
-    /* Which packs hold dead bytes?  Those with none live go at once. */
+    /* Which packs hold dead bytes?  Those with none live go at once; the
+     * others are rewritten only past the threshold. */
     for (size_t i = 0; i < np; i++) {
         if (ps[i].live_bytes == 0) {
             _cleanup_free_ char *path = pack_path(s, ps[i].pack);
@@ -373,7 +374,7 @@ static int repack(bsnap_store *s, bsnap_gc_stats *st, struct pack_stat *ps, size
         }
     }
 
-    /* Collect the live records of packs with dead bytes. */
+    /* Collect the live records of the packs to rewrite. */
     r = index_foreach(txn, move_cb, &rp);
     meta_txn_abort(steal_ptr(txn));
     mv = rp.mv;

@@ -88,7 +88,7 @@ assert_eq "$(pack_total)" "$start" "pack bytes after the interrupt"
 assert_le "$(du -sk "$STORE/packs" | cut -f1)" $((du_before + 16)) "KiB of packs/ (du) after the interrupt"
 assert_eq "$(store_bytes)" "$bytes_before" "PackBytes after the interrupt"
 assert_store_unchanged "$T/state.before"
-bs gc >/dev/null
+bs gc --max-unused 0 >/dev/null # every dead byte
 assert_eq "$(store_bytes)" "$bytes_before" "PackBytes after gc"
 assert_store_unchanged "$T/state.before"
 

@@ -208,11 +208,12 @@ check_earlier() {
 crash_prepare() { store_copy "$CRASH_BASE"; }
 
 # crash_control: PackBytes after an uninterrupted run of the operation and a
-# gc: the bound every trial's store must meet after its rerun and gc.
+# gc: the bound every trial's store must meet after its rerun and gc.  (gc
+# --max-unused 0: every dead byte back, so that a leak shows.)
 crash_control() {
     crash_prepare
     bs "${CRASH_ARGS[@]}" >/dev/null
-    bs gc >/dev/null
+    bs gc --max-unused 0 >/dev/null
     CONTROL_BYTES=$(store_bytes)
     CONTROL_PACKS=$(store_field PackCount)
     info "control: PackBytes $CONTROL_BYTES in $CONTROL_PACKS packs after the operation and gc"
@@ -252,7 +253,7 @@ crash_trial() {
         crash_rerun
         assert_verify_ok
         # ...and let gc give back everything the killed run wrote.
-        bs gc >/dev/null
+        bs gc --max-unused 0 >/dev/null
         assert_verify_ok
         bytes=$(store_bytes)
         packs=$(store_field PackCount)
