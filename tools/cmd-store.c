@@ -271,7 +271,7 @@ int cmd_gc(struct cli *cli, const struct args *a)
         snprintf(pct, sizeof pct, "%s", max_unused);
         if (n > 1 && n < sizeof pct && pct[n - 1] == '%')
             pct[n - 1] = '\0';
-        if ((r = arg_uint(cli->verb, "max-unused", pct, 100, &opts.max_unused)) != EXIT_OK)
+        if ((r = arg_uint(cli->verb, "max-unused", pct, 0, 100, &opts.max_unused)) != EXIT_OK)
             return r;
     }
     if ((r = cli_open_store(cli)) != EXIT_OK)

@@ -960,12 +960,13 @@ static void test_zero_options(void **state)
     }
     {
         bsnap_run_options run = {0};
+        bsnap_gc_options go = {.max_unused = BSNAP_GC_MAX_UNUSED_DEFAULT};
         bsnap_verify_stats vst;
         bsnap_gc_stats gst;
         assert_int_equal(bsnap_verify(f->s, NULL, &run, NULL, NULL, &vst), 0);
         assert_int_equal(vst.problems, 0);
         assert_int_equal(vst.snapshots_checked, 2);
-        assert_int_equal(bsnap_gc(f->s, &run, &gst), 0);
+        assert_int_equal(bsnap_gc(f->s, &go, &gst), 0);
     }
     free(vol);
     free(out);
