@@ -147,7 +147,7 @@ for round in $(seq 1 "${CONC_ROUNDS:-3}"); do
     pC=$BG_PID
     bgbs delete delete-snapshot --snapshot-id "$prevB"
     pD=$BG_PID
-    bgbs gc gc
+    bgbs gc gc --max-unused 0 # rewrites too, under the writers
     pG=$BG_PID
     bgwait snapA "$pA"
     bgwait snapB "$pB"
