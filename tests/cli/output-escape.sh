@@ -14,7 +14,7 @@ blocksnap describe-snapshots --filters $'Name=tag:k\x1b,Values=\xff'
 echo "exit $?"
 blocksnap register-image --cli-input-json $'file://no\x1b[1mbold.json'
 echo "exit $?"
-id=$(blocksnap describe-snapshots --output text | grep ^SNAPSHOTS | cut -f 13)
+id=$(blocksnap describe-snapshots --output text | grep ^SNAPSHOTS | grep -o 'snap-[0-9a-f]\{17\}' | head -n 1)
 touch $'taken\x1b[8m.img'
 blocksnap --quiet create-volume --snapshot-id "$id" --path $'taken\x1b[8m.img'
 echo "exit $?"

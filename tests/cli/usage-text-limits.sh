@@ -18,7 +18,7 @@ blocksnap --quiet create-snapshot --volume disk.img --tags "Key=${e127}x,Value=v
 echo "128-character key: exit $?"
 blocksnap --quiet create-snapshot --volume disk.img --tags "Key=k,Value=${e256}x"
 echo "257-character value: exit $?"
-id=$(blocksnap describe-snapshots --output text | grep ^SNAPSHOTS | cut -f 12)
+id=$(blocksnap describe-snapshots --output text | grep ^SNAPSHOTS | grep -o 'snap-[0-9a-f]\{17\}' | head -n 1)
 blocksnap create-tags --resources "$id" --tags $'Key=k,Value=\xc0\xaf'
 echo "overlong UTF-8 tag value: exit $?"
 # Nothing of the refused calls was stored: one snapshot, one tag (bytes).
