@@ -240,7 +240,11 @@ restore() {
 store_field() {
     bs describe-store | json_get "$1"
 }
-store_bytes() { store_field PackBytes; }
+# store_bytes: bytes of pack files; 0 before the first writing verb created
+# the store (reading verbs refuse a missing store).
+store_bytes() {
+    if [ -f "$STORE/config" ]; then store_field PackBytes; else echo 0; fi
+}
 
 # store_state: the snapshot ids with their states and the volume ids, one
 # per line, sorted: what "the store is as before" compares.
