@@ -74,7 +74,9 @@ static void print_problem(void *ud, const bsnap_problem *p)
         printf("%soffset %" PRId64, sep, p->offset);
         sep = " ";
     }
-    printf("%s: %s\n", sep[0] ? "" : "store", p->what);
+    printf("%s: ", sep[0] ? "" : "store");
+    output_escaped(stdout, p->what);
+    putchar('\n');
     fflush(stdout);
 }
 

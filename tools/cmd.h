@@ -21,6 +21,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "blocksnap.h"
 
@@ -143,6 +144,9 @@ int output_document(const struct cli *cli, const char *json);
  * EXIT_FAILED; "interrupted" when it was a cancel. */
 int output_engine_error(void);
 
+/* Write @s to @f escaped (bsnap_escape()): any text that may hold what a
+ * user typed or a store held. */
+void output_escaped(FILE *f, const char *s);
 /* One line on stderr, formatted and then escaped (bsnap_escape()), for
  * messages that quote a path or other user text. */
 void output_line(const char *fmt, ...) BSNAP_PRINTF(1, 2);

@@ -42,16 +42,15 @@ int output_document(const struct cli *cli, const char *json)
     return EXIT_OK;
 }
 
-/* Write @s to stderr escaped (bsnap_escape()). */
-static void put_escaped(const char *s)
+void output_escaped(FILE *f, const char *s)
 {
     char *e = NULL;
 
     if (bsnap_escape(s, &e) < 0) {
-        fputs("(out of memory)", stderr);
+        fputs("(out of memory)", f);
         return;
     }
-    fputs(e, stderr);
+    fputs(e, f);
     free(e);
 }
 
@@ -64,7 +63,7 @@ void output_line(const char *fmt, ...)
     va_start(ap, fmt);
     n = vasprintf(&msg, fmt, ap);
     va_end(ap);
-    put_escaped(n >= 0 ? msg : "blocksnap: error: out of memory");
+    output_escaped(stderr, n >= 0 ? msg : "blocksnap: error: out of memory");
     fputs("\n", stderr);
     free(n >= 0 ? msg : NULL);
 }
@@ -78,9 +77,9 @@ int output_engine_error(void)
         return EXIT_FAILED;
     }
     fputs("blocksnap: error: ", stderr);
-    put_escaped(e->message[0] ? e->message : strerror(e->err ? -e->err : EIO));
+    output_escaped(stderr, e->message[0] ? e->message : strerror(e->err ? -e->err : EIO));
     fputs(" (", stderr);
-    put_escaped(e->code[0] ? e->code : "InternalError");
+    output_escaped(stderr, e->code[0] ? e->code : "InternalError");
     fputs(")\n", stderr);
     return EXIT_FAILED;
 }
@@ -95,7 +94,7 @@ int output_usage_error(const struct verb *verb, const char *code, const char *fm
     va_start(ap, fmt);
     n = vasprintf(&msg, fmt, ap);
     va_end(ap);
-    put_escaped(n >= 0 ? msg : "(out of memory)");
+    output_escaped(stderr, n >= 0 ? msg : "(out of memory)");
     free(n >= 0 ? msg : NULL);
     fprintf(stderr, " (%s)\n", code);
     if (verb)
@@ -159,6 +158,6 @@ void output_log(void *ud, int level, const char *category, const char *msg)
     } else {
         return;
     }
-    put_escaped(msg);
+    output_escaped(stderr, msg);
     fputs("\n", stderr);
 }
