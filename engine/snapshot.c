@@ -390,7 +390,6 @@ void snapshot_taken_clear(struct snapshot_taken *t)
     volume_rec_clear(&t->vol);
 }
 
-/* Take a snapshot; complete it (@ret_taken NULL) or hand it over pending. */
 /* ---- giving back what a failed run wrote ----
  *
  * A run commits its chunks to the index batch by batch, before the
@@ -506,6 +505,7 @@ static void undo_run(bsnap_store *s, struct pack_writer *pw, int lockfd)
     error_restore(&saved);
 }
 
+/* Take a snapshot; complete it (@ret_taken NULL) or hand it over pending. */
 static int take(bsnap_store *s, const bsnap_snapshot_options *o, char ret_id[BSNAP_ID_MAX],
                 bsnap_snapshot_stats *ret_stats, struct snapshot_taken *ret_taken)
 {
