@@ -483,7 +483,8 @@ out:
 
 int bsnap_gc(bsnap_store *s, const bsnap_gc_options *opts, bsnap_gc_stats *ret_stats)
 {
-    unsigned max_unused = opts ? opts->max_unused : BSNAP_GC_MAX_UNUSED_DEFAULT;
+    unsigned max_unused =
+        opts && opts->max_unused_set ? opts->max_unused : BSNAP_GC_MAX_UNUSED_DEFAULT;
     int lockfd = -1, r;
 
     bsnap_error_clear();

@@ -259,7 +259,7 @@ out:
 
 int cmd_gc(struct cli *cli, const struct args *a)
 {
-    bsnap_gc_options opts = {.max_unused = BSNAP_GC_MAX_UNUSED_DEFAULT};
+    bsnap_gc_options opts = {0};
     bsnap_gc_stats st = {0};
     struct progress prog;
     const char *max_unused = arg_value(a, "max-unused");
@@ -275,6 +275,7 @@ int cmd_gc(struct cli *cli, const struct args *a)
             pct[n - 1] = '\0';
         if ((r = arg_uint(cli->verb, "max-unused", pct, 0, 100, &opts.max_unused)) != EXIT_OK)
             return r;
+        opts.max_unused_set = true;
     }
     if ((r = cli_open_store(cli)) != EXIT_OK)
         return r;

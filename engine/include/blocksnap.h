@@ -684,14 +684,15 @@ BSNAP_API BSNAP_WUR int bsnap_store_repair(const char *path, const bsnap_run_opt
  * of the packs' bytes stay unreclaimed. */
 #define BSNAP_GC_MAX_UNUSED_DEFAULT 5u
 
-/** Options of bsnap_gc(). */
+/** Options of bsnap_gc().  Zero-initialise for defaults. */
 typedef struct bsnap_gc_options {
     /** Rewrite a pack that still holds live records only when its dead
      * bytes are more than this percentage of its size, 0 to 100 (0: any
      * dead byte; 100: never).  A pack with no live record is always
-     * deleted, whatever this says.  Note that a zero-initialised struct
-     * asks for 0; pass NULL options for BSNAP_GC_MAX_UNUSED_DEFAULT. */
+     * deleted, whatever this says.  Read only when max_unused_set is true;
+     * otherwise BSNAP_GC_MAX_UNUSED_DEFAULT. */
     unsigned max_unused;
+    bool max_unused_set; /**< max_unused is given */
     bsnap_run_options run;
 } bsnap_gc_options;
 

@@ -128,7 +128,7 @@ static void test_rewrite(void **state)
 
 static bsnap_gc_stats gc_max_unused(struct fixture *f, unsigned max_unused)
 {
-    bsnap_gc_options o = {.max_unused = max_unused};
+    bsnap_gc_options o = {.max_unused = max_unused, .max_unused_set = true};
     bsnap_gc_stats st;
 
     assert_int_equal(bsnap_gc(f->s, &o, &st), 0);
@@ -143,7 +143,7 @@ static void test_max_unused(void **state)
     struct fixture *f = *state;
     char *vol = volume_create(f, "v.img", 200 * CS), a[BSNAP_ID_MAX], b[BSNAP_ID_MAX];
     char *copy_b = path_in(f->dir, "b.img");
-    bsnap_gc_options bad = {.max_unused = 101};
+    bsnap_gc_options bad = {.max_unused = 101, .max_unused_set = true}, zero = {0};
     bsnap_gc_stats st;
     uint64_t dead;
 
@@ -166,6 +166,11 @@ static void test_max_unused(void **state)
     assert_int_equal(st.bytes_after, st.bytes_before);
     dead = st.bytes_unreclaimed;
     assert_verify_clean(f);
+
+    /* zero options are the defaults too, not "0 %" */
+    assert_int_equal(bsnap_gc(f->s, &zero, &st), 0);
+    assert_int_equal(st.packs_rewritten, 0);
+    assert_int_equal(st.bytes_unreclaimed, dead);
 
     st = gc_max_unused(f, 3); /* still below */
     assert_int_equal(st.packs_rewritten, 0);

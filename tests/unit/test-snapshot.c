@@ -960,7 +960,7 @@ static void test_zero_options(void **state)
     }
     {
         bsnap_run_options run = {0};
-        bsnap_gc_options go = {.max_unused = BSNAP_GC_MAX_UNUSED_DEFAULT};
+        bsnap_gc_options go = {0};
         bsnap_verify_stats vst;
         bsnap_gc_stats gst;
         assert_int_equal(bsnap_verify(f->s, NULL, &run, NULL, NULL, &vst), 0);
