@@ -206,6 +206,7 @@ int cmd_delete_tags(struct cli *cli, const struct args *a);
 int cmd_verify(struct cli *cli, const struct args *a);
 int cmd_gc(struct cli *cli, const struct args *a);
 int cmd_describe_store(struct cli *cli, const struct args *a);
+int cmd_create_store(struct cli *cli, const struct args *a);
 int cmd_register_image(struct cli *cli, const struct args *a);
 int cmd_create_image(struct cli *cli, const struct args *a);
 int cmd_describe_images(struct cli *cli, const struct args *a);

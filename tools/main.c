@@ -247,6 +247,12 @@ const struct verb verbs[] = {
      true},
     {"describe-store", cmd_describe_store, "print the store's facts and sizes", "", NULL, 0, NULL,
      false},
+    {"create-store", cmd_create_store, "create an empty store", "", NULL, 0,
+     "Makes the store that --store, --region or the default names, as `restic init` does, "
+     "and prints what describe-store prints.  Fails (Store.AlreadyExists) when it exists "
+     "already.  Every verb that writes also creates a missing store; the verbs that only "
+     "read refuse one (Store.NotFound).",
+     true},
     {"register-image", cmd_register_image, "register a machine image from snapshots",
      "--name NAME --block-device-mappings JSON|SHORTHAND ... [options]", register_image_options, 0,
      "Prints {\"ImageId\": ...}.  Every snapshot must exist and be completed.  The root "

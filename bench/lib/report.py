@@ -19,7 +19,7 @@ BASELINES = ["cat", "xxhsum -H3", "xxhsum -H3, aligned", "lz4 -1", "cp --sparse=
 # ids of a run).  docs/benchmarks.md explains the choices.
 COMMANDS = {
     "blocksnap": {
-        "init": "blocksnap --store REPO describe-store",
+        "init": "blocksnap --store REPO create-store",
         "backup": "blocksnap --store REPO create-snapshot --volume VOL --description LABEL --quiet",
         "cbt": "blocksnap --store REPO create-snapshot --volume VOL --changed-blocks LIST --quiet",
         "restore": "blocksnap --store REPO create-volume --snapshot-id ID --path OUT --force --quiet",

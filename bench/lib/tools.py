@@ -224,7 +224,7 @@ class Blocksnap(Tool):
 
     def init(self, repo):
         self.repo = repo
-        run(self.cli("describe-store"), rss=False)
+        run(self.cli("create-store"), rss=False)
 
     def backup(self, paths, label, changed=None):
         total = Measure()

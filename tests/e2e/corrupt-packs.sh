@@ -33,7 +33,7 @@ tbs() {
 }
 
 step "a store of 4 MiB packs with S1, S2 (incremental) and S3"
-bs gc >/dev/null # creates the store (a writing verb), so its config can be changed
+bs create-store >/dev/null
 sed -i 's/^pack-size .*/pack-size 4194304/' "$STORE/config"
 {
     head -c $((8 << 20)) /dev/urandom

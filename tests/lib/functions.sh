@@ -236,8 +236,10 @@ restore() {
     bs create-volume --snapshot-id "$1" --path "$2" --force --quiet >"$T/volume.json"
 }
 
-# store_field KEY: one field of describe-store.
+# store_field KEY: one field of describe-store (the store is created first
+# when it does not exist yet: reading verbs refuse a missing store).
 store_field() {
+    [ -f "$STORE/config" ] || bs create-store >/dev/null
     bs describe-store | json_get "$1"
 }
 # store_bytes: bytes of pack files; 0 before the first writing verb created
