@@ -1,7 +1,10 @@
 /* json.c - records as JSON, EC2 describe shapes and filters; see record.h. */
+#include <inttypes.h>
 #include <jansson.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <xxhash.h>
 
 #include "error.h"
 #include "image.h"
@@ -134,6 +137,125 @@ static int dump(json_t *o, char **ret_json, size_t *ret_len)
     return 0;
 }
 
+/* ---- the records' check ----
+ *
+ * LMDB keeps no checksums, and a record is text: a flipped bit in a digit
+ * of "size" ('6' -> '2') decodes as another valid record, which verify
+ * cannot tell from the truth (a tree shorter or longer by zero chunks is
+ * the same tree).  So every record carries "check": 16 hex digits, XXH3-64
+ * of its compact encoding without that key (the other keys in their
+ * order).  A record without one is an older version's: it is taken only
+ * when it has no key but the ones those versions wrote, so a flip in the
+ * word "check" itself does not turn the check off. */
+#define RECORD_DUMP_FLAGS (JSON_COMPACT | JSON_PRESERVE_ORDER)
+
+static const char *const snapshot_keys_v0[] = {
+    "id",         "volume",        "parent",         "state",         "size",        "root",
+    "depth",      "chunk-size",    "start",          "completion",    "description", "data-chunks",
+    "bytes-read", "bytes-written", "chunks-written", "pages-written", "tags",        NULL};
+static const char *const volume_keys_v0[] = {"id",   "path",   "size", "source",
+                                             "last", "create", "tags", NULL};
+static const char *const image_keys_v0[] = {"id",
+                                            "name",
+                                            "description",
+                                            "state",
+                                            "architecture",
+                                            "virtualization",
+                                            "root",
+                                            "boot-mode",
+                                            "detected",
+                                            "ena",
+                                            "creation",
+                                            "deregistered",
+                                            "mappings",
+                                            "reason-code",
+                                            "reason-message",
+                                            "tags",
+                                            NULL};
+
+/* The check of @o as it is (without its "check" key), in @hex. */
+static int record_sum(json_t *o, char hex[17])
+{
+    char *s = json_dumps(o, RECORD_DUMP_FLAGS);
+
+    if (!s)
+        return bsnap_fail(-ENOMEM, "InternalError", "out of memory");
+    snprintf(hex, 17, "%016" PRIx64, (uint64_t)XXH3_64bits(s, strlen(s)));
+    free(s);
+    return 0;
+}
+
+/* 0 when @o's check matches its contents (the key is then removed from
+ * @o), or @o is an older record with only the keys in @v0; -EIO (not
+ * recorded) when it does not, -ENOMEM (recorded). */
+static int record_check(json_t *o, const char *const *v0)
+{
+    json_t *v = json_object_get(o, "check");
+    char want[17], got[17];
+    int r;
+
+    if (!json_is_object(o))
+        return -EIO;
+    if (!v) {
+        const char *k;
+        json_t *x;
+        json_object_foreach (o, k, x) {
+            size_t i = 0;
+            while (v0[i] && strcmp(v0[i], k) != 0)
+                i++;
+            if (!v0[i])
+                return -EIO;
+        }
+        return 0;
+    }
+    if (!json_is_string(v) || strlen(json_string_value(v)) != 16)
+        return -EIO;
+    memcpy(want, json_string_value(v), sizeof want);
+    json_object_del(o, "check");
+    r = record_sum(o, got);
+    if (r < 0)
+        return r;
+    return strcmp(want, got) == 0 ? 0 : -EIO;
+}
+
+/* dump() of a record, with its check added (consumes @o). */
+static int dump_record(json_t *o, char **ret_json, size_t *ret_len)
+{
+    char hex[17];
+    int r;
+
+    if (!o)
+        return bsnap_fail(-ENOMEM, "InternalError", "out of memory");
+    r = record_sum(o, hex);
+    if (r == 0 && json_object_set_new(o, "check", json_string(hex)) < 0)
+        r = bsnap_fail(-ENOMEM, "InternalError", "out of memory");
+    if (r < 0) {
+        json_decref(o);
+        return r;
+    }
+    return dump(o, ret_json, ret_len);
+}
+
+/* The record @o's id for a message, or "(unknown)". */
+static const char *record_id(json_t *o)
+{
+    const char *id = json_string_value(json_object_get(o, "id"));
+
+    return id ? id : "(unknown)";
+}
+
+/* record_check() for a decoder: a failure is recorded, naming @kind. */
+static int record_verify(json_t *o, const char *const *v0, const char *kind)
+{
+    int r = record_check(o, v0);
+
+    if (r == -EIO)
+        return bsnap_fail(-EIO, "Store.Corrupt",
+                          "%s record %s is damaged: its check does not match its contents", kind,
+                          record_id(o));
+    return r;
+}
+
 int snapshot_rec_encode(const struct snapshot_rec *r, char **ret_json, size_t *ret_len)
 {
     char root[33];
@@ -152,7 +274,7 @@ int snapshot_rec_encode(const struct snapshot_rec *r, char **ret_json, size_t *r
         json_object_set_new(o, "pages-written", json_integer((json_int_t)r->pages_written));
     if (o && r->tags.n)
         json_object_set_new(o, "tags", tags_to_json(&r->tags));
-    return dump(o, ret_json, ret_len);
+    return dump_record(o, ret_json, ret_len);
 }
 
 static int copy_id(char *dst, const char *src)
@@ -174,6 +296,11 @@ int snapshot_rec_decode(const void *buf, size_t len, struct snapshot_rec *ret)
 
     if (!o)
         return bsnap_fail(-EIO, "Store.Corrupt", "snapshot record: %s", jerr.text);
+    if ((rc = record_verify(o, snapshot_keys_v0, "snapshot")) < 0) {
+        json_decref(o);
+        return rc;
+    }
+    rc = -EIO;
     if (json_unpack(o,
                     "{s:s, s:s, s:s, s:s, s:I, s:s, s:i, s:i, s:I, s:I, s:s, s:I, s:I, s:I, s:I}",
                     "id", &id, "volume", &vol, "parent", &parent, "state", &state, "size", &size,
@@ -234,7 +361,7 @@ int volume_rec_encode(const struct volume_rec *r, char **ret_json, size_t *ret_l
 
     if (o && r->tags.n)
         json_object_set_new(o, "tags", tags_to_json(&r->tags));
-    return dump(o, ret_json, ret_len);
+    return dump_record(o, ret_json, ret_len);
 }
 
 int volume_rec_decode(const void *buf, size_t len, struct volume_rec *ret)
@@ -248,6 +375,11 @@ int volume_rec_decode(const void *buf, size_t len, struct volume_rec *ret)
 
     if (!o)
         return bsnap_fail(-EIO, "Store.Corrupt", "volume record: %s", jerr.text);
+    if ((rc = record_verify(o, volume_keys_v0, "volume")) < 0) {
+        json_decref(o);
+        return rc;
+    }
+    rc = -EIO;
     if (json_unpack(o, "{s:s, s:s, s:I, s:s, s:s, s:I}", "id", &id, "path", &path, "size", &size,
                     "source", &source, "last", &last, "create", &create) < 0 ||
         size < 0)
@@ -707,7 +839,7 @@ int image_rec_encode(const struct image_rec *r, char **ret_json, size_t *ret_len
         json_object_set_new(o, "reason-message", json_string(r->reason_message));
     if (r->tags.n)
         json_object_set_new(o, "tags", tags_to_json(&r->tags));
-    return dump(o, ret_json, ret_len);
+    return dump_record(o, ret_json, ret_len);
 }
 
 /* An integer given as a JSON number or a decimal string (shorthand). */
@@ -898,6 +1030,11 @@ int image_rec_decode(const void *buf, size_t len, struct image_rec *ret)
 
     if (!o)
         return bsnap_fail(-EIO, "Store.Corrupt", "image record: %s", jerr.text);
+    if ((rcode = record_verify(o, image_keys_v0, "image")) < 0) {
+        json_decref(o);
+        return rcode;
+    }
+    rcode = -EIO;
     if (json_unpack(o, "{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:b, s:I, s:I}", "id", &id,
                     "name", &name, "description", &desc, "state", &state, "architecture", &arch,
                     "virtualization", &virt, "root", &root, "boot-mode", &boot, "detected", &det,
