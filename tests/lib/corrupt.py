@@ -232,7 +232,8 @@ def cmd_check_verify(manf, casef, vout):
         print("check-verify: %d refcount lines for the children of a damaged page" % extra)
     summary = [l for l in open(vout) if l.startswith("verified ")]
     if summary and case["chunks"]:
-        want = "%d damaged snapshots" % len(case["snapshots"])
+        n = len(case["snapshots"])
+        want = "%d damaged snapshot%s" % (n, "" if n == 1 else "s")
         if want not in summary[0]:
             errs.append("summary '%s' does not say '%s'" % (summary[0].strip(), want))
     for e in errs:
