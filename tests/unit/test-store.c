@@ -484,6 +484,23 @@ static void assert_mode(const char *dir, const char *name, mode_t want)
     free(p);
 }
 
+/* assert_mode() of each of @names under @dir. */
+static void assert_modes(const char *dir, const char *const *names, size_t n, mode_t want)
+{
+    for (size_t i = 0; i < n; i++)
+        assert_mode(dir, names[i], want);
+}
+
+/* chmod each of @names under @dir to @mode. */
+static void set_modes(const char *dir, const char *const *names, size_t n, mode_t mode)
+{
+    for (size_t i = 0; i < n; i++) {
+        char *p = path_in(dir, names[i]);
+        assert_int_equal(chmod(p, mode), 0);
+        free(p);
+    }
+}
+
 /* Whatever the umask, a new store is private: 0700 directories, 0600
  * files; one made by an older blocksnap (0755, 0644) is made private when
  * its owner opens it; a setgid store directory shares it with its group. */
@@ -503,10 +520,8 @@ static void test_modes(void **state)
     assert_int_equal(store_lock(s, false, NULL, &fd), 0);
     store_unlock(fd);
     bsnap_store_close(s);
-    for (size_t i = 0; i < ARRAY_SIZE(dirs); i++)
-        assert_mode(path, dirs[i], 0700);
-    for (size_t i = 0; i < ARRAY_SIZE(files); i++)
-        assert_mode(path, files[i], 0600);
+    assert_modes(path, dirs, ARRAY_SIZE(dirs), 0700);
+    assert_modes(path, files, ARRAY_SIZE(files), 0600);
     assert_mode(dir, "a", 0700);
 
     /* an older store: everything readable by all */
@@ -514,22 +529,12 @@ static void test_modes(void **state)
     fd = open(pack, O_WRONLY | O_CREAT, 0644);
     assert_true(fd >= 0);
     close(fd);
-    for (size_t i = 0; i < ARRAY_SIZE(dirs); i++) {
-        char *p = path_in(path, dirs[i]);
-        assert_int_equal(chmod(p, 0755), 0);
-        free(p);
-    }
-    for (size_t i = 0; i < ARRAY_SIZE(files); i++) {
-        char *p = path_in(path, files[i]);
-        assert_int_equal(chmod(p, 0644), 0);
-        free(p);
-    }
+    set_modes(path, dirs, ARRAY_SIZE(dirs), 0755);
+    set_modes(path, files, ARRAY_SIZE(files), 0644);
     assert_int_equal(bsnap_store_open(path, BSNAP_STORE_RDONLY, NULL, &s), 0);
     bsnap_store_close(s);
-    for (size_t i = 0; i < ARRAY_SIZE(dirs); i++)
-        assert_mode(path, dirs[i], 0700);
-    for (size_t i = 0; i < ARRAY_SIZE(files); i++)
-        assert_mode(path, files[i], 0600);
+    assert_modes(path, dirs, ARRAY_SIZE(dirs), 0700);
+    assert_modes(path, files, ARRAY_SIZE(files), 0600);
     assert_mode(path, "packs/pack-000001", 0600);
 
     /* shared with the directory's group: the owner made it setgid */
@@ -540,8 +545,7 @@ static void test_modes(void **state)
     assert_int_equal(store_lock(s, false, NULL, &fd), 0);
     store_unlock(fd);
     bsnap_store_close(s);
-    for (size_t i = 0; i < ARRAY_SIZE(dirs); i++)
-        assert_mode(shared, dirs[i], 02750);
+    assert_modes(shared, dirs, ARRAY_SIZE(dirs), 02750);
     assert_mode(shared, "config", 0640);
     assert_mode(shared, "meta/data.mdb", 0640);
     assert_mode(shared, "meta/lock.mdb", 0660);
