@@ -1,4 +1,4 @@
-/* reader.h - reading snapshots: readers with pins, restore, diff.
+/* reader.h - reading snapshots: readers with pins.
  *
  * An open reader pins its snapshot: a record in the pins table holds a
  * reference on the snapshot's root page, and a lock file STORE/pins/NAME
@@ -11,8 +11,33 @@
 #define BSNAP_READER_H
 
 #include "blocksnap.h"
+#include "blockmap.h"
 #include "meta.h"
 #include "record.h"
+
+/* An open reader.  Its fields are set at open and never change, so
+ * restore.c reads them from its workers without a lock. */
+struct bsnap_reader {
+    bsnap_store *s;
+    char id[BSNAP_ID_MAX];
+    struct bm_tree tree; /* the snapshot's block map */
+    uint64_t size;       /* bytes */
+    uint32_t cs;         /* chunk size */
+    /* pin */
+    char pin[33];
+    int pin_fd;
+};
+
+/* A reader of completed snapshot @id, pinned when @pin (and the store
+ * writable); bsnap_reader_open() without clearing the error record.
+ * Errors: as bsnap_reader_open(). */
+int reader_open(bsnap_store *s, const char *id, bool pin, bsnap_reader **ret_reader);
+
+/* Read chunk @idx of @rd's snapshot, whose id @id the caller looked up in
+ * the block map, into @out (rd->cs bytes; zeros for the zero id).  The
+ * chunk is checked against its id.  Errors: -EIO (missing, of the wrong
+ * kind or damaged), -ENOMEM. */
+int reader_read_chunk_id(bsnap_reader *rd, uint64_t idx, const chunk_id *id, uint8_t *out);
 
 /* gc: release every pin whose process is gone.  @txn is a write txn. */
 int pins_reap(bsnap_store *s, meta_txn *txn, uint64_t *ret_reaped);

@@ -1,5 +1,6 @@
-/* test-reader.c - reader.c: readers and their pins, pread and seek,
- * restore (byte-identical, sparse, atomic), and diff. */
+/* test-reader.c - reader.c: readers and their pins, pread and seek; and
+ * what reads through them, restore.c (byte-identical, sparse, atomic) and
+ * diff.c. */
 #include <errno.h>
 #include <pthread.h>
 #include <dirent.h>
