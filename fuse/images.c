@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "bsfront.h"
 #include "fs.h"
 
 /* "/dev/xvda" -> "xvda". */
@@ -64,11 +65,16 @@ static int lookup_in_image(struct fs *fs, struct node *dir, const char *name, st
         return e;
     if (strcmp(name, "manifest.json") == 0) {
         char *json = NULL, *doc = NULL;
+        json_t *obj;
         if (bsnap_image_describe_one(fs->store, info.id, &json) < 0)
             return -EIO;
-        /* pretty, as `describe-images --output json` prints an image */
-        e = bsnap_render(json, "json", &doc);
+        obj = json_loads(json, 0, NULL);
         free(json);
+        if (!obj)
+            return -EIO;
+        /* pretty, as `describe-images --output json` prints an image */
+        e = bsf_render(obj, "json", NULL, &doc);
+        json_decref(obj);
         if (e < 0)
             return -EIO;
         *ret = tree_dyn_node(fs, dir->ino, name, NODE_MEMFILE, doc, strlen(doc),

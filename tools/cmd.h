@@ -24,6 +24,7 @@
 #include <stdio.h>
 
 #include "blocksnap.h"
+#include "bsfront.h"
 
 enum { EXIT_OK = 0, EXIT_FAILED = 1, EXIT_USAGE = 2 };
 
@@ -98,7 +99,8 @@ const char *const *arg_list(const struct args *a, const char *name, size_t *ret_
 int arg_uint(const struct verb *verb, const char *name, const char *text, unsigned min,
              unsigned max, unsigned *ret);
 
-/* Parse --tags / --filters with the engine's parsers into one malloc'd block
+/* Parse --tags / --filters with the front-end library's parsers into one
+ * malloc'd block
  * (NULL and 0 when not given).  With @empty_value, a tag given without a
  * value gets "" (create); without, NULL (delete: any value).  EXIT_OK, or
  * EXIT_USAGE after printing the parser's reason: a malformed or forbidden
@@ -138,16 +140,21 @@ int cli_store_path(struct cli *cli);
 
 /* The --output format: the one given, else @fallback. */
 const char *output_format(const struct cli *cli, const char *fallback);
-/* Render @json in the --output format (default json) to stdout. */
+/* Render @doc in the --output format (default json) to stdout. */
+int output_doc(const struct cli *cli, const json_t *doc);
+/* The same for a document the engine gave as JSON text. */
 int output_document(const struct cli *cli, const char *json);
 /* Print the engine's last error ("blocksnap: error: MSG (Code)") and return
  * EXIT_FAILED; "interrupted" when it was a cancel. */
 int output_engine_error(void);
+/* The same for error record @e (bsf_last_error() for a failure of the
+ * front-end library). */
+int output_error(const bsnap_error *e);
 
-/* Write @s to @f escaped (bsnap_escape()): any text that may hold what a
+/* Write @s to @f escaped (bsf_escape()): any text that may hold what a
  * user typed or a store held. */
 void output_escaped(FILE *f, const char *s);
-/* One line on stderr, formatted and then escaped (bsnap_escape()), for
+/* One line on stderr, formatted and then escaped (bsf_escape()), for
  * messages that quote a path or other user text. */
 void output_line(const char *fmt, ...) BSNAP_PRINTF(1, 2);
 /* Print a usage error and "Try 'blocksnap VERB --help'" (@verb NULL:

@@ -199,9 +199,9 @@ int cli_parse_tags(const struct cli *cli, const struct args *a, bool empty_value
     *ret_n = 0;
     if (nargs == 0)
         return EXIT_OK;
-    if (bsnap_tags_parse(args, nargs, ret_tags, ret_n) < 0)
-        return output_usage_error(cli->verb, bsnap_last_error()->code, "--tags: %s",
-                                  bsnap_last_error()->message);
+    if (bsf_tags_parse(args, nargs, ret_tags, ret_n) < 0)
+        return output_usage_error(cli->verb, bsf_last_error()->code, "--tags: %s",
+                                  bsf_last_error()->message);
     for (size_t i = 0; empty_value && i < *ret_n; i++)
         if (!(*ret_tags)[i].value)
             (*ret_tags)[i].value = "";
@@ -216,9 +216,9 @@ int cli_parse_filters(const struct cli *cli, const struct args *a, bsnap_filter 
 
     *ret = NULL;
     *ret_n = 0;
-    if (nargs > 0 && bsnap_filters_parse(args, nargs, ret, ret_n) < 0)
-        return output_usage_error(cli->verb, bsnap_last_error()->code, "--filters: %s",
-                                  bsnap_last_error()->message);
+    if (nargs > 0 && bsf_filters_parse(args, nargs, ret, ret_n) < 0)
+        return output_usage_error(cli->verb, bsf_last_error()->code, "--filters: %s",
+                                  bsf_last_error()->message);
     return EXIT_OK;
 }
 

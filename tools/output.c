@@ -1,9 +1,9 @@
 /* output.c - what the CLI prints: documents on stdout, errors on stderr.
  *
- * Documents are JSON from the engine, rendered by bsnap_render() in the
- * --output format; the CLI itself never parses JSON.  Errors are one line,
+ * Documents are the engine's, rendered by the front-end library's
+ * bsf_render() in the --output format.  Errors are one line,
  * "blocksnap: error: MESSAGE (Code)", as the engine recorded them.  Every
- * message goes out through bsnap_escape(): it may quote what the user typed
+ * message goes out through bsf_escape(): it may quote what the user typed
  * or a name from the store, and an ESC or a newline in those must neither
  * reach the terminal nor forge a line.
  */
@@ -20,7 +20,7 @@ const char *output_format(const struct cli *cli, const char *fallback)
     return cli->output ? cli->output : fallback;
 }
 
-int output_document(const struct cli *cli, const char *json)
+int output_doc(const struct cli *cli, const json_t *doc)
 {
     char *text = NULL, title[64];
     size_t n = 0;
@@ -35,18 +35,34 @@ int output_document(const struct cli *cli, const char *json)
                          : *p;
     }
     title[n] = '\0';
-    if (bsnap_render_titled(json, output_format(cli, "json"), title, &text) < 0)
-        return output_engine_error();
+    if (bsf_render(doc, output_format(cli, "json"), title, &text) < 0)
+        return output_error(bsf_last_error());
     fputs(text, stdout);
     free(text);
     return EXIT_OK;
+}
+
+int output_document(const struct cli *cli, const char *json)
+{
+    json_error_t jerr;
+    json_t *doc = json_loads(json, JSON_DECODE_ANY, &jerr);
+    int r;
+
+    if (!doc) {
+        output_line("blocksnap: error: the engine's document does not parse: %s (InternalError)",
+                    jerr.text);
+        return EXIT_FAILED;
+    }
+    r = output_doc(cli, doc);
+    json_decref(doc);
+    return r;
 }
 
 void output_escaped(FILE *f, const char *s)
 {
     char *e = NULL;
 
-    if (bsnap_escape(s, &e) < 0) {
+    if (bsf_escape(s, &e) < 0) {
         fputs("(out of memory)", f);
         return;
     }
@@ -70,8 +86,11 @@ void output_line(const char *fmt, ...)
 
 int output_engine_error(void)
 {
-    const bsnap_error *e = bsnap_last_error();
+    return output_error(bsnap_last_error());
+}
 
+int output_error(const bsnap_error *e)
+{
     if (e->err == -ECANCELED) {
         fprintf(stderr, "blocksnap: error: interrupted\n");
         return EXIT_FAILED;

@@ -238,25 +238,6 @@ typedef struct bsnap_range {
     uint64_t length;
 } bsnap_range;
 
-/** Parse AWS CLI tag arguments into tags.
- *
- * Each of @args is shorthand ("Key=env,Value=prod", or "Key=env" for delete)
- * or a JSON array ('[{"Key":"env","Value":"prod"}]').
- * @ret_tags out: one malloc'd block holding the array and its strings: free
- * it with a single free().  Errors: -EINVAL (InvalidParameterValue) naming
- * the bad argument, keys over 127 / values over 256 characters, "aws:"
- * keys, more than 50 tags. */
-BSNAP_API BSNAP_WUR int bsnap_tags_parse(const char *const *args, size_t nargs,
-                                         bsnap_tag **ret_tags, size_t *ret_ntags)
-    BSNAP_NONNULL(3, 4);
-
-/** Parse AWS CLI filter arguments ("Name=volume-id,Values=vol-1,vol-2" or a
- * JSON array of {"Name":…,"Values":[…]}).  @ret_filters as for
- * bsnap_tags_parse (one free()).  Errors: -EINVAL (InvalidParameterValue). */
-BSNAP_API BSNAP_WUR int bsnap_filters_parse(const char *const *args, size_t nargs,
-                                            bsnap_filter **ret_filters, size_t *ret_nfilters)
-    BSNAP_NONNULL(3, 4);
-
 /** The longest description of a snapshot or image, in characters. */
 #define BSNAP_DESCRIPTION_MAX 255
 
@@ -271,6 +252,18 @@ BSNAP_API BSNAP_WUR int bsnap_filters_parse(const char *const *args, size_t narg
  * "FIELD is longer than N characters". */
 BSNAP_API BSNAP_WUR int bsnap_text_check(const char *field, const char *s, size_t max_chars)
     BSNAP_NONNULL(1, 2);
+
+/** Code points in the @n bytes at @s, as every limit of this header counts
+ * characters, or -1 if they are not well-formed UTF-8 (overlong forms,
+ * surrogates, code points past U+10FFFF, truncated sequences and NUL bytes
+ * are all refused).  Front ends count with it, so that their limits and the
+ * engine's agree.  Pure: any thread. */
+BSNAP_API long bsnap_utf8_length(const char *s, size_t n);
+
+/** Bytes of the character that starts at @s (not at its NUL): 2 to 4 for a
+ * well-formed multi-byte sequence, else 1, so that a walk over any string
+ * always moves forward.  Pure: any thread. */
+BSNAP_API size_t bsnap_utf8_char_len(const char *s) BSNAP_NONNULL(1);
 
 /** Parse a changed-block list: lines "OFFSET LENGTH" (decimal bytes), blank
  * lines and lines starting with '#' ignored.  Ranges must be sorted, not
@@ -721,43 +714,6 @@ typedef struct bsnap_gc_stats {
  * -ENOSPC; -ECANCELED. */
 BSNAP_API BSNAP_WUR int bsnap_gc(bsnap_store *store, const bsnap_gc_options *opts,
                                  bsnap_gc_stats *ret_stats) BSNAP_NONNULL(1);
-
-/* ------------------------------------------------------------------------
- * Output
- * ------------------------------------------------------------------------ */
-
-/** Render a JSON document (as the describe calls return) for people, the
- * way the AWS CLI does: @format is "json" (pretty, 4-space indent),
- * "text" (tab-separated rows, one per object, list names upper-cased) or
- * "table" (boxed; the describe lists show the columns a person reads and
- * fit in 120 columns).  In "text" and "table" every key and value is
- * escaped as bsnap_escape() says, so no control character reaches the
- * output.  @ret_text out: malloc'd, ends with a newline.
- * Errors: -EINVAL for malformed JSON or an unknown format. */
-BSNAP_API BSNAP_WUR int bsnap_render(const char *json, const char *format, char **ret_text)
-    BSNAP_NONNULL(1, 2, 3);
-
-/** bsnap_render() with a title: in "table" form the table opens with a row
- * naming the operation, as the AWS CLI's does ("DescribeSnapshots"), and
- * the document's sections nest inside it; "json" and "text" ignore @title.
- * @title in, optional (NULL: as bsnap_render()).  An empty document still
- * renders as nothing in "text" and "table" form (an empty string), so a
- * caller can print the result as it is.  Pure: any thread.
- * Errors: as bsnap_render(); -ENOMEM. */
-BSNAP_API BSNAP_WUR int bsnap_render_titled(const char *json, const char *format, const char *title,
-                                            char **ret_text) BSNAP_NONNULL(1, 2, 4);
-
-/** Escape @s for a terminal or a line-oriented reader, in C's style, as
- * bsnap_render() does in its "text" and "table" forms: a backslash becomes
- * two (\\); tab, newline and carriage return become \t, \n and \r; every
- * other control character (C0, DEL, and C1, U+0080 to U+009F) becomes \xHH
- * per byte (ESC is \x1b, U+009B is \xc2\x9b), and so does a byte that is
- * not part of well-formed UTF-8.  Everything else, printable non-ASCII
- * included, is kept, so a result never holds a control character and reads
- * back unambiguously.  Front ends use it for any user text they echo, error
- * messages included.  @ret_text out: malloc'd.  Pure: any thread.
- * Errors: -ENOMEM (not recorded). */
-BSNAP_API BSNAP_WUR int bsnap_escape(const char *s, char **ret_text) BSNAP_NONNULL(1, 2);
 
 /* ------------------------------------------------------------------------
  * Partitions and boot sectors

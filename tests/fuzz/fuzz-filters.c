@@ -1,4 +1,4 @@
-/* fuzz-filters.c - libFuzzer harness for bsnap_filters_parse() and the EC2
+/* fuzz-filters.c - libFuzzer harness for bsf_filters_parse() and the EC2
  * wildcard matcher the describe calls run the values through.
  *
  * The input is split at newlines into arguments.  Checks: it returns; on
@@ -14,7 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "blocksnap.h"
+#include "bsfront.h"
 #include "record.h"
 
 #define MAX_ARGS 64
@@ -55,7 +55,7 @@ static void check_round_trip(const bsnap_filter *f)
     }
     strcpy(p, "]");
     const char *one[1] = {buf};
-    if (bsnap_filters_parse(one, 1, &f2, &n2) < 0 || n2 != 1 || strcmp(f2->name, f->name) != 0 ||
+    if (bsf_filters_parse(one, 1, &f2, &n2) < 0 || n2 != 1 || strcmp(f2->name, f->name) != 0 ||
         f2->nvalues != f->nvalues)
         abort();
     for (size_t k = 0; k < f->nvalues; k++)
@@ -102,7 +102,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             break;
         *p++ = '\0';
     }
-    r = bsnap_filters_parse((const char *const *)args, nargs, &f, &n);
+    r = bsf_filters_parse((const char *const *)args, nargs, &f, &n);
     if (r < 0) {
         if (r != -EINVAL || f)
             abort();

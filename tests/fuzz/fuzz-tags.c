@@ -1,4 +1,4 @@
-/* fuzz-tags.c - libFuzzer harness for bsnap_tags_parse().
+/* fuzz-tags.c - libFuzzer harness for bsf_tags_parse().
  *
  * The input is split at newlines into arguments.  Checks: it returns; on
  * success there are at most 50 tags, keys are non-empty and not "aws:", and
@@ -11,7 +11,7 @@
 #include <string.h>
 #include <strings.h>
 
-#include "blocksnap.h"
+#include "bsfront.h"
 
 #define MAX_ARGS 64
 
@@ -49,7 +49,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             break;
         *p++ = '\0';
     }
-    r = bsnap_tags_parse((const char *const *)args, nargs, &t, &n);
+    r = bsf_tags_parse((const char *const *)args, nargs, &t, &n);
     if (r < 0) {
         if (r != -EINVAL || t)
             abort();
@@ -71,7 +71,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             quote(end, "Value", t[i].value);
         }
         const char *one[1] = {buf};
-        if (bsnap_tags_parse(one, 1, &t2, &n2) < 0 || n2 != 1 || strcmp(t2[0].key, t[i].key) != 0 ||
+        if (bsf_tags_parse(one, 1, &t2, &n2) < 0 || n2 != 1 || strcmp(t2[0].key, t[i].key) != 0 ||
             !t2[0].value != !t[i].value || (t[i].value && strcmp(t2[0].value, t[i].value) != 0))
             abort();
         free(t2);

@@ -1,16 +1,14 @@
-/* table.c - the AWS CLI's --output table form (see render.h for the rules).
+/* table.c - the AWS CLI's --output table form (bsfront.h says the rules).
  *
  * The document is first laid out as sections (title, rows of cells), as
  * awscli/formatter.py's TableFormatter builds them, then drawn once the
  * widest section is known, so every line of the table has the same width.
  */
-#include "table.h"
-
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "util.h"
+#include "render.h"
 
 struct row {
     char **cells;
@@ -96,7 +94,7 @@ static size_t display_width(const char *s)
 {
     size_t w = 0;
 
-    for (; *s; s += utf8_char_len(s))
+    for (; *s; s += bsnap_utf8_char_len(s))
         w++;
     return w;
 }
@@ -105,14 +103,10 @@ static size_t display_width(const char *s)
 static char *escaped(const char *s)
 {
     struct render_buf b = {0};
+    char *text = NULL;
 
     render_escape(&b, s);
-    render_buf_puts(&b, "");
-    if (b.err) {
-        free(b.s);
-        return NULL;
-    }
-    return b.s;
+    return render_buf_finish(&b, &text) < 0 ? NULL : text;
 }
 
 static void table_new_section(struct table *t, const char *title, int indent)
@@ -145,12 +139,12 @@ static char *cut(char *c, size_t max, bool keep_end)
         return c;
     if (!keep_end) {
         for (size_t i = 0; i < max - 3; i++)
-            p += utf8_char_len(p);
+            p += bsnap_utf8_char_len(p);
         memcpy(p, "...", 4);
         return c;
     }
     for (skip = w - (max - 3); skip > 0; skip--)
-        p += utf8_char_len(p);
+        p += bsnap_utf8_char_len(p);
     out = malloc(strlen(p) + 4);
     if (out) {
         memcpy(out, "...", 3);
@@ -521,7 +515,7 @@ static void render_section(struct render_buf *b, const struct section *s, size_t
     }
 }
 
-int table_render(const json_t *doc, const char *title, char **ret_text)
+int table_emit(const json_t *doc, const char *title, char **ret_text)
 {
     struct table t = {0};
     struct render_buf b = {0};
@@ -554,12 +548,6 @@ int table_render(const json_t *doc, const char *title, char **ret_text)
     }
     for (size_t i = 0; i < t.n; i++)
         render_section(&b, &t.v[i], total);
-    render_buf_puts(&b, "");
     table_free(&t);
-    if (b.err) {
-        free(b.s);
-        return b.err;
-    }
-    *ret_text = b.s;
-    return 0;
+    return render_buf_finish(&b, ret_text);
 }

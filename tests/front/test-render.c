@@ -1,4 +1,5 @@
-/* test-render.c - bsnap_render(): the AWS CLI's json, text and table forms. */
+/* test-render.c - bsf_render(): the AWS CLI's json, text and table forms,
+ * and EC2's query XML, each an emitter over the same document. */
 #include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -10,6 +11,7 @@
 #include <cmocka.h>
 
 #include "blocksnap.h"
+#include "bsfront.h"
 #include "render.h"
 
 /* Two snapshots as DescribeSnapshots returns them: the first tagged, the
@@ -20,11 +22,25 @@ static const char snapshots[] =
     "{\"Key\":\"team\",\"Value\":\"ops\"}]},{\"SnapshotId\":\"snap-1\",\"State\":\"pending\","
     "\"VolumeSize\":2,\"Encrypted\":true,\"Extra\":null}]}";
 
+/* Parse @json (a test's document) and render it as bsf_render() does. */
+static int render_text(const char *json, const char *format, const char *title, char **ret)
+{
+    json_error_t jerr;
+    json_t *doc = json_loads(json, JSON_DECODE_ANY, &jerr);
+    int r;
+
+    if (!doc)
+        fail_msg("test document does not parse: %s", jerr.text);
+    r = bsf_render(doc, format, title, ret);
+    json_decref(doc);
+    return r;
+}
+
 static void expect(const char *json, const char *format, const char *want)
 {
     char *text = NULL;
 
-    assert_int_equal(bsnap_render(json, format, &text), 0);
+    assert_int_equal(render_text(json, format, NULL, &text), 0);
     assert_non_null(text);
     assert_string_equal(text, want);
     free(text);
@@ -143,7 +159,7 @@ static void test_escaping(void **state)
     expect(forged, "text",
            "SNAPSHOTS\tsnap-1\n"
            "TAGS\tk\tv\\nSNAPSHOTS\\tsnap-2\\x1b[31m\\xc2\\x9b\\\\\\r\\x7f\\x01 \xc3\xa9\n");
-    assert_int_equal(bsnap_render(forged, "table", &text), 0);
+    assert_int_equal(render_text(forged, "table", NULL, &text), 0);
     assert_non_null(
         strstr(text, "|  v\\nSNAPSHOTS\\tsnap-2\\x1b[31m\\xc2\\x9b\\\\\\r\\x7f\\x01 \xc3\xa9  |"));
     for (const char *p = text; *p; p++)
@@ -152,7 +168,7 @@ static void test_escaping(void **state)
     /* Keys are escaped too (a list's key is the text form's first field). */
     expect("{\"a\\tb\":[{\"x\":\"1\"}]}", "text", "A\\tB\t1\n");
     /* The public escaper is the same one. */
-    assert_int_equal(bsnap_escape("a\x1b\\\t\xff\xc2\x85\xe2\x82\xac", &text), 0);
+    assert_int_equal(bsf_escape("a\x1b\\\t\xff\xc2\x85\xe2\x82\xac", &text), 0);
     assert_string_equal(text, "a\\x1b\\\\\\t\\xff\\xc2\\x85\xe2\x82\xac");
     free(text);
 }
@@ -163,7 +179,7 @@ static void test_table_every_element_its_section(void **state)
     size_t titles = 0;
 
     /* Elements with nested lists each get their own titled section. */
-    assert_int_equal(bsnap_render(snapshots, "table", &text), 0);
+    assert_int_equal(render_text(snapshots, "table", NULL, &text), 0);
     for (const char *p = text; (p = strstr(p, " Snapshots ")); p++)
         titles++;
     assert_int_equal(titles, 2);
@@ -218,7 +234,7 @@ static void test_table_width(void **state)
              "\"%s\",\"Value\":\"%s\"}],\"VolumeSizeBytes\":1048576,\"ChunkSize\":65536,"
              "\"DataChunks\":0,\"BytesRead\":0,\"BytesWritten\":0,\"ChunksWritten\":0}]}",
              desc, key, value);
-    assert_int_equal(bsnap_render_titled(json, "table", "DescribeSnapshots", &text), 0);
+    assert_int_equal(render_text(json, "table", "DescribeSnapshots", &text), 0);
     assert_true(widest(text) <= 120);
     assert_non_null(strstr(text, "|  snap-0123456789abcdef0  |"));
     assert_non_null(strstr(text, "\xc3\xa9...")); /* the description, cut */
@@ -233,7 +249,7 @@ static void test_table_width(void **state)
              "\"MultiAttachEnabled\":false,\"Path\":\"%s\",\"SizeBytes\":1048576,"
              "\"LastSnapshotId\":\"snap-0123456789abcdef0\"}]}",
              path);
-    assert_int_equal(bsnap_render_titled(json, "table", "DescribeVolumes", &text), 0);
+    assert_int_equal(render_text(json, "table", "DescribeVolumes", &text), 0);
     assert_true(widest(text) <= 120);
     assert_non_null(strstr(text, "|  ...ppp")); /* a path keeps its end */
     assert_non_null(strstr(text, "p/disk.img  |"));
@@ -247,7 +263,7 @@ static void test_table_width(void **state)
              "{\"SnapshotId\":\"snap-0123456789abcdef0\",\"VolumeSize\":8,\"VolumeType\":"
              "\"standard\",\"DeleteOnTermination\":true,\"Encrypted\":false}}]}]}",
              value, desc);
-    assert_int_equal(bsnap_render_titled(json, "table", "DescribeImages", &text), 0);
+    assert_int_equal(render_text(json, "table", "DescribeImages", &text), 0);
     assert_true(widest(text) <= 120);
     /* A mapping's Ebs fields are columns of the mapping's row. */
     const char *row = strstr(text, "|||  /dev/xvda ");
@@ -268,7 +284,7 @@ static void test_table_width(void **state)
              "\"StoredBytes\":0,\"MetaBytes\":53248,\"SnapshotCount\":1,\"VolumeCount\":1,"
              "\"OwnerId\":\"123456789012\"}",
              path);
-    assert_int_equal(bsnap_render_titled(json, "table", "DescribeStore", &text), 0);
+    assert_int_equal(render_text(json, "table", "DescribeStore", &text), 0);
     assert_true(widest(text) <= 120);
     assert_non_null(strstr(text, "|  ChunkCount     |  0 "));
     free(text);
@@ -278,7 +294,7 @@ static void expect_titled(const char *json, const char *format, const char *titl
 {
     char *text = NULL;
 
-    assert_int_equal(bsnap_render_titled(json, format, title, &text), 0);
+    assert_int_equal(render_text(json, format, title, &text), 0);
     assert_string_equal(text, want);
     free(text);
 }
@@ -319,14 +335,68 @@ static void test_table_titled(void **state)
 static void test_errors(void **state)
 {
     char *text = NULL;
+    json_t *doc = json_object();
 
-    assert_int_equal(bsnap_render("{}", "yaml", &text), -EINVAL);
-    assert_string_equal(bsnap_last_error()->code, "InvalidParameterValue");
-    assert_non_null(strstr(bsnap_last_error()->message, "'yaml'"));
-    assert_int_equal(bsnap_render("{\"a\":", "json", &text), -EINVAL);
-    assert_non_null(strstr(bsnap_last_error()->message, "malformed JSON"));
-    assert_int_equal(bsnap_render("", "text", &text), -EINVAL);
+    (void)state;
+    assert_int_equal(bsf_render(doc, "yaml", NULL, &text), -EINVAL);
+    assert_string_equal(bsf_last_error()->code, "InvalidParameterValue");
+    assert_non_null(strstr(bsf_last_error()->message, "'yaml'"));
     assert_null(text);
+    assert_null(bsf_emitter_find("yaml"));
+    assert_non_null(bsf_emitter_find("table"));
+    json_decref(doc);
+}
+
+/* The API server's form: the same document as EC2's query API answers,
+ * lists as ...Set of <item>, names in lowerCamelCase, text escaped. */
+static void test_xml(void **state)
+{
+    (void)state;
+    expect_titled(snapshots, "xml", "DescribeSnapshots",
+                  "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
+                  "<DescribeSnapshotsResponse xmlns=\"http://ec2.amazonaws.com/doc/2016-11-15/\">\n"
+                  "    <snapshotSet>\n"
+                  "        <item>\n"
+                  "            <snapshotId>snap-0123456789abcdef0</snapshotId>\n"
+                  "            <state>completed</state>\n"
+                  "            <volumeSize>1</volumeSize>\n"
+                  "            <encrypted>false</encrypted>\n"
+                  "            <tagSet>\n"
+                  "                <item>\n"
+                  "                    <key>env</key>\n"
+                  "                    <value>prod</value>\n"
+                  "                </item>\n"
+                  "                <item>\n"
+                  "                    <key>team</key>\n"
+                  "                    <value>ops</value>\n"
+                  "                </item>\n"
+                  "            </tagSet>\n"
+                  "        </item>\n"
+                  "        <item>\n"
+                  "            <snapshotId>snap-1</snapshotId>\n"
+                  "            <state>pending</state>\n"
+                  "            <volumeSize>2</volumeSize>\n"
+                  "            <encrypted>true</encrypted>\n"
+                  "            <extra></extra>\n"
+                  "        </item>\n"
+                  "    </snapshotSet>\n"
+                  "</DescribeSnapshotsResponse>\n");
+    /* EC2's own list names; markup and control characters in text cannot
+     * forge an element or break the document. */
+    expect_titled("{\"Images\":[{\"Name\":\"a<b>&\\\"c\\u0001\",\"BlockDeviceMappings\":[]}],"
+                  "\"Return\":true}",
+                  "xml", "DescribeImages",
+                  "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
+                  "<DescribeImagesResponse xmlns=\"http://ec2.amazonaws.com/doc/2016-11-15/\">\n"
+                  "    <imagesSet>\n"
+                  "        <item>\n"
+                  "            <name>a&lt;b&gt;&amp;&quot;c\\x01</name>\n"
+                  "            <blockDeviceMapping>\n"
+                  "            </blockDeviceMapping>\n"
+                  "        </item>\n"
+                  "    </imagesSet>\n"
+                  "    <return>true</return>\n"
+                  "</DescribeImagesResponse>\n");
 }
 
 int main(void)
@@ -344,6 +414,7 @@ int main(void)
         cmocka_unit_test(test_table_titled),
         cmocka_unit_test(test_table_width),
         cmocka_unit_test(test_errors),
+        cmocka_unit_test(test_xml),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

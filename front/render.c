@@ -1,4 +1,5 @@
-/* render.c - the AWS CLI's json, text and table output forms (see render.h). */
+/* render.c - the renderer's entry point, the emitters' list, and the AWS
+ * CLI's json and text output forms (see render.h). */
 #include "render.h"
 
 #include <ctype.h>
@@ -7,11 +8,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-#include "blocksnap.h"
-#include "error.h"
-#include "table.h"
-#include "util.h"
 
 /* ---- output buffer ------------------------------------------------------ */
 
@@ -47,6 +43,19 @@ void render_buf_repeat(struct render_buf *b, char c, size_t n)
         render_buf_add(b, &c, 1);
 }
 
+int render_buf_finish(struct render_buf *b, char **ret_text)
+{
+    render_buf_puts(b, ""); /* "" rather than NULL when nothing was added */
+    if (b->err) {
+        free(b->s);
+        b->s = NULL;
+        return b->err;
+    }
+    *ret_text = b->s;
+    b->s = NULL;
+    return 0;
+}
+
 /* ---- escaping ----------------------------------------------------------- */
 
 void render_escape(struct render_buf *b, const char *s)
@@ -55,7 +64,7 @@ void render_escape(struct render_buf *b, const char *s)
 
     while (*s) {
         const unsigned char *p = (const unsigned char *)s;
-        size_t len = utf8_char_len(s);
+        size_t len = bsnap_utf8_char_len(s);
         /* C1 controls (U+0080..U+009F, UTF-8 c2 80..c2 9f) act as ESC
          * sequences on some terminals: escape them as their bytes. */
         bool c1 = len == 2 && p[0] == 0xc2 && p[1] < 0xa0;
@@ -86,18 +95,12 @@ void render_escape(struct render_buf *b, const char *s)
     }
 }
 
-int bsnap_escape(const char *s, char **ret_text)
+int bsf_escape(const char *s, char **ret_text)
 {
     struct render_buf b = {0};
 
     render_escape(&b, s);
-    render_buf_puts(&b, "");
-    if (b.err) {
-        free(b.s);
-        return -ENOMEM;
-    }
-    *ret_text = b.s;
-    return 0;
+    return render_buf_finish(&b, ret_text);
 }
 
 /* ---- scalars and keys ----------------------------------------------------- */
@@ -164,7 +167,8 @@ const char **render_keys(const json_t *obj, bool scalar, size_t *ret_n)
                 ;
             if (i < n)
                 continue;
-            const char **nk = array_grow(keys, n, &cap, sizeof *nk, 16);
+            const char **nk =
+                n < cap ? keys : realloc(keys, (cap = cap ? 2 * cap : 16) * sizeof *nk);
             if (!nk) {
                 free(keys);
                 return NULL;
@@ -325,53 +329,60 @@ static void text_any(struct render_buf *b, const json_t *item, const char *ident
     }
 }
 
-/* ---- entry point -------------------------------------------------------- */
+/* ---- json and text ------------------------------------------------------ */
 
-int bsnap_render_titled(const char *json, const char *format, const char *title, char **ret_text)
+int json_emit(const json_t *doc, const char *title, char **ret_text)
 {
-    json_error_t jerr;
-    json_t *doc;
     struct render_buf b = {0};
+    char *s = json_dumps(doc, JSON_INDENT(4) | JSON_PRESERVE_ORDER | JSON_ENCODE_ANY);
 
-    bsnap_error_clear();
-    if (strcmp(format, "json") != 0 && strcmp(format, "text") != 0 && strcmp(format, "table") != 0)
-        return bsnap_fail(-EINVAL, "InvalidParameterValue",
-                          "unknown output format '%.32s' (expected json, text or table)", format);
-    doc = json_loads(json, JSON_DECODE_ANY, &jerr);
-    if (!doc)
-        return bsnap_fail(-EINVAL, "InvalidParameterValue",
-                          "cannot render malformed JSON (line %d column %d: %s)", jerr.line,
-                          jerr.column, jerr.text);
-    if (strcmp(format, "json") == 0) {
-        char *s = json_dumps(doc, JSON_INDENT(4) | JSON_PRESERVE_ORDER | JSON_ENCODE_ANY);
-        if (s)
-            render_buf_puts(&b, s);
-        else
-            b.err = -ENOMEM;
-        free(s);
-        render_buf_puts(&b, "\n");
-    } else if (strcmp(format, "text") == 0) {
-        text_any(&b, doc, NULL, NULL, 0);
-        render_buf_puts(&b, ""); /* an empty document renders as "" */
-    } else {
-        char *t = NULL;
-        int r = table_render(doc, title, &t);
-        if (r < 0)
-            b.err = r;
-        else
-            render_buf_puts(&b, t);
-        free(t);
-    }
-    json_decref(doc);
-    if (b.err || !b.s) {
-        free(b.s);
-        return bsnap_fail(-ENOMEM, "InternalError", "out of memory rendering output");
-    }
-    *ret_text = b.s;
-    return 0;
+    (void)title;
+    if (!s)
+        return -ENOMEM;
+    render_buf_puts(&b, s);
+    free(s);
+    render_buf_puts(&b, "\n");
+    return render_buf_finish(&b, ret_text);
 }
 
-int bsnap_render(const char *json, const char *format, char **ret_text)
+int text_emit(const json_t *doc, const char *title, char **ret_text)
 {
-    return bsnap_render_titled(json, format, NULL, ret_text);
+    struct render_buf b = {0};
+
+    (void)title;
+    text_any(&b, doc, NULL, NULL, 0);
+    return render_buf_finish(&b, ret_text); /* an empty document renders as "" */
+}
+
+/* ---- entry point -------------------------------------------------------- */
+
+static const bsf_emitter emitters[] = {
+    {"json", json_emit},
+    {"text", text_emit},
+    {"table", table_emit},
+    {"xml", xml_emit},
+};
+
+const bsf_emitter *bsf_emitter_find(const char *format)
+{
+    for (size_t i = 0; i < ARRAY_SIZE(emitters); i++)
+        if (strcmp(emitters[i].format, format) == 0)
+            return &emitters[i];
+    return NULL;
+}
+
+int bsf_render(const json_t *doc, const char *format, const char *title, char **ret_text)
+{
+    const bsf_emitter *em = bsf_emitter_find(format);
+    int r;
+
+    front_error_clear();
+    if (!em)
+        return front_fail(-EINVAL, "InvalidParameterValue",
+                          "unknown output format '%.32s' (expected json, text, table or xml)",
+                          format);
+    r = em->render(doc, title, ret_text);
+    if (r < 0)
+        return front_fail(r, "InternalError", "out of memory rendering output");
+    return 0;
 }

@@ -1,0 +1,160 @@
+/* bsfront.h - the front-end library: what every blocksnap front end shares.
+ *
+ * The engine (blocksnap.h) takes typed options and returns EC2-shaped
+ * documents; it knows no command line, no flag and no output format.  This
+ * library sits between it and the front ends (the CLI, the FUSE view, the
+ * coming API server and web pages), so that each of them is thin and there
+ * is one grammar and one renderer:
+ *
+ *   input   the AWS CLI's shorthand ("Key=env,Value=prod") and its JSON
+ *           forms, for tags, EC2 filters and block device mappings, and
+ *           whole requests (--cli-input-json, a describe-images manifest);
+ *   output  documents (jansson json_t) rendered as the AWS CLI renders them
+ *           (json, text, table) or as EC2's query API answers (xml), each
+ *           form one emitter over the same document;
+ *   words   the EC2 parameter names the engine's errors use, said in each
+ *           front end's words (the CLI's "--snapshot-id").
+ *
+ * Caveats
+ * =======
+ *  - Every function here is pure (no store, no I/O, no global state but the
+ *    calling thread's error record): any thread may call any of them.
+ *  - Failures return a negative errno and leave details in
+ *    bsf_last_error(), a record of the engine's type (bsnap_error) that is
+ *    separate from the engine's own: read it right after the failing call.
+ *
+ * Conventions as in blocksnap.h: out-parameters last, named ret_*, written
+ * only on success; results are malloc'd and the caller frees them.
+ */
+#ifndef BSFRONT_H
+#define BSFRONT_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "blocksnap.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ------------------------------------------------------------------------
+ * Errors
+ * ------------------------------------------------------------------------ */
+
+/** The calling thread's last failure in this library (not the engine's:
+ * that is bsnap_last_error()).  Never NULL; valid until the next call of
+ * this library in the same thread. */
+const bsnap_error *bsf_last_error(void);
+
+/* ------------------------------------------------------------------------
+ * Input: tags and filters
+ * ------------------------------------------------------------------------ */
+
+/* EC2's limits on tags: a key has at most 127 characters and a value at
+ * most 256, a resource at most 50 tags, counted in code points. */
+#define BSF_TAG_KEY_MAX 127
+#define BSF_TAG_VALUE_MAX 256
+#define BSF_TAGS_MAX 50
+
+/** Parse AWS CLI tag arguments into tags.
+ *
+ * Each of @args is shorthand ("Key=env,Value=prod", or "Key=env" for
+ * delete) or a JSON array ('[{"Key":"env","Value":"prod"}]'); a single
+ * object is accepted too.  Shorthand grammar (a subset of the AWS CLI's):
+ *
+ *   arg    := field ("," field)*
+ *   field  := NAME "=" values
+ *   values := "[" [item ("," item)*] "]" | item ("," item)*
+ *   item   := '"' chars '"' | "'" chars "'" | chars up to the next ","
+ *
+ * A ","-separated piece that begins with NAME "=" starts a new field, any
+ * other piece is one more item of the current field.  Inside double quotes
+ * a backslash escapes the next character.
+ *
+ * @ret_tags out: one malloc'd block holding the array and its strings:
+ * free it with a single free().  A tag given without a value has value
+ * NULL.  Errors: -EINVAL (InvalidParameterValue, TagLimitExceeded) quoting
+ * the bad argument: keys over 127 / values over 256 characters, "aws:"
+ * keys, more than 50 tags, text that is not UTF-8; -ENOMEM. */
+int bsf_tags_parse(const char *const *args, size_t nargs, bsnap_tag **ret_tags, size_t *ret_ntags)
+    BSNAP_NONNULL(3, 4);
+
+/** Parse AWS CLI filter arguments ("Name=volume-id,Values=vol-1,vol-2" or a
+ * JSON array of {"Name":…,"Values":[…]}).  @ret_filters as for
+ * bsf_tags_parse() (one free()).  A filter without values is refused (it
+ * would match nothing).  Errors: -EINVAL (InvalidParameterValue); -ENOMEM. */
+int bsf_filters_parse(const char *const *args, size_t nargs, bsnap_filter **ret_filters,
+                      size_t *ret_nfilters) BSNAP_NONNULL(3, 4);
+
+/* ------------------------------------------------------------------------
+ * Output: rendering documents
+ * ------------------------------------------------------------------------ */
+
+/** One output form: a function that renders a whole document.  The
+ * renderer dispatches on the format's name to one of these; a front end
+ * with a form of its own (the web pages' HTML) adds an emitter rather than
+ * walking documents itself.  @title is the operation ("DescribeSnapshots"),
+ * NULL when none.  Errors: -ENOMEM (nothing recorded). */
+typedef struct bsf_emitter {
+    const char *format; /**< "json", "text", "table", "xml" */
+    int (*render)(const json_t *doc, const char *title, char **ret_text);
+} bsf_emitter;
+
+/** The emitter of @format, or NULL when there is none.  The built-in forms:
+ *
+ *  json   the document pretty-printed with a 4-space indent, keys in the
+ *         order the document has them, non-ASCII characters kept;
+ *
+ *  text   awscli/text.py's rules: an object prints one line of its scalar
+ *         values, tab-separated, in sorted key order; inside a list the
+ *         line starts with the list's key UPPER-CASED and every element
+ *         lists the union of the elements' scalar keys (missing ones
+ *         empty); nested lists and objects follow as their own lines.
+ *         Booleans are "True"/"False" and null "None", as Python prints
+ *         them.  Keys and values are escaped (bsf_escape());
+ *
+ *  table  awscli/formatter.py's TableFormatter: a boxed section per list or
+ *         object, titled with its key, a header row of the sorted scalar
+ *         keys, one row per element, nested sections indented by one more
+ *         '|' on each side, @title on top.  The describe lists (Snapshots,
+ *         Volumes, Images, their mappings and tags) show chosen columns
+ *         with long values cut, and an object wider than 100 columns is
+ *         drawn as KEY | VALUE rows, so that a describe table fits in 120
+ *         columns; widths come from the content only.  Cells are escaped;
+ *
+ *  xml    EC2's query API answer: <TITLEResponse xmlns=…> holding the
+ *         document's members with lowerCamelCase names, each list as a
+ *         NAMESet (EC2's names where they differ) of <item> elements,
+ *         booleans as true/false; text XML-escaped, and characters XML 1.0
+ *         cannot hold written as bsf_escape() writes them.
+ *
+ * Every form ends with a newline, except that an empty document ({}, [],
+ * or lists with nothing in them) renders as "" in text form, and as the
+ * title alone (or "") in table form, as the AWS CLI prints it. */
+const bsf_emitter *bsf_emitter_find(const char *format) BSNAP_NONNULL(1);
+
+/** Render @doc in @format (bsf_emitter_find()) under the operation name
+ * @title (optional; the table's top row, the XML's root element; json and
+ * text ignore it).  @doc is only read.  @ret_text out: malloc'd.
+ * Errors: -EINVAL (InvalidParameterValue) for an unknown format; -ENOMEM. */
+int bsf_render(const json_t *doc, const char *format, const char *title, char **ret_text)
+    BSNAP_NONNULL(1, 2, 4);
+
+/** Escape @s for a terminal or a line-oriented reader, in C's style, as the
+ * text and table forms do: a backslash becomes two (\\); tab, newline and
+ * carriage return become \t, \n and \r; every other control character (C0,
+ * DEL, and C1, U+0080 to U+009F) becomes \xHH per byte (ESC is \x1b, U+009B
+ * is \xc2\x9b), and so does a byte that is not part of well-formed UTF-8.
+ * Everything else, printable non-ASCII included, is kept, so a result never
+ * holds a control character and reads back unambiguously.  Front ends use
+ * it for any user text they echo, error messages included.
+ * @ret_text out: malloc'd.  Errors: -ENOMEM (not recorded). */
+int bsf_escape(const char *s, char **ret_text) BSNAP_NONNULL(1, 2);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* BSFRONT_H */
