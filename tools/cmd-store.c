@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "blocksnap-fuse.h"
 #include "cmd.h"
 
 /* Where problems go: one line each on stdout (text), or, for a JSON
@@ -294,24 +295,58 @@ int cmd_gc(struct cli *cli, const struct args *a)
     return output_document(cli, json);
 }
 
+/* --chunk-size: bytes or K/M (as mount's --cache-size), a power of two
+ * the engine accepts.  EXIT_OK with *ret set (0 when not given), or
+ * EXIT_USAGE after printing why. */
+static int parse_chunk_size(const struct cli *cli, const struct args *a, uint32_t *ret)
+{
+    const char *text = arg_value(a, "chunk-size");
+    uint64_t v = 0;
+
+    *ret = 0;
+    if (!text)
+        return EXIT_OK;
+    if (bsnap_fuse_parse_size(text, &v) < 0 || v < BSNAP_CHUNK_SIZE_MIN ||
+        v > BSNAP_CHUNK_SIZE_MAX || (v & (v - 1)))
+        return output_usage_error(cli->verb, "InvalidParameterValue",
+                                  "--chunk-size: '%s' is not a power of two from 4K to 4M", text);
+    *ret = (uint32_t)v;
+    return EXIT_OK;
+}
+
 /* `create-store`: an explicit way to make a store before its first
  * snapshot (scripts, tests, the benchmark suite), since the reading verbs
  * no longer create one.  It must not exist yet: a mistyped --store that
- * names an existing store is not silently "created". */
+ * names an existing store is not silently "created", and a store's chunk
+ * size never changes (every block map and changed-block list of it counts
+ * in its chunks). */
 int cmd_create_store(struct cli *cli, const struct args *a)
 {
+    bsnap_store_config cfg = {.region = cli->region};
     bsnap_store *probe = NULL;
+    bsnap_store_info old;
     int r;
 
+    if ((r = parse_chunk_size(cli, a, &cfg.chunk_size)) != EXIT_OK)
+        return r;
     if ((r = cli_store_path(cli)) != EXIT_OK)
         return r;
     if (bsnap_store_open(cli->store_path, BSNAP_STORE_RDONLY, NULL, &probe) == 0) {
+        r = bsnap_store_get_info(probe, &old);
         bsnap_store_close(probe);
-        output_line("blocksnap: error: store %s exists already (Store.AlreadyExists)",
-                    cli->store_path);
+        if (r == 0 && cfg.chunk_size && cfg.chunk_size != old.chunk_size)
+            output_line("blocksnap: error: store %s exists already with chunk size %" PRIu32
+                        "; a store's chunk size never changes, it cannot become %" PRIu32
+                        " (Store.AlreadyExists)",
+                        cli->store_path, old.chunk_size, cfg.chunk_size);
+        else
+            output_line("blocksnap: error: store %s exists already (Store.AlreadyExists)",
+                        cli->store_path);
         return EXIT_FAILED;
     }
-    return cmd_describe_store(cli, a); /* opens it with BSNAP_STORE_CREATE: the verb writes */
+    if (bsnap_store_open(cli->store_path, BSNAP_STORE_CREATE, &cfg, &cli->store) < 0)
+        return output_engine_error();
+    return cmd_describe_store(cli, a);
 }
 
 int cmd_describe_store(struct cli *cli, const struct args *a)

@@ -93,6 +93,12 @@ static const struct opt gc_options[] = {
     {NULL, 0, NULL, NULL, false},
 };
 
+static const struct opt create_store_options[] = {
+    {"chunk-size", OPT_VALUE, "SIZE", "a power of two from 4K to 4M, e.g. 16K (default 64K)",
+     false},
+    {NULL, 0, NULL, NULL, false},
+};
+
 static const struct opt register_image_options[] = {
     {"name", OPT_VALUE, "NAME", "3-128 of letters, digits and ()[] ./-'@_", false},
     {"block-device-mappings", OPT_LIST, "JSON|SHORTHAND",
@@ -247,11 +253,14 @@ const struct verb verbs[] = {
      true},
     {"describe-store", cmd_describe_store, "print the store's facts and sizes", "", NULL, 0, NULL,
      false},
-    {"create-store", cmd_create_store, "create an empty store", "", NULL, 0,
+    {"create-store", cmd_create_store, "create an empty store", "[--chunk-size SIZE]",
+     create_store_options, 0,
      "Makes the store that --store, --region or the default names, as `restic init` does, "
      "and prints what describe-store prints.  Fails (Store.AlreadyExists) when it exists "
-     "already.  Every verb that writes also creates a missing store; the verbs that only "
-     "read refuse one (Store.NotFound).",
+     "already.  --chunk-size (bytes, or with a K or M suffix) is the store's for its whole "
+     "life: the unit that snapshots read, store and share, and that diff lists "
+     "(docs/benchmarks.md weighs the sizes).  Every verb that writes also creates a missing "
+     "store, with 64K chunks; the verbs that only read refuse one (Store.NotFound).",
      true},
     {"register-image", cmd_register_image, "register a machine image from snapshots",
      "--name NAME --block-device-mappings JSON|SHORTHAND ... [options]", register_image_options, 0,
