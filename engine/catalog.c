@@ -11,6 +11,7 @@
 #include "error.h"
 #include "image.h"
 #include "index.h"
+#include "page.h"
 #include "store.h"
 #include "util.h"
 
@@ -321,22 +322,25 @@ static int snapshots_select(meta_txn *txn, const char *const *ids, size_t nids,
     return 0;
 }
 
-int bsnap_snapshot_describe(bsnap_store *s, const char *const *ids, size_t nids,
-                            const bsnap_filter *filters, size_t nfilters, char **ret_json)
+int bsnap_snapshot_describe(bsnap_store *s, const bsnap_describe_options *o, json_t **ret_doc)
 {
     _cleanup_txn_abort_ meta_txn *txn = NULL;
     struct snapshot_rec *recs = NULL;
+    struct page pg;
     size_t n = 0;
     int r;
 
     bsnap_error_clear();
+    r = page_begin(s, PAGE_SNAPSHOTS, o, NULL, 0, &pg);
+    if (r < 0)
+        return r;
     r = meta_txn_begin(s->meta, false, &txn);
     if (r < 0)
         return r;
-    r = snapshots_select(txn, ids, nids, &recs, &n);
+    r = snapshots_select(txn, o ? o->ids : NULL, o ? o->nids : 0, &recs, &n);
     if (r < 0)
         return r;
-    r = json_describe_snapshots(s, recs, n, filters, nfilters, false, ret_json);
+    r = page_describe_array(s, &pg, o, recs, sizeof *recs, n, ret_doc);
     snapshot_recs_free(recs, n);
     return r;
 }
@@ -350,7 +354,7 @@ int bsnap_snapshot_describe_one(bsnap_store *s, const char *id, char **ret_json)
     r = catalog_snapshot_get(s, id, &rec);
     if (r < 0)
         return r;
-    r = json_describe_snapshots(s, &rec, 1, NULL, 0, true, ret_json);
+    r = json_describe_snapshot(s, &rec, ret_json);
     snapshot_rec_clear(&rec);
     return r;
 }
@@ -442,11 +446,13 @@ int bsnap_snapshot_delete(bsnap_store *s, const char *id)
 
 /* ---- public: volumes ---- */
 
-int bsnap_volume_describe(bsnap_store *s, const char *const *ids, size_t nids,
-                          const bsnap_filter *filters, size_t nfilters, char **ret_json)
+int bsnap_volume_describe(bsnap_store *s, const bsnap_describe_options *o, json_t **ret_doc)
 {
     _cleanup_txn_abort_ meta_txn *txn = NULL;
+    const char *const *ids = o ? o->ids : NULL;
+    size_t nids = o ? o->nids : 0;
     struct volume_rec *recs = NULL;
+    struct page pg;
     size_t n = 0;
     int r;
 
@@ -456,6 +462,9 @@ int bsnap_volume_describe(bsnap_store *s, const char *const *ids, size_t nids,
         if (r < 0)
             return r;
     }
+    r = page_begin(s, PAGE_VOLUMES, o, NULL, 0, &pg);
+    if (r < 0)
+        return r;
     r = meta_txn_begin(s->meta, false, &txn);
     if (r < 0)
         return r;
@@ -470,7 +479,7 @@ int bsnap_volume_describe(bsnap_store *s, const char *const *ids, size_t nids,
             r = catalog_volume_load(txn, ids[i], &recs[i]);
     }
     if (r >= 0)
-        r = json_describe_volumes(s, recs, n, filters, nfilters, false, ret_json);
+        r = page_describe_array(s, &pg, o, recs, sizeof *recs, n, ret_doc);
     volume_recs_free(recs, n);
     return r;
 }
@@ -484,7 +493,7 @@ int bsnap_volume_describe_one(bsnap_store *s, const char *id, char **ret_json)
     r = catalog_volume_get(s, id, &rec);
     if (r < 0)
         return r;
-    r = json_describe_volumes(s, &rec, 1, NULL, 0, true, ret_json);
+    r = json_describe_volume(s, &rec, ret_json);
     volume_rec_clear(&rec);
     return r;
 }

@@ -7,6 +7,7 @@
 
 #include "error.h"
 #include "image.h"
+#include "page.h"
 #include "store.h"
 #include "util.h"
 
@@ -32,14 +33,16 @@ static int check_owners(const bsnap_store *s, const char *const *owners, size_t 
     return 0;
 }
 
-int bsnap_image_describe(bsnap_store *s, const char *const *ids, size_t nids,
-                         const char *const *owners, size_t nowners, const bsnap_filter *filters,
-                         size_t nfilters, char **ret_json)
+int bsnap_image_describe(bsnap_store *s, const bsnap_describe_options *o, const char *const *owners,
+                         size_t nowners, json_t **ret_doc)
 {
     _cleanup_txn_abort_ meta_txn *txn = NULL;
+    const char *const *ids = o ? o->ids : NULL;
+    size_t nids = o ? o->nids : 0;
     struct image_rec *all = NULL;
     size_t n = 0, keep = 0;
     bool owner_ok = false;
+    struct page pg;
     int r;
 
     bsnap_error_clear();
@@ -49,6 +52,9 @@ int bsnap_image_describe(bsnap_store *s, const char *const *ids, size_t nids,
             return r;
     }
     r = check_owners(s, owners, nowners, &owner_ok);
+    if (r < 0)
+        return r;
+    r = page_begin(s, PAGE_IMAGES, o, owners, nowners, &pg);
     if (r < 0)
         return r;
     r = meta_txn_begin(s->meta, false, &txn);
@@ -96,7 +102,7 @@ int bsnap_image_describe(bsnap_store *s, const char *const *ids, size_t nids,
             keep++;
         }
     }
-    r = json_describe_images(s, all, keep, filters, nfilters, false, ret_json);
+    r = page_describe_array(s, &pg, o, all, sizeof *all, keep, ret_doc);
     image_recs_free(all, n);
     return r;
 }
@@ -110,7 +116,7 @@ int bsnap_image_describe_one(bsnap_store *s, const char *id, char **ret_json)
     r = image_get(s, id, &rec);
     if (r < 0)
         return r;
-    r = json_describe_images(s, &rec, 1, NULL, 0, true, ret_json);
+    r = json_describe_image(s, &rec, ret_json);
     image_rec_clear(&rec);
     return r;
 }

@@ -100,10 +100,9 @@ int bdm_parse_json(const char *json, size_t len, struct image_bdm **ret, size_t 
  * (InvalidParameterValue, or InvalidBlockDeviceMapping from the mappings). */
 int image_request_parse(const char *json, size_t len, struct image_request *ret);
 
-/* EC2 DescribeImages documents, as json_describe_snapshots() (record.h).
- * Unknown filter names are InvalidParameterValue. */
-int json_describe_images(const bsnap_store *s, const struct image_rec *recs, size_t n,
-                         const bsnap_filter *filters, size_t nfilters, bool one, char **ret_json);
+/* One image as its EC2 DescribeImages object, as JSON text (the list:
+ * describe_new() in record.h). */
+int json_describe_image(const bsnap_store *s, const struct image_rec *rec, char **ret_json);
 /* DescribeImageAttribute's document: {"ImageId":…, @key: value} where the
  * value is {"Value": @value} (@value NULL: {}), or [] with @list. */
 int json_image_attribute(const char *id, const char *key, const char *value, bool list,

@@ -641,67 +641,125 @@ static int filters_match(const struct filter_field *fields, json_t *o, const bsn
     return 1;
 }
 
-typedef json_t *(*ec2_func)(const bsnap_store *s, const void *rec);
+static int check_image_filters(const bsnap_filter *filters, size_t nfilters);
+static int image_matches(json_t *o, const bsnap_filter *f, size_t n);
+static json_t *image_ec2(const bsnap_store *s, const struct image_rec *r);
 
-static int describe(const bsnap_store *s, const void *recs, size_t size, size_t n, ec2_func fn,
-                    const struct filter_field *fields, const char *list,
-                    const bsnap_filter *filters, size_t nfilters, bool one, char **ret_json)
-{
+/* ---- list-describe pages ---- */
+
+struct describe {
+    const bsnap_store *s;
+    enum page_kind kind;
+    const bsnap_filter *filters;
+    size_t nfilters;
+    uint32_t limit; /* 0: none */
+    size_t n;
     json_t *arr;
-    int r = check_filters(fields, filters, nfilters);
+    char last[BSNAP_ID_MAX];
+};
+
+int describe_new(const bsnap_store *s, enum page_kind kind, const bsnap_filter *filters,
+                 size_t nfilters, uint32_t limit, struct describe **ret)
+{
+    struct describe *d;
+    int r = kind == PAGE_IMAGES      ? check_image_filters(filters, nfilters)
+            : kind == PAGE_SNAPSHOTS ? check_filters(snapshot_fields, filters, nfilters)
+                                     : check_filters(volume_fields, filters, nfilters);
 
     if (r < 0)
         return r;
-    if (one) {
-        if (n != 1)
-            return bsnap_fail(-EINVAL, "InternalError", "describe one of %zu", n);
-        return dump(fn(s, recs), ret_json, NULL);
-    }
-    arr = json_array();
-    if (!arr)
+    d = calloc(1, sizeof *d);
+    if (!d || !(d->arr = json_array())) {
+        free(d);
         return bsnap_fail(-ENOMEM, "InternalError", "out of memory");
-    for (size_t i = 0; i < n; i++) {
-        json_t *o = fn(s, (const char *)recs + i * size);
-        if (!o) {
-            json_decref(arr);
-            return bsnap_fail(-ENOMEM, "InternalError", "out of memory");
-        }
-        int m = filters_match(fields, o, filters, nfilters);
-        if (m > 0) {
-            json_array_append_new(arr, o);
-        } else {
-            json_decref(o);
-            if (m < 0) {
-                json_decref(arr);
-                return bsnap_fail(m, "InternalError", "out of memory matching filters");
-            }
-        }
     }
-    return dump(json_pack("{s:o}", list, arr), ret_json, NULL);
+    d->s = s;
+    d->kind = kind;
+    d->filters = filters;
+    d->nfilters = nfilters;
+    d->limit = limit;
+    *ret = d;
+    return 0;
 }
 
-static json_t *snapshot_ec2_v(const bsnap_store *s, const void *r)
+int describe_add(struct describe *d, const void *rec)
 {
-    return snapshot_ec2(s, r);
+    const char *id;
+    json_t *o;
+    int m;
+
+    switch (d->kind) {
+    case PAGE_SNAPSHOTS:
+        id = ((const struct snapshot_rec *)rec)->id;
+        o = snapshot_ec2(d->s, rec);
+        break;
+    case PAGE_VOLUMES:
+        id = ((const struct volume_rec *)rec)->id;
+        o = volume_ec2(d->s, rec);
+        break;
+    default:
+        id = ((const struct image_rec *)rec)->id;
+        o = image_ec2(d->s, rec);
+        break;
+    }
+    if (!o)
+        return bsnap_fail(-ENOMEM, "InternalError", "out of memory");
+    m = d->kind == PAGE_IMAGES
+            ? image_matches(o, d->filters, d->nfilters)
+            : filters_match(d->kind == PAGE_SNAPSHOTS ? snapshot_fields : volume_fields, o,
+                            d->filters, d->nfilters);
+    if (m <= 0 || (d->limit && d->n == d->limit)) {
+        json_decref(o);
+        if (m < 0)
+            return bsnap_fail(m, "InternalError", "out of memory matching filters");
+        return m == 0 ? 1 : 0; /* a match past a full page: more remain */
+    }
+    if (json_array_append_new(d->arr, o) < 0)
+        return bsnap_fail(-ENOMEM, "InternalError", "out of memory");
+    d->n++;
+    snprintf(d->last, sizeof d->last, "%s", id);
+    return 1;
 }
 
-static json_t *volume_ec2_v(const bsnap_store *s, const void *r)
+const char *describe_last_id(const struct describe *d)
 {
-    return volume_ec2(s, r);
+    return d->last;
 }
 
-int json_describe_snapshots(const bsnap_store *s, const struct snapshot_rec *recs, size_t n,
-                            const bsnap_filter *filters, size_t nfilters, bool one, char **ret_json)
+int describe_finish(struct describe *d, const char *next_token, json_t **ret_doc)
 {
-    return describe(s, recs, sizeof *recs, n, snapshot_ec2_v, snapshot_fields, "Snapshots", filters,
-                    nfilters, one, ret_json);
+    const char *list = d->kind == PAGE_SNAPSHOTS ? "Snapshots"
+                       : d->kind == PAGE_VOLUMES ? "Volumes"
+                                                 : "Images";
+    json_t *doc = json_object();
+
+    if (!doc || json_object_set(doc, list, d->arr) < 0 ||
+        (next_token && json_object_set_new(doc, "NextToken", json_string(next_token)) < 0)) {
+        json_decref(doc);
+        describe_free(d);
+        return bsnap_fail(-ENOMEM, "InternalError", "out of memory");
+    }
+    describe_free(d);
+    *ret_doc = doc;
+    return 0;
 }
 
-int json_describe_volumes(const bsnap_store *s, const struct volume_rec *recs, size_t n,
-                          const bsnap_filter *filters, size_t nfilters, bool one, char **ret_json)
+void describe_free(struct describe *d)
 {
-    return describe(s, recs, sizeof *recs, n, volume_ec2_v, volume_fields, "Volumes", filters,
-                    nfilters, one, ret_json);
+    if (!d)
+        return;
+    json_decref(d->arr);
+    free(d);
+}
+
+int json_describe_snapshot(const bsnap_store *s, const struct snapshot_rec *rec, char **ret_json)
+{
+    return dump(snapshot_ec2(s, rec), ret_json, NULL);
+}
+
+int json_describe_volume(const bsnap_store *s, const struct volume_rec *rec, char **ret_json)
+{
+    return dump(volume_ec2(s, rec), ret_json, NULL);
 }
 
 int json_changed_blocks(const struct changed_block *b, size_t n, uint64_t volume_size,
@@ -1286,11 +1344,6 @@ static json_t *image_ec2(const bsnap_store *s, const struct image_rec *r)
     return o;
 }
 
-static json_t *image_ec2_v(const bsnap_store *s, const void *r)
-{
-    return image_ec2(s, r);
-}
-
 static const struct filter_field image_fields[] = {
     {"architecture", "Architecture"},
     {"boot-mode", "BootMode"},
@@ -1359,11 +1412,8 @@ static int image_matches(json_t *o, const bsnap_filter *f, size_t n)
     return 1;
 }
 
-int json_describe_images(const bsnap_store *s, const struct image_rec *recs, size_t n,
-                         const bsnap_filter *filters, size_t nfilters, bool one, char **ret_json)
+static int check_image_filters(const bsnap_filter *filters, size_t nfilters)
 {
-    json_t *arr;
-
     for (size_t i = 0; i < nfilters; i++) {
         bool known = strcmp(filters[i].name, "state-reason-code") == 0 ||
                      strcmp(filters[i].name, "state-reason-message") == 0;
@@ -1375,32 +1425,12 @@ int json_describe_images(const bsnap_store *s, const struct image_rec *recs, siz
                 return r;
         }
     }
-    if (one) {
-        if (n != 1)
-            return bsnap_fail(-EINVAL, "InternalError", "describe one of %zu", n);
-        return dump(image_ec2(s, recs), ret_json, NULL);
-    }
-    arr = json_array();
-    if (!arr)
-        return bsnap_fail(-ENOMEM, "InternalError", "out of memory");
-    for (size_t i = 0; i < n; i++) {
-        json_t *o = image_ec2_v(s, &recs[i]);
-        if (!o) {
-            json_decref(arr);
-            return bsnap_fail(-ENOMEM, "InternalError", "out of memory");
-        }
-        int m = image_matches(o, filters, nfilters);
-        if (m > 0) {
-            json_array_append_new(arr, o);
-        } else {
-            json_decref(o);
-            if (m < 0) {
-                json_decref(arr);
-                return bsnap_fail(m, "InternalError", "out of memory matching filters");
-            }
-        }
-    }
-    return dump(json_pack("{s:o}", "Images", arr), ret_json, NULL);
+    return 0;
+}
+
+int json_describe_image(const bsnap_store *s, const struct image_rec *rec, char **ret_json)
+{
+    return dump(image_ec2(s, rec), ret_json, NULL);
 }
 
 int json_image_attribute(const char *id, const char *key, const char *value, bool list,

@@ -12,6 +12,7 @@
 
 #include "blocksnap.h"
 #include "chunk.h"
+#include "page.h"
 
 #define TAGS_MAX 50
 #define TAG_KEY_MAX 127
@@ -72,14 +73,26 @@ int snapshot_rec_encode(const struct snapshot_rec *r, char **ret_json, size_t *r
 int volume_rec_decode(const void *buf, size_t len, struct volume_rec *ret);
 int volume_rec_encode(const struct volume_rec *r, char **ret_json, size_t *ret_len);
 
-/* EC2 describe documents.  @filters are checked first (unknown names are
- * InvalidParameterValue).  With @one, the single object itself is
- * returned instead of {"Snapshots":[...]}. */
-int json_describe_snapshots(const bsnap_store *s, const struct snapshot_rec *recs, size_t n,
-                            const bsnap_filter *filters, size_t nfilters, bool one,
-                            char **ret_json);
-int json_describe_volumes(const bsnap_store *s, const struct volume_rec *recs, size_t n,
-                          const bsnap_filter *filters, size_t nfilters, bool one, char **ret_json);
+/* One record as its EC2 describe object, as JSON text. */
+int json_describe_snapshot(const bsnap_store *s, const struct snapshot_rec *rec, char **ret_json);
+int json_describe_volume(const bsnap_store *s, const struct volume_rec *rec, char **ret_json);
+
+/* A list-describe document built one record at a time, in id order:
+ * describe_new() checks the filter names (InvalidParameterValue);
+ * describe_add() takes a record (struct snapshot_rec, volume_rec or
+ * image_rec as @kind says) and returns 1 to go on (whether or not the
+ * record passed the filters), 0 when it passed but the page of @limit is
+ * full: more remain, stop and ask page_token() for describe_last_id()'s
+ * token.  describe_finish() returns {"Snapshots":[…]} (Volumes, Images)
+ * with "NextToken" when @next_token is not NULL, and frees @d, as
+ * describe_free() does on the way out of a failure. */
+struct describe;
+int describe_new(const bsnap_store *s, enum page_kind kind, const bsnap_filter *filters,
+                 size_t nfilters, uint32_t limit, struct describe **ret);
+int describe_add(struct describe *d, const void *rec);
+const char *describe_last_id(const struct describe *d);
+int describe_finish(struct describe *d, const char *next_token, json_t **ret_doc);
+void describe_free(struct describe *d);
 
 /* EC2 wildcard match: '*' any run, '?' zero or one character (a code
  * point, not a byte), '\' escapes.  Takes O(|pattern| * |s|) time and

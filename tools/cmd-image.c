@@ -196,25 +196,22 @@ out:
 
 int cmd_describe_images(struct cli *cli, const struct args *a)
 {
-    size_t nids, nowners;
-    const char *const *ids = arg_list(a, "image-ids", &nids);
+    size_t nowners;
     const char *const *owners = arg_list(a, "owners", &nowners);
-    bsnap_filter *filters = NULL;
-    size_t nfilters;
-    char *json = NULL;
+    bsnap_describe_options o;
+    json_t *doc = NULL;
     int r;
 
-    if ((r = cli_parse_filters(cli, a, &filters, &nfilters)) != EXIT_OK)
+    if ((r = cli_describe_options(cli, a, "image-ids", &o)) != EXIT_OK)
         return r;
     if ((r = cli_open_store(cli)) == EXIT_OK) {
-        if (bsnap_image_describe(cli->store, ids, nids, owners, nowners, filters, nfilters, &json) <
-            0)
+        if (bsnap_image_describe(cli->store, &o, owners, nowners, &doc) < 0)
             r = output_engine_error();
         else
-            r = output_document(cli, json);
+            r = output_doc(cli, doc);
     }
-    free(json);
-    free(filters);
+    json_decref(doc);
+    free((void *)o.filters);
     return r;
 }
 

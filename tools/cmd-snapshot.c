@@ -92,23 +92,20 @@ out:
 
 int cmd_describe_snapshots(struct cli *cli, const struct args *a)
 {
-    size_t nids;
-    const char *const *ids = arg_list(a, "snapshot-ids", &nids);
-    bsnap_filter *filters = NULL;
-    size_t nfilters;
-    char *json = NULL;
+    bsnap_describe_options o;
+    json_t *doc = NULL;
     int r;
 
-    if ((r = cli_parse_filters(cli, a, &filters, &nfilters)) != EXIT_OK)
+    if ((r = cli_describe_options(cli, a, "snapshot-ids", &o)) != EXIT_OK)
         return r;
     if ((r = cli_open_store(cli)) == EXIT_OK) {
-        if (bsnap_snapshot_describe(cli->store, ids, nids, filters, nfilters, &json) < 0)
+        if (bsnap_snapshot_describe(cli->store, &o, &doc) < 0)
             r = output_engine_error();
         else
-            r = output_document(cli, json);
+            r = output_doc(cli, doc);
     }
-    free(json);
-    free(filters);
+    json_decref(doc);
+    free((void *)o.filters);
     return r;
 }
 

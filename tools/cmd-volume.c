@@ -46,22 +46,20 @@ int cmd_create_volume(struct cli *cli, const struct args *a)
 
 int cmd_describe_volumes(struct cli *cli, const struct args *a)
 {
-    size_t nids, nfilters;
-    const char *const *ids = arg_list(a, "volume-ids", &nids);
-    bsnap_filter *filters = NULL;
-    char *json = NULL;
+    bsnap_describe_options o;
+    json_t *doc = NULL;
     int r;
 
-    if ((r = cli_parse_filters(cli, a, &filters, &nfilters)) != EXIT_OK)
+    if ((r = cli_describe_options(cli, a, "volume-ids", &o)) != EXIT_OK)
         return r;
     if ((r = cli_open_store(cli)) == EXIT_OK) {
-        if (bsnap_volume_describe(cli->store, ids, nids, filters, nfilters, &json) < 0)
+        if (bsnap_volume_describe(cli->store, &o, &doc) < 0)
             r = output_engine_error();
         else
-            r = output_document(cli, json);
+            r = output_doc(cli, doc);
     }
-    free(json);
-    free(filters);
+    json_decref(doc);
+    free((void *)o.filters);
     return r;
 }
 

@@ -111,6 +111,13 @@ int cli_parse_tags(const struct cli *cli, const struct args *a, bool empty_value
 int cli_parse_filters(const struct cli *cli, const struct args *a, bsnap_filter **ret,
                       size_t *ret_n);
 
+/* The options of a list-describe verb: the ids of --@ids_name, --filters
+ * (parsed as cli_parse_filters() does: free((void *)ret->filters)),
+ * --max-results (5 or more, as EC2's MaxResults) and --next-token.
+ * EXIT_OK, or EXIT_USAGE after printing why. */
+int cli_describe_options(const struct cli *cli, const struct args *a, const char *ids_name,
+                         bsnap_describe_options *ret);
+
 /* Check the text of option --@name (not NULL) as bsnap_text_check() does:
  * valid UTF-8, at most @max characters.  EXIT_OK, or EXIT_USAGE after
  * printing why. */

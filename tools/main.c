@@ -36,6 +36,8 @@ static const struct opt create_snapshot_options[] = {
 static const struct opt describe_snapshots_options[] = {
     {"snapshot-ids", OPT_LIST, "ID", "only these snapshots", false},
     {"filters", OPT_LIST, "Name=N,Values=V", "EC2 filters: volume-id, status, tag:KEY, ...", false},
+    {"max-results", OPT_VALUE, "N", "at most N per page (5 or more; above 1000: 1000)", false},
+    {"next-token", OPT_VALUE, "TOKEN", "the page after the one that printed this NextToken", false},
     {NULL, 0, NULL, NULL, false},
 };
 
@@ -66,6 +68,8 @@ static const struct opt describe_volumes_options[] = {
     {"volume-ids", OPT_LIST, "ID", "only these volumes", false},
     {"filters", OPT_LIST, "Name=N,Values=V", "EC2 filters: volume-id, snapshot-id, tag:KEY, ...",
      false},
+    {"max-results", OPT_VALUE, "N", "at most N per page (5 or more; above 1000: 1000)", false},
+    {"next-token", OPT_VALUE, "TOKEN", "the page after the one that printed this NextToken", false},
     {NULL, 0, NULL, NULL, false},
 };
 
@@ -140,6 +144,8 @@ static const struct opt describe_images_options[] = {
     {"image-ids", OPT_LIST, "ID", "only these images", false},
     {"owners", OPT_LIST, "OWNER", "self or account ids", false},
     {"filters", OPT_LIST, "Name=N,Values=V", "EC2 filters: name, state, tag:KEY, ...", false},
+    {"max-results", OPT_VALUE, "N", "at most N per page (5 or more; above 1000: 1000)", false},
+    {"next-token", OPT_VALUE, "TOKEN", "the page after the one that printed this NextToken", false},
     {NULL, 0, NULL, NULL, false},
 };
 
@@ -178,10 +184,15 @@ const struct verb verbs[] = {
      "(VolumeChanged).",
      true},
     {"describe-snapshots", cmd_describe_snapshots, "list snapshots as EC2's DescribeSnapshots",
-     "[--snapshot-ids ID ...] [--filters Name=N,Values=V ...]", describe_snapshots_options, 0,
+     "[--snapshot-ids ID ...] [--filters Name=N,Values=V ...] [--max-results N] "
+     "[--next-token TOKEN]",
+     describe_snapshots_options, 0,
      "Filters: description, snapshot-id, volume-id, volume-size, status, start-time, "
-     "owner-id, tag:KEY, tag-key.  Values of one filter are OR-ed, filters are AND-ed; values "
-     "may use the wildcards * and ?.",
+     "owner-id, parent-snapshot-id, tag:KEY, tag-key.  Values of one filter are OR-ed, filters "
+     "are AND-ed; values may use the wildcards * and ?."
+     "  Results come sorted by id; with --max-results N, at most N of them and, when more remain, "
+     "a NextToken to give as --next-token (with the same filters) for the next page.  "
+     "--max-results and --next-token do not go with the ids.",
      false},
     {"delete-snapshot", cmd_delete_snapshot, "delete a snapshot", "--snapshot-id ID",
      delete_snapshot_options, 0,
@@ -207,10 +218,15 @@ const struct verb verbs[] = {
      "socket, a character device.",
      true},
     {"describe-volumes", cmd_describe_volumes, "list volumes as EC2's DescribeVolumes",
-     "[--volume-ids ID ...] [--filters Name=N,Values=V ...]", describe_volumes_options, 0,
+     "[--volume-ids ID ...] [--filters Name=N,Values=V ...] [--max-results N] "
+     "[--next-token TOKEN]",
+     describe_volumes_options, 0,
      "Filters: volume-id, snapshot-id, size, status, create-time, tag:KEY, tag-key.  A volume "
      "is recorded by the first snapshot of its path and by create-volume (which deletes the "
-     "record of the volume whose file it replaces); it stays listed until delete-volume.",
+     "record of the volume whose file it replaces); it stays listed until delete-volume."
+     "  Results come sorted by id; with --max-results N, at most N of them and, when more remain, "
+     "a NextToken to give as --next-token (with the same filters) for the next page.  "
+     "--max-results and --next-token do not go with the ids.",
      false},
     {"delete-volume", cmd_delete_volume, "delete a volume's record", "--volume-id ID",
      delete_volume_options, 0,
@@ -277,11 +293,15 @@ const struct verb verbs[] = {
      "deleted and nothing is registered.",
      true},
     {"describe-images", cmd_describe_images, "list images as EC2's DescribeImages",
-     "[--image-ids ID ...] [--owners self] [--filters Name=N,Values=V ...]",
+     "[--image-ids ID ...] [--owners self] [--filters Name=N,Values=V ...] [--max-results N] "
+     "[--next-token TOKEN]",
      describe_images_options, 0,
      "Filters: name, state, architecture, boot-mode, image-id, description, creation-date, "
      "root-device-name, virtualization-type, block-device-mapping.snapshot-id (and the other "
-     "block-device-mapping.* of EC2), tag:KEY, tag-key.",
+     "block-device-mapping.* of EC2), tag:KEY, tag-key."
+     "  Results come sorted by id; with --max-results N, at most N of them and, when more remain, "
+     "a NextToken to give as --next-token (with the same filters) for the next page.  "
+     "--max-results and --next-token do not go with the ids.",
      false},
     {"deregister-image", cmd_deregister_image, "deregister an image",
      "--image-id ID [--delete-associated-snapshots]", deregister_image_options, 0,

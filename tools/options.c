@@ -222,6 +222,29 @@ int cli_parse_filters(const struct cli *cli, const struct args *a, bsnap_filter 
     return EXIT_OK;
 }
 
+int cli_describe_options(const struct cli *cli, const struct args *a, const char *ids_name,
+                         bsnap_describe_options *ret)
+{
+    bsnap_describe_options o = {0};
+    const char *max = arg_value(a, "max-results");
+    bsnap_filter *filters = NULL;
+    unsigned n = 0;
+    int r;
+
+    /* EC2 allows 5 and more (a larger page is cut to 1000 by the engine). */
+    if (max && (r = arg_uint(cli->verb, "max-results", max, BSNAP_MAX_RESULTS_MIN, UINT32_MAX,
+                             &n)) != EXIT_OK)
+        return r;
+    if ((r = cli_parse_filters(cli, a, &filters, &o.nfilters)) != EXIT_OK)
+        return r;
+    o.filters = filters;
+    o.ids = arg_list(a, ids_name, &o.nids);
+    o.max_results = n;
+    o.next_token = arg_value(a, "next-token");
+    *ret = o;
+    return EXIT_OK;
+}
+
 int cli_check_text(const struct cli *cli, const char *name, const char *value, size_t max)
 {
     char field[64];

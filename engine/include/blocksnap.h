@@ -37,6 +37,15 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* The engine's EC2 documents (what the describe calls return) are jansson
+ * objects: EC2's shapes are nested and open-ended (tags, block device
+ * mappings, attributes), every front end walks them generically (JSON,
+ * text and table for the CLI, EC2 query XML for an API server), and the
+ * engine builds them with jansson anyway.  C structs would have to mirror
+ * every shape and grow with it; a JSON text would be parsed again by every
+ * caller. */
+#include <jansson.h>
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -407,18 +416,51 @@ BSNAP_API BSNAP_WUR int bsnap_snapshot_get(bsnap_store *store, const char *id,
 BSNAP_API BSNAP_WUR int bsnap_snapshot_list(bsnap_store *store, bsnap_snapshot_info **ret_infos,
                                             size_t *ret_n) BSNAP_NONNULL(1, 2, 3);
 
-/** Describe snapshots as EC2's DescribeSnapshots JSON: {"Snapshots":[…]}.
+/** What a list-describe call (snapshots, volumes, images) returns: every
+ * field is optional, and zero means "not given".
  *
- * @ids, @nids in: restrict to these ids (all if @nids is 0); an unknown id
- * is an error, as in EC2.  @filters in: EC2 filters: description,
- * snapshot-id, volume-id, volume-size, status, start-time, owner-id,
- * tag:KEY, tag-key.  @ret_json out: malloc'd JSON text.
- * Errors: -EINVAL (InvalidSnapshotID.Malformed, InvalidParameterValue for an
- * unknown filter name); -ENOENT (InvalidSnapshot.NotFound); -EIO. */
-BSNAP_API BSNAP_WUR int bsnap_snapshot_describe(bsnap_store *store, const char *const *ids,
-                                                size_t nids, const bsnap_filter *filters,
-                                                size_t nfilters, char **ret_json)
-    BSNAP_NONNULL(1, 6);
+ * Pages: results come sorted by id.  With @max_results, a call returns at
+ * most that many and, when more remain, "NextToken": a string to pass as
+ * @next_token to the same call with the same filters for the next page.
+ * A token is opaque and checked: one that was altered, or that comes from
+ * another store, another kind of resource or other filters, is refused.
+ * A page may be the last one exactly: no NextToken is returned then. */
+typedef struct bsnap_describe_options {
+    /** in: restrict to these ids (all when @nids is 0); an unknown id is an
+     * error, as in EC2.  Not with @max_results or @next_token (EC2 refuses
+     * the combination too). */
+    const char *const *ids;
+    size_t nids;
+    /** in: EC2 filters (see each call); several are AND-ed. */
+    const bsnap_filter *filters;
+    size_t nfilters;
+    /** in: 0: no limit; else at least BSNAP_MAX_RESULTS_MIN (5, as EC2);
+     * more than BSNAP_MAX_RESULTS_MAX (1000) returns 1000, as EC2 does. */
+    uint32_t max_results;
+    /** in: NULL: from the start; else the NextToken of the previous page. */
+    const char *next_token;
+} bsnap_describe_options;
+
+#define BSNAP_MAX_RESULTS_MIN 5
+#define BSNAP_MAX_RESULTS_MAX 1000
+/** The longest NextToken, without its NUL. */
+#define BSNAP_NEXT_TOKEN_MAX 128
+
+/** Describe snapshots as EC2's DescribeSnapshots: {"Snapshots":[…]} and,
+ * when another page remains, "NextToken".
+ *
+ * @opts in, optional (NULL: every snapshot): ids, filters and paging as
+ * bsnap_describe_options says.  Filters: description, snapshot-id,
+ * volume-id, volume-size, status, start-time, owner-id, progress,
+ * encrypted, storage-tier, parent-snapshot-id, tag:KEY, tag-key.
+ * @ret_doc out: a new jansson object; the caller json_decref()s it.
+ * Errors: -EINVAL (InvalidSnapshotID.Malformed; InvalidParameterValue for
+ * an unknown filter name, a @max_results below 5 or a bad @next_token;
+ * InvalidParameterCombination for ids with paging); -ENOENT
+ * (InvalidSnapshot.NotFound); -EIO; -ENOMEM. */
+BSNAP_API BSNAP_WUR int bsnap_snapshot_describe(bsnap_store *store,
+                                                const bsnap_describe_options *opts,
+                                                json_t **ret_doc) BSNAP_NONNULL(1, 3);
 
 /** Describe one snapshot as the EC2 object of that snapshot (the element
  * DescribeSnapshots would list; what CreateSnapshot returns).
@@ -475,13 +517,15 @@ BSNAP_API BSNAP_WUR int bsnap_volume_create(bsnap_store *store, const char *snap
                                             char ret_volume_id[BSNAP_ID_MAX])
     BSNAP_NONNULL(1, 2, 3, 5);
 
-/** Describe volumes as EC2's DescribeVolumes JSON: {"Volumes":[…]}.
- * Filters: volume-id, snapshot-id, size, status, create-time, tag:KEY,
- * tag-key.  Other arguments and errors as bsnap_snapshot_describe(), with
+/** Describe volumes as EC2's DescribeVolumes: {"Volumes":[…]} and, when
+ * another page remains, "NextToken".
+ * Filters: volume-id, snapshot-id, size, status, create-time,
+ * availability-zone, volume-type, encrypted, path, tag:KEY, tag-key.
+ * Other arguments and errors as bsnap_snapshot_describe(), with
  * InvalidVolumeID.Malformed / InvalidVolume.NotFound. */
-BSNAP_API BSNAP_WUR int bsnap_volume_describe(bsnap_store *store, const char *const *ids,
-                                              size_t nids, const bsnap_filter *filters,
-                                              size_t nfilters, char **ret_json) BSNAP_NONNULL(1, 6);
+BSNAP_API BSNAP_WUR int bsnap_volume_describe(bsnap_store *store,
+                                              const bsnap_describe_options *opts, json_t **ret_doc)
+    BSNAP_NONNULL(1, 3);
 
 /** Describe one volume as its EC2 object (what CreateVolume returns).
  * @ret_json out: malloc'd.  Errors: InvalidVolumeID.Malformed,
@@ -920,31 +964,33 @@ BSNAP_API BSNAP_WUR int bsnap_image_register(bsnap_store *store, const bsnap_ima
 BSNAP_API BSNAP_WUR int bsnap_image_create(bsnap_store *store, const bsnap_image_options *opts,
                                            char ret_id[BSNAP_ID_MAX]) BSNAP_NONNULL(1, 2, 3);
 
-/** Describe images as EC2's DescribeImages JSON: {"Images":[…]}, each with
+/** Describe images as EC2's DescribeImages: {"Images":[…]} (and "NextToken"
+ * when another page remains), each with
  * ImageId, Name, Description, State, OwnerId, CreationDate, Architecture,
  * ImageType, Public, RootDeviceName, RootDeviceType, VirtualizationType,
  * BootMode, EnaSupport, Hypervisor, BlockDeviceMappings, Tags, and
  * blocksnap's DetectedBootMode.  Deregistered images are left out.
  *
- * @ids in: only these (an unknown id is InvalidAMIID.NotFound naming every
- * missing one; a deregistered one is silently left out).  @owners in:
+ * @opts in, optional: ids, filters and paging as bsnap_describe_options
+ * says (an unknown id is InvalidAMIID.NotFound naming every missing one; a
+ * deregistered one is silently left out).  @owners in:
  * "self", the store's account id, or any other 12-digit account, "amazon",
  * "aws-marketplace" (these match nothing: a store has one owner).
- * @filters in: architecture, block-device-mapping.delete-on-termination,
+ * Filters: architecture, block-device-mapping.delete-on-termination,
  * block-device-mapping.device-name, block-device-mapping.snapshot-id,
  * block-device-mapping.volume-size, block-device-mapping.volume-type,
  * block-device-mapping.encrypted, boot-mode, creation-date, description,
  * ena-support, hypervisor, image-id, image-type, is-public, name,
  * owner-id, root-device-name, root-device-type, state, state-reason-code,
  * virtualization-type, tag:KEY, tag-key (wildcards * and ?).
- * @ret_json out: malloc'd.
+ * @ret_doc out: a new jansson object; the caller json_decref()s it.
  * Errors: -EINVAL (InvalidAMIID.Malformed naming the first bad id,
- * InvalidUserID.Malformed, InvalidParameterValue for an unknown filter);
- * -ENOENT (InvalidAMIID.NotFound); -EIO. */
-BSNAP_API BSNAP_WUR int bsnap_image_describe(bsnap_store *store, const char *const *ids,
-                                             size_t nids, const char *const *owners, size_t nowners,
-                                             const bsnap_filter *filters, size_t nfilters,
-                                             char **ret_json) BSNAP_NONNULL(1, 8);
+ * InvalidUserID.Malformed, InvalidParameterValue for an unknown filter, a
+ * @max_results below 5 or a bad @next_token, InvalidParameterCombination
+ * for ids with paging); -ENOENT (InvalidAMIID.NotFound); -EIO; -ENOMEM. */
+BSNAP_API BSNAP_WUR int bsnap_image_describe(bsnap_store *store, const bsnap_describe_options *opts,
+                                             const char *const *owners, size_t nowners,
+                                             json_t **ret_doc) BSNAP_NONNULL(1, 5);
 
 /** Describe one image as its EC2 object (the element DescribeImages lists;
  * the FUSE view's manifest.json).  A deregistered image is described too.

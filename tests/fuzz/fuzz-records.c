@@ -87,7 +87,7 @@ static void fuzz_snapshot(const uint8_t *data, size_t size)
         abort();
     free(json);
     json = NULL;
-    if (json_describe_snapshots(fake_store(), &r, 1, NULL, 0, true, &json) < 0)
+    if (json_describe_snapshot(fake_store(), &r, &json) < 0)
         abort();
     check_json(json);
     free(json);
@@ -122,7 +122,7 @@ static void fuzz_volume(const uint8_t *data, size_t size)
         abort();
     free(json);
     json = NULL;
-    if (json_describe_volumes(fake_store(), &r, 1, NULL, 0, true, &json) < 0)
+    if (json_describe_volume(fake_store(), &r, &json) < 0)
         abort();
     check_json(json);
     free(json);

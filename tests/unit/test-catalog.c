@@ -59,13 +59,45 @@ static json_t *parse(const char *text)
     return o;
 }
 
+/* The list-describe calls with ids and filters, the document as JSON text
+ * (what the CLI prints with --output json) in *@ret_json. */
+static int snapshots_json(struct fixture *f, const char *const *ids, size_t nids,
+                          const bsnap_filter *flt, size_t nflt, char **ret_json)
+{
+    bsnap_describe_options o = {.ids = ids, .nids = nids, .filters = flt, .nfilters = nflt};
+    json_t *doc = NULL;
+    int r = bsnap_snapshot_describe(f->s, &o, &doc);
+
+    if (r == 0) {
+        *ret_json = json_dumps(doc, JSON_COMPACT | JSON_PRESERVE_ORDER);
+        json_decref(doc);
+        assert_non_null(*ret_json);
+    }
+    return r;
+}
+
+static int volumes_json(struct fixture *f, const char *const *ids, size_t nids,
+                        const bsnap_filter *flt, size_t nflt, char **ret_json)
+{
+    bsnap_describe_options o = {.ids = ids, .nids = nids, .filters = flt, .nfilters = nflt};
+    json_t *doc = NULL;
+    int r = bsnap_volume_describe(f->s, &o, &doc);
+
+    if (r == 0) {
+        *ret_json = json_dumps(doc, JSON_COMPACT | JSON_PRESERVE_ORDER);
+        json_decref(doc);
+        assert_non_null(*ret_json);
+    }
+    return r;
+}
+
 static size_t describe_snapshots(struct fixture *f, const char *const *ids, size_t nids,
                                  const bsnap_filter *flt, size_t nflt)
 {
     char *json = NULL;
     json_t *o;
     size_t n;
-    int r = bsnap_snapshot_describe(f->s, ids, nids, flt, nflt, &json);
+    int r = snapshots_json(f, ids, nids, flt, nflt, &json);
 
     if (r < 0)
         print_error("describe: %s\n", bsnap_last_error()->message);
@@ -99,21 +131,20 @@ static void test_describe(void **state)
     /* An unknown id is an error, as in EC2; so is a malformed one. */
     {
         const char *ids[] = {w.a1, NOID};
-        assert_error(bsnap_snapshot_describe(f->s, ids, 2, NULL, 0, &json), -ENOENT,
+        assert_error(snapshots_json(f, ids, 2, NULL, 0, &json), -ENOENT,
                      "InvalidSnapshot.NotFound");
         assert_message_has(NOID);
         ids[1] = "snap-01";
-        assert_error(bsnap_snapshot_describe(f->s, ids, 2, NULL, 0, &json), -EINVAL,
+        assert_error(snapshots_json(f, ids, 2, NULL, 0, &json), -EINVAL,
                      "InvalidSnapshotID.Malformed");
         ids[1] = w.vol_a;
-        assert_error(bsnap_snapshot_describe(f->s, ids, 2, NULL, 0, &json), -EINVAL,
+        assert_error(snapshots_json(f, ids, 2, NULL, 0, &json), -EINVAL,
                      "InvalidSnapshotID.Malformed");
     }
     {
         const char *vals[] = {"x"};
         bsnap_filter flt = {"colour", vals, 1};
-        assert_error(bsnap_snapshot_describe(f->s, NULL, 0, &flt, 1, &json), -EINVAL,
-                     "InvalidParameterValue");
+        assert_error(snapshots_json(f, NULL, 0, &flt, 1, &json), -EINVAL, "InvalidParameterValue");
     }
     assert_null(json);
     /* describe_one: the object, with the parent link */
@@ -139,7 +170,7 @@ static void test_volumes(void **state)
     json_t *o, *arr;
 
     make_world(f, &w);
-    assert_int_equal(bsnap_volume_describe(f->s, NULL, 0, NULL, 0, &json), 0);
+    assert_int_equal(volumes_json(f, NULL, 0, NULL, 0, &json), 0);
     o = parse(json);
     arr = json_object_get(o, "Volumes");
     assert_int_equal(json_array_size(arr), 2);
@@ -147,7 +178,7 @@ static void test_volumes(void **state)
     free(json);
     {
         const char *ids[] = {w.vol_b};
-        assert_int_equal(bsnap_volume_describe(f->s, ids, 1, NULL, 0, &json), 0);
+        assert_int_equal(volumes_json(f, ids, 1, NULL, 0, &json), 0);
         o = parse(json);
         arr = json_object_get(o, "Volumes");
         assert_int_equal(json_array_size(arr), 1);
@@ -162,16 +193,14 @@ static void test_volumes(void **state)
         json_decref(o);
         free(json);
         ids[0] = NOVOL;
-        assert_error(bsnap_volume_describe(f->s, ids, 1, NULL, 0, &json), -ENOENT,
-                     "InvalidVolume.NotFound");
+        assert_error(volumes_json(f, ids, 1, NULL, 0, &json), -ENOENT, "InvalidVolume.NotFound");
         ids[0] = "vol-zz";
-        assert_error(bsnap_volume_describe(f->s, ids, 1, NULL, 0, &json), -EINVAL,
-                     "InvalidVolumeID.Malformed");
+        assert_error(volumes_json(f, ids, 1, NULL, 0, &json), -EINVAL, "InvalidVolumeID.Malformed");
     }
     {
         const char *vals[] = {"*b.img"};
         bsnap_filter flt = {"path", vals, 1};
-        assert_int_equal(bsnap_volume_describe(f->s, NULL, 0, &flt, 1, &json), 0);
+        assert_int_equal(volumes_json(f, NULL, 0, &flt, 1, &json), 0);
         assert_non_null(strstr(json, w.vol_b));
         assert_null(strstr(json, w.vol_a));
         free(json);
@@ -239,7 +268,7 @@ static void test_tags(void **state)
         char *json = NULL;
         const char *vals[] = {"env"};
         bsnap_filter flt = {"tag-key", vals, 1};
-        assert_int_equal(bsnap_volume_describe(f->s, NULL, 0, &flt, 1, &json), 0);
+        assert_int_equal(volumes_json(f, NULL, 0, &flt, 1, &json), 0);
         assert_non_null(strstr(json, w.vol_a));
         assert_null(strstr(json, w.vol_b));
         free(json);
@@ -391,7 +420,7 @@ static size_t volume_count(struct fixture *f)
     json_t *o;
     size_t n;
 
-    assert_int_equal(bsnap_volume_describe(f->s, NULL, 0, NULL, 0, &json), 0);
+    assert_int_equal(volumes_json(f, NULL, 0, NULL, 0, &json), 0);
     o = parse(json);
     n = json_array_size(json_object_get(o, "Volumes"));
     json_decref(o);
@@ -502,6 +531,221 @@ static void test_store_info(void **state)
     free_world(&w);
 }
 
+/* ---- pages: MaxResults and NextToken ---- */
+
+/* One page of snapshots: its ids appended to @seen (and counted in *@nseen),
+ * its NextToken copied to @token ("" when none).  Returns the page size. */
+static size_t snapshot_page(struct fixture *f, const bsnap_filter *flt, size_t nflt, uint32_t max,
+                            char *token, char (*seen)[BSNAP_ID_MAX], size_t *nseen)
+{
+    bsnap_describe_options o = {.filters = flt,
+                                .nfilters = nflt,
+                                .max_results = max,
+                                .next_token = token[0] ? token : NULL};
+    json_t *doc = NULL, *arr, *t, *s;
+    size_t i, n;
+    int r = bsnap_snapshot_describe(f->s, &o, &doc);
+
+    if (r < 0)
+        print_error("describe: %s\n", bsnap_last_error()->message);
+    assert_int_equal(r, 0);
+    arr = json_object_get(doc, "Snapshots");
+    n = json_array_size(arr);
+    json_array_foreach (arr, i, s)
+        snprintf(seen[(*nseen)++], BSNAP_ID_MAX, "%s",
+                 json_string_value(json_object_get(s, "SnapshotId")));
+    t = json_object_get(doc, "NextToken");
+    assert_true(!t || json_is_string(t));
+    assert_true(!t || strlen(json_string_value(t)) <= BSNAP_NEXT_TOKEN_MAX);
+    snprintf(token, BSNAP_NEXT_TOKEN_MAX + 1, "%s", t ? json_string_value(t) : "");
+    json_decref(doc);
+    return n;
+}
+
+static void assert_same_ids(char (*a)[BSNAP_ID_MAX], size_t na, char (*b)[BSNAP_ID_MAX], size_t nb)
+{
+    assert_int_equal(na, nb);
+    for (size_t i = 0; i < na; i++)
+        assert_string_equal(a[i], b[i]);
+}
+
+static int cmp_id(const void *a, const void *b)
+{
+    return strcmp(a, b);
+}
+
+/* Volume v0 with 10 snapshots, v1..v5 with one each: 15 snapshots, 6
+ * volumes.  The ids of the snapshots go to @ids (sorted), of v0 to @v0. */
+static void make_many(struct fixture *f, char (*ids)[BSNAP_ID_MAX], char *v0)
+{
+    bsnap_snapshot_info info;
+    size_t n = 0;
+
+    for (int v = 0; v < 6; v++) {
+        char name[16];
+        snprintf(name, sizeof name, "v%d.img", v);
+        char *path = volume_create(f, name, 4 * CS);
+        for (int k = 0; k < (v == 0 ? 10 : 1); k++) {
+            chunk_write(path, CS, (uint64_t)k % 4, (uint64_t)(v * 100 + k + 1));
+            snap_path(f, path, ids[n++]);
+        }
+        free(path);
+    }
+    assert_int_equal(bsnap_snapshot_get(f->s, ids[0], &info), 0);
+    snprintf(v0, BSNAP_ID_MAX, "%s", info.volume_id);
+    qsort(ids, n, BSNAP_ID_MAX, cmp_id);
+}
+
+static void test_pages(void **state)
+{
+    struct fixture *f = *state;
+    char ids[15][BSNAP_ID_MAX], v0[BSNAP_ID_MAX], token[BSNAP_NEXT_TOKEN_MAX + 1] = "";
+    char seen[32][BSNAP_ID_MAX];
+    const char *vals[1] = {v0};
+    bsnap_filter by_vol = {"volume-id", vals, 1};
+    size_t nseen = 0;
+
+    make_many(f, ids, v0);
+    /* Pages of 6: 6, 6, 3, in id order, every snapshot once. */
+    assert_int_equal(snapshot_page(f, NULL, 0, 6, token, seen, &nseen), 6);
+    assert_true(token[0]);
+    assert_int_equal(snapshot_page(f, NULL, 0, 6, token, seen, &nseen), 6);
+    assert_true(token[0]);
+    assert_int_equal(snapshot_page(f, NULL, 0, 6, token, seen, &nseen), 3);
+    assert_string_equal(token, "");
+    assert_same_ids(seen, nseen, ids, 15);
+    /* A last page that ends exactly at the end has no NextToken: 15 in
+     * pages of 5, and v0's 10 with a filter. */
+    nseen = 0;
+    for (int p = 0; p < 3; p++) {
+        assert_int_equal(snapshot_page(f, NULL, 0, 5, token, seen, &nseen), 5);
+        assert_true(p == 2 ? !token[0] : token[0] != 0);
+    }
+    assert_same_ids(seen, nseen, ids, 15);
+    nseen = 0;
+    assert_int_equal(snapshot_page(f, &by_vol, 1, 5, token, seen, &nseen), 5);
+    assert_true(token[0]);
+    assert_int_equal(snapshot_page(f, &by_vol, 1, 5, token, seen, &nseen), 5);
+    assert_string_equal(token, "");
+    /* The token may be given with another MaxResults (EC2 allows it) and
+     * without one (the rest). */
+    nseen = 0;
+    assert_int_equal(snapshot_page(f, NULL, 0, 5, token, seen, &nseen), 5);
+    assert_int_equal(snapshot_page(f, NULL, 0, 0, token, seen, &nseen), 10);
+    assert_string_equal(token, "");
+    /* Above 1000: 1000 (all of them here); no limit: all. */
+    nseen = 0;
+    assert_int_equal(snapshot_page(f, NULL, 0, 5000, token, seen, &nseen), 15);
+    assert_string_equal(token, "");
+}
+
+/* MaxResults below 5, ids with paging, and every altered token are
+ * refused with the EC2 codes; nothing crashes or reads past a buffer. */
+static void test_page_errors(void **state)
+{
+    struct fixture *f = *state;
+    char ids[15][BSNAP_ID_MAX], v0[BSNAP_ID_MAX], token[BSNAP_NEXT_TOKEN_MAX + 1] = "";
+    char seen[32][BSNAP_ID_MAX], good[BSNAP_NEXT_TOKEN_MAX + 1], bad[2 * BSNAP_NEXT_TOKEN_MAX];
+    const char *vals[1] = {v0};
+    bsnap_filter by_vol = {"volume-id", vals, 1};
+    bsnap_describe_options o = {.max_results = 4};
+    json_t *doc = NULL;
+    size_t nseen = 0;
+
+    make_many(f, ids, v0);
+    assert_error(bsnap_snapshot_describe(f->s, &o, &doc), -EINVAL, "InvalidParameterValue");
+    assert_message_has("MaxResults");
+    assert_error(bsnap_volume_describe(f->s, &o, &doc), -EINVAL, "InvalidParameterValue");
+    assert_error(bsnap_image_describe(f->s, &o, NULL, 0, &doc), -EINVAL, "InvalidParameterValue");
+    {
+        const char *one[] = {ids[0]};
+        bsnap_describe_options w = {.ids = one, .nids = 1, .max_results = 5};
+        assert_error(bsnap_snapshot_describe(f->s, &w, &doc), -EINVAL,
+                     "InvalidParameterCombination");
+        assert_message_has("SnapshotIds");
+        w.max_results = 0;
+        w.next_token = "00";
+        assert_error(bsnap_snapshot_describe(f->s, &w, &doc), -EINVAL,
+                     "InvalidParameterCombination");
+    }
+    assert_null(doc);
+
+    assert_int_equal(snapshot_page(f, NULL, 0, 5, token, seen, &nseen), 5);
+    snprintf(good, sizeof good, "%s", token);
+    /* Every digit changed, one at a time, to every other hex digit or a
+     * non-hex byte: refused.  (An upper-case digit is the same digit.) */
+    for (size_t i = 0; good[i]; i++) {
+        for (const char *c = "0123456789abcdefZ-g "; *c; c++) {
+            if (*c == good[i])
+                continue;
+            snprintf(bad, sizeof bad, "%s", good);
+            bad[i] = *c;
+            o = (bsnap_describe_options){.max_results = 5, .next_token = bad};
+            assert_error(bsnap_snapshot_describe(f->s, &o, &doc), -EINVAL, "InvalidParameterValue");
+            assert_message_has("NextToken");
+        }
+    }
+    /* Truncated, extended, empty, huge, odd lengths. */
+    {
+        size_t len = strlen(good);
+        const char *fixed[] = {"", "0", "00", "zz", "010000000000000000000000"};
+        for (size_t cut = 0; cut < len; cut++) {
+            snprintf(bad, sizeof bad, "%.*s", (int)cut, good);
+            o = (bsnap_describe_options){.next_token = bad};
+            assert_error(bsnap_snapshot_describe(f->s, &o, &doc), -EINVAL, "InvalidParameterValue");
+        }
+        snprintf(bad, sizeof bad, "%s00", good);
+        o.next_token = bad;
+        assert_error(bsnap_snapshot_describe(f->s, &o, &doc), -EINVAL, "InvalidParameterValue");
+        memset(bad, 'a', sizeof bad - 1);
+        bad[sizeof bad - 1] = '\0';
+        assert_error(bsnap_snapshot_describe(f->s, &o, &doc), -EINVAL, "InvalidParameterValue");
+        for (size_t i = 0; i < sizeof fixed / sizeof *fixed; i++) {
+            o.next_token = fixed[i];
+            assert_error(bsnap_snapshot_describe(f->s, &o, &doc), -EINVAL, "InvalidParameterValue");
+        }
+    }
+    /* A good token with other filters, or for another kind, is refused. */
+    o = (bsnap_describe_options){.filters = &by_vol, .nfilters = 1, .next_token = good};
+    assert_error(bsnap_snapshot_describe(f->s, &o, &doc), -EINVAL, "InvalidParameterValue");
+    o = (bsnap_describe_options){.next_token = good};
+    assert_error(bsnap_volume_describe(f->s, &o, &doc), -EINVAL, "InvalidParameterValue");
+    assert_error(bsnap_image_describe(f->s, &o, NULL, 0, &doc), -EINVAL, "InvalidParameterValue");
+    assert_null(doc);
+    /* ... and the good one still works. */
+    assert_int_equal(snapshot_page(f, NULL, 0, 5, good, seen, &nseen), 5);
+}
+
+/* Volumes page the same way: 6 in pages of 5. */
+static void test_volume_pages(void **state)
+{
+    struct fixture *f = *state;
+    char ids[15][BSNAP_ID_MAX], v0[BSNAP_ID_MAX];
+    bsnap_describe_options o = {.max_results = 5};
+    json_t *doc = NULL;
+    const char *token;
+
+    make_many(f, ids, v0);
+    assert_int_equal(bsnap_volume_describe(f->s, &o, &doc), 0);
+    assert_int_equal(json_array_size(json_object_get(doc, "Volumes")), 5);
+    token = json_string_value(json_object_get(doc, "NextToken"));
+    assert_non_null(token);
+    o.next_token = token;
+    {
+        json_t *next = NULL;
+        assert_int_equal(bsnap_volume_describe(f->s, &o, &next), 0);
+        assert_int_equal(json_array_size(json_object_get(next, "Volumes")), 1);
+        assert_null(json_object_get(next, "NextToken"));
+        assert_true(strcmp(json_string_value(json_object_get(
+                               json_array_get(json_object_get(next, "Volumes"), 0), "VolumeId")),
+                           json_string_value(json_object_get(
+                               json_array_get(json_object_get(doc, "Volumes"), 4), "VolumeId"))) >
+                    0);
+        json_decref(next);
+    }
+    json_decref(doc);
+}
+
 static void test_ids(void **state)
 {
     (void)state;
@@ -531,11 +775,11 @@ static void test_corrupt_record(void **state)
     assert_int_equal(meta_put(txn, T_VOLUMES, w.vol_b, strlen(w.vol_b), "[]", 2), 0);
     assert_int_equal(meta_txn_commit(txn), 0);
     assert_error(bsnap_snapshot_get(f->s, w.a2, &info), -EIO, "Store.Corrupt");
-    assert_error(bsnap_snapshot_describe(f->s, NULL, 0, NULL, 0, &json), -EIO, "Store.Corrupt");
+    assert_error(snapshots_json(f, NULL, 0, NULL, 0, &json), -EIO, "Store.Corrupt");
     assert_error(bsnap_snapshot_describe_one(f->s, w.a2, &json), -EIO, "Store.Corrupt");
     assert_error(bsnap_snapshot_list(f->s, &infos, &n), -EIO, "Store.Corrupt");
     assert_error(bsnap_snapshot_delete(f->s, w.a2), -EIO, "Store.Corrupt");
-    assert_error(bsnap_volume_describe(f->s, NULL, 0, NULL, 0, &json), -EIO, "Store.Corrupt");
+    assert_error(volumes_json(f, NULL, 0, NULL, 0, &json), -EIO, "Store.Corrupt");
     {
         const char *res[] = {w.vol_b};
         bsnap_tag t = {"k", "v"};
@@ -565,6 +809,9 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_restore_replaces_volume, setup_4k, teardown_fixture),
         cmocka_unit_test_setup_teardown(test_volume_delete, setup_4k, teardown_fixture),
         cmocka_unit_test_setup_teardown(test_store_info, setup_4k, teardown_fixture),
+        cmocka_unit_test_setup_teardown(test_pages, setup_4k, teardown_fixture),
+        cmocka_unit_test_setup_teardown(test_page_errors, setup_4k, teardown_fixture),
+        cmocka_unit_test_setup_teardown(test_volume_pages, setup_4k, teardown_fixture),
         cmocka_unit_test(test_ids),
         cmocka_unit_test_setup_teardown(test_corrupt_record, setup_4k, teardown_fixture),
     };

@@ -252,6 +252,24 @@ static char *boot_volume(struct fixture *f, const char *name, bool signature)
     return p;
 }
 
+/* bsnap_image_describe() with ids, owners and filters, its document as
+ * JSON text in *@ret_json. */
+static int images_json(struct fixture *f, const char *const *ids, size_t nids,
+                       const char *const *owners, size_t nowners, const bsnap_filter *flt,
+                       size_t nflt, char **ret_json)
+{
+    bsnap_describe_options o = {.ids = ids, .nids = nids, .filters = flt, .nfilters = nflt};
+    json_t *doc = NULL;
+    int r = bsnap_image_describe(f->s, &o, owners, nowners, &doc);
+
+    if (r == 0) {
+        *ret_json = json_dumps(doc, JSON_COMPACT | JSON_PRESERVE_ORDER);
+        json_decref(doc);
+        assert_non_null(*ret_json);
+    }
+    return r;
+}
+
 static void register_one(struct fixture *f, const char *name, const char *snap, char *ret_id)
 {
     char arg[128];
@@ -317,8 +335,7 @@ static void test_register_and_use(void **state)
 
     /* describe by id: NotFound names all missing ids */
     const char *ids[3] = {ami, NOAMI, "ami-01234567"};
-    assert_error(bsnap_image_describe(f->s, ids, 3, NULL, 0, NULL, 0, &json), -ENOENT,
-                 "InvalidAMIID.NotFound");
+    assert_error(images_json(f, ids, 3, NULL, 0, NULL, 0, &json), -ENOENT, "InvalidAMIID.NotFound");
     assert_message_has(NOAMI);
     assert_message_has("ami-01234567");
 
@@ -326,7 +343,7 @@ static void test_register_and_use(void **state)
     assert_int_equal(bsnap_image_deregister(f->s, ami, false, NULL), 0);
     assert_error(bsnap_image_deregister(f->s, ami, false, NULL), -ESTALE,
                  "InvalidAMIID.Unavailable");
-    assert_int_equal(bsnap_image_describe(f->s, ids, 1, NULL, 0, NULL, 0, &json), 0);
+    assert_int_equal(images_json(f, ids, 1, NULL, 0, NULL, 0, &json), 0);
     assert_string_equal(json, "{\"Images\":[]}");
     free(json);
     assert_int_equal(bsnap_snapshot_delete(f->s, snap), 0);

@@ -456,6 +456,27 @@ static json_t *parse(const char *text)
     return o;
 }
 
+/* A list-describe document of @n records (no page limit), as JSON text. */
+static int list_json(const bsnap_store *s, enum page_kind kind, const void *recs, size_t size,
+                     size_t n, const bsnap_filter *f, size_t nf, char **ret_json)
+{
+    struct describe *d = NULL;
+    json_t *doc = NULL;
+    int r = describe_new(s, kind, f, nf, 0, &d);
+
+    for (size_t i = 0; r >= 0 && i < n; i++)
+        r = describe_add(d, (const char *)recs + i * size);
+    if (r < 0) {
+        describe_free(d);
+        return r;
+    }
+    assert_int_equal(describe_finish(d, NULL, &doc), 0);
+    *ret_json = json_dumps(doc, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    json_decref(doc);
+    assert_non_null(*ret_json);
+    return 0;
+}
+
 static const char *str(json_t *o, const char *k)
 {
     return json_string_value(json_object_get(o, k));
@@ -474,7 +495,7 @@ static void test_describe_snapshot_shape(void **state)
     r[1].parent_id[0] = '\0';
     r[1].size = 0;
     tags_clear(&r[1].tags);
-    assert_int_equal(json_describe_snapshots(&s, r, 2, NULL, 0, false, &json), 0);
+    assert_int_equal(list_json(&s, PAGE_SNAPSHOTS, r, sizeof *r, 2, NULL, 0, &json), 0);
     o = parse(json);
     assert_int_equal(json_object_size(o), 1);
     arr = json_object_get(o, "Snapshots");
@@ -514,12 +535,12 @@ static void test_describe_snapshot_shape(void **state)
     free(json);
 
     /* one: the object itself */
-    assert_int_equal(json_describe_snapshots(&s, r, 1, NULL, 0, true, &json), 0);
+    assert_int_equal(json_describe_snapshot(&s, r, &json), 0);
     o = parse(json);
     assert_string_equal(str(o, "SnapshotId"), "snap-0123456789abcdef0");
     json_decref(o);
     free(json);
-    assert_int_equal(json_describe_snapshots(&s, r, 0, NULL, 0, false, &json), 0);
+    assert_int_equal(list_json(&s, PAGE_SNAPSHOTS, r, sizeof *r, 0, NULL, 0, &json), 0);
     assert_string_equal(json, "{\"Snapshots\":[]}");
     free(json);
     snapshot_rec_clear(&r[0]);
@@ -539,7 +560,7 @@ static void test_describe_volume_shape(void **state)
     v.size = 3ull << 30;
     snprintf(v.source_snapshot, sizeof v.source_snapshot, "snap-0123456789abcdef0");
     snprintf(v.last_snapshot, sizeof v.last_snapshot, "snap-0000000000000000b");
-    assert_int_equal(json_describe_volumes(&s, &v, 1, NULL, 0, true, &json), 0);
+    assert_int_equal(json_describe_volume(&s, &v, &json), 0);
     o = parse(json);
     assert_string_equal(str(o, "VolumeId"), v.id);
     assert_int_equal(json_integer_value(json_object_get(o, "Size")), 3);
@@ -567,7 +588,7 @@ static size_t count_matches(const struct snapshot_rec *r, size_t n, const bsnap_
     json_t *o;
     size_t k;
 
-    assert_int_equal(json_describe_snapshots(&s, r, n, f, nf, false, &json), 0);
+    assert_int_equal(list_json(&s, PAGE_SNAPSHOTS, r, sizeof *r, n, f, nf, &json), 0);
     o = parse(json);
     k = json_array_size(json_object_get(o, "Snapshots"));
     json_decref(o);
@@ -659,12 +680,12 @@ static void test_filters(void **state)
     }
     {
         bsnap_filter f[] = {FILTER("status", "completed"), FILTER("no-such-filter", "x")};
-        assert_error(json_describe_snapshots(&s, r, 3, f, 2, false, &json), -EINVAL,
+        assert_error(list_json(&s, PAGE_SNAPSHOTS, r, sizeof *r, 3, f, 2, &json), -EINVAL,
                      "InvalidParameterValue");
         assert_message_has("no-such-filter");
         /* volume filter names are not snapshot ones */
         f[1] = FILTER("availability-zone", "x");
-        assert_error(json_describe_snapshots(&s, r, 3, f, 2, false, &json), -EINVAL,
+        assert_error(list_json(&s, PAGE_SNAPSHOTS, r, sizeof *r, 3, f, 2, &json), -EINVAL,
                      "InvalidParameterValue");
     }
     {
@@ -672,15 +693,15 @@ static void test_filters(void **state)
         bsnap_filter f[] = {FILTER("availability-zone", "eu-west-1?")};
         snprintf(v.id, sizeof v.id, "vol-0123456789abcdef0");
         v.path = strdup("/x");
-        assert_int_equal(json_describe_volumes(&s, &v, 1, f, 1, false, &json), 0);
+        assert_int_equal(list_json(&s, PAGE_VOLUMES, &v, sizeof v, 1, f, 1, &json), 0);
         assert_non_null(strstr(json, v.id));
         free(json);
         f[0] = FILTER("path", "/y");
-        assert_int_equal(json_describe_volumes(&s, &v, 1, f, 1, false, &json), 0);
+        assert_int_equal(list_json(&s, PAGE_VOLUMES, &v, sizeof v, 1, f, 1, &json), 0);
         assert_string_equal(json, "{\"Volumes\":[]}");
         free(json);
         f[0] = FILTER("description", "x");
-        assert_error(json_describe_volumes(&s, &v, 1, f, 1, false, &json), -EINVAL,
+        assert_error(list_json(&s, PAGE_VOLUMES, &v, sizeof v, 1, f, 1, &json), -EINVAL,
                      "InvalidParameterValue");
         volume_rec_clear(&v);
     }
