@@ -112,9 +112,13 @@ static int diff_run(bsnap_store *s, const char *first, const char *second, bm_di
     if (r < 0)
         goto out;
     meta_txn_abort(steal_ptr(txn));
-    if (first && a.chunk_size != b.chunk_size) {
-        r = bsnap_fail(-EINVAL, "InvalidParameterValue",
-                       "snapshots %s and %s have different chunk sizes", first, second);
+    /* A store's chunk size never changes: a record with another one is
+     * damaged (see reader_from_rec()). */
+    if ((first && a.chunk_size != s->chunk_size) || b.chunk_size != s->chunk_size) {
+        const struct snapshot_rec *bad = b.chunk_size != s->chunk_size ? &b : &a;
+        r = bsnap_fail(-EIO, "Store.Corrupt",
+                       "snapshot %s: chunk size %u in its record, the store's is %u", bad->id,
+                       bad->chunk_size, s->chunk_size);
         goto out;
     }
     snapshot_tree(&a, &ta);

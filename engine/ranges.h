@@ -19,8 +19,10 @@
 
 #include <stdint.h>
 
-/* The largest changed-block list file bsnap_ranges_load() reads (a 1 TiB
- * volume listed chunk by chunk at 64 KiB is about 400 MiB of text). */
+/* The largest changed-block list file bsnap_ranges_load() reads.  A 1 TiB
+ * volume listed chunk by chunk is about 400 MiB of text in a store of
+ * 64 KiB chunks, but 1.6 GiB at 16 KiB: a list past this bound is refused
+ * with an error naming it (merged runs, as diff prints, stay far below). */
 #define RANGES_FILE_MAX (1024ull * 1024 * 1024)
 
 /* A range must end at or before this: an offset a file (off_t) can have. */

@@ -213,9 +213,18 @@ int pins_reap(bsnap_store *s, meta_txn *txn, uint64_t *ret_reaped)
 static int reader_from_rec(bsnap_store *s, const struct snapshot_rec *rec, bool pin,
                            bsnap_reader **ret)
 {
-    bsnap_reader *rd = calloc(1, sizeof *rd);
+    bsnap_reader *rd;
     int r;
 
+    /* A store's chunk size never changes, so a record that names another
+     * one is damaged: its block map cannot be walked with it (0 would
+     * divide by zero, another size would read chunks at the wrong
+     * offsets). */
+    if (rec->chunk_size != s->chunk_size)
+        return bsnap_fail(-EIO, "Store.Corrupt",
+                          "snapshot %s: chunk size %u in its record, the store's is %u", rec->id,
+                          rec->chunk_size, s->chunk_size);
+    rd = calloc(1, sizeof *rd);
     if (!rd)
         return bsnap_fail(-ENOMEM, "InternalError", "out of memory");
     rd->s = s;

@@ -575,7 +575,8 @@ typedef int (*bsnap_range_func)(void *ud, uint64_t offset, uint64_t length);
  * is proportional to what changed, not to the volume size.  @first may be
  * NULL: then every non-zero range of @second is reported.
  * Errors: -EINVAL (InvalidSnapshotID.Malformed); -ENOENT
- * (InvalidSnapshot.NotFound); -EIO; whatever @fn returned. */
+ * (InvalidSnapshot.NotFound); -EIO, and (Store.Corrupt) for a record whose
+ * chunk size is not the store's; whatever @fn returned. */
 BSNAP_API BSNAP_WUR int bsnap_snapshot_diff(bsnap_store *store, const char *first,
                                             const char *second, bsnap_range_func fn, void *ud)
     BSNAP_NONNULL(1, 3, 4);
@@ -596,8 +597,9 @@ typedef struct bsnap_reader bsnap_reader;
 
 /** Open snapshot @id (completed) for reading.  The reader keeps the block
  * map root it opened; it stays valid while the snapshot's chunks are in the
- * store.  Errors: as bsnap_snapshot_get(), and -EBUSY (IncorrectState) for
- * a pending snapshot. */
+ * store.  Errors: as bsnap_snapshot_get(), -EBUSY (IncorrectState) for a
+ * pending snapshot, and -EIO (Store.Corrupt) for a record whose chunk size
+ * is not the store's (a store's chunk size never changes). */
 BSNAP_API BSNAP_WUR int bsnap_reader_open(bsnap_store *store, const char *id,
                                           bsnap_reader **ret_reader) BSNAP_NONNULL(1, 2, 3);
 

@@ -604,6 +604,42 @@ static void test_diff(void **state)
     free(vol);
 }
 
+/* A store's chunk size never changes, so a snapshot record that names
+ * another one is damaged: reading or diffing it is -EIO, never a division
+ * by zero (0) or chunks read at the wrong offsets (another size). */
+static void test_foreign_chunk_size(void **state)
+{
+    struct fixture *f = *state;
+    char *vol = sample_volume(f, "v.img", 200), a[BSNAP_ID_MAX];
+    const uint32_t bad[] = {0, 2 * CS, CS / 2};
+    struct ranges rs = {0};
+    struct snapshot_rec rec = {0};
+    bsnap_reader *rd = NULL;
+    meta_txn *txn = NULL;
+
+    snap_path(f, vol, a);
+    for (size_t i = 0; i <= ARRAY_SIZE(bad); i++) {
+        assert_int_equal(meta_txn_begin(f->s->meta, true, &txn), 0);
+        assert_int_equal(catalog_snapshot_load(txn, a, &rec), 0);
+        rec.chunk_size = i < ARRAY_SIZE(bad) ? bad[i] : CS; /* the last: as it was */
+        assert_int_equal(catalog_snapshot_save(txn, &rec), 0);
+        assert_int_equal(meta_txn_commit(txn), 0);
+        snapshot_rec_clear(&rec);
+        if (i == ARRAY_SIZE(bad))
+            break;
+        assert_error(bsnap_reader_open(f->s, a, &rd), -EIO, "Store.Corrupt");
+        assert_null(rd);
+        assert_error(bsnap_snapshot_diff(f->s, NULL, a, range_collect, &rs), -EIO, "Store.Corrupt");
+        assert_error(bsnap_snapshot_diff(f->s, a, a, range_collect, &rs), -EIO, "Store.Corrupt");
+        assert_int_equal(rs.n, 0);
+    }
+    assert_int_equal(bsnap_reader_open(f->s, a, &rd), 0);
+    bsnap_reader_close(rd);
+    assert_int_equal(bsnap_snapshot_diff(f->s, NULL, a, range_collect, &rs), 0);
+    assert_int_equal(rs.n, 4);
+    free(vol);
+}
+
 /* An index entry that lies about a chunk's size or kind is -EIO before any
  * byte is copied (it would overflow the chunk buffer otherwise). */
 static void test_lying_index_entry(void **state)
@@ -827,6 +863,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_read_chunk, setup_4k, teardown_fixture),
         cmocka_unit_test_setup_teardown(test_seek, setup_4k, teardown_fixture),
         cmocka_unit_test_setup_teardown(test_open_errors, setup_4k, teardown_fixture),
+        cmocka_unit_test_setup_teardown(test_foreign_chunk_size, setup_4k, teardown_fixture),
         cmocka_unit_test_setup_teardown(test_pin_reads_after_gc, setup_4k, teardown_fixture),
         cmocka_unit_test_setup_teardown(test_dead_pin_reaped, setup_4k, teardown_fixture),
         cmocka_unit_test_setup_teardown(test_stray_lock_file_reaped, setup_4k, teardown_fixture),
