@@ -1,7 +1,7 @@
 /* mapwriter.c - the ordered writer of snapshot creation: new chunks to the
  * pack, leaf pages filled and stored, index entries committed in batches;
- * see pipeline.h. */
-#include "pipeline.h"
+ * see pipeline-internal.h. */
+#include "pipeline-internal.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -285,7 +285,7 @@ static void report_progress(struct pipeline *p, bool final)
 {
     struct timespec now;
 
-    if (!p->opts->run.progress)
+    if (!p->run || !p->run->progress)
         return;
     clock_gettime(CLOCK_MONOTONIC, &now);
     if (!final && (now.tv_sec - p->last_progress.tv_sec) * 1000000000L +
@@ -293,8 +293,7 @@ static void report_progress(struct pipeline *p, bool final)
                       100000000L)
         return;
     p->last_progress = now;
-    p->opts->run.progress(p->opts->run.progress_ud, final ? p->size : MIN(p->pos * p->cs, p->size),
-                          p->size);
+    p->run->progress(p->run->progress_ud, final ? p->size : MIN(p->pos * p->cs, p->size), p->size);
 }
 
 int mapwriter_run(struct pipeline *p)

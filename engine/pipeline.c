@@ -1,5 +1,5 @@
 /* pipeline.c - reader thread, workers and items of snapshot creation;
- * see pipeline.h. */
+ * see pipeline.h and pipeline-internal.h. */
 #include "pipeline.h"
 
 #include <errno.h>
@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "index.h"
+#include "pipeline-internal.h"
 #include "store.h"
 #include "util.h"
 
@@ -27,7 +28,7 @@ int pipeline_fail(struct pipeline *p, int err)
 
 bool pipeline_cancelled(const struct pipeline *p)
 {
-    return p->opts->run.cancel && *p->opts->run.cancel;
+    return p->run && p->run->cancel && *p->run->cancel;
 }
 
 static uint64_t idset_hash(const chunk_id *id)
@@ -420,13 +421,122 @@ static void *worker_main(void *arg)
     }
 }
 
-int pipeline_run(struct pipeline *p, unsigned nworkers)
+/* ---- the calls of pipeline.h ---- */
+
+/* Turn byte ranges into sorted, merged chunk runs (offset/length in chunks). */
+static int ranges_to_runs(struct pipeline *p, const bsnap_range *rg, size_t n, uint64_t parent_size)
+{
+    size_t cap = n + 1, k = 0;
+    bsnap_range *runs = calloc(cap, sizeof *runs);
+
+    if (!runs)
+        return bsnap_fail(-ENOMEM, "InternalError", "out of memory");
+    for (size_t i = 0; i < n; i++) {
+        uint64_t a, b;
+        if (rg[i].length == 0 || rg[i].offset + rg[i].length < rg[i].offset ||
+            rg[i].offset + rg[i].length > p->size) {
+            free(runs);
+            return bsnap_fail(-EINVAL, "InvalidParameterValue",
+                              "changed range %zu (offset %llu length %llu) is empty or ends past "
+                              "the end of the volume (%llu bytes)",
+                              i + 1, (unsigned long long)rg[i].offset,
+                              (unsigned long long)rg[i].length, (unsigned long long)p->size);
+        }
+        if (i > 0 && rg[i].offset < rg[i - 1].offset + rg[i - 1].length) {
+            free(runs);
+            return bsnap_fail(-EINVAL, "InvalidParameterValue",
+                              "changed range %zu (offset %llu) is not sorted or overlaps the one "
+                              "before",
+                              i + 1, (unsigned long long)rg[i].offset);
+        }
+        a = rg[i].offset / p->cs;
+        b = DIV_ROUND_UP(rg[i].offset + rg[i].length, p->cs);
+        if (k > 0 && a <= runs[k - 1].offset + runs[k - 1].length)
+            runs[k - 1].length =
+                MAX(runs[k - 1].offset + runs[k - 1].length, b) - runs[k - 1].offset;
+        else
+            runs[k++] = (bsnap_range){a, b - a};
+    }
+    /* A volume that changed size: its old last chunk and everything after
+     * the shorter end are read too. */
+    if (parent_size != p->size) {
+        uint64_t a = MIN(parent_size, p->size) / p->cs;
+        if (a < p->nchunks) {
+            size_t j = 0;
+            while (j < k && runs[j].offset + runs[j].length < a)
+                j++;
+            if (j < k && runs[j].offset < a)
+                a = runs[j].offset;
+            runs[j] = (bsnap_range){a, p->nchunks - a};
+            k = j + 1;
+        }
+    }
+    p->runs = runs;
+    p->nruns = k;
+    return 0;
+}
+
+int pipeline_new(const struct pipeline_options *o, struct pipeline **ret_pipeline)
+{
+    struct pipeline *p = calloc(1, sizeof *p);
+    int r;
+
+    if (!p)
+        return bsnap_fail(-ENOMEM, "InternalError", "out of memory");
+    pthread_mutex_init(&p->lock, NULL);
+    pthread_cond_init(&p->cond, NULL);
+    p->s = o->s;
+    p->run = o->run;
+    p->path = o->path;
+    p->fd = o->fd;
+    p->size = o->size;
+    p->cs = o->s->chunk_size;
+    p->nchunks = DIV_ROUND_UP(p->size, p->cs);
+    if (o->parent) {
+        p->have_parent = true;
+        p->parent = *o->parent;
+    }
+    if (o->changed) {
+        r = ranges_to_runs(p, o->changed, o->nchanged, o->parent_size);
+        if (r < 0)
+            goto fail;
+    }
+    p->nworkers = o->threads;
+    if (p->nworkers == 0) {
+        long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+        p->nworkers = ncpu > 0 ? (unsigned)ncpu : 1;
+    }
+    p->nworkers = MIN(p->nworkers, 64u);
+    p->batch_chunks = MAX((size_t)1, BATCH_BYTES / p->cs);
+    p->piece_chunks = MIN(p->batch_chunks, MAX((size_t)1, PIECE_BYTES / p->cs));
+    p->sparse_ok = true;
+    p->nleaves = DIV_ROUND_UP(p->nchunks, BM_FANOUT);
+    p->leaf = calloc(BM_FANOUT, sizeof *p->leaf);
+    p->leaf_ids = calloc(p->nleaves ? p->nleaves : 1, sizeof *p->leaf_ids);
+    p->set.cap = 4 * COMMIT_ENTRIES;
+    p->set.keys = calloc(p->set.cap, sizeof *p->set.keys);
+    p->page_out = malloc(chunk_encode_bound(BM_PAGE_BYTES));
+    if (!p->leaf || !p->leaf_ids || !p->set.keys || !p->page_out) {
+        r = bsnap_fail(-ENOMEM, "InternalError", "out of memory (volume of %llu chunks)",
+                       (unsigned long long)p->nchunks);
+        goto fail;
+    }
+    *ret_pipeline = p;
+    return 0;
+fail:
+    pipeline_free(p);
+    return r;
+}
+
+int pipeline_run(struct pipeline *p, struct pack_writer *pw)
 {
     pthread_t reader, workers[64];
-    unsigned started = 0;
+    unsigned nworkers = p->nworkers, started = 0;
     bool reader_started = false;
     int r = 0;
 
+    p->pw = pw;
+    clock_gettime(CLOCK_MONOTONIC, &p->last_progress);
     for (size_t i = 0; i < 2 * nworkers + 4; i++) {
         struct item *it = item_new(p);
         if (!it)
@@ -459,16 +569,39 @@ int pipeline_run(struct pipeline *p, unsigned nworkers)
     return r;
 }
 
+int pipeline_finish(struct pipeline *p, chunk_id *ret_root, bsnap_snapshot_stats *ret_stats,
+                    uint64_t *ret_data_chunks)
+{
+    chunk_id root;
+    int r;
+
+    r = bm_build(p->leaf_ids, p->nleaves, bm_depth_for(p->nchunks), mapwriter_store_page, p, &root);
+    if (r < 0)
+        return r;
+    r = mapwriter_commit(p);
+    if (r < 0)
+        return r;
+    p->stats.volume_bytes = p->size;
+    *ret_root = root;
+    *ret_stats = p->stats;
+    *ret_data_chunks = p->data_chunks;
+    return 0;
+}
+
 void pipeline_free(struct pipeline *p)
 {
-    struct item *lists[] = {p->free_items, p->todo, p->done};
+    struct item *lists[3];
 
+    if (!p)
+        return;
+    lists[0] = p->free_items;
+    lists[1] = p->todo;
+    lists[2] = p->done;
     for (size_t i = 0; i < ARRAY_SIZE(lists); i++)
         for (struct item *it = lists[i], *n; it; it = n) {
             n = it->next;
             item_free(it);
         }
-    pack_writer_close(p->pw);
     free(p->leaf);
     free(p->leaf_ids);
     free(p->set.keys);
@@ -477,4 +610,5 @@ void pipeline_free(struct pipeline *p)
     free(p->runs);
     pthread_mutex_destroy(&p->lock);
     pthread_cond_destroy(&p->cond);
+    free(p);
 }

@@ -1,125 +1,71 @@
-/* pipeline.h - the machinery of snapshot creation (private to
- * snapshot.c, pipeline.c and mapwriter.c).
+/* pipeline.h - the machinery of snapshot creation, as snapshot.c uses it.
  *
- * pipeline.c: one reader thread walks the volume in items of up to 2 MiB,
- * skipping holes (SEEK_DATA/SEEK_HOLE) or, with a changed-block list,
- * taking only the listed chunks, and attaches the parent's ids; N workers
- * each read an item in 256 KiB pieces and, while a piece is in the core's
- * cache, hash each chunk, compare it with the parent's id, look it up in
- * the index and compress what is new.  Items carry sequence numbers; a
- * bounded pool of them limits memory.
+ * A pipeline reads one volume, hashes and compresses its chunks on every
+ * core, appends the new ones to a pack writer and builds the snapshot's
+ * block map, diffing against a parent snapshot's map when there is one
+ * (pipeline-internal.h says how).  Its caller owns what surrounds it: the
+ * volume's file, the pack writer, the snapshot record and the store lock
+ * that keeps gc away from the parent's pages while it runs.
  *
- * mapwriter.c: the calling thread takes the items back in volume order,
- * appends new chunks to its pack, fills the block map's leaf pages and
- * stores each finished page, and commits index entries in batches after an
- * fdatasync of the pack (data before metadata).
+ * Use: pipeline_new(), pipeline_run(), pipeline_finish(), pipeline_free().
+ * One thread drives a pipeline; it starts and joins its own threads inside
+ * pipeline_run().
  */
 #ifndef BSNAP_PIPELINE_H
 #define BSNAP_PIPELINE_H
 
-#include <pthread.h>
-#include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
-#include <time.h>
 
 #include "blockmap.h"
+#include "blocksnap.h"
 #include "chunk.h"
-#include "error.h"
-#include "pack.h"
 
-#define BATCH_BYTES (2u << 20)     /* one item: the work a worker takes at a time */
-#define PIECE_BYTES (256u << 10)   /* one read request: well inside a core's L2 */
-#define COMMIT_BYTES (64ull << 20) /* sync + commit after this many new bytes */
-#define COMMIT_ENTRIES 8192        /* ... or this many new index entries */
+struct pack_writer;
+struct pipeline;
 
-enum chunk_state { CS_ZERO, CS_SAME, CS_EXISTS, CS_NEW };
-enum item_kind { IT_DATA, IT_HOLE, IT_PARENT, IT_END };
-
-struct item {
-    enum item_kind kind;
-    uint64_t seq;
-    uint64_t first, count; /* chunk indexes */
-    bool have_parent;
-    uint64_t read_bytes; /* DATA: bytes read from the volume */
-    /* DATA only; buffers sized for the batch */
-    chunk_id *ids, *parent_ids;
-    uint8_t *state;
-    uint8_t *out;
-    uint32_t *out_len, *out_flags;
-    struct item *next;
-};
-
-/* A small open-addressing set of the ids written since the last commit, so
- * a chunk that repeats within a batch is written once. */
-struct idset {
-    chunk_id *keys;
-    size_t cap; /* power of two */
-    size_t n;
-};
-
-struct pending {
-    chunk_id id;
-    struct chunk_loc loc;
-};
-
-struct pipeline {
+/* What a pipeline reads, and against what.  Pointers are borrowed: they
+ * stay valid until pipeline_free(). */
+struct pipeline_options {
     bsnap_store *s;
-    const bsnap_snapshot_options *opts;
-    const char *path; /* the volume's path as opened, for messages */
-    int fd;
-    uint64_t size, nchunks;
-    uint32_t cs;
-    size_t batch_chunks; /* chunks of one item */
-    size_t piece_chunks; /* chunks a worker reads at a time */
-    bool sparse_ok;
-    /* parent */
-    bool have_parent;
-    struct bm_tree parent;
-    /* changed-block runs (chunk indexes), when reading only those */
-    bsnap_range *runs;
-    size_t nruns;
-
-    pthread_mutex_t lock;
-    pthread_cond_t cond;
-    struct item *free_items, *todo, *todo_tail, *done;
-    size_t nitems;
-    uint64_t next_seq_read;
-    bool stop;
-    int err;
-    error_saved err_saved;
-
-    /* writer */
-    struct pack_writer *pw;
-    chunk_id *leaf;
-    uint64_t pos; /* next chunk index */
-    uint32_t leaf_nonzero;
-    chunk_id *leaf_ids;
-    uint64_t nleaves;
-    struct idset set;
-    struct pending *pend;
-    size_t npend, pend_cap;
-    uint64_t pend_bytes;
-    uint8_t *page_out;
-    bsnap_snapshot_stats stats;
-    uint64_t data_chunks;
-    struct timespec last_progress;
+    int fd;           /* the volume, open for reading */
+    const char *path; /* its name, for messages */
+    uint64_t size;    /* its size, bytes */
+    /* The parent snapshot's block map, or NULL for a full snapshot. */
+    const struct bm_tree *parent;
+    /* The changed byte ranges (sorted, not overlapping) to read instead of
+     * the whole volume, or NULL; with them, @parent is required, and
+     * @parent_size is the parent's volume size (a volume that changed size
+     * is read from the shorter end on). */
+    const bsnap_range *changed;
+    size_t nchanged;
+    uint64_t parent_size;
+    unsigned threads;             /* workers; 0: one per online core (at most 64) */
+    const bsnap_run_options *run; /* progress and cancel, or NULL */
 };
 
-/* pipeline.c */
-int pipeline_fail(struct pipeline *p, int err);
-bool pipeline_cancelled(const struct pipeline *p);
-bool idset_has(const struct idset *s, const chunk_id *id);
-void idset_add(struct idset *s, const chunk_id *id);
-void item_put_free(struct pipeline *p, struct item *it);
-/* Run reader, workers and writer to the end; the error of the first
- * failing thread is returned (and restored in the calling thread). */
-int pipeline_run(struct pipeline *p, unsigned nworkers);
-void pipeline_free(struct pipeline *p);
+/* A pipeline for @o, with its buffers allocated (the store's chunk size).
+ * Errors: -EINVAL (InvalidParameterValue: a changed range that is empty,
+ * unsorted, overlapping or past the volume's end), -ENOMEM. */
+int pipeline_new(const struct pipeline_options *o, struct pipeline **ret_pipeline);
 
-/* mapwriter.c */
-int mapwriter_run(struct pipeline *p);
-int mapwriter_commit(struct pipeline *p);
-/* bm_store_page_func: store a page unless the store or batch has it. */
-int mapwriter_store_page(void *ud, const chunk_id *page, chunk_id *ret_id);
+/* Read the whole volume (or its changed ranges) through the reader thread,
+ * the workers and, in the calling thread, the ordered writer, which appends
+ * new chunks to @pw (borrowed until pipeline_free(); the caller opened it
+ * and closes it) and commits their index entries in batches.  The error of
+ * the first failing thread is returned and restored in the calling thread.
+ * Errors: -ECANCELED (Cancelled), -EIO, -ENOSPC, -ENOMEM, -EAGAIN, and
+ * those of reading the volume. */
+int pipeline_run(struct pipeline *p, struct pack_writer *pw);
+
+/* After pipeline_run(): store the block map's inner pages, commit the last
+ * batch of index entries, and set the map's root page id in @ret_root, the
+ * run's counts in @ret_stats (volume_bytes too) and the number of chunks
+ * that hold data in @ret_data_chunks.  Errors: those of pipeline_run(). */
+int pipeline_finish(struct pipeline *p, chunk_id *ret_root, bsnap_snapshot_stats *ret_stats,
+                    uint64_t *ret_data_chunks);
+
+/* Free @p and what it holds (NULL: nothing), but not the pack writer. */
+void pipeline_free(struct pipeline *p);
 
 #endif

@@ -5,21 +5,18 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/fs.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
 #include <sys/ioctl.h>
 #include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "blockmap.h"
 #include "catalog.h"
 #include "chunk.h"
 #include "error.h"
-#include "fault.h"
 #include "index.h"
 #include "pack.h"
 #include "pipeline.h"
@@ -106,59 +103,6 @@ static int volume_check_unchanged(int fd, const char *path, uint64_t size)
 }
 
 /* ---- the public call ---- */
-
-/* Turn byte ranges into sorted, merged chunk runs (offset/length in chunks). */
-static int ranges_to_runs(struct pipeline *p, const bsnap_range *rg, size_t n, uint64_t parent_size)
-{
-    size_t cap = n + 1, k = 0;
-    bsnap_range *runs = calloc(cap, sizeof *runs);
-
-    if (!runs)
-        return bsnap_fail(-ENOMEM, "InternalError", "out of memory");
-    for (size_t i = 0; i < n; i++) {
-        uint64_t a, b;
-        if (rg[i].length == 0 || rg[i].offset + rg[i].length < rg[i].offset ||
-            rg[i].offset + rg[i].length > p->size) {
-            free(runs);
-            return bsnap_fail(-EINVAL, "InvalidParameterValue",
-                              "changed range %zu (offset %llu length %llu) is empty or ends past "
-                              "the end of the volume (%llu bytes)",
-                              i + 1, (unsigned long long)rg[i].offset,
-                              (unsigned long long)rg[i].length, (unsigned long long)p->size);
-        }
-        if (i > 0 && rg[i].offset < rg[i - 1].offset + rg[i - 1].length) {
-            free(runs);
-            return bsnap_fail(-EINVAL, "InvalidParameterValue",
-                              "changed range %zu (offset %llu) is not sorted or overlaps the one "
-                              "before",
-                              i + 1, (unsigned long long)rg[i].offset);
-        }
-        a = rg[i].offset / p->cs;
-        b = DIV_ROUND_UP(rg[i].offset + rg[i].length, p->cs);
-        if (k > 0 && a <= runs[k - 1].offset + runs[k - 1].length)
-            runs[k - 1].length =
-                MAX(runs[k - 1].offset + runs[k - 1].length, b) - runs[k - 1].offset;
-        else
-            runs[k++] = (bsnap_range){a, b - a};
-    }
-    /* A volume that changed size: its old last chunk and everything after
-     * the shorter end are read too. */
-    if (parent_size != p->size) {
-        uint64_t a = MIN(parent_size, p->size) / p->cs;
-        if (a < p->nchunks) {
-            size_t j = 0;
-            while (j < k && runs[j].offset + runs[j].length < a)
-                j++;
-            if (j < k && runs[j].offset < a)
-                a = runs[j].offset;
-            runs[j] = (bsnap_range){a, p->nchunks - a};
-            k = j + 1;
-        }
-    }
-    p->runs = runs;
-    p->nruns = k;
-    return 0;
-}
 
 static int resolve_volume(bsnap_store *s, const bsnap_snapshot_options *o, struct volume_rec *vol,
                           bool *ret_new, int *ret_fd, uint64_t *ret_size)
@@ -509,17 +453,18 @@ static void undo_run(bsnap_store *s, struct pack_writer *pw, int lockfd)
 static int take(bsnap_store *s, const bsnap_snapshot_options *o, char ret_id[BSNAP_ID_MAX],
                 bsnap_snapshot_stats *ret_stats, struct snapshot_taken *ret_taken)
 {
-    struct pipeline p = {.s = s, .opts = o, .fd = -1, .cs = s->chunk_size};
+    struct pipeline *p = NULL;
+    struct pack_writer *pw = NULL;
     struct snapshot_taken t = {0};
     struct snapshot_rec parent = {0};
-    bool vol_new = false, recorded = false;
-    unsigned nworkers = o->threads;
-    int lockfd = -1, r;
-    long ncpu;
+    struct bm_tree parent_tree;
+    bsnap_snapshot_stats stats;
+    const char *path;
+    bool vol_new = false, recorded = false, have_parent = false;
+    uint64_t size = 0, nchunks;
+    int fd = -1, lockfd = -1, r;
 
     bsnap_error_clear();
-    pthread_mutex_init(&p.lock, NULL);
-    pthread_cond_init(&p.cond, NULL);
     if (!o->volume_path == !o->volume_id) {
         r = bsnap_fail(-EINVAL, "MissingParameter",
                        "give exactly one of a volume path or a volume id");
@@ -542,10 +487,10 @@ static int take(bsnap_store *s, const bsnap_snapshot_options *o, char ret_id[BSN
         if (r < 0)
             goto out;
     }
-    r = resolve_volume(s, o, &t.vol, &vol_new, &p.fd, &p.size);
+    r = resolve_volume(s, o, &t.vol, &vol_new, &fd, &size);
     if (r < 0)
         goto out;
-    p.path = o->volume_id ? t.vol.path : o->volume_path;
+    path = o->volume_id ? t.vol.path : o->volume_path;
     /* Shared store lock, before the parent is read: gc waits until this
      * snapshot is done, so the parent's pages stay in the index even when
      * the parent is deleted meanwhile (its entries are then only DEAD).
@@ -554,14 +499,14 @@ static int take(bsnap_store *s, const bsnap_snapshot_options *o, char ret_id[BSN
     r = store_lock(s, false, &o->run, &lockfd);
     if (r < 0)
         goto out;
-    r = load_parent(s, o, &t.vol, &parent, &p.have_parent);
+    r = load_parent(s, o, &t.vol, &parent, &have_parent);
     if (r < 0)
         goto out;
-    p.nchunks = DIV_ROUND_UP(p.size, p.cs);
-    if (p.have_parent)
-        snapshot_tree(&parent, &p.parent);
+    nchunks = DIV_ROUND_UP(size, s->chunk_size);
+    if (have_parent)
+        snapshot_tree(&parent, &parent_tree);
     if (o->changed) {
-        if (o->full || !p.have_parent) {
+        if (o->full || !have_parent) {
             r = bsnap_fail(-EINVAL, "MissingParameter",
                            "a changed-block list needs a parent snapshot, and volume %s has none: "
                            "take a full snapshot first",
@@ -571,28 +516,23 @@ static int take(bsnap_store *s, const bsnap_snapshot_options *o, char ret_id[BSN
         r = check_changed_base(s, o->changed_base, &parent, t.vol.path);
         if (r < 0)
             goto out;
-        r = ranges_to_runs(&p, o->changed, o->nchanged, parent.size);
+    }
+    {
+        struct pipeline_options po = {
+            .s = s,
+            .fd = fd,
+            .path = path,
+            .size = size,
+            .parent = have_parent ? &parent_tree : NULL,
+            .changed = o->changed,
+            .nchanged = o->nchanged,
+            .parent_size = parent.size,
+            .threads = o->threads,
+            .run = &o->run,
+        };
+        r = pipeline_new(&po, &p);
         if (r < 0)
             goto out;
-    }
-    if (nworkers == 0) {
-        ncpu = sysconf(_SC_NPROCESSORS_ONLN);
-        nworkers = ncpu > 0 ? (unsigned)ncpu : 1;
-    }
-    nworkers = MIN(nworkers, 64u);
-    p.batch_chunks = MAX((size_t)1, BATCH_BYTES / p.cs);
-    p.piece_chunks = MIN(p.batch_chunks, MAX((size_t)1, PIECE_BYTES / p.cs));
-    p.sparse_ok = true;
-    p.nleaves = DIV_ROUND_UP(p.nchunks, BM_FANOUT);
-    p.leaf = calloc(BM_FANOUT, sizeof *p.leaf);
-    p.leaf_ids = calloc(p.nleaves ? p.nleaves : 1, sizeof *p.leaf_ids);
-    p.set.cap = 4 * COMMIT_ENTRIES;
-    p.set.keys = calloc(p.set.cap, sizeof *p.set.keys);
-    p.page_out = malloc(chunk_encode_bound(BM_PAGE_BYTES));
-    if (!p.leaf || !p.leaf_ids || !p.set.keys || !p.page_out) {
-        r = bsnap_fail(-ENOMEM, "InternalError", "out of memory (volume of %llu chunks)",
-                       (unsigned long long)p.nchunks);
-        goto out;
     }
 
     r = id_generate("snap", t.rec.id);
@@ -601,12 +541,12 @@ static int take(bsnap_store *s, const bsnap_snapshot_options *o, char ret_id[BSN
         goto out;
     }
     snprintf(t.rec.volume_id, sizeof t.rec.volume_id, "%s", t.vol.id);
-    if (p.have_parent)
+    if (have_parent)
         snprintf(t.rec.parent_id, sizeof t.rec.parent_id, "%s", parent.id);
     t.rec.state = BSNAP_SNAPSHOT_PENDING;
-    t.rec.size = p.size;
-    t.rec.chunk_size = p.cs;
-    t.rec.depth = bm_depth_for(p.nchunks);
+    t.rec.size = size;
+    t.rec.chunk_size = s->chunk_size;
+    t.rec.depth = bm_depth_for(nchunks);
     t.rec.start_ms = time_now_ms();
     t.rec.description = strdup(o->description ? o->description : "");
     if (!t.rec.description) {
@@ -617,40 +557,34 @@ static int take(bsnap_store *s, const bsnap_snapshot_options *o, char ret_id[BSN
     if (r < 0)
         goto out;
     recorded = true;
-    r = pack_writer_open(s, false, &p.pw);
+    r = pack_writer_open(s, false, &pw);
     if (r < 0)
         goto out;
-    clock_gettime(CLOCK_MONOTONIC, &p.last_progress);
 
-    r = pipeline_run(&p, nworkers);
+    r = pipeline_run(p, pw);
     if (r < 0)
         goto out;
-    r = volume_check_unchanged(p.fd, p.path, p.size);
+    r = volume_check_unchanged(fd, path, size);
     if (r < 0)
         goto out;
-    r = bm_build(p.leaf_ids, p.nleaves, t.rec.depth, mapwriter_store_page, &p, &t.rec.root);
+    r = pipeline_finish(p, &t.rec.root, &stats, &t.rec.data_chunks);
     if (r < 0)
         goto out;
-    r = mapwriter_commit(&p);
-    if (r < 0)
-        goto out;
-    t.rec.data_chunks = p.data_chunks;
-    t.rec.bytes_read = p.stats.read_bytes;
-    t.rec.bytes_written = p.stats.new_bytes;
-    t.rec.chunks_written = p.stats.new_chunks;
-    t.rec.pages_written = p.stats.new_pages;
+    t.rec.bytes_read = stats.read_bytes;
+    t.rec.bytes_written = stats.new_bytes;
+    t.rec.chunks_written = stats.new_chunks;
+    t.rec.pages_written = stats.new_pages;
     if (!ret_taken) {
         r = complete(s, &t);
         if (r < 0)
             goto out;
     }
-    p.stats.volume_bytes = p.size;
     bsnap_debug("snapshot", "snapshot %s: %llu chunks, %llu new, %llu pages new (%llu bytes)",
-                t.rec.id, (unsigned long long)p.nchunks, (unsigned long long)p.stats.new_chunks,
-                (unsigned long long)p.stats.new_pages, (unsigned long long)p.stats.new_bytes);
+                t.rec.id, (unsigned long long)nchunks, (unsigned long long)stats.new_chunks,
+                (unsigned long long)stats.new_pages, (unsigned long long)stats.new_bytes);
     snprintf(ret_id, BSNAP_ID_MAX, "%s", t.rec.id);
     if (ret_stats)
-        *ret_stats = p.stats;
+        *ret_stats = stats;
     if (ret_taken) {
         *ret_taken = t;
         t = (struct snapshot_taken){0};
@@ -660,11 +594,12 @@ out:
     if (r < 0 && recorded)
         snapshot_drop_pending(s, t.rec.id);
     if (r < 0)
-        undo_run(s, p.pw, lockfd); /* give the disk space back now */
-    pipeline_free(&p);
+        undo_run(s, pw, lockfd); /* give the disk space back now */
+    pipeline_free(p);
+    pack_writer_close(pw);
     store_unlock(lockfd);
-    if (p.fd >= 0)
-        close(p.fd);
+    if (fd >= 0)
+        close(fd);
     snapshot_taken_clear(&t);
     snapshot_rec_clear(&parent);
     return r;

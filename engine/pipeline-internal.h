@@ -1,0 +1,122 @@
+/* pipeline-internal.h - the inside of the snapshot pipeline, shared by
+ * pipeline.c and mapwriter.c; the rest of the engine sees only pipeline.h.
+ *
+ * pipeline.c: one reader thread walks the volume in items of up to 2 MiB,
+ * skipping holes (SEEK_DATA/SEEK_HOLE) or, with a changed-block list,
+ * taking only the listed chunks, and attaches the parent's ids; N workers
+ * each read an item in 256 KiB pieces and, while a piece is in the core's
+ * cache, hash each chunk, compare it with the parent's id, look it up in
+ * the index and compress what is new.  Items carry sequence numbers; a
+ * bounded pool of them limits memory.
+ *
+ * mapwriter.c: the calling thread takes the items back in volume order,
+ * appends new chunks to its pack, fills the block map's leaf pages and
+ * stores each finished page, and commits index entries in batches after an
+ * fdatasync of the pack (data before metadata).
+ */
+#ifndef BSNAP_PIPELINE_INTERNAL_H
+#define BSNAP_PIPELINE_INTERNAL_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <time.h>
+
+#include "blockmap.h"
+#include "chunk.h"
+#include "error.h"
+#include "pack.h"
+
+#define BATCH_BYTES (2u << 20)     /* one item: the work a worker takes at a time */
+#define PIECE_BYTES (256u << 10)   /* one read request: well inside a core's L2 */
+#define COMMIT_BYTES (64ull << 20) /* sync + commit after this many new bytes */
+#define COMMIT_ENTRIES 8192        /* ... or this many new index entries */
+
+enum chunk_state { CS_ZERO, CS_SAME, CS_EXISTS, CS_NEW };
+enum item_kind { IT_DATA, IT_HOLE, IT_PARENT, IT_END };
+
+struct item {
+    enum item_kind kind;
+    uint64_t seq;
+    uint64_t first, count; /* chunk indexes */
+    bool have_parent;
+    uint64_t read_bytes; /* DATA: bytes read from the volume */
+    /* DATA only; buffers sized for the batch */
+    chunk_id *ids, *parent_ids;
+    uint8_t *state;
+    uint8_t *out;
+    uint32_t *out_len, *out_flags;
+    struct item *next;
+};
+
+/* A small open-addressing set of the ids written since the last commit, so
+ * a chunk that repeats within a batch is written once. */
+struct idset {
+    chunk_id *keys;
+    size_t cap; /* power of two */
+    size_t n;
+};
+
+struct pending {
+    chunk_id id;
+    struct chunk_loc loc;
+};
+
+struct pipeline {
+    bsnap_store *s;
+    const bsnap_run_options *run; /* progress and cancel, or NULL */
+    const char *path;             /* the volume's path as opened, for messages */
+    int fd;
+    uint64_t size, nchunks;
+    uint32_t cs;
+    size_t batch_chunks; /* chunks of one item */
+    size_t piece_chunks; /* chunks a worker reads at a time */
+    unsigned nworkers;
+    bool sparse_ok;
+    /* parent */
+    bool have_parent;
+    struct bm_tree parent;
+    /* changed-block runs (chunk indexes), when reading only those */
+    bsnap_range *runs;
+    size_t nruns;
+
+    pthread_mutex_t lock;
+    pthread_cond_t cond;
+    struct item *free_items, *todo, *todo_tail, *done;
+    size_t nitems;
+    uint64_t next_seq_read;
+    bool stop;
+    int err;
+    error_saved err_saved;
+
+    /* writer */
+    struct pack_writer *pw;
+    chunk_id *leaf;
+    uint64_t pos; /* next chunk index */
+    uint32_t leaf_nonzero;
+    chunk_id *leaf_ids;
+    uint64_t nleaves;
+    struct idset set;
+    struct pending *pend;
+    size_t npend, pend_cap;
+    uint64_t pend_bytes;
+    uint8_t *page_out;
+    bsnap_snapshot_stats stats;
+    uint64_t data_chunks;
+    struct timespec last_progress;
+};
+
+/* pipeline.c */
+int pipeline_fail(struct pipeline *p, int err);
+bool pipeline_cancelled(const struct pipeline *p);
+bool idset_has(const struct idset *s, const chunk_id *id);
+void idset_add(struct idset *s, const chunk_id *id);
+void item_put_free(struct pipeline *p, struct item *it);
+
+/* mapwriter.c */
+int mapwriter_run(struct pipeline *p);
+int mapwriter_commit(struct pipeline *p);
+/* bm_store_page_func: store a page unless the store or batch has it. */
+int mapwriter_store_page(void *ud, const chunk_id *page, chunk_id *ret_id);
+
+#endif
