@@ -9,7 +9,7 @@
 #include "error.h"
 #include "index.h"
 #include "pack.h"
-#include "store.h"
+#include "store-handle.h"
 #include "util.h"
 
 uint32_t bm_depth_for(uint64_t nchunks)

@@ -7,7 +7,7 @@
 #include <lz4.h>
 #include <xxhash.h>
 
-#include "store.h"
+#include "store-handle.h"
 #include "util.h"
 
 void chunk_hash(const bsnap_store *s, bool page, const void *data, size_t len, chunk_id *ret_id)

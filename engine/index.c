@@ -8,7 +8,7 @@
 #include "blockmap.h"
 #include "error.h"
 #include "fault.h"
-#include "store.h"
+#include "store-handle.h"
 #include "util.h"
 
 void index_entry_encode(const struct chunk_entry *e, uint8_t out[INDEX_ENTRY_BYTES])

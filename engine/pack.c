@@ -16,7 +16,7 @@
 #include "error.h"
 #include "fault.h"
 #include "meta.h"
-#include "store.h"
+#include "store-handle.h"
 #include "util.h"
 
 /* Appends are gathered into writes of this size: small enough to stay in

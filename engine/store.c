@@ -238,15 +238,6 @@ static int parse_config(bsnap_store *s, char *text)
     return 0;
 }
 
-int store_fchmod(const bsnap_store *s, int fd)
-{
-    /* Created with 0600, which no umask widens: only a shared store needs
-     * more. */
-    if (s->file_mode != 0600 && fchmod(fd, s->file_mode) < 0)
-        return -errno;
-    return 0;
-}
-
 /* The modes of a store whose directory has mode @top: see store.h. */
 static void store_modes(bsnap_store *s, mode_t top)
 {

@@ -7,6 +7,9 @@
  * STORE/packs/ (append-only pack files), STORE/pins/ (lock files of open
  * readers), STORE/keys/ and STORE/lock.  The format is in docs/format.md.
  *
+ * The handle's fields are in store-handle.h, which the modules below the
+ * store's opening (chunk, pack, index, block map) include instead of this.
+ *
  * Locking: snapshot writers hold STORE/lock shared for their whole run;
  * gc holds it exclusive.  Nothing else takes it.
  */
@@ -20,41 +23,11 @@
 
 #include "blocksnap.h"
 #include "meta.h"
+#include "store-handle.h"
 
 #define STORE_FORMAT_VERSION 1
-#define STORE_SECRET_BYTES 192
 #define STORE_PACK_LIMIT_DEFAULT (64ull << 20)
 #define STORE_ACCOUNT_DEFAULT "123456789012"
-
-struct pack_cache; /* pack.c */
-struct page_cache; /* blockmap.c */
-
-struct bsnap_store {
-    char *path;
-    char *packs_dir;
-    char *pins_dir;
-    unsigned flags;
-    meta *meta;
-    /* Modes of what the engine creates inside the store: private to the
-     * owner (0700, 0600) unless the store directory carries the setgid
-     * bit, which shares it read-only with the directory's group (02750,
-     * 0640; liblmdb's lock.mdb 0660, since its readers write there). */
-    mode_t dir_mode;
-    mode_t file_mode;
-
-    uint32_t format;
-    uint32_t chunk_size;
-    uint64_t pack_limit;
-    uint8_t uuid[16];
-    char uuid_text[37];
-    char region[65];
-    char account[13];
-    uint8_t secret[STORE_SECRET_BYTES];      /* keys data chunk ids */
-    uint8_t page_secret[STORE_SECRET_BYTES]; /* keys block-map page ids */
-
-    struct pack_cache *packs;
-    struct page_cache *pages;
-};
 
 /* Take STORE/lock shared (@exclusive false) or exclusive; returns an fd to
  * pass to store_unlock().  Waits until granted, saying so (a notice) after a
@@ -80,10 +53,6 @@ int store_open_nometa(const char *path, bsnap_store **ret_store);
 int store_reserve_release(bsnap_store *s);
 /* Make the reserve if it is missing and fits; best effort, silent. */
 void store_reserve_make(bsnap_store *s);
-
-/* Give @fd (a file just created in the store) the store's file mode,
- * whatever the umask.  0 or -errno. */
-int store_fchmod(const bsnap_store *s, int fd);
 
 /* Join the store path and @name into a malloc'd path. */
 char *store_path(const bsnap_store *s, const char *name);
