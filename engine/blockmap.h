@@ -24,8 +24,7 @@
 #include "chunk.h"
 #include "meta.h"
 
-#define BM_FANOUT 4096u
-#define BM_PAGE_BYTES (BM_FANOUT * sizeof(chunk_id))
+/* BM_FANOUT and BM_PAGE_BYTES: chunk.h */
 
 struct bm_tree {
     chunk_id root;

@@ -31,6 +31,12 @@ typedef struct chunk_id {
  * no references on its children (nobody could read them). */
 #define CHUNK_MISSING 0x8u
 
+/* A block-map page (blockmap.h) is a chunk of BM_FANOUT ids of the level
+ * below.  Its size is here, below both, because the index's refcount
+ * cascade reads a dying page's children too (index.h). */
+#define BM_FANOUT 4096u
+#define BM_PAGE_BYTES (BM_FANOUT * sizeof(chunk_id))
+
 void chunk_hash(const bsnap_store *s, bool page, const void *data, size_t len, chunk_id *ret_id);
 
 static inline bool chunk_id_is_zero(const chunk_id *id)

@@ -5,7 +5,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "blockmap.h"
 #include "error.h"
 #include "fault.h"
 #include "store-handle.h"
@@ -102,15 +101,26 @@ static int missing(const chunk_id *id, const char *why)
     return bsnap_fail(-EIO, "Store.Corrupt", "chunk %s: %s", hex, why);
 }
 
-/* Apply @delta (+1 or -1) to every non-zero child of page @id. */
-static int children_apply(bsnap_store *s, meta_txn *txn, const chunk_id *id, int delta)
+/* Apply @delta (+1 or -1) to every non-zero child of page @id, whose entry
+ * is @e.  The page is read from its pack, not through the block map's page
+ * cache: the block map sits above the index (it finds pages through it),
+ * and a page is read here only when it dies or comes back. */
+static int children_apply(bsnap_store *s, meta_txn *txn, const chunk_id *id,
+                          const struct chunk_entry *e, int delta)
 {
-    _cleanup_free_ chunk_id *page = alloc_aligned(BM_PAGE_BYTES);
+    _cleanup_free_ chunk_id *page = NULL;
+    char hex[33];
     int r;
 
+    if (e->loc.orig_len != BM_PAGE_BYTES) {
+        chunk_id_hex(id, hex);
+        return bsnap_fail(-EIO, "Store.Corrupt", "page %s (pack %u offset %llu): not a page", hex,
+                          e->loc.pack, (unsigned long long)e->loc.offset);
+    }
+    page = alloc_aligned(BM_PAGE_BYTES);
     if (!page)
         return bsnap_fail(-ENOMEM, "InternalError", "out of memory");
-    r = bm_page_load(s, txn, id, page);
+    r = pack_read_chunk(s, id, &e->loc, page);
     if (r < 0)
         return r;
     for (uint32_t i = 0; i < BM_FANOUT; i++) {
@@ -142,7 +152,7 @@ int index_incref(bsnap_store *s, meta_txn *txn, const chunk_id *id)
     /* A DEAD page released its children when it died; take them back.  (A
      * missing page never held them.) */
     if (revive && (e.loc.flags & CHUNK_PAGE) && !(e.loc.flags & CHUNK_MISSING))
-        return children_apply(s, txn, id, +1);
+        return children_apply(s, txn, id, &e, +1);
     return 0;
 }
 
@@ -166,7 +176,7 @@ int index_decref(bsnap_store *s, meta_txn *txn, const chunk_id *id)
     if (r < 0)
         return r;
     if (e.refcount == 0 && (e.loc.flags & CHUNK_PAGE) && !(e.loc.flags & CHUNK_MISSING))
-        return children_apply(s, txn, id, -1);
+        return children_apply(s, txn, id, &e, -1);
     return 0;
 }
 
@@ -184,6 +194,6 @@ int index_release_orphan(bsnap_store *s, meta_txn *txn, const chunk_id *id)
     if (r < 0)
         return r;
     if ((e.loc.flags & CHUNK_PAGE) && !(e.loc.flags & CHUNK_MISSING))
-        return children_apply(s, txn, id, -1);
+        return children_apply(s, txn, id, &e, -1);
     return 0;
 }

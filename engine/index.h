@@ -7,7 +7,8 @@
  *
  * index_decref() cascades: an entry that falls to 0 is marked DEAD and, if
  * it is a page, releases its children; work is proportional to what is
- * freed.  DEAD entries stay in the index until gc removes them, so a writer
+ * freed (a dying page is read from its pack: the index sits below the
+ * block map and does not call into it).  DEAD entries stay in the index until gc removes them, so a writer
  * that found a chunk a moment ago can still name it: index_incref() on a
  * DEAD page revives it and takes its children back.  Orphans (from writes
  * that never completed) are released by gc.
