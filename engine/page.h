@@ -14,8 +14,7 @@
 #include <stdint.h>
 
 #include "blocksnap.h"
-
-enum page_kind { PAGE_SNAPSHOTS = 's', PAGE_VOLUMES = 'v', PAGE_IMAGES = 'i' };
+#include "record.h" /* enum page_kind */
 
 struct page {
     enum page_kind kind;

@@ -12,7 +12,6 @@
 
 #include "blocksnap.h"
 #include "chunk.h"
-#include "page.h"
 
 #define TAGS_MAX 50
 #define TAG_KEY_MAX 127
@@ -87,6 +86,9 @@ int json_describe_volume(const bsnap_store *s, const struct volume_rec *rec, cha
  * with "NextToken" when @next_token is not NULL, and frees @d, as
  * describe_free() does on the way out of a failure. */
 struct describe;
+/* The kind of records a list-describe call takes, which a NextToken names
+ * too (page.h, which uses this module, not the other way round). */
+enum page_kind { PAGE_SNAPSHOTS = 's', PAGE_VOLUMES = 'v', PAGE_IMAGES = 'i' };
 int describe_new(const bsnap_store *s, enum page_kind kind, const bsnap_filter *filters,
                  size_t nfilters, uint32_t limit, struct describe **ret);
 int describe_add(struct describe *d, const void *rec);
