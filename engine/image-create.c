@@ -77,7 +77,7 @@ static int check_volumes(bsnap_store *s, const bsnap_image_options *o, const cha
     if (o->nvolumes > BSNAP_IMAGE_MAPPINGS_MAX)
         return bsnap_fail(-EINVAL, "InvalidBlockDeviceMapping", "at most %d volumes",
                           BSNAP_IMAGE_MAPPINGS_MAX);
-    if (!o->name && !o->manifest_json)
+    if (!o->name)
         return bsnap_fail(-EINVAL, "MissingParameter",
                           "the request must contain the parameter name");
     if (o->name && !image_name_valid(o->name))
@@ -148,7 +148,7 @@ int bsnap_image_create(bsnap_store *s, const bsnap_image_options *o, char ret_id
     pthread_t *tids = NULL;
     size_t started = 0;
     error_saved first = {0};
-    char *mappings = NULL;
+    bsnap_block_device_mapping *mappings = NULL;
     int lockfd = -1, r;
 
     bsnap_error_clear();
@@ -199,29 +199,26 @@ int bsnap_image_create(bsnap_store *s, const bsnap_image_options *o, char ret_id
         o->run.progress(o->run.progress_ud, total, total);
     }
 
-    /* Register them: the mappings as JSON, the sizes the snapshots'. */
+    /* Register them: the sizes the snapshots'. */
     {
-        size_t cap = 64 + o->nvolumes * (BSNAP_DEVICE_NAME_MAX + BSNAP_ID_MAX + 96), len = 0;
         bsnap_image_options ro = *o;
-        const char *arg;
 
-        mappings = malloc(cap);
+        mappings = calloc(o->nvolumes, sizeof *mappings);
         if (!mappings) {
             r = bsnap_fail(-ENOMEM, "InternalError", "out of memory");
             goto out;
         }
-        len += (size_t)snprintf(mappings + len, cap - len, "[");
         for (size_t i = 0; i < o->nvolumes; i++)
-            len += (size_t)snprintf(mappings + len, cap - len,
-                                    "%s{\"DeviceName\":\"%s\",\"Ebs\":{\"SnapshotId\":\"%s\","
-                                    "\"DeleteOnTermination\":true}}",
-                                    i ? "," : "", o->volumes[i].device, jobs[i].taken.rec.id);
-        snprintf(mappings + len, cap - len, "]");
-        arg = mappings;
+            mappings[i] = (bsnap_block_device_mapping){
+                .device_name = o->volumes[i].device,
+                .kind = BSNAP_MAPPING_EBS,
+                .snapshot_id = jobs[i].taken.rec.id,
+                .delete_on_termination = BSNAP_TRUE,
+            };
         ro.volumes = NULL;
         ro.nvolumes = 0;
-        ro.mappings = &arg;
-        ro.nmappings = 1;
+        ro.mappings = mappings;
+        ro.nmappings = o->nvolumes;
         ro.root_device_name = root;
         if (o->run.cancel && *o->run.cancel)
             r = bsnap_fail(-ECANCELED, "Cancelled", "interrupted");

@@ -79,149 +79,6 @@ bool device_name_valid(const char *name, bool hvm)
     return false;
 }
 
-/* ---- shorthand ---- */
-
-struct sh_out {
-    char *s;
-    size_t len, cap;
-    bool oom;
-};
-
-static void sh_put(struct sh_out *o, const char *s, size_t n)
-{
-    if (o->oom)
-        return;
-    if (o->len + n + 1 > o->cap) {
-        size_t cap = (o->len + n + 1) * 2;
-        char *ns = realloc(o->s, cap);
-        if (!ns) {
-            o->oom = true;
-            return;
-        }
-        o->s = ns;
-        o->cap = cap;
-    }
-    memcpy(o->s + o->len, s, n);
-    o->len += n;
-    o->s[o->len] = '\0';
-}
-
-/* Append @s[0..n) as a JSON string literal. */
-static void sh_quote(struct sh_out *o, const char *s, size_t n)
-{
-    sh_put(o, "\"", 1);
-    for (size_t i = 0; i < n; i++) {
-        unsigned char c = (unsigned char)s[i];
-        char esc[8];
-        if (c == '"' || c == '\\') {
-            esc[0] = '\\';
-            esc[1] = (char)c;
-            sh_put(o, esc, 2);
-        } else if (c < 0x20) {
-            snprintf(esc, sizeof esc, "\\u%04x", c);
-            sh_put(o, esc, 6);
-        } else {
-            sh_put(o, (const char *)&c, 1);
-        }
-    }
-    sh_put(o, "\"", 1);
-}
-
-#define SH_DEPTH_MAX 8
-
-/* object := pair ("," pair)* ; pair := KEY "=" ("{" object "}" | scalar).
- * Parses from *pp up to @end (the closing brace or the string's end). */
-static int sh_object(const char **pp, int depth, struct sh_out *o, const char *arg)
-{
-    const char *p = *pp;
-    bool first = true;
-
-    if (depth > SH_DEPTH_MAX)
-        return bsnap_fail(-EINVAL, "InvalidBlockDeviceMapping", "'%s': nested too deeply", arg);
-    sh_put(o, "{", 1);
-    for (;;) {
-        const char *k = p;
-        while ((*p >= 'A' && *p <= 'Z') || (*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9'))
-            p++;
-        if (p == k || *p != '=')
-            return bsnap_fail(-EINVAL, "InvalidBlockDeviceMapping",
-                              "'%s': expected KEY=VALUE at '%.20s'", arg, k);
-        if (!first)
-            sh_put(o, ",", 1);
-        first = false;
-        sh_quote(o, k, (size_t)(p - k));
-        sh_put(o, ":", 1);
-        p++;
-        if (*p == '{') {
-            p++;
-            int r = sh_object(&p, depth + 1, o, arg);
-            if (r < 0)
-                return r;
-            if (*p != '}')
-                return bsnap_fail(-EINVAL, "InvalidBlockDeviceMapping", "'%s': missing '}'", arg);
-            p++;
-        } else if (*p == '"' || *p == '\'') {
-            /* Quoted: commas and braces are plain; inside double quotes a
-             * backslash takes the next character as it is (args.h). */
-            char q = *p++;
-            size_t vlen = 0;
-            char *v = malloc(strlen(p) + 1);
-            if (!v)
-                return bsnap_fail(-ENOMEM, "InternalError", "out of memory");
-            while (*p && *p != q) {
-                if (q == '"' && *p == '\\' && p[1])
-                    p++;
-                v[vlen++] = *p++;
-            }
-            if (!*p) {
-                free(v);
-                return bsnap_fail(-EINVAL, "InvalidBlockDeviceMapping", "'%s': unterminated quote",
-                                  arg);
-            }
-            sh_quote(o, v, vlen);
-            free(v);
-            p++;
-        } else {
-            const char *v = p;
-            while (*p && *p != ',' && *p != '}' && *p != '{')
-                p++;
-            if (*p == '{')
-                return bsnap_fail(-EINVAL, "InvalidBlockDeviceMapping", "'%s': unexpected '{'",
-                                  arg);
-            sh_quote(o, v, (size_t)(p - v));
-        }
-        if (*p != ',')
-            break;
-        p++;
-    }
-    sh_put(o, "}", 1);
-    *pp = p;
-    return 0;
-}
-
-int bdm_shorthand_to_json(const char *arg, char **ret_json)
-{
-    struct sh_out o = {0};
-    const char *p = arg;
-    int r;
-
-    if (utf8_length(arg, strlen(arg)) < 0)
-        return bsnap_fail(-EINVAL, "InvalidBlockDeviceMapping",
-                          "a block device mapping argument is not valid UTF-8");
-    r = sh_object(&p, 0, &o, arg);
-
-    if (r == 0 && *p)
-        r = bsnap_fail(-EINVAL, "InvalidBlockDeviceMapping", "'%s': unexpected '%c'", arg, *p);
-    if (r == 0 && o.oom)
-        r = bsnap_fail(-ENOMEM, "InternalError", "out of memory");
-    if (r < 0) {
-        free(o.s);
-        return r;
-    }
-    *ret_json = o.s;
-    return 0;
-}
-
 /* ---- records ---- */
 
 int image_load(meta_txn *txn, const char *id, struct image_rec *ret)
@@ -359,44 +216,67 @@ static int set_str(char **dst, const char *v)
     return *dst ? 0 : bsnap_fail(-ENOMEM, "InternalError", "out of memory");
 }
 
-/* Parse one --block-device-mappings argument (JSON or shorthand) and append
- * its mappings to @q. */
-static int add_mappings(struct image_request *q, const char *arg)
-{
-    _cleanup_free_ char *json = NULL;
-    struct image_bdm *v = NULL, *nv;
-    size_t n = 0;
-    const char *p = arg;
-    int r;
+#define BDM_FAIL(...) bsnap_fail(-EINVAL, "InvalidBlockDeviceMapping", __VA_ARGS__)
 
-    while (*p == ' ' || *p == '\t' || *p == '\n')
-        p++;
-    if (strlen(arg) > IMAGE_JSON_MAX)
-        return bsnap_fail(-EINVAL, "InvalidBlockDeviceMapping", "a mapping argument over %u bytes",
-                          IMAGE_JSON_MAX);
-    if (*p != '[' && *p != '{') {
-        r = bdm_shorthand_to_json(arg, &json);
-        if (r < 0)
-            return r;
-        p = json;
+/* Copy string @v into a fixed field; false when it does not fit. */
+static bool copy_field(char *dst, size_t cap, const char *v)
+{
+    if (strlen(v) >= cap)
+        return false;
+    strcpy(dst, v);
+    return true;
+}
+
+static bool tristate_valid(bsnap_tristate t)
+{
+    return t == BSNAP_UNSET || t == BSNAP_FALSE || t == BSNAP_TRUE;
+}
+
+int image_bdm_from_mapping(const bsnap_block_device_mapping *m, struct image_bdm *b)
+{
+    memset(b, 0, sizeof *b);
+    b->delete_on_termination = b->encrypted = -1;
+    if (!m->device_name || !m->device_name[0])
+        return BDM_FAIL("missing device name in a block device mapping");
+    if (!copy_field(b->device, sizeof b->device, m->device_name))
+        return BDM_FAIL("invalid device name");
+    switch (m->kind) {
+    case BSNAP_MAPPING_VIRTUAL:
+        b->kind = BDM_VIRTUAL;
+        if (!m->virtual_name ||
+            !copy_field(b->virtual_name, sizeof b->virtual_name, m->virtual_name))
+            return BDM_FAIL("invalid virtual name");
+        return 0;
+    case BSNAP_MAPPING_NODEVICE:
+        b->kind = BDM_NODEVICE;
+        return 0;
+    case BSNAP_MAPPING_EBS:
+        break;
+    default:
+        return BDM_FAIL("%s: a mapping needs exactly one of Ebs, VirtualName or NoDevice",
+                        b->device);
     }
-    r = bdm_parse_json(p, strlen(p), &v, &n);
-    if (r < 0)
-        return r;
-    if (q->nbdm + n > BSNAP_IMAGE_MAPPINGS_MAX) {
-        free(v);
-        return bsnap_fail(-EINVAL, "InvalidBlockDeviceMapping", "at most %d block device mappings",
-                          BSNAP_IMAGE_MAPPINGS_MAX);
-    }
-    nv = realloc(q->bdm, (q->nbdm + n + 1) * sizeof *nv);
-    if (!nv) {
-        free(v);
-        return bsnap_fail(-ENOMEM, "InternalError", "out of memory");
-    }
-    q->bdm = nv;
-    memcpy(q->bdm + q->nbdm, v, n * sizeof *v);
-    q->nbdm += n;
-    free(v);
+    b->kind = BDM_EBS;
+    if (m->snapshot_id && !copy_field(b->snapshot_id, sizeof b->snapshot_id, m->snapshot_id))
+        return bsnap_fail(-EINVAL, "InvalidSnapshotID.Malformed", "%s: invalid snapshot id",
+                          b->device);
+    if (m->volume_size > BSNAP_VOLUME_SIZE_MAX)
+        return BDM_FAIL("%s: VolumeSize must be 1 to %u (GiB)", b->device, BSNAP_VOLUME_SIZE_MAX);
+    b->volume_size = m->volume_size;
+    if (m->volume_type && (utf8_length(m->volume_type, strlen(m->volume_type)) < 0 ||
+                           !copy_field(b->volume_type, sizeof b->volume_type, m->volume_type)))
+        return BDM_FAIL("%s: invalid volume type", b->device);
+    if (m->iops > BSNAP_IOPS_MAX)
+        return BDM_FAIL("%s: invalid Iops", b->device);
+    b->iops = m->iops;
+    if (!tristate_valid(m->delete_on_termination) || !tristate_valid(m->encrypted))
+        return BDM_FAIL("%s: DeleteOnTermination and Encrypted must be BSNAP_UNSET, BSNAP_FALSE "
+                        "or BSNAP_TRUE",
+                        b->device);
+    if (m->delete_on_termination != BSNAP_UNSET)
+        b->delete_on_termination = m->delete_on_termination == BSNAP_TRUE;
+    if (m->encrypted != BSNAP_UNSET)
+        b->encrypted = m->encrypted == BSNAP_TRUE;
     return 0;
 }
 
@@ -411,22 +291,16 @@ static int build_request(const bsnap_image_options *o, struct image_request *q)
         return bsnap_fail(-EINVAL, "InvalidParameterValue",
                           "EnaSupport: %d is not BSNAP_UNSET, BSNAP_FALSE or BSNAP_TRUE",
                           (int)o->ena_support);
-    if (o->manifest_json) {
-        if (strlen(o->manifest_json) > IMAGE_JSON_MAX)
-            return bsnap_fail(-EINVAL, "InvalidParameterValue",
-                              "--cli-input-json: more than %u bytes", IMAGE_JSON_MAX);
-        r = image_request_parse(o->manifest_json, strlen(o->manifest_json), q);
-        if (r < 0)
-            return r;
-    }
+    if (o->nmappings > BSNAP_IMAGE_MAPPINGS_MAX)
+        return BDM_FAIL("at most %d block device mappings", BSNAP_IMAGE_MAPPINGS_MAX);
     if (o->nmappings) {
-        free(q->bdm);
-        q->bdm = NULL;
-        q->nbdm = 0;
+        if (!(q->bdm = calloc(o->nmappings, sizeof *q->bdm)))
+            return bsnap_fail(-ENOMEM, "InternalError", "out of memory");
         q->have_bdm = true;
     }
     for (size_t i = 0; i < o->nmappings && r >= 0; i++)
-        r = add_mappings(q, o->mappings[i]);
+        if ((r = image_bdm_from_mapping(&o->mappings[i], &q->bdm[i])) >= 0)
+            q->nbdm++;
     if (r >= 0)
         r = set_str(&q->name, o->name);
     if (r >= 0)

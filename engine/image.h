@@ -32,8 +32,6 @@
 
 #define IMAGE_NAME_MIN 3
 #define IMAGE_NAME_MAX 128
-/* Largest manifest (--cli-input-json) or mapping argument accepted. */
-#define IMAGE_JSON_MAX (1u << 20)
 
 enum bdm_kind { BDM_EBS = 0, BDM_VIRTUAL = 1, BDM_NODEVICE = 2 };
 
@@ -72,8 +70,9 @@ struct image_rec {
 
 void image_rec_clear(struct image_rec *r);
 
-/* A parsed RegisterImage request (from --cli-input-json).  Strings are
- * malloc'd (NULL: not given); image_request_clear() frees them. */
+/* A RegisterImage request, checked and copied from bsnap_image_options.
+ * Strings are malloc'd (NULL: not given); image_request_clear() frees
+ * them. */
 struct image_request {
     char *name, *description, *architecture, *virtualization, *root_device, *boot_mode;
     int ena_support; /* -1 not given */
@@ -89,16 +88,6 @@ void image_request_clear(struct image_request *q);
 /* Stored form.  Decoding errors are -EIO (Store.Corrupt, naming the image). */
 int image_rec_encode(const struct image_rec *r, char **ret_json, size_t *ret_len);
 int image_rec_decode(const void *buf, size_t len, struct image_rec *ret);
-
-/* Block device mappings from a JSON array (or one object).  Numbers and
- * booleans may also be strings ("8", "true"), as shorthand gives them.
- * Errors: -EINVAL (InvalidBlockDeviceMapping) naming what is wrong. */
-int bdm_parse_json(const char *json, size_t len, struct image_bdm **ret, size_t *ret_n);
-
-/* A request document: a RegisterImage request, an image object as
- * describe-images prints it, or {"Images":[one image]}.  Errors: -EINVAL
- * (InvalidParameterValue, or InvalidBlockDeviceMapping from the mappings). */
-int image_request_parse(const char *json, size_t len, struct image_request *ret);
 
 /* One image as its EC2 DescribeImages object, as JSON text (the list:
  * describe_new() in record.h). */
@@ -147,11 +136,12 @@ int image_snapshot_user(meta_txn *txn, const char *snap_id, char ret_image[BSNAP
  * @ntags is 0).  Errors: InvalidAMIID.NotFound, TagLimitExceeded, -EIO. */
 int image_tags_update(meta_txn *txn, const char *id, const bsnap_tag *tags, size_t ntags, bool add);
 
-/* Convert one AWS CLI shorthand mapping ("DeviceName=/dev/xvda,Ebs={
- * SnapshotId=snap-1,VolumeSize=8}") into a JSON object text, every scalar
- * a JSON string.  Pure; fuzzed.  Errors: -EINVAL (InvalidBlockDeviceMapping)
- * naming the argument; -ENOMEM. */
-int bdm_shorthand_to_json(const char *arg, char **ret_json);
+/* One typed mapping as the record keeps it: the device name and strings
+ * fit their fields, numbers and tristates are in range (the rules that
+ * need the whole request or the store come later).  Pure; fuzzed through
+ * the front-end library's parser.  Errors: -EINVAL
+ * (InvalidBlockDeviceMapping, InvalidSnapshotID.Malformed). */
+int image_bdm_from_mapping(const bsnap_block_device_mapping *m, struct image_bdm *ret);
 
 /* Whether @name is a well-formed device name for the virtualization type
  * (@hvm: /dev/sd[a-z], /dev/sda1, /dev/sda2, /dev/xvd[a-z], /dev/xvd[bc][a-z];

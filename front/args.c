@@ -25,11 +25,7 @@
 
 #define CODE "InvalidParameterValue"
 
-/* An argument quoted in a message: its first 100 characters (not bytes, so
- * that a cut never splits a character), as "%.*s" arguments. */
-#define SHOWN(a) shown_len(a), (a)
-
-static int shown_len(const char *s)
+int shown_len(const char *s)
 {
     const char *p = s;
 
@@ -100,159 +96,21 @@ static int push_value(struct entry *e, char *s)
     return 0;
 }
 
-/* ---- shorthand ---------------------------------------------------------- */
-
-/* Length of a field name at @p followed by '=', or 0 if @p does not start
- * one.  Names are letters, digits, '-' and '_', starting with a letter. */
-static size_t field_name_len(const char *p)
-{
-    size_t n = 0;
-
-    if (!((p[0] >= 'A' && p[0] <= 'Z') || (p[0] >= 'a' && p[0] <= 'z')))
-        return 0;
-    while ((p[n] >= 'A' && p[n] <= 'Z') || (p[n] >= 'a' && p[n] <= 'z') ||
-           (p[n] >= '0' && p[n] <= '9') || p[n] == '-' || p[n] == '_')
-        n++;
-    return p[n] == '=' ? n : 0;
-}
-
-/* Read one item at *@pp, stopping before ',' (or ']' in a bracket list).
- * Sets *@pp past the item and *@ret to a malloc'd copy. */
-static int read_item(const char **pp, bool bracket, const char *arg, char **ret)
-{
-    const char *p = *pp;
-    char *out, *o;
-
-    out = o = malloc(strlen(p) + 1);
-    if (!out)
-        return -ENOMEM;
-    if (*p == '"' || *p == '\'') {
-        char q = *p++;
-        for (; *p && *p != q; p++) {
-            if (*p == '\\' && q == '"' && p[1])
-                p++;
-            *o++ = *p;
-        }
-        if (*p != q) {
-            free(out);
-            return front_fail(-EINVAL, CODE, "'%.*s': unterminated quoted value", SHOWN(arg));
-        }
-        p++;
-        if (*p && *p != ',' && !(bracket && *p == ']')) {
-            free(out);
-            return front_fail(-EINVAL, CODE, "'%.*s': text after a quoted value", SHOWN(arg));
-        }
-    } else {
-        while (*p && *p != ',' && !(bracket && *p == ']'))
-            *o++ = *p++;
-    }
-    *o = '\0';
-    *pp = p;
-    *ret = out;
-    return 0;
-}
-
-/* Parse one shorthand argument into @e according to @sc. */
-static int parse_shorthand(const char *arg, const struct schema *sc, struct entry *e)
-{
-    const char *p = arg;
-    bool seen_name = false;
-    int r;
-
-    while (*p) {
-        size_t n = field_name_len(p);
-        bool is_name, bracket = false;
-        struct entry *dst;
-        struct entry name_holder = {0};
-
-        if (n == 0)
-            return front_fail(-EINVAL, CODE, "%s '%.*s': expected %s=...", sc->what, SHOWN(arg),
-                              sc->name_field);
-        is_name = n == strlen(sc->name_field) && strncmp(p, sc->name_field, n) == 0;
-        if (!is_name && !(n == strlen(sc->values_field) && strncmp(p, sc->values_field, n) == 0))
-            return front_fail(-EINVAL, CODE, "%s '%.*s': unknown field '%.*s' (expected %s or %s)",
-                              sc->what, SHOWN(arg), (int)n, p, sc->name_field, sc->values_field);
-        if (is_name ? seen_name : e->has_values)
-            return front_fail(-EINVAL, CODE, "%s '%.*s': field %.*s given twice", sc->what,
-                              SHOWN(arg), (int)n, p);
-        p += n + 1;
-        dst = is_name ? &name_holder : e;
-        if (!is_name)
-            e->has_values = true;
-        if (*p == '[') {
-            bracket = true;
-            p++;
-        }
-        for (bool first = true;; first = false) {
-            char *item = NULL;
-
-            if (bracket && *p == ']' && first) {
-                p++; /* "[]": no items */
-                break;
-            }
-            r = read_item(&p, bracket, arg, &item);
-            if (r < 0) {
-                entry_clear(&name_holder);
-                return r;
-            }
-            r = push_value(dst, item);
-            if (r < 0) {
-                entry_clear(&name_holder);
-                return r;
-            }
-            if (bracket) {
-                if (*p == ']') {
-                    p++;
-                    break;
-                }
-                if (*p != ',') {
-                    entry_clear(&name_holder);
-                    return front_fail(-EINVAL, CODE, "%s '%.*s': missing ']'", sc->what,
-                                      SHOWN(arg));
-                }
-                p++;
-                continue;
-            }
-            /* A following piece that starts NAME= begins the next field. */
-            if (*p != ',' || field_name_len(p + 1) > 0)
-                break;
-            p++;
-        }
-        if (bracket && *p && *p != ',') {
-            entry_clear(&name_holder);
-            return front_fail(-EINVAL, CODE, "%s '%.*s': text after ']'", sc->what, SHOWN(arg));
-        }
-        if (*p == ',') {
-            p++;
-            if (*p == '\0') {
-                entry_clear(&name_holder);
-                return front_fail(-EINVAL, CODE, "%s '%.*s': trailing ','", sc->what, SHOWN(arg));
-            }
-        }
-        if (is_name) {
-            seen_name = true;
-            if (name_holder.nvalues != 1) {
-                entry_clear(&name_holder);
-                return front_fail(-EINVAL, CODE, "%s '%.*s': %s takes exactly one value", sc->what,
-                                  SHOWN(arg), sc->name_field);
-            }
-            e->name = name_holder.values[0];
-            free(name_holder.values);
-        } else if (!sc->multi && e->nvalues != 1) {
-            return front_fail(-EINVAL, CODE,
-                              "%s '%.*s': %s takes exactly one value (quote it if it holds ',')",
-                              sc->what, SHOWN(arg), sc->values_field);
-        }
-    }
-    if (!seen_name)
-        return front_fail(-EINVAL, CODE, "%s '%.*s': missing %s=", sc->what, SHOWN(arg),
-                          sc->name_field);
-    return 0;
-}
-
 /* ---- JSON --------------------------------------------------------------- */
 
-static int json_entry(json_t *obj, const char *arg, const struct schema *sc, struct entry *e)
+/* A string value @v, or from shorthand (@sh) a list of exactly one. */
+static const char *one_string(json_t *v, bool sh)
+{
+    if (sh && json_is_array(v) && json_array_size(v) == 1)
+        v = json_array_get(v, 0);
+    return json_string_value(v);
+}
+
+/* Read one tag or filter object: a JSON form's, or the one shorthand_parse()
+ * made of a shorthand argument (@sh), whose values are strings or lists of
+ * them. */
+static int json_entry(json_t *obj, const char *arg, const struct schema *sc, struct entry *e,
+                      bool sh)
 {
     const char *key;
     json_t *val;
@@ -262,10 +120,13 @@ static int json_entry(json_t *obj, const char *arg, const struct schema *sc, str
                           SHOWN(arg));
     json_object_foreach (obj, key, val) {
         if (strcmp(key, sc->name_field) == 0) {
-            if (!json_is_string(val))
-                return front_fail(-EINVAL, CODE, "%s '%.*s': %s must be a string", sc->what,
-                                  SHOWN(arg), key);
-            if (!(e->name = strdup(json_string_value(val))))
+            const char *name = one_string(val, sh);
+            if (!name)
+                return front_fail(-EINVAL, CODE,
+                                  sh ? "%s '%.*s': %s takes exactly one value"
+                                     : "%s '%.*s': %s must be a string",
+                                  sc->what, SHOWN(arg), key);
+            if (!(e->name = strdup(name)))
                 return -ENOMEM;
         } else if (strcmp(key, sc->values_field) == 0) {
             size_t i;
@@ -274,9 +135,19 @@ static int json_entry(json_t *obj, const char *arg, const struct schema *sc, str
 
             e->has_values = true;
             if (!sc->multi) {
-                if (!json_is_string(val))
-                    return front_fail(-EINVAL, CODE, "%s '%.*s': %s must be a string", sc->what,
-                                      SHOWN(arg), key);
+                const char *value = one_string(val, sh);
+                if (!value)
+                    return front_fail(-EINVAL, CODE,
+                                      sh ? "%s '%.*s': %s takes exactly one value (quote it if "
+                                           "it holds ',')"
+                                         : "%s '%.*s': %s must be a string",
+                                      sc->what, SHOWN(arg), key);
+                char *s = strdup(value);
+                if (!s || (r = push_value(e, s)) < 0)
+                    return s ? r : -ENOMEM;
+                continue;
+            }
+            if (sh && json_is_string(val)) {
                 char *s = strdup(json_string_value(val));
                 if (!s || (r = push_value(e, s)) < 0)
                     return s ? r : -ENOMEM;
@@ -301,8 +172,8 @@ static int json_entry(json_t *obj, const char *arg, const struct schema *sc, str
         }
     }
     if (!e->name)
-        return front_fail(-EINVAL, CODE, "%s '%.*s': missing %s", sc->what, SHOWN(arg),
-                          sc->name_field);
+        return front_fail(-EINVAL, CODE, sh ? "%s '%.*s': missing %s=" : "%s '%.*s': missing %s",
+                          sc->what, SHOWN(arg), sc->name_field);
     return 0;
 }
 
@@ -336,10 +207,10 @@ static int parse_json(const char *arg, const struct schema *sc, struct entries *
                           SHOWN(arg), jerr.column, jerr.text);
     if (json_is_object(root)) {
         if ((r = add_entry(es, sc, &e)) >= 0)
-            r = json_entry(root, arg, sc, e);
+            r = json_entry(root, arg, sc, e, false);
     } else if (json_is_array(root)) {
         json_array_foreach (root, i, item) {
-            if ((r = add_entry(es, sc, &e)) < 0 || (r = json_entry(item, arg, sc, e)) < 0)
+            if ((r = add_entry(es, sc, &e)) < 0 || (r = json_entry(item, arg, sc, e, false)) < 0)
                 break;
         }
     }
@@ -406,7 +277,11 @@ static int parse_all(const char *const *args, size_t nargs, const struct schema 
         } else if (*a == '\0') {
             r = front_fail(-EINVAL, CODE, "empty %s argument", sc->what);
         } else if ((r = add_entry(es, sc, &e)) >= 0) {
-            r = parse_shorthand(args[i], sc, e);
+            struct sh_syntax sx = {sc->what, CODE, sc->name_field, false};
+            json_t *obj = NULL;
+            if ((r = shorthand_parse(args[i], &sx, &obj)) >= 0)
+                r = json_entry(obj, args[i], sc, e, true);
+            json_decref(obj);
         }
         if (r < 0)
             return r;

@@ -40,6 +40,26 @@ int render_buf_finish(struct render_buf *b, char **ret_text);
  * the text, table and xml forms. */
 void render_escape(struct render_buf *b, const char *s);
 
+/* An argument quoted in a message: its first 100 characters (not bytes, so
+ * that a cut never splits a character), as "%.*s" arguments. */
+#define SHOWN(a) shown_len(a), (a)
+int shown_len(const char *s);
+
+/* How a caller's arguments use the shorthand syntax (shorthand.c). */
+struct sh_syntax {
+    const char *what;  /* "tag", "filter", "block device mapping": messages */
+    const char *code;  /* the EC2 code of a syntax error */
+    const char *first; /* the field an argument starts with ("Key"), for messages */
+    bool objects;      /* NAME={...} nests an object (a mapping's Ebs) */
+};
+
+/* Parse shorthand argument @arg into a JSON object whose scalars are all
+ * strings (one item a string, several or a bracket list an array of
+ * them; strings are not checked for UTF-8: the reader names the field).
+ * @ret out: the object.  Errors: -EINVAL (@sx->code) quoting @arg;
+ * -ENOMEM. */
+int shorthand_parse(const char *arg, const struct sh_syntax *sx, json_t **ret);
+
 #define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
 #ifndef MIN
 #define MIN(a, b) ((a) < (b) ? (a) : (b))

@@ -102,28 +102,51 @@ static int common_options(struct cli *cli, const struct args *a, bsnap_image_opt
 
 int cmd_register_image(struct cli *cli, const struct args *a)
 {
-    bsnap_image_options o = {0};
+    bsf_image_request *q = NULL;
+    bsnap_image_options *o, flags = {0};
     bsnap_tag *tags = NULL;
     char *input = NULL, id[BSNAP_ID_MAX];
+    const char *json, *const *mappings;
+    size_t nmappings;
     int r;
 
-    if ((r = common_options(cli, a, &o, &tags)) != EXIT_OK)
+    if ((r = common_options(cli, a, &flags, &tags)) != EXIT_OK)
         return r;
-    o.mappings = arg_list(a, "block-device-mappings", &o.nmappings);
-    if ((r = input_json(cli, arg_value(a, "cli-input-json"), &input, &o.manifest_json)) != EXIT_OK)
+    mappings = arg_list(a, "block-device-mappings", &nmappings);
+    if ((r = input_json(cli, arg_value(a, "cli-input-json"), &input, &json)) != EXIT_OK)
         goto out;
-    if (!o.name && !o.manifest_json) {
+    if (!flags.name && !json) {
         r = output_usage_error(cli->verb, "MissingParameter",
                                "missing required option --name (or --cli-input-json)");
         goto out;
     }
+    /* The request: --cli-input-json first, the flags over it.  What the
+     * front-end library refuses fails the operation (exit 1), as the
+     * engine's refusals do. */
+    if (bsf_image_request_new(&q) < 0 ||
+        (json && bsf_image_request_load(q, json, strlen(json), "--cli-input-json") < 0) ||
+        (nmappings && bsf_image_request_set_mappings(q, mappings, nmappings) < 0) ||
+        bsf_image_request_add_tags(q, flags.tags, flags.ntags) < 0) {
+        r = output_error(bsf_last_error());
+        goto out;
+    }
+    o = bsf_image_request_options(q);
+    o->name = flags.name ? flags.name : o->name;
+    o->description = flags.description ? flags.description : o->description;
+    o->architecture = flags.architecture ? flags.architecture : o->architecture;
+    o->virtualization = flags.virtualization ? flags.virtualization : o->virtualization;
+    o->root_device_name = flags.root_device_name ? flags.root_device_name : o->root_device_name;
+    o->boot_mode = flags.boot_mode ? flags.boot_mode : o->boot_mode;
+    o->ena_support = flags.ena_support != BSNAP_UNSET ? flags.ena_support : o->ena_support;
+    o->no_boot_check = flags.no_boot_check;
     if ((r = cli_open_store(cli)) != EXIT_OK)
         goto out;
-    if (bsnap_image_register(cli->store, &o, id) < 0)
+    if (bsnap_image_register(cli->store, o, id) < 0)
         r = output_engine_error();
     else
         r = print_image_id(cli, id);
 out:
+    bsf_image_request_free(q);
     free(input);
     free(tags);
     return r;

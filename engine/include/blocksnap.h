@@ -864,10 +864,39 @@ typedef struct bsnap_image_volume {
     const char *path;   /**< a raw image file or a block device */
 } bsnap_image_volume;
 
+/** The largest VolumeSize of a mapping, in GiB (EC2's 64 TiB). */
+#define BSNAP_VOLUME_SIZE_MAX 65536u
+/** The largest Iops of a mapping. */
+#define BSNAP_IOPS_MAX 256000u
+
+/** What a block device mapping maps, as EC2's BlockDeviceMapping says it:
+ * exactly one of Ebs, VirtualName, NoDevice. */
+typedef enum bsnap_mapping_kind {
+    BSNAP_MAPPING_EBS = 0,      /**< Ebs: a volume, from a snapshot or empty */
+    BSNAP_MAPPING_VIRTUAL = 1,  /**< VirtualName: an instance store ("ephemeralN") */
+    BSNAP_MAPPING_NODEVICE = 2, /**< NoDevice: suppress the device */
+} bsnap_mapping_kind;
+
+/** One EC2 block device mapping (RegisterImage's BlockDeviceMappings.N).
+ * Zero-initialise, then set what is given: NULL, 0 and BSNAP_UNSET mean
+ * "not given".  Strings are borrowed for the call. */
+typedef struct bsnap_block_device_mapping {
+    const char *device_name; /**< DeviceName, e.g. "/dev/xvda"; required */
+    bsnap_mapping_kind kind;
+    const char *virtual_name; /**< VirtualName ("ephemeral0"), for BSNAP_MAPPING_VIRTUAL */
+    /* Ebs, for BSNAP_MAPPING_EBS: */
+    const char *snapshot_id;              /**< Ebs.SnapshotId; NULL: an empty volume */
+    uint64_t volume_size;                 /**< Ebs.VolumeSize, GiB; 0: the snapshot's */
+    const char *volume_type;              /**< Ebs.VolumeType; NULL: "standard" */
+    uint64_t iops;                        /**< Ebs.Iops; 0: not given */
+    bsnap_tristate delete_on_termination; /**< Ebs.DeleteOnTermination; UNSET: true */
+    bsnap_tristate encrypted;             /**< Ebs.Encrypted; UNSET: not given */
+} bsnap_block_device_mapping;
+
 /** What to register.  Zero-initialise, then set what is given: NULL, 0,
- * false and BSNAP_UNSET mean "not given".  Given fields override the same
- * fields of @manifest_json, as the AWS CLI's flags override
- * --cli-input-json. */
+ * false and BSNAP_UNSET mean "not given".  A front end that takes a whole
+ * request as a document (a RegisterImage request, a manifest) parses it
+ * into these fields itself (the front-end library does). */
 typedef struct bsnap_image_options {
     const char *name;             /**< 3-128 of [A-Za-z0-9()[] ./'@_-]; required */
     const char *description;      /**< optional, at most 255 characters */
@@ -875,25 +904,13 @@ typedef struct bsnap_image_options {
     const char *virtualization;   /**< hvm (default) or paravirtual */
     const char *root_device_name; /**< e.g. "/dev/xvda"; default: the first mapping */
     const char *boot_mode;        /**< legacy-bios, uefi, uefi-preferred; NULL: detected */
-    /** BSNAP_TRUE or BSNAP_FALSE; BSNAP_UNSET: the manifest's EnaSupport,
-     * else false */
-    bsnap_tristate ena_support;
-    bool no_boot_check; /**< register a root volume that does not look bootable */
-    /** EC2 block device mappings: each argument a JSON array (or object) of
-     * {"DeviceName":…,"Ebs":{"SnapshotId":…,"VolumeSize":GiB,
-     * "DeleteOnTermination":…,"VolumeType":…}} / {"DeviceName":…,
-     * "VirtualName":"ephemeralN"} / {"DeviceName":…,"NoDevice":""}, or the
-     * AWS CLI shorthand "DeviceName=/dev/xvda,Ebs={SnapshotId=snap-…}".
-     * Register only (create takes @volumes). */
-    const char *const *mappings;
+    bsnap_tristate ena_support;   /**< BSNAP_TRUE or BSNAP_FALSE; BSNAP_UNSET: false */
+    bool no_boot_check;           /**< register a root volume that does not look bootable */
+    /** EC2 block device mappings (register only: create takes @volumes),
+     * at most BSNAP_IMAGE_MAPPINGS_MAX. */
+    const bsnap_block_device_mapping *mappings;
     size_t nmappings;
-    /** optional: a whole request as JSON: a RegisterImage request
-     * ({"Name":…,"BlockDeviceMappings":[…],…}), an image object as
-     * describe-images prints it, or a describe-images document holding
-     * exactly one image.  Output-only fields (ImageId, State, CreationDate,
-     * OwnerId, …) are ignored, so a manifest registers again as it is. */
-    const char *manifest_json;
-    const bsnap_tag *tags; /**< optional tags of the new image */
+    const bsnap_tag *tags; /**< optional tags of the new image (a key given twice: the last wins) */
     size_t ntags;
     /** Create only: the machine's volumes, each snapshotted incrementally
      * (in parallel threads). */
@@ -932,11 +949,11 @@ typedef struct bsnap_image_options {
  * Errors (nothing is written on any of them):
  * -EINVAL: InvalidAMIName.Malformed, InvalidBlockDeviceMapping (missing or
  *   invalid or duplicate device name, neither snapshot nor size, size below
- *   the snapshot's, malformed mapping JSON or shorthand),
+ *   the snapshot's or above BSNAP_VOLUME_SIZE_MAX, Iops above
+ *   BSNAP_IOPS_MAX, a kind or tristate out of range, too many mappings),
  *   InvalidParameterValue (root device not among the mappings or without a
  *   snapshot, architecture, virtualization type, boot mode, description,
- *   malformed --cli-input-json, too many mappings, an ena_support that is
- *   no bsnap_tristate), MissingParameter (no
+ *   an ena_support that is no bsnap_tristate), MissingParameter (no
  *   name, no mappings), InvalidParameterCombination (Encrypted with a
  *   snapshot), InvalidSnapshotID.Malformed, Image.NotBootable (root volume
  *   not bootable, or not in the given boot mode), tag errors as

@@ -8,7 +8,8 @@
  *
  *   input   the AWS CLI's shorthand ("Key=env,Value=prod") and its JSON
  *           forms, for tags, EC2 filters and block device mappings, and
- *           whole requests (--cli-input-json, a describe-images manifest);
+ *           whole requests (--cli-input-json, a describe-images manifest),
+ *           parsed into the engine's typed options;
  *   output  documents (jansson json_t) rendered as the AWS CLI renders them
  *           (json, text, table) or as EC2's query API answers (xml), each
  *           form one emitter over the same document;
@@ -87,6 +88,59 @@ int bsf_tags_parse(const char *const *args, size_t nargs, bsnap_tag **ret_tags, 
  * would match nothing).  Errors: -EINVAL (InvalidParameterValue); -ENOMEM. */
 int bsf_filters_parse(const char *const *args, size_t nargs, bsnap_filter **ret_filters,
                       size_t *ret_nfilters) BSNAP_NONNULL(3, 4);
+
+/* ------------------------------------------------------------------------
+ * Input: whole requests
+ * ------------------------------------------------------------------------ */
+
+/** A RegisterImage request being put together, for bsnap_image_register():
+ * from a request document, block device mapping arguments, tags, and then
+ * whatever the front end sets in its options itself (a flag wins over the
+ * document, as the AWS CLI's flags win over --cli-input-json).  Strings in
+ * the options are borrowed from what the request parsed: valid until
+ * bsf_image_request_free(). */
+typedef struct bsf_image_request bsf_image_request;
+
+/** An empty request.  @ret out: free with bsf_image_request_free().
+ * Errors: -ENOMEM. */
+int bsf_image_request_new(bsf_image_request **ret) BSNAP_NONNULL(1);
+
+/** Free @q and everything its options borrow.  NULL is a no-op. */
+void bsf_image_request_free(bsf_image_request *q);
+
+/** The request's engine options, to read and to change (set the front
+ * end's own flags here; the mappings and tags belong to @q: change them
+ * through the calls below).  Borrowed: valid until @q is freed. */
+bsnap_image_options *bsf_image_request_options(bsf_image_request *q) BSNAP_NONNULL(1);
+
+/** Fill @q from a whole request document of @len bytes: a RegisterImage
+ * request ({"Name":…,"BlockDeviceMappings":[…],"TagSpecifications":…}), an
+ * image object as describe-images prints it, or a describe-images document
+ * holding exactly one image.  Output-only fields (ImageId, State,
+ * CreationDate, OwnerId, …) are ignored, so a manifest registers again as
+ * it is.  @name in: what to call the document in messages (the CLI:
+ * "--cli-input-json").  Errors: -EINVAL (InvalidParameterValue "NAME: …",
+ * or InvalidBlockDeviceMapping from the mappings, as below); -ENOMEM. */
+int bsf_image_request_load(bsf_image_request *q, const char *json, size_t len, const char *name)
+    BSNAP_NONNULL(1, 2, 4);
+
+/** Replace @q's block device mappings with those of @args: each a JSON
+ * array (or object) of {"DeviceName":…,"Ebs":{"SnapshotId":…,
+ * "VolumeSize":GiB,"DeleteOnTermination":…,"VolumeType":…}} /
+ * {"DeviceName":…,"VirtualName":"ephemeralN"} / {"DeviceName":…,
+ * "NoDevice":""}, or the shorthand "DeviceName=/dev/xvda,Ebs={SnapshotId=
+ * snap-…,VolumeSize=8}" (grammar as bsf_tags_parse()'s, with NAME={…}
+ * nesting an object).  Numbers and booleans may be strings ("8", "true").
+ * Errors: -EINVAL (InvalidBlockDeviceMapping naming what is wrong,
+ * InvalidSnapshotID.Malformed for a SnapshotId that is not a string), more
+ * than BSNAP_IMAGE_MAPPINGS_MAX; -ENOMEM. */
+int bsf_image_request_set_mappings(bsf_image_request *q, const char *const *args, size_t nargs)
+    BSNAP_NONNULL(1);
+
+/** Add @tags (borrowed: they must outlive @q) to @q's; a key given twice
+ * keeps its last value.  Errors: -ENOMEM. */
+int bsf_image_request_add_tags(bsf_image_request *q, const bsnap_tag *tags, size_t ntags)
+    BSNAP_NONNULL(1);
 
 /* ------------------------------------------------------------------------
  * Output: rendering documents

@@ -1,25 +1,26 @@
 /* fuzz-bdm.c - libFuzzer harness for what register-image parses: block
  * device mappings in the AWS CLI shorthand and as JSON, whole request
- * documents (--cli-input-json, manifests), and stored image records.
+ * documents (--cli-input-json, manifests) -- all the front-end library's
+ * (bsfront.h) -- and the engine's side of them: typed mappings made into
+ * records, and stored image records.
  *
  * The first byte picks the parser (mod 4), the rest is its input:
- *   0  bdm_shorthand_to_json(), then bdm_parse_json() of what it produced
- *   1  bdm_parse_json()
- *   2  image_request_parse()
+ *   0  bsf_image_request_set_mappings() of the input as one argument
+ *   1  the same, the input split at newlines into arguments
+ *   2  bsf_image_request_load()
  *   3  image_rec_decode()
- * Checks: every call returns; failures are -EINVAL (-EIO for records) with
- * nothing handed back; shorthand that converts always turns into JSON that
- * jansson reads (never rejected for syntax: the converter refuses input
- * that is not UTF-8 itself); parsed mappings
- * have a device name and are at most BSNAP_IMAGE_MAPPINGS_MAX; and every
- * mapping list or record that parses survives a stored round trip
- * (image_rec_encode, image_rec_decode) unchanged. */
+ * Checks: every call returns; failures are -EINVAL (-EIO for records);
+ * parsed mappings have a device name and are at most
+ * BSNAP_IMAGE_MAPPINGS_MAX; every typed mapping the engine takes
+ * (image_bdm_from_mapping) and every record that decodes survives a stored
+ * round trip (image_rec_encode, image_rec_decode) unchanged. */
 #include <errno.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "bsfront.h"
 #include "error.h"
 #include "image.h"
 
@@ -45,24 +46,34 @@ static void roundtrip(const struct image_rec *r)
     image_rec_clear(&d);
 }
 
-static void check_bdm(struct image_bdm *b, size_t n)
+/* The request's mappings as the engine takes them, then stored. */
+static void check_request(bsf_image_request *q)
 {
-    struct image_rec r = {.name = "fuzz", .description = "", .bdm = b, .nbdm = n};
+    const bsnap_image_options *o = bsf_image_request_options(q);
+    struct image_bdm b[BSNAP_IMAGE_MAPPINGS_MAX];
+    struct image_rec r = {.name = "fuzz", .description = "", .bdm = b};
 
-    if (n > BSNAP_IMAGE_MAPPINGS_MAX)
+    if (o->nmappings > BSNAP_IMAGE_MAPPINGS_MAX)
         abort();
-    for (size_t i = 0; i < n; i++)
-        if (!b[i].device[0] || b[i].kind > BDM_NODEVICE)
+    for (size_t i = 0; i < o->nmappings; i++) {
+        if (!o->mappings[i].device_name || !o->mappings[i].device_name[0])
             abort();
+        int e = image_bdm_from_mapping(&o->mappings[i], &b[r.nbdm]);
+        if (e < 0 && e != -EINVAL)
+            abort();
+        if (e == 0)
+            r.nbdm++;
+    }
     snprintf(r.id, sizeof r.id, "ami-0123456789abcdef0");
     roundtrip(&r);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
+    bsf_image_request *q = NULL;
+    const char *args[64];
+    size_t nargs = 0;
     char *text;
-    struct image_bdm *b = NULL;
-    size_t n = 0;
     int r;
 
     if (size < 1)
@@ -73,46 +84,33 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     memcpy(text, data + 1, size - 1);
     text[size - 1] = '\0';
     switch (data[0] % 4) {
-    case 0: {
-        char *json = NULL;
-        r = bdm_shorthand_to_json(text, &json);
-        if (r < 0) {
-            if (r != -EINVAL || json)
-                abort();
-            break;
-        }
-        r = bdm_parse_json(json, strlen(json), &b, &n);
-        if (r < 0) {
-            /* the mapping may be wrong, never the JSON's syntax */
-            if (r != -EINVAL || b)
-                abort();
-            if (strncmp(bsnap_last_error()->message, "block device mappings: malformed JSON", 37) ==
-                0)
-                abort();
-        } else {
-            check_bdm(b, n);
-        }
-        free(json);
-        break;
-    }
+    case 0:
     case 1:
-        r = bdm_parse_json(text, size - 1, &b, &n);
-        if (r < 0 && (r != -EINVAL || b))
+        for (char *p = text; nargs < 64;) {
+            args[nargs++] = p;
+            if (data[0] % 4 == 0 || !(p = strchr(p, '\n')))
+                break;
+            *p++ = '\0';
+        }
+        if (bsf_image_request_new(&q) < 0)
             abort();
-        if (r == 0)
-            check_bdm(b, n);
-        break;
-    case 2: {
-        struct image_request q;
-        r = image_request_parse(text, size - 1, &q);
+        r = bsf_image_request_set_mappings(q, args, nargs);
         if (r < 0 && r != -EINVAL)
             abort();
-        if (r == 0) {
-            check_bdm(q.bdm, q.nbdm);
-            image_request_clear(&q);
-        }
+        if (r == 0)
+            check_request(q);
+        bsf_image_request_free(q);
         break;
-    }
+    case 2:
+        if (bsf_image_request_new(&q) < 0)
+            abort();
+        r = bsf_image_request_load(q, text, size - 1, "fuzz");
+        if (r < 0 && r != -EINVAL)
+            abort();
+        if (r == 0)
+            check_request(q);
+        bsf_image_request_free(q);
+        break;
     case 3: {
         struct image_rec rec = {0};
         r = image_rec_decode(text, size - 1, &rec);
@@ -125,7 +123,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         break;
     }
     }
-    free(b);
     free(text);
     return 0;
 }

@@ -1,6 +1,7 @@
 /* test-image.c - image.c, image-create.c and the image parts of json.c:
- * name and device rules, the mapping shorthand and JSON, records, request
- * documents, and register / create / describe / deregister on a real store. */
+ * name and device rules, typed mappings, records, and register / create /
+ * describe / deregister on a real store.  (The mapping shorthand and JSON
+ * and request documents are the front-end library's: tests/front.) */
 #include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -56,66 +57,51 @@ static void test_device_names(void **state)
     assert_false(device_name_valid("/dev/sdb0", false));
 }
 
-static void test_shorthand(void **state)
+/* A typed mapping as the record keeps it: zero is "not given" for every
+ * field (the sizes the snapshot's, DeleteOnTermination true, Encrypted not
+ * said), and what cannot be kept is refused with the mapping's device. */
+static void test_bdm_from_mapping(void **state)
 {
-    char *json = NULL;
+    struct image_bdm b;
     (void)state;
-    assert_int_equal(bdm_shorthand_to_json("DeviceName=/dev/xvda,Ebs={SnapshotId=snap-1,"
-                                           "VolumeSize=8,DeleteOnTermination=false}",
-                                           &json),
-                     0);
-    assert_string_equal(json, "{\"DeviceName\":\"/dev/xvda\",\"Ebs\":{\"SnapshotId\":\"snap-1\","
-                              "\"VolumeSize\":\"8\",\"DeleteOnTermination\":\"false\"}}");
-    free(json);
-    assert_int_equal(bdm_shorthand_to_json("DeviceName=\"/dev/x,\\\"y\",NoDevice=", &json), 0);
-    assert_string_equal(json, "{\"DeviceName\":\"/dev/x,\\\"y\",\"NoDevice\":\"\"}");
-    free(json);
-    assert_error(bdm_shorthand_to_json("DeviceName=/dev/xvda,Ebs={SnapshotId=x", &json), -EINVAL,
-                 "InvalidBlockDeviceMapping");
-    assert_error(bdm_shorthand_to_json("=x", &json), -EINVAL, "InvalidBlockDeviceMapping");
-    assert_error(bdm_shorthand_to_json("A={B={C={D={E={F={G={H={I={J=1}}}}}}}}}", &json), -EINVAL,
-                 "InvalidBlockDeviceMapping");
-    assert_error(bdm_shorthand_to_json("A=1}", &json), -EINVAL, "InvalidBlockDeviceMapping");
-    assert_error(bdm_shorthand_to_json("A='x", &json), -EINVAL, "InvalidBlockDeviceMapping");
-}
 
-static void test_bdm_json(void **state)
-{
-    struct image_bdm *b = NULL;
-    size_t n = 0;
-    const char *j = "[{\"DeviceName\":\"/dev/xvda\",\"Ebs\":{\"SnapshotId\":\"snap-1\","
-                    "\"VolumeSize\":\"8\",\"DeleteOnTermination\":false,\"VolumeType\":\"gp3\"}},"
-                    "{\"DeviceName\":\"/dev/xvdb\",\"VirtualName\":\"ephemeral0\"},"
-                    "{\"DeviceName\":\"/dev/xvdc\",\"NoDevice\":\"\"}]";
-    (void)state;
-    assert_int_equal(bdm_parse_json(j, strlen(j), &b, &n), 0);
-    assert_int_equal(n, 3);
-    assert_int_equal(b[0].kind, BDM_EBS);
-    assert_string_equal(b[0].snapshot_id, "snap-1");
-    assert_int_equal(b[0].volume_size, 8);
-    assert_int_equal(b[0].delete_on_termination, 0);
-    assert_int_equal(b[0].encrypted, -1);
-    assert_string_equal(b[0].volume_type, "gp3");
-    assert_int_equal(b[1].kind, BDM_VIRTUAL);
-    assert_string_equal(b[1].virtual_name, "ephemeral0");
-    assert_int_equal(b[2].kind, BDM_NODEVICE);
-    free(b);
+    bsnap_block_device_mapping m = {.device_name = "/dev/xvda", .snapshot_id = "snap-1"};
+    assert_int_equal(image_bdm_from_mapping(&m, &b), 0);
+    assert_int_equal(b.kind, BDM_EBS);
+    assert_string_equal(b.snapshot_id, "snap-1");
+    assert_int_equal(b.volume_size, 0);
+    assert_int_equal(b.delete_on_termination, -1);
+    assert_int_equal(b.encrypted, -1);
+    assert_string_equal(b.volume_type, "");
 
-    static const char *const bad[] = {
-        "[{\"Ebs\":{\"SnapshotId\":\"snap-1\"}}]",
-        "[{\"DeviceName\":\"/dev/xvda\"}]",
-        "[{\"DeviceName\":\"/dev/xvda\",\"Ebs\":{},\"NoDevice\":\"\"}]",
-        "[{\"DeviceName\":\"/dev/xvda\",\"Ebs\":{\"VolumeSize\":0}}]",
-        "[{\"DeviceName\":\"/dev/xvda\",\"Ebs\":{\"VolumeSize\":\"8x\"}}]",
-        "[{\"DeviceName\":\"/dev/xvda\",\"Ebs\":{\"Colour\":1}}]",
-        "[{\"DeviceName\":7,\"Ebs\":{}}]",
-        "[1]",
-        "\"x\"",
-        "[{\"DeviceName\":\"/dev/xvda\",\"Ebs\":{\"DeleteOnTermination\":\"maybe\"}}]",
-        NULL,
+    m.delete_on_termination = BSNAP_FALSE;
+    m.encrypted = BSNAP_TRUE;
+    m.volume_size = 8;
+    m.volume_type = "gp3";
+    assert_int_equal(image_bdm_from_mapping(&m, &b), 0);
+    assert_int_equal(b.delete_on_termination, 0);
+    assert_int_equal(b.encrypted, 1);
+    assert_int_equal(b.volume_size, 8);
+    assert_string_equal(b.volume_type, "gp3");
+
+    bsnap_block_device_mapping v = {
+        .device_name = "/dev/xvdb", .kind = BSNAP_MAPPING_VIRTUAL, .virtual_name = "ephemeral0"};
+    assert_int_equal(image_bdm_from_mapping(&v, &b), 0);
+    assert_int_equal(b.kind, BDM_VIRTUAL);
+    assert_string_equal(b.virtual_name, "ephemeral0");
+
+    static const bsnap_block_device_mapping bad[] = {
+        {.snapshot_id = "snap-1"},
+        {.device_name = "/dev/xvda", .volume_size = BSNAP_VOLUME_SIZE_MAX + 1},
+        {.device_name = "/dev/xvda", .iops = BSNAP_IOPS_MAX + 1},
+        {.device_name = "/dev/xvda", .kind = (bsnap_mapping_kind)3},
+        {.device_name = "/dev/xvda", .encrypted = (bsnap_tristate)3},
+        {.device_name = "/dev/xvda", .volume_type = "caf\xe9"},
+        {.device_name = "/dev/xvda", .kind = BSNAP_MAPPING_VIRTUAL},
+        {.device_name = "/dev/xvdaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"},
     };
-    for (size_t i = 0; bad[i]; i++)
-        assert_int_equal(bdm_parse_json(bad[i], strlen(bad[i]), &b, &n), -EINVAL);
+    for (size_t i = 0; i < ARRAY_SIZE(bad); i++)
+        assert_error(image_bdm_from_mapping(&bad[i], &b), -EINVAL, "InvalidBlockDeviceMapping");
 }
 
 static void test_record_roundtrip(void **state)
@@ -194,44 +180,6 @@ static void test_record_roundtrip(void **state)
         assert_error(image_rec_decode(bad[i], strlen(bad[i]), &d), -EIO, "Store.Corrupt");
 }
 
-static void test_request_parse(void **state)
-{
-    struct image_request q;
-    const char *doc = "{\"Images\":[{\"ImageId\":\"ami-1\",\"State\":\"available\","
-                      "\"Name\":\"n-1\",\"BootMode\":\"uefi\",\"EnaSupport\":true,"
-                      "\"Tags\":[{\"Key\":\"k\",\"Value\":\"v\"}],"
-                      "\"BlockDeviceMappings\":[{\"DeviceName\":\"/dev/xvda\","
-                      "\"Ebs\":{\"SnapshotId\":\"snap-1\",\"Encrypted\":false}}]}]}";
-    (void)state;
-    assert_int_equal(image_request_parse(doc, strlen(doc), &q), 0);
-    assert_string_equal(q.name, "n-1");
-    assert_string_equal(q.boot_mode, "uefi");
-    assert_int_equal(q.ena_support, 1);
-    assert_int_equal(q.nbdm, 1);
-    assert_int_equal(q.bdm[0].encrypted, 0);
-    assert_int_equal(q.tags.n, 1);
-    image_request_clear(&q);
-
-    const char *req = "{\"Name\":\"n-2\",\"TagSpecifications\":[{\"ResourceType\":\"image\","
-                      "\"Tags\":[{\"Key\":\"a\",\"Value\":\"b\"}]}]}";
-    assert_int_equal(image_request_parse(req, strlen(req), &q), 0);
-    assert_string_equal(q.tags.v[0].key, "a");
-    assert_false(q.have_bdm);
-    image_request_clear(&q);
-
-    static const char *const bad[] = {
-        "{\"Images\":[{},{}]}",
-        "{\"Name\":1}",
-        "{\"Colour\":\"red\"}",
-        "{\"TagSpecifications\":[{\"ResourceType\":\"snapshot\",\"Tags\":[]}]}",
-        "[]",
-        "{",
-    };
-    for (size_t i = 0; i < ARRAY_SIZE(bad); i++)
-        assert_error(image_request_parse(bad[i], strlen(bad[i]), &q), -EINVAL,
-                     "InvalidParameterValue");
-}
-
 /* ---- on a store ---- */
 
 /* A 1 MiB volume whose first sector has boot code and the 0x55AA
@@ -272,11 +220,9 @@ static int images_json(struct fixture *f, const char *const *ids, size_t nids,
 
 static void register_one(struct fixture *f, const char *name, const char *snap, char *ret_id)
 {
-    char arg[128];
-    const char *args[1] = {arg};
-    bsnap_image_options o = {.name = name, .mappings = args, .nmappings = 1};
+    bsnap_block_device_mapping m = {.device_name = "/dev/xvda", .snapshot_id = snap};
+    bsnap_image_options o = {.name = name, .mappings = &m, .nmappings = 1};
 
-    snprintf(arg, sizeof arg, "DeviceName=/dev/xvda,Ebs={SnapshotId=%s}", snap);
     assert_int_equal(bsnap_image_register(f->s, &o, ret_id), 0);
 }
 
@@ -298,10 +244,9 @@ static void test_register_and_use(void **state)
 
     /* not bootable; duplicate name; both leave nothing */
     {
-        char arg[128], id[BSNAP_ID_MAX];
-        const char *args[1] = {arg};
-        bsnap_image_options o = {.name = "img-two", .mappings = args, .nmappings = 1};
-        snprintf(arg, sizeof arg, "DeviceName=/dev/xvda,Ebs={SnapshotId=%s}", badsnap);
+        char id[BSNAP_ID_MAX];
+        bsnap_block_device_mapping m = {.device_name = "/dev/xvda", .snapshot_id = badsnap};
+        bsnap_image_options o = {.name = "img-two", .mappings = &m, .nmappings = 1};
         assert_error(bsnap_image_register(f->s, &o, id), -EINVAL, "Image.NotBootable");
         o.no_boot_check = true;
         o.name = "img-one";
@@ -351,32 +296,28 @@ static void test_register_and_use(void **state)
     free(bad);
 }
 
-/* A zero-initialised bsnap_image_options gives no field a value: the
- * manifest's EnaSupport stands unless ena_support says otherwise, and an
- * image without a description has no Description key (as EC2's). */
+/* A zero-initialised bsnap_image_options gives no field a value: EnaSupport
+ * is false unless ena_support says otherwise, and an image without a
+ * description has no Description key (as EC2's). */
 static void test_zero_options(void **state)
 {
     struct fixture *f = *state;
     char *vol = boot_volume(f, "boot.img", true);
-    char snap[BSNAP_ID_MAX], id[BSNAP_ID_MAX], manifest[512];
+    char snap[BSNAP_ID_MAX], id[BSNAP_ID_MAX];
     char *json = NULL;
 
     snap_path(f, vol, snap);
-    snprintf(manifest, sizeof manifest,
-             "{\"Name\":\"from-manifest\",\"EnaSupport\":true,\"BlockDeviceMappings\":"
-             "[{\"DeviceName\":\"/dev/xvda\",\"Ebs\":{\"SnapshotId\":\"%s\"}}]}",
-             snap);
+    bsnap_block_device_mapping m = {.device_name = "/dev/xvda", .snapshot_id = snap};
     struct {
         bsnap_tristate ena;
         const char *name, *expect;
     } cases[] = {
-        {BSNAP_UNSET, "ena-unset", "\"EnaSupport\":true"},
+        {BSNAP_UNSET, "ena-unset", "\"EnaSupport\":false"},
         {BSNAP_FALSE, "ena-false", "\"EnaSupport\":false"},
         {BSNAP_TRUE, "ena-true", "\"EnaSupport\":true"},
     };
     for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
-        bsnap_image_options o = {0};
-        o.manifest_json = manifest;
+        bsnap_image_options o = {.mappings = &m, .nmappings = 1};
         o.name = cases[i].name;
         o.ena_support = cases[i].ena;
         assert_int_equal(bsnap_image_register(f->s, &o, id), 0);
@@ -390,7 +331,7 @@ static void test_zero_options(void **state)
     }
     /* a value outside the enum is refused, nothing registered */
     {
-        bsnap_image_options o = {.name = "ena-bad", .manifest_json = manifest};
+        bsnap_image_options o = {.name = "ena-bad", .mappings = &m, .nmappings = 1};
         size_t n = 0;
         bsnap_image_info *infos = NULL;
         o.ena_support = (bsnap_tristate)7;
@@ -402,7 +343,7 @@ static void test_zero_options(void **state)
     /* a description, once given, is shown */
     {
         bsnap_image_options o = {
-            .name = "described", .manifest_json = manifest, .description = "web server"};
+            .name = "described", .mappings = &m, .nmappings = 1, .description = "web server"};
         assert_int_equal(bsnap_image_register(f->s, &o, id), 0);
         assert_int_equal(bsnap_image_describe_one(f->s, id, &json), 0);
         assert_non_null(strstr(json, "\"Description\":\"web server\""));
@@ -534,10 +475,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_names),
         cmocka_unit_test(test_device_names),
-        cmocka_unit_test(test_shorthand),
-        cmocka_unit_test(test_bdm_json),
+        cmocka_unit_test(test_bdm_from_mapping),
         cmocka_unit_test(test_record_roundtrip),
-        cmocka_unit_test(test_request_parse),
         cmocka_unit_test_setup_teardown(test_register_and_use, setup_4k, teardown_fixture),
         cmocka_unit_test_setup_teardown(test_zero_options, setup_4k, teardown_fixture),
         cmocka_unit_test_setup_teardown(test_create_rollback, setup_4k, teardown_fixture),
