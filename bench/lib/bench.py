@@ -28,7 +28,8 @@ import tools as T  # noqa: E402
 import workload as W  # noqa: E402
 
 SCENARIOS = ["full", "rescan", "change1", "change10", "addel", "cbt", "bytes", "restore",
-             "fuse-seq", "fuse-rand", "rss", "chain", "sparse", "machine", "scale", "align"]
+             "fuse-seq", "fuse-rand", "rss", "chain", "sparse", "machine", "scale", "align",
+             "chunksize"]
 # Scenarios that are figures of others.
 DERIVED = {"bytes": ["full", "change1", "cbt"], "rss": ["full", "restore", "sparse"]}
 
@@ -748,6 +749,85 @@ class Bench:
                              made=how, **r)
             os.unlink(self.disk)
 
+    def chunksize(self, tool):
+        """Blocksnap only: the main figures again in a store of each
+        --chunk-sizes size: full snapshot, rescan, the 1 % change (bytes
+        and block-map pages), the metadata, and random 4 KiB reads through
+        the mount (first pass after mounting, warm, and cold after dropping
+        the caches).  The load average is kept beside each run."""
+        ref = self.img("base.img")
+        offs = random_offsets(ref, self.a.reads, 11)
+        mnt = os.path.join(self.work, "mnt")
+        small = self.img("v1s.img")
+        if not os.path.exists(small):
+            # v1.img with 1 % of the used blocks rewritten again, in single
+            # 4 KiB blocks: a guest's scattered small writes.
+            W.copy_sparse(self.img("v1.img"), small + ".tmp")
+            r = W.rewrite_runs(small + ".tmp", 0.01, self.a.seed + 8, run=W.BLOCK)
+            os.rename(small + ".tmp", small)
+            log("workload: v1s.img, %d scattered 4 KiB writes" % len(r))
+        for rep in range(self.a.reps):
+            for cs in self.a.chunk_sizes:
+                log("blocksnap: chunk size %d KiB, run %d/%d" % (cs // W.KIB, rep + 1,
+                                                               self.a.reps))
+                fig = {"chunk_size": cs, "load_before": os.getloadavg()[0]}
+                repo = self.repo(tool, "cs%d" % cs)
+                self.put("base.img")
+                data = W.allocated_bytes(self.disk)
+                tool.init(repo, chunk_size=cs)
+                warm(self.disk, repo, memory=data)
+                m, full = tool.backup([self.disk], "full")
+                fig.update(full_secs=m.secs, full_cpu_secs=m.cpu_secs, full_rss_kib=m.rss_kib,
+                           data_bytes=data)
+                fig["full_pages"] = tool.snapshot_info(full[self.disk])["PagesWritten"]
+                warm(self.disk, repo)
+                m, _ = tool.backup([self.disk], "rescan")
+                fig.update(rescan_secs=m.secs, rescan_cpu_secs=m.cpu_secs)
+                self.put("v1.img")
+                pb, before = tool.store_info()["PackBytes"], tool.repo_bytes()
+                warm(self.disk, repo, memory=W.allocated_bytes(self.disk))
+                m, c1 = tool.backup([self.disk], "change1")
+                info = tool.store_info()
+                snap = tool.snapshot_info(c1[self.disk])
+                fig.update(change1_secs=m.secs, change1_pack_bytes=info["PackBytes"] - pb,
+                           change1_bytes=tool.repo_bytes() - before,
+                           change1_chunks=snap["ChunksWritten"],
+                           change1_pages=snap["PagesWritten"])
+                self.put("v1s.img")
+                pb, before = info["PackBytes"], tool.repo_bytes()
+                warm(self.disk, repo, memory=W.allocated_bytes(self.disk))
+                m, c4 = tool.backup([self.disk], "change4k")
+                info = tool.store_info()
+                snap = tool.snapshot_info(c4[self.disk])
+                fig.update(change4k_secs=m.secs, change4k_pack_bytes=info["PackBytes"] - pb,
+                           change4k_bytes=tool.repo_bytes() - before,
+                           change4k_chunks=snap["ChunksWritten"],
+                           change4k_pages=snap["PagesWritten"], meta_bytes=info["MetaBytes"],
+                           chunk_count=info["ChunkCount"], pack_bytes=info["PackBytes"])
+                self.chunksize_reads(tool, full, ref, offs, mnt, fig)
+                fig["load_after"] = os.getloadavg()[0]
+                self.res.add("chunksize", "blocksnap@%d" % cs, **fig)
+                self.cleanup_repo(repo)
+
+    def chunksize_reads(self, tool, snap, ref, offs, mnt, fig):
+        """The mount's figures of the chunk-size scenario, into @fig."""
+        warm(tool.repo)
+        with tool.mount(snap, mnt) as mp:
+            f = mp.path(self.disk)
+            lat = randread(f, offs, check=ref)  # the mount's cache empty, checked
+            fig.update(first_p50_us=pct(lat, 50), first_p99_us=pct(lat, 99))
+            lat = randread(f, offs)
+            fig.update(warm_p50_us=pct(lat, 50), warm_p99_us=pct(lat, 99))
+            m, _ = T.run(["cat", f], stdout=subprocess.DEVNULL, rss=False)
+            fig["fuse_seq_secs"] = m.secs
+            if not same(ref, f):
+                raise T.Failed("image read through the mount differs")
+        if can_drop_caches():
+            drop_caches()
+            with tool.mount(snap, mnt) as mp:
+                lat = randread(mp.path(self.disk), offs)
+            fig.update(cold_p50_us=pct(lat, 50), cold_p99_us=pct(lat, 99))
+
     def sparse_baselines(self):
         src = self.img("sparse.img")
         out = os.path.join(self.work, "cp.img")
@@ -836,6 +916,9 @@ class Bench:
         for tool in self.tools:
             if tool.name == "blocksnap" and self.want("scale"):
                 self.guarded("scale", tool, lambda: self.scale(tool))
+        for tool in self.tools:
+            if tool.name == "blocksnap" and self.want("chunksize"):
+                self.guarded("chunksize", tool, lambda: self.chunksize(tool))
         if self.want("align"):
             log("alignment sweep (bench/alignsweep.c, %d MiB file)" % (a.align_size // W.MIB))
             self.align()
@@ -915,6 +998,8 @@ def main(argv=None):
                    "(default 128M,SIZE,16G; quick 64M,SIZE,4xSIZE)")
     p.add_argument("--align-size", help="file size of the alignment sweep (default 512M, "
                    "quick 16M)")
+    p.add_argument("--chunk-sizes", default="16K,64K,256K",
+                   help="store chunk sizes of the chunksize scenario (16K,64K,256K)")
     p.add_argument("--reads", type=int, default=2000, help="random 4 KiB reads per pass (2000)")
     p.add_argument("--tools", default="blocksnap,restic,borg,casync", help="tools to compare")
     p.add_argument("--threads", type=int, default=0, help="blocksnap --threads (0: its default)")
@@ -942,6 +1027,9 @@ def main(argv=None):
         a.scale_sizes = default_scale_sizes(a)
     if any(x % W.BLOCK for x in a.scale_sizes):
         p.error("--scale-sizes: every size must be a multiple of 4 KiB")
+    a.chunk_sizes = [parse_size(x) for x in a.chunk_sizes.split(",") if x]
+    if any(x < 4 * W.KIB or x > 4 * W.MIB or x & (x - 1) for x in a.chunk_sizes):
+        p.error("--chunk-sizes: every size must be a power of two from 4K to 4M")
     a.align_size = parse_size(a.align_size or ("16M" if a.quick else "512M"))
     a.peer_reps = a.peer_reps or a.reps
     a.chain = [int(x) for x in (a.chain or ("1,10,30" if a.quick else "1,100,1000")).split(",")]

@@ -28,6 +28,8 @@ COMMANDS = {
                            "taskset -c 0 blocksnap ... create-volume ...",
         "scale, all cores": "blocksnap ... create-snapshot ... --threads N; "
                             "blocksnap ... create-volume ...",
+        "chunksize": "blocksnap --store REPO create-store --chunk-size SIZE; then backup "
+                     "(full, rescan, v1.img), mount",
     },
     "restic": {
         "env": "RESTIC_PASSWORD=bench RESTIC_REPOSITORY=REPO RESTIC_CACHE_DIR=REPO.cache",
@@ -81,7 +83,7 @@ def build(a, b, facts):
                  "sparse_size": a.sparse_size, "sparse_data": a.sparse_data, "reps": a.reps, "peer_reps": a.peer_reps, "peer_timeout": a.peer_timeout,
                  "sparse_reps": a.sparse_reps, "chain": a.chain, "reads": a.reads,
                  "scale_sizes": a.scale_sizes, "align_size": a.align_size,
-                 "seed": a.seed, "chunk_size": a.chunk},
+                 "seed": a.seed, "chunk_size": a.chunk, "chunk_sizes": a.chunk_sizes},
         "machine": facts,
         "versions": versions,
         "skipped_tools": b.skipped,
@@ -296,6 +298,8 @@ def cell(doc, scen, tool, key="secs", size=None, kind="secs"):
         return "%.0f" % (v / 1024)
     if kind == "us":
         return "%.0f" % v if v >= 10 else "%.1f" % v
+    if kind == "n":
+        return "%.0f" % v
     return str(v)
 
 
@@ -489,6 +493,7 @@ def markdown(doc):
         L.append("")
 
     L.extend(scaling_md(doc))
+    L.extend(chunksize_md(doc))
     L.extend(align_md(doc))
 
     L.append("**Targets** (ratios from this run):")
@@ -584,6 +589,76 @@ def scaling_md(doc):
                         "runs"], rows))
         L.append("")
     return L
+
+
+def chunksize_md(doc):
+    """The chunk-size scenario: one column per store chunk size, one row per
+    figure, and each size's cost or saving against 64 KiB."""
+    res = doc["results"].get("chunksize", {})
+    sizes = [x for x in doc["args"].get("chunk_sizes", []) if "blocksnap@%d" % x in res]
+    if not sizes:
+        return []
+    keys = ["blocksnap@%d" % x for x in sizes]
+    base = "blocksnap@%d" % (64 * 1024) if 64 * 1024 in sizes else None
+    data = doc["workload"].get("image_size")
+
+    def row(label, key, kind="secs", size=None, ratio=True):
+        r = [label] + [cell(doc, "chunksize", k, key, size=size, kind=kind) for k in keys]
+        if base and ratio:
+            b = med(doc, "chunksize", base, key)
+            r.append(", ".join("%s %s" % (fmt_kib(x), fmt_ratio(div(med(doc, "chunksize", k,
+                                                                          key), b)))
+                               for x, k in zip(sizes, keys) if k != base))
+        elif base:
+            r.append("")
+        return r
+
+    rows = [row("full snapshot (s)", "full_secs", size=data),
+            row("full snapshot, CPU (s)", "full_cpu_secs"),
+            row("no-change rescan (s)", "rescan_secs", size=data),
+            row("1 % change: pack bytes added (MiB)", "change1_pack_bytes", kind="mib"),
+            row("1 % change: store grew (MiB, du)", "change1_bytes", kind="mib"),
+            row("1 % change: chunks written", "change1_chunks", kind="n"),
+            row("1 % change: block-map pages written", "change1_pages", kind="n"),
+            row("1 % in 4 KiB writes: pack bytes added (MiB)", "change4k_pack_bytes", kind="mib"),
+            row("1 % in 4 KiB writes: store grew (MiB, du)", "change4k_bytes", kind="mib"),
+            row("1 % in 4 KiB writes: chunks written", "change4k_chunks", kind="n"),
+            row("1 % in 4 KiB writes: block-map pages written", "change4k_pages", kind="n"),
+            row("1 % in 4 KiB writes (s)", "change4k_secs"),
+            row("full snapshot: block-map pages", "full_pages", kind="n"),
+            row("metadata: LMDB after the four snapshots (MiB)", "meta_bytes", kind="mib"),
+            row("chunks and pages indexed", "chunk_count", kind="n"),
+            row("FUSE random 4 KiB, first pass p99 (us)", "first_p99_us", kind="us"),
+            row("FUSE random 4 KiB, warm p99 (us)", "warm_p99_us", kind="us"),
+            row("FUSE random 4 KiB, cold median (us)", "cold_p50_us", kind="us"),
+            row("FUSE random 4 KiB, cold p99 (us)", "cold_p99_us", kind="us"),
+            row("FUSE sequential read (s)", "fuse_seq_secs", size=data),
+            row("peak RSS, full snapshot (MiB)", "full_rss_kib", kind="kib")]
+    loads = ["%s: %s" % (fmt_kib(x), "/".join(
+        "%.1f-%.1f" % (r.get("load_before", 0), r.get("load_after", 0))
+        for r in res[k]["runs"])) for x, k in zip(sizes, keys)]
+    L = ["**Chunk size** (blocksnap; each size in a fresh store made with `create-store "
+         "--chunk-size`: full snapshot of the image, no-change rescan, `v1.img` (the 1 %% "
+         "change in 64 KiB runs), `v1s.img` (`v1.img` with a further 1 %% rewritten in "
+         "scattered single 4 KiB blocks), then the full snapshot through the mount: %d random 4 KiB reads right "
+         "after mounting (checked), again (warm), a `cat`, and, after `drop_caches` and a "
+         "fresh mount, cold; a block-map page is 64 KiB at every chunk size; medians of %d "
+         "run(s); times with MiB/s of the image's logical size):"
+         % (doc["args"]["reads"], doc["args"]["reps"]), ""]
+    hdr = ["figure"] + [fmt_kib(x) for x in sizes] + (["against 64 KiB"] if base else [])
+    L.append(table(hdr, rows))
+    L.append("")
+    L.append("Load average (1 min) before-after each run: " + "; ".join(loads) + ".")
+    L.append("")
+    return L
+
+
+def fmt_kib(n):
+    return "%d MiB" % (n // MIB) if n >= MIB else "%d KiB" % (n // 1024)
+
+
+def fmt_ratio(x):
+    return "-" if x is None else "%.2fx" % x
 
 
 def align_md(doc):

@@ -222,9 +222,14 @@ class Blocksnap(Tool):
     def cli(self, *args):
         return [self.binary, "--store", self.repo] + list(args)
 
-    def init(self, repo):
+    def init(self, repo, chunk_size=None):
         self.repo = repo
-        run(self.cli("create-store"), rss=False)
+        extra = ["--chunk-size", str(chunk_size)] if chunk_size else []
+        run(self.cli("create-store", *extra), rss=False)
+
+    def snapshot_info(self, sid):
+        _, out = run(self.cli("describe-snapshots", "--snapshot-ids", sid), rss=False)
+        return json.loads(out)["Snapshots"][0]
 
     def backup(self, paths, label, changed=None):
         total = Measure()

@@ -170,10 +170,10 @@ def mutated(buf, rnd):
     return bytes(b)
 
 
-def rewrite_runs(img, fraction, seed):
-    """Rewrite @fraction of the used blocks of @img in place, in 64 KiB runs
-    (4 KiB aligned) at random used places.  Returns the merged, sorted list
-    of changed (offset, length) ranges."""
+def rewrite_runs(img, fraction, seed, run=RUN):
+    """Rewrite @fraction of the used blocks of @img in place, in runs of
+    @run bytes (64 KiB; 4 KiB aligned) at random used places.  Returns the
+    merged, sorted list of changed (offset, length) ranges."""
     rnd = random.Random(seed)
     ext = data_extents(img)
     used = sum(l for _, l in ext)
@@ -191,7 +191,7 @@ def rewrite_runs(img, fraction, seed):
         off, length = ext[i]
         pos = off + (x - (cum[i] - length))
         pos -= pos % BLOCK
-        end = min(pos + RUN, off + length)
+        end = min(pos + run, off + length)
         return pos, end - pos
 
     ranges = []
