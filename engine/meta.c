@@ -3,12 +3,16 @@
  * The fault guard: liblmdb trusts its pages, so a damaged page number or
  * length can make it read outside the map (SIGSEGV) or past the end of the
  * file (SIGBUS), or fail one of its assertions (abort).  Every liblmdb call
- * runs through guarded(), which sets a thread-local jump buffer.  The
- * SIGSEGV/SIGBUS handler, (re)installed when a store opens, jumps back to
- * it when the fault happened inside such a call and passes the signal on
- * to the handler it replaced otherwise (a real bug still crashes, and a
- * sanitizer still reports it); liblmdb's assertion callback makes the same
- * jump.  The environment is then marked damaged: every later call fails
+ * runs through guarded(), which sets a thread-local jump buffer.
+ * liblmdb's assertion callback (the environment's own) jumps back to it.
+ * The SIGSEGV/SIGBUS handler is process-wide, so it is the caller's
+ * choice: installed by bsnap_set_fault_guard(true) (the CLI and the FUSE
+ * view ask for it) and (re)installed when a store opens after that, it
+ * jumps back when the fault happened inside such a call and passes the
+ * signal on to the handler it replaced otherwise (a real bug still
+ * crashes, and a sanitizer still reports it).  A library user who does not
+ * ask keeps its own handlers, and a fault in a damaged file kills its
+ * process as liblmdb alone would.  The environment is then marked damaged: every later call fails
  * with the same Store.Corrupt error, and the transaction is abandoned (a
  * write transaction that never commits leaves the file as it was).
  * sigsetjmp does not save the signal mask (a system call on every lookup);
@@ -121,6 +125,7 @@ static _Thread_local char guard_assert[200];
 #define FAULTED (-1000000)
 static struct sigaction guard_prev_segv, guard_prev_bus;
 static pthread_mutex_t guard_lock = PTHREAD_MUTEX_INITIALIZER;
+static bool guard_on; /* under guard_lock: bsnap_set_fault_guard(true) */
 
 static void guard_handler(int sig, siginfo_t *si, void *uc)
 {
@@ -166,26 +171,69 @@ static void guard_assert_cb(MDB_env *env, const char *msg)
 
 /* Install the handler for @sig unless it is there (on every open: a
  * program, or a test harness, may have replaced it since). */
-static void guard_install_one(int sig, struct sigaction *prev)
+static bool guard_installed(int sig)
 {
-    struct sigaction sa, cur;
+    struct sigaction cur;
 
-    if (sigaction(sig, NULL, &cur) == 0 && (cur.sa_flags & SA_SIGINFO) &&
-        cur.sa_sigaction == guard_handler)
-        return;
+    return sigaction(sig, NULL, &cur) == 0 && (cur.sa_flags & SA_SIGINFO) &&
+           cur.sa_sigaction == guard_handler;
+}
+
+static int guard_install_one(int sig, struct sigaction *prev)
+{
+    struct sigaction sa;
+
+    if (guard_installed(sig))
+        return 0;
     memset(&sa, 0, sizeof sa);
     sa.sa_sigaction = guard_handler;
     sa.sa_flags = SA_SIGINFO | SA_NODEFER | SA_ONSTACK;
     sigemptyset(&sa.sa_mask);
-    sigaction(sig, &sa, prev);
+    return sigaction(sig, &sa, prev) < 0 ? -errno : 0;
 }
 
+/* Put back the handler ours replaced, unless another one replaced ours
+ * since (that one stays). */
+static void guard_remove_one(int sig, const struct sigaction *prev)
+{
+    if (guard_installed(sig))
+        sigaction(sig, prev, NULL);
+}
+
+/* At a store's opening: when the caller asked for the guard, install it
+ * again if a program or a test harness replaced it since. */
 static void guard_install(void)
 {
     pthread_mutex_lock(&guard_lock);
-    guard_install_one(SIGSEGV, &guard_prev_segv);
-    guard_install_one(SIGBUS, &guard_prev_bus);
+    if (guard_on) {
+        guard_install_one(SIGSEGV, &guard_prev_segv);
+        guard_install_one(SIGBUS, &guard_prev_bus);
+    }
     pthread_mutex_unlock(&guard_lock);
+}
+
+int bsnap_set_fault_guard(bool on)
+{
+    int r = 0;
+
+    bsnap_error_clear();
+    pthread_mutex_lock(&guard_lock);
+    if (on) {
+        r = guard_install_one(SIGSEGV, &guard_prev_segv);
+        if (r == 0)
+            r = guard_install_one(SIGBUS, &guard_prev_bus);
+        if (r < 0)
+            guard_remove_one(SIGSEGV, &guard_prev_segv);
+        guard_on = r == 0;
+    } else if (guard_on) {
+        guard_remove_one(SIGBUS, &guard_prev_bus);
+        guard_remove_one(SIGSEGV, &guard_prev_segv);
+        guard_on = false;
+    }
+    pthread_mutex_unlock(&guard_lock);
+    if (r < 0)
+        return bsnap_fail(r, "InternalError", "fault guard: sigaction: %s", strerror(-r));
+    return 0;
 }
 
 /* Mark @m damaged and return its error: with @all, every later call fails

@@ -453,6 +453,10 @@ int bsnap_fuse_mount(const bsnap_mount_options *o, bsnap_fuse_error *err)
     int e;
 
     memset(err, 0, sizeof(*err));
+    /* A damaged metadata file fails reads with EIO instead of killing the
+     * daemon (blocksnap.h); the setting goes with the daemon's fork. */
+    if ((e = bsnap_set_fault_guard(true)) < 0)
+        return fail_engine(err, e);
     if ((e = check_mountpoint(o, &is_file, real, err)) < 0)
         return e;
     if ((e = check_fuse(err)) < 0)

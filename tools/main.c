@@ -454,7 +454,9 @@ int main(int argc, char **argv)
     int r;
 
     bsnap_set_log_func(output_log, &cli);
-    r = run(argc, argv, &cli, &a);
+    /* A damaged metadata file fails the command with Store.Corrupt instead
+     * of killing it (blocksnap.h). */
+    r = bsnap_set_fault_guard(true) < 0 ? output_engine_error() : run(argc, argv, &cli, &a);
     args_free(&a);
     bsnap_store_close(cli.store);
     free(cli.store_path);

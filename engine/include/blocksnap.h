@@ -109,6 +109,29 @@ typedef void (*bsnap_log_func)(void *ud, int level, const char *category, const 
  * Call before any other engine call; not thread-safe against logging. */
 BSNAP_API void bsnap_set_log_func(bsnap_log_func fn, void *ud);
 
+/** Survive a damaged metadata file (on) or leave the process's signals
+ * alone (off, the default).
+ *
+ * liblmdb trusts the pages of meta/data.mdb: a damaged one can make it read
+ * outside its map, and the process gets SIGSEGV or SIGBUS inside a library
+ * call.  With the guard on, the library installs process-wide SIGSEGV and
+ * SIGBUS handlers (again at each bsnap_store_open(), if something replaced
+ * them since) that turn such a fault inside liblmdb into a failure of the
+ * call (-EIO, "Store.Corrupt", naming the file) and of every later call
+ * on that store, and pass any other fault on to the handler they replaced,
+ * so that a real crash is still one.  Turning it off puts back the
+ * handlers it replaced, unless the program replaced them since.  With the
+ * guard off, a fault in a damaged file kills the process, as it would in
+ * any liblmdb program; the structure check that keeps writes out of a
+ * damaged file and `verify` work either way.  The blocksnap CLI and the
+ * FUSE view turn it on.
+ *
+ * @on  in: true to install the handlers, false to remove them.
+ * Errors: -EINVAL (InternalError: sigaction refused).
+ * Call it before starting threads that handle those signals; the setting
+ * is the process's, not a store's. */
+BSNAP_API BSNAP_WUR int bsnap_set_fault_guard(bool on);
+
 /* ------------------------------------------------------------------------
  * Progress and cancellation, shared by long operations
  * ------------------------------------------------------------------------ */

@@ -7,8 +7,9 @@
  * And its promise: when it finds no problem, liblmdb can use the file: the
  * harness writes it to a directory, opens it through meta.c, reads every
  * table with a cursor and commits a write into each, which must end with
- * success or an error but never a fault (the guard's "fault" error aborts
- * here, so the checker's gaps are not hidden) or a sanitizer report.
+ * success or an error but never a fault (the fault guard is off here, so a
+ * fault crashes, and a liblmdb assertion's "fault" error aborts: the
+ * checker's gaps are not hidden) or a sanitizer report.
  * Then the salvage walk (verify --repair's reader) on the same input: every
  * key and value it hands out lies in the input (ASan), each table is
  * announced before its entries, and it finds every problem the check finds.
@@ -53,7 +54,7 @@ static void on_problem(void *ud, const char *line)
         fprintf(stderr, "%s\n", line);
 }
 
-/* A failure is fine; a fault caught by meta.c's guard is a gap in the
+/* A failure is fine; a liblmdb assertion caught by meta.c is a gap in the
  * checker. */
 static void expect_no_fault(int r)
 {

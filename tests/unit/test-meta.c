@@ -1,7 +1,9 @@
-/* test-meta.c - meta.c: the LMDB wrapper: transactions, tables, cursors and
- * the translation of LMDB's codes to negative errno. */
+/* test-meta.c - meta.c: the LMDB wrapper: transactions, tables, cursors,
+ * the translation of LMDB's codes to negative errno, and the fault guard's
+ * signal handlers, installed only on request. */
 #include <errno.h>
 #include <setjmp.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -293,6 +295,66 @@ static void test_fault_commit(void **state)
     assert_true(get(f->m, T_INFO, "c", buf, sizeof buf));
 }
 
+static void own_handler(int sig, siginfo_t *si, void *uc)
+{
+    (void)sig;
+    (void)si;
+    (void)uc;
+}
+
+static bool handler_is_own(int sig)
+{
+    struct sigaction cur;
+
+    assert_int_equal(sigaction(sig, NULL, &cur), 0);
+    return (cur.sa_flags & SA_SIGINFO) && cur.sa_sigaction == own_handler;
+}
+
+/* A program that does not ask for the fault guard keeps its own SIGSEGV
+ * and SIGBUS handlers through a store's creation, opening and use; one
+ * that asks gets the guard (again at each open), and gets its handlers
+ * back when it turns the guard off. */
+static void test_fault_guard_opt_in(void **state)
+{
+    struct sigaction own, old_segv, old_bus;
+    struct fixture *f;
+    bsnap_snapshot_info info;
+
+    (void)state;
+    memset(&own, 0, sizeof own);
+    own.sa_sigaction = own_handler;
+    own.sa_flags = SA_SIGINFO;
+    sigemptyset(&own.sa_mask);
+    assert_int_equal(sigaction(SIGSEGV, &own, &old_segv), 0);
+    assert_int_equal(sigaction(SIGBUS, &own, &old_bus), 0);
+
+    f = fixture_new(4096);
+    assert_error(bsnap_snapshot_get(f->s, "snap-0123456789abcdef0", &info), -ENOENT,
+                 "InvalidSnapshot.NotFound");
+    fixture_reopen(f);
+    assert_true(handler_is_own(SIGSEGV));
+    assert_true(handler_is_own(SIGBUS));
+
+    assert_int_equal(bsnap_set_fault_guard(true), 0);
+    assert_false(handler_is_own(SIGSEGV));
+    assert_false(handler_is_own(SIGBUS));
+    /* replaced after the guard went in: the next open installs it again */
+    assert_int_equal(sigaction(SIGBUS, &own, NULL), 0);
+    fixture_reopen(f);
+    assert_false(handler_is_own(SIGBUS));
+
+    assert_int_equal(bsnap_set_fault_guard(false), 0);
+    assert_true(handler_is_own(SIGSEGV));
+    assert_true(handler_is_own(SIGBUS));
+    fixture_reopen(f);
+    assert_true(handler_is_own(SIGSEGV));
+    assert_true(handler_is_own(SIGBUS));
+
+    fixture_free(f);
+    assert_int_equal(sigaction(SIGSEGV, &old_segv, NULL), 0);
+    assert_int_equal(sigaction(SIGBUS, &old_bus, NULL), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -304,6 +366,7 @@ int main(void)
         cmocka_unit_test(test_open_errors),
         cmocka_unit_test(test_map_full),
         cmocka_unit_test_setup_teardown(test_fault_commit, setup_meta, teardown_meta),
+        cmocka_unit_test(test_fault_guard_opt_in),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

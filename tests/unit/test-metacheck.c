@@ -386,8 +386,9 @@ static void test_no_write_into_damage(void **state)
     free(after);
 }
 
-/* A fault inside liblmdb (here SIGBUS: the file cut short under the map)
- * becomes Store.Corrupt, and the environment stays failed. */
+/* With the fault guard on, a fault inside liblmdb (here SIGBUS: the file
+ * cut short under the map) becomes Store.Corrupt, and the environment
+ * stays failed. */
 static void test_fault_guard(void **state)
 {
     struct mfix *m = *state;
@@ -397,6 +398,7 @@ static void test_fault_guard(void **state)
     size_t vlen;
     char dir[400];
 
+    assert_int_equal(bsnap_set_fault_guard(true), 0);
     snprintf(dir, sizeof dir, "%s/meta", m->f->store_path);
     assert_int_equal(meta_open(dir, true, &me), 0);
     assert_int_equal(meta_txn_begin(me, false, &txn), 0);
@@ -410,6 +412,7 @@ static void test_fault_guard(void **state)
     assert_error(meta_txn_begin(me, false, &txn), -EIO, "Store.Corrupt");
     assert_message_has("faulted with SIGBUS");
     meta_close(me);
+    assert_int_equal(bsnap_set_fault_guard(false), 0);
 }
 
 /* A read (no structure check before it) of a record whose size was
@@ -440,8 +443,8 @@ static void test_record_outside_file(void **state)
 /* Not a constant, so that the compiler does not see the bad access. */
 static volatile uintptr_t bad_address = 8;
 
-/* A fault outside liblmdb is not swallowed: it still kills (or, under
- * ASan, is reported). */
+/* A fault outside liblmdb is not swallowed by the guard: it still kills
+ * (or, under ASan, is reported). */
 static void test_fault_outside_guard(void **state)
 {
     struct mfix *m = *state;
@@ -456,7 +459,7 @@ static void test_fault_outside_guard(void **state)
     if (pid == 0) {
         /* cmocka's own handler would catch it in the child */
         signal(SIGSEGV, SIG_DFL);
-        if (meta_open(dir, true, &me) < 0)
+        if (bsnap_set_fault_guard(true) < 0 || meta_open(dir, true, &me) < 0)
             _exit(3);
         meta_close(me); /* the handler stays */
         *(volatile int *)bad_address = 1;
