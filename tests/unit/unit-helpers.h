@@ -9,6 +9,7 @@
 #ifndef BSNAP_UNIT_HELPERS_H
 #define BSNAP_UNIT_HELPERS_H
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
@@ -464,6 +465,52 @@ static inline size_t snapshot_count(struct fixture *f)
     assert_int_equal(bsnap_snapshot_list(f->s, &infos, &n), 0);
     free(infos);
     return n;
+}
+
+/* A volume of @n 4 KiB chunks (setup_4k's store): data in chunks 0, 3-5,
+ * 100 and the last one, the rest holes; @n - 1 must be > 100. */
+static inline char *sample_volume(struct fixture *f, const char *name, uint64_t n)
+{
+    char *vol = volume_create(f, name, n * 4096u - 123); /* a partial last chunk */
+
+    chunk_write(vol, 4096u, 0, 1);
+    volume_write(vol, 3 * 4096u, 3 * 4096u, 2);
+    chunk_write(vol, 4096u, 100, 3);
+    volume_write(vol, (n - 1) * 4096u, 4096u - 123, 4);
+    return vol;
+}
+
+/* Entries of directory @dir, but "." and "..". */
+static inline size_t dir_entries(const char *dir)
+{
+    DIR *d = opendir(dir);
+    struct dirent *e;
+    size_t n = 0;
+
+    assert_non_null(d);
+    while ((e = readdir(d)))
+        n += strcmp(e->d_name, ".") && strcmp(e->d_name, "..");
+    closedir(d);
+    return n;
+}
+
+/* bsnap_range_func for the diff tests: the ranges, checked to come sorted
+ * and merged. */
+struct ranges {
+    bsnap_range r[16];
+    size_t n;
+};
+
+static inline int range_collect(void *ud, uint64_t off, uint64_t len)
+{
+    struct ranges *rs = ud;
+
+    assert_true(rs->n < sizeof rs->r / sizeof rs->r[0]);
+    assert_true(len > 0);
+    if (rs->n)
+        assert_true(off > rs->r[rs->n - 1].offset + rs->r[rs->n - 1].length); /* merged */
+    rs->r[rs->n++] = (bsnap_range){off, len};
+    return 0;
 }
 
 #endif
