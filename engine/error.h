@@ -11,6 +11,7 @@
 #define BSNAP_ERROR_H
 
 #include <errno.h>
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -18,13 +19,31 @@
 
 /* Record a failure and return @err (a negative errno), so that a failing
  * path reads: return bsnap_fail(-ENOENT, "InvalidSnapshot.NotFound",
- * "snapshot %s not found", id); */
+ * "snapshot %s not found", id);
+ *
+ * A message names EC2 parameters and API operations, never a front end's
+ * flags or verbs, and marks each such name in the format as @{Name}
+ * ("give @{NoBootCheck} to register it anyway"): the message then says
+ * Name, and the record's refs say where, for the front end to put its own
+ * word there (blocksnap.h: bsnap_error_ref).  Only the format's markers
+ * count: an argument (a path, a name a user gave) that holds "@{" is
+ * text. */
 int bsnap_fail(int err, const char *code, const char *fmt, ...) BSNAP_PRINTF(3, 4);
 
 /* Put "PREFIX: " in front of the current message (keeping errno and code)
  * and return the record's err.  For callers that know what the callee did
  * not, e.g. which file a read was for. */
 int bsnap_fail_prefix(const char *fmt, ...) BSNAP_PRINTF(1, 2);
+
+/* Format @fmt (with @{Name} markers, as bsnap_fail()) into @out of @cap
+ * bytes; the spans of the names go to @refs (room for
+ * BSNAP_ERROR_REFS_MAX).  Returns how many.  For messages kept before they
+ * are reported (meta.c's damage). */
+size_t error_vformat(char *out, size_t cap, bsnap_error_ref *refs, const char *fmt, va_list ap)
+    BSNAP_PRINTF(4, 0);
+/* Record a failure whose message was formatted already, with its refs. */
+int bsnap_fail_text(int err, const char *code, const char *text, const bsnap_error_ref *refs,
+                    size_t nrefs);
 
 /* Clear the calling thread's record (done on entry to public calls that
  * report through it). */
@@ -36,6 +55,8 @@ typedef struct error_saved {
     int err;
     char code[64];
     char message[1024];
+    size_t nrefs;
+    bsnap_error_ref refs[BSNAP_ERROR_REFS_MAX];
 } error_saved;
 void error_save(error_saved *s);
 void error_restore(const error_saved *s);

@@ -169,7 +169,7 @@ static int guard_walk(struct guard *g, const chunk_id *id, const char *who, unsi
         return bsnap_fail(-EIO, "Store.Corrupt",
                           "gc: the chunk index is damaged: the entry of %s, named by %s, points "
                           "at pack %u offset %llu, which does not hold it; nothing was removed: "
-                          "run blocksnap verify --repair",
+                          "run @{RepairStore}",
                           hex, who, e.loc.pack, (unsigned long long)e.loc.offset);
     }
     if (r == 1)
@@ -178,7 +178,7 @@ static int guard_walk(struct guard *g, const chunk_id *id, const char *who, unsi
         chunk_id_hex(id, hex);
         return bsnap_fail(-EIO, "Store.Corrupt",
                           "gc: the chunk index is damaged: %s %s, named by %s, %s; nothing was "
-                          "removed: run blocksnap verify --repair",
+                          "removed: run @{RepairStore}",
                           (r == 0 && (e.loc.flags & CHUNK_PAGE)) ? "page" : "chunk", hex, who,
                           r == -ENOENT                 ? "has no entry"
                           : (e.loc.flags & CHUNK_DEAD) ? "is marked released"

@@ -69,11 +69,11 @@ static int check_volumes(bsnap_store *s, const bsnap_image_options *o, const cha
 
     if (o->nvolumes == 0)
         return bsnap_fail(-EINVAL, "MissingParameter",
-                          "create-image needs the machine's volumes "
+                          "@{CreateImage} needs the machine's volumes "
                           "(DEVICE=PATH)");
     if (o->nmappings)
         return bsnap_fail(-EINVAL, "InvalidParameterCombination",
-                          "create-image takes volumes, not block device mappings");
+                          "@{CreateImage} takes volumes, not block device mappings");
     if (o->nvolumes > BSNAP_IMAGE_MAPPINGS_MAX)
         return bsnap_fail(-EINVAL, "InvalidBlockDeviceMapping", "at most %d volumes",
                           BSNAP_IMAGE_MAPPINGS_MAX);

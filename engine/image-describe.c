@@ -235,7 +235,7 @@ int bsnap_image_describe_attribute(bsnap_store *s, const char *id, const char *a
     if (strcmp(attribute, "blockDeviceMapping") == 0)
         return bsnap_fail(-EACCES, "AuthFailure",
                           "Unauthorized attempt to access restricted resource (use "
-                          "describe-images for the block device mappings)");
+                          "@{DescribeImages} for the block device mappings)");
     r = meta_txn_begin(s->meta, false, &txn);
     if (r < 0)
         return r;

@@ -559,7 +559,7 @@ static int boot_check(bsnap_store *s, const struct image_request *q, struct imag
         return bsnap_fail(-EINVAL, "Image.NotBootable",
                           "the root volume %s (%s) is not bootable: no MBR boot sector (0x55AA "
                           "signature and boot code) and no EFI system partition in a valid GPT; "
-                          "give --no-boot-check to register it anyway",
+                          "give @{NoBootCheck} to register it anyway",
                           rec->root_device, root_snap);
     }
     if (strncmp(rec->architecture, "arm64", 5) == 0 && !uefi && !no_check)
@@ -657,7 +657,7 @@ int bsnap_image_register(bsnap_store *s, const bsnap_image_options *o, char ret_
     bsnap_error_clear();
     if (o->nvolumes)
         return bsnap_fail(-EINVAL, "InvalidParameterCombination",
-                          "register-image takes snapshots (block device mappings), not volumes");
+                          "@{RegisterImage} takes snapshots (block device mappings), not volumes");
     r = id_generate("ami", id);
     if (r < 0)
         return bsnap_fail(r, "InternalError", "getrandom: %s", strerror(-r));

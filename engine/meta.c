@@ -60,7 +60,9 @@ struct meta {
     atomic_bool damaged; /* set once; then every call fails with why */
     atomic_bool nowrite; /* the structure check found damage: writes fail with why */
     char why[1200];      /* written under lock before damaged or nowrite is set */
-    uintptr_t map;       /* where the file is mapped, or 0: not known */
+    bsnap_error_ref why_refs[BSNAP_ERROR_REFS_MAX]; /* the names why refers to */
+    size_t why_nrefs;
+    uintptr_t map; /* where the file is mapped, or 0: not known */
     size_t psize;
 };
 
@@ -249,13 +251,13 @@ static int meta_mark(meta *m, bool all, const char *fmt, ...)
     pthread_mutex_lock(&m->lock);
     if (!atomic_load(&m->damaged) && (all || !atomic_load(&m->nowrite))) {
         va_start(ap, fmt);
-        vsnprintf(m->why, sizeof m->why, fmt, ap);
+        m->why_nrefs = error_vformat(m->why, sizeof m->why, m->why_refs, fmt, ap);
         va_end(ap);
         atomic_store(all ? &m->damaged : &m->nowrite, true);
         bsnap_debug("meta", "%s", m->why);
     }
     pthread_mutex_unlock(&m->lock);
-    return bsnap_fail(-EIO, "Store.Corrupt", "%s", m->why);
+    return bsnap_fail_text(-EIO, "Store.Corrupt", m->why, m->why_refs, m->why_nrefs);
 }
 
 /* The error of a damaged environment, or 0. */
@@ -263,7 +265,7 @@ static int meta_refuse(meta *m)
 {
     if (!atomic_load(&m->damaged))
         return 0;
-    return bsnap_fail(-EIO, "Store.Corrupt", "%s", m->why);
+    return bsnap_fail_text(-EIO, "Store.Corrupt", m->why, m->why_refs, m->why_nrefs);
 }
 
 /* One liblmdb call with its arguments, run by guarded(). */
@@ -346,12 +348,12 @@ static int guarded(meta *m, const char *what, struct lcall *c)
         if (guard_sig)
             meta_mark(m, true,
                       "metadata: %s is damaged (liblmdb faulted with %s in %s): run "
-                      "blocksnap verify",
+                      "@{VerifyStore}",
                       m->file, guard_sig == SIGBUS ? "SIGBUS" : "SIGSEGV", what);
         else
             meta_mark(m, true,
                       "metadata: %s is damaged (liblmdb faulted: %s, in %s): run "
-                      "blocksnap verify",
+                      "@{VerifyStore}",
                       m->file, guard_assert, what);
         return FAULTED;
     }
@@ -434,7 +436,7 @@ int meta_check(meta *m, metacheck_func fn, void *ud, struct metacheck_stats *ret
     if (st.problems)
         meta_mark(m, false,
                   "metadata: %s is damaged (%" PRIu64 " problem%s, the first: %s): run "
-                  "blocksnap verify --repair",
+                  "@{RepairStore}",
                   m->file, st.problems, st.problems == 1 ? "" : "s", f.first);
     *ret_stats = st;
     return 0;
@@ -448,7 +450,7 @@ static int check_before_write(meta *m)
     int r;
 
     if (atomic_load(&m->nowrite))
-        return bsnap_fail(-EIO, "Store.Corrupt", "%s", m->why);
+        return bsnap_fail_text(-EIO, "Store.Corrupt", m->why, m->why_refs, m->why_nrefs);
     pthread_mutex_lock(&m->lock);
     checked = m->checked;
     pthread_mutex_unlock(&m->lock);
@@ -458,7 +460,7 @@ static int check_before_write(meta *m)
     if (r < 0)
         return r;
     if (atomic_load(&m->nowrite))
-        return bsnap_fail(-EIO, "Store.Corrupt", "%s", m->why);
+        return bsnap_fail_text(-EIO, "Store.Corrupt", m->why, m->why_refs, m->why_nrefs);
     return meta_refuse(m);
 }
 
@@ -591,7 +593,7 @@ static int open_at(const char *dir, bool rdonly, bool nosubdir, meta **ret_meta)
     }
     if (damage_code(rc)) {
         env_drop(m);
-        r = meta_mark(m, true, "metadata: %s is damaged (%s): run blocksnap verify", m->file,
+        r = meta_mark(m, true, "metadata: %s is damaged (%s): run @{VerifyStore}", m->file,
                       mdb_strerror(rc));
         goto damaged;
     }
@@ -636,7 +638,7 @@ damaged:
     /* Opened all the same, so that verify can name the damage; every
      * transaction fails with the reason. */
     if (!atomic_load(&m->damaged))
-        meta_mark(m, true, "%s: run blocksnap verify", bsnap_last_error()->message);
+        meta_mark(m, true, "%s: run @{VerifyStore}", bsnap_last_error()->message);
     *ret_meta = m;
     return 0;
 
@@ -738,7 +740,7 @@ static int in_map(meta_txn *txn, const MDB_val *v, const char *what)
         return 0;
     return meta_mark(txn->m, true,
                      "metadata: %s is damaged (a %s of %zu bytes lies outside the file): run "
-                     "blocksnap verify",
+                     "@{VerifyStore}",
                      txn->m->file, what, v->mv_size);
 }
 

@@ -650,7 +650,7 @@ static int recover_trees(struct rctx *c)
             break;
         snprintf(rec.volume_id, sizeof rec.volume_id, "vol-ffffffff");
         snprintf(desc, sizeof desc,
-                 "recovered by verify --repair from block-map page %s: its record was lost", hex);
+                 "recovered by a repair from block-map page %s: its record was lost", hex);
         rec.description = desc;
         rec.state = BSNAP_SNAPSHOT_COMPLETED;
         rec.root = f->id;

@@ -443,9 +443,10 @@ static void undo_run(bsnap_store *s, struct pack_writer *pw, int lockfd)
             r = undo_pack(s, &spans[i]);
     }
     if (r < 0)
-        bsnap_log(BSNAP_LOG_WARNING, "snapshot",
-                  "could not give back the space of the failed snapshot (%s): run blocksnap gc",
-                  bsnap_last_error()->message);
+        bsnap_log(
+            BSNAP_LOG_WARNING, "snapshot",
+            "could not give back the space of the failed snapshot (%s): run @{CollectGarbage}",
+            bsnap_last_error()->message);
     error_restore(&saved);
 }
 

@@ -11,12 +11,13 @@ static _Thread_local struct {
     bsnap_error pub;
     char code[64];
     char message[1024];
-} rec = {{0, "", ""}, "", ""};
+} rec = {{.err = 0, .code = "", .message = "", .parameter = ""}, "", ""};
 
 const bsnap_error *bsf_last_error(void)
 {
     rec.pub.code = rec.code;
     rec.pub.message = rec.message;
+    rec.pub.parameter = "";
     return &rec.pub;
 }
 

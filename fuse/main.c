@@ -27,6 +27,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bsfront.h"
 #include "fs.h"
 
 #define DEFAULT_CACHE_SIZE (256ull << 20)
@@ -51,8 +52,16 @@ static int fail(bsnap_fuse_error *err, int e, const char *code, const char *fmt,
 static int fail_engine(bsnap_fuse_error *err, int e)
 {
     const bsnap_error *le = bsnap_last_error();
-    return fail(err, e, le->code[0] ? le->code : "InternalError", "%s",
-                le->message[0] ? le->message : strerror(-e));
+    char *msg = NULL;
+    int r;
+
+    /* the mount runs under the CLI: the engine's names in its words */
+    if (bsf_error_message(le, bsf_cli_word, NULL, &msg) < 0)
+        msg = NULL;
+    r = fail(err, e, le->code[0] ? le->code : "InternalError", "%s",
+             msg && msg[0] ? msg : strerror(-e));
+    free(msg);
+    return r;
 }
 
 /* ---- checks ---- */

@@ -25,7 +25,10 @@ int cmd_create_volume(struct cli *cli, const struct args *a)
     if (r == -EEXIST) {
         /* The engine names no flag; say which one replaces. */
         const bsnap_error *e = bsnap_last_error();
-        output_line("blocksnap: error: %s: give --force to overwrite it (%s)", e->message, e->code);
+        char *msg = cli_message(e);
+        output_line("blocksnap: error: %s: give --force to overwrite it (%s)",
+                    msg ? msg : e->message, e->code);
+        free(msg);
         return EXIT_FAILED;
     }
     if (r < 0)

@@ -157,6 +157,10 @@ int output_engine_error(void);
 /* The same for error record @e (bsf_last_error() for a failure of the
  * front-end library). */
 int output_error(const bsnap_error *e);
+/* The message of @e in the CLI's words (the engine names EC2 parameters
+ * and operations: "NoBootCheck" is said "--no-boot-check"), malloc'd
+ * (NULL only when out of memory). */
+char *cli_message(const bsnap_error *e);
 
 /* Write @s to @f escaped (bsf_escape()): any text that may hold what a
  * user typed or a store held. */

@@ -253,7 +253,7 @@ const struct verb verbs[] = {
      "meta/data.mdb from "
      "what can be read: the records of its sound pages, the chunk index from the packs, the "
      "refcounts from the snapshots; a block-map tree whose snapshot record was lost comes back "
-     "as a new snapshot (\"recovered by verify --repair\").  The old file stays as "
+     "as a new snapshot (\"recovered by a repair\").  The old file stays as "
      "meta/data.mdb.damaged-TIME.  It prints what it could not keep and exits 1 when anything "
      "was lost.  Stop mounts and restores first.",
      false},

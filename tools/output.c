@@ -95,8 +95,11 @@ int output_error(const bsnap_error *e)
         fprintf(stderr, "blocksnap: error: interrupted\n");
         return EXIT_FAILED;
     }
+    char *msg = cli_message(e);
+
     fputs("blocksnap: error: ", stderr);
-    output_escaped(stderr, e->message[0] ? e->message : strerror(e->err ? -e->err : EIO));
+    output_escaped(stderr, msg && msg[0] ? msg : strerror(e->err ? -e->err : EIO));
+    free(msg);
     fputs(" (", stderr);
     output_escaped(stderr, e->code[0] ? e->code : "InternalError");
     fputs(")\n", stderr);
@@ -163,9 +166,21 @@ void output_bytes(char *out, size_t size, uint64_t bytes)
         snprintf(out, size, "%.1f %s", v, units[u]);
 }
 
+char *cli_message(const bsnap_error *e)
+{
+    char *msg = NULL;
+
+    if (bsf_error_message(e, bsf_cli_word, NULL, &msg) < 0)
+        return strdup(e->message ? e->message : "");
+    return msg;
+}
+
 void output_log(void *ud, int level, const char *category, const char *msg)
 {
     const struct cli *cli = ud;
+    const bsnap_error_ref *refs;
+    size_t nrefs;
+    char *text = NULL;
 
     /* Not "error:": that prefix is kept for the one line that says why the
      * command failed. */
@@ -177,6 +192,11 @@ void output_log(void *ud, int level, const char *category, const char *msg)
     } else {
         return;
     }
+    /* the engine's names in the CLI's words */
+    refs = bsnap_log_refs(&nrefs);
+    if (nrefs && bsf_refs_rewrite(msg, refs, nrefs, bsf_cli_word, NULL, &text) == 0)
+        msg = text;
     output_escaped(stderr, msg);
     fputs("\n", stderr);
+    free(text);
 }

@@ -74,11 +74,31 @@ BSNAP_API const char *bsnap_version(void);
  * Errors and logging
  * ------------------------------------------------------------------------ */
 
+/** Where a message names an EC2 parameter ("NoBootCheck",
+ * "BlockDeviceMappings[0].Ebs.SnapshotId") or an operation of the API
+ * ("RepairStore", "CreateImage"): the bytes [offset, offset + length) of
+ * the message.  The engine speaks no front end's language: it names
+ * parameters and operations as EC2 (or, for its own, this header's API)
+ * does, and each front end says them in its own words (the CLI's
+ * "--no-boot-check", "blocksnap verify --repair"; the API server keeps
+ * them), rewriting these spans only, never the rest of the message, which
+ * may quote anything a user typed. */
+typedef struct bsnap_error_ref {
+    uint32_t offset;
+    uint32_t length;
+} bsnap_error_ref;
+
+/** Most names one message refers to. */
+#define BSNAP_ERROR_REFS_MAX 4
+
 /** Details of the most recent failure in the calling thread. */
 typedef struct bsnap_error {
-    int err;             /**< negative errno the failing call returned */
-    const char *code;    /**< EC2-style code, e.g. "InvalidSnapshot.NotFound" */
-    const char *message; /**< human message naming the object, lower case */
+    int err;               /**< negative errno the failing call returned */
+    const char *code;      /**< EC2-style code, e.g. "InvalidSnapshot.NotFound" */
+    const char *message;   /**< human message naming the object, lower case */
+    const char *parameter; /**< the first name the message refers to, or "" */
+    size_t nrefs;          /**< names the message refers to, in order */
+    bsnap_error_ref refs[BSNAP_ERROR_REFS_MAX];
 } bsnap_error;
 
 /** Return the calling thread's last error record.
@@ -101,6 +121,11 @@ enum {
  * as "pack" or "snapshot" (never NULL), @msg a line without a newline.
  * It may be called from any engine thread, concurrently. */
 typedef void (*bsnap_log_func)(void *ud, int level, const char *category, const char *msg);
+
+/** During a call of the log callback, in its thread: where its @msg names
+ * parameters or operations (as bsnap_error.refs; *@ret_n of them), so that
+ * a front end says them in its own words.  NULL and 0 outside a callback. */
+BSNAP_API const bsnap_error_ref *bsnap_log_refs(size_t *ret_n) BSNAP_NONNULL(1);
 
 /** Route engine log messages to @fn (NULL: drop them).
  *

@@ -127,6 +127,7 @@ void *alloc_aligned(size_t size)
  * (util.h says why). */
 static void io_misaligned(const void *buf, size_t n, off_t off)
 {
+    /* lint-ok: an assert's message, printed as assert() prints its own */
     fprintf(stderr,
             "blocksnap: internal error: read of %zu bytes at offset %lld into %p: the "
             "destination is not congruent to the offset modulo %d (util.h: Buffers)\n",

@@ -49,6 +49,32 @@ extern "C" {
  * this library in the same thread. */
 const bsnap_error *bsf_last_error(void);
 
+/** Longest word a front end says for one of the engine's names. */
+#define BSF_WORD_MAX 128
+
+/** A front end's word for the engine's name @name (an EC2 parameter such as
+ * "SnapshotId", or an operation such as "RepairStore"): a static string,
+ * or one written to @buf; NULL keeps the name. */
+typedef const char *(*bsf_word_func)(void *ud, const char *name, char buf[BSF_WORD_MAX]);
+
+/** The CLI's words: its verbs for the operations it runs ("RepairStore" is
+ * "blocksnap verify --repair", "CreateImage" "create-image"), and for a
+ * parameter its option ("NoBootCheck" is "--no-boot-check", a path such as
+ * "BlockDeviceMappings[0].Ebs.SnapshotId" its first member's). */
+const char *bsf_cli_word(void *ud, const char *name, char buf[BSF_WORD_MAX]) BSNAP_NONNULL(2, 3);
+
+/** @msg with each span of @refs (in order) rewritten in @word's words
+ * (NULL: kept), the rest of it unchanged.  For log lines
+ * (bsnap_log_refs()).  @ret_text out: malloc'd.  Errors: -ENOMEM (not
+ * recorded). */
+int bsf_refs_rewrite(const char *msg, const bsnap_error_ref *refs, size_t nrefs, bsf_word_func word,
+                     void *ud, char **ret_text) BSNAP_NONNULL(1, 6);
+
+/** The message of error record @e (the engine's, or this library's) in
+ * @word's words, as bsf_refs_rewrite().  Errors: -ENOMEM (not recorded). */
+int bsf_error_message(const bsnap_error *e, bsf_word_func word, void *ud, char **ret_text)
+    BSNAP_NONNULL(1, 4);
+
 /* ------------------------------------------------------------------------
  * Input: tags and filters
  * ------------------------------------------------------------------------ */

@@ -176,7 +176,7 @@ for s in json.load(open(sys.argv[1]))["Snapshots"]:
     for id in $(python3 -c '
 import json, sys
 for s in json.load(open(sys.argv[1]))["Snapshots"]:
-    if s["Description"].startswith("recovered by verify --repair"):
+    if s["Description"].startswith("recovered by a repair"):
         print(s["SnapshotId"])' "$T/snaps.json"); do
         restore "$id" "$T/r.img"
         prefix_of "$T/r.img" "$T/a1.ref" "$T/a2.ref" "$T/b.ref" "$T/c.img" >>"$T/covered" ||

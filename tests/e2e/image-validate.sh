@@ -153,6 +153,8 @@ PY
 b2=$(snapshot_create "$T/badcrc2.img")
 image_state >"$T/state.before"
 refused Image.NotBootable 1 --name gpt-broken --block-device-mappings "DeviceName=/dev/xvda,Ebs={SnapshotId=$b2}"
+# the engine names the parameter (NoBootCheck); the CLI says its flag
+stderr_contains "is not bootable" "give --no-boot-check to register it anyway (Image.NotBootable)"
 stderr_contains "not bootable"
 
 step "--no-boot-check registers it anyway, without a boot mode"

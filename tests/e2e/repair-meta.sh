@@ -85,7 +85,7 @@ bs describe-snapshots >"$T/snaps.json"
 python3 -c '
 import json, sys
 for s in json.load(open(sys.argv[1]))["Snapshots"]:
-    assert s["Description"].startswith("recovered by verify --repair"), s
+    assert s["Description"].startswith("recovered by a repair"), s
     assert s["State"] == "completed", s
     print(s["SnapshotId"], s["VolumeSizeBytes"])' "$T/snaps.json" >"$T/recovered"
 while read -r id size; do

@@ -372,7 +372,9 @@ static void test_no_write_into_damage(void **state)
     assert_int_equal(meta_open(dir, false, &me), 0);
     assert_error(meta_txn_begin(me, true, &txn), -EIO, "Store.Corrupt");
     assert_message_has("data.mdb is damaged (1 problem, the first: meta/data.mdb page");
-    assert_message_has("run blocksnap verify --repair");
+    /* the remedy named as the API's operation, marked for front ends */
+    assert_message_has("run RepairStore");
+    assert_string_equal(bsnap_last_error()->parameter, "RepairStore");
     assert_true(meta_is_damaged(me));
     /* every later write fails the same way; reads go on (guarded) */
     assert_error(meta_txn_begin(me, true, &txn), -EIO, "Store.Corrupt");
@@ -405,7 +407,8 @@ static void test_fault_guard(void **state)
     assert_int_equal(truncate(m->file, 2 * PS), 0);
     assert_error(meta_get(txn, T_IMAGES, "ami-big", 7, &v, &vlen), -EIO, "Store.Corrupt");
     assert_message_has("liblmdb faulted with SIGBUS in get");
-    assert_message_has("run blocksnap verify");
+    assert_message_has("run VerifyStore");
+    assert_string_equal(bsnap_last_error()->parameter, "VerifyStore");
     assert_error(meta_get(txn, T_SNAPSHOTS, "x", 1, &v, &vlen), -EIO, "Store.Corrupt");
     meta_txn_abort(txn);
     txn = NULL;
