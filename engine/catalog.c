@@ -345,7 +345,7 @@ int bsnap_snapshot_describe(bsnap_store *s, const bsnap_describe_options *o, jso
     return r;
 }
 
-int bsnap_snapshot_describe_one(bsnap_store *s, const char *id, char **ret_json)
+int bsnap_snapshot_describe_one(bsnap_store *s, const char *id, json_t **ret_doc)
 {
     struct snapshot_rec rec = {0};
     int r;
@@ -354,7 +354,7 @@ int bsnap_snapshot_describe_one(bsnap_store *s, const char *id, char **ret_json)
     r = catalog_snapshot_get(s, id, &rec);
     if (r < 0)
         return r;
-    r = json_describe_snapshot(s, &rec, ret_json);
+    r = json_describe_snapshot(s, &rec, ret_doc);
     snapshot_rec_clear(&rec);
     return r;
 }
@@ -484,7 +484,7 @@ int bsnap_volume_describe(bsnap_store *s, const bsnap_describe_options *o, json_
     return r;
 }
 
-int bsnap_volume_describe_one(bsnap_store *s, const char *id, char **ret_json)
+int bsnap_volume_describe_one(bsnap_store *s, const char *id, json_t **ret_doc)
 {
     struct volume_rec rec = {0};
     int r;
@@ -493,7 +493,7 @@ int bsnap_volume_describe_one(bsnap_store *s, const char *id, char **ret_json)
     r = catalog_volume_get(s, id, &rec);
     if (r < 0)
         return r;
-    r = json_describe_volume(s, &rec, ret_json);
+    r = json_describe_volume(s, &rec, ret_doc);
     volume_rec_clear(&rec);
     return r;
 }

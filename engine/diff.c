@@ -145,7 +145,8 @@ int bsnap_snapshot_diff(bsnap_store *s, const char *first, const char *second, b
     return diff_flush(&d);
 }
 
-int bsnap_snapshot_diff_json(bsnap_store *s, const char *first, const char *second, char **ret_json)
+int bsnap_snapshot_diff_json(bsnap_store *s, const char *first, const char *second,
+                             json_t **ret_doc)
 {
     struct diff_state d = {0};
     int r;
@@ -153,7 +154,7 @@ int bsnap_snapshot_diff_json(bsnap_store *s, const char *first, const char *seco
     bsnap_error_clear();
     r = diff_run(s, first, second, diff_json_cb, &d);
     if (r == 0)
-        r = json_changed_blocks(d.blocks, d.n, d.limit, d.cs, ret_json);
+        r = json_changed_blocks(d.blocks, d.n, d.limit, d.cs, ret_doc);
     free(d.blocks);
     return r;
 }

@@ -107,7 +107,7 @@ int bsnap_image_describe(bsnap_store *s, const bsnap_describe_options *o, const 
     return r;
 }
 
-int bsnap_image_describe_one(bsnap_store *s, const char *id, char **ret_json)
+int bsnap_image_describe_one(bsnap_store *s, const char *id, json_t **ret_doc)
 {
     struct image_rec rec = {0};
     int r;
@@ -116,7 +116,7 @@ int bsnap_image_describe_one(bsnap_store *s, const char *id, char **ret_json)
     r = image_get(s, id, &rec);
     if (r < 0)
         return r;
-    r = json_describe_image(s, &rec, ret_json);
+    r = json_describe_image(s, &rec, ret_doc);
     image_rec_clear(&rec);
     return r;
 }
@@ -150,7 +150,7 @@ static int load_for_update(bsnap_store *s, const char *id, meta_txn **ret_txn,
 
 /* ---- deregister ---- */
 
-int bsnap_image_deregister(bsnap_store *s, const char *id, bool delete_snapshots, char **ret_json)
+int bsnap_image_deregister(bsnap_store *s, const char *id, bool delete_snapshots, json_t **ret_doc)
 {
     _cleanup_txn_abort_ meta_txn *txn = NULL;
     struct image_rec rec = {0};
@@ -196,9 +196,9 @@ int bsnap_image_deregister(bsnap_store *s, const char *id, bool delete_snapshots
     bsnap_error_clear();
     r = 0;
 done:
-    if (r >= 0 && ret_json)
+    if (r >= 0 && ret_doc)
         r = json_deregister_result((const char(*)[BSNAP_ID_MAX])snaps, (const char *const *)codes,
-                                   nsnaps, delete_snapshots, ret_json);
+                                   nsnaps, delete_snapshots, ret_doc);
     free(snaps);
     free(codes);
     image_rec_clear(&rec);
@@ -208,7 +208,7 @@ done:
 /* ---- attributes ---- */
 
 int bsnap_image_describe_attribute(bsnap_store *s, const char *id, const char *attribute,
-                                   char **ret_json)
+                                   json_t **ret_doc)
 {
     static const struct {
         const char *attr, *key;
@@ -245,9 +245,9 @@ int bsnap_image_describe_attribute(bsnap_store *s, const char *id, const char *a
     if (rec.state == BSNAP_IMAGE_DEREGISTERED) {
         r = unavailable(id);
     } else if (strcmp(attribute, "launchPermission") == 0) {
-        r = json_image_attribute(id, "LaunchPermissions", NULL, true, ret_json);
+        r = json_image_attribute(id, "LaunchPermissions", NULL, true, ret_doc);
     } else if (strcmp(attribute, "productCodes") == 0) {
-        r = json_image_attribute(id, "ProductCodes", NULL, true, ret_json);
+        r = json_image_attribute(id, "ProductCodes", NULL, true, ret_doc);
     } else {
         r = bsnap_fail(-EINVAL, "InvalidRequest",
                        "The request received was invalid (unknown attribute '%s')", attribute);
@@ -259,7 +259,7 @@ int bsnap_image_describe_attribute(bsnap_store *s, const char *id, const char *a
                             : i == 1 && rec.boot_mode[0]                    ? rec.boot_mode
                                                                             : NULL;
             bsnap_error_clear();
-            r = json_image_attribute(id, valued[i].key, v, false, ret_json);
+            r = json_image_attribute(id, valued[i].key, v, false, ret_doc);
         }
     }
     image_rec_clear(&rec);

@@ -91,15 +91,15 @@ int image_rec_decode(const void *buf, size_t len, struct image_rec *ret);
 
 /* One image as its EC2 DescribeImages object, as JSON text (the list:
  * describe_new() in record.h). */
-int json_describe_image(const bsnap_store *s, const struct image_rec *rec, char **ret_json);
+int json_describe_image(const bsnap_store *s, const struct image_rec *rec, json_t **ret_doc);
 /* DescribeImageAttribute's document: {"ImageId":…, @key: value} where the
  * value is {"Value": @value} (@value NULL: {}), or [] with @list. */
 int json_image_attribute(const char *id, const char *key, const char *value, bool list,
-                         char **ret_json);
+                         json_t **ret_doc);
 /* DeregisterImage's result: {"Return":true} and, when @n > 0 or @with,
  * DeleteSnapshotResults from parallel arrays. */
 int json_deregister_result(const char (*snaps)[BSNAP_ID_MAX], const char *const *codes, size_t n,
-                           bool with, char **ret_json);
+                           bool with, json_t **ret_doc);
 
 /* ---- image.c ---- */
 

@@ -121,6 +121,15 @@ void volume_rec_clear(struct volume_rec *r)
 
 static const char *const state_names[] = {"pending", "completed", "error"};
 
+/* Hand document @o over (NULL: out of memory). */
+static int doc_out(json_t *o, json_t **ret_doc)
+{
+    if (!o)
+        return bsnap_fail(-ENOMEM, "InternalError", "out of memory");
+    *ret_doc = o;
+    return 0;
+}
+
 static int dump(json_t *o, char **ret_json, size_t *ret_len)
 {
     char *s;
@@ -752,18 +761,18 @@ void describe_free(struct describe *d)
     free(d);
 }
 
-int json_describe_snapshot(const bsnap_store *s, const struct snapshot_rec *rec, char **ret_json)
+int json_describe_snapshot(const bsnap_store *s, const struct snapshot_rec *rec, json_t **ret_doc)
 {
-    return dump(snapshot_ec2(s, rec), ret_json, NULL);
+    return doc_out(snapshot_ec2(s, rec), ret_doc);
 }
 
-int json_describe_volume(const bsnap_store *s, const struct volume_rec *rec, char **ret_json)
+int json_describe_volume(const bsnap_store *s, const struct volume_rec *rec, json_t **ret_doc)
 {
-    return dump(volume_ec2(s, rec), ret_json, NULL);
+    return doc_out(volume_ec2(s, rec), ret_doc);
 }
 
 int json_changed_blocks(const struct changed_block *b, size_t n, uint64_t volume_size,
-                        uint32_t block_size, char **ret_json)
+                        uint32_t block_size, json_t **ret_doc)
 {
     json_t *arr = json_array();
 
@@ -781,10 +790,10 @@ int json_changed_blocks(const struct changed_block *b, size_t n, uint64_t volume
             json_object_set_new(o, "SecondBlockToken", json_string(b[i].second));
         json_array_append_new(arr, o);
     }
-    return dump(json_pack("{s:o, s:I, s:I, s:I}", "ChangedBlocks", arr, "VolumeSize",
-                          (json_int_t)gib_ceil(volume_size), "VolumeSizeBytes",
-                          (json_int_t)volume_size, "BlockSize", (json_int_t)block_size),
-                ret_json, NULL);
+    return doc_out(json_pack("{s:o, s:I, s:I, s:I}", "ChangedBlocks", arr, "VolumeSize",
+                             (json_int_t)gib_ceil(volume_size), "VolumeSizeBytes",
+                             (json_int_t)volume_size, "BlockSize", (json_int_t)block_size),
+                   ret_doc);
 }
 
 /* ---- images (image.h) ---- */
@@ -1253,13 +1262,13 @@ static int check_image_filters(const bsnap_filter *filters, size_t nfilters)
     return 0;
 }
 
-int json_describe_image(const bsnap_store *s, const struct image_rec *rec, char **ret_json)
+int json_describe_image(const bsnap_store *s, const struct image_rec *rec, json_t **ret_doc)
 {
-    return dump(image_ec2(s, rec), ret_json, NULL);
+    return doc_out(image_ec2(s, rec), ret_doc);
 }
 
 int json_image_attribute(const char *id, const char *key, const char *value, bool list,
-                         char **ret_json)
+                         json_t **ret_doc)
 {
     json_t *o = json_pack("{s:s}", "ImageId", id);
 
@@ -1271,11 +1280,11 @@ int json_image_attribute(const char *id, const char *key, const char *value, boo
         else
             json_object_set_new(o, key, json_object());
     }
-    return dump(o, ret_json, NULL);
+    return doc_out(o, ret_doc);
 }
 
 int json_deregister_result(const char (*snaps)[BSNAP_ID_MAX], const char *const *codes, size_t n,
-                           bool with, char **ret_json)
+                           bool with, json_t **ret_doc)
 {
     json_t *o = json_pack("{s:b}", "Return", 1), *a;
 
@@ -1286,5 +1295,5 @@ int json_deregister_result(const char (*snaps)[BSNAP_ID_MAX], const char *const 
                 a, json_pack("{s:s, s:s}", "SnapshotId", snaps[i], "ReturnCode", codes[i]));
         json_object_set_new(o, "DeleteSnapshotResults", a);
     }
-    return dump(o, ret_json, NULL);
+    return doc_out(o, ret_doc);
 }

@@ -73,8 +73,8 @@ int volume_rec_decode(const void *buf, size_t len, struct volume_rec *ret);
 int volume_rec_encode(const struct volume_rec *r, char **ret_json, size_t *ret_len);
 
 /* One record as its EC2 describe object, as JSON text. */
-int json_describe_snapshot(const bsnap_store *s, const struct snapshot_rec *rec, char **ret_json);
-int json_describe_volume(const bsnap_store *s, const struct volume_rec *rec, char **ret_json);
+int json_describe_snapshot(const bsnap_store *s, const struct snapshot_rec *rec, json_t **ret_doc);
+int json_describe_volume(const bsnap_store *s, const struct volume_rec *rec, json_t **ret_doc);
 
 /* A list-describe document built one record at a time, in id order:
  * describe_new() checks the filter names (InvalidParameterValue);
@@ -113,5 +113,5 @@ struct changed_block {
     char second[33];
 };
 int json_changed_blocks(const struct changed_block *b, size_t n, uint64_t volume_size,
-                        uint32_t block_size, char **ret_json);
+                        uint32_t block_size, json_t **ret_doc);
 #endif

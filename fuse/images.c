@@ -64,13 +64,9 @@ static int lookup_in_image(struct fs *fs, struct node *dir, const char *name, st
     if (e < 0)
         return e;
     if (strcmp(name, "manifest.json") == 0) {
-        char *json = NULL, *doc = NULL;
-        json_t *obj;
-        if (bsnap_image_describe_one(fs->store, info.id, &json) < 0)
-            return -EIO;
-        obj = json_loads(json, 0, NULL);
-        free(json);
-        if (!obj)
+        char *doc = NULL;
+        json_t *obj = NULL;
+        if (bsnap_image_describe_one(fs->store, info.id, &obj) < 0)
             return -EIO;
         /* pretty, as `describe-images --output json` prints an image */
         e = bsf_render(obj, "json", NULL, &doc);

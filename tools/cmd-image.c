@@ -70,10 +70,11 @@ static int input_json(const struct cli *cli, const char *v, char **ret_buf, cons
 /* Print {"ImageId": ID}, as RegisterImage and CreateImage answer. */
 static int print_image_id(const struct cli *cli, const char *id)
 {
-    char json[96];
+    json_t *doc = json_pack("{s:s}", "ImageId", id);
+    int r = output_doc(cli, doc);
 
-    snprintf(json, sizeof json, "{\"ImageId\":\"%s\"}", id);
-    return output_document(cli, json);
+    json_decref(doc);
+    return r;
 }
 
 /* The options register and create share. */
@@ -241,32 +242,32 @@ int cmd_describe_images(struct cli *cli, const struct args *a)
 int cmd_deregister_image(struct cli *cli, const struct args *a)
 {
     bool del = arg_flag(a, "delete-associated-snapshots");
-    char *json = NULL;
+    json_t *doc = NULL;
     int r = cli_open_store(cli);
 
     if (r != EXIT_OK)
         return r;
-    if (bsnap_image_deregister(cli->store, arg_value(a, "image-id"), del, &json) < 0)
+    if (bsnap_image_deregister(cli->store, arg_value(a, "image-id"), del, &doc) < 0)
         return output_engine_error();
     /* EC2's shape: {"Return": true}, plus DeleteSnapshotResults with the
      * flag. */
-    r = output_document(cli, json);
-    free(json);
+    r = output_doc(cli, doc);
+    json_decref(doc);
     return r;
 }
 
 int cmd_describe_image_attribute(struct cli *cli, const struct args *a)
 {
-    char *json = NULL;
+    json_t *doc = NULL;
     int r = cli_open_store(cli);
 
     if (r != EXIT_OK)
         return r;
     if (bsnap_image_describe_attribute(cli->store, arg_value(a, "image-id"),
-                                       arg_value(a, "attribute"), &json) < 0)
+                                       arg_value(a, "attribute"), &doc) < 0)
         return output_engine_error();
-    r = output_document(cli, json);
-    free(json);
+    r = output_doc(cli, doc);
+    json_decref(doc);
     return r;
 }
 

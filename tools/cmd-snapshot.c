@@ -34,7 +34,7 @@ int cmd_create_snapshot(struct cli *cli, const struct args *a)
     bsnap_tag *tags = NULL;
     bsnap_range *ranges = NULL;
     char base[BSNAP_ID_MAX] = "";
-    char *json = NULL;
+    json_t *doc = NULL;
     int64_t start;
     int r;
 
@@ -76,15 +76,15 @@ int cmd_create_snapshot(struct cli *cli, const struct args *a)
     start = progress_now_ms();
     r = bsnap_snapshot_create(cli->store, &opts, id, &stats);
     progress_end(&prog);
-    if (r < 0 || bsnap_snapshot_describe_one(cli->store, id, &json) < 0) {
+    if (r < 0 || bsnap_snapshot_describe_one(cli->store, id, &doc) < 0) {
         r = output_engine_error();
         goto out;
     }
-    r = output_document(cli, json);
+    r = output_doc(cli, doc);
     if (!cli->quiet)
         print_summary(id, &stats, progress_now_ms() - start);
 out:
-    free(json);
+    json_decref(doc);
     free(ranges);
     free(tags);
     return r;
@@ -154,7 +154,7 @@ int cmd_diff(struct cli *cli, const struct args *a)
     const char *first = arg_value(a, "first-snapshot-id");
     const char *second = arg_value(a, "second-snapshot-id");
     const char *format = output_format(cli, "text");
-    char *json = NULL;
+    json_t *doc = NULL;
     int r;
 
     if (a->npos > 0 && (first || second))
@@ -179,9 +179,9 @@ int cmd_diff(struct cli *cli, const struct args *a)
         print_header(&d); /* main() reports a failed write to stdout */
         return EXIT_OK;
     }
-    if (bsnap_snapshot_diff_json(cli->store, first, second, &json) < 0)
+    if (bsnap_snapshot_diff_json(cli->store, first, second, &doc) < 0)
         return output_engine_error();
-    r = output_document(cli, json);
-    free(json);
+    r = output_doc(cli, doc);
+    json_decref(doc);
     return r;
 }

@@ -8,12 +8,9 @@
 #include "cmd.h"
 
 /* Where problems go: one line each on stdout (text), or, for a JSON
- * document (--output json or table), a JSON array built in memory. */
+ * document (--output json or table), an array of objects. */
 struct problems {
-    bool json;
-    FILE *mem; /* open_memstream() of buf while a JSON array is built */
-    char *buf;
-    size_t len;
+    json_t *list; /* NULL for text */
     uint64_t n;
     bool failed; /* out of memory while building it */
 };
@@ -21,28 +18,20 @@ struct problems {
 /* A problem as a JSON object; the fields that do not apply left out. */
 static void problem_json(struct problems *ps, const bsnap_problem *p)
 {
-    char *sid = p->snapshot_id && p->snapshot_id[0] ? output_json_quote(p->snapshot_id) : NULL;
-    char *cid = p->chunk_id && p->chunk_id[0] ? output_json_quote(p->chunk_id) : NULL;
-    char *what = output_json_quote(p->what ? p->what : "");
+    json_t *o = json_object();
 
-    if (!ps->mem || !what || (p->snapshot_id && p->snapshot_id[0] && !sid) ||
-        (p->chunk_id && p->chunk_id[0] && !cid)) {
+    if (o && p->snapshot_id && p->snapshot_id[0])
+        json_object_set_new(o, "SnapshotId", json_string_nocheck(p->snapshot_id));
+    if (o && p->chunk_id && p->chunk_id[0])
+        json_object_set_new(o, "ChunkId", json_string_nocheck(p->chunk_id));
+    if (o && p->pack >= 0)
+        json_object_set_new(o, "Pack", json_integer(p->pack));
+    if (o && p->offset >= 0)
+        json_object_set_new(o, "Offset", json_integer(p->offset));
+    if (o)
+        json_object_set_new(o, "Message", json_string_nocheck(p->what ? p->what : ""));
+    if (!o || json_array_append_new(ps->list, o) < 0)
         ps->failed = true;
-    } else {
-        fprintf(ps->mem, "%s{", ps->n ? ", " : "");
-        if (sid)
-            fprintf(ps->mem, "\"SnapshotId\": %s, ", sid);
-        if (cid)
-            fprintf(ps->mem, "\"ChunkId\": %s, ", cid);
-        if (p->pack >= 0)
-            fprintf(ps->mem, "\"Pack\": %" PRId64 ", ", p->pack);
-        if (p->offset >= 0)
-            fprintf(ps->mem, "\"Offset\": %" PRId64 ", ", p->offset);
-        fprintf(ps->mem, "\"Message\": %s}", what);
-    }
-    free(sid);
-    free(cid);
-    free(what);
 }
 
 /* One problem per line, "snapshot ID chunk ID pack N offset N: what", the
@@ -53,7 +42,7 @@ static void print_problem(void *ud, const bsnap_problem *p)
     struct problems *ps = ud;
     const char *sep = "";
 
-    if (ps->json) {
+    if (ps->list) {
         problem_json(ps, p);
         ps->n++;
         return;
@@ -83,36 +72,35 @@ static void print_problem(void *ud, const bsnap_problem *p)
 
 static void problems_init(struct problems *ps, bool json)
 {
-    *ps = (struct problems){.json = json};
-    if (json)
-        ps->mem = open_memstream(&ps->buf, &ps->len);
+    *ps = (struct problems){.list = json ? json_array() : NULL};
+    ps->failed = json && !ps->list;
 }
 
-/* Close the JSON array: the malloc'd text between its brackets, or NULL
- * (out of memory, said on stderr). */
-static char *problems_end(struct problems *ps)
+/* The array of problems (the caller's reference), or NULL (out of memory,
+ * said on stderr). */
+static json_t *problems_end(struct problems *ps)
 {
-    if (ps->mem && fclose(ps->mem) != 0)
-        ps->failed = true;
-    ps->mem = NULL;
-    if (ps->failed || !ps->buf) {
-        free(ps->buf);
-        ps->buf = NULL;
+    json_t *list = ps->list;
+
+    ps->list = NULL;
+    if (ps->failed || !list) {
+        json_decref(list);
         fprintf(stderr, "blocksnap: error: out of memory (InternalError)\n");
+        return NULL;
     }
-    return ps->buf;
+    return list;
 }
 
 /* verify --repair: rebuild the metadata first.  Sets *lost when the
- * repair could not keep everything.  For a JSON document, *ret_json is
- * its "Repair" member (malloc'd); otherwise the summary is printed. */
-static int repair(struct cli *cli, bool json, bool *lost, char **ret_json)
+ * repair could not keep everything.  For a JSON document, *ret_doc is
+ * its "Repair" member; otherwise the summary is printed. */
+static int repair(struct cli *cli, bool json, bool *lost, json_t **ret_doc)
 {
     bsnap_run_options run = {0};
     bsnap_repair_stats st = {0};
     struct problems ps;
     struct progress prog;
-    char *list = NULL, *saved = NULL;
+    json_t *list = NULL;
     int r;
 
     if ((r = cli_store_path(cli)) != EXIT_OK)
@@ -124,31 +112,26 @@ static int repair(struct cli *cli, bool json, bool *lost, char **ret_json)
     if (json && !(list = problems_end(&ps)))
         return EXIT_FAILED;
     if (r < 0) {
-        free(list);
+        json_decref(list);
         return output_engine_error();
     }
     *lost = st.records_lost || st.tables_lost || st.records_dropped || st.damaged_records ||
             st.damaged_snapshots || st.recovered;
     r = EXIT_OK;
     if (json) {
-        saved = output_json_quote(st.saved_as);
-        if (!saved ||
-            asprintf(ret_json,
-                     "{\"RecordsKept\": %" PRIu64 ", \"RecordsLost\": %" PRIu64
-                     ", \"RecordsDropped\": %" PRIu64 ", \"PendingSnapshotsDropped\": %" PRIu64
-                     ", \"Snapshots\": %" PRIu64 ", \"RecoveredSnapshots\": %" PRIu64
-                     ", \"PacksRead\": %" PRIu64 ", \"ChunksIndexed\": %" PRIu64
-                     ", \"ChunksInUse\": %" PRIu64 ", \"DamagedRecordsSkipped\": %" PRIu64
-                     ", \"SavedAs\": %s, \"Problems\": [%s]}",
-                     st.records_kept, st.records_lost, st.records_dropped, st.pending_dropped,
-                     st.snapshots, st.recovered, st.packs, st.records_indexed, st.chunks_live,
-                     st.damaged_records, saved, list) < 0) {
-            *ret_json = NULL;
+        *ret_doc =
+            json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:s, s:o}", "RecordsKept",
+                      (json_int_t)st.records_kept, "RecordsLost", (json_int_t)st.records_lost,
+                      "RecordsDropped", (json_int_t)st.records_dropped, "PendingSnapshotsDropped",
+                      (json_int_t)st.pending_dropped, "Snapshots", (json_int_t)st.snapshots,
+                      "RecoveredSnapshots", (json_int_t)st.recovered, "PacksRead",
+                      (json_int_t)st.packs, "ChunksIndexed", (json_int_t)st.records_indexed,
+                      "ChunksInUse", (json_int_t)st.chunks_live, "DamagedRecordsSkipped",
+                      (json_int_t)st.damaged_records, "SavedAs", st.saved_as, "Problems", list);
+        if (!*ret_doc) {
             fprintf(stderr, "blocksnap: error: out of memory (InternalError)\n");
             r = EXIT_FAILED;
         }
-        free(saved);
-        free(list);
         return r;
     }
     printf(
@@ -166,26 +149,28 @@ static int repair(struct cli *cli, bool json, bool *lost, char **ret_json)
     return EXIT_OK;
 }
 
-/* verify's JSON document: the counts, the problems, and the repair's
- * member with --repair. */
-static int print_verify_json(struct cli *cli, const bsnap_verify_stats *st, const char *list,
-                             const char *repair_json)
+/* verify's JSON document: the repair's member with --repair (taken
+ * over), the counts, the problems (taken over). */
+static int print_verify_json(struct cli *cli, const bsnap_verify_stats *st, json_t *list,
+                             json_t *repair_doc)
 {
-    char *json = NULL;
-    int r;
+    json_t *doc = json_object();
+    int r = EXIT_FAILED;
 
-    if (asprintf(&json,
-                 "{%s%s%s\"SnapshotsChecked\": %" PRIu64 ", \"ChunksChecked\": %" PRIu64
-                 ", \"BytesChecked\": %" PRIu64 ", \"ProblemCount\": %" PRIu64
-                 ", \"DamagedSnapshotCount\": %" PRIu64 ", \"Problems\": [%s]}",
-                 repair_json ? "\"Repair\": " : "", repair_json ? repair_json : "",
-                 repair_json ? ", " : "", st->snapshots_checked, st->chunks_checked,
-                 st->bytes_checked, st->problems, st->damaged_snapshots, list) < 0) {
+    if (doc && repair_doc)
+        json_object_set(doc, "Repair", repair_doc);
+    if (doc &&
+        json_object_update_new(doc, json_pack("{s:I, s:I, s:I, s:I, s:I}", "SnapshotsChecked",
+                                              (json_int_t)st->snapshots_checked, "ChunksChecked",
+                                              (json_int_t)st->chunks_checked, "BytesChecked",
+                                              (json_int_t)st->bytes_checked, "ProblemCount",
+                                              (json_int_t)st->problems, "DamagedSnapshotCount",
+                                              (json_int_t)st->damaged_snapshots)) == 0 &&
+        json_object_set(doc, "Problems", list) == 0)
+        r = output_doc(cli, doc);
+    else
         fprintf(stderr, "blocksnap: error: out of memory (InternalError)\n");
-        return EXIT_FAILED;
-    }
-    r = output_document(cli, json);
-    free(json);
+    json_decref(doc);
     return r;
 }
 
@@ -199,7 +184,8 @@ int cmd_verify(struct cli *cli, const struct args *a)
     /* The lines are verify's text form and its default; json and table
      * render a document, as for every other verb. */
     bool json = strcmp(output_format(cli, "text"), "text") != 0;
-    char bytes[32], *repair_json = NULL, *list;
+    char bytes[32];
+    json_t *repair_doc = NULL, *list;
     int r;
 
     if (arg_flag(a, "repair")) {
@@ -208,7 +194,7 @@ int cmd_verify(struct cli *cli, const struct args *a)
                             "it takes no --snapshot-id (InvalidParameterCombination)\n");
             return EXIT_USAGE;
         }
-        if ((r = repair(cli, json, &lost, &repair_json)) != EXIT_OK)
+        if ((r = repair(cli, json, &lost, &repair_doc)) != EXIT_OK)
             return r;
     }
     if ((r = cli_open_store(cli)) != EXIT_OK)
@@ -219,13 +205,13 @@ int cmd_verify(struct cli *cli, const struct args *a)
     progress_end(&prog);
     list = json ? problems_end(&ps) : NULL;
     if (r < 0) {
-        free(list);
+        json_decref(list);
         r = output_engine_error();
         goto out;
     }
     if (json) {
-        r = list ? print_verify_json(cli, &st, list, repair_json) : EXIT_FAILED;
-        free(list);
+        r = list ? print_verify_json(cli, &st, list, repair_doc) : EXIT_FAILED;
+        json_decref(list);
         if (r != EXIT_OK)
             goto out;
     } else {
@@ -254,7 +240,7 @@ int cmd_verify(struct cli *cli, const struct args *a)
         r = EXIT_FAILED;
     }
 out:
-    free(repair_json);
+    json_decref(repair_doc);
     return r;
 }
 
@@ -264,7 +250,7 @@ int cmd_gc(struct cli *cli, const struct args *a)
     bsnap_gc_stats st = {0};
     struct progress prog;
     const char *max_unused = arg_value(a, "max-unused");
-    char json[640];
+    json_t *doc;
     int r;
 
     if (max_unused) {
@@ -285,14 +271,16 @@ int cmd_gc(struct cli *cli, const struct args *a)
     progress_end(&prog);
     if (r < 0)
         return output_engine_error();
-    snprintf(json, sizeof json,
-             "{\"ChunksFreed\": %" PRIu64 ", \"SnapshotsRemoved\": %" PRIu64
-             ", \"PacksRemoved\": %" PRIu64 ", \"PacksRewritten\": %" PRIu64
-             ", \"BytesBefore\": %" PRIu64 ", \"BytesAfter\": %" PRIu64
-             ", \"PacksUnreclaimed\": %" PRIu64 ", \"BytesUnreclaimed\": %" PRIu64 "}",
-             st.chunks_freed, st.snapshots_removed, st.packs_removed, st.packs_rewritten,
-             st.bytes_before, st.bytes_after, st.packs_unreclaimed, st.bytes_unreclaimed);
-    return output_document(cli, json);
+    doc = json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "ChunksFreed",
+                    (json_int_t)st.chunks_freed, "SnapshotsRemoved",
+                    (json_int_t)st.snapshots_removed, "PacksRemoved", (json_int_t)st.packs_removed,
+                    "PacksRewritten", (json_int_t)st.packs_rewritten, "BytesBefore",
+                    (json_int_t)st.bytes_before, "BytesAfter", (json_int_t)st.bytes_after,
+                    "PacksUnreclaimed", (json_int_t)st.packs_unreclaimed, "BytesUnreclaimed",
+                    (json_int_t)st.bytes_unreclaimed);
+    r = doc ? output_doc(cli, doc) : output_error_nomem();
+    json_decref(doc);
+    return r;
 }
 
 /* --chunk-size: bytes or K/M (as mount's --cache-size), a power of two
@@ -352,7 +340,7 @@ int cmd_create_store(struct cli *cli, const struct args *a)
 int cmd_describe_store(struct cli *cli, const struct args *a)
 {
     bsnap_store_info info;
-    char *path = NULL, *uuid = NULL, *region = NULL, *owner = NULL, *json = NULL;
+    json_t *doc;
     int r;
 
     (void)a;
@@ -360,33 +348,24 @@ int cmd_describe_store(struct cli *cli, const struct args *a)
         return r;
     if (bsnap_store_get_info(cli->store, &info) < 0)
         return output_engine_error();
-    /* The CLI writes this JSON but never parses any: strings are quoted by
-     * output_json_quote(), numbers printed. */
-    path = output_json_quote(cli->store_path);
-    uuid = output_json_quote(info.uuid);
-    region = output_json_quote(info.region);
-    owner = output_json_quote(info.account);
-    if (!path || !uuid || !region || !owner ||
-        asprintf(&json,
-                 "{\"Path\": %s, \"StoreUuid\": %s, \"Region\": %s, \"OwnerId\": %s, "
-                 "\"ChunkSize\": %" PRIu32 ", \"FormatVersion\": %" PRIu32
-                 ", \"PackCount\": %" PRIu64 ", \"PackBytes\": %" PRIu64
-                 ", \"ChunkCount\": %" PRIu64 ", \"StoredBytes\": %" PRIu64
-                 ", \"LogicalBytes\": %" PRIu64 ", \"MetaBytes\": %" PRIu64
-                 ", \"SnapshotCount\": %" PRIu64 ", \"VolumeCount\": %" PRIu64 "}",
-                 path, uuid, region, owner, info.chunk_size, info.format, info.pack_count,
-                 info.pack_bytes, info.chunk_count, info.stored_bytes, info.logical_bytes,
-                 info.meta_bytes, info.snapshot_count, info.volume_count) < 0) {
-        json = NULL;
-        fprintf(stderr, "blocksnap: error: out of memory (InternalError)\n");
-        r = EXIT_FAILED;
-    } else {
-        r = output_document(cli, json);
+    doc = json_object();
+    if (doc) {
+        /* the path as the user gave it, whatever its bytes */
+        json_object_set_new(doc, "Path", json_string_nocheck(cli->store_path));
+        json_object_update_new(
+            doc,
+            json_pack("{s:s, s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, "
+                      "s:I, s:I}",
+                      "StoreUuid", info.uuid, "Region", info.region, "OwnerId", info.account,
+                      "ChunkSize", (json_int_t)info.chunk_size, "FormatVersion",
+                      (json_int_t)info.format, "PackCount", (json_int_t)info.pack_count,
+                      "PackBytes", (json_int_t)info.pack_bytes, "ChunkCount",
+                      (json_int_t)info.chunk_count, "StoredBytes", (json_int_t)info.stored_bytes,
+                      "LogicalBytes", (json_int_t)info.logical_bytes, "MetaBytes",
+                      (json_int_t)info.meta_bytes, "SnapshotCount", (json_int_t)info.snapshot_count,
+                      "VolumeCount", (json_int_t)info.volume_count));
     }
-    free(json);
-    free(path);
-    free(uuid);
-    free(region);
-    free(owner);
+    r = doc && json_object_size(doc) == 14 ? output_doc(cli, doc) : output_error_nomem();
+    json_decref(doc);
     return r;
 }

@@ -10,7 +10,7 @@ int cmd_create_volume(struct cli *cli, const struct args *a)
     bsnap_volume_options opts = {0};
     struct progress prog;
     char id[BSNAP_ID_MAX];
-    char *json = NULL;
+    json_t *doc = NULL;
     int r;
 
     if (!arg_value(a, "path")[0])
@@ -38,12 +38,15 @@ int cmd_create_volume(struct cli *cli, const struct args *a)
                     "and every chunk verified, but it is not recorded as a volume (run "
                     "blocksnap verify --repair)",
                     arg_value(a, "path"));
-        return output_document(cli, "{\"VolumeId\": \"\"}");
+        doc = json_pack("{s:s}", "VolumeId", "");
+        r = output_doc(cli, doc);
+        json_decref(doc);
+        return r;
     }
-    if (bsnap_volume_describe_one(cli->store, id, &json) < 0)
+    if (bsnap_volume_describe_one(cli->store, id, &doc) < 0)
         return output_engine_error();
-    r = output_document(cli, json);
-    free(json);
+    r = output_doc(cli, doc);
+    json_decref(doc);
     return r;
 }
 

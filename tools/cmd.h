@@ -149,8 +149,8 @@ int cli_store_path(struct cli *cli);
 const char *output_format(const struct cli *cli, const char *fallback);
 /* Render @doc in the --output format (default json) to stdout. */
 int output_doc(const struct cli *cli, const json_t *doc);
-/* The same for a document the engine gave as JSON text. */
-int output_document(const struct cli *cli, const char *json);
+/* "blocksnap: error: out of memory (InternalError)"; EXIT_FAILED. */
+int output_error_nomem(void);
 /* Print the engine's last error ("blocksnap: error: MSG (Code)") and return
  * EXIT_FAILED; "interrupted" when it was a cancel. */
 int output_engine_error(void);
@@ -172,9 +172,6 @@ void output_line(const char *fmt, ...) BSNAP_PRINTF(1, 2);
  * 'blocksnap --help'); return EXIT_USAGE. */
 int output_usage_error(const struct verb *verb, const char *code, const char *fmt, ...)
     BSNAP_PRINTF(3, 4);
-/* @s as a JSON string literal, quotes included, malloc'd (NULL: out of
- * memory).  Writing JSON, never parsing it. */
-char *output_json_quote(const char *s);
 /* The noun for a count in a message: "1 snapshot", "2 snapshots". */
 static inline const char *plural(uint64_t n, const char *one, const char *many)
 {

@@ -42,20 +42,10 @@ int output_doc(const struct cli *cli, const json_t *doc)
     return EXIT_OK;
 }
 
-int output_document(const struct cli *cli, const char *json)
+int output_error_nomem(void)
 {
-    json_error_t jerr;
-    json_t *doc = json_loads(json, JSON_DECODE_ANY, &jerr);
-    int r;
-
-    if (!doc) {
-        output_line("blocksnap: error: the engine's document does not parse: %s (InternalError)",
-                    jerr.text);
-        return EXIT_FAILED;
-    }
-    r = output_doc(cli, doc);
-    json_decref(doc);
-    return r;
+    fprintf(stderr, "blocksnap: error: out of memory (InternalError)\n");
+    return EXIT_FAILED;
 }
 
 void output_escaped(FILE *f, const char *s)
@@ -124,30 +114,6 @@ int output_usage_error(const struct verb *verb, const char *code, const char *fm
     else
         fprintf(stderr, "Try 'blocksnap --help'\n");
     return EXIT_USAGE;
-}
-
-char *output_json_quote(const char *s)
-{
-    /* Worst case every byte becomes \u00XX. */
-    char *out = malloc(6 * strlen(s) + 3), *o = out;
-
-    if (!out)
-        return NULL;
-    *o++ = '"';
-    for (; *s; s++) {
-        unsigned char c = (unsigned char)*s;
-        if (c == '"' || c == '\\') {
-            *o++ = '\\';
-            *o++ = (char)c;
-        } else if (c < 0x20) {
-            o += sprintf(o, "\\u%04x", c);
-        } else {
-            *o++ = (char)c;
-        }
-    }
-    *o++ = '"';
-    *o = '\0';
-    return out;
 }
 
 void output_bytes(char *out, size_t size, uint64_t bytes)

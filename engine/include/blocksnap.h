@@ -37,7 +37,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* The engine's EC2 documents (what the describe calls return) are jansson
+/* The engine's EC2 documents (every call that answers with one) are jansson
  * objects: EC2's shapes are nested and open-ended (tags, block device
  * mappings, attributes), every front end walks them generically (JSON,
  * text and table for the CLI, EC2 query XML for an API server), and the
@@ -512,9 +512,9 @@ BSNAP_API BSNAP_WUR int bsnap_snapshot_describe(bsnap_store *store,
 
 /** Describe one snapshot as the EC2 object of that snapshot (the element
  * DescribeSnapshots would list; what CreateSnapshot returns).
- * @ret_json out: malloc'd.  Errors as bsnap_snapshot_get(). */
+ * @ret_doc out: a new jansson object; the caller json_decref()s it.  Errors as bsnap_snapshot_get(). */
 BSNAP_API BSNAP_WUR int bsnap_snapshot_describe_one(bsnap_store *store, const char *id,
-                                                    char **ret_json) BSNAP_NONNULL(1, 2, 3);
+                                                    json_t **ret_doc) BSNAP_NONNULL(1, 2, 3);
 
 /** Delete snapshot @id.  Only what no other snapshot shares is freed
  * (refcount cascade, O(freed)); pack space is reclaimed by bsnap_gc().
@@ -576,10 +576,10 @@ BSNAP_API BSNAP_WUR int bsnap_volume_describe(bsnap_store *store,
     BSNAP_NONNULL(1, 3);
 
 /** Describe one volume as its EC2 object (what CreateVolume returns).
- * @ret_json out: malloc'd.  Errors: InvalidVolumeID.Malformed,
+ * @ret_doc out: a new jansson object; the caller json_decref()s it.  Errors: InvalidVolumeID.Malformed,
  * InvalidVolume.NotFound, -EIO. */
 BSNAP_API BSNAP_WUR int bsnap_volume_describe_one(bsnap_store *store, const char *id,
-                                                  char **ret_json) BSNAP_NONNULL(1, 2, 3);
+                                                  json_t **ret_doc) BSNAP_NONNULL(1, 2, 3);
 
 /** Delete volume @id's record (what describe volumes lists), as EC2's
  * DeleteVolume.  The lifecycle of a volume record: created by the first
@@ -632,9 +632,9 @@ BSNAP_API BSNAP_WUR int bsnap_snapshot_diff(bsnap_store *store, const char *firs
 /** The same diff as EBS ListChangedBlocks JSON: {"ChangedBlocks":[{
  * "BlockIndex":N,"FirstBlockToken":"…","SecondBlockToken":"…"}…],
  * "VolumeSize":GiB,"BlockSize":chunk_size}.  Tokens are chunk ids (absent
- * for a zero block).  @ret_json out: malloc'd. */
+ * for a zero block).  @ret_doc out: a new jansson object; the caller json_decref()s it. */
 BSNAP_API BSNAP_WUR int bsnap_snapshot_diff_json(bsnap_store *store, const char *first,
-                                                 const char *second, char **ret_json)
+                                                 const char *second, json_t **ret_doc)
     BSNAP_NONNULL(1, 3, 4);
 
 /* ------------------------------------------------------------------------
@@ -1061,21 +1061,22 @@ BSNAP_API BSNAP_WUR int bsnap_image_describe(bsnap_store *store, const bsnap_des
 
 /** Describe one image as its EC2 object (the element DescribeImages lists;
  * the FUSE view's manifest.json).  A deregistered image is described too.
- * @ret_json out: malloc'd.  Errors: InvalidAMIID.Malformed,
+ * @ret_doc out: a new jansson object; the caller json_decref()s it.  Errors: InvalidAMIID.Malformed,
  * InvalidAMIID.NotFound, -EIO. */
 BSNAP_API BSNAP_WUR int bsnap_image_describe_one(bsnap_store *store, const char *id,
-                                                 char **ret_json) BSNAP_NONNULL(1, 2, 3);
+                                                 json_t **ret_doc) BSNAP_NONNULL(1, 2, 3);
 
 /** Deregister image @id (EC2 DeregisterImage).  Its snapshots stay unless
  * @delete_snapshots, which deletes each one no other live image maps, in
  * the same call (each snapshot deletion is its own transaction, after the
- * image's).  @ret_json out, optional: {"Return":true} and, with
+ * image's).  @ret_doc out, optional (a new jansson object the caller
+ * json_decref()s): {"Return":true} and, with
  * @delete_snapshots, "DeleteSnapshotResults":[{"SnapshotId":…,
  * "ReturnCode":"success"|"skipped"|"missing"|"client-error"}].
  * Errors: -EINVAL (InvalidAMIID.Malformed); -ENOENT (InvalidAMIID.NotFound);
  * -ESTALE (InvalidAMIID.Unavailable) when it is deregistered already; -EIO. */
 BSNAP_API BSNAP_WUR int bsnap_image_deregister(bsnap_store *store, const char *id,
-                                               bool delete_snapshots, char **ret_json)
+                                               bool delete_snapshots, json_t **ret_doc)
     BSNAP_NONNULL(1, 2);
 
 /** Describe one attribute of an image (EC2 DescribeImageAttribute):
@@ -1083,13 +1084,13 @@ BSNAP_API BSNAP_WUR int bsnap_image_deregister(bsnap_store *store, const char *i
  * "bootMode", "kernel", "ramdisk", "sriovNetSupport", "tpmSupport",
  * "uefiData", "imdsSupport", "lastLaunchedTime", "deregistrationProtection"
  * ({"Value":…} or {} when unset), "launchPermission" ([]: images are
- * private), "productCodes" ([]).  @ret_json out: malloc'd.
+ * private), "productCodes" ([]).  @ret_doc out: a new jansson object; the caller json_decref()s it.
  * Errors: -EINVAL (InvalidAMIID.Malformed; InvalidRequest for an unknown
  * attribute); -EACCES (AuthFailure) for "blockDeviceMapping", which EC2
  * refuses too (use describe); -ENOENT (InvalidAMIID.NotFound); -ESTALE
  * (InvalidAMIID.Unavailable); -EIO. */
 BSNAP_API BSNAP_WUR int bsnap_image_describe_attribute(bsnap_store *store, const char *id,
-                                                       const char *attribute, char **ret_json)
+                                                       const char *attribute, json_t **ret_doc)
     BSNAP_NONNULL(1, 2, 3, 4);
 
 /** Change one attribute of an image (EC2 ModifyImageAttribute).  Only

@@ -148,7 +148,7 @@ static void test_describe(void **state)
     }
     assert_null(json);
     /* describe_one: the object, with the parent link */
-    assert_int_equal(bsnap_snapshot_describe_one(f->s, w.a2, &json), 0);
+    assert_int_equal(AS_JSON(json, bsnap_snapshot_describe_one, f->s, w.a2), 0);
     {
         json_t *o = parse(json);
         assert_string_equal(json_string_value(json_object_get(o, "SnapshotId")), w.a2);
@@ -157,7 +157,7 @@ static void test_describe(void **state)
         json_decref(o);
     }
     free(json);
-    assert_error(bsnap_snapshot_describe_one(f->s, NOID, &json), -ENOENT,
+    assert_error(AS_JSON(json, bsnap_snapshot_describe_one, f->s, NOID), -ENOENT,
                  "InvalidSnapshot.NotFound");
     free_world(&w);
 }
@@ -205,14 +205,15 @@ static void test_volumes(void **state)
         assert_null(strstr(json, w.vol_a));
         free(json);
     }
-    assert_int_equal(bsnap_volume_describe_one(f->s, w.vol_a, &json), 0);
+    assert_int_equal(AS_JSON(json, bsnap_volume_describe_one, f->s, w.vol_a), 0);
     o = parse(json);
     assert_string_equal(json_string_value(json_object_get(o, "VolumeId")), w.vol_a);
     assert_string_equal(json_string_value(json_object_get(o, "LastSnapshotId")), w.a2);
     json_decref(o);
     free(json);
-    assert_error(bsnap_volume_describe_one(f->s, NOVOL, &json), -ENOENT, "InvalidVolume.NotFound");
-    assert_error(bsnap_volume_describe_one(f->s, NOID, &json), -EINVAL,
+    assert_error(AS_JSON(json, bsnap_volume_describe_one, f->s, NOVOL), -ENOENT,
+                 "InvalidVolume.NotFound");
+    assert_error(AS_JSON(json, bsnap_volume_describe_one, f->s, NOID), -EINVAL,
                  "InvalidVolumeID.Malformed");
 
     /* the path index finds the record */
@@ -394,7 +395,7 @@ static void test_delete(void **state)
     assert_error(bsnap_snapshot_delete(f->s, w.a2), -ENOENT, "InvalidSnapshot.NotFound");
     {
         char *json = NULL;
-        assert_int_equal(bsnap_volume_describe_one(f->s, w.vol_a, &json), 0);
+        assert_int_equal(AS_JSON(json, bsnap_volume_describe_one, f->s, w.vol_a), 0);
         assert_non_null(strstr(json, w.a1));
         free(json);
     }
@@ -447,7 +448,7 @@ static void test_restore_replaces_volume(void **state)
         assert_int_equal(bsnap_volume_create(f->s, i % 2 ? w.a1 : w.b1, target, &force, second), 0);
         assert_string_not_equal(second, first);
         assert_int_equal(volume_count(f), 3);
-        assert_error(bsnap_volume_describe_one(f->s, first, &(char *){NULL}), -ENOENT,
+        assert_error(bsnap_volume_describe_one(f->s, first, &(json_t *){NULL}), -ENOENT,
                      "InvalidVolume.NotFound");
         snprintf(first, sizeof first, "%s", second);
     }
@@ -776,7 +777,7 @@ static void test_corrupt_record(void **state)
     assert_int_equal(meta_txn_commit(txn), 0);
     assert_error(bsnap_snapshot_get(f->s, w.a2, &info), -EIO, "Store.Corrupt");
     assert_error(snapshots_json(f, NULL, 0, NULL, 0, &json), -EIO, "Store.Corrupt");
-    assert_error(bsnap_snapshot_describe_one(f->s, w.a2, &json), -EIO, "Store.Corrupt");
+    assert_error(AS_JSON(json, bsnap_snapshot_describe_one, f->s, w.a2), -EIO, "Store.Corrupt");
     assert_error(bsnap_snapshot_list(f->s, &infos, &n), -EIO, "Store.Corrupt");
     assert_error(bsnap_snapshot_delete(f->s, w.a2), -EIO, "Store.Corrupt");
     assert_error(volumes_json(f, NULL, 0, NULL, 0, &json), -EIO, "Store.Corrupt");

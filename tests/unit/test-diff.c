@@ -51,7 +51,7 @@ static void test_diff(void **state)
     assert_true(rs.r[1].offset == (BM_FANOUT + 9) * CS && rs.r[1].length == CS);
 
     /* the EBS ListChangedBlocks shape */
-    assert_int_equal(bsnap_snapshot_diff_json(f->s, a, b, &json), 0);
+    assert_int_equal(AS_JSON(json, bsnap_snapshot_diff_json, f->s, a, b), 0);
     {
         json_t *o = json_loads(json, 0, &jerr), *blocks = json_object_get(o, "ChangedBlocks");
         json_t *first = json_array_get(blocks, 0), *last;

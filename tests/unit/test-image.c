@@ -274,7 +274,7 @@ static void test_register_and_use(void **state)
     const char *res[1] = {ami};
     bsnap_tag t = {"env", "prod"};
     assert_int_equal(bsnap_tags_create(f->s, res, 1, &t, 1), 0);
-    assert_int_equal(bsnap_image_describe_one(f->s, ami, &json), 0);
+    assert_int_equal(AS_JSON(json, bsnap_image_describe_one, f->s, ami), 0);
     assert_non_null(strstr(json, "\"Tags\":[{\"Key\":\"env\",\"Value\":\"prod\"}]"));
     free(json);
 
@@ -321,11 +321,11 @@ static void test_zero_options(void **state)
         o.name = cases[i].name;
         o.ena_support = cases[i].ena;
         assert_int_equal(bsnap_image_register(f->s, &o, id), 0);
-        assert_int_equal(bsnap_image_describe_one(f->s, id, &json), 0);
+        assert_int_equal(AS_JSON(json, bsnap_image_describe_one, f->s, id), 0);
         assert_non_null(strstr(json, cases[i].expect));
         assert_null(strstr(json, "\"Description\""));
         free(json);
-        assert_int_equal(bsnap_image_describe_attribute(f->s, id, "description", &json), 0);
+        assert_int_equal(AS_JSON(json, bsnap_image_describe_attribute, f->s, id, "description"), 0);
         assert_non_null(strstr(json, "\"Description\":{}"));
         free(json);
     }
@@ -345,7 +345,7 @@ static void test_zero_options(void **state)
         bsnap_image_options o = {
             .name = "described", .mappings = &m, .nmappings = 1, .description = "web server"};
         assert_int_equal(bsnap_image_register(f->s, &o, id), 0);
-        assert_int_equal(bsnap_image_describe_one(f->s, id, &json), 0);
+        assert_int_equal(AS_JSON(json, bsnap_image_describe_one, f->s, id), 0);
         assert_non_null(strstr(json, "\"Description\":\"web server\""));
         free(json);
     }

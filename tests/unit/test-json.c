@@ -535,7 +535,7 @@ static void test_describe_snapshot_shape(void **state)
     free(json);
 
     /* one: the object itself */
-    assert_int_equal(json_describe_snapshot(&s, r, &json), 0);
+    assert_int_equal(AS_JSON(json, json_describe_snapshot, &s, r), 0);
     o = parse(json);
     assert_string_equal(str(o, "SnapshotId"), "snap-0123456789abcdef0");
     json_decref(o);
@@ -560,7 +560,7 @@ static void test_describe_volume_shape(void **state)
     v.size = 3ull << 30;
     snprintf(v.source_snapshot, sizeof v.source_snapshot, "snap-0123456789abcdef0");
     snprintf(v.last_snapshot, sizeof v.last_snapshot, "snap-0000000000000000b");
-    assert_int_equal(json_describe_volume(&s, &v, &json), 0);
+    assert_int_equal(AS_JSON(json, json_describe_volume, &s, &v), 0);
     o = parse(json);
     assert_string_equal(str(o, "VolumeId"), v.id);
     assert_int_equal(json_integer_value(json_object_get(o, "Size")), 3);
@@ -719,7 +719,7 @@ static void test_changed_blocks(void **state)
     snprintf(b[0].first, sizeof b[0].first, "%s", "0123456789abcdef0123456789abcdef");
     snprintf(b[0].second, sizeof b[0].second, "%s", "fedcba9876543210fedcba9876543210");
     snprintf(b[1].second, sizeof b[1].second, "%s", "fedcba9876543210fedcba9876543210");
-    assert_int_equal(json_changed_blocks(b, 2, (5ull << 30) + 1, 65536, &json), 0);
+    assert_int_equal(AS_JSON(json, json_changed_blocks, b, 2, (5ull << 30) + 1, 65536), 0);
     o = parse(json);
     arr = json_object_get(o, "ChangedBlocks");
     assert_int_equal(json_array_size(arr), 2);
@@ -731,7 +731,7 @@ static void test_changed_blocks(void **state)
     assert_int_equal(json_integer_value(json_object_get(o, "BlockSize")), 65536);
     json_decref(o);
     free(json);
-    assert_int_equal(json_changed_blocks(NULL, 0, 0, 4096, &json), 0);
+    assert_int_equal(AS_JSON(json, json_changed_blocks, NULL, 0, 0, 4096), 0);
     o = parse(json);
     assert_int_equal(json_array_size(json_object_get(o, "ChangedBlocks")), 0);
     assert_int_equal(json_integer_value(json_object_get(o, "VolumeSize")), 0);

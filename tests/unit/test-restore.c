@@ -63,7 +63,7 @@ static void test_restore_identical_sparse(void **state)
 
     /* The restored file is a volume whose source is the snapshot, and its
      * next snapshot is incremental from it. */
-    assert_int_equal(bsnap_volume_describe_one(f->s, vid, &json), 0);
+    assert_int_equal(AS_JSON(json, bsnap_volume_describe_one, f->s, vid), 0);
     assert_non_null(strstr(json, id));
     free(json);
     {

@@ -31,6 +31,20 @@
 #include "snapshot.h"
 #include "store.h"
 
+/* Call @fn(ARGS..., &doc) for a call that returns a document, and put the
+ * document as compact JSON text (as the records and strstr() checks read
+ * it) in @json, a char * the caller frees; the value is the call's. */
+#define AS_JSON(json, fn, ...)                                             \
+    ({                                                                     \
+        json_t *doc_ = NULL;                                               \
+        int r_ = fn(__VA_ARGS__, &doc_);                                   \
+        if (r_ == 0) {                                                     \
+            (json) = json_dumps(doc_, JSON_COMPACT | JSON_PRESERVE_ORDER); \
+            json_decref(doc_);                                             \
+        }                                                                  \
+        r_;                                                                \
+    })
+
 #define KiB 1024ull
 #define MiB (1024ull * 1024ull)
 
