@@ -7,6 +7,7 @@ Only the Python standard library is used.  See docs/benchmarks.md.
 
 import argparse
 import datetime
+import glob
 import json
 import mmap
 import os
@@ -241,6 +242,39 @@ def randread(path, offsets, check=None):
     return lat
 
 
+def randread_packs(packs, count, size, seed):
+    """pread() @size bytes at @count random 4 KiB-aligned offsets of the
+    files @packs (each offset drawn over their bytes together, so a larger
+    file gets more reads), into a page-aligned buffer; latencies in
+    microseconds.  With the page cache dropped first, what one chunk read
+    from the store's disk costs: the floor of a cold random read through
+    any chunk store's mount."""
+    rnd = random.Random(seed)
+    fds = [os.open(p, os.O_RDONLY) for p in packs]
+    sizes = [os.fstat(fd).st_size for fd in fds]
+    total = sum(sizes)
+    buf = mmap.mmap(-1, size)
+    view = memoryview(buf)
+    lat = []
+    try:
+        for _ in range(count):
+            pos = rnd.randrange(total)
+            for fd, n in zip(fds, sizes):
+                if pos < n:
+                    break
+                pos -= n
+            off = max(0, min(pos, n - size)) // 4096 * 4096
+            t0 = time.perf_counter_ns()
+            os.preadv(fd, [view], off)
+            lat.append((time.perf_counter_ns() - t0) / 1000.0)
+    finally:
+        view.release()
+        buf.close()
+        for fd in fds:
+            os.close(fd)
+    return lat
+
+
 def pct(vals, p):
     s = sorted(vals)
     k = min(len(s) - 1, max(0, int(round(p / 100.0 * len(s) + 0.5)) - 1))
@@ -386,7 +420,21 @@ class Bench:
                 m, _ = T.run(W.lz4_chunks_argv(chunks, self.a.chunk), env=e,
                              stdout=subprocess.DEVNULL)
                 self.res.add("baseline", name + tag, **m.fig(), chunks=n)
+        # The other side: decompressing (and checking) every data chunk,
+        # which a sequential read through any chunk store's mount cannot
+        # skip; part of the floor of the FUSE sequential read.
+        packed = chunks + ".lz4"
+        with open(packed, "wb") as f:
+            subprocess.run(W.lz4_chunks_argv(chunks, self.a.chunk), stdout=f, check=True)
         os.unlink(chunks)
+        for rep in range(self.a.reps):
+            for tag, e in (("", None), (", aligned", env)):
+                if tag and e is None:
+                    continue
+                warm(packed)
+                m, _ = T.run(["lz4", "-d", "-c", packed], env=e, stdout=subprocess.DEVNULL)
+                self.res.add("baseline", "lz4 -d, data chunks" + tag, **m.fig(), chunks=n)
+        os.unlink(packed)
 
     def fuse_ceiling(self):
         """Sequential and random reads of a FUSE file system that does no
@@ -536,12 +584,29 @@ class Bench:
             with tool.mount(snap, mnt) as mp:
                 lat = randread(mp.path(self.disk), offs)
             figs.update(cold_p50_us=pct(lat, 50), cold_p99_us=pct(lat, 99))
+            if tool.name == "blocksnap":
+                self.cold_pack_reads(tool)
         else:
             self.res.mark("fuse-rand", tool.name, "ok",
                           "cold skipped: cannot drop caches (needs root)")
         self.res.add("fuse-rand", tool.name, **figs)
 
     # ------------------------------------------------------------------
+    def cold_pack_reads(self, tool):
+        """The floor of a cold random read through the mount, besides the
+        FUSE round trip: one read of a chunk's record from the store's disk,
+        page cache dropped (as many reads as the random-read pass, each the
+        store's mean record size rounded up to 4 KiB)."""
+        packs = sorted(glob.glob(os.path.join(tool.repo, "packs", "*.pack")))
+        info = tool.store_info()
+        if not packs or not info.get("ChunkCount"):
+            return
+        size = -(-info["StoredBytes"] // info["ChunkCount"] // 4096) * 4096 or 4096
+        drop_caches()
+        lat = randread_packs(packs, self.a.reads, size, 13)
+        self.res.add("fuse-rand", "store packs", cold_p50_us=pct(lat, 50),
+                     cold_p99_us=pct(lat, 99), read_bytes=size)
+
     def cbt(self, tool, rep):
         """Blocksnap only: the 1 % change taken from a changed-block list."""
         repo = self.repo(tool, "cbt")
