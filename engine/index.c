@@ -156,6 +156,56 @@ int index_incref(bsnap_store *s, meta_txn *txn, const chunk_id *id)
     return 0;
 }
 
+static int id_cmp(const void *a, const void *b)
+{
+    return memcmp(a, b, sizeof(chunk_id));
+}
+
+int index_incref_many(bsnap_store *s, meta_txn *txn, chunk_id *ids, size_t n)
+{
+    meta_cursor *cur = NULL;
+    int r = 0;
+
+    if (n == 0)
+        return 0; /* @ids may be NULL */
+    qsort(ids, n, sizeof *ids, id_cmp);
+    for (size_t i = 0; i < n && r == 0; i++) {
+        const void *k = ids[i].b, *v;
+        size_t klen = sizeof ids[i].b, vlen;
+        uint8_t buf[INDEX_ENTRY_BYTES];
+        struct chunk_entry e;
+        bool revive;
+
+        if (!cur && (r = meta_cursor_open(txn, T_CHUNKS, &cur)) < 0)
+            break;
+        r = meta_cursor_get(cur, CUR_SET, &k, &klen, &v, &vlen);
+        if (r == -ENOENT)
+            r = missing(&ids[i], "named by a page but not in the index");
+        if (r < 0)
+            break;
+        if (index_entry_decode(v, vlen, &e) < 0) {
+            char hex[33];
+            chunk_id_hex(&ids[i], hex);
+            r = bsnap_fail(-EIO, "Store.Corrupt", "chunk %s: malformed index entry", hex);
+            break;
+        }
+        revive = e.refcount == 0 && (e.loc.flags & CHUNK_DEAD);
+        e.refcount++;
+        e.loc.flags &= ~CHUNK_DEAD;
+        index_entry_encode(&e, buf);
+        r = meta_cursor_put(cur, ids[i].b, sizeof ids[i].b, buf, sizeof buf);
+        /* As index_incref(): a DEAD page takes its children back.  They
+         * change the table elsewhere: the cursor starts afresh after. */
+        if (r == 0 && revive && (e.loc.flags & CHUNK_PAGE) && !(e.loc.flags & CHUNK_MISSING)) {
+            meta_cursor_close(cur);
+            cur = NULL;
+            r = children_apply(s, txn, &ids[i], &e, +1);
+        }
+    }
+    meta_cursor_close(cur);
+    return r;
+}
+
 int index_decref(bsnap_store *s, meta_txn *txn, const chunk_id *id)
 {
     struct chunk_entry e;

@@ -53,6 +53,12 @@ int index_lookup(bsnap_store *s, const chunk_id *id, struct chunk_entry *ret);
 
 /* Add one reference to @id (which must be indexed; -EIO, recorded, if not). */
 int index_incref(bsnap_store *s, meta_txn *txn, const chunk_id *id);
+/* index_incref() of each of the @n ids of @ids, which it sorts (duplicates
+ * count once each): through one cursor in key order, so each leaf of the
+ * index is descended to once instead of twice per id (a new block-map page
+ * names up to 4096 chunks).  Stops at the first error and returns it; the
+ * transaction is then to be aborted. */
+int index_incref_many(bsnap_store *s, meta_txn *txn, chunk_id *ids, size_t n);
 /* Drop one reference, cascading as described above. */
 int index_decref(bsnap_store *s, meta_txn *txn, const chunk_id *id);
 /* Release the children of an orphan page and mark it DEAD (gc). */

@@ -15,6 +15,9 @@
 int mapwriter_commit(struct pipeline *p)
 {
     _cleanup_txn_abort_ meta_txn *txn = NULL;
+    _cleanup_free_ chunk_id *page = NULL;
+    _cleanup_free_ chunk_id *kids = NULL;
+    size_t nkids = 0, kids_cap = 0;
     int r;
 
     if (p->npend == 0)
@@ -44,24 +47,30 @@ int mapwriter_commit(struct pipeline *p)
         if (r < 0)
             return r;
         if (e.loc.flags & CHUNK_PAGE) {
-            /* A new page holds a reference on each child it names. */
-            const chunk_id *kids = NULL;
-            _cleanup_free_ chunk_id *page = alloc_aligned(BM_PAGE_BYTES);
-            if (!page)
+            /* A new page holds a reference on each child it names: taken
+             * all at once below, in the index's key order. */
+            if (!page && !(page = alloc_aligned(BM_PAGE_BYTES)))
                 return bsnap_fail(-ENOMEM, "InternalError", "out of memory");
             r = bm_page_load(p->s, txn, &p->pend[i].id, page);
             if (r < 0)
                 return r;
-            kids = page;
             for (uint32_t k = 0; k < BM_FANOUT; k++) {
-                if (chunk_id_is_zero(&kids[k]))
+                chunk_id *n;
+                if (chunk_id_is_zero(&page[k]))
                     continue;
-                r = index_incref(p->s, txn, &kids[k]);
-                if (r < 0)
-                    return r;
+                n = array_grow(kids, nkids, &kids_cap, sizeof *kids, BM_FANOUT);
+                if (!n)
+                    return bsnap_fail(-ENOMEM, "InternalError", "out of memory");
+                kids = n;
+                kids[nkids++] = page[k];
             }
         }
     }
+    /* A page's children are named after the page's own entry went in, so
+     * a page naming a page of the same batch finds it indexed. */
+    r = index_incref_many(p->s, txn, kids, nkids);
+    if (r < 0)
+        return r;
     r = meta_txn_commit(steal_ptr(txn));
     if (r < 0)
         return r;

@@ -330,6 +330,11 @@ static int l_cursor_get(struct lcall *c)
     return mdb_cursor_get(c->cur, c->k, c->v, c->op);
 }
 
+static int l_cursor_put(struct lcall *c)
+{
+    return mdb_cursor_put(c->cur, c->k, c->v, MDB_CURRENT);
+}
+
 static int l_cursor_del(struct lcall *c)
 {
     return mdb_cursor_del(c->cur, 0);
@@ -867,8 +872,11 @@ int meta_cursor_get(meta_cursor *cur, meta_cursor_op op, const void **key, size_
 
     if (rc < 0)
         return rc;
-    c.op = op == CUR_FIRST ? MDB_FIRST : op == CUR_NEXT ? MDB_NEXT : MDB_SET_RANGE;
-    if (op == CUR_SET_RANGE) {
+    c.op = op == CUR_FIRST  ? MDB_FIRST
+           : op == CUR_NEXT ? MDB_NEXT
+           : op == CUR_SET  ? MDB_SET_KEY
+                            : MDB_SET_RANGE;
+    if (op == CUR_SET_RANGE || op == CUR_SET) {
         k.mv_data = (void *)*key;
         k.mv_size = *klen;
     }
@@ -883,6 +891,21 @@ int meta_cursor_get(meta_cursor *cur, meta_cursor_op op, const void **key, size_
         *val = v.mv_data;
     if (vlen)
         *vlen = v.mv_size;
+    return 0;
+}
+
+int meta_cursor_put(meta_cursor *cur, const void *key, size_t klen, const void *val, size_t vlen)
+{
+    MDB_val k = {.mv_size = klen, .mv_data = (void *)key};
+    MDB_val v = {.mv_size = vlen, .mv_data = (void *)val};
+    struct lcall c = {.fn = l_cursor_put, .cur = cur->cur, .k = &k, .v = &v};
+    int rc = meta_refuse(cur->txn->m);
+
+    if (rc < 0)
+        return rc;
+    rc = guarded(cur->txn->m, "cursor put", &c);
+    if (rc)
+        return lmdb_err(cur->txn->m, rc, "cursor put");
     return 0;
 }
 

@@ -90,12 +90,17 @@ int meta_put(meta_txn *txn, meta_table t, const void *key, size_t klen, const vo
 int meta_del(meta_txn *txn, meta_table t, const void *key, size_t klen);
 
 /* Cursors iterate a table in key order (memcmp order of keys). */
-typedef enum { CUR_FIRST, CUR_NEXT, CUR_SET_RANGE } meta_cursor_op;
+typedef enum { CUR_FIRST, CUR_NEXT, CUR_SET_RANGE, CUR_SET } meta_cursor_op;
 int meta_cursor_open(meta_txn *txn, meta_table t, meta_cursor **ret_cur);
-/* Position and read.  With CUR_SET_RANGE, the key and its length are the input (first
- * key >= it).  -ENOENT at the end.  Pointers valid as for meta_get. */
+/* Position and read.  With CUR_SET_RANGE and CUR_SET, the key and its length are the
+ * input (the first key >= it; that key exactly).  -ENOENT at the end, or with CUR_SET
+ * when the key is absent (not recorded).  Pointers valid as for meta_get.  A cursor
+ * already on a leaf of the table finds a key on the same leaf without descending the
+ * tree again: keys looked up in order cost one descent per leaf. */
 int meta_cursor_get(meta_cursor *cur, meta_cursor_op op, const void **key, size_t *klen,
                     const void **val, size_t *vlen);
+/* Replace the value of the entry under the cursor, whose key is @key (write txn). */
+int meta_cursor_put(meta_cursor *cur, const void *key, size_t klen, const void *val, size_t vlen);
 /* Delete the entry under the cursor (write txn). */
 int meta_cursor_del(meta_cursor *cur);
 void meta_cursor_close(meta_cursor *cur);

@@ -233,6 +233,52 @@ static void test_cascade_and_revive(void **state)
     assert_verify_clean(f); /* DEAD entries are not problems */
 }
 
+/* index_incref_many() counts as index_incref() once per id: ids spread over
+ * several leaves of the index, given out of order and some repeated, a DEAD
+ * page among them taking its children back; an id not in the index fails. */
+static void test_incref_many(void **state)
+{
+    struct fixture *f = *state;
+    enum { N = 300, REPEATED = 10 };
+    chunk_id c[N], ids[N + 2 * REPEATED + 1], leaf, absent;
+    size_t n = 0;
+    meta_txn *txn = NULL;
+
+    for (int i = 0; i < N; i++)
+        c[i] = put_data(f, 100 + (uint64_t)i);
+    leaf = put_page(f, c, 2); /* names c0 and c1 */
+    assert_int_equal(apply(f, index_incref, &leaf), 0);
+    assert_int_equal(apply(f, index_decref, &leaf), 0); /* DEAD, c0 and c1 released */
+    assert_true(dead(f, &leaf));
+    assert_true(dead(f, &c[0]));
+    for (int i = N - 1; i >= 0; i--)
+        ids[n++] = c[i];
+    for (int i = 0; i < REPEATED; i++) {
+        ids[n++] = c[i];
+        ids[n++] = c[i];
+    }
+    ids[n++] = leaf;
+    assert_int_equal(meta_txn_begin(f->s->meta, true, &txn), 0);
+    assert_int_equal(index_incref_many(f->s, txn, ids, n), 0);
+    assert_int_equal(meta_txn_commit(txn), 0);
+    assert_int_equal(refs(f, &leaf), 1);
+    assert_false(dead(f, &leaf));
+    assert_int_equal(refs(f, &c[0]), 4); /* three here, one from the revived page */
+    assert_int_equal(refs(f, &c[1]), 4);
+    assert_false(dead(f, &c[0]));
+    for (int i = 2; i < N; i++)
+        assert_int_equal(refs(f, &c[i]), i < REPEATED ? 3 : 1);
+
+    fill_random(absent.b, sizeof absent.b, 7);
+    ids[0] = c[5];
+    ids[1] = absent;
+    assert_int_equal(meta_txn_begin(f->s->meta, true, &txn), 0);
+    assert_error(index_incref_many(f->s, txn, ids, 2), -EIO, "Store.Corrupt");
+    assert_message_has("not in the index");
+    meta_txn_abort(txn);
+    assert_int_equal(refs(f, &c[5]), 3);
+}
+
 /* Orphans (refcount 0, never named) hold their children until gc releases
  * them; releasing twice, or a live entry, does nothing. */
 static void test_release_orphan(void **state)
@@ -286,6 +332,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_get_put_errors, setup_4k, teardown_fixture),
         cmocka_unit_test_setup_teardown(test_refcount_floor, setup_4k, teardown_fixture),
         cmocka_unit_test_setup_teardown(test_cascade_and_revive, setup_4k, teardown_fixture),
+        cmocka_unit_test_setup_teardown(test_incref_many, setup_4k, teardown_fixture),
         cmocka_unit_test_setup_teardown(test_release_orphan, setup_4k, teardown_fixture),
         cmocka_unit_test_setup_teardown(test_cascade_missing_page, setup_4k, teardown_fixture),
     };
