@@ -156,9 +156,25 @@ int index_incref(bsnap_store *s, meta_txn *txn, const chunk_id *id)
     return 0;
 }
 
+static inline uint64_t be64_at(const uint8_t *p)
+{
+    return (uint64_t)p[0] << 56 | (uint64_t)p[1] << 48 | (uint64_t)p[2] << 40 |
+           (uint64_t)p[3] << 32 | (uint64_t)p[4] << 24 | (uint64_t)p[5] << 16 |
+           (uint64_t)p[6] << 8 | p[7];
+}
+
+/* memcmp() order of two ids (the index's key order), as two big-endian
+ * words: a call of memcmp() per comparison was half the time of the sort. */
 static int id_cmp(const void *a, const void *b)
 {
-    return memcmp(a, b, sizeof(chunk_id));
+    const uint8_t *x = a, *y = b;
+    uint64_t u = be64_at(x), v = be64_at(y);
+
+    if (u == v) {
+        u = be64_at(x + 8);
+        v = be64_at(y + 8);
+    }
+    return (u > v) - (u < v);
 }
 
 int index_incref_many(bsnap_store *s, meta_txn *txn, chunk_id *ids, size_t n)
