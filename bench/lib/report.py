@@ -297,10 +297,6 @@ def fmt_rate(size, secs):
     return " (%.0f MiB/s)" % (size / MIB / secs)
 
 
-def fmt_kib(x):
-    return "-" if x is None else "%d" % (x // 1024)
-
-
 def fmt_mib(x):
     if x is None:
         return "-"
@@ -498,11 +494,14 @@ def markdown(doc):
         for t in tools + ["null FUSE fs", "store packs", "page cache"]:
             if t not in doc["results"]["fuse-rand"]:
                 continue
-            rows.append([{"page cache": "raw image, page cache",
-                          "null FUSE fs": "null FUSE fs (round trip only)",
-                          "store packs": "blocksnap's pack files (disk only: one read of %s "
-                          "KiB per read)" % fmt_kib(med(doc, "fuse-rand", t, "read_bytes")),
-                          }.get(t, t)] +
+            if t == "store packs":
+                size = med(doc, "fuse-rand", t, "read_bytes")
+                label = "blocksnap's pack files (disk only: one read of %s each)" % (
+                    fmt_kib(size) if size else "?")
+            else:
+                label = {"page cache": "raw image, page cache",
+                         "null FUSE fs": "null FUSE fs (round trip only)"}.get(t, t)
+            rows.append([label] +
                         [cell(doc, "fuse-rand", t, k, kind="us") for k in
                          ("warm_p50_us", "warm_p99_us", "cold_p50_us", "cold_p99_us")])
         L.append(table(["reader", "warm median", "warm p99", "cold median", "cold p99"], rows))
