@@ -918,19 +918,21 @@ typedef struct bsnap_image_volume {
 #define BSNAP_IOPS_MAX 256000u
 
 /** What a block device mapping maps, as EC2's BlockDeviceMapping says it:
- * exactly one of Ebs, VirtualName, NoDevice. */
+ * exactly one of Ebs, VirtualName, NoDevice.  Zero is none of them, which
+ * is refused (a mapping must say what it maps). */
 typedef enum bsnap_mapping_kind {
-    BSNAP_MAPPING_EBS = 0,      /**< Ebs: a volume, from a snapshot or empty */
-    BSNAP_MAPPING_VIRTUAL = 1,  /**< VirtualName: an instance store ("ephemeralN") */
-    BSNAP_MAPPING_NODEVICE = 2, /**< NoDevice: suppress the device */
+    BSNAP_MAPPING_UNSET = 0,    /**< not given: InvalidBlockDeviceMapping */
+    BSNAP_MAPPING_EBS = 1,      /**< Ebs: a volume, from a snapshot or empty */
+    BSNAP_MAPPING_VIRTUAL = 2,  /**< VirtualName: an instance store ("ephemeralN") */
+    BSNAP_MAPPING_NODEVICE = 3, /**< NoDevice: suppress the device */
 } bsnap_mapping_kind;
 
 /** One EC2 block device mapping (RegisterImage's BlockDeviceMappings.N).
  * Zero-initialise, then set what is given: NULL, 0 and BSNAP_UNSET mean
  * "not given".  Strings are borrowed for the call. */
 typedef struct bsnap_block_device_mapping {
-    const char *device_name; /**< DeviceName, e.g. "/dev/xvda"; required */
-    bsnap_mapping_kind kind;
+    const char *device_name;  /**< DeviceName, e.g. "/dev/xvda"; required */
+    bsnap_mapping_kind kind;  /**< required */
     const char *virtual_name; /**< VirtualName ("ephemeral0"), for BSNAP_MAPPING_VIRTUAL */
     /* Ebs, for BSNAP_MAPPING_EBS: */
     const char *snapshot_id;              /**< Ebs.SnapshotId; NULL: an empty volume */

@@ -65,7 +65,8 @@ static void test_bdm_from_mapping(void **state)
     struct image_bdm b;
     (void)state;
 
-    bsnap_block_device_mapping m = {.device_name = "/dev/xvda", .snapshot_id = "snap-1"};
+    bsnap_block_device_mapping m = {
+        .device_name = "/dev/xvda", .kind = BSNAP_MAPPING_EBS, .snapshot_id = "snap-1"};
     assert_int_equal(image_bdm_from_mapping(&m, &b), 0);
     assert_int_equal(b.kind, BDM_EBS);
     assert_string_equal(b.snapshot_id, "snap-1");
@@ -91,14 +92,18 @@ static void test_bdm_from_mapping(void **state)
     assert_string_equal(b.virtual_name, "ephemeral0");
 
     static const bsnap_block_device_mapping bad[] = {
-        {.snapshot_id = "snap-1"},
-        {.device_name = "/dev/xvda", .volume_size = BSNAP_VOLUME_SIZE_MAX + 1},
-        {.device_name = "/dev/xvda", .iops = BSNAP_IOPS_MAX + 1},
-        {.device_name = "/dev/xvda", .kind = (bsnap_mapping_kind)3},
-        {.device_name = "/dev/xvda", .encrypted = (bsnap_tristate)3},
-        {.device_name = "/dev/xvda", .volume_type = "caf\xe9"},
+        {.kind = BSNAP_MAPPING_EBS, .snapshot_id = "snap-1"},
+        {.device_name = "/dev/xvda", .snapshot_id = "snap-1"}, /* kind not given */
+        {.device_name = "/dev/xvda",
+         .kind = BSNAP_MAPPING_EBS,
+         .volume_size = BSNAP_VOLUME_SIZE_MAX + 1},
+        {.device_name = "/dev/xvda", .kind = BSNAP_MAPPING_EBS, .iops = BSNAP_IOPS_MAX + 1},
+        {.device_name = "/dev/xvda", .kind = (bsnap_mapping_kind)4},
+        {.device_name = "/dev/xvda", .kind = BSNAP_MAPPING_EBS, .encrypted = (bsnap_tristate)3},
+        {.device_name = "/dev/xvda", .kind = BSNAP_MAPPING_EBS, .volume_type = "caf\xe9"},
         {.device_name = "/dev/xvda", .kind = BSNAP_MAPPING_VIRTUAL},
-        {.device_name = "/dev/xvdaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"},
+        {.device_name = "/dev/xvdaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
+         .kind = BSNAP_MAPPING_EBS},
     };
     for (size_t i = 0; i < ARRAY_SIZE(bad); i++)
         assert_error(image_bdm_from_mapping(&bad[i], &b), -EINVAL, "InvalidBlockDeviceMapping");
@@ -220,7 +225,8 @@ static int images_json(struct fixture *f, const char *const *ids, size_t nids,
 
 static void register_one(struct fixture *f, const char *name, const char *snap, char *ret_id)
 {
-    bsnap_block_device_mapping m = {.device_name = "/dev/xvda", .snapshot_id = snap};
+    bsnap_block_device_mapping m = {
+        .device_name = "/dev/xvda", .kind = BSNAP_MAPPING_EBS, .snapshot_id = snap};
     bsnap_image_options o = {.name = name, .mappings = &m, .nmappings = 1};
 
     assert_int_equal(bsnap_image_register(f->s, &o, ret_id), 0);
@@ -245,7 +251,8 @@ static void test_register_and_use(void **state)
     /* not bootable; duplicate name; both leave nothing */
     {
         char id[BSNAP_ID_MAX];
-        bsnap_block_device_mapping m = {.device_name = "/dev/xvda", .snapshot_id = badsnap};
+        bsnap_block_device_mapping m = {
+            .device_name = "/dev/xvda", .kind = BSNAP_MAPPING_EBS, .snapshot_id = badsnap};
         bsnap_image_options o = {.name = "img-two", .mappings = &m, .nmappings = 1};
         assert_error(bsnap_image_register(f->s, &o, id), -EINVAL, "Image.NotBootable");
         o.no_boot_check = true;
@@ -307,7 +314,8 @@ static void test_zero_options(void **state)
     char *json = NULL;
 
     snap_path(f, vol, snap);
-    bsnap_block_device_mapping m = {.device_name = "/dev/xvda", .snapshot_id = snap};
+    bsnap_block_device_mapping m = {
+        .device_name = "/dev/xvda", .kind = BSNAP_MAPPING_EBS, .snapshot_id = snap};
     struct {
         bsnap_tristate ena;
         const char *name, *expect;
