@@ -17,6 +17,7 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
+#include "bsfront.h"
 #include "fs.h"
 
 static struct fs *fs_of(fuse_req_t req)
@@ -277,9 +278,12 @@ static void fs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
      * keeps its data even if the snapshot is deleted meanwhile. */
     int r = bsnap_reader_open(fs->store, n->snap->id, &reader);
     if (r < 0) {
-        if (r != -ENOENT)
+        if (r != -ENOENT) {
+            char *msg = fs_engine_message();
             fuse_log(FUSE_LOG_ERR, "blocksnap: %s: cannot open: %s (%s)\n", n->snap->id,
-                     bsnap_last_error()->message, bsnap_last_error()->code);
+                     msg ? msg : bsnap_last_error()->message, bsnap_last_error()->code);
+            free(msg);
+        }
         fuse_reply_err(req, r == -ENOENT ? ENOENT : r == -ENOMEM ? ENOMEM : EIO);
         return;
     }
@@ -410,8 +414,13 @@ static void fs_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
         /* The engine records the damaged chunk, pack and offset; the loads
          * ran in this thread, so its record is this failure's. */
         const bsnap_error *err = bsnap_last_error();
+        char *msg = err->err ? fs_engine_message() : NULL;
         fuse_log(FUSE_LOG_ERR, "blocksnap: %s: read of %zu bytes at offset %llu failed: %s\n",
-                 h->id, size, (unsigned long long)voff, err->err ? err->message : strerror(-r));
+                 h->id, size, (unsigned long long)voff,
+                 msg        ? msg
+                 : err->err ? err->message
+                            : strerror(-r));
+        free(msg);
         fuse_reply_err(req, r == -ENOMEM ? ENOMEM : EIO);
     } else {
         fuse_reply_iov(req, iov, (int)n);
@@ -556,3 +565,10 @@ const struct fuse_lowlevel_ops fs_ops = {
     .fallocate = fs_fallocate,
     .lseek = fs_lseek,
 };
+
+char *fs_engine_message(void)
+{
+    char *msg = NULL;
+
+    return bsf_error_message(bsnap_last_error(), bsf_cli_word, NULL, &msg) < 0 ? NULL : msg;
+}

@@ -126,6 +126,11 @@ struct fs {
  * open. */
 void fs_widen_readahead(struct fs *fs);
 
+/* The calling thread's last engine error message in the CLI's words (the
+ * mount runs under it: "run blocksnap verify", not the engine's
+ * "VerifyStore"), malloc'd; NULL when out of memory. */
+char *fs_engine_message(void);
+
 /* ---- tree.c ---- */
 
 int tree_init(struct fs *fs);

@@ -179,8 +179,10 @@ int snap_partitions(struct fs *fs, struct snap *s)
         goto out;
     e = bsnap_partitions_read(r, &parts, &n);
     if (e < 0) {
+        char *msg = fs_engine_message();
         fuse_log(FUSE_LOG_ERR, "blocksnap: %s: cannot read the partition table: %s (%s)\n", s->id,
-                 bsnap_last_error()->message, bsnap_last_error()->code);
+                 msg ? msg : bsnap_last_error()->message, bsnap_last_error()->code);
+        free(msg);
         bsnap_reader_close(r);
         goto out;
     }
