@@ -909,52 +909,21 @@ int image_rec_encode(const struct image_rec *r, char **ret_json, size_t *ret_len
     return dump_record(o, ret_json, ret_len);
 }
 
-/* An integer given as a JSON number or a decimal string (shorthand). */
+/* A stored integer from 0 to @max. */
 static bool json_uint_value(json_t *v, uint64_t max, uint64_t *ret)
 {
-    if (json_is_integer(v)) {
-        if (json_integer_value(v) < 0 || (uint64_t)json_integer_value(v) > max)
-            return false;
-        *ret = (uint64_t)json_integer_value(v);
-        return true;
-    }
-    if (json_is_string(v)) {
-        const char *s = json_string_value(v);
-        uint64_t n = 0;
-        if (!*s || strlen(s) > 12)
-            return false;
-        for (; *s; s++) {
-            if (*s < '0' || *s > '9')
-                return false;
-            n = n * 10 + (uint64_t)(*s - '0');
-        }
-        if (n > max)
-            return false;
-        *ret = n;
-        return true;
-    }
-    return false;
-}
-
-/* A boolean given as true/false or "true"/"false"; -1 when neither. */
-static int json_bool_value(json_t *v)
-{
-    if (json_is_boolean(v))
-        return json_is_true(v);
-    if (json_is_string(v)) {
-        if (strcmp(json_string_value(v), "true") == 0)
-            return 1;
-        if (strcmp(json_string_value(v), "false") == 0)
-            return 0;
-    }
-    return -1;
+    if (!json_is_integer(v) || json_integer_value(v) < 0 || (uint64_t)json_integer_value(v) > max)
+        return false;
+    *ret = (uint64_t)json_integer_value(v);
+    return true;
 }
 
 #define BDM_FAIL(...) bsnap_fail(-EINVAL, "InvalidBlockDeviceMapping", __VA_ARGS__)
 
-/* One mapping object of a request (@stored: a record's, whose integers
- * say -1 for "not given"). */
-static int bdm_from_json(json_t *o, bool stored, struct image_bdm *b)
+/* One mapping of a stored record, whose DeleteOnTermination and Encrypted
+ * are integers, -1 for "not given".  (Requests are the front end's to
+ * parse: the engine takes typed mappings, image_bdm_from_mapping().) */
+static int bdm_from_json(json_t *o, struct image_bdm *b)
 {
     const char *key;
     json_t *v, *ebs = NULL;
@@ -1005,21 +974,23 @@ static int bdm_from_json(json_t *o, bool stored, struct image_bdm *b)
                 return bsnap_fail(-EINVAL, "InvalidSnapshotID.Malformed", "%s: invalid snapshot id",
                                   b->device);
         } else if (strcmp(key, "VolumeSize") == 0) {
-            if (!json_uint_value(v, 65536, &b->volume_size) || b->volume_size == 0)
-                return BDM_FAIL("%s: VolumeSize must be 1 to 65536 (GiB)", b->device);
+            if (!json_uint_value(v, BSNAP_VOLUME_SIZE_MAX, &b->volume_size) || b->volume_size == 0)
+                return BDM_FAIL("%s: VolumeSize must be 1 to %u (GiB)", b->device,
+                                BSNAP_VOLUME_SIZE_MAX);
         } else if (strcmp(key, "VolumeType") == 0) {
             if (!json_is_string(v) ||
                 !copy_field(b->volume_type, sizeof b->volume_type, json_string_value(v)))
                 return BDM_FAIL("%s: invalid volume type", b->device);
         } else if (strcmp(key, "Iops") == 0) {
-            if (!json_uint_value(v, 256000, &b->iops))
+            if (!json_uint_value(v, BSNAP_IOPS_MAX, &b->iops))
                 return BDM_FAIL("%s: invalid Iops", b->device);
         } else if (strcmp(key, "DeleteOnTermination") == 0 || strcmp(key, "Encrypted") == 0) {
             int *dst = key[0] == 'D' ? &b->delete_on_termination : &b->encrypted;
-            if (stored && json_is_integer(v) && json_integer_value(v) >= -1 &&
-                json_integer_value(v) <= 1)
+            if (json_is_integer(v) && json_integer_value(v) >= -1 && json_integer_value(v) <= 1)
                 bv = (int)json_integer_value(v);
-            else if ((bv = json_bool_value(v)) < 0)
+            else if (json_is_boolean(v))
+                bv = json_is_true(v);
+            else
                 return BDM_FAIL("%s: %s must be true or false", b->device, key);
             *dst = bv;
         } else if (strcmp(key, "Throughput") == 0 || strcmp(key, "KmsKeyId") == 0 ||
@@ -1032,26 +1003,13 @@ static int bdm_from_json(json_t *o, bool stored, struct image_bdm *b)
     return 0;
 }
 
-static int bdm_array(json_t *a, bool stored, struct image_bdm **ret, size_t *ret_n)
+static int bdm_array(json_t *a, struct image_bdm **ret, size_t *ret_n)
 {
     struct image_bdm *v;
     size_t n, i;
     json_t *e;
     int r;
 
-    if (json_is_object(a)) {
-        v = calloc(1, sizeof *v);
-        if (!v)
-            return bsnap_fail(-ENOMEM, "InternalError", "out of memory");
-        r = bdm_from_json(a, stored, v);
-        if (r < 0) {
-            free(v);
-            return r;
-        }
-        *ret = v;
-        *ret_n = 1;
-        return 0;
-    }
     if (!json_is_array(a))
         return BDM_FAIL("block device mappings must be a JSON array of objects");
     n = json_array_size(a);
@@ -1061,7 +1019,7 @@ static int bdm_array(json_t *a, bool stored, struct image_bdm **ret, size_t *ret
     if (!v)
         return bsnap_fail(-ENOMEM, "InternalError", "out of memory");
     json_array_foreach (a, i, e) {
-        r = bdm_from_json(e, stored, &v[i]);
+        r = bdm_from_json(e, &v[i]);
         if (r < 0) {
             free(v);
             return r;
@@ -1117,7 +1075,7 @@ int image_rec_decode(const void *buf, size_t len, struct image_rec *ret)
     rm = json_string_value(json_object_get(o, "reason-message"));
     if ((rc && !(r.reason_code = strdup(rc))) || (rm && !(r.reason_message = strdup(rm))))
         goto out;
-    if (bdm_array(json_object_get(o, "mappings"), true, &r.bdm, &r.nbdm) < 0)
+    if (bdm_array(json_object_get(o, "mappings"), &r.bdm, &r.nbdm) < 0)
         goto out;
     if (tags_from_json(json_object_get(o, "tags"), &r.tags) < 0)
         goto out;
