@@ -13,6 +13,7 @@ struct error_record {
     char code[64];
     char message[1024];
     char parameter[64];
+    bool param_set; /* parameter given by error_set_parameter(), not the first ref */
 };
 
 static _Thread_local struct error_record last = {
@@ -31,6 +32,10 @@ static void publish(void)
 {
     last.pub.code = last.code;
     last.pub.message = last.message;
+    if (last.param_set) {
+        last.pub.parameter = last.parameter;
+        return;
+    }
     last.parameter[0] = '\0';
     if (last.pub.nrefs > 0 && last.pub.refs[0].length < sizeof last.parameter) {
         memcpy(last.parameter, last.message + last.pub.refs[0].offset, last.pub.refs[0].length);
@@ -52,7 +57,20 @@ void bsnap_error_clear(void)
     last.code[0] = '\0';
     last.message[0] = '\0';
     last.pub.nrefs = 0;
+    last.param_set = false;
     publish();
+}
+
+int error_set_parameter(const char *fmt, ...)
+{
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(last.parameter, sizeof last.parameter, fmt, ap);
+    va_end(ap);
+    last.param_set = true;
+    publish();
+    return last.pub.err ? last.pub.err : -EIO;
 }
 
 /* The markers of a format: "@{Name}" is written Name, and its span noted.
@@ -132,6 +150,7 @@ int bsnap_fail_text(int err, const char *code, const char *text, const bsnap_err
     if (text != last.message)
         snprintf(last.message, sizeof last.message, "%s", text);
     last.pub.nrefs = 0;
+    last.param_set = false;
     for (size_t i = 0; i < nrefs && i < BSNAP_ERROR_REFS_MAX; i++)
         if (refs[i].offset + refs[i].length <= strlen(last.message))
             last.pub.refs[last.pub.nrefs++] = refs[i];
@@ -192,6 +211,8 @@ void error_save(error_saved *s)
     snprintf(s->message, sizeof s->message, "%s", last.message);
     s->nrefs = last.pub.nrefs;
     memcpy(s->refs, last.pub.refs, sizeof s->refs);
+    s->param_set = last.param_set;
+    memcpy(s->parameter, last.parameter, sizeof s->parameter);
 }
 
 void error_restore(const error_saved *s)
@@ -201,6 +222,8 @@ void error_restore(const error_saved *s)
     snprintf(last.message, sizeof last.message, "%s", s->message);
     last.pub.nrefs = s->nrefs;
     memcpy(last.pub.refs, s->refs, sizeof s->refs);
+    last.param_set = s->param_set;
+    memcpy(last.parameter, s->parameter, sizeof last.parameter);
     publish();
 }
 

@@ -41,6 +41,13 @@ int bsnap_fail_prefix(const char *fmt, ...) BSNAP_PRINTF(1, 2);
  * are reported (meta.c's damage). */
 size_t error_vformat(char *out, size_t cap, bsnap_error_ref *refs, const char *fmt, va_list ap)
     BSNAP_PRINTF(4, 0);
+/* Name the EC2 parameter the current failure is about
+ * ("BlockDeviceMappings[1].DeviceName"), for callers that know which one
+ * (the same check serves several parameters).  The message is unchanged.
+ * Returns the record's err, so that a failing path reads
+ * return error_set_parameter("Name"); after the check that failed. */
+int error_set_parameter(const char *fmt, ...) BSNAP_PRINTF(1, 2);
+
 /* Record a failure whose message was formatted already, with its refs. */
 int bsnap_fail_text(int err, const char *code, const char *text, const bsnap_error_ref *refs,
                     size_t nrefs);
@@ -57,6 +64,8 @@ typedef struct error_saved {
     char message[1024];
     size_t nrefs;
     bsnap_error_ref refs[BSNAP_ERROR_REFS_MAX];
+    bool param_set;
+    char parameter[64];
 } error_saved;
 void error_save(error_saved *s);
 void error_restore(const error_saved *s);

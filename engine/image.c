@@ -301,6 +301,8 @@ static int build_request(const bsnap_image_options *o, struct image_request *q)
     for (size_t i = 0; i < o->nmappings && r >= 0; i++)
         if ((r = image_bdm_from_mapping(&o->mappings[i], &q->bdm[i])) >= 0)
             q->nbdm++;
+        else
+            error_set_parameter("BlockDeviceMappings[%zu]", i);
     if (r >= 0)
         r = set_str(&q->name, o->name);
     if (r >= 0)
@@ -339,14 +341,19 @@ static bool one_of(const char *v, const char *const *set)
     return false;
 }
 
-/* The checks that need no store: fill @rec from @q. */
-static int check_request(const struct image_request *q, struct image_rec *rec)
+#define PARAM_MAX 64
+
+/* The checks that need no store: fill @rec from @q.  @param is set to the
+ * EC2 parameter each check looks at, as it goes (check_request() names it
+ * in the error). */
+static int check_fields(const struct image_request *q, struct image_rec *rec, char param[PARAM_MAX])
 {
     static const char *const archs[] = {"i386", "x86_64", "arm64", "x86_64_mac", "arm64_mac", NULL};
     static const char *const virts[] = {"hvm", "paravirtual", NULL};
     static const char *const modes[] = {"legacy-bios", "uefi", "uefi-preferred", NULL};
     bool hvm;
 
+    snprintf(param, PARAM_MAX, "Name");
     if (!q->name)
         return bsnap_fail(-EINVAL, "MissingParameter",
                           "the request must contain the parameter "
@@ -357,19 +364,23 @@ static int check_request(const struct image_request *q, struct image_rec *rec)
                           "contain letters, numbers, and the following special characters: "
                           "()[] ./-'@_ (got '%s')",
                           q->name);
+    snprintf(param, PARAM_MAX, "Description");
     if (q->description) {
         int r = bsnap_text_check("description", q->description, DESCRIPTION_MAX);
         if (r < 0)
             return r;
     }
+    snprintf(param, PARAM_MAX, "Architecture");
     if (q->architecture && !one_of(q->architecture, archs))
         return bsnap_fail(-EINVAL, "InvalidParameterValue",
                           "architecture '%s' is not one of i386, x86_64, arm64, x86_64_mac, "
                           "arm64_mac",
                           q->architecture);
+    snprintf(param, PARAM_MAX, "VirtualizationType");
     if (q->virtualization && !one_of(q->virtualization, virts))
         return bsnap_fail(-EINVAL, "InvalidParameterValue",
                           "virtualization type '%s' is not hvm or paravirtual", q->virtualization);
+    snprintf(param, PARAM_MAX, "BootMode");
     if (q->boot_mode && !one_of(q->boot_mode, modes))
         return bsnap_fail(-EINVAL, "InvalidParameterValue",
                           "boot mode '%s' is not legacy-bios, uefi or uefi-preferred",
@@ -383,14 +394,17 @@ static int check_request(const struct image_request *q, struct image_rec *rec)
         strncmp(rec->architecture, "arm64", 5) == 0)
         return bsnap_fail(-EINVAL, "InvalidParameterValue",
                           "boot mode legacy-bios is not possible on %s", rec->architecture);
+    snprintf(param, PARAM_MAX, "EnaSupport");
     if (q->ena_support > 0 && !hvm)
         return bsnap_fail(-EINVAL, "InvalidParameterCombination",
                           "ENA support needs hvm virtualization");
+    snprintf(param, PARAM_MAX, "BlockDeviceMappings");
     if (q->nbdm == 0)
         return bsnap_fail(-EINVAL, "MissingParameter",
                           "the request must contain block device mappings");
     for (size_t i = 0; i < q->nbdm; i++) {
         const struct image_bdm *b = &q->bdm[i];
+        snprintf(param, PARAM_MAX, "BlockDeviceMappings[%zu].DeviceName", i);
         if (!device_name_valid(b->device, hvm))
             return bsnap_fail(-EINVAL, "InvalidBlockDeviceMapping", "Invalid device name %s",
                               b->device);
@@ -398,6 +412,7 @@ static int check_request(const struct image_request *q, struct image_rec *rec)
             if (strcmp(q->bdm[j].device, b->device) == 0)
                 return bsnap_fail(-EINVAL, "InvalidBlockDeviceMapping",
                                   "the device name %s is mapped twice", b->device);
+        snprintf(param, PARAM_MAX, "BlockDeviceMappings[%zu].VirtualName", i);
         if (b->kind == BDM_VIRTUAL &&
             (strncmp(b->virtual_name, "ephemeral", 9) != 0 || !b->virtual_name[9] ||
              strspn(b->virtual_name + 9, "0123456789") != strlen(b->virtual_name + 9)))
@@ -406,16 +421,19 @@ static int check_request(const struct image_request *q, struct image_rec *rec)
                               b->virtual_name);
         if (b->kind != BDM_EBS)
             continue;
+        snprintf(param, PARAM_MAX, "BlockDeviceMappings[%zu].Ebs", i);
         if (!b->snapshot_id[0] && !b->volume_size)
             return bsnap_fail(-EINVAL, "InvalidBlockDeviceMapping",
                               "Either snapshot ID or volume size must be provided for: %s",
                               b->device);
         if (b->snapshot_id[0]) {
+            snprintf(param, PARAM_MAX, "BlockDeviceMappings[%zu].Ebs.SnapshotId", i);
             int r = check_snapshot_id(b->snapshot_id);
             if (r < 0)
                 return r;
             /* EC2 wants Encrypted omitted with a snapshot; false is what
              * describe-images prints, so a manifest may say so. */
+            snprintf(param, PARAM_MAX, "BlockDeviceMappings[%zu].Ebs.Encrypted", i);
             if (b->encrypted > 0)
                 return bsnap_fail(-EINVAL, "InvalidParameterCombination",
                                   "%s: Encrypted cannot be set with a snapshot (the volume "
@@ -423,6 +441,7 @@ static int check_request(const struct image_request *q, struct image_rec *rec)
                                   b->device);
         }
     }
+    snprintf(param, PARAM_MAX, "RootDeviceName");
     snprintf(rec->root_device, sizeof rec->root_device, "%s",
              q->root_device ? q->root_device : q->bdm[0].device);
     for (size_t i = 0; i < q->nbdm; i++)
@@ -435,6 +454,14 @@ static int check_request(const struct image_request *q, struct image_rec *rec)
     return bsnap_fail(-EINVAL, "InvalidParameterValue",
                       "the root device %s is not among the block device mappings",
                       rec->root_device);
+}
+
+static int check_request(const struct image_request *q, struct image_rec *rec)
+{
+    char param[PARAM_MAX] = "";
+    int r = check_fields(q, rec, param);
+
+    return r < 0 && param[0] ? error_set_parameter("%s", param) : r;
 }
 
 /* Snapshots exist, are completed, and fit their volume sizes.  Fills the

@@ -93,11 +93,14 @@ typedef struct bsnap_error_ref {
 
 /** Details of the most recent failure in the calling thread. */
 typedef struct bsnap_error {
-    int err;               /**< negative errno the failing call returned */
-    const char *code;      /**< EC2-style code, e.g. "InvalidSnapshot.NotFound" */
-    const char *message;   /**< human message naming the object, lower case */
-    const char *parameter; /**< the first name the message refers to, or "" */
-    size_t nrefs;          /**< names the message refers to, in order */
+    int err;             /**< negative errno the failing call returned */
+    const char *code;    /**< EC2-style code, e.g. "InvalidSnapshot.NotFound" */
+    const char *message; /**< human message naming the object, lower case */
+    /** the EC2 parameter the failure is about, where the engine knows it
+     * ("BlockDeviceMappings[1].Ebs.SnapshotId", "Name"), else the first
+     * name the message refers to, or "" */
+    const char *parameter;
+    size_t nrefs; /**< names the message refers to, in order */
     bsnap_error_ref refs[BSNAP_ERROR_REFS_MAX];
 } bsnap_error;
 

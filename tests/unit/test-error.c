@@ -82,6 +82,17 @@ static void test_prefix_and_save(void **state)
     assert_int_equal(bsnap_last_error()->nrefs, 1);
     assert_string_equal(ref_text(0), "RepairStore");
     assert_string_equal(bsnap_last_error()->parameter, "RepairStore");
+
+    /* a caller that knows the parameter names it; the message stays */
+    bsnap_fail(-EINVAL, "InvalidSnapshotID.Malformed", "invalid id: \"%s\"", "x");
+    assert_int_equal(error_set_parameter("BlockDeviceMappings[%d].Ebs.SnapshotId", 1), -EINVAL);
+    assert_string_equal(bsnap_last_error()->parameter, "BlockDeviceMappings[1].Ebs.SnapshotId");
+    assert_string_equal(bsnap_last_error()->message, "invalid id: \"x\"");
+    error_save(&saved);
+    bsnap_fail(-EIO, "X", "other");
+    assert_string_equal(bsnap_last_error()->parameter, "");
+    error_restore(&saved);
+    assert_string_equal(bsnap_last_error()->parameter, "BlockDeviceMappings[1].Ebs.SnapshotId");
 }
 
 static char logged[256];

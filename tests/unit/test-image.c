@@ -255,6 +255,8 @@ static void test_register_and_use(void **state)
             .device_name = "/dev/xvda", .kind = BSNAP_MAPPING_EBS, .snapshot_id = badsnap};
         bsnap_image_options o = {.name = "img-two", .mappings = &m, .nmappings = 1};
         assert_error(bsnap_image_register(f->s, &o, id), -EINVAL, "Image.NotBootable");
+        /* the error names the parameter; its message the flag's name */
+        assert_string_equal(bsnap_last_error()->parameter, "NoBootCheck");
         o.no_boot_check = true;
         o.name = "img-one";
         assert_error(bsnap_image_register(f->s, &o, id), -EEXIST, "InvalidAMIName.Duplicate");
@@ -361,6 +363,23 @@ static void test_zero_options(void **state)
     {
         bsnap_image_options o = {0};
         assert_error(bsnap_image_register(f->s, &o, id), -EINVAL, "MissingParameter");
+        assert_string_equal(bsnap_last_error()->parameter, "Name");
+    }
+    /* a mapping's error names the mapping's parameter, by its index */
+    {
+        bsnap_block_device_mapping two[2] = {
+            m, {.device_name = "/dev/sde1", .kind = BSNAP_MAPPING_EBS, .snapshot_id = snap}};
+        bsnap_image_options o = {.name = "param-1", .mappings = two, .nmappings = 2};
+        assert_error(bsnap_image_register(f->s, &o, id), -EINVAL, "InvalidBlockDeviceMapping");
+        assert_string_equal(bsnap_last_error()->parameter, "BlockDeviceMappings[1].DeviceName");
+        two[1] = (bsnap_block_device_mapping){.device_name = "/dev/xvdb",
+                                              .kind = BSNAP_MAPPING_EBS,
+                                              .snapshot_id = "vol-0123456789abcdef0"};
+        assert_error(bsnap_image_register(f->s, &o, id), -EINVAL, "InvalidSnapshotID.Malformed");
+        assert_string_equal(bsnap_last_error()->parameter, "BlockDeviceMappings[1].Ebs.SnapshotId");
+        two[1].kind = BSNAP_MAPPING_UNSET;
+        assert_error(bsnap_image_register(f->s, &o, id), -EINVAL, "InvalidBlockDeviceMapping");
+        assert_string_equal(bsnap_last_error()->parameter, "BlockDeviceMappings[1]");
     }
     free(vol);
 }
