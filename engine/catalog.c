@@ -9,9 +9,9 @@
 #include <sys/stat.h>
 
 #include "error.h"
-#include "image.h"
 #include "index.h"
 #include "page.h"
+#include "xref.h"
 #include "store.h"
 #include "util.h"
 
@@ -71,12 +71,119 @@ int catalog_volume_get(bsnap_store *s, const char *id, struct volume_rec *ret)
     return catalog_volume_load(txn, id, ret);
 }
 
+/* ---- cross-references (xref.h) ---- */
+
+/* Move snapshot @id's entries from @old to @new (either NULL). */
+static int snapshot_xref(meta_txn *txn, const char *id, const struct snapshot_rec *old,
+                         const struct snapshot_rec *new)
+{
+    int r = 0;
+
+    if (old && (!new || strcmp(old->volume_id, new->volume_id) != 0) && old->volume_id[0])
+        r = xref_set(txn, T_SNAP_BY_VOLUME, old->volume_id, id, NULL, false);
+    if (r >= 0 && new && (!old || strcmp(old->volume_id, new->volume_id) != 0) && new->volume_id[0])
+        r = xref_set(txn, T_SNAP_BY_VOLUME, new->volume_id, id, NULL, true);
+    if (r >= 0 && old && (!new || strcmp(old->parent_id, new->parent_id) != 0) && old->parent_id[0])
+        r = xref_set(txn, T_SNAP_BY_PARENT, old->parent_id, id, NULL, false);
+    if (r >= 0 && new && (!old || strcmp(old->parent_id, new->parent_id) != 0) && new->parent_id[0])
+        r = xref_set(txn, T_SNAP_BY_PARENT, new->parent_id, id, NULL, true);
+    if (r >= 0)
+        r = xref_tags_update(txn, T_SNAP_TAGS, id, old ? &old->tags : NULL,
+                             new ? &new->tags : NULL);
+    return r;
+}
+
+static int volume_xref(meta_txn *txn, const char *id, const struct volume_rec *old,
+                       const struct volume_rec *new)
+{
+    return xref_tags_update(txn, T_VOL_TAGS, id, old ? &old->tags : NULL, new ? &new->tags : NULL);
+}
+
+int catalog_xref_build(meta_txn *txn)
+{
+    static const meta_table tables[] = {T_SNAP_BY_VOLUME, T_SNAP_BY_PARENT, T_SNAP_TAGS,
+                                        T_VOL_TAGS};
+    meta_cursor *cur = NULL;
+    const void *k, *v;
+    size_t klen, vlen;
+    int r = 0;
+
+    for (size_t i = 0; r >= 0 && i < sizeof tables / sizeof *tables; i++)
+        r = xref_clear(txn, tables[i]);
+    for (int t = T_SNAPSHOTS; r >= 0 && t <= T_VOLUMES; t++) {
+        r = meta_cursor_open(txn, (meta_table)t, &cur);
+        if (r < 0)
+            return r;
+        /* A record that does not decode is verify's to name: it has no
+         * cross-references. */
+        for (r = meta_cursor_get(cur, CUR_FIRST, &k, &klen, &v, &vlen); r == 0;
+             r = meta_cursor_get(cur, CUR_NEXT, &k, &klen, &v, &vlen)) {
+            struct snapshot_rec sr = {0};
+            struct volume_rec vr = {0};
+            if (t == T_SNAPSHOTS && snapshot_rec_decode(v, vlen, &sr) == 0)
+                r = snapshot_xref(txn, sr.id, NULL, &sr);
+            else if (t == T_VOLUMES && volume_rec_decode(v, vlen, &vr) == 0)
+                r = volume_xref(txn, vr.id, NULL, &vr);
+            snapshot_rec_clear(&sr);
+            volume_rec_clear(&vr);
+            if (r < 0)
+                break;
+        }
+        meta_cursor_close(cur);
+        if (r == -ENOENT)
+            r = 0;
+    }
+    bsnap_error_clear(); /* the records that did not decode */
+    return r < 0 ? r : xref_mark(txn, XREF_CATALOG);
+}
+
+int catalog_xref_ensure(meta_txn *txn)
+{
+    int r = xref_ready(txn, XREF_CATALOG);
+
+    return r != 0 ? (r < 0 ? r : 0) : catalog_xref_build(txn);
+}
+
+/* The record stored under @id in @t, decoded into @ret: 1, 0 when absent
+ * (nothing recorded), or -errno: -EIO (Store.Corrupt) when it does not
+ * decode, unless @lenient, which takes that as absent. */
+static int load_rec(meta_txn *txn, meta_table t, const char *id, void *ret, bool lenient)
+{
+    const void *v;
+    size_t vlen;
+    int r = meta_get(txn, t, id, strlen(id), &v, &vlen);
+
+    if (r == -ENOENT)
+        return 0;
+    if (r < 0)
+        return r;
+    r = t == T_SNAPSHOTS ? snapshot_rec_decode(v, vlen, ret) : volume_rec_decode(v, vlen, ret);
+    if (r < 0 && lenient) {
+        bsnap_error_clear();
+        return 0;
+    }
+    return r < 0 ? r : 1;
+}
+
+/* The old record of a save or delete: a damaged one has no entries to
+ * take back (verify names it; repair rebuilds the tables). */
+static int load_old(meta_txn *txn, meta_table t, const char *id, void *ret)
+{
+    return load_rec(txn, t, id, ret, true);
+}
+
 int catalog_snapshot_save(meta_txn *txn, const struct snapshot_rec *rec)
 {
     _cleanup_free_ char *json = NULL;
+    struct snapshot_rec old = {0};
     size_t len;
-    int r = snapshot_rec_encode(rec, &json, &len);
+    int r = snapshot_rec_encode(rec, &json, &len), had;
 
+    if (r < 0 || (r = catalog_xref_ensure(txn)) < 0 ||
+        (had = r = load_old(txn, T_SNAPSHOTS, rec->id, &old)) < 0)
+        return r;
+    r = snapshot_xref(txn, rec->id, had ? &old : NULL, rec);
+    snapshot_rec_clear(&old);
     if (r < 0)
         return r;
     return meta_put(txn, T_SNAPSHOTS, rec->id, strlen(rec->id), json, len);
@@ -84,8 +191,16 @@ int catalog_snapshot_save(meta_txn *txn, const struct snapshot_rec *rec)
 
 int catalog_snapshot_delete(meta_txn *txn, const char *id)
 {
-    int r = meta_del(txn, T_SNAPSHOTS, id, strlen(id));
+    struct snapshot_rec old = {0};
+    int r = catalog_xref_ensure(txn), had;
 
+    if (r < 0 || (had = r = load_old(txn, T_SNAPSHOTS, id, &old)) < 0)
+        return r;
+    r = had ? snapshot_xref(txn, id, &old, NULL) : 0;
+    snapshot_rec_clear(&old);
+    if (r < 0)
+        return r;
+    r = meta_del(txn, T_SNAPSHOTS, id, strlen(id));
     if (r == -ENOENT)
         return bsnap_fail(-ENOENT, "InvalidSnapshot.NotFound", "the snapshot '%s' does not exist",
                           id);
@@ -190,12 +305,17 @@ int catalog_volume_load(meta_txn *txn, const char *id, struct volume_rec *ret)
 int catalog_volume_save(meta_txn *txn, const struct volume_rec *rec)
 {
     _cleanup_free_ char *json = NULL;
+    struct volume_rec old = {0};
     size_t len;
-    int r = volume_rec_encode(rec, &json, &len);
+    int r = volume_rec_encode(rec, &json, &len), had;
 
-    if (r < 0)
+    if (r < 0 || (r = catalog_xref_ensure(txn)) < 0 ||
+        (had = r = load_old(txn, T_VOLUMES, rec->id, &old)) < 0)
         return r;
-    r = meta_put(txn, T_VOLUMES, rec->id, strlen(rec->id), json, len);
+    r = volume_xref(txn, rec->id, had ? &old : NULL, rec);
+    volume_rec_clear(&old);
+    if (r >= 0)
+        r = meta_put(txn, T_VOLUMES, rec->id, strlen(rec->id), json, len);
     if (r < 0 || !rec->path || !rec->path[0])
         return r;
     return meta_put(txn, T_VOLPATHS, rec->path, strlen(rec->path), rec->id, strlen(rec->id));
@@ -203,10 +323,18 @@ int catalog_volume_save(meta_txn *txn, const struct volume_rec *rec)
 
 int catalog_volume_delete(meta_txn *txn, const char *id, const char *path)
 {
+    struct volume_rec old = {0};
     const void *v;
     size_t vlen;
-    int r = meta_del(txn, T_VOLUMES, id, strlen(id));
+    int r = catalog_xref_ensure(txn), had;
 
+    if (r < 0 || (had = r = load_old(txn, T_VOLUMES, id, &old)) < 0)
+        return r;
+    r = had ? volume_xref(txn, id, &old, NULL) : 0;
+    volume_rec_clear(&old);
+    if (r < 0)
+        return r;
+    r = meta_del(txn, T_VOLUMES, id, strlen(id));
     if (r == -ENOENT)
         return bsnap_fail(-ENOENT, "InvalidVolume.NotFound", "the volume '%s' does not exist", id);
     if (r < 0 || !path || !path[0])
@@ -322,6 +450,106 @@ static int snapshots_select(meta_txn *txn, const char *const *ids, size_t nids,
     return 0;
 }
 
+/* ---- describe: walks over the records or their cross-references ---- */
+
+/* Whether every value of @f is plain (usable as a key). */
+static bool filter_exact(const bsnap_filter *f)
+{
+    for (size_t i = 0; i < f->nvalues; i++)
+        if (!xref_exact(f->values[i]))
+            return false;
+    return f->nvalues > 0;
+}
+
+int catalog_walk_sources(meta_txn *txn, struct xref_walk *w, const bsnap_filter *f, size_t nf,
+                         const struct catalog_index *idx)
+{
+    int ready = xref_ready(txn, idx->group);
+    int r;
+
+    if (ready < 0)
+        return ready;
+    /* The first filter that names its results by key gives the ids; the
+     * walk applies every filter to each record anyway. */
+    for (size_t i = 0; i < nf; i++) {
+        const bsnap_filter *fi = &f[i];
+        meta_table t = T__COUNT;
+        if (idx->id_filter && strcmp(fi->name, idx->id_filter) == 0 && filter_exact(fi))
+            return xref_walk_add_ids(w, fi->values, fi->nvalues);
+        if (!ready)
+            continue;
+        for (size_t k = 0; k < 2 && t == T__COUNT; k++)
+            if (idx->by[k].filter && strcmp(fi->name, idx->by[k].filter) == 0 && filter_exact(fi))
+                t = idx->by[k].table;
+        if (t != T__COUNT) {
+            for (size_t j = 0; j < fi->nvalues; j++)
+                if ((r = xref_walk_add(w, t, fi->values[j])) < 0)
+                    return r;
+            return 0;
+        }
+        if (strncmp(fi->name, "tag:", 4) == 0)
+            return xref_walk_add(w, idx->tags, fi->name + 4);
+        if (strcmp(fi->name, "tag-key") == 0 && filter_exact(fi)) {
+            for (size_t j = 0; j < fi->nvalues; j++)
+                if ((r = xref_walk_add(w, idx->tags, fi->values[j])) < 0)
+                    return r;
+            return 0;
+        }
+    }
+    return xref_walk_add(w, idx->records, NULL);
+}
+
+static const struct catalog_index snapshot_index = {
+    .group = XREF_CATALOG,
+    .records = T_SNAPSHOTS,
+    .tags = T_SNAP_TAGS,
+    .id_filter = "snapshot-id",
+    .by = {{"volume-id", T_SNAP_BY_VOLUME}, {"parent-snapshot-id", T_SNAP_BY_PARENT}},
+};
+
+static const struct catalog_index volume_index = {
+    .group = XREF_CATALOG,
+    .records = T_VOLUMES,
+    .tags = T_VOL_TAGS,
+    .id_filter = "volume-id",
+};
+
+static int snapshot_load_v(meta_txn *txn, const char *id, void *ret)
+{
+    return load_rec(txn, T_SNAPSHOTS, id, ret, false);
+}
+
+static void snapshot_clear_v(void *rec)
+{
+    snapshot_rec_clear(rec);
+}
+
+static int volume_load_v(meta_txn *txn, const char *id, void *ret)
+{
+    return load_rec(txn, T_VOLUMES, id, ret, false);
+}
+
+static void volume_clear_v(void *rec)
+{
+    volume_rec_clear(rec);
+}
+
+/* A list-describe without ids: walk, page, describe. */
+static int describe_walk(bsnap_store *s, meta_txn *txn, const struct page *pg,
+                         const bsnap_describe_options *o, const struct catalog_index *idx,
+                         size_t size, page_load_func load, void (*clear)(void *), json_t **ret_doc)
+{
+    struct xref_walk *w = NULL;
+    int r = xref_walk_new(txn, pg->after, &w);
+
+    if (r >= 0)
+        r = catalog_walk_sources(txn, w, o ? o->filters : NULL, o ? o->nfilters : 0, idx);
+    if (r >= 0)
+        r = page_describe_walk(s, pg, o, txn, w, size, load, clear, ret_doc);
+    xref_walk_free(w);
+    return r;
+}
+
 int bsnap_snapshot_describe(bsnap_store *s, const bsnap_describe_options *o, json_t **ret_doc)
 {
     _cleanup_txn_abort_ meta_txn *txn = NULL;
@@ -337,7 +565,10 @@ int bsnap_snapshot_describe(bsnap_store *s, const bsnap_describe_options *o, jso
     r = meta_txn_begin(s->meta, false, &txn);
     if (r < 0)
         return r;
-    r = snapshots_select(txn, o ? o->ids : NULL, o ? o->nids : 0, &recs, &n);
+    if (!o || !o->nids)
+        return describe_walk(s, txn, &pg, o, &snapshot_index, sizeof(struct snapshot_rec),
+                             snapshot_load_v, snapshot_clear_v, ret_doc);
+    r = snapshots_select(txn, o->ids, o->nids, &recs, &n);
     if (r < 0)
         return r;
     r = page_describe_array(s, &pg, o, recs, sizeof *recs, n, ret_doc);
@@ -356,91 +587,6 @@ int bsnap_snapshot_describe_one(bsnap_store *s, const char *id, json_t **ret_doc
         return r;
     r = json_describe_snapshot(s, &rec, ret_doc);
     snapshot_rec_clear(&rec);
-    return r;
-}
-
-static int snapshot_delete_once(bsnap_store *s, const char *id)
-{
-    _cleanup_txn_abort_ meta_txn *txn = NULL;
-    struct snapshot_rec rec = {0}, *all = NULL;
-    struct volume_rec vol = {0};
-    size_t n = 0;
-    int r;
-
-    r = meta_txn_begin(s->meta, true, &txn);
-    if (r < 0)
-        return r;
-    r = catalog_snapshot_load(txn, id, &rec);
-    if (r < 0)
-        goto out;
-    {
-        /* Images issue: a snapshot a live image maps stays (O(images)). */
-        char ami[BSNAP_ID_MAX];
-        r = image_snapshot_user(txn, id, ami);
-        if (r > 0)
-            r = bsnap_fail(-EBUSY, "InvalidSnapshot.InUse",
-                           "The snapshot %s is currently in use by %s", id, ami);
-        if (r < 0)
-            goto out;
-    }
-    if (rec.state == BSNAP_SNAPSHOT_PENDING) {
-        r = bsnap_fail(-EBUSY, "IncorrectState",
-                       "the snapshot '%s' is pending: it is still being written (gc removes "
-                       "abandoned ones)",
-                       id);
-        goto out;
-    }
-    if (rec.state == BSNAP_SNAPSHOT_COMPLETED && !chunk_id_is_zero(&rec.root)) {
-        r = index_decref(s, txn, &rec.root);
-        if (r < 0)
-            goto out;
-    }
-    r = catalog_snapshot_delete(txn, id);
-    if (r < 0)
-        goto out;
-    /* Children of the deleted snapshot now descend from its parent, and its
-     * volume's next snapshot diffs against the parent. */
-    r = catalog_snapshot_all(txn, &all, &n);
-    if (r < 0)
-        goto out;
-    for (size_t i = 0; i < n; i++) {
-        if (strcmp(all[i].parent_id, id) != 0)
-            continue;
-        snprintf(all[i].parent_id, sizeof all[i].parent_id, "%s", rec.parent_id);
-        r = catalog_snapshot_save(txn, &all[i]);
-        if (r < 0)
-            goto out;
-    }
-    if (catalog_volume_load(txn, rec.volume_id, &vol) == 0 && strcmp(vol.last_snapshot, id) == 0) {
-        snprintf(vol.last_snapshot, sizeof vol.last_snapshot, "%s", rec.parent_id);
-        r = catalog_volume_save(txn, &vol);
-        if (r < 0)
-            goto out;
-    }
-    bsnap_error_clear(); /* a volume that is gone is not this call's failure */
-    r = meta_txn_commit(steal_ptr(txn));
-out:
-    snapshot_recs_free(all, n);
-    snapshot_rec_clear(&rec);
-    volume_rec_clear(&vol);
-    return r;
-}
-
-int bsnap_snapshot_delete(bsnap_store *s, const char *id)
-{
-    int r;
-
-    bsnap_error_clear();
-    r = check_snapshot_id(id);
-    if (r < 0)
-        return r;
-    r = snapshot_delete_once(s, id);
-    /* A full disk: the metadata needs a few pages to record what it frees
-     * (see store.h). */
-    if (r == -ENOSPC && store_reserve_release(s) == 0) {
-        bsnap_error_clear();
-        r = snapshot_delete_once(s, id);
-    }
     return r;
 }
 
@@ -468,16 +614,15 @@ int bsnap_volume_describe(bsnap_store *s, const bsnap_describe_options *o, json_
     r = meta_txn_begin(s->meta, false, &txn);
     if (r < 0)
         return r;
-    if (nids == 0) {
-        r = catalog_volume_all(txn, &recs, &n);
-    } else {
-        recs = calloc(nids, sizeof *recs);
-        if (!recs)
-            return bsnap_fail(-ENOMEM, "InternalError", "out of memory");
-        n = nids;
-        for (size_t i = 0; i < nids && r >= 0; i++)
-            r = catalog_volume_load(txn, ids[i], &recs[i]);
-    }
+    if (nids == 0)
+        return describe_walk(s, txn, &pg, o, &volume_index, sizeof(struct volume_rec),
+                             volume_load_v, volume_clear_v, ret_doc);
+    recs = calloc(nids, sizeof *recs);
+    if (!recs)
+        return bsnap_fail(-ENOMEM, "InternalError", "out of memory");
+    n = nids;
+    for (size_t i = 0; i < nids && r >= 0; i++)
+        r = catalog_volume_load(txn, ids[i], &recs[i]);
     if (r >= 0)
         r = page_describe_array(s, &pg, o, recs, sizeof *recs, n, ret_doc);
     volume_recs_free(recs, n);
@@ -496,157 +641,6 @@ int bsnap_volume_describe_one(bsnap_store *s, const char *id, json_t **ret_doc)
     r = json_describe_volume(s, &rec, ret_doc);
     volume_rec_clear(&rec);
     return r;
-}
-
-int bsnap_volume_delete(bsnap_store *s, const char *id)
-{
-    _cleanup_txn_abort_ meta_txn *txn = NULL;
-    struct snapshot_rec *all = NULL;
-    struct volume_rec vol = {0};
-    size_t n = 0;
-    int r;
-
-    bsnap_error_clear();
-    r = check_volume_id(id);
-    if (r < 0)
-        return r;
-    r = meta_txn_begin(s->meta, true, &txn);
-    if (r < 0)
-        return r;
-    r = catalog_volume_load(txn, id, &vol);
-    if (r < 0)
-        goto out;
-    /* A snapshot being taken of it would record the volume again when it
-     * completes: refuse, as EC2 refuses an attached volume. */
-    r = catalog_snapshot_all(txn, &all, &n);
-    for (size_t i = 0; r >= 0 && i < n; i++)
-        if (all[i].state == BSNAP_SNAPSHOT_PENDING && strcmp(all[i].volume_id, id) == 0)
-            r = bsnap_fail(-EBUSY, "VolumeInUse",
-                           "the volume '%s' is in use: snapshot %s of it is being taken", id,
-                           all[i].id);
-    if (r < 0)
-        goto out;
-    /* Its snapshots keep their VolumeId, as EC2's do; the file stays. */
-    r = catalog_volume_delete(txn, id, vol.path);
-    if (r == 0)
-        r = meta_txn_commit(steal_ptr(txn));
-out:
-    snapshot_recs_free(all, n);
-    volume_rec_clear(&vol);
-    return r;
-}
-
-/* ---- public: tags ---- */
-
-static int check_tags(const bsnap_tag *tags, size_t ntags, bool need_value)
-{
-    if (ntags > TAGS_MAX)
-        return bsnap_fail(-EINVAL, "TagLimitExceeded", "at most %d tags per resource", TAGS_MAX);
-    for (size_t i = 0; i < ntags; i++) {
-        long klen = tags[i].key ? utf8_length(tags[i].key, strlen(tags[i].key)) : -1;
-        if (!tags[i].key || klen < 0)
-            return bsnap_fail(-EINVAL, "InvalidParameterValue",
-                              tags[i].key ? "tag key is not valid UTF-8" : "tag key missing");
-        if (klen < 1 || klen > TAG_KEY_MAX)
-            return bsnap_fail(-EINVAL, "InvalidParameterValue",
-                              "tag key must be 1 to %d characters", TAG_KEY_MAX);
-        if (strncmp(tags[i].key, "aws:", 4) == 0)
-            return bsnap_fail(-EINVAL, "InvalidParameterValue",
-                              "tag key '%s': keys starting with 'aws:' are reserved", tags[i].key);
-        if (tags[i].value) {
-            long vlen = utf8_length(tags[i].value, strlen(tags[i].value));
-            if (vlen < 0)
-                return bsnap_fail(-EINVAL, "InvalidParameterValue",
-                                  "tag '%s': value is not valid UTF-8", tags[i].key);
-            if (vlen > TAG_VALUE_MAX)
-                return bsnap_fail(-EINVAL, "InvalidParameterValue",
-                                  "tag '%s': value longer than %d characters", tags[i].key,
-                                  TAG_VALUE_MAX);
-        }
-        if (need_value && !tags[i].value)
-            return bsnap_fail(-EINVAL, "InvalidParameterValue", "tag '%s' has no value",
-                              tags[i].key);
-    }
-    return 0;
-}
-
-static int tag_resources(bsnap_store *s, const char *const *res, size_t nres, const bsnap_tag *tags,
-                         size_t ntags, bool add)
-{
-    _cleanup_txn_abort_ meta_txn *txn = NULL;
-    int r;
-
-    bsnap_error_clear();
-    if (nres == 0)
-        return bsnap_fail(-EINVAL, "MissingParameter", "no resources given");
-    r = check_tags(tags, ntags, false);
-    if (r < 0)
-        return r;
-    for (size_t i = 0; i < nres; i++) {
-        if (strncmp(res[i], "snap-", 5) == 0)
-            r = check_snapshot_id(res[i]);
-        else if (strncmp(res[i], "ami-", 4) == 0)
-            r = check_image_id(res[i]);
-        else if (strncmp(res[i], "vol-", 4) == 0)
-            r = check_volume_id(res[i]);
-        else
-            r = bsnap_fail(-EINVAL, "InvalidID", "the id '%s' is not valid", res[i]);
-        if (r < 0)
-            return r;
-    }
-    r = meta_txn_begin(s->meta, true, &txn);
-    if (r < 0)
-        return r;
-    /* One transaction: either every resource changes or none does. */
-    for (size_t i = 0; i < nres; i++) {
-        bool snap = res[i][0] == 's';
-        struct snapshot_rec sr = {0};
-        struct volume_rec vr = {0};
-        struct tags *t;
-
-        if (res[i][0] == 'a') {
-            r = image_tags_update(txn, res[i], tags, ntags, add);
-            if (r < 0)
-                return r;
-            continue;
-        }
-        r = snap ? catalog_snapshot_load(txn, res[i], &sr) : catalog_volume_load(txn, res[i], &vr);
-        if (r < 0)
-            return r;
-        t = snap ? &sr.tags : &vr.tags;
-        if (add) {
-            for (size_t j = 0; j < ntags && r >= 0; j++)
-                r = tags_set(t, tags[j].key, tags[j].value ? tags[j].value : "");
-        } else if (ntags == 0) {
-            tags_clear(t);
-        } else {
-            for (size_t j = 0; j < ntags; j++)
-                tags_remove(t, tags[j].key, tags[j].value);
-        }
-        if (r >= 0)
-            r = snap ? catalog_snapshot_save(txn, &sr) : catalog_volume_save(txn, &vr);
-        snapshot_rec_clear(&sr);
-        volume_rec_clear(&vr);
-        if (r < 0)
-            return r;
-    }
-    return meta_txn_commit(steal_ptr(txn));
-}
-
-int bsnap_tags_create(bsnap_store *s, const char *const *resources, size_t nresources,
-                      const bsnap_tag *tags, size_t ntags)
-{
-    if (ntags == 0) {
-        bsnap_error_clear();
-        return bsnap_fail(-EINVAL, "MissingParameter", "no tags given");
-    }
-    return tag_resources(s, resources, nresources, tags, ntags, true);
-}
-
-int bsnap_tags_delete(bsnap_store *s, const char *const *resources, size_t nresources,
-                      const bsnap_tag *tags, size_t ntags)
-{
-    return tag_resources(s, resources, nresources, tags, ntags, false);
 }
 
 /* ---- public: store info ---- */

@@ -10,6 +10,7 @@
 #include "blocksnap.h"
 #include "meta.h"
 #include "record.h"
+#include "xref.h"
 
 /* Malformed-id checks: record InvalidSnapshotID.Malformed / ... */
 int check_snapshot_id(const char *id);
@@ -35,5 +36,31 @@ int catalog_volume_delete(meta_txn *txn, const char *id, const char *path);
 int catalog_volume_by_path(meta_txn *txn, const char *path, struct volume_rec *ret);
 int catalog_volume_all(meta_txn *txn, struct volume_rec **ret, size_t *ret_n);
 void volume_recs_free(struct volume_rec *recs, size_t n);
+
+/* Cross-reference tables of snapshots and volumes (xref.h): rebuilt from
+ * the records in @txn (a write transaction) and marked ready. */
+int catalog_xref_build(meta_txn *txn);
+/* Build them if they are not ready (an older store), in @txn (a write
+ * transaction).  Every save and delete above does it first. */
+int catalog_xref_ensure(meta_txn *txn);
+
+/* What a kind of record is looked up by, for a describe walk. */
+struct catalog_index {
+    enum xref_group group;
+    meta_table records;    /* the record table (a full walk) */
+    meta_table tags;       /* tag key -> ids */
+    const char *id_filter; /* the filter that names ids ("snapshot-id") */
+    struct {
+        const char *filter;
+        meta_table table;
+    } by[2]; /* filters whose plain values are keys of a table */
+};
+
+/* Add to @w the sources of a describe walk for filters @f: the ids of the
+ * id filter, else (when @idx's tables are ready) the entries of the first
+ * filter that has a table, else the whole record table.  Every filter is
+ * still applied to each record. */
+int catalog_walk_sources(meta_txn *txn, struct xref_walk *w, const bsnap_filter *f, size_t nf,
+                         const struct catalog_index *idx);
 
 #endif

@@ -6,10 +6,12 @@
 #include <string.h>
 
 #include "error.h"
+#include "catalog.h"
 #include "image.h"
 #include "page.h"
 #include "store.h"
 #include "util.h"
+#include "xref.h"
 
 /* ---- describe ---- */
 
@@ -33,14 +35,41 @@ static int check_owners(const bsnap_store *s, const char *const *owners, size_t 
     return 0;
 }
 
+static const struct catalog_index image_index = {
+    .group = XREF_IMAGES,
+    .records = T_IMAGES,
+    .tags = T_IMAGE_TAGS,
+    .id_filter = "image-id",
+    /* deregistered images are left out anyway, and only live ones are in
+     * that table */
+    .by = {{"block-device-mapping.snapshot-id", T_IMAGE_BY_SNAP}},
+};
+
+/* A live image's record; 0 for a deregistered or absent one. */
+static int live_load(meta_txn *txn, const char *id, void *ret)
+{
+    struct image_rec *rec = ret;
+    int r = image_load(txn, id, rec);
+
+    if (r == -ENOENT) {
+        bsnap_error_clear();
+        return 0;
+    }
+    return r < 0 ? r : rec->state != BSNAP_IMAGE_DEREGISTERED;
+}
+
+static void image_clear_v(void *rec)
+{
+    image_rec_clear(rec);
+}
+
 int bsnap_image_describe(bsnap_store *s, const bsnap_describe_options *o, const char *const *owners,
                          size_t nowners, json_t **ret_doc)
 {
     _cleanup_txn_abort_ meta_txn *txn = NULL;
     const char *const *ids = o ? o->ids : NULL;
     size_t nids = o ? o->nids : 0;
-    struct image_rec *all = NULL;
-    size_t n = 0, keep = 0;
+    struct xref_walk *w = NULL;
     bool owner_ok = false;
     struct page pg;
     int r;
@@ -60,50 +89,39 @@ int bsnap_image_describe(bsnap_store *s, const bsnap_describe_options *o, const 
     r = meta_txn_begin(s->meta, false, &txn);
     if (r < 0)
         return r;
-    r = image_all(txn, &all, &n);
-    if (r < 0)
-        return r;
     if (nids) {
         /* EC2 names every missing id in one message. */
         char missing[1024] = "";
         size_t nmissing = 0, used = 0;
         for (size_t i = 0; i < nids; i++) {
-            bool found = false;
-            for (size_t j = 0; j < n && !found; j++)
-                found = strcmp(all[j].id, ids[i]) == 0;
-            if (!found && used < sizeof missing) {
+            const void *v;
+            size_t vlen;
+            r = meta_get(txn, T_IMAGES, ids[i], strlen(ids[i]), &v, &vlen);
+            if (r < 0 && r != -ENOENT)
+                return r;
+            if (r == -ENOENT && used < sizeof missing) {
                 used += (size_t)snprintf(missing + used, sizeof missing - used, "%s%s",
                                          nmissing ? ", " : "", ids[i]);
                 nmissing++;
             }
         }
-        if (nmissing) {
-            image_recs_free(all, n);
+        if (nmissing)
             return bsnap_fail(-ENOENT, "InvalidAMIID.NotFound",
                               nmissing == 1 ? "the image id '[%s]' does not exist"
                                             : "the image ids '[%s]' do not exist",
                               missing);
-        }
     }
-    /* Keep the live images asked for, in id order. */
-    for (size_t i = 0; i < n; i++) {
-        bool want = owner_ok && all[i].state != BSNAP_IMAGE_DEREGISTERED;
-        if (want && nids) {
-            want = false;
-            for (size_t k = 0; k < nids; k++)
-                want = want || strcmp(all[i].id, ids[k]) == 0;
-        }
-        if (want) {
-            if (keep != i) {
-                struct image_rec t = all[keep];
-                all[keep] = all[i];
-                all[i] = t;
-            }
-            keep++;
-        }
-    }
-    r = page_describe_array(s, &pg, o, all, sizeof *all, keep, ret_doc);
-    image_recs_free(all, n);
+    /* The live images asked for, in id order (an owner that is not the
+     * store's: none). */
+    r = xref_walk_new(txn, pg.after, &w);
+    if (r >= 0 && owner_ok)
+        r = nids ? xref_walk_add_ids(w, ids, nids)
+                 : catalog_walk_sources(txn, w, o ? o->filters : NULL, o ? o->nfilters : 0,
+                                        &image_index);
+    if (r >= 0)
+        r = page_describe_walk(s, &pg, o, txn, w, sizeof(struct image_rec), live_load,
+                               image_clear_v, ret_doc);
+    xref_walk_free(w);
     return r;
 }
 

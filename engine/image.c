@@ -14,6 +14,7 @@
 #include "snapshot.h"
 #include "store.h"
 #include "util.h"
+#include "xref.h"
 
 /* ---- names and ids ---- */
 
@@ -108,12 +109,90 @@ int image_get(bsnap_store *s, const char *id, struct image_rec *ret)
     return image_load(txn, id, ret);
 }
 
+/* ---- cross-references (xref.h): tags, and the snapshots live images map ---- */
+
+static bool maps(const struct image_rec *r, size_t i)
+{
+    return r->state != BSNAP_IMAGE_DEREGISTERED && r->bdm[i].kind == BDM_EBS &&
+           r->bdm[i].snapshot_id[0];
+}
+
+/* Move image @id's entries from @old to @new (either NULL). */
+static int image_xref(meta_txn *txn, const char *id, const struct image_rec *old,
+                      const struct image_rec *new)
+{
+    int r = 0;
+
+    /* Few mappings: take all of the old ones back, then add the new. */
+    for (size_t i = 0; old && r >= 0 && i < old->nbdm; i++)
+        if (maps(old, i))
+            r = xref_set(txn, T_IMAGE_BY_SNAP, old->bdm[i].snapshot_id, id, NULL, false);
+    for (size_t i = 0; new &&r >= 0 && i < new->nbdm; i++)
+        if (maps(new, i))
+            r = xref_set(txn, T_IMAGE_BY_SNAP, new->bdm[i].snapshot_id, id, NULL, true);
+    if (r >= 0)
+        r = xref_tags_update(txn, T_IMAGE_TAGS, id, old ? &old->tags : NULL,
+                             new ? &new->tags : NULL);
+    return r;
+}
+
+int image_xref_build(meta_txn *txn)
+{
+    meta_cursor *cur = NULL;
+    const void *k, *v;
+    size_t klen, vlen;
+    int r = xref_clear(txn, T_IMAGE_BY_SNAP);
+
+    if (r >= 0)
+        r = xref_clear(txn, T_IMAGE_TAGS);
+    if (r >= 0)
+        r = meta_cursor_open(txn, T_IMAGES, &cur);
+    if (r < 0)
+        return r;
+    for (r = meta_cursor_get(cur, CUR_FIRST, &k, &klen, &v, &vlen); r == 0;
+         r = meta_cursor_get(cur, CUR_NEXT, &k, &klen, &v, &vlen)) {
+        struct image_rec im = {0};
+        /* A record that does not decode is verify's to name. */
+        if (image_rec_decode(v, vlen, &im) == 0)
+            r = image_xref(txn, im.id, NULL, &im);
+        image_rec_clear(&im);
+        if (r < 0)
+            break;
+    }
+    meta_cursor_close(cur);
+    bsnap_error_clear();
+    if (r < 0 && r != -ENOENT)
+        return r;
+    return xref_mark(txn, XREF_IMAGES);
+}
+
+static int image_xref_ensure(meta_txn *txn)
+{
+    int r = xref_ready(txn, XREF_IMAGES);
+
+    return r != 0 ? (r < 0 ? r : 0) : image_xref_build(txn);
+}
+
 int image_save(meta_txn *txn, const struct image_rec *rec)
 {
     _cleanup_free_ char *json = NULL;
-    size_t len;
+    struct image_rec old = {0};
+    const void *v;
+    size_t len, vlen;
     int r = image_rec_encode(rec, &json, &len);
+    bool had = false;
 
+    if (r < 0 || (r = image_xref_ensure(txn)) < 0)
+        return r;
+    r = meta_get(txn, T_IMAGES, rec->id, strlen(rec->id), &v, &vlen);
+    if (r < 0 && r != -ENOENT)
+        return r;
+    if (r == 0) {
+        had = image_rec_decode(v, vlen, &old) == 0;
+        bsnap_error_clear(); /* a damaged old record has no entries to take back */
+    }
+    r = image_xref(txn, rec->id, had ? &old : NULL, rec);
+    image_rec_clear(&old);
     if (r < 0)
         return r;
     return meta_put(txn, T_IMAGES, rec->id, strlen(rec->id), json, len);
@@ -164,23 +243,18 @@ int image_all(meta_txn *txn, struct image_rec **ret, size_t *ret_n)
 
 int image_snapshot_user(meta_txn *txn, const char *snap_id, char ret_image[BSNAP_ID_MAX])
 {
-    struct image_rec *all = NULL;
-    size_t n = 0;
-    int r = image_all(txn, &all, &n), found = 0;
+    struct xref_walk *w = NULL;
+    int r = image_xref_ensure(txn);
 
-    if (r < 0)
-        return r;
-    for (size_t i = 0; i < n && !found; i++) {
-        if (all[i].state == BSNAP_IMAGE_DEREGISTERED)
-            continue;
-        for (size_t j = 0; j < all[i].nbdm && !found; j++)
-            if (all[i].bdm[j].kind == BDM_EBS && strcmp(all[i].bdm[j].snapshot_id, snap_id) == 0) {
-                snprintf(ret_image, BSNAP_ID_MAX, "%s", all[i].id);
-                found = 1;
-            }
-    }
-    image_recs_free(all, n);
-    return found;
+    /* The live images that map it, in id order: the first one. */
+    if (r >= 0)
+        r = xref_walk_new(txn, NULL, &w);
+    if (r >= 0)
+        r = xref_walk_add(w, T_IMAGE_BY_SNAP, snap_id);
+    if (r >= 0)
+        r = xref_walk_next(w, ret_image);
+    xref_walk_free(w);
+    return r;
 }
 
 int image_tags_update(meta_txn *txn, const char *id, const bsnap_tag *tags, size_t ntags, bool add)

@@ -6,7 +6,9 @@
  *  - a registered image names only snapshots that exist and are completed:
  *    the record is written in the write transaction that checks them, and
  *    bsnap_snapshot_delete() refuses (InvalidSnapshot.InUse) a snapshot any
- *    live image maps (image_snapshot_user(), a scan of T_IMAGES);
+ *    live image maps (image_snapshot_user(), a lookup in T_IMAGE_BY_SNAP);
+ *  - image_save() keeps the images' cross-reference tables (xref.h: tags,
+ *    the snapshots live images map) in the record's own transaction;
  *  - names are unique among live images (checked in that same transaction);
  *  - every rejection happens before anything is written: a failed register
  *    or create leaves the store as it was (create's snapshots stay pending
@@ -121,6 +123,9 @@ int image_load(meta_txn *txn, const char *id, struct image_rec *ret);
 /* Check @id, then load its record in a short read transaction. */
 int image_get(bsnap_store *s, const char *id, struct image_rec *ret);
 int image_save(meta_txn *txn, const struct image_rec *rec);
+/* The images' cross-reference tables rebuilt from the records in @txn (a
+ * write transaction) and marked ready. */
+int image_xref_build(meta_txn *txn);
 int image_all(meta_txn *txn, struct image_rec **ret, size_t *ret_n);
 void image_recs_free(struct image_rec *recs, size_t n);
 
@@ -128,7 +133,9 @@ void image_recs_free(struct image_rec *recs, size_t n);
 int check_image_id(const char *id);
 
 /* The first live image (not deregistered) that maps snapshot @snap_id:
- * 1 and its id in @ret_image, 0 when none.  O(images).  Errors: -EIO. */
+ * 1 and its id in @ret_image, 0 when none.  One lookup (T_IMAGE_BY_SNAP);
+ * in a write transaction (an older store's table is built first).
+ * Errors: -EIO. */
 int image_snapshot_user(meta_txn *txn, const char *snap_id, char ret_image[BSNAP_ID_MAX]);
 
 /* Tags of image @id inside the caller's write transaction (create-tags /

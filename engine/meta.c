@@ -53,6 +53,7 @@
 struct meta {
     MDB_env *env; /* NULL when the file was too damaged to open */
     MDB_dbi dbi[T__COUNT];
+    bool absent[T__COUNT]; /* an optional table the file lacks (read-only open) */
     bool rdonly;
     char *file; /* DIR/data.mdb */
     pthread_mutex_t lock;
@@ -79,9 +80,19 @@ struct meta_cursor {
 };
 
 static const char *const table_names[T__COUNT] = {
-    [T_INFO] = "info",       [T_CHUNKS] = "chunks",     [T_SNAPSHOTS] = "snapshots",
-    [T_VOLUMES] = "volumes", [T_VOLPATHS] = "volpaths", [T_PINS] = "pins",
+    [T_INFO] = "info",
+    [T_CHUNKS] = "chunks",
+    [T_SNAPSHOTS] = "snapshots",
+    [T_VOLUMES] = "volumes",
+    [T_VOLPATHS] = "volpaths",
+    [T_PINS] = "pins",
     [T_IMAGES] = "images",
+    [T_SNAP_BY_VOLUME] = "snapshots-by-volume",
+    [T_SNAP_BY_PARENT] = "snapshots-by-parent",
+    [T_SNAP_TAGS] = "snapshot-tags",
+    [T_VOL_TAGS] = "volume-tags",
+    [T_IMAGE_TAGS] = "image-tags",
+    [T_IMAGE_BY_SNAP] = "images-by-snapshot",
 };
 
 const char *meta_table_name(meta_table t)
@@ -514,6 +525,13 @@ static int open_tables(meta *m, bool create)
                           .flags = create ? MDB_CREATE : 0,
                           .ret_dbi = &m->dbi[i]};
         rc = guarded(m, "open", &o);
+        /* A read-only open of an older store: the optional tables read
+         * as empty (see meta.h). */
+        if (rc == MDB_NOTFOUND && !create && m->rdonly && i >= T_FIRST_OPTIONAL) {
+            m->absent[i] = true;
+            rc = 0;
+            continue;
+        }
         if (rc)
             break;
     }
@@ -799,6 +817,8 @@ int meta_get(meta_txn *txn, meta_table t, const void *key, size_t klen, const vo
 
     if (rc < 0)
         return rc;
+    if (txn->m->absent[t])
+        return -ENOENT;
     rc = guarded(txn->m, "get", &c);
     if (rc)
         return call_fail(txn->m, rc, "get");
@@ -852,6 +872,11 @@ int meta_cursor_open(meta_txn *txn, meta_table t, meta_cursor **ret_cur)
         free(cur);
         return rc;
     }
+    cur->txn = txn;
+    if (txn->m->absent[t]) { /* reads as empty: cur->cur stays NULL */
+        *ret_cur = cur;
+        return 0;
+    }
     c.ret_cur = &cur->cur;
     rc = guarded(txn->m, "open cursor", &c);
     if (rc) {
@@ -872,6 +897,8 @@ int meta_cursor_get(meta_cursor *cur, meta_cursor_op op, const void **key, size_
 
     if (rc < 0)
         return rc;
+    if (!cur->cur)
+        return -ENOENT; /* an absent table */
     c.op = op == CUR_FIRST  ? MDB_FIRST
            : op == CUR_NEXT ? MDB_NEXT
            : op == CUR_SET  ? MDB_SET_KEY
@@ -926,6 +953,7 @@ void meta_cursor_close(meta_cursor *cur)
 {
     if (!cur)
         return;
-    mdb_cursor_close(cur->cur);
+    if (cur->cur)
+        mdb_cursor_close(cur->cur);
     free(cur);
 }

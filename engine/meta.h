@@ -36,8 +36,21 @@ typedef enum meta_table {
     T_VOLPATHS,  /* canonical path -> volume id */
     T_PINS,      /* pin name -> root chunk id + snapshot id (open readers) */
     T_IMAGES,    /* image id -> JSON record (images issue) */
+    /* Cross-reference tables (xref.h): derived from the records, changed
+     * only in the transactions that change them.  Keys "KEY\0ID". */
+    T_SNAP_BY_VOLUME, /* volume id, snapshot id -> "" */
+    T_SNAP_BY_PARENT, /* parent snapshot id, snapshot id -> "" */
+    T_SNAP_TAGS,      /* tag key, snapshot id -> tag value */
+    T_VOL_TAGS,       /* tag key, volume id -> tag value */
+    T_IMAGE_TAGS,     /* tag key, image id -> tag value */
+    T_IMAGE_BY_SNAP,  /* snapshot id, id of a live image that maps it -> "" */
     T__COUNT
 } meta_table;
+
+/* The first table an older store may lack: a read-only open of such a
+ * store goes on without them (they read as empty; xref.h says when they
+ * are used), a writing open creates them. */
+#define T_FIRST_OPTIONAL T_SNAP_BY_VOLUME
 
 /* The table's name in the file ("chunks", ...). */
 const char *meta_table_name(meta_table t);

@@ -13,6 +13,7 @@
 #include "record.h"
 #include "store.h"
 #include "util.h"
+#include "xref.h"
 
 /* Token bytes, hex-encoded: version, kind, id length, id, then the check
  * (XXH3-64 little-endian). */
@@ -163,6 +164,38 @@ int page_describe_array(const bsnap_store *s, const struct page *pg,
         r = describe_add(d, rec);
         more = r == 0;
     }
+    if (r < 0) {
+        describe_free(d);
+        return r;
+    }
+    if (more)
+        page_token(s, pg, describe_last_id(d), token);
+    return describe_finish(d, more ? token : NULL, ret_doc);
+}
+
+int page_describe_walk(const bsnap_store *s, const struct page *pg, const bsnap_describe_options *o,
+                       meta_txn *txn, struct xref_walk *w, size_t size, page_load_func load,
+                       void (*clear)(void *), json_t **ret_doc)
+{
+    char token[BSNAP_NEXT_TOKEN_MAX + 1], id[BSNAP_ID_MAX];
+    struct describe *d = NULL;
+    bool more = false;
+    void *rec = calloc(1, size);
+    int r =
+        rec ? describe_new(s, pg->kind, o ? o->filters : NULL, o ? o->nfilters : 0, pg->limit, &d)
+            : bsnap_fail(-ENOMEM, "InternalError", "out of memory");
+
+    /* One record in memory at a time: a page costs what it walks. */
+    while (r >= 0 && !more && (r = xref_walk_next(w, id)) > 0) {
+        memset(rec, 0, size);
+        r = load(txn, id, rec);
+        if (r > 0) {
+            r = describe_add(d, rec);
+            more = r == 0;
+        }
+        clear(rec);
+    }
+    free(rec);
     if (r < 0) {
         describe_free(d);
         return r;

@@ -43,4 +43,16 @@ int page_describe_array(const bsnap_store *s, const struct page *pg,
                         const bsnap_describe_options *o, const void *recs, size_t size, size_t n,
                         json_t **ret_doc);
 
+/* Describe the records whose ids walk @w yields (meta.h, xref.h), one at a
+ * time: @load reads id's record into a zeroed @size-byte buffer and
+ * returns 1, or 0 to leave it out (absent, or not the caller's to list),
+ * or -errno; @clear frees what it holds.  Otherwise as
+ * page_describe_array(). */
+struct meta_txn;
+struct xref_walk;
+typedef int (*page_load_func)(struct meta_txn *txn, const char *id, void *ret_rec);
+int page_describe_walk(const bsnap_store *s, const struct page *pg, const bsnap_describe_options *o,
+                       struct meta_txn *txn, struct xref_walk *w, size_t size, page_load_func load,
+                       void (*clear)(void *), json_t **ret_doc);
+
 #endif
