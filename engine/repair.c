@@ -786,6 +786,12 @@ static int put_batch(meta *m, struct rctx *c, size_t *next)
                     r = meta_put(txn, T_VOLPATHS, rc->path, plen, rc->key, rc->klen);
             }
         }
+        /* The cross-reference tables (xref.h) are derived: rebuilt from
+         * the records kept, in the transaction that writes them. */
+        if (r == 0)
+            r = catalog_xref_build(txn);
+        if (r == 0)
+            r = image_xref_build(txn);
     }
     if (r == 0)
         r = meta_txn_commit(txn);

@@ -8,6 +8,8 @@
  * (3) the collected references (pages, snapshot roots, pins) are sorted and
  * merged with the index in key order, so every refcount is compared with
  * the references to it in O(n log n) time and 16 bytes per reference.
+ * (4) the cross-reference tables (xref.h) against the records, both ways:
+ * every entry a record implies is there, every entry is implied.
  * One snapshot: only what its tree reaches is read and checked.
  * Before all that, the structure of the LMDB file itself (metacheck.h);
  * a damaged file stops the check there.
@@ -25,11 +27,13 @@
 #include "catalog.h"
 #include "error.h"
 #include "idmap.h"
+#include "image.h"
 #include "index.h"
 #include "pack.h"
 #include "snapshot.h"
 #include "store.h"
 #include "util.h"
+#include "xref.h"
 
 enum { SEEN_OK = 1, SEEN_BAD = 2, SEEN_MISSING = 3 };
 
@@ -397,6 +401,174 @@ static int pass_refcounts(struct vctx *c)
     return 0;
 }
 
+/* ---- cross-reference tables (xref.h) ---- */
+
+/* An entry a record implies: (@t, "@key\0@id") -> @value. */
+typedef int (*entry_func)(struct vctx *c, meta_table t, const char *key, const char *id,
+                          const char *value, void *ud);
+
+static int tag_entries(struct vctx *c, meta_table t, const char *id, const struct tags *tags,
+                       entry_func fn, void *ud)
+{
+    int r = 0;
+
+    for (size_t i = 0; r == 0 && i < tags->n; i++)
+        r = fn(c, t, tags->v[i].key, id, tags->v[i].value, ud);
+    return r;
+}
+
+static int snapshot_entries(struct vctx *c, const struct snapshot_rec *rec, entry_func fn, void *ud)
+{
+    int r = 0;
+
+    if (rec->volume_id[0])
+        r = fn(c, T_SNAP_BY_VOLUME, rec->volume_id, rec->id, "", ud);
+    if (r == 0 && rec->parent_id[0])
+        r = fn(c, T_SNAP_BY_PARENT, rec->parent_id, rec->id, "", ud);
+    return r ? r : tag_entries(c, T_SNAP_TAGS, rec->id, &rec->tags, fn, ud);
+}
+
+static int image_entries(struct vctx *c, const struct image_rec *rec, entry_func fn, void *ud)
+{
+    int r = 0;
+
+    for (size_t i = 0; r == 0 && rec->state != BSNAP_IMAGE_DEREGISTERED && i < rec->nbdm; i++)
+        if (rec->bdm[i].kind == BDM_EBS && rec->bdm[i].snapshot_id[0])
+            r = fn(c, T_IMAGE_BY_SNAP, rec->bdm[i].snapshot_id, rec->id, "", ud);
+    return r ? r : tag_entries(c, T_IMAGE_TAGS, rec->id, &rec->tags, fn, ud);
+}
+
+/* Records -> tables: each entry a record implies is there. */
+static int expect_entry(struct vctx *c, meta_table t, const char *key, const char *id,
+                        const char *value, void *ud)
+{
+    char k[XREF_KEY_MAX];
+    size_t klen = xref_key(key, id, k);
+    const void *v;
+    size_t vlen;
+    int r = meta_get(c->txn, t, k, klen, &v, &vlen);
+
+    (void)ud;
+    if (r < 0 && r != -ENOENT)
+        return r;
+    if (r == -ENOENT || vlen != strlen(value) || memcmp(v, value, vlen) != 0)
+        report(c, t == T_SNAP_TAGS || t == T_SNAP_BY_VOLUME || t == T_SNAP_BY_PARENT ? id : NULL,
+               NULL, -1, -1, "cross-reference table %s: the entry %s of %s is %s",
+               meta_table_name(t), key, id, r == -ENOENT ? "missing" : "wrong");
+    return 0;
+}
+
+struct entry_match {
+    meta_table t;
+    const void *key;
+    size_t klen;
+    const void *val;
+    size_t vlen;
+    bool found;
+};
+
+static int match_entry(struct vctx *c, meta_table t, const char *key, const char *id,
+                       const char *value, void *ud)
+{
+    struct entry_match *m = ud;
+    char k[XREF_KEY_MAX];
+    size_t klen = xref_key(key, id, k);
+
+    (void)c;
+    if (t == m->t && klen == m->klen && memcmp(k, m->key, klen) == 0 && m->vlen == strlen(value) &&
+        memcmp(m->val, value, m->vlen) == 0)
+        m->found = true;
+    return 0;
+}
+
+/* Tables -> records: each entry is implied by the record it names. */
+static int check_table(struct vctx *c, meta_table t)
+{
+    meta_cursor *cur = NULL;
+    const void *k, *v;
+    size_t klen, vlen;
+    int r = meta_cursor_open(c->txn, t, &cur);
+
+    if (r < 0)
+        return r;
+    for (r = meta_cursor_get(cur, CUR_FIRST, &k, &klen, &v, &vlen); r == 0;
+         r = meta_cursor_get(cur, CUR_NEXT, &k, &klen, &v, &vlen)) {
+        struct entry_match m = {t, k, klen, v, vlen, false};
+        const char *nul = memchr(k, '\0', klen);
+        char id[BSNAP_ID_MAX] = "";
+        size_t idlen = nul ? klen - (size_t)(nul + 1 - (const char *)k) : 0;
+        if (nul && idlen < sizeof id) {
+            memcpy(id, nul + 1, idlen);
+            id[idlen] = '\0';
+        }
+        if (t == T_IMAGE_TAGS || t == T_IMAGE_BY_SNAP) {
+            struct image_rec im = {0};
+            if (id[0] && image_load(c->txn, id, &im) == 0)
+                r = image_entries(c, &im, match_entry, &m);
+            image_rec_clear(&im);
+        } else if (t == T_VOL_TAGS) {
+            struct volume_rec vr = {0};
+            if (id[0] && catalog_volume_load(c->txn, id, &vr) == 0)
+                r = tag_entries(c, T_VOL_TAGS, vr.id, &vr.tags, match_entry, &m);
+            volume_rec_clear(&vr);
+        } else {
+            struct snapshot_rec sr = {0};
+            if (id[0] && catalog_snapshot_load(c->txn, id, &sr) == 0)
+                r = snapshot_entries(c, &sr, match_entry, &m);
+            snapshot_rec_clear(&sr);
+        }
+        bsnap_error_clear(); /* a record that is absent or damaged: a stale entry */
+        if (r < 0)
+            break;
+        if (!m.found)
+            report(c, NULL, NULL, -1, -1,
+                   "cross-reference table %s: a stale entry for %s (its record says otherwise)",
+                   meta_table_name(t), id[0] ? id : "a malformed key");
+    }
+    meta_cursor_close(cur);
+    return r == -ENOENT ? 0 : r;
+}
+
+/* The tables of each group that is in use, against the records (@snaps:
+ * every snapshot record). */
+static int check_xrefs(struct vctx *c, const struct snapshot_rec *snaps, size_t nsnaps)
+{
+    static const meta_table catalog_tables[] = {T_SNAP_BY_VOLUME, T_SNAP_BY_PARENT, T_SNAP_TAGS,
+                                                T_VOL_TAGS};
+    static const meta_table image_tables[] = {T_IMAGE_BY_SNAP, T_IMAGE_TAGS};
+    int ready = xref_ready(c->txn, XREF_CATALOG), r = 0;
+
+    if (ready < 0)
+        return ready;
+    if (ready) {
+        struct volume_rec *vols = NULL;
+        size_t nvols = 0;
+        for (size_t i = 0; r == 0 && i < nsnaps; i++)
+            r = snapshot_entries(c, &snaps[i], expect_entry, NULL);
+        if (r == 0)
+            r = catalog_volume_all(c->txn, &vols, &nvols);
+        for (size_t i = 0; r == 0 && i < nvols; i++)
+            r = tag_entries(c, T_VOL_TAGS, vols[i].id, &vols[i].tags, expect_entry, NULL);
+        volume_recs_free(vols, nvols);
+        for (size_t i = 0; r == 0 && i < sizeof catalog_tables / sizeof *catalog_tables; i++)
+            r = check_table(c, catalog_tables[i]);
+    }
+    ready = r < 0 ? r : xref_ready(c->txn, XREF_IMAGES);
+    if (ready < 0)
+        return ready;
+    if (ready) {
+        struct image_rec *ims = NULL;
+        size_t nims = 0;
+        r = image_all(c->txn, &ims, &nims);
+        for (size_t i = 0; r == 0 && i < nims; i++)
+            r = image_entries(c, &ims[i], expect_entry, NULL);
+        image_recs_free(ims, nims);
+        for (size_t i = 0; r == 0 && i < sizeof image_tables / sizeof *image_tables; i++)
+            r = check_table(c, image_tables[i]);
+    }
+    return r;
+}
+
 int bsnap_verify(bsnap_store *s, const char *snapshot_id, const bsnap_run_options *run,
                  bsnap_problem_func fn, void *ud, bsnap_verify_stats *ret_stats)
 {
@@ -464,6 +636,9 @@ int bsnap_verify(bsnap_store *s, const char *snapshot_id, const bsnap_run_option
     if (r < 0)
         goto out;
     r = pass_refcounts(&c);
+    if (r < 0)
+        goto out;
+    r = check_xrefs(&c, recs, n);
 out:
     meta_txn_abort(c.txn);
     snapshot_recs_free(recs, n);

@@ -12,6 +12,7 @@
 #include <cmocka.h>
 
 #include "catalog.h"
+#include "xref.h"
 #include "util.h"
 #include "unit-helpers.h"
 
@@ -747,6 +748,159 @@ static void test_volume_pages(void **state)
     json_decref(doc);
 }
 
+/* ---- cross-reference tables ---- */
+
+/* The ids of the snapshots that pass one filter @name=@value, joined by
+ * spaces in id order, into @out. */
+static const char *ids_by(struct fixture *f, const char *name, const char *value, char *out,
+                          size_t cap)
+{
+    const char *vals[1] = {value};
+    bsnap_filter flt = {name, vals, 1};
+    bsnap_describe_options o = {.filters = &flt, .nfilters = 1};
+    json_t *doc = NULL, *s;
+    size_t i, used = 0;
+
+    assert_int_equal(bsnap_snapshot_describe(f->s, &o, &doc), 0);
+    out[0] = '\0';
+    json_array_foreach (json_object_get(doc, "Snapshots"), i, s)
+        used += (size_t)snprintf(out + used, cap - used, "%s%s", used ? " " : "",
+                                 json_string_value(json_object_get(s, "SnapshotId")));
+    json_decref(doc);
+    return out;
+}
+
+/* Entries of table @t (all keys). */
+static size_t table_entries(struct fixture *f, meta_table t)
+{
+    meta_txn *txn = NULL;
+    meta_cursor *cur = NULL;
+    const void *k, *v;
+    size_t klen, vlen, n = 0;
+
+    assert_int_equal(meta_txn_begin(f->s->meta, false, &txn), 0);
+    assert_int_equal(meta_cursor_open(txn, t, &cur), 0);
+    for (int r = meta_cursor_get(cur, CUR_FIRST, &k, &klen, &v, &vlen); r == 0;
+         r = meta_cursor_get(cur, CUR_NEXT, &k, &klen, &v, &vlen))
+        n++;
+    meta_cursor_close(cur);
+    meta_txn_abort(txn);
+    return n;
+}
+
+/* After snapshots, tags, a delete that re-parents and an untag, the
+ * lookups by volume, parent and tag answer from the tables, and verify
+ * finds the tables matching the records. */
+static void test_xref_changes(void **state)
+{
+    struct fixture *f = *state;
+    struct world w;
+    char got[512], want[512];
+    const bsnap_tag tg[] = {{"env", "prod"}, {"Name", "db"}};
+
+    make_world(f, &w);
+    assert_string_equal(ids_by(f, "volume-id", w.vol_a, got, sizeof got),
+                        strcmp(w.a1, w.a2) < 0
+                            ? (snprintf(want, sizeof want, "%s %s", w.a1, w.a2), want)
+                            : (snprintf(want, sizeof want, "%s %s", w.a2, w.a1), want));
+    assert_string_equal(ids_by(f, "parent-snapshot-id", w.a1, got, sizeof got), w.a2);
+    assert_string_equal(ids_by(f, "volume-id", w.vol_b, got, sizeof got), w.b1);
+    {
+        const char *res[] = {w.a1, w.b1, w.vol_a};
+        assert_int_equal(bsnap_tags_create(f->s, res, 3, tg, 2), 0);
+    }
+    assert_int_equal(table_entries(f, T_SNAP_TAGS), 4);
+    assert_int_equal(table_entries(f, T_VOL_TAGS), 2);
+    assert_string_equal(ids_by(f, "tag:Name", "db", got, sizeof got),
+                        strcmp(w.a1, w.b1) < 0
+                            ? (snprintf(want, sizeof want, "%s %s", w.a1, w.b1), want)
+                            : (snprintf(want, sizeof want, "%s %s", w.b1, w.a1), want));
+    assert_string_equal(ids_by(f, "tag-key", "env", got, sizeof got), want);
+    assert_string_equal(ids_by(f, "tag:env", "staging", got, sizeof got), "");
+    /* delete a1: a2 becomes a full snapshot's child of nothing */
+    assert_int_equal(bsnap_snapshot_delete(f->s, w.a1), 0);
+    assert_string_equal(ids_by(f, "parent-snapshot-id", w.a1, got, sizeof got), "");
+    assert_string_equal(ids_by(f, "volume-id", w.vol_a, got, sizeof got), w.a2);
+    assert_string_equal(ids_by(f, "tag:Name", "db", got, sizeof got), w.b1);
+    assert_int_equal(table_entries(f, T_SNAP_BY_PARENT), 0);
+    assert_int_equal(table_entries(f, T_SNAP_TAGS), 2);
+    {
+        const char *res[] = {w.b1};
+        bsnap_tag env = {"env", NULL};
+        assert_int_equal(bsnap_tags_delete(f->s, res, 1, &env, 1), 0);
+    }
+    assert_string_equal(ids_by(f, "tag-key", "env", got, sizeof got), "");
+    assert_int_equal(table_entries(f, T_SNAP_TAGS), 1);
+    /* deleting the volume takes its tags' entries */
+    assert_int_equal(bsnap_volume_delete(f->s, w.vol_a), 0);
+    assert_int_equal(table_entries(f, T_VOL_TAGS), 0);
+    assert_verify_clean(f);
+    free_world(&w);
+}
+
+/* A store written before the tables existed (no marker, empty tables):
+ * describe answers from the records; the first write builds the tables in
+ * its own transaction; verify then checks them. */
+static void test_xref_upgrade(void **state)
+{
+    struct fixture *f = *state;
+    struct world w;
+    meta_txn *txn = NULL;
+    char got[512];
+    const meta_table tables[] = {T_SNAP_BY_VOLUME, T_SNAP_BY_PARENT, T_SNAP_TAGS, T_VOL_TAGS};
+
+    make_world(f, &w);
+    assert_int_equal(meta_txn_begin(f->s->meta, true, &txn), 0);
+    for (size_t i = 0; i < sizeof tables / sizeof *tables; i++)
+        assert_int_equal(xref_clear(txn, tables[i]), 0);
+    assert_int_equal(meta_del(txn, T_INFO, "xref-catalog", 12), 0);
+    assert_int_equal(meta_txn_commit(txn), 0);
+    assert_int_equal(table_entries(f, T_SNAP_BY_VOLUME), 0);
+    assert_verify_clean(f); /* tables not in use yet: nothing to compare */
+    assert_string_equal(ids_by(f, "volume-id", w.vol_b, got, sizeof got), w.b1);
+    assert_string_equal(ids_by(f, "parent-snapshot-id", w.a1, got, sizeof got), w.a2);
+    {
+        const char *res[] = {w.b1};
+        bsnap_tag t = {"k", "v"};
+        assert_int_equal(bsnap_tags_create(f->s, res, 1, &t, 1), 0);
+    }
+    assert_int_equal(table_entries(f, T_SNAP_BY_VOLUME), 3);
+    assert_int_equal(table_entries(f, T_SNAP_BY_PARENT), 1);
+    assert_int_equal(table_entries(f, T_SNAP_TAGS), 1);
+    assert_string_equal(ids_by(f, "tag:k", "v", got, sizeof got), w.b1);
+    assert_verify_clean(f);
+    free_world(&w);
+}
+
+/* A missing and a stale entry: verify names both; verify --repair rebuilds
+ * the tables from the records. */
+static void test_xref_verify_repair(void **state)
+{
+    struct fixture *f = *state;
+    struct world w;
+    meta_txn *txn = NULL;
+    struct problems ps;
+    bsnap_repair_stats rs;
+    char got[512];
+
+    make_world(f, &w);
+    assert_int_equal(meta_txn_begin(f->s->meta, true, &txn), 0);
+    assert_int_equal(xref_set(txn, T_SNAP_BY_PARENT, w.a1, w.a2, NULL, false), 0);
+    assert_int_equal(xref_set(txn, T_SNAP_BY_VOLUME, w.vol_b, w.a1, NULL, true), 0);
+    assert_int_equal(meta_txn_commit(txn), 0);
+    verify_store(f, NULL, &ps);
+    assert_int_equal(ps.n, 2);
+    assert_non_null(strstr(ps.first, "cross-reference"));
+    bsnap_store_close(f->s);
+    f->s = NULL;
+    assert_int_equal(bsnap_store_repair(f->store_path, NULL, NULL, NULL, &rs), 0);
+    fixture_reopen(f);
+    assert_verify_clean(f);
+    assert_string_equal(ids_by(f, "parent-snapshot-id", w.a1, got, sizeof got), w.a2);
+    assert_string_equal(ids_by(f, "volume-id", w.vol_b, got, sizeof got), w.b1);
+    free_world(&w);
+}
+
 static void test_ids(void **state)
 {
     (void)state;
@@ -813,6 +967,9 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_pages, setup_4k, teardown_fixture),
         cmocka_unit_test_setup_teardown(test_page_errors, setup_4k, teardown_fixture),
         cmocka_unit_test_setup_teardown(test_volume_pages, setup_4k, teardown_fixture),
+        cmocka_unit_test_setup_teardown(test_xref_changes, setup_4k, teardown_fixture),
+        cmocka_unit_test_setup_teardown(test_xref_upgrade, setup_4k, teardown_fixture),
+        cmocka_unit_test_setup_teardown(test_xref_verify_repair, setup_4k, teardown_fixture),
         cmocka_unit_test(test_ids),
         cmocka_unit_test_setup_teardown(test_corrupt_record, setup_4k, teardown_fixture),
     };
