@@ -487,8 +487,8 @@ int catalog_walk_sources(meta_txn *txn, struct xref_walk *w, const bsnap_filter 
                     return r;
             return 0;
         }
-        if (strncmp(fi->name, "tag:", 4) == 0)
-            return xref_walk_add(w, idx->tags, fi->name + 4);
+        if (strncmp(fi->name, "tag:", 4) == 0) /* the values are checked in the table */
+            return xref_walk_add_matching(w, idx->tags, fi->name + 4, fi);
         if (strcmp(fi->name, "tag-key") == 0 && filter_exact(fi)) {
             for (size_t j = 0; j < fi->nvalues; j++)
                 if ((r = xref_walk_add(w, idx->tags, fi->values[j])) < 0)

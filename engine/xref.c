@@ -111,7 +111,8 @@ struct source {
     meta_cursor *cur; /* NULL: a list of ids */
     char prefix[XREF_KEY_MAX];
     size_t plen;
-    char **ids; /* sorted */
+    const bsnap_filter *match; /* only entries whose value matches one of its values */
+    char **ids;                /* sorted */
     size_t nids, next;
     bool done;
     char id[BSNAP_ID_MAX]; /* current */
@@ -147,24 +148,49 @@ static struct source *source_new(struct xref_walk *w)
     return &na[w->n++];
 }
 
-/* Read the cursor's entry (after @op) into @s->id, or mark it done. */
+/* Whether @val (@vlen bytes) matches a value of @f: 1, 0, or -ENOMEM. */
+static int value_matches(const bsnap_filter *f, const void *val, size_t vlen)
+{
+    char buf[1024];
+    int m = 0;
+
+    if (vlen >= sizeof buf)
+        return 1; /* longer than any tag value: let the record decide */
+    memcpy(buf, val, vlen);
+    buf[vlen] = '\0';
+    for (size_t i = 0; m == 0 && i < f->nvalues; i++)
+        m = ec2_wildcard_match(f->values[i], buf);
+    return m < 0 ? bsnap_fail(m, "InternalError", "out of memory matching filters") : m;
+}
+
+/* Read the cursor's entry (after @op) into @s->id, or mark it done; with
+ * @s->match, go on past the entries whose value does not match. */
 static int source_read(struct source *s, meta_cursor_op op, const void *seek, size_t seeklen)
 {
-    const void *k = seek;
-    size_t klen = seeklen;
-    int r = meta_cursor_get(s->cur, op, &k, &klen, NULL, NULL);
+    for (;;) {
+        const void *k = seek, *v;
+        size_t klen = seeklen, vlen;
+        int r = meta_cursor_get(s->cur, op, &k, &klen, &v, &vlen);
 
-    if (r == -ENOENT || (r == 0 && (klen < s->plen || memcmp(k, s->prefix, s->plen) != 0))) {
-        s->done = true;
+        if (r == -ENOENT || (r == 0 && (klen < s->plen || memcmp(k, s->prefix, s->plen) != 0))) {
+            s->done = true;
+            return 0;
+        }
+        if (r < 0)
+            return r;
+        if (klen - s->plen >= BSNAP_ID_MAX)
+            return bsnap_fail(-EIO, "Store.Corrupt",
+                              "metadata: a cross-reference key is malformed");
+        op = CUR_NEXT;
+        if (s->match && (r = value_matches(s->match, v, vlen)) <= 0) {
+            if (r < 0)
+                return r;
+            continue;
+        }
+        memcpy(s->id, (const char *)k + s->plen, klen - s->plen);
+        s->id[klen - s->plen] = '\0';
         return 0;
     }
-    if (r < 0)
-        return r;
-    if (klen - s->plen >= BSNAP_ID_MAX)
-        return bsnap_fail(-EIO, "Store.Corrupt", "metadata: a cross-reference key is malformed");
-    memcpy(s->id, (const char *)k + s->plen, klen - s->plen);
-    s->id[klen - s->plen] = '\0';
-    return 0;
 }
 
 /* Move @s to its first id > @after. */
@@ -188,6 +214,12 @@ static int source_advance(struct source *s, const char *after)
 
 int xref_walk_add(struct xref_walk *w, meta_table t, const char *key)
 {
+    return xref_walk_add_matching(w, t, key, NULL);
+}
+
+int xref_walk_add_matching(struct xref_walk *w, meta_table t, const char *key,
+                           const bsnap_filter *match)
+{
     struct source *s = source_new(w);
     char seek[XREF_KEY_MAX];
     size_t seeklen;
@@ -196,6 +228,7 @@ int xref_walk_add(struct xref_walk *w, meta_table t, const char *key)
     if (!s)
         return bsnap_fail(-ENOMEM, "InternalError", "out of memory");
     s->plen = key ? xref_key(key, "", s->prefix) : 0;
+    s->match = match;
     r = meta_cursor_open(w->txn, t, &s->cur);
     if (r < 0) {
         w->n--;

@@ -63,6 +63,10 @@ int xref_walk_new(meta_txn *txn, const char *after, struct xref_walk **ret);
 /* A source: the ids under @key in @t (@key NULL: the keys of @t itself, a
  * record table). */
 int xref_walk_add(struct xref_walk *w, meta_table t, const char *key);
+/* The same, only the entries whose value (a tag's value) matches a value
+ * of @match (wildcards as EC2's); @match must outlive the walk. */
+int xref_walk_add_matching(struct xref_walk *w, meta_table t, const char *key,
+                           const bsnap_filter *match);
 /* A source: these ids (any order; duplicates are fine). */
 int xref_walk_add_ids(struct xref_walk *w, const char *const *ids, size_t n);
 /* The next id (> the walk's after and every id returned), deduplicated

@@ -24,13 +24,16 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 
+import catalog  # noqa: E402
 import report  # noqa: E402
 import tools as T  # noqa: E402
 import workload as W  # noqa: E402
 
 SCENARIOS = ["full", "rescan", "change1", "change10", "addel", "cbt", "bytes", "restore",
              "fuse-seq", "fuse-rand", "rss", "chain", "sparse", "machine", "scale", "align",
-             "chunksize"]
+             "chunksize", "catalog"]
+# Scenarios that run only when asked for, and alone (catalog.py).
+ALONE = {"catalog"}
 # Scenarios that are figures of others.
 DERIVED = {"bytes": ["full", "change1", "cbt"], "rss": ["full", "restore", "sparse"]}
 
@@ -994,6 +997,36 @@ class Bench:
         self.elapsed = time.monotonic() - t0
 
 
+def catalog_main(a):
+    """--scenario catalog (catalog.py): stores of each --catalog-sizes, the
+    operations' figures as a Markdown table on stdout and, with --results,
+    a JSON and a Markdown file there.  Exit 0 unless an operation failed."""
+    fill = a.catalog_fill or os.path.join(os.path.dirname(a.blocksnap or ""), "bsnap-catalog-fill")
+    if not a.blocksnap or not os.access(fill, os.X_OK):
+        log("catalog: needs --blocksnap and bsnap-catalog-fill beside it (or --catalog-fill)")
+        return 1
+    facts = machine_facts(a)
+    results = {}
+    try:
+        for n in a.catalog_sizes:
+            results[n] = catalog.run_one(a.blocksnap, fill, a.work, n, a.reps, log)
+    except (T.Failed, subprocess.CalledProcessError) as e:
+        log("catalog: FAILED: %s" % e)
+        return 1
+    md = "Catalog scenario, %d run(s) each, median wall time and largest peak RSS of the " \
+         "whole CLI process (mount: the daemon).\n\n%s\n" % (a.reps, catalog.table(results))
+    print(md)
+    if a.results:
+        os.makedirs(a.results, exist_ok=True)
+        stem = "%s-%s-catalog" % (datetime.datetime.utcnow().strftime("%Y%m%d"), facts["host"])
+        with open(os.path.join(a.results, stem + ".json"), "w") as f:
+            json.dump({"facts": facts, "reps": a.reps, "results": results}, f, indent=1)
+        with open(os.path.join(a.results, stem + ".md"), "w") as f:
+            f.write(md)
+        log("results: %s.json, %s.md in %s" % (stem, stem, a.results))
+    return 0
+
+
 def default_scale_sizes(a):
     """128 MiB, the image size and 16 GiB (--quick: 64 MiB, the image size and
     four times it)."""
@@ -1079,12 +1112,19 @@ def main(argv=None):
     p.add_argument("--workload", help="generate the workload in (or reuse it from) this directory, "
                    "which is kept")
     p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--catalog-sizes", help="snapshots per store of the catalog scenario, comma "
+                   "separated (default 1000,100000; quick 100,1000)")
+    p.add_argument("--catalog-fill", help="the bsnap-catalog-fill helper (default: beside "
+                   "--blocksnap)")
     a = p.parse_args(argv)
 
-    a.scenarios = [s for arg in a.scenario for s in arg.split(",") if s] or list(SCENARIOS)
+    a.scenarios = [s for arg in a.scenario for s in arg.split(",") if s] or [
+        s for s in SCENARIOS if s not in ALONE]
     bad = [s for s in a.scenarios if s not in SCENARIOS]
     if bad:
         p.error("unknown scenario %s (known: %s)" % (", ".join(bad), ", ".join(SCENARIOS)))
+    if set(a.scenarios) & ALONE and len(set(a.scenarios)) > 1:
+        p.error("--scenario %s runs alone" % ", ".join(sorted(set(a.scenarios) & ALONE)))
     a.size = parse_size(a.size or ("128M" if a.quick else "2G"))
     a.sparse_size = parse_size(a.sparse_size or ("512M" if a.quick else "64G"))
     a.sparse_data = parse_size(a.sparse_data or ("8M" if a.quick else "1G"))
@@ -1103,6 +1143,8 @@ def main(argv=None):
     a.peer_reps = a.peer_reps or a.reps
     a.chain = [int(x) for x in (a.chain or ("1,10,30" if a.quick else "1,100,1000")).split(",")]
     a.tools = a.tools.split(",")
+    a.catalog_sizes = [int(x) for x in (a.catalog_sizes or
+                                        ("100,1000" if a.quick else "1000,100000")).split(",")]
     a.chunk = 64 * 1024
     if not a.blocksnap:
         a.blocksnap = shutil.which("blocksnap")
@@ -1116,6 +1158,12 @@ def main(argv=None):
     os.makedirs(parent, exist_ok=True)
     a.work = tempfile.mkdtemp(prefix="blocksnap-bench-", dir=parent)
     status = 1
+    if a.scenarios == ["catalog"]:
+        try:
+            return catalog_main(a)
+        finally:
+            if not a.keep:
+                shutil.rmtree(a.work, ignore_errors=True)
     try:
         b = Bench(a)
         b.main()

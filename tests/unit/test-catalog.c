@@ -817,6 +817,9 @@ static void test_xref_changes(void **state)
                             : (snprintf(want, sizeof want, "%s %s", w.b1, w.a1), want));
     assert_string_equal(ids_by(f, "tag-key", "env", got, sizeof got), want);
     assert_string_equal(ids_by(f, "tag:env", "staging", got, sizeof got), "");
+    assert_string_equal(ids_by(f, "tag:Name", "d?", got, sizeof got),
+                        want); /* values in the table */
+    assert_string_equal(ids_by(f, "tag:Name", "x*", got, sizeof got), "");
     /* delete a1: a2 becomes a full snapshot's child of nothing */
     assert_int_equal(bsnap_snapshot_delete(f->s, w.a1), 0);
     assert_string_equal(ids_by(f, "parent-snapshot-id", w.a1, got, sizeof got), "");
