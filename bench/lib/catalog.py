@@ -11,6 +11,9 @@ work, exit), --reps times, median wall time and the largest peak RSS:
   by-volume-1000     --filters Name=volume-id,... --max-results 1000
   by-tag             --filters Name=tag:batch,Values=K (100 snapshots)
   delete-snapshot    delete-snapshot of a snapshot with a child (re-parent)
+
+Wall time is taken without /usr/bin/time (whose own exec costs several
+ms); the peak RSS comes from one more run under it.
   mount-ready        mount --foreground until the root directory lists
                      (peak RSS of the daemon then, from /proc/PID/status)
 """
@@ -89,10 +92,13 @@ def run_one(blocksnap, fill, work, n, reps, log, mount=True):
         return [blocksnap, "--store", store, "--quiet"] + list(args)
 
     def timed(name, argv_fn):
+        # Wall time without /usr/bin/time in between (its own exec costs
+        # several ms); the peak RSS from one more run under it.
         runs = []
         for i in range(reps):
-            mm, text = T.run(argv_fn(i))
+            mm, text = T.run(argv_fn(i), rss=False)
             runs.append(mm)
+        runs[0].rss_kib = T.run(argv_fn(reps), rss=True)[0].rss_kib
         res[name] = _median(runs)
         return text
 
@@ -118,7 +124,7 @@ def run_one(blocksnap, fill, work, n, reps, log, mount=True):
     # Delete snapshots of the first page that have a child (a parent that
     # is not a volume's newest): each run a different one.
     ids = [s["SnapshotId"] for s in page["Snapshots"]]
-    victims = [i for i in ids if i != last and i != first][:reps]
+    victims = [i for i in ids if i != last and i != first][:reps + 1]
     timed("delete-snapshot", lambda i: cli("delete-snapshot", "--snapshot-id", victims[i]))
     if mount and not T.NO_FUSE:
         runs = [_mount_ready(blocksnap, store, os.path.join(d, "mnt")) for _ in range(reps)]
