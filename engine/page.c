@@ -9,7 +9,6 @@
 #include <xxhash.h>
 
 #include "error.h"
-#include "image.h"
 #include "record.h"
 #include "store.h"
 #include "util.h"
@@ -142,8 +141,7 @@ int page_begin(const bsnap_store *s, enum page_kind kind, const bsnap_describe_o
 }
 
 /* Every record struct starts with its id. */
-static_assert(offsetof(struct snapshot_rec, id) == 0 && offsetof(struct volume_rec, id) == 0 &&
-                  offsetof(struct image_rec, id) == 0,
+static_assert(offsetof(struct snapshot_rec, id) == 0 && offsetof(struct volume_rec, id) == 0,
               "records start with their id");
 
 /* Feed @n records of @size bytes, sorted by id, to a page of @pg and finish

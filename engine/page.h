@@ -35,7 +35,7 @@ int page_begin(const bsnap_store *s, enum page_kind kind, const bsnap_describe_o
 void page_token(const bsnap_store *s, const struct page *p, const char *last_id,
                 char out[BSNAP_NEXT_TOKEN_MAX + 1]);
 
-/* Describe @n records (struct snapshot_rec, volume_rec or image_rec as
+/* Describe @n records (struct snapshot_rec or volume_rec as
  * @pg->kind says) of @size bytes each, sorted by id, as one page of @pg:
  * records up to the token's id are skipped, @o's filters applied, and a
  * NextToken added when more remain.  @ret_doc as the describe calls. */
