@@ -1,6 +1,7 @@
 /* catalog.c - records in LMDB; describe, tags, delete, store info. */
 #include "catalog.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -421,15 +422,14 @@ int bsnap_snapshot_list(bsnap_store *s, bsnap_snapshot_info **ret_infos, size_t 
     return 0;
 }
 
-/* Load the records named by @ids (all when @nids is 0). */
+/* Load the records named by @ids (at least one). */
 static int snapshots_select(meta_txn *txn, const char *const *ids, size_t nids,
                             struct snapshot_rec **ret, size_t *ret_n)
 {
     struct snapshot_rec *recs;
     int r;
 
-    if (nids == 0)
-        return catalog_snapshot_all(txn, ret, ret_n);
+    assert(nids > 0); /* without ids, describe walks (describe_walk()) */
     for (size_t i = 0; i < nids; i++) {
         r = check_snapshot_id(ids[i]);
         if (r < 0)
