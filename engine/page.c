@@ -140,6 +140,22 @@ int page_begin(const bsnap_store *s, enum page_kind kind, const bsnap_describe_o
     return 0;
 }
 
+/* End a page walked into @d: @r its walk's result, @more whether records
+ * remain after it (then the document carries a token for its last id). */
+static int page_finish(const bsnap_store *s, const struct page *pg, struct describe *d, int r,
+                       bool more, json_t **ret_doc)
+{
+    char token[BSNAP_NEXT_TOKEN_MAX + 1];
+
+    if (r < 0) {
+        describe_free(d);
+        return r;
+    }
+    if (more)
+        page_token(s, pg, describe_last_id(d), token);
+    return describe_finish(d, more ? token : NULL, ret_doc);
+}
+
 /* Every record struct starts with its id. */
 static_assert(offsetof(struct snapshot_rec, id) == 0 && offsetof(struct volume_rec, id) == 0,
               "records start with their id");
@@ -150,7 +166,6 @@ int page_describe_array(const bsnap_store *s, const struct page *pg,
                         const bsnap_describe_options *o, const void *recs, size_t size, size_t n,
                         json_t **ret_doc)
 {
-    char token[BSNAP_NEXT_TOKEN_MAX + 1];
     struct describe *d = NULL;
     bool more = false;
     int r = describe_new(s, pg->kind, o ? o->filters : NULL, o ? o->nfilters : 0, pg->limit, &d);
@@ -162,20 +177,14 @@ int page_describe_array(const bsnap_store *s, const struct page *pg,
         r = describe_add(d, rec);
         more = r == 0;
     }
-    if (r < 0) {
-        describe_free(d);
-        return r;
-    }
-    if (more)
-        page_token(s, pg, describe_last_id(d), token);
-    return describe_finish(d, more ? token : NULL, ret_doc);
+    return page_finish(s, pg, d, r, more, ret_doc);
 }
 
 int page_describe_walk(const bsnap_store *s, const struct page *pg, const bsnap_describe_options *o,
                        meta_txn *txn, struct xref_walk *w, size_t size, page_load_func load,
                        void (*clear)(void *), json_t **ret_doc)
 {
-    char token[BSNAP_NEXT_TOKEN_MAX + 1], id[BSNAP_ID_MAX];
+    char id[BSNAP_ID_MAX];
     struct describe *d = NULL;
     bool more = false;
     void *rec = calloc(1, size);
@@ -194,11 +203,5 @@ int page_describe_walk(const bsnap_store *s, const struct page *pg, const bsnap_
         clear(rec);
     }
     free(rec);
-    if (r < 0) {
-        describe_free(d);
-        return r;
-    }
-    if (more)
-        page_token(s, pg, describe_last_id(d), token);
-    return describe_finish(d, more ? token : NULL, ret_doc);
+    return page_finish(s, pg, d, r, more, ret_doc);
 }

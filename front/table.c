@@ -282,6 +282,19 @@ static size_t pick_columns(const json_t *v, const struct column *spec, size_t n,
 
 static void table_build(struct table *t, const char *title, const json_t *cur, int indent);
 
+/* A row of one cell: the scalar @v's text. */
+static void table_add_scalar(struct table *t, const json_t *v)
+{
+    char *s = render_scalar_text(v);
+    const char *cells[1] = {s};
+
+    if (!s)
+        t->err = -ENOMEM;
+    else
+        table_add_row(t, cells, 1, false, NULL);
+    free(s);
+}
+
 /* Characters the escaped form of the scalar @v takes (0 when out of memory:
  * the caller finds out when it adds the row). */
 static size_t value_width(const json_t *v)
@@ -402,13 +415,7 @@ static void table_build(struct table *t, const char *title, const json_t *cur, i
         }
         json_array_foreach (cur, i, el) {
             if (render_is_scalar(el)) {
-                char *s = render_scalar_text(el);
-                const char *cells[1] = {s};
-                if (!s)
-                    t->err = -ENOMEM;
-                else
-                    table_add_row(t, cells, 1, false, NULL);
-                free(s);
+                table_add_scalar(t, el);
             } else {
                 table_build(t, NULL, el, indent);
             }
@@ -416,13 +423,7 @@ static void table_build(struct table *t, const char *title, const json_t *cur, i
     } else if (json_is_object(cur)) {
         table_from_dict(t, cur, indent);
     } else {
-        char *s = render_scalar_text(cur);
-        const char *cells[1] = {s};
-        if (!s)
-            t->err = -ENOMEM;
-        else
-            table_add_row(t, cells, 1, false, NULL);
-        free(s);
+        table_add_scalar(t, cur);
     }
 }
 
