@@ -422,6 +422,60 @@ int bsnap_snapshot_list(bsnap_store *s, bsnap_snapshot_info **ret_infos, size_t 
     return 0;
 }
 
+int bsnap_snapshot_walk(bsnap_store *s, bsnap_snapshot_walk_fn fn, void *ud)
+{
+    _cleanup_txn_abort_ meta_txn *txn = NULL;
+    meta_cursor *cur = NULL;
+    const void *k, *v;
+    size_t klen, vlen;
+    int r;
+
+    bsnap_error_clear();
+    r = meta_txn_begin(s->meta, false, &txn);
+    if (r < 0 || (r = meta_cursor_open(txn, T_SNAPSHOTS, &cur)) < 0)
+        return r;
+    for (r = meta_cursor_get(cur, CUR_FIRST, &k, &klen, &v, &vlen); r == 0;
+         r = meta_cursor_get(cur, CUR_NEXT, &k, &klen, &v, &vlen)) {
+        struct snapshot_rec rec = {0};
+        bsnap_snapshot_entry e;
+        r = snapshot_rec_decode(v, vlen, &rec);
+        if (r < 0)
+            break;
+        info_from_rec(&rec, &e.info);
+        e.parts_known = rec.parts_known;
+        e.nparts = rec.nparts;
+        e.parts = rec.parts;
+        r = fn(&e, ud);
+        snapshot_rec_clear(&rec);
+        if (r != 0)
+            break;
+    }
+    meta_cursor_close(cur);
+    return r == -ENOENT ? 0 : r;
+}
+
+int bsnap_snapshot_partitions(bsnap_store *s, const char *id, bsnap_part_extent **ret_parts,
+                              size_t *ret_n)
+{
+    struct snapshot_rec rec = {0};
+    int r;
+
+    bsnap_error_clear();
+    r = catalog_snapshot_get(s, id, &rec);
+    if (r < 0)
+        return r;
+    if (!rec.parts_known) {
+        snapshot_rec_clear(&rec);
+        return bsnap_fail(-ENODATA, "Snapshot.PartitionsNotRecorded",
+                          "the record of snapshot '%s' holds no partition table", id);
+    }
+    *ret_parts = rec.parts;
+    *ret_n = rec.nparts;
+    rec.parts = NULL;
+    snapshot_rec_clear(&rec);
+    return 0;
+}
+
 /* Load the records named by @ids (at least one). */
 static int snapshots_select(meta_txn *txn, const char *const *ids, size_t nids,
                             struct snapshot_rec **ret, size_t *ret_n)

@@ -8,7 +8,7 @@
 #include "catalog.h"
 #include "error.h"
 #include "record.h"
-#include "snapshot.h"
+#include "reader.h"
 #include "store.h"
 #include "util.h"
 

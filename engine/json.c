@@ -108,6 +108,7 @@ static int tags_from_json(json_t *a, struct tags *t)
 void snapshot_rec_clear(struct snapshot_rec *r)
 {
     free(r->description);
+    free(r->parts);
     tags_clear(&r->tags);
     memset(r, 0, sizeof *r);
 }
@@ -283,7 +284,50 @@ int snapshot_rec_encode(const struct snapshot_rec *r, char **ret_json, size_t *r
         json_object_set_new(o, "pages-written", json_integer((json_int_t)r->pages_written));
     if (o && r->tags.n)
         json_object_set_new(o, "tags", tags_to_json(&r->tags));
+    if (o && r->parts_known) {
+        json_t *a = json_array();
+        for (size_t i = 0; a && i < r->nparts; i++)
+            if (json_array_append_new(a, json_pack("[i, I, I]", (int)r->parts[i].number,
+                                                   (json_int_t)r->parts[i].offset,
+                                                   (json_int_t)r->parts[i].size)) < 0) {
+                json_decref(a);
+                a = NULL;
+            }
+        if (!a || json_object_set_new(o, "partitions", a) < 0) {
+            json_decref(o);
+            o = NULL;
+        }
+    }
     return dump_record(o, ret_json, ret_len);
+}
+
+/* "partitions": [[number, offset, size], ...] within a volume of @size
+ * bytes, numbers rising; absent in older records. */
+static int parts_from_json(json_t *a, uint64_t size, struct snapshot_rec *r)
+{
+    size_t i;
+    json_t *e;
+
+    if (!a)
+        return 0;
+    if (!json_is_array(a))
+        return -EIO;
+    r->parts_known = true;
+    r->nparts = json_array_size(a);
+    if (!r->nparts)
+        return 0;
+    r->parts = calloc(r->nparts, sizeof *r->parts);
+    if (!r->parts)
+        return -EIO;
+    json_array_foreach (a, i, e) {
+        json_int_t num, off, len;
+        if (json_unpack(e, "[I, I, I]", &num, &off, &len) < 0 || num < 1 || num > UINT32_MAX ||
+            off < 0 || len <= 0 || (uint64_t)off > size || (uint64_t)len > size - (uint64_t)off ||
+            (i && (unsigned)num <= r->parts[i - 1].number))
+            return -EIO;
+        r->parts[i] = (bsnap_part_extent){(unsigned)num, (uint64_t)off, (uint64_t)len};
+    }
+    return 0;
 }
 
 static int copy_id(char *dst, const char *src)
@@ -345,7 +389,8 @@ int snapshot_rec_decode(const void *buf, size_t len, struct snapshot_rec *ret)
         r.pages_written = pw ? (uint64_t)json_integer_value(pw) : 0;
     }
     r.description = strdup(desc);
-    if (!r.description || tags_from_json(json_object_get(o, "tags"), &r.tags) < 0) {
+    if (!r.description || tags_from_json(json_object_get(o, "tags"), &r.tags) < 0 ||
+        parts_from_json(json_object_get(o, "partitions"), r.size, &r) < 0) {
         rc = -EIO;
         goto out;
     }

@@ -18,7 +18,6 @@
 #include "error.h"
 #include "index.h"
 #include "pack.h"
-#include "snapshot.h"
 #include "store.h"
 #include "util.h"
 
@@ -210,6 +209,13 @@ int pins_reap(bsnap_store *s, meta_txn *txn, uint64_t *ret_reaped)
 }
 
 /* A reader of @rec's block map, pinned when @pin (and the store writable). */
+void snapshot_tree(const struct snapshot_rec *r, struct bm_tree *ret)
+{
+    ret->root = r->root;
+    ret->depth = r->depth;
+    ret->nchunks = r->chunk_size ? DIV_ROUND_UP(r->size, r->chunk_size) : 0;
+}
+
 static int reader_from_rec(bsnap_store *s, const struct snapshot_rec *rec, bool pin,
                            bsnap_reader **ret)
 {

@@ -28,6 +28,9 @@ struct bsnap_reader {
     int pin_fd;
 };
 
+/* The block map of a snapshot record. */
+void snapshot_tree(const struct snapshot_rec *r, struct bm_tree *ret);
+
 /* A reader of completed snapshot @id, pinned when @pin (and the store
  * writable); bsnap_reader_open() without clearing the error record.
  * Errors: as bsnap_reader_open(). */

@@ -7,6 +7,7 @@
 #ifndef BSNAP_RECORD_H
 #define BSNAP_RECORD_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -46,6 +47,11 @@ struct snapshot_rec {
     uint64_t chunks_written; /* data chunks */
     uint64_t pages_written;  /* block-map pages */
     struct tags tags;
+    /* The partition table found when it was taken ("partitions"); false in
+     * older records and pending ones. */
+    bool parts_known;
+    size_t nparts;
+    bsnap_part_extent *parts; /* malloc'd, NULL when nparts is 0 */
 };
 
 struct volume_rec {

@@ -20,15 +20,9 @@
 #include "index.h"
 #include "pack.h"
 #include "pipeline.h"
+#include "reader.h"
 #include "store.h"
 #include "util.h"
-
-void snapshot_tree(const struct snapshot_rec *r, struct bm_tree *ret)
-{
-    ret->root = r->root;
-    ret->depth = r->depth;
-    ret->nchunks = r->chunk_size ? DIV_ROUND_UP(r->size, r->chunk_size) : 0;
-}
 
 int volume_open(const char *path, int *ret_fd, uint64_t *ret_size, char **ret_canonical)
 {
@@ -451,6 +445,42 @@ static void undo_run(bsnap_store *s, struct pack_writer *pw, int lockfd)
 }
 
 /* Take a snapshot; complete it (@ret_taken NULL) or hand it over pending. */
+/* Record in @rec (pending, its chunks committed) the partition table of
+ * the snapshot, read once through a reader of it: snapshots never change,
+ * so a view lists SNAP.pN files from the record instead of reading every
+ * table again.  A table that does not check is no table (no partitions);
+ * a read that fails leaves the table unrecorded (readers of the snapshot
+ * then look for themselves) and does not fail the snapshot. */
+static void find_partitions(bsnap_store *s, struct snapshot_rec *rec)
+{
+    bsnap_reader *rd = NULL;
+    bsnap_partition *parts = NULL;
+    error_saved saved;
+    size_t n = 0;
+    int r;
+
+    error_save(&saved);
+    r = reader_open_pending(s, rec, &rd);
+    if (r == 0)
+        r = bsnap_partitions_read(rd, &parts, &n);
+    bsnap_reader_close(rd);
+    if (r == 0 && n && !(rec->parts = calloc(n, sizeof *rec->parts)))
+        r = -ENOMEM;
+    if (r < 0) {
+        bsnap_log(BSNAP_LOG_WARNING, "snapshot", "snapshot %s: partition table not recorded: %s",
+                  rec->id, bsnap_last_error()->message);
+        free(parts);
+        error_restore(&saved);
+        return;
+    }
+    for (size_t i = 0; i < n; i++)
+        rec->parts[i] = (bsnap_part_extent){parts[i].number, parts[i].offset, parts[i].size};
+    rec->nparts = n;
+    rec->parts_known = true;
+    free(parts);
+    error_restore(&saved);
+}
+
 static int take(bsnap_store *s, const bsnap_snapshot_options *o, char ret_id[BSNAP_ID_MAX],
                 bsnap_snapshot_stats *ret_stats, struct snapshot_taken *ret_taken)
 {
@@ -575,6 +605,7 @@ static int take(bsnap_store *s, const bsnap_snapshot_options *o, char ret_id[BSN
     t.rec.bytes_written = stats.new_bytes;
     t.rec.chunks_written = stats.new_chunks;
     t.rec.pages_written = stats.new_pages;
+    find_partitions(s, &t.rec);
     if (!ret_taken) {
         r = complete(s, &t);
         if (r < 0)

@@ -28,10 +28,6 @@
  * and canonical path (malloc'd).  Errors name the path. */
 int volume_open(const char *path, int *ret_fd, uint64_t *ret_size, char **ret_canonical);
 
-/* The block map of a completed snapshot record. */
-struct bm_tree;
-void snapshot_tree(const struct snapshot_rec *r, struct bm_tree *ret);
-
 /* A snapshot written whole but still pending: its record (state pending, in
  * the store) and its volume's record (saved only when it completes). */
 struct snapshot_taken {

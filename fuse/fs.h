@@ -58,6 +58,7 @@ struct snap {
     uint64_t blocks; /* st_blocks of the whole volume */
     unsigned refs;   /* under fs->lock */
     bool in_table;   /* under fs->lock */
+    uint64_t seen;   /* under fs->lock: the last listing that found it */
     pthread_mutex_t parts_lock;
     bool parts_done; /* under parts_lock; then immutable */
     bsnap_partition *parts;
@@ -114,6 +115,7 @@ struct fs {
     void *snaps;   /* tsearch: struct snap by id */
     fuse_ino_t next_ino;
     uint64_t next_serial;
+    uint64_t list_gen; /* listings of snapshots/ begun */
     uint64_t nnodes;
     struct handle *handles; /* open files: closed at teardown if the loop
                              * ends (signal) while files are still open */

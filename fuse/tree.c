@@ -104,6 +104,7 @@ static struct snap *snap_get(struct fs *fs, const bsnap_snapshot_info *info)
     snprintf(s->id, sizeof(s->id), "%s", info->id);
     s->info = *info;
     s->serial = ++fs->next_serial;
+    s->seen = fs->list_gen; /* not dropped by a listing under way */
     uint64_t data = info->data_chunks * (uint64_t)info->chunk_size;
     s->blocks = DIV_UP(data < info->size ? data : info->size, 512);
     pthread_mutex_init(&s->parts_lock, NULL);
@@ -161,11 +162,37 @@ static uint64_t window_blocks(bsnap_reader *r, uint64_t off, uint64_t len)
     return DIV_UP(data, 512);
 }
 
+/* The partition table recorded in @s's record (-ENODATA for a record
+ * without one), as bsnap_partition entries with their place only. */
+static int recorded_partitions(struct fs *fs, const struct snap *s, bsnap_partition **ret_parts,
+                               size_t *ret_n)
+{
+    bsnap_part_extent *ext;
+    size_t n;
+    int e = bsnap_snapshot_partitions(fs->store, s->id, &ext, &n);
+    if (e < 0)
+        return e;
+    bsnap_partition *parts = n ? calloc(n, sizeof(*parts)) : NULL;
+    if (n && !parts) {
+        free(ext);
+        return -ENOMEM;
+    }
+    for (size_t i = 0; i < n; i++) {
+        parts[i].number = ext[i].number;
+        parts[i].offset = ext[i].offset;
+        parts[i].size = ext[i].size;
+    }
+    free(ext);
+    *ret_parts = parts;
+    *ret_n = n;
+    return 0;
+}
+
 int snap_partitions(struct fs *fs, struct snap *s)
 {
     bsnap_reader *r;
-    bsnap_partition *parts;
-    size_t n;
+    bsnap_partition *parts = NULL;
+    size_t n = 0;
     int e;
 
     pthread_mutex_lock(&s->parts_lock);
@@ -177,7 +204,11 @@ int snap_partitions(struct fs *fs, struct snap *s)
     e = bsnap_reader_open_flags(fs->store, s->id, BSNAP_READER_NOPIN, &r);
     if (e < 0)
         goto out;
-    e = bsnap_partitions_read(r, &parts, &n);
+    /* The table found when the snapshot was taken; older records have
+     * none, and their table is read from the snapshot. */
+    e = recorded_partitions(fs, s, &parts, &n);
+    if (e == -ENODATA)
+        e = bsnap_partitions_read(r, &parts, &n);
     if (e < 0) {
         char *msg = fs_engine_message();
         fuse_log(FUSE_LOG_ERR, "blocksnap: %s: cannot read the partition table: %s (%s)\n", s->id,
@@ -567,12 +598,11 @@ void listing_free(struct listing *l)
     l->n = 0;
 }
 
-/* Snapshots of the table that the store no longer lists. */
+/* Snapshots of the table that the last listing did not find. */
 struct gone {
     char (*ids)[BSNAP_ID_MAX];
     size_t n, cap;
-    const bsnap_snapshot_info *list;
-    size_t nlist;
+    uint64_t gen;
 };
 
 static void collect_gone(const void *nodep, VISIT which, void *ud)
@@ -581,10 +611,7 @@ static void collect_gone(const void *nodep, VISIT which, void *ud)
     struct gone *g = ud;
     if (which != postorder && which != leaf)
         return;
-    for (size_t i = 0; i < g->nlist; i++)
-        if (strcmp(g->list[i].id, s->id) == 0 && g->list[i].state == BSNAP_SNAPSHOT_COMPLETED)
-            return;
-    if (g->n < g->cap)
+    if (s->seen < g->gen && g->n < g->cap)
         memcpy(g->ids[g->n++], s->id, BSNAP_ID_MAX);
 }
 
@@ -610,52 +637,85 @@ int tree_list_parts(struct fs *fs, struct listing *l, size_t *cap, const char *i
     return e;
 }
 
-static int list_snapshots(struct fs *fs, struct listing *l, size_t *cap)
-{
-    bsnap_snapshot_info *infos;
-    size_t n;
-    char name[BSNAP_ID_MAX + 16];
-    int e = bsnap_snapshot_list(fs->store, &infos, &n);
-    if (e < 0)
-        return -EIO;
+struct list_walk {
+    struct fs *fs;
+    struct listing *l;
+    size_t *cap;
+    uint64_t gen;
+};
 
-    for (size_t i = 0; i < n && e == 0; i++) {
-        if (infos[i].state != BSNAP_SNAPSHOT_COMPLETED)
-            continue;
-        if (fs->single_id && strcmp(infos[i].id, fs->single_id) != 0)
-            continue;
-        struct snap *s = snap_get(fs, &infos[i]);
-        if (!s) {
-            e = -ENOMEM;
-            break;
+/* One snapshot of snapshots/: SNAP.img and its SNAP.pN files, named from
+ * its record's partition table (a record without one: read from the
+ * snapshot, as snap_partitions() does for a lookup). */
+static int list_one(const bsnap_snapshot_entry *ent, void *ud)
+{
+    struct list_walk *w = ud;
+    struct fs *fs = w->fs;
+    char name[BSNAP_ID_MAX + 16];
+    struct snap key;
+    int e;
+
+    if (ent->info.state != BSNAP_SNAPSHOT_COMPLETED)
+        return 0;
+    if (fs->single_id && strcmp(ent->info.id, fs->single_id) != 0)
+        return 0;
+    snprintf(name, sizeof(name), "%s.img", ent->info.id);
+    e = listing_add(w->l, w->cap, name, S_IFREG, 0);
+    if (e == 0 && ent->parts_known)
+        for (size_t k = 0; k < ent->nparts && e == 0; k++) {
+            snprintf(name, sizeof(name), "%s.p%u", ent->info.id, ent->parts[k].number);
+            e = listing_add(w->l, w->cap, name, S_IFREG, 0);
         }
-        snprintf(name, sizeof(name), "%s.img", s->id);
-        e = listing_add(l, cap, name, S_IFREG, 0);
+    else if (e == 0) {
+        struct snap *s = snap_get(fs, &ent->info);
+        if (!s)
+            return -ENOMEM;
         /* A snapshot whose first chunks are damaged still lists its .img;
          * snap_partitions() has logged why it has no partition files. */
-        if (e == 0 && snap_partitions(fs, s) == 0)
+        if (snap_partitions(fs, s) == 0)
             for (size_t k = 0; k < s->nparts && e == 0; k++) {
                 snprintf(name, sizeof(name), "%s.p%u", s->id, s->parts[k].number);
-                e = listing_add(l, cap, name, S_IFREG, 0);
+                e = listing_add(w->l, w->cap, name, S_IFREG, 0);
             }
         snap_unref(fs, s);
     }
+    /* Still in the store: keep its entry of the table, if it has one. */
+    snprintf(key.id, sizeof(key.id), "%s", ent->info.id);
+    pthread_mutex_lock(&fs->lock);
+    void **found = tfind(&key, &fs->snaps, snap_cmp);
+    if (found)
+        (*(struct snap **)found)->seen = w->gen;
+    pthread_mutex_unlock(&fs->lock);
+    return e;
+}
+
+/* snapshots/ from one walk of the snapshot records: no reader per
+ * snapshot for the ones whose record holds their partition table, and no
+ * array of every record. */
+static int list_snapshots(struct fs *fs, struct listing *l, size_t *cap)
+{
+    struct list_walk w = {.fs = fs, .l = l, .cap = cap};
+
+    pthread_mutex_lock(&fs->lock);
+    w.gen = ++fs->list_gen;
+    pthread_mutex_unlock(&fs->lock);
+    int e = bsnap_snapshot_walk(fs->store, list_one, &w);
+    if (e == -ENOMEM)
+        return e;
+    if (e < 0)
+        return -EIO;
 
     /* Drop the snapshots that are gone from the table. */
-    if (e == 0) {
-        struct gone g = {.list = infos, .nlist = n};
-        pthread_mutex_lock(&fs->lock);
-        g.cap = 1024;
-        g.ids = calloc(g.cap, sizeof(*g.ids));
-        if (g.ids)
-            twalk_r(fs->snaps, collect_gone, &g);
-        pthread_mutex_unlock(&fs->lock);
-        for (size_t i = 0; i < g.n; i++)
-            snap_drop(fs, g.ids[i]);
-        free(g.ids);
-    }
-    free(infos);
-    return e;
+    struct gone g = {.gen = w.gen, .cap = 1024};
+    g.ids = calloc(g.cap, sizeof(*g.ids));
+    pthread_mutex_lock(&fs->lock);
+    if (g.ids)
+        twalk_r(fs->snaps, collect_gone, &g);
+    pthread_mutex_unlock(&fs->lock);
+    for (size_t i = 0; i < g.n; i++)
+        snap_drop(fs, g.ids[i]);
+    free(g.ids);
+    return 0;
 }
 
 int tree_list(struct fs *fs, const struct node *dir, struct listing *ret)

@@ -873,6 +873,48 @@ typedef struct bsnap_boot_info {
 BSNAP_API BSNAP_WUR int bsnap_partitions_read(bsnap_reader *reader, bsnap_partition **ret_parts,
                                               size_t *ret_n) BSNAP_NONNULL(1, 2, 3);
 
+/** Where one partition of a snapshot lies: what a view needs to show it as
+ * a file of its own.  A snapshot's table of these is found when it is
+ * taken (bsnap_partitions_read() through a reader of the new snapshot) and
+ * kept in its record: snapshots never change, so neither does the table. */
+typedef struct bsnap_part_extent {
+    unsigned number; /**< as bsnap_partition.number */
+    uint64_t offset; /**< bytes from the start of the volume */
+    uint64_t size;   /**< bytes, > 0; offset + size <= the volume size */
+} bsnap_part_extent;
+
+/** One snapshot of a bsnap_snapshot_walk(). */
+typedef struct bsnap_snapshot_entry {
+    bsnap_snapshot_info info;
+    /** false when the record has no table: a snapshot taken by a version
+     * that did not record it (read it with bsnap_partitions_read()), or a
+     * pending one.  true with @nparts 0: no partition table was found. */
+    bool parts_known;
+    size_t nparts;
+    const bsnap_part_extent *parts; /**< valid during the callback only */
+} bsnap_snapshot_entry;
+
+/** Called for each snapshot of a walk; a non-zero return stops the walk
+ * and is returned by it. */
+typedef int (*bsnap_snapshot_walk_fn)(const bsnap_snapshot_entry *entry, void *userdata);
+
+/** Call @fn for every snapshot (pending ones too), in id order, from one
+ * walk of the record table in one read transaction: one record in memory
+ * at a time, no reader opened.  @fn runs inside that transaction: it may
+ * read the store but should be short, and must not take a write.
+ * Errors: -EIO, -ENOMEM; or what @fn returned. */
+BSNAP_API BSNAP_WUR int bsnap_snapshot_walk(bsnap_store *store, bsnap_snapshot_walk_fn fn,
+                                            void *userdata) BSNAP_NONNULL(1, 2);
+
+/** The partition table recorded in snapshot @id's record.
+ * @ret_parts out: malloc'd array sorted by number, NULL when *ret_n is 0.
+ * Errors: -EINVAL (InvalidSnapshotID.Malformed); -ENOENT
+ * (InvalidSnapshot.NotFound); -ENODATA (not recorded: see
+ * bsnap_snapshot_entry.parts_known); -EIO; -ENOMEM. */
+BSNAP_API BSNAP_WUR int bsnap_snapshot_partitions(bsnap_store *store, const char *id,
+                                                  bsnap_part_extent **ret_parts, size_t *ret_n)
+    BSNAP_NONNULL(1, 2, 3, 4);
+
 /** Inspect the boot sectors of an open snapshot.  The mode follows these
  * rules: UEFI when an EFI System Partition exists (GPT type
  * C12A7328-F81F-11D2-BA4B-00A0C93EC93B or MBR type 0xEF); legacy BIOS when

@@ -28,6 +28,7 @@
 #include "error.h"
 #include "index.h"
 #include "meta.h"
+#include "reader.h"
 #include "snapshot.h"
 #include "store.h"
 
