@@ -86,6 +86,67 @@ static void test_snapshot_roundtrip(void **state)
     snapshot_rec_clear(&in);
 }
 
+/* "partitions": kept when known (an empty table too), absent otherwise;
+ * values that cannot be a table of the volume are a damaged record. */
+static void test_snapshot_partitions(void **state)
+{
+    struct snapshot_rec in = sample_snapshot(), out = {0};
+    bsnap_part_extent parts[2] = {{1, 1048576, 2097152}, {5, 4194304, 1024}};
+    char *json = NULL;
+    size_t len = 0;
+
+    (void)state;
+    /* unknown (an older record, or a pending one): no key */
+    assert_int_equal(snapshot_rec_encode(&in, &json, &len), 0);
+    assert_null(strstr(json, "partitions"));
+    assert_int_equal(snapshot_rec_decode(json, len, &out), 0);
+    assert_false(out.parts_known);
+    assert_int_equal(out.nparts, 0);
+    free(json);
+    snapshot_rec_clear(&out);
+    /* known, none */
+    in.parts_known = true;
+    assert_int_equal(snapshot_rec_encode(&in, &json, &len), 0);
+    assert_non_null(strstr(json, "\"partitions\":[]"));
+    assert_int_equal(snapshot_rec_decode(json, len, &out), 0);
+    assert_true(out.parts_known);
+    assert_int_equal(out.nparts, 0);
+    assert_null(out.parts);
+    free(json);
+    snapshot_rec_clear(&out);
+    /* known, two */
+    in.parts = parts;
+    in.nparts = 2;
+    assert_int_equal(snapshot_rec_encode(&in, &json, &len), 0);
+    assert_int_equal(snapshot_rec_decode(json, len, &out), 0);
+    assert_true(out.parts_known);
+    assert_int_equal(out.nparts, 2);
+    for (size_t i = 0; i < 2; i++)
+        assert_true(out.parts[i].number == parts[i].number &&
+                    out.parts[i].offset == parts[i].offset && out.parts[i].size == parts[i].size);
+    free(json);
+    snapshot_rec_clear(&out);
+    /* checked records whose table does not fit the volume, or repeats a
+     * number */
+    static const bsnap_part_extent bad[][2] = {
+        {{1, 0, (1ull << 30) + 2}, {2, 1, 1}}, /* past the end */
+        {{1, (1ull << 30), 2}, {2, 1, 1}},     /* ends past the end */
+        {{1, 0, 0}, {2, 1, 1}},                /* empty */
+        {{0, 0, 1}, {2, 1, 1}},                /* number 0 */
+        {{2, 0, 1}, {2, 1, 1}},                /* the same number twice */
+        {{1, UINT64_MAX - 1, 4}, {2, 1, 1}},   /* wraps */
+    };
+    for (size_t i = 0; i < ARRAY_SIZE(bad); i++) {
+        in.parts = (bsnap_part_extent *)bad[i];
+        assert_int_equal(snapshot_rec_encode(&in, &json, &len), 0);
+        assert_error(snapshot_rec_decode(json, len, &out), -EIO, "Store.Corrupt");
+        free(json);
+    }
+    in.parts = NULL;
+    in.nparts = 0;
+    snapshot_rec_clear(&in);
+}
+
 static void test_volume_roundtrip(void **state)
 {
     struct volume_rec in = {0}, out = {0};
@@ -743,6 +804,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_snapshot_roundtrip),
+        cmocka_unit_test(test_snapshot_partitions),
         cmocka_unit_test(test_volume_roundtrip),
         cmocka_unit_test(test_decode_errors),
         cmocka_unit_test(test_record_bit_flips),

@@ -972,10 +972,100 @@ static void test_zero_options(void **state)
     free(out);
 }
 
+/* MBR entry @i of the volume file @path: partition of @count sectors at
+ * sector @start. */
+static void mbr_put(const char *path, int i, uint32_t start, uint32_t count)
+{
+    uint8_t e[16] = {0}, sig[2] = {0x55, 0xaa};
+    int fd = open(path, O_WRONLY);
+
+    e[4] = 0x83;
+    for (int b = 0; b < 4; b++) {
+        e[8 + b] = (uint8_t)(start >> (8 * b));
+        e[12 + b] = (uint8_t)(count >> (8 * b));
+    }
+    assert_true(fd >= 0);
+    assert_int_equal(pwrite(fd, e, sizeof e, 446 + 16 * i), sizeof e);
+    assert_int_equal(pwrite(fd, sig, sizeof sig, 510), sizeof sig);
+    close(fd);
+}
+
+struct walked {
+    size_t n, known, parts;
+    int stop_after; /* 0: never */
+};
+
+static int walk_count(const bsnap_snapshot_entry *e, void *ud)
+{
+    struct walked *w = ud;
+    w->n++;
+    w->known += e->parts_known;
+    w->parts += e->nparts;
+    return w->stop_after && (int)w->n == w->stop_after ? 42 : 0;
+}
+
+/* A snapshot's record keeps the partition table found when it was taken;
+ * a record without one (an older version's) says so; the walk gives both. */
+static void test_partition_table_recorded(void **state)
+{
+    struct fixture *f = *state;
+    char *vol = volume_create(f, "mbr.img", 8 * MiB), *bare = volume_create(f, "bare.img", MiB);
+    char id[BSNAP_ID_MAX], bare_id[BSNAP_ID_MAX];
+    bsnap_part_extent *parts = (void *)1;
+    struct snapshot_rec rec = {0};
+    struct walked w = {0};
+    meta_txn *txn;
+    size_t n = 9;
+
+    mbr_put(vol, 0, 2048, 4096);
+    mbr_put(vol, 2, 8192, 2048);
+    snap_path(f, vol, id);
+    snap_path(f, bare, bare_id);
+    assert_int_equal(bsnap_snapshot_partitions(f->s, id, &parts, &n), 0);
+    assert_int_equal(n, 2);
+    assert_int_equal(parts[0].number, 1);
+    assert_true(parts[0].offset == MiB && parts[0].size == 2 * MiB);
+    assert_int_equal(parts[1].number, 3);
+    assert_true(parts[1].offset == 4 * MiB && parts[1].size == MiB);
+    free(parts);
+    /* no table: recorded as none */
+    assert_int_equal(bsnap_snapshot_partitions(f->s, bare_id, &parts, &n), 0);
+    assert_int_equal(n, 0);
+    assert_null(parts);
+    assert_int_equal(bsnap_snapshot_walk(f->s, walk_count, &w), 0);
+    assert_true(w.n == 2 && w.known == 2 && w.parts == 2);
+
+    /* the record as an older version wrote it: no table */
+    snap_record(f, id, &rec);
+    free(rec.parts);
+    rec.parts = NULL;
+    rec.nparts = 0;
+    rec.parts_known = false;
+    assert_int_equal(meta_txn_begin(f->s->meta, true, &txn), 0);
+    assert_int_equal(catalog_snapshot_save(txn, &rec), 0);
+    assert_int_equal(meta_txn_commit(txn), 0);
+    snapshot_rec_clear(&rec);
+    assert_error(bsnap_snapshot_partitions(f->s, id, &parts, &n), -ENODATA,
+                 "Snapshot.PartitionsNotRecorded");
+    w = (struct walked){0};
+    assert_int_equal(bsnap_snapshot_walk(f->s, walk_count, &w), 0);
+    assert_true(w.n == 2 && w.known == 1 && w.parts == 0);
+    /* a callback's non-zero answer stops the walk and comes back */
+    w = (struct walked){.stop_after = 1};
+    assert_int_equal(bsnap_snapshot_walk(f->s, walk_count, &w), 42);
+    assert_int_equal(w.n, 1);
+    assert_error(bsnap_snapshot_partitions(f->s, "snap-00000000000000000", &parts, &n), -ENOENT,
+                 "InvalidSnapshot.NotFound");
+    assert_verify_clean(f);
+    free(vol);
+    free(bare);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_full_snapshot, setup_4k, teardown_fixture),
+        cmocka_unit_test_setup_teardown(test_partition_table_recorded, setup_4k, teardown_fixture),
         cmocka_unit_test_setup_teardown(test_incremental, setup_4k, teardown_fixture),
         cmocka_unit_test_setup_teardown(test_zero_volume, setup_4k, teardown_fixture),
         cmocka_unit_test_setup_teardown(test_empty_volume, setup_4k, teardown_fixture),
