@@ -699,7 +699,22 @@ static int list_snapshots(struct fs *fs, struct listing *l, size_t *cap)
     pthread_mutex_lock(&fs->lock);
     w.gen = ++fs->list_gen;
     pthread_mutex_unlock(&fs->lock);
-    int e = bsnap_snapshot_walk(fs->store, list_one, &w);
+    int e;
+    if (fs->single_id) {
+        /* --snapshot-id: that record only, not a walk of all of them */
+        bsnap_snapshot_entry ent = {0};
+        bsnap_part_extent *parts = NULL;
+        e = bsnap_snapshot_get(fs->store, fs->single_id, &ent.info);
+        if (e == 0 && bsnap_snapshot_partitions(fs->store, fs->single_id, &parts, &ent.nparts) == 0)
+            ent.parts_known = true, ent.parts = parts;
+        if (e == 0)
+            e = list_one(&ent, &w);
+        else if (e == -ENOENT || e == -EINVAL)
+            e = 0; /* gone: an empty listing */
+        free(parts);
+    } else {
+        e = bsnap_snapshot_walk(fs->store, list_one, &w);
+    }
     if (e == -ENOMEM)
         return e;
     if (e < 0)

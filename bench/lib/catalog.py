@@ -16,6 +16,9 @@ Wall time is taken without /usr/bin/time (whose own exec costs several
 ms); the peak RSS comes from one more run under it.
   mount-ready        mount --foreground until the root directory lists
                      (peak RSS of the daemon then, from /proc/PID/status)
+  list-snapshots     then the first listing of MOUNT/snapshots/ (every
+                     SNAP.img and SNAP.pN name; the daemon's peak RSS after
+                     it, which counts the pages of the store's map it read)
 """
 import json
 import os
@@ -29,7 +32,7 @@ import tools as T
 
 TARGETS = {"describe-one": 0.010, "page-1000": 0.100, "page-1000-next": 0.100,
            "by-volume-1000": 0.100, "by-tag": 0.100, "delete-snapshot": 0.020,
-           "mount-ready": 1.0}
+           "mount-ready": 1.0, "list-snapshots": None}  # None: no target, a figure
 RSS_TARGET_KIB = 64 * 1024
 
 
@@ -38,10 +41,20 @@ def _median(runs):
             "rss_kib": max(m.rss_kib for m in runs)}
 
 
-def _mount_ready(blocksnap, store, mnt):
+def _peak_rss_kib(pid):
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1])
+    return 0
+
+
+def _mount_ready(blocksnap, store, mnt, n):
     """Seconds from exec to a root listing that shows snapshots/, and the
-    daemon's peak RSS (KiB) then.  Only the process started here is
-    signalled; it is unmounted before this returns."""
+    daemon's peak RSS (KiB) then; then the seconds of the first listing of
+    snapshots/ (which must name at least @n files) and the peak RSS after
+    it.  Only the process started here is signalled; it is unmounted
+    before this returns."""
     os.makedirs(mnt, exist_ok=True)
     t0 = time.monotonic()
     proc = subprocess.Popen([blocksnap, "--store", store, "mount", mnt, "--foreground"],
@@ -59,13 +72,13 @@ def _mount_ready(blocksnap, store, mnt):
             if time.monotonic() - t0 > 60:
                 raise T.Failed("mount did not answer within 60 s")
             time.sleep(0.002)
-        secs = time.monotonic() - t0
-        rss = 0
-        with open("/proc/%d/status" % proc.pid) as f:
-            for line in f:
-                if line.startswith("VmHWM:"):
-                    rss = int(line.split()[1])
-        return T.Measure(secs, rss)
+        ready = T.Measure(time.monotonic() - t0, _peak_rss_kib(proc.pid))
+        t1 = time.monotonic()
+        names = os.listdir(os.path.join(mnt, "snapshots"))
+        listed = T.Measure(time.monotonic() - t1, _peak_rss_kib(proc.pid))
+        if len(names) < n:
+            raise T.Failed("snapshots/ lists %d files for %d snapshots" % (len(names), n))
+        return ready, listed
     finally:
         subprocess.run(["fusermount3", "-u", mnt], stdout=subprocess.DEVNULL,
                        stderr=subprocess.DEVNULL)
@@ -127,8 +140,11 @@ def run_one(blocksnap, fill, work, n, reps, log, mount=True):
     victims = [i for i in ids if i != last and i != first][:reps + 1]
     timed("delete-snapshot", lambda i: cli("delete-snapshot", "--snapshot-id", victims[i]))
     if mount and not T.NO_FUSE:
-        runs = [_mount_ready(blocksnap, store, os.path.join(d, "mnt")) for _ in range(reps)]
-        res["mount-ready"] = _median(runs)
+        runs = [_mount_ready(blocksnap, store, os.path.join(d, "mnt"),
+                             n - reps - 1)
+                for _ in range(reps)]
+        res["mount-ready"] = _median([r[0] for r in runs])
+        res["list-snapshots"] = _median([r[1] for r in runs])
     res["store_bytes"] = sum(os.path.getsize(os.path.join(r, f))
                              for r, _, fs in os.walk(store) for f in fs)
     shutil.rmtree(d, ignore_errors=True)
@@ -148,7 +164,8 @@ def table(results):
         for s in sizes:
             r = results[s].get(o)
             cells.append("%.1f ms, %.1f MiB" % (r["secs"] * 1000, r["rss_kib"] / 1024) if r else "-")
-        row = "| %s | %g ms, 64 MiB | %s" % (o, TARGETS[o] * 1000, " | ".join(cells))
+        target = "%g ms, 64 MiB" % (TARGETS[o] * 1000) if TARGETS[o] else "-"
+        row = "| %s | %s | %s" % (o, target, " | ".join(cells))
         if len(sizes) > 1:
             a, b = results[sizes[0]].get(o), results[sizes[-1]].get(o)
             row += " | %.2fx" % (b["secs"] / a["secs"]) if a and b and a["secs"] else " | -"
