@@ -15,7 +15,9 @@
  * telling to run `blocksnap verify`, and every later call of the
  * environment fails the same way.  Nothing is written into a file the
  * structure check (metacheck.h) finds damaged: the first write transaction
- * of an open runs it, and from then on writes fail (reads go on, guarded;
+ * of an open runs it (or finds the file unchanged since a process that
+ * checked it last wrote it: meta.c, "the verified state"), and from then on
+ * writes fail (reads go on, guarded;
  * meta_is_damaged() tells readers to do without a pin).  A file too damaged for liblmdb to open still opens
  * here, in that failed state, so that meta_check() can name the damage.
  */
@@ -72,6 +74,12 @@ void meta_close(meta *m);
  * any, every later write transaction fails, while reads go on through the
  * guard), negative errno when it could not.  Any thread. */
 int meta_check(meta *m, metacheck_func fn, void *ud, struct metacheck_stats *ret_stats);
+
+/* Whether this open's check before its first write was the verified
+ * state's stamp (meta.c, "the verified state") rather than the walk. */
+bool meta_check_skipped(meta *m);
+/* At most this many writing processes in a row skip the walk. */
+#define META_STAMP_MAX_SKIPS 64
 
 /* Whether the environment was found damaged (every write is refused). */
 bool meta_is_damaged(meta *m);

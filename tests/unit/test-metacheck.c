@@ -578,6 +578,144 @@ static void test_salvage_no_main(void **state)
         assert_int_equal(sv.got[i], 0);
 }
 
+/* ---- the verified state (meta.c): the walk is skipped while the file is
+ * the one the last checked writer left ---- */
+
+static meta *open_meta(struct mfix *m)
+{
+    char dir[400];
+    meta *me = NULL;
+
+    snprintf(dir, sizeof dir, "%s/meta", m->f->store_path);
+    assert_int_equal(meta_open(dir, false, &me), 0);
+    return me;
+}
+
+/* One write transaction: 0, or its error.  @skipped: whether the check
+ * before it did not walk. */
+static int write_one(meta *me, bool *skipped)
+{
+    meta_txn *txn = NULL;
+    int r = meta_txn_begin(me, true, &txn);
+
+    *skipped = meta_check_skipped(me);
+    if (r < 0)
+        return r;
+    assert_int_equal(meta_put(txn, T_INFO, "test-key", 8, "v", 1), 0);
+    return meta_txn_commit(txn);
+}
+
+static bool exists(const char *path)
+{
+    return access(path, F_OK) == 0;
+}
+
+static void reload(struct mfix *m)
+{
+    free(m->buf);
+    m->buf = file_slurp(m->file, &m->len);
+}
+
+/* A write after an unchanged file does not walk; damage to a page no write
+ * touches, made after that, is still found by the next writer's walk (and
+ * by verify's): the write is refused and the file stays as it was. */
+static void test_stamp_skips_until_changed(void **state)
+{
+    struct mfix *m = *state;
+    char *stamp = path_in(m->f->store_path, "meta/data.mdb.checked");
+    uint8_t *after;
+    size_t alen;
+    bool skipped;
+    meta *me;
+
+    assert_true(exists(stamp)); /* the setup's writer left one */
+    me = open_meta(m);
+    assert_int_equal(write_one(me, &skipped), 0);
+    assert_true(skipped);
+    meta_close(me);
+
+    reload(m);
+    wr16(chunks_leaf(m, 2) + 12, 4000);
+    write_file(m->file, m->buf, m->len);
+    me = open_meta(m);
+    assert_error(write_one(me, &skipped), -EIO, "Store.Corrupt");
+    assert_false(skipped);
+    assert_message_has("mp_lower 4000");
+    meta_close(me);
+    assert_false(exists(stamp)); /* the walk that found damage removed it */
+    after = file_slurp(m->file, &alen);
+    assert_int_equal(alen, m->len);
+    assert_memory_equal(after, m->buf, alen);
+    free(after);
+    expect_problem(m, "mp_lower 4000");
+    free(stamp);
+}
+
+/* A change while a writer has the store open (here the same bytes written
+ * again from outside) breaks the chain: that writer leaves no stamp, and
+ * the next one walks. */
+static void test_stamp_change_meanwhile(void **state)
+{
+    struct mfix *m = *state;
+    bool skipped;
+    meta *me = open_meta(m);
+
+    assert_int_equal(write_one(me, &skipped), 0);
+    assert_true(skipped);
+    reload(m);
+    write_file(m->file, m->buf, m->len);
+    meta_close(me);
+    me = open_meta(m);
+    assert_int_equal(write_one(me, &skipped), 0);
+    assert_false(skipped);
+    meta_close(me);
+    /* that walk's writer stamped again */
+    me = open_meta(m);
+    assert_int_equal(write_one(me, &skipped), 0);
+    assert_true(skipped);
+    meta_close(me);
+}
+
+/* A stamp that does not say what it should (one digit changed) is not
+ * believed. */
+static void test_stamp_damaged(void **state)
+{
+    struct mfix *m = *state;
+    char *stamp = path_in(m->f->store_path, "meta/data.mdb.checked");
+    size_t len;
+    uint8_t *text = file_slurp(stamp, &len);
+    bool skipped;
+    meta *me;
+    char *sp;
+
+    /* the first digit of the size (the fifth word) */
+    sp = strchr(strchr(strchr(strchr((char *)text, ' ') + 1, ' ') + 1, ' ') + 1, ' ') + 1;
+    *sp = *sp == '9' ? '1' : (char)(*sp + 1);
+    write_file(stamp, text, len);
+    me = open_meta(m);
+    assert_int_equal(write_one(me, &skipped), 0);
+    assert_false(skipped);
+    meta_close(me);
+    free(text);
+    free(stamp);
+}
+
+/* At most META_STAMP_MAX_SKIPS writing processes in a row skip the walk
+ * (damage below the file system leaves ctime as it was). */
+static void test_stamp_max_skips(void **state)
+{
+    struct mfix *m = *state;
+    bool skipped;
+
+    for (int i = 0; i <= META_STAMP_MAX_SKIPS; i++) {
+        meta *me = open_meta(m);
+        assert_int_equal(write_one(me, &skipped), 0);
+        if (skipped != (i < META_STAMP_MAX_SKIPS))
+            fail_msg("open %d: skipped %d", i, skipped);
+        meta_close(me);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -600,6 +738,10 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_salvage_sound, setup, teardown),
         cmocka_unit_test_setup_teardown(test_salvage_damaged, setup, teardown),
         cmocka_unit_test_setup_teardown(test_salvage_no_main, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_stamp_skips_until_changed, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_stamp_change_meanwhile, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_stamp_damaged, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_stamp_max_skips, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
