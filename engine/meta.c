@@ -569,7 +569,9 @@ static void stamp_write(meta *m)
     bool ok = false;
     int fd, i;
 
-    if (!fstate_get(m, &now) || !fstate_eq(&now, &m->trust))
+    /* whole seconds: a file system whose times are coarser than the
+     * clock's tick (a later change in the same second would keep ctime) */
+    if (!fstate_get(m, &now) || !fstate_eq(&now, &m->trust) || now.ctime_ns == 0)
         return;
     /* a change in ctime's clock tick would leave ctime as it is */
     for (i = 0; i < 200; i++) {
