@@ -70,7 +70,7 @@ struct meta {
     uintptr_t map; /* where the file is mapped, or 0: not known */
     size_t psize;
     /* The verified state (see "the verified state" below); under lock. */
-    char *stamp;    /* DATA.checked, or NULL: a single-file environment */
+    char *stamp;    /* meta/checked, or NULL: a single-file environment */
     bool trusted;   /* the file as `trust` describes it is sound */
     bool stamp_due; /* write the stamp on close */
     bool by_stamp;  /* this open's check was the stamp's, not the walk */
@@ -415,8 +415,8 @@ static int call_fail(meta *m, int rc, const char *what)
  * restore over it, a repair) leaves the inode with a new ctime, which no
  * program can set back.  So a process that found the file sound (by the
  * walk, or by the stamp) and then changed it only through its own commits
- * records, when it closes the store, the state it leaves: DATA.checked
- * (meta/data.mdb.checked) holds the data file's device, inode, size and
+ * records, when it closes the store, the state it leaves: meta/checked
+ * (beside data.mdb) holds the data file's device, inode, size and
  * ctime, a digest of its two meta pages, the number of walks skipped in a
  * row, and a digest of the line itself.  The next process's first write
  * skips the walk when the file matches all of it, and walks otherwise (no
@@ -828,7 +828,7 @@ static int open_at(const char *dir, bool rdonly, bool nosubdir, meta **ret_meta)
         free(m);
         return bsnap_fail(-ENOMEM, "InternalError", "out of memory");
     }
-    if (!nosubdir && asprintf(&m->stamp, "%s.checked", m->file) < 0) {
+    if (!nosubdir && asprintf(&m->stamp, "%s/checked", dir) < 0) {
         free(m->file);
         free(m);
         return bsnap_fail(-ENOMEM, "InternalError", "out of memory");

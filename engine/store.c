@@ -519,12 +519,15 @@ int bsnap_store_open(const char *path, unsigned flags, const bsnap_store_config 
         goto fail;
     }
     if (s->file_mode != 0600 && st.st_uid == geteuid() && !(flags & STORE_NOMETA)) {
-        /* liblmdb created its files 0600 (see store.h) */
+        /* liblmdb created its files 0600 (see store.h); only when they
+         * differ: a chmod gives data.mdb a new ctime, and with it a walk of
+         * the structure check (meta.c, "the verified state") */
         _cleanup_free_ char *data = store_path(s, "meta/data.mdb");
         _cleanup_free_ char *lock = store_path(s, "meta/lock.mdb");
-        if (data)
+        struct stat fs;
+        if (data && (stat(data, &fs) < 0 || (fs.st_mode & 07777) != s->file_mode))
             (void)chmod(data, s->file_mode);
-        if (lock)
+        if (lock && (stat(lock, &fs) < 0 || (fs.st_mode & 07777) != 0660))
             (void)chmod(lock, 0660);
     }
     tighten_store(s, &st);

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The structure check of meta/data.mdb walks the file only when it is not
-# the one the last checked writer left (meta/data.mdb.checked, see
+# the one the last checked writer left (meta/checked, see
 # docs/reliability.md, "The verified state"): a write after an unchanged
 # file does not walk; damage made after that in a page the write does not
 # touch (a leaf of the chunk table, under create-tags) is still found: the
@@ -15,7 +15,7 @@ requires python3 cmp
 step "a store with a snapshot: its writer left a stamp"
 head -c $((4 << 20)) /dev/urandom >"$T/vol.img"
 snap=$(snapshot_create "$T/vol.img")
-[ -f "$STORE/meta/data.mdb.checked" ] || die "no meta/data.mdb.checked after a write"
+[ -f "$STORE/meta/checked" ] || die "no meta/checked after a write"
 
 # tag N: create-tags on the snapshot, with the meta debug lines in $T/tag.err
 tag() {
@@ -50,7 +50,7 @@ cp "$STORE/meta/data.mdb" "$T/damaged.mdb"
 expect_fail Store.Corrupt 1 bs create-tags --resources "$snap" --tags Key=k,Value=2
 stderr_contains "data.mdb is damaged" "page $page (table chunks): mp_lower 4000"
 cmp "$STORE/meta/data.mdb" "$T/damaged.mdb" || die "a write went into the damaged file"
-[ ! -e "$STORE/meta/data.mdb.checked" ] || die "the stamp survived the walk that found damage"
+[ ! -e "$STORE/meta/checked" ] || die "the stamp survived the walk that found damage"
 rc=0
 bs verify >"$T/verify.out" || rc=$?
 sed 's/^/   | /' "$T/verify.out"

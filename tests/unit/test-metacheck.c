@@ -622,7 +622,7 @@ static void reload(struct mfix *m)
 static void test_stamp_skips_until_changed(void **state)
 {
     struct mfix *m = *state;
-    char *stamp = path_in(m->f->store_path, "meta/data.mdb.checked");
+    char *stamp = path_in(m->f->store_path, "meta/checked");
     uint8_t *after;
     size_t alen;
     bool skipped;
@@ -681,7 +681,7 @@ static void test_stamp_change_meanwhile(void **state)
 static void test_stamp_damaged(void **state)
 {
     struct mfix *m = *state;
-    char *stamp = path_in(m->f->store_path, "meta/data.mdb.checked");
+    char *stamp = path_in(m->f->store_path, "meta/checked");
     size_t len;
     uint8_t *text = file_slurp(stamp, &len);
     bool skipped;
