@@ -52,7 +52,9 @@ bs describe-snapshots >/dev/null
 step "a writer waiting for a held lock says so, and a signal ends the wait"
 store_state >"$T/state.before"
 for sig in INT TERM; do
-    flock -x "$STORE/lock" sleep 300 &
+    # The holder is the sleep itself (flock would leave its child behind
+    # when killed, holding the test's output open for 300 s).
+    (exec 9<"$STORE/lock" && flock -x 9 && exec sleep 300) &
     holder=$!
     on_cleanup_pid "$holder"
     wait_until 10 bash -c "! flock -n '$STORE/lock' true" # the holder has it
