@@ -3,7 +3,9 @@
 # partition table recorded when the snapshot was taken, not by reading the
 # table again: after the chunk that holds the table is damaged in its pack,
 # the listing and the partition files' sizes are as before (reads of the
-# damaged chunk fail with EIO, as for any damage).
+# damaged chunk fail with EIO, as for any damage).  A record written before
+# the table was recorded (rewritten here as such in the metadata file) has
+# its table read from the snapshot, as before.
 source "$(dirname "$0")/../lib/functions.sh"
 source "$(dirname "$0")/../lib/fuse-functions.sh"
 requires sfdisk python3
@@ -68,3 +70,36 @@ grep -q 'Input/output error' "$T/dd.err" || die "reading the damaged chunk: $(ca
 dd if="$T/vol.img" of="$T/p1.want" bs=512 skip=2048 count=8192 status=none
 assert_same_file "$T/mnt/snapshots/$snap.p1" "$T/p1.want" "partition 1"
 fuse_unmount "$T/mnt"
+
+step "a record as an older version wrote it (no table): the table is read"
+truncate -s 16M "$T/old.img"
+printf 'label: dos\nstart=2048, size=4096, type=83\nstart=8192, size=4096, type=83\n' |
+    sfdisk -q "$T/old.img" >/dev/null || die "sfdisk failed"
+old=$(snapshot_create "$T/old.img")
+# Same length (LMDB's value stays in place): without "partitions" and
+# "check", padded with spaces, which JSON allows.
+python3 - "$STORE/meta/data.mdb" "$old" <<'PY'
+import re, sys
+path, sid = sys.argv[1], sys.argv[2].encode()
+with open(path, "rb") as f:
+    data = bytearray(f.read())
+pat = re.compile(rb'\{"id":"' + sid + rb'"[^{}]*?"state":"completed"[^{}]*?'
+                 rb'(,"partitions":\[[0-9,\[\]]*\],"check":"[0-9a-f]{16}")\}')
+n = 0
+for m in pat.finditer(bytes(data)):
+    a, b = m.span(1)
+    data[a:b] = b" " * (b - a)
+    n += 1
+if n == 0:
+    sys.exit("no completed record of %s with a table in the metadata file" % sid.decode())
+with open(path, "r+b") as f:
+    f.write(data)
+print("   rewrote %d copies of the record of %s" % (n, sid.decode()))
+PY
+fuse_mount "$T/mnt"
+ls "$T/mnt/snapshots" | grep "^$old" >"$T/old.got" || true
+printf '%s\n' "$old.img" "$old.p1" "$old.p2" | diff -u - "$T/old.got" ||
+    die "snapshots/ of a record without a table"
+assert_eq "$(stat -c %s "$T/mnt/snapshots/$old.p2")" $((4096 * 512)) "size of $old.p2"
+fuse_unmount "$T/mnt"
+assert_verify_ok --snapshot-id "$old"
