@@ -465,9 +465,9 @@ static bool meta_pages_digest(meta *m, uint64_t *ret)
     uint8_t *buf;
     bool ok;
 
-    if (!m->env || !m->psize || mdb_env_get_fd(m->env, &fd) || !(buf = malloc(len)))
+    if (!m->env || !m->psize || mdb_env_get_fd(m->env, &fd) || !(buf = alloc_aligned(len)))
         return false;
-    ok = pread(fd, buf, len, 0) == (ssize_t)len;
+    ok = full_pread(fd, buf, len, 0) == (ssize_t)len;
     if (ok)
         *ret = XXH3_64bits(buf, len);
     free(buf);
@@ -491,23 +491,17 @@ static void stamp_line(const struct fstate *s, uint64_t digest, unsigned skips, 
  * process trusts it from here. */
 static bool stamp_matches(meta *m)
 {
-    char buf[256], want[256];
+    _cleanup_free_ char *buf = NULL;
+    char want[256];
     struct fstate now;
     uint64_t digest;
     unsigned skips;
-    ssize_t n;
-    int fd;
+    size_t n;
 
     if (!m->stamp || !fstate_get(m, &now) || !meta_pages_digest(m, &digest))
         return false;
-    fd = open(m->stamp, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-    if (fd < 0)
+    if (file_read_all(m->stamp, sizeof want - 1, &buf, &n) < 0 || n == 0)
         return false;
-    n = read(fd, buf, sizeof buf - 1);
-    close(fd);
-    if (n <= 0)
-        return false;
-    buf[n] = '\0';
     if (sscanf(buf, STAMP_MAGIC " %*s %*s %*s %*s %*s %u", &skips) != 1)
         return false;
     stamp_line(&now, digest, skips, want, sizeof want);
