@@ -388,7 +388,7 @@ int bsnap_snapshot_get(bsnap_store *s, const char *id, bsnap_snapshot_info *ret_
     bsnap_error_clear();
     r = catalog_snapshot_get(s, id, &rec);
     if (r < 0)
-        return r;
+        return error_param(r, "SnapshotId");
     info_from_rec(&rec, ret_info);
     snapshot_rec_clear(&rec);
     return 0;
@@ -463,7 +463,7 @@ int bsnap_snapshot_partitions(bsnap_store *s, const char *id, bsnap_part_extent 
     bsnap_error_clear();
     r = catalog_snapshot_get(s, id, &rec);
     if (r < 0)
-        return r;
+        return error_param(r, "SnapshotId");
     if (!rec.parts_known) {
         snapshot_rec_clear(&rec);
         return bsnap_fail(-ENODATA, "Snapshot.PartitionsNotRecorded",
@@ -487,7 +487,7 @@ static int snapshots_select(meta_txn *txn, const char *const *ids, size_t nids,
     for (size_t i = 0; i < nids; i++) {
         r = check_snapshot_id(ids[i]);
         if (r < 0)
-            return r;
+            return error_set_parameter("SnapshotIds[%zu]", i);
     }
     recs = calloc(nids, sizeof *recs);
     if (!recs)
@@ -496,7 +496,7 @@ static int snapshots_select(meta_txn *txn, const char *const *ids, size_t nids,
         r = catalog_snapshot_load(txn, ids[i], &recs[i]);
         if (r < 0) {
             snapshot_recs_free(recs, nids);
-            return r;
+            return error_param(r, "SnapshotIds[%zu]", i);
         }
     }
     *ret = recs;
@@ -638,7 +638,7 @@ int bsnap_snapshot_describe_one(bsnap_store *s, const char *id, json_t **ret_doc
     bsnap_error_clear();
     r = catalog_snapshot_get(s, id, &rec);
     if (r < 0)
-        return r;
+        return error_param(r, "SnapshotId");
     r = json_describe_snapshot(s, &rec, ret_doc);
     snapshot_rec_clear(&rec);
     return r;
@@ -660,7 +660,7 @@ int bsnap_volume_describe(bsnap_store *s, const bsnap_describe_options *o, json_
     for (size_t i = 0; i < nids; i++) {
         r = check_volume_id(ids[i]);
         if (r < 0)
-            return r;
+            return error_set_parameter("VolumeIds[%zu]", i);
     }
     r = page_begin(s, PAGE_VOLUMES, o, NULL, 0, &pg);
     if (r < 0)
@@ -676,7 +676,7 @@ int bsnap_volume_describe(bsnap_store *s, const bsnap_describe_options *o, json_
         return bsnap_fail(-ENOMEM, "InternalError", "out of memory");
     n = nids;
     for (size_t i = 0; i < nids && r >= 0; i++)
-        r = catalog_volume_load(txn, ids[i], &recs[i]);
+        r = error_param(catalog_volume_load(txn, ids[i], &recs[i]), "VolumeIds[%zu]", i);
     if (r >= 0)
         r = page_describe_array(s, &pg, o, recs, sizeof *recs, n, ret_doc);
     volume_recs_free(recs, n);
@@ -691,7 +691,7 @@ int bsnap_volume_describe_one(bsnap_store *s, const char *id, json_t **ret_doc)
     bsnap_error_clear();
     r = catalog_volume_get(s, id, &rec);
     if (r < 0)
-        return r;
+        return error_param(r, "VolumeId");
     r = json_describe_volume(s, &rec, ret_doc);
     volume_rec_clear(&rec);
     return r;

@@ -106,11 +106,13 @@ static int diff_run(bsnap_store *s, const char *first, const char *second, bm_di
     if (first) {
         r = load_completed(txn, first, &a);
         if (r < 0)
-            return r;
+            return error_param(r, "FirstSnapshotId");
     }
     r = load_completed(txn, second, &b);
-    if (r < 0)
+    if (r < 0) {
+        error_param(r, "SecondSnapshotId");
         goto out;
+    }
     meta_txn_abort(steal_ptr(txn));
     /* A store's chunk size never changes: a record with another one is
      * damaged (see reader_from_rec()). */

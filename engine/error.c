@@ -73,6 +73,39 @@ int error_set_parameter(const char *fmt, ...)
     return last.pub.err ? last.pub.err : -EIO;
 }
 
+static bool code_is_input(const char *code)
+{
+    size_t n = strlen(code);
+
+    static const char *const exact[] = {
+        "InvalidParameterValue", "InvalidParameterCombination", "MissingParameter",
+        "TagLimitExceeded",      "IncorrectState",              "VolumeInUse",
+        "InvalidID",             "InvalidBlockDeviceMapping",
+    };
+
+    for (size_t i = 0; i < sizeof exact / sizeof exact[0]; i++)
+        if (strcmp(code, exact[i]) == 0)
+            return true;
+    return (n > 10 && strcmp(code + n - 10, ".Malformed") == 0) ||
+           (n > 9 && strcmp(code + n - 9, ".NotFound") == 0) ||
+           (n > 6 && strcmp(code + n - 6, ".InUse") == 0) ||
+           (n > 12 && strcmp(code + n - 12, ".Unavailable") == 0);
+}
+
+int error_param(int r, const char *fmt, ...)
+{
+    va_list ap;
+
+    if (r >= 0 || last.param_set || !code_is_input(last.code))
+        return r;
+    va_start(ap, fmt);
+    vsnprintf(last.parameter, sizeof last.parameter, fmt, ap);
+    va_end(ap);
+    last.param_set = true;
+    publish();
+    return r;
+}
+
 /* The markers of a format: "@{Name}" is written Name, and its span noted.
  * To tell the format's markers from an argument's text, the format is
  * printed twice, each marker replaced by a byte that differs between the

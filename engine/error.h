@@ -48,6 +48,15 @@ size_t error_vformat(char *out, size_t cap, bsnap_error_ref *refs, const char *f
  * return error_set_parameter("Name"); after the check that failed. */
 int error_set_parameter(const char *fmt, ...) BSNAP_PRINTF(1, 2);
 
+/* For a public call's result @r: when it is a failure about an input (its
+ * code is a *.Malformed, *.NotFound, *.InUse or *.Unavailable, InvalidParameterValue,
+ * InvalidParameterCombination, MissingParameter, TagLimitExceeded,
+ * IncorrectState, VolumeInUse or InvalidID) and no
+ * callee named the parameter already, name it @fmt (error_set_parameter()).
+ * A damaged store, a full disk or an out-of-memory keep "".  Returns @r, so
+ * that a call reads: return error_param(r, "SnapshotId"); */
+int error_param(int r, const char *fmt, ...) BSNAP_PRINTF(2, 3);
+
 /* Record a failure whose message was formatted already, with its refs. */
 int bsnap_fail_text(int err, const char *code, const char *text, const bsnap_error_ref *refs,
                     size_t nrefs);

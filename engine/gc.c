@@ -488,9 +488,11 @@ int bsnap_gc(bsnap_store *s, const bsnap_gc_options *opts, bsnap_gc_stats *ret_s
     int lockfd = -1, r;
 
     bsnap_error_clear();
-    if (max_unused > 100)
-        return bsnap_fail(-EINVAL, "InvalidParameterValue",
-                          "MaxUnused: %u is not a percentage from 0 to 100", max_unused);
+    if (max_unused > 100) {
+        bsnap_fail(-EINVAL, "InvalidParameterValue",
+                   "MaxUnused: %u is not a percentage from 0 to 100", max_unused);
+        return error_set_parameter("MaxUnused");
+    }
     r = store_lock(s, true, opts ? &opts->run : NULL, &lockfd);
     if (r < 0)
         return r;

@@ -24,10 +24,11 @@ static int check_owners(const bsnap_store *s, const char *const *owners, size_t 
         bool account = strlen(o) == 12 && strspn(o, "0123456789") == 12;
         if (!account && strcmp(o, "self") != 0 && strcmp(o, "amazon") != 0 &&
             strcmp(o, "aws-marketplace") != 0 && strcmp(o, "aws-backup-vault") != 0)
-            return bsnap_fail(-EINVAL, "InvalidUserID.Malformed",
-                              "invalid owner '%s' (expecting self, an account id, amazon or "
-                              "aws-marketplace)",
-                              o);
+            return error_param(bsnap_fail(-EINVAL, "InvalidUserID.Malformed",
+                                          "invalid owner '%s' (expecting self, an account id, "
+                                          "amazon or aws-marketplace)",
+                                          o),
+                               "Owners[%zu]", i);
         if (strcmp(o, "self") == 0 || strcmp(o, s->account) == 0)
             match = true;
     }
@@ -78,7 +79,7 @@ int bsnap_image_describe(bsnap_store *s, const bsnap_describe_options *o, const 
     for (size_t i = 0; i < nids; i++) {
         r = check_image_id(ids[i]);
         if (r < 0)
-            return r;
+            return error_set_parameter("ImageIds[%zu]", i);
     }
     r = check_owners(s, owners, nowners, &owner_ok);
     if (r < 0)
@@ -106,10 +107,11 @@ int bsnap_image_describe(bsnap_store *s, const bsnap_describe_options *o, const 
             }
         }
         if (nmissing)
-            return bsnap_fail(-ENOENT, "InvalidAMIID.NotFound",
-                              nmissing == 1 ? "the image id '[%s]' does not exist"
-                                            : "the image ids '[%s]' do not exist",
-                              missing);
+            return error_param(bsnap_fail(-ENOENT, "InvalidAMIID.NotFound",
+                                          nmissing == 1 ? "the image id '[%s]' does not exist"
+                                                        : "the image ids '[%s]' do not exist",
+                                          missing),
+                               "ImageIds");
     }
     /* The live images asked for, in id order (an owner that is not the
      * store's: none). */
@@ -133,7 +135,7 @@ int bsnap_image_describe_one(bsnap_store *s, const char *id, json_t **ret_doc)
     bsnap_error_clear();
     r = image_get(s, id, &rec);
     if (r < 0)
-        return r;
+        return error_param(r, "ImageId");
     r = json_describe_image(s, &rec, ret_doc);
     image_rec_clear(&rec);
     return r;
@@ -180,10 +182,10 @@ int bsnap_image_deregister(bsnap_store *s, const char *id, bool delete_snapshots
     bsnap_error_clear();
     r = check_image_id(id);
     if (r < 0)
-        return r;
+        return error_set_parameter("ImageId");
     r = load_for_update(s, id, &txn, &rec);
     if (r < 0)
-        return r;
+        return error_param(r, "ImageId");
     rec.state = BSNAP_IMAGE_DEREGISTERED;
     rec.deregistered_ms = time_now_ms();
     r = image_save(txn, &rec);
@@ -249,7 +251,7 @@ int bsnap_image_describe_attribute(bsnap_store *s, const char *id, const char *a
     bsnap_error_clear();
     r = check_image_id(id);
     if (r < 0)
-        return r;
+        return error_set_parameter("ImageId");
     if (strcmp(attribute, "blockDeviceMapping") == 0)
         return bsnap_fail(-EACCES, "AuthFailure",
                           "Unauthorized attempt to access restricted resource (use "
@@ -259,9 +261,9 @@ int bsnap_image_describe_attribute(bsnap_store *s, const char *id, const char *a
         return r;
     r = image_load(txn, id, &rec);
     if (r < 0)
-        return r;
+        return error_param(r, "ImageId");
     if (rec.state == BSNAP_IMAGE_DEREGISTERED) {
-        r = unavailable(id);
+        r = error_param(unavailable(id), "ImageId");
     } else if (strcmp(attribute, "launchPermission") == 0) {
         r = json_image_attribute(id, "LaunchPermissions", NULL, true, ret_doc);
     } else if (strcmp(attribute, "productCodes") == 0) {
@@ -269,6 +271,7 @@ int bsnap_image_describe_attribute(bsnap_store *s, const char *id, const char *a
     } else {
         r = bsnap_fail(-EINVAL, "InvalidRequest",
                        "The request received was invalid (unknown attribute '%s')", attribute);
+        error_set_parameter("Attribute");
         for (size_t i = 0; i < ARRAY_SIZE(valued); i++) {
             if (strcmp(attribute, valued[i].attr) != 0)
                 continue;
@@ -295,18 +298,20 @@ int bsnap_image_modify_attribute(bsnap_store *s, const char *id, const char *att
     bsnap_error_clear();
     r = check_image_id(id);
     if (r < 0)
-        return r;
-    if (strcmp(attribute, "description") != 0)
-        return bsnap_fail(-EINVAL, "InvalidRequest",
-                          "The request received was invalid (attribute '%s' cannot be modified "
-                          "here: only description)",
-                          attribute);
+        return error_set_parameter("ImageId");
+    if (strcmp(attribute, "description") != 0) {
+        bsnap_fail(-EINVAL, "InvalidRequest",
+                   "The request received was invalid (attribute '%s' cannot be modified "
+                   "here: only description)",
+                   attribute);
+        return error_set_parameter("Attribute");
+    }
     r = bsnap_text_check("description", value, DESCRIPTION_MAX);
     if (r < 0)
-        return r;
+        return error_set_parameter("Description");
     r = load_for_update(s, id, &txn, &rec);
     if (r < 0)
-        return r;
+        return error_param(r, "ImageId");
     d = strdup(value);
     if (!d) {
         image_rec_clear(&rec);
@@ -348,7 +353,7 @@ int bsnap_image_get(bsnap_store *s, const char *id, bsnap_image_info *ret_info)
     bsnap_error_clear();
     r = image_get(s, id, &rec);
     if (r < 0)
-        return r;
+        return error_param(r, "ImageId");
     info_from_rec(&rec, ret_info);
     image_rec_clear(&rec);
     return 0;

@@ -362,11 +362,14 @@ static int build_request(const bsnap_image_options *o, struct image_request *q)
     q->ena_support = -1;
     if (o->ena_support != BSNAP_UNSET && o->ena_support != BSNAP_FALSE &&
         o->ena_support != BSNAP_TRUE)
-        return bsnap_fail(-EINVAL, "InvalidParameterValue",
-                          "EnaSupport: %d is not BSNAP_UNSET, BSNAP_FALSE or BSNAP_TRUE",
-                          (int)o->ena_support);
+        return error_param(bsnap_fail(-EINVAL, "InvalidParameterValue",
+                                      "EnaSupport: %d is not BSNAP_UNSET, BSNAP_FALSE or "
+                                      "BSNAP_TRUE",
+                                      (int)o->ena_support),
+                           "EnaSupport");
     if (o->nmappings > BSNAP_IMAGE_MAPPINGS_MAX)
-        return BDM_FAIL("at most %d block device mappings", BSNAP_IMAGE_MAPPINGS_MAX);
+        return error_param(BDM_FAIL("at most %d block device mappings", BSNAP_IMAGE_MAPPINGS_MAX),
+                           "BlockDeviceMappings");
     if (o->nmappings) {
         if (!(q->bdm = calloc(o->nmappings, sizeof *q->bdm)))
             return bsnap_fail(-ENOMEM, "InternalError", "out of memory");
@@ -395,12 +398,13 @@ static int build_request(const bsnap_image_options *o, struct image_request *q)
         const bsnap_tag *t = &o->tags[i];
         long klen = t->key ? utf8_length(t->key, strlen(t->key)) : -1;
         long vlen = t->value ? utf8_length(t->value, strlen(t->value)) : 0;
-        if (klen < 1 || klen > TAG_KEY_MAX || strncmp(t->key, "aws:", 4) == 0 || vlen < 0 ||
-            vlen > TAG_VALUE_MAX)
-            r = bsnap_fail(-EINVAL, "InvalidParameterValue", "invalid tag '%s'",
-                           t->key ? t->key : "");
+        bool key_bad = klen < 1 || klen > TAG_KEY_MAX || strncmp(t->key, "aws:", 4) == 0;
+        if (key_bad || vlen < 0 || vlen > TAG_VALUE_MAX)
+            r = error_param(bsnap_fail(-EINVAL, "InvalidParameterValue", "invalid tag '%s'",
+                                       t->key ? t->key : ""),
+                            key_bad ? "Tags[%zu].Key" : "Tags[%zu].Value", i);
         else
-            r = tags_set(&q->tags, t->key, t->value);
+            r = error_param(tags_set(&q->tags, t->key, t->value), "Tags");
     }
     if (r < 0)
         image_request_clear(q);
@@ -565,22 +569,25 @@ static int check_snapshots(meta_txn *txn, struct image_rec *rec, const struct sn
             continue;
         r = catalog_snapshot_load(txn, b->snapshot_id, &sr);
         if (r < 0)
-            return r;
+            return error_param(r, "BlockDeviceMappings[%zu].Ebs.SnapshotId", i);
         gib = DIV_ROUND_UP(sr.size, 1ull << 30);
         if (sr.state != BSNAP_SNAPSHOT_COMPLETED && !taken_find(taken, ntaken, sr.id)) {
             snapshot_rec_clear(&sr);
-            return bsnap_fail(-EBUSY, "IncorrectState", "the snapshot '%s' is not completed",
-                              b->snapshot_id);
+            bsnap_fail(-EBUSY, "IncorrectState", "the snapshot '%s' is not completed",
+                       b->snapshot_id);
+            return error_set_parameter("BlockDeviceMappings[%zu].Ebs.SnapshotId", i);
         }
         snapshot_rec_clear(&sr);
         if (gib == 0)
             gib = 1;
-        if (b->volume_size && b->volume_size < gib)
-            return bsnap_fail(-EINVAL, "InvalidBlockDeviceMapping",
-                              "Volume of size %lluGB is smaller than snapshot '%s', expect size "
-                              ">= %lluGB",
-                              (unsigned long long)b->volume_size, b->snapshot_id,
-                              (unsigned long long)gib);
+        if (b->volume_size && b->volume_size < gib) {
+            bsnap_fail(-EINVAL, "InvalidBlockDeviceMapping",
+                       "Volume of size %lluGB is smaller than snapshot '%s', expect size "
+                       ">= %lluGB",
+                       (unsigned long long)b->volume_size, b->snapshot_id,
+                       (unsigned long long)gib);
+            return error_set_parameter("BlockDeviceMappings[%zu].Ebs.VolumeSize", i);
+        }
         if (!b->volume_size)
             b->volume_size = gib;
     }
@@ -730,9 +737,11 @@ int image_register_as(bsnap_store *s, const bsnap_image_options *o, const char *
     if (r < 0)
         goto out;
     r = name_user(txn, rec.name, other);
-    if (r > 0)
-        r = bsnap_fail(-EEXIST, "InvalidAMIName.Duplicate",
-                       "AMI name %s is already in use by AMI %s", rec.name, other);
+    if (r > 0) {
+        bsnap_fail(-EEXIST, "InvalidAMIName.Duplicate", "AMI name %s is already in use by AMI %s",
+                   rec.name, other);
+        r = error_set_parameter("Name");
+    }
     if (r < 0)
         goto out;
     if (meta_get(txn, T_IMAGES, rec.id, strlen(rec.id), &(const void *){0}, &(size_t){0}) == 0) {
@@ -756,9 +765,11 @@ int bsnap_image_register(bsnap_store *s, const bsnap_image_options *o, char ret_
     int r;
 
     bsnap_error_clear();
-    if (o->nvolumes)
-        return bsnap_fail(-EINVAL, "InvalidParameterCombination",
-                          "@{RegisterImage} takes snapshots (block device mappings), not volumes");
+    if (o->nvolumes) {
+        bsnap_fail(-EINVAL, "InvalidParameterCombination",
+                   "@{RegisterImage} takes snapshots (block device mappings), not volumes");
+        return error_set_parameter("Volumes");
+    }
     r = id_generate("ami", id);
     if (r < 0)
         return bsnap_fail(r, "InternalError", "getrandom: %s", strerror(-r));

@@ -627,9 +627,11 @@ static int check_filters(const struct filter_field *fields, const bsnap_filter *
         bool known = strncmp(f[i].name, "tag:", 4) == 0 || strcmp(f[i].name, "tag-key") == 0;
         for (const struct filter_field *ff = fields; !known && ff->name; ff++)
             known = strcmp(ff->name, f[i].name) == 0;
-        if (!known)
-            return bsnap_fail(-EINVAL, "InvalidParameterValue",
-                              "the filter '%s' is invalid for this operation", f[i].name);
+        if (!known) {
+            bsnap_fail(-EINVAL, "InvalidParameterValue",
+                       "the filter '%s' is invalid for this operation", f[i].name);
+            return error_set_parameter("Filters[%zu].Name", i);
+        }
     }
     return 0;
 }

@@ -120,21 +120,23 @@ int page_begin(const bsnap_store *s, enum page_kind kind, const bsnap_describe_o
     struct page p = {.kind = kind};
     int r;
 
-    if (o && o->nids && (o->max_results || o->next_token))
-        return bsnap_fail(-EINVAL, "InvalidParameterCombination",
-                          "the parameter %s cannot be used with MaxResults or NextToken",
-                          ids_param(kind));
-    if (o && o->max_results && o->max_results < BSNAP_MAX_RESULTS_MIN)
-        return bsnap_fail(-EINVAL, "InvalidParameterValue",
-                          "MaxResults: %u is below the minimum of %d", (unsigned)o->max_results,
-                          BSNAP_MAX_RESULTS_MIN);
+    if (o && o->nids && (o->max_results || o->next_token)) {
+        bsnap_fail(-EINVAL, "InvalidParameterCombination",
+                   "the parameter %s cannot be used with MaxResults or NextToken", ids_param(kind));
+        return error_set_parameter("%s", ids_param(kind));
+    }
+    if (o && o->max_results && o->max_results < BSNAP_MAX_RESULTS_MIN) {
+        bsnap_fail(-EINVAL, "InvalidParameterValue", "MaxResults: %u is below the minimum of %d",
+                   (unsigned)o->max_results, BSNAP_MAX_RESULTS_MIN);
+        return error_set_parameter("MaxResults");
+    }
     if (o)
         p.limit = o->max_results > BSNAP_MAX_RESULTS_MAX ? BSNAP_MAX_RESULTS_MAX : o->max_results;
     p.query = query_digest(kind, o, owners, nowners);
     if (o && o->next_token) {
         r = token_parse(s, &p, o->next_token);
         if (r < 0)
-            return r;
+            return error_set_parameter("NextToken");
     }
     *ret = p;
     return 0;

@@ -436,18 +436,19 @@ static int ranges_to_runs(struct pipeline *p, const bsnap_range *rg, size_t n, u
         if (rg[i].length == 0 || rg[i].offset + rg[i].length < rg[i].offset ||
             rg[i].offset + rg[i].length > p->size) {
             free(runs);
-            return bsnap_fail(-EINVAL, "InvalidParameterValue",
-                              "changed range %zu (offset %llu length %llu) is empty or ends past "
-                              "the end of the volume (%llu bytes)",
-                              i + 1, (unsigned long long)rg[i].offset,
-                              (unsigned long long)rg[i].length, (unsigned long long)p->size);
+            bsnap_fail(-EINVAL, "InvalidParameterValue",
+                       "changed range %zu (offset %llu length %llu) is empty or ends past "
+                       "the end of the volume (%llu bytes)",
+                       i + 1, (unsigned long long)rg[i].offset, (unsigned long long)rg[i].length,
+                       (unsigned long long)p->size);
+            return error_set_parameter("Changed[%zu]", i);
         }
         if (i > 0 && rg[i].offset < rg[i - 1].offset + rg[i - 1].length) {
             free(runs);
-            return bsnap_fail(-EINVAL, "InvalidParameterValue",
-                              "changed range %zu (offset %llu) is not sorted or overlaps the one "
-                              "before",
-                              i + 1, (unsigned long long)rg[i].offset);
+            bsnap_fail(-EINVAL, "InvalidParameterValue",
+                       "changed range %zu (offset %llu) is not sorted or overlaps the one before",
+                       i + 1, (unsigned long long)rg[i].offset);
+            return error_set_parameter("Changed[%zu]", i);
         }
         a = rg[i].offset / p->cs;
         b = DIV_ROUND_UP(rg[i].offset + rg[i].length, p->cs);

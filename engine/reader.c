@@ -291,14 +291,14 @@ int reader_open_pending(bsnap_store *s, const struct snapshot_rec *rec, bsnap_re
 int bsnap_reader_open(bsnap_store *s, const char *id, bsnap_reader **ret_reader)
 {
     bsnap_error_clear();
-    return reader_open(s, id, true, ret_reader);
+    return error_param(reader_open(s, id, true, ret_reader), "SnapshotId");
 }
 
 int bsnap_reader_open_flags(bsnap_store *s, const char *id, unsigned flags,
                             bsnap_reader **ret_reader)
 {
     bsnap_error_clear();
-    return reader_open(s, id, !(flags & BSNAP_READER_NOPIN), ret_reader);
+    return error_param(reader_open(s, id, !(flags & BSNAP_READER_NOPIN), ret_reader), "SnapshotId");
 }
 
 void bsnap_reader_close(bsnap_reader *rd)

@@ -146,7 +146,7 @@ int bsnap_snapshot_delete(bsnap_store *s, const char *id)
     bsnap_error_clear();
     r = check_snapshot_id(id);
     if (r < 0)
-        return r;
+        return error_set_parameter("SnapshotId");
     r = snapshot_delete_once(s, id);
     /* A full disk: the metadata needs a few pages to record what it frees
      * (see store.h). */
@@ -154,7 +154,7 @@ int bsnap_snapshot_delete(bsnap_store *s, const char *id)
         bsnap_error_clear();
         r = snapshot_delete_once(s, id);
     }
-    return r;
+    return error_param(r, "SnapshotId");
 }
 
 int bsnap_volume_delete(bsnap_store *s, const char *id)
@@ -166,7 +166,7 @@ int bsnap_volume_delete(bsnap_store *s, const char *id)
     bsnap_error_clear();
     r = check_volume_id(id);
     if (r < 0)
-        return r;
+        return error_set_parameter("VolumeId");
     r = meta_txn_begin(s->meta, true, &txn);
     if (r < 0)
         return r;
@@ -174,8 +174,10 @@ int bsnap_volume_delete(bsnap_store *s, const char *id)
     if (r < 0)
         goto out;
     r = catalog_volume_load(txn, id, &vol);
-    if (r < 0)
+    if (r < 0) {
+        error_param(r, "VolumeId");
         goto out;
+    }
     /* A snapshot being taken of it would record the volume again when it
      * completes: refuse, as EC2 refuses an attached volume. */
     r = pending_snapshot(txn, id);
@@ -187,39 +189,49 @@ int bsnap_volume_delete(bsnap_store *s, const char *id)
         r = meta_txn_commit(steal_ptr(txn));
 out:
     volume_rec_clear(&vol);
-    return r;
+    return error_param(r, "VolumeId");
 }
 
 /* ---- public: tags ---- */
 
+/* Check @tags; a failure names the parameter: Tags, Tags[N].Key or
+ * Tags[N].Value (CreateTags' and DeleteTags' names, the only callers). */
 static int check_tags(const bsnap_tag *tags, size_t ntags, bool need_value)
 {
-    if (ntags > TAGS_MAX)
-        return bsnap_fail(-EINVAL, "TagLimitExceeded", "at most %d tags per resource", TAGS_MAX);
+    if (ntags > TAGS_MAX) {
+        bsnap_fail(-EINVAL, "TagLimitExceeded", "at most %d tags per resource", TAGS_MAX);
+        return error_set_parameter("Tags");
+    }
     for (size_t i = 0; i < ntags; i++) {
         long klen = tags[i].key ? utf8_length(tags[i].key, strlen(tags[i].key)) : -1;
+        int r = 0;
+
         if (!tags[i].key || klen < 0)
-            return bsnap_fail(-EINVAL, "InvalidParameterValue",
-                              tags[i].key ? "tag key is not valid UTF-8" : "tag key missing");
-        if (klen < 1 || klen > TAG_KEY_MAX)
-            return bsnap_fail(-EINVAL, "InvalidParameterValue",
-                              "tag key must be 1 to %d characters", TAG_KEY_MAX);
-        if (strncmp(tags[i].key, "aws:", 4) == 0)
-            return bsnap_fail(-EINVAL, "InvalidParameterValue",
-                              "tag key '%s': keys starting with 'aws:' are reserved", tags[i].key);
+            r = bsnap_fail(-EINVAL, "InvalidParameterValue",
+                           tags[i].key ? "tag key is not valid UTF-8" : "tag key missing");
+        else if (klen < 1 || klen > TAG_KEY_MAX)
+            r = bsnap_fail(-EINVAL, "InvalidParameterValue", "tag key must be 1 to %d characters",
+                           TAG_KEY_MAX);
+        else if (strncmp(tags[i].key, "aws:", 4) == 0)
+            r = bsnap_fail(-EINVAL, "InvalidParameterValue",
+                           "tag key '%s': keys starting with 'aws:' are reserved", tags[i].key);
+        if (r < 0)
+            return error_set_parameter("Tags[%zu].Key", i);
         if (tags[i].value) {
             long vlen = utf8_length(tags[i].value, strlen(tags[i].value));
             if (vlen < 0)
-                return bsnap_fail(-EINVAL, "InvalidParameterValue",
-                                  "tag '%s': value is not valid UTF-8", tags[i].key);
-            if (vlen > TAG_VALUE_MAX)
-                return bsnap_fail(-EINVAL, "InvalidParameterValue",
-                                  "tag '%s': value longer than %d characters", tags[i].key,
-                                  TAG_VALUE_MAX);
+                r = bsnap_fail(-EINVAL, "InvalidParameterValue",
+                               "tag '%s': value is not valid UTF-8", tags[i].key);
+            else if (vlen > TAG_VALUE_MAX)
+                r = bsnap_fail(-EINVAL, "InvalidParameterValue",
+                               "tag '%s': value longer than %d characters", tags[i].key,
+                               TAG_VALUE_MAX);
+        } else if (need_value) {
+            r = bsnap_fail(-EINVAL, "InvalidParameterValue", "tag '%s' has no value",
+                           tags[i].key);
         }
-        if (need_value && !tags[i].value)
-            return bsnap_fail(-EINVAL, "InvalidParameterValue", "tag '%s' has no value",
-                              tags[i].key);
+        if (r < 0)
+            return error_set_parameter("Tags[%zu].Value", i);
     }
     return 0;
 }
@@ -231,8 +243,10 @@ static int tag_resources(bsnap_store *s, const char *const *res, size_t nres, co
     int r;
 
     bsnap_error_clear();
-    if (nres == 0)
-        return bsnap_fail(-EINVAL, "MissingParameter", "no resources given");
+    if (nres == 0) {
+        bsnap_fail(-EINVAL, "MissingParameter", "no resources given");
+        return error_set_parameter("Resources");
+    }
     r = check_tags(tags, ntags, false);
     if (r < 0)
         return r;
@@ -246,7 +260,7 @@ static int tag_resources(bsnap_store *s, const char *const *res, size_t nres, co
         else
             r = bsnap_fail(-EINVAL, "InvalidID", "the id '%s' is not valid", res[i]);
         if (r < 0)
-            return r;
+            return error_set_parameter("Resources[%zu]", i);
     }
     r = meta_txn_begin(s->meta, true, &txn);
     if (r < 0)
@@ -260,13 +274,15 @@ static int tag_resources(bsnap_store *s, const char *const *res, size_t nres, co
 
         if (res[i][0] == 'a') {
             r = image_tags_update(txn, res[i], tags, ntags, add);
+            if (r < 0 && strcmp(bsnap_last_error()->code, "TagLimitExceeded") == 0)
+                return error_param(r, "Tags");
             if (r < 0)
-                return r;
+                return error_param(r, "Resources[%zu]", i);
             continue;
         }
         r = snap ? catalog_snapshot_load(txn, res[i], &sr) : catalog_volume_load(txn, res[i], &vr);
         if (r < 0)
-            return r;
+            return error_param(r, "Resources[%zu]", i);
         t = snap ? &sr.tags : &vr.tags;
         if (add) {
             for (size_t j = 0; j < ntags && r >= 0; j++)
@@ -277,6 +293,8 @@ static int tag_resources(bsnap_store *s, const char *const *res, size_t nres, co
             for (size_t j = 0; j < ntags; j++)
                 tags_remove(t, tags[j].key, tags[j].value);
         }
+        if (r < 0) /* a tag too many (TagLimitExceeded) */
+            error_param(r, "Tags");
         if (r >= 0)
             r = snap ? catalog_snapshot_save(txn, &sr) : catalog_volume_save(txn, &vr);
         snapshot_rec_clear(&sr);
@@ -292,7 +310,8 @@ int bsnap_tags_create(bsnap_store *s, const char *const *resources, size_t nreso
 {
     if (ntags == 0) {
         bsnap_error_clear();
-        return bsnap_fail(-EINVAL, "MissingParameter", "no tags given");
+        bsnap_fail(-EINVAL, "MissingParameter", "no tags given");
+        return error_set_parameter("Tags");
     }
     return tag_resources(s, resources, nresources, tags, ntags, true);
 }

@@ -512,15 +512,17 @@ int bsnap_volume_create(bsnap_store *s, const char *snapshot_id, const char *pat
      * the snapshot is pinned or anything is written. */
     r = target_check(s, path, opts->force, &tg);
     if (r < 0)
-        return r;
+        return error_param(r, "Path");
     r = reader_open(s, snapshot_id, true, &rs.rd);
     if (r < 0)
-        return r;
+        return error_param(r, "SnapshotId");
     if (tg.blockdev) {
         rs.blockdev = true;
         r = target_open_blockdev(s, path, rs.rd->size, &rs.fd);
-        if (r < 0)
+        if (r < 0) {
+            error_param(r, "Path");
             goto out;
+        }
     } else {
         dircopy = strdup(path);
         basecopy = strdup(path);
@@ -546,6 +548,7 @@ int bsnap_volume_create(bsnap_store *s, const char *snapshot_id, const char *pat
         if (rs.fd < 0) {
             r = bsnap_fail(-errno, errno == ENOENT ? "InvalidParameterValue" : "VolumeWriteError",
                            "%s: %m", path);
+            error_param(r, "Path");
             free(tmp);
             tmp = NULL;
             goto out;
@@ -590,7 +593,7 @@ int bsnap_volume_create(bsnap_store *s, const char *snapshot_id, const char *pat
     if (!tmp) { /* a block device, written in place */
         canon = realpath(path, NULL);
         if (!canon) {
-            r = bsnap_fail(-errno, "InvalidParameterValue", "%s: %m", path);
+            r = error_param(bsnap_fail(-errno, "InvalidParameterValue", "%s: %m", path), "Path");
             goto out;
         }
         r = record_volume(s, snapshot_id, canon, rs.rd->size, ret_volume_id, &old);
@@ -605,7 +608,7 @@ int bsnap_volume_create(bsnap_store *s, const char *snapshot_id, const char *pat
      * to rename takes the record back. */
     canon = canonical_target(path);
     if (!canon) {
-        r = bsnap_fail(-errno, "InvalidParameterValue", "%s: %m", path);
+        r = error_param(bsnap_fail(-errno, "InvalidParameterValue", "%s: %m", path), "Path");
         goto out;
     }
     r = record_volume(s, snapshot_id, canon, rs.rd->size, id, &old);
@@ -625,6 +628,7 @@ int bsnap_volume_create(bsnap_store *s, const char *snapshot_id, const char *pat
     else
         r = restore_rename(tmp, path, opts->force);
     if (r < 0) {
+        error_param(r, "Path"); /* a file created at the path meanwhile */
         if (id[0])
             unrecord_volume(s, canon, id, &old);
         goto out;

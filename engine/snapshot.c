@@ -112,19 +112,20 @@ static int resolve_volume(bsnap_store *s, const bsnap_snapshot_options *o, struc
     if (o->volume_id) {
         r = check_volume_id(o->volume_id);
         if (r < 0)
-            return r;
+            return error_set_parameter("VolumeId");
         r = catalog_volume_load(txn, o->volume_id, vol);
         if (r < 0)
-            return r;
-        if (!vol->path || !vol->path[0])
-            return bsnap_fail(-EINVAL, "InvalidParameterValue",
-                              "volume %s has no path to read; give the path of the volume",
-                              vol->id);
+            return error_param(r, "VolumeId");
+        if (!vol->path || !vol->path[0]) {
+            bsnap_fail(-EINVAL, "InvalidParameterValue",
+                       "volume %s has no path to read; give the path of the volume", vol->id);
+            return error_set_parameter("VolumeId");
+        }
         path = vol->path;
     }
     r = volume_open(path, ret_fd, ret_size, &canon);
     if (r < 0)
-        return r;
+        return error_param(r, o->volume_id ? "VolumeId" : "VolumePath");
     if (o->volume_id) {
         *ret_new = false;
         return 0;
@@ -134,8 +135,9 @@ static int resolve_volume(bsnap_store *s, const bsnap_snapshot_options *o, struc
     if (utf8_length(canon, strlen(canon)) < 0) {
         close(*ret_fd);
         *ret_fd = -1;
-        return bsnap_fail(-EINVAL, "InvalidParameterValue",
-                          "volume %s: the path is not valid UTF-8", canon);
+        bsnap_fail(-EINVAL, "InvalidParameterValue", "volume %s: the path is not valid UTF-8",
+                   canon);
+        return error_set_parameter("VolumePath");
     }
     r = catalog_volume_by_path(txn, canon, vol);
     if (r == 0) {
@@ -173,7 +175,7 @@ static int load_parent(bsnap_store *s, const bsnap_snapshot_options *o,
     if (pid) {
         r = check_snapshot_id(pid);
         if (r < 0)
-            return r;
+            return error_set_parameter("ParentId");
     } else if (vol->last_snapshot[0]) {
         pid = vol->last_snapshot;
     } else {
@@ -185,21 +187,25 @@ static int load_parent(bsnap_store *s, const bsnap_snapshot_options *o,
     r = catalog_snapshot_load(txn, pid, parent);
     if (r < 0) {
         if (o->parent_id)
-            return r;
+            return error_param(r, "ParentId");
         bsnap_error_clear(); /* the volume's last snapshot is gone: go full */
         return 0;
     }
     if (parent->state != BSNAP_SNAPSHOT_COMPLETED) {
-        if (o->parent_id)
-            return bsnap_fail(-EINVAL, "IncorrectState", "parent snapshot %s is not completed",
-                              pid);
+        if (o->parent_id) {
+            bsnap_fail(-EINVAL, "IncorrectState", "parent snapshot %s is not completed", pid);
+            return error_set_parameter("ParentId");
+        }
         snapshot_rec_clear(parent);
         return 0;
     }
-    if (parent->chunk_size != s->chunk_size)
-        return bsnap_fail(-EINVAL, "InvalidParameterValue",
-                          "parent snapshot %s has chunk size %u, the store %u", pid,
-                          parent->chunk_size, s->chunk_size);
+    if (parent->chunk_size != s->chunk_size) {
+        r = bsnap_fail(-EINVAL, "InvalidParameterValue",
+                       "parent snapshot %s has chunk size %u, the store %u", pid,
+                       parent->chunk_size, s->chunk_size);
+        /* the volume's own last snapshot: no parameter was wrong */
+        return o->parent_id ? error_set_parameter("ParentId") : r;
+    }
     *ret_have = true;
     return 0;
 }
@@ -220,11 +226,13 @@ static int check_changed_base(bsnap_store *s, const char *base, const struct sna
 
     if (!base || !base[0] || strcmp(base, parent->id) == 0)
         return 0;
-    if (strcmp(base, "-") == 0)
-        return bsnap_fail(-EINVAL, "InvalidParameterCombination",
-                          "the changed-block list holds the data ranges of one snapshot, not "
-                          "what changed since parent snapshot %s",
-                          parent->id);
+    if (strcmp(base, "-") == 0) {
+        bsnap_fail(-EINVAL, "InvalidParameterCombination",
+                   "the changed-block list holds the data ranges of one snapshot, not "
+                   "what changed since parent snapshot %s",
+                   parent->id);
+        return error_set_parameter("ChangedBase");
+    }
     r = meta_txn_begin(s->meta, false, &txn);
     if (r < 0)
         return r;
@@ -237,11 +245,12 @@ static int check_changed_base(bsnap_store *s, const char *base, const struct sna
     snapshot_rec_clear(&b);
     if (same)
         return 0;
-    return bsnap_fail(-EINVAL, "InvalidParameterCombination",
-                      "the changed-block list is relative to snapshot %s, but the parent "
-                      "snapshot is %s: the list must cover everything written to volume %s "
-                      "since its parent",
-                      base, parent->id, vol_path);
+    bsnap_fail(-EINVAL, "InvalidParameterCombination",
+               "the changed-block list is relative to snapshot %s, but the parent "
+               "snapshot is %s: the list must cover everything written to volume %s "
+               "since its parent",
+               base, parent->id, vol_path);
+    return error_set_parameter("ChangedBase");
 }
 
 static int save_record(bsnap_store *s, const struct snapshot_rec *rec)
@@ -497,26 +506,32 @@ static int take(bsnap_store *s, const bsnap_snapshot_options *o, char ret_id[BSN
 
     bsnap_error_clear();
     if (!o->volume_path == !o->volume_id) {
-        r = bsnap_fail(-EINVAL, "MissingParameter",
-                       "give exactly one of a volume path or a volume id");
+        bsnap_fail(-EINVAL, "MissingParameter", "give exactly one of a volume path or a volume id");
+        r = error_set_parameter("VolumePath");
         goto out;
     }
     if (o->description &&
-        (r = bsnap_text_check("description", o->description, DESCRIPTION_MAX)) < 0)
+        (r = bsnap_text_check("description", o->description, DESCRIPTION_MAX)) < 0) {
+        error_set_parameter("Description");
         goto out;
+    }
     if (o->full && o->parent_id) {
-        r = bsnap_fail(-EINVAL, "InvalidParameterCombination",
-                       "a full snapshot and a parent snapshot exclude each other");
+        bsnap_fail(-EINVAL, "InvalidParameterCombination",
+                   "a full snapshot and a parent snapshot exclude each other");
+        r = error_set_parameter("ParentId");
         goto out;
     }
     if (o->ntags > TAGS_MAX) {
-        r = bsnap_fail(-EINVAL, "TagLimitExceeded", "at most %d tags per resource", TAGS_MAX);
+        bsnap_fail(-EINVAL, "TagLimitExceeded", "at most %d tags per resource", TAGS_MAX);
+        r = error_set_parameter("Tags");
         goto out;
     }
     for (size_t i = 0; i < o->ntags; i++) {
         r = tags_set(&t.rec.tags, o->tags[i].key, o->tags[i].value);
-        if (r < 0)
+        if (r < 0) {
+            error_param(r, "Tags[%zu]", i);
             goto out;
+        }
     }
     r = resolve_volume(s, o, &t.vol, &vol_new, &fd, &size);
     if (r < 0)
@@ -538,10 +553,11 @@ static int take(bsnap_store *s, const bsnap_snapshot_options *o, char ret_id[BSN
         snapshot_tree(&parent, &parent_tree);
     if (o->changed) {
         if (o->full || !have_parent) {
-            r = bsnap_fail(-EINVAL, "MissingParameter",
-                           "a changed-block list needs a parent snapshot, and volume %s has none: "
-                           "take a full snapshot first",
-                           t.vol.path);
+            bsnap_fail(-EINVAL, "MissingParameter",
+                       "a changed-block list needs a parent snapshot, and volume %s has none: "
+                       "take a full snapshot first",
+                       t.vol.path);
+            r = error_set_parameter("ParentId");
             goto out;
         }
         r = check_changed_base(s, o->changed_base, &parent, t.vol.path);

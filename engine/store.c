@@ -60,8 +60,9 @@ int bsnap_store_resolve(const char *dir, const char *region, char **ret_path)
         if (!region)
             region = "local";
         if (!region_name_valid(region))
-            return bsnap_fail(-EINVAL, "InvalidParameterValue",
-                              "region name '%s' is not 1 to 64 of [a-z0-9-]", region);
+            return error_param(bsnap_fail(-EINVAL, "InvalidParameterValue",
+                                          "region name '%s' is not 1 to 64 of [a-z0-9-]", region),
+                               "Region");
         if (xdg && *xdg)
             r = asprintf(&p, "%s/blocksnap/%s", xdg, region);
         else if (home && *home)
@@ -331,11 +332,14 @@ static int create_store(bsnap_store *s, const bsnap_store_config *cfg)
     int r;
 
     if (cs < BSNAP_CHUNK_SIZE_MIN || cs > BSNAP_CHUNK_SIZE_MAX || (cs & (cs - 1)))
-        return bsnap_fail(-EINVAL, "InvalidParameterValue",
-                          "chunk size %u is not a power of two from 4096 to 4194304", cs);
+        return error_param(bsnap_fail(-EINVAL, "InvalidParameterValue",
+                                      "chunk size %u is not a power of two from 4096 to 4194304",
+                                      cs),
+                           "ChunkSize");
     if (!region_name_valid(region))
-        return bsnap_fail(-EINVAL, "InvalidParameterValue",
-                          "region name '%s' is not 1 to 64 of [a-z0-9-]", region);
+        return error_param(bsnap_fail(-EINVAL, "InvalidParameterValue",
+                                      "region name '%s' is not 1 to 64 of [a-z0-9-]", region),
+                           "Region");
     s->format = STORE_FORMAT_VERSION;
     s->chunk_size = cs;
     s->pack_limit = STORE_PACK_LIMIT_DEFAULT;

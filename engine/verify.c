@@ -581,7 +581,7 @@ int bsnap_verify(bsnap_store *s, const char *snapshot_id, const bsnap_run_option
     if (snapshot_id) {
         r = check_snapshot_id(snapshot_id);
         if (r < 0)
-            return r;
+            return error_set_parameter("SnapshotId");
     }
     c.buf = alloc_aligned(PACK_RECORD_MAX_PAYLOAD);
     if (!c.buf)
@@ -604,11 +604,14 @@ int bsnap_verify(bsnap_store *s, const char *snapshot_id, const bsnap_run_option
         goto out;
     if (snapshot_id) {
         r = catalog_snapshot_load(c.txn, snapshot_id, &one);
-        if (r < 0)
+        if (r < 0) {
+            error_param(r, "SnapshotId");
             goto out;
+        }
         if (one.state != BSNAP_SNAPSHOT_COMPLETED) {
-            r = bsnap_fail(-EBUSY, "IncorrectState", "the snapshot '%s' is not completed",
-                           snapshot_id);
+            bsnap_fail(-EBUSY, "IncorrectState", "the snapshot '%s' is not completed",
+                       snapshot_id);
+            r = error_set_parameter("SnapshotId");
             goto out;
         }
         r = check_snapshot(&c, &one);

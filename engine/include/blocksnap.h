@@ -96,9 +96,24 @@ typedef struct bsnap_error {
     int err;             /**< negative errno the failing call returned */
     const char *code;    /**< EC2-style code, e.g. "InvalidSnapshot.NotFound" */
     const char *message; /**< human message naming the object, lower case */
-    /** the EC2 parameter the failure is about, where the engine knows it
-     * ("BlockDeviceMappings[1].Ebs.SnapshotId", "Name"), else the first
-     * name the message refers to, or "" */
+    /** the parameter the failure is about.  Every failure about an input
+     * of a public call names it, as EC2 names it for that operation
+     * ("SnapshotId" for DeleteSnapshot, "SnapshotIds[1]", "Filters[0].Name",
+     * "MaxResults", "NextToken" for DescribeSnapshots, "Resources[2]",
+     * "Tags[0].Key" for CreateTags, "FirstSnapshotId" for a diff,
+     * "BlockDeviceMappings[1].Ebs.SnapshotId"), or, where EC2 has no such
+     * parameter, as the call's options struct or argument does, in the same
+     * form ("VolumePath", "ParentId", "Changed[3]", "ChangedBase" of
+     * bsnap_snapshot_options; "Path" of bsnap_volume_create(); "ChunkSize"
+     * of bsnap_store_config).
+     *
+     * Convention: the JSON form of the name (members joined with '.', list
+     * elements as [N] counted from 0), as boto3 and the AWS CLI's JSON
+     * input spell them.  A front end that speaks EC2's query protocol turns
+     * "SnapshotIds[1]" into "SnapshotId.2" itself.  The message is the same
+     * whatever this says; a failure that is not about an input (a damaged
+     * store, a full disk, out of memory) leaves it at the first name the
+     * message refers to, or "". */
     const char *parameter;
     size_t nrefs; /**< names the message refers to, in order */
     bsnap_error_ref refs[BSNAP_ERROR_REFS_MAX];

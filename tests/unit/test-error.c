@@ -1,7 +1,9 @@
 /* test-error.c - the failure record (error.c): messages name EC2
  * parameters and operations, marked @{Name} in the format, and the record
  * says where (refs) so that a front end can say them in its own words;
- * an argument's text is never taken for a marker. */
+ * an argument's text is never taken for a marker.  Every public call that
+ * takes user input names, in bsnap_error.parameter, the parameter a bad
+ * input failed (test_parameters: one table row per call and input). */
 #include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -13,6 +15,7 @@
 #include <cmocka.h>
 
 #include "error.h"
+#include "unit-helpers.h"
 
 /* The span @i of the last error's message, as a string. */
 static const char *ref_text(size_t i)
@@ -128,12 +131,534 @@ static void test_log_refs(void **state)
     bsnap_set_log_func(NULL, NULL);
 }
 
+/* ---- every public call names the parameter of a bad input ---- */
+
+/* What the cases share: a store with one completed snapshot of a volume. */
+struct pctx {
+    struct fixture *f;
+    char snap[BSNAP_ID_MAX];
+    char vol[BSNAP_ID_MAX];
+    char *vol_path;
+    char long_text[BSNAP_DESCRIPTION_MAX + 2]; /* one character too many */
+    char long_value[300];                      /* past a tag value's 256 */
+};
+
+/* Well-formed ids that name nothing. */
+#define NO_SNAP "snap-0123456789abcdef0"
+#define NO_VOL "vol-0123456789abcdef0"
+#define NO_AMI "ami-0123456789abcdef0"
+
+static int c_snapshot_get_malformed(struct pctx *c)
+{
+    bsnap_snapshot_info info;
+    return bsnap_snapshot_get(c->f->s, "snap-x", &info);
+}
+
+static int c_snapshot_get_missing(struct pctx *c)
+{
+    bsnap_snapshot_info info;
+    return bsnap_snapshot_get(c->f->s, NO_SNAP, &info);
+}
+
+static int c_snapshot_describe_one(struct pctx *c)
+{
+    json_t *doc = NULL;
+    return bsnap_snapshot_describe_one(c->f->s, "bad", &doc);
+}
+
+static int c_snapshot_partitions(struct pctx *c)
+{
+    bsnap_part_extent *parts;
+    size_t n;
+    return bsnap_snapshot_partitions(c->f->s, NO_SNAP, &parts, &n);
+}
+
+static int c_snapshot_delete_malformed(struct pctx *c)
+{
+    return bsnap_snapshot_delete(c->f->s, "snap-");
+}
+
+static int c_snapshot_delete_missing(struct pctx *c)
+{
+    return bsnap_snapshot_delete(c->f->s, NO_SNAP);
+}
+
+static int describe_snapshots(struct pctx *c, const bsnap_describe_options *o)
+{
+    json_t *doc = NULL;
+    return bsnap_snapshot_describe(c->f->s, o, &doc);
+}
+
+static int c_describe_ids_malformed(struct pctx *c)
+{
+    const char *ids[] = {c->snap, "snap-bad"};
+    return describe_snapshots(c, &(bsnap_describe_options){.ids = ids, .nids = 2});
+}
+
+static int c_describe_ids_missing(struct pctx *c)
+{
+    const char *ids[] = {c->snap, NO_SNAP};
+    return describe_snapshots(c, &(bsnap_describe_options){.ids = ids, .nids = 2});
+}
+
+static int c_describe_max_results(struct pctx *c)
+{
+    return describe_snapshots(c, &(bsnap_describe_options){.max_results = 3});
+}
+
+static int c_describe_next_token(struct pctx *c)
+{
+    return describe_snapshots(c, &(bsnap_describe_options){.max_results = 5, .next_token = "zz"});
+}
+
+static int c_describe_ids_paged(struct pctx *c)
+{
+    const char *ids[] = {c->snap};
+    return describe_snapshots(c,
+                              &(bsnap_describe_options){.ids = ids, .nids = 1, .max_results = 5});
+}
+
+static int c_describe_filter(struct pctx *c)
+{
+    const char *v[] = {"x"};
+    bsnap_filter f[] = {{"volume-id", v, 1}, {"no-such-filter", v, 1}};
+    return describe_snapshots(c, &(bsnap_describe_options){.filters = f, .nfilters = 2});
+}
+
+static int c_volume_describe_ids(struct pctx *c)
+{
+    const char *ids[] = {"vol-bad"};
+    json_t *doc = NULL;
+    return bsnap_volume_describe(c->f->s, &(bsnap_describe_options){.ids = ids, .nids = 1}, &doc);
+}
+
+static int c_volume_describe_missing(struct pctx *c)
+{
+    const char *ids[] = {c->vol, NO_VOL};
+    json_t *doc = NULL;
+    return bsnap_volume_describe(c->f->s, &(bsnap_describe_options){.ids = ids, .nids = 2}, &doc);
+}
+
+static int c_volume_describe_one(struct pctx *c)
+{
+    json_t *doc = NULL;
+    return bsnap_volume_describe_one(c->f->s, NO_VOL, &doc);
+}
+
+static int c_volume_delete_malformed(struct pctx *c)
+{
+    return bsnap_volume_delete(c->f->s, "snap-0123456789abcdef0");
+}
+
+static int c_volume_delete_missing(struct pctx *c)
+{
+    return bsnap_volume_delete(c->f->s, NO_VOL);
+}
+
+static int c_tags_resource_malformed(struct pctx *c)
+{
+    const char *res[] = {c->snap, "snap-bad"};
+    bsnap_tag t[] = {{"k", "v"}};
+    return bsnap_tags_create(c->f->s, res, 2, t, 1);
+}
+
+static int c_tags_resource_unknown_kind(struct pctx *c)
+{
+    const char *res[] = {"i-0123456789abcdef0"};
+    bsnap_tag t[] = {{"k", "v"}};
+    return bsnap_tags_create(c->f->s, res, 1, t, 1);
+}
+
+static int c_tags_resource_missing(struct pctx *c)
+{
+    const char *res[] = {c->snap, NO_VOL};
+    bsnap_tag t[] = {{"k", "v"}};
+    return bsnap_tags_create(c->f->s, res, 2, t, 1);
+}
+
+static int c_tags_no_resources(struct pctx *c)
+{
+    const char *res[] = {NULL};
+    bsnap_tag t[] = {{"k", "v"}};
+    return bsnap_tags_create(c->f->s, res, 0, t, 1);
+}
+
+static int c_tags_none(struct pctx *c)
+{
+    const char *res[] = {c->snap};
+    bsnap_tag t[] = {{"k", "v"}};
+    return bsnap_tags_create(c->f->s, res, 1, t, 0);
+}
+
+static int c_tags_key_reserved(struct pctx *c)
+{
+    const char *res[] = {c->snap};
+    bsnap_tag t[] = {{"k", "v"}, {"aws:x", "v"}};
+    return bsnap_tags_create(c->f->s, res, 1, t, 2);
+}
+
+static int c_tags_value_long(struct pctx *c)
+{
+    const char *res[] = {c->snap};
+    bsnap_tag t[] = {{"k", c->long_value}};
+    return bsnap_tags_create(c->f->s, res, 1, t, 1);
+}
+
+static int c_tags_delete_key_empty(struct pctx *c)
+{
+    const char *res[] = {c->snap};
+    bsnap_tag t[] = {{"", NULL}};
+    return bsnap_tags_delete(c->f->s, res, 1, t, 1);
+}
+
+static int create_snapshot(struct pctx *c, bsnap_snapshot_options *o)
+{
+    char id[BSNAP_ID_MAX];
+    o->threads = 1;
+    return bsnap_snapshot_create(c->f->s, o, id, NULL);
+}
+
+static int c_create_no_volume(struct pctx *c)
+{
+    return create_snapshot(c, &(bsnap_snapshot_options){0});
+}
+
+static int c_create_path_missing(struct pctx *c)
+{
+    char *p = path_in(c->f->dir, "no-such-volume");
+    int r = create_snapshot(c, &(bsnap_snapshot_options){.volume_path = p});
+    free(p);
+    return r;
+}
+
+static int c_create_path_dir(struct pctx *c)
+{
+    return create_snapshot(c, &(bsnap_snapshot_options){.volume_path = c->f->dir});
+}
+
+static int c_create_volume_id_malformed(struct pctx *c)
+{
+    return create_snapshot(c, &(bsnap_snapshot_options){.volume_id = "vol-"});
+}
+
+static int c_create_volume_id_missing(struct pctx *c)
+{
+    return create_snapshot(c, &(bsnap_snapshot_options){.volume_id = NO_VOL});
+}
+
+static int c_create_description(struct pctx *c)
+{
+    return create_snapshot(
+        c, &(bsnap_snapshot_options){.volume_path = c->vol_path, .description = c->long_text});
+}
+
+static int c_create_parent_malformed(struct pctx *c)
+{
+    return create_snapshot(
+        c, &(bsnap_snapshot_options){.volume_path = c->vol_path, .parent_id = "snap"});
+}
+
+static int c_create_parent_missing(struct pctx *c)
+{
+    return create_snapshot(
+        c, &(bsnap_snapshot_options){.volume_path = c->vol_path, .parent_id = NO_SNAP});
+}
+
+static int c_create_full_and_parent(struct pctx *c)
+{
+    return create_snapshot(
+        c, &(bsnap_snapshot_options){.volume_path = c->vol_path, .parent_id = c->snap, .full = true});
+}
+
+static int c_create_changed_past_end(struct pctx *c)
+{
+    bsnap_range rg[] = {{0, 4096}, {1 * MiB, 4096}};
+    return create_snapshot(c, &(bsnap_snapshot_options){.volume_path = c->vol_path,
+                                                        .changed = rg,
+                                                        .nchanged = 2});
+}
+
+static int c_create_changed_base(struct pctx *c)
+{
+    bsnap_range rg[] = {{0, 4096}};
+    return create_snapshot(c, &(bsnap_snapshot_options){.volume_path = c->vol_path,
+                                                        .changed = rg,
+                                                        .nchanged = 1,
+                                                        .changed_base = "-"});
+}
+
+static int c_restore_snapshot_malformed(struct pctx *c)
+{
+    char vid[BSNAP_ID_MAX];
+    char *p = path_in(c->f->dir, "restored");
+    int r = bsnap_volume_create(c->f->s, "snap-bad", p, NULL, vid);
+    free(p);
+    return r;
+}
+
+static int c_restore_snapshot_missing(struct pctx *c)
+{
+    char vid[BSNAP_ID_MAX];
+    char *p = path_in(c->f->dir, "restored");
+    int r = bsnap_volume_create(c->f->s, NO_SNAP, p, NULL, vid);
+    free(p);
+    return r;
+}
+
+static int c_restore_path_empty(struct pctx *c)
+{
+    char vid[BSNAP_ID_MAX];
+    return bsnap_volume_create(c->f->s, c->snap, "", NULL, vid);
+}
+
+static int c_restore_path_exists(struct pctx *c)
+{
+    char vid[BSNAP_ID_MAX];
+    return bsnap_volume_create(c->f->s, c->snap, c->vol_path, NULL, vid);
+}
+
+static int c_restore_path_inside_store(struct pctx *c)
+{
+    char vid[BSNAP_ID_MAX];
+    char *p = path_in(c->f->store_path, "restored");
+    int r = bsnap_volume_create(c->f->s, c->snap, p, NULL, vid);
+    free(p);
+    return r;
+}
+
+static int c_diff_first(struct pctx *c)
+{
+    json_t *doc = NULL;
+    return bsnap_snapshot_diff_json(c->f->s, "snap-bad", c->snap, &doc);
+}
+
+static int c_diff_second(struct pctx *c)
+{
+    struct ranges rs = {0};
+    return bsnap_snapshot_diff(c->f->s, c->snap, NO_SNAP, range_collect, &rs);
+}
+
+static int c_reader_open(struct pctx *c)
+{
+    bsnap_reader *rd = NULL;
+    return bsnap_reader_open(c->f->s, NO_SNAP, &rd);
+}
+
+static int c_reader_open_flags(struct pctx *c)
+{
+    bsnap_reader *rd = NULL;
+    return bsnap_reader_open_flags(c->f->s, "x", BSNAP_READER_NOPIN, &rd);
+}
+
+static int c_verify(struct pctx *c)
+{
+    bsnap_verify_stats st;
+    return bsnap_verify(c->f->s, "snap-bad", NULL, NULL, NULL, &st);
+}
+
+static int c_gc(struct pctx *c)
+{
+    return bsnap_gc(c->f->s, &(bsnap_gc_options){.max_unused = 101, .max_unused_set = true},
+                    NULL);
+}
+
+static int c_image_describe_one(struct pctx *c)
+{
+    json_t *doc = NULL;
+    return bsnap_image_describe_one(c->f->s, NO_AMI, &doc);
+}
+
+static int c_image_describe_ids(struct pctx *c)
+{
+    const char *ids[] = {NO_AMI, "ami-x"};
+    json_t *doc = NULL;
+    return bsnap_image_describe(c->f->s, &(bsnap_describe_options){.ids = ids, .nids = 2}, NULL, 0,
+                                &doc);
+}
+
+static int c_image_describe_owner(struct pctx *c)
+{
+    const char *owners[] = {"self", "nobody"};
+    json_t *doc = NULL;
+    return bsnap_image_describe(c->f->s, NULL, owners, 2, &doc);
+}
+
+static int c_image_deregister(struct pctx *c)
+{
+    return bsnap_image_deregister(c->f->s, NO_AMI, false, NULL);
+}
+
+static int c_image_attribute(struct pctx *c)
+{
+    return bsnap_image_modify_attribute(c->f->s, NO_AMI, "kernel", "x");
+}
+
+static int c_image_attribute_description(struct pctx *c)
+{
+    return bsnap_image_modify_attribute(c->f->s, NO_AMI, "description", c->long_text);
+}
+
+static int c_image_create_no_volumes(struct pctx *c)
+{
+    char id[BSNAP_ID_MAX];
+    return bsnap_image_create(c->f->s, &(bsnap_image_options){.name = "machine"}, id);
+}
+
+static int c_image_create_volume_path(struct pctx *c)
+{
+    char id[BSNAP_ID_MAX];
+    bsnap_image_volume v[] = {{"/dev/xvda", c->vol_path}, {"/dev/xvdb", ""}};
+    return bsnap_image_create(
+        c->f->s, &(bsnap_image_options){.name = "machine", .volumes = v, .nvolumes = 2}, id);
+}
+
+static int c_store_chunk_size(struct pctx *c)
+{
+    bsnap_store *s = NULL;
+    char *p = path_in(c->f->dir, "other-store");
+    int r = bsnap_store_open(p, BSNAP_STORE_CREATE, &(bsnap_store_config){.chunk_size = 1000}, &s);
+    free(p);
+    bsnap_store_close(s);
+    return r;
+}
+
+static const struct param_case {
+    const char *name;
+    int (*call)(struct pctx *c);
+    int err;
+    const char *code;
+    const char *parameter;
+} param_cases[] = {
+    {"snapshot_get malformed", c_snapshot_get_malformed, -EINVAL, "InvalidSnapshotID.Malformed",
+     "SnapshotId"},
+    {"snapshot_get missing", c_snapshot_get_missing, -ENOENT, "InvalidSnapshot.NotFound",
+     "SnapshotId"},
+    {"snapshot_describe_one", c_snapshot_describe_one, -EINVAL, "InvalidSnapshotID.Malformed",
+     "SnapshotId"},
+    {"snapshot_partitions", c_snapshot_partitions, -ENOENT, "InvalidSnapshot.NotFound",
+     "SnapshotId"},
+    {"snapshot_delete malformed", c_snapshot_delete_malformed, -EINVAL,
+     "InvalidSnapshotID.Malformed", "SnapshotId"},
+    {"snapshot_delete missing", c_snapshot_delete_missing, -ENOENT, "InvalidSnapshot.NotFound",
+     "SnapshotId"},
+    {"describe ids malformed", c_describe_ids_malformed, -EINVAL, "InvalidSnapshotID.Malformed",
+     "SnapshotIds[1]"},
+    {"describe ids missing", c_describe_ids_missing, -ENOENT, "InvalidSnapshot.NotFound",
+     "SnapshotIds[1]"},
+    {"describe max_results", c_describe_max_results, -EINVAL, "InvalidParameterValue",
+     "MaxResults"},
+    {"describe next_token", c_describe_next_token, -EINVAL, "InvalidParameterValue", "NextToken"},
+    {"describe ids paged", c_describe_ids_paged, -EINVAL, "InvalidParameterCombination",
+     "SnapshotIds"},
+    {"describe filter", c_describe_filter, -EINVAL, "InvalidParameterValue", "Filters[1].Name"},
+    {"volume_describe ids", c_volume_describe_ids, -EINVAL, "InvalidVolumeID.Malformed",
+     "VolumeIds[0]"},
+    {"volume_describe missing", c_volume_describe_missing, -ENOENT, "InvalidVolume.NotFound",
+     "VolumeIds[1]"},
+    {"volume_describe_one", c_volume_describe_one, -ENOENT, "InvalidVolume.NotFound", "VolumeId"},
+    {"volume_delete malformed", c_volume_delete_malformed, -EINVAL, "InvalidVolumeID.Malformed",
+     "VolumeId"},
+    {"volume_delete missing", c_volume_delete_missing, -ENOENT, "InvalidVolume.NotFound",
+     "VolumeId"},
+    {"tags resource malformed", c_tags_resource_malformed, -EINVAL, "InvalidSnapshotID.Malformed",
+     "Resources[1]"},
+    {"tags resource kind", c_tags_resource_unknown_kind, -EINVAL, "InvalidID", "Resources[0]"},
+    {"tags resource missing", c_tags_resource_missing, -ENOENT, "InvalidVolume.NotFound",
+     "Resources[1]"},
+    {"tags no resources", c_tags_no_resources, -EINVAL, "MissingParameter", "Resources"},
+    {"tags none", c_tags_none, -EINVAL, "MissingParameter", "Tags"},
+    {"tags key reserved", c_tags_key_reserved, -EINVAL, "InvalidParameterValue", "Tags[1].Key"},
+    {"tags value long", c_tags_value_long, -EINVAL, "InvalidParameterValue", "Tags[0].Value"},
+    {"tags_delete key empty", c_tags_delete_key_empty, -EINVAL, "InvalidParameterValue",
+     "Tags[0].Key"},
+    {"create no volume", c_create_no_volume, -EINVAL, "MissingParameter", "VolumePath"},
+    {"create path missing", c_create_path_missing, -ENOENT, "InvalidVolume.NotFound",
+     "VolumePath"},
+    {"create path directory", c_create_path_dir, -EINVAL, "InvalidParameterValue", "VolumePath"},
+    {"create volume_id malformed", c_create_volume_id_malformed, -EINVAL,
+     "InvalidVolumeID.Malformed", "VolumeId"},
+    {"create volume_id missing", c_create_volume_id_missing, -ENOENT, "InvalidVolume.NotFound",
+     "VolumeId"},
+    {"create description", c_create_description, -EINVAL, "InvalidParameterValue",
+     "Description"},
+    {"create parent malformed", c_create_parent_malformed, -EINVAL,
+     "InvalidSnapshotID.Malformed", "ParentId"},
+    {"create parent missing", c_create_parent_missing, -ENOENT, "InvalidSnapshot.NotFound",
+     "ParentId"},
+    {"create full and parent", c_create_full_and_parent, -EINVAL, "InvalidParameterCombination",
+     "ParentId"},
+    {"create changed past end", c_create_changed_past_end, -EINVAL, "InvalidParameterValue",
+     "Changed[1]"},
+    {"create changed base", c_create_changed_base, -EINVAL, "InvalidParameterCombination",
+     "ChangedBase"},
+    {"restore snapshot malformed", c_restore_snapshot_malformed, -EINVAL,
+     "InvalidSnapshotID.Malformed", "SnapshotId"},
+    {"restore snapshot missing", c_restore_snapshot_missing, -ENOENT, "InvalidSnapshot.NotFound",
+     "SnapshotId"},
+    {"restore path empty", c_restore_path_empty, -EINVAL, "InvalidParameterValue", "Path"},
+    {"restore path exists", c_restore_path_exists, -EEXIST, "InvalidParameterValue", "Path"},
+    {"restore path inside store", c_restore_path_inside_store, -EINVAL, "InvalidParameterValue",
+     "Path"},
+    {"diff first", c_diff_first, -EINVAL, "InvalidSnapshotID.Malformed", "FirstSnapshotId"},
+    {"diff second", c_diff_second, -ENOENT, "InvalidSnapshot.NotFound", "SecondSnapshotId"},
+    {"reader_open", c_reader_open, -ENOENT, "InvalidSnapshot.NotFound", "SnapshotId"},
+    {"reader_open_flags", c_reader_open_flags, -EINVAL, "InvalidSnapshotID.Malformed",
+     "SnapshotId"},
+    {"verify", c_verify, -EINVAL, "InvalidSnapshotID.Malformed", "SnapshotId"},
+    {"gc", c_gc, -EINVAL, "InvalidParameterValue", "MaxUnused"},
+    {"image_describe_one", c_image_describe_one, -ENOENT, "InvalidAMIID.NotFound", "ImageId"},
+    {"image_describe ids", c_image_describe_ids, -EINVAL, "InvalidAMIID.Malformed",
+     "ImageIds[1]"},
+    {"image_describe owners", c_image_describe_owner, -EINVAL, "InvalidUserID.Malformed",
+     "Owners[1]"},
+    {"image_deregister", c_image_deregister, -ENOENT, "InvalidAMIID.NotFound", "ImageId"},
+    {"image_modify_attribute", c_image_attribute, -EINVAL, "InvalidRequest", "Attribute"},
+    {"image_modify_attribute description", c_image_attribute_description, -EINVAL,
+     "InvalidParameterValue", "Description"},
+    {"image_create no volumes", c_image_create_no_volumes, -EINVAL, "MissingParameter",
+     "Volumes"},
+    {"image_create volume path", c_image_create_volume_path, -EINVAL, "MissingParameter",
+     "Volumes[1].Path"},
+    {"store_open chunk size", c_store_chunk_size, -EINVAL, "InvalidParameterValue", "ChunkSize"},
+};
+
+static void test_parameters(void **state)
+{
+    struct pctx c = {.f = fixture_new(4096)};
+    bsnap_snapshot_info info;
+    size_t bad = 0;
+
+    (void)state;
+    c.vol_path = volume_create(c.f, "disk", 64 * KiB);
+    volume_write(c.vol_path, 0, 8192, 1);
+    snap_path(c.f, c.vol_path, c.snap);
+    assert_int_equal(bsnap_snapshot_get(c.f->s, c.snap, &info), 0);
+    snprintf(c.vol, sizeof c.vol, "%s", info.volume_id);
+    memset(c.long_text, 'd', sizeof c.long_text - 1);
+    memset(c.long_value, 'v', sizeof c.long_value - 1);
+    for (size_t i = 0; i < sizeof param_cases / sizeof param_cases[0]; i++) {
+        const struct param_case *k = &param_cases[i];
+        int r = k->call(&c);
+        const bsnap_error *e = bsnap_last_error();
+
+        if (r != k->err || strcmp(e->code, k->code) != 0 || strcmp(e->parameter, k->parameter)) {
+            print_error("%s: expected %d %s %s, got %d %s \"%s\": %s\n", k->name, k->err, k->code,
+                        k->parameter, r, e->code, e->parameter, e->message);
+            bad++;
+        }
+    }
+    free(c.vol_path);
+    fixture_free(c.f);
+    assert_int_equal(bad, 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_markers),
         cmocka_unit_test(test_prefix_and_save),
         cmocka_unit_test(test_log_refs),
+        cmocka_unit_test(test_parameters),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
