@@ -78,9 +78,14 @@ static bool code_is_input(const char *code)
     size_t n = strlen(code);
 
     static const char *const exact[] = {
-        "InvalidParameterValue", "InvalidParameterCombination", "MissingParameter",
-        "TagLimitExceeded",      "IncorrectState",              "VolumeInUse",
-        "InvalidID",             "InvalidBlockDeviceMapping",
+        "InvalidParameterValue",
+        "InvalidParameterCombination",
+        "MissingParameter",
+        "TagLimitExceeded",
+        "IncorrectState",
+        "VolumeInUse",
+        "InvalidID",
+        "InvalidBlockDeviceMapping",
     };
 
     for (size_t i = 0; i < sizeof exact / sizeof exact[0]; i++)

@@ -69,44 +69,57 @@ static int check_volumes(bsnap_store *s, const bsnap_image_options *o, const cha
 
     if (o->nvolumes == 0)
         return error_param(bsnap_fail(-EINVAL, "MissingParameter",
-                          "@{CreateImage} needs the machine's volumes "
-                          "(DEVICE=PATH)"), "Volumes");
+                                      "@{CreateImage} needs the machine's volumes "
+                                      "(DEVICE=PATH)"),
+                           "Volumes");
     if (o->nmappings)
         return error_param(bsnap_fail(-EINVAL, "InvalidParameterCombination",
-                          "@{CreateImage} takes volumes, not block device mappings"), "BlockDeviceMappings");
+                                      "@{CreateImage} takes volumes, not block device mappings"),
+                           "BlockDeviceMappings");
     if (o->nvolumes > BSNAP_IMAGE_MAPPINGS_MAX)
         return error_param(bsnap_fail(-EINVAL, "InvalidBlockDeviceMapping", "at most %d volumes",
-                          BSNAP_IMAGE_MAPPINGS_MAX), "Volumes");
+                                      BSNAP_IMAGE_MAPPINGS_MAX),
+                           "Volumes");
     if (!o->name)
-        return error_param(bsnap_fail(-EINVAL, "MissingParameter",
-                          "the request must contain the parameter name"), "Name");
+        return error_param(
+            bsnap_fail(-EINVAL, "MissingParameter", "the request must contain the parameter name"),
+            "Name");
     if (o->name && !image_name_valid(o->name))
-        return error_param(bsnap_fail(-EINVAL, "InvalidAMIName.Malformed",
-                          "AMI names must be between 3 and 128 characters long, and may only "
-                          "contain letters, numbers, and the following special characters: "
-                          "()[] ./-'@_ (got '%s')",
-                          o->name), "Name");
+        return error_param(
+            bsnap_fail(-EINVAL, "InvalidAMIName.Malformed",
+                       "AMI names must be between 3 and 128 characters long, and may only "
+                       "contain letters, numbers, and the following special characters: "
+                       "()[] ./-'@_ (got '%s')",
+                       o->name),
+            "Name");
     bool hvm = !o->virtualization || strcmp(o->virtualization, "hvm") == 0;
     for (size_t i = 0; i < o->nvolumes; i++) {
         const bsnap_image_volume *v = &o->volumes[i];
         char real_i[PATH_MAX], real_j[PATH_MAX];
         if (!v->device || !device_name_valid(v->device, hvm))
-            return error_param(bsnap_fail(-EINVAL, "InvalidBlockDeviceMapping", "Invalid device name %s",
-                              v->device ? v->device : ""), "Volumes[%zu].Device", i);
+            return error_param(bsnap_fail(-EINVAL, "InvalidBlockDeviceMapping",
+                                          "Invalid device name %s", v->device ? v->device : ""),
+                               "Volumes[%zu].Device", i);
         if (!v->path || !*v->path)
-            return error_param(bsnap_fail(-EINVAL, "MissingParameter", "%s: no volume path", v->device), "Volumes[%zu].Path", i);
+            return error_param(
+                bsnap_fail(-EINVAL, "MissingParameter", "%s: no volume path", v->device),
+                "Volumes[%zu].Path", i);
         if (!realpath(v->path, real_i))
-            return error_param(bsnap_fail(-errno,
-                              errno == ENOENT ? "InvalidVolume.NotFound" : "InvalidParameterValue",
-                              "%s: %s: %m", v->device, v->path), "Volumes[%zu].Path", i);
+            return error_param(
+                bsnap_fail(-errno,
+                           errno == ENOENT ? "InvalidVolume.NotFound" : "InvalidParameterValue",
+                           "%s: %s: %m", v->device, v->path),
+                "Volumes[%zu].Path", i);
         for (size_t j = 0; j < i; j++) {
             if (strcmp(o->volumes[j].device, v->device) == 0)
                 return error_param(bsnap_fail(-EINVAL, "InvalidParameterValue",
-                                  "the device name %s is given twice", v->device), "Volumes[%zu].Device", i);
+                                              "the device name %s is given twice", v->device),
+                                   "Volumes[%zu].Device", i);
             if (realpath(o->volumes[j].path, real_j) && strcmp(real_i, real_j) == 0)
                 return error_param(bsnap_fail(-EINVAL, "InvalidParameterValue",
-                                  "%s and %s are the same file (%s)", o->volumes[j].device,
-                                  v->device, real_i), "Volumes[%zu].Path", i);
+                                              "%s and %s are the same file (%s)",
+                                              o->volumes[j].device, v->device, real_i),
+                                   "Volumes[%zu].Path", i);
         }
         if (!root)
             root = v->device;
@@ -115,7 +128,8 @@ static int check_volumes(bsnap_store *s, const bsnap_image_options *o, const cha
     }
     if (!root_found)
         return error_param(bsnap_fail(-EINVAL, "InvalidParameterValue",
-                          "the root device %s is not among the volumes", root), "RootDeviceName");
+                                      "the root device %s is not among the volumes", root),
+                           "RootDeviceName");
     (void)s;
     *ret_root = root;
     return 0;

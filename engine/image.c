@@ -584,8 +584,7 @@ static int check_snapshots(meta_txn *txn, struct image_rec *rec, const struct sn
             bsnap_fail(-EINVAL, "InvalidBlockDeviceMapping",
                        "Volume of size %lluGB is smaller than snapshot '%s', expect size "
                        ">= %lluGB",
-                       (unsigned long long)b->volume_size, b->snapshot_id,
-                       (unsigned long long)gib);
+                       (unsigned long long)b->volume_size, b->snapshot_id, (unsigned long long)gib);
             return error_set_parameter("BlockDeviceMappings[%zu].Ebs.VolumeSize", i);
         }
         if (!b->volume_size)

@@ -171,8 +171,8 @@ bad:
                       name);
 }
 
-int bsnap_ranges_parse(const char *text, size_t len, const char *name, bsnap_range **ret_ranges,
-                       size_t *ret_nranges, char ret_base[BSNAP_ID_MAX])
+static int ranges_parse(const char *text, size_t len, const char *name, bsnap_range **ret_ranges,
+                        size_t *ret_nranges, char ret_base[BSNAP_ID_MAX])
 {
     _cleanup_free_ bsnap_range *v = NULL;
     size_t n = 0, cap = 0, line = 0;
@@ -236,6 +236,15 @@ int bsnap_ranges_parse(const char *text, size_t len, const char *name, bsnap_ran
     return 0;
 }
 
+/* A bad list is the input named ChangedBlocks (the changed-block list of
+ * a snapshot). */
+int bsnap_ranges_parse(const char *text, size_t len, const char *name, bsnap_range **ret_ranges,
+                       size_t *ret_nranges, char ret_base[BSNAP_ID_MAX])
+{
+    return error_param(ranges_parse(text, len, name, ret_ranges, ret_nranges, ret_base),
+                       "ChangedBlocks");
+}
+
 int bsnap_ranges_load(const char *path, bsnap_range **ret_ranges, size_t *ret_nranges,
                       char ret_base[BSNAP_ID_MAX])
 {
@@ -246,9 +255,11 @@ int bsnap_ranges_load(const char *path, bsnap_range **ret_ranges, size_t *ret_nr
     bsnap_error_clear();
     r = file_read_all(path, RANGES_FILE_MAX, &buf, &len);
     if (r == -EFBIG)
-        return bsnap_fail(r, CODE, "%s: larger than %llu bytes", path,
-                          (unsigned long long)RANGES_FILE_MAX);
-    if (r < 0)
-        return bsnap_fail(r, CODE, "%s: %s", path, strerror(-r));
-    return bsnap_ranges_parse(buf, len, path, ret_ranges, ret_nranges, ret_base);
+        r = bsnap_fail(r, CODE, "%s: larger than %llu bytes", path,
+                       (unsigned long long)RANGES_FILE_MAX);
+    else if (r < 0)
+        r = bsnap_fail(r, CODE, "%s: %s", path, strerror(-r));
+    else
+        r = ranges_parse(buf, len, path, ret_ranges, ret_nranges, ret_base);
+    return error_param(r, "ChangedBlocks");
 }

@@ -227,8 +227,7 @@ static int check_tags(const bsnap_tag *tags, size_t ntags, bool need_value)
                                "tag '%s': value longer than %d characters", tags[i].key,
                                TAG_VALUE_MAX);
         } else if (need_value) {
-            r = bsnap_fail(-EINVAL, "InvalidParameterValue", "tag '%s' has no value",
-                           tags[i].key);
+            r = bsnap_fail(-EINVAL, "InvalidParameterValue", "tag '%s' has no value", tags[i].key);
         }
         if (r < 0)
             return error_set_parameter("Tags[%zu].Value", i);

@@ -609,8 +609,7 @@ int bsnap_verify(bsnap_store *s, const char *snapshot_id, const bsnap_run_option
             goto out;
         }
         if (one.state != BSNAP_SNAPSHOT_COMPLETED) {
-            bsnap_fail(-EBUSY, "IncorrectState", "the snapshot '%s' is not completed",
-                       snapshot_id);
+            bsnap_fail(-EBUSY, "IncorrectState", "the snapshot '%s' is not completed", snapshot_id);
             r = error_set_parameter("SnapshotId");
             goto out;
         }

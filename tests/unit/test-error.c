@@ -366,25 +366,23 @@ static int c_create_parent_missing(struct pctx *c)
 
 static int c_create_full_and_parent(struct pctx *c)
 {
-    return create_snapshot(
-        c, &(bsnap_snapshot_options){.volume_path = c->vol_path, .parent_id = c->snap, .full = true});
+    return create_snapshot(c, &(bsnap_snapshot_options){
+                                  .volume_path = c->vol_path, .parent_id = c->snap, .full = true});
 }
 
 static int c_create_changed_past_end(struct pctx *c)
 {
     bsnap_range rg[] = {{0, 4096}, {1 * MiB, 4096}};
-    return create_snapshot(c, &(bsnap_snapshot_options){.volume_path = c->vol_path,
-                                                        .changed = rg,
-                                                        .nchanged = 2});
+    return create_snapshot(
+        c, &(bsnap_snapshot_options){.volume_path = c->vol_path, .changed = rg, .nchanged = 2});
 }
 
 static int c_create_changed_base(struct pctx *c)
 {
     bsnap_range rg[] = {{0, 4096}};
-    return create_snapshot(c, &(bsnap_snapshot_options){.volume_path = c->vol_path,
-                                                        .changed = rg,
-                                                        .nchanged = 1,
-                                                        .changed_base = "-"});
+    return create_snapshot(
+        c, &(bsnap_snapshot_options){
+               .volume_path = c->vol_path, .changed = rg, .nchanged = 1, .changed_base = "-"});
 }
 
 static int c_restore_snapshot_malformed(struct pctx *c)
@@ -458,8 +456,7 @@ static int c_verify(struct pctx *c)
 
 static int c_gc(struct pctx *c)
 {
-    return bsnap_gc(c->f->s, &(bsnap_gc_options){.max_unused = 101, .max_unused_set = true},
-                    NULL);
+    return bsnap_gc(c->f->s, &(bsnap_gc_options){.max_unused = 101, .max_unused_set = true}, NULL);
 }
 
 static int c_image_describe_one(struct pctx *c)
@@ -522,6 +519,36 @@ static int c_store_chunk_size(struct pctx *c)
     return r;
 }
 
+static int c_image_get(struct pctx *c)
+{
+    bsnap_image_info info;
+    return bsnap_image_get(c->f->s, "ami-x", &info);
+}
+
+static int c_image_describe_attribute(struct pctx *c)
+{
+    json_t *doc = NULL;
+    return bsnap_image_describe_attribute(c->f->s, NO_AMI, "description", &doc);
+}
+
+static int c_ranges_parse(struct pctx *c)
+{
+    bsnap_range *rg = NULL;
+    size_t n;
+    (void)c;
+    return bsnap_ranges_parse("0 4096\n0 10\n", 12, "list", &rg, &n, NULL);
+}
+
+static int c_ranges_load(struct pctx *c)
+{
+    bsnap_range *rg = NULL;
+    size_t n;
+    char *p = path_in(c->f->dir, "no-such-list");
+    int r = bsnap_ranges_load(p, &rg, &n, NULL);
+    free(p);
+    return r;
+}
+
 static const struct param_case {
     const char *name;
     int (*call)(struct pctx *c);
@@ -572,17 +599,15 @@ static const struct param_case {
     {"tags_delete key empty", c_tags_delete_key_empty, -EINVAL, "InvalidParameterValue",
      "Tags[0].Key"},
     {"create no volume", c_create_no_volume, -EINVAL, "MissingParameter", "VolumePath"},
-    {"create path missing", c_create_path_missing, -ENOENT, "InvalidVolume.NotFound",
-     "VolumePath"},
+    {"create path missing", c_create_path_missing, -ENOENT, "InvalidVolume.NotFound", "VolumePath"},
     {"create path directory", c_create_path_dir, -EINVAL, "InvalidParameterValue", "VolumePath"},
     {"create volume_id malformed", c_create_volume_id_malformed, -EINVAL,
      "InvalidVolumeID.Malformed", "VolumeId"},
     {"create volume_id missing", c_create_volume_id_missing, -ENOENT, "InvalidVolume.NotFound",
      "VolumeId"},
-    {"create description", c_create_description, -EINVAL, "InvalidParameterValue",
-     "Description"},
-    {"create parent malformed", c_create_parent_malformed, -EINVAL,
-     "InvalidSnapshotID.Malformed", "ParentId"},
+    {"create description", c_create_description, -EINVAL, "InvalidParameterValue", "Description"},
+    {"create parent malformed", c_create_parent_malformed, -EINVAL, "InvalidSnapshotID.Malformed",
+     "ParentId"},
     {"create parent missing", c_create_parent_missing, -ENOENT, "InvalidSnapshot.NotFound",
      "ParentId"},
     {"create full and parent", c_create_full_and_parent, -EINVAL, "InvalidParameterCombination",
@@ -607,18 +632,21 @@ static const struct param_case {
     {"verify", c_verify, -EINVAL, "InvalidSnapshotID.Malformed", "SnapshotId"},
     {"gc", c_gc, -EINVAL, "InvalidParameterValue", "MaxUnused"},
     {"image_describe_one", c_image_describe_one, -ENOENT, "InvalidAMIID.NotFound", "ImageId"},
-    {"image_describe ids", c_image_describe_ids, -EINVAL, "InvalidAMIID.Malformed",
-     "ImageIds[1]"},
+    {"image_describe ids", c_image_describe_ids, -EINVAL, "InvalidAMIID.Malformed", "ImageIds[1]"},
     {"image_describe owners", c_image_describe_owner, -EINVAL, "InvalidUserID.Malformed",
      "Owners[1]"},
     {"image_deregister", c_image_deregister, -ENOENT, "InvalidAMIID.NotFound", "ImageId"},
     {"image_modify_attribute", c_image_attribute, -EINVAL, "InvalidRequest", "Attribute"},
     {"image_modify_attribute description", c_image_attribute_description, -EINVAL,
      "InvalidParameterValue", "Description"},
-    {"image_create no volumes", c_image_create_no_volumes, -EINVAL, "MissingParameter",
-     "Volumes"},
+    {"image_create no volumes", c_image_create_no_volumes, -EINVAL, "MissingParameter", "Volumes"},
     {"image_create volume path", c_image_create_volume_path, -EINVAL, "MissingParameter",
      "Volumes[1].Path"},
+    {"image_get", c_image_get, -EINVAL, "InvalidAMIID.Malformed", "ImageId"},
+    {"image_describe_attribute", c_image_describe_attribute, -ENOENT, "InvalidAMIID.NotFound",
+     "ImageId"},
+    {"ranges_parse", c_ranges_parse, -EINVAL, "InvalidParameterValue", "ChangedBlocks"},
+    {"ranges_load", c_ranges_load, -ENOENT, "InvalidParameterValue", "ChangedBlocks"},
     {"store_open chunk size", c_store_chunk_size, -EINVAL, "InvalidParameterValue", "ChunkSize"},
 };
 
