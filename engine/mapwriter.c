@@ -20,7 +20,7 @@ int mapwriter_commit(struct pipeline *p)
     size_t nkids = 0, kids_cap = 0;
     int r;
 
-    if (p->npend == 0)
+    if (p->npend == 0 && p->nxpend == 0)
         return 0;
     /* Data before metadata: the records must be durable before an index
      * entry names them. */
@@ -66,6 +66,15 @@ int mapwriter_commit(struct pipeline *p)
             }
         }
     }
+    /* A copy's translations, with the entries they name (data first, so
+     * a translation never names a chunk the index lacks). */
+    for (size_t i = 0; i < p->nxpend; i++) {
+        uint8_t key[XLATE_KEY_BYTES];
+        xlate_key(p->src_uuid, &p->xpend[i].src, key);
+        r = meta_put(txn, T_CHUNK_XLATE, key, sizeof key, p->xpend[i].dst.b, 16);
+        if (r < 0)
+            return r;
+    }
     /* A page's children are named after the page's own entry went in, so
      * a page naming a page of the same batch finds it indexed. */
     r = index_incref_many(p->s, txn, kids, nkids);
@@ -76,6 +85,7 @@ int mapwriter_commit(struct pipeline *p)
         return r;
     pack_writer_mark(p->pw);
     p->npend = 0;
+    p->nxpend = 0;
     p->pend_bytes = 0;
     memset(p->set.keys, 0, p->set.cap * sizeof *p->set.keys);
     p->set.n = 0;
@@ -103,7 +113,7 @@ static int add_pending(struct pipeline *p, const chunk_id *id, const struct chun
 
 static int maybe_commit(struct pipeline *p)
 {
-    if (p->pend_bytes >= COMMIT_BYTES || p->npend >= COMMIT_ENTRIES)
+    if (p->pend_bytes >= COMMIT_BYTES || p->npend >= COMMIT_ENTRIES || p->nxpend >= COMMIT_ENTRIES)
         return mapwriter_commit(p);
     return 0;
 }
@@ -163,6 +173,17 @@ static int push_id(struct pipeline *p, const chunk_id *id)
     return 0;
 }
 
+static int add_xlate(struct pipeline *p, const chunk_id *src, const chunk_id *dst)
+{
+    struct xlate *n = array_grow(p->xpend, p->nxpend, &p->xpend_cap, sizeof *n, 1024);
+
+    if (!n)
+        return bsnap_fail(-ENOMEM, "InternalError", "out of memory");
+    p->xpend = n;
+    p->xpend[p->nxpend++] = (struct xlate){*src, *dst};
+    return 0;
+}
+
 static int write_data(struct pipeline *p, struct item *it)
 {
     size_t bound = chunk_encode_bound(p->cs);
@@ -170,6 +191,12 @@ static int write_data(struct pipeline *p, struct item *it)
 
     for (uint64_t i = 0; i < it->count; i++) {
         chunk_id *id = &it->ids[i];
+
+        if (p->src && it->xfresh[i] && it->state[i] != CS_ZERO) {
+            r = add_xlate(p, &it->src_ids[i], id);
+            if (r < 0)
+                return r;
+        }
 
         switch (it->state[i]) {
         case CS_ZERO:

@@ -107,6 +107,8 @@ static const char *const table_names[T__COUNT] = {
     [T_VOL_TAGS] = "volume-tags",
     [T_IMAGE_TAGS] = "image-tags",
     [T_IMAGE_BY_SNAP] = "images-by-snapshot",
+    [T_CHUNK_XLATE] = "copy-chunks",
+    [T_COPIES] = "copies",
 };
 
 const char *meta_table_name(meta_table t)

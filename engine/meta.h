@@ -46,6 +46,9 @@ typedef enum meta_table {
     T_VOL_TAGS,       /* tag key, volume id -> tag value */
     T_IMAGE_TAGS,     /* tag key, image id -> tag value */
     T_IMAGE_BY_SNAP,  /* snapshot id, id of a live image that maps it -> "" */
+    /* Copies between stores (copy.c, docs/format.md "Copies"). */
+    T_CHUNK_XLATE, /* source store uuid (16) + source chunk id (16) -> chunk id */
+    T_COPIES,      /* "KEY\0ID" -> copy id: lineage and client tokens */
     T__COUNT
 } meta_table;
 

@@ -43,6 +43,8 @@ struct item {
     uint64_t read_bytes; /* DATA: bytes read from the volume */
     /* DATA only; buffers sized for the batch */
     chunk_id *ids, *parent_ids;
+    chunk_id *src_ids; /* a copy: the source's ids */
+    uint8_t *xfresh;   /* a copy: 1 where the translation is to be recorded */
     uint8_t *state;
     uint8_t *out;
     uint32_t *out_len, *out_flags;
@@ -62,6 +64,15 @@ struct pending {
     struct chunk_loc loc;
 };
 
+/* A copy's translation: source chunk id -> this store's chunk id. */
+struct xlate {
+    chunk_id src, dst;
+};
+
+/* The T_CHUNK_XLATE key of source chunk @id of the store @uuid. */
+#define XLATE_KEY_BYTES 32
+void xlate_key(const uint8_t uuid[16], const chunk_id *id, uint8_t out[XLATE_KEY_BYTES]);
+
 struct pipeline {
     bsnap_store *s;
     const bsnap_run_options *run; /* progress and cancel, or NULL */
@@ -73,6 +84,11 @@ struct pipeline {
     size_t piece_chunks; /* chunks a worker reads at a time */
     unsigned nworkers;
     bool sparse_ok;
+    /* a copy: the source snapshot's reader and store uuid */
+    bsnap_reader *src;
+    uint8_t src_uuid[16];
+    struct xlate *xpend; /* translations to commit with the next batch */
+    size_t nxpend, xpend_cap;
     /* parent */
     bool have_parent;
     struct bm_tree parent;

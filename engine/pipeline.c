@@ -10,6 +10,7 @@
 
 #include "index.h"
 #include "pipeline-internal.h"
+#include "reader.h"
 #include "store.h"
 #include "util.h"
 
@@ -67,6 +68,8 @@ static void item_free(struct item *it)
         return;
     free(it->ids);
     free(it->parent_ids);
+    free(it->src_ids);
+    free(it->xfresh);
     free(it->state);
     free(it->out);
     free(it->out_len);
@@ -83,11 +86,14 @@ static struct item *item_new(const struct pipeline *p)
         return NULL;
     it->ids = malloc(n * sizeof *it->ids);
     it->parent_ids = malloc(n * sizeof *it->parent_ids);
+    it->src_ids = malloc(n * sizeof *it->src_ids);
+    it->xfresh = malloc(n);
     it->state = malloc(n);
     it->out = malloc(n * bound);
     it->out_len = malloc(n * sizeof *it->out_len);
     it->out_flags = malloc(n * sizeof *it->out_flags);
-    if (!it->ids || !it->parent_ids || !it->state || !it->out || !it->out_len || !it->out_flags) {
+    if (!it->ids || !it->parent_ids || !it->src_ids || !it->xfresh || !it->state || !it->out ||
+        !it->out_len || !it->out_flags) {
         item_free(it);
         return NULL;
     }
@@ -140,10 +146,43 @@ static void item_submit(struct pipeline *p, struct item *it)
 
 /* ---- reader thread ---- */
 
+void xlate_key(const uint8_t uuid[16], const chunk_id *id, uint8_t out[XLATE_KEY_BYTES])
+{
+    memcpy(out, uuid, 16);
+    memcpy(out + 16, id->b, 16);
+}
+
+/* A copy: fill the source's ids of the chunks of @it, one leaf at a time. */
+static int attach_source(struct pipeline *p, struct item *it)
+{
+    uint64_t cached = UINT64_MAX;
+    _cleanup_free_ chunk_id *leaf_buf = NULL;
+
+    if (!p->src)
+        return 0;
+    if (!(leaf_buf = alloc_aligned(BM_PAGE_BYTES)))
+        return bsnap_fail(-ENOMEM, "InternalError", "out of memory");
+    for (uint64_t i = 0; i < it->count; i++) {
+        uint64_t idx = it->first + i, leaf = idx / BM_FANOUT;
+        if (leaf != cached) {
+            int r = bm_load_leaf(p->src->s, NULL, &p->src->tree, leaf, leaf_buf);
+            if (r < 0)
+                return r;
+            cached = leaf;
+        }
+        it->src_ids[i] = leaf_buf[idx % BM_FANOUT];
+    }
+    return 0;
+}
+
 /* Fill the parent ids of the chunks of @it (scan mode), one leaf at a time. */
 static int attach_parent(struct pipeline *p, struct item *it, uint64_t *cached_leaf,
                          chunk_id *leaf_buf)
 {
+    int rs = attach_source(p, it);
+
+    if (rs < 0)
+        return rs;
     it->have_parent = p->have_parent;
     if (!p->have_parent)
         return 0;
@@ -219,6 +258,28 @@ static int read_scan(struct pipeline *p, uint64_t *cached_leaf, chunk_id *leaf_b
 
         if (pipeline_cancelled(p))
             return bsnap_fail(-ECANCELED, "Cancelled", "snapshot interrupted");
+        if (p->src) {
+            /* a copy: the source's block map says where the data is */
+            uint64_t d, h;
+            r = bm_next(p->src->s, &p->src->tree, pos, true, &d);
+            if (r == -ENXIO)
+                return emit_simple(p, IT_HOLE, pos, p->nchunks - pos);
+            if (r < 0)
+                return r;
+            r = emit_simple(p, IT_HOLE, pos, d - pos);
+            if (r < 0)
+                return r;
+            r = bm_next(p->src->s, &p->src->tree, d, false, &h);
+            if (r == -ENXIO)
+                h = p->nchunks;
+            else if (r < 0)
+                return r;
+            r = emit_data(p, d, h - d, cached_leaf, leaf_buf);
+            if (r < 0)
+                return r;
+            pos = h;
+            continue;
+        }
         if (p->sparse_ok) {
             off_t d = lseek(p->fd, (off_t)off, SEEK_DATA), h;
             if (d < 0 && errno == ENXIO) {
@@ -337,11 +398,66 @@ static int work_chunk(struct pipeline *p, struct item *it, uint64_t i, const uin
     return 0;
 }
 
+/* A copy: the chunks of @it from the source snapshot.  A chunk whose
+ * translation names a chunk this store holds is taken as it is, unread. */
+static int work_item_copy(struct pipeline *p, struct item *it, uint8_t *buf, meta_txn **txn)
+{
+    for (uint64_t i = 0; i < it->count; i++) {
+        uint8_t key[XLATE_KEY_BYTES];
+        const void *v;
+        size_t vlen;
+        struct chunk_entry e;
+        int r;
+
+        it->xfresh[i] = 0;
+        if (chunk_id_is_zero(&it->src_ids[i])) {
+            it->state[i] = CS_ZERO;
+            memset(&it->ids[i], 0, sizeof it->ids[i]);
+            continue;
+        }
+        if (!*txn) {
+            r = meta_txn_begin(p->s->meta, false, txn);
+            if (r < 0)
+                return r;
+        }
+        xlate_key(p->src_uuid, &it->src_ids[i], key);
+        r = meta_get(*txn, T_CHUNK_XLATE, key, sizeof key, &v, &vlen);
+        if (r == 0 && vlen == sizeof(chunk_id)) {
+            memcpy(&it->ids[i], v, sizeof(chunk_id));
+            if (it->have_parent && chunk_id_eq(&it->ids[i], &it->parent_ids[i])) {
+                it->state[i] = CS_SAME;
+                continue;
+            }
+            r = index_get(*txn, &it->ids[i], &e);
+            if (r == 0 && !(e.loc.flags & CHUNK_MISSING)) {
+                it->state[i] = CS_EXISTS;
+                continue;
+            }
+            if (r < 0 && r != -ENOENT)
+                return r;
+            /* gc took it since: read it again */
+        } else if (r < 0 && r != -ENOENT) {
+            return r;
+        }
+        r = reader_read_chunk_id(p->src, it->first + i, &it->src_ids[i], buf);
+        if (r < 0)
+            return r;
+        it->read_bytes += p->cs;
+        it->xfresh[i] = 1;
+        r = work_chunk(p, it, i, buf, txn);
+        if (r < 0)
+            return r;
+    }
+    return 0;
+}
+
 /* Read the chunks of @it into @buf a piece (p->piece_chunks) at a time and
  * work on each piece at once, while it is still in this core's cache: the
  * copy out of the page cache and the hash then touch memory once. */
 static int work_item(struct pipeline *p, struct item *it, uint8_t *buf, meta_txn **txn)
 {
+    if (p->src)
+        return work_item_copy(p, it, buf, txn);
     for (uint64_t i = 0; i < it->count; i += p->piece_chunks) {
         uint64_t n = MIN((uint64_t)p->piece_chunks, it->count - i);
         uint64_t off = (it->first + i) * p->cs, len = MIN(n * p->cs, p->size - off);
@@ -511,6 +627,10 @@ int pipeline_new(const struct pipeline_options *o, struct pipeline **ret_pipelin
     p->batch_chunks = MAX((size_t)1, BATCH_BYTES / p->cs);
     p->piece_chunks = MIN(p->batch_chunks, MAX((size_t)1, PIECE_BYTES / p->cs));
     p->sparse_ok = true;
+    if (o->src) {
+        p->src = o->src;
+        memcpy(p->src_uuid, o->src_uuid, 16);
+    }
     p->nleaves = DIV_ROUND_UP(p->nchunks, BM_FANOUT);
     p->leaf = calloc(BM_FANOUT, sizeof *p->leaf);
     p->leaf_ids = calloc(p->nleaves ? p->nleaves : 1, sizeof *p->leaf_ids);
@@ -607,6 +727,7 @@ void pipeline_free(struct pipeline *p)
     free(p->leaf_ids);
     free(p->set.keys);
     free(p->pend);
+    free(p->xpend);
     free(p->page_out);
     free(p->runs);
     pthread_mutex_destroy(&p->lock);

@@ -40,7 +40,16 @@ struct pipeline_options {
     const bsnap_range *changed;
     size_t nchanged;
     uint64_t parent_size;
-    unsigned threads;             /* workers; 0: one per online core (at most 64) */
+    unsigned threads; /* workers; 0: one per online core (at most 64) */
+    /* A copy (copy.c): read the chunks of this snapshot of another store
+     * instead of @fd (which is then -1); @size is the snapshot's size.  A
+     * chunk whose source id the translation table (T_CHUNK_XLATE, for the
+     * source store @src_uuid) maps to a chunk this store holds is not read
+     * at all; the others are read, checked, hashed with this store's key
+     * and stored through the usual dedup path, and their translations are
+     * committed with the batch that indexes them. */
+    bsnap_reader *src;
+    const uint8_t *src_uuid;      /* 16 bytes */
     const bsnap_run_options *run; /* progress and cancel, or NULL */
 };
 

@@ -210,6 +210,7 @@ void help_man(void);
 /* ---- verbs ---------------------------------------------------------------- */
 
 int cmd_create_snapshot(struct cli *cli, const struct args *a);
+int cmd_copy_snapshot(struct cli *cli, const struct args *a);
 int cmd_describe_snapshots(struct cli *cli, const struct args *a);
 int cmd_delete_snapshot(struct cli *cli, const struct args *a);
 int cmd_diff(struct cli *cli, const struct args *a);

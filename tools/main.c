@@ -33,6 +33,16 @@ static const struct opt create_snapshot_options[] = {
     {NULL, 0, NULL, NULL, false},
 };
 
+static const struct opt copy_snapshot_options[] = {
+    {"source-region", OPT_VALUE, "NAME", "the region (named store) the snapshot is in", false},
+    {"source-store", OPT_VALUE, "DIR", "or: the source store's directory", false},
+    {"source-snapshot-id", OPT_VALUE, "ID", "the snapshot to copy", true},
+    {"description", OPT_VALUE, "TEXT", "description (default: [Copied SNAP from REGION])", false},
+    {"tags", OPT_LIST, "Key=K,Value=V", "tags of the copy (shorthand or JSON)", false},
+    {"client-token", OPT_VALUE, "TOKEN", "the same token returns the same copy", false},
+    {NULL, 0, NULL, NULL, false},
+};
+
 static const struct opt describe_snapshots_options[] = {
     {"snapshot-ids", OPT_LIST, "ID", "only these snapshots", false},
     {"filters", OPT_LIST, "Name=N,Values=V", "EC2 filters: volume-id, status, tag:KEY, ...", false},
@@ -182,6 +192,15 @@ const struct verb verbs[] = {
      "written since the parent snapshot.  A list from `blocksnap diff A B` is refused unless "
      "the parent is A.  A volume resized or replaced while it is read fails the snapshot "
      "(VolumeChanged).",
+     true},
+    {"copy-snapshot", cmd_copy_snapshot, "copy a snapshot from another region's store",
+     "(--source-region NAME | --source-store DIR) --source-snapshot-id ID [options]",
+     copy_snapshot_options, 0,
+     "Copies into this store (--store/--region) only the chunks it lacks, then records the "
+     "copy in one final step.  A copy of a snapshot whose parent was copied here before is "
+     "incremental against that copy.  Interrupted or killed, the same command (or the same "
+     "--client-token) continues where it stopped; after success it prints the same id again.  "
+     "The source store is only read, under a shared lock.",
      true},
     {"describe-snapshots", cmd_describe_snapshots, "list snapshots as EC2's DescribeSnapshots",
      "[--snapshot-ids ID ...] [--filters Name=N,Values=V ...] [--max-results N] "

@@ -459,6 +459,55 @@ BSNAP_API BSNAP_WUR int bsnap_snapshot_create(bsnap_store *store,
                                               bsnap_snapshot_stats *ret_stats)
     BSNAP_NONNULL(1, 2, 3);
 
+/** Options of bsnap_snapshot_copy().  Zero-initialise for defaults. */
+typedef struct bsnap_copy_options {
+    const char *source_snapshot_id; /**< required: a completed snapshot of the source */
+    /** optional: the copy's description; NULL: "[Copied SNAP from REGION]" */
+    const char *description;
+    const bsnap_tag *tags; /**< optional tags for the copy (the source's are not copied) */
+    size_t ntags;
+    /** optional: 1 to 64 printable ASCII characters.  The same token with the
+     * same parameters returns the copy made (or continues the one started);
+     * with other parameters it fails (IdempotentParameterMismatch).  NULL:
+     * the parameters themselves are the token. */
+    const char *client_token;
+    unsigned threads; /**< hash/compress workers; 0: one per core */
+    bsnap_run_options run;
+} bsnap_copy_options;
+
+/** Copy a snapshot of store @source (another region, opened read-only or
+ * not) into @store.
+ *
+ * Only the chunks @store lacks are read from @source: @store keeps a table
+ * of which of its chunks each source chunk became, filled as chunks land,
+ * and a chunk it finds there is not read again; the others are read,
+ * checked, and stored like a snapshot's (data @store holds already is not
+ * stored twice).  A copy of a snapshot whose parent was copied here before
+ * (and whose copy still exists) has that copy as its parent.  The copy is
+ * "pending" while chunks land and "completed" after one final transaction.
+ *
+ * Resumable: a run that fails, is cancelled or killed leaves its pending
+ * copy and the chunks it landed; the same call (the same parameters, or
+ * the same @opts->client_token) continues it under the same id, and after
+ * success returns the same id without copying again.
+ *
+ * Both stores' locks are taken shared (the source's other readers and
+ * writers go on; gc waits).  The two stores must have the same chunk size.
+ *
+ * @ret_id out: the copy's id.  @ret_stats out, optional: read_bytes is what
+ * was read from the source.
+ * Errors: -EINVAL (MissingParameter, InvalidSnapshotID.Malformed,
+ * InvalidParameterValue: a bad option, the same store as source and
+ * destination, other chunk sizes; IdempotentParameterMismatch); -ENOENT
+ * (InvalidSnapshot.NotFound) no such snapshot in @source; -EBUSY
+ * (IncorrectState) the source is not completed; -ENOSPC; -ECANCELED;
+ * -EIO. */
+BSNAP_API BSNAP_WUR int bsnap_snapshot_copy(bsnap_store *store, bsnap_store *source,
+                                            const bsnap_copy_options *opts,
+                                            char ret_id[BSNAP_ID_MAX],
+                                            bsnap_snapshot_stats *ret_stats)
+    BSNAP_NONNULL(1, 2, 3, 4);
+
 /** A snapshot's record. */
 typedef struct bsnap_snapshot_info {
     char id[BSNAP_ID_MAX];

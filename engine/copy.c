@@ -1,0 +1,436 @@
+/* copy.c - copy-snapshot: a snapshot of another store (region) into this
+ * one, sending only the chunks this store lacks, resumably.
+ *
+ * The stores hash with different keys, so a source chunk id says nothing
+ * here.  The destination keeps a translation table (T_CHUNK_XLATE: source
+ * store uuid + source chunk id -> chunk id here), filled in the same
+ * transactions that index the chunks it names; the pipeline (pipeline.c,
+ * its copy mode) takes a translated chunk without reading it and reads,
+ * re-hashes and stores the others through the usual dedup path.
+ *
+ * T_COPIES holds two kinds of entries (keys "KEY\0ID", xref_key()):
+ *   SOURCE-UUID \0 source snapshot id  -> the copy here (lineage: the
+ *                                          parent of the next copy)
+ *   "token" \0 client token            -> "copy-id PARAMS-HASH"
+ * A call without a client token uses "=" and the hash of its parameters as
+ * its token, so the same call run again (after a kill, or after it
+ * succeeded) finds the copy it started and continues or returns it.  The
+ * copy is recorded pending with its token entry in one transaction before
+ * any chunk is sent, and completed (record, root reference, lineage) in one
+ * transaction at the end; a failed or killed run leaves the pending record
+ * and the chunks it landed for the next run. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <xxhash.h>
+
+#include "blockmap.h"
+#include "catalog.h"
+#include "error.h"
+#include "index.h"
+#include "pack.h"
+#include "pipeline.h"
+#include "reader.h"
+#include "store.h"
+#include "util.h"
+#include "xref.h"
+
+#define CLIENT_TOKEN_MAX 64
+#define COPY_VOLUME_ID "vol-ffffffff" /* EC2's placeholder for a copy's volume */
+
+static int check_token(const char *t)
+{
+    size_t n = strlen(t);
+
+    if (n == 0 || n > CLIENT_TOKEN_MAX) {
+        bsnap_fail(-EINVAL, "InvalidParameterValue",
+                   "the client token must be 1 to %d characters, not %zu", CLIENT_TOKEN_MAX, n);
+        return error_set_parameter("ClientToken");
+    }
+    for (size_t i = 0; i < n; i++)
+        if ((unsigned char)t[i] < 0x21 || (unsigned char)t[i] > 0x7e) {
+            bsnap_fail(-EINVAL, "InvalidParameterValue",
+                       "the client token must be printable ASCII without spaces");
+            return error_set_parameter("ClientToken");
+        }
+    return 0;
+}
+
+/* The hash of what makes two copy calls the same request. */
+static void params_hash(const bsnap_store *src, const bsnap_copy_options *o, char out[33])
+{
+    XXH3_state_t *st = XXH3_createState();
+    XXH128_hash_t h;
+    XXH128_canonical_t c;
+
+    XXH3_128bits_reset(st);
+    XXH3_128bits_update(st, src->uuid, 16);
+    XXH3_128bits_update(st, o->source_snapshot_id, strlen(o->source_snapshot_id) + 1);
+    if (o->description)
+        XXH3_128bits_update(st, o->description, strlen(o->description) + 1);
+    else
+        XXH3_128bits_update(st, "\1", 1);
+    for (size_t i = 0; i < o->ntags; i++) {
+        XXH3_128bits_update(st, o->tags[i].key, strlen(o->tags[i].key) + 1);
+        XXH3_128bits_update(st, o->tags[i].value ? o->tags[i].value : "",
+                            strlen(o->tags[i].value ? o->tags[i].value : "") + 1);
+    }
+    h = XXH3_128bits_digest(st);
+    XXH3_freeState(st);
+    XXH128_canonicalFromHash(&c, h);
+    hex_encode(c.digest, 16, out);
+    out[32] = 0;
+}
+
+/* The T_COPIES value of @key/@id into @out ("" when absent). */
+static int copies_get(meta_txn *txn, const char *key, const char *id, char *out, size_t cap)
+{
+    char k[XREF_KEY_MAX];
+    size_t klen = xref_key(key, id, k);
+    const void *v;
+    size_t vlen;
+    int r = meta_get(txn, T_COPIES, k, klen, &v, &vlen);
+
+    out[0] = 0;
+    if (r == -ENOENT)
+        return 0;
+    if (r < 0)
+        return r;
+    if (vlen >= cap)
+        return bsnap_fail(-EIO, "Store.Corrupt", "copies table: an entry of %zu bytes", vlen);
+    memcpy(out, v, vlen);
+    out[vlen] = 0;
+    return 0;
+}
+
+static int copies_put(meta_txn *txn, const char *key, const char *id, const char *value)
+{
+    char k[XREF_KEY_MAX];
+    size_t klen = xref_key(key, id, k);
+
+    return meta_put(txn, T_COPIES, k, klen, value, strlen(value));
+}
+
+/* What this store knows of the call: the copy of a finished or unfinished
+ * earlier run of it (@rec, *@ret_state), or nothing (*@ret_state -1). */
+static int find_earlier(bsnap_store *s, const char *tok, const char *hash, bool explicit_token,
+                        struct snapshot_rec *rec, int *ret_state)
+{
+    _cleanup_txn_abort_ meta_txn *txn = NULL;
+    char v[BSNAP_ID_MAX + 40];
+    char *sp;
+    int r;
+
+    *ret_state = -1;
+    r = meta_txn_begin(s->meta, false, &txn);
+    if (r < 0)
+        return r;
+    r = copies_get(txn, "token", tok, v, sizeof v);
+    if (r < 0 || !v[0])
+        return r;
+    sp = strchr(v, ' ');
+    if (!sp)
+        return bsnap_fail(-EIO, "Store.Corrupt", "copies table: a bad token entry");
+    *sp++ = 0;
+    if (explicit_token && strcmp(sp, hash) != 0) {
+        bsnap_fail(-EINVAL, "IdempotentParameterMismatch",
+                   "the client token '%s' was used for a copy with other parameters", tok);
+        return error_set_parameter("ClientToken");
+    }
+    r = catalog_snapshot_load(txn, v, rec);
+    if (r == -ENOENT) {
+        bsnap_error_clear(); /* the copy was deleted since: a new one */
+        return 0;
+    }
+    if (r < 0)
+        return r;
+    *ret_state = (int)rec->state;
+    return 0;
+}
+
+/* The destination's copy of source snapshot @src_id, when it has one
+ * completed: a copy of a child is incremental against it. */
+static int find_parent(bsnap_store *s, const bsnap_store *src, const char *src_id,
+                       struct snapshot_rec *parent, bool *ret_have)
+{
+    _cleanup_txn_abort_ meta_txn *txn = NULL;
+    char v[BSNAP_ID_MAX];
+    int r;
+
+    *ret_have = false;
+    if (!src_id[0])
+        return 0;
+    r = meta_txn_begin(s->meta, false, &txn);
+    if (r < 0)
+        return r;
+    r = copies_get(txn, src->uuid_text, src_id, v, sizeof v);
+    if (r < 0 || !v[0])
+        return r;
+    r = catalog_snapshot_load(txn, v, parent);
+    if (r < 0) {
+        bsnap_error_clear(); /* deleted since: a full copy */
+        return r == -ENOENT || r == -EINVAL ? 0 : r;
+    }
+    if (parent->state != BSNAP_SNAPSHOT_COMPLETED || parent->chunk_size != s->chunk_size) {
+        snapshot_rec_clear(parent);
+        return 0;
+    }
+    *ret_have = true;
+    return 0;
+}
+
+static int record_pending(bsnap_store *s, const struct snapshot_rec *rec, const char *tok,
+                          const char *hash)
+{
+    _cleanup_txn_abort_ meta_txn *txn = NULL;
+    char v[BSNAP_ID_MAX + 40];
+    int r = meta_txn_begin(s->meta, true, &txn);
+
+    if (r < 0)
+        return r;
+    r = catalog_snapshot_save(txn, rec);
+    if (r < 0)
+        return r;
+    snprintf(v, sizeof v, "%s %s", rec->id, hash);
+    r = copies_put(txn, "token", tok, v);
+    if (r < 0)
+        return r;
+    return meta_txn_commit(steal_ptr(txn));
+}
+
+static int complete_copy(bsnap_store *s, const bsnap_store *src, const char *src_id,
+                         struct snapshot_rec *rec)
+{
+    _cleanup_txn_abort_ meta_txn *txn = NULL;
+    struct snapshot_rec cur = {0};
+    int r = meta_txn_begin(s->meta, true, &txn);
+
+    if (r < 0)
+        return r;
+    r = catalog_snapshot_load(txn, rec->id, &cur);
+    if (r < 0)
+        return r;
+    snapshot_rec_clear(&cur);
+    rec->state = BSNAP_SNAPSHOT_COMPLETED;
+    rec->completion_ms = time_now_ms();
+    if (!chunk_id_is_zero(&rec->root)) {
+        r = index_incref(s, txn, &rec->root);
+        if (r < 0)
+            return r;
+    }
+    r = catalog_snapshot_save(txn, rec);
+    if (r < 0)
+        return r;
+    r = copies_put(txn, src->uuid_text, src_id, rec->id);
+    if (r < 0)
+        return r;
+    return meta_txn_commit(steal_ptr(txn));
+}
+
+static int check_options(const bsnap_copy_options *o)
+{
+    int r;
+
+    if (!o->source_snapshot_id || !o->source_snapshot_id[0]) {
+        bsnap_fail(-EINVAL, "MissingParameter", "the source snapshot id is missing");
+        return error_set_parameter("SourceSnapshotId");
+    }
+    r = check_snapshot_id(o->source_snapshot_id);
+    if (r < 0)
+        return error_set_parameter("SourceSnapshotId");
+    if (o->description &&
+        (r = bsnap_text_check("description", o->description, DESCRIPTION_MAX)) < 0)
+        return error_set_parameter("Description");
+    if (o->ntags > TAGS_MAX) {
+        bsnap_fail(-EINVAL, "TagLimitExceeded", "at most %d tags per resource", TAGS_MAX);
+        return error_set_parameter("Tags");
+    }
+    if (o->client_token && (r = check_token(o->client_token)) < 0)
+        return r;
+    return 0;
+}
+
+int bsnap_snapshot_copy(bsnap_store *s, bsnap_store *src, const bsnap_copy_options *o,
+                        char ret_id[BSNAP_ID_MAX], bsnap_snapshot_stats *ret_stats)
+{
+    struct snapshot_rec srec = {0}, rec = {0}, parent = {0};
+    struct pipeline *p = NULL;
+    struct pack_writer *pw = NULL;
+    bsnap_reader *rd = NULL;
+    bsnap_snapshot_stats stats = {0};
+    struct bm_tree parent_tree;
+    char hash[33], autotok[40];
+    const char *tok;
+    bool have_parent = false;
+    int lockfd = -1, src_lockfd = -1, state, r;
+
+    bsnap_error_clear();
+    r = check_options(o);
+    if (r < 0)
+        return r;
+    if (memcmp(s->uuid, src->uuid, 16) == 0) {
+        bsnap_fail(-EINVAL, "InvalidParameterValue",
+                   "the source and the destination are the same store (region %s): a copy "
+                   "within one store is not supported",
+                   s->region);
+        return error_set_parameter("SourceRegion");
+    }
+    if (src->chunk_size != s->chunk_size) {
+        bsnap_fail(-EINVAL, "InvalidParameterValue",
+                   "the source store (region %s) has chunk size %u, this store %u: a copy "
+                   "needs equal chunk sizes",
+                   src->region, src->chunk_size, s->chunk_size);
+        return error_set_parameter("SourceRegion");
+    }
+    params_hash(src, o, hash);
+    if (o->client_token) {
+        tok = o->client_token;
+    } else {
+        snprintf(autotok, sizeof autotok, "=%s", hash);
+        tok = autotok;
+    }
+
+    /* Shared locks on both: gc waits on either side until the copy is
+     * done (the source's chunks stay; the destination's landed chunks,
+     * not yet named by a page, stay). */
+    r = store_lock(src, false, &o->run, &src_lockfd);
+    if (r < 0)
+        goto out;
+    r = catalog_snapshot_get(src, o->source_snapshot_id, &srec);
+    if (r < 0) {
+        error_param(r, "SourceSnapshotId");
+        goto out;
+    }
+    if (srec.state != BSNAP_SNAPSHOT_COMPLETED) {
+        r = bsnap_fail(-EBUSY, "IncorrectState", "the snapshot '%s' is not completed", srec.id);
+        error_set_parameter("SourceSnapshotId");
+        goto out;
+    }
+    r = store_lock(s, false, &o->run, &lockfd);
+    if (r < 0)
+        goto out;
+    r = find_earlier(s, tok, hash, o->client_token != NULL, &rec, &state);
+    if (r < 0)
+        goto out;
+    if (state == BSNAP_SNAPSHOT_COMPLETED) {
+        bsnap_debug("copy", "snapshot %s: copied already as %s", srec.id, rec.id);
+        snprintf(ret_id, BSNAP_ID_MAX, "%s", rec.id);
+        stats.volume_bytes = rec.size;
+        if (ret_stats)
+            *ret_stats = stats;
+        r = 0;
+        goto out;
+    }
+    r = find_parent(s, src, srec.parent_id, &parent, &have_parent);
+    if (r < 0)
+        goto out;
+    if (state == BSNAP_SNAPSHOT_PENDING) {
+        bsnap_debug("copy", "snapshot %s: continuing its copy %s", srec.id, rec.id);
+    } else {
+        snapshot_rec_clear(&rec);
+        memset(&rec, 0, sizeof rec);
+        r = id_generate("snap", rec.id);
+        if (r < 0) {
+            r = bsnap_fail(r, "InternalError", "getrandom: %s", strerror(-r));
+            goto out;
+        }
+        snprintf(rec.volume_id, sizeof rec.volume_id, "%s", COPY_VOLUME_ID);
+        rec.state = BSNAP_SNAPSHOT_PENDING;
+        rec.start_ms = time_now_ms();
+        if (o->description)
+            rec.description = strdup(o->description);
+        else if (asprintf(&rec.description, "[Copied %s from %s]", srec.id, src->region) < 0)
+            rec.description = NULL;
+        if (!rec.description) {
+            r = bsnap_fail(-ENOMEM, "InternalError", "out of memory");
+            goto out;
+        }
+        for (size_t i = 0; i < o->ntags; i++) {
+            r = tags_set(&rec.tags, o->tags[i].key, o->tags[i].value);
+            if (r < 0) {
+                error_param(r, "Tags[%zu]", i);
+                goto out;
+            }
+        }
+    }
+    rec.size = srec.size;
+    rec.chunk_size = s->chunk_size;
+    rec.depth = bm_depth_for(DIV_ROUND_UP(srec.size, s->chunk_size));
+    rec.parent_id[0] = 0;
+    if (have_parent) {
+        snprintf(rec.parent_id, sizeof rec.parent_id, "%s", parent.id);
+        snapshot_tree(&parent, &parent_tree);
+    }
+    r = record_pending(s, &rec, tok, hash);
+    if (r < 0)
+        goto out;
+    r = reader_open(src, srec.id, false, &rd);
+    if (r < 0) {
+        error_param(r, "SourceSnapshotId");
+        goto out;
+    }
+    {
+        struct pipeline_options po = {
+            .s = s,
+            .fd = -1,
+            .path = srec.id,
+            .size = srec.size,
+            .parent = have_parent ? &parent_tree : NULL,
+            .threads = o->threads,
+            .run = &o->run,
+            .src = rd,
+            .src_uuid = src->uuid,
+        };
+        r = pipeline_new(&po, &p);
+        if (r < 0)
+            goto out;
+    }
+    r = pack_writer_open(s, false, &pw);
+    if (r < 0)
+        goto out;
+    r = pipeline_run(p, pw);
+    if (r < 0)
+        goto out;
+    r = pipeline_finish(p, &rec.root, &stats, &rec.data_chunks);
+    if (r < 0)
+        goto out;
+    rec.bytes_read = stats.read_bytes;
+    rec.bytes_written = stats.new_bytes;
+    rec.chunks_written = stats.new_chunks;
+    rec.pages_written = stats.new_pages;
+    if (srec.parts_known && srec.nparts) {
+        free(rec.parts);
+        rec.parts = calloc(srec.nparts, sizeof *rec.parts);
+        if (!rec.parts) {
+            r = bsnap_fail(-ENOMEM, "InternalError", "out of memory");
+            goto out;
+        }
+        memcpy(rec.parts, srec.parts, srec.nparts * sizeof *rec.parts);
+    }
+    rec.nparts = srec.parts_known ? srec.nparts : 0;
+    rec.parts_known = srec.parts_known;
+    pack_writer_close(pw);
+    pw = NULL;
+    r = complete_copy(s, src, srec.id, &rec);
+    if (r < 0)
+        goto out;
+    bsnap_debug("copy", "snapshot %s copied as %s: %llu bytes read, %llu chunks new", srec.id,
+                rec.id, (unsigned long long)stats.read_bytes, (unsigned long long)stats.new_chunks);
+    snprintf(ret_id, BSNAP_ID_MAX, "%s", rec.id);
+    if (ret_stats)
+        *ret_stats = stats;
+    r = 0;
+out:
+    /* On failure the pending record and the landed chunks stay: the same
+     * call continues from them (gc reclaims them if it never comes). */
+    pipeline_free(p);
+    pack_writer_close(pw);
+    bsnap_reader_close(rd);
+    store_unlock(lockfd);
+    store_unlock(src_lockfd);
+    snapshot_rec_clear(&srec);
+    snapshot_rec_clear(&rec);
+    snapshot_rec_clear(&parent);
+    return r;
+}

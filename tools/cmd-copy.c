@@ -1,0 +1,94 @@
+/* cmd-copy.c - copy-snapshot: a snapshot of another region's store into
+ * this one. */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cmd.h"
+
+/* The source store: --source-store DIR or --source-region NAME, opened
+ * read-only (a shared lock: its other readers and writers go on). */
+static int open_source(struct cli *cli, const struct args *a, bsnap_store **ret)
+{
+    const char *dir = arg_value(a, "source-store"), *region = arg_value(a, "source-region");
+    char *path = NULL;
+    int r;
+
+    if (!dir && !region)
+        return output_usage_error(cli->verb, "MissingParameter",
+                                  "one of --source-region or --source-store is required");
+    if (dir && region)
+        return output_usage_error(cli->verb, "InvalidParameterCombination",
+                                  "give --source-region or --source-store, not both");
+    if (bsnap_store_resolve(dir, region, &path) < 0)
+        return output_engine_error();
+    r = bsnap_store_open(path, BSNAP_STORE_RDONLY, NULL, ret);
+    free(path);
+    if (r < 0)
+        return output_engine_error();
+    return EXIT_OK;
+}
+
+int cmd_copy_snapshot(struct cli *cli, const struct args *a)
+{
+    bsnap_copy_options opts = {0};
+    bsnap_snapshot_stats stats = {0};
+    bsnap_store *src = NULL;
+    bsnap_tag *tags = NULL;
+    struct progress prog;
+    char id[BSNAP_ID_MAX];
+    json_t *doc = NULL;
+    int r;
+
+    opts.source_snapshot_id = arg_value(a, "source-snapshot-id");
+    opts.description = arg_value(a, "description");
+    if (opts.description && (r = cli_check_text(cli, "description", opts.description,
+                                                BSNAP_DESCRIPTION_MAX)) != EXIT_OK)
+        return r;
+    opts.client_token = arg_value(a, "client-token");
+    if ((r = cli_parse_tags(cli, a, true, &tags, &opts.ntags)) != EXIT_OK)
+        return r;
+    opts.tags = tags;
+    if ((r = open_source(cli, a, &src)) != EXIT_OK)
+        goto out;
+    if ((r = cli_open_store(cli)) != EXIT_OK)
+        goto out;
+    progress_start(&prog, cli, "copy", &opts.run);
+    r = bsnap_snapshot_copy(cli->store, src, &opts, id, &stats);
+    progress_end(&prog);
+    if (r < 0 || bsnap_snapshot_describe_one(cli->store, id, &doc) < 0) {
+        r = output_engine_error();
+        goto out;
+    }
+    {
+        /* CopySnapshot's answer: the new id (and the tags given) */
+        json_t *snap = json_object_get(doc, "Snapshots");
+        json_t *one = json_is_array(snap) ? json_array_get(snap, 0) : doc;
+        json_t *ans = json_object();
+        json_t *t = one ? json_object_get(one, "Tags") : NULL;
+
+        if (!ans) {
+            r = output_error_nomem();
+            goto out;
+        }
+        json_object_set_new(ans, "SnapshotId", json_string(id));
+        if (t && json_array_size(t))
+            json_object_set(ans, "Tags", t);
+        json_decref(doc);
+        doc = ans;
+    }
+    r = output_doc(cli, doc);
+    if (!cli->quiet)
+        fprintf(stderr,
+                "blocksnap: %s: read %" PRIu64 " bytes from the source, stored %" PRIu64
+                " bytes new; chunks %" PRIu64 " new, %" PRIu64 " reused, %" PRIu64 " zero\n",
+                id, stats.read_bytes, stats.new_bytes, stats.new_chunks, stats.reused_chunks,
+                stats.zero_chunks);
+out:
+    json_decref(doc);
+    bsnap_store_close(src);
+    free(tags);
+    return r;
+}
