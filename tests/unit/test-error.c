@@ -549,6 +549,63 @@ static int c_ranges_load(struct pctx *c)
     return r;
 }
 
+/* bsnap_snapshot_copy() from a fresh, empty store beside the fixture's
+ * (@same: from the fixture's own store). */
+static int copy_from(struct pctx *c, bool same, bsnap_copy_options *o)
+{
+    char id[BSNAP_ID_MAX];
+    char *p = path_in(c->f->dir, "copy-source-store");
+    bsnap_store_config cfg = {.chunk_size = 4096, .region = "test-2"};
+    bsnap_store *src = NULL;
+    int r;
+
+    o->threads = 1;
+    if (same) {
+        r = bsnap_snapshot_copy(c->f->s, c->f->s, o, id, NULL);
+    } else {
+        assert_int_equal(bsnap_store_open(p, BSNAP_STORE_CREATE, &cfg, &src), 0);
+        r = bsnap_snapshot_copy(c->f->s, src, o, id, NULL);
+        bsnap_store_close(src);
+    }
+    free(p);
+    return r;
+}
+
+static int c_copy_no_source(struct pctx *c)
+{
+    return copy_from(c, false, &(bsnap_copy_options){0});
+}
+
+static int c_copy_malformed(struct pctx *c)
+{
+    return copy_from(c, false, &(bsnap_copy_options){.source_snapshot_id = "vol-1"});
+}
+
+static int c_copy_missing(struct pctx *c)
+{
+    return copy_from(c, false,
+                     &(bsnap_copy_options){.source_snapshot_id = "snap-0123456789abcdef0"});
+}
+
+static int c_copy_same_store(struct pctx *c)
+{
+    return copy_from(c, true, &(bsnap_copy_options){.source_snapshot_id = c->snap});
+}
+
+static int c_copy_description_long(struct pctx *c)
+{
+    return copy_from(
+        c, false,
+        &(bsnap_copy_options){.source_snapshot_id = c->snap, .description = c->long_text});
+}
+
+static int c_copy_token_bad(struct pctx *c)
+{
+    return copy_from(
+        c, false,
+        &(bsnap_copy_options){.source_snapshot_id = c->snap, .client_token = "has space"});
+}
+
 static const struct param_case {
     const char *name;
     int (*call)(struct pctx *c);
@@ -608,6 +665,14 @@ static const struct param_case {
     {"create description", c_create_description, -EINVAL, "InvalidParameterValue", "Description"},
     {"create parent malformed", c_create_parent_malformed, -EINVAL, "InvalidSnapshotID.Malformed",
      "ParentId"},
+    {"copy no source", c_copy_no_source, -EINVAL, "MissingParameter", "SourceSnapshotId"},
+    {"copy malformed", c_copy_malformed, -EINVAL, "InvalidSnapshotID.Malformed",
+     "SourceSnapshotId"},
+    {"copy missing", c_copy_missing, -ENOENT, "InvalidSnapshot.NotFound", "SourceSnapshotId"},
+    {"copy same store", c_copy_same_store, -EINVAL, "InvalidParameterValue", "SourceRegion"},
+    {"copy description long", c_copy_description_long, -EINVAL, "InvalidParameterValue",
+     "Description"},
+    {"copy token bad", c_copy_token_bad, -EINVAL, "InvalidParameterValue", "ClientToken"},
     {"create parent missing", c_create_parent_missing, -ENOENT, "InvalidSnapshot.NotFound",
      "ParentId"},
     {"create full and parent", c_create_full_and_parent, -EINVAL, "InvalidParameterCombination",

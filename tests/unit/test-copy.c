@@ -1,0 +1,256 @@
+/* test-copy.c - bsnap_snapshot_copy(): copies between two stores. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+
+#include <cmocka.h>
+
+#include "unit-helpers.h"
+
+/* A source fixture (f) and a destination store beside it. */
+struct pair {
+    struct fixture *src, *dst;
+};
+
+static int setup_pair(void **state)
+{
+    struct pair *p = calloc(1, sizeof *p);
+
+    assert_non_null(p);
+    p->src = fixture_new(4096);
+    p->dst = fixture_new(4096);
+    *state = p;
+    return 0;
+}
+
+static int teardown_pair(void **state)
+{
+    struct pair *p = *state;
+
+    fixture_free(p->src);
+    fixture_free(p->dst);
+    free(p);
+    return 0;
+}
+
+static bsnap_snapshot_stats copy_ok(struct pair *p, bsnap_copy_options *o, char id[BSNAP_ID_MAX])
+{
+    bsnap_snapshot_stats st;
+    int r;
+
+    o->threads = 2;
+    r = bsnap_snapshot_copy(p->dst->s, p->src->s, o, id, &st);
+    if (r < 0)
+        print_error("copy: %d %s (%s)\n", r, bsnap_last_error()->message, bsnap_last_error()->code);
+    assert_int_equal(r, 0);
+    return st;
+}
+
+static bsnap_snapshot_stats copy_id(struct pair *p, const char *src_id, char id[BSNAP_ID_MAX])
+{
+    return copy_ok(p, &(bsnap_copy_options){.source_snapshot_id = src_id}, id);
+}
+
+/* A first copy reads every data chunk once, restores as the source, is
+ * completed, described as EC2 describes copies and verifies clean. */
+static void test_first_copy(void **state)
+{
+    struct pair *p = *state;
+    char *vol = sample_volume(p->src, "a.img", 300);
+    char s1[BSNAP_ID_MAX], c1[BSNAP_ID_MAX], want[128];
+    struct snapshot_rec rec = {0};
+    bsnap_snapshot_stats st;
+
+    snap_path(p->src, vol, s1);
+    st = copy_id(p, s1, c1);
+    /* data in chunks 0, 3-5, 100 and 299 */
+    assert_int_equal(st.read_bytes, 6 * 4096);
+    assert_int_equal(st.new_chunks, 6);
+    assert_int_equal(st.zero_chunks, 300 - 6);
+    assert_restores_to(p->dst, c1, vol);
+    snap_record(p->dst, c1, &rec);
+    assert_int_equal(rec.state, BSNAP_SNAPSHOT_COMPLETED);
+    assert_string_equal(rec.parent_id, "");
+    assert_string_equal(rec.volume_id, "vol-ffffffff");
+    snprintf(want, sizeof want, "[Copied %s from test-1]", s1);
+    assert_string_equal(rec.description, want);
+    snapshot_rec_clear(&rec);
+    assert_verify_clean(p->dst);
+    assert_verify_clean(p->src);
+    free(vol);
+}
+
+/* The second copy of a later snapshot is incremental against the first
+ * copy and reads exactly the changed chunks; the third, against the
+ * second. */
+static void test_incremental(void **state)
+{
+    struct pair *p = *state;
+    char *vol = sample_volume(p->src, "a.img", 300);
+    char s1[BSNAP_ID_MAX], s2[BSNAP_ID_MAX], s3[BSNAP_ID_MAX];
+    char c1[BSNAP_ID_MAX], c2[BSNAP_ID_MAX], c3[BSNAP_ID_MAX];
+    struct snapshot_rec rec = {0};
+    bsnap_snapshot_stats st;
+
+    snap_path(p->src, vol, s1);
+    copy_id(p, s1, c1);
+    chunk_write(vol, 4096, 3, 77);   /* changed */
+    chunk_write(vol, 4096, 150, 78); /* new data in a hole */
+    chunk_write(vol, 4096, 151, 79);
+    snap_path(p->src, vol, s2);
+    st = copy_id(p, s2, c2);
+    assert_int_equal(st.read_bytes, 3 * 4096);
+    assert_int_equal(st.new_chunks, 3);
+    assert_int_equal(st.reused_chunks, 5); /* 0, 4, 5, 100, 299 */
+    snap_record(p->dst, c2, &rec);
+    assert_string_equal(rec.parent_id, c1);
+    snapshot_rec_clear(&rec);
+    assert_restores_to(p->dst, c2, vol);
+
+    chunk_write(vol, 4096, 0, 80);
+    snap_path(p->src, vol, s3);
+    st = copy_id(p, s3, c3);
+    assert_int_equal(st.read_bytes, 4096);
+    snap_record(p->dst, c3, &rec);
+    assert_string_equal(rec.parent_id, c2);
+    snapshot_rec_clear(&rec);
+    assert_restores_to(p->dst, c3, vol);
+    assert_verify_clean(p->dst);
+    free(vol);
+}
+
+/* Data the destination holds already (here: a snapshot of the same volume
+ * taken there) is read once to learn its id, but not stored again; a
+ * later copy of the same data reads nothing. */
+static void test_dedup_existing(void **state)
+{
+    struct pair *p = *state;
+    char *vol = sample_volume(p->src, "a.img", 300);
+    char s1[BSNAP_ID_MAX], d1[BSNAP_ID_MAX], c1[BSNAP_ID_MAX], s1b[BSNAP_ID_MAX], c2[BSNAP_ID_MAX];
+    bsnap_snapshot_stats st;
+
+    snap_path(p->src, vol, s1);
+    snap_path(p->dst, vol, d1);
+    st = copy_id(p, s1, c1);
+    assert_int_equal(st.read_bytes, 6 * 4096);
+    assert_int_equal(st.new_chunks, 0);
+    assert_int_equal(st.new_pages, 0); /* the same leaf and root pages */
+    /* a full snapshot of the same data in the source: nothing to read */
+    {
+        bsnap_snapshot_options o = {.volume_path = vol, .full = true};
+        snap_opts(p->src, &o, s1b);
+    }
+    st = copy_id(p, s1b, c2);
+    assert_int_equal(st.read_bytes, 0);
+    assert_int_equal(st.new_chunks, 0);
+    assert_restores_to(p->dst, c2, vol);
+    assert_verify_clean(p->dst);
+    free(vol);
+}
+
+/* The same call again returns the same copy without reading; the same
+ * client token with other parameters fails and changes nothing; another
+ * token (or other parameters) makes a new copy. */
+static void test_idempotent(void **state)
+{
+    struct pair *p = *state;
+    char *vol = sample_volume(p->src, "a.img", 300);
+    char s1[BSNAP_ID_MAX], c1[BSNAP_ID_MAX], c1b[BSNAP_ID_MAX], ct[BSNAP_ID_MAX], ct2[BSNAP_ID_MAX],
+        id[BSNAP_ID_MAX];
+    bsnap_snapshot_stats st;
+    int r;
+
+    snap_path(p->src, vol, s1);
+    copy_id(p, s1, c1);
+    st = copy_id(p, s1, c1b);
+    assert_string_equal(c1b, c1);
+    assert_int_equal(st.read_bytes, 0);
+    assert_int_equal(snapshot_count(p->dst), 1);
+
+    copy_ok(p, &(bsnap_copy_options){.source_snapshot_id = s1, .client_token = "t-1"}, ct);
+    assert_string_not_equal(ct, c1);
+    copy_ok(p, &(bsnap_copy_options){.source_snapshot_id = s1, .client_token = "t-1"}, ct2);
+    assert_string_equal(ct2, ct);
+    assert_int_equal(snapshot_count(p->dst), 2);
+    r = bsnap_snapshot_copy(
+        p->dst->s, p->src->s,
+        &(bsnap_copy_options){.source_snapshot_id = s1, .client_token = "t-1", .description = "x"},
+        id, NULL);
+    assert_error(r, -EINVAL, "IdempotentParameterMismatch");
+    assert_string_equal(bsnap_last_error()->parameter, "ClientToken");
+    assert_int_equal(snapshot_count(p->dst), 2);
+    /* a deleted copy is copied anew by the same call */
+    assert_int_equal(bsnap_snapshot_delete(p->dst->s, c1), 0);
+    copy_id(p, s1, c1b);
+    assert_string_not_equal(c1b, c1);
+    assert_restores_to(p->dst, c1b, vol);
+    assert_verify_clean(p->dst);
+    free(vol);
+}
+
+/* A source missing in the source store; the same store as source and
+ * destination (refused: stores copy only to other stores); other chunk
+ * sizes.  Nothing is recorded. */
+static void test_refused(void **state)
+{
+    struct pair *p = *state;
+    char *vol = sample_volume(p->src, "a.img", 300);
+    char s1[BSNAP_ID_MAX], id[BSNAP_ID_MAX];
+    struct fixture *big = fixture_new(0);
+    int r;
+
+    snap_path(p->src, vol, s1);
+    r = bsnap_snapshot_copy(p->dst->s, p->src->s,
+                            &(bsnap_copy_options){.source_snapshot_id = "snap-0123456789abcdef0"},
+                            id, NULL);
+    assert_error(r, -ENOENT, "InvalidSnapshot.NotFound");
+    assert_string_equal(bsnap_last_error()->parameter, "SourceSnapshotId");
+    r = bsnap_snapshot_copy(p->src->s, p->src->s, &(bsnap_copy_options){.source_snapshot_id = s1},
+                            id, NULL);
+    assert_error(r, -EINVAL, "InvalidParameterValue");
+    assert_string_equal(bsnap_last_error()->parameter, "SourceRegion");
+    r = bsnap_snapshot_copy(big->s, p->src->s, &(bsnap_copy_options){.source_snapshot_id = s1}, id,
+                            NULL);
+    assert_error(r, -EINVAL, "InvalidParameterValue");
+    assert_message_has("chunk size");
+    assert_int_equal(snapshot_count(p->dst), 0);
+    assert_int_equal(snapshot_count(big), 0);
+    assert_int_equal(snapshot_count(p->src), 1);
+    fixture_free(big);
+    free(vol);
+}
+
+/* A copy whose source is opened read-only (another file system, a shared
+ * store): it reads under a shared lock and writes nothing there. */
+static void test_source_rdonly(void **state)
+{
+    struct pair *p = *state;
+    char *vol = sample_volume(p->src, "a.img", 300);
+    char s1[BSNAP_ID_MAX], c1[BSNAP_ID_MAX];
+    bsnap_store *ro = NULL;
+    bsnap_store *keep;
+
+    snap_path(p->src, vol, s1);
+    assert_int_equal(bsnap_store_open(p->src->store_path, BSNAP_STORE_RDONLY, NULL, &ro), 0);
+    keep = p->src->s;
+    p->src->s = ro;
+    copy_id(p, s1, c1);
+    p->src->s = keep;
+    bsnap_store_close(ro);
+    assert_restores_to(p->dst, c1, vol);
+    free(vol);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_first_copy, setup_pair, teardown_pair),
+        cmocka_unit_test_setup_teardown(test_incremental, setup_pair, teardown_pair),
+        cmocka_unit_test_setup_teardown(test_dedup_existing, setup_pair, teardown_pair),
+        cmocka_unit_test_setup_teardown(test_idempotent, setup_pair, teardown_pair),
+        cmocka_unit_test_setup_teardown(test_refused, setup_pair, teardown_pair),
+        cmocka_unit_test_setup_teardown(test_source_rdonly, setup_pair, teardown_pair),
+    };
+
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
