@@ -15,6 +15,10 @@
  *           form one emitter over the same document;
  *   words   the EC2 parameter names the engine's errors use, said in each
  *           front end's words (the CLI's "--snapshot-id").
+ *   settings the config and credentials files of the aws CLI's grammar
+ *           (profiles, regions, access key -> account), edited line by
+ *           line, and the precedence of flags, environment and profile;
+ *           the front end reads and writes the files.
  *
  * Caveats
  * =======
@@ -232,6 +236,96 @@ int bsf_render(const json_t *doc, const char *format, const char *title, char **
  * it for any user text they echo, error messages included.
  * @ret_text out: malloc'd.  Errors: -ENOMEM (not recorded). */
 int bsf_escape(const char *s, char **ret_text) BSNAP_NONNULL(1, 2);
+
+/* ------------------------------------------------------------------------
+ * Settings: the config and credentials files
+ * ------------------------------------------------------------------------ */
+
+/** A parsed INI file (the aws CLI's `config` / `credentials` grammar:
+ * "[section]", "key = value", '#' and ';' comment lines, indented
+ * continuation lines kept as they are).  Every line is kept, so an edit
+ * (bsf_ini_set()) and bsf_ini_format() give back the file with only that
+ * setting changed: comments, order and other sections stay. */
+typedef struct bsf_ini bsf_ini;
+
+/** Parse @text[0..@len).  @ret out: free with bsf_ini_free().  Errors:
+ * -EINVAL (ConfigParseError, naming the line: a setting before any
+ * section, a header without ']', a section or a key in one section given
+ * twice, a NUL byte); -ENOMEM. */
+int bsf_ini_parse(const char *text, size_t len, bsf_ini **ret) BSNAP_NONNULL(3);
+/** Free a parsed file; NULL is a no-op. */
+void bsf_ini_free(bsf_ini *ini);
+/** The value of @key in [@section], or NULL (also for @ini NULL): borrowed,
+ * valid until the next edit or bsf_ini_free(). */
+const char *bsf_ini_get(const bsf_ini *ini, const char *section, const char *key)
+    BSNAP_NONNULL(2, 3);
+/** Whether [@section] is in @ini (false for @ini NULL). */
+bool bsf_ini_has_section(const bsf_ini *ini, const char *section) BSNAP_NONNULL(2);
+/** The first section in which @key is @value, or NULL: borrowed as
+ * bsf_ini_get()'s. */
+const char *bsf_ini_find(const bsf_ini *ini, const char *key, const char *value)
+    BSNAP_NONNULL(2, 3);
+/** Set @key to @value in [@section]: the key's line is rewritten in place,
+ * a new key goes after the section's last setting, a new section at the
+ * end.  Errors: -EINVAL (InvalidParameterValue) for a key that is not
+ * [A-Za-z0-9_.-]+, a section name with brackets or a line break, a value
+ * with a line break or blanks at an end; -ENOMEM (then @ini may hold part
+ * of the edit: free it). */
+int bsf_ini_set(bsf_ini *ini, const char *section, const char *key, const char *value)
+    BSNAP_NONNULL(1, 2, 3, 4);
+/** The file's text, every line ended by a newline.  @ret_text out:
+ * malloc'd.  Errors: -ENOMEM. */
+int bsf_ini_format(const bsf_ini *ini, char **ret_text) BSNAP_NONNULL(1, 2);
+
+/** What decides a front end's settings, each NULL when not given.  Flags
+ * beat the environment, which beats the profile, which beats the
+ * defaults; at each level a store directory beats a region name. */
+typedef struct bsf_settings_input {
+    const bsf_ini *config;      /**< the config file, or NULL */
+    const bsf_ini *credentials; /**< the credentials file, or NULL */
+    const char *profile_flag;   /**< --profile */
+    const char *profile_env;    /**< $BLOCKSNAP_PROFILE */
+    const char *store_flag;     /**< --store */
+    const char *region_flag;    /**< --region */
+    const char *store_env;      /**< $BLOCKSNAP_STORE */
+    const char *region_env;     /**< $BLOCKSNAP_REGION */
+} bsf_settings_input;
+
+/** One profile's settings.  Strings are borrowed from the input (valid as
+ * long as it is); a *_source says where a value came from: "flag", "env",
+ * "config-file", "credentials-file", or NULL when it is not set. */
+typedef struct bsf_settings {
+    const char *profile; /**< the profile used: "default" unless named */
+    const char *profile_source;
+    const char *region; /**< region name, or NULL (the engine's default) */
+    const char *region_source;
+    const char *store_dir; /**< a store directory, or NULL: the region's
+                                default place ("~/" not yet expanded) */
+    const char *store_source;
+    const char *account; /**< blocksnap_account_id, or NULL: the store's */
+    const char *account_source;
+    const char *access_key; /**< aws_access_key_id, or NULL */
+    const char *output;     /**< the profile's output format, or NULL */
+    const char *output_source;
+} bsf_settings;
+
+/** Resolve @in into @ret.  A profile's settings come from its section of
+ * the credentials file ([NAME]: aws_access_key_id, aws_secret_access_key,
+ * blocksnap_account_id) and of the config file ([default] or [profile
+ * NAME]: region, output, and the same keys, the credentials file winning).
+ * A region's store is [region NAME]'s store_path in the config file, when
+ * there is one.  Errors: -ENOENT (ProfileNotFound) for a named profile in
+ * neither file; -EINVAL (InvalidParameterValue) for a store_path neither
+ * absolute nor under "~/", a blocksnap_account_id that is not 12 digits. */
+int bsf_settings_resolve(const bsf_settings_input *in, bsf_settings *ret) BSNAP_NONNULL(1, 2);
+
+/** The account of access key @access_key: the blocksnap_account_id of the
+ * credentials section whose aws_access_key_id it is (what the API server
+ * needs for a request's key).  @ret_account out: borrowed from
+ * @credentials.  Errors: -ENOENT (AuthFailure) for an unknown key or one
+ * whose section names no valid account. */
+int bsf_account_for_access_key(const bsf_ini *credentials, const char *access_key,
+                               const char **ret_account) BSNAP_NONNULL(2, 3);
 
 #ifdef __cplusplus
 }
