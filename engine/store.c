@@ -328,6 +328,7 @@ static int create_store(bsnap_store *s, const bsnap_store_config *cfg)
     /* The region is the store's own fact, kept in its config: never taken
      * from the directory's name, which a move or a copy changes. */
     const char *region = cfg && cfg->region ? cfg->region : "local";
+    const char *account = cfg ? cfg->account : NULL;
     const char *dirs[] = {"meta", "packs", "pins", "keys"};
     int r;
 
@@ -340,11 +341,17 @@ static int create_store(bsnap_store *s, const bsnap_store_config *cfg)
         return error_param(bsnap_fail(-EINVAL, "InvalidParameterValue",
                                       "region name '%s' is not 1 to 64 of [a-z0-9-]", region),
                            "Region");
+    /* The account of whoever creates the store owns it (and, until
+     * resources carry their own owner, everything in it). */
+    if (account && (strlen(account) != 12 || strspn(account, "0123456789") != 12))
+        return error_param(bsnap_fail(-EINVAL, "InvalidParameterValue",
+                                      "account id '%.64s' is not 12 digits", account),
+                           "OwnerId");
     s->format = STORE_FORMAT_VERSION;
     s->chunk_size = cs;
     s->pack_limit = STORE_PACK_LIMIT_DEFAULT;
     snprintf(s->region, sizeof s->region, "%s", region);
-    snprintf(s->account, sizeof s->account, "%s", STORE_ACCOUNT_DEFAULT);
+    snprintf(s->account, sizeof s->account, "%s", account ? account : STORE_ACCOUNT_DEFAULT);
     r = random_bytes(s->uuid, sizeof s->uuid);
     if (r < 0)
         return bsnap_fail(r, "Store.Error", "getrandom: %s", strerror(-r));

@@ -310,7 +310,7 @@ static int parse_chunk_size(const struct cli *cli, const struct args *a, uint32_
  * in its chunks). */
 int cmd_create_store(struct cli *cli, const struct args *a)
 {
-    bsnap_store_config cfg = {.region = cli->region};
+    bsnap_store_config cfg = {.region = cli->region, .account = cli->account};
     bsnap_store *probe = NULL;
     bsnap_store_info old;
     int r;

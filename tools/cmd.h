@@ -127,13 +127,22 @@ int cli_check_text(const struct cli *cli, const char *name, const char *value, s
 
 struct cli {
     const struct verb *verb;
-    const char *store_dir; /* --store */
-    const char *region;    /* --region */
-    const char *output;    /* --output, NULL if not given */
+    const char *store_dir;                     /* --store */
+    const char *region;                        /* --region */
+    const char *output;                        /* --output, else the profile's; NULL: neither */
+    const char *profile;                       /* --profile */
+    const char *account;                       /* the profile's blocksnap_account_id, or NULL */
+    char *region_buf, *store_buf, *output_buf; /* what region etc. point to */
     bool quiet;
     bsnap_store *store; /* opened by cli_open_store() */
     char *store_path;
 };
+
+/* Read the config and credentials files and settle the store, region,
+ * account and output format by the precedence bsf_settings_resolve() says
+ * (flag > environment > profile > default).  EXIT_OK, or EXIT_FAILED after
+ * printing why (naming the file).  cmd-configure.c. */
+int cli_settings_load(struct cli *cli);
 
 /* Resolve and open the store; a verb that writes creates it on first use,
  * the others refuse a missing one (Store.NotFound).  EXIT_OK, or
@@ -230,6 +239,7 @@ int cmd_deregister_image(struct cli *cli, const struct args *a);
 int cmd_describe_image_attribute(struct cli *cli, const struct args *a);
 int cmd_modify_image_attribute(struct cli *cli, const struct args *a);
 int cmd_mount(struct cli *cli, const struct args *a);
+int cmd_configure(struct cli *cli, const struct args *a);
 int cmd_umount(struct cli *cli, const struct args *a);
 extern const struct opt mount_options[], umount_options[];
 

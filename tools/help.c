@@ -19,9 +19,11 @@ static const char *const description =
     "database.  Its verbs and their JSON output mirror the AWS CLI's \"aws ec2\" ones.";
 
 static const char *const store_text =
-    "The store is --store DIR, else the named store of --region NAME "
-    "($XDG_DATA_HOME/blocksnap/NAME), else $BLOCKSNAP_STORE, else the region \"local\".  It "
-    "is created on first use.";
+    "The store is --store DIR, else the store of region --region NAME, else "
+    "$BLOCKSNAP_STORE, else the region $BLOCKSNAP_REGION, else the profile's region (the "
+    "config file, see configure), else the region \"local\".  A region's store is its "
+    "store_path in the config file, else $XDG_DATA_HOME/blocksnap/NAME.  It is created on "
+    "first use.";
 
 static const char *const exit_text =
     "0 success; 1 the operation failed (the error is printed as \"blocksnap: error: MESSAGE "
@@ -207,7 +209,14 @@ void help_man(void)
     printf(".SH EXIT STATUS\n");
     roff(exit_text);
     printf("\n.SH ENVIRONMENT\n.TP\n.B BLOCKSNAP_STORE\nthe store directory when neither "
-           "\\-\\-store nor \\-\\-region is given.\n.TP\n.B XDG_DATA_HOME\nwhere named stores "
+           "\\-\\-store nor \\-\\-region is given.\n.TP\n.B BLOCKSNAP_REGION\nthe region "
+           "when none of \\-\\-store, \\-\\-region and BLOCKSNAP_STORE is given.\n.TP\n"
+           ".B BLOCKSNAP_PROFILE\nthe profile when \\-\\-profile is not given.\n.TP\n"
+           ".B BLOCKSNAP_CONFIG_FILE\nthe config file (default "
+           "$XDG_CONFIG_HOME/blocksnap/config).\n.TP\n.B BLOCKSNAP_SHARED_CREDENTIALS_FILE\nthe "
+           "credentials file (default $XDG_CONFIG_HOME/blocksnap/credentials).\n.TP\n"
+           ".B XDG_CONFIG_HOME\nwhere the config files live (default ~/.config).\n.TP\n"
+           ".B XDG_DATA_HOME\nwhere named stores "
            "live (default ~/.local/share).\n.TP\n.B BLOCKSNAP_DEBUG\ncomma-separated debug "
            "categories (pack, snapshot, ...) or \"all\", logged on stderr.\n");
     printf(".SH SEE ALSO\n.BR fuse2fs (1),\n.BR losetup (8)\n");

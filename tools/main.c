@@ -13,7 +13,10 @@
 const struct opt global_options[] = {
     {"store", OPT_VALUE, "DIR", "store directory (default: $BLOCKSNAP_STORE or region local)",
      false},
-    {"region", OPT_VALUE, "NAME", "use the named store $XDG_DATA_HOME/blocksnap/NAME", false},
+    {"region", OPT_VALUE, "NAME", "use the region's store (default $XDG_DATA_HOME/blocksnap/NAME)",
+     false},
+    {"profile", OPT_VALUE, "NAME", "use this profile of the config files (default: default)",
+     false},
     {"output", OPT_VALUE, "FORMAT", "json, text or table (default json; diff: text)", false},
     {"quiet", OPT_FLAG, NULL, "no progress bar and no summary on stderr", false},
     {"help", OPT_FLAG, NULL, "print this help and exit", false},
@@ -177,6 +180,10 @@ static const struct opt modify_image_attribute_options[] = {
     {"description", OPT_VALUE, "TEXT", "the new description (or Value=TEXT)", false},
     {"attribute", OPT_VALUE, "NAME", "the attribute to change: description", false},
     {"value", OPT_VALUE, "TEXT", "its new value", false},
+    {NULL, 0, NULL, NULL, false},
+};
+
+static const struct opt configure_options[] = {
     {NULL, 0, NULL, NULL, false},
 };
 
@@ -345,6 +352,20 @@ const struct verb verbs[] = {
      false},
     {"umount", cmd_umount, "unmount a blocksnap mount", "MOUNTPOINT", umount_options, 1,
      "Fails while a file in the mount is open (fusermount3 -u, or umount(2) as root).", false},
+    {"configure", cmd_configure, "set up profiles, regions and accounts in the config files",
+     "[set KEY VALUE | get KEY | list]", configure_options, 3,
+     "Without arguments, asks (as `aws configure` does) for the profile's access key id, "
+     "secret access key, account id, region and output format; an empty answer keeps the "
+     "value shown.  KEY is a setting of the profile in use (--profile, $BLOCKSNAP_PROFILE, "
+     "else default), or profile.NAME.KEY, default.KEY, or region.NAME.store_path (where the "
+     "region's store lives).  aws_access_key_id, aws_secret_access_key and "
+     "blocksnap_account_id go to the credentials file (mode 0600), the rest to the config "
+     "file: $BLOCKSNAP_CONFIG_FILE and $BLOCKSNAP_SHARED_CREDENTIALS_FILE, else config and "
+     "credentials in $XDG_CONFIG_HOME/blocksnap (~/.config/blocksnap).  A file is replaced "
+     "atomically and keeps its comments and other sections.  get prints the value, or "
+     "nothing and exits 1 when it is not set; list prints each setting in use and where it "
+     "came from.",
+     false},
     {NULL, NULL, NULL, NULL, NULL, 0, NULL, false},
 };
 
@@ -357,10 +378,10 @@ int cli_store_path(struct cli *cli)
 
 int cli_open_store(struct cli *cli)
 {
-    /* A store created now takes --region's name; the engine's default is
-     * the region "local".  An existing store keeps the region its config
-     * holds. */
-    bsnap_store_config cfg = {.region = cli->region};
+    /* A store created now takes the region's name and the profile's
+     * account; the engine's defaults are the region "local" and account
+     * 123456789012.  An existing store keeps what its config holds. */
+    bsnap_store_config cfg = {.region = cli->region, .account = cli->account};
     int r;
 
     if (cli->store)
@@ -461,8 +482,15 @@ static int run(int argc, char **argv, struct cli *cli, struct args *a)
         return output_usage_error(cli->verb, "InvalidParameterValue", "--store: empty");
     if (cli->region && !cli->region[0])
         return output_usage_error(cli->verb, "InvalidParameterValue", "--region: empty");
+    cli->profile = arg_value(a, "profile");
+    if (cli->profile && !cli->profile[0])
+        return output_usage_error(cli->verb, "InvalidParameterValue", "--profile: empty");
     cli->output = out;
     cli->quiet = arg_flag(a, "quiet");
+    /* configure reads the files itself: `configure set` makes a profile
+     * that does not exist yet, which the precedence would refuse. */
+    if (cli->verb->run != cmd_configure && (r = cli_settings_load(cli)) != EXIT_OK)
+        return r;
     return cli->verb->run(cli, a);
 }
 
@@ -479,6 +507,10 @@ int main(int argc, char **argv)
     args_free(&a);
     bsnap_store_close(cli.store);
     free(cli.store_path);
+    free(cli.region_buf);
+    free(cli.store_buf);
+    free(cli.output_buf);
+    free((char *)cli.account);
     if (fflush(stdout) != 0 || ferror(stdout)) {
         fprintf(stderr, "blocksnap: error: cannot write the output\n");
         r = r ? r : EXIT_FAILED;

@@ -215,6 +215,8 @@ enum {
 typedef struct bsnap_store_config {
     uint32_t chunk_size; /**< power of two, 4 KiB..4 MiB; 0: 64 KiB */
     const char *region;  /**< region name, kept in the config; NULL: "local" */
+    const char *account; /**< the store's account id (12 digits), kept in the
+                              config; NULL: 123456789012 */
 } bsnap_store_config;
 
 /** Resolve which store directory to use.
@@ -246,7 +248,8 @@ BSNAP_API BSNAP_WUR int bsnap_store_resolve(const char *dir, const char *region,
  * directory (an existing non-empty directory without a config is never
  * turned into a store); -EPROTONOSUPPORT (Store.UnsupportedVersion) for a
  * store of another format version; -EINVAL (InvalidParameterValue) for a bad
- * chunk size; -EIO / -ENOSPC / -EACCES from the file system or LMDB. */
+ * chunk size (parameter ChunkSize), region name (Region) or account id
+ * (OwnerId); -EIO / -ENOSPC / -EACCES from the file system or LMDB. */
 BSNAP_API BSNAP_WUR int bsnap_store_open(const char *path, unsigned flags,
                                          const bsnap_store_config *config, bsnap_store **ret_store)
     BSNAP_NONNULL(1, 4);

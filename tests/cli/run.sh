@@ -23,7 +23,8 @@ ln -s "$bin" "$work/bin/blocksnap"
 rc=0
 (
     cd "$work" &&
-        env -u BLOCKSNAP_DEBUG PATH="$work/bin:$PATH" HOME="$work" XDG_DATA_HOME="$work/xdg" \
+        env -u BLOCKSNAP_DEBUG -u BLOCKSNAP_PROFILE -u BLOCKSNAP_REGION -u BLOCKSNAP_CONFIG_FILE \
+            -u BLOCKSNAP_SHARED_CREDENTIALS_FILE -u XDG_CONFIG_HOME PATH="$work/bin:$PATH" HOME="$work" XDG_DATA_HOME="$work/xdg" \
             BLOCKSNAP_STORE="$work/store" SOURCE_DIR="${SOURCE_DIR:-}" LC_ALL=C \
             bash "$test" >"$work/out" 2>"$work/err"
 ) || rc=$?

@@ -76,6 +76,9 @@ STORE=$T/store
 # user's default store.
 export XDG_DATA_HOME=$T/xdg
 export BLOCKSNAP_STORE=$T/env-store
+# Nor the user's config files, profile or region.
+export XDG_CONFIG_HOME=$T/config
+unset BLOCKSNAP_CONFIG_FILE BLOCKSNAP_SHARED_CREDENTIALS_FILE BLOCKSNAP_PROFILE BLOCKSNAP_REGION
 
 _CLEANUP_MOUNTS=()
 _CLEANUP_PIDS=()

@@ -519,6 +519,16 @@ static int c_store_chunk_size(struct pctx *c)
     return r;
 }
 
+static int c_store_account(struct pctx *c)
+{
+    bsnap_store *s = NULL;
+    char *p = path_in(c->f->dir, "other-store");
+    int r = bsnap_store_open(p, BSNAP_STORE_CREATE, &(bsnap_store_config){.account = "12345"}, &s);
+    free(p);
+    bsnap_store_close(s);
+    return r;
+}
+
 static int c_image_get(struct pctx *c)
 {
     bsnap_image_info info;
@@ -713,6 +723,7 @@ static const struct param_case {
     {"ranges_parse", c_ranges_parse, -EINVAL, "InvalidParameterValue", "ChangedBlocks"},
     {"ranges_load", c_ranges_load, -ENOENT, "InvalidParameterValue", "ChangedBlocks"},
     {"store_open chunk size", c_store_chunk_size, -EINVAL, "InvalidParameterValue", "ChunkSize"},
+    {"store_open account", c_store_account, -EINVAL, "InvalidParameterValue", "OwnerId"},
 };
 
 static void test_parameters(void **state)
