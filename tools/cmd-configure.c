@@ -170,6 +170,9 @@ int cli_settings_load(struct cli *cli)
     }
     cli->region = cli->region_buf;
     cli->store_dir = cli->store_buf;
+    /* Kept for cli_region_path() (another region's store). */
+    cli->config = f.config;
+    f.config = NULL;
     if (cli->output_buf) {
         if (strcmp(s.output, "json") != 0 && strcmp(s.output, "text") != 0 &&
             strcmp(s.output, "table") != 0) {
@@ -184,6 +187,28 @@ int cli_settings_load(struct cli *cli)
 out:
     settings_files_free(&f);
     return r;
+}
+
+int cli_region_path(const struct cli *cli, const char *region, char **ret_path)
+{
+    char sec[300];
+    const char *p;
+
+    snprintf(sec, sizeof sec, "region %.255s", region);
+    if ((p = bsf_ini_get(cli->config, sec, "store_path"))) {
+        if (p[0] != '/' && strncmp(p, "~/", 2) != 0) {
+            output_line("blocksnap: error: [region %s] store_path '%s' is neither absolute nor "
+                        "under ~/ (InvalidParameterValue)",
+                        region, p);
+            return EXIT_FAILED;
+        }
+        if (!(*ret_path = expand_home(p)))
+            return output_error_nomem();
+        return EXIT_OK;
+    }
+    if (bsnap_store_resolve(NULL, region, ret_path) < 0)
+        return output_engine_error();
+    return EXIT_OK;
 }
 
 /* ---- writing ------------------------------------------------------------ */

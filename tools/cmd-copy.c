@@ -22,7 +22,11 @@ static int open_source(struct cli *cli, const struct args *a, bsnap_store **ret)
     if (dir && region)
         return output_usage_error(cli->verb, "InvalidParameterCombination",
                                   "give --source-region or --source-store, not both");
-    if (bsnap_store_resolve(dir, region, &path) < 0)
+    /* A source region's store is where the config file puts it, as the
+     * destination's is. */
+    if (region && (r = cli_region_path(cli, region, &path)) != EXIT_OK)
+        return r;
+    if (dir && bsnap_store_resolve(dir, NULL, &path) < 0)
         return output_engine_error();
     r = bsnap_store_open(path, BSNAP_STORE_RDONLY, NULL, ret);
     free(path);

@@ -133,6 +133,7 @@ struct cli {
     const char *profile;                       /* --profile */
     const char *account;                       /* the profile's blocksnap_account_id, or NULL */
     char *region_buf, *store_buf, *output_buf; /* what region etc. point to */
+    bsf_ini *config; /* the config file, read by cli_settings_load(); NULL: none */
     bool quiet;
     bsnap_store *store; /* opened by cli_open_store() */
     char *store_path;
@@ -143,6 +144,10 @@ struct cli {
  * (flag > environment > profile > default).  EXIT_OK, or EXIT_FAILED after
  * printing why (naming the file).  cmd-configure.c. */
 int cli_settings_load(struct cli *cli);
+/* The store directory of region @region (another than the one in use: a
+ * copy's source): its store_path in the config file, else the engine's
+ * default place.  @ret_path out: malloc'd.  EXIT_OK or the error printed. */
+int cli_region_path(const struct cli *cli, const char *region, char **ret_path);
 
 /* Resolve and open the store; a verb that writes creates it on first use,
  * the others refuse a missing one (Store.NotFound).  EXIT_OK, or

@@ -510,6 +510,7 @@ int main(int argc, char **argv)
     free(cli.region_buf);
     free(cli.store_buf);
     free(cli.output_buf);
+    bsf_ini_free(cli.config);
     free((char *)cli.account);
     if (fflush(stdout) != 0 || ferror(stdout)) {
         fprintf(stderr, "blocksnap: error: cannot write the output\n");

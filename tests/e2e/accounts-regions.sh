@@ -3,10 +3,10 @@
 # profile's region, and an id is valid only in its own region: a snapshot
 # or image id of one is InvalidSnapshot.NotFound / InvalidAMIID.NotFound in
 # the other, for describe, delete and tags, and the other store is left as
-# it was.
+# it was.  copy-snapshot finds a source region at its store_path.
 # shellcheck source=../lib/functions.sh
 source "$(dirname "$0")/../lib/functions.sh"
-requires python3
+requires python3 cmp
 
 unset BLOCKSNAP_STORE
 B=$BLOCKSNAP
@@ -42,6 +42,19 @@ stderr_contains "$SNAP"
 assert_store_unchanged "$T/state.before"
 assert_eq "$("$B" --profile eu describe-snapshots | python3 -c \
     'import json,sys; print(len(json.load(sys.stdin)["Snapshots"]))')" 0 "eu-west-1 snapshots"
+
+step "copy-snapshot finds a source region's store at its store_path"
+head -c $((128 << 10)) /dev/urandom >"$T/w.img"
+"$B" --profile eu create-snapshot --volume "$T/w.img" --quiet >"$T/eu-snap.json"
+EU_SNAP=$(json_get SnapshotId "$T/eu-snap.json")
+"$B" --region us-east-1 copy-snapshot --source-region eu-west-1 --source-snapshot-id "$EU_SNAP" \
+    --quiet >"$T/copy.json"
+COPY=$(json_get SnapshotId "$T/copy.json")
+[ "$COPY" != "$EU_SNAP" ] || die "the copy kept the source's id"
+"$B" --region us-east-1 create-volume --snapshot-id "$COPY" --path "$T/w.copy" --quiet >/dev/null
+cmp "$T/w.img" "$T/w.copy" || die "the copy restores other bytes"
+expect_fail InvalidSnapshot.NotFound 1 "$B" --region us-east-1 describe-snapshots \
+    --snapshot-ids "$EU_SNAP"
 
 step "us-east-1 still has both"
 "$B" --region us-east-1 describe-images --image-ids "$AMI" >/dev/null
