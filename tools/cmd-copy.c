@@ -1,5 +1,5 @@
-/* cmd-copy.c - copy-snapshot: a snapshot of another region's store into
- * this one. */
+/* cmd-copy.c - copy-snapshot and copy-image: a snapshot or an image of
+ * another region's store into this one. */
 #include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -94,5 +94,52 @@ out:
     json_decref(doc);
     bsnap_store_close(src);
     free(tags);
+    return r;
+}
+
+int cmd_copy_image(struct cli *cli, const struct args *a)
+{
+    bsnap_image_copy_options opts = {0};
+    bsnap_snapshot_stats stats = {0};
+    bsnap_store *src = NULL;
+    struct progress prog;
+    char id[BSNAP_ID_MAX];
+    json_t *doc = NULL;
+    int r;
+
+    opts.source_image_id = arg_value(a, "source-image-id");
+    opts.name = arg_value(a, "name");
+    opts.description = arg_value(a, "description");
+    if (opts.description && (r = cli_check_text(cli, "description", opts.description,
+                                                BSNAP_DESCRIPTION_MAX)) != EXIT_OK)
+        return r;
+    opts.copy_image_tags = arg_flag(a, "copy-image-tags");
+    opts.client_token = arg_value(a, "client-token");
+    if ((r = open_source(cli, a, &src)) != EXIT_OK)
+        goto out;
+    if ((r = cli_open_store(cli)) != EXIT_OK)
+        goto out;
+    progress_start(&prog, cli, "copy", &opts.run);
+    r = bsnap_image_copy(cli->store, src, &opts, id, &stats);
+    progress_end(&prog);
+    if (r < 0) {
+        r = output_engine_error();
+        goto out;
+    }
+    doc = json_pack("{s:s}", "ImageId", id);
+    if (!doc) {
+        r = output_error_nomem();
+        goto out;
+    }
+    r = output_doc(cli, doc);
+    if (!cli->quiet)
+        fprintf(stderr,
+                "blocksnap: %s: read %" PRIu64 " bytes from the source, stored %" PRIu64
+                " bytes new; chunks %" PRIu64 " new, %" PRIu64 " reused, %" PRIu64 " zero\n",
+                id, stats.read_bytes, stats.new_bytes, stats.new_chunks, stats.reused_chunks,
+                stats.zero_chunks);
+out:
+    json_decref(doc);
+    bsnap_store_close(src);
     return r;
 }

@@ -225,6 +225,7 @@ void help_man(void);
 
 int cmd_create_snapshot(struct cli *cli, const struct args *a);
 int cmd_copy_snapshot(struct cli *cli, const struct args *a);
+int cmd_copy_image(struct cli *cli, const struct args *a);
 int cmd_describe_snapshots(struct cli *cli, const struct args *a);
 int cmd_delete_snapshot(struct cli *cli, const struct args *a);
 int cmd_diff(struct cli *cli, const struct args *a);

@@ -46,6 +46,17 @@ static const struct opt copy_snapshot_options[] = {
     {NULL, 0, NULL, NULL, false},
 };
 
+static const struct opt copy_image_options[] = {
+    {"source-region", OPT_VALUE, "NAME", "the region (named store) the image is in", false},
+    {"source-store", OPT_VALUE, "DIR", "or: the source store's directory", false},
+    {"source-image-id", OPT_VALUE, "ID", "the image to copy", true},
+    {"name", OPT_VALUE, "NAME", "the new image's name", true},
+    {"description", OPT_VALUE, "TEXT", "the new image's description", false},
+    {"copy-image-tags", OPT_FLAG, NULL, "copy the image's tags too", false},
+    {"client-token", OPT_VALUE, "TOKEN", "the same token returns the same copy", false},
+    {NULL, 0, NULL, NULL, false},
+};
+
 static const struct opt describe_snapshots_options[] = {
     {"snapshot-ids", OPT_LIST, "ID", "only these snapshots", false},
     {"filters", OPT_LIST, "Name=N,Values=V", "EC2 filters: volume-id, status, tag:KEY, ...", false},
@@ -317,6 +328,15 @@ const struct verb verbs[] = {
      "Each volume is snapshotted incrementally (against its last snapshot), in parallel, then "
      "the snapshots are registered as one image.  If anything fails, the snapshots taken are "
      "deleted and nothing is registered.",
+     true},
+    {"copy-image", cmd_copy_image, "copy an image from another region's store",
+     "(--source-region NAME | --source-store DIR) --source-image-id ID --name NAME [options]",
+     copy_image_options, 0,
+     "Copies every snapshot of the image as copy-snapshot does (only the chunks this store "
+     "lacks; incremental against earlier copies), then registers a new image with new ids, "
+     "the source's attributes and its mappings naming the copies; --copy-image-tags copies "
+     "the image's tags.  Interrupted or killed, the same command (or the same --client-token) "
+     "continues where it stopped; after success it prints the same id again.",
      true},
     {"describe-images", cmd_describe_images, "list images as EC2's DescribeImages",
      "[--image-ids ID ...] [--owners self] [--filters Name=N,Values=V ...] [--max-results N] "

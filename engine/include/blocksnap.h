@@ -1217,6 +1217,47 @@ BSNAP_API BSNAP_WUR int bsnap_image_modify_attribute(bsnap_store *store, const c
                                                      const char *attribute, const char *value)
     BSNAP_NONNULL(1, 2, 3, 4);
 
+/** Options of bsnap_image_copy().  Zero-initialise for defaults. */
+typedef struct bsnap_image_copy_options {
+    const char *source_image_id; /**< required: an available image of the source */
+    const char *name;            /**< required: the new image's name (as RegisterImage's) */
+    const char *description;     /**< optional; NULL: "" */
+    bool copy_image_tags;        /**< copy the source image's tags to the new image */
+    /** optional: 1 to 64 printable ASCII characters, as bsnap_copy_options';
+     * NULL: the parameters themselves are the token. */
+    const char *client_token;
+    unsigned threads; /**< hash/compress workers; 0: one per core */
+    bsnap_run_options run;
+} bsnap_image_copy_options;
+
+/** Copy image @opts->source_image_id of store @source (another region)
+ * into @store (EC2 CopyImage): each snapshot it maps is copied as
+ * bsnap_snapshot_copy() does (only the chunks @store lacks; incremental
+ * against earlier copies of the same lineage), described "Copied for
+ * DestinationAmi NEW from SourceAmi SRC for SourceSnapshot SNAP", then a
+ * new image with a new id is registered with the source's attributes
+ * (architecture, virtualization, root device, boot mode, ENA, mappings'
+ * sizes, types and flags), its mappings naming the copies, and, with
+ * @opts->copy_image_tags, the source's tags.  The image appears once every
+ * snapshot is copied (it is never seen pending).
+ *
+ * Resumable and idempotent as bsnap_snapshot_copy(): the same call (same
+ * parameters, or the same client token) continues an interrupted copy
+ * (the new image's id is chosen and recorded first; its snapshot copies
+ * continue) and after success returns the same image id.
+ *
+ * @ret_id out: the new image id.  @ret_stats out, optional: the sums over
+ * the snapshot copies.
+ * Errors: -EINVAL (MissingParameter, InvalidAMIID.Malformed,
+ * InvalidAMIName.Malformed, InvalidParameterValue, IdempotentParameterMismatch);
+ * -ENOENT (InvalidAMIID.NotFound) no such image in @source; -EEXIST
+ * (InvalidAMIName.Duplicate) a live image of @store has the name; -EBUSY
+ * (IncorrectState); and those of bsnap_snapshot_copy(). */
+BSNAP_API BSNAP_WUR int bsnap_image_copy(bsnap_store *store, bsnap_store *source,
+                                         const bsnap_image_copy_options *opts,
+                                         char ret_id[BSNAP_ID_MAX], bsnap_snapshot_stats *ret_stats)
+    BSNAP_NONNULL(1, 2, 3, 4);
+
 /** One mapping of an image, as the FUSE view needs it. */
 typedef struct bsnap_image_mapping {
     char device[BSNAP_DEVICE_NAME_MAX]; /**< "/dev/xvda" */

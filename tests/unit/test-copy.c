@@ -241,6 +241,127 @@ static void test_source_rdonly(void **state)
     free(vol);
 }
 
+/* An image of two snapshots in the source. */
+static void register_two(struct pair *p, const char *root_snap, const char *data_snap,
+                         const char *name, char ami[BSNAP_ID_MAX])
+{
+    bsnap_block_device_mapping m[2] = {
+        {.device_name = "/dev/xvda", .kind = BSNAP_MAPPING_EBS, .snapshot_id = root_snap},
+        {.device_name = "/dev/xvdb", .kind = BSNAP_MAPPING_EBS, .snapshot_id = data_snap},
+    };
+    bsnap_tag tag = {"role", "db"};
+    bsnap_image_options o = {.name = name,
+                             .no_boot_check = true,
+                             .mappings = m,
+                             .nmappings = 2,
+                             .tags = &tag,
+                             .ntags = 1};
+    int r = bsnap_image_register(p->src->s, &o, ami);
+
+    if (r < 0)
+        print_error("register: %s\n", bsnap_last_error()->message);
+    assert_int_equal(r, 0);
+}
+
+/* copy-image: new ids, mappings naming copies that restore as the source,
+ * tags only when asked; the same call returns the same image; a second
+ * image of changed volumes copies only the changed chunks, each snapshot a
+ * child of the first image's copy. */
+static void test_image_copy(void **state)
+{
+    struct pair *p = *state;
+    char *a = sample_volume(p->src, "a.img", 300), *b = sample_volume(p->src, "b.img", 200);
+    char sa[BSNAP_ID_MAX], sb[BSNAP_ID_MAX], ami[BSNAP_ID_MAX], c1[BSNAP_ID_MAX], c1b[BSNAP_ID_MAX],
+        ami2[BSNAP_ID_MAX], c2[BSNAP_ID_MAX], sb2[BSNAP_ID_MAX], sa2[BSNAP_ID_MAX];
+    bsnap_image_info src_info, info, info2;
+    bsnap_snapshot_stats st;
+    struct snapshot_rec rec = {0};
+    char *json = NULL;
+    int r;
+
+    chunk_write(b, 4096, 7, 99); /* the two volumes differ */
+    snap_path(p->src, a, sa);
+    snap_path(p->src, b, sb);
+    register_two(p, sa, sb, "machine", ami);
+    r = bsnap_image_copy(
+        p->dst->s, p->src->s,
+        &(bsnap_image_copy_options){
+            .source_image_id = ami, .name = "machine-copy", .copy_image_tags = true, .threads = 2},
+        c1, &st);
+    if (r < 0)
+        print_error("copy-image: %s\n", bsnap_last_error()->message);
+    assert_int_equal(r, 0);
+    assert_string_not_equal(c1, ami);
+    /* a's 6 data chunks; of b's 7, only chunk 7: the other 6 are a's
+     * (the same source ids), translated by then */
+    assert_int_equal(st.read_bytes, 7 * 4096);
+    assert_int_equal(bsnap_image_get(p->src->s, ami, &src_info), 0);
+    assert_int_equal(bsnap_image_get(p->dst->s, c1, &info), 0);
+    assert_int_equal(info.nmappings, 2);
+    assert_string_equal(info.root_device, "/dev/xvda");
+    assert_string_not_equal(info.mappings[0].snapshot_id, src_info.mappings[0].snapshot_id);
+    assert_restores_to(p->dst, info.mappings[0].snapshot_id, a);
+    assert_restores_to(p->dst, info.mappings[1].snapshot_id, b);
+    snap_record(p->dst, info.mappings[0].snapshot_id, &rec);
+    assert_non_null(strstr(rec.description, "Copied for DestinationAmi "));
+    assert_non_null(strstr(rec.description, c1));
+    snapshot_rec_clear(&rec);
+    assert_int_equal(AS_JSON(json, bsnap_image_describe_one, p->dst->s, c1), 0);
+    assert_non_null(strstr(json, "\"Key\":\"role\""));
+    free(json);
+    json = NULL;
+
+    /* the same call: the same image, nothing read, nothing new */
+    r = bsnap_image_copy(p->dst->s, p->src->s,
+                         &(bsnap_image_copy_options){.source_image_id = ami,
+                                                     .name = "machine-copy",
+                                                     .copy_image_tags = true},
+                         c1b, &st);
+    assert_int_equal(r, 0);
+    assert_string_equal(c1b, c1);
+    assert_int_equal(st.read_bytes, 0);
+    assert_int_equal(snapshot_count(p->dst), 2);
+
+    /* a second image: b changed in one chunk, a unchanged */
+    chunk_write(b, 4096, 8, 100);
+    snap_path(p->src, a, sa2);
+    snap_path(p->src, b, sb2);
+    register_two(p, sa2, sb2, "machine-2", ami2);
+    r = bsnap_image_copy(p->dst->s, p->src->s,
+                         &(bsnap_image_copy_options){.source_image_id = ami2, .name = "m-2"}, c2,
+                         &st);
+    assert_int_equal(r, 0);
+    assert_int_equal(st.read_bytes, 4096);
+    assert_int_equal(bsnap_image_get(p->dst->s, c2, &info2), 0);
+    snap_record(p->dst, info2.mappings[0].snapshot_id, &rec);
+    assert_string_equal(rec.parent_id, info.mappings[0].snapshot_id);
+    snapshot_rec_clear(&rec);
+    snap_record(p->dst, info2.mappings[1].snapshot_id, &rec);
+    assert_string_equal(rec.parent_id, info.mappings[1].snapshot_id);
+    snapshot_rec_clear(&rec);
+    assert_restores_to(p->dst, info2.mappings[1].snapshot_id, b);
+    assert_int_equal(AS_JSON(json, bsnap_image_describe_one, p->dst->s, c2), 0);
+    assert_null(strstr(json, "\"role\""));
+    free(json);
+
+    /* a missing source image; a name in use: nothing written */
+    r = bsnap_image_copy(
+        p->dst->s, p->src->s,
+        &(bsnap_image_copy_options){.source_image_id = "ami-0123456789abcdef0", .name = "other"},
+        c1b, NULL);
+    assert_error(r, -ENOENT, "InvalidAMIID.NotFound");
+    assert_string_equal(bsnap_last_error()->parameter, "SourceImageId");
+    r = bsnap_image_copy(p->dst->s, p->src->s,
+                         &(bsnap_image_copy_options){
+                             .source_image_id = ami2, .name = "m-2", .description = "another call"},
+                         c1b, NULL);
+    assert_error(r, -EEXIST, "InvalidAMIName.Duplicate");
+    assert_int_equal(snapshot_count(p->dst), 4);
+    assert_verify_clean(p->dst);
+    free(a);
+    free(b);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -250,6 +371,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_idempotent, setup_pair, teardown_pair),
         cmocka_unit_test_setup_teardown(test_refused, setup_pair, teardown_pair),
         cmocka_unit_test_setup_teardown(test_source_rdonly, setup_pair, teardown_pair),
+        cmocka_unit_test_setup_teardown(test_image_copy, setup_pair, teardown_pair),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -616,6 +616,57 @@ static int c_copy_token_bad(struct pctx *c)
         &(bsnap_copy_options){.source_snapshot_id = c->snap, .client_token = "has space"});
 }
 
+static int image_copy_from(struct pctx *c, bsnap_image_copy_options *o)
+{
+    char id[BSNAP_ID_MAX];
+    char *p = path_in(c->f->dir, "copy-source-store");
+    bsnap_store_config cfg = {.chunk_size = 4096, .region = "test-2"};
+    bsnap_store *src = NULL;
+    int r;
+
+    assert_int_equal(bsnap_store_open(p, BSNAP_STORE_CREATE, &cfg, &src), 0);
+    r = bsnap_image_copy(c->f->s, src, o, id, NULL);
+    bsnap_store_close(src);
+    free(p);
+    return r;
+}
+
+static int c_image_copy_no_source(struct pctx *c)
+{
+    return image_copy_from(c, &(bsnap_image_copy_options){.name = "abc"});
+}
+
+static int c_image_copy_malformed(struct pctx *c)
+{
+    return image_copy_from(c,
+                           &(bsnap_image_copy_options){.source_image_id = "snap-1", .name = "abc"});
+}
+
+static int c_image_copy_no_name(struct pctx *c)
+{
+    return image_copy_from(c,
+                           &(bsnap_image_copy_options){.source_image_id = "ami-0123456789abcdef0"});
+}
+
+static int c_image_copy_bad_name(struct pctx *c)
+{
+    return image_copy_from(
+        c, &(bsnap_image_copy_options){.source_image_id = "ami-0123456789abcdef0", .name = "x"});
+}
+
+static int c_image_copy_missing(struct pctx *c)
+{
+    return image_copy_from(
+        c, &(bsnap_image_copy_options){.source_image_id = "ami-0123456789abcdef0", .name = "abc"});
+}
+
+static int c_image_copy_token_bad(struct pctx *c)
+{
+    return image_copy_from(
+        c, &(bsnap_image_copy_options){
+               .source_image_id = "ami-0123456789abcdef0", .name = "abc", .client_token = ""});
+}
+
 static const struct param_case {
     const char *name;
     int (*call)(struct pctx *c);
@@ -675,6 +726,14 @@ static const struct param_case {
     {"create description", c_create_description, -EINVAL, "InvalidParameterValue", "Description"},
     {"create parent malformed", c_create_parent_malformed, -EINVAL, "InvalidSnapshotID.Malformed",
      "ParentId"},
+    {"image copy no source", c_image_copy_no_source, -EINVAL, "MissingParameter", "SourceImageId"},
+    {"image copy malformed", c_image_copy_malformed, -EINVAL, "InvalidAMIID.Malformed",
+     "SourceImageId"},
+    {"image copy no name", c_image_copy_no_name, -EINVAL, "MissingParameter", "Name"},
+    {"image copy bad name", c_image_copy_bad_name, -EINVAL, "InvalidAMIName.Malformed", "Name"},
+    {"image copy missing", c_image_copy_missing, -ENOENT, "InvalidAMIID.NotFound", "SourceImageId"},
+    {"image copy token bad", c_image_copy_token_bad, -EINVAL, "InvalidParameterValue",
+     "ClientToken"},
     {"copy no source", c_copy_no_source, -EINVAL, "MissingParameter", "SourceSnapshotId"},
     {"copy malformed", c_copy_malformed, -EINVAL, "InvalidSnapshotID.Malformed",
      "SourceSnapshotId"},
