@@ -27,6 +27,7 @@
 
 #include "blockmap.h"
 #include "catalog.h"
+#include "copy.h"
 #include "error.h"
 #include "index.h"
 #include "pack.h"
@@ -211,6 +212,12 @@ static int complete_copy(bsnap_store *s, const bsnap_store *src, const char *src
     r = catalog_snapshot_load(txn, rec->id, &cur);
     if (r < 0)
         return r;
+    if (cur.state == BSNAP_SNAPSHOT_COMPLETED) {
+        /* the same call, run at the same time, completed it first: its
+         * root reference is taken; the copies are of the same data */
+        snapshot_rec_clear(&cur);
+        return 0;
+    }
     snapshot_rec_clear(&cur);
     rec->state = BSNAP_SNAPSHOT_COMPLETED;
     rec->completion_ms = time_now_ms();
@@ -226,6 +233,59 @@ static int complete_copy(bsnap_store *s, const bsnap_store *src, const char *src
     if (r < 0)
         return r;
     return meta_txn_commit(steal_ptr(txn));
+}
+
+int copy_prune(meta_txn *txn, uint64_t *ret_n)
+{
+    meta_cursor *cur = NULL;
+    uint8_t(*dead)[32] = NULL;
+    size_t n = 0, cap = 0;
+    const void *k, *v;
+    size_t klen, vlen;
+    int r;
+
+    *ret_n = 0;
+    r = meta_cursor_open(txn, T_CHUNK_XLATE, &cur);
+    if (r < 0)
+        return r;
+    for (r = meta_cursor_get(cur, CUR_FIRST, &k, &klen, &v, &vlen); r == 0;
+         r = meta_cursor_get(cur, CUR_NEXT, &k, &klen, &v, &vlen)) {
+        struct chunk_entry e;
+        chunk_id id;
+        int g;
+
+        if (klen != 32 || vlen != sizeof id) {
+            r = bsnap_fail(-EIO, "Store.Corrupt", "copy-chunks table: an entry of %zu/%zu bytes",
+                           klen, vlen);
+            break;
+        }
+        memcpy(&id, v, sizeof id);
+        g = index_get(txn, &id, &e);
+        if (g == 0)
+            continue;
+        if (g != -ENOENT) {
+            r = g;
+            break;
+        }
+        {
+            void *nd = array_grow(dead, n, &cap, sizeof *dead, 256);
+            if (!nd) {
+                r = bsnap_fail(-ENOMEM, "InternalError", "out of memory");
+                break;
+            }
+            dead = nd;
+        }
+        memcpy(dead[n++], k, 32);
+    }
+    meta_cursor_close(cur);
+    if (r == -ENOENT)
+        r = 0;
+    for (size_t i = 0; r == 0 && i < n; i++)
+        r = meta_del(txn, T_CHUNK_XLATE, dead[i], 32);
+    free(dead);
+    if (r == 0)
+        *ret_n = n;
+    return r;
 }
 
 static int check_options(const bsnap_copy_options *o)

@@ -22,6 +22,7 @@
 
 #include "blockmap.h"
 #include "catalog.h"
+#include "copy.h"
 #include "error.h"
 #include "fault.h"
 #include "idmap.h"
@@ -280,6 +281,15 @@ static int sweep_index(bsnap_store *s, bsnap_gc_stats *st)
     if (r < 0)
         goto out;
     st->chunks_freed = ids.n;
+    {
+        /* translations of copies that name a chunk just removed */
+        uint64_t pruned = 0;
+        r = copy_prune(txn, &pruned);
+        if (r < 0)
+            goto out;
+        if (pruned)
+            bsnap_debug("gc", "%llu copy translations removed", (unsigned long long)pruned);
+    }
     if (fault_hit("gc-step")) {
         r = bsnap_fail(-EIO, "Store.Error", "gc: injected failure");
         goto out;

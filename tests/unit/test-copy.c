@@ -241,6 +241,61 @@ static void test_source_rdonly(void **state)
     free(vol);
 }
 
+/* Entries of the translation table of @f's store. */
+static size_t xlate_count(struct fixture *f)
+{
+    meta_txn *txn = NULL;
+    meta_cursor *cur = NULL;
+    const void *k, *v;
+    size_t klen, vlen, n = 0;
+    int r;
+
+    assert_int_equal(meta_txn_begin(f->s->meta, false, &txn), 0);
+    assert_int_equal(meta_cursor_open(txn, T_CHUNK_XLATE, &cur), 0);
+    for (r = meta_cursor_get(cur, CUR_FIRST, &k, &klen, &v, &vlen); r == 0;
+         r = meta_cursor_get(cur, CUR_NEXT, &k, &klen, &v, &vlen))
+        n++;
+    meta_cursor_close(cur);
+    meta_txn_abort(txn);
+    return n;
+}
+
+/* gc drops the translations of chunks it removed (the table would grow
+ * forever, and name chunks nobody holds); those of live chunks stay, and
+ * a copy after the gc reads again only what the store lost. */
+static void test_gc_prunes_translations(void **state)
+{
+    struct pair *p = *state;
+    char *vol = sample_volume(p->src, "a.img", 300);
+    char s1[BSNAP_ID_MAX], s2[BSNAP_ID_MAX], c1[BSNAP_ID_MAX], c2[BSNAP_ID_MAX], c3[BSNAP_ID_MAX];
+    bsnap_gc_options go = {0};
+    bsnap_gc_stats gs;
+    bsnap_snapshot_stats st;
+
+    snap_path(p->src, vol, s1);
+    copy_id(p, s1, c1);
+    assert_int_equal(xlate_count(p->dst), 6);
+    chunk_write(vol, 4096, 3, 123);
+    snap_path(p->src, vol, s2);
+    copy_id(p, s2, c2);
+    assert_int_equal(xlate_count(p->dst), 7);
+    /* c1 alone held the old chunk 3 */
+    assert_int_equal(bsnap_snapshot_delete(p->dst->s, c1), 0);
+    assert_int_equal(bsnap_gc(p->dst->s, &go, &gs), 0);
+    assert_int_equal(xlate_count(p->dst), 6);
+    assert_verify_clean(p->dst);
+    /* a copy of s1 again: only the chunk gc took is read */
+    st = copy_ok(p, &(bsnap_copy_options){.source_snapshot_id = s1, .client_token = "again"}, c3);
+    assert_int_equal(st.read_bytes, 4096);
+    {
+        char *ref = path_in(p->src->dir, "s1.img");
+        restore_to(p->src, s1, ref);
+        assert_restores_to(p->dst, c3, ref);
+        free(ref);
+    }
+    free(vol);
+}
+
 /* An image of two snapshots in the source. */
 static void register_two(struct pair *p, const char *root_snap, const char *data_snap,
                          const char *name, char ami[BSNAP_ID_MAX])
@@ -372,6 +427,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_refused, setup_pair, teardown_pair),
         cmocka_unit_test_setup_teardown(test_source_rdonly, setup_pair, teardown_pair),
         cmocka_unit_test_setup_teardown(test_image_copy, setup_pair, teardown_pair),
+        cmocka_unit_test_setup_teardown(test_gc_prunes_translations, setup_pair, teardown_pair),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
