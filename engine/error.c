@@ -86,6 +86,12 @@ static bool code_is_input(const char *code)
         "VolumeInUse",
         "InvalidID",
         "InvalidBlockDeviceMapping",
+        /* KMS's */
+        "NotFoundException",
+        "DisabledException",
+        "AlreadyExistsException",
+        "InvalidAliasNameException",
+        "KMSInvalidStateException",
     };
 
     for (size_t i = 0; i < sizeof exact / sizeof exact[0]; i++)

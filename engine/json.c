@@ -8,6 +8,7 @@
 
 #include "error.h"
 #include "image.h"
+#include "keys.h"
 #include "record.h"
 #include "store.h"
 #include "util.h"
@@ -1301,4 +1302,63 @@ int json_deregister_result(const char (*snaps)[BSNAP_ID_MAX], const char *const 
         json_object_set_new(o, "DeleteSnapshotResults", a);
     }
     return doc_out(o, ret_doc);
+}
+
+/* ---- keys (keys.h) ---- */
+
+int json_key_metadata(const bsnap_store *s, const struct key_rec *k, json_t **ret_doc)
+{
+    char arn[256], date[32];
+    const char *state = k->state == KEY_ENABLED ? "Enabled" : "Disabled";
+
+    snprintf(arn, sizeof arn, "arn:aws:kms:%s:%s:key/%s", s->region, s->account, k->id);
+    time_format_ms(k->created_ms, date, sizeof date);
+    return doc_out(
+        json_pack("{s:{s:s, s:s, s:s, s:s, s:b, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:[s], s:b}}",
+                  "KeyMetadata", "AWSAccountId", s->account, "KeyId", k->id, "Arn", arn,
+                  "CreationDate", date, "Enabled", k->state == KEY_ENABLED, "Description",
+                  k->description ? k->description : "", "KeyUsage", "ENCRYPT_DECRYPT", "KeyState",
+                  state, "Origin", "AWS_KMS", "KeyManager",
+                  k->manager == KEY_AWS ? "AWS" : "CUSTOMER", "CustomerMasterKeySpec",
+                  "SYMMETRIC_DEFAULT", "KeySpec", "SYMMETRIC_DEFAULT", "EncryptionAlgorithms",
+                  "SYMMETRIC_DEFAULT", "MultiRegion", 0),
+        ret_doc);
+}
+
+int json_key_list(const bsnap_store *s, const char (*ids)[KEYS_ID_TEXT], size_t n, json_t **ret_doc)
+{
+    json_t *arr = json_array();
+    char arn[256];
+
+    for (size_t i = 0; arr && i < n; i++) {
+        snprintf(arn, sizeof arn, "arn:aws:kms:%s:%s:key/%s", s->region, s->account, ids[i]);
+        if (json_array_append_new(arr, json_pack("{s:s, s:s}", "KeyId", ids[i], "KeyArn", arn))) {
+            json_decref(arr);
+            arr = NULL;
+        }
+    }
+    return doc_out(arr ? json_pack("{s:o}", "Keys", arr) : NULL, ret_doc);
+}
+
+int json_alias_list(const bsnap_store *s, const struct key_alias *a, size_t n, json_t **ret_doc)
+{
+    json_t *arr = json_array();
+    char arn[512], date[32];
+
+    for (size_t i = 0; arr && i < n; i++) {
+        snprintf(arn, sizeof arn, "arn:aws:kms:%s:%s:%s", s->region, s->account, a[i].name);
+        time_format_ms(a[i].created_ms, date, sizeof date);
+        if (json_array_append_new(arr, json_pack("{s:s, s:s, s:s, s:s}", "AliasName", a[i].name,
+                                                 "AliasArn", arn, "TargetKeyId", a[i].target,
+                                                 "CreationDate", date))) {
+            json_decref(arr);
+            arr = NULL;
+        }
+    }
+    return doc_out(arr ? json_pack("{s:o}", "Aliases", arr) : NULL, ret_doc);
+}
+
+int json_key_setting(const char *name, const char *text, bool flag, json_t **ret_doc)
+{
+    return doc_out(text ? json_pack("{s:s}", name, text) : json_pack("{s:b}", name, flag), ret_doc);
 }

@@ -109,6 +109,7 @@ static const char *const table_names[T__COUNT] = {
     [T_IMAGE_BY_SNAP] = "images-by-snapshot",
     [T_CHUNK_XLATE] = "copy-chunks",
     [T_COPIES] = "copies",
+    [T_KEYS] = "keys",
 };
 
 const char *meta_table_name(meta_table t)

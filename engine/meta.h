@@ -49,6 +49,9 @@ typedef enum meta_table {
     /* Copies between stores (copy.c, docs/format.md "Copies"). */
     T_CHUNK_XLATE, /* source store uuid (16) + source chunk id (16) -> chunk id */
     T_COPIES,      /* "KEY\0ID" -> copy id: lineage and client tokens */
+    /* Region keys (keys.h): "k" + key id -> key record, "a" + alias name ->
+     * key id and creation time, "s" + setting name -> value. */
+    T_KEYS,
     T__COUNT
 } meta_table;
 

@@ -179,7 +179,8 @@ static int salvage_entry(void *ud, const char *table, const uint8_t *key, size_t
         return 0;
     }
     /* chunks come from the packs, pins are dropped, volpaths rebuilt */
-    if (c->table != T_SNAPSHOTS && c->table != T_VOLUMES && c->table != T_IMAGES)
+    if (c->table != T_SNAPSHOTS && c->table != T_VOLUMES && c->table != T_IMAGES &&
+        c->table != T_KEYS)
         return 0;
     if (!(v = malloc(vlen + 1)))
         return bsnap_fail(-ENOMEM, "InternalError", "out of memory");
@@ -255,6 +256,12 @@ static int decode_records(struct rctx *c, struct snapshot_rec **ret_snaps, size_
         struct rec *r = &c->recs[i];
         const char *id = NULL, *kind = "";
         int d;
+        if (r->table == T_KEYS) {
+            /* key records, aliases and settings: kept as they were (keys.c
+             * checks each when it reads it) */
+            c->st.records_kept++;
+            continue;
+        }
         key_text(r, key, sizeof key);
         if (r->table == T_SNAPSHOTS) {
             kind = "snapshot";

@@ -1287,6 +1287,95 @@ BSNAP_API BSNAP_WUR int bsnap_image_get(bsnap_store *store, const char *id,
 BSNAP_API BSNAP_WUR int bsnap_image_list(bsnap_store *store, bsnap_image_info **ret_infos,
                                          size_t *ret_n) BSNAP_NONNULL(1, 2, 3);
 
+/* ---- keys (the KMS analogue) -------------------------------------------
+ *
+ * A region key (a KMS key) is a record in the store and 32 bytes of key
+ * material in a key file OUTSIDE the store: BLOCKSNAP_KEY_DIR/REGION/ID.key
+ * when that environment variable is set, else
+ * $XDG_CONFIG_HOME/blocksnap/keys/REGION/ID.key (~/.config when
+ * XDG_CONFIG_HOME is unset), mode 0600.  A copy of the store alone holds
+ * no key material.  Keys are named as EC2's KmsKeyId is: a key id (a
+ * UUID), a key ARN (arn:aws:kms:REGION:ACCOUNT:key/ID), an alias name
+ * (alias/NAME) or an alias ARN.  alias/aws/ebs is the AWS-managed default
+ * key, made the first time it is named; it cannot be disabled or named by
+ * another alias.  Answers are shaped as the KMS and EC2 APIs answer.
+ *
+ * Errors common to the calls: NotFoundException (-ENOENT) for a key or
+ * alias that does not exist here (another region's or account's ARN
+ * included); -EIO for a damaged store; -ENOSPC; -ENOMEM.  A failed call
+ * changes nothing.  Any thread; the store's write calls serialize. */
+
+/** Create a customer key (KMS CreateKey): material in a new key file, then
+ * the record.  @description in, optional: at most 8192 characters.
+ * @ret_doc out: {"KeyMetadata":{…}}, a new jansson object the caller
+ * json_decref()s.  Errors: -EINVAL (InvalidParameterValue: Description);
+ * KeyUnavailableException when the key file cannot be written. */
+BSNAP_API BSNAP_WUR int bsnap_key_create(bsnap_store *store, const char *description,
+                                         json_t **ret_doc) BSNAP_NONNULL(1, 3);
+
+/** Describe key @key_id (KMS DescribeKey): {"KeyMetadata":{…}}, KeyState
+ * Enabled or Disabled, KeyManager AWS or CUSTOMER.  Naming alias/aws/ebs
+ * makes the default key when there is none yet.  @ret_doc out: as
+ * bsnap_key_create().  Errors: NotFoundException. */
+BSNAP_API BSNAP_WUR int bsnap_key_describe(bsnap_store *store, const char *key_id, json_t **ret_doc)
+    BSNAP_NONNULL(1, 2, 3);
+
+/** List the keys (KMS ListKeys): {"Keys":[{"KeyId","KeyArn"}]} in key id
+ * order.  @ret_doc out: as bsnap_key_create(). */
+BSNAP_API BSNAP_WUR int bsnap_key_list(bsnap_store *store, json_t **ret_doc) BSNAP_NONNULL(1, 2);
+
+/** Enable or disable key @key_id (KMS EnableKey, DisableKey); a disabled
+ * key wraps and unwraps nothing (DisabledException) until enabled again.
+ * Errors: NotFoundException; -EPERM (KMSInvalidStateException) for the
+ * AWS-managed default key. */
+BSNAP_API BSNAP_WUR int bsnap_key_set_enabled(bsnap_store *store, const char *key_id, bool enabled)
+    BSNAP_NONNULL(1, 2);
+
+/** Name key @target_key_id @alias_name (KMS CreateAlias).
+ * Errors: -EINVAL (InvalidAliasNameException: not alias/ and 1 to 250 of
+ * A-Z a-z 0-9 / _ -, or under the reserved alias/aws/); -EEXIST
+ * (AlreadyExistsException); NotFoundException (TargetKeyId); -EPERM
+ * (KMSInvalidStateException) for an AWS-managed key. */
+BSNAP_API BSNAP_WUR int bsnap_alias_create(bsnap_store *store, const char *alias_name,
+                                           const char *target_key_id) BSNAP_NONNULL(1, 2, 3);
+
+/** Delete alias @alias_name (KMS DeleteAlias); the key stays.
+ * Errors: -EINVAL (InvalidAliasNameException); NotFoundException. */
+BSNAP_API BSNAP_WUR int bsnap_alias_delete(bsnap_store *store, const char *alias_name)
+    BSNAP_NONNULL(1, 2);
+
+/** List aliases (KMS ListAliases): {"Aliases":[{"AliasName","AliasArn",
+ * "TargetKeyId","CreationDate"}]} in name order, only those of @key_id
+ * when it is not NULL.  @ret_doc out: as bsnap_key_create().
+ * Errors: NotFoundException (KeyId). */
+BSNAP_API BSNAP_WUR int bsnap_alias_list(bsnap_store *store, const char *key_id, json_t **ret_doc)
+    BSNAP_NONNULL(1, 3);
+
+/** EC2 GetEbsEncryptionByDefault: {"EbsEncryptionByDefault":BOOL} (false
+ * until set).  Kept in the store; what new snapshots will follow once
+ * data encryption is wired (it is not yet). */
+BSNAP_API BSNAP_WUR int bsnap_ebs_encryption_by_default_get(bsnap_store *store, json_t **ret_doc)
+    BSNAP_NONNULL(1, 2);
+/** EC2 Enable/DisableEbsEncryptionByDefault: set it to @on and answer as
+ * the get call. */
+BSNAP_API BSNAP_WUR int bsnap_ebs_encryption_by_default_set(bsnap_store *store, bool on,
+                                                            json_t **ret_doc) BSNAP_NONNULL(1, 3);
+
+/** EC2 GetEbsDefaultKmsKeyId: {"KmsKeyId":ARN}: the key ARN set by
+ * bsnap_ebs_default_key_modify(), else alias/aws/ebs's alias ARN. */
+BSNAP_API BSNAP_WUR int bsnap_ebs_default_key_get(bsnap_store *store, json_t **ret_doc)
+    BSNAP_NONNULL(1, 2);
+/** EC2 ModifyEbsDefaultKmsKeyId: make @key_id (any KmsKeyId form; it must
+ * exist and be enabled) the default key; answers its key ARN as the get
+ * call.  Errors: NotFoundException, -EPERM (DisabledException), both
+ * naming KmsKeyId. */
+BSNAP_API BSNAP_WUR int bsnap_ebs_default_key_modify(bsnap_store *store, const char *key_id,
+                                                     json_t **ret_doc) BSNAP_NONNULL(1, 2, 3);
+/** EC2 ResetEbsDefaultKmsKeyId: back to alias/aws/ebs; answers as the get
+ * call. */
+BSNAP_API BSNAP_WUR int bsnap_ebs_default_key_reset(bsnap_store *store, json_t **ret_doc)
+    BSNAP_NONNULL(1, 2);
+
 #ifdef __cplusplus
 }
 #endif

@@ -1,0 +1,114 @@
+/* keys.h - region keys (the KMS analogue) and the data keys they wrap.
+ *
+ * A region key is a record in the store (table "keys": its id, state,
+ * manager, creation time, description and a check value) and 32 bytes of
+ * key material in a key file OUTSIDE the store, under the user's config
+ * directory (keys_dir()).  The store never holds key material, so a copy
+ * of the store alone unwraps nothing.  Aliases ("alias/NAME") name keys;
+ * "alias/aws/ebs" is the AWS-managed default key, created the first time
+ * it is named.  The store also keeps the EBS settings: encryption by
+ * default and the default key.
+ *
+ * Data keys: keys_data_key_new() makes a 256-bit data key and its wrapped
+ * form (AES-256-GCM under the region key; the key id and a purpose string
+ * are its additional data), keys_data_key_open() unwraps one.  The wrapped
+ * form is KEYS_WRAPPED_BYTES long and names its key, so it is all a record
+ * keeps.  Plain keys live in the caller's buffer; callers wipe them with
+ * keys_wipe() (OPENSSL_cleanse) when done.
+ *
+ * Guarantees: a key file is written whole (a temporary file, fsync,
+ * rename) with mode 0600 before its record commits, and a record whose
+ * commit fails takes its new file with it; a key file that does not match
+ * its record (another key's material, a changed byte) is refused by the
+ * check value before anything is unwrapped with it; no message ever holds
+ * key bytes.
+ */
+#ifndef BSNAP_KEYS_H
+#define BSNAP_KEYS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "blocksnap.h"
+
+#define KEYS_MATERIAL_BYTES 32
+#define KEYS_DATA_KEY_BYTES 32
+#define KEYS_CHECK_BYTES 16
+#define KEYS_ID_TEXT 37 /* a UUID and its NUL */
+/* "BSDK", version, reserved, key uuid, nonce, data key, tag */
+#define KEYS_WRAPPED_BYTES (4 + 2 + 2 + 16 + 12 + KEYS_DATA_KEY_BYTES + 16)
+/* The longest Description, in characters (KMS's). */
+#define KEYS_DESCRIPTION_MAX 8192
+/* The longest alias name, "alias/" included (KMS's). */
+#define KEYS_ALIAS_MAX 256
+
+enum key_state { KEY_ENABLED = 1, KEY_DISABLED = 2 };
+enum key_manager { KEY_AWS = 1, KEY_CUSTOMER = 2 };
+
+/* A key record as the store keeps it (docs/format.md, "key records"). */
+struct key_rec {
+    char id[KEYS_ID_TEXT];
+    enum key_state state;
+    enum key_manager manager;
+    int64_t created_ms;
+    uint8_t check[KEYS_CHECK_BYTES];
+    char *description; /* malloc'd, "" when none */
+};
+
+void key_rec_clear(struct key_rec *k);
+/* Decode a record's bytes (untrusted: -EIO, Store.Corrupt, for anything
+ * malformed) into @ret (key_rec_clear() it).  @id is the record's key. */
+int key_rec_decode(const char *id, const void *buf, size_t len, struct key_rec *ret);
+/* Encode @k into a malloc'd buffer. */
+int key_rec_encode(const struct key_rec *k, uint8_t **ret_buf, size_t *ret_len);
+
+/* An alias as list-aliases shows it. */
+struct key_alias {
+    char name[KEYS_ALIAS_MAX + 1];
+    char target[KEYS_ID_TEXT];
+    int64_t created_ms;
+};
+
+/* Documents (json.c): {"KeyMetadata":{…}} of @k; {"Keys":[{KeyId,KeyArn}]}
+ * of @n ids; {"Aliases":[…]} of @n aliases; {@name: @text} or, @text NULL,
+ * {@name: @flag}. */
+int json_key_metadata(const bsnap_store *s, const struct key_rec *k, json_t **ret_doc);
+int json_key_list(const bsnap_store *s, const char (*ids)[KEYS_ID_TEXT], size_t n,
+                  json_t **ret_doc);
+int json_alias_list(const bsnap_store *s, const struct key_alias *a, size_t n, json_t **ret_doc);
+int json_key_setting(const char *name, const char *text, bool flag, json_t **ret_doc);
+
+/* The directory of @s's key files: $BLOCKSNAP_KEY_DIR/REGION, else
+ * $XDG_CONFIG_HOME/blocksnap/keys/REGION, else
+ * $HOME/.config/blocksnap/keys/REGION.  Malloc'd. */
+int keys_dir(const bsnap_store *s, char **ret_dir);
+
+/* Seal/open a data key under @material with @key_id and @purpose as
+ * additional data (the wrapped format).  Exposed for the tests. */
+int keys_seal(const uint8_t material[KEYS_MATERIAL_BYTES], const char *key_id, const char *purpose,
+              const uint8_t plain[KEYS_DATA_KEY_BYTES], uint8_t out[KEYS_WRAPPED_BYTES]);
+int keys_unseal(const uint8_t material[KEYS_MATERIAL_BYTES], const char *key_id,
+                const char *purpose, const uint8_t in[KEYS_WRAPPED_BYTES],
+                uint8_t plain[KEYS_DATA_KEY_BYTES]);
+
+/* A new data key under the key @key_ref names (key id, key ARN, alias
+ * name, alias ARN; NULL: the store's EBS default key), for @purpose (what
+ * it will protect, e.g. "volume-lineage"; the same string opens it).
+ * @ret_key_arn (optional, 2048 bytes): the key's ARN.  Errors:
+ * NotFoundException, DisabledException, KeyUnavailableException (no key
+ * file), IncorrectKeyMaterialException (the file is not this key's), -EIO,
+ * -ENOMEM. */
+int keys_data_key_new(bsnap_store *s, const char *key_ref, const char *purpose,
+                      uint8_t ret_wrapped[KEYS_WRAPPED_BYTES],
+                      uint8_t ret_plain[KEYS_DATA_KEY_BYTES], char *ret_key_arn);
+/* Unwrap @wrapped (for @purpose) into @ret_plain.  Errors as
+ * keys_data_key_new(), and InvalidCiphertextException (-EBADMSG) when it
+ * does not unwrap (a changed byte, another purpose, another key). */
+int keys_data_key_open(bsnap_store *s, const uint8_t wrapped[KEYS_WRAPPED_BYTES],
+                       const char *purpose, uint8_t ret_plain[KEYS_DATA_KEY_BYTES]);
+
+/* OPENSSL_cleanse(). */
+void keys_wipe(void *p, size_t n);
+
+#endif
