@@ -248,5 +248,21 @@ int cmd_mount(struct cli *cli, const struct args *a);
 int cmd_configure(struct cli *cli, const struct args *a);
 int cmd_umount(struct cli *cli, const struct args *a);
 extern const struct opt mount_options[], umount_options[];
+int cmd_create_key(struct cli *cli, const struct args *a);
+int cmd_describe_key(struct cli *cli, const struct args *a);
+int cmd_list_keys(struct cli *cli, const struct args *a);
+int cmd_enable_key(struct cli *cli, const struct args *a);
+int cmd_disable_key(struct cli *cli, const struct args *a);
+int cmd_create_alias(struct cli *cli, const struct args *a);
+int cmd_delete_alias(struct cli *cli, const struct args *a);
+int cmd_list_aliases(struct cli *cli, const struct args *a);
+int cmd_enable_ebs_encryption_by_default(struct cli *cli, const struct args *a);
+int cmd_disable_ebs_encryption_by_default(struct cli *cli, const struct args *a);
+int cmd_get_ebs_encryption_by_default(struct cli *cli, const struct args *a);
+int cmd_get_ebs_default_kms_key_id(struct cli *cli, const struct args *a);
+int cmd_modify_ebs_default_kms_key_id(struct cli *cli, const struct args *a);
+int cmd_reset_ebs_default_kms_key_id(struct cli *cli, const struct args *a);
+extern const struct opt create_key_options[], key_id_options[], list_aliases_options[],
+    create_alias_options[], delete_alias_options[], modify_default_key_options[];
 
 #endif
