@@ -102,7 +102,11 @@ void help_main(void)
     wrap(description, 0, 0);
     printf("\nVerbs:\n");
     for (const struct verb *v = verbs; v->name; v++) {
-        printf("  %-*s", OPT_COLUMN - 2, v->name);
+        /* A name too long for its column gets a line of its own. */
+        if (strlen(v->name) > OPT_COLUMN - 4)
+            printf("  %s\n%*s", v->name, OPT_COLUMN, "");
+        else
+            printf("  %-*s", OPT_COLUMN - 2, v->name);
         wrap(v->summary, OPT_COLUMN, OPT_COLUMN);
     }
     printf("  %-*s", OPT_COLUMN - 2, "help [VERB | --man]");

@@ -1,0 +1,2 @@
+# The help of create-alias, as --help and `help VERB` print it.
+blocksnap create-alias --help
