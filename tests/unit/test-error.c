@@ -667,6 +667,77 @@ static int c_image_copy_token_bad(struct pctx *c)
                .source_image_id = "ami-0123456789abcdef0", .name = "abc", .client_token = ""});
 }
 
+#define NO_KEY "00000000-0000-4000-8000-000000000000"
+
+static int c_key_create_description(struct pctx *c)
+{
+    json_t *doc = NULL;
+    char *d = malloc(8194);
+    int r;
+
+    assert_non_null(d);
+    memset(d, 'd', 8193);
+    d[8193] = '\0';
+    r = bsnap_key_create(c->f->s, d, &doc);
+    free(d);
+    return r;
+}
+
+static int c_key_describe(struct pctx *c)
+{
+    json_t *doc = NULL;
+    return bsnap_key_describe(c->f->s, NO_KEY, &doc);
+}
+
+static int c_key_set_enabled(struct pctx *c)
+{
+    return bsnap_key_set_enabled(c->f->s, "alias/none", false);
+}
+
+static int c_alias_create_name(struct pctx *c)
+{
+    return bsnap_alias_create(c->f->s, "alias/aws/x", NO_KEY);
+}
+
+static int c_alias_create_target(struct pctx *c)
+{
+    return bsnap_alias_create(c->f->s, "alias/x", NO_KEY);
+}
+
+/* A key of the fixture's own (its file in the fixture's directory), named
+ * alias/taken, named again. */
+static int c_alias_create_taken(struct pctx *c)
+{
+    json_t *doc = NULL;
+    char *kd = path_in(c->f->dir, "keys"), id[64];
+
+    setenv("BLOCKSNAP_KEY_DIR", kd, 1);
+    free(kd);
+    assert_int_equal(bsnap_key_create(c->f->s, NULL, &doc), 0);
+    snprintf(id, sizeof id, "%s",
+             json_string_value(json_object_get(json_object_get(doc, "KeyMetadata"), "KeyId")));
+    json_decref(doc);
+    assert_int_equal(bsnap_alias_create(c->f->s, "alias/taken", id), 0);
+    return bsnap_alias_create(c->f->s, "alias/taken", id);
+}
+
+static int c_alias_delete(struct pctx *c)
+{
+    return bsnap_alias_delete(c->f->s, "alias/none");
+}
+
+static int c_alias_list(struct pctx *c)
+{
+    json_t *doc = NULL;
+    return bsnap_alias_list(c->f->s, "alias/none", &doc);
+}
+
+static int c_ebs_default_key_modify(struct pctx *c)
+{
+    json_t *doc = NULL;
+    return bsnap_ebs_default_key_modify(c->f->s, NO_KEY, &doc);
+}
+
 static const struct param_case {
     const char *name;
     int (*call)(struct pctx *c);
@@ -783,6 +854,16 @@ static const struct param_case {
     {"ranges_load", c_ranges_load, -ENOENT, "InvalidParameterValue", "ChangedBlocks"},
     {"store_open chunk size", c_store_chunk_size, -EINVAL, "InvalidParameterValue", "ChunkSize"},
     {"store_open account", c_store_account, -EINVAL, "InvalidParameterValue", "OwnerId"},
+    {"key_create description", c_key_create_description, -EINVAL, "InvalidParameterValue",
+     "Description"},
+    {"key_describe", c_key_describe, -ENOENT, "NotFoundException", "KeyId"},
+    {"key_set_enabled", c_key_set_enabled, -ENOENT, "NotFoundException", "KeyId"},
+    {"alias_create name", c_alias_create_name, -EINVAL, "InvalidAliasNameException", "AliasName"},
+    {"alias_create target", c_alias_create_target, -ENOENT, "NotFoundException", "TargetKeyId"},
+    {"alias_create taken", c_alias_create_taken, -EEXIST, "AlreadyExistsException", "AliasName"},
+    {"alias_delete", c_alias_delete, -ENOENT, "NotFoundException", "AliasName"},
+    {"alias_list", c_alias_list, -ENOENT, "NotFoundException", "KeyId"},
+    {"ebs_default_key_modify", c_ebs_default_key_modify, -ENOENT, "NotFoundException", "KmsKeyId"},
 };
 
 static void test_parameters(void **state)
