@@ -20,8 +20,10 @@ int mapwriter_commit(struct pipeline *p)
     size_t nkids = 0, kids_cap = 0;
     int r;
 
-    if (p->npend == 0 && p->nxpend == 0)
+    if (p->npend == 0 && p->nxpend == 0) {
+        p->src_read_pend = 0;
         return 0;
+    }
     /* Data before metadata: the records must be durable before an index
      * entry names them. */
     r = pack_writer_sync(p->pw);
@@ -86,6 +88,7 @@ int mapwriter_commit(struct pipeline *p)
     pack_writer_mark(p->pw);
     p->npend = 0;
     p->nxpend = 0;
+    p->src_read_pend = 0;
     p->pend_bytes = 0;
     memset(p->set.keys, 0, p->set.cap * sizeof *p->set.keys);
     p->set.n = 0;
@@ -113,7 +116,8 @@ static int add_pending(struct pipeline *p, const chunk_id *id, const struct chun
 
 static int maybe_commit(struct pipeline *p)
 {
-    if (p->pend_bytes >= COMMIT_BYTES || p->npend >= COMMIT_ENTRIES || p->nxpend >= COMMIT_ENTRIES)
+    if (p->pend_bytes >= COMMIT_BYTES || p->npend >= COMMIT_ENTRIES ||
+        p->nxpend >= COMMIT_ENTRIES || p->src_read_pend >= COMMIT_BYTES)
         return mapwriter_commit(p);
     return 0;
 }
@@ -229,6 +233,10 @@ static int write_data(struct pipeline *p, struct item *it)
         r = push_id(p, id);
         if (r < 0)
             return r;
+    }
+    if (p->src) {
+        p->src_read_pend += it->read_bytes;
+        return maybe_commit(p);
     }
     return 0;
 }

@@ -89,6 +89,10 @@ struct pipeline {
     uint8_t src_uuid[16];
     struct xlate *xpend; /* translations to commit with the next batch */
     size_t nxpend, xpend_cap;
+    /* bytes read from the source since the last commit: a copy commits
+     * after COMMIT_BYTES of them too, so a killed copy's rerun reads again
+     * at most that much, however well the data compresses or dedups */
+    uint64_t src_read_pend;
     /* parent */
     bool have_parent;
     struct bm_tree parent;
