@@ -1318,7 +1318,7 @@ int json_key_metadata(const bsnap_store *s, const struct key_rec *k, json_t **re
                   "KeyMetadata", "AWSAccountId", s->account, "KeyId", k->id, "Arn", arn,
                   "CreationDate", date, "Enabled", k->state == KEY_ENABLED, "Description",
                   k->description ? k->description : "", "KeyUsage", "ENCRYPT_DECRYPT", "KeyState",
-                  state, "Origin", "AWS_KMS", "KeyManager",
+                  state, "Origin", k->kdf_iterations ? "EXTERNAL" : "AWS_KMS", "KeyManager",
                   k->manager == KEY_AWS ? "AWS" : "CUSTOMER", "CustomerMasterKeySpec",
                   "SYMMETRIC_DEFAULT", "KeySpec", "SYMMETRIC_DEFAULT", "EncryptionAlgorithms",
                   "SYMMETRIC_DEFAULT", "MultiRegion", 0),

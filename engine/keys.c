@@ -31,6 +31,10 @@
 #define SET_DEFAULT_KEY "sebs-default-key"
 #define SET_BY_DEFAULT "sebs-encryption-by-default"
 #define FILE_HEADER "blocksnap-key 1 "
+/* "p" + key id -> "BSKP", u16 version 1, u8 kdf (1: PBKDF2-HMAC-SHA256),
+ * u8 0, u32 iterations, salt */
+#define KDF_MAGIC "BSKP"
+#define KDF_VALUE (4 + 2 + 1 + 1 + 4 + KEYS_SALT_BYTES)
 
 void keys_wipe(void *p, size_t n)
 {
@@ -384,6 +388,40 @@ static int key_file_read(const bsnap_store *s, const struct key_rec *k,
     return 0;
 }
 
+/* Derive key @k's material from the passphrase in the environment and
+ * check it against the record. */
+static int key_derive(const struct key_rec *k, uint8_t ret[KEYS_MATERIAL_BYTES])
+{
+    const char *pass = getenv(KEYS_PASSPHRASE_ENV);
+    uint8_t m[KEYS_MATERIAL_BYTES], check[KEYS_CHECK_BYTES];
+    int r;
+
+    if (!pass || !*pass)
+        return bsnap_fail(-ENOKEY, "KeyUnavailableException",
+                          "key %s is derived from a passphrase: %s is not set", k->id,
+                          KEYS_PASSPHRASE_ENV);
+    if (PKCS5_PBKDF2_HMAC(pass, (int)strlen(pass), k->kdf_salt, KEYS_SALT_BYTES,
+                          (int)k->kdf_iterations, EVP_sha256(), KEYS_MATERIAL_BYTES, m) != 1)
+        return crypto_fail("PBKDF2");
+    if ((r = key_check(m, k->id, check)) < 0 || CRYPTO_memcmp(check, k->check, sizeof check)) {
+        keys_wipe(m, sizeof m);
+        return r < 0 ? r
+                     : bsnap_fail(-EKEYREJECTED, "IncorrectKeyMaterialException",
+                                  "key %s: the passphrase in %s is not this key's", k->id,
+                                  KEYS_PASSPHRASE_ENV);
+    }
+    memcpy(ret, m, sizeof m);
+    keys_wipe(m, sizeof m);
+    return 0;
+}
+
+/* Key @k's material, from its file or its passphrase. */
+static int key_material(const bsnap_store *s, const struct key_rec *k,
+                        uint8_t ret[KEYS_MATERIAL_BYTES])
+{
+    return k->kdf_iterations ? key_derive(k, ret) : key_file_read(s, k, ret);
+}
+
 /* ---- lookups ---- */
 
 static int arn_prefix(const bsnap_store *s, char *out, size_t cap)
@@ -402,8 +440,24 @@ static int key_load(meta_txn *txn, const char *id, struct key_rec *ret)
         return -ENOENT;
     k[0] = 'k';
     memcpy(k + 1, id, 36);
+    if ((r = meta_get(txn, T_KEYS, k, 37, &v, &vlen)) < 0 ||
+        (r = key_rec_decode(id, v, vlen, ret)) < 0)
+        return r;
+    k[0] = 'p';
     r = meta_get(txn, T_KEYS, k, 37, &v, &vlen);
-    return r < 0 ? r : key_rec_decode(id, v, vlen, ret);
+    if (r == -ENOENT)
+        return 0;
+    if (r == 0 && (vlen != KDF_VALUE || memcmp(v, KDF_MAGIC, 4) != 0 ||
+                   le16_get((const uint8_t *)v + 4) != 1 || ((const uint8_t *)v)[6] != 1 ||
+                   le32_get((const uint8_t *)v + 8) == 0))
+        r = bsnap_fail(-EIO, "Store.Corrupt", "key %s: damaged passphrase parameters", id);
+    if (r < 0) {
+        key_rec_clear(ret);
+        return r;
+    }
+    ret->kdf_iterations = le32_get((const uint8_t *)v + 8);
+    memcpy(ret->kdf_salt, (const uint8_t *)v + 12, KEYS_SALT_BYTES);
+    return 0;
 }
 
 static int key_save(meta_txn *txn, const struct key_rec *rec)
@@ -415,7 +469,19 @@ static int key_save(meta_txn *txn, const struct key_rec *rec)
 
     k[0] = 'k';
     memcpy(k + 1, rec->id, 36);
-    return r < 0 ? r : meta_put(txn, T_KEYS, k, 37, buf, len);
+    if (r >= 0)
+        r = meta_put(txn, T_KEYS, k, 37, buf, len);
+    if (r >= 0 && rec->kdf_iterations) {
+        uint8_t v[KDF_VALUE] = {0};
+        memcpy(v, KDF_MAGIC, 4);
+        le16_put(v + 4, 1);
+        v[6] = 1;
+        le32_put(v + 8, rec->kdf_iterations);
+        memcpy(v + 12, rec->kdf_salt, KEYS_SALT_BYTES);
+        k[0] = 'p';
+        r = meta_put(txn, T_KEYS, k, 37, v, sizeof v);
+    }
+    return r;
 }
 
 /* The key id alias @name names: 0, or -ENOENT (nothing recorded). */
@@ -508,7 +574,7 @@ static int key_resolve(bsnap_store *s, meta_txn *txn, const char *ref, bool crea
 }
 
 static int key_new(bsnap_store *s, meta_txn *txn, enum key_manager manager, const char *description,
-                   struct key_rec *ret)
+                   bool passphrase, struct key_rec *ret)
 {
     uint8_t m[KEYS_MATERIAL_BYTES], u[16];
     struct key_rec k = {.state = KEY_ENABLED, .manager = manager};
@@ -524,11 +590,33 @@ static int key_new(bsnap_store *s, meta_txn *txn, enum key_manager manager, cons
         keys_wipe(m, sizeof m);
         return bsnap_fail(-ENOMEM, "InternalError", "out of memory");
     }
+    if (passphrase) {
+        /* the material is the passphrase's, not the random bytes */
+        k.kdf_iterations = KEYS_KDF_ITERATIONS;
+        if ((r = random_bytes(k.kdf_salt, sizeof k.kdf_salt)) < 0) {
+            r = bsnap_fail(r, "InternalError", "getrandom: %s", strerror(-r));
+        } else {
+            const char *pass = getenv(KEYS_PASSPHRASE_ENV);
+            if (!pass || !*pass)
+                r = bsnap_fail(-EINVAL, "InvalidParameterValue",
+                               "a key derived from a passphrase needs the passphrase in %s",
+                               KEYS_PASSPHRASE_ENV);
+            else if (PKCS5_PBKDF2_HMAC(pass, (int)strlen(pass), k.kdf_salt, KEYS_SALT_BYTES,
+                                       (int)k.kdf_iterations, EVP_sha256(), KEYS_MATERIAL_BYTES,
+                                       m) != 1)
+                r = crypto_fail("PBKDF2");
+        }
+        if (r < 0) {
+            keys_wipe(m, sizeof m);
+            key_rec_clear(&k);
+            return r;
+        }
+    }
     r = key_check(m, k.id, k.check);
-    if (r >= 0)
+    if (r >= 0 && !passphrase)
         r = key_file_write(s, k.id, m);
     keys_wipe(m, sizeof m);
-    if (r >= 0 && (r = key_save(txn, &k)) < 0) {
+    if (r >= 0 && (r = key_save(txn, &k)) < 0 && !passphrase) {
         _cleanup_free_ char *path = NULL;
         if (key_file_path(s, k.id, &path) == 0)
             unlink(path);
@@ -544,8 +632,9 @@ static int key_new(bsnap_store *s, meta_txn *txn, enum key_manager manager, cons
 static int default_key_create(bsnap_store *s, meta_txn *txn, char ret_id[KEYS_ID_TEXT])
 {
     struct key_rec k = {0};
-    int r = key_new(s, txn, KEY_AWS,
-                    "Default key that protects my EBS volumes when no other key is defined", &k);
+    int r =
+        key_new(s, txn, KEY_AWS,
+                "Default key that protects my EBS volumes when no other key is defined", false, &k);
 
     if (r >= 0)
         r = alias_save(txn, DEFAULT_ALIAS, k.id);
@@ -615,7 +704,7 @@ static int data_key_new_txn(bsnap_store *s, meta_txn *txn, void *ud)
     if (r >= 0)
         r = usable(&k, prefix);
     if (r >= 0)
-        r = key_file_read(s, &k, m);
+        r = key_material(s, &k, m);
     if (r >= 0) {
         uint8_t plain[KEYS_DATA_KEY_BYTES];
         if ((r = random_bytes(plain, sizeof plain)) < 0)
@@ -666,7 +755,7 @@ int keys_data_key_open(bsnap_store *s, const uint8_t wrapped[KEYS_WRAPPED_BYTES]
         return r;
     r = usable(&k, prefix);
     if (r >= 0)
-        r = key_file_read(s, &k, m);
+        r = key_material(s, &k, m);
     if (r >= 0) {
         r = keys_unseal(m, k.id, purpose, wrapped, ret_plain);
         keys_wipe(m, sizeof m);
@@ -723,28 +812,31 @@ static int resolve_read(bsnap_store *s, const char *ref, struct key_rec *ret)
 }
 
 struct create_ctx {
-    const char *description;
+    const bsnap_key_options *o;
     struct key_rec k;
 };
 
 static int create_txn(bsnap_store *s, meta_txn *txn, void *ud)
 {
     struct create_ctx *c = ud;
-    return key_new(s, txn, KEY_CUSTOMER, c->description, &c->k);
+    return key_new(s, txn, KEY_CUSTOMER, c->o->description, c->o->passphrase, &c->k);
 }
 
-int bsnap_key_create(bsnap_store *s, const char *description, json_t **ret_doc)
+int bsnap_key_create(bsnap_store *s, const bsnap_key_options *opts, json_t **ret_doc)
 {
-    struct create_ctx c = {.description = description};
+    static const bsnap_key_options none;
+    struct create_ctx c = {.o = opts ? opts : &none};
     int r;
 
     bsnap_error_clear();
-    if (description && (r = bsnap_text_check("Description", description, KEYS_DESCRIPTION_MAX)) < 0)
+    if (c.o->description &&
+        (r = bsnap_text_check("Description", c.o->description, KEYS_DESCRIPTION_MAX)) < 0)
         return error_param(r, "Description");
     if ((r = in_write(s, create_txn, &c)) >= 0)
         r = json_key_metadata(s, &c.k, ret_doc);
     key_rec_clear(&c.k);
-    return r;
+    /* the one input a create can lack is the passphrase */
+    return error_param(r, "Passphrase");
 }
 
 int bsnap_key_describe(bsnap_store *s, const char *key_id, json_t **ret_doc)

@@ -16,6 +16,11 @@
  * keeps.  Plain keys live in the caller's buffer; callers wipe them with
  * keys_wipe() (OPENSSL_cleanse) when done.
  *
+ * A key may instead be derived from a passphrase (bsnap_key_options): the
+ * store keeps its salt and iteration count, never the passphrase, which
+ * the engine reads from $BLOCKSNAP_KEY_PASSPHRASE each time it needs the
+ * key's material.
+ *
  * Guarantees: a key file is written whole (a temporary file, fsync,
  * rename) with mode 0600 before its record commits, and a record whose
  * commit fails takes its new file with it; a key file that does not match
@@ -35,6 +40,11 @@
 #define KEYS_MATERIAL_BYTES 32
 #define KEYS_DATA_KEY_BYTES 32
 #define KEYS_CHECK_BYTES 16
+#define KEYS_SALT_BYTES 16
+/* PBKDF2-HMAC-SHA256 iterations of a new passphrase key. */
+#define KEYS_KDF_ITERATIONS 310000
+/* Where a passphrase key's passphrase comes from. */
+#define KEYS_PASSPHRASE_ENV "BLOCKSNAP_KEY_PASSPHRASE"
 #define KEYS_ID_TEXT 37 /* a UUID and its NUL */
 /* "BSDK", version, reserved, key uuid, nonce, data key, tag */
 #define KEYS_WRAPPED_BYTES (4 + 2 + 2 + 16 + 12 + KEYS_DATA_KEY_BYTES + 16)
@@ -54,6 +64,11 @@ struct key_rec {
     int64_t created_ms;
     uint8_t check[KEYS_CHECK_BYTES];
     char *description; /* malloc'd, "" when none */
+    /* A key derived from a passphrase (its "p" entry, loaded with the
+     * record): PBKDF2-HMAC-SHA256 of that many iterations over the salt.
+     * 0 iterations: the material is in a key file. */
+    uint32_t kdf_iterations;
+    uint8_t kdf_salt[KEYS_SALT_BYTES];
 };
 
 void key_rec_clear(struct key_rec *k);

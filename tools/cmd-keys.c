@@ -7,6 +7,8 @@
 
 const struct opt create_key_options[] = {
     {"description", OPT_VALUE, "TEXT", "description, at most 8192 characters", false},
+    {"passphrase", OPT_FLAG, NULL, "derive the key from $BLOCKSNAP_KEY_PASSPHRASE, no key file",
+     false},
     {NULL, 0, NULL, NULL, false},
 };
 const struct opt key_id_options[] = {
@@ -43,12 +45,13 @@ static int answer(const struct cli *cli, int r, json_t *doc)
 
 int cmd_create_key(struct cli *cli, const struct args *a)
 {
+    bsnap_key_options o = {arg_value(a, "description"), arg_flag(a, "passphrase")};
     json_t *doc = NULL;
     int r = cli_open_store(cli);
 
     if (r != EXIT_OK)
         return r;
-    r = bsnap_key_create(cli->store, arg_value(a, "description"), &doc);
+    r = bsnap_key_create(cli->store, &o, &doc);
     return answer(cli, r, doc);
 }
 

@@ -360,12 +360,14 @@ const struct verb verbs[] = {
     {"modify-image-attribute", cmd_modify_image_attribute, "change an image's description",
      "--image-id ID (--description TEXT | --attribute description --value TEXT)",
      modify_image_attribute_options, 0, NULL, true},
-    {"create-key", cmd_create_key, "create a region key (KMS CreateKey)", "[--description TEXT]",
-     create_key_options, 0,
+    {"create-key", cmd_create_key, "create a region key (KMS CreateKey)",
+     "[--description TEXT] [--passphrase]", create_key_options, 0,
      "Prints the key's KeyMetadata.  Its 32 bytes of key material go to a key file outside "
      "the store, $XDG_CONFIG_HOME/blocksnap/keys/REGION/KEY-ID.key (mode 0600; "
      "$BLOCKSNAP_KEY_DIR/REGION/ when BLOCKSNAP_KEY_DIR is set); the store keeps only the key's "
-     "record.  Back that file up: without it nothing the key wraps can be unwrapped.",
+     "record.  Back that file up: without it nothing the key wraps can be unwrapped.  With "
+     "--passphrase there is no file: the material is derived from $BLOCKSNAP_KEY_PASSPHRASE, "
+     "which every later use of the key reads again.",
      true},
     {"describe-key", cmd_describe_key, "show a key's metadata (KMS DescribeKey)", "--key-id KEY",
      key_id_options, 0,

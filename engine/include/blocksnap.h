@@ -1293,8 +1293,8 @@ BSNAP_API BSNAP_WUR int bsnap_image_list(bsnap_store *store, bsnap_image_info **
  * material in a key file OUTSIDE the store: BLOCKSNAP_KEY_DIR/REGION/ID.key
  * when that environment variable is set, else
  * $XDG_CONFIG_HOME/blocksnap/keys/REGION/ID.key (~/.config when
- * XDG_CONFIG_HOME is unset), mode 0600.  A copy of the store alone holds
- * no key material.  Keys are named as EC2's KmsKeyId is: a key id (a
+ * XDG_CONFIG_HOME is unset), mode 0600, or derived from a passphrase
+ * (bsnap_key_options).  A copy of the store alone holds no key material.  Keys are named as EC2's KmsKeyId is: a key id (a
  * UUID), a key ARN (arn:aws:kms:REGION:ACCOUNT:key/ID), an alias name
  * (alias/NAME) or an alias ARN.  alias/aws/ebs is the AWS-managed default
  * key, made the first time it is named; it cannot be disabled or named by
@@ -1305,12 +1305,26 @@ BSNAP_API BSNAP_WUR int bsnap_image_list(bsnap_store *store, bsnap_image_info **
  * included); -EIO for a damaged store; -ENOSPC; -ENOMEM.  A failed call
  * changes nothing.  Any thread; the store's write calls serialize. */
 
-/** Create a customer key (KMS CreateKey): material in a new key file, then
- * the record.  @description in, optional: at most 8192 characters.
- * @ret_doc out: {"KeyMetadata":{…}}, a new jansson object the caller
- * json_decref()s.  Errors: -EINVAL (InvalidParameterValue: Description);
- * KeyUnavailableException when the key file cannot be written. */
-BSNAP_API BSNAP_WUR int bsnap_key_create(bsnap_store *store, const char *description,
+/** Options of bsnap_key_create(). */
+typedef struct bsnap_key_options {
+    /** in, optional: at most 8192 characters. */
+    const char *description;
+    /** in: derive the key material from the passphrase in the environment
+     * variable BLOCKSNAP_KEY_PASSPHRASE (PBKDF2-HMAC-SHA256, its salt and
+     * iteration count kept in the store, the passphrase nowhere) instead
+     * of writing a key file.  Every later use of the key reads the
+     * passphrase from there again; its Origin is EXTERNAL. */
+    bool passphrase;
+} bsnap_key_options;
+
+/** Create a customer key (KMS CreateKey): material in a new key file (or
+ * from a passphrase), then the record.  @opts in, optional (NULL: no
+ * description, a key file).  @ret_doc out: {"KeyMetadata":{…}}, a new
+ * jansson object the caller json_decref()s.  Errors: -EINVAL
+ * (InvalidParameterValue: Description; Passphrase when
+ * BLOCKSNAP_KEY_PASSPHRASE is unset or empty); KeyUnavailableException
+ * when the key file cannot be written. */
+BSNAP_API BSNAP_WUR int bsnap_key_create(bsnap_store *store, const bsnap_key_options *opts,
                                          json_t **ret_doc) BSNAP_NONNULL(1, 3);
 
 /** Describe key @key_id (KMS DescribeKey): {"KeyMetadata":{…}}, KeyState

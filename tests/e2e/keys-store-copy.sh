@@ -5,7 +5,9 @@
 # unwraps nothing (KeyUnavailableException naming the key and its file), a
 # forged key file is refused (IncorrectKeyMaterialException), and no file
 # of the store or its copy holds the key material or a plain data key, as
-# raw bytes or as hex.  With the key files back, the copy unwraps again; a
+# raw bytes or as hex.  A key derived from a passphrase has no key file and
+# needs BLOCKSNAP_KEY_PASSPHRASE (the store holds its salt, never the
+# passphrase).  With the key files back, the copy unwraps again; a
 # disabled key unwraps nothing; verify --repair keeps the key records.
 # shellcheck source=../lib/functions.sh
 source "$(dirname "$0")/../lib/functions.sh"
@@ -39,6 +41,12 @@ probe "$STORE" wrap - lineage "$T/w2" "$T/p2" >"$T/default.arn"
     die "alias/aws/ebs is not the AWS-managed key"
 [ "$(probe "$STORE" unwrap lineage "$T/w1")" = "$(cat "$T/p1")" ] || die "unwrap: another key"
 [ "$(probe "$STORE" unwrap lineage "$T/w2")" = "$(cat "$T/p2")" ] || die "unwrap: another key"
+BLOCKSNAP_KEY_PASSPHRASE="tr0ub4dor & 3 passphrase words" bs create-key --passphrase >"$T/pkey.json"
+pkey=$(json_get KeyMetadata.KeyId "$T/pkey.json")
+[ "$(json_get KeyMetadata.Origin "$T/pkey.json")" = EXTERNAL ] || die "a passphrase key's Origin"
+BLOCKSNAP_KEY_PASSPHRASE="tr0ub4dor & 3 passphrase words" probe "$STORE" wrap "$pkey" lineage "$T/w4" "$T/p4" >/dev/null
+[ "$(BLOCKSNAP_KEY_PASSPHRASE="tr0ub4dor & 3 passphrase words" probe "$STORE" unwrap lineage "$T/w4")" = "$(cat "$T/p4")" ] ||
+    die "unwrap: the passphrase key gave another key"
 keyfiles=("$T/keys"/*/*.key)
 [ ${#keyfiles[@]} = 2 ] || die "expected 2 key files, found ${#keyfiles[@]}"
 for f in "${keyfiles[@]}"; do
@@ -56,6 +64,9 @@ for w in w1 w2; do
     stderr_contains "missing" "$T/nokeys/"
 done
 expect_fail KeyUnavailableException 1 probe "$T/copy" wrap alias/dr lineage "$T/w3" "$T/p3"
+expect_fail KeyUnavailableException 1 probe "$T/copy" unwrap lineage "$T/w4"
+stderr_contains "$pkey" BLOCKSNAP_KEY_PASSPHRASE
+BLOCKSNAP_KEY_PASSPHRASE="a guess" expect_fail IncorrectKeyMaterialException 1 probe "$T/copy" unwrap lineage "$T/w4"
 
 step "a forged key file is refused, and no message holds key bytes"
 mkdir -p "$T/forged/local"
@@ -71,7 +82,8 @@ for f in "${keyfiles[@]}" "$T/forged/local/$key.key"; do
 done
 
 step "no file of the store or of its copy holds key material or a plain data key"
-python3 - "$STORE" "$T/copy" -- "${keyfiles[@]}" "$T/p1" "$T/p2" <<'PY'
+grep -rqaF "tr0ub4dor" "$STORE" "$T/copy" && die "the store holds the passphrase"
+python3 - "$STORE" "$T/copy" -- "${keyfiles[@]}" "$T/p1" "$T/p2" "$T/p4" <<'PY'
 import os, sys
 args = sys.argv[1:]
 dirs, secrets = args[:args.index("--")], args[args.index("--") + 1:]
@@ -112,6 +124,8 @@ bs modify-ebs-default-kms-key-id --kms-key-id alias/dr >/dev/null
 STORE=$T/copy bs verify --repair >/dev/null || die "verify --repair failed"
 [ "$(STORE=$T/copy bs describe-key --key-id alias/dr | json_get KeyMetadata.KeyId)" = "$key" ] ||
     die "repair lost alias/dr"
-[ "$(STORE=$T/copy bs list-keys | json_get Keys.#)" = 2 ] || die "repair lost a key"
+[ "$(STORE=$T/copy bs list-keys | json_get Keys.#)" = 3 ] || die "repair lost a key"
+[ "$(BLOCKSNAP_KEY_PASSPHRASE="tr0ub4dor & 3 passphrase words" probe "$T/copy" unwrap lineage "$T/w4")" = "$(cat "$T/p4")" ] ||
+    die "repaired: the passphrase key lost its parameters"
 [ "$(probe "$T/copy" unwrap lineage "$T/w2")" = "$(cat "$T/p2")" ] || die "repaired: another key"
 assert_verify_ok

@@ -678,7 +678,7 @@ static int c_key_create_description(struct pctx *c)
     assert_non_null(d);
     memset(d, 'd', 8193);
     d[8193] = '\0';
-    r = bsnap_key_create(c->f->s, d, &doc);
+    r = bsnap_key_create(c->f->s, &(bsnap_key_options){.description = d}, &doc);
     free(d);
     return r;
 }

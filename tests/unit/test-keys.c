@@ -36,7 +36,7 @@ static void key_create(struct fixture *f, const char *desc, char id[KEYS_ID_TEXT
 {
     json_t *doc = NULL;
 
-    assert_int_equal(bsnap_key_create(f->s, desc, &doc), 0);
+    assert_int_equal(bsnap_key_create(f->s, &(bsnap_key_options){.description = desc}, &doc), 0);
     snprintf(id, KEYS_ID_TEXT, "%s",
              json_string_value(json_object_get(json_object_get(doc, "KeyMetadata"), "KeyId")));
     assert_int_equal(strlen(id), 36);
@@ -355,6 +355,51 @@ static void test_record_decode(void **state)
     key_rec_clear(&k);
 }
 
+/* A key derived from a passphrase: no key file, the salt and iterations in
+ * the store, the passphrase read from the environment at each use; a
+ * wrong or missing passphrase is a clean, named error. */
+static void test_passphrase(void **state)
+{
+    struct fixture *f = *state;
+    uint8_t w[KEYS_WRAPPED_BYTES], p[KEYS_DATA_KEY_BYTES], q[KEYS_DATA_KEY_BYTES];
+    bsnap_key_options o = {.description = "pass", .passphrase = true};
+    char id[KEYS_ID_TEXT], *json = NULL, *path;
+    json_t *doc = NULL;
+    struct stat st;
+
+    unsetenv(KEYS_PASSPHRASE_ENV);
+    assert_error(bsnap_key_create(f->s, &o, &doc), -EINVAL, "InvalidParameterValue");
+    assert_string_equal(bsnap_last_error()->parameter, "Passphrase");
+    setenv(KEYS_PASSPHRASE_ENV, "correct horse battery staple", 1);
+    assert_int_equal(bsnap_key_create(f->s, &o, &doc), 0);
+    snprintf(id, sizeof id, "%s",
+             json_string_value(json_object_get(json_object_get(doc, "KeyMetadata"), "KeyId")));
+    assert_string_equal(
+        json_string_value(json_object_get(json_object_get(doc, "KeyMetadata"), "Origin")),
+        "EXTERNAL");
+    json_decref(doc);
+    path = key_file(f, id);
+    assert_int_equal(stat(path, &st), -1);
+    free(path);
+
+    assert_int_equal(keys_data_key_new(f->s, id, "vol", w, p, NULL), 0);
+    fixture_reopen(f);
+    assert_int_equal(keys_data_key_open(f->s, w, "vol", q), 0);
+    assert_memory_equal(p, q, sizeof p);
+    assert_int_equal(AS_JSON(json, bsnap_key_describe, f->s, id), 0);
+    assert_non_null(strstr(json, "\"Origin\":\"EXTERNAL\""));
+    free(json);
+
+    setenv(KEYS_PASSPHRASE_ENV, "correct horse battery stapler", 1);
+    assert_error(keys_data_key_open(f->s, w, "vol", q), -EKEYREJECTED,
+                 "IncorrectKeyMaterialException");
+    assert_message_has(id);
+    assert_null(strstr(bsnap_last_error()->message, "stapler"));
+    unsetenv(KEYS_PASSPHRASE_ENV);
+    assert_error(keys_data_key_open(f->s, w, "vol", q), -ENOKEY, "KeyUnavailableException");
+    assert_message_has(KEYS_PASSPHRASE_ENV);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -367,6 +412,7 @@ int main(void)
         cmocka_unit_test(test_aad_binds_key_id),
         cmocka_unit_test_setup_teardown(test_ebs_settings, setup, teardown_fixture),
         cmocka_unit_test(test_record_decode),
+        cmocka_unit_test_setup_teardown(test_passphrase, setup, teardown_fixture),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
