@@ -1,5 +1,6 @@
 /* catalog.c - records in LMDB; describe, tags, delete, store info. */
 #include "catalog.h"
+#include "owner.h"
 
 #include <assert.h>
 #include <errno.h>
@@ -56,7 +57,8 @@ int catalog_snapshot_get(bsnap_store *s, const char *id, struct snapshot_rec *re
     r = meta_txn_begin(s->meta, false, &txn);
     if (r < 0)
         return r;
-    return catalog_snapshot_load(txn, id, ret);
+    r = catalog_snapshot_load(txn, id, ret);
+    return r < 0 ? r : owner_check_snapshot(s, ret);
 }
 
 int catalog_volume_get(bsnap_store *s, const char *id, struct volume_rec *ret)
@@ -69,7 +71,30 @@ int catalog_volume_get(bsnap_store *s, const char *id, struct volume_rec *ret)
     r = meta_txn_begin(s->meta, false, &txn);
     if (r < 0)
         return r;
-    return catalog_volume_load(txn, id, ret);
+    r = catalog_volume_load(txn, id, ret);
+    return r < 0 ? r : owner_check_volume(s, ret);
+}
+
+int owner_check_snapshot(const bsnap_store *s, struct snapshot_rec *rec)
+{
+    char id[BSNAP_ID_MAX];
+
+    if (owner_visible(s, rec->owner))
+        return 0;
+    snprintf(id, sizeof id, "%s", rec->id);
+    snapshot_rec_clear(rec);
+    return bsnap_fail(-ENOENT, "InvalidSnapshot.NotFound", "the snapshot '%s' does not exist", id);
+}
+
+int owner_check_volume(const bsnap_store *s, struct volume_rec *rec)
+{
+    char id[BSNAP_ID_MAX];
+
+    if (owner_visible(s, rec->owner))
+        return 0;
+    snprintf(id, sizeof id, "%s", rec->id);
+    volume_rec_clear(rec);
+    return bsnap_fail(-ENOENT, "InvalidVolume.NotFound", "the volume '%s' does not exist", id);
 }
 
 /* ---- cross-references (xref.h) ---- */
@@ -414,11 +439,13 @@ int bsnap_snapshot_list(bsnap_store *s, bsnap_snapshot_info **ret_infos, size_t 
         snapshot_recs_free(recs, n);
         return bsnap_fail(-ENOMEM, "InternalError", "out of memory");
     }
+    size_t k = 0;
     for (size_t i = 0; i < n; i++)
-        info_from_rec(&recs[i], &infos[i]);
+        if (owner_visible(s, recs[i].owner))
+            info_from_rec(&recs[i], &infos[k++]);
     snapshot_recs_free(recs, n);
     *ret_infos = infos;
-    *ret_n = n;
+    *ret_n = k;
     return 0;
 }
 
@@ -441,6 +468,10 @@ int bsnap_snapshot_walk(bsnap_store *s, bsnap_snapshot_walk_fn fn, void *ud)
         r = snapshot_rec_decode(v, vlen, &rec);
         if (r < 0)
             break;
+        if (!owner_visible(s, rec.owner)) {
+            snapshot_rec_clear(&rec);
+            continue;
+        }
         info_from_rec(&rec, &e.info);
         e.parts_known = rec.parts_known;
         e.nparts = rec.nparts;
@@ -477,8 +508,8 @@ int bsnap_snapshot_partitions(bsnap_store *s, const char *id, bsnap_part_extent 
 }
 
 /* Load the records named by @ids (at least one). */
-static int snapshots_select(meta_txn *txn, const char *const *ids, size_t nids,
-                            struct snapshot_rec **ret, size_t *ret_n)
+static int snapshots_select(const bsnap_store *s, meta_txn *txn, const char *const *ids,
+                            size_t nids, struct snapshot_rec **ret, size_t *ret_n)
 {
     struct snapshot_rec *recs;
     int r;
@@ -494,6 +525,8 @@ static int snapshots_select(meta_txn *txn, const char *const *ids, size_t nids,
         return bsnap_fail(-ENOMEM, "InternalError", "out of memory");
     for (size_t i = 0; i < nids; i++) {
         r = catalog_snapshot_load(txn, ids[i], &recs[i]);
+        if (r == 0)
+            r = owner_check_snapshot(s, &recs[i]);
         if (r < 0) {
             snapshot_recs_free(recs, nids);
             return error_param(r, "SnapshotIds[%zu]", i);
@@ -622,7 +655,7 @@ int bsnap_snapshot_describe(bsnap_store *s, const bsnap_describe_options *o, jso
     if (!o || !o->nids)
         return describe_walk(s, txn, &pg, o, &snapshot_index, sizeof(struct snapshot_rec),
                              snapshot_load_v, snapshot_clear_v, ret_doc);
-    r = snapshots_select(txn, o->ids, o->nids, &recs, &n);
+    r = snapshots_select(s, txn, o->ids, o->nids, &recs, &n);
     if (r < 0)
         return r;
     r = page_describe_array(s, &pg, o, recs, sizeof *recs, n, ret_doc);
@@ -675,8 +708,12 @@ int bsnap_volume_describe(bsnap_store *s, const bsnap_describe_options *o, json_
     if (!recs)
         return bsnap_fail(-ENOMEM, "InternalError", "out of memory");
     n = nids;
-    for (size_t i = 0; i < nids && r >= 0; i++)
-        r = error_param(catalog_volume_load(txn, ids[i], &recs[i]), "VolumeIds[%zu]", i);
+    for (size_t i = 0; i < nids && r >= 0; i++) {
+        r = catalog_volume_load(txn, ids[i], &recs[i]);
+        if (r == 0)
+            r = owner_check_volume(s, &recs[i]);
+        r = error_param(r, "VolumeIds[%zu]", i);
+    }
     if (r >= 0)
         r = page_describe_array(s, &pg, o, recs, sizeof *recs, n, ret_doc);
     volume_recs_free(recs, n);

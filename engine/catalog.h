@@ -21,6 +21,12 @@ int catalog_snapshot_load(meta_txn *txn, const char *id, struct snapshot_rec *re
 /* Check @id, then load its record in a short read transaction. */
 int catalog_snapshot_get(bsnap_store *s, const char *id, struct snapshot_rec *ret);
 int catalog_volume_get(bsnap_store *s, const char *id, struct volume_rec *ret);
+/* 0 when the calling account may see @rec (owner.h); else clear @rec and
+ * fail as if it did not exist: -ENOENT InvalidSnapshot.NotFound /
+ * InvalidVolume.NotFound.  Every call that names a resource by id checks
+ * the record it loads with these (the _get calls above do). */
+int owner_check_snapshot(const bsnap_store *s, struct snapshot_rec *rec);
+int owner_check_volume(const bsnap_store *s, struct volume_rec *rec);
 int catalog_snapshot_save(meta_txn *txn, const struct snapshot_rec *r);
 int catalog_snapshot_delete(meta_txn *txn, const char *id);
 /* Every snapshot record, sorted by id. */

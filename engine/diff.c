@@ -6,6 +6,7 @@
 
 #include "blockmap.h"
 #include "catalog.h"
+#include "owner.h"
 #include "error.h"
 #include "record.h"
 #include "reader.h"
@@ -76,13 +77,16 @@ static int diff_json_cb(void *ud, uint64_t idx, const chunk_id *a, const chunk_i
     return 0;
 }
 
-static int load_completed(meta_txn *txn, const char *id, struct snapshot_rec *rec)
+static int load_completed(const bsnap_store *s, meta_txn *txn, const char *id,
+                          struct snapshot_rec *rec)
 {
     int r = check_snapshot_id(id);
 
     if (r < 0)
         return r;
     r = catalog_snapshot_load(txn, id, rec);
+    if (r == 0)
+        r = owner_check_snapshot(s, rec);
     if (r < 0)
         return r;
     if (rec->state != BSNAP_SNAPSHOT_COMPLETED) {
@@ -104,11 +108,11 @@ static int diff_run(bsnap_store *s, const char *first, const char *second, bm_di
     if (r < 0)
         return r;
     if (first) {
-        r = load_completed(txn, first, &a);
+        r = load_completed(s, txn, first, &a);
         if (r < 0)
             return error_param(r, "FirstSnapshotId");
     }
-    r = load_completed(txn, second, &b);
+    r = load_completed(s, txn, second, &b);
     if (r < 0) {
         error_param(r, "SecondSnapshotId");
         goto out;

@@ -8,6 +8,7 @@
 #include "error.h"
 #include "catalog.h"
 #include "image.h"
+#include "owner.h"
 #include "page.h"
 #include "store.h"
 #include "util.h"
@@ -29,7 +30,7 @@ static int check_owners(const bsnap_store *s, const char *const *owners, size_t 
                                           "amazon or aws-marketplace)",
                                           o),
                                "Owners[%zu]", i);
-        if (strcmp(o, "self") == 0 || strcmp(o, s->account) == 0)
+        if (strcmp(o, "self") == 0 || strcmp(o, bsnap_store_account(s)) == 0)
             match = true;
     }
     *ret_match = match;
@@ -100,6 +101,16 @@ int bsnap_image_describe(bsnap_store *s, const bsnap_describe_options *o, const 
             r = meta_get(txn, T_IMAGES, ids[i], strlen(ids[i]), &v, &vlen);
             if (r < 0 && r != -ENOENT)
                 return r;
+            /* Another account's image is missing to this one. */
+            if (r == 0) {
+                struct image_rec rec = {0};
+                r = image_rec_decode(v, vlen, &rec);
+                if (r < 0)
+                    return r;
+                if (owner_check_image(s, &rec) < 0)
+                    r = -ENOENT;
+                image_rec_clear(&rec);
+            }
             if (r == -ENOENT && used < sizeof missing) {
                 used += (size_t)snprintf(missing + used, sizeof missing - used, "%s%s",
                                          nmissing ? ", " : "", ids[i]);
@@ -159,6 +170,8 @@ static int load_for_update(bsnap_store *s, const char *id, meta_txn **ret_txn,
     if (r < 0)
         return r;
     r = image_load(*ret_txn, id, ret_rec);
+    if (r == 0)
+        r = owner_check_image(s, ret_rec);
     if (r < 0)
         return r;
     if (ret_rec->state == BSNAP_IMAGE_DEREGISTERED) {
@@ -260,6 +273,8 @@ int bsnap_image_describe_attribute(bsnap_store *s, const char *id, const char *a
     if (r < 0)
         return r;
     r = image_load(txn, id, &rec);
+    if (r == 0)
+        r = owner_check_image(s, &rec);
     if (r < 0)
         return error_param(r, "ImageId");
     if (rec.state == BSNAP_IMAGE_DEREGISTERED) {
@@ -379,7 +394,7 @@ int bsnap_image_list(bsnap_store *s, bsnap_image_info **ret_infos, size_t *ret_n
         return bsnap_fail(-ENOMEM, "InternalError", "out of memory");
     }
     for (size_t i = 0; i < n; i++)
-        if (all[i].state != BSNAP_IMAGE_DEREGISTERED)
+        if (all[i].state != BSNAP_IMAGE_DEREGISTERED && owner_visible(s, all[i].owner))
             info_from_rec(&all[i], &infos[k++]);
     image_recs_free(all, n);
     if (k == 0) {

@@ -2,6 +2,7 @@
  * register; see image.h.  create-image is in image-create.c, describe,
  * deregister and attributes in image-describe.c. */
 #include "image.h"
+#include "owner.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -106,7 +107,19 @@ int image_get(bsnap_store *s, const char *id, struct image_rec *ret)
     r = meta_txn_begin(s->meta, false, &txn);
     if (r < 0)
         return r;
-    return image_load(txn, id, ret);
+    r = image_load(txn, id, ret);
+    return r < 0 ? r : owner_check_image(s, ret);
+}
+
+int owner_check_image(const bsnap_store *s, struct image_rec *rec)
+{
+    char id[BSNAP_ID_MAX];
+
+    if (owner_visible(s, rec->owner))
+        return 0;
+    snprintf(id, sizeof id, "%s", rec->id);
+    image_rec_clear(rec);
+    return bsnap_fail(-ENOENT, "InvalidAMIID.NotFound", "the image id '[%s]' does not exist", id);
 }
 
 /* ---- cross-references (xref.h): tags, and the snapshots live images map ---- */
@@ -257,11 +270,14 @@ int image_snapshot_user(meta_txn *txn, const char *snap_id, char ret_image[BSNAP
     return r;
 }
 
-int image_tags_update(meta_txn *txn, const char *id, const bsnap_tag *tags, size_t ntags, bool add)
+int image_tags_update(const bsnap_store *s, meta_txn *txn, const char *id, const bsnap_tag *tags,
+                      size_t ntags, bool add)
 {
     struct image_rec rec = {0};
     int r = image_load(txn, id, &rec);
 
+    if (r == 0)
+        r = owner_check_image(s, &rec);
     if (r < 0)
         return r;
     if (add) {
@@ -556,8 +572,8 @@ static const struct snapshot_taken *taken_find(const struct snapshot_taken *take
 
 /* Every snapshot @rec maps exists and is completed (or is one of @taken,
  * which the register transaction completes); fill in volume sizes. */
-static int check_snapshots(meta_txn *txn, struct image_rec *rec, const struct snapshot_taken *taken,
-                           size_t ntaken)
+static int check_snapshots(const bsnap_store *s, meta_txn *txn, struct image_rec *rec,
+                           const struct snapshot_taken *taken, size_t ntaken)
 {
     for (size_t i = 0; i < rec->nbdm; i++) {
         struct image_bdm *b = &rec->bdm[i];
@@ -568,6 +584,8 @@ static int check_snapshots(meta_txn *txn, struct image_rec *rec, const struct sn
         if (b->kind != BDM_EBS || !b->snapshot_id[0])
             continue;
         r = catalog_snapshot_load(txn, b->snapshot_id, &sr);
+        if (r == 0)
+            r = owner_check_snapshot(s, &sr);
         if (r < 0)
             return error_param(r, "BlockDeviceMappings[%zu].Ebs.SnapshotId", i);
         gib = DIV_ROUND_UP(sr.size, 1ull << 30);
@@ -697,6 +715,7 @@ int image_register_as(bsnap_store *s, const bsnap_image_options *o, const char *
     if (r < 0)
         goto out;
     snprintf(rec.id, sizeof rec.id, "%s", id);
+    owner_stamp(s, rec.owner);
     rec.bdm = q.bdm;
     rec.nbdm = q.nbdm;
     q.bdm = NULL;
@@ -715,7 +734,7 @@ int image_register_as(bsnap_store *s, const bsnap_image_options *o, const char *
     r = meta_txn_begin(s->meta, false, &txn);
     if (r < 0)
         goto out;
-    r = check_snapshots(txn, &rec, taken, ntaken);
+    r = check_snapshots(s, txn, &rec, taken, ntaken);
     meta_txn_abort(steal_ptr(txn));
     if (r < 0)
         goto out;
@@ -732,7 +751,7 @@ int image_register_as(bsnap_store *s, const bsnap_image_options *o, const char *
         if (r < 0)
             goto out;
     }
-    r = check_snapshots(txn, &rec, NULL, 0);
+    r = check_snapshots(s, txn, &rec, NULL, 0);
     if (r < 0)
         goto out;
     r = name_user(txn, rec.name, other);

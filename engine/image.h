@@ -68,6 +68,7 @@ struct image_rec {
     struct image_bdm *bdm;
     size_t nbdm;
     struct tags tags;
+    char owner[13]; /* as snapshot_rec's (record.h) */
 };
 
 void image_rec_clear(struct image_rec *r);
@@ -122,6 +123,8 @@ int image_register_as(bsnap_store *s, const bsnap_image_options *o, const char *
 int image_load(meta_txn *txn, const char *id, struct image_rec *ret);
 /* Check @id, then load its record in a short read transaction. */
 int image_get(bsnap_store *s, const char *id, struct image_rec *ret);
+/* As owner_check_snapshot() (catalog.h): InvalidAMIID.NotFound. */
+int owner_check_image(const bsnap_store *s, struct image_rec *rec);
 int image_save(meta_txn *txn, const struct image_rec *rec);
 /* The images' cross-reference tables rebuilt from the records in @txn (a
  * write transaction) and marked ready. */
@@ -141,7 +144,8 @@ int image_snapshot_user(meta_txn *txn, const char *snap_id, char ret_image[BSNAP
 /* Tags of image @id inside the caller's write transaction (create-tags /
  * delete-tags): add or set each of @tags (@add), else remove them (all when
  * @ntags is 0).  Errors: InvalidAMIID.NotFound, TagLimitExceeded, -EIO. */
-int image_tags_update(meta_txn *txn, const char *id, const bsnap_tag *tags, size_t ntags, bool add);
+int image_tags_update(const bsnap_store *s, meta_txn *txn, const char *id, const bsnap_tag *tags,
+                      size_t ntags, bool add);
 
 /* One typed mapping as the record keeps it: the device name and strings
  * fit their fields, numbers and tristates are in range (the rules that

@@ -9,6 +9,7 @@
 #include "error.h"
 #include "image.h"
 #include "keys.h"
+#include "owner.h"
 #include "record.h"
 #include "store.h"
 #include "util.h"
@@ -160,6 +161,28 @@ static int dump(json_t *o, char **ret_json, size_t *ret_len)
  * word "check" itself does not turn the check off. */
 #define RECORD_DUMP_FLAGS (JSON_COMPACT | JSON_PRESERVE_ORDER)
 
+/* A record's "owner" (absent in older records: "", the store's account);
+ * -1 when it is there but not 12 digits. */
+static int owner_from_json(const json_t *o, char ret[13])
+{
+    const json_t *v = json_object_get(o, "owner");
+    const char *t = json_string_value(v);
+
+    ret[0] = '\0';
+    if (!v)
+        return 0;
+    if (!t || strlen(t) != 12 || strspn(t, "0123456789") != 12)
+        return -1;
+    memcpy(ret, t, 13);
+    return 0;
+}
+
+static void owner_to_json(json_t *o, const char *owner)
+{
+    if (o && owner[0])
+        json_object_set_new(o, "owner", json_string(owner));
+}
+
 static const char *const snapshot_keys_v0[] = {
     "id",         "volume",        "parent",         "state",         "size",        "root",
     "depth",      "chunk-size",    "start",          "completion",    "description", "data-chunks",
@@ -285,6 +308,7 @@ int snapshot_rec_encode(const struct snapshot_rec *r, char **ret_json, size_t *r
         json_object_set_new(o, "pages-written", json_integer((json_int_t)r->pages_written));
     if (o && r->tags.n)
         json_object_set_new(o, "tags", tags_to_json(&r->tags));
+    owner_to_json(o, r->owner);
     if (o && r->parts_known) {
         json_t *a = json_array();
         for (size_t i = 0; a && i < r->nparts; i++)
@@ -391,6 +415,7 @@ int snapshot_rec_decode(const void *buf, size_t len, struct snapshot_rec *ret)
     }
     r.description = strdup(desc);
     if (!r.description || tags_from_json(json_object_get(o, "tags"), &r.tags) < 0 ||
+        owner_from_json(o, r.owner) < 0 ||
         parts_from_json(json_object_get(o, "partitions"), r.size, &r) < 0) {
         rc = -EIO;
         goto out;
@@ -416,6 +441,7 @@ int volume_rec_encode(const struct volume_rec *r, char **ret_json, size_t *ret_l
 
     if (o && r->tags.n)
         json_object_set_new(o, "tags", tags_to_json(&r->tags));
+    owner_to_json(o, r->owner);
     return dump_record(o, ret_json, ret_len);
 }
 
@@ -445,7 +471,8 @@ int volume_rec_decode(const void *buf, size_t len, struct volume_rec *ret)
     r.size = (uint64_t)size;
     r.create_ms = create;
     r.path = strdup(path);
-    if (!r.path || tags_from_json(json_object_get(o, "tags"), &r.tags) < 0)
+    if (!r.path || tags_from_json(json_object_get(o, "tags"), &r.tags) < 0 ||
+        owner_from_json(o, r.owner) < 0)
         goto out;
     *ret = r;
     memset(&r, 0, sizeof r);
@@ -475,8 +502,9 @@ static json_t *snapshot_ec2(const bsnap_store *s, const struct snapshot_rec *r)
     o = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:I, s:b, s:s}", "SnapshotId", r->id,
                   "VolumeId", r->volume_id, "State", state_names[r->state], "StartTime", start,
                   "Progress", r->state == BSNAP_SNAPSHOT_COMPLETED ? "100%" : "0%", "OwnerId",
-                  s->account, "Description", r->description ? r->description : "", "VolumeSize",
-                  (json_int_t)gib_ceil(r->size), "Encrypted", 0, "StorageTier", "standard");
+                  owner_of(s, r->owner), "Description", r->description ? r->description : "",
+                  "VolumeSize", (json_int_t)gib_ceil(r->size), "Encrypted", 0, "StorageTier",
+                  "standard");
     if (!o)
         return NULL;
     if (r->state == BSNAP_SNAPSHOT_COMPLETED) {
@@ -745,6 +773,11 @@ int describe_add(struct describe *d, const void *rec)
     json_t *o;
     int m;
 
+    /* Another account's records are not there for this one (owner.h). */
+    if (!owner_visible(d->s, d->kind == PAGE_SNAPSHOTS ? ((const struct snapshot_rec *)rec)->owner
+                             : d->kind == PAGE_VOLUMES ? ((const struct volume_rec *)rec)->owner
+                                                       : ((const struct image_rec *)rec)->owner))
+        return 1;
     switch (d->kind) {
     case PAGE_SNAPSHOTS:
         id = ((const struct snapshot_rec *)rec)->id;
@@ -954,6 +987,7 @@ int image_rec_encode(const struct image_rec *r, char **ret_json, size_t *ret_len
         json_object_set_new(o, "reason-message", json_string(r->reason_message));
     if (r->tags.n)
         json_object_set_new(o, "tags", tags_to_json(&r->tags));
+    owner_to_json(o, r->owner);
     return dump_record(o, ret_json, ret_len);
 }
 
@@ -1125,7 +1159,7 @@ int image_rec_decode(const void *buf, size_t len, struct image_rec *ret)
         goto out;
     if (bdm_array(json_object_get(o, "mappings"), &r.bdm, &r.nbdm) < 0)
         goto out;
-    if (tags_from_json(json_object_get(o, "tags"), &r.tags) < 0)
+    if (tags_from_json(json_object_get(o, "tags"), &r.tags) < 0 || owner_from_json(o, r.owner) < 0)
         goto out;
     *ret = r;
     memset(&r, 0, sizeof r);
@@ -1147,10 +1181,10 @@ static json_t *image_ec2(const bsnap_store *s, const struct image_rec *r)
     json_t *o, *a;
 
     time_format_ms(r->creation_ms, created, sizeof created);
-    snprintf(location, sizeof location, "%s/%s", s->account, r->name ? r->name : "");
+    snprintf(location, sizeof location, "%s/%s", owner_of(s, r->owner), r->name ? r->name : "");
     o = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:b, s:s, s:s, s:s}", "Architecture",
                   r->architecture, "CreationDate", created, "ImageId", r->id, "ImageLocation",
-                  location, "ImageType", "machine", "OwnerId", s->account, "Public", 0,
+                  location, "ImageType", "machine", "OwnerId", owner_of(s, r->owner), "Public", 0,
                   "PlatformDetails", "Linux/UNIX", "UsageOperation", "RunInstances", "State",
                   image_state_names[r->state]);
     a = json_array();

@@ -47,6 +47,9 @@ struct snapshot_rec {
     uint64_t chunks_written; /* data chunks */
     uint64_t pages_written;  /* block-map pages */
     struct tags tags;
+    /* The owner account ("owner"); "" in records written before owners
+     * were kept: the store's account. */
+    char owner[13];
     /* The partition table found when it was taken ("partitions"); false in
      * older records and pending ones. */
     bool parts_known;
@@ -62,6 +65,7 @@ struct volume_rec {
     char last_snapshot[BSNAP_ID_MAX];   /* parent of its next snapshot, or "" */
     int64_t create_ms;
     struct tags tags;
+    char owner[13]; /* as snapshot_rec's */
 };
 
 void tags_clear(struct tags *t);

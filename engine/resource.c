@@ -16,6 +16,7 @@
 #include "error.h"
 #include "image.h"
 #include "index.h"
+#include "owner.h"
 #include "store.h"
 #include "util.h"
 #include "xref.h"
@@ -92,6 +93,8 @@ static int snapshot_delete_once(bsnap_store *s, const char *id)
     if (r < 0)
         goto out;
     r = catalog_snapshot_load(txn, id, &rec);
+    if (r == 0)
+        r = owner_check_snapshot(s, &rec);
     if (r < 0)
         goto out;
     {
@@ -174,6 +177,8 @@ int bsnap_volume_delete(bsnap_store *s, const char *id)
     if (r < 0)
         goto out;
     r = catalog_volume_load(txn, id, &vol);
+    if (r == 0)
+        r = owner_check_volume(s, &vol);
     if (r < 0) {
         error_param(r, "VolumeId");
         goto out;
@@ -272,7 +277,7 @@ static int tag_resources(bsnap_store *s, const char *const *res, size_t nres, co
         struct tags *t;
 
         if (res[i][0] == 'a') {
-            r = image_tags_update(txn, res[i], tags, ntags, add);
+            r = image_tags_update(s, txn, res[i], tags, ntags, add);
             if (r < 0 && strcmp(bsnap_last_error()->code, "TagLimitExceeded") == 0)
                 return error_param(r, "Tags");
             if (r < 0)
@@ -280,6 +285,8 @@ static int tag_resources(bsnap_store *s, const char *const *res, size_t nres, co
             continue;
         }
         r = snap ? catalog_snapshot_load(txn, res[i], &sr) : catalog_volume_load(txn, res[i], &vr);
+        if (r == 0)
+            r = snap ? owner_check_snapshot(s, &sr) : owner_check_volume(s, &vr);
         if (r < 0)
             return error_param(r, "Resources[%zu]", i);
         t = snap ? &sr.tags : &vr.tags;

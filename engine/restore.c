@@ -17,6 +17,7 @@
 #include "catalog.h"
 #include "error.h"
 #include "fault.h"
+#include "owner.h"
 #include "reader.h"
 #include "store.h"
 #include "target.h"
@@ -377,6 +378,7 @@ static int record_volume(bsnap_store *s, const char *snap_id, const char *canon,
         volume_rec_clear(ret_old);
     }
     bsnap_error_clear();
+    owner_stamp(s, vol.owner);
     r = id_generate("vol", vol.id);
     if (r < 0)
         return bsnap_fail(r, "InternalError", "getrandom: %s", strerror(-r));

@@ -15,6 +15,7 @@
 
 #include "blockmap.h"
 #include "catalog.h"
+#include "owner.h"
 #include "chunk.h"
 #include "error.h"
 #include "index.h"
@@ -114,6 +115,8 @@ static int resolve_volume(bsnap_store *s, const bsnap_snapshot_options *o, struc
         if (r < 0)
             return error_set_parameter("VolumeId");
         r = catalog_volume_load(txn, o->volume_id, vol);
+        if (r == 0)
+            r = owner_check_volume(s, vol);
         if (r < 0)
             return error_param(r, "VolumeId");
         if (!vol->path || !vol->path[0]) {
@@ -151,6 +154,7 @@ static int resolve_volume(bsnap_store *s, const bsnap_snapshot_options *o, struc
     }
     *ret_new = true;
     memset(vol, 0, sizeof *vol);
+    owner_stamp(s, vol->owner);
     r = id_generate("vol", vol->id);
     if (r < 0) {
         close(*ret_fd);
@@ -185,6 +189,8 @@ static int load_parent(bsnap_store *s, const bsnap_snapshot_options *o,
     if (r < 0)
         return r;
     r = catalog_snapshot_load(txn, pid, parent);
+    if (r == 0 && o->parent_id)
+        r = owner_check_snapshot(s, parent);
     if (r < 0) {
         if (o->parent_id)
             return error_param(r, "ParentId");
@@ -582,6 +588,7 @@ static int take(bsnap_store *s, const bsnap_snapshot_options *o, char ret_id[BSN
             goto out;
     }
 
+    owner_stamp(s, t.rec.owner);
     r = id_generate("snap", t.rec.id);
     if (r < 0) {
         r = bsnap_fail(r, "InternalError", "getrandom: %s", strerror(-r));

@@ -42,6 +42,9 @@ struct bsnap_store {
     char uuid_text[37];
     char region[65];
     char account[13];
+    /* The calling account (bsnap_store_set_account()): owns what it
+     * creates, sees and acts on only what it owns (owner.c). */
+    char caller[13];
     uint8_t secret[STORE_SECRET_BYTES];      /* keys data chunk ids */
     uint8_t page_secret[STORE_SECRET_BYTES]; /* keys block-map page ids */
 

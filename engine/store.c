@@ -550,6 +550,7 @@ int bsnap_store_open(const char *path, unsigned flags, const bsnap_store_config 
     r = page_cache_new(256, &s->pages);
     if (r < 0)
         goto fail;
+    snprintf(s->caller, sizeof s->caller, "%s", s->account);
     *ret_store = s;
     return 0;
 

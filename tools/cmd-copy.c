@@ -32,6 +32,12 @@ static int open_source(struct cli *cli, const struct args *a, bsnap_store **ret)
     free(path);
     if (r < 0)
         return output_engine_error();
+    /* The profile's account reads the source too: only its own snapshots. */
+    if (cli->account && bsnap_store_set_account(*ret, cli->account) < 0) {
+        bsnap_store_close(*ret);
+        *ret = NULL;
+        return output_engine_error();
+    }
     return EXIT_OK;
 }
 

@@ -96,9 +96,42 @@ int cmd_describe_snapshots(struct cli *cli, const struct args *a)
     json_t *doc = NULL;
     int r;
 
+    size_t nowners = 0;
+    const char *const *owners = arg_list(a, "owner-ids", &nowners);
+    const char **values = NULL;
+    bsnap_filter *f = NULL;
+
     if ((r = cli_describe_options(cli, a, "snapshot-ids", &o)) != EXIT_OK)
         return r;
-    if ((r = cli_open_store(cli)) == EXIT_OK) {
+    for (size_t i = 0; i < nowners; i++)
+        if (strcmp(owners[i], "self") != 0 && strcmp(owners[i], "amazon") != 0 &&
+            (strlen(owners[i]) != 12 || strspn(owners[i], "0123456789") != 12)) {
+            free((void *)o.filters);
+            return output_usage_error(cli->verb, "InvalidUserID.Malformed",
+                                      "--owner-ids: '%s' is not self, amazon or a 12-digit account",
+                                      owners[i]);
+        }
+    if ((r = cli_open_store(cli)) == EXIT_OK && nowners) {
+        /* --owner-ids is the owner-id filter, "self" the calling account
+         * (EC2's Owner.N). */
+        values = calloc(nowners, sizeof *values);
+        f = calloc(o.nfilters + 1, sizeof *f);
+        if (!values || !f) {
+            r = output_error_nomem();
+        } else {
+            for (size_t i = 0; i < nowners; i++)
+                values[i] =
+                    strcmp(owners[i], "self") == 0 ? bsnap_store_account(cli->store) : owners[i];
+            if (o.nfilters)
+                memcpy(f, o.filters, o.nfilters * sizeof *f);
+            f[o.nfilters] = (bsnap_filter){"owner-id", values, nowners};
+            free((void *)o.filters);
+            o.filters = f;
+            o.nfilters++;
+            f = NULL;
+        }
+    }
+    if (r == EXIT_OK) {
         if (bsnap_snapshot_describe(cli->store, &o, &doc) < 0)
             r = output_engine_error();
         else
@@ -106,6 +139,8 @@ int cmd_describe_snapshots(struct cli *cli, const struct args *a)
     }
     json_decref(doc);
     free((void *)o.filters);
+    free(f);
+    free(values);
     return r;
 }
 

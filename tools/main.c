@@ -59,6 +59,7 @@ static const struct opt copy_image_options[] = {
 
 static const struct opt describe_snapshots_options[] = {
     {"snapshot-ids", OPT_LIST, "ID", "only these snapshots", false},
+    {"owner-ids", OPT_LIST, "OWNER", "only those of these owners: self or account ids", false},
     {"filters", OPT_LIST, "Name=N,Values=V", "EC2 filters: volume-id, status, tag:KEY, ...", false},
     {"max-results", OPT_VALUE, "N", "at most N per page (5 or more; above 1000: 1000)", false},
     {"next-token", OPT_VALUE, "TOKEN", "the page after the one that printed this NextToken", false},
@@ -221,8 +222,8 @@ const struct verb verbs[] = {
      "The source store is only read, under a shared lock.",
      true},
     {"describe-snapshots", cmd_describe_snapshots, "list snapshots as EC2's DescribeSnapshots",
-     "[--snapshot-ids ID ...] [--filters Name=N,Values=V ...] [--max-results N] "
-     "[--next-token TOKEN]",
+     "[--snapshot-ids ID ...] [--owner-ids OWNER ...] [--filters Name=N,Values=V ...] "
+     "[--max-results N] [--next-token TOKEN]",
      describe_snapshots_options, 0,
      "Filters: description, snapshot-id, volume-id, volume-size, status, start-time, "
      "owner-id, parent-snapshot-id, tag:KEY, tag-key.  Values of one filter are OR-ed, filters "
@@ -463,6 +464,10 @@ int cli_open_store(struct cli *cli)
     if (r == -EACCES && !cli->verb->writes)
         r = bsnap_store_open(cli->store_path, BSNAP_STORE_RDONLY, &cfg, &cli->store);
     if (r < 0)
+        return output_engine_error();
+    /* The profile's account acts: it owns what it creates and sees only
+     * what it owns. */
+    if (cli->account && bsnap_store_set_account(cli->store, cli->account) < 0)
         return output_engine_error();
     return EXIT_OK;
 }

@@ -258,6 +258,22 @@ BSNAP_API BSNAP_WUR int bsnap_store_open(const char *path, unsigned flags,
  * no-op.  Not to be called while other threads use the handle. */
 BSNAP_API void bsnap_store_close(bsnap_store *store);
 
+/** Act as account @account (12 digits) from now on: what this handle
+ * creates is owned by it, and it sees and acts on only the snapshots,
+ * volumes and images it owns (another account's id is *.NotFound).
+ * Records written before owners were kept belong to the store's account,
+ * which is also the calling account until this is called.  Accounts
+ * separate resources, they do not protect them: a process that can read the
+ * store's files is trusted like its owner.  Call it before the handle is
+ * shared between threads.  Errors: -EINVAL (InvalidParameterValue, OwnerId)
+ * for an id that is not 12 digits. */
+BSNAP_API BSNAP_WUR int bsnap_store_set_account(bsnap_store *store, const char *account)
+    BSNAP_NONNULL(1, 2);
+
+/** The calling account of @store (bsnap_store_set_account(), else the
+ * store's account): borrowed, valid until the handle is closed. */
+BSNAP_API const char *bsnap_store_account(const bsnap_store *store) BSNAP_NONNULL(1);
+
 /** Facts and figures about a store. */
 typedef struct bsnap_store_info {
     char uuid[37];          /**< store uuid, text form */
@@ -1155,8 +1171,9 @@ BSNAP_API BSNAP_WUR int bsnap_image_create(bsnap_store *store, const bsnap_image
  * @opts in, optional: ids, filters and paging as bsnap_describe_options
  * says (an unknown id is InvalidAMIID.NotFound naming every missing one; a
  * deregistered one is silently left out).  @owners in:
- * "self", the store's account id, or any other 12-digit account, "amazon",
- * "aws-marketplace" (these match nothing: a store has one owner).
+ * "self" or the calling account's id (bsnap_store_set_account()) match its
+ * images; any other 12-digit account, "amazon" and "aws-marketplace" match
+ * nothing (a caller sees only the images it owns).
  * Filters: architecture, block-device-mapping.delete-on-termination,
  * block-device-mapping.device-name, block-device-mapping.snapshot-id,
  * block-device-mapping.volume-size, block-device-mapping.volume-type,

@@ -957,12 +957,100 @@ static void test_corrupt_record(void **state)
     free_world(&w);
 }
 
+/* Owners (owner.c): each account sees and acts on only its own snapshots
+ * and volumes; another's id is NotFound for get, describe, delete and tags;
+ * records written as the store's account stay the store account's. */
+static size_t visible_snapshots(struct fixture *f, const char *owner_filter)
+{
+    char *json = NULL;
+    json_t *o;
+    size_t n;
+    bsnap_filter flt = {"owner-id", (const char *const[]){owner_filter}, 1};
+
+    assert_int_equal(
+        snapshots_json(f, NULL, 0, owner_filter ? &flt : NULL, owner_filter ? 1 : 0, &json), 0);
+    o = parse(json);
+    n = json_array_size(json_object_get(o, "Snapshots"));
+    json_decref(o);
+    free(json);
+    return n;
+}
+
+static void test_owners(void **state)
+{
+    struct fixture *f = *state;
+    struct world w;
+    bsnap_snapshot_info info, *infos = NULL;
+    size_t n = 0;
+    char mine[BSNAP_ID_MAX], *json = NULL;
+    const char *res[1];
+    bsnap_tag t = {"k", "v"};
+
+    make_world(f, &w);
+    assert_string_equal(bsnap_store_account(f->s), "123456789012");
+    assert_error(bsnap_store_set_account(f->s, "12345"), -EINVAL, "InvalidParameterValue");
+    assert_string_equal(bsnap_last_error()->parameter, "OwnerId");
+    assert_int_equal(bsnap_store_set_account(f->s, "111122223333"), 0);
+    assert_string_equal(bsnap_store_account(f->s), "111122223333");
+
+    /* the other account sees none of the store account's */
+    assert_int_equal(visible_snapshots(f, NULL), 0);
+    assert_int_equal(volume_count(f), 0);
+    assert_error(bsnap_snapshot_get(f->s, w.a1, &info), -ENOENT, "InvalidSnapshot.NotFound");
+    assert_error(AS_JSON(json, bsnap_snapshot_describe_one, f->s, w.a1), -ENOENT,
+                 "InvalidSnapshot.NotFound");
+    assert_error(AS_JSON(json, bsnap_volume_describe_one, f->s, w.vol_a), -ENOENT,
+                 "InvalidVolume.NotFound");
+    assert_error(snapshots_json(f, (const char *const[]){w.a1}, 1, NULL, 0, &json), -ENOENT,
+                 "InvalidSnapshot.NotFound");
+    assert_error(bsnap_snapshot_delete(f->s, w.a2), -ENOENT, "InvalidSnapshot.NotFound");
+    assert_error(bsnap_volume_delete(f->s, w.vol_b), -ENOENT, "InvalidVolume.NotFound");
+    res[0] = w.b1;
+    assert_error(bsnap_tags_create(f->s, res, 1, &t, 1), -ENOENT, "InvalidSnapshot.NotFound");
+    assert_int_equal(bsnap_snapshot_list(f->s, &infos, &n), 0);
+    assert_int_equal(n, 0);
+    free(infos);
+    assert_null(json);
+
+    /* what it creates is its own */
+    {
+        char *vc = volume_create(f, "c.img", 4 * CS);
+        chunk_write(vc, CS, 0, 7);
+        snap_path(f, vc, mine);
+        free(vc);
+    }
+    assert_int_equal(visible_snapshots(f, NULL), 1);
+    assert_int_equal(visible_snapshots(f, "111122223333"), 1);
+    assert_int_equal(visible_snapshots(f, "123456789012"), 0);
+    assert_int_equal(AS_JSON(json, bsnap_snapshot_describe_one, f->s, mine), 0);
+    assert_non_null(strstr(json, "\"OwnerId\":\"111122223333\""));
+    free(json);
+    json = NULL;
+    res[0] = mine;
+    assert_int_equal(bsnap_tags_create(f->s, res, 1, &t, 1), 0);
+
+    /* the store's account: its three, not the other's */
+    assert_int_equal(bsnap_store_set_account(f->s, "123456789012"), 0);
+    assert_int_equal(visible_snapshots(f, NULL), 3);
+    assert_int_equal(visible_snapshots(f, "123456789012"), 3);
+    assert_error(bsnap_snapshot_get(f->s, mine, &info), -ENOENT, "InvalidSnapshot.NotFound");
+    assert_error(bsnap_snapshot_delete(f->s, mine), -ENOENT, "InvalidSnapshot.NotFound");
+    assert_int_equal(bsnap_snapshot_delete(f->s, w.a2), 0);
+    assert_int_equal(bsnap_store_set_account(f->s, "111122223333"), 0);
+    assert_int_equal(bsnap_snapshot_delete(f->s, mine), 0);
+    assert_int_equal(visible_snapshots(f, NULL), 0);
+    assert_int_equal(bsnap_store_set_account(f->s, "123456789012"), 0);
+    assert_verify_clean(f);
+    free_world(&w);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_describe, setup_4k, teardown_fixture),
         cmocka_unit_test_setup_teardown(test_volumes, setup_4k, teardown_fixture),
         cmocka_unit_test_setup_teardown(test_tags, setup_4k, teardown_fixture),
+        cmocka_unit_test_setup_teardown(test_owners, setup_4k, teardown_fixture),
         cmocka_unit_test_setup_teardown(test_delete, setup_4k, teardown_fixture),
         cmocka_unit_test_setup_teardown(test_restore_replaces_volume, setup_4k, teardown_fixture),
         cmocka_unit_test_setup_teardown(test_volume_delete, setup_4k, teardown_fixture),

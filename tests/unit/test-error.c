@@ -529,6 +529,11 @@ static int c_store_account(struct pctx *c)
     return r;
 }
 
+static int c_store_set_account(struct pctx *c)
+{
+    return bsnap_store_set_account(c->f->s, "1234567890ab");
+}
+
 static int c_image_get(struct pctx *c)
 {
     bsnap_image_info info;
@@ -864,6 +869,7 @@ static const struct param_case {
     {"alias_delete", c_alias_delete, -ENOENT, "NotFoundException", "AliasName"},
     {"alias_list", c_alias_list, -ENOENT, "NotFoundException", "KeyId"},
     {"ebs_default_key_modify", c_ebs_default_key_modify, -ENOENT, "NotFoundException", "KmsKeyId"},
+    {"store_set_account", c_store_set_account, -EINVAL, "InvalidParameterValue", "OwnerId"},
 };
 
 static void test_parameters(void **state)

@@ -502,6 +502,7 @@ static bsnap_store fake_store(void)
 
     memset(&s, 0, sizeof s);
     snprintf(s.account, sizeof s.account, "123456789012");
+    snprintf(s.caller, sizeof s.caller, "123456789012");
     snprintf(s.region, sizeof s.region, "eu-west-1");
     return s;
 }
@@ -664,6 +665,71 @@ static size_t count_matches(const struct snapshot_rec *r, size_t n, const bsnap_
             sizeof((const char *const[]){__VA_ARGS__}) / sizeof(const char *) \
     }
 
+/* Owners: a record keeps its owner; one without (written before owners
+ * were kept) belongs to the store's account; a caller's describe lists
+ * only its own, and owner-id filters by the record's owner. */
+static void test_owners(void **state)
+{
+    struct snapshot_rec r[3] = {sample_snapshot(), sample_snapshot(), sample_snapshot()}, out;
+    bsnap_store s = fake_store();
+    char *json = NULL;
+    size_t len = 0;
+    json_t *o;
+
+    (void)state;
+    snprintf(r[1].id, sizeof r[1].id, "snap-0000000000000000b");
+    snprintf(r[1].owner, sizeof r[1].owner, "111122223333");
+    snprintf(r[2].id, sizeof r[2].id, "snap-0000000000000000c");
+    snprintf(r[2].owner, sizeof r[2].owner, "123456789012");
+
+    /* the stored form: "owner" only when there is one */
+    assert_int_equal(snapshot_rec_encode(&r[0], &json, &len), 0);
+    assert_null(strstr(json, "owner"));
+    assert_int_equal(snapshot_rec_decode(json, len, &out), 0);
+    assert_string_equal(out.owner, "");
+    snapshot_rec_clear(&out);
+    free(json);
+    assert_int_equal(snapshot_rec_encode(&r[1], &json, &len), 0);
+    assert_non_null(strstr(json, "\"owner\":\"111122223333\""));
+    assert_int_equal(snapshot_rec_decode(json, len, &out), 0);
+    assert_string_equal(out.owner, "111122223333");
+    snapshot_rec_clear(&out);
+    free(json);
+    {
+        /* a malformed owner is a damaged record */
+        const char bad[] = "{\"id\":\"snap-0123456789abcdef0\",\"owner\":\"12\"}";
+        assert_int_equal(snapshot_rec_decode(bad, sizeof bad - 1, &out), -EIO);
+    }
+
+    /* the store's account sees its own and the old record, as itself */
+    assert_int_equal(list_json(&s, PAGE_SNAPSHOTS, r, sizeof *r, 3, NULL, 0, &json), 0);
+    o = parse(json);
+    assert_int_equal(json_array_size(json_object_get(o, "Snapshots")), 2);
+    assert_string_equal(str(json_array_get(json_object_get(o, "Snapshots"), 0), "OwnerId"),
+                        "123456789012");
+    json_decref(o);
+    free(json);
+    /* the other account sees only its own */
+    snprintf(s.caller, sizeof s.caller, "111122223333");
+    assert_int_equal(list_json(&s, PAGE_SNAPSHOTS, r, sizeof *r, 3, NULL, 0, &json), 0);
+    o = parse(json);
+    assert_int_equal(json_array_size(json_object_get(o, "Snapshots")), 1);
+    assert_string_equal(str(json_array_get(json_object_get(o, "Snapshots"), 0), "OwnerId"),
+                        "111122223333");
+    json_decref(o);
+    free(json);
+    {
+        bsnap_filter f[] = {FILTER("owner-id", "123456789012")};
+        assert_int_equal(list_json(&s, PAGE_SNAPSHOTS, r, sizeof *r, 3, f, 1, &json), 0);
+        o = parse(json);
+        assert_int_equal(json_array_size(json_object_get(o, "Snapshots")), 0);
+        json_decref(o);
+        free(json);
+    }
+    for (size_t i = 0; i < 3; i++)
+        snapshot_rec_clear(&r[i]);
+}
+
 static void test_filters(void **state)
 {
     struct snapshot_rec r[3] = {sample_snapshot(), sample_snapshot(), sample_snapshot()};
@@ -814,6 +880,7 @@ int main(void)
         cmocka_unit_test(test_wildcards_linear),
         cmocka_unit_test(test_describe_snapshot_shape),
         cmocka_unit_test(test_describe_volume_shape),
+        cmocka_unit_test(test_owners),
         cmocka_unit_test(test_filters),
         cmocka_unit_test(test_changed_blocks),
     };

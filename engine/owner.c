@@ -1,0 +1,40 @@
+/* owner.c - resource owners and the calling account (owner.h). */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "error.h"
+#include "owner.h"
+#include "store-handle.h"
+
+const char *owner_of(const bsnap_store *s, const char *owner)
+{
+    return owner && owner[0] ? owner : s->account;
+}
+
+bool owner_visible(const bsnap_store *s, const char *owner)
+{
+    return strcmp(owner_of(s, owner), s->caller) == 0;
+}
+
+void owner_stamp(const bsnap_store *s, char ret_owner[13])
+{
+    /* A resource of the store's own account is written with it too: an
+     * explicit owner survives a later change of the store's account. */
+    snprintf(ret_owner, 13, "%s", s->caller);
+}
+
+int bsnap_store_set_account(bsnap_store *s, const char *account)
+{
+    if (strlen(account) != 12 || strspn(account, "0123456789") != 12)
+        return error_param(bsnap_fail(-EINVAL, "InvalidParameterValue",
+                                      "account id '%.64s' is not 12 digits", account),
+                           "OwnerId");
+    snprintf(s->caller, sizeof s->caller, "%s", account);
+    return 0;
+}
+
+const char *bsnap_store_account(const bsnap_store *s)
+{
+    return s->caller;
+}
