@@ -311,6 +311,135 @@ static int check_options(const bsnap_copy_options *o)
     return 0;
 }
 
+/* A copy within one store (EC2: a same-region copy stores no new data):
+ * a new completed record naming the same block map, its root referenced
+ * once more, in one transaction with its token and lineage entries. */
+static int copy_within(bsnap_store *s, const bsnap_copy_options *o, char ret_id[BSNAP_ID_MAX],
+                       bsnap_snapshot_stats *ret_stats)
+{
+    _cleanup_txn_abort_ meta_txn *txn = NULL;
+    struct snapshot_rec srec = {0}, rec = {0}, parent = {0};
+    bsnap_snapshot_stats stats = {0};
+    char hash[33], autotok[40], v[BSNAP_ID_MAX + 40];
+    const char *tok;
+    bool have_parent = false;
+    int lockfd = -1, state, r;
+
+    params_hash(s, o, hash);
+    if (o->client_token) {
+        tok = o->client_token;
+    } else {
+        snprintf(autotok, sizeof autotok, "=%s", hash);
+        tok = autotok;
+    }
+    r = store_lock(s, false, &o->run, &lockfd);
+    if (r < 0)
+        goto out;
+    r = find_earlier(s, tok, hash, o->client_token != NULL, &rec, &state);
+    if (r < 0)
+        goto out;
+    if (state == BSNAP_SNAPSHOT_COMPLETED) {
+        snprintf(ret_id, BSNAP_ID_MAX, "%s", rec.id);
+        stats.volume_bytes = rec.size;
+        r = 0;
+        goto done;
+    }
+    snapshot_rec_clear(&rec);
+    memset(&rec, 0, sizeof rec);
+    r = catalog_snapshot_get(s, o->source_snapshot_id, &srec);
+    if (r < 0) {
+        error_param(r, "SourceSnapshotId");
+        goto out;
+    }
+    r = find_parent(s, s, srec.parent_id, &parent, &have_parent);
+    if (r < 0)
+        goto out;
+    r = id_generate("snap", rec.id);
+    if (r < 0) {
+        r = bsnap_fail(r, "InternalError", "getrandom: %s", strerror(-r));
+        goto out;
+    }
+    for (size_t i = 0; i < o->ntags; i++) {
+        r = tags_set(&rec.tags, o->tags[i].key, o->tags[i].value);
+        if (r < 0) {
+            error_param(r, "Tags[%zu]", i);
+            goto out;
+        }
+    }
+    if (o->description)
+        rec.description = strdup(o->description);
+    else if (asprintf(&rec.description, "[Copied %s from %s]", srec.id, s->region) < 0)
+        rec.description = NULL;
+    if (!rec.description) {
+        r = bsnap_fail(-ENOMEM, "InternalError", "out of memory");
+        goto out;
+    }
+    if (srec.nparts) {
+        rec.parts = calloc(srec.nparts, sizeof *rec.parts);
+        if (!rec.parts) {
+            r = bsnap_fail(-ENOMEM, "InternalError", "out of memory");
+            goto out;
+        }
+        memcpy(rec.parts, srec.parts, srec.nparts * sizeof *rec.parts);
+    }
+    rec.nparts = srec.nparts;
+    rec.parts_known = srec.parts_known;
+    snprintf(rec.volume_id, sizeof rec.volume_id, "%s", COPY_VOLUME_ID);
+    if (have_parent)
+        snprintf(rec.parent_id, sizeof rec.parent_id, "%s", parent.id);
+    rec.size = srec.size;
+    rec.chunk_size = srec.chunk_size;
+    rec.depth = srec.depth;
+    rec.root = srec.root;
+    rec.data_chunks = srec.data_chunks;
+    rec.state = BSNAP_SNAPSHOT_COMPLETED;
+    rec.start_ms = time_now_ms();
+    rec.completion_ms = rec.start_ms;
+
+    r = meta_txn_begin(s->meta, true, &txn);
+    if (r < 0)
+        goto out;
+    /* again, where it counts: the source may have been deleted meanwhile */
+    snapshot_rec_clear(&srec);
+    r = catalog_snapshot_load(txn, o->source_snapshot_id, &srec);
+    if (r < 0) {
+        error_param(r, "SourceSnapshotId");
+        goto out;
+    }
+    if (srec.state != BSNAP_SNAPSHOT_COMPLETED) {
+        r = bsnap_fail(-EBUSY, "IncorrectState", "the snapshot '%s' is not completed", srec.id);
+        error_set_parameter("SourceSnapshotId");
+        goto out;
+    }
+    if (!chunk_id_is_zero(&rec.root) && (r = index_incref(s, txn, &rec.root)) < 0)
+        goto out;
+    r = catalog_snapshot_save(txn, &rec);
+    if (r < 0)
+        goto out;
+    snprintf(v, sizeof v, "%s %s", rec.id, hash);
+    r = copies_put(txn, "token", tok, v);
+    if (r < 0)
+        goto out;
+    r = copies_put(txn, s->uuid_text, srec.id, rec.id);
+    if (r < 0)
+        goto out;
+    r = meta_txn_commit(steal_ptr(txn));
+    if (r < 0)
+        goto out;
+    snprintf(ret_id, BSNAP_ID_MAX, "%s", rec.id);
+    stats.volume_bytes = rec.size;
+    stats.reused_chunks = rec.data_chunks;
+done:
+    if (ret_stats)
+        *ret_stats = stats;
+out:
+    store_unlock(lockfd);
+    snapshot_rec_clear(&srec);
+    snapshot_rec_clear(&rec);
+    snapshot_rec_clear(&parent);
+    return r;
+}
+
 int bsnap_snapshot_copy(bsnap_store *s, bsnap_store *src, const bsnap_copy_options *o,
                         char ret_id[BSNAP_ID_MAX], bsnap_snapshot_stats *ret_stats)
 {
@@ -329,13 +458,8 @@ int bsnap_snapshot_copy(bsnap_store *s, bsnap_store *src, const bsnap_copy_optio
     r = check_options(o);
     if (r < 0)
         return r;
-    if (memcmp(s->uuid, src->uuid, 16) == 0) {
-        bsnap_fail(-EINVAL, "InvalidParameterValue",
-                   "the source and the destination are the same store (region %s): a copy "
-                   "within one store is not supported",
-                   s->region);
-        return error_set_parameter("SourceRegion");
-    }
+    if (memcmp(s->uuid, src->uuid, 16) == 0)
+        return copy_within(s, o, ret_id, ret_stats);
     if (src->chunk_size != s->chunk_size) {
         bsnap_fail(-EINVAL, "InvalidParameterValue",
                    "the source store (region %s) has chunk size %u, this store %u: a copy "

@@ -185,13 +185,6 @@ int bsnap_image_copy(bsnap_store *s, bsnap_store *src, const bsnap_image_copy_op
     r = check_copy_options(o);
     if (r < 0)
         return r;
-    if (memcmp(s->uuid, src->uuid, 16) == 0) {
-        bsnap_fail(-EINVAL, "InvalidParameterValue",
-                   "the source and the destination are the same store (region %s): a copy "
-                   "within one store is not supported",
-                   s->region);
-        return error_set_parameter("SourceRegion");
-    }
     r = image_get(src, o->source_image_id, &srec);
     if (r < 0)
         return error_param(r, "SourceImageId");

@@ -5,13 +5,18 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "cmd.h"
 
 /* The source store: --source-store DIR or --source-region NAME, opened
- * read-only (a shared lock: its other readers and writers go on). */
-static int open_source(struct cli *cli, const struct args *a, bsnap_store **ret)
+ * read-only (a shared lock: its other readers and writers go on).  The
+ * destination (cli->store) is open already: when the source is the same
+ * directory, *@ret is that handle (a store is never opened twice in one
+ * process) and *@ret_own false. */
+static int open_source(struct cli *cli, const struct args *a, bsnap_store **ret, bool *ret_own)
 {
+    struct stat sst, dst;
     const char *dir = arg_value(a, "source-store"), *region = arg_value(a, "source-region");
     char *path = NULL;
     int r;
@@ -28,6 +33,14 @@ static int open_source(struct cli *cli, const struct args *a, bsnap_store **ret)
         return r;
     if (dir && bsnap_store_resolve(dir, NULL, &path) < 0)
         return output_engine_error();
+    *ret_own = false;
+    if (cli->store_path && stat(path, &sst) == 0 && stat(cli->store_path, &dst) == 0 &&
+        sst.st_dev == dst.st_dev && sst.st_ino == dst.st_ino) {
+        free(path);
+        *ret = cli->store;
+        return EXIT_OK;
+    }
+    *ret_own = true;
     r = bsnap_store_open(path, BSNAP_STORE_RDONLY, NULL, ret);
     free(path);
     if (r < 0)
@@ -46,6 +59,7 @@ int cmd_copy_snapshot(struct cli *cli, const struct args *a)
     bsnap_copy_options opts = {0};
     bsnap_snapshot_stats stats = {0};
     bsnap_store *src = NULL;
+    bool own_src = false;
     bsnap_tag *tags = NULL;
     struct progress prog;
     char id[BSNAP_ID_MAX];
@@ -61,9 +75,9 @@ int cmd_copy_snapshot(struct cli *cli, const struct args *a)
     if ((r = cli_parse_tags(cli, a, true, &tags, &opts.ntags)) != EXIT_OK)
         return r;
     opts.tags = tags;
-    if ((r = open_source(cli, a, &src)) != EXIT_OK)
-        goto out;
     if ((r = cli_open_store(cli)) != EXIT_OK)
+        goto out;
+    if ((r = open_source(cli, a, &src, &own_src)) != EXIT_OK)
         goto out;
     progress_start(&prog, cli, "copy", &opts.run);
     r = bsnap_snapshot_copy(cli->store, src, &opts, id, &stats);
@@ -98,7 +112,8 @@ int cmd_copy_snapshot(struct cli *cli, const struct args *a)
                 stats.zero_chunks);
 out:
     json_decref(doc);
-    bsnap_store_close(src);
+    if (own_src)
+        bsnap_store_close(src);
     free(tags);
     return r;
 }
@@ -108,6 +123,7 @@ int cmd_copy_image(struct cli *cli, const struct args *a)
     bsnap_image_copy_options opts = {0};
     bsnap_snapshot_stats stats = {0};
     bsnap_store *src = NULL;
+    bool own_src = false;
     struct progress prog;
     char id[BSNAP_ID_MAX];
     json_t *doc = NULL;
@@ -121,9 +137,9 @@ int cmd_copy_image(struct cli *cli, const struct args *a)
         return r;
     opts.copy_image_tags = arg_flag(a, "copy-image-tags");
     opts.client_token = arg_value(a, "client-token");
-    if ((r = open_source(cli, a, &src)) != EXIT_OK)
-        goto out;
     if ((r = cli_open_store(cli)) != EXIT_OK)
+        goto out;
+    if ((r = open_source(cli, a, &src, &own_src)) != EXIT_OK)
         goto out;
     progress_start(&prog, cli, "copy", &opts.run);
     r = bsnap_image_copy(cli->store, src, &opts, id, &stats);
@@ -146,6 +162,7 @@ int cmd_copy_image(struct cli *cli, const struct args *a)
                 stats.zero_chunks);
 out:
     json_decref(doc);
-    bsnap_store_close(src);
+    if (own_src)
+        bsnap_store_close(src);
     return r;
 }

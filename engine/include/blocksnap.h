@@ -512,12 +512,15 @@ typedef struct bsnap_copy_options {
  *
  * Both stores' locks are taken shared (the source's other readers and
  * writers go on; gc waits).  The two stores must have the same chunk size.
+ * @source may be @store itself (or another handle of it): the copy is then
+ * a new completed record over the same block map, and stores no data
+ * (EC2's same-region copy).
  *
  * @ret_id out: the copy's id.  @ret_stats out, optional: read_bytes is what
  * was read from the source.
  * Errors: -EINVAL (MissingParameter, InvalidSnapshotID.Malformed,
- * InvalidParameterValue: a bad option, the same store as source and
- * destination, other chunk sizes; IdempotentParameterMismatch); -ENOENT
+ * InvalidParameterValue: a bad option, other chunk sizes;
+ * IdempotentParameterMismatch); -ENOENT
  * (InvalidSnapshot.NotFound) no such snapshot in @source; -EBUSY
  * (IncorrectState) the source is not completed; -ENOSPC; -ECANCELED;
  * -EIO. */

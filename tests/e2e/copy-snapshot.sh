@@ -5,9 +5,9 @@
 #     description; the same command again returns the same id, reads nothing
 #   - a second copy of a later snapshot (1 MiB of 24 changed) is incremental
 #     against the first copy and reads only the changed chunks (counted)
-#   - a missing source, a malformed id, the same store as source and
-#     destination, a reused client token with other parameters: clear
-#     errors, the destination unchanged
+#   - a copy within one store (as EC2's same-region copy) stores no data
+#   - a missing source, a malformed id, a reused client token with other
+#     parameters: clear errors, the destination unchanged
 #   - kill -9 during a copy (at fault points: before and after the first
 #     batch of chunks is committed, at the final commit; and at random
 #     moments): verify is clean, the same command continues under the same
@@ -70,13 +70,21 @@ assert_eq "$(snap_field "$C2" Tags.0.Key)" k "tag given"
 restore_is "$C2" "$T/a2.ref"
 assert_verify_ok
 
+step "a copy within one store: a new id, no data stored, restores as the source"
+bytes=$(store_field PackBytes)
+bs copy-snapshot --source-store "$STORE" --source-snapshot-id "$C1" --quiet >"$T/c.json"
+CS=$(json_get SnapshotId "$T/c.json")
+[ "$CS" != "$C1" ] || die "a copy within the store has the source's id"
+assert_eq "$(store_field PackBytes)" "$bytes" "pack bytes after a copy within the store"
+assert_eq "$(snap_field "$CS" Description)" "[Copied $C1 from local]" "description"
+restore_is "$CS" "$T/a1.ref"
+assert_verify_ok
+
 step "bad input: clear errors, the destination unchanged"
 store_state >"$T/state.before"
 expect_fail InvalidSnapshot.NotFound 1 copy --source-snapshot-id snap-0123456789abcdef0
 stderr_contains snap-0123456789abcdef0
 expect_fail InvalidSnapshotID.Malformed 1 copy --source-snapshot-id vol-0123
-expect_fail InvalidParameterValue 1 bs copy-snapshot --source-store "$STORE" --source-snapshot-id "$C1"
-stderr_contains "same store"
 expect_fail MissingParameter 2 bs copy-snapshot --source-snapshot-id "$A1"
 expect_fail InvalidParameterCombination 2 bs copy-snapshot --source-region us-east-1 \
     --source-store "$SRC_STORE" --source-snapshot-id "$A1"

@@ -205,10 +205,6 @@ static void test_refused(void **state)
                             id, NULL);
     assert_error(r, -ENOENT, "InvalidSnapshot.NotFound");
     assert_string_equal(bsnap_last_error()->parameter, "SourceSnapshotId");
-    r = bsnap_snapshot_copy(p->src->s, p->src->s, &(bsnap_copy_options){.source_snapshot_id = s1},
-                            id, NULL);
-    assert_error(r, -EINVAL, "InvalidParameterValue");
-    assert_string_equal(bsnap_last_error()->parameter, "SourceRegion");
     r = bsnap_snapshot_copy(big->s, p->src->s, &(bsnap_copy_options){.source_snapshot_id = s1}, id,
                             NULL);
     assert_error(r, -EINVAL, "InvalidParameterValue");
@@ -220,6 +216,54 @@ static void test_refused(void **state)
     free(vol);
 }
 
+/* A copy within one store stores nothing: a new record over the same
+ * block map, which outlives the source; a copy of a child is a child of
+ * the copy; the same call returns the same copy. */
+static void test_same_store(void **state)
+{
+    struct pair *p = *state;
+    char *vol = sample_volume(p->src, "a.img", 300);
+    char s1[BSNAP_ID_MAX], s2[BSNAP_ID_MAX], c1[BSNAP_ID_MAX], c1b[BSNAP_ID_MAX], c2[BSNAP_ID_MAX],
+        *ref = path_in(p->src->dir, "s1.img");
+    struct index_counts before, after;
+    struct snapshot_rec rec = {0};
+    bsnap_snapshot_stats st;
+    int r;
+
+    snap_path(p->src, vol, s1);
+    restore_to(p->src, s1, ref);
+    before = index_count(p->src);
+    r = bsnap_snapshot_copy(p->src->s, p->src->s, &(bsnap_copy_options){.source_snapshot_id = s1},
+                            c1, &st);
+    assert_int_equal(r, 0);
+    assert_string_not_equal(c1, s1);
+    assert_int_equal(st.read_bytes, 0);
+    assert_int_equal(st.new_chunks, 0);
+    after = index_count(p->src);
+    assert_memory_equal(&before, &after, sizeof before);
+    /* the same call: the same copy */
+    r = bsnap_snapshot_copy(p->src->s, p->src->s, &(bsnap_copy_options){.source_snapshot_id = s1},
+                            c1b, NULL);
+    assert_int_equal(r, 0);
+    assert_string_equal(c1b, c1);
+    chunk_write(vol, 4096, 3, 55);
+    snap_path(p->src, vol, s2);
+    r = bsnap_snapshot_copy(p->src->s, p->src->s, &(bsnap_copy_options){.source_snapshot_id = s2},
+                            c2, NULL);
+    assert_int_equal(r, 0);
+    snap_record(p->src, c2, &rec);
+    assert_string_equal(rec.parent_id, c1);
+    snapshot_rec_clear(&rec);
+    assert_int_equal(bsnap_snapshot_delete(p->src->s, s1), 0);
+    assert_int_equal(bsnap_snapshot_delete(p->src->s, s2), 0);
+    assert_int_equal(bsnap_gc(p->src->s, &(bsnap_gc_options){0}, &(bsnap_gc_stats){0}), 0);
+    assert_restores_to(p->src, c1, ref);
+    assert_restores_to(p->src, c2, vol);
+    assert_verify_clean(p->src);
+    free(ref);
+    free(vol);
+}
+
 /* A copy whose source is opened read-only (another file system, a shared
  * store): it reads under a shared lock and writes nothing there. */
 static void test_source_rdonly(void **state)
@@ -227,16 +271,14 @@ static void test_source_rdonly(void **state)
     struct pair *p = *state;
     char *vol = sample_volume(p->src, "a.img", 300);
     char s1[BSNAP_ID_MAX], c1[BSNAP_ID_MAX];
-    bsnap_store *ro = NULL;
-    bsnap_store *keep;
 
     snap_path(p->src, vol, s1);
-    assert_int_equal(bsnap_store_open(p->src->store_path, BSNAP_STORE_RDONLY, NULL, &ro), 0);
-    keep = p->src->s;
-    p->src->s = ro;
+    /* never the same store open twice in one process: the writable
+     * handle is closed first */
+    bsnap_store_close(p->src->s);
+    assert_int_equal(bsnap_store_open(p->src->store_path, BSNAP_STORE_RDONLY, NULL, &p->src->s), 0);
     copy_id(p, s1, c1);
-    p->src->s = keep;
-    bsnap_store_close(ro);
+    fixture_reopen(p->src);
     assert_restores_to(p->dst, c1, vol);
     free(vol);
 }
@@ -426,6 +468,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_idempotent, setup_pair, teardown_pair),
         cmocka_unit_test_setup_teardown(test_refused, setup_pair, teardown_pair),
         cmocka_unit_test_setup_teardown(test_source_rdonly, setup_pair, teardown_pair),
+        cmocka_unit_test_setup_teardown(test_same_store, setup_pair, teardown_pair),
         cmocka_unit_test_setup_teardown(test_image_copy, setup_pair, teardown_pair),
         cmocka_unit_test_setup_teardown(test_gc_prunes_translations, setup_pair, teardown_pair),
     };

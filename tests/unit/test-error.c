@@ -602,9 +602,10 @@ static int c_copy_missing(struct pctx *c)
                      &(bsnap_copy_options){.source_snapshot_id = "snap-0123456789abcdef0"});
 }
 
-static int c_copy_same_store(struct pctx *c)
+static int c_copy_same_missing(struct pctx *c)
 {
-    return copy_from(c, true, &(bsnap_copy_options){.source_snapshot_id = c->snap});
+    return copy_from(c, true,
+                     &(bsnap_copy_options){.source_snapshot_id = "snap-0123456789abcdef0"});
 }
 
 static int c_copy_description_long(struct pctx *c)
@@ -814,7 +815,8 @@ static const struct param_case {
     {"copy malformed", c_copy_malformed, -EINVAL, "InvalidSnapshotID.Malformed",
      "SourceSnapshotId"},
     {"copy missing", c_copy_missing, -ENOENT, "InvalidSnapshot.NotFound", "SourceSnapshotId"},
-    {"copy same store", c_copy_same_store, -EINVAL, "InvalidParameterValue", "SourceRegion"},
+    {"copy same store missing", c_copy_same_missing, -ENOENT, "InvalidSnapshot.NotFound",
+     "SourceSnapshotId"},
     {"copy description long", c_copy_description_long, -EINVAL, "InvalidParameterValue",
      "Description"},
     {"copy token bad", c_copy_token_bad, -EINVAL, "InvalidParameterValue", "ClientToken"},
