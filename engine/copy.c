@@ -30,6 +30,7 @@
 #include "copy.h"
 #include "error.h"
 #include "index.h"
+#include "owner.h"
 #include "pack.h"
 #include "pipeline.h"
 #include "reader.h"
@@ -59,13 +60,16 @@ static int check_token(const char *t)
 }
 
 /* The hash of what makes two copy calls the same request. */
-static void params_hash(const bsnap_store *src, const bsnap_copy_options *o, char out[33])
+static void params_hash(const bsnap_store *dst, const bsnap_store *src, const bsnap_copy_options *o,
+                        char out[33])
 {
     XXH3_state_t *st = XXH3_createState();
     XXH128_hash_t h;
     XXH128_canonical_t c;
 
     XXH3_128bits_reset(st);
+    /* the calling account: another account's same call is another copy */
+    XXH3_128bits_update(st, dst->caller, strlen(dst->caller) + 1);
     XXH3_128bits_update(st, src->uuid, 16);
     XXH3_128bits_update(st, o->source_snapshot_id, strlen(o->source_snapshot_id) + 1);
     if (o->description)
@@ -140,8 +144,12 @@ static int find_earlier(bsnap_store *s, const char *tok, const char *hash, bool 
         return error_set_parameter("ClientToken");
     }
     r = catalog_snapshot_load(txn, v, rec);
+    if (r == 0 && !owner_visible(s, rec->owner))
+        r = -ENOENT; /* not the caller's (a token of another account) */
     if (r == -ENOENT) {
         bsnap_error_clear(); /* the copy was deleted since: a new one */
+        snapshot_rec_clear(rec);
+        memset(rec, 0, sizeof *rec);
         return 0;
     }
     if (r < 0)
@@ -173,7 +181,8 @@ static int find_parent(bsnap_store *s, const bsnap_store *src, const char *src_i
         bsnap_error_clear(); /* deleted since: a full copy */
         return r == -ENOENT || r == -EINVAL ? 0 : r;
     }
-    if (parent->state != BSNAP_SNAPSHOT_COMPLETED || parent->chunk_size != s->chunk_size) {
+    if (parent->state != BSNAP_SNAPSHOT_COMPLETED || parent->chunk_size != s->chunk_size ||
+        !owner_visible(s, parent->owner)) {
         snapshot_rec_clear(parent);
         return 0;
     }
@@ -325,7 +334,7 @@ static int copy_within(bsnap_store *s, const bsnap_copy_options *o, char ret_id[
     bool have_parent = false;
     int lockfd = -1, state, r;
 
-    params_hash(s, o, hash);
+    params_hash(s, s, o, hash);
     if (o->client_token) {
         tok = o->client_token;
     } else {
@@ -385,6 +394,7 @@ static int copy_within(bsnap_store *s, const bsnap_copy_options *o, char ret_id[
     rec.nparts = srec.nparts;
     rec.parts_known = srec.parts_known;
     snprintf(rec.volume_id, sizeof rec.volume_id, "%s", COPY_VOLUME_ID);
+    owner_stamp(s, rec.owner);
     if (have_parent)
         snprintf(rec.parent_id, sizeof rec.parent_id, "%s", parent.id);
     rec.size = srec.size;
@@ -402,6 +412,8 @@ static int copy_within(bsnap_store *s, const bsnap_copy_options *o, char ret_id[
     /* again, where it counts: the source may have been deleted meanwhile */
     snapshot_rec_clear(&srec);
     r = catalog_snapshot_load(txn, o->source_snapshot_id, &srec);
+    if (r == 0)
+        r = owner_check_snapshot(s, &srec);
     if (r < 0) {
         error_param(r, "SourceSnapshotId");
         goto out;
@@ -467,7 +479,7 @@ int bsnap_snapshot_copy(bsnap_store *s, bsnap_store *src, const bsnap_copy_optio
                    src->region, src->chunk_size, s->chunk_size);
         return error_set_parameter("SourceRegion");
     }
-    params_hash(src, o, hash);
+    params_hash(s, src, o, hash);
     if (o->client_token) {
         tok = o->client_token;
     } else {
@@ -528,6 +540,7 @@ int bsnap_snapshot_copy(bsnap_store *s, bsnap_store *src, const bsnap_copy_optio
             goto out;
         }
         snprintf(rec.volume_id, sizeof rec.volume_id, "%s", COPY_VOLUME_ID);
+        owner_stamp(s, rec.owner); /* the caller's, whoever owns the source */
         rec.state = BSNAP_SNAPSHOT_PENDING;
         rec.start_ms = time_now_ms();
         if (o->description)

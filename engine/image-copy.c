@@ -26,13 +26,14 @@
 
 #define IMAGE_TOKEN_MAX 64
 
-static void image_params_hash(const bsnap_store *src, const bsnap_image_copy_options *o,
-                              char out[33])
+static void image_params_hash(const bsnap_store *dst, const bsnap_store *src,
+                              const bsnap_image_copy_options *o, char out[33])
 {
     XXH3_state_t *st = XXH3_createState();
     XXH128_canonical_t c;
 
     XXH3_128bits_reset(st);
+    XXH3_128bits_update(st, dst->caller, strlen(dst->caller) + 1);
     XXH3_128bits_update(st, src->uuid, 16);
     XXH3_128bits_update(st, o->source_image_id, strlen(o->source_image_id) + 1);
     XXH3_128bits_update(st, o->name, strlen(o->name) + 1);
@@ -196,7 +197,7 @@ int bsnap_image_copy(bsnap_store *s, bsnap_store *src, const bsnap_image_copy_op
         error_set_parameter("SourceImageId");
         goto out;
     }
-    image_params_hash(src, o, hash);
+    image_params_hash(s, src, o, hash);
     if (o->client_token) {
         tok = o->client_token;
     } else {

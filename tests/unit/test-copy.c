@@ -264,6 +264,33 @@ static void test_same_store(void **state)
     free(vol);
 }
 
+/* Owners: the copy belongs to the calling account of the destination;
+ * a source snapshot the calling account of the source cannot see is not
+ * found; another account's same call makes its own copy. */
+static void test_owners(void **state)
+{
+    struct pair *p = *state;
+    char *vol = sample_volume(p->src, "a.img", 300);
+    char s1[BSNAP_ID_MAX], c1[BSNAP_ID_MAX], c2[BSNAP_ID_MAX], id[BSNAP_ID_MAX];
+    struct snapshot_rec rec = {0};
+    int r;
+
+    snap_path(p->src, vol, s1);
+    assert_int_equal(bsnap_store_set_account(p->dst->s, "111122223333"), 0);
+    copy_id(p, s1, c1);
+    snap_record(p->dst, c1, &rec);
+    assert_string_equal(rec.owner, "111122223333");
+    snapshot_rec_clear(&rec);
+    assert_int_equal(bsnap_store_set_account(p->dst->s, "444455556666"), 0);
+    copy_id(p, s1, c2);
+    assert_string_not_equal(c2, c1);
+    assert_int_equal(bsnap_store_set_account(p->src->s, "777788889999"), 0);
+    r = bsnap_snapshot_copy(p->dst->s, p->src->s, &(bsnap_copy_options){.source_snapshot_id = s1},
+                            id, NULL);
+    assert_error(r, -ENOENT, "InvalidSnapshot.NotFound");
+    free(vol);
+}
+
 /* A copy whose source is opened read-only (another file system, a shared
  * store): it reads under a shared lock and writes nothing there. */
 static void test_source_rdonly(void **state)
@@ -469,6 +496,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_refused, setup_pair, teardown_pair),
         cmocka_unit_test_setup_teardown(test_source_rdonly, setup_pair, teardown_pair),
         cmocka_unit_test_setup_teardown(test_same_store, setup_pair, teardown_pair),
+        cmocka_unit_test_setup_teardown(test_owners, setup_pair, teardown_pair),
         cmocka_unit_test_setup_teardown(test_image_copy, setup_pair, teardown_pair),
         cmocka_unit_test_setup_teardown(test_gc_prunes_translations, setup_pair, teardown_pair),
     };
