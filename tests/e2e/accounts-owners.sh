@@ -86,6 +86,17 @@ expect_fail InvalidSnapshot.NotFound 1 "$B" delete-snapshot --snapshot-id "$SB"
 assert_store_unchanged "$T/state.before"
 "$B" describe-images --image-ids "$AA" >/dev/null
 
+step "copy-snapshot into a store of another account: the copy is the caller's"
+"$B" --profile ops --region far create-snapshot --volume "$T/b.img" --quiet >"$T/far.json"
+FAR=$(json_get SnapshotId "$T/far.json")
+"$B" --profile ops copy-snapshot --source-region far --source-snapshot-id "$FAR" --quiet \
+    >"$T/copy.json"
+COPY=$(json_get SnapshotId "$T/copy.json")
+assert_eq "$(ids Snapshot --profile ops describe-snapshots --snapshot-ids "$COPY")" \
+    "$COPY 111122223333" "the copy's owner"
+expect_fail InvalidSnapshot.NotFound 1 "$B" describe-snapshots --snapshot-ids "$COPY"
+"$B" --profile ops delete-snapshot --snapshot-id "$COPY"
+
 step "each deletes its own"
 "$B" --profile ops deregister-image --image-id "$AB" --delete-associated-snapshots >/dev/null
 assert_eq "$(ids Snapshot --profile ops describe-snapshots)" "" "ops's snapshots after delete"
