@@ -97,6 +97,26 @@ int owner_check_volume(const bsnap_store *s, struct volume_rec *rec)
     return bsnap_fail(-ENOENT, "InvalidVolume.NotFound", "the volume '%s' does not exist", id);
 }
 
+int owner_check_volume_path(const bsnap_store *s, meta_txn *txn, const char *canon)
+{
+    struct volume_rec v = {0};
+    bool mine;
+    int r = catalog_volume_by_path(txn, canon, &v);
+
+    if (r == -ENOENT)
+        return 0;
+    if (r < 0)
+        return r;
+    mine = owner_visible(s, v.owner);
+    volume_rec_clear(&v);
+    if (mine)
+        return 0;
+    return bsnap_fail(-EBUSY, "VolumeInUse",
+                      "%s is recorded as a volume of another account; a path is the volume of "
+                      "one account",
+                      canon);
+}
+
 /* ---- cross-references (xref.h) ---- */
 
 /* Move snapshot @id's entries from @old to @new (either NULL). */

@@ -27,6 +27,12 @@ int catalog_volume_get(bsnap_store *s, const char *id, struct volume_rec *ret);
  * the record it loads with these (the _get calls above do). */
 int owner_check_snapshot(const bsnap_store *s, struct snapshot_rec *rec);
 int owner_check_volume(const bsnap_store *s, struct volume_rec *rec);
+/* 0 when the caller may record a volume at canonical path @canon (none is
+ * recorded there, or the caller's own is); -EBUSY (VolumeInUse) when the
+ * path is recorded as a volume of another account: the path index holds
+ * one volume a path, whose last snapshot is the parent of the next, so a
+ * second account's snapshot or restore there would take over the first's. */
+int owner_check_volume_path(const bsnap_store *s, meta_txn *txn, const char *canon);
 int catalog_snapshot_save(meta_txn *txn, const struct snapshot_rec *r);
 int catalog_snapshot_delete(meta_txn *txn, const char *id);
 /* Every snapshot record, sorted by id. */

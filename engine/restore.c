@@ -370,6 +370,9 @@ static int record_volume(bsnap_store *s, const char *snap_id, const char *canon,
     r = meta_txn_begin(s->meta, true, &txn);
     if (r < 0)
         return r;
+    r = owner_check_volume_path(s, txn, canon);
+    if (r < 0)
+        return error_param(r, "Path");
     if (catalog_volume_by_path(txn, canon, ret_old) == 0) {
         r = catalog_volume_delete(txn, ret_old->id, canon);
         if (r < 0)
@@ -493,6 +496,23 @@ static char *canonical_target(const char *path)
     return ret;
 }
 
+/* Refuse, before anything is written, a target recorded as a volume of
+ * another account (record_volume() checks again where it records). */
+static int check_path_owner(bsnap_store *s, const char *path, bool blockdev)
+{
+    _cleanup_txn_abort_ meta_txn *txn = NULL;
+    _cleanup_free_ char *canon = blockdev ? realpath(path, NULL) : canonical_target(path);
+    int r;
+
+    if (!canon) /* the restore names what is wrong with the path itself */
+        return 0;
+    r = meta_txn_begin(s->meta, false, &txn);
+    if (r < 0)
+        return r;
+    r = owner_check_volume_path(s, txn, canon);
+    return r < 0 ? error_param(r, "Path") : 0;
+}
+
 int bsnap_volume_create(bsnap_store *s, const char *snapshot_id, const char *path,
                         const bsnap_volume_options *opts, char ret_volume_id[BSNAP_ID_MAX])
 {
@@ -515,6 +535,9 @@ int bsnap_volume_create(bsnap_store *s, const char *snapshot_id, const char *pat
     r = target_check(s, path, opts->force, &tg);
     if (r < 0)
         return error_param(r, "Path");
+    r = check_path_owner(s, path, tg.blockdev);
+    if (r < 0)
+        return r;
     r = reader_open(s, snapshot_id, true, &rs.rd);
     if (r < 0)
         return error_param(r, "SnapshotId");

@@ -142,6 +142,12 @@ static int resolve_volume(bsnap_store *s, const bsnap_snapshot_options *o, struc
                    canon);
         return error_set_parameter("VolumePath");
     }
+    r = owner_check_volume_path(s, txn, canon);
+    if (r < 0) {
+        close(*ret_fd);
+        *ret_fd = -1;
+        return error_param(r, "VolumePath");
+    }
     r = catalog_volume_by_path(txn, canon, vol);
     if (r == 0) {
         *ret_new = false;

@@ -4,7 +4,8 @@
 # describe-volumes, each with OwnerId), --owner-ids / --owners self and
 # account ids filter by owner, and the other's ids are NotFound for
 # describe, delete, tags, restore, register and deregister, leaving the
-# store as it was.  A store's old records (written before owners were
+# store as it was; a volume path of one account is VolumeInUse to the
+# other.  A store's old records (written before owners were
 # kept) stay the store account's.
 # shellcheck source=../lib/functions.sh
 source "$(dirname "$0")/../lib/functions.sh"
@@ -85,6 +86,21 @@ expect_fail InvalidSnapshot.NotFound 1 "$B" delete-snapshot --snapshot-id "$SB"
 [ ! -e "$T/r.img" ] || die "a restore of another account's snapshot made a file"
 assert_store_unchanged "$T/state.before"
 "$B" describe-images --image-ids "$AA" >/dev/null
+
+step "a path recorded as a volume of one account is VolumeInUse to the other"
+# One volume record a path: a snapshot or restore there by the other
+# account would take its parent from, and move, the owner's last snapshot.
+store_state >"$T/state.before"
+expect_fail VolumeInUse 1 "$B" --profile ops create-snapshot --volume "$T/a.img"
+cp "$T/a.img" "$T/a.copy"
+expect_fail VolumeInUse 1 "$B" --profile ops create-volume --snapshot-id "$SB" \
+    --path "$T/a.img" --force
+cmp -s "$T/a.img" "$T/a.copy" || die "a refused restore changed the owner's volume"
+assert_store_unchanged "$T/state.before"
+"$B" create-snapshot --volume "$T/a.img" --quiet >"$T/sa2.json"
+assert_eq "$(json_get ParentSnapshotId "$T/sa2.json")" "$SA" \
+    "the owner's next snapshot still follows its own"
+"$B" delete-snapshot --snapshot-id "$(json_get SnapshotId "$T/sa2.json")"
 
 step "copy-snapshot into a store of another account: the copy is the caller's"
 "$B" --profile ops --region far create-snapshot --volume "$T/b.img" --quiet >"$T/far.json"
