@@ -23,7 +23,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <xxhash.h>
 
 #include "blockmap.h"
 #include "catalog.h"
@@ -59,33 +58,50 @@ static int check_token(const char *t)
     return 0;
 }
 
-/* The hash of what makes two copy calls the same request. */
-static void params_hash(const bsnap_store *dst, const bsnap_store *src, const bsnap_copy_options *o,
-                        char out[33])
+void request_hash_begin(struct request_hash *h, const bsnap_store *dst, const bsnap_store *src)
 {
-    XXH3_state_t *st = XXH3_createState();
-    XXH128_hash_t h;
+    XXH3_128bits_reset(&h->st);
+    /* the calling account: another account's same call is another copy */
+    XXH3_128bits_update(&h->st, dst->caller, strlen(dst->caller) + 1);
+    XXH3_128bits_update(&h->st, src->uuid, 16);
+}
+
+void request_hash_str(struct request_hash *h, const char *field)
+{
+    if (field)
+        XXH3_128bits_update(&h->st, field, strlen(field) + 1);
+    else
+        XXH3_128bits_update(&h->st, "\1", 1);
+}
+
+const char *request_hash_end(struct request_hash *h, const char *client_token, char hash[33],
+                             char autotok[40])
+{
     XXH128_canonical_t c;
 
-    XXH3_128bits_reset(st);
-    /* the calling account: another account's same call is another copy */
-    XXH3_128bits_update(st, dst->caller, strlen(dst->caller) + 1);
-    XXH3_128bits_update(st, src->uuid, 16);
-    XXH3_128bits_update(st, o->source_snapshot_id, strlen(o->source_snapshot_id) + 1);
-    if (o->description)
-        XXH3_128bits_update(st, o->description, strlen(o->description) + 1);
-    else
-        XXH3_128bits_update(st, "\1", 1);
+    XXH128_canonicalFromHash(&c, XXH3_128bits_digest(&h->st));
+    hex_encode(c.digest, 16, hash);
+    hash[32] = 0;
+    if (client_token)
+        return client_token;
+    snprintf(autotok, 40, "=%s", hash);
+    return autotok;
+}
+
+/* The token of copy-snapshot call @o (request_hash_end()). */
+static const char *call_token(const bsnap_store *dst, const bsnap_store *src,
+                              const bsnap_copy_options *o, char hash[33], char autotok[40])
+{
+    struct request_hash h;
+
+    request_hash_begin(&h, dst, src);
+    request_hash_str(&h, o->source_snapshot_id);
+    request_hash_str(&h, o->description);
     for (size_t i = 0; i < o->ntags; i++) {
-        XXH3_128bits_update(st, o->tags[i].key, strlen(o->tags[i].key) + 1);
-        XXH3_128bits_update(st, o->tags[i].value ? o->tags[i].value : "",
-                            strlen(o->tags[i].value ? o->tags[i].value : "") + 1);
+        request_hash_str(&h, o->tags[i].key);
+        request_hash_str(&h, o->tags[i].value ? o->tags[i].value : "");
     }
-    h = XXH3_128bits_digest(st);
-    XXH3_freeState(st);
-    XXH128_canonicalFromHash(&c, h);
-    hex_encode(c.digest, 16, out);
-    out[32] = 0;
+    return request_hash_end(&h, o->client_token, hash, autotok);
 }
 
 /* The T_COPIES value of @key/@id into @out ("" when absent). */
@@ -334,13 +350,7 @@ static int copy_within(bsnap_store *s, const bsnap_copy_options *o, char ret_id[
     bool have_parent = false;
     int lockfd = -1, state, r;
 
-    params_hash(s, s, o, hash);
-    if (o->client_token) {
-        tok = o->client_token;
-    } else {
-        snprintf(autotok, sizeof autotok, "=%s", hash);
-        tok = autotok;
-    }
+    tok = call_token(s, s, o, hash, autotok);
     r = store_lock(s, false, &o->run, &lockfd);
     if (r < 0)
         goto out;
@@ -479,13 +489,7 @@ int bsnap_snapshot_copy(bsnap_store *s, bsnap_store *src, const bsnap_copy_optio
                    src->region, src->chunk_size, s->chunk_size);
         return error_set_parameter("SourceRegion");
     }
-    params_hash(s, src, o, hash);
-    if (o->client_token) {
-        tok = o->client_token;
-    } else {
-        snprintf(autotok, sizeof autotok, "=%s", hash);
-        tok = autotok;
-    }
+    tok = call_token(s, src, o, hash, autotok);
 
     /* Shared locks on both: gc waits on either side until the copy is
      * done (the source's chunks stay; the destination's landed chunks,

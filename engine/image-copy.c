@@ -15,9 +15,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <xxhash.h>
 
 #include "catalog.h"
+#include "copy.h"
 #include "error.h"
 #include "image.h"
 #include "store.h"
@@ -26,26 +26,19 @@
 
 #define IMAGE_TOKEN_MAX 64
 
-static void image_params_hash(const bsnap_store *dst, const bsnap_store *src,
-                              const bsnap_image_copy_options *o, char out[33])
+/* The token of copy-image call @o (request_hash_end()). */
+static const char *image_call_token(const bsnap_store *dst, const bsnap_store *src,
+                                    const bsnap_image_copy_options *o, char hash[33],
+                                    char autotok[40])
 {
-    XXH3_state_t *st = XXH3_createState();
-    XXH128_canonical_t c;
+    struct request_hash h;
 
-    XXH3_128bits_reset(st);
-    XXH3_128bits_update(st, dst->caller, strlen(dst->caller) + 1);
-    XXH3_128bits_update(st, src->uuid, 16);
-    XXH3_128bits_update(st, o->source_image_id, strlen(o->source_image_id) + 1);
-    XXH3_128bits_update(st, o->name, strlen(o->name) + 1);
-    if (o->description)
-        XXH3_128bits_update(st, o->description, strlen(o->description) + 1);
-    else
-        XXH3_128bits_update(st, "\1", 1);
-    XXH3_128bits_update(st, o->copy_image_tags ? "t" : "f", 1);
-    XXH128_canonicalFromHash(&c, XXH3_128bits_digest(st));
-    XXH3_freeState(st);
-    hex_encode(c.digest, 16, out);
-    out[32] = 0;
+    request_hash_begin(&h, dst, src);
+    request_hash_str(&h, o->source_image_id);
+    request_hash_str(&h, o->name);
+    request_hash_str(&h, o->description);
+    request_hash_str(&h, o->copy_image_tags ? "t" : "f");
+    return request_hash_end(&h, o->client_token, hash, autotok);
 }
 
 /* The image id the token @tok chose, or "" (a new call). */
@@ -197,13 +190,7 @@ int bsnap_image_copy(bsnap_store *s, bsnap_store *src, const bsnap_image_copy_op
         error_set_parameter("SourceImageId");
         goto out;
     }
-    image_params_hash(s, src, o, hash);
-    if (o->client_token) {
-        tok = o->client_token;
-    } else {
-        snprintf(autotok, sizeof autotok, "=%s", hash);
-        tok = autotok;
-    }
+    tok = image_call_token(s, src, o, hash, autotok);
     r = token_lookup(s, tok, hash, o->client_token != NULL, id);
     if (r < 0)
         goto out;
