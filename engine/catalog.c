@@ -58,7 +58,7 @@ int catalog_snapshot_get(bsnap_store *s, const char *id, struct snapshot_rec *re
     if (r < 0)
         return r;
     r = catalog_snapshot_load(txn, id, ret);
-    return r < 0 ? r : owner_check_snapshot(s, ret);
+    return r < 0 ? r : owner_read_snapshot(s, ret);
 }
 
 int catalog_volume_get(bsnap_store *s, const char *id, struct volume_rec *ret)
@@ -78,8 +78,26 @@ int catalog_volume_get(bsnap_store *s, const char *id, struct volume_rec *ret)
 int owner_check_snapshot(const bsnap_store *s, struct snapshot_rec *rec)
 {
     char id[BSNAP_ID_MAX];
+    bool shared;
 
     if (owner_visible(s, rec->owner))
+        return 0;
+    shared = owner_shared(s, rec->owner, &rec->cvp);
+    snprintf(id, sizeof id, "%s", rec->id);
+    snapshot_rec_clear(rec);
+    if (shared) /* the caller sees it, but it is not its own */
+        return bsnap_fail(-EACCES, "UnauthorizedOperation",
+                          "the snapshot '%s' is shared with this account, which is not its "
+                          "owner: only the owner may change or delete it",
+                          id);
+    return bsnap_fail(-ENOENT, "InvalidSnapshot.NotFound", "the snapshot '%s' does not exist", id);
+}
+
+int owner_read_snapshot(const bsnap_store *s, struct snapshot_rec *rec)
+{
+    char id[BSNAP_ID_MAX];
+
+    if (owner_shared(s, rec->owner, &rec->cvp))
         return 0;
     snprintf(id, sizeof id, "%s", rec->id);
     snapshot_rec_clear(rec);
@@ -461,7 +479,7 @@ int bsnap_snapshot_list(bsnap_store *s, bsnap_snapshot_info **ret_infos, size_t 
     }
     size_t k = 0;
     for (size_t i = 0; i < n; i++)
-        if (owner_visible(s, recs[i].owner))
+        if (owner_shared(s, recs[i].owner, &recs[i].cvp))
             info_from_rec(&recs[i], &infos[k++]);
     snapshot_recs_free(recs, n);
     *ret_infos = infos;
@@ -488,7 +506,7 @@ int bsnap_snapshot_walk(bsnap_store *s, bsnap_snapshot_walk_fn fn, void *ud)
         r = snapshot_rec_decode(v, vlen, &rec);
         if (r < 0)
             break;
-        if (!owner_visible(s, rec.owner)) {
+        if (!owner_shared(s, rec.owner, &rec.cvp)) {
             snapshot_rec_clear(&rec);
             continue;
         }
@@ -546,7 +564,7 @@ static int snapshots_select(const bsnap_store *s, meta_txn *txn, const char *con
     for (size_t i = 0; i < nids; i++) {
         r = catalog_snapshot_load(txn, ids[i], &recs[i]);
         if (r == 0)
-            r = owner_check_snapshot(s, &recs[i]);
+            r = owner_read_snapshot(s, &recs[i]);
         if (r < 0) {
             snapshot_recs_free(recs, nids);
             return error_param(r, "SnapshotIds[%zu]", i);

@@ -18,15 +18,21 @@ int check_volume_id(const char *id);
 
 /* -ENOENT recorded as InvalidSnapshot.NotFound / InvalidVolume.NotFound. */
 int catalog_snapshot_load(meta_txn *txn, const char *id, struct snapshot_rec *ret);
-/* Check @id, then load its record in a short read transaction. */
+/* Check @id, then load its record in a short read transaction; the
+ * snapshot must be the caller's or shared with it (owner_read_snapshot()). */
 int catalog_snapshot_get(bsnap_store *s, const char *id, struct snapshot_rec *ret);
 int catalog_volume_get(bsnap_store *s, const char *id, struct volume_rec *ret);
-/* 0 when the calling account may see @rec (owner.h); else clear @rec and
- * fail as if it did not exist: -ENOENT InvalidSnapshot.NotFound /
- * InvalidVolume.NotFound.  Every call that names a resource by id checks
- * the record it loads with these (the _get calls above do). */
+/* 0 when the calling account owns @rec (owner.h), may act on it; else
+ * clear @rec and fail as if it did not exist: -ENOENT
+ * InvalidSnapshot.NotFound / InvalidVolume.NotFound, or, for a snapshot
+ * shared with the caller, -EACCES UnauthorizedOperation.  Every call that
+ * changes a resource named by id checks the record it loads with these. */
 int owner_check_snapshot(const bsnap_store *s, struct snapshot_rec *rec);
 int owner_check_volume(const bsnap_store *s, struct volume_rec *rec);
+/* 0 when the calling account may read snapshot @rec: it owns it or it is
+ * shared with it; else clear @rec and fail -ENOENT InvalidSnapshot.NotFound.
+ * The calls that only read a snapshot named by id check with this one. */
+int owner_read_snapshot(const bsnap_store *s, struct snapshot_rec *rec);
 /* 0 when the caller may record a volume at canonical path @canon (none is
  * recorded there, or the caller's own is); -EBUSY (VolumeInUse) when the
  * path is recorded as a volume of another account: the path index holds

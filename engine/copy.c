@@ -423,7 +423,7 @@ static int copy_within(bsnap_store *s, const bsnap_copy_options *o, char ret_id[
     snapshot_rec_clear(&srec);
     r = catalog_snapshot_load(txn, o->source_snapshot_id, &srec);
     if (r == 0)
-        r = owner_check_snapshot(s, &srec);
+        r = owner_read_snapshot(s, &srec); /* the owner's or shared with the caller */
     if (r < 0) {
         error_param(r, "SourceSnapshotId");
         goto out;

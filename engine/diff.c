@@ -86,7 +86,7 @@ static int load_completed(const bsnap_store *s, meta_txn *txn, const char *id,
         return r;
     r = catalog_snapshot_load(txn, id, rec);
     if (r == 0)
-        r = owner_check_snapshot(s, rec);
+        r = owner_read_snapshot(s, rec); /* a read: shared snapshots too */
     if (r < 0)
         return r;
     if (rec->state != BSNAP_SNAPSHOT_COMPLETED) {

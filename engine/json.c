@@ -107,9 +107,97 @@ static int tags_from_json(json_t *a, struct tags *t)
 
 /* ---- stored records ---- */
 
+void shares_clear(struct shares *sh)
+{
+    free(sh->users);
+    memset(sh, 0, sizeof *sh);
+}
+
+bool shares_has(const struct shares *sh, const char *account)
+{
+    for (size_t i = 0; i < sh->n; i++)
+        if (strcmp(sh->users[i], account) == 0)
+            return true;
+    return false;
+}
+
+int shares_add(struct shares *sh, const char *account)
+{
+    size_t i = 0;
+    char(*v)[13];
+
+    while (i < sh->n && strcmp(sh->users[i], account) < 0)
+        i++;
+    if (i < sh->n && strcmp(sh->users[i], account) == 0)
+        return 0;
+    v = realloc(sh->users, (sh->n + 1) * sizeof *v);
+    if (!v)
+        return -ENOMEM;
+    memmove(v + i + 1, v + i, (sh->n - i) * sizeof *v);
+    snprintf(v[i], sizeof v[i], "%s", account);
+    sh->users = v;
+    sh->n++;
+    return 0;
+}
+
+void shares_remove(struct shares *sh, const char *account)
+{
+    for (size_t i = 0; i < sh->n; i++)
+        if (strcmp(sh->users[i], account) == 0) {
+            memmove(sh->users + i, sh->users + i + 1, (sh->n - i - 1) * sizeof *sh->users);
+            sh->n--;
+            return;
+        }
+}
+
+/* "create-volume-permission" / "launch-permission": {"all": true,
+ * "users": ["111122223333", ...]}; absent when there is no share. */
+static void shares_to_json(json_t *o, const char *key, const struct shares *sh)
+{
+    json_t *p, *users;
+
+    if (!o || (!sh->all && !sh->n))
+        return;
+    p = json_object();
+    users = json_array();
+    for (size_t i = 0; users && i < sh->n; i++)
+        json_array_append_new(users, json_string(sh->users[i]));
+    if (p && sh->all)
+        json_object_set_new(p, "all", json_true());
+    if (p && users && sh->n)
+        json_object_set(p, "users", users);
+    json_decref(users);
+    if (p)
+        json_object_set_new(o, key, p);
+}
+
+static int shares_from_json(const json_t *o, const char *key, struct shares *ret)
+{
+    const json_t *p = json_object_get(o, key), *all, *users, *u;
+    size_t i;
+
+    memset(ret, 0, sizeof *ret);
+    if (!p)
+        return 0;
+    all = json_object_get(p, "all");
+    users = json_object_get(p, "users");
+    if (!json_is_object(p) || (all && !json_is_boolean(all)) || (users && !json_is_array(users)))
+        return -1;
+    ret->all = json_is_true(all);
+    json_array_foreach (users, i, u) {
+        const char *t = json_string_value(u);
+        if (!t || strlen(t) != 12 || strspn(t, "0123456789") != 12 || shares_add(ret, t) < 0) {
+            shares_clear(ret);
+            return -1;
+        }
+    }
+    return 0;
+}
+
 void snapshot_rec_clear(struct snapshot_rec *r)
 {
     free(r->description);
+    shares_clear(&r->cvp);
     free(r->parts);
     tags_clear(&r->tags);
     memset(r, 0, sizeof *r);
@@ -309,6 +397,7 @@ int snapshot_rec_encode(const struct snapshot_rec *r, char **ret_json, size_t *r
     if (o && r->tags.n)
         json_object_set_new(o, "tags", tags_to_json(&r->tags));
     owner_to_json(o, r->owner);
+    shares_to_json(o, "create-volume-permission", &r->cvp);
     if (o && r->parts_known) {
         json_t *a = json_array();
         for (size_t i = 0; a && i < r->nparts; i++)
@@ -416,6 +505,7 @@ int snapshot_rec_decode(const void *buf, size_t len, struct snapshot_rec *ret)
     r.description = strdup(desc);
     if (!r.description || tags_from_json(json_object_get(o, "tags"), &r.tags) < 0 ||
         owner_from_json(o, r.owner) < 0 ||
+        shares_from_json(o, "create-volume-permission", &r.cvp) < 0 ||
         parts_from_json(json_object_get(o, "partitions"), r.size, &r) < 0) {
         rc = -EIO;
         goto out;
@@ -511,7 +601,7 @@ static json_t *snapshot_ec2(const bsnap_store *s, const struct snapshot_rec *r)
         time_format_ms(r->completion_ms, done, sizeof done);
         json_object_set_new(o, "CompletionTime", json_string(done));
     }
-    if (r->tags.n)
+    if (r->tags.n && owner_visible(s, r->owner)) /* tags are the owner's alone */
         json_object_set_new(o, "Tags", tags_to_json(&r->tags));
     /* blocksnap's own fields, after EC2's */
     if (r->parent_id[0])
@@ -634,6 +724,7 @@ static const struct filter_field snapshot_fields[] = {
     {"encrypted", "Encrypted"},
     {"storage-tier", "StorageTier"},
     {"parent-snapshot-id", "ParentSnapshotId"},
+    {"restorable-by", NULL}, /* blocksnap's: --restorable-by-user-ids */
     {NULL, NULL},
 };
 
@@ -702,6 +793,8 @@ static int filters_match(const struct filter_field *fields, json_t *o, const bsn
         json_t *tags = json_object_get(o, "Tags"), *t;
         size_t k;
 
+        if (strcmp(f[i].name, "restorable-by") == 0) /* on the record: restorable_match() */
+            continue;
         if (strncmp(f[i].name, "tag:", 4) == 0 || strcmp(f[i].name, "tag-key") == 0) {
             bool by_key = f[i].name[3] == '-';
             json_array_foreach (tags, k, t) {
@@ -767,17 +860,47 @@ int describe_new(const bsnap_store *s, enum page_kind kind, const bsnap_filter *
     return 0;
 }
 
+/* Whether snapshot @r passes the "restorable-by" filter of @d, if any:
+ * a value "all" matches a public snapshot, an account id one that account
+ * owns or that is shared with it by id.  1, 0. */
+static int restorable_match(const struct describe *d, const struct snapshot_rec *r)
+{
+    for (size_t i = 0; i < d->nfilters; i++) {
+        const bsnap_filter *f = &d->filters[i];
+        bool ok = false;
+        if (strcmp(f->name, "restorable-by") != 0)
+            continue;
+        for (size_t j = 0; j < f->nvalues && !ok; j++)
+            ok = strcmp(f->values[j], "all") == 0
+                     ? r->cvp.all
+                     : strcmp(owner_of(d->s, r->owner), f->values[j]) == 0 ||
+                           shares_has(&r->cvp, f->values[j]);
+        if (!ok)
+            return 0;
+    }
+    return 1;
+}
+
 int describe_add(struct describe *d, const void *rec)
 {
     const char *id;
     json_t *o;
     int m;
 
-    /* Another account's records are not there for this one (owner.h). */
-    if (!owner_visible(d->s, d->kind == PAGE_SNAPSHOTS ? ((const struct snapshot_rec *)rec)->owner
-                             : d->kind == PAGE_VOLUMES ? ((const struct volume_rec *)rec)->owner
-                                                       : ((const struct image_rec *)rec)->owner))
+    /* Another account's records are not there for this one unless shared
+     * with it (owner.h). */
+    if (d->kind == PAGE_SNAPSHOTS) {
+        const struct snapshot_rec *sr = rec;
+        if (!owner_shared(d->s, sr->owner, &sr->cvp))
+            return 1;
+        m = restorable_match(d, sr);
+        if (m <= 0)
+            return m < 0 ? m : 1;
+    } else if (!owner_visible(d->s, d->kind == PAGE_VOLUMES
+                                        ? ((const struct volume_rec *)rec)->owner
+                                        : ((const struct image_rec *)rec)->owner)) {
         return 1;
+    }
     switch (d->kind) {
     case PAGE_SNAPSHOTS:
         id = ((const struct snapshot_rec *)rec)->id;

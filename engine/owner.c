@@ -5,6 +5,7 @@
 
 #include "error.h"
 #include "owner.h"
+#include "record.h"
 #include "store-handle.h"
 
 const char *owner_of(const bsnap_store *s, const char *owner)
@@ -15,6 +16,11 @@ const char *owner_of(const bsnap_store *s, const char *owner)
 bool owner_visible(const bsnap_store *s, const char *owner)
 {
     return strcmp(owner_of(s, owner), s->caller) == 0;
+}
+
+bool owner_shared(const bsnap_store *s, const char *owner, const struct shares *sh)
+{
+    return owner_visible(s, owner) || (sh && (sh->all || shares_has(sh, s->caller)));
 }
 
 void owner_stamp(const bsnap_store *s, char ret_owner[13])

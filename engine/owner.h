@@ -3,14 +3,19 @@
  * Every snapshot, volume and image record carries its owner account; a
  * record written before owners were kept has none and belongs to the
  * store's account.  The calling account is the store handle's
- * (bsnap_store_set_account(), by default the store's account).  For now a
- * caller sees and acts on only what it owns: another account's resource is
- * *.NotFound, as EC2 answers for a resource one cannot see.  This is the one
- * place that rule lives, so that launch and create-volume permissions can
- * widen it (owner_visible() taking the record's permissions too).  The
- * checks on loaded records that fail as if the record did not exist are
- * owner_check_snapshot() and owner_check_volume() (catalog.h) and
- * owner_check_image() (image.h), each a call of owner_visible().
+ * (bsnap_store_set_account(), by default the store's account).  Two rules,
+ * both here:
+ *  - acting on a resource (delete, tag, modify, deregister, being the
+ *    parent of one's own snapshot) is for its owner only: owner_visible();
+ *  - reading one (describe, restore, copy, diff, the FUSE view) is for its
+ *    owner and for whom it is shared with (a snapshot's create-volume
+ *    permissions: an account id or the group all): owner_shared().
+ * Another account's resource that is not shared with the caller is
+ * *.NotFound, as EC2 answers for a resource one cannot see; one shared
+ * with the caller that it tries to act on is UnauthorizedOperation.  The
+ * checks on loaded records are owner_check_snapshot() (act) and
+ * owner_read_snapshot() (read), owner_check_volume() (catalog.h) and
+ * owner_check_image() (image.h).
  */
 #ifndef BSNAP_OWNER_H
 #define BSNAP_OWNER_H
@@ -24,6 +29,10 @@
 const char *owner_of(const bsnap_store *s, const char *owner);
 /* Whether the calling account may see (and act on) a resource of @owner. */
 bool owner_visible(const bsnap_store *s, const char *owner);
+struct shares;
+/* Whether the calling account may read a resource of @owner shared as @sh
+ * says (NULL: not shared): it owns it, or @sh names it or the group all. */
+bool owner_shared(const bsnap_store *s, const char *owner, const struct shares *sh);
 /* Stamp @ret_owner (a new record's owner field) with the calling account. */
 void owner_stamp(const bsnap_store *s, char ret_owner[13]);
 

@@ -29,6 +29,23 @@ struct tags {
     size_t n;
 };
 
+/* Who besides the owner may use a resource: EC2's create-volume
+ * permissions of a snapshot (launch permissions of an image): the group
+ * "all" (public) and account ids, sorted, without duplicates. */
+struct shares {
+    bool all;
+    size_t n;
+    char (*users)[13]; /* malloc'd, NULL when n is 0 */
+};
+
+void shares_clear(struct shares *sh);
+/* Whether @account (12 digits) is one of @sh's users. */
+bool shares_has(const struct shares *sh, const char *account);
+/* Add / remove @account; adding one present or removing one absent does
+ * nothing.  -ENOMEM (not recorded). */
+int shares_add(struct shares *sh, const char *account);
+void shares_remove(struct shares *sh, const char *account);
+
 struct snapshot_rec {
     char id[BSNAP_ID_MAX];
     char volume_id[BSNAP_ID_MAX];
@@ -50,6 +67,9 @@ struct snapshot_rec {
     /* The owner account ("owner"); "" in records written before owners
      * were kept: the store's account. */
     char owner[13];
+    /* Its create-volume permissions ("create-volume-permission": {"all":
+     * true, "users": [...]}, absent when none, as in older records). */
+    struct shares cvp;
     /* The partition table found when it was taken ("partitions"); false in
      * older records and pending ones. */
     bool parts_known;

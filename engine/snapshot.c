@@ -195,8 +195,10 @@ static int load_parent(bsnap_store *s, const bsnap_snapshot_options *o,
     if (r < 0)
         return r;
     r = catalog_snapshot_load(txn, pid, parent);
+    /* a parent is only read: one shared with the caller will do, as the
+     * snapshot a volume was restored from does */
     if (r == 0 && o->parent_id)
-        r = owner_check_snapshot(s, parent);
+        r = owner_read_snapshot(s, parent);
     if (r < 0) {
         if (o->parent_id)
             return error_param(r, "ParentId");

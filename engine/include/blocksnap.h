@@ -259,12 +259,13 @@ BSNAP_API BSNAP_WUR int bsnap_store_open(const char *path, unsigned flags,
 BSNAP_API void bsnap_store_close(bsnap_store *store);
 
 /** Act as account @account (12 digits) from now on: what this handle
- * creates is owned by it, and it sees and acts on only the snapshots,
- * volumes and images it owns (another account's id is *.NotFound).
- * Records written before owners were kept belong to the store's account,
- * which is also the calling account until this is called.  Accounts
- * separate resources, they do not protect them: a process that can read the
- * store's files is trusted like its owner.  Call it before the handle is
+ * creates is owned by it, it acts on only the snapshots, volumes and
+ * images it owns, and sees those and the snapshots shared with it
+ * (bsnap_snapshot_attribute_modify()); another account's id is
+ * *.NotFound.  Records written before owners were kept belong to the
+ * store's account, which is also the calling account until this is
+ * called.  Accounts separate resources, they do not protect them: a
+ * process that can read the store's files is trusted like its owner.  Call it before the handle is
  * shared between threads.  Errors: -EINVAL (InvalidParameterValue, OwnerId)
  * for an id that is not 12 digits. */
 BSNAP_API BSNAP_WUR int bsnap_store_set_account(bsnap_store *store, const char *account)
@@ -584,12 +585,17 @@ typedef struct bsnap_describe_options {
 #define BSNAP_NEXT_TOKEN_MAX 128
 
 /** Describe snapshots as EC2's DescribeSnapshots: {"Snapshots":[…]} and,
- * when another page remains, "NextToken".
+ * when another page remains, "NextToken".  The caller sees its own
+ * snapshots and those shared with it (by account id or publicly); the
+ * tags of another account's snapshot are left out.
  *
  * @opts in, optional (NULL: every snapshot): ids, filters and paging as
  * bsnap_describe_options says.  Filters: description, snapshot-id,
  * volume-id, volume-size, status, start-time, owner-id, progress,
- * encrypted, storage-tier, parent-snapshot-id, tag:KEY, tag-key.
+ * encrypted, storage-tier, parent-snapshot-id, tag:KEY, tag-key, and
+ * blocksnap's restorable-by (EC2's RestorableBy.N: a value "all" keeps
+ * public snapshots, an account id those it owns or that are shared with it
+ * by id).
  * @ret_doc out: a new jansson object; the caller json_decref()s it.
  * Errors: -EINVAL (InvalidSnapshotID.Malformed; InvalidParameterValue for
  * an unknown filter name, a @max_results below 5 or a bad @next_token;
@@ -682,6 +688,62 @@ BSNAP_API BSNAP_WUR int bsnap_volume_describe_one(bsnap_store *store, const char
  * (InvalidVolume.NotFound); -EBUSY (VolumeInUse) while a snapshot of it is
  * being taken; -EIO; -ENOSPC. */
 BSNAP_API BSNAP_WUR int bsnap_volume_delete(bsnap_store *store, const char *id) BSNAP_NONNULL(1, 2);
+
+/* ---- sharing: create-volume permissions ---- */
+
+/** A change of permissions (EC2's CreateVolumePermission, or its flat form
+ * OperationType + UserId.N + UserGroup.N): account ids (12 digits) and
+ * groups (only "all": everyone, public) to add and to remove.  Strings are
+ * borrowed for the call. */
+typedef struct bsnap_permission_change {
+    const char *const *add_users;
+    size_t nadd_users;
+    const char *const *add_groups;
+    size_t nadd_groups;
+    const char *const *remove_users;
+    size_t nremove_users;
+    const char *const *remove_groups;
+    size_t nremove_groups;
+} bsnap_permission_change;
+
+/** Share snapshot @id, or stop sharing it, as EC2's
+ * ModifySnapshotAttribute: @attribute must be "createVolumePermission".
+ * An account or group given the permission may describe the snapshot,
+ * restore it (bsnap_volume_create(), readers) and copy it; it may not
+ * delete, tag or share it, and sees none of its tags.  Adding a present
+ * entry or removing an absent one does nothing.  Every item is checked
+ * before anything changes: one bad item and nothing is applied.  Only the
+ * owner may call it.
+ * Errors: -EINVAL (InvalidSnapshotID.Malformed; InvalidParameterValue,
+ * Attribute, for another attribute; InvalidParameterCombination for adds
+ * and removes in one call; MissingParameter for neither;
+ * InvalidAMIAttributeItemValue for an account id that is not 12 digits or
+ * a group other than "all"); -ENOENT (InvalidSnapshot.NotFound, also for
+ * another account's snapshot not shared with the caller); -EACCES
+ * (AuthFailure) for one shared with the caller; -EIO; -ENOSPC.
+ * Encrypted snapshots cannot be shared yet, as no snapshot is encrypted. */
+BSNAP_API BSNAP_WUR int bsnap_snapshot_attribute_modify(bsnap_store *store, const char *id,
+                                                        const char *attribute,
+                                                        const bsnap_permission_change *change)
+    BSNAP_NONNULL(1, 2, 3, 4);
+
+/** Describe an attribute of snapshot @id as EC2's DescribeSnapshotAttribute:
+ * @attribute "createVolumePermission" gives {"SnapshotId",
+ * "CreateVolumePermissions": [{"Group":"all"}, {"UserId":"…"}, …]} (empty
+ * when private), "productCodes" {"SnapshotId", "ProductCodes": []}.
+ * Only the owner may call it.  @ret_doc out: a new jansson object; the
+ * caller json_decref()s it.  Errors: as bsnap_snapshot_attribute_modify()
+ * for the id and the attribute; -ENOMEM. */
+BSNAP_API BSNAP_WUR int bsnap_snapshot_attribute_describe(bsnap_store *store, const char *id,
+                                                          const char *attribute, json_t **ret_doc)
+    BSNAP_NONNULL(1, 2, 3, 4);
+
+/** Reset an attribute of snapshot @id as EC2's ResetSnapshotAttribute:
+ * "createVolumePermission" only, which it empties (the snapshot is private
+ * again).  Errors as bsnap_snapshot_attribute_modify(). */
+BSNAP_API BSNAP_WUR int bsnap_snapshot_attribute_reset(bsnap_store *store, const char *id,
+                                                       const char *attribute)
+    BSNAP_NONNULL(1, 2, 3);
 
 /** Add or overwrite tags on resources (snapshots, volumes, images).  All resources
  * are checked first; nothing changes unless all exist.

@@ -744,6 +744,72 @@ static int c_ebs_default_key_modify(struct pctx *c)
     return bsnap_ebs_default_key_modify(c->f->s, NO_KEY, &doc);
 }
 
+static int c_share_malformed(struct pctx *c)
+{
+    const char *u[] = {"111122223333"};
+    return bsnap_snapshot_attribute_modify(
+        c->f->s, "snap-bad", "createVolumePermission",
+        &(bsnap_permission_change){.add_users = u, .nadd_users = 1});
+}
+
+static int c_share_attribute(struct pctx *c)
+{
+    const char *u[] = {"111122223333"};
+    return bsnap_snapshot_attribute_modify(
+        c->f->s, c->snap, "productCodes",
+        &(bsnap_permission_change){.add_users = u, .nadd_users = 1});
+}
+
+static int c_share_user(struct pctx *c)
+{
+    const char *u[] = {"111122223333", "12345"};
+    return bsnap_snapshot_attribute_modify(
+        c->f->s, c->snap, "createVolumePermission",
+        &(bsnap_permission_change){.add_users = u, .nadd_users = 2});
+}
+
+static int c_share_group(struct pctx *c)
+{
+    const char *g[] = {"everyone"};
+    return bsnap_snapshot_attribute_modify(
+        c->f->s, c->snap, "createVolumePermission",
+        &(bsnap_permission_change){.remove_groups = g, .nremove_groups = 1});
+}
+
+static int c_share_both(struct pctx *c)
+{
+    const char *u[] = {"111122223333"}, *g[] = {"all"};
+    return bsnap_snapshot_attribute_modify(
+        c->f->s, c->snap, "createVolumePermission",
+        &(bsnap_permission_change){
+            .add_users = u, .nadd_users = 1, .remove_groups = g, .nremove_groups = 1});
+}
+
+static int c_share_none(struct pctx *c)
+{
+    return bsnap_snapshot_attribute_modify(c->f->s, c->snap, "createVolumePermission",
+                                           &(bsnap_permission_change){0});
+}
+
+static int c_share_missing(struct pctx *c)
+{
+    const char *g[] = {"all"};
+    return bsnap_snapshot_attribute_modify(
+        c->f->s, NO_SNAP, "createVolumePermission",
+        &(bsnap_permission_change){.add_groups = g, .nadd_groups = 1});
+}
+
+static int c_share_describe(struct pctx *c)
+{
+    json_t *doc = NULL;
+    return bsnap_snapshot_attribute_describe(c->f->s, c->snap, "launchPermission", &doc);
+}
+
+static int c_share_reset(struct pctx *c)
+{
+    return bsnap_snapshot_attribute_reset(c->f->s, NO_SNAP, "createVolumePermission");
+}
+
 static const struct param_case {
     const char *name;
     int (*call)(struct pctx *c);
@@ -872,6 +938,23 @@ static const struct param_case {
     {"alias_list", c_alias_list, -ENOENT, "NotFoundException", "KeyId"},
     {"ebs_default_key_modify", c_ebs_default_key_modify, -ENOENT, "NotFoundException", "KmsKeyId"},
     {"store_set_account", c_store_set_account, -EINVAL, "InvalidParameterValue", "OwnerId"},
+    {"snapshot_attribute_modify malformed", c_share_malformed, -EINVAL,
+     "InvalidSnapshotID.Malformed", "SnapshotId"},
+    {"snapshot_attribute_modify attribute", c_share_attribute, -EINVAL, "InvalidParameterValue",
+     "Attribute"},
+    {"snapshot_attribute_modify user", c_share_user, -EINVAL, "InvalidAMIAttributeItemValue",
+     "CreateVolumePermission.Add[1].UserId"},
+    {"snapshot_attribute_modify group", c_share_group, -EINVAL, "InvalidAMIAttributeItemValue",
+     "CreateVolumePermission.Remove[0].Group"},
+    {"snapshot_attribute_modify both", c_share_both, -EINVAL, "InvalidParameterCombination",
+     "CreateVolumePermission"},
+    {"snapshot_attribute_modify none", c_share_none, -EINVAL, "MissingParameter",
+     "CreateVolumePermission"},
+    {"snapshot_attribute_modify missing", c_share_missing, -ENOENT, "InvalidSnapshot.NotFound",
+     "SnapshotId"},
+    {"snapshot_attribute_describe", c_share_describe, -EINVAL, "InvalidParameterValue",
+     "Attribute"},
+    {"snapshot_attribute_reset", c_share_reset, -ENOENT, "InvalidSnapshot.NotFound", "SnapshotId"},
 };
 
 static void test_parameters(void **state)
