@@ -10,8 +10,9 @@
  *   object := field ("," field)*
  *   field  := NAME "=" value
  *   value  := "{" object "}"                        (with sh_syntax.objects)
- *           | "[" [item ("," item)*] "]"
+ *           | "[" [elem ("," elem)*] "]"
  *           | item ("," item)*
+ *   elem   := item | "{" object "}"                  (an object: with sh_syntax.objects)
  *   item   := '"' chars '"' | "'" chars "'" | chars up to "," (or "]", "}")
  *
  * NAME is a letter, then letters, digits, '-' and '_'.  A ","-separated
@@ -125,7 +126,10 @@ static int parse_value(struct sh *sh, const char **pp, int depth, char close, js
             return 0;
         }
         for (;;) {
-            if ((r = read_item(sh, &p, ']', &item)) < 0)
+            /* with objects, a list may hold them: Add=[{UserId=1},{Group=all}] */
+            r = *p == '{' && sh->sx->objects ? parse_value(sh, &p, depth, ']', &item)
+                                             : read_item(sh, &p, ']', &item);
+            if (r < 0)
                 goto fail;
             if (json_array_append_new(items, item) < 0) {
                 r = -ENOMEM;

@@ -119,6 +119,15 @@ int bsf_tags_parse(const char *const *args, size_t nargs, bsnap_tag **ret_tags, 
 int bsf_filters_parse(const char *const *args, size_t nargs, bsnap_filter **ret_filters,
                       size_t *ret_nfilters) BSNAP_NONNULL(3, 4);
 
+/** Parse a permission argument (--create-volume-permission,
+ * --launch-permission): shorthand 'Add=[{UserId=111122223333},{Group=all}],
+ * Remove=[…]' or the same as a JSON object.  @ret out: the lists, pointing
+ * into @ret_doc (json_decref() it) through @ret_block (free() it), both
+ * valid until freed.  The values are not checked (the engine does).
+ * Errors: -EINVAL (InvalidParameterValue) quoting what was wrong; -ENOMEM. */
+int bsf_permission_parse(const char *arg, bsnap_permission_change *ret, json_t **ret_doc,
+                         void **ret_block) BSNAP_NONNULL(1, 2, 3, 4);
+
 /* ------------------------------------------------------------------------
  * Input: whole requests
  * ------------------------------------------------------------------------ */
