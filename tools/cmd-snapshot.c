@@ -90,47 +90,71 @@ out:
     return r;
 }
 
+/* Check the values of list option --@name: each "self", a 12-digit
+ * account, or one of @words ("amazon", "all"). */
+static int check_users(const struct cli *cli, const char *name, const char *const *v, size_t n,
+                       const char *words)
+{
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(v[i], "self") != 0 && strcmp(v[i], words) != 0 &&
+            (strlen(v[i]) != 12 || strspn(v[i], "0123456789") != 12))
+            return output_usage_error(cli->verb, "InvalidUserID.Malformed",
+                                      "--%s: '%s' is not self, %s or a 12-digit account", name,
+                                      v[i], words);
+    return EXIT_OK;
+}
+
+/* Add filter @name with the values @v ("self": the calling account) to
+ * @o's filters, in @values (n strings) and @f (a copy of the filters). */
+static int add_user_filter(const struct cli *cli, bsnap_describe_options *o, const char *name,
+                           const char *const *v, size_t n, const char ***values, bsnap_filter **f)
+{
+    bsnap_filter *nf;
+
+    *values = calloc(n, sizeof **values);
+    nf = calloc(o->nfilters + 1, sizeof *nf);
+    if (!*values || !nf) {
+        free(nf);
+        return output_error_nomem();
+    }
+    for (size_t i = 0; i < n; i++)
+        (*values)[i] = strcmp(v[i], "self") == 0 ? bsnap_store_account(cli->store) : v[i];
+    if (o->nfilters)
+        memcpy(nf, o->filters, o->nfilters * sizeof *nf);
+    nf[o->nfilters] = (bsnap_filter){name, *values, n};
+    free(*f);
+    *f = nf;
+    o->filters = nf;
+    o->nfilters++;
+    return EXIT_OK;
+}
+
 int cmd_describe_snapshots(struct cli *cli, const struct args *a)
 {
     bsnap_describe_options o;
     json_t *doc = NULL;
     int r;
 
-    size_t nowners = 0;
+    size_t nowners = 0, nrest = 0;
     const char *const *owners = arg_list(a, "owner-ids", &nowners);
-    const char **values = NULL;
+    const char *const *rest = arg_list(a, "restorable-by-user-ids", &nrest);
+    const char **values = NULL, **rvalues = NULL;
+    const bsnap_filter *given;
     bsnap_filter *f = NULL;
 
     if ((r = cli_describe_options(cli, a, "snapshot-ids", &o)) != EXIT_OK)
         return r;
-    for (size_t i = 0; i < nowners; i++)
-        if (strcmp(owners[i], "self") != 0 && strcmp(owners[i], "amazon") != 0 &&
-            (strlen(owners[i]) != 12 || strspn(owners[i], "0123456789") != 12)) {
-            free((void *)o.filters);
-            return output_usage_error(cli->verb, "InvalidUserID.Malformed",
-                                      "--owner-ids: '%s' is not self, amazon or a 12-digit account",
-                                      owners[i]);
-        }
-    if ((r = cli_open_store(cli)) == EXIT_OK && nowners) {
-        /* --owner-ids is the owner-id filter, "self" the calling account
-         * (EC2's Owner.N). */
-        values = calloc(nowners, sizeof *values);
-        f = calloc(o.nfilters + 1, sizeof *f);
-        if (!values || !f) {
-            r = output_error_nomem();
-        } else {
-            for (size_t i = 0; i < nowners; i++)
-                values[i] =
-                    strcmp(owners[i], "self") == 0 ? bsnap_store_account(cli->store) : owners[i];
-            if (o.nfilters)
-                memcpy(f, o.filters, o.nfilters * sizeof *f);
-            f[o.nfilters] = (bsnap_filter){"owner-id", values, nowners};
-            free((void *)o.filters);
-            o.filters = f;
-            o.nfilters++;
-            f = NULL;
-        }
-    }
+    given = o.filters;
+    if ((r = check_users(cli, "owner-ids", owners, nowners, "amazon")) == EXIT_OK &&
+        (r = check_users(cli, "restorable-by-user-ids", rest, nrest, "all")) == EXIT_OK)
+        r = cli_open_store(cli);
+    /* --owner-ids is the owner-id filter, --restorable-by-user-ids the
+     * restorable-by one, "self" the calling account (EC2's Owner.N and
+     * RestorableBy.N). */
+    if (r == EXIT_OK && nowners)
+        r = add_user_filter(cli, &o, "owner-id", owners, nowners, &values, &f);
+    if (r == EXIT_OK && nrest)
+        r = add_user_filter(cli, &o, "restorable-by", rest, nrest, &rvalues, &f);
     if (r == EXIT_OK) {
         if (bsnap_snapshot_describe(cli->store, &o, &doc) < 0)
             r = output_engine_error();
@@ -138,9 +162,10 @@ int cmd_describe_snapshots(struct cli *cli, const struct args *a)
             r = output_doc(cli, doc);
     }
     json_decref(doc);
-    free((void *)o.filters);
+    free((void *)given);
     free(f);
     free(values);
+    free(rvalues);
     return r;
 }
 

@@ -60,9 +60,35 @@ static const struct opt copy_image_options[] = {
 static const struct opt describe_snapshots_options[] = {
     {"snapshot-ids", OPT_LIST, "ID", "only these snapshots", false},
     {"owner-ids", OPT_LIST, "OWNER", "only those of these owners: self or account ids", false},
+    {"restorable-by-user-ids", OPT_LIST, "USER", "only those these may restore: self, all or ids",
+     false},
     {"filters", OPT_LIST, "Name=N,Values=V", "EC2 filters: volume-id, status, tag:KEY, ...", false},
     {"max-results", OPT_VALUE, "N", "at most N per page (5 or more; above 1000: 1000)", false},
     {"next-token", OPT_VALUE, "TOKEN", "the page after the one that printed this NextToken", false},
+    {NULL, 0, NULL, NULL, false},
+};
+
+static const struct opt modify_snapshot_attribute_options[] = {
+    {"snapshot-id", OPT_VALUE, "ID", "the snapshot to share or unshare", true},
+    {"attribute", OPT_VALUE, "NAME", "createVolumePermission (the default)", false},
+    {"create-volume-permission", OPT_VALUE, "PERM", "Add=[{UserId=ID},{Group=all}] or Remove=[...]",
+     false},
+    {"operation-type", OPT_VALUE, "OP", "or: add or remove the --user-ids and --group-names",
+     false},
+    {"user-ids", OPT_LIST, "ID", "accounts (12 digits) to add or remove", false},
+    {"group-names", OPT_LIST, "all", "the group all: everyone (public)", false},
+    {NULL, 0, NULL, NULL, false},
+};
+
+static const struct opt describe_snapshot_attribute_options[] = {
+    {"snapshot-id", OPT_VALUE, "ID", "the snapshot", true},
+    {"attribute", OPT_VALUE, "NAME", "createVolumePermission or productCodes", true},
+    {NULL, 0, NULL, NULL, false},
+};
+
+static const struct opt reset_snapshot_attribute_options[] = {
+    {"snapshot-id", OPT_VALUE, "ID", "the snapshot to make private again", true},
+    {"attribute", OPT_VALUE, "NAME", "createVolumePermission", true},
     {NULL, 0, NULL, NULL, false},
 };
 
@@ -222,9 +248,12 @@ const struct verb verbs[] = {
      "The source store is only read, under a shared lock.",
      true},
     {"describe-snapshots", cmd_describe_snapshots, "list snapshots as EC2's DescribeSnapshots",
-     "[--snapshot-ids ID ...] [--owner-ids OWNER ...] [--filters Name=N,Values=V ...] "
-     "[--max-results N] [--next-token TOKEN]",
+     "[--snapshot-ids ID ...] [--owner-ids OWNER ...] [--restorable-by-user-ids USER ...] "
+     "[--filters Name=N,Values=V ...] [--max-results N] [--next-token TOKEN]",
      describe_snapshots_options, 0,
+     "Lists the account's snapshots and those shared with it (without their owner's tags).  "
+     "--restorable-by-user-ids self keeps those the account owns or that are shared with it "
+     "by id, all the public ones, an account id those that account may restore.  "
      "Filters: description, snapshot-id, volume-id, volume-size, status, start-time, "
      "owner-id, parent-snapshot-id, tag:KEY, tag-key.  Values of one filter are OR-ed, filters "
      "are AND-ed; values may use the wildcards * and ?."
@@ -232,6 +261,27 @@ const struct verb verbs[] = {
      "a NextToken to give as --next-token (with the same filters) for the next page.  "
      "--max-results and --next-token do not go with the ids.",
      false},
+    {"modify-snapshot-attribute", cmd_modify_snapshot_attribute,
+     "share a snapshot with accounts, or publicly",
+     "--snapshot-id ID --create-volume-permission PERM | --snapshot-id ID --operation-type "
+     "add|remove [--user-ids ID ...] [--group-names all]",
+     modify_snapshot_attribute_options, 0,
+     "An account given the permission (or everyone, with the group all) sees the snapshot in "
+     "describe-snapshots and may restore it (create-volume) and copy it, but not delete, tag "
+     "or share it, and does not see its tags.  Adds and removes go in separate calls; every "
+     "item is checked before anything changes.  Only the owner may change the permissions.  "
+     "Prints nothing.",
+     true},
+    {"describe-snapshot-attribute", cmd_describe_snapshot_attribute,
+     "print a snapshot's create-volume permissions", "--snapshot-id ID --attribute NAME",
+     describe_snapshot_attribute_options, 0,
+     "Prints {\"SnapshotId\", \"CreateVolumePermissions\": [{\"Group\": \"all\"}, "
+     "{\"UserId\": ID}, ...]} (an empty list: private), or its ProductCodes (always empty).  "
+     "Only the owner may ask.",
+     false},
+    {"reset-snapshot-attribute", cmd_reset_snapshot_attribute, "make a snapshot private again",
+     "--snapshot-id ID --attribute createVolumePermission", reset_snapshot_attribute_options, 0,
+     "Removes every create-volume permission.  Prints nothing.", true},
     {"delete-snapshot", cmd_delete_snapshot, "delete a snapshot", "--snapshot-id ID",
      delete_snapshot_options, 0,
      "Frees only what no other snapshot shares; run `blocksnap gc` to return the space of "
