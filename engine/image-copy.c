@@ -20,6 +20,7 @@
 #include "copy.h"
 #include "error.h"
 #include "image.h"
+#include "owner.h"
 #include "store.h"
 #include "util.h"
 #include "xref.h"
@@ -190,12 +191,35 @@ int bsnap_image_copy(bsnap_store *s, bsnap_store *src, const bsnap_image_copy_op
         error_set_parameter("SourceImageId");
         goto out;
     }
+    /* An image shared with the caller copies only when its snapshots are
+     * shared with it too (sharing an image does not share its storage). */
+    for (size_t i = 0; !owner_visible(src, srec.owner) && i < srec.nbdm; i++) {
+        struct snapshot_rec sr = {0};
+        if (srec.bdm[i].kind != BDM_EBS || !srec.bdm[i].snapshot_id[0])
+            continue;
+        r = catalog_snapshot_get(src, srec.bdm[i].snapshot_id, &sr);
+        snapshot_rec_clear(&sr);
+        if (r == -ENOENT) {
+            r = bsnap_fail(-EACCES, "AuthFailure",
+                           "You do not have permission to access the storage of this ami: its "
+                           "snapshot %s is not shared with this account",
+                           srec.bdm[i].snapshot_id);
+            error_set_parameter("SourceImageId");
+        }
+        if (r < 0)
+            goto out;
+    }
     tok = image_call_token(s, src, o, hash, autotok);
     r = token_lookup(s, tok, hash, o->client_token != NULL, id);
     if (r < 0)
         goto out;
     if (id[0]) {
         r = image_get(s, id, &have);
+        if (r == 0 && !owner_visible(s, have.owner)) { /* shared with, not copied by, the caller */
+            image_rec_clear(&have);
+            r = bsnap_fail(-ENOENT, "InvalidAMIID.NotFound", "the image id '[%s]' does not exist",
+                           id);
+        }
         if (r == 0 && have.state != BSNAP_IMAGE_DEREGISTERED) {
             bsnap_debug("copy", "image %s: copied already as %s", srec.id, id);
             snprintf(ret_id, BSNAP_ID_MAX, "%s", id);

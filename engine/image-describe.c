@@ -30,7 +30,9 @@ static int check_owners(const bsnap_store *s, const char *const *owners, size_t 
                                           "amazon or aws-marketplace)",
                                           o),
                                "Owners[%zu]", i);
-        if (strcmp(o, "self") == 0 || strcmp(o, bsnap_store_account(s)) == 0)
+        /* an account's images (the caller's, or shared with it) may be
+         * there; amazon's and the marketplace's never are */
+        if (strcmp(o, "self") == 0 || account)
             match = true;
     }
     *ret_match = match;
@@ -65,15 +67,19 @@ static void image_clear_v(void *rec)
     image_rec_clear(rec);
 }
 
+static int image_describe_with(bsnap_store *s, const bsnap_describe_options *o0,
+                               const bsnap_describe_options *o, const char *const *owners,
+                               size_t nowners, bool owner_ok, json_t **ret_doc);
+
 int bsnap_image_describe(bsnap_store *s, const bsnap_describe_options *o, const char *const *owners,
                          size_t nowners, json_t **ret_doc)
 {
-    _cleanup_txn_abort_ meta_txn *txn = NULL;
     const char *const *ids = o ? o->ids : NULL;
     size_t nids = o ? o->nids : 0;
-    struct xref_walk *w = NULL;
+    bsnap_describe_options lo = {0};
+    bsnap_filter *flt = NULL;
+    const char **vals = NULL;
     bool owner_ok = false;
-    struct page pg;
     int r;
 
     bsnap_error_clear();
@@ -85,7 +91,44 @@ int bsnap_image_describe(bsnap_store *s, const bsnap_describe_options *o, const 
     r = check_owners(s, owners, nowners, &owner_ok);
     if (r < 0)
         return r;
-    r = page_begin(s, PAGE_IMAGES, o, owners, nowners, &pg);
+    /* the owners are the owner-id filter, "self" the calling account */
+    if (nowners) {
+        size_t nf = o ? o->nfilters : 0;
+        vals = calloc(nowners, sizeof *vals);
+        flt = calloc(nf + 1, sizeof *flt);
+        if (!vals || !flt) {
+            free(vals);
+            free(flt);
+            return bsnap_fail(-ENOMEM, "InternalError", "out of memory");
+        }
+        for (size_t i = 0; i < nowners; i++)
+            vals[i] = strcmp(owners[i], "self") == 0 ? bsnap_store_account(s) : owners[i];
+        if (nf)
+            memcpy(flt, o->filters, nf * sizeof *flt);
+        flt[nf] = (bsnap_filter){"owner-id", vals, nowners};
+        if (o)
+            lo = *o;
+        lo.filters = flt;
+        lo.nfilters = nf + 1;
+    }
+    r = image_describe_with(s, o, nowners ? &lo : o, owners, nowners, owner_ok, ret_doc);
+    free(vals);
+    free(flt);
+    return r;
+}
+
+static int image_describe_with(bsnap_store *s, const bsnap_describe_options *o0,
+                               const bsnap_describe_options *o, const char *const *owners,
+                               size_t nowners, bool owner_ok, json_t **ret_doc)
+{
+    _cleanup_txn_abort_ meta_txn *txn = NULL;
+    const char *const *ids = o ? o->ids : NULL;
+    size_t nids = o ? o->nids : 0;
+    struct xref_walk *w = NULL;
+    struct page pg;
+    int r;
+
+    r = page_begin(s, PAGE_IMAGES, o0, owners, nowners, &pg);
     if (r < 0)
         return r;
     r = meta_txn_begin(s->meta, false, &txn);
@@ -107,7 +150,7 @@ int bsnap_image_describe(bsnap_store *s, const bsnap_describe_options *o, const 
                 r = image_rec_decode(v, vlen, &rec);
                 if (r < 0)
                     return r;
-                if (owner_check_image(s, &rec) < 0)
+                if (owner_read_image(s, &rec) < 0)
                     r = -ENOENT;
                 image_rec_clear(&rec);
             }
@@ -275,12 +318,21 @@ int bsnap_image_describe_attribute(bsnap_store *s, const char *id, const char *a
     r = image_load(txn, id, &rec);
     if (r == 0)
         r = owner_check_image(s, &rec);
+    if (r == -EACCES) /* shared with the caller: the attributes are the owner's */
+        r = bsnap_fail(-EACCES, "AuthFailure", "not authorized for image '%s'", id);
     if (r < 0)
         return error_param(r, "ImageId");
     if (rec.state == BSNAP_IMAGE_DEREGISTERED) {
         r = error_param(unavailable(id), "ImageId");
     } else if (strcmp(attribute, "launchPermission") == 0) {
-        r = json_image_attribute(id, "LaunchPermissions", NULL, true, ret_doc);
+        json_t *list = NULL;
+        r = image_permissions_json(&rec, &list);
+        if (r >= 0)
+            r = json_image_attribute(id, "LaunchPermissions", NULL, true, ret_doc);
+        if (r >= 0)
+            json_object_set_new(*ret_doc, "LaunchPermissions", list);
+        else
+            json_decref(list);
     } else if (strcmp(attribute, "productCodes") == 0) {
         r = json_image_attribute(id, "ProductCodes", NULL, true, ret_doc);
     } else {
@@ -394,7 +446,7 @@ int bsnap_image_list(bsnap_store *s, bsnap_image_info **ret_infos, size_t *ret_n
         return bsnap_fail(-ENOMEM, "InternalError", "out of memory");
     }
     for (size_t i = 0; i < n; i++)
-        if (all[i].state != BSNAP_IMAGE_DEREGISTERED && owner_visible(s, all[i].owner))
+        if (all[i].state != BSNAP_IMAGE_DEREGISTERED && owner_shared(s, all[i].owner, &all[i].lp))
             info_from_rec(&all[i], &infos[k++]);
     image_recs_free(all, n);
     if (k == 0) {

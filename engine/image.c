@@ -108,14 +108,32 @@ int image_get(bsnap_store *s, const char *id, struct image_rec *ret)
     if (r < 0)
         return r;
     r = image_load(txn, id, ret);
-    return r < 0 ? r : owner_check_image(s, ret);
+    return r < 0 ? r : owner_read_image(s, ret);
 }
 
 int owner_check_image(const bsnap_store *s, struct image_rec *rec)
 {
     char id[BSNAP_ID_MAX];
+    bool shared;
 
     if (owner_visible(s, rec->owner))
+        return 0;
+    shared = owner_shared(s, rec->owner, &rec->lp);
+    snprintf(id, sizeof id, "%s", rec->id);
+    image_rec_clear(rec);
+    if (shared) /* the caller sees it, but it is not its own */
+        return bsnap_fail(-EACCES, "UnauthorizedOperation",
+                          "the image '%s' is shared with this account, which is not its owner: "
+                          "only the owner may change or deregister it",
+                          id);
+    return bsnap_fail(-ENOENT, "InvalidAMIID.NotFound", "the image id '[%s]' does not exist", id);
+}
+
+int owner_read_image(const bsnap_store *s, struct image_rec *rec)
+{
+    char id[BSNAP_ID_MAX];
+
+    if (owner_shared(s, rec->owner, &rec->lp))
         return 0;
     snprintf(id, sizeof id, "%s", rec->id);
     image_rec_clear(rec);

@@ -69,6 +69,9 @@ struct image_rec {
     size_t nbdm;
     struct tags tags;
     char owner[13]; /* as snapshot_rec's (record.h) */
+    /* Its launch permissions ("launch-permission", as a snapshot's
+     * create-volume permissions; absent when private). */
+    struct shares lp;
 };
 
 void image_rec_clear(struct image_rec *r);
@@ -121,10 +124,17 @@ int image_register_as(bsnap_store *s, const bsnap_image_options *o, const char *
  * absent; image_all: every record, sorted by id (free with
  * image_recs_free). */
 int image_load(meta_txn *txn, const char *id, struct image_rec *ret);
-/* Check @id, then load its record in a short read transaction. */
+/* Check @id, then load its record in a short read transaction; the image
+ * must be the caller's or shared with it (owner_read_image()). */
 int image_get(bsnap_store *s, const char *id, struct image_rec *ret);
-/* As owner_check_snapshot() (catalog.h): InvalidAMIID.NotFound. */
+/* As owner_check_snapshot() and owner_read_snapshot() (catalog.h), with
+ * the launch permissions: InvalidAMIID.NotFound, or UnauthorizedOperation
+ * for an image shared with the caller that it tries to change. */
 int owner_check_image(const bsnap_store *s, struct image_rec *rec);
+int owner_read_image(const bsnap_store *s, struct image_rec *rec);
+/* The launch permissions of @rec as DescribeImageAttribute lists them
+ * ([{"Group":"all"}, {"UserId":…}]) (share.c).  -ENOMEM. */
+int image_permissions_json(const struct image_rec *rec, json_t **ret_list);
 int image_save(meta_txn *txn, const struct image_rec *rec);
 /* The images' cross-reference tables rebuilt from the records in @txn (a
  * write transaction) and marked ready. */

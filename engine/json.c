@@ -793,8 +793,8 @@ static int filters_match(const struct filter_field *fields, json_t *o, const bsn
         json_t *tags = json_object_get(o, "Tags"), *t;
         size_t k;
 
-        if (strcmp(f[i].name, "restorable-by") == 0) /* on the record: restorable_match() */
-            continue;
+        if (strcmp(f[i].name, "restorable-by") == 0 || strcmp(f[i].name, "executable-by") == 0)
+            continue; /* on the record: users_match() */
         if (strncmp(f[i].name, "tag:", 4) == 0 || strcmp(f[i].name, "tag-key") == 0) {
             bool by_key = f[i].name[3] == '-';
             json_array_foreach (tags, k, t) {
@@ -860,21 +860,23 @@ int describe_new(const bsnap_store *s, enum page_kind kind, const bsnap_filter *
     return 0;
 }
 
-/* Whether snapshot @r passes the "restorable-by" filter of @d, if any:
- * a value "all" matches a public snapshot, an account id one that account
- * owns or that is shared with it by id.  1, 0. */
-static int restorable_match(const struct describe *d, const struct snapshot_rec *r)
+/* Whether a record of @owner shared as @sh passes the filter @name
+ * ("restorable-by" of snapshots, "executable-by" of images) of @d, if
+ * any: a value "all" matches a public record, an account id one that
+ * account owns or that is shared with it by id.  1, 0. */
+static int users_match(const struct describe *d, const char *name, const char *owner,
+                       const struct shares *sh)
 {
     for (size_t i = 0; i < d->nfilters; i++) {
         const bsnap_filter *f = &d->filters[i];
         bool ok = false;
-        if (strcmp(f->name, "restorable-by") != 0)
+        if (strcmp(f->name, name) != 0)
             continue;
         for (size_t j = 0; j < f->nvalues && !ok; j++)
             ok = strcmp(f->values[j], "all") == 0
-                     ? r->cvp.all
-                     : strcmp(owner_of(d->s, r->owner), f->values[j]) == 0 ||
-                           shares_has(&r->cvp, f->values[j]);
+                     ? sh->all
+                     : strcmp(owner_of(d->s, owner), f->values[j]) == 0 ||
+                           shares_has(sh, f->values[j]);
         if (!ok)
             return 0;
     }
@@ -891,14 +893,15 @@ int describe_add(struct describe *d, const void *rec)
      * with it (owner.h). */
     if (d->kind == PAGE_SNAPSHOTS) {
         const struct snapshot_rec *sr = rec;
-        if (!owner_shared(d->s, sr->owner, &sr->cvp))
+        if (!owner_shared(d->s, sr->owner, &sr->cvp) ||
+            !users_match(d, "restorable-by", sr->owner, &sr->cvp))
             return 1;
-        m = restorable_match(d, sr);
-        if (m <= 0)
-            return m < 0 ? m : 1;
-    } else if (!owner_visible(d->s, d->kind == PAGE_VOLUMES
-                                        ? ((const struct volume_rec *)rec)->owner
-                                        : ((const struct image_rec *)rec)->owner)) {
+    } else if (d->kind == PAGE_IMAGES) {
+        const struct image_rec *ir = rec;
+        if (!owner_shared(d->s, ir->owner, &ir->lp) ||
+            !users_match(d, "executable-by", ir->owner, &ir->lp))
+            return 1;
+    } else if (!owner_visible(d->s, ((const struct volume_rec *)rec)->owner)) {
         return 1;
     }
     switch (d->kind) {
@@ -1012,6 +1015,7 @@ void image_rec_clear(struct image_rec *r)
     free(r->reason_message);
     free(r->bdm);
     tags_clear(&r->tags);
+    shares_clear(&r->lp);
     memset(r, 0, sizeof *r);
 }
 
@@ -1111,6 +1115,7 @@ int image_rec_encode(const struct image_rec *r, char **ret_json, size_t *ret_len
     if (r->tags.n)
         json_object_set_new(o, "tags", tags_to_json(&r->tags));
     owner_to_json(o, r->owner);
+    shares_to_json(o, "launch-permission", &r->lp);
     return dump_record(o, ret_json, ret_len);
 }
 
@@ -1282,7 +1287,8 @@ int image_rec_decode(const void *buf, size_t len, struct image_rec *ret)
         goto out;
     if (bdm_array(json_object_get(o, "mappings"), &r.bdm, &r.nbdm) < 0)
         goto out;
-    if (tags_from_json(json_object_get(o, "tags"), &r.tags) < 0 || owner_from_json(o, r.owner) < 0)
+    if (tags_from_json(json_object_get(o, "tags"), &r.tags) < 0 ||
+        owner_from_json(o, r.owner) < 0 || shares_from_json(o, "launch-permission", &r.lp) < 0)
         goto out;
     *ret = r;
     memset(&r, 0, sizeof r);
@@ -1307,9 +1313,9 @@ static json_t *image_ec2(const bsnap_store *s, const struct image_rec *r)
     snprintf(location, sizeof location, "%s/%s", owner_of(s, r->owner), r->name ? r->name : "");
     o = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:b, s:s, s:s, s:s}", "Architecture",
                   r->architecture, "CreationDate", created, "ImageId", r->id, "ImageLocation",
-                  location, "ImageType", "machine", "OwnerId", owner_of(s, r->owner), "Public", 0,
-                  "PlatformDetails", "Linux/UNIX", "UsageOperation", "RunInstances", "State",
-                  image_state_names[r->state]);
+                  location, "ImageType", "machine", "OwnerId", owner_of(s, r->owner), "Public",
+                  r->lp.all, "PlatformDetails", "Linux/UNIX", "UsageOperation", "RunInstances",
+                  "State", image_state_names[r->state]);
     a = json_array();
     if (!o || !a) {
         json_decref(o);
@@ -1334,7 +1340,7 @@ static json_t *image_ec2(const bsnap_store *s, const struct image_rec *r)
         json_object_set_new(o, "StateReason",
                             json_pack("{s:s, s:s}", "Code", r->reason_code, "Message",
                                       r->reason_message ? r->reason_message : ""));
-    if (r->tags.n)
+    if (r->tags.n && owner_visible(s, r->owner)) /* tags are the owner's alone */
         json_object_set_new(o, "Tags", tags_to_json(&r->tags));
     /* blocksnap's own, after EC2's */
     json_object_set_new(o, "DetectedBootMode", json_string(r->detected));
@@ -1351,6 +1357,7 @@ static const struct filter_field image_fields[] = {
     {"image-id", "ImageId"},
     {"image-type", "ImageType"},
     {"is-public", "Public"},
+    {"executable-by", NULL}, /* blocksnap's: --executable-users */
     {"name", "Name"},
     {"owner-id", "OwnerId"},
     {"root-device-name", "RootDeviceName"},

@@ -1,8 +1,9 @@
 /* share.c - create-volume permissions of snapshots (EC2's
- * Modify/Describe/ResetSnapshotAttribute).
+ * Modify/Describe/ResetSnapshotAttribute) and launch permissions of images
+ * (Modify/ResetImageAttribute launchPermission).
  *
- * The permissions live in the snapshot record (struct shares in
- * record.h), so that the describe walk decides visibility from the record
+ * The permissions live in the snapshot and image records (struct shares
+ * in record.h), so that the describe walk decides visibility from the record
  * it has loaded anyway; who may read what is decided in owner.c.  A change
  * is checked whole before the record is loaded, then applied in one write
  * transaction: all or nothing.
@@ -14,6 +15,7 @@
 
 #include "catalog.h"
 #include "error.h"
+#include "image.h"
 #include "meta.h"
 #include "owner.h"
 #include "record.h"
@@ -36,42 +38,67 @@ static int check_attribute(const char *attribute, bool describe)
     return error_set_parameter("Attribute");
 }
 
-/* Check every item of @c before anything changes. */
-static int check_change(const bsnap_permission_change *c)
+/* Check every item of @c before anything changes; @param names the
+ * request's parameter (CreateVolumePermission, LaunchPermission), @both
+ * whether adds and removes may come in one call (images: yes). */
+static int check_change(const bsnap_permission_change *c, const char *param, bool both)
 {
     const struct {
         const char *const *v;
         size_t n;
         bool user;
-        const char *param;
+        const char *what;
     } lists[] = {
-        {c->add_users, c->nadd_users, true, "CreateVolumePermission.Add[%zu].UserId"},
-        {c->add_groups, c->nadd_groups, false, "CreateVolumePermission.Add[%zu].Group"},
-        {c->remove_users, c->nremove_users, true, "CreateVolumePermission.Remove[%zu].UserId"},
-        {c->remove_groups, c->nremove_groups, false, "CreateVolumePermission.Remove[%zu].Group"},
+        {c->add_users, c->nadd_users, true, "Add[%zu].UserId"},
+        {c->add_groups, c->nadd_groups, false, "Add[%zu].Group"},
+        {c->remove_users, c->nremove_users, true, "Remove[%zu].UserId"},
+        {c->remove_groups, c->nremove_groups, false, "Remove[%zu].Group"},
     };
     bool add = c->nadd_users || c->nadd_groups, remove = c->nremove_users || c->nremove_groups;
 
-    if (add && remove) {
+    if (add && remove && !both) {
         bsnap_fail(-EINVAL, "InvalidParameterCombination",
                    "permissions can be added or removed in one call, not both");
-        return error_set_parameter("CreateVolumePermission");
+        return error_set_parameter("%s", param);
     }
     if (!add && !remove) {
         bsnap_fail(-EINVAL, "MissingParameter", "no permission to add or remove");
-        return error_set_parameter("CreateVolumePermission");
+        return error_set_parameter("%s", param);
     }
     for (size_t k = 0; k < sizeof lists / sizeof lists[0]; k++)
         for (size_t i = 0; i < lists[k].n; i++) {
             const char *v = lists[k].v[i];
+            char where[64];
             if (lists[k].user ? account_ok(v) : strcmp(v, "all") == 0)
                 continue;
             bsnap_fail(-EINVAL, "InvalidAMIAttributeItemValue",
                        "Invalid attribute item value \"%.64s\" for %s item type.", v,
                        lists[k].user ? "userId" : "UserGroup");
-            return error_set_parameter(lists[k].param, i);
+            snprintf(where, sizeof where, lists[k].what, i);
+            return error_set_parameter("%s.%s", param, where);
         }
     return 0;
+}
+
+/* Apply @c (NULL: clear) to @sh: removes first, so that one call may
+ * replace an entry.  -ENOMEM (recorded). */
+static int shares_apply(struct shares *sh, const bsnap_permission_change *c)
+{
+    int r = 0;
+
+    if (!c) {
+        shares_clear(sh);
+        return 0;
+    }
+    for (size_t i = 0; i < c->nremove_users; i++)
+        shares_remove(sh, c->remove_users[i]);
+    if (c->nremove_groups)
+        sh->all = false;
+    for (size_t i = 0; i < c->nadd_users && r >= 0; i++)
+        r = shares_add(sh, c->add_users[i]);
+    if (c->nadd_groups)
+        sh->all = true;
+    return r < 0 ? bsnap_fail(-ENOMEM, "InternalError", "out of memory") : 0;
 }
 
 /* Load snapshot @id for its owner in @txn: another account's is NotFound,
@@ -102,20 +129,7 @@ static int change(bsnap_store *s, const char *id, const bsnap_permission_change 
     r = load_owned(s, txn, id, &rec);
     if (r < 0)
         return r;
-    if (!c) {
-        shares_clear(&rec.cvp);
-    } else {
-        for (size_t i = 0; i < c->nadd_users && r >= 0; i++)
-            r = shares_add(&rec.cvp, c->add_users[i]);
-        for (size_t i = 0; i < c->nremove_users; i++)
-            shares_remove(&rec.cvp, c->remove_users[i]);
-        if (c->nadd_groups)
-            rec.cvp.all = true;
-        if (c->nremove_groups)
-            rec.cvp.all = false;
-        if (r < 0)
-            r = bsnap_fail(-ENOMEM, "InternalError", "out of memory");
-    }
+    r = shares_apply(&rec.cvp, c);
     if (r >= 0)
         r = catalog_snapshot_save(txn, &rec);
     snapshot_rec_clear(&rec);
@@ -139,7 +153,7 @@ int bsnap_snapshot_attribute_modify(bsnap_store *s, const char *id, const char *
         return error_param(r, "SnapshotId");
     r = check_attribute(attribute, false);
     if (r >= 0)
-        r = check_change(c);
+        r = check_change(c, "CreateVolumePermission", false);
     return r < 0 ? r : change(s, id, c);
 }
 
@@ -191,5 +205,102 @@ int bsnap_snapshot_attribute_describe(bsnap_store *s, const char *id, const char
         return bsnap_fail(-ENOMEM, "InternalError", "out of memory");
     }
     *ret_doc = doc;
+    return 0;
+}
+
+/* ---- images: launch permissions ---- */
+
+/* Load image @id for a change of its permissions by its owner, in write
+ * transaction @txn: another account's is NotFound, or AuthFailure when it
+ * is shared with the caller; a deregistered one InvalidAMIID.Unavailable. */
+static int image_load_owned(bsnap_store *s, meta_txn *txn, const char *id, struct image_rec *rec)
+{
+    int r = image_load(txn, id, rec);
+
+    if (r == 0)
+        r = owner_check_image(s, rec);
+    if (r == -EACCES)
+        r = bsnap_fail(-EACCES, "AuthFailure",
+                       "not authorized for image '%s': only its owner may change its launch "
+                       "permissions",
+                       id);
+    if (r == 0 && rec->state == BSNAP_IMAGE_DEREGISTERED) {
+        image_rec_clear(rec);
+        r = bsnap_fail(-ESTALE, "InvalidAMIID.Unavailable",
+                       "the image id '[%s]' is no longer available", id);
+    }
+    return r < 0 ? error_param(r, "ImageId") : 0;
+}
+
+static int image_change(bsnap_store *s, const char *id, const bsnap_permission_change *c)
+{
+    _cleanup_txn_abort_ meta_txn *txn = NULL;
+    struct image_rec rec = {0};
+    int r = meta_txn_begin(s->meta, true, &txn);
+
+    if (r < 0)
+        return r;
+    r = image_load_owned(s, txn, id, &rec);
+    if (r < 0)
+        return r;
+    /* EC2: an image with an encrypted snapshot cannot be public. */
+    for (size_t i = 0; c && c->nadd_groups && i < rec.nbdm; i++)
+        if (rec.bdm[i].kind == BDM_EBS && rec.bdm[i].encrypted == 1) {
+            image_rec_clear(&rec);
+            bsnap_fail(-EPERM, "UnsupportedOperation",
+                       "Encrypted snapshots can't be shared publicly. Specify another snapshot.");
+            return error_set_parameter("LaunchPermission");
+        }
+    r = shares_apply(&rec.lp, c);
+    if (r >= 0)
+        r = image_save(txn, &rec);
+    image_rec_clear(&rec);
+    if (r < 0)
+        return r;
+    r = meta_txn_commit(steal_ptr(txn));
+    if (r >= 0)
+        bsnap_debug("share", "image %s: launch permissions %s", id, c ? "changed" : "reset");
+    return r;
+}
+
+int bsnap_image_permission_modify(bsnap_store *s, const char *id, const bsnap_permission_change *c)
+{
+    int r;
+
+    bsnap_error_clear();
+    r = check_image_id(id);
+    if (r < 0)
+        return error_set_parameter("ImageId");
+    r = check_change(c, "LaunchPermission", true);
+    return r < 0 ? r : image_change(s, id, c);
+}
+
+int bsnap_image_attribute_reset(bsnap_store *s, const char *id, const char *attribute)
+{
+    int r;
+
+    bsnap_error_clear();
+    r = check_image_id(id);
+    if (r < 0)
+        return error_set_parameter("ImageId");
+    if (strcmp(attribute, "launchPermission") != 0) {
+        bsnap_fail(-EINVAL, "InvalidParameterValue",
+                   "only launchPermission can be reset, not '%.64s'", attribute);
+        return error_set_parameter("Attribute");
+    }
+    return image_change(s, id, NULL);
+}
+
+int image_permissions_json(const struct image_rec *rec, json_t **ret_list)
+{
+    json_t *list = json_array();
+
+    if (list && rec->lp.all)
+        json_array_append_new(list, json_pack("{s:s}", "Group", "all"));
+    for (size_t i = 0; list && i < rec->lp.n; i++)
+        json_array_append_new(list, json_pack("{s:s}", "UserId", rec->lp.users[i]));
+    if (!list)
+        return bsnap_fail(-ENOMEM, "InternalError", "out of memory");
+    *ret_list = list;
     return 0;
 }

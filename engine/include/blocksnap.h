@@ -260,8 +260,9 @@ BSNAP_API void bsnap_store_close(bsnap_store *store);
 
 /** Act as account @account (12 digits) from now on: what this handle
  * creates is owned by it, it acts on only the snapshots, volumes and
- * images it owns, and sees those and the snapshots shared with it
- * (bsnap_snapshot_attribute_modify()); another account's id is
+ * images it owns, and sees those and the snapshots and images shared with
+ * it (bsnap_snapshot_attribute_modify(), bsnap_image_permission_modify());
+ * another account's id is
  * *.NotFound.  Records written before owners were kept belong to the
  * store's account, which is also the calling account until this is
  * called.  Accounts separate resources, they do not protect them: a
@@ -1231,14 +1232,18 @@ BSNAP_API BSNAP_WUR int bsnap_image_create(bsnap_store *store, const bsnap_image
  * ImageId, Name, Description, State, OwnerId, CreationDate, Architecture,
  * ImageType, Public, RootDeviceName, RootDeviceType, VirtualizationType,
  * BootMode, EnaSupport, Hypervisor, BlockDeviceMappings, Tags, and
- * blocksnap's DetectedBootMode.  Deregistered images are left out.
+ * blocksnap's DetectedBootMode.  Deregistered images are left out.  The
+ * caller sees its own images and those shared with it
+ * (bsnap_image_permission_modify()), the latter without their tags.
  *
  * @opts in, optional: ids, filters and paging as bsnap_describe_options
  * says (an unknown id is InvalidAMIID.NotFound naming every missing one; a
- * deregistered one is silently left out).  @owners in:
- * "self" or the calling account's id (bsnap_store_set_account()) match its
- * images; any other 12-digit account, "amazon" and "aws-marketplace" match
- * nothing (a caller sees only the images it owns).
+ * deregistered one is silently left out).  @owners in: "self" (the
+ * calling account, bsnap_store_set_account()) or 12-digit accounts keep
+ * the images of those owners that the caller sees; "amazon" and
+ * "aws-marketplace" match nothing.  Besides EC2's filters below, blocksnap's
+ * executable-by (EC2's ExecutableBy.N): a value "all" keeps public images,
+ * an account id those it owns or that are shared with it by id.
  * Filters: architecture, block-device-mapping.delete-on-termination,
  * block-device-mapping.device-name, block-device-mapping.snapshot-id,
  * block-device-mapping.volume-size, block-device-mapping.volume-type,
@@ -1279,8 +1284,9 @@ BSNAP_API BSNAP_WUR int bsnap_image_deregister(bsnap_store *store, const char *i
  * {"ImageId":…, KEY: …} for @attribute "description" ({"Value":…}),
  * "bootMode", "kernel", "ramdisk", "sriovNetSupport", "tpmSupport",
  * "uefiData", "imdsSupport", "lastLaunchedTime", "deregistrationProtection"
- * ({"Value":…} or {} when unset), "launchPermission" ([]: images are
- * private), "productCodes" ([]).  @ret_doc out: a new jansson object; the caller json_decref()s it.
+ * ({"Value":…} or {} when unset), "launchPermission" ([{"Group":"all"},
+ * {"UserId":…}], [] when private), "productCodes" ([]).  Only the owner
+ * may ask (AuthFailure for an image shared with the caller).  @ret_doc out: a new jansson object; the caller json_decref()s it.
  * Errors: -EINVAL (InvalidAMIID.Malformed; InvalidRequest for an unknown
  * attribute); -EACCES (AuthFailure) for "blockDeviceMapping", which EC2
  * refuses too (use describe); -ENOENT (InvalidAMIID.NotFound); -ESTALE
@@ -1288,6 +1294,33 @@ BSNAP_API BSNAP_WUR int bsnap_image_deregister(bsnap_store *store, const char *i
 BSNAP_API BSNAP_WUR int bsnap_image_describe_attribute(bsnap_store *store, const char *id,
                                                        const char *attribute, json_t **ret_doc)
     BSNAP_NONNULL(1, 2, 3, 4);
+
+/** Share image @id, or stop sharing it, as EC2's ModifyImageAttribute
+ * with LaunchPermission (or its flat form): @change as for
+ * bsnap_snapshot_attribute_modify(), except that adds and removes may come
+ * in one call (removes first).  An account given the permission, or
+ * everyone with the group "all" (the image's Public), sees the image in
+ * bsnap_image_describe() (without its tags) and may copy it when the
+ * image's snapshots are shared with it too (bsnap_image_copy()); it may not
+ * deregister, tag or share it.  Every item is checked before anything
+ * changes.  Only the owner may call it.
+ * Errors: -EINVAL (InvalidAMIID.Malformed; MissingParameter for no change;
+ * InvalidAMIAttributeItemValue for an account id that is not 12 digits or
+ * a group other than "all"); -ENOENT (InvalidAMIID.NotFound); -EACCES
+ * (AuthFailure) for an image shared with the caller; -ESTALE
+ * (InvalidAMIID.Unavailable) for a deregistered one; -EPERM
+ * (UnsupportedOperation) for making public an image with an encrypted
+ * snapshot; -EIO; -ENOSPC. */
+BSNAP_API BSNAP_WUR int bsnap_image_permission_modify(bsnap_store *store, const char *id,
+                                                      const bsnap_permission_change *change)
+    BSNAP_NONNULL(1, 2, 3);
+
+/** Reset an attribute of image @id as EC2's ResetImageAttribute: only
+ * "launchPermission", which it empties (private again; the owner keeps
+ * access).  Errors as bsnap_image_permission_modify(), and -EINVAL
+ * (InvalidParameterValue, Attribute) for another attribute. */
+BSNAP_API BSNAP_WUR int bsnap_image_attribute_reset(bsnap_store *store, const char *id,
+                                                    const char *attribute) BSNAP_NONNULL(1, 2, 3);
 
 /** Change one attribute of an image (EC2 ModifyImageAttribute).  Only
  * "description" is supported (at most 255 characters).

@@ -810,6 +810,42 @@ static int c_share_reset(struct pctx *c)
     return bsnap_snapshot_attribute_reset(c->f->s, NO_SNAP, "createVolumePermission");
 }
 
+static int c_image_share_malformed(struct pctx *c)
+{
+    const char *g[] = {"all"};
+    return bsnap_image_permission_modify(
+        c->f->s, "ami-", &(bsnap_permission_change){.add_groups = g, .nadd_groups = 1});
+}
+
+static int c_image_share_user(struct pctx *c)
+{
+    const char *u[] = {"12345678901x"};
+    return bsnap_image_permission_modify(
+        c->f->s, NO_AMI, &(bsnap_permission_change){.remove_users = u, .nremove_users = 1});
+}
+
+static int c_image_share_none(struct pctx *c)
+{
+    return bsnap_image_permission_modify(c->f->s, NO_AMI, &(bsnap_permission_change){0});
+}
+
+static int c_image_share_missing(struct pctx *c)
+{
+    const char *g[] = {"all"};
+    return bsnap_image_permission_modify(
+        c->f->s, NO_AMI, &(bsnap_permission_change){.add_groups = g, .nadd_groups = 1});
+}
+
+static int c_image_reset_attribute(struct pctx *c)
+{
+    return bsnap_image_attribute_reset(c->f->s, NO_AMI, "kernel");
+}
+
+static int c_image_reset_missing(struct pctx *c)
+{
+    return bsnap_image_attribute_reset(c->f->s, NO_AMI, "launchPermission");
+}
+
 static const struct param_case {
     const char *name;
     int (*call)(struct pctx *c);
@@ -955,6 +991,18 @@ static const struct param_case {
     {"snapshot_attribute_describe", c_share_describe, -EINVAL, "InvalidParameterValue",
      "Attribute"},
     {"snapshot_attribute_reset", c_share_reset, -ENOENT, "InvalidSnapshot.NotFound", "SnapshotId"},
+    {"image_permission_modify malformed", c_image_share_malformed, -EINVAL,
+     "InvalidAMIID.Malformed", "ImageId"},
+    {"image_permission_modify user", c_image_share_user, -EINVAL, "InvalidAMIAttributeItemValue",
+     "LaunchPermission.Remove[0].UserId"},
+    {"image_permission_modify none", c_image_share_none, -EINVAL, "MissingParameter",
+     "LaunchPermission"},
+    {"image_permission_modify missing", c_image_share_missing, -ENOENT, "InvalidAMIID.NotFound",
+     "ImageId"},
+    {"image_attribute_reset attribute", c_image_reset_attribute, -EINVAL, "InvalidParameterValue",
+     "Attribute"},
+    {"image_attribute_reset missing", c_image_reset_missing, -ENOENT, "InvalidAMIID.NotFound",
+     "ImageId"},
 };
 
 static void test_parameters(void **state)

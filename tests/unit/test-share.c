@@ -5,7 +5,9 @@
  * the owner's to delete, tag and share (UnauthorizedOperation /
  * AuthFailure), and another account's unshared snapshot is NotFound.  A
  * change is all or nothing; the permissions round-trip through the record
- * and an older record without them reads as private. */
+ * and an older record without them reads as private.  Images' launch
+ * permissions likewise (test_share_image), with EC2's rule that an image
+ * with an encrypted snapshot cannot be public. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -13,6 +15,7 @@
 
 #include <cmocka.h>
 
+#include "image.h"
 #include "record.h"
 #include "unit-helpers.h"
 
@@ -181,6 +184,176 @@ static void test_share_snapshot(void **state)
     free(out);
 }
 
+static int image_modify(struct fixture *f, const char *id, bool add, const char *user,
+                        const char *group)
+{
+    const char *u[] = {user}, *g[] = {group};
+    bsnap_permission_change c = {0};
+
+    if (add) {
+        c.add_users = u, c.nadd_users = user != NULL;
+        c.add_groups = g, c.nadd_groups = group != NULL;
+    } else {
+        c.remove_users = u, c.nremove_users = user != NULL;
+        c.remove_groups = g, c.nremove_groups = group != NULL;
+    }
+    return bsnap_image_permission_modify(f->s, id, &c);
+}
+
+/* The images describe lists to the calling account with filter @filter
+ * (NULL: none) and owners @owner (NULL: none), as "id[+tags][+public]". */
+static char *images_listed(struct fixture *f, const char *filter, const char *value,
+                           const char *owner)
+{
+    bsnap_filter flt = {filter, (const char *const[]){value}, 1};
+    bsnap_describe_options o = {.filters = &flt, .nfilters = filter != NULL};
+    const char *owners[] = {owner};
+    json_t *doc = NULL, *im;
+    char *out = calloc(1, 512);
+    size_t i;
+
+    assert_int_equal(bsnap_image_describe(f->s, &o, owners, owner != NULL, &doc), 0);
+    json_array_foreach (json_object_get(doc, "Images"), i, im) {
+        strcat(out, i ? " " : "");
+        strcat(out, json_string_value(json_object_get(im, "ImageId")));
+        if (json_object_get(im, "Tags"))
+            strcat(out, "+tags");
+        if (json_is_true(json_object_get(im, "Public")))
+            strcat(out, "+public");
+    }
+    json_decref(doc);
+    return out;
+}
+
+static void assert_images(struct fixture *f, const char *filter, const char *value,
+                          const char *owner, const char *want)
+{
+    char *got = images_listed(f, filter, value, owner);
+    if (strcmp(got, want) != 0)
+        print_error("images with %s=%s owner %s: '%s', want '%s'\n", filter ? filter : "-",
+                    value ? value : "-", owner ? owner : "-", got, want);
+    assert_string_equal(got, want);
+    free(got);
+}
+
+static void assert_launch_perms(struct fixture *f, const char *id, const char *want)
+{
+    json_t *doc = NULL;
+    char *got;
+
+    assert_int_equal(bsnap_image_describe_attribute(f->s, id, "launchPermission", &doc), 0);
+    got = json_dumps(json_object_get(doc, "LaunchPermissions"), JSON_COMPACT);
+    assert_string_equal(got, want);
+    free(got);
+    json_decref(doc);
+}
+
+static void test_share_image(void **state)
+{
+    struct fixture *f = *state;
+    char *vol = volume_create(f, "a", 64 * KiB);
+    char snap[BSNAP_ID_MAX], ami[BSNAP_ID_MAX], tagged[BSNAP_ID_MAX + 8];
+    bsnap_block_device_mapping m = {
+        .device_name = "/dev/xvda", .kind = BSNAP_MAPPING_EBS, .snapshot_id = snap};
+    bsnap_image_options io = {.name = "web", .mappings = &m, .nmappings = 1, .no_boot_check = true};
+    bsnap_image_info info;
+    bsnap_tag t = {"secret", "v"};
+    const char *res[1] = {ami};
+    json_t *doc = NULL;
+
+    volume_write(vol, 0, 64 * KiB, 9);
+    snap_path(f, vol, snap);
+    assert_int_equal(bsnap_image_register(f->s, &io, ami), 0);
+    assert_int_equal(bsnap_tags_create(f->s, res, 1, &t, 1), 0);
+    snprintf(tagged, sizeof tagged, "%s+tags", ami);
+    assert_launch_perms(f, ami, "[]");
+
+    as(f, OTHER);
+    assert_images(f, NULL, NULL, NULL, "");
+    assert_error(bsnap_image_get(f->s, ami, &info), -ENOENT, "InvalidAMIID.NotFound");
+    assert_error(image_modify(f, ami, true, OTHER, NULL), -ENOENT, "InvalidAMIID.NotFound");
+
+    /* a bad item first: nothing; then shared with OTHER */
+    as(f, OWNER);
+    {
+        const char *u[] = {OTHER, "1234"};
+        assert_error(bsnap_image_permission_modify(
+                         f->s, ami, &(bsnap_permission_change){.add_users = u, .nadd_users = 2}),
+                     -EINVAL, "InvalidAMIAttributeItemValue");
+        assert_launch_perms(f, ami, "[]");
+    }
+    assert_int_equal(image_modify(f, ami, true, OTHER, NULL), 0);
+    assert_launch_perms(f, ami, "[{\"UserId\":\"" OTHER "\"}]");
+    assert_images(f, "executable-by", OTHER, NULL, tagged);
+    assert_images(f, "executable-by", "all", NULL, "");
+
+    as(f, OTHER);
+    assert_images(f, NULL, NULL, NULL, ami);
+    assert_images(f, NULL, NULL, OTHER, "");
+    assert_images(f, NULL, NULL, OWNER, ami);
+    assert_images(f, "executable-by", OTHER, NULL, ami);
+    assert_int_equal(bsnap_image_get(f->s, ami, &info), 0);
+    assert_error(AS_JSON(res[0], bsnap_image_deregister, f->s, ami, false), -EACCES,
+                 "UnauthorizedOperation");
+    assert_error(bsnap_tags_create(f->s, res, 1, &t, 1), -EACCES, "UnauthorizedOperation");
+    assert_error(image_modify(f, ami, true, NULL, "all"), -EACCES, "AuthFailure");
+    assert_error(bsnap_image_attribute_reset(f->s, ami, "launchPermission"), -EACCES,
+                 "AuthFailure");
+    assert_error(bsnap_image_describe_attribute(f->s, ami, "launchPermission", &doc), -EACCES,
+                 "AuthFailure");
+    as(f, THIRD);
+    assert_images(f, NULL, NULL, NULL, "");
+
+    /* public; add and remove in one call; reset */
+    as(f, OWNER);
+    assert_int_equal(image_modify(f, ami, true, NULL, "all"), 0);
+    as(f, THIRD);
+    snprintf(tagged, sizeof tagged, "%s+public", ami);
+    assert_images(f, NULL, NULL, NULL, tagged);
+    assert_images(f, "is-public", "true", NULL, tagged);
+    assert_images(f, "executable-by", THIRD, NULL, "");
+    as(f, OWNER);
+    {
+        const char *u[] = {THIRD}, *g[] = {"all"};
+        assert_int_equal(
+            bsnap_image_permission_modify(
+                f->s, ami,
+                &(bsnap_permission_change){
+                    .add_users = u, .nadd_users = 1, .remove_groups = g, .nremove_groups = 1}),
+            0);
+    }
+    assert_launch_perms(f, ami, "[{\"UserId\":\"" OTHER "\"},{\"UserId\":\"" THIRD "\"}]");
+    assert_error(bsnap_image_attribute_reset(f->s, ami, "description"), -EINVAL,
+                 "InvalidParameterValue");
+    assert_int_equal(bsnap_image_attribute_reset(f->s, ami, "launchPermission"), 0);
+    assert_launch_perms(f, ami, "[]");
+    as(f, OTHER);
+    assert_error(bsnap_image_get(f->s, ami, &info), -ENOENT, "InvalidAMIID.NotFound");
+
+    /* an image with an encrypted snapshot (the record's mapping says so)
+     * may be shared with an account, not made public */
+    as(f, OWNER);
+    {
+        meta_txn *txn = NULL;
+        struct image_rec rec = {0};
+        assert_int_equal(meta_txn_begin(f->s->meta, true, &txn), 0);
+        assert_int_equal(image_load(txn, ami, &rec), 0);
+        rec.bdm[0].encrypted = 1;
+        assert_int_equal(image_save(txn, &rec), 0);
+        image_rec_clear(&rec);
+        assert_int_equal(meta_txn_commit(txn), 0);
+    }
+    assert_error(image_modify(f, ami, true, NULL, "all"), -EPERM, "UnsupportedOperation");
+    assert_launch_perms(f, ami, "[]");
+    assert_int_equal(image_modify(f, ami, true, OTHER, NULL), 0);
+
+    /* deregistered: Unavailable */
+    assert_int_equal(AS_JSON(res[0], bsnap_image_deregister, f->s, ami, false), 0);
+    free((char *)res[0]);
+    assert_error(image_modify(f, ami, true, THIRD, NULL), -ESTALE, "InvalidAMIID.Unavailable");
+    free(vol);
+}
+
 /* The record keeps the permissions; one without the field is private. */
 static void test_record(void **state)
 {
@@ -220,6 +393,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_share_snapshot, setup_4k, teardown_fixture),
+        cmocka_unit_test_setup_teardown(test_share_image, setup_4k, teardown_fixture),
         cmocka_unit_test(test_record),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
