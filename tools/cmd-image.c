@@ -220,22 +220,35 @@ out:
 
 int cmd_describe_images(struct cli *cli, const struct args *a)
 {
-    size_t nowners;
+    size_t nowners, nexec;
     const char *const *owners = arg_list(a, "owners", &nowners);
+    const char *const *exec = arg_list(a, "executable-users", &nexec);
+    const char **values = NULL;
+    const bsnap_filter *given;
+    bsnap_filter *f = NULL;
     bsnap_describe_options o;
     json_t *doc = NULL;
     int r;
 
     if ((r = cli_describe_options(cli, a, "image-ids", &o)) != EXIT_OK)
         return r;
-    if ((r = cli_open_store(cli)) == EXIT_OK) {
+    given = o.filters;
+    if ((r = cli_check_users(cli, "executable-users", exec, nexec, "all")) == EXIT_OK)
+        r = cli_open_store(cli);
+    /* --executable-users is blocksnap's executable-by filter (EC2's
+     * ExecutableBy.N), "self" the calling account */
+    if (r == EXIT_OK && nexec)
+        r = cli_add_user_filter(cli, &o, "executable-by", exec, nexec, &values, &f);
+    if (r == EXIT_OK) {
         if (bsnap_image_describe(cli->store, &o, owners, nowners, &doc) < 0)
             r = output_engine_error();
         else
             r = output_doc(cli, doc);
     }
     json_decref(doc);
-    free((void *)o.filters);
+    free((void *)given);
+    free(f);
+    free(values);
     return r;
 }
 
@@ -271,11 +284,74 @@ int cmd_describe_image_attribute(struct cli *cli, const struct args *a)
     return r;
 }
 
+/* modify-image-attribute --launch-permission PERM, or --attribute
+ * launchPermission --operation-type add|remove --user-ids … --user-groups all */
+static int modify_launch_permission(struct cli *cli, const struct args *a)
+{
+    const char *perm = arg_value(a, "launch-permission"), *op = arg_value(a, "operation-type");
+    size_t nusers, ngroups;
+    const char *const *users = arg_list(a, "user-ids", &nusers);
+    const char *const *groups = arg_list(a, "user-groups", &ngroups);
+    bsnap_permission_change c = {0};
+    json_t *doc = NULL;
+    void *block = NULL;
+    int r;
+
+    if (perm && (op || nusers || ngroups))
+        return output_usage_error(cli->verb, "InvalidParameterCombination",
+                                  "give --launch-permission, or --operation-type with "
+                                  "--user-ids and --user-groups, not both");
+    if (perm) {
+        if (bsf_permission_parse(perm, &c, &doc, &block) < 0)
+            return output_usage_error(cli->verb, bsf_last_error()->code, "--launch-permission: %s",
+                                      bsf_last_error()->message);
+    } else if (!op) {
+        return output_usage_error(cli->verb, "MissingParameter",
+                                  "give --launch-permission, or --operation-type add|remove");
+    } else if (strcmp(op, "add") == 0) {
+        c = (bsnap_permission_change){
+            .add_users = users, .nadd_users = nusers, .add_groups = groups, .nadd_groups = ngroups};
+    } else if (strcmp(op, "remove") == 0) {
+        c = (bsnap_permission_change){.remove_users = users,
+                                      .nremove_users = nusers,
+                                      .remove_groups = groups,
+                                      .nremove_groups = ngroups};
+    } else {
+        return output_usage_error(cli->verb, "InvalidParameterValue",
+                                  "--operation-type: '%s' is not add or remove", op);
+    }
+    if ((r = cli_open_store(cli)) == EXIT_OK &&
+        bsnap_image_permission_modify(cli->store, arg_value(a, "image-id"), &c) < 0)
+        r = output_engine_error();
+    free(block);
+    json_decref(doc);
+    return r;
+}
+
+int cmd_reset_image_attribute(struct cli *cli, const struct args *a)
+{
+    int r = cli_open_store(cli);
+
+    if (r == EXIT_OK && bsnap_image_attribute_reset(cli->store, arg_value(a, "image-id"),
+                                                    arg_value(a, "attribute")) < 0)
+        r = output_engine_error();
+    return r;
+}
+
 int cmd_modify_image_attribute(struct cli *cli, const struct args *a)
 {
     const char *desc = arg_value(a, "description"), *attr = arg_value(a, "attribute");
     const char *value = arg_value(a, "value");
     int r;
+
+    if (arg_value(a, "launch-permission") || arg_value(a, "operation-type") ||
+        (attr && strcmp(attr, "launchPermission") == 0)) {
+        if (desc || value)
+            return output_usage_error(cli->verb, "InvalidParameterCombination",
+                                      "one attribute per call: the launch permission, or the "
+                                      "description");
+        return modify_launch_permission(cli, a);
+    }
 
     /* --description TEXT (or the AWS CLI's Value=TEXT), or --attribute A
      * --value V. */

@@ -90,10 +90,8 @@ out:
     return r;
 }
 
-/* Check the values of list option --@name: each "self", a 12-digit
- * account, or one of @words ("amazon", "all"). */
-static int check_users(const struct cli *cli, const char *name, const char *const *v, size_t n,
-                       const char *words)
+int cli_check_users(const struct cli *cli, const char *name, const char *const *v, size_t n,
+                    const char *words)
 {
     for (size_t i = 0; i < n; i++)
         if (strcmp(v[i], "self") != 0 && strcmp(v[i], words) != 0 &&
@@ -104,10 +102,8 @@ static int check_users(const struct cli *cli, const char *name, const char *cons
     return EXIT_OK;
 }
 
-/* Add filter @name with the values @v ("self": the calling account) to
- * @o's filters, in @values (n strings) and @f (a copy of the filters). */
-static int add_user_filter(const struct cli *cli, bsnap_describe_options *o, const char *name,
-                           const char *const *v, size_t n, const char ***values, bsnap_filter **f)
+int cli_add_user_filter(const struct cli *cli, bsnap_describe_options *o, const char *name,
+                        const char *const *v, size_t n, const char ***values, bsnap_filter **f)
 {
     bsnap_filter *nf;
 
@@ -145,16 +141,16 @@ int cmd_describe_snapshots(struct cli *cli, const struct args *a)
     if ((r = cli_describe_options(cli, a, "snapshot-ids", &o)) != EXIT_OK)
         return r;
     given = o.filters;
-    if ((r = check_users(cli, "owner-ids", owners, nowners, "amazon")) == EXIT_OK &&
-        (r = check_users(cli, "restorable-by-user-ids", rest, nrest, "all")) == EXIT_OK)
+    if ((r = cli_check_users(cli, "owner-ids", owners, nowners, "amazon")) == EXIT_OK &&
+        (r = cli_check_users(cli, "restorable-by-user-ids", rest, nrest, "all")) == EXIT_OK)
         r = cli_open_store(cli);
     /* --owner-ids is the owner-id filter, --restorable-by-user-ids the
      * restorable-by one, "self" the calling account (EC2's Owner.N and
      * RestorableBy.N). */
     if (r == EXIT_OK && nowners)
-        r = add_user_filter(cli, &o, "owner-id", owners, nowners, &values, &f);
+        r = cli_add_user_filter(cli, &o, "owner-id", owners, nowners, &values, &f);
     if (r == EXIT_OK && nrest)
-        r = add_user_filter(cli, &o, "restorable-by", rest, nrest, &rvalues, &f);
+        r = cli_add_user_filter(cli, &o, "restorable-by", rest, nrest, &rvalues, &f);
     if (r == EXIT_OK) {
         if (bsnap_snapshot_describe(cli->store, &o, &doc) < 0)
             r = output_engine_error();

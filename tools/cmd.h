@@ -118,6 +118,18 @@ int cli_parse_filters(const struct cli *cli, const struct args *a, bsnap_filter 
 int cli_describe_options(const struct cli *cli, const struct args *a, const char *ids_name,
                          bsnap_describe_options *ret);
 
+/* Check the values of list option --@name: each "self", a 12-digit
+ * account, or @word ("amazon", "all").  EXIT_OK, or EXIT_USAGE
+ * (InvalidUserID.Malformed) after printing why.  cmd-snapshot.c. */
+int cli_check_users(const struct cli *cli, const char *name, const char *const *v, size_t n,
+                    const char *word);
+/* Add filter @name with the values @v ("self": the calling account; the
+ * store must be open) to @o's filters: @values (n strings) and @f (a
+ * copy of the filters, replacing an earlier copy) are malloc'd, the
+ * caller frees them.  EXIT_OK or EXIT_FAILED (out of memory, printed). */
+int cli_add_user_filter(const struct cli *cli, bsnap_describe_options *o, const char *name,
+                        const char *const *v, size_t n, const char ***values, bsnap_filter **f);
+
 /* Check the text of option --@name (not NULL) as bsnap_text_check() does:
  * valid UTF-8, at most @max characters.  EXIT_OK, or EXIT_USAGE after
  * printing why. */
@@ -244,6 +256,7 @@ int cmd_describe_images(struct cli *cli, const struct args *a);
 int cmd_deregister_image(struct cli *cli, const struct args *a);
 int cmd_describe_image_attribute(struct cli *cli, const struct args *a);
 int cmd_modify_image_attribute(struct cli *cli, const struct args *a);
+int cmd_reset_image_attribute(struct cli *cli, const struct args *a);
 int cmd_mount(struct cli *cli, const struct args *a);
 int cmd_configure(struct cli *cli, const struct args *a);
 int cmd_umount(struct cli *cli, const struct args *a);

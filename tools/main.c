@@ -194,6 +194,7 @@ static const struct opt create_image_options[] = {
 static const struct opt describe_images_options[] = {
     {"image-ids", OPT_LIST, "ID", "only these images", false},
     {"owners", OPT_LIST, "OWNER", "self or account ids", false},
+    {"executable-users", OPT_LIST, "USER", "only those these may use: self, all or ids", false},
     {"filters", OPT_LIST, "Name=N,Values=V", "EC2 filters: name, state, tag:KEY, ...", false},
     {"max-results", OPT_VALUE, "N", "at most N per page (5 or more; above 1000: 1000)", false},
     {"next-token", OPT_VALUE, "TOKEN", "the page after the one that printed this NextToken", false},
@@ -216,8 +217,20 @@ static const struct opt describe_image_attribute_options[] = {
 static const struct opt modify_image_attribute_options[] = {
     {"image-id", OPT_VALUE, "ID", "the image", true},
     {"description", OPT_VALUE, "TEXT", "the new description (or Value=TEXT)", false},
-    {"attribute", OPT_VALUE, "NAME", "the attribute to change: description", false},
+    {"attribute", OPT_VALUE, "NAME", "the attribute to change: description, launchPermission",
+     false},
     {"value", OPT_VALUE, "TEXT", "its new value", false},
+    {"launch-permission", OPT_VALUE, "PERM", "Add=[{UserId=ID},{Group=all}],Remove=[...]", false},
+    {"operation-type", OPT_VALUE, "OP", "or: add or remove the --user-ids and --user-groups",
+     false},
+    {"user-ids", OPT_LIST, "ID", "accounts (12 digits) to add or remove", false},
+    {"user-groups", OPT_LIST, "all", "the group all: everyone (public)", false},
+    {NULL, 0, NULL, NULL, false},
+};
+
+static const struct opt reset_image_attribute_options[] = {
+    {"image-id", OPT_VALUE, "ID", "the image to make private again", true},
+    {"attribute", OPT_VALUE, "NAME", "launchPermission", true},
     {NULL, 0, NULL, NULL, false},
 };
 
@@ -390,12 +403,15 @@ const struct verb verbs[] = {
      "continues where it stopped; after success it prints the same id again.",
      true},
     {"describe-images", cmd_describe_images, "list images as EC2's DescribeImages",
-     "[--image-ids ID ...] [--owners self] [--filters Name=N,Values=V ...] [--max-results N] "
-     "[--next-token TOKEN]",
+     "[--image-ids ID ...] [--owners self] [--executable-users USER ...] "
+     "[--filters Name=N,Values=V ...] [--max-results N] [--next-token TOKEN]",
      describe_images_options, 0,
+     "Lists the account's images and those shared with it (without their owner's tags).  "
+     "--executable-users self keeps those the account owns or that are shared with it by id, "
+     "all the public ones, an account id those that account may use.  "
      "Filters: name, state, architecture, boot-mode, image-id, description, creation-date, "
-     "root-device-name, virtualization-type, block-device-mapping.snapshot-id (and the other "
-     "block-device-mapping.* of EC2), tag:KEY, tag-key."
+     "root-device-name, virtualization-type, is-public, block-device-mapping.snapshot-id (and "
+     "the other block-device-mapping.* of EC2), tag:KEY, tag-key."
      "  Results come sorted by id; with --max-results N, at most N of them and, when more remain, "
      "a NextToken to give as --next-token (with the same filters) for the next page.  "
      "--max-results and --next-token do not go with the ids.",
@@ -408,9 +424,21 @@ const struct verb verbs[] = {
      true},
     {"describe-image-attribute", cmd_describe_image_attribute, "print one attribute of an image",
      "--image-id ID --attribute NAME", describe_image_attribute_options, 0, NULL, false},
-    {"modify-image-attribute", cmd_modify_image_attribute, "change an image's description",
-     "--image-id ID (--description TEXT | --attribute description --value TEXT)",
-     modify_image_attribute_options, 0, NULL, true},
+    {"modify-image-attribute", cmd_modify_image_attribute,
+     "change an image's description or launch permissions",
+     "--image-id ID --description TEXT | --image-id ID --launch-permission PERM | --image-id ID "
+     "--attribute launchPermission --operation-type add|remove [--user-ids ID ...] "
+     "[--user-groups all]",
+     modify_image_attribute_options, 0,
+     "An account given the launch permission (or everyone, with the group all: the image's "
+     "Public) sees the image in describe-images, without its tags, and may copy it when its "
+     "snapshots are shared with it too (modify-snapshot-attribute); it may not deregister, tag "
+     "or share it.  An image with an encrypted snapshot cannot be made public.  Every item is "
+     "checked before anything changes.  Prints nothing.",
+     true},
+    {"reset-image-attribute", cmd_reset_image_attribute, "make an image private again",
+     "--image-id ID --attribute launchPermission", reset_image_attribute_options, 0,
+     "Removes every launch permission; the owner keeps its access.  Prints nothing.", true},
     {"create-key", cmd_create_key, "create a region key (KMS CreateKey)",
      "[--description TEXT] [--passphrase]", create_key_options, 0,
      "Prints the key's KeyMetadata.  Its 32 bytes of key material go to a key file outside "
