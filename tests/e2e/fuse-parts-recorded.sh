@@ -76,15 +76,16 @@ truncate -s 16M "$T/old.img"
 printf 'label: dos\nstart=2048, size=4096, type=83\nstart=8192, size=4096, type=83\n' |
     sfdisk -q "$T/old.img" >/dev/null || die "sfdisk failed"
 old=$(snapshot_create "$T/old.img")
-# Same length (LMDB's value stays in place): without "partitions" and
-# "check", padded with spaces, which JSON allows.
+# Same length (LMDB's value stays in place): without "owner",
+# "partitions" and "check" (keys older versions did not write), padded
+# with spaces, which JSON allows.
 python3 - "$STORE/meta/data.mdb" "$old" <<'PY'
 import re, sys
 path, sid = sys.argv[1], sys.argv[2].encode()
 with open(path, "rb") as f:
     data = bytearray(f.read())
 pat = re.compile(rb'\{"id":"' + sid + rb'"[^{}]*?"state":"completed"[^{}]*?'
-                 rb'(,"partitions":\[[0-9,\[\]]*\],"check":"[0-9a-f]{16}")\}')
+                 rb'((?:,"owner":"[0-9]{12}")?,"partitions":\[[0-9,\[\]]*\],"check":"[0-9a-f]{16}")\}')
 n = 0
 for m in pat.finditer(bytes(data)):
     a, b = m.span(1)
