@@ -58,6 +58,10 @@ for sig in INT TERM; do
     holder=$!
     on_cleanup_pid "$holder"
     wait_until 10 bash -c "! flock -n '$STORE/lock' true" # the holder has it
+    # The last round's messages must not count for this one: the new
+    # process truncates the file only once it runs, and a signal sent
+    # before it catches signals kills it (exit 128 + N).
+    rm -f "$T/wait.out" "$T/wait.err"
     set -m
     "$BLOCKSNAP" --store "$STORE" create-snapshot --volume "$T/vol.img" --full \
         >"$T/wait.out" 2>"$T/wait.err" &
