@@ -36,11 +36,20 @@ static bool is_space(char c)
 }
 
 /* @s[0..len) with blanks trimmed at both ends, malloc'd. */
+/* A name or value without the blanks around it; carriage returns count
+ * as blanks at its ends, so that a value followed by several (one is
+ * the CRLF's, dropped with the line end) reads the same once the file is
+ * written back with plain line ends. */
+static bool is_trim(char c)
+{
+    return is_space(c) || c == '\r';
+}
+
 static char *trimmed(const char *s, size_t len)
 {
-    while (len && is_space(*s))
+    while (len && is_trim(*s))
         s++, len--;
-    while (len && is_space(s[len - 1]))
+    while (len && is_trim(s[len - 1]))
         len--;
     return strndup(s, len);
 }

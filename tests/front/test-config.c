@@ -59,6 +59,19 @@ static void test_grammar(void **state)
     assert_false(bsf_ini_has_section(ini, "profile spaced"));
     bsf_ini_free(ini);
     bsf_ini_free(NULL);
+
+    /* Carriage returns before the line end beyond the CRLF's one are the
+     * value's blanks: it reads the same after the file is written back
+     * (found by fuzz-config: "u-utp\r" became "u-utp"). */
+    char *text = NULL;
+    ini = parse("[default]\nregion=u-utp\r\r\r\n");
+    assert_string_equal(bsf_ini_get(ini, "default", "region"), "u-utp");
+    assert_int_equal(bsf_ini_format(ini, &text), 0);
+    bsf_ini_free(ini);
+    ini = parse(text);
+    assert_string_equal(bsf_ini_get(ini, "default", "region"), "u-utp");
+    bsf_ini_free(ini);
+    free(text);
 }
 
 static void test_errors(void **state)
