@@ -107,12 +107,13 @@ static size_t find_key(const bsf_ini *ini, size_t header, const char *key)
     return SIZE_MAX;
 }
 
-/* Interpret line @i (pushed already); @last_key: whether the line before
- * was a key line or its continuation. */
-static int parse_line(bsf_ini *ini, size_t i, size_t header, bool *last_key)
+/* Interpret line @i (pushed already) as text @t (its text without the
+ * CR of a CRLF); @last_key: whether the line before was a key line or its
+ * continuation. */
+static int parse_text(bsf_ini *ini, size_t i, size_t header, bool *last_key, const char *t)
 {
     struct ini_line *l = &ini->lines[i];
-    const char *t = l->text, *s = t;
+    const char *s = t;
     size_t len = strlen(t);
 
     l->owner = header;
@@ -169,6 +170,25 @@ static int parse_line(bsf_ini *ini, size_t i, size_t header, bool *last_key)
     return 0;
 }
 
+/* A line keeps its bytes as the file has them, a CRLF's CR too, so that
+ * the file written back (bsf_ini_format()) is the same and reads the
+ * same; the CR is left out only where the line is interpreted. */
+static int parse_line(bsf_ini *ini, size_t i, size_t header, bool *last_key)
+{
+    const char *raw = ini->lines[i].text;
+    size_t n = strlen(raw);
+    char *t;
+    int r;
+
+    if (n && raw[n - 1] == '\r')
+        n--;
+    if (!(t = strndup(raw, n)))
+        return -ENOMEM;
+    r = parse_text(ini, i, header, last_key, t);
+    free(t);
+    return r;
+}
+
 int bsf_ini_parse(const char *text, size_t len, bsf_ini **ret)
 {
     bsf_ini *ini;
@@ -183,11 +203,9 @@ int bsf_ini_parse(const char *text, size_t len, bsf_ini **ret)
         return -ENOMEM;
     for (size_t pos = 0; pos < len && r == 0;) {
         const char *nl = memchr(text + pos, '\n', len - pos);
-        size_t end = nl ? (size_t)(nl - text) : len, l = end - pos;
+        size_t end = nl ? (size_t)(nl - text) : len;
 
-        if (l && text[pos + l - 1] == '\r')
-            l--;
-        r = ini_push(ini, text + pos, l);
+        r = ini_push(ini, text + pos, end - pos);
         if (r == 0)
             r = parse_line(ini, ini->n - 1, header, &last_key);
         if (r == 0 && ini->lines[ini->n - 1].section)
