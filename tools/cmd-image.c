@@ -288,38 +288,14 @@ int cmd_describe_image_attribute(struct cli *cli, const struct args *a)
  * launchPermission --operation-type add|remove --user-ids … --user-groups all */
 static int modify_launch_permission(struct cli *cli, const struct args *a)
 {
-    const char *perm = arg_value(a, "launch-permission"), *op = arg_value(a, "operation-type");
-    size_t nusers, ngroups;
-    const char *const *users = arg_list(a, "user-ids", &nusers);
-    const char *const *groups = arg_list(a, "user-groups", &ngroups);
     bsnap_permission_change c = {0};
     json_t *doc = NULL;
     void *block = NULL;
     int r;
 
-    if (perm && (op || nusers || ngroups))
-        return output_usage_error(cli->verb, "InvalidParameterCombination",
-                                  "give --launch-permission, or --operation-type with "
-                                  "--user-ids and --user-groups, not both");
-    if (perm) {
-        if (bsf_permission_parse(perm, &c, &doc, &block) < 0)
-            return output_usage_error(cli->verb, bsf_last_error()->code, "--launch-permission: %s",
-                                      bsf_last_error()->message);
-    } else if (!op) {
-        return output_usage_error(cli->verb, "MissingParameter",
-                                  "give --launch-permission, or --operation-type add|remove");
-    } else if (strcmp(op, "add") == 0) {
-        c = (bsnap_permission_change){
-            .add_users = users, .nadd_users = nusers, .add_groups = groups, .nadd_groups = ngroups};
-    } else if (strcmp(op, "remove") == 0) {
-        c = (bsnap_permission_change){.remove_users = users,
-                                      .nremove_users = nusers,
-                                      .remove_groups = groups,
-                                      .nremove_groups = ngroups};
-    } else {
-        return output_usage_error(cli->verb, "InvalidParameterValue",
-                                  "--operation-type: '%s' is not add or remove", op);
-    }
+    if ((r = cli_permission_change(cli, a, "launch-permission", "user-groups", &c, &doc, &block)) !=
+        EXIT_OK)
+        return r;
     if ((r = cli_open_store(cli)) == EXIT_OK &&
         bsnap_image_permission_modify(cli->store, arg_value(a, "image-id"), &c) < 0)
         r = output_engine_error();

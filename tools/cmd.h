@@ -262,6 +262,11 @@ int cmd_configure(struct cli *cli, const struct args *a);
 int cmd_umount(struct cli *cli, const struct args *a);
 extern const struct opt mount_options[], umount_options[];
 int cmd_modify_snapshot_attribute(struct cli *cli, const struct args *a);
+/* tools/cmd-share.c: the permission change of a modify verb (or a usage
+ * error, printed) */
+int cli_permission_change(struct cli *cli, const struct args *a, const char *perm_opt,
+                          const char *groups_opt, bsnap_permission_change *c, json_t **ret_doc,
+                          void **ret_block);
 int cmd_describe_snapshot_attribute(struct cli *cli, const struct args *a);
 int cmd_reset_snapshot_attribute(struct cli *cli, const struct args *a);
 int cmd_create_key(struct cli *cli, const struct args *a);
