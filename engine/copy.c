@@ -88,6 +88,15 @@ const char *request_hash_end(struct request_hash *h, const char *client_token, c
     return autotok;
 }
 
+/* 0 when source snapshot @srec can be copied: it is completed. */
+static int source_completed(const struct snapshot_rec *srec)
+{
+    if (srec->state == BSNAP_SNAPSHOT_COMPLETED)
+        return 0;
+    bsnap_fail(-EBUSY, "IncorrectState", "the snapshot '%s' is not completed", srec->id);
+    return error_set_parameter("SourceSnapshotId");
+}
+
 /* The token of copy-snapshot call @o (request_hash_end()). */
 static const char *call_token(const bsnap_store *dst, const bsnap_store *src,
                               const bsnap_copy_options *o, char hash[33], char autotok[40])
@@ -428,11 +437,8 @@ static int copy_within(bsnap_store *s, const bsnap_copy_options *o, char ret_id[
         error_param(r, "SourceSnapshotId");
         goto out;
     }
-    if (srec.state != BSNAP_SNAPSHOT_COMPLETED) {
-        r = bsnap_fail(-EBUSY, "IncorrectState", "the snapshot '%s' is not completed", srec.id);
-        error_set_parameter("SourceSnapshotId");
+    if ((r = source_completed(&srec)) < 0)
         goto out;
-    }
     if (!chunk_id_is_zero(&rec.root) && (r = index_incref(s, txn, &rec.root)) < 0)
         goto out;
     r = catalog_snapshot_save(txn, &rec);
@@ -510,11 +516,8 @@ int bsnap_snapshot_copy(bsnap_store *s, bsnap_store *src, const bsnap_copy_optio
         error_param(r, "SourceSnapshotId");
         goto out;
     }
-    if (srec.state != BSNAP_SNAPSHOT_COMPLETED) {
-        r = bsnap_fail(-EBUSY, "IncorrectState", "the snapshot '%s' is not completed", srec.id);
-        error_set_parameter("SourceSnapshotId");
+    if ((r = source_completed(&srec)) < 0)
         goto out;
-    }
     r = store_lock(s, false, &o->run, &lockfd);
     if (r < 0)
         goto out;
