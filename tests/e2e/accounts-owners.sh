@@ -13,9 +13,7 @@ requires python3
 
 unset BLOCKSNAP_STORE
 B=$BLOCKSNAP
-"$B" configure set blocksnap_account_id 123456789012
-"$B" configure set profile.ops.region local
-"$B" --profile ops configure set blocksnap_account_id 111122223333
+account_profiles 123456789012 ops=111122223333
 
 # ids KEY [ARGS...]: the ids of a describe verb's list, one a line.
 ids() {

@@ -16,11 +16,7 @@ B=$BLOCKSNAP
 OWNER=123456789012
 OTHER=111122223333
 THIRD=444455556666
-"$B" configure set blocksnap_account_id $OWNER
-"$B" configure set profile.ops.region local
-"$B" --profile ops configure set blocksnap_account_id $OTHER
-"$B" configure set profile.far.region local
-"$B" --profile far configure set blocksnap_account_id $THIRD
+account_profiles $OWNER ops=$OTHER far=$THIRD
 STORE=$XDG_DATA_HOME/blocksnap/local
 
 # images ARGS...: the image ids describe-images lists, one a line.

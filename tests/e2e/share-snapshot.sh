@@ -15,9 +15,7 @@ unset BLOCKSNAP_STORE
 B=$BLOCKSNAP
 OWNER=123456789012
 OTHER=111122223333
-"$B" configure set blocksnap_account_id $OWNER
-"$B" configure set profile.ops.region local
-"$B" --profile ops configure set blocksnap_account_id $OTHER
+account_profiles $OWNER ops=$OTHER
 STORE=$XDG_DATA_HOME/blocksnap/local
 
 # ids ARGS...: the snapshot ids describe-snapshots lists, one a line.

@@ -226,6 +226,22 @@ print(v if isinstance(v, str) else json.dumps(v))
 ' "$@"
 }
 
+# account_profiles ACCOUNT [PROFILE=ACCOUNT...]: the default profile's
+# account id, then each named profile in the region "local" (the default
+# profile's when it names none) with its own account id, so that all of
+# them share one store.
+account_profiles() {
+    local p
+    "$BLOCKSNAP" configure set blocksnap_account_id "$1" || die "configure the default account"
+    shift
+    for p in "$@"; do
+        "$BLOCKSNAP" configure set "profile.${p%%=*}.region" local ||
+            die "configure profile ${p%%=*}"
+        "$BLOCKSNAP" --profile "${p%%=*}" configure set blocksnap_account_id "${p#*=}" ||
+            die "configure profile ${p%%=*}"
+    done
+}
+
 # snapshot_create IMG [ARGS...]: snapshot IMG quietly, print the new id.
 snapshot_create() {
     local img=$1
