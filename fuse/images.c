@@ -157,7 +157,13 @@ int images_list(struct fs *fs, const struct node *dir, struct listing *l, size_t
         e = listing_add(l, cap, "manifest.json", S_IFREG, 0);
         for (size_t i = 0; i < one.nmappings && e == 0; i++) {
             const bsnap_image_mapping *m = &one.mappings[i];
+            bsnap_snapshot_info si;
             if (!m->snapshot_id[0])
+                continue;
+            /* An image shared with the account lists the devices whose
+             * snapshots it may read too (its own, or shared with it), as
+             * lookup finds them; the others are left out. */
+            if (bsnap_snapshot_get(fs->store, m->snapshot_id, &si) == -ENOENT)
                 continue;
             snprintf(name, sizeof(name), "%s.img", device_base(m->device));
             e = listing_add(l, cap, name, S_IFREG, 0);

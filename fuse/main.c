@@ -287,7 +287,9 @@ static int check_store(const bsnap_mount_options *o, bsnap_fuse_error *err)
     int e = bsnap_store_open(o->store_path, BSNAP_STORE_RDONLY, NULL, &store);
     if (e < 0)
         return fail_engine(err, e);
-    if (o->snapshot_id) {
+    if (o->account && (e = bsnap_store_set_account(store, o->account)) < 0)
+        fail_engine(err, e);
+    else if (o->snapshot_id) {
         e = bsnap_snapshot_get(store, o->snapshot_id, &info);
         if (e < 0)
             fail_engine(err, e);
@@ -385,6 +387,10 @@ static int serve(struct fuse_session *se, struct fs *fs, const bsnap_mount_optio
                  o->store_path);
         e = bsnap_store_open(o->store_path, BSNAP_STORE_RDONLY, NULL, &fs->store);
     }
+    /* The view is the account's: what it owns and what is shared with it.
+     * Every listing and lookup asks the engine, which applies the rule. */
+    if (e == 0 && o->account)
+        e = bsnap_store_set_account(fs->store, o->account);
     if (e < 0) {
         fail_engine(err, e);
         goto out;

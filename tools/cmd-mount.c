@@ -48,6 +48,7 @@ int cmd_mount(struct cli *cli, const struct args *a)
     o.store_path = path;
     o.mountpoint = a->pos[0];
     o.snapshot_id = arg_value(a, "snapshot-id");
+    o.account = cli->account; /* the profile's: the view is that account's */
     o.foreground = arg_flag(a, "foreground");
     o.allow_other = arg_flag(a, "allow-other");
     o.debug = arg_flag(a, "debug");

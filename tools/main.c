@@ -490,8 +490,9 @@ const struct verb verbs[] = {
      "MOUNTPOINT [--foreground] [--allow-other] [--cache-size SIZE] [--snapshot-id ID]",
      mount_options, 1,
      "MOUNTPOINT/snapshots/ holds snap-ID.img for every completed snapshot and snap-ID.pN for "
-     "each partition of its MBR or GPT table; images/ is for machine images.  Snapshots "
-     "created or deleted while mounted appear or vanish within a second; an open file keeps "
+     "each partition of its MBR or GPT table; images/ is for machine images.  The view is the "
+     "profile's account's: what it owns and what is shared with it.  Snapshots created, "
+     "deleted or shared while mounted appear or vanish within a second; an open file keeps "
      "its data until closed.  Daemonizes unless --foreground.  With --snapshot-id, a "
      "directory mountpoint holds only that snapshot's files and a regular-file mountpoint "
      "becomes the image itself.",

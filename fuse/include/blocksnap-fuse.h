@@ -28,6 +28,10 @@ typedef struct bsnap_mount_options {
     const char *store_path;  /**< the store directory (already resolved) */
     const char *mountpoint;  /**< a directory, or a regular file with snapshot_id */
     const char *snapshot_id; /**< optional: mount only this snapshot */
+    const char *account;     /**< optional: the account (12 digits) whose view
+                              * this is: what it owns and what is shared with
+                              * it (bsnap_store_set_account()); NULL: the
+                              * store's account */
     uint64_t cache_size;     /**< bytes of decompressed chunks kept; 0: 256 MiB */
     bool foreground;         /**< do not daemonize; log to stderr */
     bool allow_other;        /**< let other users in (-o allow_other) */
@@ -40,8 +44,8 @@ typedef struct bsnap_mount_options {
  * the mountpoint exists, is of the right type (a directory; or a regular
  * file, which then becomes the snapshot's image, with snapshot_id) and is
  * not already a mount point; /dev/fuse exists; fusermount3 can be found
- * (when not root); the store opens and the snapshot exists and is
- * completed.  The store is opened for serving only after daemonizing.
+ * (when not root); the store opens, the account is well-formed, and the
+ * snapshot exists, is completed and is the account's or shared with it.  The store is opened for serving only after daemonizing.
  *
  * In the foreground the call returns when the file system is unmounted.
  * Otherwise it returns in the parent once the daemon serves (0) or failed to
