@@ -75,44 +75,32 @@ int catalog_volume_get(bsnap_store *s, const char *id, struct volume_rec *ret)
     return r < 0 ? r : owner_check_volume(s, ret);
 }
 
+static int snapshot_require(const bsnap_store *s, struct snapshot_rec *rec, bool act)
+{
+    int r = owner_require(s, rec->owner, &rec->cvp, act, &owner_snapshot, rec->id);
+
+    if (r < 0)
+        snapshot_rec_clear(rec);
+    return r;
+}
+
 int owner_check_snapshot(const bsnap_store *s, struct snapshot_rec *rec)
 {
-    char id[BSNAP_ID_MAX];
-    bool shared;
-
-    if (owner_visible(s, rec->owner))
-        return 0;
-    shared = owner_shared(s, rec->owner, &rec->cvp);
-    snprintf(id, sizeof id, "%s", rec->id);
-    snapshot_rec_clear(rec);
-    if (shared) /* the caller sees it, but it is not its own */
-        return bsnap_fail(-EACCES, "UnauthorizedOperation",
-                          "the snapshot '%s' is shared with this account, which is not its "
-                          "owner: only the owner may change or delete it",
-                          id);
-    return bsnap_fail(-ENOENT, "InvalidSnapshot.NotFound", "the snapshot '%s' does not exist", id);
+    return snapshot_require(s, rec, true);
 }
 
 int owner_read_snapshot(const bsnap_store *s, struct snapshot_rec *rec)
 {
-    char id[BSNAP_ID_MAX];
-
-    if (owner_shared(s, rec->owner, &rec->cvp))
-        return 0;
-    snprintf(id, sizeof id, "%s", rec->id);
-    snapshot_rec_clear(rec);
-    return bsnap_fail(-ENOENT, "InvalidSnapshot.NotFound", "the snapshot '%s' does not exist", id);
+    return snapshot_require(s, rec, false);
 }
 
 int owner_check_volume(const bsnap_store *s, struct volume_rec *rec)
 {
-    char id[BSNAP_ID_MAX];
+    int r = owner_require(s, rec->owner, NULL, true, &owner_volume, rec->id);
 
-    if (owner_visible(s, rec->owner))
-        return 0;
-    snprintf(id, sizeof id, "%s", rec->id);
-    volume_rec_clear(rec);
-    return bsnap_fail(-ENOENT, "InvalidVolume.NotFound", "the volume '%s' does not exist", id);
+    if (r < 0)
+        volume_rec_clear(rec);
+    return r;
 }
 
 int owner_check_volume_path(const bsnap_store *s, meta_txn *txn, const char *canon)

@@ -111,33 +111,23 @@ int image_get(bsnap_store *s, const char *id, struct image_rec *ret)
     return r < 0 ? r : owner_read_image(s, ret);
 }
 
+static int image_require(const bsnap_store *s, struct image_rec *rec, bool act)
+{
+    int r = owner_require(s, rec->owner, &rec->lp, act, &owner_image, rec->id);
+
+    if (r < 0)
+        image_rec_clear(rec);
+    return r;
+}
+
 int owner_check_image(const bsnap_store *s, struct image_rec *rec)
 {
-    char id[BSNAP_ID_MAX];
-    bool shared;
-
-    if (owner_visible(s, rec->owner))
-        return 0;
-    shared = owner_shared(s, rec->owner, &rec->lp);
-    snprintf(id, sizeof id, "%s", rec->id);
-    image_rec_clear(rec);
-    if (shared) /* the caller sees it, but it is not its own */
-        return bsnap_fail(-EACCES, "UnauthorizedOperation",
-                          "the image '%s' is shared with this account, which is not its owner: "
-                          "only the owner may change or deregister it",
-                          id);
-    return bsnap_fail(-ENOENT, "InvalidAMIID.NotFound", "the image id '[%s]' does not exist", id);
+    return image_require(s, rec, true);
 }
 
 int owner_read_image(const bsnap_store *s, struct image_rec *rec)
 {
-    char id[BSNAP_ID_MAX];
-
-    if (owner_shared(s, rec->owner, &rec->lp))
-        return 0;
-    snprintf(id, sizeof id, "%s", rec->id);
-    image_rec_clear(rec);
-    return bsnap_fail(-ENOENT, "InvalidAMIID.NotFound", "the image id '[%s]' does not exist", id);
+    return image_require(s, rec, false);
 }
 
 /* ---- cross-references (xref.h): tags, and the snapshots live images map ---- */

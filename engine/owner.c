@@ -30,6 +30,29 @@ void owner_stamp(const bsnap_store *s, char ret_owner[13])
     snprintf(ret_owner, 13, "%s", s->caller);
 }
 
+const struct owner_kind owner_snapshot = {"snapshot", "InvalidSnapshot.NotFound",
+                                          "change or delete it", false};
+const struct owner_kind owner_volume = {"volume", "InvalidVolume.NotFound", "change or delete it",
+                                        false};
+const struct owner_kind owner_image = {"image", "InvalidAMIID.NotFound", "change or deregister it",
+                                       true};
+
+int owner_require(const bsnap_store *s, const char *owner, const struct shares *sh, bool act,
+                  const struct owner_kind *k, const char *id)
+{
+    const char *o = k->bracket ? "[" : "", *c = k->bracket ? "]" : "";
+
+    if (act ? owner_visible(s, owner) : owner_shared(s, owner, sh))
+        return 0;
+    if (act && owner_shared(s, owner, sh)) /* the caller sees it, but it is not its own */
+        return bsnap_fail(-EACCES, "UnauthorizedOperation",
+                          "the %s '%s' is shared with this account, which is not its owner: "
+                          "only the owner may %s",
+                          k->noun, id, k->change);
+    return bsnap_fail(-ENOENT, k->notfound, "the %s%s '%s%s%s' does not exist", k->noun,
+                      k->bracket ? " id" : "", o, id, c);
+}
+
 int bsnap_store_set_account(bsnap_store *s, const char *account)
 {
     if (strlen(account) != 12 || strspn(account, "0123456789") != 12)

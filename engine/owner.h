@@ -15,7 +15,7 @@
  * with the caller that it tries to act on is UnauthorizedOperation.  The
  * checks on loaded records are owner_check_snapshot() (act) and
  * owner_read_snapshot() (read), owner_check_volume() (catalog.h) and
- * owner_check_image() (image.h).
+ * owner_check_image() (image.h), all through owner_require().
  */
 #ifndef BSNAP_OWNER_H
 #define BSNAP_OWNER_H
@@ -35,5 +35,22 @@ struct shares;
 bool owner_shared(const bsnap_store *s, const char *owner, const struct shares *sh);
 /* Stamp @ret_owner (a new record's owner field) with the calling account. */
 void owner_stamp(const bsnap_store *s, char ret_owner[13]);
+
+/* How the checks name a kind of resource in their errors. */
+struct owner_kind {
+    const char *noun;     /* "snapshot" */
+    const char *notfound; /* its *.NotFound code */
+    const char *change;   /* what only the owner may do: "change or delete it" */
+    bool bracket;         /* not found, it is "the NOUN id '[ID]'", as EC2 says of images */
+};
+extern const struct owner_kind owner_snapshot, owner_volume, owner_image;
+
+/* 0 when the calling account may act on (@act: owner_visible()) or read
+ * (owner_shared()) the resource @id of @owner shared as @sh; else its
+ * kind's NotFound (-ENOENT), or UnauthorizedOperation (-EACCES) for
+ * acting on a resource shared with the caller.  The callers clear the
+ * record they checked when it fails. */
+int owner_require(const bsnap_store *s, const char *owner, const struct shares *sh, bool act,
+                  const struct owner_kind *k, const char *id);
 
 #endif
