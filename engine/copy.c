@@ -215,15 +215,48 @@ static int find_parent(bsnap_store *s, const bsnap_store *src, const char *src_i
     return 0;
 }
 
+/* In write transaction @txn: whether token @tok names a copy of the
+ * caller's that exists.  find_earlier() looked in a read transaction; two
+ * runs of the same call started together both found nothing there, and
+ * the one that records second must take the first one's copy instead of
+ * making another (two copies, the token naming only the last). */
+static int token_taken(bsnap_store *s, meta_txn *txn, const char *tok, bool *ret_taken)
+{
+    struct snapshot_rec cur = {0};
+    char v[BSNAP_ID_MAX + 40], *sp;
+    int r = copies_get(txn, "token", tok, v, sizeof v);
+
+    *ret_taken = false;
+    if (r < 0 || !v[0])
+        return r;
+    if ((sp = strchr(v, ' ')))
+        *sp = 0;
+    r = catalog_snapshot_load(txn, v, &cur);
+    if (r == 0)
+        *ret_taken = owner_visible(s, cur.owner);
+    snapshot_rec_clear(&cur);
+    if (r == -ENOENT || r == -EINVAL) {
+        bsnap_error_clear(); /* deleted since (find_earlier() says the same) */
+        r = 0;
+    }
+    return r;
+}
+
+/* Record @rec pending under token @tok.  A new copy (@fresh) is recorded
+ * only if no other run of the same call recorded one since find_earlier():
+ * otherwise -EAGAIN (no error set), and the caller looks again. */
 static int record_pending(bsnap_store *s, const struct snapshot_rec *rec, const char *tok,
-                          const char *hash)
+                          const char *hash, bool fresh)
 {
     _cleanup_txn_abort_ meta_txn *txn = NULL;
     char v[BSNAP_ID_MAX + 40];
+    bool taken = false;
     int r = meta_txn_begin(s->meta, true, &txn);
 
     if (r < 0)
         return r;
+    if (fresh && ((r = token_taken(s, txn, tok, &taken)) < 0 || taken))
+        return r < 0 ? r : -EAGAIN;
     r = catalog_snapshot_save(txn, rec);
     if (r < 0)
         return r;
@@ -363,6 +396,7 @@ static int copy_within(bsnap_store *s, const bsnap_copy_options *o, char ret_id[
     r = store_lock(s, false, &o->run, &lockfd);
     if (r < 0)
         goto out;
+again:
     r = find_earlier(s, tok, hash, o->client_token != NULL, &rec, &state);
     if (r < 0)
         goto out;
@@ -428,6 +462,24 @@ static int copy_within(bsnap_store *s, const bsnap_copy_options *o, char ret_id[
     r = meta_txn_begin(s->meta, true, &txn);
     if (r < 0)
         goto out;
+    {
+        /* the same call, run at the same time, made its copy first */
+        bool taken;
+        r = token_taken(s, txn, tok, &taken);
+        if (r < 0)
+            goto out;
+        if (taken) {
+            meta_txn_abort(steal_ptr(txn));
+            snapshot_rec_clear(&srec);
+            snapshot_rec_clear(&rec);
+            snapshot_rec_clear(&parent);
+            memset(&srec, 0, sizeof srec);
+            memset(&rec, 0, sizeof rec);
+            memset(&parent, 0, sizeof parent);
+            have_parent = false;
+            goto again;
+        }
+    }
     /* again, where it counts: the source may have been deleted meanwhile */
     snapshot_rec_clear(&srec);
     r = catalog_snapshot_load(txn, o->source_snapshot_id, &srec);
@@ -521,6 +573,7 @@ int bsnap_snapshot_copy(bsnap_store *s, bsnap_store *src, const bsnap_copy_optio
     r = store_lock(s, false, &o->run, &lockfd);
     if (r < 0)
         goto out;
+again:
     r = find_earlier(s, tok, hash, o->client_token != NULL, &rec, &state);
     if (r < 0)
         goto out;
@@ -574,7 +627,19 @@ int bsnap_snapshot_copy(bsnap_store *s, bsnap_store *src, const bsnap_copy_optio
         snprintf(rec.parent_id, sizeof rec.parent_id, "%s", parent.id);
         snapshot_tree(&parent, &parent_tree);
     }
-    r = record_pending(s, &rec, tok, hash);
+    r = record_pending(s, &rec, tok, hash, state < 0);
+    if (r == -EAGAIN) {
+        /* the same call, run at the same time, recorded its copy first:
+         * continue that one (two runs landing the same chunks is safe;
+         * complete_copy() lets the second find it completed) */
+        bsnap_debug("copy", "snapshot %s: another run of the same call started first", srec.id);
+        snapshot_rec_clear(&rec);
+        snapshot_rec_clear(&parent);
+        memset(&rec, 0, sizeof rec);
+        memset(&parent, 0, sizeof parent);
+        have_parent = false;
+        goto again;
+    }
     if (r < 0)
         goto out;
     r = reader_open(src, srec.id, false, &rd);

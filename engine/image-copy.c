@@ -79,15 +79,27 @@ static int token_lookup(bsnap_store *s, const char *tok, const char *hash, bool 
     return 0;
 }
 
+/* Record token @tok for the new image id @id, unless another run of the
+ * same call recorded one since token_lookup() (two runs started together
+ * both found nothing there): then -EAGAIN (no error set), and the caller
+ * looks again and takes that run's image id. */
 static int token_record(bsnap_store *s, const char *tok, const char *hash, const char *id)
 {
     _cleanup_txn_abort_ meta_txn *txn = NULL;
     char k[XREF_KEY_MAX], v[BSNAP_ID_MAX + 40];
     size_t klen = xref_key("image-token", tok, k);
+    const void *val;
+    size_t vlen;
     int r = meta_txn_begin(s->meta, true, &txn);
 
     if (r < 0)
         return r;
+    r = meta_get(txn, T_COPIES, k, klen, &val, &vlen);
+    if (r == 0)
+        return -EAGAIN;
+    if (r != -ENOENT)
+        return r;
+    bsnap_error_clear();
     snprintf(v, sizeof v, "%s %s", id, hash);
     r = meta_put(txn, T_COPIES, k, klen, v, strlen(v));
     if (r < 0)
@@ -174,6 +186,7 @@ int bsnap_image_copy(bsnap_store *s, bsnap_store *src, const bsnap_image_copy_op
     bsnap_snapshot_stats total = {0};
     char hash[33], autotok[40], id[BSNAP_ID_MAX], other[BSNAP_ID_MAX];
     const char *tok;
+    bool retried = false;
     int r;
 
     bsnap_error_clear();
@@ -210,6 +223,9 @@ int bsnap_image_copy(bsnap_store *s, bsnap_store *src, const bsnap_image_copy_op
             goto out;
     }
     tok = image_call_token(s, src, o, hash, autotok);
+again:
+    image_rec_clear(&have);
+    memset(&have, 0, sizeof have);
     r = token_lookup(s, tok, hash, o->client_token != NULL, id);
     if (r < 0)
         goto out;
@@ -237,6 +253,12 @@ int bsnap_image_copy(bsnap_store *s, bsnap_store *src, const bsnap_image_copy_op
     r = name_taken(s, o->name, id, other);
     if (r < 0)
         goto out;
+    if (other[0] && !id[0] && !retried) {
+        /* maybe the image of the same call, run at the same time, which
+         * registered it since token_lookup(): look once more */
+        retried = true;
+        goto again;
+    }
     if (other[0]) {
         bsnap_fail(-EEXIST, "InvalidAMIName.Duplicate", "AMI name %s is already in use by AMI %s",
                    o->name, other);
@@ -250,6 +272,10 @@ int bsnap_image_copy(bsnap_store *s, bsnap_store *src, const bsnap_image_copy_op
             goto out;
         }
         r = token_record(s, tok, hash, id);
+        if (r == -EAGAIN) {
+            bsnap_debug("copy", "image %s: another run of the same call started first", srec.id);
+            goto again;
+        }
         if (r < 0)
             goto out;
     } else {
@@ -333,6 +359,20 @@ int bsnap_image_copy(bsnap_store *s, bsnap_store *src, const bsnap_image_copy_op
             .ntags = o->copy_image_tags ? srec.tags.n : 0,
         };
         r = image_register_as(s, &io, id, NULL, 0);
+        if (r == -EEXIST) {
+            /* the same call, run at the same time, registered it first:
+             * its image is this call's answer too */
+            struct image_rec done = {0};
+            error_saved why;
+            error_save(&why);
+            if (image_get(s, id, &done) == 0 && done.state != BSNAP_IMAGE_DEREGISTERED) {
+                bsnap_error_clear();
+                r = 0;
+            } else {
+                error_restore(&why); /* another image has the name */
+            }
+            image_rec_clear(&done);
+        }
         if (r < 0)
             goto out;
     }

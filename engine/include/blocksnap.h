@@ -510,7 +510,9 @@ typedef struct bsnap_copy_options {
  * Resumable: a run that fails, is cancelled or killed leaves its pending
  * copy and the chunks it landed; the same call (the same parameters, or
  * the same @opts->client_token) continues it under the same id, and after
- * success returns the same id without copying again.
+ * success returns the same id without copying again.  The same call made
+ * twice at the same time (two processes) makes one copy: both return its
+ * id.
  *
  * Both stores' locks are taken shared (the source's other readers and
  * writers go on; gc waits).  The two stores must have the same chunk size.
@@ -1359,7 +1361,8 @@ typedef struct bsnap_image_copy_options {
  * Resumable and idempotent as bsnap_snapshot_copy(): the same call (same
  * parameters, or the same client token) continues an interrupted copy
  * (the new image's id is chosen and recorded first; its snapshot copies
- * continue) and after success returns the same image id.
+ * continue) and after success returns the same image id; the same call
+ * made twice at the same time registers one image, and both return its id.
  *
  * @ret_id out: the new image id.  @ret_stats out, optional: the sums over
  * the snapshot copies.

@@ -18,9 +18,7 @@ requires cmp python3
 unset BLOCKSNAP_STORE
 OWNER=123456789012
 OTHER=111122223333
-"$BLOCKSNAP" configure set blocksnap_account_id $OWNER
-"$BLOCKSNAP" configure set profile.ops.region local
-"$BLOCKSNAP" --profile ops configure set blocksnap_account_id $OTHER
+account_profiles $OWNER ops=$OTHER
 STORE=$XDG_DATA_HOME/blocksnap/local
 fuse_assert_clean
 
