@@ -92,6 +92,9 @@ static bool code_is_input(const char *code)
         "AlreadyExistsException",
         "InvalidAliasNameException",
         "KMSInvalidStateException",
+        "AccessDeniedException",
+        "ValidationException",
+        "InvalidArnException",
     };
 
     for (size_t i = 0; i < sizeof exact / sizeof exact[0]; i++)

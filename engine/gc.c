@@ -27,6 +27,7 @@
 #include "fault.h"
 #include "idmap.h"
 #include "index.h"
+#include "keys.h"
 #include "pack.h"
 #include "reader.h"
 #include "store.h"
@@ -503,6 +504,8 @@ int bsnap_gc(bsnap_store *s, const bsnap_gc_options *opts, bsnap_gc_stats *ret_s
                    "MaxUnused: %u is not a percentage from 0 to 100", max_unused);
         return error_set_parameter("MaxUnused");
     }
+    /* keys whose deletion date has passed go too (key-deletion.c) */
+    keys_expire(s);
     r = store_lock(s, true, opts ? &opts->run : NULL, &lockfd);
     if (r < 0)
         return r;

@@ -1472,21 +1472,32 @@ int json_deregister_result(const char (*snaps)[BSNAP_ID_MAX], const char *const 
 
 int json_key_metadata(const bsnap_store *s, const struct key_rec *k, json_t **ret_doc)
 {
-    char arn[256], date[32];
-    const char *state = k->state == KEY_ENABLED ? "Enabled" : "Disabled";
+    char arn[256], date[32], gone[32];
+    const char *state = k->deletion_ms            ? "PendingDeletion"
+                        : k->state == KEY_ENABLED ? "Enabled"
+                                                  : "Disabled";
+    json_t *doc;
 
-    snprintf(arn, sizeof arn, "arn:aws:kms:%s:%s:key/%s", s->region, s->account, k->id);
+    keys_arn(s, k, arn, sizeof arn);
     time_format_ms(k->created_ms, date, sizeof date);
-    return doc_out(
-        json_pack("{s:{s:s, s:s, s:s, s:s, s:b, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:[s], s:b}}",
-                  "KeyMetadata", "AWSAccountId", s->account, "KeyId", k->id, "Arn", arn,
-                  "CreationDate", date, "Enabled", k->state == KEY_ENABLED, "Description",
-                  k->description ? k->description : "", "KeyUsage", "ENCRYPT_DECRYPT", "KeyState",
-                  state, "Origin", k->kdf_iterations ? "EXTERNAL" : "AWS_KMS", "KeyManager",
-                  k->manager == KEY_AWS ? "AWS" : "CUSTOMER", "CustomerMasterKeySpec",
-                  "SYMMETRIC_DEFAULT", "KeySpec", "SYMMETRIC_DEFAULT", "EncryptionAlgorithms",
-                  "SYMMETRIC_DEFAULT", "MultiRegion", 0),
-        ret_doc);
+    doc = json_pack("{s:{s:s, s:s, s:s, s:s, s:b, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:[s], s:b}}",
+                    "KeyMetadata", "AWSAccountId", owner_of(s, k->owner), "KeyId", k->id, "Arn",
+                    arn, "CreationDate", date, "Enabled",
+                    k->state == KEY_ENABLED && !k->deletion_ms, "Description",
+                    k->description ? k->description : "", "KeyUsage", "ENCRYPT_DECRYPT", "KeyState",
+                    state, "Origin", k->kdf_iterations ? "EXTERNAL" : "AWS_KMS", "KeyManager",
+                    k->manager == KEY_AWS ? "AWS" : "CUSTOMER", "CustomerMasterKeySpec",
+                    "SYMMETRIC_DEFAULT", "KeySpec", "SYMMETRIC_DEFAULT", "EncryptionAlgorithms",
+                    "SYMMETRIC_DEFAULT", "MultiRegion", 0);
+    if (doc && k->deletion_ms) {
+        time_format_ms(k->deletion_ms, gone, sizeof gone);
+        if (json_object_set_new(json_object_get(doc, "KeyMetadata"), "DeletionDate",
+                                json_string(gone)) < 0) {
+            json_decref(doc);
+            doc = NULL;
+        }
+    }
+    return doc_out(doc, ret_doc);
 }
 
 int json_key_list(const bsnap_store *s, const char (*ids)[KEYS_ID_TEXT], size_t n, json_t **ret_doc)
@@ -1495,7 +1506,7 @@ int json_key_list(const bsnap_store *s, const char (*ids)[KEYS_ID_TEXT], size_t 
     char arn[256];
 
     for (size_t i = 0; arr && i < n; i++) {
-        snprintf(arn, sizeof arn, "arn:aws:kms:%s:%s:key/%s", s->region, s->account, ids[i]);
+        snprintf(arn, sizeof arn, "arn:aws:kms:%s:%s:key/%s", s->region, s->caller, ids[i]);
         if (json_array_append_new(arr, json_pack("{s:s, s:s}", "KeyId", ids[i], "KeyArn", arn))) {
             json_decref(arr);
             arr = NULL;
@@ -1510,7 +1521,7 @@ int json_alias_list(const bsnap_store *s, const struct key_alias *a, size_t n, j
     char arn[512], date[32];
 
     for (size_t i = 0; arr && i < n; i++) {
-        snprintf(arn, sizeof arn, "arn:aws:kms:%s:%s:%s", s->region, s->account, a[i].name);
+        snprintf(arn, sizeof arn, "arn:aws:kms:%s:%s:%s", s->region, s->caller, a[i].name);
         time_format_ms(a[i].created_ms, date, sizeof date);
         if (json_array_append_new(arr, json_pack("{s:s, s:s, s:s, s:s}", "AliasName", a[i].name,
                                                  "AliasArn", arn, "TargetKeyId", a[i].target,

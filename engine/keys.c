@@ -15,6 +15,7 @@
 #include "error.h"
 #include "keys.h"
 #include "meta.h"
+#include "owner.h"
 #include "record.h"
 #include "store.h"
 #include "util.h"
@@ -35,6 +36,9 @@
  * u8 0, u32 iterations, salt */
 #define KDF_MAGIC "BSKP"
 #define KDF_VALUE (4 + 2 + 1 + 1 + 4 + KEYS_SALT_BYTES)
+#define DELETION_VALUE 9
+/* "a", an account and ":", an alias name */
+#define ALIAS_KEY_MAX (1 + 13 + KEYS_ALIAS_MAX)
 
 void keys_wipe(void *p, size_t n)
 {
@@ -424,9 +428,29 @@ static int key_material(const bsnap_store *s, const struct key_rec *k,
 
 /* ---- lookups ---- */
 
+/* The calling account's ARN prefix: aliases and keys are named in its
+ * namespace. */
 static int arn_prefix(const bsnap_store *s, char *out, size_t cap)
 {
-    return snprintf(out, cap, "arn:aws:kms:%s:%s:", s->region, s->account);
+    return snprintf(out, cap, "arn:aws:kms:%s:%s:", s->region, s->caller);
+}
+
+int keys_arn_prefix(const bsnap_store *s, char *out, size_t cap)
+{
+    return arn_prefix(s, out, cap);
+}
+
+void keys_arn(const bsnap_store *s, const struct key_rec *k, char *out, size_t cap)
+{
+    snprintf(out, cap, "arn:aws:kms:%s:%s:key/%s", s->region, owner_of(s, k->owner), k->id);
+}
+
+/* The entry key of key @id's entry @letter ('k' record, 'p' passphrase,
+ * 'o' owner, 'd' deletion) into @k (38 bytes). */
+static void entry_key(char letter, const char *id, char k[1 + KEYS_ID_TEXT])
+{
+    k[0] = letter;
+    memcpy(k + 1, id, 36);
 }
 
 static int key_load(meta_txn *txn, const char *id, struct key_rec *ret)
@@ -438,25 +462,46 @@ static int key_load(meta_txn *txn, const char *id, struct key_rec *ret)
 
     if (!uuid_valid(id))
         return -ENOENT;
-    k[0] = 'k';
-    memcpy(k + 1, id, 36);
+    entry_key('k', id, k);
     if ((r = meta_get(txn, T_KEYS, k, 37, &v, &vlen)) < 0 ||
         (r = key_rec_decode(id, v, vlen, ret)) < 0)
         return r;
-    k[0] = 'p';
+    entry_key('p', id, k);
     r = meta_get(txn, T_KEYS, k, 37, &v, &vlen);
-    if (r == -ENOENT)
-        return 0;
     if (r == 0 && (vlen != KDF_VALUE || memcmp(v, KDF_MAGIC, 4) != 0 ||
                    le16_get((const uint8_t *)v + 4) != 1 || ((const uint8_t *)v)[6] != 1 ||
                    le32_get((const uint8_t *)v + 8) == 0))
         r = bsnap_fail(-EIO, "Store.Corrupt", "key %s: damaged passphrase parameters", id);
-    if (r < 0) {
+    if (r == 0) {
+        ret->kdf_iterations = le32_get((const uint8_t *)v + 8);
+        memcpy(ret->kdf_salt, (const uint8_t *)v + 12, KEYS_SALT_BYTES);
+    }
+    if (r == -ENOENT || r == 0) {
+        entry_key('o', id, k);
+        r = meta_get(txn, T_KEYS, k, 37, &v, &vlen);
+        if (r == 0 && (vlen != 12 || strspn(v, "0123456789") < 12))
+            r = bsnap_fail(-EIO, "Store.Corrupt", "key %s: damaged owner", id);
+        if (r == 0) {
+            memcpy(ret->owner, v, 12);
+            ret->owner[12] = '\0';
+        }
+    }
+    if (r == -ENOENT || r == 0) {
+        /* "d": i64 deletion date (ms), u8 flags (1: even when in use) */
+        entry_key('d', id, k);
+        r = meta_get(txn, T_KEYS, k, 37, &v, &vlen);
+        if (r == 0 &&
+            (vlen != DELETION_VALUE || (int64_t)le64_get(v) <= 0 || ((const uint8_t *)v)[8] > 1))
+            r = bsnap_fail(-EIO, "Store.Corrupt", "key %s: damaged deletion entry", id);
+        if (r == 0) {
+            ret->deletion_ms = (int64_t)le64_get(v);
+            ret->delete_in_use = ((const uint8_t *)v)[8] == 1;
+        }
+    }
+    if (r < 0 && r != -ENOENT) {
         key_rec_clear(ret);
         return r;
     }
-    ret->kdf_iterations = le32_get((const uint8_t *)v + 8);
-    memcpy(ret->kdf_salt, (const uint8_t *)v + 12, KEYS_SALT_BYTES);
     return 0;
 }
 
@@ -467,8 +512,7 @@ static int key_save(meta_txn *txn, const struct key_rec *rec)
     size_t len;
     int r = key_rec_encode(rec, &buf, &len);
 
-    k[0] = 'k';
-    memcpy(k + 1, rec->id, 36);
+    entry_key('k', rec->id, k);
     if (r >= 0)
         r = meta_put(txn, T_KEYS, k, 37, buf, len);
     if (r >= 0 && rec->kdf_iterations) {
@@ -478,26 +522,69 @@ static int key_save(meta_txn *txn, const struct key_rec *rec)
         v[6] = 1;
         le32_put(v + 8, rec->kdf_iterations);
         memcpy(v + 12, rec->kdf_salt, KEYS_SALT_BYTES);
-        k[0] = 'p';
+        entry_key('p', rec->id, k);
         r = meta_put(txn, T_KEYS, k, 37, v, sizeof v);
+    }
+    if (r >= 0 && rec->owner[0]) {
+        entry_key('o', rec->id, k);
+        r = meta_put(txn, T_KEYS, k, 37, rec->owner, 12);
+    }
+    if (r >= 0) {
+        uint8_t v[DELETION_VALUE];
+        entry_key('d', rec->id, k);
+        le64_put(v, (uint64_t)rec->deletion_ms);
+        v[8] = rec->delete_in_use;
+        r = rec->deletion_ms ? meta_put(txn, T_KEYS, k, 37, v, sizeof v)
+                             : meta_del(txn, T_KEYS, k, 37);
+        if (r == -ENOENT)
+            r = 0;
     }
     return r;
 }
 
-/* The key id alias @name names: 0, or -ENOENT (nothing recorded). */
-static int alias_load(meta_txn *txn, const char *name, char ret_id[KEYS_ID_TEXT],
-                      int64_t *ret_created)
+int keys_load(meta_txn *txn, const char *id, struct key_rec *ret)
 {
-    char k[1 + KEYS_ALIAS_MAX + 1];
-    const void *v;
-    size_t vlen, n = strlen(name);
-    int r;
+    return key_load(txn, id, ret);
+}
+
+int keys_save(meta_txn *txn, const struct key_rec *k)
+{
+    return key_save(txn, k);
+}
+
+/* The table key of alias @name of @account into @k: "a" + name for the
+ * store's account (as before keys had owners), "a" + account + ":" + name
+ * for another; its length, or 0 when the name is too long. */
+static size_t alias_key(const bsnap_store *s, const char *account, const char *name,
+                        char k[ALIAS_KEY_MAX])
+{
+    size_t n = strlen(name), o = 1;
 
     if (n > KEYS_ALIAS_MAX)
-        return -ENOENT;
+        return 0;
     k[0] = 'a';
-    memcpy(k + 1, name, n);
-    if ((r = meta_get(txn, T_KEYS, k, n + 1, &v, &vlen)) < 0)
+    if (strcmp(account, s->account) != 0) {
+        memcpy(k + 1, account, 12);
+        k[13] = ':';
+        o = 14;
+    }
+    memcpy(k + o, name, n);
+    return o + n;
+}
+
+/* The key id alias @name of @account names: 0, or -ENOENT (nothing
+ * recorded). */
+static int alias_load(const bsnap_store *s, meta_txn *txn, const char *account, const char *name,
+                      char ret_id[KEYS_ID_TEXT], int64_t *ret_created)
+{
+    char k[ALIAS_KEY_MAX];
+    const void *v;
+    size_t vlen, kl = alias_key(s, account, name, k);
+    int r;
+
+    if (!kl)
+        return -ENOENT;
+    if ((r = meta_get(txn, T_KEYS, k, kl, &v, &vlen)) < 0)
         return r;
     if (vlen != ALIAS_VALUE)
         return bsnap_fail(-EIO, "Store.Corrupt", "alias %s: damaged record", name);
@@ -508,17 +595,16 @@ static int alias_load(meta_txn *txn, const char *name, char ret_id[KEYS_ID_TEXT]
     return 0;
 }
 
-static int alias_save(meta_txn *txn, const char *name, const char *id)
+/* Name @id @name in the calling account's aliases. */
+static int alias_save(const bsnap_store *s, meta_txn *txn, const char *name, const char *id)
 {
-    char k[1 + KEYS_ALIAS_MAX + 1];
+    char k[ALIAS_KEY_MAX];
     uint8_t v[ALIAS_VALUE];
-    size_t n = strlen(name);
+    size_t kl = alias_key(s, s->caller, name, k);
 
-    k[0] = 'a';
-    memcpy(k + 1, name, n);
     memcpy(v, id, 36);
     le64_put(v + 36, (uint64_t)time_now_ms());
-    return meta_put(txn, T_KEYS, k, n + 1, v, sizeof v);
+    return meta_put(txn, T_KEYS, k, kl, v, sizeof v);
 }
 
 static int not_found(const bsnap_store *s, const char *ref)
@@ -538,39 +624,81 @@ static int not_found(const bsnap_store *s, const char *ref)
 /* Make the default key and its alias (AWS-managed) in @txn. */
 static int default_key_create(bsnap_store *s, meta_txn *txn, char ret_id[KEYS_ID_TEXT]);
 
-/* Resolve @ref (key id, key ARN, alias name, alias ARN) to its record.
- * With @create and @ref the default alias not yet made, make it (@txn is
- * then a write transaction). */
+/* Resolve @ref (key id, key ARN, alias name, alias ARN) to its record, as
+ * keys_resolve() says. */
 static int key_resolve(bsnap_store *s, meta_txn *txn, const char *ref, bool create,
                        struct key_rec *ret)
 {
-    char prefix[160], id[KEYS_ID_TEXT];
+    char region[80], account[13], id[KEYS_ID_TEXT];
     const char *name = ref;
-    size_t pl = (size_t)arn_prefix(s, prefix, sizeof prefix);
-    int r;
+    int n = 0, r;
 
-    if (strncmp(ref, prefix, pl) == 0) {
-        name = ref + pl;
+    strcpy(account, s->caller);
+    if (strncmp(ref, "arn:", 4) == 0) {
+        /* arn:aws:kms:REGION:ACCOUNT:key/ID or :alias/NAME; another
+         * region's is not visible here */
+        if (sscanf(ref, "arn:aws:kms:%79[^:]:%12[0-9]:%n", region, account, &n) != 2 || n == 0 ||
+            strcmp(region, s->region) != 0 || strlen(account) != 12)
+            return not_found(s, ref);
+        name = ref + n;
         if (strncmp(name, "key/", 4) == 0)
             name += 4;
         else if (strncmp(name, "alias/", 6) != 0)
             return not_found(s, ref);
-    } else if (strncmp(ref, "arn:", 4) == 0) {
-        /* another region's or account's key: not visible here */
-        return not_found(s, ref);
     }
     if (strncmp(name, "alias/", 6) == 0) {
-        r = alias_load(txn, name, id, NULL);
-        if (r == -ENOENT && create && strcmp(name, DEFAULT_ALIAS) == 0)
+        r = alias_load(s, txn, account, name, id, NULL);
+        if (r == -ENOENT && create && strcmp(name, DEFAULT_ALIAS) == 0 &&
+            strcmp(account, s->caller) == 0)
             r = default_key_create(s, txn, id);
         if (r == -ENOENT)
-            return not_found(s, name);
+            return not_found(s, ref);
         if (r < 0)
             return r;
         name = id;
     }
     r = key_load(txn, name, ret);
-    return r == -ENOENT ? not_found(s, name) : r;
+    if (r == -ENOENT)
+        return not_found(s, ref);
+    if (r < 0)
+        return r;
+    /* a key is named by its owner's ids; another account's only by ARN */
+    if (strcmp(owner_of(s, ret->owner), account) != 0) {
+        key_rec_clear(ret);
+        return not_found(s, ref);
+    }
+    return 0;
+}
+
+int keys_resolve(bsnap_store *s, meta_txn *txn, const char *ref, bool create, struct key_rec *ret)
+{
+    return key_resolve(s, txn, ref, create, ret);
+}
+
+int keys_owned(const bsnap_store *s, const struct key_rec *k, const char *action)
+{
+    char arn[256];
+
+    if (strcmp(owner_of(s, k->owner), s->caller) == 0)
+        return 0;
+    keys_arn(s, k, arn, sizeof arn);
+    return bsnap_fail(-EACCES, "AccessDeniedException",
+                      "User: arn:aws:iam::%s:root is not authorized to perform: %s on resource: "
+                      "%s",
+                      s->caller, action, arn);
+}
+
+int keys_allowed(const bsnap_store *s, meta_txn *txn, const struct key_rec *k, unsigned op)
+{
+    char action[64];
+    int r;
+
+    if (strcmp(owner_of(s, k->owner), s->caller) == 0)
+        return 0;
+    if ((r = grants_allow(txn, k->id, s->caller, op)) != 0)
+        return r < 0 ? r : 0;
+    snprintf(action, sizeof action, "kms:%s", keys_op_name(op));
+    return keys_owned(s, k, action);
 }
 
 static int key_new(bsnap_store *s, meta_txn *txn, enum key_manager manager, const char *description,
@@ -586,6 +714,7 @@ static int key_new(bsnap_store *s, meta_txn *txn, enum key_manager manager, cons
     u[8] = (uint8_t)((u[8] & 0x3f) | 0x80);
     uuid_from_bin(u, k.id);
     k.created_ms = time_now_ms();
+    owner_stamp(s, k.owner);
     if (!(k.description = strdup(description ? description : ""))) {
         keys_wipe(m, sizeof m);
         return bsnap_fail(-ENOMEM, "InternalError", "out of memory");
@@ -637,7 +766,7 @@ static int default_key_create(bsnap_store *s, meta_txn *txn, char ret_id[KEYS_ID
                 "Default key that protects my EBS volumes when no other key is defined", false, &k);
 
     if (r >= 0)
-        r = alias_save(txn, DEFAULT_ALIAS, k.id);
+        r = alias_save(s, txn, DEFAULT_ALIAS, k.id);
     if (r >= 0)
         memcpy(ret_id, k.id, KEYS_ID_TEXT);
     key_rec_clear(&k);
@@ -662,12 +791,27 @@ static int in_write(bsnap_store *s, int (*fn)(bsnap_store *, meta_txn *, void *)
 
 /* ---- data keys ---- */
 
-static int usable(const struct key_rec *k, const char *arn_prefix_text)
+/* A key pending deletion is unusable (KMSInvalidStateException), a
+ * disabled one too (DisabledException). */
+static int usable(const bsnap_store *s, const struct key_rec *k)
 {
+    char arn[256];
+
+    keys_arn(s, k, arn, sizeof arn);
+    if (k->deletion_ms)
+        return bsnap_fail(-EPERM, "KMSInvalidStateException", "%s is pending deletion.", arn);
     if (k->state == KEY_DISABLED)
-        return bsnap_fail(-EPERM, "DisabledException", "%skey/%s is disabled.", arn_prefix_text,
-                          k->id);
+        return bsnap_fail(-EPERM, "DisabledException", "%s is disabled.", arn);
     return 0;
+}
+
+/* The table key of the calling account's setting @name ("s" + name for
+ * the store's account, "s" + name + "/" + account for another). */
+static size_t setting_key(const bsnap_store *s, const char *name, char k[80])
+{
+    if (strcmp(s->caller, s->account) == 0)
+        return (size_t)snprintf(k, 80, "%s", name);
+    return (size_t)snprintf(k, 80, "%s/%s", name, s->caller);
 }
 
 struct dk_new {
@@ -680,16 +824,15 @@ static int data_key_new_txn(bsnap_store *s, meta_txn *txn, void *ud)
 {
     struct dk_new *d = ud;
     struct key_rec k = {0};
-    char prefix[160], ref[KEYS_ID_TEXT];
+    char ref[KEYS_ID_TEXT], sk[80];
     uint8_t m[KEYS_MATERIAL_BYTES];
     const char *use = d->ref;
     const void *v;
-    size_t vlen;
+    size_t vlen, skl = setting_key(s, SET_DEFAULT_KEY, sk);
     int r;
 
-    arn_prefix(s, prefix, sizeof prefix);
     if (!use) {
-        r = meta_get(txn, T_KEYS, SET_DEFAULT_KEY, strlen(SET_DEFAULT_KEY), &v, &vlen);
+        r = meta_get(txn, T_KEYS, sk, skl, &v, &vlen);
         if (r == 0 && vlen == 36) {
             memcpy(ref, v, 36);
             ref[36] = '\0';
@@ -702,7 +845,9 @@ static int data_key_new_txn(bsnap_store *s, meta_txn *txn, void *ud)
     }
     r = key_resolve(s, txn, use, true, &k);
     if (r >= 0)
-        r = usable(&k, prefix);
+        r = usable(s, &k);
+    if (r >= 0)
+        r = keys_allowed(s, txn, &k, KEY_OP_GENERATE_DATA_KEY);
     if (r >= 0)
         r = key_material(s, &k, m);
     if (r >= 0) {
@@ -717,7 +862,7 @@ static int data_key_new_txn(bsnap_store *s, meta_txn *txn, void *ud)
         keys_wipe(plain, sizeof plain);
     }
     if (r >= 0 && d->arn)
-        snprintf(d->arn, 2048, "%skey/%s", prefix, k.id);
+        keys_arn(s, &k, d->arn, 2048);
     key_rec_clear(&k);
     return r;
 }
@@ -737,7 +882,7 @@ int keys_data_key_open(bsnap_store *s, const uint8_t wrapped[KEYS_WRAPPED_BYTES]
 {
     _cleanup_txn_abort_ meta_txn *txn = NULL;
     struct key_rec k = {0};
-    char id[KEYS_ID_TEXT], prefix[160];
+    char id[KEYS_ID_TEXT];
     uint8_t m[KEYS_MATERIAL_BYTES];
     int r;
 
@@ -745,15 +890,18 @@ int keys_data_key_open(bsnap_store *s, const uint8_t wrapped[KEYS_WRAPPED_BYTES]
         return bsnap_fail(-EBADMSG, "InvalidCiphertextException",
                           "not a wrapped data key (or of an unknown version)");
     uuid_from_bin(wrapped + 8, id);
-    arn_prefix(s, prefix, sizeof prefix);
     if ((r = meta_txn_begin(s->meta, false, &txn)) < 0)
         return r;
+    /* by its id, whoever owns it: the grant check says who may use it */
     r = key_load(txn, id, &k);
     if (r == -ENOENT)
-        return not_found(s, id);
+        return bsnap_fail(-ENOENT, "NotFoundException",
+                          "Key '%s' does not exist (deleted, or of another store)", id);
     if (r < 0)
         return r;
-    r = usable(&k, prefix);
+    r = usable(s, &k);
+    if (r >= 0)
+        r = keys_allowed(s, txn, &k, KEY_OP_DECRYPT);
     if (r >= 0)
         r = key_material(s, &k, m);
     if (r >= 0) {
@@ -785,7 +933,11 @@ struct describe_ctx {
 static int describe_txn(bsnap_store *s, meta_txn *txn, void *ud)
 {
     struct describe_ctx *d = ud;
-    return key_resolve(s, txn, d->ref, true, &d->k);
+    int r = key_resolve(s, txn, d->ref, true, &d->k);
+
+    if (r >= 0 && (r = keys_allowed(s, txn, &d->k, KEY_OP_DESCRIBE_KEY)) < 0)
+        key_rec_clear(&d->k);
+    return r;
 }
 
 /* Resolve @ref for a describe: a read, or a write when it names the
@@ -799,6 +951,8 @@ static int resolve_read(bsnap_store *s, const char *ref, struct key_rec *ret)
     if (r < 0)
         return r;
     r = key_resolve(s, txn, ref, false, ret);
+    if (r >= 0 && (r = keys_allowed(s, txn, ret, KEY_OP_DESCRIBE_KEY)) < 0)
+        key_rec_clear(ret);
     meta_txn_abort(txn);
     if (r != -ENOENT || !is_default_ref(s, ref))
         return r;
@@ -829,6 +983,7 @@ int bsnap_key_create(bsnap_store *s, const bsnap_key_options *opts, json_t **ret
     int r;
 
     bsnap_error_clear();
+    keys_expire(s);
     if (c.o->description &&
         (r = bsnap_text_check("Description", c.o->description, KEYS_DESCRIPTION_MAX)) < 0)
         return error_param(r, "Description");
@@ -845,6 +1000,7 @@ int bsnap_key_describe(bsnap_store *s, const char *key_id, json_t **ret_doc)
     int r;
 
     bsnap_error_clear();
+    keys_expire(s);
     if ((r = resolve_read(s, key_id, &k)) >= 0)
         r = json_key_metadata(s, &k, ret_doc);
     key_rec_clear(&k);
@@ -875,6 +1031,8 @@ static int walk(meta_txn *txn, char prefix,
 }
 
 struct id_list {
+    const bsnap_store *s;
+    meta_txn *txn;
     char (*ids)[KEYS_ID_TEXT];
     size_t n, cap;
 };
@@ -882,12 +1040,26 @@ struct id_list {
 static int list_key(void *ud, const char *key, size_t klen, const void *val, size_t vlen)
 {
     struct id_list *l = ud;
+    char k[1 + KEYS_ID_TEXT];
+    const void *o;
+    size_t olen;
     void *na;
+    int r;
 
     (void)val;
     (void)vlen;
     if (klen != 36)
         return bsnap_fail(-EIO, "Store.Corrupt", "key table: an entry with a bad key id");
+    /* the calling account's keys only */
+    k[0] = 'o';
+    memcpy(k + 1, key, 36);
+    r = meta_get(l->txn, T_KEYS, k, 37, &o, &olen);
+    if (r < 0 && r != -ENOENT)
+        return r;
+    if (r == 0 && olen != 12)
+        return bsnap_fail(-EIO, "Store.Corrupt", "key %.36s: damaged owner", key);
+    if (memcmp(r == 0 ? o : l->s->account, l->s->caller, 12) != 0)
+        return 0;
     if (!(na = array_grow(l->ids, l->n, &l->cap, sizeof *l->ids, 16)))
         return bsnap_fail(-ENOMEM, "InternalError", "out of memory");
     l->ids = na;
@@ -899,11 +1071,13 @@ static int list_key(void *ud, const char *key, size_t klen, const void *val, siz
 int bsnap_key_list(bsnap_store *s, json_t **ret_doc)
 {
     _cleanup_txn_abort_ meta_txn *txn = NULL;
-    struct id_list l = {0};
+    struct id_list l = {.s = s};
     int r;
 
     bsnap_error_clear();
-    if ((r = meta_txn_begin(s->meta, false, &txn)) >= 0 && (r = walk(txn, 'k', list_key, &l)) >= 0)
+    keys_expire(s);
+    if ((r = meta_txn_begin(s->meta, false, &txn)) >= 0 &&
+        (l.txn = txn, r = walk(txn, 'k', list_key, &l)) >= 0)
         r = json_key_list(s, (const char(*)[KEYS_ID_TEXT])l.ids, l.n, ret_doc);
     free(l.ids);
     return r;
@@ -918,14 +1092,18 @@ static int state_txn(bsnap_store *s, meta_txn *txn, void *ud)
 {
     struct state_ctx *c = ud;
     struct key_rec k = {0};
-    char prefix[160];
+    char arn[256];
     int r = key_resolve(s, txn, c->ref, false, &k);
 
-    arn_prefix(s, prefix, sizeof prefix);
+    if (r < 0)
+        return r;
+    keys_arn(s, &k, arn, sizeof arn);
+    r = keys_owned(s, &k, c->enable ? "kms:EnableKey" : "kms:DisableKey");
     if (r >= 0 && k.manager == KEY_AWS)
         r = bsnap_fail(-EPERM, "KMSInvalidStateException",
-                       "%skey/%s is an AWS managed key: it cannot be enabled or disabled", prefix,
-                       k.id);
+                       "%s is an AWS managed key: it cannot be enabled or disabled", arn);
+    if (r >= 0 && k.deletion_ms)
+        r = bsnap_fail(-EPERM, "KMSInvalidStateException", "%s is pending deletion.", arn);
     if (r >= 0 && k.state != (c->enable ? KEY_ENABLED : KEY_DISABLED)) {
         k.state = c->enable ? KEY_ENABLED : KEY_DISABLED;
         r = key_save(txn, &k);
@@ -939,6 +1117,7 @@ int bsnap_key_set_enabled(bsnap_store *s, const char *key_id, bool enabled)
     struct state_ctx c = {key_id, enabled};
 
     bsnap_error_clear();
+    keys_expire(s);
     return error_param(in_write(s, state_txn, &c), "KeyId");
 }
 
@@ -970,7 +1149,7 @@ static int alias_create_txn(bsnap_store *s, meta_txn *txn, void *ud)
     struct alias_ctx *c = ud;
     struct key_rec k = {0};
     char id[KEYS_ID_TEXT], prefix[160];
-    int r = alias_load(txn, c->name, id, NULL);
+    int r = alias_load(s, txn, s->caller, c->name, id, NULL);
 
     arn_prefix(s, prefix, sizeof prefix);
     if (r == 0)
@@ -980,11 +1159,16 @@ static int alias_create_txn(bsnap_store *s, meta_txn *txn, void *ud)
         return r;
     if ((r = key_resolve(s, txn, c->target, false, &k)) < 0)
         return error_param(r, "TargetKeyId");
-    if (k.manager == KEY_AWS)
+    if ((r = keys_owned(s, &k, "kms:CreateAlias")) < 0)
+        ;
+    else if (k.manager == KEY_AWS)
         r = bsnap_fail(-EPERM, "KMSInvalidStateException",
                        "%skey/%s is an AWS managed key: an alias cannot name it", prefix, k.id);
+    else if (k.deletion_ms)
+        r = bsnap_fail(-EPERM, "KMSInvalidStateException", "%skey/%s is pending deletion.", prefix,
+                       k.id);
     else
-        r = alias_save(txn, c->name, k.id);
+        r = alias_save(s, txn, c->name, k.id);
     key_rec_clear(&k);
     return error_param(r, "TargetKeyId");
 }
@@ -1003,13 +1187,10 @@ int bsnap_alias_create(bsnap_store *s, const char *alias_name, const char *targe
 static int alias_delete_txn(bsnap_store *s, meta_txn *txn, void *ud)
 {
     struct alias_ctx *c = ud;
-    char k[1 + KEYS_ALIAS_MAX + 1];
-    size_t n = strlen(c->name);
-    int r;
+    char k[ALIAS_KEY_MAX];
+    size_t n = alias_key(s, s->caller, c->name, k);
+    int r = n ? meta_del(txn, T_KEYS, k, n) : -ENOENT;
 
-    k[0] = 'a';
-    memcpy(k + 1, c->name, n);
-    r = meta_del(txn, T_KEYS, k, n + 1);
     return r == -ENOENT ? not_found(s, c->name) : r;
 }
 
@@ -1025,6 +1206,7 @@ int bsnap_alias_delete(bsnap_store *s, const char *alias_name)
 }
 
 struct alias_list {
+    const bsnap_store *s;
     const char *only; /* a key id, or NULL */
     struct key_alias *a;
     size_t n, cap;
@@ -1035,6 +1217,16 @@ static int list_alias(void *ud, const char *key, size_t klen, const void *val, s
     struct alias_list *l = ud;
     struct key_alias *na;
 
+    /* the calling account's: "alias/..." are the store account's,
+     * "ACCOUNT:alias/..." another's */
+    if (klen > 13 && key[12] == ':') {
+        if (memcmp(key, l->s->caller, 12) != 0)
+            return 0;
+        key += 13;
+        klen -= 13;
+    } else if (strcmp(l->s->caller, l->s->account) != 0) {
+        return 0;
+    }
     if (klen > KEYS_ALIAS_MAX || vlen != ALIAS_VALUE)
         return bsnap_fail(-EIO, "Store.Corrupt", "key table: a damaged alias entry");
     if (l->only && memcmp(val, l->only, 36) != 0)
@@ -1054,16 +1246,20 @@ static int list_alias(void *ud, const char *key, size_t klen, const void *val, s
 int bsnap_alias_list(bsnap_store *s, const char *key_id, json_t **ret_doc)
 {
     _cleanup_txn_abort_ meta_txn *txn = NULL;
-    struct alias_list l = {0};
+    struct alias_list l = {.s = s};
     struct key_rec k = {0};
     int r;
 
     bsnap_error_clear();
+    keys_expire(s);
     if ((r = meta_txn_begin(s->meta, false, &txn)) < 0)
         return r;
     if (key_id) {
-        if ((r = key_resolve(s, txn, key_id, false, &k)) < 0)
+        if ((r = key_resolve(s, txn, key_id, false, &k)) < 0 ||
+            (r = keys_owned(s, &k, "kms:ListAliases")) < 0) {
+            key_rec_clear(&k);
             return error_param(r, "KeyId");
+        }
         l.only = k.id;
     }
     if ((r = walk(txn, 'a', list_alias, &l)) >= 0)
@@ -1079,13 +1275,14 @@ int bsnap_ebs_encryption_by_default_get(bsnap_store *s, json_t **ret_doc)
 {
     _cleanup_txn_abort_ meta_txn *txn = NULL;
     const void *v;
-    size_t vlen;
+    char sk[80];
+    size_t vlen, skl = setting_key(s, SET_BY_DEFAULT, sk);
     int r;
 
     bsnap_error_clear();
     if ((r = meta_txn_begin(s->meta, false, &txn)) < 0)
         return r;
-    r = meta_get(txn, T_KEYS, SET_BY_DEFAULT, strlen(SET_BY_DEFAULT), &v, &vlen);
+    r = meta_get(txn, T_KEYS, sk, skl, &v, &vlen);
     if (r < 0 && r != -ENOENT)
         return r;
     return json_key_setting("EbsEncryptionByDefault", NULL,
@@ -1094,9 +1291,10 @@ int bsnap_ebs_encryption_by_default_get(bsnap_store *s, json_t **ret_doc)
 
 static int by_default_txn(bsnap_store *s, meta_txn *txn, void *ud)
 {
-    (void)s;
-    return meta_put(txn, T_KEYS, SET_BY_DEFAULT, strlen(SET_BY_DEFAULT), *(bool *)ud ? "1" : "0",
-                    1);
+    char sk[80];
+    size_t skl = setting_key(s, SET_BY_DEFAULT, sk);
+
+    return meta_put(txn, T_KEYS, sk, skl, *(bool *)ud ? "1" : "0", 1);
 }
 
 int bsnap_ebs_encryption_by_default_set(bsnap_store *s, bool on, json_t **ret_doc)
@@ -1113,10 +1311,10 @@ int bsnap_ebs_encryption_by_default_set(bsnap_store *s, bool on, json_t **ret_do
  * when none is set. */
 static int default_key_arn(const bsnap_store *s, meta_txn *txn, char *out, size_t cap)
 {
-    char prefix[160];
+    char prefix[160], sk[80];
     const void *v;
-    size_t vlen;
-    int r = meta_get(txn, T_KEYS, SET_DEFAULT_KEY, strlen(SET_DEFAULT_KEY), &v, &vlen);
+    size_t vlen, skl = setting_key(s, SET_DEFAULT_KEY, sk);
+    int r = meta_get(txn, T_KEYS, sk, skl, &v, &vlen);
 
     arn_prefix(s, prefix, sizeof prefix);
     if (r == -ENOENT) {
@@ -1153,22 +1351,22 @@ static int modify_txn(bsnap_store *s, meta_txn *txn, void *ud)
 {
     struct modify_ctx *c = ud;
     struct key_rec k = {0};
+    char sk[80];
+    size_t skl = setting_key(s, SET_DEFAULT_KEY, sk);
     int r;
 
     if (!c->ref) {
-        r = meta_del(txn, T_KEYS, SET_DEFAULT_KEY, strlen(SET_DEFAULT_KEY));
+        r = meta_del(txn, T_KEYS, sk, skl);
         if (r < 0 && r != -ENOENT)
             return r;
         return default_key_arn(s, txn, c->arn, sizeof c->arn);
     }
     /* as EC2 checks KmsKeyId: it must name a usable key */
-    if ((r = key_resolve(s, txn, c->ref, true, &k)) >= 0) {
-        char prefix[160];
-        arn_prefix(s, prefix, sizeof prefix);
-        r = usable(&k, prefix);
-    }
+    if ((r = key_resolve(s, txn, c->ref, true, &k)) >= 0 &&
+        (r = keys_owned(s, &k, "kms:DescribeKey")) >= 0)
+        r = usable(s, &k);
     if (r >= 0)
-        r = meta_put(txn, T_KEYS, SET_DEFAULT_KEY, strlen(SET_DEFAULT_KEY), k.id, 36);
+        r = meta_put(txn, T_KEYS, sk, skl, k.id, 36);
     if (r >= 0)
         r = default_key_arn(s, txn, c->arn, sizeof c->arn);
     key_rec_clear(&k);
@@ -1195,4 +1393,112 @@ int bsnap_ebs_default_key_reset(bsnap_store *s, json_t **ret_doc)
     if ((r = in_write(s, modify_txn, &c)) < 0)
         return r;
     return json_key_setting("KmsKeyId", c.arn, false, ret_doc);
+}
+
+/* ---- shared with key-grants.c and key-deletion.c ---- */
+
+int keys_in_write(bsnap_store *s, int (*fn)(bsnap_store *, meta_txn *, void *), void *ud)
+{
+    return in_write(s, fn, ud);
+}
+
+int keys_walk(meta_txn *txn, char prefix,
+              int (*fn)(void *ud, const char *key, size_t klen, const void *val, size_t vlen),
+              void *ud)
+{
+    return walk(txn, prefix, fn, ud);
+}
+
+const char *keys_op_name(unsigned op)
+{
+    static const char *const names[] = {
+        "Decrypt",       "Encrypt",     "GenerateDataKey", "GenerateDataKeyWithoutPlaintext",
+        "ReEncryptFrom", "ReEncryptTo", "CreateGrant",     "RetireGrant",
+        "DescribeKey",
+    };
+
+    for (unsigned i = 0; i < sizeof names / sizeof names[0]; i++)
+        if (op == 1u << i)
+            return names[i];
+    return NULL;
+}
+
+/* The aliases and default-key settings that name a key being dropped,
+ * collected first: a cursor walk does not delete under itself. */
+struct drop_ctx {
+    const char *id;
+    char letter;
+    char (*keys)[ALIAS_KEY_MAX + 1];
+    size_t *lens;
+    size_t n, cap;
+};
+
+static int drop_alias(void *ud, const char *key, size_t klen, const void *val, size_t vlen)
+{
+    struct drop_ctx *d = ud;
+    void *nk, *nl;
+
+    if (vlen < 36 || memcmp(val, d->id, 36) != 0 || klen >= ALIAS_KEY_MAX ||
+        (d->letter == 'a'
+             ? vlen != ALIAS_VALUE
+             : vlen != 36 || strncmp(key, SET_DEFAULT_KEY + 1, strlen(SET_DEFAULT_KEY) - 1) != 0))
+        return 0;
+    if (d->n == d->cap) {
+        size_t cap = d->cap ? 2 * d->cap : 4;
+        if (!(nk = realloc(d->keys, cap * sizeof *d->keys)))
+            return bsnap_fail(-ENOMEM, "InternalError", "out of memory");
+        d->keys = nk;
+        if (!(nl = realloc(d->lens, cap * sizeof *d->lens)))
+            return bsnap_fail(-ENOMEM, "InternalError", "out of memory");
+        d->lens = nl;
+        d->cap = cap;
+    }
+    d->keys[d->n][0] = d->letter;
+    memcpy(d->keys[d->n] + 1, key, klen);
+    d->lens[d->n++] = klen + 1;
+    return 0;
+}
+
+int keys_drop(meta_txn *txn, const char *id)
+{
+    static const char letters[] = "kpod";
+    struct drop_ctx d = {.id = id, .letter = 'a'};
+    char k[1 + KEYS_ID_TEXT];
+    int r = walk(txn, 'a', drop_alias, &d);
+
+    if (r >= 0) {
+        d.letter = 's';
+        r = walk(txn, 's', drop_alias, &d);
+    }
+    for (size_t i = 0; r >= 0 && i < d.n; i++)
+        r = meta_del(txn, T_KEYS, d.keys[i], d.lens[i]);
+    free(d.keys);
+    free(d.lens);
+    for (size_t i = 0; r >= 0 && letters[i]; i++) {
+        entry_key(letters[i], id, k);
+        r = meta_del(txn, T_KEYS, k, 37);
+        if (r == -ENOENT)
+            r = 0;
+    }
+    if (r >= 0)
+        r = grants_drop(txn, id);
+    return r;
+}
+
+int keys_usable(const bsnap_store *s, const struct key_rec *k)
+{
+    return usable(s, k);
+}
+
+int keys_file_remove(const bsnap_store *s, const char *id)
+{
+    _cleanup_free_ char *path = NULL;
+    int r = key_file_path(s, id, &path);
+
+    if (r < 0)
+        return r;
+    if (unlink(path) < 0 && errno != ENOENT)
+        return bsnap_fail(-errno, "KeyUnavailableException", "key file %s: %s", path,
+                          strerror(errno));
+    return 0;
 }

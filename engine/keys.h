@@ -36,6 +36,7 @@
 #include <stdint.h>
 
 #include "blocksnap.h"
+#include "meta.h"
 
 #define KEYS_MATERIAL_BYTES 32
 #define KEYS_DATA_KEY_BYTES 32
@@ -69,6 +70,14 @@ struct key_rec {
      * 0 iterations: the material is in a key file. */
     uint32_t kdf_iterations;
     uint8_t kdf_salt[KEYS_SALT_BYTES];
+    /* Its owner account (its "o" entry, loaded with the record); "" for a
+     * key made before keys had owners: the store's account. */
+    char owner[13];
+    /* Scheduled for deletion (its "d" entry): the date it may be deleted
+     * (0: not scheduled; the key is then PendingDeletion whatever @state
+     * says) and whether it goes then even when snapshots still need it. */
+    int64_t deletion_ms;
+    bool delete_in_use;
 };
 
 void key_rec_clear(struct key_rec *k);
@@ -122,6 +131,73 @@ int keys_data_key_new(bsnap_store *s, const char *key_ref, const char *purpose,
  * does not unwrap (a changed byte, another purpose, another key). */
 int keys_data_key_open(bsnap_store *s, const uint8_t wrapped[KEYS_WRAPPED_BYTES],
                        const char *purpose, uint8_t ret_plain[KEYS_DATA_KEY_BYTES]);
+
+/* ---- what the other key modules (key-grants.c, key-deletion.c) share ---- */
+
+/* The operations of a grant (KMS's names in keys_op_name()). */
+enum key_op {
+    KEY_OP_DECRYPT = 1 << 0,
+    KEY_OP_ENCRYPT = 1 << 1,
+    KEY_OP_GENERATE_DATA_KEY = 1 << 2,
+    KEY_OP_GENERATE_DATA_KEY_WITHOUT_PLAINTEXT = 1 << 3,
+    KEY_OP_REENCRYPT_FROM = 1 << 4,
+    KEY_OP_REENCRYPT_TO = 1 << 5,
+    KEY_OP_CREATE_GRANT = 1 << 6,
+    KEY_OP_RETIRE_GRANT = 1 << 7,
+    KEY_OP_DESCRIBE_KEY = 1 << 8,
+};
+#define KEY_OP_ALL 0x1ff
+/* KMS's name of the one operation @op, or NULL. */
+const char *keys_op_name(unsigned op);
+
+/* Load key @id's record and its entries (-ENOENT unrecorded when there is
+ * none); save one (record, owner, passphrase and deletion entries). */
+int keys_load(meta_txn *txn, const char *id, struct key_rec *ret);
+int keys_save(meta_txn *txn, const struct key_rec *k);
+/* Resolve @ref (key id, key ARN, alias name, alias ARN) as the calling
+ * account names keys: ids and alias names are its own, an ARN may name
+ * another account's key (then its owner is not the caller).  With
+ * @create, naming the caller's alias/aws/ebs makes it.  NotFoundException
+ * naming nothing (the caller sets the parameter). */
+int keys_resolve(bsnap_store *s, meta_txn *txn, const char *ref, bool create, struct key_rec *ret);
+/* 0 when the calling account owns @k, else AccessDeniedException (-EACCES)
+ * saying the caller may not do @action (KMS's name, e.g. "kms:DisableKey"). */
+int keys_owned(const bsnap_store *s, const struct key_rec *k, const char *action);
+/* 0 when the calling account may do @op with @k: it owns @k, or a grant
+ * of @k gives it @op; else AccessDeniedException. */
+int keys_allowed(const bsnap_store *s, meta_txn *txn, const struct key_rec *k, unsigned op);
+/* 0 when @k may wrap and unwrap: KMSInvalidStateException (-EPERM) when
+ * it is pending deletion, DisabledException (-EPERM) when disabled. */
+int keys_usable(const bsnap_store *s, const struct key_rec *k);
+/* Remove key @id's key file (none: 0). */
+int keys_file_remove(const bsnap_store *s, const char *id);
+/* @k's key ARN (its owner's account) into @out. */
+void keys_arn(const bsnap_store *s, const struct key_rec *k, char *out, size_t cap);
+/* "arn:aws:kms:REGION:CALLER:" into @out; its length. */
+int keys_arn_prefix(const bsnap_store *s, char *out, size_t cap);
+/* Run @fn in a write transaction, committed when it succeeds. */
+int keys_in_write(bsnap_store *s, int (*fn)(bsnap_store *, meta_txn *, void *), void *ud);
+/* Call @fn for each entry of the keys table whose key begins with the
+ * letter @prefix, with the rest of the key; a negative return stops. */
+int keys_walk(meta_txn *txn, char prefix,
+              int (*fn)(void *ud, const char *key, size_t klen, const void *val, size_t vlen),
+              void *ud);
+/* Remove key @id from the table: record, entries, aliases and grants (the
+ * key file is the caller's, after the commit). */
+int keys_drop(meta_txn *txn, const char *id);
+
+/* key-grants.c: whether a grant of key @key_id gives @account @op (1, 0),
+ * or a negative errno; remove every grant of @key_id. */
+int grants_allow(meta_txn *txn, const char *key_id, const char *account, unsigned op);
+int grants_drop(meta_txn *txn, const char *key_id);
+
+/* key-deletion.c: delete the keys whose deletion date has passed (and
+ * that no snapshot needs, unless they were scheduled to go anyway), with
+ * their files.  Best effort: a read-only store or a failure logs and
+ * leaves them for the next time; returns how many went. */
+int keys_expire(bsnap_store *s);
+/* Tests: set key @id's deletion date (it must be scheduled). */
+int keys_deletion_date_set(bsnap_store *s, const char *id, int64_t ms);
 
 /* OPENSSL_cleanse(). */
 void keys_wipe(void *p, size_t n);

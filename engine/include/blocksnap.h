@@ -1508,6 +1508,97 @@ BSNAP_API BSNAP_WUR int bsnap_ebs_default_key_modify(bsnap_store *store, const c
 BSNAP_API BSNAP_WUR int bsnap_ebs_default_key_reset(bsnap_store *store, json_t **ret_doc)
     BSNAP_NONNULL(1, 2);
 
+/* ---- key deletion and grants ------------------------------------------
+ *
+ * A key belongs to the account that made it (keys made before keys had
+ * owners: the store's account); aliases, the default key alias/aws/ebs
+ * and the EBS settings are each account's own.  Another account of the
+ * same store names a key only by its key ARN (arn:aws:kms:REGION:OWNER:
+ * key/ID) and uses it only as a grant allows: to restore, copy or launch
+ * what is shared with it and encrypted under that key, it needs a grant
+ * of Decrypt; to wrap data under it, GenerateDataKey.  Without one, a use
+ * is AccessDeniedException (-EACCES).  An AWS-managed key is granted to
+ * nobody. */
+
+/** Schedule key @key_id's deletion (KMS ScheduleKeyDeletion) in
+ * @pending_window_days (7 to 30; 0: 30).  The key is PendingDeletion at
+ * once: it wraps and unwraps nothing (KMSInvalidStateException) until the
+ * date, when the next key call or gc deletes it, with its aliases, grants
+ * and key file, for good.  A key that a snapshot still needs is kept past
+ * its date, still PendingDeletion, unless @delete_in_use.
+ * @ret_doc out: {"KeyId":ARN,"DeletionDate","KeyState":"PendingDeletion",
+ * "PendingWindowInDays"}.  Errors: ValidationException
+ * (PendingWindowInDays); NotFoundException; AccessDeniedException
+ * (another account's key); KMSInvalidStateException (-EPERM: already
+ * pending deletion, or an AWS-managed key). */
+BSNAP_API BSNAP_WUR int bsnap_key_deletion_schedule(bsnap_store *store, const char *key_id,
+                                                    unsigned pending_window_days,
+                                                    bool delete_in_use, json_t **ret_doc)
+    BSNAP_NONNULL(1, 2, 5);
+
+/** Cancel key @key_id's scheduled deletion (KMS CancelKeyDeletion): the
+ * key is Disabled (enable-key makes it usable again).  @ret_doc out:
+ * {"KeyId":ARN}.  Errors: NotFoundException, AccessDeniedException,
+ * KMSInvalidStateException (not pending deletion). */
+BSNAP_API BSNAP_WUR int bsnap_key_deletion_cancel(bsnap_store *store, const char *key_id,
+                                                  json_t **ret_doc) BSNAP_NONNULL(1, 2, 3);
+
+/** Options of bsnap_grant_create() (KMS CreateGrant). */
+typedef struct bsnap_grant_options {
+    /** in: the key (any KmsKeyId form; another account's by its ARN). */
+    const char *key_id;
+    /** in: the grantee account: 12 digits or arn:aws:iam::ACCOUNT:root. */
+    const char *grantee_principal;
+    /** in: the operations it may do, KMS's names: Decrypt, Encrypt,
+     * GenerateDataKey, GenerateDataKeyWithoutPlaintext, ReEncryptFrom,
+     * ReEncryptTo, CreateGrant, RetireGrant, DescribeKey; at least one. */
+    const char *const *operations;
+    size_t noperations;
+    /** in, optional: an account that may retire the grant. */
+    const char *retiring_principal;
+    /** in, optional: 1 to 256 of A-Z a-z 0-9 : / _ -; asking again for a
+     * grant of the same name and terms answers the same grant. */
+    const char *name;
+} bsnap_grant_options;
+
+/** Create a grant of a customer key (KMS CreateGrant), by the key's owner
+ * or by a grantee whose grants give CreateGrant and every operation asked
+ * for.  @ret_doc out: {"GrantToken","GrantId"} (the token is the id).
+ * Errors: InvalidArnException (-EINVAL: GranteePrincipal,
+ * RetiringPrincipal); ValidationException (-EINVAL: Operations, Name);
+ * NotFoundException; AccessDeniedException (-EACCES: not the caller's to
+ * grant, or an AWS-managed key); DisabledException,
+ * KMSInvalidStateException (-EPERM); LimitExceededException (-EDQUOT:
+ * 50,000 grants on the key). */
+BSNAP_API BSNAP_WUR int bsnap_grant_create(bsnap_store *store, const bsnap_grant_options *opts,
+                                           json_t **ret_doc) BSNAP_NONNULL(1, 2, 3);
+
+/** List the grants of key @key_id (KMS ListGrants), the caller's own key;
+ * only grant @grant_id and only those to @grantee_principal when they are
+ * not NULL.  @ret_doc out: {"Grants":[{"KeyId","GrantId","Name",
+ * "CreationDate","GranteePrincipal","IssuingAccount","Operations",
+ * "RetiringPrincipal"?}],"Truncated":false}; principals as
+ * arn:aws:iam::ACCOUNT:root.  Errors: NotFoundException,
+ * AccessDeniedException, InvalidArnException. */
+BSNAP_API BSNAP_WUR int bsnap_grant_list(bsnap_store *store, const char *key_id,
+                                         const char *grant_id, const char *grantee_principal,
+                                         json_t **ret_doc) BSNAP_NONNULL(1, 2, 5);
+
+/** Revoke grant @grant_id of key @key_id (KMS RevokeGrant), by the key's
+ * owner.  Errors: NotFoundException (KeyId, GrantId),
+ * AccessDeniedException. */
+BSNAP_API BSNAP_WUR int bsnap_grant_revoke(bsnap_store *store, const char *key_id,
+                                           const char *grant_id) BSNAP_NONNULL(1, 2, 3);
+
+/** Retire a grant (KMS RetireGrant), named by @grant_token, or by @key_id
+ * (its ARN) and @grant_id: by the key's owner, the grant's retiring
+ * principal, or its grantee when the grant gives RetireGrant.  Errors:
+ * ValidationException (neither or both forms); NotFoundException;
+ * AccessDeniedException. */
+BSNAP_API BSNAP_WUR int bsnap_grant_retire(bsnap_store *store, const char *grant_token,
+                                           const char *key_id, const char *grant_id)
+    BSNAP_NONNULL(1);
+
 #ifdef __cplusplus
 }
 #endif
