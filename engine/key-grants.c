@@ -167,9 +167,16 @@ static int principal_parse(const char *p, const char *param, char ret[13])
         strcmp(p + 25, ":root") == 0)
         a = p + 13;
     if (strspn(a, "0123456789") != 12 || (a == p && strlen(p) != 12)) {
-        bsnap_fail(-EINVAL, "InvalidArnException",
-                   "%s '%.80s' is not an account id (12 digits) or arn:aws:iam::ACCOUNT:root",
-                   param, p);
+        if (strcmp(param, "GranteePrincipal") == 0)
+            bsnap_fail(-EINVAL, "InvalidArnException",
+                       "@{GranteePrincipal} '%.80s' is not an account id (12 digits) or "
+                       "arn:aws:iam::ACCOUNT:root",
+                       p);
+        else
+            bsnap_fail(-EINVAL, "InvalidArnException",
+                       "@{RetiringPrincipal} '%.80s' is not an account id (12 digits) or "
+                       "arn:aws:iam::ACCOUNT:root",
+                       p);
         return error_set_parameter("%s", param);
     }
     memcpy(ret, a, 12);

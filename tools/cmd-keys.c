@@ -1,6 +1,8 @@
 /* cmd-keys.c - the KMS analogue: create-key, describe-key, list-keys,
- * enable-key, disable-key, create-alias, delete-alias, list-aliases, and
- * EC2's EBS encryption settings (encryption by default, the default key). */
+ * enable-key, disable-key, schedule-key-deletion, cancel-key-deletion,
+ * create-alias, delete-alias, list-aliases, create-grant, list-grants,
+ * revoke-grant, retire-grant, and EC2's EBS encryption settings
+ * (encryption by default, the default key). */
 #include <stdlib.h>
 
 #include "cmd.h"
@@ -30,6 +32,38 @@ const struct opt delete_alias_options[] = {
 };
 const struct opt modify_default_key_options[] = {
     {"kms-key-id", OPT_VALUE, "KEY", "key id, key ARN, alias name or alias ARN", true},
+    {NULL, 0, NULL, NULL, false},
+};
+
+const struct opt schedule_key_deletion_options[] = {
+    {"key-id", OPT_VALUE, "KEY", "key id, key ARN, alias name or alias ARN", true},
+    {"pending-window-in-days", OPT_VALUE, "DAYS", "days until it is deleted, 7 to 30 (30)", false},
+    {"force", OPT_FLAG, NULL, "delete it then even if snapshots still need it", false},
+    {NULL, 0, NULL, NULL, false},
+};
+const struct opt create_grant_options[] = {
+    {"key-id", OPT_VALUE, "KEY", "the key (another account's by its key ARN)", true},
+    {"grantee-principal", OPT_VALUE, "ACCOUNT", "12 digits or arn:aws:iam::ACCOUNT:root", true},
+    {"operations", OPT_LIST, "OP", "Decrypt, Encrypt, GenerateDataKey, DescribeKey, ...", true},
+    {"retiring-principal", OPT_VALUE, "ACCOUNT", "an account that may retire the grant", false},
+    {"name", OPT_VALUE, "NAME", "asked for again, the same grant is answered", false},
+    {NULL, 0, NULL, NULL, false},
+};
+const struct opt list_grants_options[] = {
+    {"key-id", OPT_VALUE, "KEY", "key id, key ARN, alias name or alias ARN", true},
+    {"grant-id", OPT_VALUE, "ID", "only this grant", false},
+    {"grantee-principal", OPT_VALUE, "ACCOUNT", "only the grants to this account", false},
+    {NULL, 0, NULL, NULL, false},
+};
+const struct opt revoke_grant_options[] = {
+    {"key-id", OPT_VALUE, "KEY", "key id, key ARN, alias name or alias ARN", true},
+    {"grant-id", OPT_VALUE, "ID", "the grant", true},
+    {NULL, 0, NULL, NULL, false},
+};
+const struct opt retire_grant_options[] = {
+    {"grant-token", OPT_VALUE, "TOKEN", "the grant's token", false},
+    {"key-id", OPT_VALUE, "KEY", "the key's ARN, with --grant-id", false},
+    {"grant-id", OPT_VALUE, "ID", "the grant, with --key-id", false},
     {NULL, 0, NULL, NULL, false},
 };
 
@@ -96,6 +130,87 @@ int cmd_enable_key(struct cli *cli, const struct args *a)
 int cmd_disable_key(struct cli *cli, const struct args *a)
 {
     return set_enabled(cli, a, false);
+}
+
+int cmd_schedule_key_deletion(struct cli *cli, const struct args *a)
+{
+    const char *days = arg_value(a, "pending-window-in-days");
+    unsigned n = 0;
+    json_t *doc = NULL;
+    int r;
+
+    /* the range is the engine's to check: its error names the parameter */
+    if (days && (r = arg_uint(cli->verb, "pending-window-in-days", days, 1, 365, &n)) != EXIT_OK)
+        return r;
+    if ((r = cli_open_store(cli)) != EXIT_OK)
+        return r;
+    r = bsnap_key_deletion_schedule(cli->store, arg_value(a, "key-id"), n, arg_flag(a, "force"),
+                                    &doc);
+    return answer(cli, r, doc);
+}
+
+int cmd_cancel_key_deletion(struct cli *cli, const struct args *a)
+{
+    json_t *doc = NULL;
+    int r = cli_open_store(cli);
+
+    if (r != EXIT_OK)
+        return r;
+    r = bsnap_key_deletion_cancel(cli->store, arg_value(a, "key-id"), &doc);
+    return answer(cli, r, doc);
+}
+
+int cmd_create_grant(struct cli *cli, const struct args *a)
+{
+    bsnap_grant_options o = {.key_id = arg_value(a, "key-id"),
+                             .grantee_principal = arg_value(a, "grantee-principal"),
+                             .retiring_principal = arg_value(a, "retiring-principal"),
+                             .name = arg_value(a, "name")};
+    json_t *doc = NULL;
+    int r = cli_open_store(cli);
+
+    if (r != EXIT_OK)
+        return r;
+    o.operations = arg_list(a, "operations", &o.noperations);
+    r = bsnap_grant_create(cli->store, &o, &doc);
+    return answer(cli, r, doc);
+}
+
+int cmd_list_grants(struct cli *cli, const struct args *a)
+{
+    json_t *doc = NULL;
+    int r = cli_open_store(cli);
+
+    if (r != EXIT_OK)
+        return r;
+    r = bsnap_grant_list(cli->store, arg_value(a, "key-id"), arg_value(a, "grant-id"),
+                         arg_value(a, "grantee-principal"), &doc);
+    return answer(cli, r, doc);
+}
+
+int cmd_revoke_grant(struct cli *cli, const struct args *a)
+{
+    int r = cli_open_store(cli);
+
+    if (r != EXIT_OK)
+        return r;
+    r = bsnap_grant_revoke(cli->store, arg_value(a, "key-id"), arg_value(a, "grant-id"));
+    return answer(cli, r, NULL);
+}
+
+int cmd_retire_grant(struct cli *cli, const struct args *a)
+{
+    const char *token = arg_value(a, "grant-token"), *key = arg_value(a, "key-id"),
+               *grant = arg_value(a, "grant-id");
+    int r;
+
+    if (token ? key || grant : !key || !grant)
+        return output_usage_error(cli->verb, "MissingParameter",
+                                  "give --grant-token, or --key-id and --grant-id");
+    if ((r = cli_open_store(cli)) != EXIT_OK)
+        return r;
+    r = bsnap_grant_retire(cli->store, token, key, grant);
+    return answer(cli, r, NULL);
 }
 
 int cmd_create_alias(struct cli *cli, const struct args *a)

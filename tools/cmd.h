@@ -274,6 +274,12 @@ int cmd_describe_key(struct cli *cli, const struct args *a);
 int cmd_list_keys(struct cli *cli, const struct args *a);
 int cmd_enable_key(struct cli *cli, const struct args *a);
 int cmd_disable_key(struct cli *cli, const struct args *a);
+int cmd_schedule_key_deletion(struct cli *cli, const struct args *a);
+int cmd_cancel_key_deletion(struct cli *cli, const struct args *a);
+int cmd_create_grant(struct cli *cli, const struct args *a);
+int cmd_list_grants(struct cli *cli, const struct args *a);
+int cmd_revoke_grant(struct cli *cli, const struct args *a);
+int cmd_retire_grant(struct cli *cli, const struct args *a);
 int cmd_create_alias(struct cli *cli, const struct args *a);
 int cmd_delete_alias(struct cli *cli, const struct args *a);
 int cmd_list_aliases(struct cli *cli, const struct args *a);
@@ -284,6 +290,8 @@ int cmd_get_ebs_default_kms_key_id(struct cli *cli, const struct args *a);
 int cmd_modify_ebs_default_kms_key_id(struct cli *cli, const struct args *a);
 int cmd_reset_ebs_default_kms_key_id(struct cli *cli, const struct args *a);
 extern const struct opt create_key_options[], key_id_options[], list_aliases_options[],
-    create_alias_options[], delete_alias_options[], modify_default_key_options[];
+    create_alias_options[], delete_alias_options[], modify_default_key_options[],
+    schedule_key_deletion_options[], create_grant_options[], list_grants_options[],
+    revoke_grant_options[], retire_grant_options[];
 
 #endif

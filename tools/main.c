@@ -461,6 +461,39 @@ const struct verb verbs[] = {
      "A disabled key wraps and unwraps no data key until enable-key.  The AWS-managed default "
      "key cannot be disabled.",
      true},
+    {"schedule-key-deletion", cmd_schedule_key_deletion,
+     "delete a key after a waiting period (KMS ScheduleKeyDeletion)",
+     "--key-id KEY [--pending-window-in-days DAYS] [--force]", schedule_key_deletion_options, 0,
+     "The key is PendingDeletion at once: it wraps and unwraps nothing until cancel-key-deletion. "
+     " Once its DeletionDate has passed, the next key verb or gc deletes it, its aliases, grants "
+     "and key file, and with them every snapshot's data encrypted under it.  A key that a "
+     "snapshot still needs is kept, pending deletion, until that snapshot is gone, unless "
+     "--force.  The AWS-managed default key cannot be deleted.",
+     true},
+    {"cancel-key-deletion", cmd_cancel_key_deletion,
+     "stop a key's scheduled deletion (KMS CancelKeyDeletion)", "--key-id KEY", key_id_options, 0,
+     "The key is then Disabled, as KMS leaves it: enable-key to use it again.", true},
+    {"create-grant", cmd_create_grant, "let another account use a key (KMS CreateGrant)",
+     "--key-id KEY --grantee-principal ACCOUNT --operations OP ... [--retiring-principal "
+     "ACCOUNT] [--name NAME]",
+     create_grant_options, 0,
+     "Prints GrantId and GrantToken.  A snapshot or image shared with another account and "
+     "encrypted under a customer key is of use to it only with a grant of that key: Decrypt to "
+     "restore, copy or launch it.  The other account names the key by its key ARN.  "
+     "Operations: Decrypt, Encrypt, GenerateDataKey, GenerateDataKeyWithoutPlaintext, "
+     "ReEncryptFrom, ReEncryptTo, CreateGrant, RetireGrant, DescribeKey.  An AWS-managed key "
+     "cannot be granted.",
+     true},
+    {"list-grants", cmd_list_grants, "list a key's grants (KMS ListGrants)",
+     "--key-id KEY [--grant-id ID] [--grantee-principal ACCOUNT]", list_grants_options, 0, NULL,
+     false},
+    {"revoke-grant", cmd_revoke_grant, "remove a grant (KMS RevokeGrant)",
+     "--key-id KEY --grant-id ID", revoke_grant_options, 0, "By the key's owner.", true},
+    {"retire-grant", cmd_retire_grant, "give up a grant (KMS RetireGrant)",
+     "--grant-token TOKEN | --key-id KEY-ARN --grant-id ID", retire_grant_options, 0,
+     "By the key's owner, the grant's retiring principal, or its grantee when the grant gives "
+     "RetireGrant.",
+     true},
     {"create-alias", cmd_create_alias, "name a key (KMS CreateAlias)",
      "--alias-name alias/NAME --target-key-id KEY", create_alias_options, 0,
      "NAME is 1 to 250 of A-Z a-z 0-9 / _ -; names under alias/aws/ are reserved.", true},

@@ -7,7 +7,12 @@
  *       default key): its wrapped form to the file WRAPPED, the plain key
  *       as hex to the file PLAIN, the key's ARN on stdout;
  *   bsnap-keyprobe STORE unwrap PURPOSE WRAPPED
- *       the plain key of WRAPPED as hex on stdout.
+ *       the plain key of WRAPPED as hex on stdout;
+ *   bsnap-keyprobe STORE due KEY-ID
+ *       move the deletion date of KEY-ID (scheduled for deletion) to now,
+ *       as if its waiting period had passed.
+ *
+ * $KEYPROBE_ACCOUNT, when set, is the calling account.
  *
  * A failure prints "blocksnap: error: MESSAGE (CODE)" and exits 1, as the
  * CLI does. */
@@ -29,7 +34,8 @@ static int fail(void)
 static int usage(void)
 {
     fprintf(stderr, "usage: bsnap-keyprobe STORE wrap KEY PURPOSE WRAPPED PLAIN\n"
-                    "       bsnap-keyprobe STORE unwrap PURPOSE WRAPPED\n");
+                    "       bsnap-keyprobe STORE unwrap PURPOSE WRAPPED\n"
+                    "       bsnap-keyprobe STORE due KEY-ID\n");
     return 2;
 }
 
@@ -41,13 +47,20 @@ int main(int argc, char **argv)
     FILE *f;
     int rc = 1;
 
+    const char *account = getenv("KEYPROBE_ACCOUNT");
+
     if (argc < 3 || (strcmp(argv[2], "wrap") == 0     ? argc != 7
                      : strcmp(argv[2], "unwrap") == 0 ? argc != 5
+                     : strcmp(argv[2], "due") == 0    ? argc != 4
                                                       : 1))
         return usage();
     if (bsnap_store_open(argv[1], 0, NULL, &s) < 0)
         return fail();
-    if (strcmp(argv[2], "wrap") == 0) {
+    if (account && *account && bsnap_store_set_account(s, account) < 0) {
+        rc = fail();
+    } else if (strcmp(argv[2], "due") == 0) {
+        rc = keys_deletion_date_set(s, argv[3], time_now_ms()) < 0 ? fail() : 0;
+    } else if (strcmp(argv[2], "wrap") == 0) {
         if (keys_data_key_new(s, strcmp(argv[3], "-") ? argv[3] : NULL, argv[4], w, p, arn) < 0) {
             rc = fail();
         } else if ((f = fopen(argv[5], "wb")) && fwrite(w, sizeof w, 1, f) == 1 && !fclose(f)) {

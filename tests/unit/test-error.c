@@ -744,6 +744,57 @@ static int c_ebs_default_key_modify(struct pctx *c)
     return bsnap_ebs_default_key_modify(c->f->s, NO_KEY, &doc);
 }
 
+static int c_key_deletion_schedule(struct pctx *c)
+{
+    json_t *doc = NULL;
+    return bsnap_key_deletion_schedule(c->f->s, NO_KEY, 31, false, &doc);
+}
+
+static int c_key_deletion_cancel(struct pctx *c)
+{
+    json_t *doc = NULL;
+    return bsnap_key_deletion_cancel(c->f->s, NO_KEY, &doc);
+}
+
+static int c_grant_create_principal(struct pctx *c)
+{
+    const char *ops[] = {"Decrypt"};
+    json_t *doc = NULL;
+    return bsnap_grant_create(
+        c->f->s,
+        &(bsnap_grant_options){
+            .key_id = NO_KEY, .grantee_principal = "me", .operations = ops, .noperations = 1},
+        &doc);
+}
+
+static int c_grant_create_key(struct pctx *c)
+{
+    const char *ops[] = {"Decrypt"};
+    json_t *doc = NULL;
+    return bsnap_grant_create(c->f->s,
+                              &(bsnap_grant_options){.key_id = NO_KEY,
+                                                     .grantee_principal = "111122223333",
+                                                     .operations = ops,
+                                                     .noperations = 1},
+                              &doc);
+}
+
+static int c_grant_list(struct pctx *c)
+{
+    json_t *doc = NULL;
+    return bsnap_grant_list(c->f->s, NO_KEY, NULL, NULL, &doc);
+}
+
+static int c_grant_revoke(struct pctx *c)
+{
+    return bsnap_grant_revoke(c->f->s, NO_KEY, "00");
+}
+
+static int c_grant_retire(struct pctx *c)
+{
+    return bsnap_grant_retire(c->f->s, "00", NULL, NULL);
+}
+
 static int c_share_malformed(struct pctx *c)
 {
     const char *u[] = {"111122223333"};
@@ -973,6 +1024,15 @@ static const struct param_case {
     {"alias_delete", c_alias_delete, -ENOENT, "NotFoundException", "AliasName"},
     {"alias_list", c_alias_list, -ENOENT, "NotFoundException", "KeyId"},
     {"ebs_default_key_modify", c_ebs_default_key_modify, -ENOENT, "NotFoundException", "KmsKeyId"},
+    {"key_deletion_schedule", c_key_deletion_schedule, -EINVAL, "ValidationException",
+     "PendingWindowInDays"},
+    {"key_deletion_cancel", c_key_deletion_cancel, -ENOENT, "NotFoundException", "KeyId"},
+    {"grant_create principal", c_grant_create_principal, -EINVAL, "InvalidArnException",
+     "GranteePrincipal"},
+    {"grant_create key", c_grant_create_key, -ENOENT, "NotFoundException", "KeyId"},
+    {"grant_list", c_grant_list, -ENOENT, "NotFoundException", "KeyId"},
+    {"grant_revoke", c_grant_revoke, -ENOENT, "NotFoundException", "KeyId"},
+    {"grant_retire", c_grant_retire, -ENOENT, "NotFoundException", "GrantToken"},
     {"store_set_account", c_store_set_account, -EINVAL, "InvalidParameterValue", "OwnerId"},
     {"snapshot_attribute_modify malformed", c_share_malformed, -EINVAL,
      "InvalidSnapshotID.Malformed", "SnapshotId"},

@@ -18,6 +18,7 @@
 #include "error.h"
 #include "keys.h"
 #include "unit-helpers.h"
+#include "util.h"
 
 /* A fixture whose key files go to its own directory. */
 static int setup(void **state)
@@ -400,6 +401,258 @@ static void test_passphrase(void **state)
     assert_message_has(KEYS_PASSPHRASE_ENV);
 }
 
+#define OTHER "111122223333"
+#define OWNER "123456789012"
+
+static void arn_of(const char *account, const char *id, char out[256])
+{
+    snprintf(out, 256, "arn:aws:kms:test-1:%s:key/%s", account, id);
+}
+
+/* Keys are their owner's: another account of the store lists none of
+ * them, names them only by ARN and cannot use, describe, disable or
+ * delete them; its alias/aws/ebs is its own key. */
+static void test_owners(void **state)
+{
+    struct fixture *f = *state;
+    char id[KEYS_ID_TEXT], id2[KEYS_ID_TEXT], arn[256], *json = NULL;
+    uint8_t w[KEYS_WRAPPED_BYTES], p[KEYS_DATA_KEY_BYTES], q[KEYS_DATA_KEY_BYTES];
+
+    key_create(f, "mine", id);
+    arn_of(OWNER, id, arn);
+    assert_int_equal(bsnap_alias_create(f->s, "alias/dr", id), 0);
+    assert_int_equal(keys_data_key_new(f->s, id, "vol", w, p, NULL), 0);
+
+    assert_int_equal(bsnap_store_set_account(f->s, OTHER), 0);
+    assert_int_equal(AS_JSON(json, bsnap_key_list, f->s), 0);
+    assert_string_equal(json, "{\"Keys\":[]}");
+    free(json);
+    assert_int_equal(AS_JSON(json, bsnap_alias_list, f->s, NULL), 0);
+    assert_string_equal(json, "{\"Aliases\":[]}");
+    free(json);
+    assert_error(AS_JSON(json, bsnap_key_describe, f->s, id), -ENOENT, "NotFoundException");
+    assert_error(AS_JSON(json, bsnap_key_describe, f->s, "alias/dr"), -ENOENT, "NotFoundException");
+    assert_error(AS_JSON(json, bsnap_key_describe, f->s, arn), -EACCES, "AccessDeniedException");
+    assert_string_equal(bsnap_last_error()->parameter, "KeyId");
+    assert_error(bsnap_key_set_enabled(f->s, arn, false), -EACCES, "AccessDeniedException");
+    assert_error(AS_JSON(json, bsnap_key_deletion_schedule, f->s, arn, 7, false), -EACCES,
+                 "AccessDeniedException");
+    assert_error(keys_data_key_open(f->s, w, "vol", q), -EACCES, "AccessDeniedException");
+    assert_error(keys_data_key_new(f->s, arn, "vol", w, q, NULL), -EACCES, "AccessDeniedException");
+    /* its own default key and alias namespace */
+    assert_int_equal(AS_JSON(json, bsnap_key_describe, f->s, "alias/aws/ebs"), 0);
+    assert_non_null(strstr(json, "\"AWSAccountId\":\"" OTHER "\""));
+    free(json);
+    key_create(f, "theirs", id2);
+    assert_int_equal(bsnap_alias_create(f->s, "alias/dr", id2), 0);
+    assert_int_equal(AS_JSON(json, bsnap_key_describe, f->s, "alias/dr"), 0);
+    assert_non_null(strstr(json, id2));
+    free(json);
+
+    /* the owner's view is unchanged */
+    assert_int_equal(bsnap_store_set_account(f->s, OWNER), 0);
+    assert_int_equal(AS_JSON(json, bsnap_key_list, f->s), 0);
+    assert_non_null(strstr(json, id));
+    assert_null(strstr(json, id2));
+    free(json);
+    assert_int_equal(AS_JSON(json, bsnap_key_describe, f->s, "alias/dr"), 0);
+    assert_non_null(strstr(json, id));
+    free(json);
+    assert_int_equal(keys_data_key_open(f->s, w, "vol", q), 0);
+    assert_memory_equal(p, q, sizeof p);
+}
+
+/* A grant lets another account do exactly its operations; revoked or
+ * retired, it lets it do nothing again. */
+static void test_grants(void **state)
+{
+    struct fixture *f = *state;
+    char id[KEYS_ID_TEXT], arn[256], gid[80], gid2[80], *json = NULL;
+    uint8_t w[KEYS_WRAPPED_BYTES], p[KEYS_DATA_KEY_BYTES], q[KEYS_DATA_KEY_BYTES];
+    const char *dec[] = {"Decrypt", "DescribeKey"}, *bad[] = {"Decrypt", "Sign"},
+               *cg[] = {"CreateGrant", "Decrypt", "RetireGrant"};
+    bsnap_grant_options o = {
+        .grantee_principal = OTHER, .operations = dec, .noperations = 2, .name = "restore"};
+    json_t *doc = NULL;
+
+    key_create(f, NULL, id);
+    arn_of(OWNER, id, arn);
+    o.key_id = id;
+    assert_int_equal(keys_data_key_new(f->s, id, "vol", w, p, NULL), 0);
+
+    /* bad inputs change nothing */
+    o.operations = bad;
+    assert_error(bsnap_grant_create(f->s, &o, &doc), -EINVAL, "ValidationException");
+    assert_string_equal(bsnap_last_error()->parameter, "Operations[1]");
+    o.operations = dec;
+    o.grantee_principal = "1234";
+    assert_error(bsnap_grant_create(f->s, &o, &doc), -EINVAL, "InvalidArnException");
+    assert_string_equal(bsnap_last_error()->parameter, "GranteePrincipal");
+    o.grantee_principal = "arn:aws:iam::" OTHER ":root";
+    o.key_id = "alias/aws/ebs";
+    assert_int_equal(AS_JSON(json, bsnap_key_describe, f->s, "alias/aws/ebs"), 0);
+    free(json);
+    assert_error(bsnap_grant_create(f->s, &o, &doc), -EACCES, "AccessDeniedException");
+    o.key_id = id;
+    assert_int_equal(AS_JSON(json, bsnap_grant_list, f->s, id, NULL, NULL), 0);
+    assert_string_equal(json, "{\"Grants\":[],\"Truncated\":false}");
+    free(json);
+
+    /* a named grant asked for twice is one grant */
+    assert_int_equal(bsnap_grant_create(f->s, &o, &doc), 0);
+    snprintf(gid, sizeof gid, "%s", json_string_value(json_object_get(doc, "GrantId")));
+    json_decref(doc);
+    assert_int_equal(strlen(gid), 64);
+    assert_int_equal(bsnap_grant_create(f->s, &o, &doc), 0);
+    assert_string_equal(json_string_value(json_object_get(doc, "GrantId")), gid);
+    json_decref(doc);
+    assert_int_equal(AS_JSON(json, bsnap_grant_list, f->s, id, NULL, OTHER), 0);
+    assert_non_null(strstr(json, gid));
+    assert_non_null(strstr(json, "\"GranteePrincipal\":\"arn:aws:iam::" OTHER ":root\""));
+    assert_non_null(strstr(json, "\"Operations\":[\"Decrypt\",\"DescribeKey\"]"));
+    free(json);
+
+    /* the grantee may unwrap and describe, not wrap, list, revoke or grant */
+    assert_int_equal(bsnap_store_set_account(f->s, OTHER), 0);
+    assert_int_equal(keys_data_key_open(f->s, w, "vol", q), 0);
+    assert_memory_equal(p, q, sizeof p);
+    assert_int_equal(AS_JSON(json, bsnap_key_describe, f->s, arn), 0);
+    free(json);
+    assert_error(keys_data_key_new(f->s, arn, "vol", w, q, NULL), -EACCES, "AccessDeniedException");
+    assert_error(AS_JSON(json, bsnap_grant_list, f->s, arn, NULL, NULL), -EACCES,
+                 "AccessDeniedException");
+    assert_error(bsnap_grant_revoke(f->s, arn, gid), -EACCES, "AccessDeniedException");
+    o.key_id = arn;
+    o.name = NULL;
+    assert_error(bsnap_grant_create(f->s, &o, &doc), -EACCES, "AccessDeniedException");
+    /* nor retire a grant without RetireGrant */
+    assert_error(bsnap_grant_retire(f->s, gid, NULL, NULL), -EACCES, "AccessDeniedException");
+
+    /* the owner revokes it: nothing again */
+    assert_int_equal(bsnap_store_set_account(f->s, OWNER), 0);
+    assert_error(bsnap_grant_revoke(f->s, id, "00"), -ENOENT, "NotFoundException");
+    assert_string_equal(bsnap_last_error()->parameter, "GrantId");
+    assert_int_equal(bsnap_grant_revoke(f->s, id, gid), 0);
+    assert_int_equal(bsnap_store_set_account(f->s, OTHER), 0);
+    assert_error(keys_data_key_open(f->s, w, "vol", q), -EACCES, "AccessDeniedException");
+
+    /* a grant with CreateGrant passes on no more than it has; the grantee
+     * retires what RetireGrant lets it */
+    assert_int_equal(bsnap_store_set_account(f->s, OWNER), 0);
+    o.key_id = id;
+    o.operations = cg;
+    o.noperations = 3;
+    assert_int_equal(bsnap_grant_create(f->s, &o, &doc), 0);
+    snprintf(gid, sizeof gid, "%s", json_string_value(json_object_get(doc, "GrantId")));
+    json_decref(doc);
+    assert_int_equal(bsnap_store_set_account(f->s, OTHER), 0);
+    o.key_id = arn;
+    o.grantee_principal = "222233334444";
+    o.operations = dec;
+    o.noperations = 2;
+    assert_error(bsnap_grant_create(f->s, &o, &doc), -EACCES, "AccessDeniedException");
+    o.noperations = 1;
+    assert_int_equal(bsnap_grant_create(f->s, &o, &doc), 0);
+    snprintf(gid2, sizeof gid2, "%s", json_string_value(json_object_get(doc, "GrantId")));
+    json_decref(doc);
+    assert_error(bsnap_grant_retire(f->s, NULL, arn, NULL), -EINVAL, "ValidationException");
+    assert_int_equal(bsnap_grant_retire(f->s, NULL, arn, gid), 0);
+    assert_error(keys_data_key_open(f->s, w, "vol", q), -EACCES, "AccessDeniedException");
+    assert_int_equal(bsnap_store_set_account(f->s, "222233334444"), 0);
+    assert_int_equal(keys_data_key_open(f->s, w, "vol", q), 0);
+    assert_int_equal(bsnap_store_set_account(f->s, OWNER), 0);
+    assert_int_equal(bsnap_grant_retire(f->s, gid2, NULL, NULL), 0);
+    assert_int_equal(AS_JSON(json, bsnap_grant_list, f->s, id, NULL, NULL), 0);
+    assert_string_equal(json, "{\"Grants\":[],\"Truncated\":false}");
+    free(json);
+}
+
+/* Scheduled deletion: PendingDeletion uses nothing; cancelled, the key is
+ * Disabled; past its date, the next key call deletes record, alias, grants
+ * and key file. */
+static void test_deletion(void **state)
+{
+    struct fixture *f = *state;
+    char id[KEYS_ID_TEXT], *json = NULL, *path;
+    uint8_t w[KEYS_WRAPPED_BYTES], p[KEYS_DATA_KEY_BYTES], q[KEYS_DATA_KEY_BYTES];
+    const char *dec[] = {"Decrypt"};
+    bsnap_grant_options o = {.grantee_principal = OTHER, .operations = dec, .noperations = 1};
+    struct stat st;
+    json_t *doc = NULL;
+
+    key_create(f, NULL, id);
+    o.key_id = id;
+    path = key_file(f, id);
+    assert_int_equal(bsnap_alias_create(f->s, "alias/old", id), 0);
+    assert_int_equal(bsnap_ebs_default_key_modify(f->s, id, &doc), 0);
+    json_decref(doc);
+    assert_int_equal(bsnap_grant_create(f->s, &o, &doc), 0);
+    json_decref(doc);
+    assert_int_equal(keys_data_key_new(f->s, id, "vol", w, p, NULL), 0);
+
+    assert_error(AS_JSON(json, bsnap_key_deletion_schedule, f->s, id, 6, false), -EINVAL,
+                 "ValidationException");
+    assert_string_equal(bsnap_last_error()->parameter, "PendingWindowInDays");
+    assert_error(AS_JSON(json, bsnap_key_deletion_schedule, f->s, id, 31, false), -EINVAL,
+                 "ValidationException");
+    assert_error(AS_JSON(json, bsnap_key_deletion_cancel, f->s, id), -EPERM,
+                 "KMSInvalidStateException");
+    assert_int_equal(AS_JSON(json, bsnap_key_describe, f->s, "alias/aws/ebs"), 0);
+    free(json);
+    assert_error(AS_JSON(json, bsnap_key_deletion_schedule, f->s, "alias/aws/ebs", 7, false),
+                 -EPERM, "KMSInvalidStateException");
+
+    assert_int_equal(AS_JSON(json, bsnap_key_deletion_schedule, f->s, id, 0, false), 0);
+    assert_non_null(strstr(json, "\"KeyState\":\"PendingDeletion\""));
+    assert_non_null(strstr(json, "\"PendingWindowInDays\":30"));
+    free(json);
+    assert_error(AS_JSON(json, bsnap_key_deletion_schedule, f->s, id, 7, false), -EPERM,
+                 "KMSInvalidStateException");
+    assert_error(keys_data_key_open(f->s, w, "vol", q), -EPERM, "KMSInvalidStateException");
+    assert_error(keys_data_key_new(f->s, id, "vol", w, q, NULL), -EPERM,
+                 "KMSInvalidStateException");
+    assert_error(bsnap_key_set_enabled(f->s, id, true), -EPERM, "KMSInvalidStateException");
+    assert_int_equal(AS_JSON(json, bsnap_key_describe, f->s, id), 0);
+    assert_non_null(strstr(json, "\"KeyState\":\"PendingDeletion\""));
+    assert_non_null(strstr(json, "\"DeletionDate\":"));
+    assert_non_null(strstr(json, "\"Enabled\":false"));
+    free(json);
+
+    /* cancelled: Disabled, then enabled and usable */
+    assert_int_equal(AS_JSON(json, bsnap_key_deletion_cancel, f->s, id), 0);
+    free(json);
+    assert_int_equal(AS_JSON(json, bsnap_key_describe, f->s, id), 0);
+    assert_non_null(strstr(json, "\"KeyState\":\"Disabled\""));
+    assert_null(strstr(json, "DeletionDate"));
+    free(json);
+    assert_int_equal(bsnap_key_set_enabled(f->s, id, true), 0);
+    assert_int_equal(keys_data_key_open(f->s, w, "vol", q), 0);
+
+    /* not yet due: nothing goes */
+    assert_int_equal(AS_JSON(json, bsnap_key_deletion_schedule, f->s, id, 7, false), 0);
+    free(json);
+    assert_int_equal(keys_expire(f->s), 0);
+    assert_int_equal(stat(path, &st), 0);
+
+    /* due: the next key call deletes it all */
+    assert_int_equal(keys_deletion_date_set(f->s, id, time_now_ms() - 1), 0);
+    assert_int_equal(AS_JSON(json, bsnap_key_list, f->s), 0);
+    assert_null(strstr(json, id));
+    free(json);
+    assert_int_equal(stat(path, &st), -1);
+    assert_error(AS_JSON(json, bsnap_key_describe, f->s, id), -ENOENT, "NotFoundException");
+    assert_error(AS_JSON(json, bsnap_key_describe, f->s, "alias/old"), -ENOENT,
+                 "NotFoundException");
+    assert_error(keys_data_key_open(f->s, w, "vol", q), -ENOENT, "NotFoundException");
+    assert_int_equal(AS_JSON(json, bsnap_ebs_default_key_get, f->s), 0);
+    assert_non_null(strstr(json, "alias/aws/ebs"));
+    free(json);
+    assert_int_equal(AS_JSON(json, bsnap_alias_list, f->s, NULL), 0);
+    assert_null(strstr(json, "alias/old"));
+    free(json);
+    free(path);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -413,6 +666,9 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_ebs_settings, setup, teardown_fixture),
         cmocka_unit_test(test_record_decode),
         cmocka_unit_test_setup_teardown(test_passphrase, setup, teardown_fixture),
+        cmocka_unit_test_setup_teardown(test_owners, setup, teardown_fixture),
+        cmocka_unit_test_setup_teardown(test_grants, setup, teardown_fixture),
+        cmocka_unit_test_setup_teardown(test_deletion, setup, teardown_fixture),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
