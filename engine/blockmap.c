@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "crypt.h"
 #include "error.h"
 #include "index.h"
 #include "pack.h"
@@ -40,13 +41,14 @@ uint64_t bm_span(uint32_t level)
     return s;
 }
 
-void bm_page_id(const bsnap_store *s, const chunk_id *page, chunk_id *ret_id)
+void bm_page_id(const bsnap_store *s, const struct crypt_key *key, const chunk_id *page,
+                chunk_id *ret_id)
 {
     if (mem_is_zero(page, BM_PAGE_BYTES)) {
         memset(ret_id, 0, sizeof *ret_id);
         return;
     }
-    chunk_hash(s, true, page, BM_PAGE_BYTES, ret_id);
+    crypt_hash(s, key, true, page, BM_PAGE_BYTES, ret_id);
 }
 
 /* ---- page cache: 4-way set associative, LRU within a set ---- */

@@ -56,8 +56,11 @@ int bm_lookup(bsnap_store *s, meta_txn *txn, const struct bm_tree *t, uint64_t i
 int bm_load_leaf(bsnap_store *s, meta_txn *txn, const struct bm_tree *t, uint64_t leaf,
                  chunk_id *out);
 
-/* Compute a page's id: 0 for an all-zero page. */
-void bm_page_id(const bsnap_store *s, const chunk_id *page, chunk_id *ret_id);
+struct crypt_key;
+/* Compute a page's id: 0 for an all-zero page, else keyed with @key (an
+ * encrypted lineage's, NULL: the store's) as crypt_hash(). */
+void bm_page_id(const bsnap_store *s, const struct crypt_key *key, const chunk_id *page,
+                chunk_id *ret_id);
 
 /* Build the inner levels over @nleaves leaf ids for a tree of @depth and
  * return its root.  @store_page is called for every non-zero inner page,

@@ -24,6 +24,8 @@ typedef struct chunk_id {
 /* Flags of a stored record and of its index entry. */
 #define CHUNK_LZ4 0x1u  /* payload is an LZ4 block */
 #define CHUNK_PAGE 0x2u /* a block-map page, not volume data */
+/* The payload is sealed (crypt.h): slot, nonce, ciphertext, tag. */
+#define CHUNK_ENC 0x10u
 #define CHUNK_DEAD 0x4u /* index only: refcount fell to 0 and children were released */
 /* Index only: named by live pages or snapshots, but its record was lost (a
  * repair found it damaged in its pack).  The entry keeps the references so

@@ -28,6 +28,7 @@
 #include "catalog.h"
 #include "copy.h"
 #include "error.h"
+#include "lineage.h"
 #include "index.h"
 #include "owner.h"
 #include "pack.h"
@@ -446,6 +447,10 @@ again:
     }
     rec.nparts = srec.nparts;
     rec.parts_known = srec.parts_known;
+    /* the same block map: the same lineage and key */
+    r = lineage_inherit(&rec, &srec);
+    if (r < 0)
+        goto out;
     snprintf(rec.volume_id, sizeof rec.volume_id, "%s", COPY_VOLUME_ID);
     owner_stamp(s, rec.owner);
     if (have_parent)

@@ -8,6 +8,7 @@
 #include "catalog.h"
 #include "owner.h"
 #include "error.h"
+#include "lineage.h"
 #include "record.h"
 #include "reader.h"
 #include "store.h"
@@ -127,6 +128,8 @@ static int diff_run(bsnap_store *s, const char *first, const char *second, bm_di
                        bad->chunk_size, s->chunk_size);
         goto out;
     }
+    if ((first && (r = lineage_open(s, &a, NULL)) < 0) || (r = lineage_open(s, &b, NULL)) < 0)
+        goto out;
     snapshot_tree(&a, &ta);
     snapshot_tree(&b, &tb);
     d->cs = b.chunk_size;

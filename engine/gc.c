@@ -24,6 +24,7 @@
 #include "catalog.h"
 #include "copy.h"
 #include "error.h"
+#include "lineage.h"
 #include "fault.h"
 #include "idmap.h"
 #include "index.h"
@@ -409,7 +410,8 @@ static int repack(bsnap_store *s, bsnap_gc_stats *st, struct pack_stat *ps, size
             bsnap_log(BSNAP_LOG_WARNING, "gc", "%s: left in place", bsnap_last_error()->message);
             continue;
         }
-        r = pack_writer_append(pw, &mv[i].id, mv[i].old.flags & (CHUNK_LZ4 | CHUNK_PAGE), buf,
+        r = pack_writer_append(pw, &mv[i].id,
+                               mv[i].old.flags & (CHUNK_LZ4 | CHUNK_PAGE | CHUNK_ENC), buf,
                                mv[i].old.stored_len, mv[i].old.orig_len, &mv[i].new);
         if (r < 0)
             goto out;
@@ -509,7 +511,13 @@ int bsnap_gc(bsnap_store *s, const bsnap_gc_options *opts, bsnap_gc_stats *ret_s
     r = store_lock(s, true, opts ? &opts->run : NULL, &lockfd);
     if (r < 0)
         return r;
-    r = gc_once(s, max_unused, ret_stats);
+    /* gc reads every snapshot's block map (its guard) and the pages it
+     * releases, which may be sealed: it needs the key of every encrypted
+     * snapshot, and refuses with the first missing key's error, freeing
+     * nothing, rather than guess what a map it cannot read names. */
+    r = lineage_open_snapshots(s);
+    if (r == 0)
+        r = gc_once(s, max_unused, ret_stats);
     /* A full disk: the index needs a few pages to record what it frees
      * (see store.h).  Whatever the first pass did is kept; the second one
      * finishes. */

@@ -197,6 +197,7 @@ static int shares_from_json(const json_t *o, const char *key, struct shares *ret
 void snapshot_rec_clear(struct snapshot_rec *r)
 {
     free(r->description);
+    free(r->kms_key_id);
     shares_clear(&r->cvp);
     free(r->parts);
     tags_clear(&r->tags);
@@ -398,6 +399,18 @@ int snapshot_rec_encode(const struct snapshot_rec *r, char **ret_json, size_t *r
         json_object_set_new(o, "tags", tags_to_json(&r->tags));
     owner_to_json(o, r->owner);
     shares_to_json(o, "create-volume-permission", &r->cvp);
+    if (o && r->encrypted) {
+        char dk[2 * SNAP_WRAPPED_BYTES + 1], slot[17];
+        hex_encode(r->data_key, SNAP_WRAPPED_BYTES, dk);
+        snprintf(slot, sizeof slot, "%016" PRIx64, r->key_slot);
+        if (json_object_set_new(o, "encryption",
+                                json_pack("{s:s, s:s, s:s}", "key",
+                                          r->kms_key_id ? r->kms_key_id : "", "data-key", dk,
+                                          "slot", slot)) < 0) {
+            json_decref(o);
+            o = NULL;
+        }
+    }
     if (o && r->parts_known) {
         json_t *a = json_array();
         for (size_t i = 0; a && i < r->nparts; i++)
@@ -441,6 +454,26 @@ static int parts_from_json(json_t *a, uint64_t size, struct snapshot_rec *r)
             return -EIO;
         r->parts[i] = (bsnap_part_extent){(unsigned)num, (uint64_t)off, (uint64_t)len};
     }
+    return 0;
+}
+
+/* "encryption": {"key": ARN, "data-key": HEX, "slot": HEX}; absent when
+ * the snapshot is plain. */
+static int encryption_from_json(json_t *e, struct snapshot_rec *r)
+{
+    const char *key, *dk, *slot;
+    char *end;
+
+    if (!e)
+        return 0;
+    if (json_unpack(e, "{s:s, s:s, s:s}", "key", &key, "data-key", &dk, "slot", &slot) < 0 ||
+        !key[0] || strlen(dk) != 2 * SNAP_WRAPPED_BYTES ||
+        !hex_decode(dk, SNAP_WRAPPED_BYTES, r->data_key) || strlen(slot) != 16)
+        return -EIO;
+    r->key_slot = strtoull(slot, &end, 16);
+    if (*end || r->key_slot == 0 || !(r->kms_key_id = strdup(key)))
+        return -EIO;
+    r->encrypted = true;
     return 0;
 }
 
@@ -506,7 +539,8 @@ int snapshot_rec_decode(const void *buf, size_t len, struct snapshot_rec *ret)
     if (!r.description || tags_from_json(json_object_get(o, "tags"), &r.tags) < 0 ||
         owner_from_json(o, r.owner) < 0 ||
         shares_from_json(o, "create-volume-permission", &r.cvp) < 0 ||
-        parts_from_json(json_object_get(o, "partitions"), r.size, &r) < 0) {
+        parts_from_json(json_object_get(o, "partitions"), r.size, &r) < 0 ||
+        encryption_from_json(json_object_get(o, "encryption"), &r) < 0) {
         rc = -EIO;
         goto out;
     }
@@ -593,10 +627,12 @@ static json_t *snapshot_ec2(const bsnap_store *s, const struct snapshot_rec *r)
                   "VolumeId", r->volume_id, "State", state_names[r->state], "StartTime", start,
                   "Progress", r->state == BSNAP_SNAPSHOT_COMPLETED ? "100%" : "0%", "OwnerId",
                   owner_of(s, r->owner), "Description", r->description ? r->description : "",
-                  "VolumeSize", (json_int_t)gib_ceil(r->size), "Encrypted", 0, "StorageTier",
-                  "standard");
+                  "VolumeSize", (json_int_t)gib_ceil(r->size), "Encrypted", r->encrypted,
+                  "StorageTier", "standard");
     if (!o)
         return NULL;
+    if (r->encrypted && r->kms_key_id)
+        json_object_set_new(o, "KmsKeyId", json_string(r->kms_key_id));
     if (r->state == BSNAP_SNAPSHOT_COMPLETED) {
         time_format_ms(r->completion_ms, done, sizeof done);
         json_object_set_new(o, "CompletionTime", json_string(done));

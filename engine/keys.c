@@ -912,6 +912,38 @@ int keys_data_key_open(bsnap_store *s, const uint8_t wrapped[KEYS_WRAPPED_BYTES]
     return r;
 }
 
+int keys_key_arn(bsnap_store *s, const char *key_ref, char ret_arn[KEYS_ARN_MAX])
+{
+    _cleanup_txn_abort_ meta_txn *txn = NULL;
+    struct key_rec k = {0};
+    int r;
+
+    if ((r = meta_txn_begin(s->meta, false, &txn)) < 0)
+        return r;
+    r = key_resolve(s, txn, key_ref, false, &k);
+    if (r >= 0)
+        keys_arn(s, &k, ret_arn, KEYS_ARN_MAX);
+    key_rec_clear(&k);
+    return r;
+}
+
+int keys_encryption_by_default(bsnap_store *s, bool *ret_on)
+{
+    _cleanup_txn_abort_ meta_txn *txn = NULL;
+    const void *v;
+    char sk[80];
+    size_t vlen, skl = setting_key(s, SET_BY_DEFAULT, sk);
+    int r;
+
+    if ((r = meta_txn_begin(s->meta, false, &txn)) < 0)
+        return r;
+    r = meta_get(txn, T_KEYS, sk, skl, &v, &vlen);
+    if (r < 0 && r != -ENOENT)
+        return r;
+    *ret_on = r == 0 && vlen == 1 && *(const char *)v == '1';
+    return 0;
+}
+
 /* ---- the public calls ---- */
 
 /* Whether @ref names the default alias (by name or ARN). */

@@ -199,6 +199,13 @@ int keys_expire(bsnap_store *s);
 /* Tests: set key @id's deletion date (it must be scheduled). */
 int keys_deletion_date_set(bsnap_store *s, const char *id, int64_t ms);
 
+/* The ARN of the key @key_ref names (any form), without making the
+ * default key.  Errors: NotFoundException, -EIO. */
+#define KEYS_ARN_MAX 2048
+int keys_key_arn(bsnap_store *s, const char *key_ref, char ret_arn[KEYS_ARN_MAX]);
+/* Whether EBS encryption by default is on. */
+int keys_encryption_by_default(bsnap_store *s, bool *ret_on);
+
 /* OPENSSL_cleanse(). */
 void keys_wipe(void *p, size_t n);
 

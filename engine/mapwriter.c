@@ -128,11 +128,10 @@ int mapwriter_store_page(void *ud, const chunk_id *page, chunk_id *ret_id)
     struct pipeline *p = ud;
     struct chunk_entry e;
     struct chunk_loc loc;
-    uint32_t flags = CHUNK_PAGE;
-    size_t n;
+    uint32_t flags = CHUNK_PAGE, n;
     int r;
 
-    bm_page_id(p->s, page, ret_id);
+    bm_page_id(p->s, p->key, page, ret_id);
     if (chunk_id_is_zero(ret_id) || idset_has(&p->set, ret_id))
         return 0;
     r = index_lookup(p->s, ret_id, &e);
@@ -140,8 +139,10 @@ int mapwriter_store_page(void *ud, const chunk_id *page, chunk_id *ret_id)
         return 0;
     if (r < 0 && r != -ENOENT)
         return r;
-    n = chunk_encode(page, BM_PAGE_BYTES, p->page_out, chunk_encode_bound(BM_PAGE_BYTES), &flags);
-    r = pack_writer_append(p->pw, ret_id, flags, p->page_out, (uint32_t)n, BM_PAGE_BYTES, &loc);
+    r = chunk_store_encode(p, ret_id, page, BM_PAGE_BYTES, p->page_out, &n, &flags);
+    if (r < 0)
+        return r;
+    r = pack_writer_append(p->pw, ret_id, flags, p->page_out, n, BM_PAGE_BYTES, &loc);
     if (r < 0)
         return r;
     r = add_pending(p, ret_id, &loc, true);
@@ -190,7 +191,7 @@ static int add_xlate(struct pipeline *p, const chunk_id *src, const chunk_id *ds
 
 static int write_data(struct pipeline *p, struct item *it)
 {
-    size_t bound = chunk_encode_bound(p->cs);
+    size_t bound = item_out_bound(p);
     int r;
 
     for (uint64_t i = 0; i < it->count; i++) {

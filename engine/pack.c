@@ -13,6 +13,7 @@
 #include <unistd.h>
 #include <xxhash.h>
 
+#include "crypt.h"
 #include "error.h"
 #include "fault.h"
 #include "meta.h"
@@ -51,7 +52,7 @@ int pack_record_parse(const uint8_t in[PACK_RECORD_HEADER_BYTES], struct pack_re
     r.stored_len = le32_get(in + 24);
     r.orig_len = le32_get(in + 28);
     r.checksum = le64_get(in + 32);
-    if (r.flags & ~(CHUNK_LZ4 | CHUNK_PAGE))
+    if (r.flags & ~(CHUNK_LZ4 | CHUNK_PAGE | CHUNK_ENC))
         return -EIO;
     if (r.stored_len == 0 || r.orig_len == 0 || r.stored_len > PACK_RECORD_MAX_PAYLOAD + 65536 ||
         r.orig_len > PACK_RECORD_MAX_PAYLOAD)
@@ -359,7 +360,7 @@ int pack_writer_append(struct pack_writer *w, const chunk_id *id, uint32_t flags
                        struct chunk_loc *ret_loc)
 {
     struct pack_record rec = {
-        .flags = flags & (CHUNK_LZ4 | CHUNK_PAGE),
+        .flags = flags & (CHUNK_LZ4 | CHUNK_PAGE | CHUNK_ENC),
         .id = *id,
         .stored_len = stored_len,
         .orig_len = orig_len,
@@ -755,7 +756,8 @@ static int read_record(bsnap_store *s, const chunk_id *id, const struct chunk_lo
                           "chunk %s (pack %u offset %llu): bad record header", hex, loc->pack,
                           (unsigned long long)loc->offset);
     if (!chunk_id_eq(&rec.id, id) || rec.stored_len != loc->stored_len ||
-        rec.orig_len != loc->orig_len || (rec.flags & CHUNK_PAGE) != (loc->flags & CHUNK_PAGE))
+        rec.orig_len != loc->orig_len ||
+        (rec.flags & (CHUNK_PAGE | CHUNK_ENC)) != (loc->flags & (CHUNK_PAGE | CHUNK_ENC)))
         return bsnap_fail(-EIO, "Store.Corrupt",
                           "chunk %s (pack %u offset %llu): record does not match the index", hex,
                           loc->pack, (unsigned long long)loc->offset);
@@ -786,7 +788,8 @@ int pack_record_at(bsnap_store *s, const chunk_id *id, const struct chunk_loc *l
         return bsnap_fail((int)n, "Store.Error", "pack %u: read: %s", loc->pack, strerror((int)-n));
     return (size_t)n == PACK_RECORD_HEADER_BYTES && pack_record_parse(hdr, &rec) == 0 &&
            chunk_id_eq(&rec.id, id) && rec.stored_len == loc->stored_len &&
-           rec.orig_len == loc->orig_len && (rec.flags & CHUNK_PAGE) == (loc->flags & CHUNK_PAGE);
+           rec.orig_len == loc->orig_len &&
+           (rec.flags & (CHUNK_PAGE | CHUNK_ENC)) == (loc->flags & (CHUNK_PAGE | CHUNK_ENC));
 }
 
 int pack_read_payload(bsnap_store *s, const chunk_id *id, const struct chunk_loc *loc, void *out)
@@ -802,7 +805,9 @@ int pack_read_payload(bsnap_store *s, const chunk_id *id, const struct chunk_loc
 
 int pack_read_chunk(bsnap_store *s, const chunk_id *id, const struct chunk_loc *loc, void *out)
 {
+    const struct crypt_key *k = NULL;
     uint8_t *payload;
+    uint32_t slen = loc->stored_len;
     chunk_id check;
     char hex[33];
     int r = read_record(s, id, loc, &payload);
@@ -810,11 +815,34 @@ int pack_read_chunk(bsnap_store *s, const chunk_id *id, const struct chunk_loc *
     if (r < 0)
         return r;
     chunk_id_hex(id, hex);
-    if (chunk_decode(payload, loc->stored_len, loc->flags, out, loc->orig_len) < 0)
+    if (loc->flags & CHUNK_ENC) {
+        /* The record names its lineage's key; the caller opened it (or
+         * could not: then nothing is read, and the key's own error was
+         * reported where the snapshot was named). */
+        uint64_t slot = slen >= CRYPT_OVERHEAD ? crypt_payload_slot(payload) : 0;
+        k = slot ? crypt_ring_find(s, slot) : NULL;
+        if (slen >= CRYPT_OVERHEAD && !k)
+            return bsnap_fail(-EACCES, "KeyUnavailableException",
+                              "chunk %s (pack %u offset %llu): encrypted with data key %016llx, "
+                              "which is not open: its key is not at hand",
+                              hex, loc->pack, (unsigned long long)loc->offset,
+                              (unsigned long long)slot);
+        r = k ? crypt_open(k, id, loc->flags, loc->orig_len, payload, slen) : -EBADMSG;
+        if (r == -EBADMSG)
+            return bsnap_fail(-EIO, "Store.Corrupt",
+                              "chunk %s (pack %u offset %llu): does not decrypt (a changed byte, "
+                              "or a record moved from elsewhere)",
+                              hex, loc->pack, (unsigned long long)loc->offset);
+        if (r < 0)
+            return r;
+        payload += CRYPT_HEAD_BYTES;
+        slen -= CRYPT_OVERHEAD;
+    }
+    if (chunk_decode(payload, slen, loc->flags, out, loc->orig_len) < 0)
         return bsnap_fail(-EIO, "Store.Corrupt",
                           "chunk %s (pack %u offset %llu): does not decompress", hex, loc->pack,
                           (unsigned long long)loc->offset);
-    chunk_hash(s, loc->flags & CHUNK_PAGE, out, loc->orig_len, &check);
+    crypt_hash(s, k, loc->flags & CHUNK_PAGE, out, loc->orig_len, &check);
     if (!chunk_id_eq(&check, id))
         return bsnap_fail(-EIO, "Store.Corrupt",
                           "chunk %s (pack %u offset %llu): content does not match its id", hex,

@@ -24,6 +24,7 @@
 
 #include "blockmap.h"
 #include "chunk.h"
+#include "crypt.h"
 #include "error.h"
 #include "pack.h"
 
@@ -75,6 +76,9 @@ void xlate_key(const uint8_t uuid[16], const chunk_id *id, uint8_t out[XLATE_KEY
 
 struct pipeline {
     bsnap_store *s;
+    /* An encrypted lineage's key (ids keyed and records sealed with it),
+     * or NULL: the store's plain ids and records. */
+    const struct crypt_key *key;
     const bsnap_run_options *run; /* progress and cancel, or NULL */
     const char *path;             /* the volume's path as opened, for messages */
     int fd;
@@ -126,7 +130,19 @@ struct pipeline {
     struct timespec last_progress;
 };
 
+/* Room for one chunk's stored form in an item's out buffer. */
+static inline size_t item_out_bound(const struct pipeline *p)
+{
+    return chunk_encode_bound(p->cs) + CRYPT_OVERHEAD;
+}
+
 /* pipeline.c */
+/* The stored form of @len bytes of @src, chunk or page (*@ret_flags holds
+ * CHUNK_PAGE or 0 on entry) of id @id, into @dst (room for
+ * chunk_encode_bound(len) + CRYPT_OVERHEAD): compressed, and sealed when
+ * @p has a key.  Sets *@ret_len and *@ret_flags.  -EIO from libcrypto. */
+int chunk_store_encode(const struct pipeline *p, const chunk_id *id, const void *src, size_t len,
+                       uint8_t *dst, uint32_t *ret_len, uint32_t *ret_flags);
 int pipeline_fail(struct pipeline *p, int err);
 bool pipeline_cancelled(const struct pipeline *p);
 bool idset_has(const struct idset *s, const chunk_id *id);

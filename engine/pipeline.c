@@ -80,7 +80,7 @@ static void item_free(struct item *it)
 static struct item *item_new(const struct pipeline *p)
 {
     struct item *it = calloc(1, sizeof *it);
-    size_t n = p->batch_chunks, bound = chunk_encode_bound(p->cs);
+    size_t n = p->batch_chunks, bound = item_out_bound(p);
 
     if (!it)
         return NULL;
@@ -360,10 +360,34 @@ static void *reader_main(void *arg)
 
 /* ---- workers ---- */
 
+int chunk_store_encode(const struct pipeline *p, const chunk_id *id, const void *src, size_t len,
+                       uint8_t *dst, uint32_t *ret_len, uint32_t *ret_flags)
+{
+    uint32_t flags = *ret_flags & CHUNK_PAGE;
+    size_t n;
+    int r;
+
+    if (!p->key) {
+        *ret_len = (uint32_t)chunk_encode(src, len, dst, chunk_encode_bound(len), &flags);
+        *ret_flags = flags;
+        return 0;
+    }
+    /* Compressed first (ciphertext does not compress), then sealed in
+     * place around the compressed bytes. */
+    flags |= CHUNK_ENC;
+    n = chunk_encode(src, len, dst + CRYPT_HEAD_BYTES, chunk_encode_bound(len), &flags);
+    r = crypt_seal(p->key, id, flags, (uint32_t)len, dst, n);
+    if (r < 0)
+        return r;
+    *ret_len = (uint32_t)(n + CRYPT_OVERHEAD);
+    *ret_flags = flags;
+    return 0;
+}
+
 static int work_chunk(struct pipeline *p, struct item *it, uint64_t i, const uint8_t *d,
                       meta_txn **txn)
 {
-    size_t bound = chunk_encode_bound(p->cs);
+    size_t bound = item_out_bound(p);
     struct chunk_entry e;
     int r;
 
@@ -372,7 +396,7 @@ static int work_chunk(struct pipeline *p, struct item *it, uint64_t i, const uin
         memset(&it->ids[i], 0, sizeof it->ids[i]);
         return 0;
     }
-    chunk_hash(p->s, false, d, p->cs, &it->ids[i]);
+    crypt_hash(p->s, p->key, false, d, p->cs, &it->ids[i]);
     if (it->have_parent && chunk_id_eq(&it->ids[i], &it->parent_ids[i])) {
         it->state[i] = CS_SAME;
         return 0;
@@ -392,10 +416,9 @@ static int work_chunk(struct pipeline *p, struct item *it, uint64_t i, const uin
     if (r != -ENOENT)
         return r;
     it->state[i] = CS_NEW;
-    it->out_flags[i] = 0;
-    it->out_len[i] =
-        (uint32_t)chunk_encode(d, p->cs, it->out + i * bound, bound, &it->out_flags[i]);
-    return 0;
+    it->out_flags[i] = 0; /* a data chunk */
+    return chunk_store_encode(p, &it->ids[i], d, p->cs, it->out + i * bound, &it->out_len[i],
+                              &it->out_flags[i]);
 }
 
 /* A copy: the chunks of @it from the source snapshot.  A chunk whose
@@ -603,6 +626,7 @@ int pipeline_new(const struct pipeline_options *o, struct pipeline **ret_pipelin
     pthread_mutex_init(&p->lock, NULL);
     pthread_cond_init(&p->cond, NULL);
     p->s = o->s;
+    p->key = o->key;
     p->run = o->run;
     p->path = o->path;
     p->fd = o->fd;
@@ -636,7 +660,7 @@ int pipeline_new(const struct pipeline_options *o, struct pipeline **ret_pipelin
     p->leaf_ids = calloc(p->nleaves ? p->nleaves : 1, sizeof *p->leaf_ids);
     p->set.cap = 4 * COMMIT_ENTRIES;
     p->set.keys = calloc(p->set.cap, sizeof *p->set.keys);
-    p->page_out = malloc(chunk_encode_bound(BM_PAGE_BYTES));
+    p->page_out = malloc(chunk_encode_bound(BM_PAGE_BYTES) + CRYPT_OVERHEAD);
     if (!p->leaf || !p->leaf_ids || !p->set.keys || !p->page_out) {
         r = bsnap_fail(-ENOMEM, "InternalError", "out of memory (volume of %llu chunks)",
                        (unsigned long long)p->nchunks);

@@ -21,6 +21,7 @@
 #include "blocksnap.h"
 #include "chunk.h"
 
+struct crypt_key;
 struct pack_writer;
 struct pipeline;
 
@@ -51,6 +52,10 @@ struct pipeline_options {
     bsnap_reader *src;
     const uint8_t *src_uuid;      /* 16 bytes */
     const bsnap_run_options *run; /* progress and cancel, or NULL */
+    /* The encrypted lineage the new map belongs to (lineage.h), or NULL:
+     * ids are keyed and records sealed with it.  A parent, when given, is
+     * of the same lineage. */
+    const struct crypt_key *key;
 };
 
 /* A pipeline for @o, with its buffers allocated (the store's chunk size).

@@ -16,6 +16,7 @@
 #include "blockmap.h"
 #include "catalog.h"
 #include "error.h"
+#include "lineage.h"
 #include "index.h"
 #include "pack.h"
 #include "store.h"
@@ -230,6 +231,11 @@ static int reader_from_rec(bsnap_store *s, const struct snapshot_rec *rec, bool 
         return bsnap_fail(-EIO, "Store.Corrupt",
                           "snapshot %s: chunk size %u in its record, the store's is %u", rec->id,
                           rec->chunk_size, s->chunk_size);
+    /* An encrypted snapshot is read only with its key at hand: the key's
+     * error, naming the snapshot, before anything is read. */
+    r = lineage_open(s, rec, NULL);
+    if (r < 0)
+        return r;
     rd = calloc(1, sizeof *rd);
     if (!rd)
         return bsnap_fail(-ENOMEM, "InternalError", "out of memory");

@@ -18,6 +18,9 @@
 #define TAG_KEY_MAX 127
 #define TAG_VALUE_MAX 256
 #define DESCRIPTION_MAX BSNAP_DESCRIPTION_MAX
+/* A wrapped data key (KEYS_WRAPPED_BYTES of keys.h, which lineage.c
+ * checks). */
+#define SNAP_WRAPPED_BYTES 84
 
 struct tag {
     char *key;
@@ -75,6 +78,15 @@ struct snapshot_rec {
     bool parts_known;
     size_t nparts;
     bsnap_part_extent *parts; /* malloc'd, NULL when nparts is 0 */
+    /* Encryption at rest ("encryption": {"key": ARN, "data-key": HEX,
+     * "slot": HEX}; absent when plain, as in older records): the region
+     * key's ARN, the lineage's data key wrapped under it (keys.h) and the
+     * slot its sealed records name (crypt.h).  Every snapshot of a lineage
+     * carries the same three.  lineage.h reads them. */
+    bool encrypted;
+    char *kms_key_id; /* malloc'd ARN; NULL when plain */
+    uint8_t data_key[SNAP_WRAPPED_BYTES];
+    uint64_t key_slot;
 };
 
 struct volume_rec {

@@ -14,6 +14,7 @@
 
 #include "catalog.h"
 #include "error.h"
+#include "lineage.h"
 #include "image.h"
 #include "index.h"
 #include "owner.h"
@@ -142,6 +143,23 @@ out:
     return r;
 }
 
+/* The pages a delete releases are read to release what they name: an
+ * encrypted snapshot's key must be at hand (its error, naming the
+ * snapshot, otherwise; nothing is changed).  Any other failure is left to
+ * the delete itself to report. */
+static int open_for_delete(bsnap_store *s, const char *id)
+{
+    struct snapshot_rec rec = {0};
+    int r = 0;
+
+    if (catalog_snapshot_get(s, id, &rec) == 0 && rec.state == BSNAP_SNAPSHOT_COMPLETED)
+        r = lineage_open(s, &rec, NULL);
+    snapshot_rec_clear(&rec);
+    if (r == 0)
+        bsnap_error_clear();
+    return r;
+}
+
 int bsnap_snapshot_delete(bsnap_store *s, const char *id)
 {
     int r;
@@ -150,7 +168,9 @@ int bsnap_snapshot_delete(bsnap_store *s, const char *id)
     r = check_snapshot_id(id);
     if (r < 0)
         return error_set_parameter("SnapshotId");
-    r = snapshot_delete_once(s, id);
+    r = open_for_delete(s, id);
+    if (r == 0)
+        r = snapshot_delete_once(s, id);
     /* A full disk: the metadata needs a few pages to record what it frees
      * (see store.h). */
     if (r == -ENOSPC && store_reserve_release(s) == 0) {

@@ -20,6 +20,8 @@
 #include "error.h"
 #include "index.h"
 #include "pack.h"
+#include "keys.h"
+#include "lineage.h"
 #include "pipeline.h"
 #include "reader.h"
 #include "store.h"
@@ -504,6 +506,89 @@ static void find_partitions(bsnap_store *s, struct snapshot_rec *rec)
     error_restore(&saved);
 }
 
+/* Settle @rec's encryption (lineage.h): an encrypted parent's lineage goes
+ * on under its key; a new lineage (asked for, or by default for a volume's
+ * first snapshot) gets a new data key and is full: a plain parent is let
+ * go.  A plain volume stays plain unless asked.  *ret_key: the key to seal
+ * with, or NULL; *ret_new_slot: the new lineage's slot, or 0. */
+static int choose_lineage(bsnap_store *s, const bsnap_snapshot_options *o,
+                          const struct volume_rec *vol, struct snapshot_rec *rec,
+                          struct snapshot_rec *parent, bool *have_parent,
+                          const struct crypt_key **ret_key, uint64_t *ret_new_slot)
+{
+    struct snapshot_rec last = {0};
+    const struct snapshot_rec *from = *have_parent ? parent : NULL;
+    bool by_default = false;
+    int r = 0;
+
+    *ret_key = NULL;
+    *ret_new_slot = 0;
+    if (o->kms_key_id && !o->encrypted) {
+        bsnap_fail(-EINVAL, "InvalidParameterDependency",
+                   "The parameter @{KmsKeyId} requires the parameter @{Encrypted} to be set.");
+        return error_set_parameter("KmsKeyId");
+    }
+    /* A full snapshot has no parent to diff against, but its volume's
+     * encryption is the last snapshot's: encryption is one-way. */
+    if (!from && o->full && vol->last_snapshot[0] &&
+        catalog_snapshot_get(s, vol->last_snapshot, &last) == 0 && last.encrypted)
+        from = &last;
+    bsnap_error_clear();
+    if (from && from->encrypted) {
+        if (o->kms_key_id) {
+            char arn[KEYS_ARN_MAX];
+            r = keys_key_arn(s, o->kms_key_id, arn);
+            if (r < 0) {
+                error_set_parameter("KmsKeyId");
+                goto out;
+            }
+            if (strcmp(arn, from->kms_key_id) != 0) {
+                bsnap_fail(-EINVAL, "InvalidParameterCombination",
+                           "volume %s is encrypted with %s: its snapshots keep that key "
+                           "(@{CopySnapshot} re-encrypts a copy under another)",
+                           vol->id, from->kms_key_id);
+                r = error_set_parameter("KmsKeyId");
+                goto out;
+            }
+        }
+        r = lineage_inherit(rec, from);
+        if (r >= 0)
+            r = lineage_open(s, from, ret_key);
+        goto out;
+    }
+    if (!o->encrypted) {
+        /* encryption by default has no effect on what exists already */
+        if (from)
+            goto out;
+        r = keys_encryption_by_default(s, &by_default);
+        if (r < 0 || !by_default)
+            goto out;
+    }
+    if (o->changed && from) {
+        bsnap_fail(-EINVAL, "InvalidParameterCombination",
+                   "the first encrypted snapshot of volume %s is full: a changed-block list "
+                   "does not apply to it",
+                   vol->id);
+        r = error_set_parameter("Encrypted");
+        goto out;
+    }
+    if (*have_parent) { /* a plain parent: the new lineage starts full */
+        snapshot_rec_clear(parent);
+        memset(parent, 0, sizeof *parent);
+        *have_parent = false;
+    }
+    r = lineage_new(s, o->kms_key_id, rec, ret_key);
+    if (r < 0) {
+        if (o->kms_key_id)
+            error_set_parameter("KmsKeyId");
+        goto out;
+    }
+    *ret_new_slot = rec->key_slot;
+out:
+    snapshot_rec_clear(&last);
+    return r;
+}
+
 static int take(bsnap_store *s, const bsnap_snapshot_options *o, char ret_id[BSNAP_ID_MAX],
                 bsnap_snapshot_stats *ret_stats, struct snapshot_taken *ret_taken)
 {
@@ -515,7 +600,8 @@ static int take(bsnap_store *s, const bsnap_snapshot_options *o, char ret_id[BSN
     bsnap_snapshot_stats stats;
     const char *path;
     bool vol_new = false, recorded = false, have_parent = false;
-    uint64_t size = 0, nchunks;
+    const struct crypt_key *key = NULL;
+    uint64_t size = 0, nchunks, new_slot = 0;
     int fd = -1, lockfd = -1, r;
 
     bsnap_error_clear();
@@ -562,6 +648,9 @@ static int take(bsnap_store *s, const bsnap_snapshot_options *o, char ret_id[BSN
     r = load_parent(s, o, &t.vol, &parent, &have_parent);
     if (r < 0)
         goto out;
+    r = choose_lineage(s, o, &t.vol, &t.rec, &parent, &have_parent, &key, &new_slot);
+    if (r < 0)
+        goto out;
     nchunks = DIV_ROUND_UP(size, s->chunk_size);
     if (have_parent)
         snapshot_tree(&parent, &parent_tree);
@@ -590,6 +679,7 @@ static int take(bsnap_store *s, const bsnap_snapshot_options *o, char ret_id[BSN
             .parent_size = parent.size,
             .threads = o->threads,
             .run = &o->run,
+            .key = key,
         };
         r = pipeline_new(&po, &p);
         if (r < 0)
@@ -656,6 +746,8 @@ static int take(bsnap_store *s, const bsnap_snapshot_options *o, char ret_id[BSN
 out:
     if (r < 0 && recorded)
         snapshot_drop_pending(s, t.rec.id);
+    if (r < 0 && new_slot && (!pw || pack_writer_bytes(pw) == 0))
+        lineage_forget(s, new_slot); /* nothing was sealed with it */
     if (r < 0)
         undo_run(s, pw, lockfd); /* give the disk space back now */
     pipeline_free(p);

@@ -21,6 +21,7 @@
 
 struct pack_cache; /* pack.c */
 struct page_cache; /* blockmap.c */
+struct crypt_ring; /* crypt.c */
 
 struct bsnap_store {
     char *path;
@@ -50,6 +51,8 @@ struct bsnap_store {
 
     struct pack_cache *packs;
     struct page_cache *pages;
+    /* The data keys of encrypted lineages opened through this handle. */
+    struct crypt_ring *ring;
 };
 
 /* Give @fd (a file just created in the store) the store's file mode,

@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "blockmap.h"
+#include "crypt.h"
 #include "error.h"
 #include "pack.h"
 #include "util.h"
@@ -424,6 +425,7 @@ void bsnap_store_close(bsnap_store *s)
         return;
     page_cache_free(s->pages);
     pack_cache_free(s->packs);
+    crypt_ring_free(s->ring);
     meta_close(s->meta);
     free(s->path);
     free(s->packs_dir);
@@ -548,6 +550,9 @@ int bsnap_store_open(const char *path, unsigned flags, const bsnap_store_config 
     if (r < 0)
         goto fail;
     r = page_cache_new(256, &s->pages);
+    if (r < 0)
+        goto fail;
+    r = crypt_ring_new(&s->ring);
     if (r < 0)
         goto fail;
     snprintf(s->caller, sizeof s->caller, "%s", s->account);

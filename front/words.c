@@ -21,6 +21,7 @@ static const struct {
     {"CollectGarbage", "blocksnap gc"},    {"CreateImage", "create-image"},
     {"RegisterImage", "register-image"},   {"DescribeImages", "describe-images"},
     {"CreateSnapshot", "create-snapshot"}, {"DescribeSnapshots", "describe-snapshots"},
+    {"CopySnapshot", "copy-snapshot"},
 };
 
 const char *bsf_cli_word(void *ud, const char *name, char buf[BSF_WORD_MAX])

@@ -424,6 +424,16 @@ typedef struct bsnap_snapshot_options {
     size_t ntags;
     unsigned threads; /**< hash/compress workers; 0: one per core */
     bsnap_run_options run;
+    /** Encrypted: encrypt the snapshot at rest.  A volume whose snapshots
+     * are encrypted (its parent's lineage) stays encrypted whatever this
+     * says, under the same key; a plain volume's first encrypted snapshot
+     * starts a new lineage and is full.  With EBS encryption by default on,
+     * a volume's first snapshot (no parent) is encrypted anyway. */
+    bool encrypted;
+    /** KmsKeyId: the region key (key id, key ARN, alias name or alias ARN)
+     * of a new encrypted lineage; NULL: the EBS default key.  Needs
+     * @encrypted; an encrypted volume's key cannot change here. */
+    const char *kms_key_id;
 } bsnap_snapshot_options;
 
 /** Figures of one snapshot creation.  Every chunk of the volume is counted
@@ -473,7 +483,14 @@ typedef struct bsnap_snapshot_stats {
  * list whose base is not the parent; -ENOENT (InvalidSnapshot.NotFound) for
  * an unknown parent; -ENOSPC (Store.Full) when the store's disk is full;
  * -ECANCELED; -EIO for read errors of the volume or the store, and
- * (VolumeChanged) for a volume resized or replaced while it was read. */
+ * (VolumeChanged) for a volume resized or replaced while it was read.
+ * Encryption: -EINVAL (InvalidParameterDependency) KmsKeyId without
+ * Encrypted; -EINVAL (InvalidParameterCombination) KmsKeyId naming another
+ * key than the encrypted volume's, or a changed-block list with the first
+ * encrypted snapshot of a plain volume (it is full); the key's errors
+ * (NotFoundException, DisabledException, KeyUnavailableException,
+ * IncorrectKeyMaterialException, InvalidCiphertextException), naming the
+ * parent snapshot when it is the parent's key that cannot be opened. */
 BSNAP_API BSNAP_WUR int bsnap_snapshot_create(bsnap_store *store,
                                               const bsnap_snapshot_options *opts,
                                               char ret_id[BSNAP_ID_MAX],
@@ -870,6 +887,11 @@ typedef struct bsnap_verify_stats {
     uint64_t snapshots_checked;
     uint64_t problems;
     uint64_t damaged_snapshots;
+    /** records sealed under a lineage whose key is not at hand: only their
+     * stored checksums were checked (counted in chunks_checked too) */
+    uint64_t keyless_chunks;
+    /** encrypted snapshots whose key is not at hand: block map not walked */
+    uint64_t snapshots_unchecked;
 } bsnap_verify_stats;
 
 /** Check the store, or only snapshot @snapshot_id: every stored byte

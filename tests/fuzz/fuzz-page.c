@@ -198,7 +198,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     memset(page, 0, sizeof page);
     memcpy(page, data, size < sizeof page ? size : sizeof page);
     zero = mem_is_zero(page, sizeof page);
-    bm_page_id(store, page, &id);
+    bm_page_id(store, NULL, page, &id);
     if (chunk_id_is_zero(&id) != zero)
         abort();
     for (uint32_t i = 0; i < BM_FANOUT; i++) {

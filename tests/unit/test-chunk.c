@@ -45,7 +45,7 @@ static void test_ids_keyed(void **state)
     chunk_hash(a->s, false, buf, CS, &ia2);
     assert_false(chunk_id_eq(&ia, &ia2));
     /* Block-map pages hash with the page key. */
-    bm_page_id(a->s, (const chunk_id *)buf, &ip);
+    bm_page_id(a->s, NULL, (const chunk_id *)buf, &ip);
     chunk_hash(a->s, true, buf, BM_PAGE_BYTES, &ib);
     assert_true(chunk_id_eq(&ip, &ib));
     chunk_hash(a->s, false, buf, BM_PAGE_BYTES, &ib);
@@ -55,7 +55,7 @@ static void test_ids_keyed(void **state)
     chunk_hash(a->s, false, buf, CS, &ia);
     assert_false(chunk_id_is_zero(&ia));
     memset(buf, 0, BM_PAGE_BYTES);
-    bm_page_id(a->s, (const chunk_id *)buf, &ip);
+    bm_page_id(a->s, NULL, (const chunk_id *)buf, &ip);
     assert_true(chunk_id_is_zero(&ip));
 
     memset(&ia, 0, sizeof ia);

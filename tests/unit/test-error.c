@@ -336,6 +336,19 @@ static int c_create_path_dir(struct pctx *c)
     return create_snapshot(c, &(bsnap_snapshot_options){.volume_path = c->f->dir});
 }
 
+static int c_create_key_unencrypted(struct pctx *c)
+{
+    return create_snapshot(
+        c, &(bsnap_snapshot_options){.volume_path = c->vol_path, .kms_key_id = "alias/dr"});
+}
+
+static int c_create_key_unknown(struct pctx *c)
+{
+    return create_snapshot(c, &(bsnap_snapshot_options){.volume_path = c->vol_path,
+                                                        .encrypted = true,
+                                                        .kms_key_id = "alias/no-such-key"});
+}
+
 static int c_create_volume_id_malformed(struct pctx *c)
 {
     return create_snapshot(c, &(bsnap_snapshot_options){.volume_id = "vol-"});
@@ -949,6 +962,10 @@ static const struct param_case {
     {"create no volume", c_create_no_volume, -EINVAL, "MissingParameter", "VolumePath"},
     {"create path missing", c_create_path_missing, -ENOENT, "InvalidVolume.NotFound", "VolumePath"},
     {"create path directory", c_create_path_dir, -EINVAL, "InvalidParameterValue", "VolumePath"},
+    {"create key without encrypted", c_create_key_unencrypted, -EINVAL,
+     "InvalidParameterDependency", "KmsKeyId"},
+    {"create encrypted unknown key", c_create_key_unknown, -ENOENT, "NotFoundException",
+     "KmsKeyId"},
     {"create volume_id malformed", c_create_volume_id_malformed, -EINVAL,
      "InvalidVolumeID.Malformed", "VolumeId"},
     {"create volume_id missing", c_create_volume_id_missing, -ENOENT, "InvalidVolume.NotFound",
