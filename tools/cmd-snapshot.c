@@ -60,6 +60,8 @@ int cmd_create_snapshot(struct cli *cli, const struct args *a)
         return r;
     opts.parent_id = arg_value(a, "parent");
     opts.full = arg_flag(a, "full");
+    opts.encrypted = arg_flag(a, "encrypted");
+    opts.kms_key_id = arg_value(a, "kms-key-id");
     if ((r = cli_parse_tags(cli, a, true, &tags, &opts.ntags)) != EXIT_OK)
         return r;
     opts.tags = tags;

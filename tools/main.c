@@ -33,6 +33,9 @@ static const struct opt create_snapshot_options[] = {
     {"changed-blocks", OPT_VALUE, "FILE", "read only these OFFSET LENGTH ranges", false},
     {"tags", OPT_LIST, "Key=K,Value=V", "tags of the new snapshot (shorthand or JSON)", false},
     {"threads", OPT_VALUE, "N", "hash and compress workers (default: one per core)", false},
+    {"encrypted", OPT_FLAG, NULL, "encrypt it at rest (a new lineage is full)", false},
+    {"kms-key-id", OPT_VALUE, "KEY", "key of a new encrypted lineage (default: EBS default)",
+     false},
     {NULL, 0, NULL, NULL, false},
 };
 
@@ -249,7 +252,10 @@ const struct verb verbs[] = {
      "line each, sorted; everything else is taken from the parent, so it must list every byte "
      "written since the parent snapshot.  A list from `blocksnap diff A B` is refused unless "
      "the parent is A.  A volume resized or replaced while it is read fails the snapshot "
-     "(VolumeChanged).",
+     "(VolumeChanged).  A volume whose snapshots are encrypted stays encrypted under the same "
+     "key; --encrypted starts an encrypted lineage (a full snapshot) under --kms-key-id, else "
+     "the EBS default key, as does a volume's first snapshot when encryption by default is "
+     "on.",
      true},
     {"copy-snapshot", cmd_copy_snapshot, "copy a snapshot from another region's store",
      "(--source-region NAME | --source-store DIR) --source-snapshot-id ID [options]",
@@ -503,8 +509,8 @@ const struct verb verbs[] = {
      list_aliases_options, 0, NULL, false},
     {"enable-ebs-encryption-by-default", cmd_enable_ebs_encryption_by_default,
      "turn encryption by default on", "", NULL, 0,
-     "Kept in the store.  Snapshots are not encrypted yet: this records the setting that "
-     "create-snapshot will follow once data encryption is wired.",
+     "Kept in the store.  From then on a volume's first snapshot is encrypted under the "
+     "EBS default key; snapshots of volumes already taken plain stay plain.",
      true},
     {"disable-ebs-encryption-by-default", cmd_disable_ebs_encryption_by_default,
      "turn encryption by default off", "", NULL, 0, NULL, true},
