@@ -332,7 +332,10 @@ again:
             m->encrypted = tristate(b->encrypted);
         }
     }
-    if (o->copy_image_tags && srec.tags.n) {
+    /* EC2 copies only the tags the caller attached, and tags are their
+     * image's owner's: another account's copy of a shared image gets none
+     * of them (they stay private to the owner). */
+    if (o->copy_image_tags && srec.tags.n && owner_visible(src, srec.owner)) {
         tags = calloc(srec.tags.n, sizeof *tags);
         if (!tags) {
             r = bsnap_fail(-ENOMEM, "InternalError", "out of memory");
@@ -356,7 +359,7 @@ again:
             .mappings = maps,
             .nmappings = srec.nbdm,
             .tags = tags,
-            .ntags = o->copy_image_tags ? srec.tags.n : 0,
+            .ntags = tags ? srec.tags.n : 0,
         };
         r = image_register_as(s, &io, id, NULL, 0);
         if (r == -EEXIST) {

@@ -22,6 +22,12 @@
 #include "store-handle.h"
 #include "util.h"
 
+/* EC2's limits: changes in one call, accounts an image is shared with,
+ * public images of an account in a region. */
+#define CHANGES_MAX 500
+#define IMAGE_SHARES_MAX 1000
+#define PUBLIC_IMAGES_MAX 5
+
 static bool account_ok(const char *a)
 {
     return strlen(a) == 12 && strspn(a, "0123456789") == 12;
@@ -63,6 +69,12 @@ static int check_change(const bsnap_permission_change *c, const char *param, boo
     }
     if (!add && !remove) {
         bsnap_fail(-EINVAL, "MissingParameter", "no permission to add or remove");
+        return error_set_parameter("%s", param);
+    }
+    if (c->nadd_users + c->nadd_groups + c->nremove_users + c->nremove_groups > CHANGES_MAX) {
+        bsnap_fail(
+            -EINVAL, "InvalidParameterValue", "%zu permission changes in one call: at most %d",
+            c->nadd_users + c->nadd_groups + c->nremove_users + c->nremove_groups, CHANGES_MAX);
         return error_set_parameter("%s", param);
     }
     for (size_t k = 0; k < sizeof lists / sizeof lists[0]; k++)
@@ -232,6 +244,30 @@ static int image_load_owned(bsnap_store *s, meta_txn *txn, const char *id, struc
     return r < 0 ? error_param(r, "ImageId") : 0;
 }
 
+/* ResourceLimitExceeded when the caller has as many public images as EC2
+ * allows in a region. */
+static int public_quota(const bsnap_store *s, meta_txn *txn)
+{
+    struct image_rec *all = NULL;
+    size_t n = 0, pub = 0;
+    int r = image_all(txn, &all, &n);
+
+    if (r < 0)
+        return r;
+    for (size_t i = 0; i < n; i++) {
+        pub += all[i].lp.all && all[i].state != BSNAP_IMAGE_DEREGISTERED &&
+               owner_visible(s, all[i].owner);
+        image_rec_clear(&all[i]);
+    }
+    free(all);
+    if (pub < PUBLIC_IMAGES_MAX)
+        return 0;
+    bsnap_fail(-EDQUOT, "ResourceLimitExceeded",
+               "the account has %zu public images, as many as a region allows (%d)", pub,
+               PUBLIC_IMAGES_MAX);
+    return error_set_parameter("LaunchPermission");
+}
+
 static int image_change(bsnap_store *s, const char *id, const bsnap_permission_change *c)
 {
     _cleanup_txn_abort_ meta_txn *txn = NULL;
@@ -251,7 +287,17 @@ static int image_change(bsnap_store *s, const char *id, const bsnap_permission_c
                        "Encrypted snapshots can't be shared publicly. Specify another snapshot.");
             return error_set_parameter("LaunchPermission");
         }
+    if (c && c->nadd_groups && !rec.lp.all && (r = public_quota(s, txn)) < 0) {
+        image_rec_clear(&rec);
+        return r;
+    }
     r = shares_apply(&rec.lp, c);
+    if (r >= 0 && rec.lp.n > IMAGE_SHARES_MAX) {
+        bsnap_fail(-EDQUOT, "ResourceLimitExceeded",
+                   "image %s would be shared with %zu accounts: at most %d", id, rec.lp.n,
+                   IMAGE_SHARES_MAX);
+        r = error_set_parameter("LaunchPermission");
+    }
     if (r >= 0)
         r = image_save(txn, &rec);
     image_rec_clear(&rec);

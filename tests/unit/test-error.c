@@ -849,6 +849,21 @@ static int c_share_both(struct pctx *c)
             .add_users = u, .nadd_users = 1, .remove_groups = g, .nremove_groups = 1});
 }
 
+/* 501 changes, each well-formed: more than one call may make. */
+static int c_share_many(struct pctx *c)
+{
+    static char ids[501][13];
+    const char *u[501];
+
+    for (size_t i = 0; i < 501; i++) {
+        snprintf(ids[i], sizeof ids[i], "%012zu", 200000000000 + i);
+        u[i] = ids[i];
+    }
+    return bsnap_snapshot_attribute_modify(
+        c->f->s, c->snap, "createVolumePermission",
+        &(bsnap_permission_change){.add_users = u, .nadd_users = 501});
+}
+
 static int c_share_none(struct pctx *c)
 {
     return bsnap_snapshot_attribute_modify(c->f->s, c->snap, "createVolumePermission",
@@ -1060,6 +1075,8 @@ static const struct param_case {
     {"snapshot_attribute_modify group", c_share_group, -EINVAL, "InvalidAMIAttributeItemValue",
      "CreateVolumePermission.Remove[0].Group"},
     {"snapshot_attribute_modify both", c_share_both, -EINVAL, "InvalidParameterCombination",
+     "CreateVolumePermission"},
+    {"snapshot_attribute_modify 501 changes", c_share_many, -EINVAL, "InvalidParameterValue",
      "CreateVolumePermission"},
     {"snapshot_attribute_modify none", c_share_none, -EINVAL, "MissingParameter",
      "CreateVolumePermission"},
