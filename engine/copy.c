@@ -447,8 +447,12 @@ again:
     }
     rec.nparts = srec.nparts;
     rec.parts_known = srec.parts_known;
-    /* the same block map: the same lineage and key */
-    r = lineage_inherit(&rec, &srec);
+    /* the same block map: the same lineage and key, which the caller must
+     * be able to use (its own, or granted for Decrypt: another account's
+     * shared snapshot is copied only with the key's grant, as EC2 asks) */
+    r = lineage_open(s, &srec, NULL);
+    if (r >= 0)
+        r = lineage_inherit(&rec, &srec);
     if (r < 0)
         goto out;
     snprintf(rec.volume_id, sizeof rec.volume_id, "%s", COPY_VOLUME_ID);

@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "catalog.h"
 #include "cleanup.h"
 #include "error.h"
 #include "keys.h"
@@ -121,14 +122,25 @@ int bsnap_key_deletion_cancel(bsnap_store *s, const char *key_id, json_t **ret_d
 
 /* ---- the deletion ---- */
 
-/* The id of a snapshot that still needs key @id into @ret_snap (1), or 0.
- * No record names a key yet: snapshots are not encrypted. */
+/* The id of a snapshot that still needs key @id (any account's, any
+ * state: a pending one will) into @ret_snap (1), or 0. */
 static int key_needed(meta_txn *txn, const char *id, char ret_snap[BSNAP_ID_MAX])
 {
-    (void)txn;
-    (void)id;
-    (void)ret_snap;
-    return 0;
+    struct snapshot_rec *recs = NULL;
+    size_t n = 0, il = strlen(id);
+    int r = catalog_snapshot_all(txn, &recs, &n), found = 0;
+
+    for (size_t i = 0; r >= 0 && i < n && !found; i++) {
+        const char *arn = recs[i].kms_key_id;
+        size_t al = arn ? strlen(arn) : 0;
+        if (recs[i].encrypted && al > il + 4 && strcmp(arn + al - il, id) == 0 &&
+            memcmp(arn + al - il - 4, "key/", 4) == 0) {
+            snprintf(ret_snap, BSNAP_ID_MAX, "%s", recs[i].id);
+            found = 1;
+        }
+    }
+    snapshot_recs_free(recs, n);
+    return r < 0 ? r : found;
 }
 
 struct due {

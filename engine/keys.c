@@ -880,6 +880,13 @@ int keys_data_key_new(bsnap_store *s, const char *key_ref, const char *purpose,
 int keys_data_key_open(bsnap_store *s, const uint8_t wrapped[KEYS_WRAPPED_BYTES],
                        const char *purpose, uint8_t ret_plain[KEYS_DATA_KEY_BYTES])
 {
+    return keys_data_key_open_flags(s, wrapped, purpose, 0, ret_plain);
+}
+
+int keys_data_key_open_flags(bsnap_store *s, const uint8_t wrapped[KEYS_WRAPPED_BYTES],
+                             const char *purpose, unsigned flags,
+                             uint8_t ret_plain[KEYS_DATA_KEY_BYTES])
+{
     _cleanup_txn_abort_ meta_txn *txn = NULL;
     struct key_rec k = {0};
     char id[KEYS_ID_TEXT];
@@ -899,9 +906,15 @@ int keys_data_key_open(bsnap_store *s, const uint8_t wrapped[KEYS_WRAPPED_BYTES]
                           "Key '%s' does not exist (deleted, or of another store)", id);
     if (r < 0)
         return r;
-    r = usable(s, &k);
-    if (r >= 0)
-        r = keys_allowed(s, txn, &k, KEY_OP_DECRYPT);
+    if (!(flags & KEYS_OPEN_STORE)) {
+        r = usable(s, &k);
+        if (r >= 0)
+            r = keys_allowed(s, txn, &k, KEY_OP_DECRYPT);
+    } else if (!k.deletion_ms) {
+        /* the store's upkeep: a key pending deletion still opens, so that
+         * what needs it can be deleted; a disabled one does not */
+        r = usable(s, &k);
+    }
     if (r >= 0)
         r = key_material(s, &k, m);
     if (r >= 0) {
@@ -1532,5 +1545,20 @@ int keys_file_remove(const bsnap_store *s, const char *id)
     if (unlink(path) < 0 && errno != ENOENT)
         return bsnap_fail(-errno, "KeyUnavailableException", "key file %s: %s", path,
                           strerror(errno));
+    return 0;
+}
+
+int keys_manager_of(meta_txn *txn, const char *key_arn, enum key_manager *ret)
+{
+    struct key_rec k = {0};
+    const char *id = strrchr(key_arn, '/');
+    int r;
+
+    if (!id || strstr(key_arn, ":key/") + 4 != id)
+        return -ENOENT;
+    if ((r = key_load(txn, id + 1, &k)) < 0)
+        return r;
+    *ret = k.manager;
+    key_rec_clear(&k);
     return 0;
 }

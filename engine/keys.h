@@ -131,6 +131,17 @@ int keys_data_key_new(bsnap_store *s, const char *key_ref, const char *purpose,
  * does not unwrap (a changed byte, another purpose, another key). */
 int keys_data_key_open(bsnap_store *s, const uint8_t wrapped[KEYS_WRAPPED_BYTES],
                        const char *purpose, uint8_t ret_plain[KEYS_DATA_KEY_BYTES]);
+/* keys_data_key_open() for one of two users.  By default (0) the calling
+ * account reads data: the key must be usable (not pending deletion:
+ * KMSInvalidStateException; not disabled) and the caller's own or granted
+ * to it for Decrypt (AccessDeniedException).  KEYS_OPEN_STORE: the store
+ * keeps itself (gc, a delete's cascade), whoever calls: no grant is asked
+ * for, and a key pending deletion opens, so that the snapshots that keep
+ * it from being deleted can go. */
+#define KEYS_OPEN_STORE 1u
+int keys_data_key_open_flags(bsnap_store *s, const uint8_t wrapped[KEYS_WRAPPED_BYTES],
+                             const char *purpose, unsigned flags,
+                             uint8_t ret_plain[KEYS_DATA_KEY_BYTES]);
 
 /* ---- what the other key modules (key-grants.c, key-deletion.c) share ---- */
 
@@ -205,6 +216,10 @@ int keys_deletion_date_set(bsnap_store *s, const char *id, int64_t ms);
 int keys_key_arn(bsnap_store *s, const char *key_ref, char ret_arn[KEYS_ARN_MAX]);
 /* Whether EBS encryption by default is on. */
 int keys_encryption_by_default(bsnap_store *s, bool *ret_on);
+
+/* The manager of the key whose ARN is @key_arn (any account's): 0, or
+ * -ENOENT (unrecorded) when there is no such key; -EIO. */
+int keys_manager_of(meta_txn *txn, const char *key_arn, enum key_manager *ret);
 
 /* OPENSSL_cleanse(). */
 void keys_wipe(void *p, size_t n);

@@ -98,7 +98,7 @@ int lineage_new(bsnap_store *s, const char *key_ref, struct snapshot_rec *rec,
 }
 
 static int open_wrapped(bsnap_store *s, uint64_t slot, const uint8_t wrapped[KEYS_WRAPPED_BYTES],
-                        const struct crypt_key **ret_key)
+                        unsigned flags, const struct crypt_key **ret_key)
 {
     uint8_t plain[KEYS_DATA_KEY_BYTES];
     const struct crypt_key *k = crypt_ring_find(s, slot);
@@ -108,7 +108,7 @@ static int open_wrapped(bsnap_store *s, uint64_t slot, const uint8_t wrapped[KEY
         *ret_key = k;
         return 0;
     }
-    r = keys_data_key_open(s, wrapped, LINEAGE_PURPOSE, plain);
+    r = keys_data_key_open_flags(s, wrapped, LINEAGE_PURPOSE, flags, plain);
     if (r < 0)
         return r;
     r = crypt_ring_add(s, slot, plain, ret_key);
@@ -118,11 +118,17 @@ static int open_wrapped(bsnap_store *s, uint64_t slot, const uint8_t wrapped[KEY
 
 int lineage_open(bsnap_store *s, const struct snapshot_rec *rec, const struct crypt_key **ret_key)
 {
+    return lineage_open_flags(s, rec, 0, ret_key);
+}
+
+int lineage_open_flags(bsnap_store *s, const struct snapshot_rec *rec, unsigned flags,
+                       const struct crypt_key **ret_key)
+{
     const struct crypt_key *k = NULL;
     int r;
 
     if (rec->encrypted) {
-        r = open_wrapped(s, rec->key_slot, rec->data_key, &k);
+        r = open_wrapped(s, rec->key_slot, rec->data_key, flags, &k);
         if (r < 0)
             return bsnap_fail_prefix("snapshot %s", rec->id);
     }
@@ -188,7 +194,7 @@ int lineage_open_all(bsnap_store *s, size_t *ret_closed)
 
     for (size_t i = 0; r >= 0 && i < l.n; i++) {
         const struct crypt_key *k;
-        int q = open_wrapped(s, l.slots[i], l.keys[i], &k);
+        int q = open_wrapped(s, l.slots[i], l.keys[i], KEYS_OPEN_STORE, &k);
         if (q == -ENOMEM)
             r = q;
         else if (q < 0) {
@@ -239,7 +245,7 @@ int lineage_open_snapshots(bsnap_store *s)
     meta_txn_abort(steal_ptr(txn));
     for (size_t i = 0; r >= 0 && i < n; i++)
         if (recs[i].state == BSNAP_SNAPSHOT_COMPLETED)
-            r = lineage_open(s, &recs[i], NULL);
+            r = lineage_open_flags(s, &recs[i], KEYS_OPEN_STORE, NULL);
     snapshot_recs_free(recs, n);
     return r < 0 ? r : lineage_open_all(s, NULL);
 }

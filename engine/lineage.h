@@ -52,6 +52,14 @@ int lineage_inherit(struct snapshot_rec *child, const struct snapshot_rec *paren
  * InvalidCiphertextException, NotFoundException), each message prefixed
  * with "snapshot ID: ". */
 int lineage_open(bsnap_store *s, const struct snapshot_rec *rec, const struct crypt_key **ret_key);
+/* lineage_open() with keys_data_key_open_flags()'s @flags: 0 when the
+ * calling account reads the data (the key must be its own or granted to
+ * it, and not pending deletion), KEYS_OPEN_STORE for the store's upkeep
+ * (gc and lineage_open_all() use it; a delete's cascade too).  The ring
+ * keeps an opened lineage for the handle's life, however it was opened:
+ * the check is made on the first open in a process. */
+int lineage_open_flags(bsnap_store *s, const struct snapshot_rec *rec, unsigned flags,
+                       const struct crypt_key **ret_key);
 
 /* Open every lineage the store records, as far as their keys are at hand.
  * *ret_closed (optional): how many could not be opened (the first one's

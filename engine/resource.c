@@ -17,6 +17,7 @@
 #include "lineage.h"
 #include "image.h"
 #include "index.h"
+#include "keys.h"
 #include "owner.h"
 #include "store.h"
 #include "util.h"
@@ -153,7 +154,7 @@ static int open_for_delete(bsnap_store *s, const char *id)
     int r = 0;
 
     if (catalog_snapshot_get(s, id, &rec) == 0 && rec.state == BSNAP_SNAPSHOT_COMPLETED)
-        r = lineage_open(s, &rec, NULL);
+        r = lineage_open_flags(s, &rec, KEYS_OPEN_STORE, NULL);
     snapshot_rec_clear(&rec);
     if (r == 0)
         bsnap_error_clear();

@@ -16,6 +16,8 @@
 #include "catalog.h"
 #include "error.h"
 #include "image.h"
+#include "keys.h"
+#include "lineage.h"
 #include "meta.h"
 #include "owner.h"
 #include "record.h"
@@ -113,6 +115,42 @@ static int shares_apply(struct shares *sh, const bsnap_permission_change *c)
     return r < 0 ? bsnap_fail(-ENOMEM, "InternalError", "out of memory") : 0;
 }
 
+/* EC2's rules for sharing encrypted data, for an add of @c to something
+ * that holds snapshot @rec: an encrypted snapshot is never public
+ * (UnsupportedOperation), and one under an AWS-managed key is shared with
+ * no one (InvalidParameter).  One under a customer key may be shared: the
+ * account it is shared with uses it only with a grant of the key
+ * (keys_data_key_open()).  @param names the request's parameter. */
+static int encryption_rules(meta_txn *txn, const struct snapshot_rec *rec,
+                            const bsnap_permission_change *c, const char *param)
+{
+    const char *arn = NULL;
+    enum key_manager m = KEY_CUSTOMER;
+    bool enc = false;
+    int r;
+
+    if (!c || !(c->nadd_users || c->nadd_groups))
+        return 0;
+    snapshot_encryption(rec, &enc, &arn);
+    if (!enc)
+        return 0;
+    if (c->nadd_groups) {
+        bsnap_fail(-EPERM, "UnsupportedOperation",
+                   "Encrypted snapshots can't be shared publicly. Specify another snapshot.");
+        return error_set_parameter("%s", param);
+    }
+    r = arn ? keys_manager_of(txn, arn, &m) : -ENOENT;
+    if (r < 0 && r != -ENOENT)
+        return r;
+    if (r == 0 && m == KEY_AWS) {
+        bsnap_fail(-EPERM, "InvalidParameter",
+                   "Snapshots encrypted with the AWS Managed CMK can't be shared. Specify "
+                   "another snapshot.");
+        return error_set_parameter("%s", param);
+    }
+    return 0;
+}
+
 /* Load snapshot @id for its owner in @txn: another account's is NotFound,
  * or AuthFailure when it is shared with the caller. */
 static int load_owned(bsnap_store *s, meta_txn *txn, const char *id, struct snapshot_rec *rec)
@@ -141,7 +179,9 @@ static int change(bsnap_store *s, const char *id, const bsnap_permission_change 
     r = load_owned(s, txn, id, &rec);
     if (r < 0)
         return r;
-    r = shares_apply(&rec.cvp, c);
+    r = encryption_rules(txn, &rec, c, "CreateVolumePermission");
+    if (r >= 0)
+        r = shares_apply(&rec.cvp, c);
     if (r >= 0)
         r = catalog_snapshot_save(txn, &rec);
     snapshot_rec_clear(&rec);
@@ -279,7 +319,8 @@ static int image_change(bsnap_store *s, const char *id, const bsnap_permission_c
     r = image_load_owned(s, txn, id, &rec);
     if (r < 0)
         return r;
-    /* EC2: an image with an encrypted snapshot cannot be public. */
+    /* EC2: an image with an encrypted snapshot cannot be public, nor
+     * shared at all when one is under an AWS-managed key. */
     for (size_t i = 0; c && c->nadd_groups && i < rec.nbdm; i++)
         if (rec.bdm[i].kind == BDM_EBS && rec.bdm[i].encrypted == 1) {
             image_rec_clear(&rec);
@@ -287,6 +328,25 @@ static int image_change(bsnap_store *s, const char *id, const bsnap_permission_c
                        "Encrypted snapshots can't be shared publicly. Specify another snapshot.");
             return error_set_parameter("LaunchPermission");
         }
+    for (size_t i = 0; r >= 0 && i < rec.nbdm; i++) {
+        struct snapshot_rec sr = {0};
+        if (rec.bdm[i].kind != BDM_EBS || !rec.bdm[i].snapshot_id[0])
+            continue;
+        r = catalog_snapshot_load(txn, rec.bdm[i].snapshot_id, &sr);
+        if (r == -ENOENT) {
+            /* gone: the image launches nothing; nothing to refuse */
+            bsnap_error_clear();
+            r = 0;
+            continue;
+        }
+        if (r >= 0)
+            r = encryption_rules(txn, &sr, c, "LaunchPermission");
+        snapshot_rec_clear(&sr);
+    }
+    if (r < 0) {
+        image_rec_clear(&rec);
+        return r;
+    }
     if (c && c->nadd_groups && !rec.lp.all && (r = public_quota(s, txn)) < 0) {
         image_rec_clear(&rec);
         return r;
