@@ -579,6 +579,17 @@ int bsnap_snapshot_copy(bsnap_store *s, bsnap_store *src, const bsnap_copy_optio
     }
     if ((r = source_completed(&srec)) < 0)
         goto out;
+    /* Encryption is one-way: the reader below decrypts, and the copy
+     * would land in plain.  Until a copy re-encrypts under a key of this
+     * region, an encrypted snapshot stays in its region. */
+    if (srec.encrypted) {
+        r = bsnap_fail(-EOPNOTSUPP, "UnsupportedOperation",
+                       "snapshot %s is encrypted: a copy to another region would have to be "
+                       "re-encrypted under a key of region %s, which is not supported yet",
+                       srec.id, s->region);
+        error_set_parameter("SourceSnapshotId");
+        goto out;
+    }
     r = store_lock(s, false, &o->run, &lockfd);
     if (r < 0)
         goto out;

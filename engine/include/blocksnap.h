@@ -543,8 +543,11 @@ typedef struct bsnap_copy_options {
  * InvalidParameterValue: a bad option, other chunk sizes;
  * IdempotentParameterMismatch); -ENOENT
  * (InvalidSnapshot.NotFound) no such snapshot in @source; -EBUSY
- * (IncorrectState) the source is not completed; -ENOSPC; -ECANCELED;
- * -EIO. */
+ * (IncorrectState) the source is not completed; -EOPNOTSUPP
+ * (UnsupportedOperation) an encrypted source in another store (a copy
+ * there is not re-encrypted yet, and never lands in plain); a source in
+ * this store whose key the caller cannot use: the key's errors
+ * (AccessDeniedException without a grant); -ENOSPC; -ECANCELED; -EIO. */
 BSNAP_API BSNAP_WUR int bsnap_snapshot_copy(bsnap_store *store, bsnap_store *source,
                                             const bsnap_copy_options *opts,
                                             char ret_id[BSNAP_ID_MAX],
@@ -740,8 +743,12 @@ typedef struct bsnap_permission_change {
  * InvalidAMIAttributeItemValue for an account id that is not 12 digits or
  * a group other than "all"); -ENOENT (InvalidSnapshot.NotFound, also for
  * another account's snapshot not shared with the caller); -EACCES
- * (AuthFailure) for one shared with the caller; -EIO; -ENOSPC.
- * Encrypted snapshots cannot be shared yet, as no snapshot is encrypted. */
+ * (AuthFailure) for one shared with the caller; -EPERM
+ * (UnsupportedOperation) for making an encrypted snapshot public,
+ * (InvalidParameter) for sharing one encrypted under an AWS-managed key;
+ * -EIO; -ENOSPC; more than 500 changes: -EINVAL (InvalidParameterValue).
+ * One encrypted under a customer key is shared, and read by the other
+ * account only when the key is granted to it (bsnap_grant_create()). */
 BSNAP_API BSNAP_WUR int bsnap_snapshot_attribute_modify(bsnap_store *store, const char *id,
                                                         const char *attribute,
                                                         const bsnap_permission_change *change)
@@ -1334,7 +1341,10 @@ BSNAP_API BSNAP_WUR int bsnap_image_describe_attribute(bsnap_store *store, const
  * (AuthFailure) for an image shared with the caller; -ESTALE
  * (InvalidAMIID.Unavailable) for a deregistered one; -EPERM
  * (UnsupportedOperation) for making public an image with an encrypted
- * snapshot; -EIO; -ENOSPC. */
+ * snapshot, (InvalidParameter) for sharing one with a snapshot under an
+ * AWS-managed key; -EINVAL (InvalidParameterValue) for more than 500
+ * changes; -EDQUOT (ResourceLimitExceeded) past 1000 accounts, or past 5
+ * public images of the caller; -EIO; -ENOSPC. */
 BSNAP_API BSNAP_WUR int bsnap_image_permission_modify(bsnap_store *store, const char *id,
                                                       const bsnap_permission_change *change)
     BSNAP_NONNULL(1, 2, 3);
