@@ -805,6 +805,12 @@ int pack_read_payload(bsnap_store *s, const chunk_id *id, const struct chunk_loc
 
 int pack_read_chunk(bsnap_store *s, const chunk_id *id, const struct chunk_loc *loc, void *out)
 {
+    return pack_read_chunk_stored(s, id, loc, out, NULL);
+}
+
+int pack_read_chunk_stored(bsnap_store *s, const chunk_id *id, const struct chunk_loc *loc,
+                           void *out, struct stored_payload *ret_stored)
+{
     const struct crypt_key *k = NULL;
     uint8_t *payload;
     uint32_t slen = loc->stored_len;
@@ -847,5 +853,10 @@ int pack_read_chunk(bsnap_store *s, const chunk_id *id, const struct chunk_loc *
         return bsnap_fail(-EIO, "Store.Corrupt",
                           "chunk %s (pack %u offset %llu): content does not match its id", hex,
                           loc->pack, (unsigned long long)loc->offset);
+    if (ret_stored) {
+        ret_stored->data = payload; /* opened: the LZ4 block or raw bytes */
+        ret_stored->len = slen;
+        ret_stored->flags = loc->flags & ~CHUNK_ENC;
+    }
     return 0;
 }

@@ -120,6 +120,20 @@ void pack_cache_forget(bsnap_store *s, uint32_t pack);
  * loc->orig_len).  Errors: -EIO / -ENOENT, recorded, naming chunk, pack,
  * offset and what failed. */
 int pack_read_chunk(bsnap_store *s, const chunk_id *id, const struct chunk_loc *loc, void *out);
+/* A chunk's record as its store holds it, opened: the encoded bytes (an
+ * LZ4 block when @flags has CHUNK_LZ4, else the raw bytes), decrypted when
+ * the record was sealed (CHUNK_ENC is then left out of @flags). */
+struct stored_payload {
+    const uint8_t *data; /* NULL: none (a zero chunk) */
+    uint32_t len;
+    uint32_t flags;
+};
+/* pack_read_chunk(), and, with @ret_stored, the record's encoded bytes,
+ * checked (checksum, authentication, expansion, id), in this thread's
+ * scratch buffer: valid until the thread's next pack read.  A copy between
+ * stores writes them again instead of compressing the chunk again. */
+int pack_read_chunk_stored(bsnap_store *s, const chunk_id *id, const struct chunk_loc *loc,
+                           void *out, struct stored_payload *ret_stored);
 /* Whether @loc holds a record of @id: its header read and parsed, its id,
  * lengths and page flag equal to @loc's.  1 when it does, 0 when not (or
  * the pack is missing or short), negative errno on failure.  gc's guard:

@@ -384,8 +384,15 @@ int chunk_store_encode(const struct pipeline *p, const chunk_id *id, const void 
     return 0;
 }
 
+/* Chunk @i of @it, whose bytes are @d: hashed, compared with the parent's
+ * and looked up; a new one encoded into it->out.  @stored, optional: the
+ * record a copy read @d from (pack_read_chunk_stored(): an LZ4 block or
+ * raw bytes, opened if it was sealed), written again as it is instead of
+ * compressing @d again, when this lineage stores chunks unsealed.  (A
+ * sealed lineage compresses and seals in chunk_store_encode(); sealing the
+ * source's block would save the compression there too.) */
 static int work_chunk(struct pipeline *p, struct item *it, uint64_t i, const uint8_t *d,
-                      meta_txn **txn)
+                      const struct stored_payload *stored, meta_txn **txn)
 {
     size_t bound = item_out_bound(p);
     struct chunk_entry e;
@@ -417,6 +424,13 @@ static int work_chunk(struct pipeline *p, struct item *it, uint64_t i, const uin
         return r;
     it->state[i] = CS_NEW;
     it->out_flags[i] = 0; /* a data chunk */
+    if (stored && stored->data && !p->key && (stored->flags & ~CHUNK_LZ4) == 0 &&
+        stored->len <= chunk_encode_bound(p->cs)) {
+        memcpy(it->out + i * bound, stored->data, stored->len);
+        it->out_len[i] = stored->len;
+        it->out_flags[i] = stored->flags;
+        return 0;
+    }
     return chunk_store_encode(p, &it->ids[i], d, p->cs, it->out + i * bound, &it->out_len[i],
                               &it->out_flags[i]);
 }
@@ -462,12 +476,13 @@ static int work_item_copy(struct pipeline *p, struct item *it, uint8_t *buf, met
         } else if (r < 0 && r != -ENOENT) {
             return r;
         }
-        r = reader_read_chunk_id(p->src, it->first + i, &it->src_ids[i], buf);
+        struct stored_payload stored;
+        r = reader_read_chunk_stored(p->src, it->first + i, &it->src_ids[i], buf, &stored);
         if (r < 0)
             return r;
         it->read_bytes += p->cs;
         it->xfresh[i] = 1;
-        r = work_chunk(p, it, i, buf, txn);
+        r = work_chunk(p, it, i, buf, &stored, txn);
         if (r < 0)
             return r;
     }
@@ -506,7 +521,7 @@ static int work_item(struct pipeline *p, struct item *it, uint8_t *buf, meta_txn
         memset(buf + got, 0, n * p->cs - (size_t)got);
         it->read_bytes += (uint64_t)got;
         for (uint64_t j = 0; j < n; j++) {
-            int r = work_chunk(p, it, i + j, buf + j * p->cs, txn);
+            int r = work_chunk(p, it, i + j, buf + j * p->cs, NULL, txn);
             if (r < 0)
                 return r;
         }

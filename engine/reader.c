@@ -322,10 +322,18 @@ uint64_t bsnap_reader_size(const bsnap_reader *rd)
 
 int reader_read_chunk_id(bsnap_reader *rd, uint64_t idx, const chunk_id *id, uint8_t *out)
 {
+    return reader_read_chunk_stored(rd, idx, id, out, NULL);
+}
+
+int reader_read_chunk_stored(bsnap_reader *rd, uint64_t idx, const chunk_id *id, uint8_t *out,
+                             struct stored_payload *ret_stored)
+{
     struct chunk_entry e;
     char hex[33];
     int r;
 
+    if (ret_stored)
+        ret_stored->data = NULL;
     if (chunk_id_is_zero(id)) {
         memset(out, 0, rd->cs);
         return 0;
@@ -346,7 +354,7 @@ int reader_read_chunk_id(bsnap_reader *rd, uint64_t idx, const chunk_id *id, uin
     }
     /* The caller reports the failure (the FUSE view logs it, restore
      * returns it): logging here too would say it twice. */
-    return pack_read_chunk(rd->s, id, &e.loc, out);
+    return pack_read_chunk_stored(rd->s, id, &e.loc, out, ret_stored);
 }
 
 /* Read chunk @idx of the reader's snapshot into @out (cs bytes). */

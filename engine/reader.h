@@ -12,6 +12,7 @@
 
 #include "blocksnap.h"
 #include "blockmap.h"
+#include "pack.h"
 #include "meta.h"
 #include "record.h"
 
@@ -41,6 +42,10 @@ int reader_open(bsnap_store *s, const char *id, bool pin, bsnap_reader **ret_rea
  * chunk is checked against its id.  Errors: -EIO (missing, of the wrong
  * kind or damaged), -ENOMEM. */
 int reader_read_chunk_id(bsnap_reader *rd, uint64_t idx, const chunk_id *id, uint8_t *out);
+/* reader_read_chunk_id(), and, with @ret_stored, the record it came from
+ * (pack_read_chunk_stored(); data NULL for the zero chunk). */
+int reader_read_chunk_stored(bsnap_reader *rd, uint64_t idx, const chunk_id *id, uint8_t *out,
+                             struct stored_payload *ret_stored);
 
 /* gc: release every pin whose process is gone.  @txn is a write txn. */
 int pins_reap(bsnap_store *s, meta_txn *txn, uint64_t *ret_reaped);
