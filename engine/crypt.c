@@ -76,6 +76,24 @@ void crypt_hash(const bsnap_store *s, const struct crypt_key *k, bool page, cons
         ret_id->b[15] = 1; /* 0 is reserved for the zero chunk */
 }
 
+/* AES-256-GCM fetched once: an implicit fetch per record (what
+ * EVP_aes_256_gcm() costs in OpenSSL 3) looks the algorithm up under the
+ * library's locks, from every pipeline worker at once.  NULL if the fetch
+ * failed; then the legacy object is used. */
+static EVP_CIPHER *gcm_fetched;
+static pthread_once_t gcm_once = PTHREAD_ONCE_INIT;
+
+static void gcm_fetch(void)
+{
+    gcm_fetched = EVP_CIPHER_fetch(NULL, "AES-256-GCM", NULL);
+}
+
+static const EVP_CIPHER *gcm(void)
+{
+    pthread_once(&gcm_once, gcm_fetch);
+    return gcm_fetched ? gcm_fetched : EVP_aes_256_gcm();
+}
+
 /* "BSC1" | chunk id | flags (LE 16) | original length (LE 32) | slot (LE 64) */
 #define AAD_BYTES (4 + 16 + 2 + 4 + 8)
 
@@ -114,7 +132,7 @@ int crypt_seal(const struct crypt_key *k, const chunk_id *id, uint32_t flags, ui
     c = EVP_CIPHER_CTX_new();
     if (!c)
         return bsnap_fail(-ENOMEM, "InternalError", "out of memory");
-    ok = EVP_EncryptInit_ex(c, EVP_aes_256_gcm(), NULL, k->aead, nonce) == 1 &&
+    ok = EVP_EncryptInit_ex(c, gcm(), NULL, k->aead, nonce) == 1 &&
          EVP_EncryptUpdate(c, NULL, &n, aad, (int)sizeof aad) == 1 &&
          (len == 0 || EVP_EncryptUpdate(c, text, &n, text, (int)len) == 1) &&
          EVP_EncryptFinal_ex(c, text + len, &n) == 1 &&
@@ -139,7 +157,7 @@ int crypt_open(const struct crypt_key *k, const chunk_id *id, uint32_t flags, ui
     c = EVP_CIPHER_CTX_new();
     if (!c)
         return bsnap_fail(-ENOMEM, "InternalError", "out of memory");
-    ok = EVP_DecryptInit_ex(c, EVP_aes_256_gcm(), NULL, k->aead, nonce) == 1 &&
+    ok = EVP_DecryptInit_ex(c, gcm(), NULL, k->aead, nonce) == 1 &&
          EVP_DecryptUpdate(c, NULL, &n, aad, (int)sizeof aad) == 1 &&
          (len == 0 || EVP_DecryptUpdate(c, text, &n, text, (int)len) == 1) &&
          EVP_CIPHER_CTX_ctrl(c, EVP_CTRL_GCM_SET_TAG, CRYPT_TAG_BYTES, text + len) == 1;

@@ -25,15 +25,16 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 
 import catalog  # noqa: E402
+import encrypt  # noqa: E402
 import report  # noqa: E402
 import tools as T  # noqa: E402
 import workload as W  # noqa: E402
 
 SCENARIOS = ["full", "rescan", "change1", "change10", "addel", "cbt", "bytes", "restore",
              "fuse-seq", "fuse-rand", "rss", "chain", "sparse", "machine", "scale", "align",
-             "chunksize", "catalog"]
-# Scenarios that run only when asked for, and alone (catalog.py).
-ALONE = {"catalog"}
+             "chunksize", "catalog", "encrypt"]
+# Scenarios that run only when asked for, and alone (catalog.py, encrypt.py).
+ALONE = {"catalog", "encrypt"}
 # Scenarios that are figures of others.
 DERIVED = {"bytes": ["full", "change1", "cbt"], "rss": ["full", "restore", "sparse"]}
 
@@ -1027,6 +1028,33 @@ def catalog_main(a):
     return 0
 
 
+def encrypt_main(a):
+    """--scenario encrypt (encrypt.py): plain vs encrypted snapshot, restore
+    and FUSE read on one workload image, the ratios as a Markdown table on
+    stdout and, with --results, a JSON and a Markdown file there."""
+    if not a.blocksnap:
+        log("encrypt: needs --blocksnap")
+        return 1
+    facts = machine_facts(a)
+    try:
+        res = encrypt.run(a.blocksnap, a.work, a.size, a.seed, a.reps, log)
+    except (T.Failed, T.Skip, subprocess.CalledProcessError) as e:
+        log("encrypt: FAILED: %s" % e)
+        return 1
+    md = "Encryption scenario: a %d MiB ext4 image (%d MiB allocated), %d run(s) each, " \
+         "median.\n\n%s\n" % (res["image_mib"], res["allocated_mib"], a.reps, encrypt.table(res))
+    print(md)
+    if a.results:
+        os.makedirs(a.results, exist_ok=True)
+        stem = "%s-%s-encrypt" % (datetime.datetime.utcnow().strftime("%Y%m%d"), facts["host"])
+        with open(os.path.join(a.results, stem + ".json"), "w") as f:
+            json.dump({"facts": facts, "results": res}, f, indent=1)
+        with open(os.path.join(a.results, stem + ".md"), "w") as f:
+            f.write(md)
+        log("results: %s.json, %s.md in %s" % (stem, stem, a.results))
+    return 0
+
+
 def default_scale_sizes(a):
     """128 MiB, the image size and 16 GiB (--quick: 64 MiB, the image size and
     four times it)."""
@@ -1161,6 +1189,12 @@ def main(argv=None):
     if a.scenarios == ["catalog"]:
         try:
             return catalog_main(a)
+        finally:
+            if not a.keep:
+                shutil.rmtree(a.work, ignore_errors=True)
+    if a.scenarios == ["encrypt"]:
+        try:
+            return encrypt_main(a)
         finally:
             if not a.keep:
                 shutil.rmtree(a.work, ignore_errors=True)

@@ -6,11 +6,11 @@
 # store, no file of it holds any marker; a copy of that store without the
 # key directory holds none either and restores nothing
 # (KeyUnavailableException naming the snapshot, no target file left); with
-# the key the restore is byte-identical.  Then the lineage rules: the
-# incremental child keeps the key and stores only what changed, a
-# different key or KmsKeyId without Encrypted is refused, encryption by
-# default encrypts a new volume's first snapshot; verify, diff, gc and
-# delete without the key.
+# the key the restore is byte-identical, as is the FUSE view's file.  Then
+# the lineage rules: the incremental child keeps the key and stores only
+# what changed, a different key or KmsKeyId without Encrypted is refused,
+# encryption by default encrypts a new volume's first snapshot; verify,
+# diff, gc and delete without the key.
 # shellcheck source=../lib/functions.sh
 source "$(dirname "$0")/../lib/functions.sh"
 requires python3 cmp mkfs.ext4 grep
@@ -118,6 +118,18 @@ restore "$s2" "$T/out.img"
 cmp "$T/vol.img" "$T/out.img" || die "the child's restore differs"
 [ "$(bs diff "$s1" "$s2" | wc -l)" -ge 1 ] || die "diff of the lineage shows no change"
 assert_eq "$(markers_in "$STORE")" 0 "markers in the store after the child"
+
+step "the FUSE view decrypts on read"
+if [ -e /dev/fuse ] && command -v fusermount3 >/dev/null; then
+    # shellcheck source=../lib/fuse-functions.sh
+    source "$(dirname "$0")/../lib/fuse-functions.sh"
+    mkdir "$T/mnt"
+    fuse_mount "$T/mnt"
+    cmp "$T/mnt/snapshots/$s2.img" "$T/vol.img" || die "the FUSE file of $s2 differs"
+    fuse_unmount "$T/mnt"
+else
+    info "no FUSE here: skipped"
+fi
 
 step "the rules"
 expect_fail InvalidParameterDependency 1 bs create-snapshot --volume "$T/vol.img" --kms-key-id alias/grep

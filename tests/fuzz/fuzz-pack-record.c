@@ -5,10 +5,11 @@
  * header (when its first bytes are the pack magic), then a 48-byte record
  * header and its payload.  Checks the parsers' promises:
  *  - they return 0 or -EIO, nothing else, and never read past 48/32 bytes;
- *  - an accepted record has only the LZ4/PAGE flags, non-zero lengths
+ *  - an accepted record has only the LZ4/PAGE/ENC flags, non-zero lengths
  *    within the limits, and encodes back to exactly the bytes it came from;
  *  - decoding an accepted payload gives 0 or -EIO, never more bytes than
- *    asked for.
+ *    asked for; a sealed one (ENC) is opened with a fixed key first, which
+ *    gives 0 or -EBADMSG, and leaves no byte outside the payload changed.
  * Random bytes rarely pass the header checksum, so each input is parsed a
  * second time with its checksum fixed up: that reaches the checks behind it. */
 #include <errno.h>
@@ -18,6 +19,7 @@
 #include <xxhash.h>
 
 #include "chunk.h"
+#include "crypt.h"
 #include "pack.h"
 #include "util.h"
 
@@ -33,7 +35,7 @@ static void check_record(const uint8_t *hdr, const uint8_t *payload, size_t plen
         return;
     if (r != 0)
         abort();
-    if (rec.flags & ~(CHUNK_LZ4 | CHUNK_PAGE))
+    if (rec.flags & ~(CHUNK_LZ4 | CHUNK_PAGE | CHUNK_ENC))
         abort();
     if (rec.stored_len == 0 || rec.orig_len == 0 || rec.orig_len > PACK_RECORD_MAX_PAYLOAD ||
         rec.stored_len > PACK_RECORD_MAX_PAYLOAD + 65536)
@@ -41,6 +43,22 @@ static void check_record(const uint8_t *hdr, const uint8_t *payload, size_t plen
     pack_record_encode(&rec, again);
     if (memcmp(again, hdr, PACK_RECORD_HEADER_BYTES) != 0)
         abort(); /* the format has one encoding of each header */
+    if (plen >= rec.stored_len && (rec.flags & CHUNK_ENC)) {
+        static struct crypt_key key;
+        static const uint8_t dk[CRYPT_KEY_BYTES] = {1, 2, 3};
+        uint8_t *buf = malloc((size_t)rec.stored_len + 1);
+        if (!buf)
+            return;
+        if (!key.slot && crypt_key_derive(crypt_payload_slot(payload) | 1, dk, &key) < 0)
+            abort();
+        memcpy(buf, payload, rec.stored_len);
+        buf[rec.stored_len] = 0xa5;
+        r = crypt_open(&key, &rec.id, rec.flags, rec.orig_len, buf, rec.stored_len);
+        if ((r != 0 && r != -EBADMSG) || buf[rec.stored_len] != 0xa5)
+            abort();
+        free(buf);
+        return;
+    }
     if (plen >= rec.stored_len) {
         /* one guard byte past what was asked for must stay untouched */
         uint8_t *out = malloc((size_t)rec.orig_len + 1);

@@ -5,7 +5,8 @@
  * Each input is decoded as both kinds of record.  Checks: decoding returns
  * 0 or -EIO with the code Store.Corrupt and leaves the output untouched on
  * failure; an accepted record has ids that fit, a known state and a sane
- * depth; encoding it and decoding the result gives the same record; its
+ * depth; encoding it and decoding the result gives the same record (its
+ * encryption too); its
  * EC2 describe object is valid JSON. */
 #include <errno.h>
 #include <jansson.h>
@@ -83,7 +84,9 @@ static void fuzz_snapshot(const uint8_t *data, size_t size)
         r.completion_ms != again.completion_ms || strcmp(r.description, again.description) ||
         r.data_chunks != again.data_chunks || r.bytes_read != again.bytes_read ||
         r.bytes_written != again.bytes_written || r.chunks_written != again.chunks_written ||
-        !tags_equal(&r.tags, &again.tags))
+        !tags_equal(&r.tags, &again.tags) || r.encrypted != again.encrypted ||
+        (r.encrypted && (strcmp(r.kms_key_id, again.kms_key_id) || r.key_slot != again.key_slot ||
+                         r.key_slot == 0 || memcmp(r.data_key, again.data_key, sizeof r.data_key))))
         abort();
     free(json);
     json = NULL;
