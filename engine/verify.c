@@ -605,7 +605,10 @@ int bsnap_verify(bsnap_store *s, const char *snapshot_id, const bsnap_run_option
         if (r < 0)
             return error_set_parameter("SnapshotId");
     }
-    c.buf = alloc_aligned(PACK_RECORD_MAX_PAYLOAD);
+    /* Room for a chunk, and for a record's stored payload, which a sealed
+     * record's 36 bytes make larger than the largest chunk (read whole
+     * when its key is not at hand). */
+    c.buf = alloc_aligned(PACK_RECORD_MAX_PAYLOAD + 65536);
     if (!c.buf)
         return bsnap_fail(-ENOMEM, "InternalError", "out of memory");
     /* First the metadata file's structure, without liblmdb: if it is
