@@ -539,7 +539,7 @@ static int check_fields(const struct image_request *q, struct image_rec *rec, ch
             if (b->encrypted > 0)
                 return bsnap_fail(-EINVAL, "InvalidParameterCombination",
                                   "%s: Encrypted cannot be set with a snapshot (the volume "
-                                  "follows the snapshot, and blocksnap's are not encrypted)",
+                                  "follows the snapshot, encrypted or not)",
                                   b->device);
         }
     }
@@ -603,6 +603,11 @@ static int check_snapshots(const bsnap_store *s, meta_txn *txn, struct image_rec
                        b->snapshot_id);
             return error_set_parameter("BlockDeviceMappings[%zu].Ebs.SnapshotId", i);
         }
+        /* The volume follows the snapshot: an encrypted snapshot's mapping
+         * is encrypted, as EC2 reports it (false given for it is ignored,
+         * as EC2 ignores Encrypted=false on an encrypted source). */
+        if (sr.encrypted)
+            b->encrypted = 1;
         snapshot_rec_clear(&sr);
         if (gib == 0)
             gib = 1;

@@ -278,6 +278,33 @@ static void test_verify_keyless(void **state)
     fixture_free(f);
 }
 
+/* An image of an encrypted snapshot says so: its mapping's Encrypted is
+ * true in describe-images, whatever the registration left unsaid (EC2
+ * reports the snapshot's encryption). */
+static void test_image_encrypted(void **state)
+{
+    struct fixture *f = *state;
+    char s1[BSNAP_ID_MAX], ami[BSNAP_ID_MAX], kd[300];
+    char *vol = volume_create(f, "vol.img", 1 * MiB);
+    bsnap_snapshot_options o = {.volume_path = vol, .encrypted = true};
+    bsnap_block_device_mapping m = {
+        .device_name = "/dev/xvda", .kind = BSNAP_MAPPING_EBS, .snapshot_id = s1};
+    bsnap_image_options io = {.name = "enc", .mappings = &m, .nmappings = 1, .no_boot_check = true};
+    json_t *doc = NULL, *ebs;
+
+    snprintf(kd, sizeof kd, "%s/keys", f->dir);
+    setenv("BLOCKSNAP_KEY_DIR", kd, 1);
+    volume_write(vol, 0, 64 * KiB, 5);
+    snap_opts(f, &o, s1);
+    assert_int_equal(bsnap_image_register(f->s, &io, ami), 0);
+    assert_int_equal(bsnap_image_describe_one(f->s, ami, &doc), 0);
+    ebs = json_object_get(json_array_get(json_object_get(doc, "BlockDeviceMappings"), 0), "Ebs");
+    assert_non_null(ebs);
+    assert_true(json_is_true(json_object_get(ebs, "Encrypted")));
+    json_decref(doc);
+    free(vol);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -288,6 +315,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_ring, setup_4k, teardown_fixture),
         cmocka_unit_test_setup_teardown(test_snapshot_sealed, setup_64k, teardown_fixture),
         cmocka_unit_test(test_verify_keyless),
+        cmocka_unit_test_setup_teardown(test_image_encrypted, setup_64k, teardown_fixture),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
