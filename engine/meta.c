@@ -110,6 +110,7 @@ static const char *const table_names[T__COUNT] = {
     [T_CHUNK_XLATE] = "copy-chunks",
     [T_COPIES] = "copies",
     [T_KEYS] = "keys",
+    [T_TEMPLATES] = "launch-templates",
 };
 
 const char *meta_table_name(meta_table t)

@@ -52,6 +52,11 @@ typedef enum meta_table {
     /* Region keys (keys.h): "k" + key id -> key record, "a" + alias name ->
      * key id and creation time, "s" + setting name -> value. */
     T_KEYS,
+    /* Launch templates (template.h): "t" + template id -> template record,
+     * "v" + template id + ":" + 10-digit version -> version record, "n" +
+     * owner + "\0" + name -> template id, "c" + owner + "\0" + client token
+     * -> template id and request. */
+    T_TEMPLATES,
     T__COUNT
 } meta_table;
 

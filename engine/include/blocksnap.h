@@ -1631,6 +1631,173 @@ BSNAP_API BSNAP_WUR int bsnap_grant_retire(bsnap_store *store, const char *grant
                                            const char *key_id, const char *grant_id)
     BSNAP_NONNULL(1);
 
+/* ---- launch templates ---------------------------------------------------- */
+
+/** A launch template is a named, versioned set of launch settings (EC2's
+ * LaunchTemplateData: ImageId, InstanceType, KeyName, UserData,
+ * BlockDeviceMappings, TagSpecifications, ...).  Its versions are numbered
+ * from 1 in creation order, never reused, and never change; one of them is
+ * the default (the first until bsnap_template_modify() moves it).  A
+ * version is named by its number, by "$Latest" (the highest existing one)
+ * or by "$Default".  A template belongs to the calling account: another
+ * account's is InvalidLaunchTemplateId.NotFound /
+ * InvalidLaunchTemplateName.NotFoundException, as one that does not exist.
+ *
+ * The data is a JSON object (text) and is checked before anything is
+ * written: every field must be one EC2 defines, of its type (an unknown
+ * field is UnknownParameter, a wrong type InvalidParameterValue, each
+ * naming LaunchTemplateData.FIELD); the image must exist, be available and
+ * launchable by the caller (its owner, or in its launch permissions); the
+ * instance type must be one blocksnap knows; device names well formed,
+ * volume sizes 1 to 16384 GiB and not below their snapshot's; UserData
+ * base64 of at most 16 KiB; tags as bsnap_tags_create() takes them, with
+ * ResourceType instance, volume, network-interface or
+ * spot-instances-request.  Limits: names of 3 to 128 characters of
+ * [A-Za-z0-9().-/_], unique per account; descriptions of at most 255
+ * characters; 5,000 templates per account; 10,000 versions per template.
+ *
+ * Every call is one short write (or read) transaction: a crash leaves the
+ * template whole or absent.  Any thread; the documents returned are new
+ * jansson objects the caller json_decref()s. */
+
+/** Names a template: exactly one of @id (lt-...) and @name. */
+typedef struct bsnap_template_ref {
+    const char *id;
+    const char *name;
+} bsnap_template_ref;
+
+/** Options of bsnap_template_create() and bsnap_template_version_create(). */
+typedef struct bsnap_template_options {
+    /** in: create: the new template's name; a version: the template. */
+    bsnap_template_ref ref;
+    /** in, optional: VersionDescription (at most 255 characters). */
+    const char *version_description;
+    /** in: LaunchTemplateData, a JSON object's text (at most 1 MiB). */
+    const char *data;
+    /** in, a version only, optional: the version whose data the new one
+     * starts from ("3", "$Latest", "$Default"); NULL: none. */
+    const char *source_version;
+    /** in, create only, optional: the template's tags. */
+    const bsnap_tag *tags;
+    size_t ntags;
+    /** in, create only, optional: ClientToken (at most 64 ASCII
+     * characters): the same token with the same request answers the
+     * template it made; with another request IdempotentParameterMismatch. */
+    const char *client_token;
+} bsnap_template_options;
+
+/** CreateLaunchTemplate: a new template whose version 1 holds @o's data.
+ * @ret_doc out: {"LaunchTemplate":{LaunchTemplateId, LaunchTemplateName,
+ * CreateTime, CreatedBy (arn:aws:iam::ACCOUNT:root), DefaultVersionNumber,
+ * LatestVersionNumber, Tags?}}.
+ * Errors: -EINVAL: MissingParameter (LaunchTemplateName,
+ * LaunchTemplateData), InvalidLaunchTemplateName.MalformedException,
+ * InvalidParameterValue, UnknownParameter, InvalidAMIID.Malformed,
+ * InvalidSnapshotID.Malformed, InvalidBlockDeviceMapping,
+ * InvalidUserData.Malformed, TagLimitExceeded; -ENOENT:
+ * InvalidAMIID.NotFound, InvalidSnapshot.NotFound; -EEXIST:
+ * InvalidLaunchTemplateName.AlreadyExistsException; -EBUSY:
+ * InvalidAMIID.Unavailable; -EDQUOT: MaxTemplateLimitExceeded; -EINVAL:
+ * IdempotentParameterMismatch; -EIO; -ENOSPC; -ENOMEM.  Each names its
+ * parameter (bsnap_error.parameter). */
+BSNAP_API BSNAP_WUR int bsnap_template_create(bsnap_store *store, const bsnap_template_options *o,
+                                              json_t **ret_doc) BSNAP_NONNULL(1, 2, 3);
+
+/** CreateLaunchTemplateVersion: a new version (the highest number ever
+ * given plus one) of template @o->ref.  With @o->source_version it starts
+ * as a copy of that version's data, each field @o->data gives replacing the
+ * source's whole, and the source's block device mappings losing their
+ * SnapshotId unless @o->data gives BlockDeviceMappings; the result is
+ * checked as a new template's data is.  The default does not move.
+ * @ret_doc out: {"LaunchTemplateVersion":{LaunchTemplateId,
+ * LaunchTemplateName, VersionNumber, VersionDescription?, CreateTime,
+ * CreatedBy, DefaultVersion, LaunchTemplateData}}.
+ * Errors: as bsnap_template_create(), and MissingParameter (neither id nor
+ * name), InvalidParameterCombination (both),
+ * InvalidLaunchTemplateId.Malformed, InvalidLaunchTemplateId.NotFound,
+ * InvalidLaunchTemplateName.NotFoundException,
+ * InvalidLaunchTemplateId.VersionNotFound (SourceVersion), -EDQUOT
+ * MaxTemplateVersionLimitExceeded. */
+BSNAP_API BSNAP_WUR int bsnap_template_version_create(bsnap_store *store,
+                                                      const bsnap_template_options *o,
+                                                      json_t **ret_doc) BSNAP_NONNULL(1, 2, 3);
+
+/** ModifyLaunchTemplate: make version @default_version (a number,
+ * "$Latest" or "$Default") template @ref's default.  @ret_doc out:
+ * {"LaunchTemplate":{…}} as it is now.  Errors: the template's as
+ * bsnap_template_version_create(); MissingParameter (DefaultVersion);
+ * InvalidLaunchTemplateId.VersionNotFound. */
+BSNAP_API BSNAP_WUR int bsnap_template_modify(bsnap_store *store, const bsnap_template_ref *ref,
+                                              const char *default_version, json_t **ret_doc)
+    BSNAP_NONNULL(1, 2, 4);
+
+/** DescribeLaunchTemplates: the caller's templates, sorted by id:
+ * {"LaunchTemplates":[…]}.  @o in, optional: @o->ids (lt-...) and filters
+ * (create-time, launch-template-name, tag:KEY, tag-key; paging is not
+ * taken: InvalidParameterValue); @names: only these names.  Errors:
+ * InvalidLaunchTemplateId.Malformed, InvalidLaunchTemplateId.NotFound and
+ * InvalidLaunchTemplateName.NotFoundException (an id or name that is not
+ * the caller's), InvalidParameterValue (a filter), -EIO, -ENOMEM. */
+BSNAP_API BSNAP_WUR int bsnap_template_describe(bsnap_store *store,
+                                                const bsnap_describe_options *o,
+                                                const char *const *names, size_t nnames,
+                                                json_t **ret_doc) BSNAP_NONNULL(1, 5);
+
+/** Options of bsnap_template_versions_describe(). */
+typedef struct bsnap_template_versions_options {
+    /** in: the template, or neither id nor name: every template of the
+     * caller, when @versions holds only "$Latest" and "$Default". */
+    bsnap_template_ref ref;
+    /** in: numbers, "$Latest", "$Default"; none: every version. */
+    const char *const *versions;
+    size_t nversions;
+    /** in, optional: inclusive bounds of the version numbers (0: none). */
+    uint64_t min_version, max_version;
+    /** in: filters: create-time, ebs-optimized, http-endpoint,
+     * http-protocol-ipv4, http-tokens, iam-instance-profile, image-id,
+     * instance-type, is-default-version, kernel-id, ram-disk-id (and EC2's
+     * host-resource-group-arn, license-configuration-arn,
+     * network-card-index, which no data blocksnap takes matches). */
+    const bsnap_filter *filters;
+    size_t nfilters;
+} bsnap_template_versions_options;
+
+/** DescribeLaunchTemplateVersions: {"LaunchTemplateVersions":[…]}, by
+ * template then version number.  Errors: the template's as
+ * bsnap_template_version_create(); InvalidLaunchTemplateId.VersionNotFound
+ * (a version named that does not exist); without a template MissingParameter
+ * (no versions) or InvalidParameterValue (a number); InvalidParameterValue
+ * (a filter, a version that is neither a number nor $Latest/$Default). */
+BSNAP_API BSNAP_WUR int bsnap_template_versions_describe(
+    bsnap_store *store, const bsnap_template_versions_options *o, json_t **ret_doc)
+    BSNAP_NONNULL(1, 2, 3);
+
+/** DeleteLaunchTemplate: template @ref and every version of it; its name is
+ * free again.  @ret_doc out: {"LaunchTemplate":{…}} as it was.  Errors:
+ * the template's as bsnap_template_version_create(). */
+BSNAP_API BSNAP_WUR int bsnap_template_delete(bsnap_store *store, const bsnap_template_ref *ref,
+                                              json_t **ret_doc) BSNAP_NONNULL(1, 2, 3);
+
+/** DeleteLaunchTemplateVersions: delete each of @versions (numbers; at most
+ * 200) of template @ref, in one transaction.  Each version fails on its
+ * own, listed with its ResponseError: launchTemplateVersionDoesNotExist,
+ * unexpectedError for the default version (which cannot be deleted: move
+ * the default first, or delete the template), and for every version
+ * launchTemplateIdDoesNotExist, launchTemplateIdMalformed,
+ * launchTemplateNameDoesNotExist or launchTemplateNameMalformed when the
+ * template is not the caller's or not well named.  Deleted numbers are
+ * never given again.  @ret_doc out:
+ * {"SuccessfullyDeletedLaunchTemplateVersions":[{LaunchTemplateId,
+ * LaunchTemplateName, VersionNumber}],
+ * "UnsuccessfullyDeletedLaunchTemplateVersions":[{…, ResponseError:{Code,
+ * Message}}]}.  Errors (of the whole call): MissingParameter (no versions,
+ * no template), InvalidParameterCombination (id and name),
+ * InvalidParameterValue (more than 200), -EIO, -ENOSPC. */
+BSNAP_API BSNAP_WUR int bsnap_template_versions_delete(bsnap_store *store,
+                                                       const bsnap_template_ref *ref,
+                                                       const char *const *versions, size_t n,
+                                                       json_t **ret_doc) BSNAP_NONNULL(1, 2, 5);
+
 #ifdef __cplusplus
 }
 #endif
