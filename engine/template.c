@@ -123,13 +123,13 @@ static int check_ref(const bsnap_template_ref *ref)
 {
     if (!ref->id && !ref->name) {
         bsnap_fail(-EINVAL, "MissingParameter",
-                   "The request must contain the parameter launch template ID or launch "
-                   "template name");
+                   "The request must contain the parameter @{LaunchTemplateId} or "
+                   "@{LaunchTemplateName}");
         return error_set_parameter("LaunchTemplateId");
     }
     if (ref->id && ref->name) {
         bsnap_fail(-EINVAL, "InvalidParameterCombination",
-                   "Either provide launch template ID or launch template name, not both");
+                   "Either provide @{LaunchTemplateId} or @{LaunchTemplateName}, not both");
         return error_set_parameter("LaunchTemplateName");
     }
     return ref->id ? check_id(ref->id) : check_name(ref->name);
@@ -369,7 +369,7 @@ static int new_data(const bsnap_store *s, meta_txn *txn, const bsnap_template_op
 
     if (!o->data) {
         bsnap_fail(-EINVAL, "MissingParameter",
-                   "The request must contain the parameter LaunchTemplateData");
+                   "The request must contain the parameter @{LaunchTemplateData}");
         return error_set_parameter("LaunchTemplateData");
     }
     if ((r = template_data_parse(o->data, strlen(o->data), &given)) < 0)
@@ -536,7 +536,7 @@ static int template_create(bsnap_store *s, const bsnap_template_options *o, json
 
     if (!o->ref.name) {
         bsnap_fail(-EINVAL, "MissingParameter",
-                   "The request must contain the parameter LaunchTemplateName");
+                   "The request must contain the parameter @{LaunchTemplateName}");
         return error_set_parameter("LaunchTemplateName");
     }
     if (o->ref.id) {
@@ -1168,7 +1168,7 @@ int bsnap_template_versions_delete(bsnap_store *s, const bsnap_template_ref *ref
         goto out;
     }
     if (!n) {
-        bsnap_fail(-EINVAL, "MissingParameter", "The request must contain the parameter Versions");
+        bsnap_fail(-EINVAL, "MissingParameter", "The request must contain the parameter @{Versions}");
         r = error_set_parameter("Versions");
         goto out;
     }

@@ -9,9 +9,6 @@
 
 #include "cmd.h"
 
-/* Largest --cli-input-json file read (the engine refuses more anyway). */
-#define INPUT_JSON_MAX (1u << 20)
-
 /* --ena-support / --no-ena-support: BSNAP_TRUE, BSNAP_FALSE, or BSNAP_UNSET
  * when neither (EXIT_USAGE when both). */
 static int ena_flag(const struct cli *cli, const struct args *a, bsnap_tristate *ret)
@@ -22,48 +19,6 @@ static int ena_flag(const struct cli *cli, const struct args *a, bsnap_tristate 
         return output_usage_error(cli->verb, "InvalidParameterCombination",
                                   "give --ena-support or --no-ena-support, not both");
     *ret = yes ? BSNAP_TRUE : no ? BSNAP_FALSE : BSNAP_UNSET;
-    return EXIT_OK;
-}
-
-/* The value of --cli-input-json: the text itself, or the content of
- * file://PATH (malloc'd in *ret_buf). */
-static int input_json(const struct cli *cli, const char *v, char **ret_buf, const char **ret)
-{
-    FILE *f;
-    char *buf;
-    size_t n;
-    int err;
-
-    *ret_buf = NULL;
-    *ret = v;
-    if (!v || strncmp(v, "file://", 7) != 0)
-        return EXIT_OK;
-    f = fopen(v + 7, "r");
-    if (!f) {
-        output_line("blocksnap: error: --cli-input-json: %s: %s (InvalidParameterValue)", v + 7,
-                    strerror(errno));
-        return EXIT_FAILED;
-    }
-    /* fread reads to EOF (or one byte past the limit), whatever the file
-     * is: a pipe or /dev/stdin as well as a regular file.  A read error (a
-     * directory, EIO) must not pass for the end of a shorter input. */
-    buf = malloc(INPUT_JSON_MAX + 2);
-    /* io-ok: one small JSON file per run, read once */
-    n = buf ? fread(buf, 1, INPUT_JSON_MAX + 1, f) : 0;
-    err = ferror(f) ? (errno ? errno : EIO) : 0;
-    fclose(f);
-    if (!buf || n > INPUT_JSON_MAX || err) {
-        free(buf);
-        output_line("blocksnap: error: --cli-input-json: %s: %s (InvalidParameterValue)", v + 7,
-                    !buf  ? "out of memory"
-                    : err ? strerror(err)
-                          : "larger than 1 MiB");
-        return EXIT_FAILED;
-    }
-    buf[n] = '\0';
-    (void)cli;
-    *ret_buf = buf;
-    *ret = buf;
     return EXIT_OK;
 }
 
@@ -114,7 +69,7 @@ int cmd_register_image(struct cli *cli, const struct args *a)
     if ((r = common_options(cli, a, &flags, &tags)) != EXIT_OK)
         return r;
     mappings = arg_list(a, "block-device-mappings", &nmappings);
-    if ((r = input_json(cli, arg_value(a, "cli-input-json"), &input, &json)) != EXIT_OK)
+    if ((r = cli_input_text("cli-input-json", arg_value(a, "cli-input-json"), &input, &json)) != EXIT_OK)
         goto out;
     if (!flags.name && !json) {
         r = output_usage_error(cli->verb, "MissingParameter",

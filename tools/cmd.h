@@ -135,6 +135,11 @@ int cli_add_user_filter(const struct cli *cli, bsnap_describe_options *o, const 
  * printing why. */
 int cli_check_text(const struct cli *cli, const char *name, const char *value, size_t max);
 
+/* The value @v of option --@name: the text itself, or the content of
+ * file://PATH (at most 1 MiB; malloc'd in *@ret_buf, which the caller
+ * frees).  EXIT_OK, or EXIT_FAILED after printing why.  options.c. */
+int cli_input_text(const char *name, const char *v, char **ret_buf, const char **ret);
+
 /* ---- the run (main.c) ----------------------------------------------------- */
 
 struct cli {
@@ -293,5 +298,16 @@ extern const struct opt create_key_options[], key_id_options[], list_aliases_opt
     create_alias_options[], delete_alias_options[], modify_default_key_options[],
     schedule_key_deletion_options[], create_grant_options[], list_grants_options[],
     revoke_grant_options[], retire_grant_options[];
+int cmd_create_launch_template(struct cli *cli, const struct args *a);
+int cmd_create_launch_template_version(struct cli *cli, const struct args *a);
+int cmd_modify_launch_template(struct cli *cli, const struct args *a);
+int cmd_describe_launch_templates(struct cli *cli, const struct args *a);
+int cmd_describe_launch_template_versions(struct cli *cli, const struct args *a);
+int cmd_delete_launch_template(struct cli *cli, const struct args *a);
+int cmd_delete_launch_template_versions(struct cli *cli, const struct args *a);
+extern const struct opt create_template_options[], create_template_version_options[],
+    modify_template_options[], describe_templates_options[],
+    describe_template_versions_options[], delete_template_options[],
+    delete_template_versions_options[];
 
 #endif

@@ -445,6 +445,59 @@ const struct verb verbs[] = {
     {"reset-image-attribute", cmd_reset_image_attribute, "make an image private again",
      "--image-id ID --attribute launchPermission", reset_image_attribute_options, 0,
      "Removes every launch permission; the owner keeps its access.  Prints nothing.", true},
+    {"create-launch-template", cmd_create_launch_template, "create a launch template",
+     "--launch-template-name NAME --launch-template-data JSON|file://PATH [options]",
+     create_template_options, 0,
+     "Prints {\"LaunchTemplate\": ...}; its version 1 holds the data.  The data is EC2's "
+     "LaunchTemplateData (ImageId, InstanceType, KeyName, UserData, BlockDeviceMappings, "
+     "TagSpecifications, ...), checked before anything is written: only EC2's fields, the "
+     "image must exist and be the account's or shared with it, the instance type one "
+     "blocksnap knows, device names and sizes well formed and no volume smaller than its "
+     "snapshot, UserData base64 of at most 16 KiB.  Names are unique per account.",
+     true},
+    {"create-launch-template-version", cmd_create_launch_template_version,
+     "add a version to a launch template",
+     "(--launch-template-id ID | --launch-template-name NAME) --launch-template-data JSON "
+     "[--source-version V] [--version-description TEXT]",
+     create_template_version_options, 0,
+     "Prints {\"LaunchTemplateVersion\": ...}.  Versions are numbered in order and never "
+     "change.  With --source-version the new version starts from that version's data and each "
+     "field given replaces the source's; the source's block device mappings lose their "
+     "snapshots unless BlockDeviceMappings is given.  The default version does not move.",
+     true},
+    {"modify-launch-template", cmd_modify_launch_template,
+     "set the default version of a launch template",
+     "(--launch-template-id ID | --launch-template-name NAME) --default-version V",
+     modify_template_options, 0, NULL, true},
+    {"describe-launch-templates", cmd_describe_launch_templates,
+     "list launch templates as EC2's DescribeLaunchTemplates",
+     "[--launch-template-ids ID ...] [--launch-template-names NAME ...] "
+     "[--filters Name=N,Values=V ...]",
+     describe_templates_options, 0,
+     "Lists the account's templates, sorted by id.  Filters: create-time, "
+     "launch-template-name, tag:KEY, tag-key.",
+     false},
+    {"describe-launch-template-versions", cmd_describe_launch_template_versions,
+     "list versions of launch templates",
+     "[--launch-template-id ID | --launch-template-name NAME] [--versions V ...] "
+     "[--min-version N] [--max-version N] [--filters Name=N,Values=V ...]",
+     describe_template_versions_options, 0,
+     "Without a template, --versions may hold only $Latest and $Default: those versions of "
+     "every template.  Filters: create-time, ebs-optimized, http-endpoint, "
+     "http-protocol-ipv4, http-tokens, iam-instance-profile, image-id, instance-type, "
+     "is-default-version, kernel-id, ram-disk-id.",
+     false},
+    {"delete-launch-template", cmd_delete_launch_template,
+     "delete a launch template and all its versions",
+     "--launch-template-id ID | --launch-template-name NAME", delete_template_options, 0, NULL,
+     true},
+    {"delete-launch-template-versions", cmd_delete_launch_template_versions,
+     "delete versions of a launch template",
+     "(--launch-template-id ID | --launch-template-name NAME) --versions N ...",
+     delete_template_versions_options, 0,
+     "Prints the versions deleted and those not deleted, each with its reason; the default "
+     "version cannot be deleted.  Exits 1 when any version was not deleted.",
+     true},
     {"create-key", cmd_create_key, "create a region key (KMS CreateKey)",
      "[--description TEXT] [--passphrase]", create_key_options, 0,
      "Prints the key's KeyMetadata.  Its 32 bytes of key material go to a key file outside "

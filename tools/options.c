@@ -255,3 +255,45 @@ int cli_check_text(const struct cli *cli, const char *name, const char *value, s
                                   bsnap_last_error()->message);
     return EXIT_OK;
 }
+
+/* Largest file:// value read (the engine refuses more anyway). */
+#define INPUT_TEXT_MAX (1u << 20)
+
+int cli_input_text(const char *name, const char *v, char **ret_buf, const char **ret)
+{
+    FILE *f;
+    char *buf;
+    size_t n;
+    int err;
+
+    *ret_buf = NULL;
+    *ret = v;
+    if (!v || strncmp(v, "file://", 7) != 0)
+        return EXIT_OK;
+    f = fopen(v + 7, "r");
+    if (!f) {
+        output_line("blocksnap: error: --%s: %s: %s (InvalidParameterValue)", name, v + 7,
+                    strerror(errno));
+        return EXIT_FAILED;
+    }
+    /* fread reads to EOF (or one byte past the limit), whatever the file
+     * is: a pipe or /dev/stdin as well as a regular file.  A read error (a
+     * directory, EIO) must not pass for the end of a shorter input. */
+    buf = malloc(INPUT_TEXT_MAX + 2);
+    /* io-ok: one small JSON file per run, read once */
+    n = buf ? fread(buf, 1, INPUT_TEXT_MAX + 1, f) : 0;
+    err = ferror(f) ? (errno ? errno : EIO) : 0;
+    fclose(f);
+    if (!buf || n > INPUT_TEXT_MAX || err) {
+        free(buf);
+        output_line("blocksnap: error: --%s: %s: %s (InvalidParameterValue)", name, v + 7,
+                    !buf  ? "out of memory"
+                    : err ? strerror(err)
+                          : "larger than 1 MiB");
+        return EXIT_FAILED;
+    }
+    buf[n] = '\0';
+    *ret_buf = buf;
+    *ret = buf;
+    return EXIT_OK;
+}
