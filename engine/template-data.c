@@ -38,18 +38,22 @@ struct field {
     const struct field *sub;
 };
 
-#define END {NULL, F_STR, NULL}
+#define END               \
+    {                     \
+        NULL, F_STR, NULL \
+    }
 
 static const struct field f_ebs[] = {
-    {"Encrypted", F_BOOL, NULL},   {"DeleteOnTermination", F_BOOL, NULL},
-    {"Iops", F_INT, NULL},         {"KmsKeyId", F_STR, NULL},
-    {"SnapshotId", F_STR, NULL},   {"VolumeSize", F_INT, NULL},
-    {"VolumeType", F_STR, NULL},   {"Throughput", F_INT, NULL},
-    END,
+    {"Encrypted", F_BOOL, NULL}, {"DeleteOnTermination", F_BOOL, NULL}, {"Iops", F_INT, NULL},
+    {"KmsKeyId", F_STR, NULL},   {"SnapshotId", F_STR, NULL},           {"VolumeSize", F_INT, NULL},
+    {"VolumeType", F_STR, NULL}, {"Throughput", F_INT, NULL},           END,
 };
 static const struct field f_bdm[] = {
-    {"DeviceName", F_STR, NULL}, {"VirtualName", F_STR, NULL}, {"Ebs", F_OBJ, f_ebs},
-    {"NoDevice", F_STR, NULL},   END,
+    {"DeviceName", F_STR, NULL},
+    {"VirtualName", F_STR, NULL},
+    {"Ebs", F_OBJ, f_ebs},
+    {"NoDevice", F_STR, NULL},
+    END,
 };
 static const struct field f_tag[] = {{"Key", F_STR, NULL}, {"Value", F_STR, NULL}, END};
 static const struct field f_tagspec[] = {
@@ -57,11 +61,16 @@ static const struct field f_tagspec[] = {
 static const struct field f_profile[] = {{"Arn", F_STR, NULL}, {"Name", F_STR, NULL}, END};
 static const struct field f_monitoring[] = {{"Enabled", F_BOOL, NULL}, END};
 static const struct field f_placement[] = {
-    {"AvailabilityZone", F_STR, NULL},     {"Affinity", F_STR, NULL},
-    {"GroupName", F_STR, NULL},            {"HostId", F_STR, NULL},
-    {"Tenancy", F_STR, NULL},              {"SpreadDomain", F_STR, NULL},
-    {"HostResourceGroupArn", F_STR, NULL}, {"PartitionNumber", F_INT, NULL},
-    {"GroupId", F_STR, NULL},              END,
+    {"AvailabilityZone", F_STR, NULL},
+    {"Affinity", F_STR, NULL},
+    {"GroupName", F_STR, NULL},
+    {"HostId", F_STR, NULL},
+    {"Tenancy", F_STR, NULL},
+    {"SpreadDomain", F_STR, NULL},
+    {"HostResourceGroupArn", F_STR, NULL},
+    {"PartitionNumber", F_INT, NULL},
+    {"GroupId", F_STR, NULL},
+    END,
 };
 static const struct field f_credit[] = {{"CpuCredits", F_STR, NULL}, END};
 static const struct field f_cpu[] = {
@@ -69,8 +78,8 @@ static const struct field f_cpu[] = {
 static const struct field f_enabled_only[] = {{"Enabled", F_BOOL, NULL}, END};
 static const struct field f_hibernation[] = {{"Configured", F_BOOL, NULL}, END};
 static const struct field f_metadata[] = {
-    {"HttpTokens", F_STR, NULL},   {"HttpPutResponseHopLimit", F_INT, NULL},
-    {"HttpEndpoint", F_STR, NULL}, {"HttpProtocolIpv6", F_STR, NULL},
+    {"HttpTokens", F_STR, NULL},           {"HttpPutResponseHopLimit", F_INT, NULL},
+    {"HttpEndpoint", F_STR, NULL},         {"HttpProtocolIpv6", F_STR, NULL},
     {"InstanceMetadataTags", F_STR, NULL}, END,
 };
 
@@ -160,7 +169,7 @@ static int check_shape(const json_t *obj, const struct field *fields, const char
     const char *key;
     json_t *v;
 
-    json_object_foreach((json_t *)obj, key, v) {
+    json_object_foreach ((json_t *)obj, key, v) {
         const struct field *f = fields;
         char sub[PATH_MAX_LEN];
 
@@ -171,11 +180,11 @@ static int check_shape(const json_t *obj, const struct field *fields, const char
             return fail_at(sub, bsnap_fail(-EINVAL, "UnknownParameter",
                                            "unknown parameter %.64s in %s", key, path));
         if (!kind_ok(f->kind, v))
-            return fail_at(sub, bsnap_fail(-EINVAL, "InvalidParameterValue",
-                                           "%s must be %s", sub, kind_name(f->kind)));
+            return fail_at(sub, bsnap_fail(-EINVAL, "InvalidParameterValue", "%s must be %s", sub,
+                                           kind_name(f->kind)));
         if (f->kind == F_INT && json_integer_value(v) < 0)
-            return fail_at(sub, bsnap_fail(-EINVAL, "InvalidParameterValue",
-                                           "%s must not be negative", sub));
+            return fail_at(
+                sub, bsnap_fail(-EINVAL, "InvalidParameterValue", "%s must not be negative", sub));
         if (f->kind == F_OBJ) {
             int r = check_shape(v, f->sub, sub, depth + 1);
             if (r < 0)
@@ -184,13 +193,13 @@ static int check_shape(const json_t *obj, const struct field *fields, const char
         if (f->kind == F_STRS || f->kind == F_OBJS || f->kind == F_ANYOBJS) {
             size_t i;
             json_t *e;
-            json_array_foreach(v, i, e) {
+            json_array_foreach (v, i, e) {
                 char item[PATH_MAX_LEN];
                 snprintf(item, sizeof item, "%.200s[%zu]", sub, i);
                 if (f->kind == F_STRS ? !json_is_string(e) : !json_is_object(e))
-                    return fail_at(item, bsnap_fail(-EINVAL, "InvalidParameterValue",
-                                                    "%s must be %s", item,
-                                                    f->kind == F_STRS ? "a string" : "an object"));
+                    return fail_at(item,
+                                   bsnap_fail(-EINVAL, "InvalidParameterValue", "%s must be %s",
+                                              item, f->kind == F_STRS ? "a string" : "an object"));
                 if (f->kind == F_OBJS) {
                     int r = check_shape(e, f->sub, item, depth + 1);
                     if (r < 0)
@@ -247,9 +256,9 @@ static int check_tags(const json_t *tags, const char *path)
     char p[PATH_MAX_LEN];
 
     if (json_array_size(tags) > TAGS_MAX)
-        return fail_at(path, bsnap_fail(-EINVAL, "TagLimitExceeded",
-                                        "at most %d tags per resource", TAGS_MAX));
-    json_array_foreach(tags, i, t) {
+        return fail_at(path, bsnap_fail(-EINVAL, "TagLimitExceeded", "at most %d tags per resource",
+                                        TAGS_MAX));
+    json_array_foreach (tags, i, t) {
         const char *k = str(t, "Key"), *v = str(t, "Value");
         long klen = k ? utf8_length(k, strlen(k)) : -1;
 
@@ -260,9 +269,9 @@ static int check_tags(const json_t *tags, const char *path)
             return fail_at(p, bsnap_fail(-EINVAL, "InvalidParameterValue",
                                          "tag key must be 1 to %d characters", TAG_KEY_MAX));
         if (strncmp(k, "aws:", 4) == 0)
-            return fail_at(p, bsnap_fail(-EINVAL, "InvalidParameterValue",
-                                         "tag key '%s': keys starting with 'aws:' are reserved",
-                                         k));
+            return fail_at(p,
+                           bsnap_fail(-EINVAL, "InvalidParameterValue",
+                                      "tag key '%s': keys starting with 'aws:' are reserved", k));
         snprintf(p, sizeof p, "%.200s[%zu].Value", path, i);
         if (v) {
             long vlen = utf8_length(v, strlen(v));
@@ -284,7 +293,7 @@ static int check_tag_specs(const json_t *specs)
     json_t *spec;
     char p[PATH_MAX_LEN];
 
-    json_array_foreach(specs, i, spec) {
+    json_array_foreach (specs, i, spec) {
         const char *type = str(spec, "ResourceType");
         int r;
 
@@ -306,13 +315,13 @@ static int check_tag_specs(const json_t *specs)
 
 static int check_mappings(const json_t *bdms)
 {
-    static const char *const vtypes[] = {"standard", "io1", "io2", "gp2", "gp3", "sc1", "st1",
-                                         NULL};
+    static const char *const vtypes[] = {"standard", "io1", "io2", "gp2",
+                                         "gp3",      "sc1", "st1", NULL};
     size_t i;
     json_t *m;
     char p[PATH_MAX_LEN];
 
-    json_array_foreach(bdms, i, m) {
+    json_array_foreach (bdms, i, m) {
         const char *dev = str(m, "DeviceName");
         const json_t *ebs = json_object_get(m, "Ebs");
 
@@ -336,8 +345,8 @@ static int check_mappings(const json_t *bdms)
             return fail_at(p, bsnap_fail(-EINVAL, "InvalidSnapshotID.Malformed",
                                          "invalid id: \"%.64s\" (expecting \"snap-...\")", snap));
         snprintf(p, sizeof p, "LaunchTemplateData.BlockDeviceMappings[%zu].Ebs.VolumeSize", i);
-        if (size && (json_integer_value(size) < 1 ||
-                     json_integer_value(size) > TEMPLATE_VOLUME_SIZE_MAX))
+        if (size &&
+            (json_integer_value(size) < 1 || json_integer_value(size) > TEMPLATE_VOLUME_SIZE_MAX))
             return fail_at(p, bsnap_fail(-EINVAL, "InvalidParameterValue",
                                          "volume size %lld of %s is not 1 to %d GiB",
                                          (long long)json_integer_value(size), dev,
@@ -378,9 +387,9 @@ static int check_values(const json_t *d)
                        bsnap_fail(-EINVAL, "InvalidParameterValue",
                                   "Invalid value '%.64s' for InstanceType", type));
     if (key && (strlen(key) < 1 || strlen(key) > 255))
-        return fail_at("LaunchTemplateData.KeyName",
-                       bsnap_fail(-EINVAL, "InvalidParameterValue",
-                                  "KeyName must be 1 to 255 characters"));
+        return fail_at(
+            "LaunchTemplateData.KeyName",
+            bsnap_fail(-EINVAL, "InvalidParameterValue", "KeyName must be 1 to 255 characters"));
     if (ud) {
         size_t n;
         if (!base64_valid(ud, &n))
@@ -400,9 +409,9 @@ static int check_values(const json_t *d)
                                   "terminate",
                                   sb));
     if (md && str(md, "HttpTokens") && !one_of(str(md, "HttpTokens"), tokens))
-        return fail_at("LaunchTemplateData.MetadataOptions.HttpTokens",
-                       bsnap_fail(-EINVAL, "InvalidParameterValue",
-                                  "HttpTokens is not optional or required"));
+        return fail_at(
+            "LaunchTemplateData.MetadataOptions.HttpTokens",
+            bsnap_fail(-EINVAL, "InvalidParameterValue", "HttpTokens is not optional or required"));
     if (md && str(md, "HttpEndpoint") && !one_of(str(md, "HttpEndpoint"), endpoint))
         return fail_at("LaunchTemplateData.MetadataOptions.HttpEndpoint",
                        bsnap_fail(-EINVAL, "InvalidParameterValue",
@@ -449,8 +458,7 @@ static uint64_t gib_of(uint64_t bytes)
 
 /* The snapshot @snap of mapping @i is readable by the caller and fits in
  * @size GiB (0: the snapshot's size). */
-static int check_size(meta_txn *txn, const bsnap_store *s, const char *snap, int64_t size,
-                      size_t i)
+static int check_size(meta_txn *txn, const bsnap_store *s, const char *snap, int64_t size, size_t i)
 {
     struct snapshot_rec rec = {0};
     int r = catalog_snapshot_load(txn, snap, &rec);
@@ -459,16 +467,14 @@ static int check_size(meta_txn *txn, const bsnap_store *s, const char *snap, int
     if (r == 0)
         r = owner_read_snapshot(s, &rec);
     if (r < 0)
-        return error_set_parameter("LaunchTemplateData.BlockDeviceMappings[%zu].Ebs.SnapshotId",
-                                   i);
+        return error_set_parameter("LaunchTemplateData.BlockDeviceMappings[%zu].Ebs.SnapshotId", i);
     min = gib_of(rec.size);
     snapshot_rec_clear(&rec);
     if (size > 0 && (uint64_t)size < min) {
         bsnap_fail(-EINVAL, "InvalidBlockDeviceMapping",
                    "Volume of size %lldGB is smaller than snapshot '%s', expect size >= %lluGB",
                    (long long)size, snap, (unsigned long long)min);
-        return error_set_parameter("LaunchTemplateData.BlockDeviceMappings[%zu].Ebs.VolumeSize",
-                                   i);
+        return error_set_parameter("LaunchTemplateData.BlockDeviceMappings[%zu].Ebs.VolumeSize", i);
     }
     return 0;
 }
@@ -497,7 +503,7 @@ int template_data_check_store(const bsnap_store *s, meta_txn *txn, const json_t 
             return error_set_parameter("LaunchTemplateData.ImageId");
         }
     }
-    json_array_foreach(bdms, i, m) {
+    json_array_foreach (bdms, i, m) {
         const json_t *ebs = json_object_get(m, "Ebs");
         const char *dev = str(m, "DeviceName"), *snap = ebs ? str(ebs, "SnapshotId") : NULL;
         int64_t size = ebs ? json_integer_value(json_object_get(ebs, "VolumeSize")) : 0;
@@ -529,7 +535,8 @@ json_t *template_data_merge(const json_t *source, const json_t *over)
      * gives mappings of its own. */
     bdms = json_object_get(d, "BlockDeviceMappings");
     if (!json_object_get(over, "BlockDeviceMappings"))
-        json_array_foreach(bdms, i, m) json_object_del(json_object_get(m, "Ebs"), "SnapshotId");
+        json_array_foreach (bdms, i, m)
+            json_object_del(json_object_get(m, "Ebs"), "SnapshotId");
     if (json_object_update(d, (json_t *)over) < 0) {
         json_decref(d);
         return NULL;

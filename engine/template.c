@@ -166,8 +166,7 @@ static int load_by_name(const bsnap_store *s, meta_txn *txn, const char *name, j
     if (r < 0)
         return r;
     if (vlen >= sizeof id)
-        return bsnap_fail(-EIO, "Store.Corrupt", "launch template name %s: bad index entry",
-                          name);
+        return bsnap_fail(-EIO, "Store.Corrupt", "launch template name %s: bad index entry", name);
     memcpy(id, v, vlen);
     id[vlen] = '\0';
     r = load_by_id(s, txn, id, ret);
@@ -219,9 +218,9 @@ static int versions_walk(meta_txn *txn, const char *id, version_fn fn, void *ud,
             json_t *vrec = json_loadb(v, vlen, 0, NULL);
             if (!json_is_object(vrec)) {
                 json_decref(vrec);
-                r = bsnap_fail(-EIO, "Store.Corrupt", "launch template %s version %" PRIu64
-                                                      ": record does not parse",
-                               id, n);
+                r = bsnap_fail(-EIO, "Store.Corrupt",
+                               "launch template %s version %" PRIu64 ": record does not parse", id,
+                               n);
                 break;
             }
             r = fn(vrec, n, ud);
@@ -275,8 +274,8 @@ static int version_load(meta_txn *txn, const char *id, uint64_t n, json_t **ret)
 static int version_not_found(const char *v, const char *id, const char *param)
 {
     bsnap_fail(-ENOENT, "InvalidLaunchTemplateId.VersionNotFound",
-               "Could not find the specified version %.32s for the launch template with ID %s.",
-               v, id);
+               "Could not find the specified version %.32s for the launch template with ID %s.", v,
+               id);
     return error_set_parameter("%s", param);
 }
 
@@ -305,8 +304,8 @@ static json_t *template_doc(const bsnap_store *s, const json_t *rec, uint64_t la
     doc = json_pack("{s:s, s:s, s:o, s:s, s:I, s:I}", "LaunchTemplateId", rstr(rec, "id"),
                     "LaunchTemplateName", rstr(rec, "name"), "CreateTime",
                     time_json((int64_t)rnum(rec, "create-ms")), "CreatedBy", by,
-                    "DefaultVersionNumber", (json_int_t)rnum(rec, "default"),
-                    "LatestVersionNumber", (json_int_t)latest);
+                    "DefaultVersionNumber", (json_int_t)rnum(rec, "default"), "LatestVersionNumber",
+                    (json_int_t)latest);
     if (doc && json_array_size(tags) && json_object_set(doc, "Tags", tags) < 0) {
         json_decref(doc);
         return NULL;
@@ -355,8 +354,7 @@ static int check_description(const char *d)
     if (n >= 0 && n <= TEMPLATE_DESCRIPTION_MAX)
         return 0;
     bsnap_fail(-EINVAL, "InvalidParameterValue",
-               "a version description is UTF-8 of at most %d characters",
-               TEMPLATE_DESCRIPTION_MAX);
+               "a version description is UTF-8 of at most %d characters", TEMPLATE_DESCRIPTION_MAX);
     return error_set_parameter("VersionDescription");
 }
 
@@ -398,12 +396,12 @@ static int new_data(const bsnap_store *s, meta_txn *txn, const bsnap_template_op
     return 0;
 }
 
-static int write_version(meta_txn *txn, const char *id, uint64_t n, const char *desc,
-                         int64_t now, json_t *data)
+static int write_version(meta_txn *txn, const char *id, uint64_t n, const char *desc, int64_t now,
+                         json_t *data)
 {
     char key[KEY_MAX];
-    json_t *v = json_pack("{s:I, s:I, s:O}", "number", (json_int_t)n, "create-ms",
-                          (json_int_t)now, "data", data);
+    json_t *v = json_pack("{s:I, s:I, s:O}", "number", (json_int_t)n, "create-ms", (json_int_t)now,
+                          "data", data);
     int r;
 
     if (!v || (desc && json_object_set_new(v, "description", json_string(desc)) < 0)) {
@@ -442,8 +440,8 @@ static int check_template_tags(const bsnap_tag *tags, size_t n)
         return error_set_parameter("TagSpecifications[0].Tags");
     }
     /* One checker for tags: the data's, through a tag specification. */
-    specs = json_pack("{s:[{s:s, s:o}]}", "TagSpecifications", "ResourceType", "instance",
-                      "Tags", tags_json(tags, n));
+    specs = json_pack("{s:[{s:s, s:o}]}", "TagSpecifications", "ResourceType", "instance", "Tags",
+                      tags_json(tags, n));
     text = specs ? json_dumps(specs, JSON_COMPACT) : NULL;
     json_decref(specs);
     if (!text)
@@ -461,9 +459,9 @@ static int check_template_tags(const bsnap_tag *tags, size_t n)
 /* The request a ClientToken stands for. */
 static char *request_text(const bsnap_template_options *o)
 {
-    json_t *q = json_pack("{s:s, s:s?, s:s, s:o}", "name", o->ref.name, "description",
-                          o->version_description, "data", o->data, "tags",
-                          tags_json(o->tags, o->ntags));
+    json_t *q =
+        json_pack("{s:s, s:s?, s:s, s:o}", "name", o->ref.name, "description",
+                  o->version_description, "data", o->data, "tags", tags_json(o->tags, o->ntags));
     char *t = q ? json_dumps(q, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
 
     json_decref(q);
@@ -611,8 +609,7 @@ int bsnap_template_create(bsnap_store *s, const bsnap_template_options *o, json_
     return template_create(s, o, ret_doc);
 }
 
-int bsnap_template_version_create(bsnap_store *s, const bsnap_template_options *o,
-                                  json_t **ret_doc)
+int bsnap_template_version_create(bsnap_store *s, const bsnap_template_options *o, json_t **ret_doc)
 {
     _cleanup_txn_abort_ meta_txn *txn = NULL;
     char key[KEY_MAX];
@@ -651,8 +648,7 @@ int bsnap_template_version_create(bsnap_store *s, const bsnap_template_options *
         goto out;
     }
     if ((r = put_json(txn, key, key_template(id, key), rec)) < 0 ||
-        (r = version_load(txn, id, n, &vrec)) < 0 ||
-        (r = meta_txn_commit(steal_ptr(txn))) < 0)
+        (r = version_load(txn, id, n, &vrec)) < 0 || (r = meta_txn_commit(steal_ptr(txn))) < 0)
         goto out;
     r = wrap("LaunchTemplateVersion", version_doc(s, rec, vrec), ret_doc);
 out:
@@ -714,7 +710,7 @@ static bool tags_match(const json_t *rec, const bsnap_filter *f, const char *key
     size_t i;
     json_t *t;
 
-    json_array_foreach(json_object_get(rec, "tags"), i, t) {
+    json_array_foreach (json_object_get(rec, "tags"), i, t) {
         const char *k = rstr(t, "Key"), *v = rstr(t, "Value");
         for (size_t j = 0; j < f->nvalues; j++) {
             if (key ? strcmp(k, key) == 0 && ec2_wildcard_match(f->values[j], v) == 1
@@ -741,8 +737,8 @@ static int bad_filter(size_t i, const char *name)
 
 static int template_filters_check(const bsnap_filter *f, size_t n)
 {
-    static const char *const names[] = {"create-time", "launch-template-name",
-                                        "launch-template-id", "tag-key", NULL};
+    static const char *const names[] = {"create-time", "launch-template-name", "launch-template-id",
+                                        "tag-key", NULL};
 
     for (size_t i = 0; i < n; i++) {
         bool ok = f[i].name && strncmp(f[i].name, "tag:", 4) == 0;
@@ -900,10 +896,11 @@ out:
 /* ---- describe versions ---- */
 
 static const char *const version_filters[] = {
-    "create-time",  "ebs-optimized",   "http-endpoint",           "http-protocol-ipv4",
-    "http-tokens",  "host-resource-group-arn", "iam-instance-profile", "image-id",
-    "instance-type", "is-default-version", "kernel-id", "license-configuration-arn",
-    "network-card-index", "ram-disk-id", NULL,
+    "create-time",          "ebs-optimized", "http-endpoint",
+    "http-protocol-ipv4",   "http-tokens",   "host-resource-group-arn",
+    "iam-instance-profile", "image-id",      "instance-type",
+    "is-default-version",   "kernel-id",     "license-configuration-arn",
+    "network-card-index",   "ram-disk-id",   NULL,
 };
 
 /* The value a version filter looks at, in @buf when it is not a string of
@@ -1023,8 +1020,8 @@ static int check_versions(const bsnap_template_versions_options *o, bool any_tem
         return error_set_parameter("Versions");
     }
     for (size_t i = 0; i < o->nversions; i++) {
-        bool word = strcmp(o->versions[i], "$Latest") == 0 ||
-                    strcmp(o->versions[i], "$Default") == 0;
+        bool word =
+            strcmp(o->versions[i], "$Latest") == 0 || strcmp(o->versions[i], "$Default") == 0;
         if (any_template && !word) {
             bsnap_fail(-EINVAL, "InvalidParameterValue", all);
             return error_set_parameter("Versions[%zu]", i);
@@ -1168,13 +1165,14 @@ int bsnap_template_versions_delete(bsnap_store *s, const bsnap_template_ref *ref
         goto out;
     }
     if (!n) {
-        bsnap_fail(-EINVAL, "MissingParameter", "The request must contain the parameter @{Versions}");
+        bsnap_fail(-EINVAL, "MissingParameter",
+                   "The request must contain the parameter @{Versions}");
         r = error_set_parameter("Versions");
         goto out;
     }
     if (n > TEMPLATE_DELETE_MAX) {
-        bsnap_fail(-EINVAL, "InvalidParameterValue",
-                   "at most %d versions are deleted in one call", TEMPLATE_DELETE_MAX);
+        bsnap_fail(-EINVAL, "InvalidParameterValue", "at most %d versions are deleted in one call",
+                   TEMPLATE_DELETE_MAX);
         r = error_set_parameter("Versions");
         goto out;
     }
@@ -1188,10 +1186,9 @@ int bsnap_template_versions_delete(bsnap_store *s, const bsnap_template_ref *ref
         if (strcmp(e->code, "MissingParameter") == 0 ||
             strcmp(e->code, "InvalidParameterCombination") == 0 || r == -EIO || r == -ENOMEM)
             goto out;
-        code = strstr(e->code, "Malformed") ? (by_id ? "launchTemplateIdMalformed"
-                                                     : "launchTemplateNameMalformed")
-                                            : (by_id ? "launchTemplateIdDoesNotExist"
-                                                     : "launchTemplateNameDoesNotExist");
+        code = strstr(e->code, "Malformed")
+                   ? (by_id ? "launchTemplateIdMalformed" : "launchTemplateNameMalformed")
+                   : (by_id ? "launchTemplateIdDoesNotExist" : "launchTemplateNameDoesNotExist");
         msg = by_id ? "The launch template ID is not valid or does not exist"
                     : "The launch template name is not valid or does not exist";
     }
@@ -1225,9 +1222,9 @@ int bsnap_template_versions_delete(bsnap_store *s, const bsnap_template_ref *ref
     bsnap_error_clear();
     if ((r = meta_txn_commit(steal_ptr(txn))) < 0)
         goto out;
-    json_t *doc = json_pack("{s:o, s:o}", "SuccessfullyDeletedLaunchTemplateVersions",
-                            steal_ptr(ok), "UnsuccessfullyDeletedLaunchTemplateVersions",
-                            steal_ptr(bad));
+    json_t *doc =
+        json_pack("{s:o, s:o}", "SuccessfullyDeletedLaunchTemplateVersions", steal_ptr(ok),
+                  "UnsuccessfullyDeletedLaunchTemplateVersions", steal_ptr(bad));
     if (!doc) {
         r = bsnap_fail(-ENOMEM, "InternalError", "out of memory");
         goto out;

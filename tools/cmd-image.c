@@ -69,7 +69,8 @@ int cmd_register_image(struct cli *cli, const struct args *a)
     if ((r = common_options(cli, a, &flags, &tags)) != EXIT_OK)
         return r;
     mappings = arg_list(a, "block-device-mappings", &nmappings);
-    if ((r = cli_input_text("cli-input-json", arg_value(a, "cli-input-json"), &input, &json)) != EXIT_OK)
+    if ((r = cli_input_text("cli-input-json", arg_value(a, "cli-input-json"), &input, &json)) !=
+        EXIT_OK)
         goto out;
     if (!flags.name && !json) {
         r = output_usage_error(cli->verb, "MissingParameter",

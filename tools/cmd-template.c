@@ -7,10 +7,10 @@
 
 #include "cmd.h"
 
-#define TEMPLATE_OPTS                                                                            \
-    {"launch-template-id", OPT_VALUE, "ID", "the template (lt-...)", false},                    \
-    {                                                                                            \
-        "launch-template-name", OPT_VALUE, "NAME", "or: the template by its name", false         \
+#define TEMPLATE_OPTS                                                                    \
+    {"launch-template-id", OPT_VALUE, "ID", "the template (lt-...)", false},             \
+    {                                                                                    \
+        "launch-template-name", OPT_VALUE, "NAME", "or: the template by its name", false \
     }
 
 const struct opt create_template_options[] = {

@@ -306,8 +306,7 @@ int cmd_describe_launch_template_versions(struct cli *cli, const struct args *a)
 int cmd_delete_launch_template(struct cli *cli, const struct args *a);
 int cmd_delete_launch_template_versions(struct cli *cli, const struct args *a);
 extern const struct opt create_template_options[], create_template_version_options[],
-    modify_template_options[], describe_templates_options[],
-    describe_template_versions_options[], delete_template_options[],
-    delete_template_versions_options[];
+    modify_template_options[], describe_templates_options[], describe_template_versions_options[],
+    delete_template_options[], delete_template_versions_options[];
 
 #endif

@@ -1738,8 +1738,7 @@ BSNAP_API BSNAP_WUR int bsnap_template_modify(bsnap_store *store, const bsnap_te
  * InvalidLaunchTemplateId.Malformed, InvalidLaunchTemplateId.NotFound and
  * InvalidLaunchTemplateName.NotFoundException (an id or name that is not
  * the caller's), InvalidParameterValue (a filter), -EIO, -ENOMEM. */
-BSNAP_API BSNAP_WUR int bsnap_template_describe(bsnap_store *store,
-                                                const bsnap_describe_options *o,
+BSNAP_API BSNAP_WUR int bsnap_template_describe(bsnap_store *store, const bsnap_describe_options *o,
                                                 const char *const *names, size_t nnames,
                                                 json_t **ret_doc) BSNAP_NONNULL(1, 5);
 
@@ -1768,9 +1767,9 @@ typedef struct bsnap_template_versions_options {
  * (a version named that does not exist); without a template MissingParameter
  * (no versions) or InvalidParameterValue (a number); InvalidParameterValue
  * (a filter, a version that is neither a number nor $Latest/$Default). */
-BSNAP_API BSNAP_WUR int bsnap_template_versions_describe(
-    bsnap_store *store, const bsnap_template_versions_options *o, json_t **ret_doc)
-    BSNAP_NONNULL(1, 2, 3);
+BSNAP_API BSNAP_WUR int bsnap_template_versions_describe(bsnap_store *store,
+                                                         const bsnap_template_versions_options *o,
+                                                         json_t **ret_doc) BSNAP_NONNULL(1, 2, 3);
 
 /** DeleteLaunchTemplate: template @ref and every version of it; its name is
  * free again.  @ret_doc out: {"LaunchTemplate":{…}} as it was.  Errors:

@@ -925,6 +925,85 @@ static int c_image_reset_missing(struct pctx *c)
     return bsnap_image_attribute_reset(c->f->s, NO_AMI, "launchPermission");
 }
 
+#define NO_LT "lt-0123456789abcdef0"
+
+static int c_template_create_name(struct pctx *c)
+{
+    json_t *doc = NULL;
+    return bsnap_template_create(
+        c->f->s, &(bsnap_template_options){.ref = {.name = "a b"}, .data = "{}"}, &doc);
+}
+
+static int c_template_create_data(struct pctx *c)
+{
+    json_t *doc = NULL;
+    return bsnap_template_create(
+        c->f->s, &(bsnap_template_options){.ref = {.name = "web"}, .data = "{\"UserData\":\"!\"}"},
+        &doc);
+}
+
+static int c_template_create_no_data(struct pctx *c)
+{
+    json_t *doc = NULL;
+    return bsnap_template_create(c->f->s, &(bsnap_template_options){.ref = {.name = "web"}}, &doc);
+}
+
+static int c_template_version_ref(struct pctx *c)
+{
+    json_t *doc = NULL;
+    return bsnap_template_version_create(c->f->s, &(bsnap_template_options){.data = "{}"}, &doc);
+}
+
+static int c_template_version_missing(struct pctx *c)
+{
+    json_t *doc = NULL;
+    return bsnap_template_version_create(
+        c->f->s, &(bsnap_template_options){.ref = {.id = NO_LT}, .data = "{}"}, &doc);
+}
+
+static int c_template_modify_malformed(struct pctx *c)
+{
+    json_t *doc = NULL;
+    return bsnap_template_modify(c->f->s, &(bsnap_template_ref){.id = "ami-1"}, "1", &doc);
+}
+
+static int c_template_describe_name(struct pctx *c)
+{
+    const char *names[] = {"nothere"};
+    json_t *doc = NULL;
+    return bsnap_template_describe(c->f->s, NULL, names, 1, &doc);
+}
+
+static int c_template_describe_filter(struct pctx *c)
+{
+    const char *v[] = {"x"};
+    bsnap_filter f[] = {{"launch-template-name", v, 1}, {"image-id", v, 1}};
+    json_t *doc = NULL;
+    return bsnap_template_describe(c->f->s, &(bsnap_describe_options){.filters = f, .nfilters = 2},
+                                   NULL, 0, &doc);
+}
+
+static int c_template_versions_describe(struct pctx *c)
+{
+    const char *v[] = {"$Latest", "2"};
+    json_t *doc = NULL;
+    return bsnap_template_versions_describe(
+        c->f->s, &(bsnap_template_versions_options){.versions = v, .nversions = 2}, &doc);
+}
+
+static int c_template_delete(struct pctx *c)
+{
+    json_t *doc = NULL;
+    return bsnap_template_delete(c->f->s, &(bsnap_template_ref){.name = "nothere"}, &doc);
+}
+
+static int c_template_versions_delete(struct pctx *c)
+{
+    json_t *doc = NULL;
+    return bsnap_template_versions_delete(c->f->s, &(bsnap_template_ref){.id = NO_LT}, NULL, 0,
+                                          &doc);
+}
+
 static const struct param_case {
     const char *name;
     int (*call)(struct pctx *c);
@@ -1097,6 +1176,28 @@ static const struct param_case {
      "Attribute"},
     {"image_attribute_reset missing", c_image_reset_missing, -ENOENT, "InvalidAMIID.NotFound",
      "ImageId"},
+    {"template_create name", c_template_create_name, -EINVAL,
+     "InvalidLaunchTemplateName.MalformedException", "LaunchTemplateName"},
+    {"template_create data", c_template_create_data, -EINVAL, "InvalidUserData.Malformed",
+     "LaunchTemplateData.UserData"},
+    {"template_create no data", c_template_create_no_data, -EINVAL, "MissingParameter",
+     "LaunchTemplateData"},
+    {"template_version_create ref", c_template_version_ref, -EINVAL, "MissingParameter",
+     "LaunchTemplateId"},
+    {"template_version_create missing", c_template_version_missing, -ENOENT,
+     "InvalidLaunchTemplateId.NotFound", "LaunchTemplateId"},
+    {"template_modify malformed", c_template_modify_malformed, -EINVAL,
+     "InvalidLaunchTemplateId.Malformed", "LaunchTemplateId"},
+    {"template_describe name", c_template_describe_name, -ENOENT,
+     "InvalidLaunchTemplateName.NotFoundException", "LaunchTemplateNames[0]"},
+    {"template_describe filter", c_template_describe_filter, -EINVAL, "InvalidParameterValue",
+     "Filters[1].Name"},
+    {"template_versions_describe", c_template_versions_describe, -EINVAL, "InvalidParameterValue",
+     "Versions[1]"},
+    {"template_delete", c_template_delete, -ENOENT, "InvalidLaunchTemplateName.NotFoundException",
+     "LaunchTemplateName"},
+    {"template_versions_delete", c_template_versions_delete, -EINVAL, "MissingParameter",
+     "Versions"},
 };
 
 static void test_parameters(void **state)

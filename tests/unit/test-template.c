@@ -76,8 +76,8 @@ static void create_ok(struct fixture *f, const char *name, const char *data, cha
                     bsnap_last_error()->code);
     assert_non_null(doc);
     snprintf(id, BSNAP_ID_MAX, "%s",
-             json_string_value(json_object_get(json_object_get(doc, "LaunchTemplate"),
-                                               "LaunchTemplateId")));
+             json_string_value(
+                 json_object_get(json_object_get(doc, "LaunchTemplate"), "LaunchTemplateId")));
     json_decref(doc);
     doc = NULL;
 }
@@ -162,8 +162,8 @@ static void test_versions(void **state)
     assert_versions(f, "web", both, 2, "1:t3.micro* 3:m5.large");
 
     /* the default moves to 2; $Default as a source is 2 */
-    assert_int_equal(
-        bsnap_template_modify(f->s, &(bsnap_template_ref){.name = "web"}, "2", &doc), 0);
+    assert_int_equal(bsnap_template_modify(f->s, &(bsnap_template_ref){.name = "web"}, "2", &doc),
+                     0);
     assert_int_equal(json_integer_value(json_object_get(json_object_get(doc, "LaunchTemplate"),
                                                         "DefaultVersionNumber")),
                      2);
@@ -176,8 +176,8 @@ static void test_versions(void **state)
     assert_int_equal(version(f, "web", "$Default", "{\"KeyName\":\"k2\"}"), 4);
     assert_versions(f, "web", (const char *const[]){"$Latest"}, 1, "4:t3.small");
     {
-        bsnap_template_versions_options o = {.ref = {.name = "web"}, .min_version = 2,
-                                             .max_version = 3};
+        bsnap_template_versions_options o = {
+            .ref = {.name = "web"}, .min_version = 2, .max_version = 3};
         char *got = NULL;
         assert_int_equal(AS_JSON(got, bsnap_template_versions_describe, f->s, &o), 0);
         assert_non_null(strstr(got, "\"VersionNumber\":2"));
@@ -191,9 +191,8 @@ static void test_versions(void **state)
                  -ENOENT, "InvalidLaunchTemplateId.VersionNotFound");
     assert_string_equal(bsnap_last_error()->parameter, "DefaultVersion");
     {
-        bsnap_template_versions_options o = {.ref = {.name = "web"},
-                                             .versions = (const char *const[]){"7"},
-                                             .nversions = 1};
+        bsnap_template_versions_options o = {
+            .ref = {.name = "web"}, .versions = (const char *const[]){"7"}, .nversions = 1};
         assert_error(bsnap_template_versions_describe(f->s, &o, &doc), -ENOENT,
                      "InvalidLaunchTemplateId.VersionNotFound");
     }
@@ -211,8 +210,7 @@ static void test_versions(void **state)
         assert_error(bsnap_template_versions_describe(f->s, &o, &doc), -EINVAL,
                      "InvalidParameterValue");
         o.nversions = 0;
-        assert_error(bsnap_template_versions_describe(f->s, &o, &doc), -EINVAL,
-                     "MissingParameter");
+        assert_error(bsnap_template_versions_describe(f->s, &o, &doc), -EINVAL, "MissingParameter");
     }
 }
 
@@ -223,8 +221,7 @@ static void test_merge(void **state)
                              "{\"SnapshotId\":\"snap-0123456789abcdef0\",\"VolumeSize\":8}}]}",
                              0, NULL);
     json_t *over = json_loads("{\"KeyName\":\"b\"}", 0, NULL);
-    json_t *bdm = json_loads("{\"BlockDeviceMappings\":[{\"DeviceName\":\"/dev/xvdc\"}]}", 0,
-                             NULL);
+    json_t *bdm = json_loads("{\"BlockDeviceMappings\":[{\"DeviceName\":\"/dev/xvdc\"}]}", 0, NULL);
     json_t *m;
     char *s;
 
@@ -277,9 +274,8 @@ static void test_delete(void **state)
     assert_int_equal(version(f, "web", NULL, "{\"InstanceType\":\"t3.nano\"}"), 4);
     assert_versions(f, "web", (const char *const[]){"$Latest"}, 1, "4:t3.nano");
     /* the latest deleted: $Latest falls back */
-    assert_int_equal(AS_JSON(got, bsnap_template_versions_delete, f->s, &web,
-                             (const char *const[]){"4"}, 1),
-                     0);
+    assert_int_equal(
+        AS_JSON(got, bsnap_template_versions_delete, f->s, &web, (const char *const[]){"4"}, 1), 0);
     free(got);
     assert_versions(f, "web", (const char *const[]){"$Latest"}, 1, "2:t3.small");
 
@@ -324,11 +320,10 @@ static void test_owners(void **state)
     assert_int_equal(AS_JSON(got, bsnap_template_describe, f->s, NULL, NULL, 0), 0);
     assert_string_equal(got, "{\"LaunchTemplates\":[]}");
     free(got);
-    assert_error(bsnap_template_describe(f->s, &(bsnap_describe_options){.ids =
-                                                                            (const char *[]){id},
-                                                                        .nids = 1},
-                                         NULL, 0, &doc),
-                 -ENOENT, "InvalidLaunchTemplateId.NotFound");
+    assert_error(
+        bsnap_template_describe(
+            f->s, &(bsnap_describe_options){.ids = (const char *[]){id}, .nids = 1}, NULL, 0, &doc),
+        -ENOENT, "InvalidLaunchTemplateId.NotFound");
     assert_error(bsnap_template_modify(f->s, &(bsnap_template_ref){.id = id}, "1", &doc), -ENOENT,
                  "InvalidLaunchTemplateId.NotFound");
     assert_error(bsnap_template_delete(f->s, &(bsnap_template_ref){.name = "web"}, &doc), -ENOENT,
@@ -342,11 +337,11 @@ static void test_owners(void **state)
 
     /* shared (launch permission): OTHER may name it */
     assert_int_equal(bsnap_store_set_account(f->s, OWNER), 0);
-    assert_int_equal(bsnap_image_permission_modify(
-                         f->s, c.ami,
-                         &(bsnap_permission_change){.add_users = (const char *[]){OTHER},
-                                                    .nadd_users = 1}),
-                     0);
+    assert_int_equal(
+        bsnap_image_permission_modify(
+            f->s, c.ami,
+            &(bsnap_permission_change){.add_users = (const char *[]){OTHER}, .nadd_users = 1}),
+        0);
     assert_int_equal(bsnap_store_set_account(f->s, OTHER), 0);
     create_ok(f, "mine", data, other);
     assert_int_equal(AS_JSON(got, bsnap_template_describe, f->s, NULL, NULL, 0), 0);
@@ -474,8 +469,8 @@ static void test_validation(void **state)
     assert_error(create(f, "x12", NULL, &doc), -EINVAL, "MissingParameter");
     {
         char desc[300];
-        bsnap_template_options o = {.ref = {.name = "desc"}, .data = "{}",
-                                    .version_description = desc};
+        bsnap_template_options o = {
+            .ref = {.name = "desc"}, .data = "{}", .version_description = desc};
         memset(desc, 'd', 256);
         desc[256] = '\0';
         assert_error(bsnap_template_create(f->s, &o, &doc), -EINVAL, "InvalidParameterValue");
@@ -494,8 +489,7 @@ static void test_validation(void **state)
         assert_int_equal(AS_JSON(b, bsnap_template_create, f->s, &o), 0);
         assert_string_equal(a, b);
         o.data = "{\"KeyName\":\"other\"}";
-        assert_error(bsnap_template_create(f->s, &o, &doc), -EINVAL,
-                     "IdempotentParameterMismatch");
+        assert_error(bsnap_template_create(f->s, &o, &doc), -EINVAL, "IdempotentParameterMismatch");
         free(a);
         free(b);
     }
