@@ -1008,12 +1008,9 @@ static int versions_of_template(const bsnap_store *s, meta_txn *txn, json_t *rec
 static int check_versions(const bsnap_template_versions_options *o, bool any_template)
 {
     static const char all[] =
-        "To describe the launch template data for all your launch templates, for @{Versions} "
-        "specify $Latest, $Default, or both, and omit @{LaunchTemplateId}, "
-        "@{LaunchTemplateName}, and version numbers.  To describe the launch template data for a "
-        "specific launch template, specify @{LaunchTemplateId} or @{LaunchTemplateName}, and for "
-        "@{Versions} specify one or more of the following values: $Latest, $Default, or one or "
-        "more version numbers.";
+        "To describe the launch template data for all your launch templates, give only $Latest, "
+        "$Default or both as @{Versions}, and no template; to describe versions of one launch "
+        "template by number, give its @{LaunchTemplateId} or @{LaunchTemplateName}.";
 
     if (any_template && !o->nversions) {
         bsnap_fail(-EINVAL, "MissingParameter", all);

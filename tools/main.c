@@ -457,7 +457,7 @@ const struct verb verbs[] = {
      true},
     {"create-launch-template-version", cmd_create_launch_template_version,
      "add a version to a launch template",
-     "(--launch-template-id ID | --launch-template-name NAME) --launch-template-data JSON "
+     "--launch-template-id ID | --launch-template-name NAME --launch-template-data JSON "
      "[--source-version V] [--version-description TEXT]",
      create_template_version_options, 0,
      "Prints {\"LaunchTemplateVersion\": ...}.  Versions are numbered in order and never "
@@ -467,7 +467,7 @@ const struct verb verbs[] = {
      true},
     {"modify-launch-template", cmd_modify_launch_template,
      "set the default version of a launch template",
-     "(--launch-template-id ID | --launch-template-name NAME) --default-version V",
+     "--launch-template-id ID | --launch-template-name NAME --default-version V",
      modify_template_options, 0, NULL, true},
     {"describe-launch-templates", cmd_describe_launch_templates,
      "list launch templates as EC2's DescribeLaunchTemplates",
@@ -479,7 +479,7 @@ const struct verb verbs[] = {
      false},
     {"describe-launch-template-versions", cmd_describe_launch_template_versions,
      "list versions of launch templates",
-     "[--launch-template-id ID | --launch-template-name NAME] [--versions V ...] "
+     "[--launch-template-id ID] [--launch-template-name NAME] [--versions V ...] "
      "[--min-version N] [--max-version N] [--filters Name=N,Values=V ...]",
      describe_template_versions_options, 0,
      "Without a template, --versions may hold only $Latest and $Default: those versions of "
@@ -493,7 +493,7 @@ const struct verb verbs[] = {
      true},
     {"delete-launch-template-versions", cmd_delete_launch_template_versions,
      "delete versions of a launch template",
-     "(--launch-template-id ID | --launch-template-name NAME) --versions N ...",
+     "--launch-template-id ID | --launch-template-name NAME --versions N ...",
      delete_template_versions_options, 0,
      "Prints the versions deleted and those not deleted, each with its reason; the default "
      "version cannot be deleted.  Exits 1 when any version was not deleted.",

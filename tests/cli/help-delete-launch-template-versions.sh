@@ -1,0 +1,2 @@
+# The help of delete-launch-template-versions.
+blocksnap delete-launch-template-versions --help

@@ -1,0 +1,2 @@
+# The help of describe-launch-template-versions.
+blocksnap describe-launch-template-versions --help
