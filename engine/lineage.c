@@ -236,9 +236,20 @@ int lineage_open_snapshots(bsnap_store *s)
 {
     _cleanup_txn_abort_ meta_txn *txn = NULL;
     struct snapshot_rec *recs = NULL;
+    struct wrapped_list l = {0};
     size_t n = 0;
     int r;
 
+    /* Every lineage is recorded before anything is sealed with it: a
+     * store without lineage records has nothing to open, and its
+     * snapshot records (100,000 of them, say) need not be decoded. */
+    r = collect(s, &l);
+    if (l.keys)
+        keys_wipe(l.keys, l.n * sizeof *l.keys);
+    free(l.keys);
+    free(l.slots);
+    if (r < 0 || l.n == 0)
+        return r;
     if ((r = meta_txn_begin(s->meta, false, &txn)) < 0)
         return r;
     r = catalog_snapshot_all(txn, &recs, &n);
