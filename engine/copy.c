@@ -30,6 +30,7 @@
 #include "error.h"
 #include "lineage.h"
 #include "index.h"
+#include "keys.h"
 #include "owner.h"
 #include "pack.h"
 #include "pipeline.h"
@@ -110,6 +111,10 @@ static const char *call_token(const bsnap_store *dst, const bsnap_store *src,
     for (size_t i = 0; i < o->ntags; i++) {
         request_hash_str(&h, o->tags[i].key);
         request_hash_str(&h, o->tags[i].value ? o->tags[i].value : "");
+    }
+    if (o->encrypted) {
+        request_hash_str(&h, "encrypted");
+        request_hash_str(&h, o->kms_key_id);
     }
     return request_hash_end(&h, o->client_token, hash, autotok);
 }
@@ -376,7 +381,53 @@ static int check_options(const bsnap_copy_options *o)
     }
     if (o->client_token && (r = check_token(o->client_token)) < 0)
         return r;
+    if (o->kms_key_id && !o->encrypted) {
+        bsnap_fail(-EINVAL, "InvalidParameterDependency",
+                   "The parameter [KmsKeyId] requires the parameter Encrypted to be set.");
+        return error_set_parameter("KmsKeyId");
+    }
     return 0;
+}
+
+/* How a copy of @srec into @s (@same_store: its own store) is to be
+ * encrypted: *@ret_enc, and when it is, the ARN of its key into @ret_arn
+ * ("" when that key is the default one, not made yet).  EC2's table:
+ * encrypted when asked, when the source is, or by default; under the
+ * named key, else the caller's own snapshot's key in its own region, else
+ * the default key (keys are regional, and another account's snapshot is
+ * copied under the caller's key). */
+static int copy_encryption(bsnap_store *s, const bsnap_copy_options *o,
+                           const struct snapshot_rec *srec, bool same_store, bool *ret_enc,
+                           char ret_arn[KEYS_ARN_MAX])
+{
+    bool by_default = false;
+    int r = keys_encryption_by_default(s, &by_default);
+
+    if (r < 0)
+        return r;
+    *ret_enc = o->encrypted || srec->encrypted || by_default;
+    ret_arn[0] = 0;
+    if (!*ret_enc)
+        return 0;
+    if (same_store && srec->encrypted && !o->kms_key_id && srec->kms_key_id &&
+        owner_visible(s, srec->owner)) {
+        snprintf(ret_arn, KEYS_ARN_MAX, "%s", srec->kms_key_id);
+        return 0;
+    }
+    r = o->kms_key_id ? keys_key_arn(s, o->kms_key_id, ret_arn) : keys_default_key_arn(s, ret_arn);
+    if (r == -ENOENT && !o->kms_key_id) {
+        bsnap_error_clear(); /* made by lineage_new() */
+        ret_arn[0] = 0;
+        return 0;
+    }
+    return r < 0 ? error_param(r, "KmsKeyId") : 0;
+}
+
+/* Whether a copy under (@enc, @arn) stores nothing in the same store:
+ * it keeps the source's lineage. */
+static bool same_lineage(const struct snapshot_rec *srec, bool enc, const char *arn)
+{
+    return enc == srec->encrypted && (!enc || strcmp(arn, srec->kms_key_id) == 0);
 }
 
 /* A copy within one store (EC2: a same-region copy stores no new data):
@@ -538,17 +589,34 @@ int bsnap_snapshot_copy(bsnap_store *s, bsnap_store *src, const bsnap_copy_optio
     bsnap_reader *rd = NULL;
     bsnap_snapshot_stats stats = {0};
     struct bm_tree parent_tree;
-    char hash[33], autotok[40];
+    const struct crypt_key *key = NULL;
+    char hash[33], autotok[40], enc_arn[KEYS_ARN_MAX];
+    uint8_t xuuid[16];
     const char *tok;
-    bool have_parent = false;
+    bool have_parent = false, enc = false;
     int lockfd = -1, src_lockfd = -1, state, r;
 
     bsnap_error_clear();
     r = check_options(o);
     if (r < 0)
         return r;
-    if (memcmp(s->uuid, src->uuid, 16) == 0)
-        return copy_within(s, o, ret_id, ret_stats);
+    if (memcmp(s->uuid, src->uuid, 16) == 0) {
+        /* the same lineage: a record over the same map; another key (or
+         * a plain source encrypted): the data is rewritten below */
+        struct snapshot_rec probe = {0};
+        char parn[KEYS_ARN_MAX];
+        bool penc = false, within = true;
+        if (catalog_snapshot_get(s, o->source_snapshot_id, &probe) == 0) {
+            r = copy_encryption(s, o, &probe, true, &penc, parn);
+            within = r < 0 || same_lineage(&probe, penc, parn);
+            snapshot_rec_clear(&probe);
+            if (r < 0)
+                return r;
+        }
+        bsnap_error_clear();
+        if (within)
+            return copy_within(s, o, ret_id, ret_stats);
+    }
     if (src->chunk_size != s->chunk_size) {
         bsnap_fail(-EINVAL, "InvalidParameterValue",
                    "the source store (region %s) has chunk size %u, this store %u: a copy "
@@ -579,17 +647,11 @@ int bsnap_snapshot_copy(bsnap_store *s, bsnap_store *src, const bsnap_copy_optio
     }
     if ((r = source_completed(&srec)) < 0)
         goto out;
-    /* Encryption is one-way: the reader below decrypts, and the copy
-     * would land in plain.  Until a copy re-encrypts under a key of this
-     * region, an encrypted snapshot stays in its region. */
-    if (srec.encrypted) {
-        r = bsnap_fail(-EOPNOTSUPP, "UnsupportedOperation",
-                       "snapshot %s is encrypted: a copy to another region would have to be "
-                       "re-encrypted under a key of region %s, which is not supported yet",
-                       srec.id, s->region);
-        error_set_parameter("SourceSnapshotId");
+    /* Encryption is one-way: the reader below decrypts, so the copy is
+     * sealed again, under a key of this region. */
+    r = copy_encryption(s, o, &srec, memcmp(s->uuid, src->uuid, 16) == 0, &enc, enc_arn);
+    if (r < 0)
         goto out;
-    }
     r = store_lock(s, false, &o->run, &lockfd);
     if (r < 0)
         goto out;
@@ -639,6 +701,43 @@ again:
             }
         }
     }
+    /* The copy's lineage: a continued copy keeps the one it recorded; a
+     * new one continues its parent copy's when that is under the same key
+     * (else the copy is full), or starts one.  Incremental only within a
+     * lineage: a map names the chunks of one key. */
+    if (state == BSNAP_SNAPSHOT_PENDING) {
+        if (have_parent && (parent.encrypted != rec.encrypted ||
+                            (rec.encrypted && parent.key_slot != rec.key_slot))) {
+            snapshot_rec_clear(&parent);
+            memset(&parent, 0, sizeof parent);
+            have_parent = false;
+        }
+        r = lineage_open(s, &rec, &key);
+    } else {
+        if (have_parent && (parent.encrypted != enc ||
+                            (enc && (!enc_arn[0] || strcmp(parent.kms_key_id, enc_arn) != 0)))) {
+            snapshot_rec_clear(&parent);
+            memset(&parent, 0, sizeof parent);
+            have_parent = false;
+        }
+        r = 0;
+        if (enc && have_parent) {
+            r = lineage_inherit(&rec, &parent);
+            if (r >= 0)
+                r = lineage_open(s, &parent, &key);
+        } else if (enc) {
+            r = lineage_new(s, enc_arn[0] ? enc_arn : NULL, &rec, &key);
+        }
+    }
+    if (r < 0) {
+        error_param(r, "KmsKeyId");
+        goto out;
+    }
+    /* Translations name chunks of one lineage (or plain ones): their
+     * table is kept per lineage, the source's uuid mixed with its slot. */
+    memcpy(xuuid, src->uuid, 16);
+    for (int i = 0; rec.encrypted && i < 8; i++)
+        xuuid[i] ^= (uint8_t)(rec.key_slot >> (8 * i));
     rec.size = srec.size;
     rec.chunk_size = s->chunk_size;
     rec.depth = bm_depth_for(DIV_ROUND_UP(srec.size, s->chunk_size));
@@ -677,7 +776,8 @@ again:
             .threads = o->threads,
             .run = &o->run,
             .src = rd,
-            .src_uuid = src->uuid,
+            .src_uuid = xuuid,
+            .key = key,
         };
         r = pipeline_new(&po, &p);
         if (r < 0)

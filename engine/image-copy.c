@@ -39,6 +39,10 @@ static const char *image_call_token(const bsnap_store *dst, const bsnap_store *s
     request_hash_str(&h, o->name);
     request_hash_str(&h, o->description);
     request_hash_str(&h, o->copy_image_tags ? "t" : "f");
+    if (o->encrypted) {
+        request_hash_str(&h, "encrypted");
+        request_hash_str(&h, o->kms_key_id);
+    }
     return request_hash_end(&h, o->client_token, hash, autotok);
 }
 
@@ -159,6 +163,11 @@ static int check_copy_options(const bsnap_image_copy_options *o)
     if (o->description &&
         (r = bsnap_text_check("description", o->description, BSNAP_DESCRIPTION_MAX)) < 0)
         return error_set_parameter("Description");
+    if (o->kms_key_id && !o->encrypted) {
+        bsnap_fail(-EINVAL, "InvalidParameterDependency",
+                   "The parameter [KmsKeyId] requires the parameter Encrypted to be set.");
+        return error_set_parameter("KmsKeyId");
+    }
     if (o->client_token) {
         size_t n = strlen(o->client_token);
         bool ok = n > 0 && n <= IMAGE_TOKEN_MAX;
@@ -310,6 +319,8 @@ again:
                 .client_token = stok,
                 .threads = o->threads,
                 .run = o->run,
+                .encrypted = o->encrypted,
+                .kms_key_id = o->kms_key_id,
             };
             snprintf(desc, sizeof desc,
                      "Copied for DestinationAmi %s from SourceAmi %s for SourceSnapshot %s", id,

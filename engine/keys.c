@@ -1562,3 +1562,24 @@ int keys_manager_of(meta_txn *txn, const char *key_arn, enum key_manager *ret)
     key_rec_clear(&k);
     return 0;
 }
+
+int keys_default_key_arn(bsnap_store *s, char ret_arn[KEYS_ARN_MAX])
+{
+    _cleanup_txn_abort_ meta_txn *txn = NULL;
+    char ref[KEYS_ID_TEXT] = "", sk[80];
+    size_t vlen, skl = setting_key(s, SET_DEFAULT_KEY, sk);
+    const void *v;
+    int r;
+
+    if ((r = meta_txn_begin(s->meta, false, &txn)) < 0)
+        return r;
+    r = meta_get(txn, T_KEYS, sk, skl, &v, &vlen);
+    if (r < 0 && r != -ENOENT)
+        return r;
+    if (r == 0 && vlen == 36) {
+        memcpy(ref, v, 36);
+        ref[36] = '\0';
+    }
+    meta_txn_abort(steal_ptr(txn));
+    return keys_key_arn(s, ref[0] ? ref : DEFAULT_ALIAS, ret_arn);
+}

@@ -214,6 +214,10 @@ int keys_deletion_date_set(bsnap_store *s, const char *id, int64_t ms);
  * default key.  Errors: NotFoundException, -EIO. */
 #define KEYS_ARN_MAX 2048
 int keys_key_arn(bsnap_store *s, const char *key_ref, char ret_arn[KEYS_ARN_MAX]);
+/* The ARN of the calling account's EBS default key (the setting, else
+ * alias/aws/ebs), without making it: NotFoundException when it is not
+ * made yet. */
+int keys_default_key_arn(bsnap_store *s, char ret_arn[KEYS_ARN_MAX]);
 /* Whether EBS encryption by default is on. */
 int keys_encryption_by_default(bsnap_store *s, bool *ret_on);
 

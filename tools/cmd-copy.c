@@ -72,6 +72,8 @@ int cmd_copy_snapshot(struct cli *cli, const struct args *a)
                                                 BSNAP_DESCRIPTION_MAX)) != EXIT_OK)
         return r;
     opts.client_token = arg_value(a, "client-token");
+    opts.encrypted = arg_flag(a, "encrypted");
+    opts.kms_key_id = arg_value(a, "kms-key-id");
     if ((r = cli_parse_tags(cli, a, true, &tags, &opts.ntags)) != EXIT_OK)
         return r;
     opts.tags = tags;
@@ -137,6 +139,8 @@ int cmd_copy_image(struct cli *cli, const struct args *a)
         return r;
     opts.copy_image_tags = arg_flag(a, "copy-image-tags");
     opts.client_token = arg_value(a, "client-token");
+    opts.encrypted = arg_flag(a, "encrypted");
+    opts.kms_key_id = arg_value(a, "kms-key-id");
     if ((r = cli_open_store(cli)) != EXIT_OK)
         goto out;
     if ((r = open_source(cli, a, &src, &own_src)) != EXIT_OK)

@@ -46,6 +46,8 @@ static const struct opt copy_snapshot_options[] = {
     {"description", OPT_VALUE, "TEXT", "description (default: [Copied SNAP from REGION])", false},
     {"tags", OPT_LIST, "Key=K,Value=V", "tags of the copy (shorthand or JSON)", false},
     {"client-token", OPT_VALUE, "TOKEN", "the same token returns the same copy", false},
+    {"encrypted", OPT_FLAG, NULL, "encrypt the copy (an encrypted source's always is)", false},
+    {"kms-key-id", OPT_VALUE, "KEY", "the copy's key (with --encrypted; default key)", false},
     {NULL, 0, NULL, NULL, false},
 };
 
@@ -57,6 +59,8 @@ static const struct opt copy_image_options[] = {
     {"description", OPT_VALUE, "TEXT", "the new image's description", false},
     {"copy-image-tags", OPT_FLAG, NULL, "copy the image's tags too", false},
     {"client-token", OPT_VALUE, "TOKEN", "the same token returns the same copy", false},
+    {"encrypted", OPT_FLAG, NULL, "encrypt the copy (an encrypted source's always is)", false},
+    {"kms-key-id", OPT_VALUE, "KEY", "the copy's key (with --encrypted; default key)", false},
     {NULL, 0, NULL, NULL, false},
 };
 
@@ -262,9 +266,13 @@ const struct verb verbs[] = {
      copy_snapshot_options, 0,
      "Copies into this store (--store/--region) only the chunks it lacks, then records the "
      "copy in one final step.  A copy of a snapshot whose parent was copied here before is "
-     "incremental against that copy.  Interrupted or killed, the same command (or the same "
-     "--client-token) continues where it stopped; after success it prints the same id again.  "
-     "The source store is only read, under a shared lock.",
+     "incremental against that copy when both are under the same key.  Interrupted or "
+     "killed, the same command (or the same --client-token) continues where it stopped; after "
+     "success it prints the same id again.  The source store is only read, under a shared "
+     "lock.  The copy is encrypted when the source is, with --encrypted, or with encryption by "
+     "default on here: under --kms-key-id, else this region's default key (an encrypted source "
+     "is re-encrypted; a same-region copy under the source's own key stores nothing).  Another "
+     "account's encrypted snapshot is copied only with a grant of Decrypt on its key.",
      true},
     {"describe-snapshots", cmd_describe_snapshots, "list snapshots as EC2's DescribeSnapshots",
      "[--snapshot-ids ID ...] [--owner-ids OWNER ...] [--restorable-by-user-ids USER ...] "
@@ -405,8 +413,10 @@ const struct verb verbs[] = {
      "Copies every snapshot of the image as copy-snapshot does (only the chunks this store "
      "lacks; incremental against earlier copies), then registers a new image with new ids, "
      "the source's attributes and its mappings naming the copies; --copy-image-tags copies "
-     "the image's tags.  Interrupted or killed, the same command (or the same --client-token) "
-     "continues where it stopped; after success it prints the same id again.",
+     "the image's tags (only the caller's own image's).  Interrupted or killed, the same "
+     "command (or the same --client-token) continues where it stopped; after success it "
+     "prints the same id again.  --encrypted and --kms-key-id apply to every snapshot as "
+     "copy-snapshot's do.",
      true},
     {"describe-images", cmd_describe_images, "list images as EC2's DescribeImages",
      "[--image-ids ID ...] [--owners self] [--executable-users USER ...] "

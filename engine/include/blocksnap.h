@@ -511,6 +511,16 @@ typedef struct bsnap_copy_options {
     const char *client_token;
     unsigned threads; /**< hash/compress workers; 0: one per core */
     bsnap_run_options run;
+    /** EC2's Encrypted: encrypt a plain source's copy.  A copy is encrypted
+     * when this is set, when the source is encrypted (encryption is
+     * one-way) or when encryption by default is on here; it is then under
+     * @kms_key_id, or this region's default key (keys are regional: an
+     * encrypted source is re-encrypted).  A copy in the same store under
+     * the source's own key stores nothing, as before. */
+    bool encrypted;
+    /** optional, needs @encrypted (InvalidParameterDependency): the key of
+     * the copy, any KmsKeyId form. */
+    const char *kms_key_id;
 } bsnap_copy_options;
 
 /** Copy a snapshot of store @source (another region, opened read-only or
@@ -543,11 +553,13 @@ typedef struct bsnap_copy_options {
  * InvalidParameterValue: a bad option, other chunk sizes;
  * IdempotentParameterMismatch); -ENOENT
  * (InvalidSnapshot.NotFound) no such snapshot in @source; -EBUSY
- * (IncorrectState) the source is not completed; -EOPNOTSUPP
- * (UnsupportedOperation) an encrypted source in another store (a copy
- * there is not re-encrypted yet, and never lands in plain); a source in
- * this store whose key the caller cannot use: the key's errors
- * (AccessDeniedException without a grant); -ENOSPC; -ECANCELED; -EIO. */
+ * (IncorrectState) the source is not completed; -EINVAL
+ * (InvalidParameterDependency) KmsKeyId without Encrypted; the keys'
+ * errors (NotFoundException, DisabledException, KeyUnavailableException,
+ * AccessDeniedException: the source's key not granted to the caller;
+ * KmsKeyId named for the copy's); -ENOSPC; -ECANCELED; -EIO.
+ * A copy of an incremental snapshot is incremental only when the copy of
+ * its parent is under the same key; else it is full. */
 BSNAP_API BSNAP_WUR int bsnap_snapshot_copy(bsnap_store *store, bsnap_store *source,
                                             const bsnap_copy_options *opts,
                                             char ret_id[BSNAP_ID_MAX],
@@ -1377,6 +1389,9 @@ typedef struct bsnap_image_copy_options {
     const char *client_token;
     unsigned threads; /**< hash/compress workers; 0: one per core */
     bsnap_run_options run;
+    /** as bsnap_copy_options', for every snapshot the image maps */
+    bool encrypted;
+    const char *kms_key_id;
 } bsnap_image_copy_options;
 
 /** Copy image @opts->source_image_id of store @source (another region)

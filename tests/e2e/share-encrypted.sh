@@ -5,8 +5,9 @@
 # (InvalidParameter), an encrypted one is never public
 # (UnsupportedOperation); one under a customer key is shared, described by
 # the other account, but restored or copied by it only with a grant of
-# Decrypt on the key (AccessDeniedException, no target left); revoked, not
-# again.  Deleting a key a snapshot needs waits for the snapshot (which
+# Decrypt on the key (AccessDeniedException, no target left), its copy
+# then under its own default key; revoked, the source is closed to it
+# again, its copy is not.  Deleting a key a snapshot needs waits for the snapshot (which
 # deletes though its key is pending deletion), unless forced; gc by either
 # account works through the other's encrypted snapshots.  Each refusal
 # exits 1 and changes nothing.
@@ -92,12 +93,17 @@ CP=$("$B" --profile ops copy-snapshot --source-region local --source-snapshot-id
 "$B" --profile ops create-volume --snapshot-id "$CP" --path "$T/r2.img" --quiet >/dev/null
 cmp "$T/c.img" "$T/r2.img" || die "the grantee's copy restores differently"
 
-step "revoked: the key's data is closed to it again, its copy too"
+assert_eq "$("$B" --profile ops describe-snapshots --snapshot-ids "$CP" |
+    json_get Snapshots.0.KmsKeyId)" \
+    "$("$B" --profile ops describe-key --key-id alias/aws/ebs | json_get KeyMetadata.Arn)" \
+    "the grantee's copy is under its own default key, as EC2 copies a shared snapshot"
+
+step "revoked: the key's data is closed to it again; its own copy stays its own"
 "$B" revoke-grant --key-id alias/shared --grant-id "$G"
 expect_fail AccessDeniedException 1 "$B" --profile ops create-volume --snapshot-id "$SC" \
     --path "$T/r3.img" --quiet
-expect_fail AccessDeniedException 1 "$B" --profile ops create-volume --snapshot-id "$CP" \
-    --path "$T/r3.img" --quiet
+"$B" --profile ops create-volume --snapshot-id "$CP" --path "$T/r3.img" --quiet >/dev/null
+cmp "$T/c.img" "$T/r3.img" || die "the grantee's copy restores differently"
 
 step "gc by either account works through the other's encrypted snapshots"
 "$B" --profile ops gc >/dev/null

@@ -635,6 +635,21 @@ static int c_copy_token_bad(struct pctx *c)
         &(bsnap_copy_options){.source_snapshot_id = c->snap, .client_token = "has space"});
 }
 
+static int c_copy_key_unencrypted(struct pctx *c)
+{
+    return copy_from(
+        c, false,
+        &(bsnap_copy_options){.source_snapshot_id = c->snap, .kms_key_id = "alias/aws/ebs"});
+}
+
+static int c_copy_key_unknown(struct pctx *c)
+{
+    return copy_from(c, true,
+                     &(bsnap_copy_options){.source_snapshot_id = c->snap,
+                                           .encrypted = true,
+                                           .kms_key_id = "alias/none"});
+}
+
 static int image_copy_from(struct pctx *c, bsnap_image_copy_options *o)
 {
     char id[BSNAP_ID_MAX];
@@ -1075,6 +1090,9 @@ static const struct param_case {
     {"image copy missing", c_image_copy_missing, -ENOENT, "InvalidAMIID.NotFound", "SourceImageId"},
     {"image copy token bad", c_image_copy_token_bad, -EINVAL, "InvalidParameterValue",
      "ClientToken"},
+    {"copy key without encrypted", c_copy_key_unencrypted, -EINVAL, "InvalidParameterDependency",
+     "KmsKeyId"},
+    {"copy unknown key", c_copy_key_unknown, -ENOENT, "NotFoundException", "KmsKeyId"},
     {"copy no source", c_copy_no_source, -EINVAL, "MissingParameter", "SourceSnapshotId"},
     {"copy malformed", c_copy_malformed, -EINVAL, "InvalidSnapshotID.Malformed",
      "SourceSnapshotId"},
