@@ -25,27 +25,22 @@
 
 #define GRANT_MAGIC "BSGR"
 #define GRANT_VERSION 1
-/* magic, u16 version, u16 operations, key id, grantee, retiring account
- * (12 NULs: none), i64 creation (ms), u16 name length, name */
-#define GRANT_FIXED (4 + 2 + 2 + 36 + 12 + 12 + 8 + 2)
-#define GRANT_ID_HEX 64
-#define GRANT_NAME_MAX 256
 /* KMS's quota of grants per key. */
 #define GRANTS_PER_KEY_MAX 50000
 
-struct grant {
-    char id[GRANT_ID_HEX + 1];
-    unsigned ops;
-    char key_id[KEYS_ID_TEXT];
-    char grantee[13];
-    char retiring[13]; /* "" when none */
-    int64_t created_ms;
-    char name[GRANT_NAME_MAX + 1];
-};
+/* Whether the @n bytes at @p are all of @set (no NUL needed after them). */
+static bool all_of(const void *p, size_t n, const char *set)
+{
+    for (size_t i = 0; i < n; i++)
+        if (!((const uint8_t *)p)[i] || !strchr(set, ((const uint8_t *)p)[i]))
+            return false;
+    return true;
+}
 
-/* Decode grant entry @key/@val (untrusted: Store.Corrupt). */
-static int grant_decode(const char *key, size_t klen, const void *val, size_t vlen,
-                        struct grant *ret)
+#define DIGITS "0123456789"
+#define NAME_CHARS "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789:/_-"
+
+int grant_decode(const char *key, size_t klen, const void *val, size_t vlen, struct grant *ret)
 {
     const uint8_t *p = val;
     struct grant g = {0};
@@ -56,9 +51,17 @@ static int grant_decode(const char *key, size_t klen, const void *val, size_t vl
         return bsnap_fail(-EIO, "Store.Corrupt", "keys table: a damaged grant entry");
     nl = le16_get(p + GRANT_FIXED - 2);
     g.ops = le16_get(p + 6);
+    /* what grant_encode() writes, and nothing else: an id of lower-case
+     * hex, a key id of its form, accounts of 12 digits (the retiring one
+     * 12 NULs when none), a name of the allowed characters */
     if (nl != vlen - GRANT_FIXED || nl > GRANT_NAME_MAX || !g.ops || (g.ops & ~KEY_OP_ALL) ||
-        strspn((const char *)p + 44, "0123456789") < 12)
-        return bsnap_fail(-EIO, "Store.Corrupt", "grant %.*s: damaged", (int)klen, key);
+        !all_of(key, GRANT_ID_HEX, "0123456789abcdef") || !all_of(p + 8, 36, "0123456789abcdef-") ||
+        !all_of(p + 44, 12, DIGITS) ||
+        (p[56] ? !all_of(p + 56, 12, DIGITS)
+               : memcmp(p + 56, "\0\0\0\0\0\0\0\0\0\0\0\0", 12) != 0) ||
+        !all_of(p + GRANT_FIXED, nl, NAME_CHARS))
+        return bsnap_fail(-EIO, "Store.Corrupt", "grant %.*s: damaged",
+                          (int)(klen > 64 ? 64 : klen), key);
     memcpy(g.id, key, GRANT_ID_HEX);
     memcpy(g.key_id, p + 8, 36);
     memcpy(g.grantee, p + 44, 12);
@@ -70,12 +73,11 @@ static int grant_decode(const char *key, size_t klen, const void *val, size_t vl
     return 0;
 }
 
-static int grant_save(meta_txn *txn, const struct grant *g)
+size_t grant_encode(const struct grant *g, uint8_t v[GRANT_FIXED + GRANT_NAME_MAX])
 {
-    uint8_t v[GRANT_FIXED + GRANT_NAME_MAX] = {0};
-    char k[1 + GRANT_ID_HEX];
     size_t nl = strlen(g->name);
 
+    memset(v, 0, GRANT_FIXED);
     memcpy(v, GRANT_MAGIC, 4);
     le16_put(v + 4, GRANT_VERSION);
     le16_put(v + 6, (uint16_t)g->ops);
@@ -86,9 +88,18 @@ static int grant_save(meta_txn *txn, const struct grant *g)
     le64_put(v + 68, (uint64_t)g->created_ms);
     le16_put(v + GRANT_FIXED - 2, (uint16_t)nl);
     memcpy(v + GRANT_FIXED, g->name, nl);
+    return GRANT_FIXED + nl;
+}
+
+static int grant_save(meta_txn *txn, const struct grant *g)
+{
+    uint8_t v[GRANT_FIXED + GRANT_NAME_MAX];
+    char k[1 + GRANT_ID_HEX];
+    size_t n = grant_encode(g, v);
+
     k[0] = 'g';
     memcpy(k + 1, g->id, GRANT_ID_HEX);
-    return meta_put(txn, T_KEYS, k, sizeof k, v, GRANT_FIXED + nl);
+    return meta_put(txn, T_KEYS, k, sizeof k, v, n);
 }
 
 /* Every grant, or those of key @key_id, into a malloc'd array. */

@@ -197,6 +197,27 @@ int keys_walk(meta_txn *txn, char prefix,
  * key file is the caller's, after the commit). */
 int keys_drop(meta_txn *txn, const char *id);
 
+/* A grant entry ("g" + id; docs/format.md, "grants"). */
+#define GRANT_ID_HEX 64
+#define GRANT_NAME_MAX 256
+/* magic, u16 version, u16 operations, key id, grantee, retiring account
+ * (12 NULs: none), i64 creation (ms), u16 name length, name */
+#define GRANT_FIXED (4 + 2 + 2 + 36 + 12 + 12 + 8 + 2)
+struct grant {
+    char id[GRANT_ID_HEX + 1];
+    unsigned ops;
+    char key_id[KEYS_ID_TEXT];
+    char grantee[13];
+    char retiring[13]; /* "" when none */
+    int64_t created_ms;
+    char name[GRANT_NAME_MAX + 1];
+};
+/* Decode the entry of key @key (the id, without its "g") and value @val
+ * (untrusted: -EIO, Store.Corrupt, @ret untouched); encode one, its
+ * length returned. */
+int grant_decode(const char *key, size_t klen, const void *val, size_t vlen, struct grant *ret);
+size_t grant_encode(const struct grant *g, uint8_t out[GRANT_FIXED + GRANT_NAME_MAX]);
+
 /* key-grants.c: whether a grant of key @key_id gives @account @op (1, 0),
  * or a negative errno; remove every grant of @key_id. */
 int grants_allow(meta_txn *txn, const char *key_id, const char *account, unsigned op);
