@@ -661,6 +661,20 @@ static const struct verb *find_verb(const char *name)
     return NULL;
 }
 
+/* The usage error for a verb that is not one, with the closest verbs. */
+static int unknown_verb(const char *name)
+{
+    bsf_suggest sg;
+    char hint[512];
+
+    bsf_suggest_init(&sg, name, strlen(name));
+    for (const struct verb *v = verbs; v->name; v++)
+        bsf_suggest_add(&sg, v->name);
+    bsf_suggest_add(&sg, "help");
+    return output_usage_error(NULL, "InvalidAction", "unknown verb '%s'%s", name,
+                              bsf_suggest_text(&sg, "", hint, sizeof hint));
+}
+
 /* Whether argv[first..) asks for --help (before any "--"). */
 static bool wants_help(int argc, char **argv, int first)
 {
@@ -684,7 +698,7 @@ static int run_help(int argc, char **argv, int first)
         return EXIT_OK;
     }
     if (!(v = find_verb(argv[first])))
-        return output_usage_error(NULL, "InvalidAction", "unknown verb '%s'", argv[first]);
+        return unknown_verb(argv[first]);
     help_verb(v);
     return EXIT_OK;
 }
@@ -711,7 +725,7 @@ static int run(int argc, char **argv, struct cli *cli, struct args *a)
     if (strcmp(argv[next], "help") == 0)
         return run_help(argc, argv, next + 1);
     if (!(cli->verb = find_verb(argv[next])))
-        return output_usage_error(NULL, "InvalidAction", "unknown verb '%s'", argv[next]);
+        return unknown_verb(argv[next]);
     if (arg_flag(a, "help") || wants_help(argc, argv, next + 1)) {
         help_verb(cli->verb);
         return EXIT_OK;

@@ -81,8 +81,17 @@ int options_parse(int argc, char **argv, int first, const struct verb *verb, str
             o = &global_options[k];
             ov = &a->global[k];
         } else {
-            return output_usage_error(verb, "UnknownParameter", "unknown option '--%.*s'", (int)len,
-                                      name);
+            bsf_suggest sg;
+            char hint[512];
+
+            bsf_suggest_init(&sg, name, len);
+            for (int j = 0; verb && verb->opts[j].name; j++)
+                bsf_suggest_add(&sg, verb->opts[j].name);
+            for (int j = 0; global_options[j].name; j++)
+                bsf_suggest_add(&sg, global_options[j].name);
+            return output_usage_error(verb, "UnknownParameter", "unknown option '--%.*s'%s",
+                                      (int)len, name,
+                                      bsf_suggest_text(&sg, "--", hint, sizeof hint));
         }
 
         if (o->kind == OPT_FLAG) {

@@ -67,6 +67,30 @@ typedef const char *(*bsf_word_func)(void *ud, const char *name, char buf[BSF_WO
  * "BlockDeviceMappings[0].Ebs.SnapshotId" its first member's). */
 const char *bsf_cli_word(void *ud, const char *name, char buf[BSF_WORD_MAX]) BSNAP_NONNULL(2, 3);
 
+/** "Did you mean": the names closest to a mistyped @word (@len bytes), by
+ * the restricted Damerau-Levenshtein distance, within a cutoff that grows
+ * with @len (1 edit up to 3 characters, 2 up to 6, else 3).  Offer every
+ * name with bsf_suggest_add(); the closest ones, at most BSF_SUGGEST_MAX,
+ * are kept in the order offered. */
+#define BSF_SUGGEST_MAX 3
+typedef struct bsf_suggest {
+    const char *word;
+    size_t len;
+    size_t best; /* the cutoff, then the distance of names[] */
+    size_t n;
+    const char *names[BSF_SUGGEST_MAX]; /* borrowed */
+} bsf_suggest;
+
+/** The edit distance of @a and @b (SIZE_MAX for names over 128 bytes). */
+size_t bsf_distance(const char *a, size_t alen, const char *b, size_t blen) BSNAP_NONNULL(1, 3);
+void bsf_suggest_init(bsf_suggest *s, const char *word, size_t len) BSNAP_NONNULL(1, 2);
+/** Offer @name (borrowed: it must outlive @s); the word itself is not offered. */
+void bsf_suggest_add(bsf_suggest *s, const char *name) BSNAP_NONNULL(1, 2);
+/** "; did you mean 'P:a', 'P:b' or 'P:c'?" (each name after @prefix) in
+ * @buf, or "" when nothing is close.  Returns @buf. */
+const char *bsf_suggest_text(const bsf_suggest *s, const char *prefix, char *buf, size_t size)
+    BSNAP_NONNULL(1, 2, 3);
+
 /** @msg with each span of @refs (in order) rewritten in @word's words
  * (NULL: kept), the rest of it unchanged.  For log lines
  * (bsnap_log_refs()).  @ret_text out: malloc'd.  Errors: -ENOMEM (not
