@@ -137,6 +137,13 @@ assert_eq "$(json_get LaunchTemplate.CreatedBy "$T/ops.json")" "arn:aws:iam::$OT
 assert_eq "$(templates --profile ops)" web "ops has its own web"
 assert_eq "$(templates)" web "and the owner its own"
 
+step "verify --repair keeps the templates and their versions"
+bs verify --repair >"$T/repair.out" || die "repair failed: $(cat "$T/repair.out")"
+assert_eq "$(templates)" web "the template is kept"
+assert_eq "$(versions --launch-template-name web)" "1:t3.micro 2:t3.small* 4:c5.large" \
+    "its versions are kept"
+assert_eq "$(templates --profile ops)" web "another account's too"
+
 step "delete-launch-template removes every version and frees the name"
 bs delete-launch-template --launch-template-id "$LT" | json_get LaunchTemplate.LaunchTemplateName \
     >"$T/n"
