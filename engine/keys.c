@@ -1486,7 +1486,7 @@ static int drop_alias(void *ud, const char *key, size_t klen, const void *val, s
     if (vlen < 36 || memcmp(val, d->id, 36) != 0 || klen >= ALIAS_KEY_MAX ||
         (d->letter == 'a'
              ? vlen != ALIAS_VALUE
-             : vlen != 36 || strncmp(key, SET_DEFAULT_KEY + 1, strlen(SET_DEFAULT_KEY) - 1) != 0))
+             : vlen != 36 || strncmp(key, &SET_DEFAULT_KEY[1], strlen(SET_DEFAULT_KEY) - 1) != 0))
         return 0;
     if (d->n == d->cap) {
         size_t cap = d->cap ? 2 * d->cap : 4;
