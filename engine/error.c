@@ -327,7 +327,5 @@ void bsnap_log(int level, const char *cat, const char *fmt, ...)
 
 const char *bsnap_version(void)
 {
-#define STR2(x) #x
-#define STR(x) STR2(x)
-    return STR(BSNAP_VERSION_MAJOR) "." STR(BSNAP_VERSION_MINOR) "." STR(BSNAP_VERSION_PATCH);
+    return BSNAP_VERSION_STRING;
 }

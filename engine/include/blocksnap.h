@@ -62,9 +62,9 @@ extern "C" {
 #define BSNAP_PRINTF(f, a)
 #endif
 
-#define BSNAP_VERSION_MAJOR 0
-#define BSNAP_VERSION_MINOR 1
-#define BSNAP_VERSION_PATCH 0
+/* BSNAP_VERSION_MAJOR, _MINOR, _PATCH and BSNAP_VERSION_STRING, as the
+ * library was built (generated from the build's one statement of it). */
+#include "blocksnap-version.h"
 
 /** Return the library version, "MAJOR.MINOR.PATCH", as compiled.
  * The string is static.  Any thread. */
