@@ -81,6 +81,11 @@ struct args {
 extern const struct opt global_options[];
 /* The verbs (main.c), ended by an entry whose name is NULL. */
 extern const struct verb verbs[];
+/* The verb named @name, or NULL.  main.c. */
+const struct verb *find_verb(const char *name);
+/* `blocksnap __complete WORD...`: the candidates for the last WORD, for
+ * the shell completion scripts.  complete.c. */
+int cmd_complete(struct cli *cli, int argc, char **argv);
 
 /* Parse argv[first..argc) against @verb's options and the global ones
  * (@verb NULL: globals only, stopping at the first non-option, whose index

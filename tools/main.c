@@ -653,7 +653,7 @@ int cli_open_store(struct cli *cli)
     return EXIT_OK;
 }
 
-static const struct verb *find_verb(const char *name)
+const struct verb *find_verb(const char *name)
 {
     for (const struct verb *v = verbs; v->name; v++)
         if (strcmp(v->name, name) == 0)
@@ -724,6 +724,8 @@ static int run(int argc, char **argv, struct cli *cli, struct args *a)
     }
     if (strcmp(argv[next], "help") == 0)
         return run_help(argc, argv, next + 1);
+    if (strcmp(argv[next], "__complete") == 0)
+        return cmd_complete(cli, argc - next - 1, argv + next + 1);
     if (!(cli->verb = find_verb(argv[next])))
         return unknown_verb(argv[next]);
     if (arg_flag(a, "help") || wants_help(argc, argv, next + 1)) {

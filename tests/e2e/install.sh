@@ -5,7 +5,8 @@
 # verify when it is there, else their keys checked here), and the
 # pkg-config file used to compile and link a small program against the
 # installed libblocksnap that opens a store and lists its snapshots through
-# the public header.
+# the public header; bash completion of verbs, options and ids from a store
+# (nothing, and no error, without one), zsh's script parsed by zsh -n.
 # shellcheck source=../lib/functions.sh
 source "$(dirname "$0")/../lib/functions.sh"
 requires cmake cc pkg-config python3
@@ -17,7 +18,8 @@ step "cmake --install into a temporary prefix"
 cmake --install "$BSNAP_BUILD_DIR" --prefix "$P" >"$T/install.log" || die "install failed: $(cat "$T/install.log")"
 for f in bin/blocksnap share/man/man1/blocksnap.1 include/blocksnap.h include/blocksnap-version.h \
     lib/libblocksnap.a lib/pkgconfig/blocksnap.pc lib/systemd/system/blocksnap-mount@.service \
-    lib/systemd/system/blocksnap-snapshot@.service lib/systemd/system/blocksnap-snapshot@.timer; do
+    lib/systemd/system/blocksnap-snapshot@.service lib/systemd/system/blocksnap-snapshot@.timer \
+    share/bash-completion/completions/blocksnap share/zsh/vendor-completions/_blocksnap; do
     [ -f "$P/$f" ] || die "not installed: $f"
 done
 info "$(wc -l <"$T/install.log") lines of install log, every expected file there"
@@ -134,3 +136,36 @@ printf '%s\n' "${ids[@]}" | sort >"$T/want.out"
 echo "libblocksnap $want" >>"$T/want.out"
 diff -u "$T/want.out" "$T/list.out" || die "the program did not list the store's snapshots"
 info "listed ${#ids[@]} snapshots through the installed header and library"
+
+step "bash completion: verbs, options, ids from the store"
+# complete_words WORD...: what the installed bash completion offers for the
+# last WORD of "blocksnap WORD...".
+complete_words() {
+    PATH=$P/bin:$PATH bash -c 'source "$1"; shift; COMP_WORDS=(blocksnap "$@"); COMP_CWORD=$#
+        _blocksnap; [ ${#COMPREPLY[@]} -eq 0 ] || printf "%s\n" "${COMPREPLY[@]}"' \
+        complete "$P/share/bash-completion/completions/blocksnap" "$@" 2>"$T/complete.err"
+    [ ! -s "$T/complete.err" ] || die "completion printed on stderr: $(cat "$T/complete.err")"
+}
+complete_words desc >"$T/c.out"
+grep -qx describe-snapshots "$T/c.out" && grep -qx describe-images "$T/c.out" ||
+    die "desc does not complete to the describe verbs: $(tr '\n' ' ' <"$T/c.out")"
+! grep -v '^describe-' "$T/c.out" || die "desc completes to more than the describe verbs"
+complete_words describe-snapshots --snapshot-i >"$T/c.out"
+assert_eq "$(tr '\n' ' ' <"$T/c.out")" "--snapshot-ids "
+complete_words --store "$STORE" delete-snapshot --snapshot-id "" | sort >"$T/c.out"
+printf '%s\n' "${ids[@]}" | sort | diff -u - "$T/c.out" || die "--snapshot-id does not complete the store's ids"
+complete_words --store "$STORE" describe-snapshots --snapshot-ids "${ids[0]}" "" >"$T/c.out"
+[ "$(wc -l <"$T/c.out")" -eq 3 ] || die "a list option's second id: $(tr '\n' ' ' <"$T/c.out")"
+complete_words --store "$T/no-store" describe-snapshots --snapshot-ids "" >"$T/c.out"
+[ ! -s "$T/c.out" ] || die "ids completed without a store: $(cat "$T/c.out")"
+[ ! -e "$T/no-store" ] || die "completion created a store"
+complete_words create-snapshot --volume "$T/vo" >"$T/c.out"
+grep -qx "$T/vol.img" "$T/c.out" || die "--volume does not complete file names: $(cat "$T/c.out")"
+info "verbs, options, ${#ids[@]} ids, files; nothing without a store"
+
+step "zsh completion parses"
+if command -v zsh >/dev/null; then
+    zsh -n "$P/share/zsh/vendor-completions/_blocksnap" || die "zsh -n failed"
+else
+    info "zsh not installed: not parsed"
+fi
