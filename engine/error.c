@@ -95,6 +95,7 @@ static bool code_is_input(const char *code)
         "AccessDeniedException",
         "ValidationException",
         "InvalidArnException",
+        "TagException",
     };
 
     for (size_t i = 0; i < sizeof exact / sizeof exact[0]; i++)

@@ -1018,7 +1018,13 @@ struct create_ctx {
 static int create_txn(bsnap_store *s, meta_txn *txn, void *ud)
 {
     struct create_ctx *c = ud;
-    return key_new(s, txn, KEY_CUSTOMER, c->o->description, c->o->passphrase, &c->k);
+    int r = key_new(s, txn, KEY_CUSTOMER, c->o->description, c->o->passphrase, &c->k);
+
+    /* a failed put aborts the transaction, and key_new()'s file is the
+     * one thing left: unreferenced, it unwraps nothing */
+    if (r >= 0 && c->o->ntags)
+        r = keys_tags_put(txn, c->k.id, c->o->tags, c->o->ntags);
+    return r;
 }
 
 int bsnap_key_create(bsnap_store *s, const bsnap_key_options *opts, json_t **ret_doc)
@@ -1032,6 +1038,8 @@ int bsnap_key_create(bsnap_store *s, const bsnap_key_options *opts, json_t **ret
     if (c.o->description &&
         (r = bsnap_text_check("Description", c.o->description, KEYS_DESCRIPTION_MAX)) < 0)
         return error_param(r, "Description");
+    if ((r = keys_tags_check(c.o->tags, c.o->ntags)) < 0)
+        return r;
     if ((r = in_write(s, create_txn, &c)) >= 0)
         r = json_key_metadata(s, &c.k, ret_doc);
     key_rec_clear(&c.k);
@@ -1506,7 +1514,7 @@ static int drop_alias(void *ud, const char *key, size_t klen, const void *val, s
 
 int keys_drop(meta_txn *txn, const char *id)
 {
-    static const char letters[] = "kpod";
+    static const char letters[] = "kpodt";
     struct drop_ctx d = {.id = id, .letter = 'a'};
     char k[1 + KEYS_ID_TEXT];
     int r = walk(txn, 'a', drop_alias, &d);

@@ -218,6 +218,11 @@ struct grant {
 int grant_decode(const char *key, size_t klen, const void *val, size_t vlen, struct grant *ret);
 size_t grant_encode(const struct grant *g, uint8_t out[GRANT_FIXED + GRANT_NAME_MAX]);
 
+/* key-tags.c: check KMS tags (TagException, naming Tags[i].TagKey);
+ * set @tags on key @id in @txn (values NULL: ""). */
+int keys_tags_check(const bsnap_tag *tags, size_t n);
+int keys_tags_put(meta_txn *txn, const char *id, const bsnap_tag *tags, size_t n);
+
 /* key-grants.c: whether a grant of key @key_id gives @account @op (1, 0),
  * or a negative errno; remove every grant of @key_id. */
 int grants_allow(meta_txn *txn, const char *key_id, const char *account, unsigned op);

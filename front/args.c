@@ -55,10 +55,15 @@ struct schema {
     const char *values_field; /* "Value" / "Values" */
     bool multi;               /* the values field is a list */
     size_t max_entries;
+    size_t key_max, value_max; /* a tag's limits, in characters; 0: not a tag */
 };
 
-static const struct schema tag_schema = {"tag", "Key", "Value", false, BSF_TAGS_MAX};
-static const struct schema filter_schema = {"filter", "Name", "Values", true, FILTERS_MAX};
+static const struct schema tag_schema = {"tag",        "Key",           "Value",          false,
+                                         BSF_TAGS_MAX, BSF_TAG_KEY_MAX, BSF_TAG_VALUE_MAX};
+/* KMS's tags: TagKey of at most 128 characters, TagValue 256, 50 a key */
+static const struct schema kms_tag_schema = {"tag",        "TagKey", "TagValue", false,
+                                             BSF_TAGS_MAX, 128,      256};
+static const struct schema filter_schema = {"filter", "Name", "Values", true, FILTERS_MAX, 0, 0};
 
 static void entry_clear(struct entry *e)
 {
@@ -182,8 +187,8 @@ static int add_entry(struct entries *es, const struct schema *sc, struct entry *
     struct entry *v;
 
     if (es->n >= sc->max_entries)
-        return front_fail(-EINVAL, sc == &tag_schema ? "TagLimitExceeded" : CODE,
-                          "more than %zu %ss", sc->max_entries, sc->what);
+        return front_fail(-EINVAL, sc->key_max ? "TagLimitExceeded" : CODE, "more than %zu %ss",
+                          sc->max_entries, sc->what);
     v = realloc(es->v, (es->n + 1) * sizeof *v);
     if (!v)
         return -ENOMEM;
@@ -236,13 +241,13 @@ static int check_string(const char *s, const char *arg, const struct schema *sc,
 
 static int validate(const struct entry *e, const char *arg, const struct schema *sc)
 {
-    bool tag = sc == &tag_schema;
+    bool tag = sc->key_max != 0;
     int r;
 
     if (e->name[0] == '\0')
         return front_fail(-EINVAL, CODE, "%s '%.*s': empty %s", sc->what, SHOWN(arg),
                           sc->name_field);
-    r = check_string(e->name, arg, sc, sc->name_field, tag ? BSF_TAG_KEY_MAX : 0);
+    r = check_string(e->name, arg, sc, sc->name_field, sc->key_max);
     if (r < 0)
         return r;
     /* A filter without values would match nothing: a mistake to report,
@@ -254,8 +259,7 @@ static int validate(const struct entry *e, const char *arg, const struct schema 
         return front_fail(-EINVAL, CODE, "tag '%.*s': keys starting with 'aws:' are reserved",
                           SHOWN(arg));
     for (size_t i = 0; i < e->nvalues; i++)
-        if ((r = check_string(e->values[i], arg, sc, sc->values_field,
-                              tag ? BSF_TAG_VALUE_MAX : 0)) < 0)
+        if ((r = check_string(e->values[i], arg, sc, sc->values_field, sc->value_max)) < 0)
             return r;
     return 0;
 }
@@ -292,7 +296,22 @@ static int parse_all(const char *const *args, size_t nargs, const struct schema 
     return 0;
 }
 
+static int tags_parse(const char *const *args, size_t nargs, const struct schema *sc,
+                      bsnap_tag **ret_tags, size_t *ret_ntags);
+
 int bsf_tags_parse(const char *const *args, size_t nargs, bsnap_tag **ret_tags, size_t *ret_ntags)
+{
+    return tags_parse(args, nargs, &tag_schema, ret_tags, ret_ntags);
+}
+
+int bsf_kms_tags_parse(const char *const *args, size_t nargs, bsnap_tag **ret_tags,
+                       size_t *ret_ntags)
+{
+    return tags_parse(args, nargs, &kms_tag_schema, ret_tags, ret_ntags);
+}
+
+static int tags_parse(const char *const *args, size_t nargs, const struct schema *sc,
+                      bsnap_tag **ret_tags, size_t *ret_ntags)
 {
     struct entries es = {0};
     bsnap_tag *tags;
@@ -301,7 +320,7 @@ int bsf_tags_parse(const char *const *args, size_t nargs, bsnap_tag **ret_tags, 
     int r;
 
     front_error_clear();
-    r = parse_all(args, nargs, &tag_schema, &es);
+    r = parse_all(args, nargs, sc, &es);
     if (r < 0)
         goto out;
     size = es.n * sizeof *tags + 1;

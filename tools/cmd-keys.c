@@ -11,6 +11,17 @@ const struct opt create_key_options[] = {
     {"description", OPT_VALUE, "TEXT", "description, at most 8192 characters", false},
     {"passphrase", OPT_FLAG, NULL, "derive the key from $BLOCKSNAP_KEY_PASSPHRASE, no key file",
      false},
+    {"tags", OPT_LIST, "TAG", "TagKey=K,TagValue=V (or JSON), at most 50", false},
+    {NULL, 0, NULL, NULL, false},
+};
+const struct opt tag_resource_options[] = {
+    {"key-id", OPT_VALUE, "KEY", "key id, key ARN, alias name or alias ARN", true},
+    {"tags", OPT_LIST, "TAG", "TagKey=K,TagValue=V (or JSON), at most 50", true},
+    {NULL, 0, NULL, NULL, false},
+};
+const struct opt untag_resource_options[] = {
+    {"key-id", OPT_VALUE, "KEY", "key id, key ARN, alias name or alias ARN", true},
+    {"tag-keys", OPT_LIST, "KEY", "the tag keys to remove", true},
     {NULL, 0, NULL, NULL, false},
 };
 const struct opt key_id_options[] = {
@@ -77,15 +88,71 @@ static int answer(const struct cli *cli, int r, json_t *doc)
     return r;
 }
 
+/* --tags in KMS's form (TagKey=K,TagValue=V): a usage error when
+ * malformed. */
+static int kms_tags(const struct cli *cli, const struct args *a, bsnap_tag **ret, size_t *ret_n)
+{
+    size_t nargs;
+    const char *const *args = arg_list(a, "tags", &nargs);
+
+    *ret = NULL;
+    *ret_n = 0;
+    if (nargs && bsf_kms_tags_parse(args, nargs, ret, ret_n) < 0)
+        return output_usage_error(cli->verb, bsf_last_error()->code, "--tags: %s",
+                                  bsf_last_error()->message);
+    return EXIT_OK;
+}
+
 int cmd_create_key(struct cli *cli, const struct args *a)
 {
-    bsnap_key_options o = {arg_value(a, "description"), arg_flag(a, "passphrase")};
+    bsnap_key_options o = {.description = arg_value(a, "description"),
+                           .passphrase = arg_flag(a, "passphrase")};
+    bsnap_tag *tags = NULL;
+    json_t *doc = NULL;
+    int r = kms_tags(cli, a, &tags, &o.ntags);
+
+    o.tags = tags;
+    if (r == EXIT_OK && (r = cli_open_store(cli)) == EXIT_OK) {
+        r = bsnap_key_create(cli->store, &o, &doc);
+        r = answer(cli, r, doc);
+    }
+    free(tags);
+    return r;
+}
+
+int cmd_tag_resource(struct cli *cli, const struct args *a)
+{
+    bsnap_tag *tags = NULL;
+    size_t n = 0;
+    int r = kms_tags(cli, a, &tags, &n);
+
+    if (r == EXIT_OK && (r = cli_open_store(cli)) == EXIT_OK) {
+        r = bsnap_key_tag(cli->store, arg_value(a, "key-id"), tags, n);
+        r = answer(cli, r, NULL);
+    }
+    free(tags);
+    return r;
+}
+
+int cmd_untag_resource(struct cli *cli, const struct args *a)
+{
+    size_t n;
+    const char *const *keys = arg_list(a, "tag-keys", &n);
+    int r = cli_open_store(cli);
+
+    if (r != EXIT_OK)
+        return r;
+    return answer(cli, bsnap_key_untag(cli->store, arg_value(a, "key-id"), keys, n), NULL);
+}
+
+int cmd_list_resource_tags(struct cli *cli, const struct args *a)
+{
     json_t *doc = NULL;
     int r = cli_open_store(cli);
 
     if (r != EXIT_OK)
         return r;
-    r = bsnap_key_create(cli->store, &o, &doc);
+    r = bsnap_key_tags_list(cli->store, arg_value(a, "key-id"), &doc);
     return answer(cli, r, doc);
 }
 

@@ -287,6 +287,9 @@ int cmd_disable_key(struct cli *cli, const struct args *a);
 int cmd_schedule_key_deletion(struct cli *cli, const struct args *a);
 int cmd_cancel_key_deletion(struct cli *cli, const struct args *a);
 int cmd_create_grant(struct cli *cli, const struct args *a);
+int cmd_tag_resource(struct cli *cli, const struct args *a);
+int cmd_untag_resource(struct cli *cli, const struct args *a);
+int cmd_list_resource_tags(struct cli *cli, const struct args *a);
 int cmd_list_grants(struct cli *cli, const struct args *a);
 int cmd_revoke_grant(struct cli *cli, const struct args *a);
 int cmd_retire_grant(struct cli *cli, const struct args *a);
@@ -302,7 +305,8 @@ int cmd_reset_ebs_default_kms_key_id(struct cli *cli, const struct args *a);
 extern const struct opt create_key_options[], key_id_options[], list_aliases_options[],
     create_alias_options[], delete_alias_options[], modify_default_key_options[],
     schedule_key_deletion_options[], create_grant_options[], list_grants_options[],
-    revoke_grant_options[], retire_grant_options[];
+    revoke_grant_options[], retire_grant_options[], tag_resource_options[],
+    untag_resource_options[];
 int cmd_create_launch_template(struct cli *cli, const struct args *a);
 int cmd_create_launch_template_version(struct cli *cli, const struct args *a);
 int cmd_modify_launch_template(struct cli *cli, const struct args *a);

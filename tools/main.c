@@ -509,7 +509,7 @@ const struct verb verbs[] = {
      "version cannot be deleted.  Exits 1 when any version was not deleted.",
      true},
     {"create-key", cmd_create_key, "create a region key (KMS CreateKey)",
-     "[--description TEXT] [--passphrase]", create_key_options, 0,
+     "[--description TEXT] [--passphrase] [--tags TagKey=K,TagValue=V ...]", create_key_options, 0,
      "Prints the key's KeyMetadata.  Its 32 bytes of key material go to a key file outside "
      "the store, $XDG_CONFIG_HOME/blocksnap/keys/REGION/KEY-ID.key (mode 0600; "
      "$BLOCKSNAP_KEY_DIR/REGION/ when BLOCKSNAP_KEY_DIR is set); the store keeps only the key's "
@@ -542,6 +542,15 @@ const struct verb verbs[] = {
     {"cancel-key-deletion", cmd_cancel_key_deletion,
      "stop a key's scheduled deletion (KMS CancelKeyDeletion)", "--key-id KEY", key_id_options, 0,
      "The key is then Disabled, as KMS leaves it: enable-key to use it again.", true},
+    {"tag-resource", cmd_tag_resource, "tag a key (KMS TagResource)",
+     "--key-id KEY --tags TagKey=K,TagValue=V ...", tag_resource_options, 0,
+     "A key's tags are its owner's; a key has at most 50 (TagKey at most 128 characters, not "
+     "aws:..., TagValue at most 256).  Prints nothing.",
+     true},
+    {"untag-resource", cmd_untag_resource, "remove tags of a key (KMS UntagResource)",
+     "--key-id KEY --tag-keys KEY ...", untag_resource_options, 0, NULL, true},
+    {"list-resource-tags", cmd_list_resource_tags, "list a key's tags (KMS ListResourceTags)",
+     "--key-id KEY", key_id_options, 0, NULL, false},
     {"create-grant", cmd_create_grant, "let another account use a key (KMS CreateGrant)",
      "--key-id KEY --grantee-principal ACCOUNT --operations OP ... [--retiring-principal "
      "ACCOUNT] [--name NAME]",

@@ -1480,6 +1480,10 @@ typedef struct bsnap_key_options {
      * of writing a key file.  Every later use of the key reads the
      * passphrase from there again; its Origin is EXTERNAL. */
     bool passphrase;
+    /** in, optional: KMS tags (TagKey 1 to 128 characters, not "aws:...";
+     * TagValue at most 256, NULL as ""; at most 50). */
+    const bsnap_tag *tags;
+    size_t ntags;
 } bsnap_key_options;
 
 /** Create a customer key (KMS CreateKey): material in a new key file (or
@@ -1589,6 +1593,23 @@ BSNAP_API BSNAP_WUR int bsnap_key_deletion_schedule(bsnap_store *store, const ch
  * KMSInvalidStateException (not pending deletion). */
 BSNAP_API BSNAP_WUR int bsnap_key_deletion_cancel(bsnap_store *store, const char *key_id,
                                                   json_t **ret_doc) BSNAP_NONNULL(1, 2, 3);
+
+/** Tag key @key_id (KMS TagResource): set @tags (as bsnap_key_options'),
+ * replacing the values of keys it has.  The key's owner only.  Errors:
+ * TagException (-EINVAL: Tags[i].TagKey, more than 50); ValidationException
+ * (no tag); NotFoundException; AccessDeniedException;
+ * KMSInvalidStateException (pending deletion). */
+BSNAP_API BSNAP_WUR int bsnap_key_tag(bsnap_store *store, const char *key_id, const bsnap_tag *tags,
+                                      size_t ntags) BSNAP_NONNULL(1, 2);
+/** Remove the tags of @tag_keys from key @key_id (KMS UntagResource);
+ * absent ones are no error.  Errors as bsnap_key_tag(). */
+BSNAP_API BSNAP_WUR int bsnap_key_untag(bsnap_store *store, const char *key_id,
+                                        const char *const *tag_keys, size_t n) BSNAP_NONNULL(1, 2);
+/** Key @key_id's tags (KMS ListResourceTags): {"Tags":[{"TagKey",
+ * "TagValue"}],"Truncated":false}, the owner's only.  @ret_doc out: a new
+ * jansson object.  Errors: NotFoundException, AccessDeniedException. */
+BSNAP_API BSNAP_WUR int bsnap_key_tags_list(bsnap_store *store, const char *key_id,
+                                            json_t **ret_doc) BSNAP_NONNULL(1, 2, 3);
 
 /** Options of bsnap_grant_create() (KMS CreateGrant). */
 typedef struct bsnap_grant_options {

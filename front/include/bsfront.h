@@ -135,6 +135,11 @@ int bsf_error_message(const bsnap_error *e, bsf_word_func word, void *ud, char *
  * keys, more than 50 tags, text that is not UTF-8; -ENOMEM. */
 int bsf_tags_parse(const char *const *args, size_t nargs, bsnap_tag **ret_tags, size_t *ret_ntags)
     BSNAP_NONNULL(3, 4);
+/** bsf_tags_parse() for KMS's tags (create-key, tag-resource):
+ * "TagKey=env,TagValue=prod" or [{"TagKey":…,"TagValue":…}], a key of at
+ * most 128 characters. */
+int bsf_kms_tags_parse(const char *const *args, size_t nargs, bsnap_tag **ret_tags,
+                       size_t *ret_ntags) BSNAP_NONNULL(3, 4);
 
 /** Parse AWS CLI filter arguments ("Name=volume-id,Values=vol-1,vol-2" or a
  * JSON array of {"Name":…,"Values":[…]}).  @ret_filters as for

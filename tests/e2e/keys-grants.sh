@@ -65,6 +65,19 @@ probe_fail AccessDeniedException $OTHER wrap "$arn" lineage "$T/w2" "$T/p2"
 other_default=$(bs --profile ops describe-key --key-id alias/aws/ebs | json_get KeyMetadata.Arn)
 case $other_default in arn:aws:kms:*:$OTHER:key/*) ;; *) die "default key $other_default" ;; esac
 
+step "tags: the owner's alone"
+bs tag-resource --key-id "$key" --tags TagKey=env,TagValue=prod '[{"TagKey":"team","TagValue":"db"}]'
+bs untag-resource --key-id alias/shared --tag-keys team
+assert_eq "$(bs list-resource-tags --key-id "$key" | json_get Tags)" \
+    '[{"TagKey": "env", "TagValue": "prod"}]' "one tag left"
+expect_fail AccessDeniedException 1 bs --profile ops list-resource-tags --key-id "$arn"
+expect_fail AccessDeniedException 1 bs --profile ops tag-resource --key-id "$arn" \
+    --tags TagKey=a,TagValue=b
+expect_fail InvalidParameterValue 2 bs tag-resource --key-id "$key" --tags TagKey=aws:x,TagValue=1
+tagged=$(bs create-key --tags TagKey=k,TagValue=v | json_get KeyMetadata.KeyId)
+assert_eq "$(bs list-resource-tags --key-id "$tagged" | json_get Tags.0.TagValue)" v \
+    "create-key --tags"
+
 step "bad grants change nothing"
 store_state >"$T/state.before"
 expect_fail InvalidArnException 1 bs create-grant --key-id "$key" --grantee-principal bob \

@@ -807,6 +807,24 @@ static int c_grant_create_key(struct pctx *c)
                               &doc);
 }
 
+static int c_key_tag(struct pctx *c)
+{
+    bsnap_tag t[] = {{"aws:x", "y"}};
+    return bsnap_key_tag(c->f->s, NO_KEY, t, 1);
+}
+
+static int c_key_untag(struct pctx *c)
+{
+    const char *k[] = {"x"};
+    return bsnap_key_untag(c->f->s, NO_KEY, k, 1);
+}
+
+static int c_key_tags_list(struct pctx *c)
+{
+    json_t *doc = NULL;
+    return bsnap_key_tags_list(c->f->s, NO_KEY, &doc);
+}
+
 static int c_grant_list(struct pctx *c)
 {
     json_t *doc = NULL;
@@ -1160,6 +1178,9 @@ static const struct param_case {
      "GranteePrincipal"},
     {"grant_create key", c_grant_create_key, -ENOENT, "NotFoundException", "KeyId"},
     {"grant_list", c_grant_list, -ENOENT, "NotFoundException", "KeyId"},
+    {"key_tag", c_key_tag, -EINVAL, "TagException", "Tags[0].TagKey"},
+    {"key_untag", c_key_untag, -ENOENT, "NotFoundException", "KeyId"},
+    {"key_tags_list", c_key_tags_list, -ENOENT, "NotFoundException", "KeyId"},
     {"grant_revoke", c_grant_revoke, -ENOENT, "NotFoundException", "KeyId"},
     {"grant_retire", c_grant_retire, -ENOENT, "NotFoundException", "GrantToken"},
     {"store_set_account", c_store_set_account, -EINVAL, "InvalidParameterValue", "OwnerId"},

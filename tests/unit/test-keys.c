@@ -17,6 +17,8 @@
 
 #include "error.h"
 #include "keys.h"
+#include "meta.h"
+#include "store.h"
 #include "unit-helpers.h"
 #include "util.h"
 
@@ -653,6 +655,77 @@ static void test_deletion(void **state)
     free(path);
 }
 
+/* KMS tags: set with the key or later, replaced, removed, listed by the
+ * owner only; checked whole; gone with the key. */
+static void test_tags(void **state)
+{
+    struct fixture *f = *state;
+    char id[KEYS_ID_TEXT], arn[256], *json = NULL;
+    bsnap_tag two[] = {{"env", "prod"}, {"team", NULL}}, bad[] = {{"ok", "1"}, {"aws:x", "2"}};
+    bsnap_tag many[51];
+    char names[51][8];
+    const char *rm[] = {"team", "absent"};
+    json_t *doc = NULL;
+
+    assert_int_equal(bsnap_key_create(f->s, &(bsnap_key_options){.tags = two, .ntags = 2}, &doc),
+                     0);
+    snprintf(id, sizeof id, "%s",
+             json_string_value(json_object_get(json_object_get(doc, "KeyMetadata"), "KeyId")));
+    json_decref(doc);
+    arn_of(OWNER, id, arn);
+    assert_int_equal(AS_JSON(json, bsnap_key_tags_list, f->s, id), 0);
+    assert_string_equal(json, "{\"Tags\":[{\"TagKey\":\"env\",\"TagValue\":\"prod\"},"
+                              "{\"TagKey\":\"team\",\"TagValue\":\"\"}],\"Truncated\":false}");
+    free(json);
+
+    /* checked whole: nothing changes */
+    assert_error(bsnap_key_tag(f->s, id, bad, 2), -EINVAL, "TagException");
+    assert_string_equal(bsnap_last_error()->parameter, "Tags[1].TagKey");
+    for (int i = 0; i < 51; i++) {
+        snprintf(names[i], sizeof names[i], "k%d", i);
+        many[i] = (bsnap_tag){names[i], "v"};
+    }
+    assert_error(bsnap_key_tag(f->s, id, many, 51), -EINVAL, "TagException");
+    assert_error(bsnap_key_tag(f->s, id, many, 49), -EINVAL, "TagException");
+    assert_error(
+        AS_JSON(json, bsnap_key_create, f->s, &(bsnap_key_options){.tags = bad, .ntags = 2}),
+        -EINVAL, "TagException");
+
+    two[0].value = "dev";
+    assert_int_equal(bsnap_key_tag(f->s, id, two, 1), 0);
+    assert_int_equal(bsnap_key_untag(f->s, id, rm, 2), 0);
+    assert_int_equal(AS_JSON(json, bsnap_key_tags_list, f->s, "alias/none"), -ENOENT);
+    bsnap_error_clear();
+    assert_int_equal(AS_JSON(json, bsnap_key_tags_list, f->s, id), 0);
+    assert_string_equal(json, "{\"Tags\":[{\"TagKey\":\"env\",\"TagValue\":\"dev\"}],"
+                              "\"Truncated\":false}");
+    free(json);
+
+    /* the owner's alone */
+    assert_int_equal(bsnap_store_set_account(f->s, OTHER), 0);
+    assert_error(AS_JSON(json, bsnap_key_tags_list, f->s, arn), -EACCES, "AccessDeniedException");
+    assert_error(bsnap_key_tag(f->s, arn, two, 1), -EACCES, "AccessDeniedException");
+    assert_error(bsnap_key_untag(f->s, arn, rm, 1), -EACCES, "AccessDeniedException");
+    assert_int_equal(bsnap_store_set_account(f->s, OWNER), 0);
+
+    /* gone with the key */
+    assert_int_equal(AS_JSON(json, bsnap_key_deletion_schedule, f->s, id, 7, false), 0);
+    free(json);
+    assert_error(bsnap_key_tag(f->s, id, two, 1), -EPERM, "KMSInvalidStateException");
+    assert_int_equal(keys_deletion_date_set(f->s, id, time_now_ms() - 1), 0);
+    assert_int_equal(keys_expire(f->s), 1);
+    {
+        meta_txn *txn;
+        const void *v;
+        size_t vlen;
+        char k[38] = "t";
+        memcpy(k + 1, id, 36);
+        assert_int_equal(meta_txn_begin(f->s->meta, false, &txn), 0);
+        assert_int_equal(meta_get(txn, T_KEYS, k, 37, &v, &vlen), -ENOENT);
+        meta_txn_abort(txn);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -669,6 +742,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_owners, setup, teardown_fixture),
         cmocka_unit_test_setup_teardown(test_grants, setup, teardown_fixture),
         cmocka_unit_test_setup_teardown(test_deletion, setup, teardown_fixture),
+        cmocka_unit_test_setup_teardown(test_tags, setup, teardown_fixture),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
