@@ -429,6 +429,7 @@ static void info_from_rec(const struct snapshot_rec *r, bsnap_snapshot_info *inf
     info->start_time_ms = r->start_ms;
     info->data_chunks = r->data_chunks;
     info->chunk_size = r->chunk_size;
+    info->encrypted = r->encrypted;
 }
 
 int bsnap_snapshot_get(bsnap_store *s, const char *id, bsnap_snapshot_info *ret_info)

@@ -277,6 +277,10 @@ static void fs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
     /* A reader of its own per open file: it pins the snapshot, so the file
      * keeps its data even if the snapshot is deleted meanwhile. */
     int r = bsnap_reader_open(fs->store, n->snap->id, &reader);
+    if (r < 0 && fs_key_unavailable(fs, n->snap->id)) {
+        fuse_reply_err(req, ENOENT); /* its key went away since the lookup */
+        return;
+    }
     if (r < 0) {
         if (r != -ENOENT) {
             char *msg = fs_engine_message();

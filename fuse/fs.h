@@ -119,6 +119,8 @@ struct fs {
     uint64_t nnodes;
     struct handle *handles; /* open files: closed at teardown if the loop
                              * ends (signal) while files are still open */
+    void *key_logged;       /* tsearch: ids (malloc'd) of the encrypted
+                             * snapshots whose missing key was logged */
 };
 
 /* ---- main.c ---- */
@@ -174,6 +176,17 @@ void snap_unref(struct fs *fs, struct snap *s);
  * Returns 0 (possibly with no partitions) or the reader's error; a failure
  * is not remembered, so a later call tries again. */
 int snap_partitions(struct fs *fs, struct snap *s);
+
+/* Whether completed snapshot @info can be read here: 0 when it is plain or
+ * its key is at hand (a reader opens), -ENOENT when it is encrypted and its
+ * key is not: the snapshot is then absent from the view, and the first
+ * time (per snapshot and mount) the log says why.  Other failures are left
+ * to the read that meets them (0). */
+int tree_key_check(struct fs *fs, const bsnap_snapshot_info *info);
+/* Whether the calling thread's last engine error is a key's (a KMS-style
+ * code: the key is missing, disabled, pending deletion, not granted...);
+ * if so, log it for snapshot @id once per mount, and return true. */
+bool fs_key_unavailable(struct fs *fs, const char *id);
 
 /* Find or make the snap object of completed snapshot @id for the single
  * snapshot mount.  Returns a new reference.  Errors from the engine. */

@@ -162,9 +162,14 @@ int images_list(struct fs *fs, const struct node *dir, struct listing *l, size_t
                 continue;
             /* An image shared with the account lists the devices whose
              * snapshots it may read too (its own, or shared with it), as
-             * lookup finds them; the others are left out. */
-            if (bsnap_snapshot_get(fs->store, m->snapshot_id, &si) == -ENOENT)
+             * lookup finds them, and whose keys are at hand; the others are
+             * left out. */
+            e = bsnap_snapshot_get(fs->store, m->snapshot_id, &si);
+            if (e == -ENOENT || (e == 0 && tree_key_check(fs, &si) < 0)) {
+                e = 0; /* not the account's to read, or its key is not at hand */
                 continue;
+            }
+            e = 0;
             snprintf(name, sizeof(name), "%s.img", device_base(m->device));
             e = listing_add(l, cap, name, S_IFREG, 0);
             if (e == 0)

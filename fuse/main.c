@@ -290,11 +290,17 @@ static int check_store(const bsnap_mount_options *o, bsnap_fuse_error *err)
     if (o->account && (e = bsnap_store_set_account(store, o->account)) < 0)
         fail_engine(err, e);
     else if (o->snapshot_id) {
+        bsnap_reader *r;
         e = bsnap_snapshot_get(store, o->snapshot_id, &info);
         if (e < 0)
             fail_engine(err, e);
         else if (info.state != BSNAP_SNAPSHOT_COMPLETED)
             e = fail(err, -EBUSY, "IncorrectState", "snapshot %s is not completed", o->snapshot_id);
+        else if (info.encrypted &&
+                 (e = bsnap_reader_open_flags(store, o->snapshot_id, BSNAP_READER_NOPIN, &r)) < 0)
+            fail_engine(err, e); /* its key is not at hand: say so now */
+        else if (info.encrypted)
+            bsnap_reader_close(r);
     }
     bsnap_store_close(store);
     return e;

@@ -251,6 +251,56 @@ int tree_snap_get(struct fs *fs, const char *id, struct snap **ret)
     return 0;
 }
 
+/* ---- encrypted snapshots ---- */
+
+static int id_cmp(const void *a, const void *b)
+{
+    return strcmp(a, b);
+}
+
+bool fs_key_unavailable(struct fs *fs, const char *id)
+{
+    const bsnap_error *le = bsnap_last_error();
+    bool first = false;
+
+    /* KMS's codes end so (KeyUnavailableException, DisabledException,
+     * KMSInvalidStateException, AccessDeniedException...); EC2's never do. */
+    if (!le->code[0] || !strstr(le->code, "Exception"))
+        return false;
+    pthread_mutex_lock(&fs->lock);
+    if (!tfind(id, &fs->key_logged, id_cmp)) {
+        char *copy = strdup(id);
+        if (copy && tsearch(copy, &fs->key_logged, id_cmp))
+            first = true;
+        else
+            free(copy);
+    }
+    pthread_mutex_unlock(&fs->lock);
+    if (first) {
+        char *msg = fs_engine_message();
+        fuse_log(FUSE_LOG_WARNING,
+                 "blocksnap: %s: encrypted, and its key is not at hand: not shown: %s (%s)\n", id,
+                 msg ? msg : le->message, le->code);
+        free(msg);
+    }
+    return true;
+}
+
+int tree_key_check(struct fs *fs, const bsnap_snapshot_info *info)
+{
+    bsnap_reader *r;
+
+    if (!info->encrypted)
+        return 0;
+    /* A reader's open unwraps the lineage's data key: the one check of
+     * every reason a key may be out of reach.  No pin: nothing written. */
+    if (bsnap_reader_open_flags(fs->store, info->id, BSNAP_READER_NOPIN, &r) == 0) {
+        bsnap_reader_close(r);
+        return 0;
+    }
+    return fs_key_unavailable(fs, info->id) ? -ENOENT : 0;
+}
+
 /* ---- nodes ---- */
 
 static struct node *node_new(fuse_ino_t ino, fuse_ino_t parent, const char *name,
@@ -501,6 +551,10 @@ int tree_window_node(struct fs *fs, fuse_ino_t parent, const char *name, const c
     /* Only the canonical spelling, and only completed snapshots. */
     if (strcmp(info.id, id) != 0 || info.state != BSNAP_SNAPSHOT_COMPLETED)
         return -ENOENT;
+    if (tree_key_check(fs, &info) < 0) {
+        snap_drop(fs, id);
+        return -ENOENT;
+    }
     struct snap *s = snap_get(fs, &info);
     if (!s)
         return -ENOMEM;
@@ -622,8 +676,8 @@ int tree_list_parts(struct fs *fs, struct listing *l, size_t *cap, const char *i
     char name[BSNAP_DEVICE_NAME_MAX + 16];
     int e = bsnap_snapshot_get(fs->store, id, &info);
 
-    if (e < 0 || info.state != BSNAP_SNAPSHOT_COMPLETED)
-        return 0; /* gone meanwhile: nothing to list */
+    if (e < 0 || info.state != BSNAP_SNAPSHOT_COMPLETED || tree_key_check(fs, &info) < 0)
+        return 0; /* gone meanwhile, or its key is not at hand: nothing to list */
     struct snap *s = snap_get(fs, &info);
     if (!s)
         return -ENOMEM;
@@ -659,6 +713,8 @@ static int list_one(const bsnap_snapshot_entry *ent, void *ud)
         return 0;
     if (fs->single_id && strcmp(ent->info.id, fs->single_id) != 0)
         return 0;
+    if (tree_key_check(fs, &ent->info) < 0)
+        return 0; /* not seen: its snap object, if any, leaves the table */
     snprintf(name, sizeof(name), "%s.img", ent->info.id);
     e = listing_add(w->l, w->cap, name, S_IFREG, 0);
     if (e == 0 && ent->parts_known)
@@ -851,6 +907,7 @@ void tree_free(struct fs *fs)
     tdestroy(fs->by_name, free_node_action);
     tdestroy(fs->by_ino, free_node);
     tdestroy(fs->snaps, free_snap_ref);
-    fs->by_name = fs->by_ino = fs->snaps = NULL;
+    tdestroy(fs->key_logged, free);
+    fs->by_name = fs->by_ino = fs->snaps = fs->key_logged = NULL;
     pthread_mutex_unlock(&fs->lock);
 }

@@ -576,6 +576,10 @@ typedef struct bsnap_snapshot_info {
     int64_t start_time_ms; /**< Unix time, milliseconds */
     uint64_t data_chunks;  /**< non-zero chunks (for st_blocks) */
     uint32_t chunk_size;
+    /** sealed with its lineage's data key (Encrypted): reading it needs
+     * that key at hand (a reader's open fails with the key's KMS-style
+     * error otherwise) */
+    bool encrypted;
 } bsnap_snapshot_info;
 
 /** Fill @ret_info for snapshot @id.

@@ -1,0 +1,92 @@
+#!/usr/bin/env bash
+# fuse-encrypted: encrypted snapshots in the FUSE view.  With the key at
+# hand, an encrypted snapshot's file (and an image's device over it) reads
+# byte for byte like a plain one.  Without it (the key files moved away),
+# the snapshot and the device are absent (ENOENT in lookups, left out of
+# listings) while the plain snapshot stays, and the daemon's log says why
+# once, naming the snapshot and the key's error, however often it is
+# looked up.  The key put back while mounted makes it readable again.  A
+# single-snapshot mount of it without its key is refused before mounting.
+# shellcheck source=../lib/functions.sh
+source "$(dirname "$0")/../lib/functions.sh"
+# shellcheck source=../lib/fuse-functions.sh
+source "$(dirname "$0")/../lib/fuse-functions.sh"
+requires cmp python3
+
+fuse_assert_clean
+KEYS=$XDG_CONFIG_HOME/blocksnap/keys
+
+# absent PATH: PATH does not exist (ENOENT), not an error of another kind.
+absent() {
+    python3 - "$1" <<'EOF'
+import errno, os, sys
+try:
+    os.stat(sys.argv[1])
+except OSError as e:
+    sys.exit(0 if e.errno == errno.ENOENT else "%s: %s" % (sys.argv[1], e))
+sys.exit("%s exists" % sys.argv[1])
+EOF
+}
+listing() { ls "$1" | sort | tr '\n' ' ' | sed 's/ $//'; }
+
+step "a plain and an encrypted snapshot, an image over the encrypted one"
+head -c $((512 << 10)) /dev/urandom >"$T/plain.img"
+python3 -c 'import sys; sys.stdout.write("".join("secret line %d\n" % i for i in range(60000)))' \
+    >"$T/secret.img"
+truncate -s 1M "$T/secret.img"
+P=$(snapshot_create "$T/plain.img")
+E=$(snapshot_create "$T/secret.img" --encrypted)
+bs describe-snapshots --snapshot-ids "$E" >"$T/e.json"
+assert_eq "$(json_get Snapshots.0.Encrypted "$T/e.json")" true "the snapshot is encrypted"
+bs register-image --name secret --no-boot-check \
+    --block-device-mappings "DeviceName=/dev/xvda,Ebs={SnapshotId=$E}" >"$T/reg.json"
+A=$(json_get ImageId "$T/reg.json")
+[ -d "$KEYS" ] || die "no key directory at $KEYS"
+mkdir "$T/mnt"
+
+step "with the key: both read byte for byte"
+fuse_mount "$T/mnt"
+assert_eq "$(listing "$T/mnt/snapshots")" "$(printf '%s\n' "$P.img" "$E.img" | sort |
+    tr '\n' ' ' | sed 's/ $//')" "both snapshots"
+assert_same_file "$T/mnt/snapshots/$E.img" "$T/secret.img"
+assert_same_file "$T/mnt/images/$A/xvda.img" "$T/secret.img"
+assert_same_file "$T/mnt/snapshots/$P.img" "$T/plain.img"
+fuse_unmount "$T/mnt"
+if grep -q "$E" "$FUSE_LOG"; then
+    die "the mount with the key logged about $E: $(cat "$FUSE_LOG")"
+fi
+
+step "without the key: absent, the plain one stays, the log says why once"
+mv "$KEYS" "$T/keys.away"
+fuse_mount "$T/mnt"
+assert_eq "$(listing "$T/mnt/snapshots")" "$P.img" "only the plain snapshot"
+absent "$T/mnt/snapshots/$E.img" || die "the encrypted snapshot is not ENOENT"
+absent "$T/mnt/images/$A/xvda.img" || die "the image's encrypted device is not ENOENT"
+assert_eq "$(listing "$T/mnt/images/$A")" "manifest.json" "the image without its device"
+assert_same_file "$T/mnt/snapshots/$P.img" "$T/plain.img"
+for _ in 1 2 3; do
+    ls "$T/mnt/snapshots" "$T/mnt/images/$A" >/dev/null
+    absent "$T/mnt/snapshots/$E.img"
+done
+n=$(grep -c "$E" "$FUSE_LOG" || true)
+assert_eq "$n" 1 "log lines naming $E"
+grep "$E" "$FUSE_LOG" | grep -q "KeyUnavailableException" ||
+    die "the log line does not name the key's error: $(grep "$E" "$FUSE_LOG")"
+info "log: $(grep "$E" "$FUSE_LOG")"
+
+step "the key put back while mounted: readable again"
+mv "$T/keys.away" "$KEYS"
+assert_same_file "$T/mnt/snapshots/$E.img" "$T/secret.img"
+assert_eq "$(listing "$T/mnt/images/$A")" "manifest.json xvda.img" "the device is back"
+fuse_unmount "$T/mnt"
+
+step "a single-snapshot mount without the key is refused before mounting"
+mv "$KEYS" "$T/keys.away"
+expect_fail KeyUnavailableException 1 bs mount "$T/mnt" --snapshot-id "$E" --foreground
+stderr_contains "$E"
+! is_mounted "$T/mnt" || die "mounted although refused"
+mv "$T/keys.away" "$KEYS"
+
+fuse_assert_clean
+assert_verify_ok
+echo "fuse-encrypted: OK"
