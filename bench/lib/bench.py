@@ -14,6 +14,7 @@ import os
 import platform
 import random
 import shutil
+import signal
 import socket
 import statistics
 import subprocess
@@ -32,7 +33,7 @@ import workload as W  # noqa: E402
 
 SCENARIOS = ["full", "rescan", "change1", "change10", "addel", "cbt", "bytes", "restore",
              "fuse-seq", "fuse-rand", "rss", "chain", "sparse", "machine", "scale", "align",
-             "chunksize", "catalog", "encrypt"]
+             "chunksize", "copy", "catalog", "encrypt"]
 # Scenarios that run only when asked for, and alone (catalog.py, encrypt.py).
 ALONE = {"catalog", "encrypt"}
 # Scenarios that are figures of others.
@@ -822,6 +823,161 @@ class Bench:
                              made=how, **r)
             os.unlink(self.disk)
 
+    def copy(self, tool):
+        """Blocksnap only: copy-image of the workload image (base.img) from
+        one region to another on the same disk, against restoring the same
+        snapshot; the second copy, of the image after the 1 % change
+        (v1.img), against the bytes that change stored; and copies killed
+        with SIGKILL at --copy-kills random moments, each resumed by the same
+        command.  What a resume re-sends is measured from outside: the bytes
+        the killed run and its resume read (rchar of /proc/PID/io, read after
+        the process ended and before it is reaped), less what one
+        uninterrupted copy reads."""
+        src = self.repo(tool, "copy-src")
+        dst = self.repo(tool, "copy-dst")
+        cfg = os.path.join(self.work, "copy-config")
+        os.makedirs(os.path.join(cfg, "blocksnap"), exist_ok=True)
+        with open(os.path.join(cfg, "blocksnap", "config"), "w") as f:
+            f.write("[region bench-src]\nstore_path = %s\n" % src)
+        env = dict(os.environ, XDG_CONFIG_HOME=cfg)
+        out = os.path.join(self.work, "copy-restored.img")
+
+        def cli(repo, *args):
+            return [tool.binary, "--store", repo] + list(args)
+
+        def image_of(repo, snap, name):
+            _, o = T.run(cli(repo, "register-image", "--name", name, "--no-boot-check",
+                             "--block-device-mappings",
+                             "DeviceName=/dev/xvda,Ebs={SnapshotId=%s}" % snap), rss=False)
+            return json.loads(o)["ImageId"]
+
+        def copy_argv(ami, name):
+            return cli(dst, "copy-image", "--source-region", "bench-src", "--source-image-id",
+                       ami, "--name", name, "--quiet")
+
+        def timed_copy(ami, name):
+            """One copy-image: (seconds, rchar, image id, cpu seconds)."""
+            t0 = time.perf_counter()
+            p = subprocess.Popen(copy_argv(ami, name), env=env, stdout=subprocess.PIPE,
+                                 stderr=subprocess.PIPE, start_new_session=True)
+            rchar, cpu = wait_rchar(p.pid)
+            secs = time.perf_counter() - t0
+            o, e = p.communicate()
+            if p.returncode != 0:
+                raise T.Failed("copy-image exited %d: %s" % (p.returncode, e.decode()[-500:]))
+            return secs, rchar, json.loads(o)["ImageId"], cpu
+
+        def store_bytes(repo):
+            _, o = T.run(cli(repo, "describe-store"), rss=False)
+            return json.loads(o)["PackBytes"]
+
+        def count(repo, what, key):
+            _, o = T.run(cli(repo, "describe-" + what), rss=False)
+            return len(json.loads(o)[key])
+
+        def verify(repo, when):
+            try:
+                T.run(cli(repo, "verify"), rss=False)
+            except T.Failed as e:
+                raise T.Failed("verify of the destination %s: %s" % (when, e))
+
+        def restores_as(repo, ami, ref):
+            _, o = T.run(cli(repo, "describe-images", "--image-ids", ami), rss=False)
+            snap = json.loads(o)["Images"][0]["BlockDeviceMappings"][0]["Ebs"]["SnapshotId"]
+            T.run(cli(repo, "create-volume", "--snapshot-id", snap, "--path", out, "--force",
+                      "--quiet"), rss=False)
+            ok = same(self.img(ref), out)
+            os.unlink(out)
+            return ok
+
+        for rep in range(self.a.reps):
+            # a fresh source region each run: the 1 % change is new there
+            self.put("base.img")
+            if os.path.exists(src):
+                shutil.rmtree(src)
+            tool.init(src)
+            _, full = tool.backup([self.disk], "copy")
+            ami1 = image_of(src, full[self.disk], "bench-base")
+            fig = {"load_before": os.getloadavg()[0]}
+            # restore of the same snapshot, in the source region
+            warm(src, memory=W.allocated_bytes(self.img("base.img")))
+            m = tool.restore(full, {self.disk: out})
+            if not same(self.img("base.img"), out):
+                self.fail_wrong("copy", "blocksnap", "restored image differs from base.img")
+            os.unlink(out)
+            fig.update(restore_secs=m.secs)
+            # the first copy, into a fresh region
+            if os.path.exists(dst):
+                shutil.rmtree(dst)
+            T.run(cli(dst, "create-store"), rss=False)
+            warm(src, memory=W.allocated_bytes(self.img("base.img")))
+            secs, rchar, c1, cpu = timed_copy(ami1, "bench-copy")
+            fig.update(copy_secs=secs, copy_cpu_secs=cpu, copy_read=rchar,
+                       copy_pack_bytes=store_bytes(dst))
+            if not restores_as(dst, c1, "base.img"):
+                self.fail_wrong("copy", "blocksnap", "the copy restores differently")
+            # the 1 % change, snapshotted in the source, then copied again
+            self.put("v1.img")
+            pb = store_bytes(src)
+            warm(self.disk, src, memory=W.allocated_bytes(self.disk))
+            _, v1 = tool.backup([self.disk], "change1")
+            fig["change1_pack_bytes"] = store_bytes(src) - pb
+            ami2 = image_of(src, v1[self.disk], "bench-v1")
+            pb = store_bytes(dst)
+            warm(src, dst)
+            secs2, rchar2, c2, _ = timed_copy(ami2, "bench-copy-v1")
+            fig.update(copy2_secs=secs2, copy2_read=rchar2, copy2_pack_bytes=store_bytes(dst) - pb)
+            if not restores_as(dst, c2, "v1.img"):
+                self.fail_wrong("copy", "blocksnap", "the second copy restores differently")
+            self.put("base.img")
+            fig["load_after"] = os.getloadavg()[0]
+            self.res.add("copy", "blocksnap", **fig)
+            log("copy: restore %.1fs, copy %.1fs, second copy %.2fs (%d pack bytes, the 1 %% "
+                "change stored %d)" % (m.secs, secs, secs2, fig["copy2_pack_bytes"],
+                                       fig["change1_pack_bytes"]))
+        # kill -9 during copies into a fresh region, each resumed
+        full_secs = med_of(self.res, "copy", "blocksnap", "copy_secs")
+        full_read = med_of(self.res, "copy", "blocksnap", "copy_read")
+        rnd = random.Random(self.a.seed + 20)
+        resent, killed = [], 0
+        for i in range(self.a.copy_kills):
+            if os.path.exists(dst):
+                shutil.rmtree(dst)
+            T.run(cli(dst, "create-store"), rss=False)
+            at = rnd.uniform(0, full_secs)
+            p = subprocess.Popen(copy_argv(ami1, "bench-copy"), env=env,
+                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                 start_new_session=True)
+            time.sleep(at)
+            try:
+                os.kill(p.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            rchar_k, _ = wait_rchar(p.pid)
+            p.wait()
+            killed += p.returncode == -signal.SIGKILL
+            verify(dst, "after a kill at %.2fs" % at)
+            if count(dst, "images", "Images") > 1:
+                raise T.Failed("%d images after a kill" % count(dst, "images", "Images"))
+            secs, rchar_r, cid, _ = timed_copy(ami1, "bench-copy")
+            verify(dst, "after the resume of a kill at %.2fs" % at)
+            n_img, n_snap = count(dst, "images", "Images"), count(dst, "snapshots", "Snapshots")
+            if (n_img, n_snap) != (1, 1):
+                raise T.Failed("after the resume of a kill at %.2fs: %d images, %d snapshots"
+                               % (at, n_img, n_snap))
+            resent.append(max(0, rchar_k + rchar_r - full_read))
+            log("copy: killed at %.2fs (%s), resumed in %.1fs: re-sent %.1f MiB"
+                % (at, "killed" if p.returncode == -signal.SIGKILL else "had finished", secs,
+                   resent[-1] / W.MIB))
+        if resent:
+            if not restores_as(dst, cid, "base.img"):
+                self.fail_wrong("copy", "blocksnap", "a resumed copy restores differently")
+            self.res.add("copy-kill", "blocksnap", kills=len(resent), killed=killed,
+                         resent_max=max(resent), resent_median=statistics.median(resent),
+                         resent=resent)
+        shutil.rmtree(dst, ignore_errors=True)
+        self.cleanup_repo(src)
+
     def chunksize(self, tool):
         """Blocksnap only: the main figures again in a store of each
         --chunk-sizes size: full snapshot, rescan, the 1 % change (bytes
@@ -990,12 +1146,42 @@ class Bench:
             if tool.name == "blocksnap" and self.want("scale"):
                 self.guarded("scale", tool, lambda: self.scale(tool))
         for tool in self.tools:
+            if tool.name == "blocksnap" and self.want("copy"):
+                log("blocksnap: copy-image between two regions, %d run(s), %d kills"
+                    % (a.reps, a.copy_kills))
+                self.guarded("copy", tool, lambda: self.copy(tool))
+        for tool in self.tools:
             if tool.name == "blocksnap" and self.want("chunksize"):
                 self.guarded("chunksize", tool, lambda: self.chunksize(tool))
         if self.want("align"):
             log("alignment sweep (bench/alignsweep.c, %d MiB file)" % (a.align_size // W.MIB))
             self.align()
         self.elapsed = time.monotonic() - t0
+
+
+def wait_rchar(pid):
+    """Wait for child @pid to end without reaping it and read, from the
+    zombie, what it read (rchar of /proc/PID/io: every byte read(2) and
+    pread(2) returned, page cache or not) and its CPU seconds (all its
+    threads); then leave it for Popen.wait().  Returns (rchar, cpu_secs)."""
+    os.waitid(os.P_PID, pid, os.WEXITED | os.WNOWAIT)
+    rchar, cpu = 0, 0.0
+    try:
+        with open("/proc/%d/io" % pid) as f:
+            for line in f:
+                if line.startswith("rchar:"):
+                    rchar = int(line.split()[1])
+        with open("/proc/%d/stat" % pid) as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        cpu = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError):
+        pass
+    return rchar, cpu
+
+
+def med_of(res, scen, tool, key):
+    vals = [r[key] for r in res.slot(scen, tool)["runs"] if key in r]
+    return statistics.median(vals) if vals else 0
 
 
 def catalog_main(a):
@@ -1130,6 +1316,8 @@ def main(argv=None):
                    "quick 16M)")
     p.add_argument("--chunk-sizes", default="16K,64K,256K",
                    help="store chunk sizes of the chunksize scenario (16K,64K,256K)")
+    p.add_argument("--copy-kills", type=int, help="SIGKILLed and resumed copies of the copy "
+                   "scenario (default 20, quick 5)")
     p.add_argument("--reads", type=int, default=2000, help="random 4 KiB reads per pass (2000)")
     p.add_argument("--tools", default="blocksnap,restic,borg,casync", help="tools to compare")
     p.add_argument("--threads", type=int, default=0, help="blocksnap --threads (0: its default)")
@@ -1157,6 +1345,7 @@ def main(argv=None):
     a.sparse_size = parse_size(a.sparse_size or ("512M" if a.quick else "64G"))
     a.sparse_data = parse_size(a.sparse_data or ("8M" if a.quick else "1G"))
     a.reps = a.reps or (1 if a.quick else 3)
+    a.copy_kills = a.copy_kills if a.copy_kills is not None else (5 if a.quick else 20)
     a.scale_sizes_default = not a.scale_sizes
     if a.scale_sizes:
         a.scale_sizes = sorted({parse_size(x) for x in a.scale_sizes.split(",") if x})

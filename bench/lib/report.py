@@ -30,6 +30,9 @@ COMMANDS = {
                             "blocksnap ... create-volume ...",
         "chunksize": "blocksnap --store REPO create-store --chunk-size SIZE; then backup "
                      "(full, rescan, v1.img), mount",
+        "copy": "blocksnap --store DST copy-image --source-region bench-src --source-image-id "
+                "ID --name NAME --quiet   (config: [region bench-src] store_path = SRC, on the "
+                "same disk; the image: register-image over the snapshot of VOL)",
     },
     "restic": {
         "env": "RESTIC_PASSWORD=bench RESTIC_REPOSITORY=REPO RESTIC_CACHE_DIR=REPO.cache",
@@ -261,6 +264,21 @@ def targets(doc):
         add("chain-" + key.split("_")[0], "%s time flat (within 20 %%) from chain length %d to %d"
             % (what, chain[0], chain[-1]),
             div(med(doc, "chain", hi, key), med(doc, "chain", lo, key)), "<=", 1.2)
+    add("copy-vs-restore", "copy-image of the image between two regions on the same disk >= "
+        "0.5x the throughput of restoring the same snapshot",
+        div(bs("copy", "restore_secs"), bs("copy", "copy_secs")), ">=", 0.5)
+    add("copy2-bytes", "Second copy, after the 1 % change: bytes moved <= 1.1x the bytes the 1 % "
+        "incremental stored", div(bs("copy", "copy2_pack_bytes"), bs("copy", "change1_pack_bytes")),
+        "<=", 1.1, "pack bytes added to the destination / pack bytes the 1 % snapshot added to "
+        "the source")
+    add("copy2-time", "Second copy, after the 1 % change: time <= 10 % of the first copy's",
+        div(bs("copy", "copy2_secs"), bs("copy", "copy_secs")), "<=", 0.1)
+    kills = med(doc, "copy-kill", "blocksnap", "kills")
+    add("copy-kill-resend", "Killed at >= 20 random points and resumed: each resume re-sends "
+        "<= 64 MiB (the largest, MiB)",
+        div(med(doc, "copy-kill", "blocksnap", "resent_max"), MIB), "<=", 64,
+        "%s kills; every destination verified clean, one image and one snapshot after each "
+        "resume" % ("-" if kills is None else "%d" % kills))
     sizes = [x for x in doc["args"].get("scale_sizes", [])
              if med(doc, "scale", "blocksnap@%d" % x, "full_secs") is not None]
     ref = doc["args"]["size"] if doc["args"]["size"] in sizes else (sizes[0] if sizes else None)
@@ -527,6 +545,7 @@ def markdown(doc):
         L.append("")
 
     L.extend(scaling_md(doc))
+    L.extend(copy_md(doc))
     L.extend(chunksize_md(doc))
     L.extend(align_md(doc))
 
@@ -622,6 +641,53 @@ def scaling_md(doc):
             rows.append(r)
         L.append(table(["image", "data GiB", "full snapshot", "no-change rescan", "restore",
                         "runs"], rows))
+        L.append("")
+    return L
+
+
+def copy_md(doc):
+    """The copy scenario: restore against copy-image, the second copy, and
+    the kill trials."""
+    res = doc["results"].get("copy", {}).get("blocksnap")
+    if not res or not res["runs"]:
+        return []
+    size = doc["workload"].get("image_size")
+    m = res["median"]
+    rows = [["restore of the snapshot (source region)", cell(doc, "copy", "blocksnap",
+                                                          "restore_secs", size=size)],
+            ["copy-image into a fresh region", cell(doc, "copy", "blocksnap", "copy_secs",
+                                                    size=size)],
+            ["copy-image, CPU seconds", cell(doc, "copy", "blocksnap", "copy_cpu_secs")],
+            ["copy-image: bytes read from the source (MiB)",
+             cell(doc, "copy", "blocksnap", "copy_read", kind="mib")],
+            ["copy-image: destination pack bytes (MiB)",
+             cell(doc, "copy", "blocksnap", "copy_pack_bytes", kind="mib")],
+            ["1 % change: pack bytes the snapshot added to the source (MiB)",
+             cell(doc, "copy", "blocksnap", "change1_pack_bytes", kind="mib")],
+            ["second copy-image, after the 1 % change", cell(doc, "copy", "blocksnap",
+                                                             "copy2_secs")],
+            ["second copy: pack bytes added to the destination (MiB)",
+             cell(doc, "copy", "blocksnap", "copy2_pack_bytes", kind="mib")],
+            ["second copy: bytes read from the source (MiB)",
+             cell(doc, "copy", "blocksnap", "copy2_read", kind="mib")]]
+    L = ["**Copy** (blocksnap; `copy-image` of an image over the full snapshot of the image "
+         "from one region (store) to a fresh one on the same disk, against `create-volume` of "
+         "the same snapshot; then the 1 %% change snapshotted in the source, registered, and "
+         "copied again; medians of %d run(s); load average %.1f before, %.1f after):"
+         % (len(res["runs"]), m.get("load_before") or 0, m.get("load_after") or 0), ""]
+    L.append(table(["figure", "value"], rows))
+    L.append("")
+    k = doc["results"].get("copy-kill", {}).get("blocksnap")
+    if k and k["runs"]:
+        r = k["runs"][-1]
+        L.append("Killed copies: %d copy-image runs into a fresh region were sent SIGKILL at "
+                 "a random moment of an uninterrupted copy's time (%d were still running), "
+                 "then the same command was run again; each time the destination verified "
+                 "clean after the kill and after the resume, and held one image and one "
+                 "snapshot.  Re-sent by a resume (bytes the killed run and its resume read "
+                 "from the source, less one uninterrupted copy's): median %.1f MiB, largest "
+                 "%.1f MiB."
+                 % (r["kills"], r["killed"], r["resent_median"] / MIB, r["resent_max"] / MIB))
         L.append("")
     return L
 
