@@ -249,8 +249,9 @@ static int token_taken(bsnap_store *s, meta_txn *txn, const char *tok, bool *ret
 }
 
 /* Record @rec pending under token @tok.  A new copy (@fresh) is recorded
- * only if no other run of the same call recorded one since find_earlier():
- * otherwise -EAGAIN (no error set), and the caller looks again. */
+ * only if no other run of the same call recorded one since find_earlier(),
+ * a continued one only if no other run completed it since: otherwise
+ * -EAGAIN (no error set), and the caller looks again. */
 static int record_pending(bsnap_store *s, const struct snapshot_rec *rec, const char *tok,
                           const char *hash, bool fresh)
 {
@@ -263,6 +264,21 @@ static int record_pending(bsnap_store *s, const struct snapshot_rec *rec, const 
         return r;
     if (fresh && ((r = token_taken(s, txn, tok, &taken)) < 0 || taken))
         return r < 0 ? r : -EAGAIN;
+    if (!fresh) {
+        /* continuing: the run that started it may have completed it since
+         * find_earlier(); saving this older pending record over it would
+         * undo that (and the copy would be completed, and its root
+         * referenced, twice) */
+        struct snapshot_rec cur = {0};
+        r = catalog_snapshot_load(txn, rec->id, &cur);
+        bool done = r == 0 && cur.state == BSNAP_SNAPSHOT_COMPLETED;
+        snapshot_rec_clear(&cur);
+        if (r < 0 && r != -ENOENT)
+            return r;
+        bsnap_error_clear();
+        if (done)
+            return -EAGAIN;
+    }
     r = catalog_snapshot_save(txn, rec);
     if (r < 0)
         return r;
@@ -748,9 +764,10 @@ again:
     }
     r = record_pending(s, &rec, tok, hash, state < 0);
     if (r == -EAGAIN) {
-        /* the same call, run at the same time, recorded its copy first:
-         * continue that one (two runs landing the same chunks is safe;
-         * complete_copy() lets the second find it completed) */
+        /* the same call, run at the same time, recorded its copy first
+         * (continue that one: two runs landing the same chunks is safe,
+         * and complete_copy() lets the second find it completed), or
+         * completed it (return it) */
         bsnap_debug("copy", "snapshot %s: another run of the same call started first", srec.id);
         snapshot_rec_clear(&rec);
         snapshot_rec_clear(&parent);
