@@ -11,6 +11,8 @@ work, exit), --reps times, median wall time and the largest peak RSS:
   by-volume-1000     --filters Name=volume-id,... --max-results 1000
   by-tag             --filters Name=tag:batch,Values=K (100 snapshots)
   delete-snapshot    delete-snapshot of a snapshot with a child (re-parent)
+  complete-ids       the ids shell completion offers after --snapshot-id
+                     (blocksnap __complete: every completed snapshot's id)
 
 Wall time is taken without /usr/bin/time (whose own exec costs several
 ms); the peak RSS comes from one more run under it.
@@ -32,6 +34,7 @@ import tools as T
 
 TARGETS = {"describe-one": 0.010, "page-1000": 0.100, "page-1000-next": 0.100,
            "by-volume-1000": 0.100, "by-tag": 0.100, "delete-snapshot": 0.020,
+           "complete-ids": 0.100,
            "mount-ready": 1.0, "list-snapshots": None}  # None: no target, a figure
 RSS_TARGET_KIB = 64 * 1024
 
@@ -130,6 +133,8 @@ def run_one(blocksnap, fill, work, n, reps, log, mount=True):
     if token:
         timed("page-1000-next", lambda i: cli("describe-snapshots", "--max-results", "1000",
                                               "--next-token", token))
+    timed("complete-ids", lambda i: [blocksnap, "__complete", "--store", store,
+                                     "delete-snapshot", "--snapshot-id", ""])
     timed("by-volume-1000", lambda i: cli("describe-snapshots", "--max-results", "1000",
                                           "--filters", "Name=volume-id,Values=" + vol))
     timed("by-tag", lambda i: cli("describe-snapshots", "--filters",
