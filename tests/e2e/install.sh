@@ -169,3 +169,22 @@ if command -v zsh >/dev/null; then
 else
     info "zsh not installed: not parsed"
 fi
+
+step "a Debian package of the same install (cpack -G DEB)"
+if command -v cpack >/dev/null && command -v dpkg-deb >/dev/null && [ -f "$BSNAP_BUILD_DIR/CPackConfig.cmake" ]; then
+    cpack -G DEB --config "$BSNAP_BUILD_DIR/CPackConfig.cmake" -B "$T/deb" >"$T/cpack.log" 2>&1 ||
+        die "cpack failed: $(tail -5 "$T/cpack.log")"
+    deb=("$T"/deb/blocksnap_"$want"_*.deb)
+    [ "${#deb[@]}" -eq 1 ] || die "no blocksnap_${want}_*.deb: $(ls "$T/deb")"
+    dpkg-deb -c "${deb[0]}" >"$T/deb.list"
+    for f in usr/bin/blocksnap usr/share/man/man1/blocksnap.1 usr/lib/systemd/system/blocksnap-mount@.service \
+        usr/share/bash-completion/completions/blocksnap usr/include/blocksnap.h; do
+        grep -q " \./$f\$" "$T/deb.list" || die "the package lacks /$f"
+    done
+    dpkg-deb -f "${deb[0]}" Depends | grep -q liblmdb0 || die "the package lists no dependencies"
+    dpkg-deb --fsys-tarfile "${deb[0]}" | tar -xO ./usr/lib/systemd/system/blocksnap-mount@.service |
+        grep -q '^ExecStart=/usr/bin/blocksnap mount' || die "the packaged unit does not run /usr/bin/blocksnap"
+    info "$(basename "${deb[0]}"): $(wc -l <"$T/deb.list") entries, units under /usr"
+else
+    info "no cpack or dpkg-deb: not packaged"
+fi
