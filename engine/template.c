@@ -183,6 +183,18 @@ static int load_ref(const bsnap_store *s, meta_txn *txn, const bsnap_template_re
     return ref->id ? load_by_id(s, txn, ref->id, ret) : load_by_name(s, txn, ref->name, ret);
 }
 
+/* Check @ref, begin a write transaction (*@ret_txn) and load the template
+ * it names into *@ret: what a call that changes one template starts with. */
+static int begin_ref(bsnap_store *s, const bsnap_template_ref *ref, meta_txn **ret_txn,
+                     json_t **ret)
+{
+    int r = check_ref(ref);
+
+    if (r < 0 || (r = meta_txn_begin(s->meta, true, ret_txn)) < 0)
+        return r;
+    return load_ref(s, *ret_txn, ref, ret);
+}
+
 /* ---- versions ---- */
 
 /* Walk the versions of @id in number order: @fn(version record, @ud) for
@@ -668,11 +680,7 @@ int bsnap_template_modify(bsnap_store *s, const bsnap_template_ref *ref,
     int r;
 
     bsnap_error_clear();
-    if ((r = check_ref(ref)) < 0)
-        return r;
-    if ((r = meta_txn_begin(s->meta, true, &txn)) < 0)
-        return r;
-    if ((r = load_ref(s, txn, ref, &rec)) < 0)
+    if ((r = begin_ref(s, ref, &txn, &rec)) < 0)
         return r;
     const char *id = rstr(rec, "id");
     if ((r = latest_of(txn, id, &latest)) < 0)
@@ -1105,11 +1113,7 @@ int bsnap_template_delete(bsnap_store *s, const bsnap_template_ref *ref, json_t 
     int r;
 
     bsnap_error_clear();
-    if ((r = check_ref(ref)) < 0)
-        return r;
-    if ((r = meta_txn_begin(s->meta, true, &txn)) < 0)
-        return r;
-    if ((r = load_ref(s, txn, ref, &rec)) < 0)
+    if ((r = begin_ref(s, ref, &txn, &rec)) < 0)
         return r;
     const char *id = rstr(rec, "id");
     if ((r = latest_of(txn, id, &latest)) < 0 || (r = delete_versions_of(txn, id)) < 0 ||
