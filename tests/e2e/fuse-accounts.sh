@@ -22,19 +22,6 @@ account_profiles $OWNER ops=$OTHER
 STORE=$XDG_DATA_HOME/blocksnap/local
 fuse_assert_clean
 
-# listing DIR: the names in DIR on one line, sorted ("" when empty).
-listing() { ls "$1" | sort | tr '\n' ' ' | sed 's/ $//'; }
-# absent PATH: PATH does not exist (ENOENT), not an error of another kind.
-absent() {
-    python3 - "$1" <<'EOF'
-import errno, os, sys
-try:
-    os.stat(sys.argv[1])
-except OSError as e:
-    sys.exit(0 if e.errno == errno.ENOENT else "%s: %s" % (sys.argv[1], e))
-sys.exit("%s exists" % sys.argv[1])
-EOF
-}
 # shown_after_refresh: the kernel keeps positive entries for ENTRY_TIMEOUT
 # (1 s); a permission removed is gone for every lookup after that.
 shown_after_refresh() { sleep 1.2; }

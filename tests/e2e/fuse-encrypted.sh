@@ -16,19 +16,6 @@ requires cmp python3
 fuse_assert_clean
 KEYS=$XDG_CONFIG_HOME/blocksnap/keys
 
-# absent PATH: PATH does not exist (ENOENT), not an error of another kind.
-absent() {
-    python3 - "$1" <<'EOF'
-import errno, os, sys
-try:
-    os.stat(sys.argv[1])
-except OSError as e:
-    sys.exit(0 if e.errno == errno.ENOENT else "%s: %s" % (sys.argv[1], e))
-sys.exit("%s exists" % sys.argv[1])
-EOF
-}
-listing() { ls "$1" | sort | tr '\n' ' ' | sed 's/ $//'; }
-
 step "a plain and an encrypted snapshot, an image over the encrypted one"
 head -c $((512 << 10)) /dev/urandom >"$T/plain.img"
 python3 -c 'import sys; sys.stdout.write("".join("secret line %d\n" % i for i in range(60000)))' \

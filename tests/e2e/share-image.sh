@@ -19,13 +19,6 @@ THIRD=444455556666
 account_profiles $OWNER ops=$OTHER far=$THIRD
 STORE=$XDG_DATA_HOME/blocksnap/local
 
-# images ARGS...: the image ids describe-images lists, one a line.
-images() {
-    "$B" describe-images "$@" | python3 -c '
-import json, sys
-for i in json.load(sys.stdin)["Images"]:
-    print(i["ImageId"])'
-}
 # perms IMAGE: the launch permissions as "Group=all" / "UserId=ID" words.
 perms() {
     "$B" describe-image-attribute --image-id "$1" --attribute launchPermission | python3 -c '

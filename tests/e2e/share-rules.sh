@@ -20,13 +20,6 @@ OTHER=111122223333
 account_profiles $OWNER ops=$OTHER
 STORE=$XDG_DATA_HOME/blocksnap/local
 
-# images ARGS...: the image ids describe-images lists, one a line.
-images() {
-    "$B" describe-images "$@" | python3 -c '
-import json, sys
-for i in json.load(sys.stdin)["Images"]:
-    print(i["ImageId"])'
-}
 # nperms IMAGE: how many launch permissions the image has.
 nperms() {
     "$B" describe-image-attribute --image-id "$1" --attribute launchPermission |

@@ -242,6 +242,14 @@ account_profiles() {
     done
 }
 
+# images ARGS...: the image ids describe-images ARGS lists, one a line.
+images() {
+    "$BLOCKSNAP" describe-images "$@" | python3 -c '
+import json, sys
+for i in json.load(sys.stdin)["Images"]:
+    print(i["ImageId"])'
+}
+
 # snapshot_create IMG [ARGS...]: snapshot IMG quietly, print the new id.
 snapshot_create() {
     local img=$1

@@ -150,3 +150,17 @@ EOF
 chunk_size() {
     store_field ChunkSize
 }
+
+# listing DIR: the names in DIR on one line, sorted ("" when empty).
+listing() { ls "$1" | sort | tr '\n' ' ' | sed 's/ $//'; }
+# absent PATH: PATH does not exist (ENOENT), not an error of another kind.
+absent() {
+    python3 - "$1" <<'EOF'
+import errno, os, sys
+try:
+    os.stat(sys.argv[1])
+except OSError as e:
+    sys.exit(0 if e.errno == errno.ENOENT else "%s: %s" % (sys.argv[1], e))
+sys.exit("%s exists" % sys.argv[1])
+EOF
+}
