@@ -98,16 +98,22 @@ static void fs_readlink(fuse_req_t req, fuse_ino_t ino)
 {
     struct fs *fs = fs_of(req);
     struct node *n = tree_node(fs, ino);
-    char target[BSNAP_ID_MAX + 8] = "";
+    char *target;
 
     if (!n || n->kind != NODE_SYMLINK) {
         fuse_reply_err(req, n ? EINVAL : ENOENT);
         return;
     }
+    /* a copy: the target may be replaced meanwhile (a new latest) */
     pthread_mutex_lock(&fs->lock);
-    snprintf(target, sizeof(target), "%s", n->data ? n->data : "");
+    target = strdup(n->data ? n->data : "");
     pthread_mutex_unlock(&fs->lock);
+    if (!target) {
+        fuse_reply_err(req, ENOMEM);
+        return;
+    }
     fuse_reply_readlink(req, target);
+    free(target);
 }
 
 /* ---- read-only: everything that would change something ---- */

@@ -38,17 +38,30 @@
 #include "cache.h"
 
 /* Fixed inodes of the whole-store tree. */
-enum { INO_ROOT = 1, INO_SNAPSHOTS = 2, INO_IMAGES = 3, INO_BYNAME = 4, INO_FIRST_DYNAMIC = 16 };
+enum {
+    INO_ROOT = 1,
+    INO_SNAPSHOTS = 2,
+    INO_IMAGES = 3,
+    INO_BYNAME = 4,
+    INO_VOLUMES = 5,
+    INO_TAGS = 6,
+    INO_FIRST_DYNAMIC = 16
+};
 
 enum node_kind {
-    NODE_ROOT,      /* MOUNT/: snapshots/, images/ */
+    NODE_ROOT,      /* MOUNT/: snapshots/, images/, volumes/, tags/ */
     NODE_SNAPSHOTS, /* snap-….img and snap-….pN of every completed snapshot */
     NODE_IMAGES,    /* images/: ami-…/ and by-name/ (images.c) */
     NODE_FILE,      /* a window of a snapshot's volume */
     NODE_IMAGE,     /* images/ami-…/: manifest.json, DEVICE.img, DEVICE.pN */
     NODE_BYNAME,    /* images/by-name/: NAME -> ../ami-… */
     NODE_MEMFILE,   /* a small file held in memory (manifest.json) */
-    NODE_SYMLINK,   /* by-name/NAME */
+    NODE_SYMLINK,   /* by-name/NAME, volumes/VOL/TIME.img, tags/KEY/VALUE/snap-….img */
+    NODE_VOLUMES,   /* volumes/ (browse.c) */
+    NODE_VOLUME,    /* volumes/VOL/: TIME.img and latest */
+    NODE_TAGS,      /* tags/ */
+    NODE_TAGKEY,    /* tags/KEY/ */
+    NODE_TAGVALUE,  /* tags/KEY/VALUE/ */
 };
 
 struct snap {
@@ -215,6 +228,11 @@ int tree_list_parts(struct fs *fs, struct listing *l, size_t *cap, const char *i
 
 int images_lookup(struct fs *fs, struct node *dir, const char *name, struct node **ret);
 int images_list(struct fs *fs, const struct node *dir, struct listing *l, size_t *cap);
+
+/* ---- browse.c: the volumes/ and tags/ trees ---- */
+
+int browse_lookup(struct fs *fs, struct node *dir, const char *name, struct node **ret);
+int browse_list(struct fs *fs, const struct node *dir, struct listing *l, size_t *cap);
 
 /* ---- fs.c ---- */
 

@@ -10,6 +10,8 @@
  * listing comes from the image's mappings, manifest.json as a memory file,
  * DEVICE.img and DEVICE.pN as NODE_FILE windows of the mapped snapshots
  * (tree_window_node(), what snapshots/ builds), by-name/NAME as symlinks.
+ * browse.c adds volumes/ and tags/: directories and symlinks into
+ * snapshots/.
  */
 #include <errno.h>
 #include <search.h>
@@ -596,6 +598,10 @@ int tree_lookup(struct fs *fs, fuse_ino_t parent, const char *name, struct fuse_
             n = tree_node(fs, INO_SNAPSHOTS);
         else if (strcmp(name, "images") == 0)
             n = tree_node(fs, INO_IMAGES);
+        else if (strcmp(name, "volumes") == 0)
+            n = tree_node(fs, INO_VOLUMES);
+        else if (strcmp(name, "tags") == 0)
+            n = tree_node(fs, INO_TAGS);
         else
             e = -ENOENT;
         break;
@@ -606,6 +612,13 @@ int tree_lookup(struct fs *fs, fuse_ino_t parent, const char *name, struct fuse_
     case NODE_IMAGE:
     case NODE_BYNAME:
         e = images_lookup(fs, dir, name, &n);
+        break;
+    case NODE_VOLUMES:
+    case NODE_VOLUME:
+    case NODE_TAGS:
+    case NODE_TAGKEY:
+    case NODE_TAGVALUE:
+        e = browse_lookup(fs, dir, name, &n);
         break;
     case NODE_FILE:
     case NODE_MEMFILE:
@@ -804,6 +817,10 @@ int tree_list(struct fs *fs, const struct node *dir, struct listing *ret)
             e = listing_add(&l, &cap, "snapshots", S_IFDIR, INO_SNAPSHOTS);
             if (e == 0)
                 e = listing_add(&l, &cap, "images", S_IFDIR, INO_IMAGES);
+            if (e == 0)
+                e = listing_add(&l, &cap, "volumes", S_IFDIR, INO_VOLUMES);
+            if (e == 0)
+                e = listing_add(&l, &cap, "tags", S_IFDIR, INO_TAGS);
             break;
         case NODE_SNAPSHOTS:
             e = list_snapshots(fs, &l, &cap);
@@ -812,6 +829,13 @@ int tree_list(struct fs *fs, const struct node *dir, struct listing *ret)
         case NODE_IMAGE:
         case NODE_BYNAME:
             e = images_list(fs, dir, &l, &cap);
+            break;
+        case NODE_VOLUMES:
+        case NODE_VOLUME:
+        case NODE_TAGS:
+        case NODE_TAGKEY:
+        case NODE_TAGVALUE:
+            e = browse_list(fs, dir, &l, &cap);
             break;
         case NODE_FILE:
         case NODE_MEMFILE:
@@ -870,6 +894,8 @@ int tree_init(struct fs *fs)
         {INO_SNAPSHOTS, INO_ROOT, "snapshots", NODE_SNAPSHOTS},
         {INO_IMAGES, INO_ROOT, "images", NODE_IMAGES},
         {INO_BYNAME, INO_IMAGES, "by-name", NODE_BYNAME},
+        {INO_VOLUMES, INO_ROOT, "volumes", NODE_VOLUMES},
+        {INO_TAGS, INO_ROOT, "tags", NODE_TAGS},
     };
     for (size_t i = 0; e == 0 && !fs->single_id && i < sizeof dirs / sizeof dirs[0]; i++) {
         struct node *d = node_new(dirs[i].ino, dirs[i].parent, dirs[i].name, dirs[i].kind);
