@@ -4,7 +4,8 @@
 # volumes/vol-…/ hold one link per snapshot named by its start time, and
 # latest links the newest; a snapshot taken while mounted shows up and
 # becomes latest, a deleted one vanishes; tags/KEY/VALUE/ link the
-# snapshots with that tag, with '/', '..' and control characters escaped;
+# snapshots with that tag, with '%', '/', '.', '..', control characters and
+# the empty value escaped; a shared or unsafe Name falls back to the id;
 # the image files carry the snapshot's start time; another account sees
 # none of it.
 # shellcheck source=../lib/functions.sh
@@ -48,6 +49,8 @@ VB=$(json_get VolumeId "$T/snapshot.json")
 sleep 1.1 # a later second: names to the second
 head -c 4096 /dev/urandom | dd of="$T/a.img" conv=notrunc status=none
 A2=$(snapshot_create "$T/a.img" --tags Key=env,Value=prod)
+bs create-tags --resources "$A2" --tags "Key=ctl,Value=$(printf 'a\tb')" Key=e,Value= \
+    Key=100%,Value=.
 bs create-tags --resources "$VA" --tags Key=Name,Value=web
 NA1=$(time_name "$A1")
 NA2=$(time_name "$A2")
@@ -72,10 +75,14 @@ assert_eq "$(stat -c %Z "$T/mnt/snapshots/$A2.img")" "$(start_epoch "$A2")" "cti
 assert_eq "$(stat -L -c %Y "$T/mnt/volumes/web/latest")" "$(start_epoch "$A2")" "through latest"
 
 step "tags/: a folder per key and value, '/' and '..' escaped"
-assert_eq "$(listing "$T/mnt/tags")" "env path" "the keys"
+assert_eq "$(listing "$T/mnt/tags")" "$(sorted 100%25 ctl e env path)" "the keys ('%' escaped)"
 assert_eq "$(listing "$T/mnt/tags/env")" "%2E%2E prod" "env's values ('..' escaped)"
 assert_eq "$(listing "$T/mnt/tags/env/prod")" "$(sorted "$A1.img" "$A2.img")" "env=prod"
 assert_eq "$(listing "$T/mnt/tags/path")" "a%2Fb" "'/' escaped"
+assert_eq "$(listing "$T/mnt/tags/ctl")" "a%09b" "a control character escaped"
+assert_eq "$(listing "$T/mnt/tags/e")" "%" "the empty value: a lone %"
+assert_eq "$(listing "$T/mnt/tags/100%25")" "%2E" "'.' escaped"
+assert_eq "$(readlink "$T/mnt/tags/e/%/$A2.img")" "../../../snapshots/$A2.img" "under the empty value"
 assert_eq "$(readlink "$T/mnt/tags/path/a%2Fb/$A1.img")" "../../../snapshots/$A1.img" "a tag link"
 assert_same_file "$T/mnt/tags/env/%2E%2E/$B1.img" "$T/b.img"
 absent "$T/mnt/tags/env/prod/$B1.img" || die "a snapshot under another value"
