@@ -601,7 +601,9 @@ const struct verb verbs[] = {
      "MOUNTPOINT [--foreground] [--allow-other] [--cache-size SIZE] [--snapshot-id ID]",
      mount_options, 1,
      "MOUNTPOINT/snapshots/ holds snap-ID.img for every completed snapshot and snap-ID.pN for "
-     "each partition of its MBR or GPT table; images/ is for machine images.  The view is the "
+     "each partition of its MBR or GPT table; images/ is for machine images; volumes/VOL/ links "
+     "each snapshot of a volume by its start time (VOL: its Name tag, or its id) and latest "
+     "the newest; tags/KEY/VALUE/ links the snapshots with that tag.  The view is the "
      "profile's account's: what it owns and what is shared with it.  Snapshots created, "
      "deleted or shared while mounted appear or vanish within a second; an open file keeps "
      "its data until closed.  Daemonizes unless --foreground.  With --snapshot-id, a "
