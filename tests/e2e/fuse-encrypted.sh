@@ -2,8 +2,9 @@
 # fuse-encrypted: encrypted snapshots in the FUSE view.  With the key at
 # hand, an encrypted snapshot's file (and an image's device over it) reads
 # byte for byte like a plain one.  Without it (the key files moved away),
-# the snapshot and the device are absent (ENOENT in lookups, left out of
-# listings) while the plain snapshot stays, and the daemon's log says why
+# the snapshot, the device and its volumes/ and tags/ links are absent
+# (ENOENT in lookups, left out of listings) while the plain snapshot stays,
+# and the daemon's log says why
 # once, naming the snapshot and the key's error, however often it is
 # looked up.  The key put back while mounted makes it readable again.  A
 # single-snapshot mount of it without its key is refused before mounting.
@@ -22,7 +23,9 @@ python3 -c 'import sys; sys.stdout.write("".join("secret line %d\n" % i for i in
     >"$T/secret.img"
 truncate -s 1M "$T/secret.img"
 P=$(snapshot_create "$T/plain.img")
-E=$(snapshot_create "$T/secret.img" --encrypted)
+VP=$(json_get VolumeId "$T/snapshot.json")
+E=$(snapshot_create "$T/secret.img" --encrypted --tags Key=kind,Value=secret)
+VE=$(json_get VolumeId "$T/snapshot.json")
 bs describe-snapshots --snapshot-ids "$E" >"$T/e.json"
 assert_eq "$(json_get Snapshots.0.Encrypted "$T/e.json")" true "the snapshot is encrypted"
 bs register-image --name secret --no-boot-check \
@@ -38,6 +41,10 @@ assert_eq "$(listing "$T/mnt/snapshots")" "$(printf '%s\n' "$P.img" "$E.img" | s
 assert_same_file "$T/mnt/snapshots/$E.img" "$T/secret.img"
 assert_same_file "$T/mnt/images/$A/xvda.img" "$T/secret.img"
 assert_same_file "$T/mnt/snapshots/$P.img" "$T/plain.img"
+assert_eq "$(listing "$T/mnt/volumes")" "$(printf '%s\n' "$VP" "$VE" | sort |
+    tr '\n' ' ' | sed 's/ $//')" "both volumes"
+assert_same_file "$T/mnt/volumes/$VE/latest" "$T/secret.img"
+assert_same_file "$T/mnt/tags/kind/secret/$E.img" "$T/secret.img"
 fuse_unmount "$T/mnt"
 if grep -q "$E" "$FUSE_LOG"; then
     die "the mount with the key logged about $E: $(cat "$FUSE_LOG")"
@@ -51,8 +58,12 @@ absent "$T/mnt/snapshots/$E.img" || die "the encrypted snapshot is not ENOENT"
 absent "$T/mnt/images/$A/xvda.img" || die "the image's encrypted device is not ENOENT"
 assert_eq "$(listing "$T/mnt/images/$A")" "manifest.json" "the image without its device"
 assert_same_file "$T/mnt/snapshots/$P.img" "$T/plain.img"
+assert_eq "$(listing "$T/mnt/volumes")" "$VP" "only the plain snapshot's volume"
+absent "$T/mnt/volumes/$VE" || die "the encrypted snapshot's volume is not ENOENT"
+assert_eq "$(listing "$T/mnt/tags")" "" "no tag of the encrypted snapshot"
+absent "$T/mnt/tags/kind" || die "the encrypted snapshot's tag is not ENOENT"
 for _ in 1 2 3; do
-    ls "$T/mnt/snapshots" "$T/mnt/images/$A" >/dev/null
+    ls "$T/mnt/snapshots" "$T/mnt/images/$A" "$T/mnt/volumes" "$T/mnt/tags" >/dev/null
     absent "$T/mnt/snapshots/$E.img"
 done
 n=$(grep -c "$E" "$FUSE_LOG" || true)
@@ -65,6 +76,7 @@ step "the key put back while mounted: readable again"
 mv "$T/keys.away" "$KEYS"
 assert_same_file "$T/mnt/snapshots/$E.img" "$T/secret.img"
 assert_eq "$(listing "$T/mnt/images/$A")" "manifest.json xvda.img" "the device is back"
+assert_same_file "$T/mnt/volumes/$VE/latest" "$T/secret.img"
 fuse_unmount "$T/mnt"
 
 step "a single-snapshot mount without the key is refused before mounting"
