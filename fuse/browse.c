@@ -17,12 +17,15 @@
  * (0x01 to 0x1f, 0x7f) is %XX in upper-case hex, "." is %2E, ".." is
  * %2E%2E, and the empty string is a lone %.
  *
- * Like snapshots/, both trees are computed from the store at every lookup
- * and opendir (one describe of the snapshots and volumes the mounting
- * account may see: its own and those shared with it; another account's
- * snapshot is under its volume id and under no tag, as its tags are the
- * owner's alone), so snapshots taken or deleted while mounted appear or
- * vanish within ENTRY_TIMEOUT.  Encrypted snapshots whose key is not at
+ * Like snapshots/, both trees are computed from the store (one describe of
+ * the snapshots and volumes the mounting account may see: its own and those
+ * shared with it; another account's snapshot is under its volume id and
+ * under no tag, as its tags are the owner's alone): afresh at every
+ * opendir, and for a lookup from the last catalog loaded when it is younger
+ * than CATALOG_TTL_MS and has the name (else afresh), so that `ls -l` of a
+ * folder of N links costs one load, not N.  So snapshots taken while
+ * mounted appear at once (and latest, looked up afresh every time, names
+ * them), and deleted ones vanish within ENTRY_TIMEOUT plus CATALOG_TTL_MS.  Encrypted snapshots whose key is not at
  * hand are left out, as in snapshots/.
  */
 #include <errno.h>
@@ -58,7 +61,12 @@ struct cat_vol {
     size_t first, n; /* its snapshots: cat.snaps[first .. first + n), oldest first */
 };
 
+/* How long a lookup may use the last catalog loaded. */
+#define CATALOG_TTL_MS 1000
+
 struct catalog {
+    unsigned refs;     /* under fs->lock */
+    int64_t loaded_ms; /* CLOCK_MONOTONIC */
     json_t *doc;
     struct cat_snap *snaps;
     size_t nsnaps;
@@ -68,12 +76,33 @@ struct catalog {
 
 static void catalog_free(struct catalog *c)
 {
+    if (!c)
+        return;
     for (size_t i = 0; i < c->nvols; i++)
         free(c->vols[i].name);
     free(c->vols);
     free(c->snaps);
     json_decref(c->doc);
-    memset(c, 0, sizeof(*c));
+    free(c);
+}
+
+static int64_t now_ms(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (int64_t)t.tv_sec * 1000 + t.tv_nsec / 1000000;
+}
+
+static void catalog_unref(struct fs *fs, struct catalog *c)
+{
+    bool last;
+    if (!c)
+        return;
+    pthread_mutex_lock(&fs->lock);
+    last = --c->refs == 0;
+    pthread_mutex_unlock(&fs->lock);
+    if (last)
+        catalog_free(c);
 }
 
 static int snap_order(const void *a, const void *b)
@@ -153,13 +182,13 @@ static char *volume_dir_name(json_t *vols, const char *id)
 }
 
 /* The completed snapshots the account may see (and read), by volume. */
-static int catalog_load(struct fs *fs, struct catalog *c)
+static int catalog_fill(struct fs *fs, struct catalog *c)
 {
     json_t *vdoc = NULL, *o;
     size_t i, cap;
     int e;
 
-    memset(c, 0, sizeof(*c));
+    c->loaded_ms = now_ms();
     if (bsnap_snapshot_describe(fs->store, NULL, &c->doc) < 0)
         return -EIO;
     json_t *arr = json_object_get(c->doc, "Snapshots");
@@ -221,6 +250,50 @@ static int catalog_load(struct fs *fs, struct catalog *c)
     }
     json_decref(vdoc);
     return e;
+}
+
+/* A catalog loaded now, which also replaces the one kept for lookups.
+ * Returns a new reference. */
+static int catalog_load(struct fs *fs, struct catalog **ret)
+{
+    struct catalog *c = calloc(1, sizeof(*c)), *old;
+    int e = c ? catalog_fill(fs, c) : -ENOMEM;
+    if (e < 0) {
+        catalog_free(c);
+        return e;
+    }
+    c->refs = 2; /* the caller's and fs->browse's */
+    pthread_mutex_lock(&fs->lock);
+    old = fs->browse;
+    fs->browse = c;
+    pthread_mutex_unlock(&fs->lock);
+    catalog_unref(fs, old);
+    *ret = c;
+    return 0;
+}
+
+/* The catalog kept for lookups while younger than CATALOG_TTL_MS (a new
+ * reference), or NULL. */
+static struct catalog *catalog_recent(struct fs *fs)
+{
+    struct catalog *c;
+    pthread_mutex_lock(&fs->lock);
+    c = fs->browse;
+    if (c && now_ms() - c->loaded_ms < CATALOG_TTL_MS)
+        c->refs++;
+    else
+        c = NULL;
+    pthread_mutex_unlock(&fs->lock);
+    return c;
+}
+
+void browse_free(struct fs *fs)
+{
+    pthread_mutex_lock(&fs->lock);
+    struct catalog *c = fs->browse;
+    fs->browse = NULL;
+    pthread_mutex_unlock(&fs->lock);
+    catalog_unref(fs, c);
 }
 
 static const struct cat_vol *find_volume(const struct catalog *c, const char *name)
@@ -293,8 +366,8 @@ static int dir_node(struct fs *fs, struct node *dir, const char *name, enum node
     return *ret ? 0 : -ENOMEM;
 }
 
-static int lookup_locked_catalog(struct fs *fs, struct catalog *c, struct node *dir,
-                                 const char *name, struct node **ret)
+static int lookup_in_catalog(struct fs *fs, struct catalog *c, struct node *dir, const char *name,
+                             struct node **ret)
 {
     char target[BSNAP_ID_MAX + 32];
     const struct cat_vol *v;
@@ -347,11 +420,19 @@ static int lookup_locked_catalog(struct fs *fs, struct catalog *c, struct node *
 
 int browse_lookup(struct fs *fs, struct node *dir, const char *name, struct node **ret)
 {
-    struct catalog c;
-    int e = catalog_load(fs, &c);
-    if (e == 0)
-        e = lookup_locked_catalog(fs, &c, dir, name, ret);
-    catalog_free(&c);
+    /* latest is always answered from a fresh catalog: the newest may be
+     * a snapshot taken a moment ago */
+    bool fresh = dir->kind == NODE_VOLUME && strcmp(name, "latest") == 0;
+    struct catalog *c = fresh ? NULL : catalog_recent(fs);
+    int e = c ? lookup_in_catalog(fs, c, dir, name, ret) : -ENOENT;
+    if (!c || e == -ENOENT) {
+        catalog_unref(fs, c);
+        c = NULL;
+        e = catalog_load(fs, &c);
+        if (e == 0)
+            e = lookup_in_catalog(fs, c, dir, name, ret);
+    }
+    catalog_unref(fs, c);
     return e;
 }
 
@@ -401,7 +482,7 @@ static int list_tags(const struct catalog *c, const struct node *dir, const stru
 
 int browse_list(struct fs *fs, const struct node *dir, struct listing *l, size_t *cap)
 {
-    struct catalog c;
+    struct catalog *c = NULL;
     const struct cat_vol *v;
     const struct node *up = NULL;
     int e = catalog_load(fs, &c);
@@ -409,28 +490,28 @@ int browse_list(struct fs *fs, const struct node *dir, struct listing *l, size_t
     if (e == 0 && dir->kind == NODE_TAGVALUE && !(up = tree_node(fs, dir->parent)))
         e = -ENOENT;
     if (e < 0) {
-        catalog_free(&c);
+        catalog_unref(fs, c);
         return e;
     }
     switch (dir->kind) {
     case NODE_VOLUMES:
-        for (size_t i = 0; i < c.nvols && e == 0; i++)
-            e = listing_add(l, cap, c.vols[i].name, S_IFDIR, 0);
+        for (size_t i = 0; i < c->nvols && e == 0; i++)
+            e = listing_add(l, cap, c->vols[i].name, S_IFDIR, 0);
         break;
     case NODE_VOLUME:
-        if (!(v = find_volume(&c, dir->name))) {
+        if (!(v = find_volume(c, dir->name))) {
             e = -ENOENT;
             break;
         }
         for (size_t i = v->first; i < v->first + v->n && e == 0; i++)
-            e = listing_add(l, cap, c.snaps[i].name, S_IFLNK, 0);
+            e = listing_add(l, cap, c->snaps[i].name, S_IFLNK, 0);
         if (e == 0)
             e = listing_add(l, cap, "latest", S_IFLNK, 0);
         break;
     default:
-        e = list_tags(&c, dir, up, l, cap);
+        e = list_tags(c, dir, up, l, cap);
         break;
     }
-    catalog_free(&c);
+    catalog_unref(fs, c);
     return e;
 }

@@ -134,6 +134,7 @@ struct fs {
                              * ends (signal) while files are still open */
     void *key_logged;       /* tsearch: ids (malloc'd) of the encrypted
                              * snapshots whose missing key was logged */
+    struct catalog *browse; /* browse.c: the last catalog loaded, under fs->lock */
 };
 
 /* ---- main.c ---- */
@@ -233,6 +234,8 @@ int images_list(struct fs *fs, const struct node *dir, struct listing *l, size_t
 
 int browse_lookup(struct fs *fs, struct node *dir, const char *name, struct node **ret);
 int browse_list(struct fs *fs, const struct node *dir, struct listing *l, size_t *cap);
+/* Drop the catalog kept for lookups (at teardown). */
+void browse_free(struct fs *fs);
 
 /* ---- fs.c ---- */
 

@@ -929,6 +929,7 @@ static void free_snap_ref(void *p)
 
 void tree_free(struct fs *fs)
 {
+    browse_free(fs);
     pthread_mutex_lock(&fs->lock);
     tdestroy(fs->by_name, free_node_action);
     tdestroy(fs->by_ino, free_node);
