@@ -334,7 +334,10 @@ static void text_any(struct render_buf *b, const json_t *item, const char *ident
 int json_emit(const json_t *doc, const char *title, char **ret_text)
 {
     struct render_buf b = {0};
-    char *s = json_dumps(doc, JSON_INDENT(4) | JSON_PRESERVE_ORDER | JSON_ENCODE_ANY);
+    /* 15 significant digits: a ratio rounded to 1.08 prints as 1.08, not
+     * as the 17 digits of the nearest double (1.0800000000000001) */
+    char *s = json_dumps(doc, JSON_INDENT(4) | JSON_PRESERVE_ORDER | JSON_ENCODE_ANY |
+                                  JSON_REAL_PRECISION(15));
 
     (void)title;
     if (!s)
@@ -385,4 +388,23 @@ int bsf_render(const json_t *doc, const char *format, const char *title, char **
     if (r < 0)
         return front_fail(r, "InternalError", "out of memory rendering output");
     return 0;
+}
+
+const char *bsf_size_text(uint64_t bytes, char buf[BSF_SIZE_TEXT_MAX])
+{
+    static const char *const units[] = {"B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB"};
+    double v = (double)bytes;
+    size_t u = 0;
+
+    if (bytes < 1024) {
+        snprintf(buf, BSF_SIZE_TEXT_MAX, "%u B", (unsigned)bytes);
+        return buf;
+    }
+    /* 1023.95 KiB would print as "1024.0 KiB": the next unit says it */
+    while (v >= 1023.95 && u + 1 < sizeof units / sizeof units[0]) {
+        v /= 1024;
+        u++;
+    }
+    snprintf(buf, BSF_SIZE_TEXT_MAX, "%.1f %s", v, units[u]);
+    return buf;
 }

@@ -9,6 +9,18 @@
 
 #include "cmd.h"
 
+/* The one-line summary of a copy on stderr, sizes for people. */
+static void print_copy_summary(const char *id, const bsnap_snapshot_stats *st)
+{
+    char rd[BSF_SIZE_TEXT_MAX], stored[BSF_SIZE_TEXT_MAX];
+
+    fprintf(stderr,
+            "blocksnap: %s: read %s from the source, stored %s new; chunks %" PRIu64
+            " new, %" PRIu64 " reused, %" PRIu64 " zero\n",
+            id, bsf_size_text(st->read_bytes, rd), bsf_size_text(st->new_bytes, stored),
+            st->new_chunks, st->reused_chunks, st->zero_chunks);
+}
+
 /* The source store: --source-store DIR or --source-region NAME, opened
  * read-only (a shared lock: its other readers and writers go on).  The
  * destination (cli->store) is open already: when the source is the same
@@ -107,11 +119,7 @@ int cmd_copy_snapshot(struct cli *cli, const struct args *a)
     }
     r = output_doc(cli, doc);
     if (!cli->quiet)
-        fprintf(stderr,
-                "blocksnap: %s: read %" PRIu64 " bytes from the source, stored %" PRIu64
-                " bytes new; chunks %" PRIu64 " new, %" PRIu64 " reused, %" PRIu64 " zero\n",
-                id, stats.read_bytes, stats.new_bytes, stats.new_chunks, stats.reused_chunks,
-                stats.zero_chunks);
+        print_copy_summary(id, &stats);
 out:
     json_decref(doc);
     if (own_src)
@@ -159,11 +167,7 @@ int cmd_copy_image(struct cli *cli, const struct args *a)
     }
     r = output_doc(cli, doc);
     if (!cli->quiet)
-        fprintf(stderr,
-                "blocksnap: %s: read %" PRIu64 " bytes from the source, stored %" PRIu64
-                " bytes new; chunks %" PRIu64 " new, %" PRIu64 " reused, %" PRIu64 " zero\n",
-                id, stats.read_bytes, stats.new_bytes, stats.new_chunks, stats.reused_chunks,
-                stats.zero_chunks);
+        print_copy_summary(id, &stats);
 out:
     json_decref(doc);
     if (own_src)

@@ -13,10 +13,10 @@ static void print_summary(const char *id, const bsnap_snapshot_stats *st, int64_
     char vol[32], rd[32], stored[32], rate[32];
     double secs = (double)ms / 1000;
 
-    output_bytes(vol, sizeof vol, st->volume_bytes);
-    output_bytes(rd, sizeof rd, st->read_bytes);
-    output_bytes(stored, sizeof stored, st->new_bytes);
-    output_bytes(rate, sizeof rate, secs > 0 ? (uint64_t)((double)st->read_bytes / secs) : 0);
+    bsf_size_text(st->volume_bytes, vol);
+    bsf_size_text(st->read_bytes, rd);
+    bsf_size_text(st->new_bytes, stored);
+    bsf_size_text(secs > 0 ? (uint64_t)((double)st->read_bytes / secs) : 0, rate);
     fprintf(stderr,
             "blocksnap: %s: volume %s, read %s, stored %s new; chunks %" PRIu64 " new, %" PRIu64
             " reused, %" PRIu64 " zero; %" PRIu64 " block-map page%s new; %.2f s, %s/s\n",

@@ -151,6 +151,9 @@ static int repair(struct cli *cli, bool json, bool *lost, json_t **ret_doc)
 
 /* verify's JSON document: the repair's member with --repair (taken
  * over), the counts, the problems (taken over). */
+/* verify's byte count, which table shows for people */
+static const char *const verify_sizes[] = {"BytesChecked", NULL};
+
 static int print_verify_json(struct cli *cli, const bsnap_verify_stats *st, json_t *list,
                              json_t *repair_doc)
 {
@@ -167,7 +170,7 @@ static int print_verify_json(struct cli *cli, const bsnap_verify_stats *st, json
                                               (json_int_t)st->problems, "DamagedSnapshotCount",
                                               (json_int_t)st->damaged_snapshots)) == 0 &&
         json_object_set(doc, "Problems", list) == 0)
-        r = output_doc(cli, doc);
+        r = output_sized_doc(cli, doc, verify_sizes);
     else
         fprintf(stderr, "blocksnap: error: out of memory (InternalError)\n");
     json_decref(doc);
@@ -215,7 +218,7 @@ int cmd_verify(struct cli *cli, const struct args *a)
         if (r != EXIT_OK)
             goto out;
     } else {
-        output_bytes(bytes, sizeof bytes, st.bytes_checked);
+        bsf_size_text(st.bytes_checked, bytes);
         printf("verified %" PRIu64 " %s, %" PRIu64 " %s, %s: %" PRIu64 " %s, %" PRIu64
                " damaged %s\n",
                st.snapshots_checked, plural(st.snapshots_checked, "snapshot", "snapshots"),
@@ -243,6 +246,9 @@ out:
     json_decref(repair_doc);
     return r;
 }
+
+/* gc's byte counts, which text and table show for people */
+static const char *const gc_sizes[] = {"BytesBefore", "BytesAfter", "BytesUnreclaimed", NULL};
 
 int cmd_gc(struct cli *cli, const struct args *a)
 {
@@ -278,7 +284,7 @@ int cmd_gc(struct cli *cli, const struct args *a)
                     (json_int_t)st.bytes_before, "BytesAfter", (json_int_t)st.bytes_after,
                     "PacksUnreclaimed", (json_int_t)st.packs_unreclaimed, "BytesUnreclaimed",
                     (json_int_t)st.bytes_unreclaimed);
-    r = doc ? output_doc(cli, doc) : output_error_nomem();
+    r = doc ? output_sized_doc(cli, doc, gc_sizes) : output_error_nomem();
     json_decref(doc);
     return r;
 }
@@ -337,6 +343,16 @@ int cmd_create_store(struct cli *cli, const struct args *a)
     return cmd_describe_store(cli, a);
 }
 
+/* describe-store's byte counts, which text and table show for people */
+static const char *const store_sizes[] = {"ChunkSize", "PackBytes", "StoredBytes", "LogicalBytes",
+                                          "MetaBytes", "DataBytes", NULL};
+
+/* @num / @den to two decimals, as a JSON number */
+static json_t *ratio(uint64_t num, uint64_t den)
+{
+    return json_real((double)(uint64_t)((double)num / (double)den * 100 + 0.5) / 100);
+}
+
 int cmd_describe_store(struct cli *cli, const struct args *a)
 {
     bsnap_store_info info;
@@ -365,7 +381,18 @@ int cmd_describe_store(struct cli *cli, const struct args *a)
                       (json_int_t)info.meta_bytes, "SnapshotCount", (json_int_t)info.snapshot_count,
                       "VolumeCount", (json_int_t)info.volume_count));
     }
-    r = doc && json_object_size(doc) == 14 ? output_doc(cli, doc) : output_error_nomem();
+    if (doc) {
+        json_object_set_new(doc, "DataBytes", json_integer((json_int_t)info.data_bytes));
+        /* a ratio with nothing to divide by is left out, not invented */
+        if (info.logical_bytes)
+            json_object_set_new(doc, "DedupRatio", ratio(info.data_bytes, info.logical_bytes));
+        if (info.stored_bytes)
+            json_object_set_new(doc, "CompressionRatio",
+                                ratio(info.logical_bytes, info.stored_bytes));
+    }
+    r = doc && json_object_size(doc) == (size_t)(15 + !!info.logical_bytes + !!info.stored_bytes)
+            ? output_sized_doc(cli, doc, store_sizes)
+            : output_error_nomem();
     json_decref(doc);
     return r;
 }

@@ -185,6 +185,11 @@ int cli_store_path(struct cli *cli);
 const char *output_format(const struct cli *cli, const char *fallback);
 /* Render @doc in the --output format (default json) to stdout. */
 int output_doc(const struct cli *cli, const json_t *doc);
+/* output_doc(), but in a form for people (text, table: anything but json)
+ * the members of @doc named in @names (NULL-terminated) that are byte
+ * counts show as bsf_size_text() writes them ("1.5 GiB"); JSON keeps the
+ * exact integers.  @doc is only read. */
+int output_sized_doc(const struct cli *cli, const json_t *doc, const char *const *names);
 /* "blocksnap: error: out of memory (InternalError)"; EXIT_FAILED. */
 int output_error_nomem(void);
 /* Print the engine's last error ("blocksnap: error: MSG (Code)") and return
@@ -213,8 +218,6 @@ static inline const char *plural(uint64_t n, const char *one, const char *many)
 {
     return n == 1 ? one : many;
 }
-/* "12.3 MiB" */
-void output_bytes(char *out, size_t size, uint64_t bytes);
 /* Write the engine's log lines to stderr (warnings and errors; debug lines
  * when BLOCKSNAP_DEBUG asks for them). */
 void output_log(void *ud, int level, const char *category, const char *msg);

@@ -380,9 +380,18 @@ const struct verb verbs[] = {
      "would write far more than it frees.  Prints ChunksFreed, SnapshotsRemoved, "
      "PacksRemoved, PacksRewritten, BytesBefore, BytesAfter, and PacksUnreclaimed and "
      "BytesUnreclaimed: the packs kept with dead bytes below the threshold and those bytes.  "
-     "Waits for running snapshot writers.",
+     "Text and table show the byte counts as describe-store does.  Waits for running "
+     "snapshot writers.",
      true},
-    {"describe-store", cmd_describe_store, "print the store's facts and sizes", "", NULL, 0, NULL,
+    {"describe-store", cmd_describe_store, "print the store's facts and sizes", "", NULL, 0,
+     "Prints Path, StoreUuid, Region, OwnerId, ChunkSize, FormatVersion, PackCount, "
+     "PackBytes, ChunkCount, StoredBytes (the indexed chunks and block-map pages as stored, "
+     "compressed), LogicalBytes (the same uncompressed), MetaBytes, SnapshotCount, "
+     "VolumeCount, DataBytes (the non-zero data of every completed snapshot, each counted in "
+     "full), DedupRatio (DataBytes / LogicalBytes) and CompressionRatio (LogicalBytes / "
+     "StoredBytes), each ratio to two decimals and left out when its divisor is 0.  Text and "
+     "table show byte counts for people (1023 B, 1.0 KiB, 1.5 GiB: binary units, one "
+     "decimal); JSON keeps the exact integers.",
      false},
     {"create-store", cmd_create_store, "create an empty store", "[--chunk-size SIZE]",
      create_store_options, 0,

@@ -42,6 +42,33 @@ int output_doc(const struct cli *cli, const json_t *doc)
     return EXIT_OK;
 }
 
+int output_sized_doc(const struct cli *cli, const json_t *doc, const char *const *names)
+{
+    const char *format = output_format(cli, "json");
+    json_t *copy;
+    int r;
+
+    /* JSON is for programs: exact integers, always */
+    if (!strcmp(format, "json"))
+        return output_doc(cli, doc);
+    if (!(copy = json_deep_copy(doc)))
+        return output_error_nomem();
+    for (size_t i = 0; names[i]; i++) {
+        json_t *v = json_object_get(copy, names[i]);
+        char buf[BSF_SIZE_TEXT_MAX];
+        if (json_is_integer(v) && json_integer_value(v) >= 0 &&
+            json_object_set_new(copy, names[i],
+                                json_string(bsf_size_text((uint64_t)json_integer_value(v), buf))) <
+                0) {
+            json_decref(copy);
+            return output_error_nomem();
+        }
+    }
+    r = output_doc(cli, copy);
+    json_decref(copy);
+    return r;
+}
+
 int output_error_nomem(void)
 {
     fprintf(stderr, "blocksnap: error: out of memory (InternalError)\n");
@@ -114,22 +141,6 @@ int output_usage_error(const struct verb *verb, const char *code, const char *fm
     else
         fprintf(stderr, "Try 'blocksnap --help'\n");
     return EXIT_USAGE;
-}
-
-void output_bytes(char *out, size_t size, uint64_t bytes)
-{
-    static const char *const units[] = {"B", "KiB", "MiB", "GiB", "TiB", "PiB"};
-    double v = (double)bytes;
-    size_t u = 0;
-
-    while (v >= 1024 && u + 1 < sizeof units / sizeof units[0]) {
-        v /= 1024;
-        u++;
-    }
-    if (u == 0)
-        snprintf(out, size, "%llu B", (unsigned long long)bytes);
-    else
-        snprintf(out, size, "%.1f %s", v, units[u]);
 }
 
 char *cli_message(const bsnap_error *e)

@@ -64,10 +64,10 @@ static void progress_draw(void *ud, uint64_t done, uint64_t total)
         return;
     p->last_permille = permille;
     p->last_ms = now;
-    output_bytes(d, sizeof d, done);
-    output_bytes(t, sizeof t, total);
+    bsf_size_text(done, d);
+    bsf_size_text(total, t);
     if (secs > 0.2) {
-        output_bytes(rate, sizeof rate, (uint64_t)((double)done / secs));
+        bsf_size_text((uint64_t)((double)done / secs), rate);
         snprintf(rate + strlen(rate), sizeof rate - strlen(rate), "/s");
     }
     /* \r and erase-to-end-of-line: redraw in place. */

@@ -291,6 +291,11 @@ typedef struct bsnap_store_info {
     uint64_t meta_bytes;    /**< size of the metadata environment on disk */
     uint64_t snapshot_count;
     uint64_t volume_count;
+    /** The non-zero data of every completed snapshot, each counted in full
+     * as if nothing were shared: the sum over completed snapshots of their
+     * non-zero chunks times the chunk size (at most the volume size).  Set
+     * against @logical_bytes it is the dedup ratio. */
+    uint64_t data_bytes;
 } bsnap_store_info;
 
 /** Fill @ret_info for @store.  Costs a scan of the chunk index.

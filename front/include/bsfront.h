@@ -275,6 +275,18 @@ int bsf_render(const json_t *doc, const char *format, const char *title, char **
  * @ret_text out: malloc'd.  Errors: -ENOMEM (not recorded). */
 int bsf_escape(const char *s, char **ret_text) BSNAP_NONNULL(1, 2);
 
+/** The longest bsf_size_text() result, with its NUL. */
+#define BSF_SIZE_TEXT_MAX 16
+
+/** @bytes as a person reads it, the one way every front end writes a byte
+ * count for people: below 1024 the exact count and " B" ("512 B"), else
+ * binary units (KiB, MiB, GiB, TiB, PiB, EiB: powers of 1024) with one
+ * decimal, rounded to nearest, in the largest unit that keeps the number
+ * below 1024 after rounding ("1.0 KiB", "64.0 KiB", "1.5 GiB", never
+ * "1024.0 KiB").  @buf out: BSF_SIZE_TEXT_MAX bytes.  Returns @buf.  Any
+ * thread. */
+const char *bsf_size_text(uint64_t bytes, char buf[BSF_SIZE_TEXT_MAX]) BSNAP_NONNULL(2);
+
 /* ------------------------------------------------------------------------
  * Settings: the config and credentials files
  * ------------------------------------------------------------------------ */

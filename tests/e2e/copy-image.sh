@@ -76,7 +76,7 @@ step "the same command again: the same image, nothing read"
 bs copy-image --source-region us-east-1 --source-image-id "$AMI1" --name machine-eu \
     --copy-image-tags >"$T/c.json" 2>"$T/c.err"
 assert_eq "$(json_get ImageId "$T/c.json")" "$C1" "image id of the repeat"
-grep -q "read 0 bytes from the source" "$T/c.err" || die "the repeat read: $(cat "$T/c.err")"
+grep -q "read 0 B from the source" "$T/c.err" || die "the repeat read: $(cat "$T/c.err")"
 assert_eq "$(count images Images)" 1 "images after the repeat"
 assert_eq "$(count snapshots Snapshots)" 2 "snapshots after the repeat"
 

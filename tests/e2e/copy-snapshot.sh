@@ -56,7 +56,7 @@ assert_verify_ok
 step "the same command again: the same id, nothing read"
 bs copy-snapshot --source-region us-east-1 --source-snapshot-id "$A1" >"$T/c.json" 2>"$T/c.err"
 assert_eq "$(json_get SnapshotId "$T/c.json")" "$C1" "id of the repeated copy"
-grep -q "read 0 bytes from the source" "$T/c.err" || die "the repeat read from the source: $(cat "$T/c.err")"
+grep -q "read 0 B from the source" "$T/c.err" || die "the repeat read from the source: $(cat "$T/c.err")"
 assert_eq "$(count_snapshots)" 1 "snapshots after the repeat"
 
 step "the second copy: incremental against the first, only the 16 changed chunks read"

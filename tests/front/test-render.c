@@ -148,6 +148,53 @@ static void test_table_single_scalar_and_control_chars(void **state)
  * text form, and an ESC (or the one-byte CSI, U+009B) reached the terminal
  * raw.  Both forms escape control characters the same way, in C's style,
  * and a backslash is doubled so that the escapes read back unambiguously. */
+/* bsf_size_text(): exact bytes below 1 KiB, then one decimal in binary
+ * units, never a rounded "1024.0" of a smaller unit. */
+static void test_size_text(void **state)
+{
+    static const struct {
+        uint64_t bytes;
+        const char *text;
+    } cases[] = {
+        {0, "0 B"},
+        {1, "1 B"},
+        {1023, "1023 B"},
+        {1024, "1.0 KiB"},
+        {1536, "1.5 KiB"},
+        {65536, "64.0 KiB"},
+        {1048575, "1.0 MiB"}, /* 1023.999 KiB rounds up into the next unit */
+        {1048576 - 52, "1023.9 KiB"},
+        {3407872, "3.2 MiB"},
+        {(uint64_t)3 << 30, "3.0 GiB"},
+        {((uint64_t)1 << 40) + ((uint64_t)1 << 39), "1.5 TiB"},
+        {(uint64_t)1 << 50, "1.0 PiB"},
+        {UINT64_MAX, "16.0 EiB"},
+    };
+    char buf[BSF_SIZE_TEXT_MAX];
+
+    (void)state;
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        assert_ptr_equal(bsf_size_text(cases[i].bytes, buf), buf);
+        assert_string_equal(buf, cases[i].text);
+    }
+}
+
+/* A real number in JSON prints in its short form (a ratio rounded to two
+ * decimals as 1.08, not as the nearest double's 17 digits), and in text as
+ * Python's repr. */
+static void test_real_numbers(void **state)
+{
+    char *text = NULL;
+
+    (void)state;
+    assert_int_equal(render_text("{\"Ratio\":1.08}", "json", NULL, &text), 0);
+    assert_string_equal(text, "{\n    \"Ratio\": 1.08\n}\n");
+    free(text);
+    assert_int_equal(render_text("{\"Ratio\":1.08}", "text", NULL, &text), 0);
+    assert_string_equal(text, "1.08\n");
+    free(text);
+}
+
 static void test_escaping(void **state)
 {
     static const char forged[] =
@@ -410,6 +457,8 @@ int main(void)
         cmocka_unit_test(test_table_list_union_and_utf8),
         cmocka_unit_test(test_table_single_scalar_and_control_chars),
         cmocka_unit_test(test_escaping),
+        cmocka_unit_test(test_size_text),
+        cmocka_unit_test(test_real_numbers),
         cmocka_unit_test(test_table_every_element_its_section),
         cmocka_unit_test(test_table_titled),
         cmocka_unit_test(test_table_width),
