@@ -169,13 +169,36 @@ int cmd_describe_snapshots(struct cli *cli, const struct args *a)
 
 int cmd_delete_snapshot(struct cli *cli, const struct args *a)
 {
-    int r = cli_open_store(cli);
+    const char *one = arg_value(a, "snapshot-id");
+    size_t n = 0, failed = 0;
+    const char *const *ids = arg_list(a, "snapshot-ids", &n);
+    json_t *doc = NULL;
+    int r;
 
-    if (r != EXIT_OK)
+    if (!one && !n)
+        return output_usage_error(cli->verb, "MissingParameter",
+                                  "one of --snapshot-id or --snapshot-ids is required");
+    if (one && n)
+        return output_usage_error(cli->verb, "InvalidParameterCombination",
+                                  "give --snapshot-id or --snapshot-ids, not both");
+    if ((r = cli_open_store(cli)) != EXIT_OK)
         return r;
-    if (bsnap_snapshot_delete(cli->store, arg_value(a, "snapshot-id")) < 0)
+    if (one) {
+        if (bsnap_snapshot_delete(cli->store, one) < 0)
+            return output_engine_error();
+        return EXIT_OK;
+    }
+    /* Several: each deleted or refused on its own, one result each. */
+    if (bsnap_snapshot_delete_many(cli->store, ids, n, &doc, &failed) < 0)
         return output_engine_error();
-    return EXIT_OK;
+    r = output_doc(cli, doc);
+    json_decref(doc);
+    if (r == EXIT_OK && failed) {
+        fprintf(stderr, "blocksnap: error: %zu of %zu snapshots not deleted (see their Error)\n",
+                failed, n);
+        r = EXIT_FAILED;
+    }
+    return r;
 }
 
 /* The text form of a diff: first the header that names the snapshots
@@ -241,5 +264,84 @@ int cmd_diff(struct cli *cli, const struct args *a)
         return output_engine_error();
     r = output_doc(cli, doc);
     json_decref(doc);
+    return r;
+}
+
+/* A --keep-within duration: one or more NUMBER UNIT pairs, units h, d, w, m
+ * (30 days) and y (365 days): "7d", "1y6m", "36h". */
+static int parse_within(const struct cli *cli, const char *text, int64_t *ret_ms)
+{
+    static const struct {
+        char unit;
+        int64_t hours;
+    } units[] = {{'h', 1}, {'d', 24}, {'w', 24 * 7}, {'m', 24 * 30}, {'y', 24 * 365}};
+    const char *p = text;
+    int64_t ms = 0;
+
+    while (*p) {
+        char *end;
+        unsigned long long n;
+        size_t u;
+
+        if (*p < '0' || *p > '9')
+            break;
+        errno = 0;
+        n = strtoull(p, &end, 10);
+        for (u = 0; u < sizeof units / sizeof *units && units[u].unit != *end; u++)
+            ;
+        if (errno || u == sizeof units / sizeof *units || n > 1000000)
+            break;
+        ms += (int64_t)n * units[u].hours * 3600000;
+        p = end + 1;
+    }
+    if (*p || p == text || ms == 0)
+        return output_usage_error(cli->verb, "InvalidParameterValue",
+                                  "--keep-within: '%s' is not a duration such as 7d, 2w, 1y6m "
+                                  "or 36h (units h, d, w, m, y)",
+                                  text);
+    *ret_ms = ms;
+    return EXIT_OK;
+}
+
+int cmd_prune_snapshots(struct cli *cli, const struct args *a)
+{
+    static const char *const names[] = {"keep-last",   "keep-hourly",  "keep-daily",
+                                        "keep-weekly", "keep-monthly", "keep-yearly"};
+    bsnap_retention rules = {0};
+    uint32_t *counts[] = {&rules.last,   &rules.hourly,  &rules.daily,
+                          &rules.weekly, &rules.monthly, &rules.yearly};
+    const char *within = arg_value(a, "keep-within");
+    json_t *doc = NULL;
+    size_t failed = 0;
+    int r;
+
+    for (size_t i = 0; i < sizeof names / sizeof *names; i++) {
+        const char *v = arg_value(a, names[i]);
+        unsigned n;
+        if (v && (r = arg_uint(cli->verb, names[i], v, 0, 1000000, &n)) != EXIT_OK)
+            return r;
+        if (v)
+            *counts[i] = n;
+    }
+    if (within && (r = parse_within(cli, within, &rules.within_ms)) != EXIT_OK)
+        return r;
+    if (!rules.last && !rules.hourly && !rules.daily && !rules.weekly && !rules.monthly &&
+        !rules.yearly && !rules.within_ms)
+        return output_usage_error(cli->verb, "MissingParameter",
+                                  "at least one of --keep-last, --keep-hourly, --keep-daily, "
+                                  "--keep-weekly, --keep-monthly, --keep-yearly (above 0) or "
+                                  "--keep-within is required");
+    if ((r = cli_open_store(cli)) != EXIT_OK)
+        return r;
+    if (bsnap_snapshot_prune(cli->store, arg_value(a, "volume-id"), &rules, arg_flag(a, "dry-run"),
+                             &doc, &failed) < 0)
+        return output_engine_error();
+    r = output_doc(cli, doc);
+    json_decref(doc);
+    if (r == EXIT_OK && failed) {
+        fprintf(stderr, "blocksnap: error: %zu snapshot%s could not be deleted (see Error)\n",
+                failed, failed == 1 ? "" : "s");
+        r = EXIT_FAILED;
+    }
     return r;
 }

@@ -253,6 +253,7 @@ int cmd_copy_snapshot(struct cli *cli, const struct args *a);
 int cmd_copy_image(struct cli *cli, const struct args *a);
 int cmd_describe_snapshots(struct cli *cli, const struct args *a);
 int cmd_delete_snapshot(struct cli *cli, const struct args *a);
+int cmd_prune_snapshots(struct cli *cli, const struct args *a);
 int cmd_diff(struct cli *cli, const struct args *a);
 int cmd_create_volume(struct cli *cli, const struct args *a);
 int cmd_describe_volumes(struct cli *cli, const struct args *a);

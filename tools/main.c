@@ -104,8 +104,23 @@ static const struct opt delete_volume_options[] = {
     {NULL, 0, NULL, NULL, false},
 };
 
+static const struct opt prune_snapshots_options[] = {
+    {"volume-id", OPT_VALUE, "ID", "only this volume's snapshots (default: every volume's)", false},
+    {"keep-last", OPT_VALUE, "N", "keep the N newest", false},
+    {"keep-hourly", OPT_VALUE, "N", "keep the newest of each of the N newest hours", false},
+    {"keep-daily", OPT_VALUE, "N", "keep the newest of each of the N newest days", false},
+    {"keep-weekly", OPT_VALUE, "N", "keep the newest of each of the N newest weeks", false},
+    {"keep-monthly", OPT_VALUE, "N", "keep the newest of each of the N newest months", false},
+    {"keep-yearly", OPT_VALUE, "N", "keep the newest of each of the N newest years", false},
+    {"keep-within", OPT_VALUE, "DURATION",
+     "keep those taken within DURATION (7d, 1y6m) of the newest", false},
+    {"dry-run", OPT_FLAG, NULL, "print the plan and change nothing", false},
+    {NULL, 0, NULL, NULL, false},
+};
+
 static const struct opt delete_snapshot_options[] = {
-    {"snapshot-id", OPT_VALUE, "ID", "the snapshot to delete", true},
+    {"snapshot-id", OPT_VALUE, "ID", "the snapshot to delete", false},
+    {"snapshot-ids", OPT_LIST, "ID", "or several, each deleted or refused on its own", false},
     {NULL, 0, NULL, NULL, false},
 };
 
@@ -309,10 +324,28 @@ const struct verb verbs[] = {
     {"reset-snapshot-attribute", cmd_reset_snapshot_attribute, "make a snapshot private again",
      "--snapshot-id ID --attribute createVolumePermission", reset_snapshot_attribute_options, 0,
      "Removes every create-volume permission.  Prints nothing.", true},
-    {"delete-snapshot", cmd_delete_snapshot, "delete a snapshot", "--snapshot-id ID",
-     delete_snapshot_options, 0,
+    {"delete-snapshot", cmd_delete_snapshot, "delete a snapshot",
+     "--snapshot-id ID | --snapshot-ids ID ...", delete_snapshot_options, 0,
      "Frees only what no other snapshot shares; run `blocksnap gc` to return the space of "
-     "pack files.",
+     "pack files.  With --snapshot-ids each one is deleted or refused on its own (one an "
+     "image uses: InvalidSnapshot.InUse) and a list is printed: {\"DeleteSnapshotResults\": "
+     "[{\"SnapshotId\", \"ReturnCode\": success|skipped|missing|client-error, \"Error\"}]}; "
+     "exits 1 when any was refused.  --snapshot-id prints nothing.",
+     true},
+    {"prune-snapshots", cmd_prune_snapshots, "delete a volume's snapshots by keep rules",
+     "[--volume-id ID] --keep-last N | --keep-daily N | ... [--dry-run]", prune_snapshots_options,
+     0,
+     "Keeps, per volume, what restic's and borg's forget --keep-* keep, and deletes the "
+     "caller's other completed snapshots as delete-snapshot does.  The snapshots of a volume "
+     "are walked newest first: --keep-hourly (daily, weekly, monthly, yearly) N keeps the "
+     "newest snapshot of each of the N newest UTC hours (days, weeks from Monday, months, "
+     "years) that hold one; --keep-last N the N newest; --keep-within D every one taken less "
+     "than D before the newest.  The rules add up; at least one is required.  A snapshot an "
+     "image uses is always kept; pending and failed ones are left alone.  Prints "
+     "{\"DryRun\", \"Snapshots\": [{\"SnapshotId\", \"VolumeId\", \"StartTime\", \"Action\": "
+     "keep|delete|deleted|failed, \"KeptBy\": [rules, \"used by ami-...\"]}]}; --dry-run "
+     "changes nothing.  Exits 1 when a snapshot could not be deleted.  A second run deletes "
+     "nothing more; run `blocksnap gc` to return the space of pack files.",
      true},
     {"diff", cmd_diff, "list the byte ranges in which two snapshots differ",
      "SNAP_A [SNAP_B] | --second-snapshot-id ID [--first-snapshot-id ID]", diff_options, 2,

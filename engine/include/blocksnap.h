@@ -664,6 +664,76 @@ BSNAP_API BSNAP_WUR int bsnap_snapshot_describe_one(bsnap_store *store, const ch
 BSNAP_API BSNAP_WUR int bsnap_snapshot_delete(bsnap_store *store, const char *id)
     BSNAP_NONNULL(1, 2);
 
+/** Keep rules of bsnap_snapshot_prune() (restic's and borg's --keep-*).
+ * Each count N keeps the newest snapshot of each of the N newest UTC
+ * calendar buckets (hour, day, ISO week starting Monday, month, year) that
+ * hold a snapshot; @last keeps the N newest; @within_ms keeps every one
+ * taken less than that long before the volume's newest snapshot.  The rules
+ * add up: a snapshot any of them keeps is kept. */
+typedef struct bsnap_retention {
+    uint32_t last, hourly, daily, weekly, monthly, yearly;
+    int64_t within_ms; /**< 0: no such rule */
+} bsnap_retention;
+
+/** Why bsnap_retention_plan() keeps a snapshot: a set of these bits. */
+enum {
+    BSNAP_KEEP_LAST = 1u << 0,
+    BSNAP_KEEP_HOURLY = 1u << 1,
+    BSNAP_KEEP_DAILY = 1u << 2,
+    BSNAP_KEEP_WEEKLY = 1u << 3,
+    BSNAP_KEEP_MONTHLY = 1u << 4,
+    BSNAP_KEEP_YEARLY = 1u << 5,
+    BSNAP_KEEP_WITHIN = 1u << 6,
+    BSNAP_KEEP_IN_USE = 1u << 7, /**< an image uses it: never pruned */
+};
+
+/** One snapshot of one volume, as bsnap_retention_plan() weighs it. */
+typedef struct bsnap_retention_item {
+    char id[BSNAP_ID_MAX];
+    int64_t time_ms; /**< its StartTime */
+    bool in_use;     /**< an image maps it */
+    uint32_t keep;   /**< out: the BSNAP_KEEP_* bits; 0: it goes */
+} bsnap_retention_item;
+
+/** The plan of a prune, pure: sorts @items newest first (ties: the greater
+ * id first) and sets each one's keep bits by @rules.  Reads no clock and
+ * no store.  Errors: -EINVAL (InvalidParameterValue) when no rule is given
+ * or @within_ms is negative. */
+BSNAP_API BSNAP_WUR int bsnap_retention_plan(const bsnap_retention *rules,
+                                             bsnap_retention_item *items, size_t n)
+    BSNAP_NONNULL(1);
+
+/** Prune the caller's completed snapshots of volume @volume_id (NULL: of
+ * every volume, each on its own) by @rules (bsnap_retention_plan()).  A
+ * snapshot an image uses is kept; pending and failed snapshots are not
+ * considered.  With @dry_run nothing changes.  Otherwise each snapshot the
+ * plan drops is deleted as bsnap_snapshot_delete() does, one by one; one
+ * that cannot be is reported and the rest go on.  Running it again deletes
+ * nothing more.
+ * @ret_doc out: {"DryRun":bool, "Snapshots":[{"SnapshotId", "VolumeId",
+ * "StartTime", "Action":"keep"|"delete"|"deleted"|"failed", "KeptBy":[
+ * "last"|"hourly"|"daily"|"weekly"|"monthly"|"yearly"|"within"|"used by
+ * ami-…"], "Error":{"Code","Message"}}]} newest first per volume, and
+ * @ret_failed the number that failed.
+ * Errors: -EINVAL (InvalidVolumeID.Malformed, InvalidParameterValue for no
+ * rule); -ENOENT (InvalidVolume.NotFound); -EIO; -ENOMEM. */
+BSNAP_API BSNAP_WUR int bsnap_snapshot_prune(bsnap_store *store, const char *volume_id,
+                                             const bsnap_retention *rules, bool dry_run,
+                                             json_t **ret_doc, size_t *ret_failed)
+    BSNAP_NONNULL(1, 3, 5, 6);
+
+/** Delete each of @ids (@n of them) on its own, as bsnap_snapshot_delete()
+ * does: one refused (an image uses it, it is pending, it is not there) does
+ * not stop the others.  @ret_doc out: {"DeleteSnapshotResults":[{
+ * "SnapshotId", "ReturnCode":"success"|"skipped"|"missing"|"client-error",
+ * "Error":{"Code","Message"} (unless success)}]} in the order of @ids (the
+ * codes of bsnap_image_deregister(): skipped is InvalidSnapshot.InUse or
+ * IncorrectState); @ret_failed the number not deleted.
+ * Errors (nothing deleted): -EINVAL (MissingParameter for no id); -ENOMEM. */
+BSNAP_API BSNAP_WUR int bsnap_snapshot_delete_many(bsnap_store *store, const char *const *ids,
+                                                   size_t n, json_t **ret_doc, size_t *ret_failed)
+    BSNAP_NONNULL(1, 4, 5);
+
 /** Options of bsnap_volume_create(). */
 typedef struct bsnap_volume_options {
     bool force; /**< replace what exists at the path, or write a block device */

@@ -1,2 +1,2 @@
-# delete-snapshot needs --snapshot-id.
-blocksnap delete-snapshot
+# delete-volume needs --volume-id: the parser names the missing required option.
+blocksnap delete-volume

@@ -1037,6 +1037,35 @@ static int c_template_versions_delete(struct pctx *c)
                                           &doc);
 }
 
+static int c_prune(struct pctx *c, const char *vol, const bsnap_retention *rules)
+{
+    json_t *doc = NULL;
+    size_t failed;
+    int r = bsnap_snapshot_prune(c->f->s, vol, rules, true, &doc, &failed);
+    json_decref(doc);
+    return r;
+}
+
+static int c_prune_malformed(struct pctx *c)
+{
+    return c_prune(c, "vol-", &(bsnap_retention){.last = 1});
+}
+
+static int c_prune_missing(struct pctx *c)
+{
+    return c_prune(c, NO_VOL, &(bsnap_retention){.daily = 1});
+}
+
+static int c_prune_no_rule(struct pctx *c)
+{
+    return c_prune(c, NULL, &(bsnap_retention){0});
+}
+
+static int c_prune_within(struct pctx *c)
+{
+    return c_prune(c, NULL, &(bsnap_retention){.within_ms = -1});
+}
+
 static const struct param_case {
     const char *name;
     int (*call)(struct pctx *c);
@@ -1056,6 +1085,11 @@ static const struct param_case {
      "InvalidSnapshotID.Malformed", "SnapshotId"},
     {"snapshot_delete missing", c_snapshot_delete_missing, -ENOENT, "InvalidSnapshot.NotFound",
      "SnapshotId"},
+    {"snapshot_prune malformed", c_prune_malformed, -EINVAL, "InvalidVolumeID.Malformed",
+     "VolumeId"},
+    {"snapshot_prune missing", c_prune_missing, -ENOENT, "InvalidVolume.NotFound", "VolumeId"},
+    {"snapshot_prune no rule", c_prune_no_rule, -EINVAL, "InvalidParameterValue", "RetainRule"},
+    {"snapshot_prune within", c_prune_within, -EINVAL, "InvalidParameterValue", "KeepWithin"},
     {"describe ids malformed", c_describe_ids_malformed, -EINVAL, "InvalidSnapshotID.Malformed",
      "SnapshotIds[1]"},
     {"describe ids missing", c_describe_ids_missing, -ENOENT, "InvalidSnapshot.NotFound",
