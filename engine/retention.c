@@ -17,6 +17,7 @@
 #include "image.h"
 #include "store.h"
 #include "util.h"
+#include "xref.h"
 
 #define HOUR_MS INT64_C(3600000)
 #define DAY_MS (24 * HOUR_MS)
@@ -138,13 +139,34 @@ static int by_volume_then_plan(const void *a, const void *b)
     return c ? c : newest_first(&x->item, &y->item);
 }
 
+/* The first live image (in id order) of @images that maps snapshot @id
+ * into @ret: 1, or 0 when none does. */
+static int scan_user(const struct image_rec *images, size_t nimages, const char *id,
+                     char ret[BSNAP_ID_MAX])
+{
+    for (size_t i = 0; i < nimages; i++)
+        for (size_t b = 0; images[i].state != BSNAP_IMAGE_DEREGISTERED && b < images[i].nbdm; b++)
+            if (images[i].bdm[b].kind == BDM_EBS && strcmp(images[i].bdm[b].snapshot_id, id) == 0) {
+                snprintf(ret, BSNAP_ID_MAX, "%s", images[i].id);
+                return 1;
+            }
+    return 0;
+}
+
 /* The caller's completed snapshots (of @volume_id, or all), with the image
- * that uses each, read in one transaction. */
+ * that uses each, read in one read transaction.  The index of images by
+ * snapshot is used when it is built; a store that has none yet (it is
+ * built by the first write that needs it) is scanned image by image
+ * instead, since a read must not write it (a dry run leaves the store as
+ * it was, byte for byte). */
 static int load_snaps(bsnap_store *s, const char *volume_id, struct prune_snap **ret, size_t *ret_n)
 {
     _cleanup_txn_abort_ meta_txn *txn = NULL;
     struct snapshot_rec *recs = NULL;
     struct prune_snap *v = NULL;
+    struct image_rec *images = NULL;
+    size_t nimages = 0;
+    int ready;
     const char *account = bsnap_store_account(s);
     size_t nrecs = 0, n = 0;
     int r;
@@ -155,6 +177,13 @@ static int load_snaps(bsnap_store *s, const char *volume_id, struct prune_snap *
     r = catalog_snapshot_all(txn, &recs, &nrecs);
     if (r < 0)
         return r;
+    ready = xref_ready(txn, XREF_IMAGES);
+    if (ready == 0)
+        ready = image_all(txn, &images, &nimages);
+    if (ready < 0) {
+        r = ready;
+        goto out;
+    }
     v = calloc(nrecs + 1, sizeof *v);
     if (!v) {
         r = bsnap_fail(-ENOMEM, "InternalError", "out of memory");
@@ -168,7 +197,8 @@ static int load_snaps(bsnap_store *s, const char *volume_id, struct prune_snap *
             (volume_id && strcmp(rec->volume_id, volume_id) != 0) ||
             (rec->owner[0] && strcmp(rec->owner, account) != 0))
             continue;
-        r = image_snapshot_user(txn, rec->id, p->image);
+        r = ready == 1 ? image_snapshot_user(txn, rec->id, p->image)
+                       : scan_user(images, nimages, rec->id, p->image);
         if (r < 0)
             goto out;
         if (r == 0)
@@ -184,6 +214,7 @@ static int load_snaps(bsnap_store *s, const char *volume_id, struct prune_snap *
     *ret_n = n;
 out:
     free(v);
+    image_recs_free(images, nimages);
     snapshot_recs_free(recs, nrecs);
     return r;
 }

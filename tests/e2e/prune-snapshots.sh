@@ -28,6 +28,12 @@ b1=$(snapshot_create "$T/b.img")
 b2=$(snapshot_create "$T/b.img")
 volA=$(bs describe-snapshots --snapshot-ids "${a[0]}" | python3 -c \
     'import json,sys; print(json.load(sys.stdin)["Snapshots"][0]["VolumeId"])')
+# Before any image exists (the index of image users is not built yet, and a
+# read-only plan must not need to write it).
+bs prune-snapshots --keep-last 100 --dry-run >"$T/noimage.json"
+python3 -c 'import json,sys; d=json.load(open(sys.argv[1]));
+assert len(d["Snapshots"]) == 7 and all(s["KeptBy"] == ["last"] for s in d["Snapshots"]), d' \
+    "$T/noimage.json"
 ami=$(bs register-image --name pinned --no-boot-check \
     --block-device-mappings "DeviceName=/dev/xvda,Ebs={SnapshotId=${a[0]}}" |
     python3 -c 'import json,sys; print(json.load(sys.stdin)["ImageId"])')
