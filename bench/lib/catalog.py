@@ -13,6 +13,9 @@ work, exit), --reps times, median wall time and the largest peak RSS:
   delete-snapshot    delete-snapshot of a snapshot with a child (re-parent)
   complete-ids       the ids shell completion offers after --snapshot-id
                      (blocksnap __complete: every completed snapshot's id)
+  prune-plan         prune-snapshots --dry-run with keep-last, daily, weekly,
+                     monthly and yearly rules over every volume (the plan of
+                     all N snapshots, printed)
 
 Wall time is taken without /usr/bin/time (whose own exec costs several
 ms); the peak RSS comes from one more run under it.
@@ -34,7 +37,7 @@ import tools as T
 
 TARGETS = {"describe-one": 0.010, "page-1000": 0.100, "page-1000-next": 0.100,
            "by-volume-1000": 0.100, "by-tag": 0.100, "delete-snapshot": 0.020,
-           "complete-ids": 0.100,
+           "complete-ids": 0.100, "prune-plan": 1.0,
            "mount-ready": 1.0, "list-snapshots": None}  # None: no target, a figure
 RSS_TARGET_KIB = 64 * 1024
 
@@ -135,6 +138,9 @@ def run_one(blocksnap, fill, work, n, reps, log, mount=True):
                                               "--next-token", token))
     timed("complete-ids", lambda i: [blocksnap, "__complete", "--store", store,
                                      "delete-snapshot", "--snapshot-id", ""])
+    timed("prune-plan", lambda i: cli("prune-snapshots", "--keep-last", "10", "--keep-daily",
+                                      "7", "--keep-weekly", "4", "--keep-monthly", "12",
+                                      "--keep-yearly", "5", "--dry-run"))
     timed("by-volume-1000", lambda i: cli("describe-snapshots", "--max-results", "1000",
                                           "--filters", "Name=volume-id,Values=" + vol))
     timed("by-tag", lambda i: cli("describe-snapshots", "--filters",
