@@ -289,7 +289,7 @@ int bsnap_snapshot_prune(bsnap_store *s, const char *volume_id, const bsnap_rete
     doc = json_object();
     list = json_array();
     if (!doc || !list || json_object_set_new(doc, "DryRun", json_boolean(dry_run)) < 0 ||
-        json_object_set_new(doc, "Snapshots", list) < 0) {
+        json_object_set_new(doc, "PruneSnapshotResults", list) < 0) {
         r = bsnap_fail(-ENOMEM, "InternalError", "out of memory");
         goto out;
     }

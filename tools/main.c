@@ -342,7 +342,8 @@ const struct verb verbs[] = {
      "years) that hold one; --keep-last N the N newest; --keep-within D every one taken less "
      "than D before the newest.  The rules add up; at least one is required.  A snapshot an "
      "image uses is always kept; pending and failed ones are left alone.  Prints "
-     "{\"DryRun\", \"Snapshots\": [{\"SnapshotId\", \"VolumeId\", \"StartTime\", \"Action\": "
+     "{\"DryRun\", \"PruneSnapshotResults\": [{\"SnapshotId\", \"VolumeId\", \"StartTime\", "
+     "\"Action\": "
      "keep|delete|deleted|failed, \"KeptBy\": [rules, \"used by ami-...\"]}]}; --dry-run "
      "changes nothing.  Exits 1 when a snapshot could not be deleted.  A second run deletes "
      "nothing more; run `blocksnap gc` to return the space of pack files.",

@@ -710,7 +710,7 @@ BSNAP_API BSNAP_WUR int bsnap_retention_plan(const bsnap_retention *rules,
  * plan drops is deleted as bsnap_snapshot_delete() does, one by one; one
  * that cannot be is reported and the rest go on.  Running it again deletes
  * nothing more.
- * @ret_doc out: {"DryRun":bool, "Snapshots":[{"SnapshotId", "VolumeId",
+ * @ret_doc out: {"DryRun":bool, "PruneSnapshotResults":[{"SnapshotId", "VolumeId",
  * "StartTime", "Action":"keep"|"delete"|"deleted"|"failed", "KeptBy":[
  * "last"|"hourly"|"daily"|"weekly"|"monthly"|"yearly"|"within"|"used by
  * ami-…"], "Error":{"Code","Message"}}]} newest first per volume, and

@@ -32,7 +32,8 @@ volA=$(bs describe-snapshots --snapshot-ids "${a[0]}" | python3 -c \
 # read-only plan must not need to write it).
 bs prune-snapshots --keep-last 100 --dry-run >"$T/noimage.json"
 python3 -c 'import json,sys; d=json.load(open(sys.argv[1]));
-assert len(d["Snapshots"]) == 7 and all(s["KeptBy"] == ["last"] for s in d["Snapshots"]), d' \
+assert len(d["PruneSnapshotResults"]) == 7 and all(s["KeptBy"] == ["last"]
+           for s in d["PruneSnapshotResults"]), d' \
     "$T/noimage.json"
 ami=$(bs register-image --name pinned --no-boot-check \
     --block-device-mappings "DeviceName=/dev/xvda,Ebs={SnapshotId=${a[0]}}" |
@@ -57,12 +58,18 @@ import json, sys
 doc = json.load(open(sys.argv[1]))
 ami, a = sys.argv[2], sys.argv[3:]
 assert doc["DryRun"] is True, doc
-got = [(s["SnapshotId"], s["Action"], s["KeptBy"]) for s in doc["Snapshots"]]
+got = [(s["SnapshotId"], s["Action"], s["KeptBy"]) for s in doc["PruneSnapshotResults"]]
 want = [(a[4], "keep", ["last"]), (a[3], "keep", ["last"]),
         (a[2], "delete", []), (a[1], "delete", []),
         (a[0], "keep", ["used by " + ami])]
 assert got == want, (got, want)
 PY
+# The table names each one's action and the rules (not the describe
+# columns of a list named Snapshots).
+bs prune-snapshots --volume-id "$volA" --keep-last 2 --dry-run --output table >"$T/plan.table"
+for w in Action delete keep KeptBy "used by $ami"; do
+    grep -qF "$w" "$T/plan.table" || die "the table does not show '$w'"
+done
 store_bytes_state >"$T/bytes.after"
 diff -u "$T/bytes.before" "$T/bytes.after" || die "a dry run changed the store's files"
 assert_store_unchanged "$T/state.before"
@@ -71,11 +78,11 @@ step "the real run deletes what the dry run listed, and nothing of B"
 bs prune-snapshots --volume-id "$volA" --keep-last 2 >"$T/run.json"
 python3 - "$T/plan.json" "$T/run.json" <<'PY'
 import json, sys
-plan = json.load(open(sys.argv[1]))["Snapshots"]
+plan = json.load(open(sys.argv[1]))["PruneSnapshotResults"]
 run = json.load(open(sys.argv[2]))
 assert run["DryRun"] is False
-assert [s["SnapshotId"] for s in plan] == [s["SnapshotId"] for s in run["Snapshots"]]
-for p, r in zip(plan, run["Snapshots"]):
+assert [s["SnapshotId"] for s in plan] == [s["SnapshotId"] for s in run["PruneSnapshotResults"]]
+for p, r in zip(plan, run["PruneSnapshotResults"]):
     assert r["Action"] == {"keep": "keep", "delete": "deleted"}[p["Action"]], (p, r)
 PY
 for s in "${a[2]}" "${a[1]}"; do
@@ -88,7 +95,7 @@ step "a second run deletes nothing"
 store_state >"$T/state.before2"
 bs prune-snapshots --volume-id "$volA" --keep-last 2 >"$T/run2.json"
 python3 -c 'import json,sys; d=json.load(open(sys.argv[1]));
-assert all(s["Action"] == "keep" for s in d["Snapshots"]), d' "$T/run2.json"
+assert all(s["Action"] == "keep" for s in d["PruneSnapshotResults"]), d' "$T/run2.json"
 assert_store_unchanged "$T/state.before2"
 
 step "every volume, --keep-daily 1: each volume keeps its newest (and the image's)"
@@ -97,7 +104,7 @@ python3 - "$T/all.json" "$ami" "${a[0]}" "${a[4]}" "$b2" "$b1" "${a[3]}" <<'PY'
 import json, sys
 doc = json.load(open(sys.argv[1]))
 ami, pinned, newestA, newestB, oldB, oldA = sys.argv[2:]
-act = {s["SnapshotId"]: (s["Action"], s["KeptBy"]) for s in doc["Snapshots"]}
+act = {s["SnapshotId"]: (s["Action"], s["KeptBy"]) for s in doc["PruneSnapshotResults"]}
 assert act[newestA] == ("keep", ["daily"]), act
 assert act[newestB] == ("keep", ["daily"]), act
 assert act[pinned] == ("keep", ["used by " + ami]), act
