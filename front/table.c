@@ -75,6 +75,13 @@ static const struct list_columns list_columns[] = {
       {"Ebs.VolumeType", 0, false}},
      {NULL}},
     {"Tags", {{"Key", 30, false}, {"Value", 50, false}}, {NULL}},
+    {"SnapshotUsages",
+     {{"SnapshotId", 0, false},
+      {"VolumeBytes", 0, false},
+      {"DataBytes", 0, false},
+      {"ReferencedStoredBytes", 0, false},
+      {"ExclusiveStoredBytes", 0, false}},
+     {NULL}},
 };
 
 /* The longest value of a KEY | VALUE row, in characters. */

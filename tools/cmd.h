@@ -186,9 +186,9 @@ const char *output_format(const struct cli *cli, const char *fallback);
 /* Render @doc in the --output format (default json) to stdout. */
 int output_doc(const struct cli *cli, const json_t *doc);
 /* output_doc(), but in a form for people (text, table: anything but json)
- * the members of @doc named in @names (NULL-terminated) that are byte
- * counts show as bsf_size_text() writes them ("1.5 GiB"); JSON keeps the
- * exact integers.  @doc is only read. */
+ * the members named in @names (NULL-terminated), of @doc or of any object
+ * in it, that are byte counts show as bsf_size_text() writes them
+ * ("1.5 GiB"); JSON keeps the exact integers.  @doc is only read. */
 int output_sized_doc(const struct cli *cli, const json_t *doc, const char *const *names);
 /* "blocksnap: error: out of memory (InternalError)"; EXIT_FAILED. */
 int output_error_nomem(void);
@@ -263,6 +263,7 @@ int cmd_delete_tags(struct cli *cli, const struct args *a);
 int cmd_verify(struct cli *cli, const struct args *a);
 int cmd_gc(struct cli *cli, const struct args *a);
 int cmd_describe_store(struct cli *cli, const struct args *a);
+int cmd_describe_snapshot_usage(struct cli *cli, const struct args *a);
 int cmd_create_store(struct cli *cli, const struct args *a);
 int cmd_register_image(struct cli *cli, const struct args *a);
 int cmd_create_image(struct cli *cli, const struct args *a);

@@ -75,6 +75,11 @@ static const struct opt describe_snapshots_options[] = {
     {NULL, 0, NULL, NULL, false},
 };
 
+static const struct opt describe_snapshot_usage_options[] = {
+    {"snapshot-ids", OPT_LIST, "ID", "the snapshots to measure", true},
+    {NULL, 0, NULL, NULL, false},
+};
+
 static const struct opt modify_snapshot_attribute_options[] = {
     {"snapshot-id", OPT_VALUE, "ID", "the snapshot to share or unshare", true},
     {"attribute", OPT_VALUE, "NAME", "createVolumePermission (the default)", false},
@@ -417,6 +422,19 @@ const struct verb verbs[] = {
      "Text and table show the byte counts as describe-store does.  Waits for running "
      "snapshot writers.",
      true},
+    {"describe-snapshot-usage", cmd_describe_snapshot_usage,
+     "what each snapshot holds, and would free if deleted", "--snapshot-ids ID ...",
+     describe_snapshot_usage_options, 0,
+     "Prints SnapshotUsages, one per id: SnapshotId, VolumeId, VolumeBytes (its size), "
+     "DataBytes (its non-zero chunks times the chunk size), ReferencedChunks, ReferencedBytes "
+     "and ReferencedStoredBytes (the distinct chunks and block-map pages it names, "
+     "uncompressed and as stored), and ExclusiveChunks, ExclusiveBytes and "
+     "ExclusiveStoredBytes: those that deleting it would free now, the ones no other "
+     "snapshot reaches (a chunk named once, by a page another snapshot shares, is not "
+     "among them).  ExclusiveStoredBytes is what delete-snapshot then gc give back.  Reads "
+     "each snapshot's whole block map, which is why describe-snapshots does not print these.  "
+     "Text and table show byte counts as describe-store does.",
+     false},
     {"describe-store", cmd_describe_store, "print the store's facts and sizes", "", NULL, 0,
      "Prints Path, StoreUuid, Region, OwnerId, ChunkSize, FormatVersion, PackCount, "
      "PackBytes, ChunkCount, StoredBytes (the indexed chunks and block-map pages as stored, "

@@ -42,6 +42,39 @@ int output_doc(const struct cli *cli, const json_t *doc)
     return EXIT_OK;
 }
 
+/* In @v and every object and array below it, the integer members named in
+ * @names become bsf_size_text() strings.  -1 when out of memory. */
+static int sizes_for_people(json_t *v, const char *const *names)
+{
+    const char *key;
+    json_t *m;
+    size_t i;
+
+    if (json_is_array(v)) {
+        json_array_foreach (v, i, m)
+            if (sizes_for_people(m, names) < 0)
+                return -1;
+        return 0;
+    }
+    if (!json_is_object(v))
+        return 0;
+    /* replacing a member's value keeps the iteration valid */
+    json_object_foreach (v, key, m) {
+        char buf[BSF_SIZE_TEXT_MAX];
+        bool named = false;
+        for (i = 0; names[i] && !named; i++)
+            named = !strcmp(key, names[i]);
+        if (named && json_is_integer(m) && json_integer_value(m) >= 0) {
+            if (json_object_set_new(
+                    v, key, json_string(bsf_size_text((uint64_t)json_integer_value(m), buf))) < 0)
+                return -1;
+        } else if (sizes_for_people(m, names) < 0) {
+            return -1;
+        }
+    }
+    return 0;
+}
+
 int output_sized_doc(const struct cli *cli, const json_t *doc, const char *const *names)
 {
     const char *format = output_format(cli, "json");
@@ -53,18 +86,7 @@ int output_sized_doc(const struct cli *cli, const json_t *doc, const char *const
         return output_doc(cli, doc);
     if (!(copy = json_deep_copy(doc)))
         return output_error_nomem();
-    for (size_t i = 0; names[i]; i++) {
-        json_t *v = json_object_get(copy, names[i]);
-        char buf[BSF_SIZE_TEXT_MAX];
-        if (json_is_integer(v) && json_integer_value(v) >= 0 &&
-            json_object_set_new(copy, names[i],
-                                json_string(bsf_size_text((uint64_t)json_integer_value(v), buf))) <
-                0) {
-            json_decref(copy);
-            return output_error_nomem();
-        }
-    }
-    r = output_doc(cli, copy);
+    r = sizes_for_people(copy, names) < 0 ? output_error_nomem() : output_doc(cli, copy);
     json_decref(copy);
     return r;
 }

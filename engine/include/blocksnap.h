@@ -303,6 +303,38 @@ typedef struct bsnap_store_info {
 BSNAP_API BSNAP_WUR int bsnap_store_get_info(bsnap_store *store, bsnap_store_info *ret_info)
     BSNAP_NONNULL(1, 2);
 
+/** What one snapshot holds, and what deleting it would free
+ * (bsnap_snapshot_get_usage()).  "Chunks" are data chunks and block-map
+ * pages alike; bytes are the chunks' uncompressed sizes, "stored" ones
+ * their compressed payloads in packs. */
+typedef struct bsnap_snapshot_usage {
+    char snapshot_id[32];
+    char volume_id[32];
+    uint64_t volume_bytes;            /**< the volume's size */
+    uint64_t data_bytes;              /**< its non-zero chunks times the chunk size */
+    uint64_t referenced_chunks;       /**< distinct chunks and pages its tree names */
+    uint64_t referenced_bytes;        /**< ... their uncompressed bytes */
+    uint64_t referenced_stored_bytes; /**< ... their stored bytes */
+    uint64_t exclusive_chunks;        /**< chunks and pages a delete would free */
+    uint64_t exclusive_bytes;         /**< ... their uncompressed bytes */
+    uint64_t exclusive_stored_bytes;  /**< ... their stored bytes: what gc gives back */
+} bsnap_snapshot_usage;
+
+/** Fill @ret_usage for the completed snapshot @snapshot_id (the caller's or
+ * shared with it).  The exclusive figures are what deleting it would free
+ * now, with the other snapshots, images' pins and instances as they are:
+ * the chunks and pages that no other snapshot reaches, found by following
+ * delete's cascade without changing anything.  A chunk whose refcount is 1
+ * but whose page another snapshot shares is not among them.  Costs a read
+ * of every page of the snapshot's block map and an index lookup per
+ * distinct chunk, in one read transaction (writers go on).
+ * Errors: -EINVAL (InvalidSnapshotID.Malformed), -ENOENT
+ * (InvalidSnapshot.NotFound), -EBUSY (IncorrectState: not completed),
+ * -EIO (Store.Corrupt and read errors), -ENOMEM.  Any thread. */
+BSNAP_API BSNAP_WUR int bsnap_snapshot_get_usage(bsnap_store *store, const char *snapshot_id,
+                                                 bsnap_snapshot_usage *ret_usage)
+    BSNAP_NONNULL(1, 2, 3);
+
 /* ------------------------------------------------------------------------
  * Small value types shared by several calls
  * ------------------------------------------------------------------------ */

@@ -443,6 +443,18 @@ static int c_diff_first(struct pctx *c)
     return bsnap_snapshot_diff_json(c->f->s, "snap-bad", c->snap, &doc);
 }
 
+static int c_usage_malformed(struct pctx *c)
+{
+    bsnap_snapshot_usage u;
+    return bsnap_snapshot_get_usage(c->f->s, "snap-bad", &u);
+}
+
+static int c_usage_absent(struct pctx *c)
+{
+    bsnap_snapshot_usage u;
+    return bsnap_snapshot_get_usage(c->f->s, NO_SNAP, &u);
+}
+
 static int c_diff_second(struct pctx *c)
 {
     struct ranges rs = {0};
@@ -1172,6 +1184,8 @@ static const struct param_case {
      "Path"},
     {"diff first", c_diff_first, -EINVAL, "InvalidSnapshotID.Malformed", "FirstSnapshotId"},
     {"diff second", c_diff_second, -ENOENT, "InvalidSnapshot.NotFound", "SecondSnapshotId"},
+    {"usage malformed", c_usage_malformed, -EINVAL, "InvalidSnapshotID.Malformed", "SnapshotId"},
+    {"usage absent", c_usage_absent, -ENOENT, "InvalidSnapshot.NotFound", "SnapshotId"},
     {"reader_open", c_reader_open, -ENOENT, "InvalidSnapshot.NotFound", "SnapshotId"},
     {"reader_open_flags", c_reader_open_flags, -EINVAL, "InvalidSnapshotID.Malformed",
      "SnapshotId"},

@@ -1,0 +1,2 @@
+# The help of describe-snapshot-usage, as --help prints it.
+blocksnap describe-snapshot-usage --help
