@@ -330,3 +330,10 @@ const char *bsnap_version(void)
 {
     return BSNAP_VERSION_STRING;
 }
+
+int error_dry_run(void)
+{
+    /* EC2's words exactly: scripts match them */
+    return bsnap_fail(-ENOEXEC, "DryRunOperation",
+                      "Request would have succeeded, but DryRun flag is set.");
+}

@@ -64,6 +64,9 @@ int bsnap_fail_text(int err, const char *code, const char *text, const bsnap_err
 /* Clear the calling thread's record (done on entry to public calls that
  * report through it). */
 void bsnap_error_clear(void);
+/* The answer of a dry run at the first write of an operation that passed
+ * its checks: -ENOEXEC, EC2's DryRunOperation and its message. */
+int error_dry_run(void);
 
 /* Copy/restore the current record: used where cleanup code may fail again
  * after the first, more useful, failure. */

@@ -322,6 +322,8 @@ static int key_file_write(const bsnap_store *s, const char *id,
     char text[sizeof FILE_HEADER + 40 + 2 * KEYS_MATERIAL_BYTES + 2];
     int fd, r, n;
 
+    if (s->dry_run) /* a key file is a write too, made before the commit */
+        return error_dry_run();
     if ((r = keys_dir(s, &dir)) < 0 || (r = mkdir_private(dir)) < 0)
         return r;
     if (asprintf(&path, "%s/%s.key", dir, id) < 0 || asprintf(&tmp, "%s/.%s.XXXXXX", dir, id) < 0)

@@ -64,6 +64,7 @@ struct meta {
     bool checked;        /* the structure check ran and passed */
     atomic_bool damaged; /* set once; then every call fails with why */
     atomic_bool nowrite; /* the structure check found damage: writes fail with why */
+    bool dry_run;        /* a commit of a write transaction aborts it (meta_set_dry_run()) */
     char why[1200];      /* written under lock before damaged or nowrite is set */
     bsnap_error_ref why_refs[BSNAP_ERROR_REFS_MAX]; /* the names why refers to */
     size_t why_nrefs;
@@ -930,7 +931,8 @@ void meta_close(meta *m)
 {
     if (!m)
         return;
-    if (m->env && m->stamp && !m->rdonly && m->trusted && m->stamp_due &&
+    /* a dry run writes nothing, the check's stamp neither */
+    if (m->env && m->stamp && !m->rdonly && !m->dry_run && m->trusted && m->stamp_due &&
         !atomic_load(&m->damaged) && !atomic_load(&m->nowrite))
         stamp_write(m);
     env_drop(m);
@@ -1024,6 +1026,10 @@ int meta_txn_commit(meta_txn *txn)
     meta *m = txn->m;
     int rc;
 
+    if (txn->write && m->dry_run) {
+        meta_txn_abort(txn);
+        return error_dry_run();
+    }
     if (txn->write && fault_hit("meta-commit")) {
         meta_txn_abort(txn);
         return bsnap_fail(-EIO, "Store.Error", "metadata: commit: injected failure");
@@ -1048,6 +1054,11 @@ int meta_txn_commit(meta_txn *txn)
     if (rc)
         return lmdb_fail(rc, "commit");
     return 0;
+}
+
+void meta_set_dry_run(meta *m, bool on)
+{
+    m->dry_run = on;
 }
 
 void meta_txn_abort(meta_txn *txn)

@@ -101,8 +101,14 @@ uint64_t meta_file_bytes(meta *m);
 /* Begin a transaction; @write selects a write transaction (one at a time
  * per environment, across processes: keep them short). */
 int meta_txn_begin(meta *m, bool write, meta_txn **ret_txn);
-/* Commit and free.  On failure the transaction is aborted and freed. */
+/* Commit and free.  On failure the transaction is aborted and freed.  In
+ * a dry run (meta_set_dry_run()) a write transaction is aborted instead:
+ * -ENOEXEC (DryRunOperation), and the file stays as it was. */
 int meta_txn_commit(meta_txn *txn);
+/* Make every later commit of a write transaction a dry run's stop: the
+ * operation has made all its checks before its first write, and that
+ * write is where a dry run ends (bsnap_store_set_dry_run()). */
+void meta_set_dry_run(meta *m, bool on);
 /* Abort and free; NULL is a no-op. */
 void meta_txn_abort(meta_txn *txn);
 static inline void meta_txn_abortp(meta_txn **t)

@@ -63,6 +63,12 @@ int bsnap_store_set_account(bsnap_store *s, const char *account)
     return 0;
 }
 
+void bsnap_store_set_dry_run(bsnap_store *s, bool on)
+{
+    s->dry_run = on;
+    meta_set_dry_run(s->meta, on);
+}
+
 const char *bsnap_store_account(const bsnap_store *s)
 {
     return s->caller;

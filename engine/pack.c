@@ -225,6 +225,8 @@ static int create_pack(struct pack_writer *w)
     uint32_t n;
     int fd, r;
 
+    if (s->dry_run)
+        return error_dry_run();
     r = next_pack_number(s, &n);
     if (r < 0)
         return r;

@@ -245,7 +245,10 @@ static int reader_from_rec(bsnap_store *s, const struct snapshot_rec *rec, bool 
     snapshot_tree(rec, &rd->tree);
     rd->size = rec->size;
     rd->cs = rec->chunk_size;
-    if (pin && !(s->flags & BSNAP_STORE_RDONLY) && !chunk_id_is_zero(&rd->tree.root)) {
+    /* A dry run writes no pin (a record and a file): its reads are a
+     * check's few, and a read-only store's readers go unpinned too. */
+    if (pin && !(s->flags & BSNAP_STORE_RDONLY) && !s->dry_run &&
+        !chunk_id_is_zero(&rd->tree.root)) {
         int tries = 0;
         do /* again when gc took the lock file before we locked it */
             r = pin_create(rd);

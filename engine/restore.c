@@ -541,6 +541,11 @@ int bsnap_volume_create(bsnap_store *s, const char *snapshot_id, const char *pat
     r = reader_open(s, snapshot_id, true, &rs.rd);
     if (r < 0)
         return error_param(r, "SnapshotId");
+    /* A dry run ends here: everything is checked, nothing written yet. */
+    if (s->dry_run) {
+        r = error_dry_run();
+        goto out;
+    }
     if (tg.blockdev) {
         rs.blockdev = true;
         r = target_open_blockdev(s, path, rs.rd->size, &rs.fd);

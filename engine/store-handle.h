@@ -46,6 +46,9 @@ struct bsnap_store {
     /* The calling account (bsnap_store_set_account()): owns what it
      * creates, sees and acts on only what it owns (owner.c). */
     char caller[13];
+    /* bsnap_store_set_dry_run(): the first write of an operation (a
+     * metadata commit, a new pack, a file) ends it with DryRunOperation. */
+    bool dry_run;
     uint8_t secret[STORE_SECRET_BYTES];      /* keys data chunk ids */
     uint8_t page_secret[STORE_SECRET_BYTES]; /* keys block-map page ids */
 

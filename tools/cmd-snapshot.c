@@ -167,6 +167,28 @@ int cmd_describe_snapshots(struct cli *cli, const struct args *a)
     return r;
 }
 
+/* A dry run of several deletes: each stopped by the dry run would have
+ * been deleted; any other refusal is said, one line each (exit 1). */
+static int dry_run_results(json_t *doc)
+{
+    json_t *item;
+    size_t i;
+    int r = EXIT_OK;
+
+    json_array_foreach (json_object_get(doc, "DeleteSnapshotResults"), i, item) {
+        json_t *e = json_object_get(item, "Error");
+        const char *code = json_string_value(json_object_get(e, "Code"));
+        if (!e || (code && !strcmp(code, "DryRunOperation")))
+            continue;
+        output_line("blocksnap: error: %s: %s (%s)",
+                    json_string_value(json_object_get(item, "SnapshotId")) ?: "",
+                    json_string_value(json_object_get(e, "Message")) ?: "", code ? code : "");
+        r = EXIT_FAILED;
+    }
+    json_decref(doc);
+    return r;
+}
+
 int cmd_delete_snapshot(struct cli *cli, const struct args *a)
 {
     const char *one = arg_value(a, "snapshot-id");
@@ -191,6 +213,8 @@ int cmd_delete_snapshot(struct cli *cli, const struct args *a)
     /* Several: each deleted or refused on its own, one result each. */
     if (bsnap_snapshot_delete_many(cli->store, ids, n, &doc, &failed) < 0)
         return output_engine_error();
+    if (cli->dry_run)
+        return dry_run_results(doc);
     r = output_doc(cli, doc);
     json_decref(doc);
     if (r == EXIT_OK && failed) {

@@ -157,6 +157,7 @@ struct cli {
     char *region_buf, *store_buf, *output_buf; /* what region etc. point to */
     bsf_ini *config; /* the config file, read by cli_settings_load(); NULL: none */
     bool quiet;
+    bool dry_run;       /* --dry-run: the store handle answers DryRunOperation */
     bsnap_store *store; /* opened by cli_open_store() */
     char *store_path;
 };
@@ -183,7 +184,8 @@ int cli_store_path(struct cli *cli);
 
 /* The --output format: the one given, else @fallback. */
 const char *output_format(const struct cli *cli, const char *fallback);
-/* Render @doc in the --output format (default json) to stdout. */
+/* Render @doc in the --output format (default json) to stdout; nothing
+ * in a dry run, whose answer main.c prints when the verb is done. */
 int output_doc(const struct cli *cli, const json_t *doc);
 /* output_doc(), but in a form for people (text, table: anything but json)
  * the members named in @names (NULL-terminated), of @doc or of any object

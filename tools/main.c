@@ -19,6 +19,8 @@ const struct opt global_options[] = {
      false},
     {"output", OPT_VALUE, "FORMAT", "json, text or table (default json; diff: text)", false},
     {"quiet", OPT_FLAG, NULL, "no progress bar and no summary on stderr", false},
+    {"dry-run", OPT_FLAG, NULL, "check the request and change nothing (DryRunOperation)", false},
+    {"no-dry-run", OPT_FLAG, NULL, "do it (the default)", false},
     {"help", OPT_FLAG, NULL, "print this help and exit", false},
     {"version", OPT_FLAG, NULL, "print the version and exit", false},
     {NULL, 0, NULL, NULL, false},
@@ -711,7 +713,9 @@ int cli_open_store(struct cli *cli)
         return r;
     /* Only a verb that writes creates a store: a reading one on a mistyped
      * path would otherwise make a store there and show it empty. */
-    r = bsnap_store_open(cli->store_path, cli->verb->writes ? BSNAP_STORE_CREATE : 0, &cfg,
+    /* A dry run creates no store: it checks against the one there is. */
+    r = bsnap_store_open(cli->store_path,
+                         cli->verb->writes && !cli->dry_run ? BSNAP_STORE_CREATE : 0, &cfg,
                          &cli->store);
     /* A store shared with a group is read-only to its members. */
     if (r == -EACCES && !cli->verb->writes)
@@ -722,7 +726,46 @@ int cli_open_store(struct cli *cli)
      * what it owns. */
     if (cli->account && bsnap_store_set_account(cli->store, cli->account) < 0)
         return output_engine_error();
+    bsnap_store_set_dry_run(cli->store, cli->dry_run);
     return EXIT_OK;
+}
+
+/* The verbs that are no EC2 request and have no dry run: they write
+ * outside the store's metadata (mount, configure, gc's packs) or make the
+ * store. */
+static const char *const no_dry_run[] = {"mount",  "umount", "configure",    "gc",
+                                         "verify", "diff",   "create-store", NULL};
+
+/* Settle --dry-run / --no-dry-run (global: every verb takes them, but a
+ * verb's own --dry-run, as prune-snapshots', is that verb's). */
+static int dry_run_option(struct cli *cli, const struct args *a)
+{
+    bool on = arg_flag(a, "dry-run"), off = arg_flag(a, "no-dry-run");
+
+    for (int i = 0; cli->verb->opts && cli->verb->opts[i].name; i++)
+        if (!strcmp(cli->verb->opts[i].name, "dry-run"))
+            return off ? output_usage_error(cli->verb, "InvalidParameterCombination",
+                                            "--no-dry-run: %s has a --dry-run of its own",
+                                            cli->verb->name)
+                       : EXIT_OK;
+    if (on && off)
+        return output_usage_error(cli->verb, "InvalidParameterCombination",
+                                  "give --dry-run or --no-dry-run, not both");
+    for (int i = 0; on && no_dry_run[i]; i++)
+        if (!strcmp(cli->verb->name, no_dry_run[i]))
+            return output_usage_error(cli->verb, "InvalidParameterCombination",
+                                      "--dry-run: %s is not an EC2 request and has no dry run",
+                                      cli->verb->name);
+    cli->dry_run = on;
+    return EXIT_OK;
+}
+
+/* A dry run that went through: EC2's answer, as an error (exit 1). */
+static int dry_run_answer(void)
+{
+    fprintf(stderr, "blocksnap: error: Request would have succeeded, but DryRun flag is set. "
+                    "(DryRunOperation)\n");
+    return EXIT_FAILED;
 }
 
 const struct verb *find_verb(const char *name)
@@ -830,9 +873,15 @@ static int run(int argc, char **argv, struct cli *cli, struct args *a)
     cli->quiet = arg_flag(a, "quiet");
     /* configure reads the files itself: `configure set` makes a profile
      * that does not exist yet, which the precedence would refuse. */
+    if ((r = dry_run_option(cli, a)) != EXIT_OK)
+        return r;
     if (cli->verb->run != cmd_configure && (r = cli_settings_load(cli)) != EXIT_OK)
         return r;
-    return cli->verb->run(cli, a);
+    r = cli->verb->run(cli, a);
+    /* A dry run that reached its end without the engine's answer (a
+     * describe, or a change that had nothing to write) would have
+     * succeeded: output_doc() printed nothing. */
+    return r == EXIT_OK && cli->dry_run ? dry_run_answer() : r;
 }
 
 int main(int argc, char **argv)

@@ -25,6 +25,8 @@ int output_doc(const struct cli *cli, const json_t *doc)
     char *text = NULL, title[64];
     size_t n = 0;
 
+    if (cli->dry_run)
+        return EXIT_OK;
     /* The table's title is the operation, as the AWS CLI's: the verb in
      * CamelCase ("describe-snapshots" -> "DescribeSnapshots"). */
     for (const char *p = cli->verb->name; *p && n + 1 < sizeof title; p++) {

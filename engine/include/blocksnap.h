@@ -272,6 +272,22 @@ BSNAP_API void bsnap_store_close(bsnap_store *store);
 BSNAP_API BSNAP_WUR int bsnap_store_set_account(bsnap_store *store, const char *account)
     BSNAP_NONNULL(1, 2);
 
+/** Make @store's handle answer EC2's DryRun (@on true) or act (false).
+ * In a dry run every operation makes all the checks it makes for real
+ * (its arguments, that what it names exists and the caller may act on
+ * it, the key rules) and stops at its first write, which it does not
+ * make: the call fails with -ENOEXEC (DryRunOperation, "Request would
+ * have succeeded, but DryRun flag is set.") when it would have gone on,
+ * or with the error of the first check that fails, as it would for real
+ * (UnauthorizedOperation for another account's resource).  Nothing in the
+ * store changes, nor a file outside it (a restore's target, a key file).
+ * The first write is a metadata commit, a new pack or a file: checks an
+ * operation makes only after it (a snapshot's reading of its volume, a
+ * copy's reading of its chunks) are not made.  A call that writes
+ * nothing (a describe) works as always.  Call it before the handle is
+ * shared between threads. */
+BSNAP_API void bsnap_store_set_dry_run(bsnap_store *store, bool on) BSNAP_NONNULL(1);
+
 /** The calling account of @store (bsnap_store_set_account(), else the
  * store's account): borrowed, valid until the handle is closed. */
 BSNAP_API const char *bsnap_store_account(const bsnap_store *store) BSNAP_NONNULL(1);
