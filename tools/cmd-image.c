@@ -174,6 +174,20 @@ out:
     return r;
 }
 
+/* --owners, for each page */
+struct owners {
+    const char *const *v;
+    size_t n;
+};
+
+static int describe_page(bsnap_store *store, const void *ud, const bsnap_describe_options *o,
+                         json_t **ret)
+{
+    const struct owners *ow = ud;
+
+    return bsnap_image_describe(store, o, ow->v, ow->n, ret);
+}
+
 int cmd_describe_images(struct cli *cli, const struct args *a)
 {
     size_t nowners, nexec;
@@ -183,7 +197,7 @@ int cmd_describe_images(struct cli *cli, const struct args *a)
     const bsnap_filter *given;
     bsnap_filter *f = NULL;
     bsnap_describe_options o;
-    json_t *doc = NULL;
+    struct owners ow = {owners, nowners};
     int r;
 
     if ((r = cli_describe_options(cli, a, "image-ids", &o)) != EXIT_OK)
@@ -195,13 +209,8 @@ int cmd_describe_images(struct cli *cli, const struct args *a)
      * ExecutableBy.N), "self" the calling account */
     if (r == EXIT_OK && nexec)
         r = cli_add_user_filter(cli, &o, "executable-by", exec, nexec, &values, &f);
-    if (r == EXIT_OK) {
-        if (bsnap_image_describe(cli->store, &o, owners, nowners, &doc) < 0)
-            r = output_engine_error();
-        else
-            r = output_doc(cli, doc);
-    }
-    json_decref(doc);
+    if (r == EXIT_OK)
+        r = cli_describe_paged(cli, describe_page, &ow, &o);
     free((void *)given);
     free(f);
     free(values);

@@ -127,10 +127,16 @@ int cli_add_user_filter(const struct cli *cli, bsnap_describe_options *o, const 
     return EXIT_OK;
 }
 
+static int describe_page(bsnap_store *store, const void *ud, const bsnap_describe_options *o,
+                         json_t **ret)
+{
+    (void)ud;
+    return bsnap_snapshot_describe(store, o, ret);
+}
+
 int cmd_describe_snapshots(struct cli *cli, const struct args *a)
 {
     bsnap_describe_options o;
-    json_t *doc = NULL;
     int r;
 
     size_t nowners = 0, nrest = 0;
@@ -153,13 +159,8 @@ int cmd_describe_snapshots(struct cli *cli, const struct args *a)
         r = cli_add_user_filter(cli, &o, "owner-id", owners, nowners, &values, &f);
     if (r == EXIT_OK && nrest)
         r = cli_add_user_filter(cli, &o, "restorable-by", rest, nrest, &rvalues, &f);
-    if (r == EXIT_OK) {
-        if (bsnap_snapshot_describe(cli->store, &o, &doc) < 0)
-            r = output_engine_error();
-        else
-            r = output_doc(cli, doc);
-    }
-    json_decref(doc);
+    if (r == EXIT_OK)
+        r = cli_describe_paged(cli, describe_page, NULL, &o);
     free((void *)given);
     free(f);
     free(values);

@@ -50,21 +50,22 @@ int cmd_create_volume(struct cli *cli, const struct args *a)
     return r;
 }
 
+static int describe_page(bsnap_store *store, const void *ud, const bsnap_describe_options *o,
+                         json_t **ret)
+{
+    (void)ud;
+    return bsnap_volume_describe(store, o, ret);
+}
+
 int cmd_describe_volumes(struct cli *cli, const struct args *a)
 {
     bsnap_describe_options o;
-    json_t *doc = NULL;
     int r;
 
     if ((r = cli_describe_options(cli, a, "volume-ids", &o)) != EXIT_OK)
         return r;
-    if ((r = cli_open_store(cli)) == EXIT_OK) {
-        if (bsnap_volume_describe(cli->store, &o, &doc) < 0)
-            r = output_engine_error();
-        else
-            r = output_doc(cli, doc);
-    }
-    json_decref(doc);
+    if ((r = cli_open_store(cli)) == EXIT_OK)
+        r = cli_describe_paged(cli, describe_page, NULL, &o);
     free((void *)o.filters);
     return r;
 }

@@ -145,6 +145,36 @@ int cli_check_text(const struct cli *cli, const char *name, const char *value, s
  * frees).  EXIT_OK, or EXIT_FAILED after printing why.  options.c. */
 int cli_input_text(const char *name, const char *v, char **ret_buf, const char **ret);
 
+/* ---- paging (paging.c) --------------------------------------------------- */
+
+/* --max-items, --page-size and --starting-token, as the aws CLI's. */
+struct paging {
+    bool on;                    /* any of them given */
+    unsigned max_items;         /* 0: all */
+    unsigned page_size;         /* 0: the engine's pages as they come */
+    const char *starting_token; /* NULL: from the start */
+    uint64_t args_hash;         /* of the verb's options: a token is for the same */
+};
+
+/* One page of a describe call: bsnap_snapshot_describe() and its like
+ * with the verb's own arguments in @ud. */
+typedef int (*cli_describe_fn)(bsnap_store *store, const void *ud, const bsnap_describe_options *o,
+                               json_t **ret_doc);
+
+/* Read the paging options into cli->paging.  EXIT_OK, or EXIT_USAGE after
+ * printing why (a verb that lists nothing, a bad number). */
+int cli_paging_options(struct cli *cli, const struct args *a);
+/* Run describe call @fn (@ud its own arguments) with @o and print its
+ * document: one call, or with the paging options the engine's pages
+ * walked as they say, printing "NextToken" when more remain.  EXIT_OK or
+ * the error printed. */
+int cli_describe_paged(const struct cli *cli, cli_describe_fn fn, const void *ud,
+                       const bsnap_describe_options *o);
+/* @doc, a verb's whole answer, cut as the paging options say (its one
+ * list; "NextToken" when more remain): *@ret is new.  EXIT_OK or the error
+ * printed. */
+int cli_page_doc(const struct cli *cli, const json_t *doc, json_t **ret);
+
 /* ---- the run (main.c) ----------------------------------------------------- */
 
 struct cli {
@@ -157,8 +187,9 @@ struct cli {
     char *region_buf, *store_buf, *output_buf; /* what region etc. point to */
     bsf_ini *config; /* the config file, read by cli_settings_load(); NULL: none */
     bool quiet;
-    bool dry_run;       /* --dry-run: the store handle answers DryRunOperation */
-    bsnap_store *store; /* opened by cli_open_store() */
+    bool dry_run;         /* --dry-run: the store handle answers DryRunOperation */
+    struct paging paging; /* --max-items, --page-size, --starting-token */
+    bsnap_store *store;   /* opened by cli_open_store() */
     char *store_path;
 };
 
@@ -187,6 +218,8 @@ const char *output_format(const struct cli *cli, const char *fallback);
 /* Render @doc in the --output format (default json) to stdout; nothing
  * in a dry run, whose answer main.c prints when the verb is done. */
 int output_doc(const struct cli *cli, const json_t *doc);
+/* output_doc() without the paging (cli_describe_paged() paged already). */
+int output_render(const struct cli *cli, const json_t *doc);
 /* output_doc(), but in a form for people (text, table: anything but json)
  * the members named in @names (NULL-terminated), of @doc or of any object
  * in it, that are byte counts show as bsf_size_text() writes them

@@ -19,6 +19,10 @@ const struct opt global_options[] = {
      false},
     {"output", OPT_VALUE, "FORMAT", "json, text or table (default json; diff: text)", false},
     {"quiet", OPT_FLAG, NULL, "no progress bar and no summary on stderr", false},
+    {"max-items", OPT_VALUE, "N", "print at most N results, then NextToken (lists)", false},
+    {"starting-token", OPT_VALUE, "TOKEN", "go on where that NextToken of --max-items left off",
+     false},
+    {"page-size", OPT_VALUE, "N", "fetch the results N at a time (5 to 1000; lists)", false},
     {"dry-run", OPT_FLAG, NULL, "check the request and change nothing (DryRunOperation)", false},
     {"no-dry-run", OPT_FLAG, NULL, "do it (the default)", false},
     {"help", OPT_FLAG, NULL, "print this help and exit", false},
@@ -874,6 +878,8 @@ static int run(int argc, char **argv, struct cli *cli, struct args *a)
     /* configure reads the files itself: `configure set` makes a profile
      * that does not exist yet, which the precedence would refuse. */
     if ((r = dry_run_option(cli, a)) != EXIT_OK)
+        return r;
+    if ((r = cli_paging_options(cli, a)) != EXIT_OK)
         return r;
     if (cli->verb->run != cmd_configure && (r = cli_settings_load(cli)) != EXIT_OK)
         return r;

@@ -22,6 +22,22 @@ const char *output_format(const struct cli *cli, const char *fallback)
 
 int output_doc(const struct cli *cli, const json_t *doc)
 {
+    json_t *paged = NULL;
+    int r;
+
+    /* A verb that lists and does not page through the engine's pages
+     * itself (cli_describe_paged()): its whole answer is one page. */
+    if (!cli->paging.on || cli->dry_run)
+        return output_render(cli, doc);
+    if ((r = cli_page_doc(cli, doc, &paged)) != EXIT_OK)
+        return r;
+    r = output_render(cli, paged);
+    json_decref(paged);
+    return r;
+}
+
+int output_render(const struct cli *cli, const json_t *doc)
+{
     char *text = NULL, title[64];
     size_t n = 0;
 
