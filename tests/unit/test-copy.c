@@ -119,6 +119,39 @@ static void test_incremental(void **state)
     free(vol);
 }
 
+/* A copy incremental on the copy of its source's parent reads only the
+ * chunks the source changed since that parent, and stays right when the
+ * volume grew or shrank between the two: the chunks past the shorter end
+ * come from the source, not the parent. */
+static void test_incremental_resized(void **state)
+{
+    struct pair *p = *state;
+    char *vol = sample_volume(p->src, "a.img", 300);
+    char s1[BSNAP_ID_MAX], s2[BSNAP_ID_MAX], s3[BSNAP_ID_MAX];
+    char c1[BSNAP_ID_MAX], c2[BSNAP_ID_MAX], c3[BSNAP_ID_MAX];
+    bsnap_snapshot_stats st;
+
+    snap_path(p->src, vol, s1);
+    copy_id(p, s1, c1);
+    /* grown to 400 chunks: new data at 350, chunk 3 changed */
+    assert_int_equal(truncate(vol, 400 * 4096), 0);
+    chunk_write(vol, 4096, 350, 90);
+    chunk_write(vol, 4096, 3, 91);
+    snap_path(p->src, vol, s2);
+    st = copy_id(p, s2, c2);
+    assert_int_equal(st.read_bytes, 2 * 4096);
+    assert_restores_to(p->dst, c2, vol);
+    /* shrunk to 200 chunks (299 and 350 go), chunk 150 new */
+    assert_int_equal(truncate(vol, 200 * 4096), 0);
+    chunk_write(vol, 4096, 150, 92);
+    snap_path(p->src, vol, s3);
+    st = copy_id(p, s3, c3);
+    assert_int_equal(st.read_bytes, 4096);
+    assert_restores_to(p->dst, c3, vol);
+    assert_verify_clean(p->dst);
+    free(vol);
+}
+
 /* Data the destination holds already (here: a snapshot of the same volume
  * taken there) is read once to learn its id, but not stored again; a
  * later copy of the same data reads nothing. */
@@ -491,6 +524,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_first_copy, setup_pair, teardown_pair),
         cmocka_unit_test_setup_teardown(test_incremental, setup_pair, teardown_pair),
+        cmocka_unit_test_setup_teardown(test_incremental_resized, setup_pair, teardown_pair),
         cmocka_unit_test_setup_teardown(test_dedup_existing, setup_pair, teardown_pair),
         cmocka_unit_test_setup_teardown(test_idempotent, setup_pair, teardown_pair),
         cmocka_unit_test_setup_teardown(test_refused, setup_pair, teardown_pair),
