@@ -91,6 +91,9 @@ struct pipeline {
     /* a copy: the source snapshot's reader and store uuid */
     bsnap_reader *src;
     uint8_t src_uuid[16];
+    /* the reader thread's: the source leaf last loaded (attach_source) */
+    chunk_id *src_leaf;
+    uint64_t src_leaf_idx;
     struct xlate *xpend; /* translations to commit with the next batch */
     size_t nxpend, xpend_cap;
     /* bytes read from the source since the last commit: a copy commits

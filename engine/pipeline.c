@@ -152,25 +152,28 @@ void xlate_key(const uint8_t uuid[16], const chunk_id *id, uint8_t out[XLATE_KEY
     memcpy(out + 16, id->b, 16);
 }
 
-/* A copy: fill the source's ids of the chunks of @it, one leaf at a time. */
+/* A copy: fill the source's ids of the chunks of @it, one leaf at a time.
+ * The leaf last loaded stays for the next item: items are small next to a
+ * leaf, and a copy of a few changed chunks is mostly items. */
 static int attach_source(struct pipeline *p, struct item *it)
 {
-    uint64_t cached = UINT64_MAX;
-    _cleanup_free_ chunk_id *leaf_buf = NULL;
-
     if (!p->src)
         return 0;
-    if (!(leaf_buf = alloc_aligned(BM_PAGE_BYTES)))
-        return bsnap_fail(-ENOMEM, "InternalError", "out of memory");
+    if (!p->src_leaf) {
+        if (!(p->src_leaf = alloc_aligned(BM_PAGE_BYTES)))
+            return bsnap_fail(-ENOMEM, "InternalError", "out of memory");
+        p->src_leaf_idx = UINT64_MAX;
+    }
     for (uint64_t i = 0; i < it->count; i++) {
         uint64_t idx = it->first + i, leaf = idx / BM_FANOUT;
-        if (leaf != cached) {
-            int r = bm_load_leaf(p->src->s, NULL, &p->src->tree, leaf, leaf_buf);
+        if (leaf != p->src_leaf_idx) {
+            p->src_leaf_idx = UINT64_MAX;
+            int r = bm_load_leaf(p->src->s, NULL, &p->src->tree, leaf, p->src_leaf);
             if (r < 0)
                 return r;
-            cached = leaf;
+            p->src_leaf_idx = leaf;
         }
-        it->src_ids[i] = leaf_buf[idx % BM_FANOUT];
+        it->src_ids[i] = p->src_leaf[idx % BM_FANOUT];
     }
     return 0;
 }
@@ -768,6 +771,7 @@ void pipeline_free(struct pipeline *p)
     free(p->pend);
     free(p->xpend);
     free(p->page_out);
+    free(p->src_leaf);
     free(p->runs);
     pthread_mutex_destroy(&p->lock);
     pthread_cond_destroy(&p->cond);
