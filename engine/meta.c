@@ -112,6 +112,7 @@ static const char *const table_names[T__COUNT] = {
     [T_COPIES] = "copies",
     [T_KEYS] = "keys",
     [T_TEMPLATES] = "launch-templates",
+    [T_LIFECYCLE] = "lifecycle",
 };
 
 const char *meta_table_name(meta_table t)

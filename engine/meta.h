@@ -57,6 +57,9 @@ typedef enum meta_table {
      * owner + "\0" + name -> template id, "c" + owner + "\0" + client token
      * -> template id and request. */
     T_TEMPLATES,
+    /* Lifecycle policies and Recycle Bin rules (lifecycle.h): "p" + policy
+     * id -> policy record. */
+    T_LIFECYCLE,
     T__COUNT
 } meta_table;
 

@@ -192,7 +192,7 @@ static int salvage_entry(void *ud, const char *table, const uint8_t *key, size_t
     }
     /* chunks come from the packs, pins are dropped, volpaths rebuilt */
     if (c->table != T_SNAPSHOTS && c->table != T_VOLUMES && c->table != T_IMAGES &&
-        c->table != T_KEYS && c->table != T_TEMPLATES)
+        c->table != T_KEYS && c->table != T_TEMPLATES && c->table != T_LIFECYCLE)
         return 0;
     if (!(v = malloc(vlen + 1)))
         return bsnap_fail(-ENOMEM, "InternalError", "out of memory");
@@ -268,10 +268,10 @@ static int decode_records(struct rctx *c, struct snapshot_rec **ret_snaps, size_
         struct rec *r = &c->recs[i];
         const char *id = NULL, *kind = "";
         int d;
-        if (r->table == T_KEYS || r->table == T_TEMPLATES) {
+        if (r->table == T_KEYS || r->table == T_TEMPLATES || r->table == T_LIFECYCLE) {
             /* key records, aliases and settings, launch templates and their
-             * versions: kept as they were (keys.c and template.c check each
-             * when they read it) */
+             * versions, lifecycle policies: kept as they were (keys.c,
+             * template.c and lifecycle.c check each when they read it) */
             c->st.records_kept++;
             continue;
         }

@@ -105,7 +105,8 @@ int bsnap_retention_plan(const bsnap_retention *rules, bsnap_retention_item *ite
         it->keep = it->in_use ? BSNAP_KEEP_IN_USE : 0;
         if (i < rules->last)
             it->keep |= BSNAP_KEEP_LAST;
-        if (rules->within_ms && items[0].time_ms - it->time_ms < rules->within_ms)
+        if (rules->within_ms &&
+            (rules->now_ms ? rules->now_ms : items[0].time_ms) - it->time_ms < rules->within_ms)
             it->keep |= BSNAP_KEEP_WITHIN;
         for (int r = 0; r < R_N; r++) {
             int64_t b = bucket(r, it->time_ms);

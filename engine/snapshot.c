@@ -589,8 +589,9 @@ out:
     return r;
 }
 
-static int take(bsnap_store *s, const bsnap_snapshot_options *o, char ret_id[BSNAP_ID_MAX],
-                bsnap_snapshot_stats *ret_stats, struct snapshot_taken *ret_taken)
+static int take(bsnap_store *s, const bsnap_snapshot_options *o, int64_t start_ms,
+                char ret_id[BSNAP_ID_MAX], bsnap_snapshot_stats *ret_stats,
+                struct snapshot_taken *ret_taken)
 {
     struct pipeline *p = NULL;
     struct pack_writer *pw = NULL;
@@ -699,7 +700,7 @@ static int take(bsnap_store *s, const bsnap_snapshot_options *o, char ret_id[BSN
     t.rec.size = size;
     t.rec.chunk_size = s->chunk_size;
     t.rec.depth = bm_depth_for(nchunks);
-    t.rec.start_ms = time_now_ms();
+    t.rec.start_ms = start_ms ? start_ms : time_now_ms();
     t.rec.description = strdup(o->description ? o->description : "");
     if (!t.rec.description) {
         r = bsnap_fail(-ENOMEM, "InternalError", "out of memory");
@@ -763,7 +764,13 @@ out:
 int bsnap_snapshot_create(bsnap_store *s, const bsnap_snapshot_options *o,
                           char ret_id[BSNAP_ID_MAX], bsnap_snapshot_stats *ret_stats)
 {
-    return take(s, o, ret_id, ret_stats, NULL);
+    return take(s, o, 0, ret_id, ret_stats, NULL);
+}
+
+int snapshot_create_at(bsnap_store *s, const bsnap_snapshot_options *o, int64_t start_ms,
+                       char ret_id[BSNAP_ID_MAX])
+{
+    return take(s, o, start_ms, ret_id, NULL, NULL);
 }
 
 int snapshot_take_pending(bsnap_store *s, const bsnap_snapshot_options *o,
@@ -771,5 +778,5 @@ int snapshot_take_pending(bsnap_store *s, const bsnap_snapshot_options *o,
 {
     char id[BSNAP_ID_MAX];
 
-    return take(s, o, id, NULL, ret_taken);
+    return take(s, o, 0, id, NULL, ret_taken);
 }

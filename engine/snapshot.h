@@ -46,6 +46,13 @@ struct snapshot_taken {
 int snapshot_take_pending(bsnap_store *s, const bsnap_snapshot_options *o,
                           struct snapshot_taken *ret_taken);
 
+/* bsnap_snapshot_create() whose StartTime is @start_ms (0: the clock's)
+ * rather than the clock's: a lifecycle run stamps its snapshots with the
+ * time it runs for (lifecycle.c: its fake clock is what tests drive).
+ * Errors: as bsnap_snapshot_create(). */
+int snapshot_create_at(bsnap_store *s, const bsnap_snapshot_options *o, int64_t start_ms,
+                       char ret_id[BSNAP_ID_MAX]);
+
 /* Complete @t in @txn: the snapshot's reference on its root page, state
  * completed, and its volume's record naming it as the last snapshot.
  * Errors: InvalidSnapshot.NotFound when the pending record is gone; -EIO,

@@ -347,6 +347,14 @@ extern const struct opt create_key_options[], key_id_options[], list_aliases_opt
     schedule_key_deletion_options[], create_grant_options[], list_grants_options[],
     revoke_grant_options[], retire_grant_options[], tag_resource_options[],
     untag_resource_options[];
+int cmd_create_lifecycle_policy(struct cli *cli, const struct args *a);
+int cmd_update_lifecycle_policy(struct cli *cli, const struct args *a);
+int cmd_delete_lifecycle_policy(struct cli *cli, const struct args *a);
+int cmd_get_lifecycle_policy(struct cli *cli, const struct args *a);
+int cmd_get_lifecycle_policies(struct cli *cli, const struct args *a);
+int cmd_run_lifecycle_policies(struct cli *cli, const struct args *a);
+extern const struct opt create_policy_options[], update_policy_options[], get_policies_options[],
+    policy_id_options[], run_policies_options[];
 int cmd_create_launch_template(struct cli *cli, const struct args *a);
 int cmd_create_launch_template_version(struct cli *cli, const struct args *a);
 int cmd_modify_launch_template(struct cli *cli, const struct args *a);

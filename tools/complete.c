@@ -23,7 +23,7 @@
 
 #define EXIT_FILES 3
 
-enum id_kind { IDS_NONE, IDS_SNAPSHOT, IDS_VOLUME, IDS_IMAGE, IDS_TEMPLATE, IDS_ANY };
+enum id_kind { IDS_NONE, IDS_SNAPSHOT, IDS_VOLUME, IDS_IMAGE, IDS_TEMPLATE, IDS_POLICY, IDS_ANY };
 
 static const struct opt *lookup(const struct opt *table, const char *name, size_t len)
 {
@@ -45,6 +45,8 @@ static enum id_kind kind_of(const struct opt *o)
         return IDS_IMAGE;
     if (strstr(n, "launch-template-id"))
         return IDS_TEMPLATE;
+    if (strstr(n, "policy-id"))
+        return IDS_POLICY;
     if (strcmp(n, "resources") == 0)
         return IDS_ANY;
     return IDS_NONE;
@@ -102,6 +104,8 @@ static void print_ids(struct cli *cli, enum id_kind kind)
         print_doc_ids(doc, "Volumes", "VolumeId");
     if (kind == IDS_TEMPLATE && bsnap_template_describe(cli->store, NULL, NULL, 0, &doc) == 0)
         print_doc_ids(doc, "LaunchTemplates", "LaunchTemplateId");
+    if (kind == IDS_POLICY && bsnap_lifecycle_policies_get(cli->store, NULL, &doc) == 0)
+        print_doc_ids(doc, "Policies", "PolicyId");
 }
 
 static void print_options(const struct opt *table)

@@ -359,6 +359,63 @@ const struct verb verbs[] = {
      "changes nothing.  Exits 1 when a snapshot could not be deleted.  A second run deletes "
      "nothing more; run `blocksnap gc` to return the space of pack files.",
      true},
+    {"create-lifecycle-policy", cmd_create_lifecycle_policy,
+     "create a policy that takes and retains snapshots on a schedule (DLM)",
+     "--description TEXT --state ENABLED|DISABLED --policy-details JSON|file://PATH "
+     "[--execution-role-arn ARN]",
+     create_policy_options, 0,
+     "Prints {\"PolicyId\"}.  The details are Amazon DLM's PolicyDetails: "
+     "{\"PolicyType\": \"EBS_SNAPSHOT_MANAGEMENT\", \"ResourceTypes\": [\"VOLUME\"], "
+     "\"TargetTags\": [{\"Key\", \"Value\"}], \"TargetVolumeIds\": [vol-...], "
+     "\"Schedules\": [{\"Name\", \"CreateRule\": {\"Interval\": 1|2|3|4|6|8|12|24, "
+     "\"IntervalUnit\": \"HOURS\", \"Times\": [\"hh:mm\"]}, \"RetainRule\": "
+     "{\"Count\": N} or {\"Interval\": N, \"IntervalUnit\": DAYS|WEEKS|MONTHS|YEARS}, "
+     "\"TagsToAdd\": [{\"Key\", \"Value\"}], \"CopyTags\": true|false}]}.  "
+     "TargetVolumeIds is blocksnap's (volumes by id); a policy needs it or TargetTags (a "
+     "volume with one of the tags).  One to four schedules.  A CronExpression and DLM's "
+     "other rules (copy, share, archive, fast restore) are refused "
+     "(InvalidRequestException), as is any unknown field.  The role ARN is kept and shown "
+     "only.  At most 100 policies.  The policy does nothing until run-lifecycle-policies "
+     "runs it (from a timer).",
+     true},
+    {"get-lifecycle-policies", cmd_get_lifecycle_policies, "list lifecycle policies (DLM)",
+     "[--policy-ids ID ...] [--state STATE] [--resource-types VOLUME] [--target-tags K=V ...] "
+     "[--tags-to-add K=V ...]",
+     get_policies_options, 0,
+     "Prints {\"Policies\": [{\"PolicyId\", \"Description\", \"State\", \"Tags\", "
+     "\"PolicyType\"}]} in id order.  The filters are AND-ed, the values of one OR-ed.",
+     false},
+    {"get-lifecycle-policy", cmd_get_lifecycle_policy, "print a lifecycle policy (DLM)",
+     "--policy-id ID", policy_id_options, 0,
+     "Prints {\"Policy\": {\"PolicyId\", \"Description\", \"State\", "
+     "\"StatusMessage\", \"ExecutionRoleArn\", \"DateCreated\", \"DateModified\", "
+     "\"PolicyDetails\", \"PolicyArn\"}}; an unknown id is ResourceNotFoundException.",
+     false},
+    {"update-lifecycle-policy", cmd_update_lifecycle_policy, "change a lifecycle policy (DLM)",
+     "--policy-id ID [--description TEXT] [--state ENABLED|DISABLED] "
+     "[--policy-details JSON|file://PATH] [--execution-role-arn ARN]",
+     update_policy_options, 0,
+     "What is given replaces the policy's; the details are checked as create's.  Prints {}.", true},
+    {"delete-lifecycle-policy", cmd_delete_lifecycle_policy, "delete a lifecycle policy (DLM)",
+     "--policy-id ID", policy_id_options, 0,
+     "The snapshots it took stay, and no run deletes them any more.  Prints {}.", true},
+    {"run-lifecycle-policies", cmd_run_lifecycle_policies,
+     "take the snapshots policies say are due, delete those they no longer retain",
+     "[--policy-ids ID ...] [--now TIME]", run_policies_options, 0,
+     "What a timer calls (blocksnap-lifecycle.timer).  For each enabled policy, each "
+     "schedule and each target volume: a snapshot is taken when the schedule has none of the "
+     "volume in the current slot (slots are Interval hours long, starting at Times[0], UTC, "
+     "default 00:00), tagged with TagsToAdd, the volume's tags (CopyTags), "
+     "aws:dlm:lifecycle-policy-id and aws:dlm:lifecycle-schedule-name; then the schedule's "
+     "snapshots of that volume beyond RetainRule's Count, or older than its age, are deleted "
+     "(one an image uses is kept; snapshots users or other schedules made are never "
+     "touched).  A second run at the same time does nothing.  Runs wait for each other "
+     "(STORE/lifecycle.lock).  --now runs as at that time (a fake clock: the snapshots get "
+     "it as StartTime), for tests and catch-up.  Prints {\"Now\", "
+     "\"LifecyclePolicyResults\": [{\"PolicyId\", \"ScheduleName\", \"VolumeId\", "
+     "\"Action\": created|deleted|failed, \"SnapshotId\", \"Error\"}]}; one volume's "
+     "failure does not stop the others, and exits 1.",
+     true},
     {"diff", cmd_diff, "list the byte ranges in which two snapshots differ",
      "SNAP_A [SNAP_B] | --second-snapshot-id ID [--first-snapshot-id ID]", diff_options, 2,
      "With one snapshot, lists its non-zero ranges.  Text output (the default) is a line "

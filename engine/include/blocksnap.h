@@ -721,6 +721,9 @@ BSNAP_API BSNAP_WUR int bsnap_snapshot_delete(bsnap_store *store, const char *id
 typedef struct bsnap_retention {
     uint32_t last, hourly, daily, weekly, monthly, yearly;
     int64_t within_ms; /**< 0: no such rule */
+    /** 0: @within_ms counts back from the volume's newest snapshot; else
+     * from this time (a lifecycle run's now: DLM's retention by age) */
+    int64_t now_ms;
 } bsnap_retention;
 
 /** Why bsnap_retention_plan() keeps a snapshot: a set of these bits. */
@@ -781,6 +784,116 @@ BSNAP_API BSNAP_WUR int bsnap_snapshot_prune(bsnap_store *store, const char *vol
 BSNAP_API BSNAP_WUR int bsnap_snapshot_delete_many(bsnap_store *store, const char *const *ids,
                                                    size_t n, json_t **ret_doc, size_t *ret_failed)
     BSNAP_NONNULL(1, 4, 5);
+
+/* ---- Lifecycle policies (Amazon Data Lifecycle Manager's shapes) ----
+ *
+ * A policy (policy- + 17 hex) belongs to the calling account and names
+ * target volumes (by tag, or by id: blocksnap's TargetVolumeIds) and up to
+ * four schedules, each a creation interval and a retain rule.
+ * bsnap_lifecycle_run() is what a timer calls: it takes the snapshots that
+ * are due and deletes the ones a schedule no longer retains.
+ *
+ * PolicyDetails (JSON text, at most 64 KiB) is checked before anything is
+ * written: PolicyType "EBS_SNAPSHOT_MANAGEMENT" (the default),
+ * ResourceTypes ["VOLUME"], TargetTags [{Key, Value}] and/or
+ * TargetVolumeIds [vol-…] (at least one target between them), Schedules
+ * (1 to 4) of {Name (1-120 characters, unique), CreateRule {Interval
+ * 1|2|3|4|6|8|12|24, IntervalUnit "HOURS", Times ["HH:MM"] (optional, one:
+ * the UTC time of day the slots start at; default 00:00)}, RetainRule
+ * {Count 1-1000 | Interval 1-1000 + IntervalUnit DAYS|WEEKS|MONTHS|YEARS},
+ * TagsToAdd [{Key, Value}], CopyTags bool}.  A CreateRule's
+ * CronExpression, and fields of other policy types (Parameters,
+ * FastRestoreRule, CrossRegionCopyRules, ShareRules, …), are refused
+ * (InvalidRequestException naming the field), as is any unknown field.
+ * Errors of every call: -EINVAL (InvalidRequestException, with the field
+ * in bsnap_error.parameter); -ENOENT (ResourceNotFoundException); -EIO;
+ * -ENOMEM.  Every call but the run is one short transaction. */
+
+/** Options of bsnap_lifecycle_policy_create() and _update(): NULL keeps
+ * (update) or is missing (create: Description, State and PolicyDetails are
+ * required). */
+typedef struct bsnap_lifecycle_policy_options {
+    const char *description;        /**< 0-500 characters of [0-9A-Za-z _-] */
+    const char *state;              /**< "ENABLED" or "DISABLED" */
+    const char *execution_role_arn; /**< recorded and returned, not used */
+    const char *policy_details;     /**< JSON text, as above */
+} bsnap_lifecycle_policy_options;
+
+/** CreateLifecyclePolicy.  @ret_doc out: {"PolicyId"}.  At most 100
+ * policies per account (-EDQUOT, LimitExceededException). */
+BSNAP_API BSNAP_WUR int bsnap_lifecycle_policy_create(bsnap_store *store,
+                                                      const bsnap_lifecycle_policy_options *o,
+                                                      json_t **ret_doc) BSNAP_NONNULL(1, 2, 3);
+
+/** UpdateLifecyclePolicy of policy @id: the fields @o gives replace the
+ * policy's.  @ret_doc out: {}. */
+BSNAP_API BSNAP_WUR int bsnap_lifecycle_policy_update(bsnap_store *store, const char *id,
+                                                      const bsnap_lifecycle_policy_options *o,
+                                                      json_t **ret_doc) BSNAP_NONNULL(1, 2, 3, 4);
+
+/** DeleteLifecyclePolicy.  Its snapshots stay (and no run deletes them
+ * any more).  @ret_doc out: {}. */
+BSNAP_API BSNAP_WUR int bsnap_lifecycle_policy_delete(bsnap_store *store, const char *id,
+                                                      json_t **ret_doc) BSNAP_NONNULL(1, 2, 3);
+
+/** GetLifecyclePolicy.  @ret_doc out: {"Policy": {PolicyId, Description,
+ * State, StatusMessage, ExecutionRoleArn, DateCreated, DateModified,
+ * PolicyDetails, PolicyArn}}. */
+BSNAP_API BSNAP_WUR int bsnap_lifecycle_policy_get(bsnap_store *store, const char *id,
+                                                   json_t **ret_doc) BSNAP_NONNULL(1, 2, 3);
+
+/** Filters of bsnap_lifecycle_policies_get(), AND-ed; each list is OR-ed
+ * and empty means any. */
+typedef struct bsnap_lifecycle_filter {
+    const char *const *policy_ids; /**< PolicyIds; an unknown one is not an error */
+    size_t npolicy_ids;
+    const char *state;                 /**< ENABLED | DISABLED | ERROR, or NULL */
+    const char *const *resource_types; /**< VOLUME */
+    size_t nresource_types;
+    const char *const *target_tags; /**< "KEY=VALUE": one of the policy's TargetTags */
+    size_t ntarget_tags;
+    const char *const *tags_to_add; /**< "KEY=VALUE": in one schedule's TagsToAdd */
+    size_t ntags_to_add;
+} bsnap_lifecycle_filter;
+
+/** GetLifecyclePolicies.  @f optional.  @ret_doc out: {"Policies":
+ * [{PolicyId, Description, State, Tags: {}, PolicyType}]} in id order. */
+BSNAP_API BSNAP_WUR int bsnap_lifecycle_policies_get(bsnap_store *store,
+                                                     const bsnap_lifecycle_filter *f,
+                                                     json_t **ret_doc) BSNAP_NONNULL(1, 3);
+
+/** Run the caller's ENABLED policies (@ids: only these, @n of them; a
+ * DISABLED one named is skipped, an unknown one fails the call before
+ * anything is done) at time @now_ms (0: the clock; else a fake clock for
+ * tests and catch-up runs).
+ *
+ * For each schedule and each target volume of the caller (tagged with one
+ * of TargetTags, or named by TargetVolumeIds; a named volume that does not
+ * exist is a failed result), a snapshot is due when the schedule holds
+ * none of that volume in the current slot: slots are Interval hours long
+ * and start at Times[0] (UTC) each day.  A due snapshot is taken with
+ * StartTime @now_ms, the description "Created for policy: ID schedule:
+ * NAME" and the tags TagsToAdd, the volume's own when CopyTags (not those
+ * starting with aws:), aws:dlm:lifecycle-policy-id and
+ * aws:dlm:lifecycle-schedule-name.  Then the schedule's completed
+ * snapshots of that volume (those with both tags: never one a user or
+ * another schedule made) are planned by bsnap_retention_plan(): Count
+ * keeps the newest Count, an age keeps those younger than it at @now_ms;
+ * the others are deleted as bsnap_snapshot_delete() does (one an image
+ * uses is kept).
+ *
+ * Idempotent: a second run at the same @now_ms creates and deletes
+ * nothing.  Runs are serialised by the lock file STORE/lifecycle.lock (a
+ * second run waits for the first, then finds nothing due).  One volume's
+ * failure does not stop the others.
+ * @ret_doc out: {"Now", "LifecyclePolicyResults": [{PolicyId,
+ * ScheduleName, VolumeId, Action: "created"|"deleted"|"failed",
+ * SnapshotId, Error {Code, Message}}]}; @ret_failed the failed results.
+ * Errors (nothing done): -EINVAL (InvalidRequestException for a malformed
+ * id), -ENOENT (ResourceNotFoundException), -EIO, -ENOMEM. */
+BSNAP_API BSNAP_WUR int bsnap_lifecycle_run(bsnap_store *store, const char *const *ids, size_t n,
+                                            int64_t now_ms, json_t **ret_doc, size_t *ret_failed)
+    BSNAP_NONNULL(1, 5, 6);
 
 /** Options of bsnap_volume_create(). */
 typedef struct bsnap_volume_options {

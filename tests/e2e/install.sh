@@ -19,6 +19,7 @@ cmake --install "$BSNAP_BUILD_DIR" --prefix "$P" >"$T/install.log" || die "insta
 for f in bin/blocksnap share/man/man1/blocksnap.1 include/blocksnap.h include/blocksnap-version.h \
     lib/libblocksnap.a lib/pkgconfig/blocksnap.pc lib/systemd/system/blocksnap-mount@.service \
     lib/systemd/system/blocksnap-snapshot@.service lib/systemd/system/blocksnap-snapshot@.timer \
+    lib/systemd/system/blocksnap-lifecycle.service lib/systemd/system/blocksnap-lifecycle.timer \
     share/bash-completion/completions/blocksnap share/zsh/vendor-completions/_blocksnap; do
     [ -f "$P/$f" ] || die "not installed: $f"
 done
@@ -47,6 +48,9 @@ step "systemd units"
 U=$P/lib/systemd/system
 grep -qx "ExecStart=$P/bin/blocksnap mount --foreground \$BLOCKSNAP_MOUNT_OPTIONS %f" "$U/blocksnap-mount@.service" ||
     die "the mount unit does not run the installed binary: $(grep Exec "$U/blocksnap-mount@.service")"
+grep -qx "ExecStart=$P/bin/blocksnap run-lifecycle-policies --quiet \$BLOCKSNAP_LIFECYCLE_OPTIONS" \
+    "$U/blocksnap-lifecycle.service" ||
+    die "the lifecycle unit does not run the installed binary: $(grep Exec "$U/blocksnap-lifecycle.service")"
 if command -v systemd-analyze >/dev/null && systemd-analyze --version >/dev/null 2>&1; then
     # verify needs instances of templates, and the binary they name to exist.
     cp "$U/blocksnap-mount@.service" "$T/blocksnap-mount@srv-snapshots.service"
@@ -54,9 +58,10 @@ if command -v systemd-analyze >/dev/null && systemd-analyze --version >/dev/null
     cp "$U/blocksnap-snapshot@.timer" "$T/blocksnap-snapshot@dev-vg0-vm1.timer"
     systemd-analyze verify --man=no "$T/blocksnap-mount@srv-snapshots.service" \
         "$T/blocksnap-snapshot@dev-vg0-vm1.service" "$T/blocksnap-snapshot@dev-vg0-vm1.timer" \
+        "$U/blocksnap-lifecycle.service" "$U/blocksnap-lifecycle.timer" \
         >"$T/verify.out" 2>&1 || true
     # Only the units' own lines count (the host's other units may warn).
-    if grep -E 'blocksnap-(mount|snapshot)@' "$T/verify.out" | grep -v 'is not a directory\|Failed to prepare filename'; then
+    if grep -E 'blocksnap-((mount|snapshot)@|lifecycle)' "$T/verify.out" | grep -v 'is not a directory\|Failed to prepare filename'; then
         die "systemd-analyze verify found problems in the units"
     fi
     info "systemd-analyze verify: no complaint about the units"

@@ -1078,6 +1078,40 @@ static int c_prune_within(struct pctx *c)
     return c_prune(c, NULL, &(bsnap_retention){.within_ms = -1});
 }
 
+static int c_policy_get(struct pctx *c, const char *id)
+{
+    json_t *doc = NULL;
+    int r = bsnap_lifecycle_policy_get(c->f->s, id, &doc);
+    json_decref(doc);
+    return r;
+}
+
+static int c_policy_get_malformed(struct pctx *c)
+{
+    return c_policy_get(c, "policy-x");
+}
+
+static int c_policy_get_missing(struct pctx *c)
+{
+    return c_policy_get(c, "policy-0123456789abcdef0");
+}
+
+static int c_policy_create_details(struct pctx *c)
+{
+    bsnap_lifecycle_policy_options o = {
+        .description = "d", .state = "ENABLED", .policy_details = "{\"Schedules\":1}"};
+    json_t *doc = NULL;
+    return bsnap_lifecycle_policy_create(c->f->s, &o, &doc);
+}
+
+static int c_lifecycle_run_malformed(struct pctx *c)
+{
+    const char *ids[] = {"policy-"};
+    json_t *doc = NULL;
+    size_t failed;
+    return bsnap_lifecycle_run(c->f->s, ids, 1, 0, &doc, &failed);
+}
+
 static const struct param_case {
     const char *name;
     int (*call)(struct pctx *c);
@@ -1102,6 +1136,14 @@ static const struct param_case {
     {"snapshot_prune missing", c_prune_missing, -ENOENT, "InvalidVolume.NotFound", "VolumeId"},
     {"snapshot_prune no rule", c_prune_no_rule, -EINVAL, "InvalidParameterValue", "RetainRule"},
     {"snapshot_prune within", c_prune_within, -EINVAL, "InvalidParameterValue", "KeepWithin"},
+    {"lifecycle_policy_get malformed", c_policy_get_malformed, -EINVAL, "InvalidRequestException",
+     "PolicyId"},
+    {"lifecycle_policy_get missing", c_policy_get_missing, -ENOENT, "ResourceNotFoundException",
+     "PolicyId"},
+    {"lifecycle_policy_create details", c_policy_create_details, -EINVAL, "InvalidRequestException",
+     "PolicyDetails.TargetTags"},
+    {"lifecycle_run malformed", c_lifecycle_run_malformed, -EINVAL, "InvalidRequestException",
+     "PolicyIds[0]"},
     {"describe ids malformed", c_describe_ids_malformed, -EINVAL, "InvalidSnapshotID.Malformed",
      "SnapshotIds[1]"},
     {"describe ids missing", c_describe_ids_missing, -ENOENT, "InvalidSnapshot.NotFound",

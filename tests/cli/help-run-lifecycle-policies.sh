@@ -1,0 +1,2 @@
+# The help of run-lifecycle-policies: slots, tags, retention, --now.
+blocksnap run-lifecycle-policies --help
