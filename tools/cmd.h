@@ -189,6 +189,7 @@ struct cli {
     bool quiet;
     bool dry_run;         /* --dry-run: the store handle answers DryRunOperation */
     struct paging paging; /* --max-items, --page-size, --starting-token */
+    bsf_query *query;     /* --query, compiled */
     bsnap_store *store;   /* opened by cli_open_store() */
     char *store_path;
 };

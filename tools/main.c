@@ -19,6 +19,7 @@ const struct opt global_options[] = {
      false},
     {"output", OPT_VALUE, "FORMAT", "json, text or table (default json; diff: text)", false},
     {"quiet", OPT_FLAG, NULL, "no progress bar and no summary on stderr", false},
+    {"query", OPT_VALUE, "JMESPATH", "print only what this JMESPath expression selects", false},
     {"max-items", OPT_VALUE, "N", "print at most N results, then NextToken (lists)", false},
     {"starting-token", OPT_VALUE, "TOKEN", "go on where that NextToken of --max-items left off",
      false},
@@ -938,6 +939,10 @@ static int run(int argc, char **argv, struct cli *cli, struct args *a)
         return r;
     if ((r = cli_paging_options(cli, a)) != EXIT_OK)
         return r;
+    /* compiled before anything runs: a bad expression changes nothing */
+    if (arg_value(a, "query") && bsf_query_compile(arg_value(a, "query"), &cli->query) < 0)
+        return output_usage_error(cli->verb, bsf_last_error()->code, "%s",
+                                  bsf_last_error()->message);
     if (cli->verb->run != cmd_configure && (r = cli_settings_load(cli)) != EXIT_OK)
         return r;
     r = cli->verb->run(cli, a);
@@ -964,6 +969,7 @@ int main(int argc, char **argv)
     free(cli.store_buf);
     free(cli.output_buf);
     bsf_ini_free(cli.config);
+    bsf_query_free(cli.query);
     free((char *)cli.account);
     if (fflush(stdout) != 0 || ferror(stdout)) {
         fprintf(stderr, "blocksnap: error: cannot write the output\n");

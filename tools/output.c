@@ -36,13 +36,31 @@ int output_doc(const struct cli *cli, const json_t *doc)
     return r;
 }
 
+static int render(const struct cli *cli, const json_t *doc);
+
 int output_render(const struct cli *cli, const json_t *doc)
+{
+    json_t *sel = NULL;
+    int r;
+
+    if (cli->dry_run)
+        return EXIT_OK;
+    if (!cli->query)
+        return render(cli, doc);
+    /* --query picks from the whole answer (NextToken too), as the aws
+     * CLI's; the result is rendered in the --output form like a document */
+    if (bsf_query_run(cli->query, doc, &sel) < 0)
+        return output_error(bsf_last_error());
+    r = render(cli, sel);
+    json_decref(sel);
+    return r;
+}
+
+static int render(const struct cli *cli, const json_t *doc)
 {
     char *text = NULL, title[64];
     size_t n = 0;
 
-    if (cli->dry_run)
-        return EXIT_OK;
     /* The table's title is the operation, as the AWS CLI's: the verb in
      * CamelCase ("describe-snapshots" -> "DescribeSnapshots"). */
     for (const char *p = cli->verb->name; *p && n + 1 < sizeof title; p++) {

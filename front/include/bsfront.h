@@ -381,4 +381,31 @@ int bsf_account_for_access_key(const bsf_ini *credentials, const char *access_ke
 }
 #endif
 
+/* ---- --query: a JMESPath subset (query.c) --------------------------------- */
+
+/** A compiled JMESPath expression. */
+typedef struct bsf_query bsf_query;
+
+/** Compile @expr, a JMESPath expression of the subset front/query.c
+ * describes (and docs/cli.md lists): identifiers, sub-expressions,
+ * indexes, slices, projections, flatten, filters with comparisons and
+ * && || !, literals, raw strings, @, multiselect lists and hashes, pipes,
+ * and the functions length, keys, values, contains, starts_with,
+ * ends_with, to_string, to_number, type, reverse, join, sort, sort_by,
+ * max, min, max_by, min_by, sum and not_null.
+ * @ret out: free with bsf_query_free().  Errors: -EINVAL
+ * (InvalidParameterValue) naming the position and what is wrong, or the
+ * piece outside the subset; -ENOMEM. */
+int bsf_query_compile(const char *expr, bsf_query **ret) BSNAP_NONNULL(1, 2) BSNAP_WUR;
+
+/** Evaluate @q on @doc (only read).  @ret out: the result, a new
+ * reference (JSON null when the expression finds nothing).  Errors:
+ * -EINVAL (InvalidParameterValue) when a function is given a value of a
+ * wrong type (invalid-type, naming it); -ENOMEM. */
+int bsf_query_run(const bsf_query *q, const json_t *doc, json_t **ret) BSNAP_NONNULL(1, 2, 3)
+    BSNAP_WUR;
+
+/** Free @q; NULL is a no-op. */
+void bsf_query_free(bsf_query *q);
+
 #endif /* BSFRONT_H */
