@@ -291,8 +291,8 @@ static int lex(struct parser *p, struct token *t)
         return 0;
     }
     if (c == '"' || c == '\'' || c == '`') {
-        char *text;
-        size_t len;
+        char *text = NULL;
+        size_t len = 0;
         int r = delimited(p, c, &text, &len);
         if (r < 0)
             return r;
