@@ -862,8 +862,6 @@ again:
     {
         struct pipeline_options po = {
             .s = s,
-            .fd = -1,
-            .path = srec.id,
             .size = srec.size,
             .parent = have_parent ? &parent_tree : NULL,
             .changed = changed,

@@ -2,7 +2,8 @@
  * pipeline.c and mapwriter.c; the rest of the engine sees only pipeline.h.
  *
  * pipeline.c: one reader thread walks the volume in items of up to 2 MiB,
- * skipping holes (SEEK_DATA/SEEK_HOLE) or, with a changed-block list,
+ * skipping holes (source_seek(): SEEK_DATA/SEEK_HOLE, an NBD server's
+ * base:allocation) or, with a changed-block list,
  * taking only the listed chunks, and attaches the parent's ids; N workers
  * each read an item in 256 KiB pieces and, while a piece is in the core's
  * cache, hash each chunk, compare it with the parent's id, look it up in
@@ -80,8 +81,7 @@ struct pipeline {
      * or NULL: the store's plain ids and records. */
     const struct crypt_key *key;
     const bsnap_run_options *run; /* progress and cancel, or NULL */
-    const char *path;             /* the volume's path as opened, for messages */
-    int fd;
+    struct source *vol;           /* the volume (source.h); NULL for a copy */
     uint64_t size, nchunks;
     uint32_t cs;
     size_t batch_chunks; /* chunks of one item */

@@ -11,6 +11,7 @@
 #include "index.h"
 #include "pipeline-internal.h"
 #include "reader.h"
+#include "source.h"
 #include "store.h"
 #include "util.h"
 
@@ -284,27 +285,27 @@ static int read_scan(struct pipeline *p, uint64_t *cached_leaf, chunk_id *leaf_b
             continue;
         }
         if (p->sparse_ok) {
-            off_t d = lseek(p->fd, (off_t)off, SEEK_DATA), h;
-            if (d < 0 && errno == ENXIO) {
-                d = (off_t)p->size; /* no data after off */
-            } else if (d < 0) {
+            uint64_t d, h;
+            r = p->vol->ops->seek(p->vol, off, true, &d);
+            if (r == -ENXIO) {
+                d = p->size; /* no data after off */
+            } else if (r < 0) {
                 p->sparse_ok = false; /* not supported here: all data */
                 continue;
             }
-            if ((uint64_t)d >= p->size)
+            if (d >= p->size)
                 return emit_simple(p, IT_HOLE, pos, p->nchunks - pos);
-            if ((uint64_t)d / p->cs > pos) {
-                uint64_t n = (uint64_t)d / p->cs - pos;
+            if (d / p->cs > pos) {
+                uint64_t n = d / p->cs - pos;
                 r = emit_simple(p, IT_HOLE, pos, n);
                 if (r < 0)
                     return r;
                 pos += n;
                 continue;
             }
-            h = lseek(p->fd, d, SEEK_HOLE);
-            if (h < 0)
-                h = (off_t)p->size;
-            data_end = MIN(p->nchunks, DIV_ROUND_UP((uint64_t)h, p->cs));
+            if (p->vol->ops->seek(p->vol, d, false, &h) < 0)
+                h = p->size;
+            data_end = MIN(p->nchunks, DIV_ROUND_UP(h, p->cs));
         } else {
             data_end = p->nchunks;
         }
@@ -502,24 +503,12 @@ static int work_item(struct pipeline *p, struct item *it, uint8_t *buf, meta_txn
     for (uint64_t i = 0; i < it->count; i += p->piece_chunks) {
         uint64_t n = MIN((uint64_t)p->piece_chunks, it->count - i);
         uint64_t off = (it->first + i) * p->cs, len = MIN(n * p->cs, p->size - off);
-        ssize_t got = full_pread(p->fd, buf, len, (off_t)off);
+        /* the whole piece, or an error the source recorded (one that
+         * shrank while it was read among them) */
+        ssize_t got = p->vol->ops->pread(p->vol, buf, len, off);
 
         if (got < 0)
-            return bsnap_fail((int)got, "VolumeReadError", "volume %s: read at offset %llu: %s",
-                              p->path, (unsigned long long)off, strerror((int)-got));
-        /* The end of the volume came before the size it had when it was
-         * opened: it shrank while it was read.  Its zeros would make a
-         * snapshot of neither its old nor its new contents. */
-        if ((uint64_t)got < len) {
-            struct stat st;
-            unsigned long long now = fstat(p->fd, &st) == 0 && S_ISREG(st.st_mode)
-                                         ? (unsigned long long)st.st_size
-                                         : (unsigned long long)(off + (uint64_t)got);
-            return bsnap_fail(-EIO, "VolumeChanged",
-                              "volume %s shrank while it was read (%llu bytes, now %llu); a "
-                              "volume must not change size during a snapshot",
-                              p->path, (unsigned long long)p->size, now);
-        }
+            return (int)got;
         /* Past the end of the last, partial chunk reads as zeros. */
         memset(buf + got, 0, n * p->cs - (size_t)got);
         it->read_bytes += (uint64_t)got;
@@ -646,8 +635,7 @@ int pipeline_new(const struct pipeline_options *o, struct pipeline **ret_pipelin
     p->s = o->s;
     p->key = o->key;
     p->run = o->run;
-    p->path = o->path;
-    p->fd = o->fd;
+    p->vol = o->vol;
     p->size = o->size;
     p->cs = o->s->chunk_size;
     p->nchunks = DIV_ROUND_UP(p->size, p->cs);

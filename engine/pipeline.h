@@ -24,14 +24,14 @@
 struct crypt_key;
 struct pack_writer;
 struct pipeline;
+struct source;
 
 /* What a pipeline reads, and against what.  Pointers are borrowed: they
  * stay valid until pipeline_free(). */
 struct pipeline_options {
     bsnap_store *s;
-    int fd;           /* the volume, open for reading */
-    const char *path; /* its name, for messages */
-    uint64_t size;    /* its size, bytes */
+    struct source *vol; /* the volume (source.h), or NULL for a copy */
+    uint64_t size;      /* its size, bytes */
     /* The parent snapshot's block map, or NULL for a full snapshot. */
     const struct bm_tree *parent;
     /* The changed byte ranges (sorted, not overlapping) to read instead of
@@ -43,7 +43,7 @@ struct pipeline_options {
     uint64_t parent_size;
     unsigned threads; /* workers; 0: one per online core (at most 64) */
     /* A copy (copy.c): read the chunks of this snapshot of another store
-     * instead of @fd (which is then -1); @size is the snapshot's size.  A
+     * instead of @vol (which is then NULL); @size is the snapshot's size.  A
      * chunk whose source id the translation table (T_CHUNK_XLATE, for the
      * source store @src_uuid) maps to a chunk this store holds is not read
      * at all; the others are read, checked, hashed with this store's key

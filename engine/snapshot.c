@@ -24,89 +24,23 @@
 #include "lineage.h"
 #include "pipeline.h"
 #include "reader.h"
+#include "source.h"
 #include "store.h"
 #include "util.h"
 
-int volume_open(const char *path, int *ret_fd, uint64_t *ret_size, char **ret_canonical)
-{
-    _cleanup_close_ int fd = -1;
-    struct stat st;
-    uint64_t size;
-    char *canon;
-
-    fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
-    if (fd < 0)
-        return bsnap_fail(-errno,
-                          errno == ENOENT ? "InvalidVolume.NotFound" : "InvalidParameterValue",
-                          "volume %s: %m", path);
-    if (fstat(fd, &st) < 0)
-        return bsnap_fail(-errno, "InvalidParameterValue", "volume %s: %m", path);
-    if (S_ISREG(st.st_mode)) {
-        size = (uint64_t)st.st_size;
-    } else if (S_ISBLK(st.st_mode)) {
-        if (ioctl(fd, BLKGETSIZE64, &size) < 0)
-            return bsnap_fail(-errno, "InvalidParameterValue",
-                              "volume %s: size of block device: %m", path);
-    } else {
-        return bsnap_fail(-EINVAL, "InvalidParameterValue",
-                          "volume %s is not a regular file or a block device", path);
-    }
-    if (size > VOLUME_SIZE_MAX)
-        return bsnap_fail(-EFBIG, "InvalidParameterValue",
-                          "volume %s is %llu bytes: larger than the largest volume, 1 PiB", path,
-                          (unsigned long long)size);
-    /* O_NONBLOCK was only to not hang opening a FIFO; reads should block. */
-    fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
-    canon = realpath(path, NULL);
-    if (!canon)
-        return bsnap_fail(-errno, "InvalidParameterValue", "volume %s: %m", path);
-    posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
-    *ret_fd = steal_fd(fd);
-    *ret_size = size;
-    *ret_canonical = canon;
-    return 0;
-}
-
-/* After the last read: the volume must still be the file @fd opened and
- * have the @size it had then.  A volume resized while it was read, or a
- * path renamed over by another file, gives a snapshot of neither its old
- * nor its new contents; it is refused, not recorded.  (Writes that keep the
- * size cannot be seen here: docs/reliability.md.) */
-static int volume_check_unchanged(int fd, const char *path, uint64_t size)
-{
-    struct stat st, now;
-    uint64_t cur;
-
-    if (fstat(fd, &st) < 0)
-        return bsnap_fail(-errno, "VolumeReadError", "volume %s: %m", path);
-    if (S_ISBLK(st.st_mode)) {
-        if (ioctl(fd, BLKGETSIZE64, &cur) < 0)
-            return bsnap_fail(-errno, "VolumeReadError", "volume %s: size of block device: %m",
-                              path);
-    } else {
-        cur = (uint64_t)st.st_size;
-    }
-    if (cur != size)
-        return bsnap_fail(-EIO, "VolumeChanged",
-                          "volume %s %s while it was read (%llu bytes, now %llu); a volume must "
-                          "not change size during a snapshot",
-                          path, cur < size ? "shrank" : "grew", (unsigned long long)size,
-                          (unsigned long long)cur);
-    if (stat(path, &now) < 0 || now.st_dev != st.st_dev || now.st_ino != st.st_ino)
-        return bsnap_fail(-EIO, "VolumeChanged",
-                          "volume %s was removed or replaced by another file while it was read",
-                          path);
-    return 0;
-}
-
 /* ---- the public call ---- */
 
+/* Find or make the volume record of @o and open its source (@ret_src):
+ * the path or URI given, or the one the record of VolumeId holds.  With
+ * both, the URI is read for the record: an NBD volume whose socket or
+ * port changed since its first snapshot (a fleecing export's, say). */
 static int resolve_volume(bsnap_store *s, const bsnap_snapshot_options *o, struct volume_rec *vol,
-                          bool *ret_new, int *ret_fd, uint64_t *ret_size)
+                          bool *ret_new, struct source **ret_src)
 {
     _cleanup_txn_abort_ meta_txn *txn = NULL;
     _cleanup_free_ char *canon = NULL;
     const char *path = o->volume_path;
+    struct source *src = NULL;
     int r;
 
     r = meta_txn_begin(s->meta, false, &txn);
@@ -121,43 +55,55 @@ static int resolve_volume(bsnap_store *s, const bsnap_snapshot_options *o, struc
             r = owner_check_volume(s, vol);
         if (r < 0)
             return error_param(r, "VolumeId");
-        if (!vol->path || !vol->path[0]) {
+        if (o->volume_path) {
+            if (!source_is_uri(o->volume_path) || !vol->path || !source_is_uri(vol->path)) {
+                bsnap_fail(-EINVAL, "InvalidParameterCombination",
+                           "give a volume path or a volume id, not both (both only for an NBD "
+                           "volume read from another URI than its first one)");
+                return error_set_parameter("VolumePath");
+            }
+        } else if (!vol->path || !vol->path[0]) {
             bsnap_fail(-EINVAL, "InvalidParameterValue",
                        "volume %s has no path to read; give the path of the volume", vol->id);
             return error_set_parameter("VolumeId");
+        } else {
+            path = vol->path;
         }
-        path = vol->path;
     }
-    r = volume_open(path, ret_fd, ret_size, &canon);
+    r = source_open(path, o->changed_context, &src);
     if (r < 0)
-        return error_param(r, o->volume_id ? "VolumeId" : "VolumePath");
+        return error_param(r, o->volume_path ? "VolumePath" : "VolumeId");
     if (o->volume_id) {
         *ret_new = false;
+        *ret_src = src;
         return 0;
+    }
+    canon = strdup(src->key);
+    if (!canon) {
+        source_close(src);
+        return bsnap_fail(-ENOMEM, "InternalError", "out of memory");
     }
     /* The path is recorded and shown as a JSON string: it must be UTF-8
      * (a Latin-1 name failed later as "out of memory"). */
     if (utf8_length(canon, strlen(canon)) < 0) {
-        close(*ret_fd);
-        *ret_fd = -1;
+        source_close(src);
         bsnap_fail(-EINVAL, "InvalidParameterValue", "volume %s: the path is not valid UTF-8",
                    canon);
         return error_set_parameter("VolumePath");
     }
     r = owner_check_volume_path(s, txn, canon);
     if (r < 0) {
-        close(*ret_fd);
-        *ret_fd = -1;
+        source_close(src);
         return error_param(r, "VolumePath");
     }
     r = catalog_volume_by_path(txn, canon, vol);
     if (r == 0) {
         *ret_new = false;
+        *ret_src = src;
         return 0;
     }
     if (r != -ENOENT) {
-        close(*ret_fd);
-        *ret_fd = -1;
+        source_close(src);
         return r;
     }
     *ret_new = true;
@@ -165,12 +111,12 @@ static int resolve_volume(bsnap_store *s, const bsnap_snapshot_options *o, struc
     owner_stamp(s, vol->owner);
     r = id_generate("vol", vol->id);
     if (r < 0) {
-        close(*ret_fd);
-        *ret_fd = -1;
+        source_close(src);
         return bsnap_fail(r, "InternalError", "getrandom: %s", strerror(-r));
     }
     vol->path = steal_ptr(canon);
     vol->create_ms = time_now_ms();
+    *ret_src = src;
     return 0;
 }
 
@@ -267,6 +213,58 @@ static int check_changed_base(bsnap_store *s, const char *base, const struct sna
                "since its parent",
                base, parent->id, vol_path);
     return error_set_parameter("ChangedBase");
+}
+
+/* A changed-block list from an NBD meta context (a QEMU dirty bitmap) holds
+ * what was written since the bitmap was created or last cleared; only the
+ * caller knows which snapshot was taken then, and names it (ParentId).
+ * The engine checks what it can: the options here, and in
+ * check_context_parent() the parent against the volume and the export. */
+static int check_context_options(const bsnap_snapshot_options *o)
+{
+    if (!o->changed_context)
+        return 0;
+    if (o->changed) {
+        bsnap_fail(-EINVAL, "InvalidParameterCombination",
+                   "give one changed-block list: a list of ranges or an NBD meta context");
+        return error_set_parameter("ChangedBlocks");
+    }
+    if (o->full) {
+        bsnap_fail(-EINVAL, "InvalidParameterCombination",
+                   "a full snapshot reads everything: it takes no changed-block list");
+        return error_set_parameter("ChangedBlocks");
+    }
+    if (!o->parent_id) {
+        bsnap_fail(-EINVAL, "MissingParameter",
+                   "the dirty extents of %s are relative to the snapshot taken when the bitmap "
+                   "was created or last cleared: name that snapshot as @{ParentId}",
+                   o->changed_context);
+        return error_set_parameter("ParentId");
+    }
+    return 0;
+}
+
+static int check_context_parent(const struct volume_rec *vol, const struct snapshot_rec *parent,
+                                const struct source *src)
+{
+    if (strcmp(parent->volume_id, vol->id) != 0) {
+        bsnap_fail(-EINVAL, "InvalidParameterCombination",
+                   "parent snapshot %s is a snapshot of volume %s, not of %s (%s): a dirty "
+                   "bitmap's extents apply only to the snapshot of the same disk taken when the "
+                   "bitmap was created or last cleared",
+                   parent->id, parent->volume_id[0] ? parent->volume_id : "(none)", vol->id,
+                   vol->path);
+        return error_set_parameter("ParentId");
+    }
+    if (parent->size != src->size) {
+        bsnap_fail(-EINVAL, "InvalidParameterCombination",
+                   "volume %s is %llu bytes now, its parent snapshot %s %llu: a disk that "
+                   "changed size needs a full snapshot (and a new bitmap)",
+                   src->shown, (unsigned long long)src->size, parent->id,
+                   (unsigned long long)parent->size);
+        return error_set_parameter("ParentId");
+    }
+    return 0;
 }
 
 static int save_record(bsnap_store *s, const struct snapshot_rec *rec)
@@ -564,7 +562,7 @@ static int choose_lineage(bsnap_store *s, const bsnap_snapshot_options *o,
         if (r < 0 || !by_default)
             goto out;
     }
-    if (o->changed && from) {
+    if ((o->changed || o->changed_context) && from) {
         bsnap_fail(-EINVAL, "InvalidParameterCombination",
                    "the first encrypted snapshot of volume %s is full: a changed-block list "
                    "does not apply to it",
@@ -599,11 +597,13 @@ static int take(bsnap_store *s, const bsnap_snapshot_options *o, int64_t start_m
     struct snapshot_rec parent = {0};
     struct bm_tree parent_tree;
     bsnap_snapshot_stats stats;
-    const char *path;
+    struct source *src = NULL;
+    bsnap_range *dirty = NULL;
+    size_t ndirty = 0;
     bool vol_new = false, recorded = false, have_parent = false;
     const struct crypt_key *key = NULL;
     uint64_t size = 0, nchunks, new_slot = 0;
-    int fd = -1, lockfd = -1, r;
+    int lockfd = -1, r;
 
     bsnap_error_clear();
     if (!o->volume_path == !o->volume_id) {
@@ -634,10 +634,13 @@ static int take(bsnap_store *s, const bsnap_snapshot_options *o, int64_t start_m
             goto out;
         }
     }
-    r = resolve_volume(s, o, &t.vol, &vol_new, &fd, &size);
+    r = check_context_options(o);
     if (r < 0)
         goto out;
-    path = o->volume_id ? t.vol.path : o->volume_path;
+    r = resolve_volume(s, o, &t.vol, &vol_new, &src);
+    if (r < 0)
+        goto out;
+    size = src->size;
     /* Shared store lock, before the parent is read: gc waits until this
      * snapshot is done, so the parent's pages stay in the index even when
      * the parent is deleted meanwhile (its entries are then only DEAD).
@@ -668,15 +671,23 @@ static int take(bsnap_store *s, const bsnap_snapshot_options *o, int64_t start_m
         if (r < 0)
             goto out;
     }
+    if (o->changed_context) {
+        /* load_parent() found ParentId: it is of this volume, completed,
+         * and of the size the export has now */
+        r = check_context_parent(&t.vol, &parent, src);
+        if (r == 0)
+            r = source_changed(src, &dirty, &ndirty);
+        if (r < 0)
+            goto out;
+    }
     {
         struct pipeline_options po = {
             .s = s,
-            .fd = fd,
-            .path = path,
+            .vol = src,
             .size = size,
             .parent = have_parent ? &parent_tree : NULL,
-            .changed = o->changed,
-            .nchanged = o->nchanged,
+            .changed = o->changed_context ? dirty : o->changed,
+            .nchanged = o->changed_context ? ndirty : o->nchanged,
             .parent_size = parent.size,
             .threads = o->threads,
             .run = &o->run,
@@ -717,7 +728,7 @@ static int take(bsnap_store *s, const bsnap_snapshot_options *o, int64_t start_m
     r = pipeline_run(p, pw);
     if (r < 0)
         goto out;
-    r = volume_check_unchanged(fd, path, size);
+    r = src->ops->check(src);
     if (r < 0)
         goto out;
     r = pipeline_finish(p, &t.rec.root, &stats, &t.rec.data_chunks);
@@ -754,8 +765,8 @@ out:
     pipeline_free(p);
     pack_writer_close(pw);
     store_unlock(lockfd);
-    if (fd >= 0)
-        close(fd);
+    source_close(src);
+    free(dirty);
     snapshot_taken_clear(&t);
     snapshot_rec_clear(&parent);
     return r;

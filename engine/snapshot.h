@@ -19,15 +19,6 @@
 #include "meta.h"
 #include "record.h"
 
-/* The largest volume: 1 PiB.  Building a block map keeps 32 bytes per leaf
- * page in memory (128 MiB for 1 PiB); far larger volumes would exhaust it
- * (docs/reliability.md).  Larger volumes are refused with -EFBIG. */
-#define VOLUME_SIZE_MAX (1ull << 50)
-
-/* Open a volume for reading: regular file or block device.  Sets the size
- * and canonical path (malloc'd).  Errors name the path. */
-int volume_open(const char *path, int *ret_fd, uint64_t *ret_size, char **ret_canonical);
-
 /* A snapshot written whole but still pending: its record (state pending, in
  * the store) and its volume's record (saved only when it completes). */
 struct snapshot_taken {

@@ -43,9 +43,12 @@ int cmd_create_snapshot(struct cli *cli, const struct args *a)
     if (!opts.volume_path && !opts.volume_id)
         return output_usage_error(cli->verb, "MissingParameter",
                                   "one of --volume or --volume-id is required");
-    if (opts.volume_path && opts.volume_id)
+    /* Both only for an NBD volume read from another URI this time (the
+     * engine checks the record is an NBD one). */
+    if (opts.volume_path && opts.volume_id && !bsnap_volume_is_uri(opts.volume_path))
         return output_usage_error(cli->verb, "InvalidParameterCombination",
-                                  "give --volume or --volume-id, not both");
+                                  "give --volume or --volume-id, not both (both only with an NBD "
+                                  "URI as --volume)");
     if (arg_flag(a, "full") && arg_value(a, "parent"))
         return output_usage_error(cli->verb, "InvalidParameterCombination",
                                   "give --full or --parent, not both");
@@ -65,6 +68,26 @@ int cmd_create_snapshot(struct cli *cli, const struct args *a)
     if ((r = cli_parse_tags(cli, a, true, &tags, &opts.ntags)) != EXIT_OK)
         return r;
     opts.tags = tags;
+    /* nbd:CONTEXT: the dirty extents of that meta context of the NBD
+     * export, read by the engine from the same connection.  A file of such
+     * a name is ./nbd:... */
+    if (changed && strncmp(changed, "nbd:", 4) == 0) {
+        opts.changed_context = changed + 4;
+        if (!opts.changed_context[0]) {
+            r = output_usage_error(cli->verb, "InvalidParameterValue",
+                                   "--changed-blocks nbd: needs a meta context, such as "
+                                   "nbd:qemu:dirty-bitmap:NAME");
+            goto out;
+        }
+        if (!opts.parent_id) {
+            r = output_usage_error(cli->verb, "MissingParameter",
+                                   "--changed-blocks %s needs --parent: the snapshot taken when "
+                                   "the bitmap was created or last cleared",
+                                   changed);
+            goto out;
+        }
+        changed = NULL;
+    }
     if (changed && bsnap_ranges_load(changed, &ranges, &opts.nchanged, base) < 0) {
         r = output_engine_error();
         goto out;

@@ -458,11 +458,22 @@ typedef enum bsnap_snapshot_state {
     BSNAP_SNAPSHOT_ERROR = 2,
 } bsnap_snapshot_state;
 
+/** Whether @spec is an NBD URI (it starts with nbd:, nbds:, nbd+ or
+ * nbds+), which bsnap_snapshot_create() reads through libnbd, rather than
+ * a file's path (a file of such a name is "./NAME").  Any thread. */
+BSNAP_API bool bsnap_volume_is_uri(const char *spec) BSNAP_NONNULL(1);
+
 /** What to snapshot and how.  Zero-initialise, then set volume_path or
  * volume_id. */
 typedef struct bsnap_snapshot_options {
-    const char *volume_path;    /**< a raw image file or a block device */
-    const char *volume_id;      /**< or: the volume record whose path to read */
+    /** a raw image file or a block device, or an NBD URI as libnbd takes
+     * it (nbd://HOST[:PORT]/EXPORT, nbd+unix:///EXPORT?socket=PATH, nbds://
+     * with TLS); an NBD volume is recorded under its URI without user name
+     * or query parameters other than socket */
+    const char *volume_path;
+    /** or: the volume record whose path to read; with @volume_path too
+     * (both NBD URIs), the URI to read that volume from this time */
+    const char *volume_id;
     const char *description;    /**< optional, at most 255 characters */
     const char *parent_id;      /**< optional: diff against this snapshot */
     bool full;                  /**< ignore any parent: read everything */
@@ -487,6 +498,15 @@ typedef struct bsnap_snapshot_options {
      * of a new encrypted lineage; NULL: the EBS default key.  Needs
      * @encrypted; an encrypted volume's key cannot change here. */
     const char *kms_key_id;
+    /** ChangedBlocks from an NBD export: the name of a meta context whose
+     * extents with flag 1 are dirty (QEMU's "qemu:dirty-bitmap:NAME"),
+     * read from the export @volume_path names (or the NBD volume
+     * @volume_id records); only they are read.  Needs @parent_id, which
+     * must be the snapshot of this volume taken when the bitmap was
+     * created or last cleared (the engine cannot see when that was: the
+     * caller ties them), of the export's present size.  Excludes @changed
+     * and @full. */
+    const char *changed_context;
 } bsnap_snapshot_options;
 
 /** Figures of one snapshot creation.  Every chunk of the volume is counted
