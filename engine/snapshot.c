@@ -606,7 +606,8 @@ static int take(bsnap_store *s, const bsnap_snapshot_options *o, int64_t start_m
     int lockfd = -1, r;
 
     bsnap_error_clear();
-    if (!o->volume_path == !o->volume_id) {
+    /* both only for an NBD volume read from another URI (resolve_volume()) */
+    if (!o->volume_path == !o->volume_id && !(o->volume_path && source_is_uri(o->volume_path))) {
         bsnap_fail(-EINVAL, "MissingParameter", "give exactly one of a volume path or a volume id");
         r = error_set_parameter("VolumePath");
         goto out;

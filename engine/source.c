@@ -45,6 +45,10 @@ char *source_uri_redact(const char *uri)
     if (!out)
         return NULL;
     sep = strstr(uri, "://");
+    /* a scheme is letters, digits, '+', '-' and '.' */
+    if (sep && (sep == uri || strspn(uri, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                                          "0123456789+-.") != (size_t)(sep - uri)))
+        sep = NULL;
     if (!sep) { /* not a URI we know: keep nothing that could be a secret */
         q = uri + strcspn(uri, "?#");
         put(out, &len, uri, (size_t)(q - uri));
