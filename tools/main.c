@@ -32,12 +32,13 @@ const struct opt global_options[] = {
 };
 
 static const struct opt create_snapshot_options[] = {
-    {"volume", OPT_VALUE, "PATH", "raw image file or block device to snapshot", false},
+    {"volume", OPT_VALUE, "PATH", "raw image file, block device or NBD URI to snapshot", false},
     {"volume-id", OPT_VALUE, "ID", "or: the volume (vol-...) whose path to read", false},
     {"description", OPT_VALUE, "TEXT", "description, at most 255 characters", false},
     {"parent", OPT_VALUE, "SNAP", "diff against this snapshot (default: the latest)", false},
     {"full", OPT_FLAG, NULL, "ignore any parent and read the whole volume", false},
-    {"changed-blocks", OPT_VALUE, "FILE", "read only these OFFSET LENGTH ranges", false},
+    {"changed-blocks", OPT_VALUE, "FILE",
+     "read only these OFFSET LENGTH ranges (or nbd:CONTEXT: an NBD bitmap's)", false},
     {"tags", OPT_LIST, "Key=K,Value=V", "tags of the new snapshot (shorthand or JSON)", false},
     {"threads", OPT_VALUE, "N", "hash and compress workers (default: one per core)", false},
     {"encrypted", OPT_FLAG, NULL, "encrypt it at rest (a new lineage is full)", false},
@@ -274,7 +275,7 @@ static const struct opt configure_options[] = {
 
 const struct verb verbs[] = {
     {"create-snapshot", cmd_create_snapshot, "take an incremental snapshot of a volume",
-     "(--volume PATH | --volume-id ID) [options]", create_snapshot_options, 0,
+     "(--volume PATH|URI | --volume-id ID) [options]", create_snapshot_options, 0,
      "Prints the snapshot as EC2's CreateSnapshot does and, unless --quiet, one summary line "
      "on stderr: bytes of the volume, bytes read, bytes newly stored, chunks new, reused and "
      "zero (adding up to the volume's chunks), block-map pages new, seconds and MiB/s.  The "
@@ -282,7 +283,15 @@ const struct verb verbs[] = {
      "--changed-blocks file (a pipe or /dev/stdin too) lists byte ranges, one \"OFFSET LENGTH\" "
      "line each, sorted; everything else is taken from the parent, so it must list every byte "
      "written since the parent snapshot.  A list from `blocksnap diff A B` is refused unless "
-     "the parent is A.  A volume resized or replaced while it is read fails the snapshot "
+     "the parent is A.  --volume may be an NBD URI as libnbd takes it "
+     "(nbd+unix:///EXPORT?socket=PATH, nbd://HOST:PORT/EXPORT, nbds:// for TLS), e.g. "
+     "qemu-nbd serving a qcow2 disk: holes and zero extents (base:allocation) are not read, "
+     "and the volume is recorded under the URI without user name or query parameters other "
+     "than socket; with --volume-id too, that volume is read from this URI.  --changed-blocks "
+     "nbd:qemu:dirty-bitmap:NAME reads only the extents the bitmap NAME of that export marks "
+     "dirty (qemu-nbd -B NAME) and needs --parent: the snapshot of the same volume taken when "
+     "the bitmap was created or last cleared.  A volume resized or replaced while it is read "
+     "fails the snapshot "
      "(VolumeChanged).  A volume whose snapshots are encrypted stays encrypted under the same "
      "key; --encrypted starts an encrypted lineage (a full snapshot) under --kms-key-id, else "
      "the EBS default key, as does a volume's first snapshot when encryption by default is "
