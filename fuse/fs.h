@@ -35,7 +35,7 @@
 
 #include "blocksnap-fuse.h"
 #include "blocksnap.h"
-#include "cache.h"
+#include "bsfront-cache.h"
 
 /* Fixed inodes of the whole-store tree. */
 enum {

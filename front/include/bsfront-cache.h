@@ -1,4 +1,7 @@
-/* cache.h - a bounded cache of decompressed chunks, and readahead.
+/* bsfront-cache.h - a bounded cache of decompressed chunks, and readahead:
+ * what the read-only front ends (the FUSE view, the nbdkit plugin) read a
+ * snapshot through, over bsnap_reader_read_chunk(), so that both share one
+ * verified chunk path.
  *
  * Chunks are cached by (volume serial, chunk index): a snapshot never
  * changes, so an entry never goes stale, and every view of one snapshot (its
@@ -18,8 +21,8 @@
  *
  * All calls are thread-safe.
  */
-#ifndef BSNAP_FUSE_CACHE_H
-#define BSNAP_FUSE_CACHE_H
+#ifndef BSNAP_FRONT_CACHE_H
+#define BSNAP_FRONT_CACHE_H
 
 #include <stdatomic.h>
 #include <stddef.h>

@@ -1,4 +1,4 @@
-/* test-fuse-cache.c - the FUSE view's chunk cache (fuse/cache.c) over a
+/* test-cache.c - the read-only views' chunk cache (front/cache.c) over a
  * real store: right bytes, the memory bound, zero chunks, concurrent
  * readers of the same chunks, readahead.  (A damaged chunk, never cached,
  * is tests/e2e/fuse-corrupt.sh's.) */
@@ -18,7 +18,7 @@
 #include <cmocka.h>
 
 #include "blocksnap.h"
-#include "cache.h"
+#include "bsfront-cache.h"
 
 #define CHUNK 4096u
 #define NCHUNKS 256u /* 1 MiB volume */

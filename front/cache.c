@@ -1,5 +1,5 @@
 /* cache.c - bounded decompressed-chunk cache and readahead workers.
- * See cache.h for what it guarantees. */
+ * See include/bsfront-cache.h for what it guarantees. */
 #include <errno.h>
 #include <pthread.h>
 #include <search.h>
@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "cache.h"
+#include "bsfront-cache.h"
 
 #define QUEUE_LEN 256
 /* Chunk buffers kept for reuse, at most this many bytes: a long read frees
