@@ -6,7 +6,8 @@
 # pkg-config file used to compile and link a small program against the
 # installed libblocksnap that opens a store and lists its snapshots through
 # the public header; bash completion of verbs, options and ids from a store
-# (nothing, and no error, without one), zsh's script parsed by zsh -n.
+# (nothing, and no error, without one), zsh's script parsed by zsh -n; the nbdkit
+# plugin in nbdkit's plugin directory under the prefix (nbdkit --dump-plugin).
 # shellcheck source=../lib/functions.sh
 source "$(dirname "$0")/../lib/functions.sh"
 requires cmake cc pkg-config python3
@@ -173,6 +174,30 @@ if command -v zsh >/dev/null; then
     zsh -n "$P/share/zsh/vendor-completions/_blocksnap" || die "zsh -n failed"
 else
     info "zsh not installed: not parsed"
+fi
+
+step "the nbdkit plugin, in nbdkit's plugin directory under the prefix"
+if [ -f "$BSNAP_BUILD_DIR/nbdkit/nbdkit-blocksnap-plugin.so" ]; then
+    requires nbdkit
+    # nbdkit's plugindir, relative to nbdkit's own prefix, under ours
+    nprefix=$(pkg-config --variable=prefix nbdkit)
+    ndir=$(pkg-config --variable=plugindir nbdkit)
+    [ "${ndir#"$nprefix"/}" != "$ndir" ] || die "nbdkit's plugindir $ndir is not under $nprefix"
+    plugin=$P/${ndir#"$nprefix"/}/nbdkit-blocksnap-plugin.so
+    [ -f "$plugin" ] || die "not installed: $plugin ($(grep -i nbdkit "$T/install.log"))"
+    # a sanitizer build's plugin needs the ASan runtime first in nbdkit
+    preload=()
+    if ldd "$plugin" >"$T/plugin.ldd" 2>&1 && grep -q 'libasan\.' "$T/plugin.ldd"; then
+        preload=(env "LD_PRELOAD=$(gcc -print-file-name=libasan.so)")
+    fi
+    "${preload[@]}" nbdkit --dump-plugin "$plugin" >"$T/dump.txt" 2>&1 ||
+        die "nbdkit --dump-plugin failed: $(cat "$T/dump.txt")"
+    grep -qx "name=blocksnap" "$T/dump.txt" || die "the plugin is not named blocksnap: $(cat "$T/dump.txt")"
+    grep -qx "blocksnap_version=$want" "$T/dump.txt" || die "the plugin is not version $want"
+    grep -qx "thread_model=parallel" "$T/dump.txt" || die "the plugin's thread model is not parallel"
+    info "${plugin#"$P"/}: name=blocksnap, blocksnap_version=$want, thread_model=parallel"
+else
+    info "this build has no nbdkit plugin (nbdkit-plugin-dev missing)"
 fi
 
 step "a Debian package of the same install (cpack -G DEB)"
