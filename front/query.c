@@ -20,7 +20,7 @@
  * function given a wrong type fails (invalid-type), naming the function.
  */
 #include <errno.h>
-#include <math.h>
+#include <math.h> /* isfinite(), a macro: no libm */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -1371,7 +1371,6 @@ static json_t *fn_to_number(struct eval *e, const struct node *n, json_t *v, jso
 {
     const char *s;
     char *end;
-    double d;
 
     (void)e, (void)n, (void)v;
     if (json_is_number(a[0]))
@@ -1379,13 +1378,18 @@ static json_t *fn_to_number(struct eval *e, const struct node *n, json_t *v, jso
     if (!json_is_string(a[0]))
         return null_value();
     s = json_string_value(a[0]);
-    errno = 0;
-    d = strtod(s, &end);
-    if (!s[0] || *end || errno || !isfinite(d))
+    /* a decimal number only: not "0x10", "inf" or "nan" */
+    if (!s[0] || s[strspn(s, "0123456789+-.eE")])
         return null_value();
-    if (d == floor(d) && fabs(d) < 9e15 && !strpbrk(s, ".eE"))
-        return json_integer((json_int_t)d);
-    return json_real(d);
+    errno = 0;
+    if (!strpbrk(s, ".eE")) { /* an integer, as python's int() */
+        long long i = strtoll(s, &end, 10);
+        return *end || errno ? null_value() : json_integer((json_int_t)i);
+    }
+    {
+        double d = strtod(s, &end);
+        return *end || errno || !isfinite(d) ? null_value() : json_real(d);
+    }
 }
 
 static json_t *fn_type(struct eval *e, const struct node *n, json_t *v, json_t **a)
