@@ -29,6 +29,7 @@
 #include "idmap.h"
 #include "index.h"
 #include "keys.h"
+#include "recycle.h"
 #include "pack.h"
 #include "reader.h"
 #include "store.h"
@@ -508,6 +509,9 @@ int bsnap_gc(bsnap_store *s, const bsnap_gc_options *opts, bsnap_gc_stats *ret_s
     }
     /* keys whose deletion date has passed go too (key-deletion.c) */
     keys_expire(s);
+    /* and snapshots whose time in the Recycle Bin is over (recycle.h):
+     * freed first, so that this run reclaims their space */
+    recycle_expire(s);
     r = store_lock(s, true, opts ? &opts->run : NULL, &lockfd);
     if (r < 0)
         return r;

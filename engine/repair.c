@@ -194,6 +194,22 @@ static int salvage_entry(void *ud, const char *table, const uint8_t *key, size_t
     if (c->table != T_SNAPSHOTS && c->table != T_VOLUMES && c->table != T_IMAGES &&
         c->table != T_KEYS && c->table != T_TEMPLATES && c->table != T_LIFECYCLE)
         return 0;
+    if (c->table == T_LIFECYCLE && klen > 1 && key[0] == 'b') {
+        /* A snapshot in the Recycle Bin comes back as a snapshot: the
+         * refcounts are rebuilt from the snapshots, and its time in the
+         * bin cannot be vouched for. */
+        json_t *e = json_loadb((const char *)val, vlen, 0, NULL);
+        const char *text = json_string_value(json_object_get(e, "record"));
+        if (text && (v = strdup(text))) {
+            r = rec_add(c, T_SNAPSHOTS, (const char *)key + 1, klen - 1, v, strlen(v));
+            if (r < 0)
+                free(v);
+        } else {
+            r = text ? bsnap_fail(-ENOMEM, "InternalError", "out of memory") : 0;
+        }
+        json_decref(e);
+        return r;
+    }
     if (!(v = malloc(vlen + 1)))
         return bsnap_fail(-ENOMEM, "InternalError", "out of memory");
     memcpy(v, val, vlen);

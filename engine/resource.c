@@ -19,6 +19,7 @@
 #include "index.h"
 #include "keys.h"
 #include "owner.h"
+#include "recycle.h"
 #include "store.h"
 #include "util.h"
 #include "xref.h"
@@ -116,8 +117,15 @@ static int snapshot_delete_once(bsnap_store *s, const char *id)
                        id);
         goto out;
     }
-    if (rec.state == BSNAP_SNAPSHOT_COMPLETED && !chunk_id_is_zero(&rec.root)) {
-        r = index_decref(s, txn, &rec.root);
+    if (rec.state == BSNAP_SNAPSHOT_COMPLETED) {
+        /* A Recycle Bin rule keeps it: the record moves to the bin with
+         * its root's reference (recycle.h); else the cascade frees. */
+        uint32_t days = 0;
+        r = recycle_days(txn, &rec, &days);
+        if (r == 0 && days)
+            r = recycle_put(txn, &rec, store_now_ms(s), days);
+        else if (r == 0 && !chunk_id_is_zero(&rec.root))
+            r = index_decref(s, txn, &rec.root);
         if (r < 0)
             goto out;
     }

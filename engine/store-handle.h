@@ -49,6 +49,9 @@ struct bsnap_store {
     /* bsnap_store_set_dry_run(): the first write of an operation (a
      * metadata commit, a new pack, a file) ends it with DryRunOperation. */
     bool dry_run;
+    /* bsnap_store_set_clock(): a fake clock (Unix ms) for the Recycle Bin's
+     * times, or 0: the real one. */
+    int64_t clock_ms;
     uint8_t secret[STORE_SECRET_BYTES];      /* keys data chunk ids */
     uint8_t page_secret[STORE_SECRET_BYTES]; /* keys block-map page ids */
 

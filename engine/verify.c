@@ -26,6 +26,7 @@
 #include "blockmap.h"
 #include "catalog.h"
 #include "error.h"
+#include "recycle.h"
 #include "lineage.h"
 #include "idmap.h"
 #include "image.h"
@@ -348,6 +349,15 @@ static int pass_entries(struct vctx *c)
     return index_foreach(c->txn, entry_cb, c);
 }
 
+static int bin_root(void *ud, const struct snapshot_rec *rec)
+{
+    struct vctx *c = ud;
+
+    if (rec->state != BSNAP_SNAPSHOT_COMPLETED || chunk_id_is_zero(&rec->root))
+        return 0;
+    return add_ref(c, &rec->root);
+}
+
 static int collect_pins(struct vctx *c)
 {
     meta_cursor *cur = NULL;
@@ -666,6 +676,10 @@ int bsnap_verify(bsnap_store *s, const char *snapshot_id, const bsnap_run_option
             goto out;
     }
     r = collect_pins(&c);
+    if (r < 0)
+        goto out;
+    /* snapshots in the Recycle Bin hold their roots too (recycle.h) */
+    r = recycle_foreach(c.txn, bin_root, &c);
     if (r < 0)
         goto out;
     if (c.closed) {

@@ -136,8 +136,7 @@ int cmd_get_lifecycle_policies(struct cli *cli, const struct args *a)
     return answer(cli, r, doc);
 }
 
-/* --now: YYYY-MM-DDTHH:MM:SS[.mmm]Z (UTC) into milliseconds. */
-static int parse_now(const struct cli *cli, const char *text, int64_t *ret_ms)
+int cli_parse_time(const struct cli *cli, const char *what, const char *text, int64_t *ret_ms)
 {
     struct tm tm = {0};
     int ms = 0, n = 0, len = (int)strlen(text);
@@ -156,7 +155,7 @@ static int parse_now(const struct cli *cli, const char *text, int64_t *ret_ms)
         tm.tm_mon > 12 || tm.tm_mday < 1 || tm.tm_mday > 31 || tm.tm_hour > 23 || tm.tm_min > 59 ||
         tm.tm_sec > 59)
         return output_usage_error(cli->verb, "InvalidParameterValue",
-                                  "--now: '%s' is not a UTC time such as 2026-12-07T10:00:00Z",
+                                  "%s: '%s' is not a UTC time such as 2026-12-07T10:00:00Z", what,
                                   text);
     tm.tm_year -= 1900;
     tm.tm_mon -= 1;
@@ -173,7 +172,7 @@ int cmd_run_lifecycle_policies(struct cli *cli, const struct args *a)
     json_t *doc = NULL;
     int r;
 
-    if (now && (r = parse_now(cli, now, &now_ms)) != EXIT_OK)
+    if (now && (r = cli_parse_time(cli, "--now", now, &now_ms)) != EXIT_OK)
         return r;
     if ((r = cli_open_store(cli)) != EXIT_OK)
         return r;

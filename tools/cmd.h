@@ -348,6 +348,18 @@ extern const struct opt create_key_options[], key_id_options[], list_aliases_opt
     schedule_key_deletion_options[], create_grant_options[], list_grants_options[],
     revoke_grant_options[], retire_grant_options[], tag_resource_options[],
     untag_resource_options[];
+/* A UTC time YYYY-MM-DDTHH:MM:SS[.mmm]Z (--now, BLOCKSNAP_NOW) into Unix
+ * milliseconds; EXIT_USAGE (printed, naming @what) if malformed. */
+int cli_parse_time(const struct cli *cli, const char *what, const char *text, int64_t *ret_ms);
+int cmd_create_rule(struct cli *cli, const struct args *a);
+int cmd_update_rule(struct cli *cli, const struct args *a);
+int cmd_get_rule(struct cli *cli, const struct args *a);
+int cmd_delete_rule(struct cli *cli, const struct args *a);
+int cmd_list_rules(struct cli *cli, const struct args *a);
+int cmd_list_snapshots_in_recycle_bin(struct cli *cli, const struct args *a);
+int cmd_restore_snapshot_from_recycle_bin(struct cli *cli, const struct args *a);
+extern const struct opt create_rule_options[], update_rule_options[], rule_id_options[],
+    list_rules_options[], list_bin_options[], restore_bin_options[];
 int cmd_create_lifecycle_policy(struct cli *cli, const struct args *a);
 int cmd_update_lifecycle_policy(struct cli *cli, const struct args *a);
 int cmd_delete_lifecycle_policy(struct cli *cli, const struct args *a);

@@ -426,6 +426,52 @@ const struct verb verbs[] = {
      "\"Action\": created|deleted|failed, \"SnapshotId\", \"Error\"}]}; one volume's "
      "failure does not stop the others, and exits 1.",
      true},
+    {"create-rule", cmd_create_rule, "keep deleted snapshots in the Recycle Bin for a while (rbin)",
+     "--resource-type EBS_SNAPSHOT --retention-period "
+     "RetentionPeriodValue=N,RetentionPeriodUnit=DAYS [--resource-tags "
+     "ResourceTagKey=K,ResourceTagValue=V ...] [--description TEXT]",
+     create_rule_options, 0,
+     "Amazon rbin's CreateRule.  While a rule matches a snapshot (a rule without "
+     "--resource-tags every one of the account's, else those with one of the tags), "
+     "deleting it (delete-snapshot, prune-snapshots, a lifecycle policy's retention) puts "
+     "it in the Recycle Bin for the longest matching period instead of freeing it: it is "
+     "gone from describe-snapshots (InvalidSnapshot.NotFound) and its data stays until the "
+     "period is over; then gc frees it.  list-snapshots-in-recycle-bin lists the bin, "
+     "restore-snapshot-from-recycle-bin brings one back.  Prints the rule: {\"Identifier\", "
+     "\"RetentionPeriod\", \"Description\", \"ResourceType\", \"ResourceTags\", "
+     "\"Status\", \"LockState\", \"RuleArn\"}.  BLOCKSNAP_NOW=TIME sets the clock the bin "
+     "reads (a fake clock for tests).",
+     true},
+    {"list-rules", cmd_list_rules, "list Recycle Bin rules (rbin)",
+     "--resource-type EBS_SNAPSHOT [--resource-tags ResourceTagKey=K,ResourceTagValue=V ...]",
+     list_rules_options, 0,
+     "Prints {\"Rules\": [{\"Identifier\", \"Description\", \"RetentionPeriod\", "
+     "\"LockState\", \"RuleArn\"}]}.",
+     false},
+    {"get-rule", cmd_get_rule, "print a Recycle Bin rule (rbin)", "--identifier ID",
+     rule_id_options, 0, "Prints the rule, as create-rule does.", false},
+    {"update-rule", cmd_update_rule, "change a Recycle Bin rule (rbin)",
+     "--identifier ID [--retention-period P] [--description TEXT] [--resource-tags T ...]",
+     update_rule_options, 0,
+     "What is given replaces the rule's; snapshots in the bin keep the time they were "
+     "given.  Prints the rule.",
+     true},
+    {"delete-rule", cmd_delete_rule, "delete a Recycle Bin rule (rbin)", "--identifier ID",
+     rule_id_options, 0, "Snapshots in the bin stay until their time is up.  Prints {}.", true},
+    {"list-snapshots-in-recycle-bin", cmd_list_snapshots_in_recycle_bin,
+     "list deleted snapshots kept in the Recycle Bin", "[--snapshot-ids ID ...]", list_bin_options,
+     0,
+     "Prints {\"Snapshots\": [{\"SnapshotId\", \"RecycleBinEnterTime\", "
+     "\"RecycleBinExitTime\", \"Description\", \"VolumeId\"}]}: the account's snapshots "
+     "whose time in the bin is not over.",
+     false},
+    {"restore-snapshot-from-recycle-bin", cmd_restore_snapshot_from_recycle_bin,
+     "bring a deleted snapshot back from the Recycle Bin", "--snapshot-id ID", restore_bin_options,
+     0,
+     "The snapshot comes back whole, as it was, with its id, tags and data; prints it as "
+     "describe-snapshots does.  One not in the bin, or whose time is over, is "
+     "InvalidSnapshot.NotFound.",
+     true},
     {"diff", cmd_diff, "list the byte ranges in which two snapshots differ",
      "SNAP_A [SNAP_B] | --second-snapshot-id ID [--first-snapshot-id ID]", diff_options, 2,
      "With one snapshot, lists its non-zero ranges.  Text output (the default) is a line "
@@ -798,6 +844,17 @@ int cli_open_store(struct cli *cli)
     if (cli->account && bsnap_store_set_account(cli->store, cli->account) < 0)
         return output_engine_error();
     bsnap_store_set_dry_run(cli->store, cli->dry_run);
+    /* The Recycle Bin's fake clock, for tests (user-guide.md, "Recycle
+     * Bin"). */
+    {
+        const char *now = getenv("BLOCKSNAP_NOW");
+        int64_t ms;
+        if (now && *now) {
+            if ((r = cli_parse_time(cli, "BLOCKSNAP_NOW", now, &ms)) != EXIT_OK)
+                return r;
+            bsnap_store_set_clock(cli->store, ms);
+        }
+    }
     return EXIT_OK;
 }
 

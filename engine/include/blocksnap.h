@@ -288,6 +288,13 @@ BSNAP_API BSNAP_WUR int bsnap_store_set_account(bsnap_store *store, const char *
  * shared between threads. */
 BSNAP_API void bsnap_store_set_dry_run(bsnap_store *store, bool on) BSNAP_NONNULL(1);
 
+/** Set the clock the Recycle Bin reads through @store to @now_ms (Unix
+ * milliseconds), or back to the real clock with 0: when a deleted snapshot
+ * enters the bin, and whether its retention is over (list, restore, and
+ * the expiry gc and each delete run).  The fake clock of tests.  Call it
+ * before the handle is shared between threads. */
+BSNAP_API void bsnap_store_set_clock(bsnap_store *store, int64_t now_ms) BSNAP_NONNULL(1);
+
 /** The calling account of @store (bsnap_store_set_account(), else the
  * store's account): borrowed, valid until the handle is closed. */
 BSNAP_API const char *bsnap_store_account(const bsnap_store *store) BSNAP_NONNULL(1);
@@ -914,6 +921,71 @@ BSNAP_API BSNAP_WUR int bsnap_lifecycle_policies_get(bsnap_store *store,
 BSNAP_API BSNAP_WUR int bsnap_lifecycle_run(bsnap_store *store, const char *const *ids, size_t n,
                                             int64_t now_ms, json_t **ret_doc, size_t *ret_failed)
     BSNAP_NONNULL(1, 5, 6);
+
+/* ---- The Recycle Bin (Amazon rbin's rules, EC2's snapshots in it) ----
+ *
+ * A retention rule (Identifier: 11 letters and digits) of the calling
+ * account keeps the account's deleted snapshots for its retention period:
+ * a region-level rule (no ResourceTags) every one, a tag-level rule those
+ * with one of its ResourceTags (a key, and a value unless none is given).
+ * When rules match a snapshot that bsnap_snapshot_delete() deletes (and so
+ * prune and lifecycle retention, which delete through it), the snapshot
+ * goes to the bin for the longest of their periods instead of being freed:
+ * it is gone from every describe and read (InvalidSnapshot.NotFound), its
+ * data stays, and bsnap_rbin_snapshot_restore() brings it back whole, as
+ * it was.  Once the period is over (bsnap_store_set_clock()'s clock),
+ * bsnap_gc() frees it as a delete would have, then reclaims the space.
+ * Errors of the rule calls: -EINVAL (ValidationException, the parameter
+ * named); -ENOENT (ResourceNotFoundException); -EIO; -ENOMEM. */
+
+/** Options of bsnap_rbin_rule_create() and _update() (NULL or 0: not
+ * given; create needs the type and the period). */
+typedef struct bsnap_rbin_rule_options {
+    const char *resource_type;      /**< "EBS_SNAPSHOT" */
+    const char *description;        /**< 0-500 of [0-9A-Za-z _-] */
+    uint32_t retention_days;        /**< RetentionPeriodValue, 1-365 */
+    const char *retention_unit;     /**< RetentionPeriodUnit: "DAYS" (NULL: DAYS) */
+    const bsnap_tag *resource_tags; /**< ResourceTags (at most 50) */
+    size_t nresource_tags;
+    bool resource_tags_set; /**< update: replace the tags even by none */
+} bsnap_rbin_rule_options;
+
+/** CreateRule.  @ret_doc out: {Identifier, Description, RetentionPeriod
+ * {RetentionPeriodValue, RetentionPeriodUnit}, LockState, RuleArn,
+ * ResourceType, ResourceTags, Status, Tags}.  At most 250 rules
+ * (-EDQUOT, ServiceQuotaExceededException). */
+BSNAP_API BSNAP_WUR int bsnap_rbin_rule_create(bsnap_store *store, const bsnap_rbin_rule_options *o,
+                                               json_t **ret_doc) BSNAP_NONNULL(1, 2, 3);
+/** UpdateRule: what @o gives replaces the rule's.  @ret_doc as GetRule. */
+BSNAP_API BSNAP_WUR int bsnap_rbin_rule_update(bsnap_store *store, const char *id,
+                                               const bsnap_rbin_rule_options *o, json_t **ret_doc)
+    BSNAP_NONNULL(1, 2, 3, 4);
+/** GetRule.  @ret_doc out: the rule, as create returns it (no Tags). */
+BSNAP_API BSNAP_WUR int bsnap_rbin_rule_get(bsnap_store *store, const char *id, json_t **ret_doc)
+    BSNAP_NONNULL(1, 2, 3);
+/** DeleteRule.  Snapshots in the bin stay until their time is up.
+ * @ret_doc out: {}. */
+BSNAP_API BSNAP_WUR int bsnap_rbin_rule_delete(bsnap_store *store, const char *id, json_t **ret_doc)
+    BSNAP_NONNULL(1, 2, 3);
+/** ListRules of @resource_type ("EBS_SNAPSHOT", required), only those
+ * whose ResourceTags are @tags when @ntags.  @ret_doc out: {"Rules":
+ * [{Identifier, Description, RetentionPeriod, LockState, RuleArn}]}. */
+BSNAP_API BSNAP_WUR int bsnap_rbin_rules_list(bsnap_store *store, const char *resource_type,
+                                              const bsnap_tag *tags, size_t ntags, json_t **ret_doc)
+    BSNAP_NONNULL(1, 5);
+/** EC2's ListSnapshotsInRecycleBin: the caller's snapshots in the bin
+ * whose time is not up (@ids: only these).  @ret_doc out: {"Snapshots":
+ * [{SnapshotId, RecycleBinEnterTime, RecycleBinExitTime, Description,
+ * VolumeId}]}.  Errors: -EINVAL (InvalidSnapshotID.Malformed). */
+BSNAP_API BSNAP_WUR int bsnap_rbin_snapshots_list(bsnap_store *store, const char *const *ids,
+                                                  size_t n, json_t **ret_doc) BSNAP_NONNULL(1, 4);
+/** EC2's RestoreSnapshotFromRecycleBin: snapshot @id back from the bin,
+ * its record as it was (a parent deleted meanwhile forgotten).
+ * @ret_doc out: the snapshot, as bsnap_snapshot_describe_one().  Errors:
+ * -EINVAL (InvalidSnapshotID.Malformed); -ENOENT (InvalidSnapshot.NotFound:
+ * not in the bin, another account's, or its time is up). */
+BSNAP_API BSNAP_WUR int bsnap_rbin_snapshot_restore(bsnap_store *store, const char *id,
+                                                    json_t **ret_doc) BSNAP_NONNULL(1, 2, 3);
 
 /** Options of bsnap_volume_create(). */
 typedef struct bsnap_volume_options {
