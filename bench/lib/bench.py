@@ -27,15 +27,17 @@ sys.path.insert(0, HERE)
 
 import catalog  # noqa: E402
 import encrypt  # noqa: E402
+import prune  # noqa: E402
 import report  # noqa: E402
 import tools as T  # noqa: E402
 import workload as W  # noqa: E402
 
 SCENARIOS = ["full", "rescan", "change1", "change10", "addel", "cbt", "bytes", "restore",
              "fuse-seq", "fuse-rand", "rss", "chain", "sparse", "machine", "scale", "align",
-             "chunksize", "copy", "catalog", "encrypt"]
-# Scenarios that run only when asked for, and alone (catalog.py, encrypt.py).
-ALONE = {"catalog", "encrypt"}
+             "chunksize", "copy", "catalog", "encrypt", "prune"]
+# Scenarios that run only when asked for, and alone (catalog.py, encrypt.py,
+# prune.py).
+ALONE = {"catalog", "encrypt", "prune"}
 # Scenarios that are figures of others.
 DERIVED = {"bytes": ["full", "change1", "cbt"], "rss": ["full", "restore", "sparse"]}
 
@@ -1241,6 +1243,39 @@ def encrypt_main(a):
     return 0
 
 
+def prune_main(a):
+    """--scenario prune (prune.py): the plan of a prune of one volume of
+    --prune-snapshots snapshots, and the space real prunes free against
+    what they delete; a Markdown table on stdout and, with --results, a
+    JSON and a Markdown file there."""
+    fill = a.catalog_fill or os.path.join(os.path.dirname(a.blocksnap or ""), "bsnap-catalog-fill")
+    if not a.blocksnap or not os.access(fill, os.X_OK):
+        log("prune: needs --blocksnap and bsnap-catalog-fill beside it (or --catalog-fill)")
+        return 1
+    facts = machine_facts(a)
+    load0 = os.getloadavg()
+    try:
+        res = prune.run(a.blocksnap, fill, a.work, a.prune_snapshots, a.reps, a.seed, log)
+    except (T.Failed, subprocess.CalledProcessError) as e:
+        log("prune: FAILED: %s" % e)
+        return 1
+    md = "Prune scenario, %d run(s) of the plan, median wall time and largest peak RSS of " \
+         "the whole CLI process; load average (1, 5, 15 min) at the start %s, at the end " \
+         "%s.\n\n%s\n" % (a.reps, " ".join("%.2f" % x for x in load0),
+                            " ".join("%.2f" % x for x in os.getloadavg()), prune.table(res))
+    print(md)
+    if a.results:
+        os.makedirs(a.results, exist_ok=True)
+        stem = "%s-%s-prune" % (datetime.datetime.utcnow().strftime("%Y%m%d"), facts["host"])
+        with open(os.path.join(a.results, stem + ".json"), "w") as f:
+            json.dump({"facts": facts, "reps": a.reps, "loadavg": [load0, os.getloadavg()],
+                       "results": res}, f, indent=1)
+        with open(os.path.join(a.results, stem + ".md"), "w") as f:
+            f.write(md)
+        log("results: %s.json, %s.md in %s" % (stem, stem, a.results))
+    return 0
+
+
 def default_scale_sizes(a):
     """128 MiB, the image size and 16 GiB (--quick: 64 MiB, the image size and
     four times it)."""
@@ -1332,6 +1367,8 @@ def main(argv=None):
                    "separated (default 1000,100000; quick 100,1000)")
     p.add_argument("--catalog-fill", help="the bsnap-catalog-fill helper (default: beside "
                    "--blocksnap)")
+    p.add_argument("--prune-snapshots", type=int, default=10000,
+                   help="snapshots of the volume the prune scenario plans (10000)")
     a = p.parse_args(argv)
 
     a.scenarios = [s for arg in a.scenario for s in arg.split(",") if s] or [
@@ -1378,6 +1415,12 @@ def main(argv=None):
     if a.scenarios == ["catalog"]:
         try:
             return catalog_main(a)
+        finally:
+            if not a.keep:
+                shutil.rmtree(a.work, ignore_errors=True)
+    if a.scenarios == ["prune"]:
+        try:
+            return prune_main(a)
         finally:
             if not a.keep:
                 shutil.rmtree(a.work, ignore_errors=True)
