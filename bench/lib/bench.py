@@ -27,6 +27,7 @@ sys.path.insert(0, HERE)
 
 import catalog  # noqa: E402
 import encrypt  # noqa: E402
+import nbd  # noqa: E402
 import prune  # noqa: E402
 import report  # noqa: E402
 import tools as T  # noqa: E402
@@ -34,10 +35,10 @@ import workload as W  # noqa: E402
 
 SCENARIOS = ["full", "rescan", "change1", "change10", "addel", "cbt", "bytes", "restore",
              "fuse-seq", "fuse-rand", "rss", "chain", "sparse", "machine", "scale", "align",
-             "chunksize", "copy", "catalog", "encrypt", "prune"]
+             "chunksize", "copy", "catalog", "encrypt", "prune", "nbd"]
 # Scenarios that run only when asked for, and alone (catalog.py, encrypt.py,
-# prune.py).
-ALONE = {"catalog", "encrypt", "prune"}
+# prune.py, nbd.py).
+ALONE = {"catalog", "encrypt", "prune", "nbd"}
 # Scenarios that are figures of others.
 DERIVED = {"bytes": ["full", "change1", "cbt"], "rss": ["full", "restore", "sparse"]}
 
@@ -1276,6 +1277,39 @@ def prune_main(a):
     return 0
 
 
+def nbd_main(a):
+    """--scenario nbd (nbd.py): snapshots of a qcow2 over qemu-nbd beside the
+    raw file's, qemu-img convert and nbdcopy, and an incremental from a
+    dirty bitmap; the table on stdout and, with --results, a JSON and a
+    Markdown file there."""
+    if not a.blocksnap:
+        log("nbd: needs --blocksnap")
+        return 1
+    facts = machine_facts(a)
+    try:
+        res = nbd.run(a.blocksnap, a.work, a.size, a.seed, a.reps, log)
+    except T.Skip as e:
+        log("nbd: SKIPPED: %s" % e)
+        return 77
+    except (T.Failed, subprocess.CalledProcessError) as e:
+        log("nbd: FAILED: %s" % e)
+        return 1
+    md = "NBD scenario: a %d MiB ext4 image (%d MiB allocated; %d MiB as qcow2), %d run(s) " \
+         "each, median; load average at the end %.2f %.2f %.2f.\n\n%s\n" % (
+             res["image_mib"], res["allocated_mib"], res["qcow2_mib"], a.reps,
+             res["loadavg"][0], res["loadavg"][1], res["loadavg"][2], nbd.table(res))
+    print(md)
+    if a.results:
+        os.makedirs(a.results, exist_ok=True)
+        stem = "%s-%s-nbd" % (datetime.datetime.utcnow().strftime("%Y%m%d"), facts["host"])
+        with open(os.path.join(a.results, stem + ".json"), "w") as f:
+            json.dump({"facts": facts, "results": res}, f, indent=1)
+        with open(os.path.join(a.results, stem + ".md"), "w") as f:
+            f.write(md)
+        log("results: %s.json, %s.md in %s" % (stem, stem, a.results))
+    return 0
+
+
 def default_scale_sizes(a):
     """128 MiB, the image size and 16 GiB (--quick: 64 MiB, the image size and
     four times it)."""
@@ -1421,6 +1455,12 @@ def main(argv=None):
     if a.scenarios == ["prune"]:
         try:
             return prune_main(a)
+        finally:
+            if not a.keep:
+                shutil.rmtree(a.work, ignore_errors=True)
+    if a.scenarios == ["nbd"]:
+        try:
+            return nbd_main(a)
         finally:
             if not a.keep:
                 shutil.rmtree(a.work, ignore_errors=True)
