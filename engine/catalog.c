@@ -1,5 +1,6 @@
 /* catalog.c - records in LMDB; describe, tags, delete, store info. */
 #include "catalog.h"
+#include "cow.h"
 #include "owner.h"
 
 #include <assert.h>
@@ -148,13 +149,15 @@ static int snapshot_xref(meta_txn *txn, const char *id, const struct snapshot_re
 static int volume_xref(meta_txn *txn, const char *id, const struct volume_rec *old,
                        const struct volume_rec *new)
 {
-    return xref_tags_update(txn, T_VOL_TAGS, id, old ? &old->tags : NULL, new ? &new->tags : NULL);
+    int r = xref_tags_update(txn, T_VOL_TAGS, id, old ? &old->tags : NULL, new ? &new->tags : NULL);
+
+    return r < 0 ? r : cow_xref_update(txn, old, new);
 }
 
 int catalog_xref_build(meta_txn *txn)
 {
-    static const meta_table tables[] = {T_SNAP_BY_VOLUME, T_SNAP_BY_PARENT, T_SNAP_TAGS,
-                                        T_VOL_TAGS};
+    static const meta_table tables[] = {T_SNAP_BY_VOLUME, T_SNAP_BY_PARENT, T_SNAP_TAGS, T_VOL_TAGS,
+                                        T_VOL_BY_SNAP};
     meta_cursor *cur = NULL;
     const void *k, *v;
     size_t klen, vlen;

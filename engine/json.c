@@ -6,6 +6,7 @@
 #include <string.h>
 #include <xxhash.h>
 
+#include "cow.h"
 #include "error.h"
 #include "image.h"
 #include "keys.h"
@@ -565,6 +566,8 @@ int volume_rec_encode(const struct volume_rec *r, char **ret_json, size_t *ret_l
 
     if (o && r->tags.n)
         json_object_set_new(o, "tags", tags_to_json(&r->tags));
+    if (o && r->writable)
+        json_object_set_new(o, "writable", json_pack("{s:s}", "type", r->volume_type));
     owner_to_json(o, r->owner);
     return dump_record(o, ret_json, ret_len);
 }
@@ -598,6 +601,14 @@ int volume_rec_decode(const void *buf, size_t len, struct volume_rec *ret)
     if (!r.path || tags_from_json(json_object_get(o, "tags"), &r.tags) < 0 ||
         owner_from_json(o, r.owner) < 0)
         goto out;
+    if (json_object_get(o, "writable")) {
+        const char *type = NULL;
+        if (json_unpack(json_object_get(o, "writable"), "{s:s}", "type", &type) < 0 ||
+            strlen(type) >= sizeof r.volume_type)
+            goto out;
+        r.writable = true;
+        strcpy(r.volume_type, type);
+    }
     *ret = r;
     memset(&r, 0, sizeof r);
     rc = 0;
@@ -661,10 +672,13 @@ static json_t *volume_ec2(const bsnap_store *s, const struct volume_rec *r)
     snprintf(az, sizeof az, "%sa", s->region);
     o = json_pack("{s:s, s:I, s:s, s:s, s:s, s:s, s:s, s:b, s:b}", "VolumeId", r->id, "Size",
                   (json_int_t)gib_ceil(r->size), "SnapshotId", r->source_snapshot,
-                  "AvailabilityZone", az, "State", "available", "CreateTime", created, "VolumeType",
-                  "standard", "Encrypted", 0, "MultiAttachEnabled", 0);
+                  "AvailabilityZone", az, "State", r->writable ? cow_state(s, r->id) : "available",
+                  "CreateTime", created, "VolumeType", r->writable ? r->volume_type : "standard",
+                  "Encrypted", 0, "MultiAttachEnabled", 0);
     if (!o)
         return NULL;
+    if (r->writable)
+        json_object_set_new(o, "Writable", json_true());
     if (r->tags.n)
         json_object_set_new(o, "Tags", tags_to_json(&r->tags));
     json_object_set_new(o, "Path", json_string(r->path ? r->path : ""));

@@ -113,6 +113,7 @@ static const char *const table_names[T__COUNT] = {
     [T_KEYS] = "keys",
     [T_TEMPLATES] = "launch-templates",
     [T_LIFECYCLE] = "lifecycle",
+    [T_VOL_BY_SNAP] = "volumes-by-snapshot",
 };
 
 const char *meta_table_name(meta_table t)

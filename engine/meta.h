@@ -60,6 +60,10 @@ typedef enum meta_table {
     /* Lifecycle policies and Recycle Bin rules (lifecycle.h): "p" + policy
      * id -> policy record. */
     T_LIFECYCLE,
+    /* Writable volumes (cow.h): "SNAPSHOT\0VOLUME" -> "" for each
+     * snapshot a writable volume reads (its base) or diffs against next
+     * (its last snapshot); delete-snapshot refuses those. */
+    T_VOL_BY_SNAP,
     T__COUNT
 } meta_table;
 

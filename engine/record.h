@@ -98,6 +98,11 @@ struct volume_rec {
     int64_t create_ms;
     struct tags tags;
     char owner[13]; /* as snapshot_rec's */
+    /* A writable copy-on-write volume (cow.h): no path; its contents are
+     * source_snapshot's overlaid by STORE/volumes/ID.data ("writable":
+     * {"type": VolumeType}; absent for volumes of a path). */
+    bool writable;
+    char volume_type[12];
 };
 
 void tags_clear(struct tags *t);

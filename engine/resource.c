@@ -11,8 +11,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "catalog.h"
+#include "cow.h"
 #include "error.h"
 #include "lineage.h"
 #include "image.h"
@@ -109,6 +111,13 @@ static int snapshot_delete_once(bsnap_store *s, const char *id)
                            "The snapshot %s is currently in use by %s", id, ami);
         if (r < 0)
             goto out;
+        /* So does one a writable volume reads or diffs against next. */
+        r = cow_snapshot_user(txn, id, ami);
+        if (r > 0)
+            r = bsnap_fail(-EBUSY, "InvalidSnapshot.InUse",
+                           "The snapshot %s is currently in use by %s", id, ami);
+        if (r < 0)
+            goto out;
     }
     if (rec.state == BSNAP_SNAPSHOT_PENDING) {
         r = bsnap_fail(-EBUSY, "IncorrectState",
@@ -193,7 +202,7 @@ int bsnap_volume_delete(bsnap_store *s, const char *id)
 {
     _cleanup_txn_abort_ meta_txn *txn = NULL;
     struct volume_rec vol = {0};
-    int r;
+    int lockfd = -1, r;
 
     bsnap_error_clear();
     r = check_volume_id(id);
@@ -217,11 +226,24 @@ int bsnap_volume_delete(bsnap_store *s, const char *id)
     r = pending_snapshot(txn, id);
     if (r < 0)
         goto out;
+    /* A writable volume: not while a writer has it open; its files go
+     * after its record (a crash between leaves files no record names). */
+    if (vol.writable) {
+        r = cow_lock_for_delete(s, id, &lockfd);
+        if (r == -ENOENT)
+            r = 0, bsnap_error_clear();
+        if (r < 0)
+            goto out;
+    }
     /* Its snapshots keep their VolumeId, as EC2's do; the file stays. */
     r = catalog_volume_delete(txn, id, vol.path);
     if (r == 0)
         r = meta_txn_commit(steal_ptr(txn));
+    if (r == 0 && vol.writable)
+        cow_remove_files(s, id);
 out:
+    if (lockfd >= 0)
+        close(lockfd);
     volume_rec_clear(&vol);
     return error_param(r, "VolumeId");
 }

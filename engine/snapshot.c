@@ -15,6 +15,7 @@
 
 #include "blockmap.h"
 #include "catalog.h"
+#include "cow.h"
 #include "owner.h"
 #include "chunk.h"
 #include "error.h"
@@ -587,10 +588,47 @@ out:
     return r;
 }
 
-static int take(bsnap_store *s, const bsnap_snapshot_options *o, int64_t start_ms,
+/* Whether @o names a writable volume by id (cow.h): 1, 0, or -errno
+ * (nothing recorded: the snapshot's own lookup reports it). */
+static int names_writable(bsnap_store *s, const bsnap_snapshot_options *o)
+{
+    _cleanup_txn_abort_ meta_txn *txn = NULL;
+    struct volume_rec vol = {0};
+    int r;
+
+    if (!o->volume_id || o->volume_path || check_volume_id(o->volume_id) < 0)
+        return 0;
+    r = meta_txn_begin(s->meta, false, &txn);
+    if (r == 0)
+        r = catalog_volume_load(txn, o->volume_id, &vol);
+    bsnap_error_clear();
+    r = r < 0 ? 0 : vol.writable;
+    volume_rec_clear(&vol);
+    return r;
+}
+
+/* The record of open writable volume @vh, checked as resolve_volume()
+ * checks a volume named by id. */
+static int load_writable(bsnap_store *s, bsnap_volume *vh, struct volume_rec *vol)
+{
+    _cleanup_txn_abort_ meta_txn *txn = NULL;
+    int r = meta_txn_begin(s->meta, false, &txn);
+
+    if (r < 0)
+        return r;
+    r = catalog_volume_load(txn, cow_id(vh), vol);
+    if (r == 0)
+        r = owner_check_volume(s, vol);
+    return error_param(r, "VolumeId");
+}
+
+static int take(bsnap_store *s, const bsnap_snapshot_options *o, bsnap_volume *vh, int64_t start_ms,
                 char ret_id[BSNAP_ID_MAX], bsnap_snapshot_stats *ret_stats,
                 struct snapshot_taken *ret_taken)
 {
+    bsnap_snapshot_options oc;
+    struct cow_snap cs = {.fd = -1};
+    bool own_vh = false, cow_begun = false;
     struct pipeline *p = NULL;
     struct pack_writer *pw = NULL;
     struct snapshot_taken t = {0};
@@ -606,6 +644,35 @@ static int take(bsnap_store *s, const bsnap_snapshot_options *o, int64_t start_m
     int lockfd = -1, r;
 
     bsnap_error_clear();
+    /* A writable volume: its overlay is read, only the chunks written since
+     * its last snapshot, under its lock (opened here unless the caller has
+     * it open). */
+    if (!vh && names_writable(s, o) > 0) {
+        r = bsnap_volume_open(s, o->volume_id, &vh);
+        if (r < 0) {
+            vh = NULL;
+            goto out;
+        }
+        own_vh = true;
+    }
+    if (vh) {
+        if (o->volume_path || o->parent_id || o->full || o->changed || o->changed_context) {
+            bsnap_fail(-EINVAL, "InvalidParameterCombination",
+                       "a snapshot of a writable volume reads what was written since its last "
+                       "snapshot: no path, parent, full or changed-block list");
+            r = error_set_parameter(o->parent_id ? "ParentId" : "VolumePath");
+            goto out;
+        }
+        r = cow_snapshot_begin(vh, &cs);
+        if (r < 0)
+            goto out;
+        cow_begun = true;
+        oc = *o;
+        oc.volume_id = cow_id(vh);
+        oc.changed = cs.changed;
+        oc.nchanged = cs.nchanged;
+        o = &oc;
+    }
     /* both only for an NBD volume read from another URI (resolve_volume()) */
     if (!o->volume_path == !o->volume_id && !(o->volume_path && source_is_uri(o->volume_path))) {
         bsnap_fail(-EINVAL, "MissingParameter", "give exactly one of a volume path or a volume id");
@@ -638,7 +705,14 @@ static int take(bsnap_store *s, const bsnap_snapshot_options *o, int64_t start_m
     r = check_context_options(o);
     if (r < 0)
         goto out;
-    r = resolve_volume(s, o, &t.vol, &vol_new, &src);
+    if (vh) {
+        /* the overlay, as a file: only its dirty chunks are read */
+        r = load_writable(s, vh, &t.vol);
+        if (r == 0)
+            r = source_open(cs.path, NULL, &src);
+    } else {
+        r = resolve_volume(s, o, &t.vol, &vol_new, &src);
+    }
     if (r < 0)
         goto out;
     size = src->size;
@@ -770,19 +844,46 @@ out:
     free(dirty);
     snapshot_taken_clear(&t);
     snapshot_rec_clear(&parent);
+    if (vh) {
+        /* The snapshot stands or fails as it did: a map that could not be
+         * written after it only makes the next one read those chunks again
+         * (logged), and the close of a handle opened here flushes what is
+         * already synced. */
+        error_saved saved;
+        error_save(&saved);
+        if (cow_begun && cow_snapshot_end(vh, &cs, r == 0) < 0)
+            bsnap_log(BSNAP_LOG_WARNING, "snapshot", "volume %s: %s", cow_id(vh),
+                      bsnap_last_error()->message);
+        if (own_vh) {
+            char vid[BSNAP_ID_MAX];
+            snprintf(vid, sizeof vid, "%s", cow_id(vh));
+            if (bsnap_volume_close(vh) < 0)
+                bsnap_log(BSNAP_LOG_WARNING, "snapshot", "volume %s: %s", vid,
+                          bsnap_last_error()->message);
+        }
+        error_restore(&saved);
+    }
     return r;
 }
 
 int bsnap_snapshot_create(bsnap_store *s, const bsnap_snapshot_options *o,
                           char ret_id[BSNAP_ID_MAX], bsnap_snapshot_stats *ret_stats)
 {
-    return take(s, o, 0, ret_id, ret_stats, NULL);
+    return take(s, o, NULL, 0, ret_id, ret_stats, NULL);
 }
 
 int snapshot_create_at(bsnap_store *s, const bsnap_snapshot_options *o, int64_t start_ms,
                        char ret_id[BSNAP_ID_MAX])
 {
-    return take(s, o, start_ms, ret_id, NULL, NULL);
+    return take(s, o, NULL, start_ms, ret_id, NULL, NULL);
+}
+
+int bsnap_volume_snapshot(bsnap_volume *vh, const bsnap_snapshot_options *o,
+                          char ret_id[BSNAP_ID_MAX], bsnap_snapshot_stats *ret_stats)
+{
+    static const bsnap_snapshot_options none;
+
+    return take(cow_store(vh), o ? o : &none, vh, 0, ret_id, ret_stats, NULL);
 }
 
 int snapshot_take_pending(bsnap_store *s, const bsnap_snapshot_options *o,
@@ -790,5 +891,14 @@ int snapshot_take_pending(bsnap_store *s, const bsnap_snapshot_options *o,
 {
     char id[BSNAP_ID_MAX];
 
-    return take(s, o, 0, id, NULL, ret_taken);
+    return take(s, o, NULL, 0, id, NULL, ret_taken);
+}
+
+int snapshot_take_pending_volume(bsnap_volume *vh, const bsnap_snapshot_options *o,
+                                 struct snapshot_taken *ret_taken)
+{
+    static const bsnap_snapshot_options none;
+    char id[BSNAP_ID_MAX];
+
+    return take(cow_store(vh), o ? o : &none, vh, 0, id, NULL, ret_taken);
 }

@@ -44,6 +44,14 @@ int snapshot_take_pending(bsnap_store *s, const bsnap_snapshot_options *o,
 int snapshot_create_at(bsnap_store *s, const bsnap_snapshot_options *o, int64_t start_ms,
                        char ret_id[BSNAP_ID_MAX]);
 
+/* snapshot_take_pending() of open writable volume @vh (cow.h), for
+ * create-image of an instance: @o names no volume.  The volume's dirty
+ * bits are cleared when the snapshot is taken, before it completes: a
+ * caller whose completion fails must take the next snapshot whole (not
+ * yet needed: documented for part 4). */
+int snapshot_take_pending_volume(bsnap_volume *vh, const bsnap_snapshot_options *o,
+                                 struct snapshot_taken *ret_taken);
+
 /* Complete @t in @txn: the snapshot's reference on its root page, state
  * completed, and its volume's record naming it as the last snapshot.
  * Errors: InvalidSnapshot.NotFound when the pending record is gone; -EIO,

@@ -1056,6 +1056,97 @@ BSNAP_API BSNAP_WUR int bsnap_volume_describe_one(bsnap_store *store, const char
  * being taken; -EIO; -ENOSPC. */
 BSNAP_API BSNAP_WUR int bsnap_volume_delete(bsnap_store *store, const char *id) BSNAP_NONNULL(1, 2);
 
+/* ---- writable (copy-on-write) volumes ---- */
+
+/** Options of bsnap_volume_create_writable().  Zero-initialise. */
+typedef struct bsnap_writable_volume_options {
+    /** Size in GiB; 0: the snapshot's size (in bytes, not rounded).  At
+     * least the snapshot's size rounded up to GiB; the bytes past the
+     * snapshot read as zeros. */
+    uint64_t size_gib;
+    /** VolumeType: standard, io1, io2, gp2, sc1, st1, gp3; NULL: gp2.  Only
+     * recorded (and its largest size checked). */
+    const char *volume_type;
+    const bsnap_tag *tags; /**< TagSpecifications of ResourceType volume */
+    size_t ntags;
+    /** Encrypted: refused today (UnsupportedOperation), as is an encrypted
+     * snapshot: the overlay would hold plaintext. */
+    bool encrypted;
+} bsnap_writable_volume_options;
+
+/** Create a writable copy-on-write volume from completed snapshot
+ * @snapshot_id, as EC2's CreateVolume --snapshot-id: in constant time
+ * (no data is copied: a record, an empty sparse overlay file of the
+ * volume's size and a map of which chunks were written, all zeros, in
+ * STORE/volumes/).  Reads fall through to the snapshot's chunks until a
+ * chunk is written.  The caller must own the snapshot or be allowed to
+ * create volumes from it (createVolumePermission).  The snapshot cannot be
+ * deleted while the volume exists (InvalidSnapshot.InUse).
+ * @ret_doc out: the new volume's EC2 object (State "available", VolumeType,
+ * "Writable": true); the caller json_decref()s it.
+ * Errors: -EINVAL (InvalidSnapshotID.Malformed; InvalidParameterValue: Size
+ * smaller than the snapshot or too large for the type, an unknown
+ * VolumeType; TagLimitExceeded; UnsupportedOperation: encrypted); -ENOENT
+ * (InvalidSnapshot.NotFound, also for one not shared with the caller);
+ * -EBUSY (IncorrectState) a pending snapshot; -ENOSPC; -EIO. */
+BSNAP_API BSNAP_WUR int bsnap_volume_create_writable(bsnap_store *store, const char *snapshot_id,
+                                                     const bsnap_writable_volume_options *opts,
+                                                     json_t **ret_doc) BSNAP_NONNULL(1, 2, 4);
+
+/** An open writable volume: one writer at a time (process-wide and across
+ * processes: an exclusive flock() on its overlay).  Its calls may come from
+ * many threads at once, but for bsnap_volume_close(). */
+typedef struct bsnap_volume bsnap_volume;
+
+/** Open writable volume @id for reading and writing.
+ * Errors: -EINVAL (InvalidVolumeID.Malformed; InvalidParameterValue: a
+ * volume of a path, not a writable one); -ENOENT (InvalidVolume.NotFound);
+ * -EBUSY (VolumeInUse) another handle (a mount, an instance, a snapshot
+ * being taken of it) has it open; -EIO (Store.Corrupt) its files are
+ * damaged or missing; -ENOMEM. */
+BSNAP_API BSNAP_WUR int bsnap_volume_open(bsnap_store *store, const char *id,
+                                          bsnap_volume **ret_volume) BSNAP_NONNULL(1, 2, 3);
+
+/** Flush (as bsnap_volume_flush()), record that the volume was closed
+ * cleanly, and free @volume whatever happens.  Returns the flush's error
+ * (what was written since the last successful flush may then be lost).
+ * NULL is a no-op. */
+BSNAP_API int bsnap_volume_close(bsnap_volume *volume);
+
+/** The volume's size in bytes. */
+BSNAP_API uint64_t bsnap_volume_size(const bsnap_volume *volume) BSNAP_NONNULL(1);
+
+/** Read up to @len bytes at @offset; short only at the end.  A chunk never
+ * written reads as the base snapshot's (verified), zeros past its end.
+ * Returns the byte count.  Errors: -EIO; -ENOMEM.  Any thread. */
+BSNAP_API BSNAP_WUR long bsnap_volume_pread(bsnap_volume *volume, void *buf, size_t len,
+                                            uint64_t offset) BSNAP_NONNULL(1, 2);
+
+/** Write @len bytes at @offset.  A chunk's first write reads its base
+ * bytes, merges and writes the whole chunk to the overlay.  Not durable
+ * until bsnap_volume_flush().  Returns @len.  Errors: -ENOSPC
+ * (InvalidParameterValue) a write past the end; -ENOSPC (Store.Full); -EIO.
+ * Any thread. */
+BSNAP_API BSNAP_WUR long bsnap_volume_pwrite(bsnap_volume *volume, const void *buf, size_t len,
+                                             uint64_t offset) BSNAP_NONNULL(1, 2);
+
+/** Make every write that returned before this call durable (fsync): the
+ * overlay's data is synced, then the map of written chunks replaced
+ * atomically.  Errors: -EIO, -ENOSPC.  Any thread. */
+BSNAP_API BSNAP_WUR int bsnap_volume_flush(bsnap_volume *volume) BSNAP_NONNULL(1);
+
+/** Snapshot open volume @volume (as bsnap_snapshot_create() with its
+ * volume_id, which does the same for a volume no one has open): writers
+ * wait while it runs; everything written before is in it.  Only the chunks
+ * written since the volume's last snapshot (or since it was created) are
+ * read; the parent is that snapshot (the base at first).  @opts may be NULL;
+ * its volume_path, volume_id, parent_id, full and changed must be unset.
+ * Errors as bsnap_snapshot_create(). */
+BSNAP_API BSNAP_WUR int bsnap_volume_snapshot(bsnap_volume *volume,
+                                              const bsnap_snapshot_options *opts,
+                                              char ret_id[BSNAP_ID_MAX],
+                                              bsnap_snapshot_stats *ret_stats) BSNAP_NONNULL(1, 3);
+
 /* ---- sharing: create-volume permissions ---- */
 
 /** A change of permissions (EC2's CreateVolumePermission, or its flat form

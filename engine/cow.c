@@ -1,0 +1,864 @@
+/* cow.c - writable copy-on-write volumes: create, open, read, write,
+ * flush, close, and the map file that records which chunks were written
+ * (see cow.h for the guarantees, docs/format.md for the files). */
+#include "cow.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <xxhash.h>
+
+#include "catalog.h"
+#include "error.h"
+#include "fault.h"
+#include "owner.h"
+#include "reader.h"
+#include "store.h"
+#include "util.h"
+#include "xref.h"
+
+#define MAP_MAGIC "BSNAPCOW"
+#define MAP_VERSION 1u
+#define MAP_HEADER 40u
+#define MAP_FLAG_OPEN 1u /* a writer had it open: not closed cleanly */
+/* Writers of chunks that are not written yet serialize per stripe: the
+ * first write of a chunk reads the base, merges and writes the whole
+ * chunk, and must not race another first write of the same chunk. */
+#define STRIPES 64u
+
+struct bsnap_volume {
+    bsnap_store *s;
+    struct volume_rec rec;
+    char *data_path;
+    char *map_path;
+    char *dir;
+    int fd;
+    uint64_t size;
+    uint32_t cs;
+    uint64_t nchunks;
+    size_t nwords;  /* 64-bit words of one bitmap */
+    uint64_t *bits; /* written (nwords), then dirty (nwords); atomic */
+    uint64_t gen;   /* the map's generation */
+    bsnap_reader *base;
+    uint64_t base_size;
+    pthread_rwlock_t io; /* shared: reads and writes; exclusive: snapshots */
+    pthread_mutex_t flush_lock;
+    pthread_mutex_t stripe[STRIPES];
+};
+
+static char *vol_file(const bsnap_store *s, const char *id, const char *ext)
+{
+    char *p = NULL;
+
+    if (asprintf(&p, "%s/volumes/%s%s", s->path, id, ext) < 0)
+        return NULL;
+    return p;
+}
+
+char *cow_data_path(const bsnap_store *s, const char *id)
+{
+    return vol_file(s, id, ".data");
+}
+
+char *cow_map_path(const bsnap_store *s, const char *id)
+{
+    return vol_file(s, id, ".map");
+}
+
+const char *cow_id(const bsnap_volume *v)
+{
+    return v->rec.id;
+}
+
+bsnap_store *cow_store(const bsnap_volume *v)
+{
+    return v->s;
+}
+
+/* ---- bits ---- */
+
+static bool bit_get(const uint64_t *w, uint64_t i)
+{
+    return __atomic_load_n(&w[i / 64], __ATOMIC_ACQUIRE) & (1ull << (i % 64));
+}
+
+static void bit_set(uint64_t *w, uint64_t i)
+{
+    __atomic_fetch_or(&w[i / 64], 1ull << (i % 64), __ATOMIC_RELEASE);
+}
+
+static uint64_t *written_bits(bsnap_volume *v)
+{
+    return v->bits;
+}
+
+static uint64_t *dirty_bits(bsnap_volume *v)
+{
+    return v->bits + v->nwords;
+}
+
+/* ---- the map file ---- */
+
+static size_t map_bytes(size_t nwords)
+{
+    return MAP_HEADER + 2 * nwords * 8 + 8;
+}
+
+/* Write @bits (2 * @nwords words) as the map of a volume of @size bytes
+ * in chunks of @cs: temporary file, fsync, rename, fsync of the directory.
+ * A crash leaves the old map or the new one. */
+static int map_write(const bsnap_store *s, const char *map_path, const char *dir, uint32_t cs,
+                     uint64_t size, uint64_t gen, uint32_t flags, const uint64_t *bits,
+                     size_t nwords)
+{
+    size_t n = map_bytes(nwords);
+    _cleanup_free_ uint8_t *buf = alloc_aligned(n);
+    _cleanup_free_ char *tmp = NULL;
+    int fd, r;
+
+    if (!buf || asprintf(&tmp, "%s.tmp", map_path) < 0) {
+        tmp = NULL;
+        return bsnap_fail(-ENOMEM, "InternalError", "out of memory");
+    }
+    memset(buf, 0, MAP_HEADER);
+    memcpy(buf, MAP_MAGIC, 8);
+    le32_put(buf + 8, MAP_VERSION);
+    le32_put(buf + 12, cs);
+    le64_put(buf + 16, size);
+    le64_put(buf + 24, gen);
+    le32_put(buf + 32, flags);
+    for (size_t i = 0; i < 2 * nwords; i++)
+        le64_put(buf + MAP_HEADER + 8 * i, __atomic_load_n(&bits[i], __ATOMIC_ACQUIRE));
+    le64_put(buf + n - 8, (uint64_t)XXH3_64bits(buf, n - 8));
+    fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    if (fd < 0)
+        return bsnap_fail(-errno, "Store.IOError", "volume map %s: %m", tmp);
+    r = store_fchmod(s, fd);
+    if (r == 0)
+        r = full_write(fd, buf, n);
+    if (r == 0 && (fault_hit("cow-map-write") || fsync(fd) < 0))
+        r = -(errno ? errno : EIO);
+    close(fd);
+    if (r == 0 && rename(tmp, map_path) < 0)
+        r = -errno;
+    if (r == 0)
+        r = fsync_dir(dir);
+    if (r < 0) {
+        unlink(tmp);
+        return bsnap_fail(r, "Store.IOError", "volume map %s: %s", map_path, strerror(-r));
+    }
+    return 0;
+}
+
+/* Read the map of volume @v (its size and chunk size set) into v->bits;
+ * sets v->gen and *@ret_flags. */
+static int map_read(bsnap_volume *v, uint32_t *ret_flags)
+{
+    size_t n = map_bytes(v->nwords), len = 0;
+    _cleanup_free_ char *buf = NULL;
+    const uint8_t *b;
+    int r = file_read_all(v->map_path, n, &buf, &len);
+
+    if (r < 0)
+        return bsnap_fail(r == -EFBIG ? -EIO : r, "Store.Corrupt", "volume map %s: %s", v->map_path,
+                          r == -EFBIG ? "longer than the volume needs" : strerror(-r));
+    b = (const uint8_t *)buf;
+    if (len != n || memcmp(b, MAP_MAGIC, 8) != 0 || le32_get(b + 8) != MAP_VERSION ||
+        le64_get(b + n - 8) != (uint64_t)XXH3_64bits(b, n - 8) || le32_get(b + 12) != v->cs ||
+        le64_get(b + 16) != v->size)
+        return bsnap_fail(-EIO, "Store.Corrupt",
+                          "volume map %s is damaged: its size, version or checksum does not match",
+                          v->map_path);
+    v->gen = le64_get(b + 24);
+    *ret_flags = le32_get(b + 32);
+    for (size_t i = 0; i < 2 * v->nwords; i++)
+        v->bits[i] = le64_get(b + MAP_HEADER + 8 * i);
+    return 0;
+}
+
+/* ---- state, lock, delete ---- */
+
+const char *cow_state(const bsnap_store *s, const char *id)
+{
+    _cleanup_free_ char *path = cow_data_path(s, id);
+    int fd = path ? open(path, O_RDONLY | O_CLOEXEC) : -1;
+    bool busy;
+
+    if (fd < 0)
+        return "available";
+    busy = flock(fd, LOCK_SH | LOCK_NB) < 0 && errno == EWOULDBLOCK;
+    close(fd);
+    return busy ? "in-use" : "available";
+}
+
+static int lock_busy(const char *id)
+{
+    return bsnap_fail(-EBUSY, "VolumeInUse",
+                      "the volume '%s' is in use: another writer (a mount or an instance) has it "
+                      "open",
+                      id);
+}
+
+int cow_lock_for_delete(const bsnap_store *s, const char *id, int *ret_fd)
+{
+    _cleanup_free_ char *path = cow_data_path(s, id);
+    int fd;
+
+    if (!path)
+        return bsnap_fail(-ENOMEM, "InternalError", "out of memory");
+    fd = open(path, O_RDWR | O_CLOEXEC);
+    if (fd < 0)
+        return -errno;
+    if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+        int e = errno;
+        close(fd);
+        return e == EWOULDBLOCK
+                   ? lock_busy(id)
+                   : bsnap_fail(-e, "Store.IOError", "volume %s: flock: %s", id, strerror(e));
+    }
+    *ret_fd = fd;
+    return 0;
+}
+
+void cow_remove_files(const bsnap_store *s, const char *id)
+{
+    _cleanup_free_ char *data = cow_data_path(s, id), *map = cow_map_path(s, id);
+
+    if (map)
+        unlink(map);
+    if (data)
+        unlink(data);
+}
+
+/* ---- cross-references ---- */
+
+int cow_xref_update(meta_txn *txn, const struct volume_rec *old, const struct volume_rec *new)
+{
+    int r = 0;
+
+    /* Remove the old entries, then add the new (an entry both name stays). */
+    if (old && old->writable) {
+        if (old->source_snapshot[0])
+            r = xref_set(txn, T_VOL_BY_SNAP, old->source_snapshot, old->id, NULL, false);
+        if (r >= 0 && old->last_snapshot[0])
+            r = xref_set(txn, T_VOL_BY_SNAP, old->last_snapshot, old->id, NULL, false);
+    }
+    if (r >= 0 && new &&new->writable) {
+        if (new->source_snapshot[0])
+            r = xref_set(txn, T_VOL_BY_SNAP, new->source_snapshot, new->id, NULL, true);
+        if (r >= 0 && new->last_snapshot[0])
+            r = xref_set(txn, T_VOL_BY_SNAP, new->last_snapshot, new->id, NULL, true);
+    }
+    return r < 0 ? r : 0;
+}
+
+int cow_snapshot_user(meta_txn *txn, const char *snap, char ret_vol[BSNAP_ID_MAX])
+{
+    struct xref_walk *w = NULL;
+    int r = xref_walk_new(txn, NULL, &w);
+
+    if (r >= 0)
+        r = xref_walk_add(w, T_VOL_BY_SNAP, snap);
+    if (r >= 0)
+        r = xref_walk_next(w, ret_vol);
+    xref_walk_free(w);
+    return r;
+}
+
+/* ---- create ---- */
+
+/* EC2's volume types and their largest size in GiB. */
+static const struct {
+    const char *name;
+    uint64_t min_gib, max_gib;
+} volume_types[] = {
+    {"standard", 1, 1024}, {"gp2", 1, 16384},   {"gp3", 1, 65536},   {"io1", 4, 16384},
+    {"io2", 4, 65536},     {"st1", 125, 16384}, {"sc1", 125, 16384},
+};
+
+static int check_type(const char *type, uint64_t gib)
+{
+    for (size_t i = 0; i < ARRAY_SIZE(volume_types); i++) {
+        if (strcmp(type, volume_types[i].name) != 0)
+            continue;
+        if (gib > volume_types[i].max_gib) {
+            bsnap_fail(-EINVAL, "InvalidParameterValue",
+                       "Volume of %lluGiB is too large for volume type %s: at most %lluGiB",
+                       (unsigned long long)gib, type, (unsigned long long)volume_types[i].max_gib);
+            return error_set_parameter("Size");
+        }
+        return 0;
+    }
+    bsnap_fail(-EINVAL, "InvalidParameterValue",
+               "Value (%s) for parameter volumeType is invalid: one of standard, io1, io2, gp2, "
+               "sc1, st1, gp3",
+               type);
+    return error_set_parameter("VolumeType");
+}
+
+static int make_dir(const bsnap_store *s, char **ret_dir)
+{
+    char *dir = NULL;
+
+    if (asprintf(&dir, "%s/volumes", s->path) < 0)
+        return bsnap_fail(-ENOMEM, "InternalError", "out of memory");
+    if (mkdir(dir, s->dir_mode) < 0 && errno != EEXIST) {
+        int r = bsnap_fail(-errno, "Store.IOError", "%s: %m", dir);
+        free(dir);
+        return r;
+    }
+    *ret_dir = dir;
+    return 0;
+}
+
+int bsnap_volume_create_writable(bsnap_store *s, const char *snapshot_id,
+                                 const bsnap_writable_volume_options *opts, json_t **ret_doc)
+{
+    static const bsnap_writable_volume_options defaults;
+    _cleanup_txn_abort_ meta_txn *txn = NULL;
+    _cleanup_free_ char *dir = NULL, *data = NULL, *map = NULL;
+    struct snapshot_rec snap = {0};
+    struct volume_rec vol = {0};
+    uint64_t size, nwords;
+    _cleanup_free_ uint64_t *zero = NULL;
+    bool files = false;
+    int fd = -1, r;
+
+    bsnap_error_clear();
+    if (!opts)
+        opts = &defaults;
+    r = check_snapshot_id(snapshot_id);
+    if (r < 0)
+        return error_set_parameter("SnapshotId");
+    if (opts->ntags > TAGS_MAX) {
+        bsnap_fail(-EINVAL, "TagLimitExceeded", "at most %d tags per resource", TAGS_MAX);
+        return error_set_parameter("TagSpecifications");
+    }
+    for (size_t i = 0; i < opts->ntags; i++) {
+        r = tags_set(&vol.tags, opts->tags[i].key, opts->tags[i].value ? opts->tags[i].value : "");
+        if (r < 0) {
+            error_param(r, "TagSpecifications[0].Tags[%zu]", i);
+            goto out;
+        }
+    }
+    /* The caller must be allowed to create a volume from it: its own, or
+     * shared with it (createVolumePermission). */
+    r = catalog_snapshot_get(s, snapshot_id, &snap);
+    if (r < 0) {
+        error_param(r, "SnapshotId");
+        goto out;
+    }
+    if (snap.state != BSNAP_SNAPSHOT_COMPLETED) {
+        r = bsnap_fail(-EBUSY, "IncorrectState", "the snapshot '%s' is not completed", snap.id);
+        error_set_parameter("SnapshotId");
+        goto out;
+    }
+    if (snap.chunk_size != s->chunk_size) {
+        r = bsnap_fail(-EIO, "Store.Corrupt", "snapshot %s has chunk size %u, the store %u",
+                       snap.id, snap.chunk_size, s->chunk_size);
+        goto out;
+    }
+    if (snap.encrypted || opts->encrypted) {
+        r = bsnap_fail(-EINVAL, "UnsupportedOperation",
+                       "writable volumes are not encrypted yet: snapshot %s%s; restore it to a "
+                       "file instead (a volume with a path)",
+                       snap.id, snap.encrypted ? " is encrypted" : " with Encrypted");
+        error_set_parameter(snap.encrypted ? "SnapshotId" : "Encrypted");
+        goto out;
+    }
+    size = snap.size;
+    if (opts->size_gib) {
+        uint64_t need = (snap.size + (1ull << 30) - 1) >> 30;
+        if (opts->size_gib < need) {
+            r = bsnap_fail(-EINVAL, "InvalidParameterValue",
+                           "Volume of size %lluGB is smaller than snapshot '%s', expect size "
+                           ">= %lluGB",
+                           (unsigned long long)opts->size_gib, snap.id, (unsigned long long)need);
+            error_set_parameter("Size");
+            goto out;
+        }
+        size = opts->size_gib << 30;
+    }
+    snprintf(vol.volume_type, sizeof vol.volume_type, "%s",
+             opts->volume_type ? opts->volume_type : "gp2");
+    if (opts->volume_type && strlen(opts->volume_type) >= sizeof vol.volume_type) {
+        r = check_type("?", 0);
+        goto out;
+    }
+    r = check_type(vol.volume_type, (size + (1ull << 30) - 1) >> 30);
+    if (r < 0)
+        goto out;
+
+    owner_stamp(s, vol.owner);
+    r = id_generate("vol", vol.id);
+    if (r < 0) {
+        r = bsnap_fail(r, "InternalError", "getrandom: %s", strerror(-r));
+        goto out;
+    }
+    vol.writable = true;
+    vol.size = size;
+    vol.create_ms = time_now_ms();
+    snprintf(vol.source_snapshot, sizeof vol.source_snapshot, "%s", snap.id);
+    snprintf(vol.last_snapshot, sizeof vol.last_snapshot, "%s", snap.id);
+    vol.path = strdup("");
+    if (!vol.path) {
+        r = bsnap_fail(-ENOMEM, "InternalError", "out of memory");
+        goto out;
+    }
+
+    /* The files first, then the record: a crash between leaves files no
+     * record names (harmless, and removed with their name), never a
+     * record without its files. */
+    r = make_dir(s, &dir);
+    if (r < 0)
+        goto out;
+    data = cow_data_path(s, vol.id);
+    map = cow_map_path(s, vol.id);
+    nwords = DIV_ROUND_UP(DIV_ROUND_UP(size, s->chunk_size), 64);
+    zero = calloc(2 * nwords + 1, 8);
+    if (!data || !map || !zero) {
+        r = bsnap_fail(-ENOMEM, "InternalError", "out of memory");
+        goto out;
+    }
+    fd = open(data, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    if (fd < 0) {
+        r = bsnap_fail(-errno, "Store.IOError", "%s: %m", data);
+        goto out;
+    }
+    files = true;
+    if (store_fchmod(s, fd) < 0 || ftruncate(fd, (off_t)size) < 0 || fsync(fd) < 0) {
+        r = bsnap_fail(-errno, errno == ENOSPC ? "Store.Full" : "Store.IOError", "%s: %m", data);
+        goto out;
+    }
+    r = map_write(s, map, dir, s->chunk_size, size, 0, 0, zero, nwords);
+    if (r < 0)
+        goto out;
+    r = meta_txn_begin(s->meta, true, &txn);
+    if (r < 0)
+        goto out;
+    r = catalog_volume_save(txn, &vol);
+    if (r < 0)
+        goto out;
+    if (fault_hit("cow-create-commit")) {
+        r = bsnap_fail(-EIO, "Store.IOError", "injected fault before the volume is recorded");
+        goto out;
+    }
+    r = meta_txn_commit(steal_ptr(txn));
+    if (r < 0)
+        goto out;
+    files = false;
+    r = json_describe_volume(s, &vol, ret_doc);
+out:
+    if (fd >= 0)
+        close(fd);
+    if (files)
+        cow_remove_files(s, vol.id);
+    snapshot_rec_clear(&snap);
+    volume_rec_clear(&vol);
+    return r;
+}
+
+/* ---- open, close ---- */
+
+static void volume_free(bsnap_volume *v)
+{
+    if (!v)
+        return;
+    if (v->fd >= 0)
+        close(v->fd);
+    bsnap_reader_close(v->base);
+    pthread_rwlock_destroy(&v->io);
+    pthread_mutex_destroy(&v->flush_lock);
+    for (unsigned i = 0; i < STRIPES; i++)
+        pthread_mutex_destroy(&v->stripe[i]);
+    free(v->bits);
+    free(v->data_path);
+    free(v->map_path);
+    free(v->dir);
+    volume_rec_clear(&v->rec);
+    free(v);
+}
+
+/* Persist the bits as they are now, after the overlay's data is on disk:
+ * the copy is taken before the sync, so every bit it holds was set after
+ * its chunk's write returned, which the sync then covers. */
+static int persist(bsnap_volume *v, uint32_t flags)
+{
+    _cleanup_free_ uint64_t *copy = malloc(2 * v->nwords * 8 + 8);
+    int r;
+
+    if (!copy)
+        return bsnap_fail(-ENOMEM, "InternalError", "out of memory");
+    for (size_t i = 0; i < 2 * v->nwords; i++)
+        copy[i] = __atomic_load_n(&v->bits[i], __ATOMIC_ACQUIRE);
+    if (fault_hit("cow-fdatasync") || fdatasync(v->fd) < 0)
+        return bsnap_fail(-(errno ? errno : EIO), "Store.IOError", "volume %s: fdatasync: %m",
+                          v->rec.id);
+    v->gen++;
+    r = map_write(v->s, v->map_path, v->dir, v->cs, v->size, v->gen, flags, copy, v->nwords);
+    return r;
+}
+
+int bsnap_volume_open(bsnap_store *s, const char *id, bsnap_volume **ret_volume)
+{
+    bsnap_volume *v;
+    struct stat st;
+    uint32_t flags = 0;
+    int r;
+
+    bsnap_error_clear();
+    r = check_volume_id(id);
+    if (r < 0)
+        return error_set_parameter("VolumeId");
+    v = calloc(1, sizeof *v);
+    if (!v)
+        return bsnap_fail(-ENOMEM, "InternalError", "out of memory");
+    v->s = s;
+    v->fd = -1;
+    pthread_rwlock_init(&v->io, NULL);
+    pthread_mutex_init(&v->flush_lock, NULL);
+    for (unsigned i = 0; i < STRIPES; i++)
+        pthread_mutex_init(&v->stripe[i], NULL);
+    r = catalog_volume_get(s, id, &v->rec);
+    if (r < 0) {
+        error_param(r, "VolumeId");
+        goto fail;
+    }
+    if (!v->rec.writable) {
+        r = bsnap_fail(-EINVAL, "InvalidParameterValue",
+                       "volume %s is not a writable volume: it is the file %s", id, v->rec.path);
+        error_set_parameter("VolumeId");
+        goto fail;
+    }
+    v->data_path = cow_data_path(s, id);
+    v->map_path = cow_map_path(s, id);
+    if (!v->data_path || !v->map_path || asprintf(&v->dir, "%s/volumes", s->path) < 0) {
+        v->dir = NULL;
+        r = bsnap_fail(-ENOMEM, "InternalError", "out of memory");
+        goto fail;
+    }
+    v->fd = open(v->data_path, O_RDWR | O_CLOEXEC);
+    if (v->fd < 0) {
+        r = bsnap_fail(-EIO, "Store.Corrupt", "volume %s: its data file %s: %m", id, v->data_path);
+        goto fail;
+    }
+    if (flock(v->fd, LOCK_EX | LOCK_NB) < 0) {
+        r = errno == EWOULDBLOCK ? lock_busy(id)
+                                 : bsnap_fail(-errno, "Store.IOError", "volume %s: flock: %m", id);
+        error_set_parameter("VolumeId");
+        goto fail;
+    }
+    /* Deleted between the record's load and the lock: gone. */
+    if (fstat(v->fd, &st) < 0 || st.st_nlink == 0) {
+        r = bsnap_fail(-ENOENT, "InvalidVolume.NotFound", "The volume '%s' does not exist.", id);
+        error_set_parameter("VolumeId");
+        goto fail;
+    }
+    v->size = v->rec.size;
+    v->cs = s->chunk_size;
+    v->nchunks = DIV_ROUND_UP(v->size, v->cs);
+    v->nwords = DIV_ROUND_UP(v->nchunks, 64);
+    v->bits = calloc(2 * v->nwords + 1, 8);
+    if (!v->bits) {
+        r = bsnap_fail(-ENOMEM, "InternalError", "out of memory");
+        goto fail;
+    }
+    if ((uint64_t)st.st_size != v->size) {
+        r = bsnap_fail(-EIO, "Store.Corrupt", "volume %s: its data file has %lld bytes, not %llu",
+                       id, (long long)st.st_size, (unsigned long long)v->size);
+        goto fail;
+    }
+    r = map_read(v, &flags);
+    if (r < 0)
+        goto fail;
+    /* Not closed cleanly: a write may have reached the overlay of a written
+     * chunk after the map last recorded it dirty.  Its next snapshot reads
+     * every written chunk again (unchanged ones dedup). */
+    if (flags & MAP_FLAG_OPEN)
+        for (size_t i = 0; i < v->nwords; i++)
+            dirty_bits(v)[i] |= written_bits(v)[i];
+    r = reader_open(s, v->rec.source_snapshot, false, &v->base);
+    if (r < 0) {
+        error_param(r, "VolumeId");
+        goto fail;
+    }
+    v->base_size = v->base->size;
+    r = persist(v, MAP_FLAG_OPEN);
+    if (r < 0)
+        goto fail;
+    *ret_volume = v;
+    return 0;
+fail:
+    volume_free(v);
+    return r;
+}
+
+int bsnap_volume_close(bsnap_volume *v)
+{
+    int r = 0;
+
+    if (!v)
+        return 0;
+    bsnap_error_clear();
+    pthread_mutex_lock(&v->flush_lock);
+    r = persist(v, 0);
+    pthread_mutex_unlock(&v->flush_lock);
+    volume_free(v);
+    return r;
+}
+
+uint64_t bsnap_volume_size(const bsnap_volume *v)
+{
+    return v->size;
+}
+
+int bsnap_volume_flush(bsnap_volume *v)
+{
+    int r;
+
+    bsnap_error_clear();
+    pthread_mutex_lock(&v->flush_lock);
+    r = persist(v, MAP_FLAG_OPEN);
+    pthread_mutex_unlock(&v->flush_lock);
+    return r;
+}
+
+/* ---- I/O ---- */
+
+static int raw_pread(int fd, void *buf, size_t n, uint64_t off)
+{
+    uint8_t *p = buf;
+
+    while (n) {
+        ssize_t k = pread(fd, p, n, (off_t)off);
+        if (k < 0 && errno == EINTR)
+            continue;
+        if (k < 0)
+            return -errno;
+        if (k == 0) { /* past a short file: zeros (cannot happen: sized) */
+            memset(p, 0, n);
+            return 0;
+        }
+        p += k;
+        n -= (size_t)k;
+        off += (uint64_t)k;
+    }
+    return 0;
+}
+
+static int raw_pwrite(int fd, const void *buf, size_t n, uint64_t off)
+{
+    const uint8_t *p = buf;
+
+    while (n) {
+        ssize_t k = pwrite(fd, p, n, (off_t)off);
+        if (k < 0 && errno == EINTR)
+            continue;
+        if (k < 0)
+            return -errno;
+        p += k;
+        n -= (size_t)k;
+        off += (uint64_t)k;
+    }
+    return 0;
+}
+
+/* Read [off, off + n) of the base (zeros past its end) into @buf. */
+static int base_read(bsnap_volume *v, void *buf, size_t n, uint64_t off)
+{
+    size_t in = off < v->base_size ? (size_t)MIN((uint64_t)n, v->base_size - off) : 0;
+
+    if (in) {
+        long k = bsnap_reader_pread(v->base, buf, in, off);
+        if (k < 0)
+            return (int)k;
+        if ((size_t)k != in)
+            return bsnap_fail(-EIO, "Store.Corrupt", "volume %s: short read of its base %s",
+                              v->rec.id, v->rec.source_snapshot);
+    }
+    memset((uint8_t *)buf + in, 0, n - in);
+    return 0;
+}
+
+long bsnap_volume_pread(bsnap_volume *v, void *buf, size_t len, uint64_t offset)
+{
+    uint8_t *p = buf;
+    size_t done = 0;
+    int r = 0;
+
+    bsnap_error_clear();
+    if (offset >= v->size)
+        return 0;
+    len = (size_t)MIN((uint64_t)len, v->size - offset);
+    pthread_rwlock_rdlock(&v->io);
+    while (done < len && r == 0) {
+        uint64_t off = offset + done, idx = off / v->cs;
+        /* a run of chunks alike (all written or all not) in one call */
+        uint64_t end = (idx + 1) * v->cs;
+        bool w = bit_get(written_bits(v), idx);
+        while (end < offset + len && bit_get(written_bits(v), end / v->cs) == w)
+            end += v->cs;
+        size_t n = (size_t)(MIN(end, offset + len) - off);
+        if (w) {
+            r = raw_pread(v->fd, p + done, n, off);
+            if (r < 0)
+                r = bsnap_fail(r, "Store.IOError", "volume %s: read at %llu: %s", v->rec.id,
+                               (unsigned long long)off, strerror(-r));
+        } else {
+            r = base_read(v, p + done, n, off);
+        }
+        done += n;
+    }
+    pthread_rwlock_unlock(&v->io);
+    return r < 0 ? r : (long)len;
+}
+
+/* The first write of chunk @idx: its base bytes merged with @n bytes of
+ * @src at @within, written whole.  Under the chunk's stripe lock. */
+static int first_write(bsnap_volume *v, uint64_t idx, const uint8_t *src, size_t within, size_t n)
+{
+    uint64_t start = idx * v->cs;
+    size_t clen = (size_t)MIN((uint64_t)v->cs, v->size - start);
+    _cleanup_free_ uint8_t *chunk = NULL;
+    int r;
+
+    if (within == 0 && n == clen)
+        return raw_pwrite(v->fd, src, n, start);
+    chunk = alloc_aligned(v->cs);
+    if (!chunk)
+        return -ENOMEM;
+    r = base_read(v, chunk, clen, start);
+    if (r < 0)
+        return r;
+    if (n)
+        memcpy(chunk + within, src, n);
+    return raw_pwrite(v->fd, chunk, clen, start);
+}
+
+long bsnap_volume_pwrite(bsnap_volume *v, const void *buf, size_t len, uint64_t offset)
+{
+    const uint8_t *p = buf;
+    size_t done = 0;
+    int r = 0;
+
+    bsnap_error_clear();
+    if (offset > v->size || len > v->size - offset)
+        return bsnap_fail(-ENOSPC, "InvalidParameterValue",
+                          "volume %s: a write of %zu bytes at %llu ends past its size (%llu)",
+                          v->rec.id, len, (unsigned long long)offset, (unsigned long long)v->size);
+    pthread_rwlock_rdlock(&v->io);
+    while (done < len && r == 0) {
+        uint64_t off = offset + done, idx = off / v->cs;
+        size_t within = (size_t)(off % v->cs);
+        size_t n = (size_t)MIN((uint64_t)(len - done), (uint64_t)v->cs - within);
+        if (bit_get(written_bits(v), idx)) {
+            r = raw_pwrite(v->fd, p + done, n, off);
+        } else {
+            pthread_mutex_t *m = &v->stripe[idx % STRIPES];
+            pthread_mutex_lock(m);
+            if (bit_get(written_bits(v), idx))
+                r = raw_pwrite(v->fd, p + done, n, off);
+            else
+                r = first_write(v, idx, p + done, within, n);
+            /* set only after the data is in the overlay: a reader that
+             * sees the bit finds the merged chunk */
+            if (r == 0)
+                bit_set(written_bits(v), idx);
+            pthread_mutex_unlock(m);
+        }
+        if (r == 0)
+            bit_set(dirty_bits(v), idx);
+        else if (!bsnap_last_error()->err)
+            r = bsnap_fail(r, r == -ENOSPC ? "Store.Full" : "Store.IOError",
+                           "volume %s: write at %llu: %s", v->rec.id, (unsigned long long)off,
+                           strerror(-r));
+        done += n;
+    }
+    pthread_rwlock_unlock(&v->io);
+    return r < 0 ? r : (long)len;
+}
+
+/* ---- snapshots of an open volume ---- */
+
+int cow_snapshot_begin(bsnap_volume *v, struct cow_snap *ret)
+{
+    bsnap_range *rg = NULL;
+    size_t n = 0, cap = 0;
+    int r;
+
+    pthread_rwlock_wrlock(&v->io);
+    /* A volume grown past its base: the base's last partial chunk is read
+     * from the overlay too (the pipeline reads everything past the shorter
+     * end of a resized volume), so it must be there. */
+    if (v->base_size < v->size && v->base_size % v->cs &&
+        !bit_get(written_bits(v), v->base_size / v->cs)) {
+        uint64_t idx = v->base_size / v->cs;
+        r = first_write(v, idx, NULL, 0, 0);
+        if (r < 0) {
+            pthread_rwlock_unlock(&v->io);
+            return bsnap_fail(r, "Store.IOError", "volume %s: %s", v->rec.id, strerror(-r));
+        }
+        bit_set(written_bits(v), idx);
+    }
+    pthread_mutex_lock(&v->flush_lock);
+    r = persist(v, MAP_FLAG_OPEN);
+    pthread_mutex_unlock(&v->flush_lock);
+    if (r < 0) {
+        pthread_rwlock_unlock(&v->io);
+        return r;
+    }
+    for (uint64_t i = 0; i < v->nchunks; i++) {
+        if (!(dirty_bits(v)[i / 64] & (1ull << (i % 64)))) {
+            if (dirty_bits(v)[i / 64] == 0)
+                i |= 63; /* skip a clean word */
+            continue;
+        }
+        uint64_t off = i * v->cs, l = MIN((uint64_t)v->cs, v->size - off);
+        if (n && rg[n - 1].offset + rg[n - 1].length == off) {
+            rg[n - 1].length += l;
+            continue;
+        }
+        void *na = array_grow(rg, n, &cap, sizeof *rg, 64);
+        if (!na) {
+            free(rg);
+            pthread_rwlock_unlock(&v->io);
+            return bsnap_fail(-ENOMEM, "InternalError", "out of memory");
+        }
+        rg = na;
+        rg[n++] = (bsnap_range){off, l};
+    }
+    if (!rg) {
+        rg = calloc(1, sizeof *rg); /* none changed: a list, empty */
+        if (!rg) {
+            pthread_rwlock_unlock(&v->io);
+            return bsnap_fail(-ENOMEM, "InternalError", "out of memory");
+        }
+    }
+    *ret = (struct cow_snap){
+        .fd = v->fd, .path = v->data_path, .size = v->size, .changed = rg, .nchanged = n};
+    return 0;
+}
+
+int cow_snapshot_end(bsnap_volume *v, struct cow_snap *cs, bool ok)
+{
+    int r = 0;
+
+    if (ok) {
+        /* Writers wait on the lock: the dirty bits are exactly those the
+         * snapshot read. */
+        memset(dirty_bits(v), 0, v->nwords * 8);
+        pthread_mutex_lock(&v->flush_lock);
+        r = persist(v, MAP_FLAG_OPEN);
+        pthread_mutex_unlock(&v->flush_lock);
+    }
+    pthread_rwlock_unlock(&v->io);
+    free(cs->changed);
+    cs->changed = NULL;
+    return r;
+}
