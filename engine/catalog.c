@@ -1,6 +1,6 @@
 /* catalog.c - records in LMDB; describe, tags, delete, store info. */
 #include "catalog.h"
-#include "cow.h"
+#include "cow-files.h"
 #include "owner.h"
 
 #include <assert.h>

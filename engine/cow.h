@@ -36,30 +36,7 @@
 #include <stdint.h>
 
 #include "blocksnap.h"
-#include "meta.h"
-#include "record.h"
-
-/* The volume's files, malloc'd ("STORE/volumes/ID.data", ".map"). */
-char *cow_data_path(const bsnap_store *s, const char *id);
-char *cow_map_path(const bsnap_store *s, const char *id);
-
-/* "in-use" when a writer holds volume @id open, else "available". */
-const char *cow_state(const bsnap_store *s, const char *id);
-
-/* Take the writer's lock of volume @id for a delete: an fd holding it
- * exclusive in @ret_fd (close it after the files are gone).  -EBUSY
- * (VolumeInUse) when a writer has it; -ENOENT when the file is missing
- * (a delete then goes on). */
-int cow_lock_for_delete(const bsnap_store *s, const char *id, int *ret_fd);
-/* Remove volume @id's files (after its record is gone); best effort. */
-void cow_remove_files(const bsnap_store *s, const char *id);
-
-/* Update T_VOL_BY_SNAP for a volume record changing from @old to @new
- * (either NULL): entries "base\0vol" and "last\0vol" of writable volumes. */
-int cow_xref_update(meta_txn *txn, const struct volume_rec *old, const struct volume_rec *new);
-/* 1 and the volume's id in @ret_vol when a writable volume reads snapshot
- * @snap (its base or its last snapshot), 0 when none. */
-int cow_snapshot_user(meta_txn *txn, const char *snap, char ret_vol[BSNAP_ID_MAX]);
+#include "cow-files.h"
 
 /* What a snapshot of an open volume reads: taken under the volume's
  * exclusive I/O lock (writers wait), after a flush.  @fd is the overlay;

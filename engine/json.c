@@ -6,7 +6,7 @@
 #include <string.h>
 #include <xxhash.h>
 
-#include "cow.h"
+#include "cow-files.h"
 #include "error.h"
 #include "image.h"
 #include "keys.h"

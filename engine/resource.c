@@ -14,7 +14,7 @@
 #include <unistd.h>
 
 #include "catalog.h"
-#include "cow.h"
+#include "cow-files.h"
 #include "error.h"
 #include "lineage.h"
 #include "image.h"

@@ -1,9 +1,42 @@
-/* cmd-volume.c - create-volume (restore a snapshot), describe-volumes, delete-volume. */
+/* cmd-volume.c - create-volume (a writable volume, or a snapshot restored to a
+ * file), describe-volumes, delete-volume. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 
 #include "cmd.h"
+
+/* create-volume without --path: a writable copy-on-write volume. */
+static int create_writable(struct cli *cli, const struct args *a)
+{
+    bsnap_writable_volume_options opts = {0};
+    const char *size = arg_value(a, "size");
+    bsnap_tag *tags = NULL;
+    json_t *doc = NULL;
+    unsigned gib = 0;
+    int r;
+
+    if (arg_flag(a, "force"))
+        return output_usage_error(cli->verb, "InvalidParameterCombination",
+                                  "--force goes with --path");
+    if (size && (r = arg_uint(cli->verb, "size", size, 1, 65536, &gib)) != EXIT_OK)
+        return r;
+    opts.size_gib = gib;
+    opts.volume_type = arg_value(a, "volume-type");
+    opts.encrypted = arg_flag(a, "encrypted");
+    if ((r = cli_parse_tags(cli, a, true, &tags, &opts.ntags)) != EXIT_OK)
+        return r;
+    opts.tags = tags;
+    if ((r = cli_open_store(cli)) == EXIT_OK) {
+        if (bsnap_volume_create_writable(cli->store, arg_value(a, "snapshot-id"), &opts, &doc) < 0)
+            r = output_engine_error();
+        else
+            r = output_doc(cli, doc);
+    }
+    json_decref(doc);
+    free(tags);
+    return r;
+}
 
 int cmd_create_volume(struct cli *cli, const struct args *a)
 {
@@ -13,6 +46,13 @@ int cmd_create_volume(struct cli *cli, const struct args *a)
     json_t *doc = NULL;
     int r;
 
+    if (!arg_value(a, "path"))
+        return create_writable(cli, a);
+    if (arg_value(a, "size") || arg_value(a, "volume-type") || arg_flag(a, "encrypted") ||
+        arg_flag(a, "tags"))
+        return output_usage_error(cli->verb, "InvalidParameterCombination",
+                                  "--size, --volume-type, --encrypted and --tags make a writable "
+                                  "volume: they do not go with --path");
     if (!arg_value(a, "path")[0])
         return output_usage_error(cli->verb, "InvalidParameterValue", "--path: empty");
     opts.force = arg_flag(a, "force");

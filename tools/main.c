@@ -144,9 +144,14 @@ static const struct opt diff_options[] = {
 };
 
 static const struct opt create_volume_options[] = {
-    {"snapshot-id", OPT_VALUE, "ID", "the snapshot to restore", true},
-    {"path", OPT_VALUE, "PATH", "the new raw image file, or a block device", true},
+    {"snapshot-id", OPT_VALUE, "ID", "the snapshot to restore or to start from", true},
+    {"path", OPT_VALUE, "PATH", "restore into this raw image file, or a block device", false},
     {"force", OPT_FLAG, NULL, "replace what is at PATH, or write the block device", false},
+    {"size", OPT_VALUE, "GIB", "without --path: the size in GiB (default: the snapshot's)", false},
+    {"volume-type", OPT_VALUE, "TYPE", "without --path: gp2 (default), gp3, io1, io2, st1, ...",
+     false},
+    {"encrypted", OPT_FLAG, NULL, "without --path: refused (not supported yet)", false},
+    {"tags", OPT_LIST, "Key=K,Value=V", "without --path: tags of the new volume", false},
     {NULL, 0, NULL, NULL, false},
 };
 
@@ -479,9 +484,20 @@ const struct verb verbs[] = {
      "merged range, in bytes: a --changed-blocks file for a volume whose parent is A and "
      "whose contents are B's; --output json prints the EBS ListChangedBlocks shape.",
      false},
-    {"create-volume", cmd_create_volume, "restore a snapshot to a raw image file or device",
-     "--snapshot-id ID --path PATH [--force]", create_volume_options, 0,
-     "The file is sparse where the snapshot is zero and is written under a temporary name, "
+    {"create-volume", cmd_create_volume,
+     "make a writable volume of a snapshot, or restore it to a file",
+     "--snapshot-id ID [--size GIB] [--volume-type TYPE] [--tags Key=K,Value=V ...] | "
+     "--snapshot-id ID --path PATH [--force]",
+     create_volume_options, 0,
+     "Without --path: a writable copy-on-write volume (vol-...) in the store, made at once "
+     "whatever its size: nothing is copied; it reads as the snapshot until written, and keeps "
+     "what is written in the store (the mount serves it read-write as volumes/vol-....img).  "
+     "--size (GiB, at least the snapshot's) grows it with zeros.  The snapshot cannot be "
+     "deleted while the volume exists.  create-snapshot --volume-id reads only what was "
+     "written since its last snapshot.  Encrypted snapshots are refused (UnsupportedOperation) "
+     "for now.  Prints the volume.  "
+     "With --path: the file is sparse where the snapshot is zero and is written under a temporary "
+     "name, "
      "so a failure leaves no partial file.  Its next snapshot is incremental to this one.  "
      "It gets mode 0666 less the umask; a file --force replaces keeps its mode.  Anything "
      "at PATH, even a dangling symbolic link, is replaced only with --force.  A block device "
@@ -506,7 +522,9 @@ const struct verb verbs[] = {
      "Forgets the volume: describe-volumes no longer lists it, its tags go, and its file (or "
      "device) is not touched; the next snapshot of that path records a new volume and reads "
      "it whole.  Its snapshots stay and keep its id as their VolumeId, as EC2's snapshots of "
-     "a deleted volume do.  Refused (VolumeInUse) while a snapshot of it is being taken.",
+     "a deleted volume do.  Refused (VolumeInUse) while a snapshot of it is being taken.  A "
+     "writable volume (made by create-volume without --path) goes with what was written to "
+     "it; refused (VolumeInUse) while a mount or an instance has it open.",
      true},
     {"create-tags", cmd_create_tags, "add or overwrite tags of snapshots, volumes and images",
      "--resources ID ... --tags Key=K,Value=V ...", create_tags_options, 0,
