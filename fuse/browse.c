@@ -64,8 +64,18 @@ struct cat_vol {
 /* How long a lookup may use the last catalog loaded. */
 #define CATALOG_TTL_MS 1000
 
+/* A writable volume: volumes/ID.img. */
+struct cat_rw {
+    char name[BSNAP_ID_MAX + 4]; /* "vol-….img" */
+    char id[BSNAP_ID_MAX];
+    uint64_t size;
+    int64_t ms; /* CreateTime */
+};
+
 struct catalog {
-    unsigned refs;     /* under fs->lock */
+    unsigned refs; /* under fs->lock */
+    struct cat_rw *rws;
+    size_t nrws;
     int64_t loaded_ms; /* CLOCK_MONOTONIC */
     json_t *doc;
     struct cat_snap *snaps;
@@ -81,9 +91,23 @@ static void catalog_free(struct catalog *c)
     for (size_t i = 0; i < c->nvols; i++)
         free(c->vols[i].name);
     free(c->vols);
+    free(c->rws);
     free(c->snaps);
     json_decref(c->doc);
     free(c);
+}
+
+/* "2026-12-07T10:00:00.123Z" as Unix ms; 0 (the mount's start) if not. */
+static int64_t iso_ms(const char *s)
+{
+    struct tm tm = {0};
+    int ms = 0;
+    if (sscanf(s, "%d-%d-%dT%d:%d:%d.%dZ", &tm.tm_year, &tm.tm_mon, &tm.tm_mday, &tm.tm_hour,
+               &tm.tm_min, &tm.tm_sec, &ms) != 7)
+        return 0;
+    tm.tm_year -= 1900;
+    tm.tm_mon -= 1;
+    return (int64_t)timegm(&tm) * 1000 + ms;
 }
 
 static int64_t now_ms(void)
@@ -232,6 +256,18 @@ static int catalog_fill(struct fs *fs, struct catalog *c)
         return -EIO;
     json_t *vols = json_object_get(vdoc, "Volumes");
     e = 0;
+    cap = json_array_size(vols);
+    if (cap && !(c->rws = calloc(cap, sizeof(*c->rws))))
+        e = -ENOMEM;
+    json_array_foreach (vols, i, o) {
+        if (e < 0 || !json_is_true(json_object_get(o, "Writable")))
+            continue;
+        struct cat_rw *w = &c->rws[c->nrws++];
+        snprintf(w->id, sizeof(w->id), "%s", jstr(json_object_get(o, "VolumeId")));
+        snprintf(w->name, sizeof(w->name), "%s.img", w->id);
+        w->size = (uint64_t)json_integer_value(json_object_get(o, "SizeBytes"));
+        w->ms = iso_ms(jstr(json_object_get(o, "CreateTime")));
+    }
     if (c->nsnaps && !(c->vols = calloc(c->nsnaps, sizeof(*c->vols))))
         e = -ENOMEM;
     for (i = 0; i < c->nsnaps && e == 0; i++) {
@@ -375,6 +411,17 @@ static int lookup_in_catalog(struct fs *fs, struct catalog *c, struct node *dir,
 
     switch (dir->kind) {
     case NODE_VOLUMES:
+        for (size_t i = 0; i < c->nrws; i++)
+            if (strcmp(c->rws[i].name, name) == 0) {
+                *ret = tree_dyn_node(fs, dir->ino, name, NODE_RWVOL, c->rws[i].id,
+                                     strlen(c->rws[i].id), c->rws[i].ms);
+                if (!*ret)
+                    return -ENOMEM;
+                pthread_mutex_lock(&fs->lock);
+                (*ret)->length = c->rws[i].size;
+                pthread_mutex_unlock(&fs->lock);
+                return 0;
+            }
         if (!(v = find_volume(c, name)))
             return -ENOENT;
         return dir_node(fs, dir, name, NODE_VOLUME, c->snaps[v->first + v->n - 1].ms, ret);
@@ -497,6 +544,8 @@ int browse_list(struct fs *fs, const struct node *dir, struct listing *l, size_t
     case NODE_VOLUMES:
         for (size_t i = 0; i < c->nvols && e == 0; i++)
             e = listing_add(l, cap, c->vols[i].name, S_IFDIR, 0);
+        for (size_t i = 0; i < c->nrws && e == 0; i++)
+            e = listing_add(l, cap, c->rws[i].name, S_IFREG, 0);
         break;
     case NODE_VOLUME:
         if (!(v = find_volume(c, dir->name))) {

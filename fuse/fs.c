@@ -5,8 +5,12 @@
  * metadata: reads go through bsnap_reader_pread() (via the chunk cache),
  * holes through bsnap_reader_seek(), names through tree.c.
  *
- * Read-only in every way: the mount carries MS_RDONLY, and every operation
- * that would change something answers EROFS should a request reach us.
+ * Read-only but for writable volumes (volumes/vol-….img): their files are
+ * opened read-write through the engine (bsnap_volume_*), written through
+ * (no writeback cache: every write reaches the engine, which is the only
+ * writer), never kept in the page cache across opens (keep_cache off), and
+ * an fsync or a close flushes them (bsnap_volume_flush()).  Every other
+ * operation that would change something answers EROFS.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -82,6 +86,75 @@ static void fs_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
     fuse_reply_attr(req, &st, n->kind == NODE_FILE ? FILE_ATTR_TIMEOUT : DIR_ATTR_TIMEOUT);
 }
 
+/* ---- writable volumes ---- */
+
+/* The open volume of @id, opened now if no handle has it: a new
+ * reference.  Errors: the engine's, as -errno (VolumeInUse: -EBUSY). */
+static int rwvol_get(struct fs *fs, const char *id, struct rwvol **ret)
+{
+    struct rwvol *w;
+    int r = 0;
+
+    pthread_mutex_lock(&fs->rw_lock);
+    for (w = fs->rwvols; w && strcmp(w->id, id) != 0; w = w->next)
+        ;
+    if (w) {
+        w->refs++;
+    } else if (!(w = calloc(1, sizeof(*w)))) {
+        r = -ENOMEM;
+    } else if ((r = bsnap_volume_open(fs->store, id, &w->v)) < 0) {
+        char *msg = fs_engine_message();
+        fuse_log(FUSE_LOG_ERR, "blocksnap: %s: cannot open: %s (%s)\n", id,
+                 msg ? msg : bsnap_last_error()->message, bsnap_last_error()->code);
+        free(msg);
+        free(w);
+        w = NULL;
+    } else {
+        snprintf(w->id, sizeof(w->id), "%s", id);
+        w->refs = 1;
+        w->next = fs->rwvols;
+        fs->rwvols = w;
+    }
+    pthread_mutex_unlock(&fs->rw_lock);
+    *ret = w;
+    return r;
+}
+
+/* Drop a reference; the last closes the volume (flushing it). */
+static void rwvol_put(struct fs *fs, struct rwvol *w)
+{
+    pthread_mutex_lock(&fs->rw_lock);
+    if (--w->refs == 0) {
+        struct rwvol **p = &fs->rwvols;
+        while (*p != w)
+            p = &(*p)->next;
+        *p = w->next;
+        if (bsnap_volume_close(w->v) < 0) {
+            char *msg = fs_engine_message();
+            fuse_log(FUSE_LOG_ERR, "blocksnap: %s: close: %s\n", w->id,
+                     msg ? msg : bsnap_last_error()->message);
+            free(msg);
+        }
+        free(w);
+    }
+    pthread_mutex_unlock(&fs->rw_lock);
+}
+
+static int rw_errno(int r)
+{
+    return r == -ENOSPC ? ENOSPC : r == -ENOMEM ? ENOMEM : r == -EBUSY ? EBUSY : EIO;
+}
+
+static void rw_log(const struct rwvol *w, const char *what, int r)
+{
+    char *msg = fs_engine_message();
+    fuse_log(FUSE_LOG_ERR, "blocksnap: %s: %s failed: %s\n", w->id, what,
+             msg                       ? msg
+             : bsnap_last_error()->err ? bsnap_last_error()->message
+                                       : strerror(-r));
+    free(msg);
+}
+
 static void fs_statfs(fuse_req_t req, fuse_ino_t ino)
 {
     struct statvfs sv;
@@ -90,7 +163,6 @@ static void fs_statfs(fuse_req_t req, fuse_ino_t ino)
     sv.f_bsize = 4096;
     sv.f_frsize = 4096;
     sv.f_namemax = 255;
-    sv.f_flag = ST_RDONLY;
     fuse_reply_statfs(req, &sv);
 }
 
@@ -121,8 +193,27 @@ static void fs_readlink(fuse_req_t req, fuse_ino_t ino)
 static void fs_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set,
                        struct fuse_file_info *fi)
 {
-    (void)ino, (void)attr, (void)to_set, (void)fi;
-    fuse_reply_err(req, EROFS);
+    struct fs *fs = fs_of(req);
+    struct node *n = tree_node(fs, ino);
+    struct stat st;
+    (void)fi;
+
+    /* A writable volume has its size: a truncate to it (O_TRUNC-less
+     * openers such as QEMU's may ask) and time changes do nothing. */
+    if (!n || n->kind != NODE_RWVOL) {
+        fuse_reply_err(req, n ? EROFS : ENOENT);
+        return;
+    }
+    tree_stat(fs, n, &st);
+    if ((to_set & FUSE_SET_ATTR_SIZE) && attr->st_size != st.st_size) {
+        fuse_reply_err(req, EPERM);
+        return;
+    }
+    if (to_set & (FUSE_SET_ATTR_MODE | FUSE_SET_ATTR_UID | FUSE_SET_ATTR_GID)) {
+        fuse_reply_err(req, EPERM);
+        return;
+    }
+    fuse_reply_attr(req, &st, DIR_ATTR_TIMEOUT);
 }
 
 static void fs_mknod(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode, dev_t rdev)
@@ -165,8 +256,53 @@ static void fs_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const 
 static void fs_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size, off_t off,
                      struct fuse_file_info *fi)
 {
-    (void)ino, (void)buf, (void)size, (void)off, (void)fi;
-    fuse_reply_err(req, EROFS);
+    struct handle *h = (struct handle *)(uintptr_t)fi->fh;
+    (void)ino;
+
+    if (!h->rw) {
+        fuse_reply_err(req, EROFS);
+        return;
+    }
+    if (off < 0 || (uint64_t)off >= h->length) {
+        fuse_reply_err(req, off < 0 ? EINVAL : ENOSPC);
+        return;
+    }
+    if (size > h->length - (uint64_t)off)
+        size = h->length - (uint64_t)off; /* a short write at the end, as a disk */
+    long r = bsnap_volume_pwrite(h->rw->v, buf, size, (uint64_t)off);
+    if (r < 0) {
+        rw_log(h->rw, "write", (int)r);
+        fuse_reply_err(req, rw_errno((int)r));
+        return;
+    }
+    fuse_reply_write(req, (size_t)r);
+}
+
+static void fs_flush_common(fuse_req_t req, struct fuse_file_info *fi, const char *what)
+{
+    struct handle *h = (struct handle *)(uintptr_t)fi->fh;
+
+    if (h && h->rw) {
+        int r = bsnap_volume_flush(h->rw->v);
+        if (r < 0) {
+            rw_log(h->rw, what, r);
+            fuse_reply_err(req, rw_errno(r));
+            return;
+        }
+    }
+    fuse_reply_err(req, 0);
+}
+
+static void fs_fsync(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file_info *fi)
+{
+    (void)ino, (void)datasync;
+    fs_flush_common(req, fi, "fsync");
+}
+
+static void fs_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+    (void)ino;
+    fs_flush_common(req, fi, "flush");
 }
 
 static void fs_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
@@ -220,6 +356,8 @@ static void handle_free(struct fs *fs, struct handle *h)
         h->next->prev = h->prev;
     pthread_mutex_unlock(&fs->lock);
     pthread_mutex_destroy(&h->ra_lock);
+    if (h->rw)
+        rwvol_put(fs, h->rw);
     source_unref(h->src); /* queued readahead may hold it a little longer */
     free(h->mem);
     free(h);
@@ -240,6 +378,40 @@ static void fs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 
     if (!n) {
         fuse_reply_err(req, ENOENT);
+        return;
+    }
+    if (n->kind == NODE_RWVOL) {
+        /* Its id and size, copied under the lock (a lookup may replace
+         * the data). */
+        char id[BSNAP_ID_MAX];
+        int r;
+        if (fi->flags & O_TRUNC) {
+            fuse_reply_err(req, EPERM);
+            return;
+        }
+        pthread_mutex_lock(&fs->lock);
+        snprintf(id, sizeof(id), "%s", n->data ? n->data : "");
+        pthread_mutex_unlock(&fs->lock);
+        h = calloc(1, sizeof(*h));
+        if (!h) {
+            fuse_reply_err(req, ENOMEM);
+            return;
+        }
+        r = rwvol_get(fs, id, &h->rw);
+        if (r < 0) {
+            free(h);
+            fuse_reply_err(req, r == -ENOENT ? ENOENT : rw_errno(r));
+            return;
+        }
+        h->fs = fs;
+        snprintf(h->id, sizeof(h->id), "%s", id);
+        h->length = bsnap_volume_size(h->rw->v);
+        pthread_mutex_init(&h->ra_lock, NULL);
+        handle_link(fs, h);
+        fi->fh = (uintptr_t)h;
+        fi->keep_cache = 0; /* pages of an earlier open may be stale */
+        if (fuse_reply_open(req, fi) != 0)
+            handle_free(fs, h);
         return;
     }
     if (n->kind != NODE_FILE && n->kind != NODE_MEMFILE) {
@@ -382,6 +554,24 @@ static void fs_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
         fuse_reply_buf(req, h->mem + off, size);
         return;
     }
+    if (h->rw) {
+        /* page-aligned: the kernel copies out of it (and the engine's
+         * pread into it) */
+        void *buf = NULL;
+        if (posix_memalign(&buf, 4096, size ? size : 1) != 0) {
+            fuse_reply_err(req, ENOMEM);
+            return;
+        }
+        long r = bsnap_volume_pread(h->rw->v, buf, size, (uint64_t)off);
+        if (r < 0) {
+            rw_log(h->rw, "read", (int)r);
+            fuse_reply_err(req, rw_errno((int)r));
+        } else {
+            fuse_reply_buf(req, buf, (size_t)r);
+        }
+        free(buf);
+        return;
+    }
 
     uint32_t cs = h->src->chunk_size;
     uint64_t voff = h->offset + (uint64_t)off, vend = voff + size;
@@ -458,7 +648,7 @@ static void fs_lseek(fuse_req_t req, fuse_ino_t ino, off_t off, int whence,
         fuse_reply_err(req, ENXIO);
         return;
     }
-    if (h->mem) { /* all data */
+    if (h->mem || h->rw) { /* all data */
         fuse_reply_lseek(req, whence == SEEK_DATA ? off : (off_t)h->length);
         return;
     }
@@ -490,7 +680,8 @@ static void fs_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
         fuse_reply_err(req, ENOENT);
         return;
     }
-    if (n->kind == NODE_FILE || n->kind == NODE_MEMFILE || n->kind == NODE_SYMLINK) {
+    if (n->kind == NODE_FILE || n->kind == NODE_MEMFILE || n->kind == NODE_SYMLINK ||
+        n->kind == NODE_RWVOL) {
         fuse_reply_err(req, ENOTDIR);
         return;
     }
@@ -565,6 +756,8 @@ const struct fuse_lowlevel_ops fs_ops = {
     .read = fs_read,
     .write = fs_write,
     .release = fs_release,
+    .flush = fs_flush,
+    .fsync = fs_fsync,
     .opendir = fs_opendir,
     .readdir = fs_readdir,
     .releasedir = fs_releasedir,

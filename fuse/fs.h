@@ -62,6 +62,7 @@ enum node_kind {
     NODE_TAGS,      /* tags/ */
     NODE_TAGKEY,    /* tags/KEY/ */
     NODE_TAGVALUE,  /* tags/KEY/VALUE/ */
+    NODE_RWVOL,     /* volumes/vol-….img: a writable volume, read-write (data: its id) */
 };
 
 struct snap {
@@ -95,8 +96,18 @@ struct node {
     int64_t time_ms;
 };
 
+/* An open writable volume, shared by the handles that have it open (one
+ * engine handle: a volume has one writer), in fs->rwvols under rw_lock. */
+struct rwvol {
+    char id[BSNAP_ID_MAX];
+    bsnap_volume *v;
+    unsigned refs;
+    struct rwvol *next;
+};
+
 struct handle {
     struct fs *fs;
+    struct rwvol *rw; /* NODE_RWVOL: the volume (src is NULL) */
     struct source *src;
     char id[BSNAP_ID_MAX];   /* the snapshot, for messages */
     uint64_t offset, length; /* the window */
@@ -135,6 +146,10 @@ struct fs {
     void *key_logged;       /* tsearch: ids (malloc'd) of the encrypted
                              * snapshots whose missing key was logged */
     struct catalog *browse; /* browse.c: the last catalog loaded, under fs->lock */
+    /* Writable volumes open now (fs.c); rw_lock is held across the
+     * engine's open and close of one, never with fs->lock. */
+    pthread_mutex_t rw_lock;
+    struct rwvol *rwvols;
 };
 
 /* ---- main.c ---- */

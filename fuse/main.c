@@ -464,6 +464,7 @@ static void fs_free(struct fs *fs)
     tree_free(fs);
     bsnap_store_close(fs->store);
     pthread_mutex_destroy(&fs->lock);
+    pthread_mutex_destroy(&fs->rw_lock);
     free(fs);
 }
 
@@ -501,6 +502,7 @@ int bsnap_fuse_mount(const bsnap_mount_options *o, bsnap_fuse_error *err)
     if (!fs)
         return fail(err, -ENOMEM, "InternalError", "out of memory");
     pthread_mutex_init(&fs->lock, NULL);
+    pthread_mutex_init(&fs->rw_lock, NULL);
     fs->single_id = o->snapshot_id;
     snprintf(fs->mountpoint, sizeof(fs->mountpoint), "%s", real);
     fs->root_is_file = is_file;
@@ -509,7 +511,7 @@ int bsnap_fuse_mount(const bsnap_mount_options *o, bsnap_fuse_error *err)
     clock_gettime(CLOCK_REALTIME, &fs->started);
 
     snprintf(opts, sizeof(opts),
-             "ro,default_permissions,fsname=blocksnap,subtype=blocksnap,max_read=%u%s", MAX_READ,
+             "default_permissions,fsname=blocksnap,subtype=blocksnap,max_read=%u%s", MAX_READ,
              o->allow_other ? ",allow_other" : "");
     char *argv[] = {"blocksnap", "-o", opts, o->debug ? "-d" : NULL, NULL};
     struct fuse_args args = FUSE_ARGS_INIT(o->debug ? 4 : 3, argv);

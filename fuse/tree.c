@@ -473,6 +473,17 @@ void tree_stat(struct fs *fs, const struct node *n, struct stat *st)
         pthread_mutex_unlock(&fs->lock);
         st->st_blocks = DIV_UP(st->st_size, 512);
         st->st_blksize = 4096;
+    } else if (n->kind == NODE_RWVOL) {
+        /* Every byte counted as data: what a writable volume holds is its
+         * base's and its overlay's, and lseek says all data too. */
+        st->st_mode = S_IFREG | 0644;
+        st->st_nlink = 1;
+        pthread_mutex_lock(&fs->lock);
+        st->st_size = (off_t)n->length;
+        st->st_mtim = st->st_atim = st->st_ctim = node_time_locked(fs, n);
+        pthread_mutex_unlock(&fs->lock);
+        st->st_blocks = DIV_UP(st->st_size, 512);
+        st->st_blksize = 4096;
     } else if (n->kind == NODE_FILE) {
         int64_t ms = n->snap->info.start_time_ms;
         st->st_mode = S_IFREG | 0444;
@@ -623,6 +634,7 @@ int tree_lookup(struct fs *fs, fuse_ino_t parent, const char *name, struct fuse_
     case NODE_FILE:
     case NODE_MEMFILE:
     case NODE_SYMLINK:
+    case NODE_RWVOL:
         e = -ENOTDIR;
         break;
     }
@@ -840,6 +852,7 @@ int tree_list(struct fs *fs, const struct node *dir, struct listing *ret)
         case NODE_FILE:
         case NODE_MEMFILE:
         case NODE_SYMLINK:
+        case NODE_RWVOL:
             e = -ENOTDIR;
             break;
         }
