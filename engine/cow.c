@@ -306,7 +306,11 @@ int bsnap_volume_create_writable(bsnap_store *s, const char *snapshot_id,
 
     /* The files first, then the record: a crash between leaves files no
      * record names (harmless, and removed with their name), never a
-     * record without its files. */
+     * record without its files.  A dry run ends at the first file. */
+    if (s->dry_run) {
+        r = error_dry_run();
+        goto out;
+    }
     r = make_dir(s, &dir);
     if (r < 0)
         goto out;
@@ -481,6 +485,10 @@ int bsnap_volume_open(bsnap_store *s, const char *id, bsnap_volume **ret_volume)
         goto fail;
     }
     v->base_size = v->base->size;
+    if (s->dry_run) { /* the map is the open's first write */
+        r = error_dry_run();
+        goto fail;
+    }
     r = persist(v, MAP_FLAG_OPEN);
     if (r < 0)
         goto fail;
