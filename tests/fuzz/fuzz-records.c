@@ -7,7 +7,9 @@
  * failure; an accepted record has ids that fit, a known state and a sane
  * depth; encoding it and decoding the result gives the same record (its
  * encryption too); its
- * EC2 describe object is valid JSON. */
+ * EC2 describe object is valid JSON.  The quick look of a snapshot record
+ * (snapshot_rec_peek(), for lists of ids) returns 0 or -EIO, agrees with
+ * the decode whenever it answers, and answers on every record encoded. */
 #include <errno.h>
 #include <jansson.h>
 #include <stdint.h>
@@ -61,6 +63,11 @@ static void fuzz_snapshot(const uint8_t *data, size_t size)
     size_t len;
     int rc;
 
+    struct snapshot_peek pk;
+    int peeked = snapshot_rec_peek(data, size, &pk);
+
+    if (peeked != 0 && peeked != -EIO)
+        abort();
     memset(&r, 0x5a, sizeof r);
     rc = snapshot_rec_decode(data, size, &r);
     if (rc < 0) {
@@ -73,9 +80,16 @@ static void fuzz_snapshot(const uint8_t *data, size_t size)
         strlen(r.parent_id) >= BSNAP_ID_MAX || (unsigned)r.state > BSNAP_SNAPSHOT_ERROR ||
         r.depth > 16 || !r.description)
         abort();
+    /* the quick look agrees with the decode whenever it answers */
+    if (peeked == 0 &&
+        (pk.state != r.state || strcmp(pk.owner, r.owner) || pk.shared != (r.cvp.all || r.cvp.n)))
+        abort();
     if (snapshot_rec_encode(&r, &json, &len) < 0)
         abort();
     if (snapshot_rec_decode(json, len, &again) < 0)
+        abort();
+    /* and always answers on a record the engine wrote */
+    if (snapshot_rec_peek(json, len, &pk) < 0 || pk.state != r.state || strcmp(pk.owner, r.owner))
         abort();
     if (strcmp(r.id, again.id) || strcmp(r.volume_id, again.volume_id) ||
         strcmp(r.parent_id, again.parent_id) || r.state != again.state || r.size != again.size ||

@@ -976,6 +976,107 @@ static size_t visible_snapshots(struct fixture *f, const char *owner_filter)
     return n;
 }
 
+/* bsnap_snapshot_ids() equals the ids of bsnap_snapshot_list() (the
+ * describe rule), completed ones or all, for the calling account. */
+static void assert_ids_as_list(struct fixture *f)
+{
+    bsnap_snapshot_info *infos = NULL;
+    char(*ids)[BSNAP_ID_MAX] = NULL;
+    size_t n = 0, nids = 0, k = 0;
+
+    assert_int_equal(bsnap_snapshot_list(f->s, &infos, &n), 0);
+    assert_int_equal(bsnap_snapshot_ids(f->s, false, &ids, &nids), 0);
+    assert_int_equal(nids, n);
+    for (size_t i = 0; i < n; i++)
+        assert_string_equal(ids[i], infos[i].id);
+    free(ids);
+    assert_int_equal(bsnap_snapshot_ids(f->s, true, &ids, &nids), 0);
+    for (size_t i = 0; i < n; i++)
+        if (infos[i].state == BSNAP_SNAPSHOT_COMPLETED) {
+            assert_true(k < nids);
+            assert_string_equal(ids[k++], infos[i].id);
+        }
+    assert_int_equal(k, nids);
+    free(ids);
+    free(infos);
+}
+
+static void test_snapshot_ids(void **state)
+{
+    struct fixture *f = *state;
+    struct world w;
+    char mine[BSNAP_ID_MAX];
+    bsnap_snapshot_options o = {0};
+    bsnap_tag t = {"state", "\"owner\":\"111122223333\""};
+    const char *other[] = {"111122223333"}, *all[] = {"all"}, *res[1];
+    struct snapshot_peek pk;
+
+    make_world(f, &w);
+    assert_ids_as_list(f);
+    /* text that looks like the fields a quick look reads, in a tag and a
+     * description: the look reads keys of the record, not text in it */
+    res[0] = w.a2;
+    assert_int_equal(bsnap_tags_create(f->s, res, 1, &t, 1), 0);
+    o.volume_path = w.vb;
+    o.description = "\"owner\":\"111122223333\",\"state\":\"pending\"";
+    snap_opts(f, &o, mine);
+    assert_int_equal(bsnap_store_set_account(f->s, "111122223333"), 0);
+    assert_ids_as_list(f);
+    /* the other account: its own, then one shared with it, then a public one */
+    {
+        char *vc = volume_create(f, "c.img", 4 * CS);
+        chunk_write(vc, CS, 0, 7);
+        snap_path(f, vc, mine);
+        free(vc);
+    }
+    assert_ids_as_list(f);
+    assert_int_equal(bsnap_store_set_account(f->s, "123456789012"), 0);
+    assert_int_equal(bsnap_snapshot_attribute_modify(
+                         f->s, w.a1, "createVolumePermission",
+                         &(bsnap_permission_change){.add_users = other, .nadd_users = 1}),
+                     0);
+    assert_int_equal(bsnap_snapshot_attribute_modify(
+                         f->s, w.b1, "createVolumePermission",
+                         &(bsnap_permission_change){.add_groups = all, .nadd_groups = 1}),
+                     0);
+    assert_ids_as_list(f);
+    assert_int_equal(bsnap_store_set_account(f->s, "111122223333"), 0);
+    assert_ids_as_list(f);
+    assert_int_equal(bsnap_store_set_account(f->s, "444455556666"), 0);
+    assert_ids_as_list(f);
+
+    /* the look itself: what it reads, and what it leaves to a decode */
+    {
+        const char *rec = "{\"id\":\"x\",\"state\":\"completed\",\"owner\":\"1\"}";
+        assert_int_equal(snapshot_rec_peek(rec, strlen(rec), &pk), 0);
+    }
+    assert_int_equal(pk.state, BSNAP_SNAPSHOT_COMPLETED);
+    assert_string_equal(pk.owner, "1");
+    assert_false(pk.shared);
+    {
+        const char *rec = "{\"tags\":{\"a\":\"}]\\\"\"},\"state\":\"error\","
+                          "\"create-volume-permission\":{\"all\":true}}";
+        assert_int_equal(snapshot_rec_peek(rec, strlen(rec), &pk), 0);
+        assert_int_equal(pk.state, BSNAP_SNAPSHOT_ERROR);
+        assert_string_equal(pk.owner, "");
+        assert_true(pk.shared);
+    }
+    {
+        static const char *const bad[] = {"",
+                                          "[]",
+                                          "{\"state\":1}",
+                                          "{\"state\":\"gone\"}",
+                                          "{\"id\":\"x\"}",
+                                          "{\"state\":\"completed\"",
+                                          "{\"a\":{\"b\":[}",
+                                          "{\"st\\u0061te\":\"error\"}",
+                                          "{\"owner\":\"0123456789012345\",\"state\":\"error\"}"};
+        for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+            assert_int_equal(snapshot_rec_peek(bad[i], strlen(bad[i]), &pk), -EIO);
+    }
+    free_world(&w);
+}
+
 static void test_owners(void **state)
 {
     struct fixture *f = *state;
@@ -1051,6 +1152,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_volumes, setup_4k, teardown_fixture),
         cmocka_unit_test_setup_teardown(test_tags, setup_4k, teardown_fixture),
         cmocka_unit_test_setup_teardown(test_owners, setup_4k, teardown_fixture),
+        cmocka_unit_test_setup_teardown(test_snapshot_ids, setup_4k, teardown_fixture),
         cmocka_unit_test_setup_teardown(test_delete, setup_4k, teardown_fixture),
         cmocka_unit_test_setup_teardown(test_restore_replaces_volume, setup_4k, teardown_fixture),
         cmocka_unit_test_setup_teardown(test_volume_delete, setup_4k, teardown_fixture),
