@@ -585,7 +585,8 @@ static void blocksnap_dump_plugin(void)
     "snapshot=snap-…      serve this snapshot\n"                                     \
     "image=ami-…          serve a device of this image\n"                            \
     "device=/dev/xvda     the image's device (default: its root device)\n"             \
-    "cache=SIZE           chunk cache size (default 256M)"
+    "cache=SIZE           chunk cache size (default 256M)\n"                           \
+    "volume=vol-…         refused: writable volumes are not served yet"
 
 static struct nbdkit_plugin plugin = {
     .name = "blocksnap",

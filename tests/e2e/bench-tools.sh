@@ -6,7 +6,8 @@
 # floor tool unchanged; make_tiled_image (the large images of the scaling
 # scenario) keeps holes and zero blocks and makes no 4 KiB block of one copy
 # equal to one of another, changing only 16 bytes of each; make_small_image
-# (the small point) makes a valid ext4 even where the files do not fit at 55 %.
+# (the small point) makes a valid ext4 even where the files do not fit at 55 %;
+# bench/nbdrand.c reads an NBD export and prints its latencies.
 # shellcheck source=../lib/functions.sh
 source "$(dirname "$0")/../lib/functions.sh"
 requires cc python3 cmp
@@ -146,6 +147,26 @@ EOF
         die "the small image is not a clean ext4: $(tail -3 "$T/fsck.out")"
 else
     info "no mkfs.ext4/e2fsck: skipped"
+fi
+
+step "nbdrand (the nbdkit scenario's reader): one line of latencies, bad arguments refused"
+if command -v nbdkit >/dev/null && [ -f /usr/include/libnbd.h ]; then
+    cc -O2 -o "$T/nbdrand" "$SOURCE_DIR/bench/nbdrand.c" -lnbd || die "cannot build bench/nbdrand.c"
+    printf '0\n4096\n1044480\n' >"$T/offsets"
+    nbdkit -U - memory size=1M --run "'$T/nbdrand' \"\$uri\" 4096 2 <'$T/offsets'" >"$T/rand.out" ||
+        die "nbdrand against nbdkit's memory plugin failed"
+    grep -qE '^reads=3 bytes=4096 p50_us=[0-9.]+ p90_us=[0-9.]+ p99_us=[0-9.]+ max_us=[0-9.]+ mean_us=[0-9.]+$' \
+        "$T/rand.out" || die "nbdrand printed: $(cat "$T/rand.out")"
+    if "$T/nbdrand" 2>/dev/null; then die "nbdrand without arguments succeeded"; fi
+    if nbdkit -U - memory size=1M --run "'$T/nbdrand' \"\$uri\" 4096 1 </dev/null" 2>/dev/null; then
+        die "nbdrand without offsets succeeded"
+    fi
+    if nbdkit -U - memory size=1M --run "echo 2000000 | '$T/nbdrand' \"\$uri\" 4096 1" 2>/dev/null; then
+        die "nbdrand read past the end of the export and succeeded"
+    fi
+    info "$(cat "$T/rand.out")"
+else
+    info "no nbdkit or libnbd-dev: nbdrand not checked"
 fi
 
 step "ok"

@@ -196,6 +196,12 @@ if [ -f "$BSNAP_BUILD_DIR/nbdkit/nbdkit-blocksnap-plugin.so" ]; then
     grep -qx "blocksnap_version=$want" "$T/dump.txt" || die "the plugin is not version $want"
     grep -qx "thread_model=parallel" "$T/dump.txt" || die "the plugin's thread model is not parallel"
     info "${plugin#"$P"/}: name=blocksnap, blocksnap_version=$want, thread_model=parallel"
+    man=$P/share/man/man1/nbdkit-blocksnap-plugin.1
+    [ -f "$man" ] || die "not installed: share/man/man1/nbdkit-blocksnap-plugin.1"
+    if command -v groff >/dev/null; then
+        warnings=$(groff -man -Tutf8 -ww -z "$man" 2>&1)
+        [ -z "$warnings" ] || die "groff warnings in nbdkit-blocksnap-plugin.1: $warnings"
+    fi
 else
     info "this build has no nbdkit plugin (nbdkit-plugin-dev missing)"
 fi

@@ -119,6 +119,31 @@ nbdkit_serve s4 "image=$ami"
 qemu-img compare -f raw -F raw "$NBD_URI" "$T/boot.img" || die "image root device differs"
 nbdkit_stop s4
 
+step "a served snapshot is pinned: deleted and gc'd meanwhile, it still reads"
+head -c 8M /dev/urandom >"$T/pin.img"
+snap2=$(snapshot_create "$T/pin.img")
+nbdkit_serve s6 "snapshot=$snap2"
+bs delete-snapshot --snapshot-id "$snap2" >/dev/null
+bs gc >"$T/gc1.json"
+assert_eq "$(json_get ChunksFreed "$T/gc1.json")" 0 "chunks gc freed while the snapshot is served"
+qemu-img compare -f raw -F raw "$NBD_URI" "$T/pin.img" || die "the deleted, served snapshot differs"
+nbdkit_stop s6
+bs gc >"$T/gc2.json"
+[ "$(json_get ChunksFreed "$T/gc2.json")" -ge 128 ] ||
+    die "gc freed $(json_get ChunksFreed "$T/gc2.json") chunks after nbdkit stopped, expected 128"
+assert_verify_ok
+
+step "the man page names every parameter of nbdkit blocksnap --help"
+_nbdkit_cmd
+"${_NBDKIT_CMD[@]}" "$PLUGIN" --help >"$T/help.txt"
+mapfile -t keys < <(grep -oE '^[a-z]+=' "$T/help.txt")
+[ "${#keys[@]}" -ge 8 ] || die "nbdkit blocksnap --help lists ${#keys[@]} parameters: $(cat "$T/help.txt")"
+for k in "${keys[@]}"; do
+    grep -q "^\.BI $k " "$SOURCE_DIR/docs/nbdkit-blocksnap-plugin.1" ||
+        die "docs/nbdkit-blocksnap-plugin.1 does not describe $k"
+done
+info "${#keys[@]} parameters: ${keys[*]}"
+
 step "config errors stop nbdkit with a message, the store unchanged"
 store_state >"$T/state.before"
 nbdkit_refuses "store=$STORE" snapshot=snap-00000000000000000
