@@ -3,6 +3,7 @@
  *
  *   nbdkit blocksnap store=DIR snapshot=snap-…
  *   nbdkit blocksnap store=DIR image=ami-… [device=/dev/xvda]
+ *   nbdkit blocksnap store=DIR volume=vol-…      (a writable volume, read-write)
  *
  * A front end like the CLI and the FUSE view: it sees the engine only
  * through blocksnap.h and reads through the same verified chunk path and
@@ -15,6 +16,14 @@
  * One reader serves every connection: a reader is thread-safe, and a
  * snapshot never changes, so the export may be served over many
  * connections at once (multi-conn) by nbdkit's parallel thread model.
+ *
+ * A writable copy-on-write volume (create-volume without a path) is served
+ * read-write through one engine handle (bsnap_volume_*), which takes the
+ * volume's lock, so that no other process writes it meanwhile: reads of
+ * chunks never written are verified reads of its base snapshot, a flush
+ * makes every write before it durable (on any connection: one handle
+ * serves them all, so multi-conn holds), FUA is a flush, and zeroing is
+ * nbdkit's writes of zeros.  It has no block status (all data).
  *
  * The store is opened and the export checked in .get_ready, so that a bad
  * configuration stops nbdkit before it serves, with a message; it is closed
@@ -51,11 +60,13 @@ static struct {
 
 /* What is served, from .after_fork to .unload. */
 static struct {
-    char snapshot_id[BSNAP_ID_MAX]; /* the snapshot served */
+    char name[BSNAP_ID_MAX]; /* the snapshot (or volume) served */
     char *store_path;
     bsnap_store *store;
     struct cache *cache;
-    struct source *src; /* holds the reader */
+    struct source *src;   /* holds the reader (a snapshot) */
+    bsnap_volume *volume; /* or a writable volume */
+    uint32_t chunk_size;  /* the store's */
 } srv;
 
 /* A connection: only its sequential-read state. */
@@ -78,6 +89,8 @@ static const char *plugin_word(void *ud, const char *name, char buf[BSF_WORD_MAX
         return "snapshot=";
     if (strcmp(name, "ImageId") == 0)
         return "image=";
+    if (strcmp(name, "VolumeId") == 0)
+        return "volume=";
     if (strcmp(name, "OwnerId") == 0)
         return "account=";
     if (strcmp(name, "Region") == 0)
@@ -117,6 +130,8 @@ static void blocksnap_unload(void)
 {
     cache_free(srv.cache); /* drops queued readahead: its references */
     source_unref(srv.src); /* closes the reader */
+    if (srv.volume && bsnap_volume_close(srv.volume) < 0)
+        engine_error(srv.name); /* writes since the last flush may be lost */
     bsnap_store_close(srv.store);
     free(srv.store_path);
     memset(&srv, 0, sizeof(srv));
@@ -175,19 +190,13 @@ static int blocksnap_config_complete(void)
 {
     int what = !!cfg.snapshot + !!cfg.image + !!cfg.volume;
 
-    if (cfg.volume) {
-        nbdkit_error("volume=%s: serving a writable volume is not supported yet; serve one of "
-                     "its snapshots (snapshot=) or an image's device (image= device=)",
-                     cfg.volume);
-        return -1;
-    }
     if (what == 0) {
-        nbdkit_error("nothing to serve: give snapshot=snap-… or image=ami-… (see nbdkit "
-                     "blocksnap --help)");
+        nbdkit_error("nothing to serve: give snapshot=snap-…, image=ami-… or volume=vol-… (see "
+                     "nbdkit blocksnap --help)");
         return -1;
     }
     if (what > 1) {
-        nbdkit_error("give one of snapshot= and image=, not both");
+        nbdkit_error("give one of snapshot=, image= and volume=, not two");
         return -1;
     }
     if (cfg.device && !cfg.image) {
@@ -250,10 +259,41 @@ fail:
     return -1;
 }
 
+/* Open writable volume cfg.volume of @store: into srv when @serve, else
+ * open and close it again (it is not in use elsewhere, nor damaged). */
+static int open_volume(bsnap_store *store, bool serve)
+{
+    bsnap_volume *vol;
+    bsnap_store_info info;
+    char what[BSNAP_ID_MAX + 16];
+
+    snprintf(what, sizeof(what), "volume=%s", cfg.volume);
+    if (bsnap_volume_open(store, cfg.volume, &vol) < 0) {
+        engine_error(what);
+        return -1;
+    }
+    if (!serve) {
+        if (bsnap_volume_close(vol) < 0) {
+            engine_error(what);
+            return -1;
+        }
+        return 0;
+    }
+    if (bsnap_store_get_info(store, &info) < 0) {
+        engine_error(what);
+        (void)bsnap_volume_close(vol);
+        return -1;
+    }
+    srv.volume = vol;
+    srv.chunk_size = info.chunk_size;
+    snprintf(srv.name, sizeof(srv.name), "%s", cfg.volume);
+    return 0;
+}
+
 /* Open the store, act as the account and open a reader of the snapshot
- * served.  @serve false: check that all of it can be done, writing nothing
- * (no pin), and close it all again; true: keep the store and a pinned
- * reader in srv. */
+ * served (or the writable volume).  @serve false: check that all of it can
+ * be done, writing nothing for a snapshot (no pin), and close it all again;
+ * true: keep the store and a pinned reader in srv. */
 static int open_export(bool serve)
 {
     bsnap_store *store = NULL;
@@ -275,8 +315,9 @@ static int open_export(bool serve)
         nbdkit_error("store %s: no such directory (Store.NotFound)", srv.store_path);
         return -1;
     }
-    e = bsnap_store_open(srv.store_path, serve ? 0 : BSNAP_STORE_RDONLY, NULL, &store);
-    if (serve && (e == -EACCES || e == -EROFS || e == -EPERM)) {
+    e = bsnap_store_open(srv.store_path, serve || cfg.volume ? 0 : BSNAP_STORE_RDONLY, NULL,
+                         &store);
+    if (serve && !cfg.volume && (e == -EACCES || e == -EROFS || e == -EPERM)) {
         nbdkit_debug("store %s is read-only to us: the snapshot served is not pinned",
                      srv.store_path);
         e = bsnap_store_open(srv.store_path, BSNAP_STORE_RDONLY, NULL, &store);
@@ -290,6 +331,15 @@ static int open_export(bool serve)
         snprintf(what, sizeof(what), "account=%.40s", cfg.account);
         engine_error(what);
         goto fail;
+    }
+    if (cfg.volume) {
+        if (open_volume(store, serve) < 0)
+            goto fail;
+        if (serve)
+            srv.store = store;
+        else
+            bsnap_store_close(store);
+        return 0;
     }
     if (cfg.image && image_snapshot(store, id) < 0)
         goto fail;
@@ -321,7 +371,8 @@ static int open_export(bool serve)
         nbdkit_error("out of memory");
         goto fail;
     }
-    snprintf(srv.snapshot_id, sizeof(srv.snapshot_id), "%s", id);
+    snprintf(srv.name, sizeof(srv.name), "%s", id);
+    srv.chunk_size = si.chunk_size;
     srv.store = store;
     return 0;
 
@@ -348,12 +399,17 @@ static int blocksnap_after_fork(void)
 
     if (open_export(true) < 0)
         return -1;
+    if (srv.volume) {
+        nbdkit_debug("serving writable volume %s of store %s (%llu bytes)", srv.name,
+                     srv.store_path, (unsigned long long)bsnap_volume_size(srv.volume));
+        return 0;
+    }
     srv.cache = cache_new(size, READAHEAD_WORKERS);
     if (!srv.cache) {
         nbdkit_error("out of memory");
         return -1;
     }
-    nbdkit_debug("serving %s of store %s (%llu bytes, chunks of %u bytes)", srv.snapshot_id,
+    nbdkit_debug("serving %s of store %s (%llu bytes, chunks of %u bytes)", srv.name,
                  srv.store_path, (unsigned long long)srv.src->size, srv.src->chunk_size);
     return 0;
 }
@@ -384,40 +440,57 @@ static void blocksnap_close(void *handle)
 static int64_t blocksnap_get_size(void *handle)
 {
     (void)handle;
-    return (int64_t)srv.src->size;
+    return (int64_t)(srv.volume ? bsnap_volume_size(srv.volume) : srv.src->size);
 }
 
 static int blocksnap_can_write(void *handle)
 {
     (void)handle;
-    return 0;
+    return srv.volume != NULL;
 }
 
-/* Read-only: there is nothing to zero.  (nbdkit asks only when the export
- * is writable; said here so that the answer does not depend on that.) */
+static int blocksnap_can_flush(void *handle)
+{
+    (void)handle;
+    return srv.volume != NULL;
+}
+
+/* A write with FUA is a write and a flush (nbdkit calls .flush after it). */
+static int blocksnap_can_fua(void *handle)
+{
+    (void)handle;
+    return srv.volume ? NBDKIT_FUA_EMULATE : NBDKIT_FUA_NONE;
+}
+
+/* No native zeroing: a snapshot is read-only (nbdkit does not ask then),
+ * and for a volume false makes nbdkit zero with .pwrite of zeros, which
+ * the engine stores as any write; write-zeroes is still offered. */
 static int blocksnap_can_zero(void *handle)
 {
     (void)handle;
     return 0;
 }
 
-/* A snapshot never changes: every connection sees the same bytes. */
+/* A snapshot never changes: every connection sees the same bytes.  A
+ * volume is one engine handle for every connection: a read sees every
+ * write that returned, and a flush on one connection flushes them all. */
 static int blocksnap_can_multi_conn(void *handle)
 {
     (void)handle;
     return 1;
 }
 
+/* A volume's written chunks are not mapped by the public API: all data. */
 static int blocksnap_can_extents(void *handle)
 {
     (void)handle;
-    return 1;
+    return srv.volume == NULL;
 }
 
 static int blocksnap_can_cache(void *handle)
 {
     (void)handle;
-    return NBDKIT_CACHE_NATIVE;
+    return srv.volume ? NBDKIT_CACHE_NONE : NBDKIT_CACHE_NATIVE;
 }
 
 static int blocksnap_block_size(void *handle, uint32_t *minimum, uint32_t *preferred,
@@ -425,7 +498,7 @@ static int blocksnap_block_size(void *handle, uint32_t *minimum, uint32_t *prefe
 {
     (void)handle;
     *minimum = 1;
-    *preferred = srv.src->chunk_size; /* a power of two, 4 KiB..4 MiB */
+    *preferred = srv.chunk_size; /* a power of two, 4 KiB..4 MiB */
     *maximum = 0xffffffff;
     return 0;
 }
@@ -466,7 +539,7 @@ static int read_failed(int r, uint32_t count, uint64_t offset)
 {
     char what[BSNAP_ID_MAX + 96];
 
-    snprintf(what, sizeof(what), "%s: read of %u bytes at offset %llu", srv.snapshot_id, count,
+    snprintf(what, sizeof(what), "%s: read of %u bytes at offset %llu", srv.name, count,
              (unsigned long long)offset);
     if (bsnap_last_error()->err)
         engine_error(what);
@@ -476,15 +549,61 @@ static int read_failed(int r, uint32_t count, uint64_t offset)
     return -1;
 }
 
+/* A writable volume's read: nbdkit keeps it inside the volume. */
+static int volume_pread(void *buf, uint32_t count, uint64_t offset)
+{
+    for (uint32_t done = 0; done < count;) {
+        long n = bsnap_volume_pread(srv.volume, (uint8_t *)buf + done, count - done, offset + done);
+        if (n <= 0)
+            return read_failed(n < 0 ? (int)n : -EIO, count, offset);
+        done += (uint32_t)n;
+    }
+    return 0;
+}
+
+static int blocksnap_pwrite(void *handle, const void *buf, uint32_t count, uint64_t offset,
+                            uint32_t flags)
+{
+    (void)handle;
+    (void)flags; /* FUA: nbdkit flushes after (NBDKIT_FUA_EMULATE) */
+    long n = bsnap_volume_pwrite(srv.volume, buf, count, offset);
+    if (n < 0) {
+        char what[BSNAP_ID_MAX + 96];
+        snprintf(what, sizeof(what), "%s: write of %u bytes at offset %llu", srv.name, count,
+                 (unsigned long long)offset);
+        engine_error(what);
+        nbdkit_set_error(n == -ENOSPC ? ENOSPC : n == -ENOMEM ? ENOMEM : EIO);
+        return -1;
+    }
+    return 0;
+}
+
+static int blocksnap_flush(void *handle, uint32_t flags)
+{
+    (void)handle;
+    (void)flags;
+    int e = bsnap_volume_flush(srv.volume);
+    if (e < 0) {
+        char what[BSNAP_ID_MAX + 16];
+        snprintf(what, sizeof(what), "%s: flush", srv.name);
+        engine_error(what);
+        nbdkit_set_error(e == -ENOSPC ? ENOSPC : EIO);
+        return -1;
+    }
+    return 0;
+}
+
 static int blocksnap_pread(void *handle, void *buf, uint32_t count, uint64_t offset, uint32_t flags)
 {
+    (void)flags;
+    if (count == 0)
+        return 0;
+    if (srv.volume)
+        return volume_pread(buf, count, offset);
+
     struct source *src = srv.src;
     uint32_t cs = src->chunk_size;
     uint64_t end = offset + count;
-    (void)flags;
-
-    if (count == 0)
-        return 0;
     uint64_t first = offset / cs, last = (end - 1) / cs;
     /* The request's other chunks load in the background while this thread
      * loads the first: a large cold read uses both cores. */
@@ -586,13 +705,14 @@ static void blocksnap_dump_plugin(void)
     "image=ami-…          serve a device of this image\n"                            \
     "device=/dev/xvda     the image's device (default: its root device)\n"             \
     "cache=SIZE           chunk cache size (default 256M)\n"                           \
-    "volume=vol-…         refused: writable volumes are not served yet"
+    "volume=vol-…         serve this writable volume, read-write"
 
 static struct nbdkit_plugin plugin = {
     .name = "blocksnap",
     .longname = "nbdkit blocksnap plugin",
     .version = BSNAP_VERSION_STRING,
-    .description = "serve a blocksnap snapshot or an image's device as a read-only block device",
+    .description = "serve a blocksnap snapshot or an image's device as a read-only block device, "
+                   "or a writable volume",
     .unload = blocksnap_unload,
     .config = blocksnap_config,
     .config_complete = blocksnap_config_complete,
@@ -606,11 +726,15 @@ static struct nbdkit_plugin plugin = {
     .get_size = blocksnap_get_size,
     .block_size = blocksnap_block_size,
     .can_write = blocksnap_can_write,
+    .can_flush = blocksnap_can_flush,
+    .can_fua = blocksnap_can_fua,
     .can_zero = blocksnap_can_zero,
     .can_multi_conn = blocksnap_can_multi_conn,
     .can_extents = blocksnap_can_extents,
     .can_cache = blocksnap_can_cache,
     .pread = blocksnap_pread,
+    .pwrite = blocksnap_pwrite,
+    .flush = blocksnap_flush,
     .extents = blocksnap_extents,
     .cache = blocksnap_cache,
     .errno_is_preserved = 0,
