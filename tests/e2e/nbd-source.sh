@@ -4,7 +4,8 @@
 # qcow2.  Holes and zero extents (base:allocation) are not read.  The
 # volume is recorded under its URI without secrets, and a second snapshot
 # of the same URI (or --volume-id alone) is an incremental of that volume.
-# A malformed URI or an absent server fails cleanly.
+# TLS with a pre-shared key works and records neither the user nor the key
+# file.  A malformed URI or an absent server fails cleanly.
 # shellcheck source=../lib/functions.sh
 source "$(dirname "$0")/../lib/functions.sh"
 # shellcheck source=../lib/nbd-functions.sh
@@ -58,6 +59,33 @@ restore "$(json_get SnapshotId "$T/t1.json")" "$T/restored-tcp.raw"
 assert_same_file "$T/expect.raw" "$T/restored-tcp.raw" "restore of the TCP snapshot"
 nbd_stop
 assert_verify_ok
+
+step "TLS with a pre-shared key (nbdkit --tls=require): the user and key file are not recorded"
+if command -v nbdkit >/dev/null; then
+    printf 'alice:%s\n' "$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')" >"$T/keys.psk"
+    chmod 600 "$T/keys.psk"
+    rm -f "$T/tls.sock"
+    nbdkit -f --tls=require --tls-psk="$T/keys.psk" -U "$T/tls.sock" file "$T/disk.raw" &
+    NBD_PID=$!
+    on_cleanup_pid "$NBD_PID"
+    _wait_for "[ -S '$T/tls.sock' ]" "$NBD_PID" "nbdkit"
+    bs create-snapshot \
+        --volume "nbds+unix://alice@/?socket=$T/tls.sock&tls-psk-file=$T/keys.psk" >"$T/tls.json"
+    restore "$(json_get SnapshotId "$T/tls.json")" "$T/restored-tls.raw"
+    assert_same_file "$T/disk.raw" "$T/restored-tls.raw" "restore of the TLS snapshot"
+    bs describe-volumes --volume-ids "$(json_get VolumeId "$T/tls.json")" >"$T/tls-vol.json"
+    assert_eq "$(json_get Volumes.0.Path "$T/tls-vol.json")" "nbds+unix:///?socket=$T/tls.sock" \
+        "the TLS volume's recorded URI"
+    if grep -rqa -e "keys.psk" -e "alice" "$STORE" "$T/tls.json" "$T/tls-vol.json" \
+        "$T/last.stderr"; then
+        die "the user name or the PSK file of the URI was recorded or shown"
+    fi
+    expect_fail - 1 bs create-snapshot --volume "nbd+unix:///?socket=$T/tls.sock"
+    stderr_contains "TLS"
+    nbd_stop
+else
+    info "no nbdkit: TLS not checked"
+fi
 
 step "an absent server and a malformed URI: clear errors, the store as it was"
 store_state >"$T/state.before"
