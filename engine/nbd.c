@@ -35,6 +35,8 @@
 /* One request: qemu-nbd and nbdkit answer up to 32 MiB; 64 KiB requests
  * keep four in flight per 256 KiB piece (bench/run nbd measured it). */
 #define REQ_BYTES (64u << 10)
+/* How long a wait for replies lasts before it looks at the cancel flag. */
+#define POLL_MS 1000
 /* Block status is asked for this much at a time: servers need not answer
  * for 4 GiB or more at once. */
 #define STATUS_BYTES (1ull << 30)
@@ -51,6 +53,7 @@ struct nbd_source {
     struct nbd_handle *h;
     pthread_mutex_t lock; /* who drives the handle */
     bool dead;            /* the connection failed: every read fails */
+    bool cancelled;       /* ... because a read was cancelled */
     bool have_alloc;      /* the server gave base:allocation */
     struct runs data;     /* data runs, sorted and merged */
     char *context;        /* the changed-block context, or NULL */
@@ -190,6 +193,8 @@ static ssize_t nbd_pread_src(struct source *src, void *buf, size_t len, uint64_t
     pthread_mutex_lock(&n->lock);
     if (n->dead) {
         pthread_mutex_unlock(&n->lock);
+        if (n->cancelled)
+            return bsnap_fail(-ECANCELED, "Cancelled", "snapshot interrupted");
         return bsnap_fail(-EIO, "VolumeReadError",
                           "volume %s: the NBD server closed the connection (read at offset %llu)",
                           src->shown, (unsigned long long)off);
@@ -205,14 +210,24 @@ static ssize_t nbd_pread_src(struct source *src, void *buf, size_t len, uint64_t
     }
     /* Wait for what was sent, even after a failure: the buffer is the
      * caller's only until this returns.  A dead connection retires every
-     * command it had in flight with an error. */
-    while (w.pending > 0)
-        if (nbd_poll(n->h, -1) < 0) {
+     * command it had in flight with an error.  A cancel gives up on a
+     * server that does not answer; the source is then dead, so that no
+     * later call drives the handle and lets a late reply land in a buffer
+     * that is no longer the caller's (libnbd reads only inside its calls). */
+    while (w.pending > 0) {
+        int p = nbd_poll(n->h, POLL_MS);
+        if (p < 0) {
             if (r >= 0)
                 r = read_fail(n, off, nbd_get_errno(), nbd_get_error());
             n->dead = true;
             break;
         }
+        if (p == 0 && src->cancel && *src->cancel) {
+            n->dead = n->cancelled = true;
+            r = bsnap_fail(-ECANCELED, "Cancelled", "snapshot interrupted");
+            break;
+        }
+    }
     if (r >= 0 && w.err)
         r = read_fail(n, off, w.err, strerror(w.err));
     pthread_mutex_unlock(&n->lock);

@@ -715,6 +715,7 @@ static int take(bsnap_store *s, const bsnap_snapshot_options *o, bsnap_volume *v
     }
     if (r < 0)
         goto out;
+    src->cancel = o->run.cancel;
     size = src->size;
     /* Shared store lock, before the parent is read: gc waits until this
      * snapshot is done, so the parent's pages stay in the index even when

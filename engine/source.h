@@ -61,6 +61,10 @@ struct source {
     /* What messages call it: the path as given, or the key of an NBD URI.
      * Owned by the source. */
     char *shown;
+    /* Set by the caller, optional: when *cancel becomes non-zero, a read
+     * waiting for a server that does not answer gives up (-ECANCELED,
+     * Cancelled) within a second, and every later read fails. */
+    const volatile int *cancel;
 };
 
 /* Whether @spec names an NBD export (nbd:, nbds:, nbd+unix:, ... URIs)

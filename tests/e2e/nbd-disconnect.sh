@@ -2,7 +2,8 @@
 # An NBD server that goes away in the middle of a snapshot, or answers its
 # reads with errors: create-snapshot fails with an error naming the volume,
 # exit 1, and the store is exactly as it was (no snapshot, no volume, the
-# same pack bytes, verify clean), as with a file that vanishes.
+# same pack bytes, verify clean), as with a file that vanishes.  Ctrl-C
+# stops a snapshot whose server does not answer at all.
 # shellcheck source=../lib/functions.sh
 source "$(dirname "$0")/../lib/functions.sh"
 # shellcheck source=../lib/nbd-functions.sh
@@ -52,6 +53,33 @@ stderr_contains "$T/err.sock" "read at offset"
 nbd_stop
 assert_store_unchanged "$T/state.before"
 assert_eq "$(store_bytes)" "$bytes" "pack bytes after the failed snapshot"
+
+step "Ctrl-C while the server does not answer (delay filter, 60 s a read): stops within seconds"
+nbdkit_start "$T/hang.sock" --filter=delay file "$T/disk.raw" rdelay=60
+# Job control on: a background job of a script would otherwise start with
+# SIGINT ignored, unlike a command a user runs and presses Ctrl-C in.
+set -m
+"$BLOCKSNAP" --store "$STORE" create-snapshot --volume "nbd+unix:///?socket=$T/hang.sock" \
+    >"$T/int.stdout" 2>"$T/int.stderr" &
+snap_pid=$!
+set +m
+on_cleanup_pid "$snap_pid"
+sleep 1.5
+kill -0 "$snap_pid" 2>/dev/null || die "the snapshot ended before the interrupt"
+kill -INT "$snap_pid"
+t0=$(date +%s)
+rc=0
+wait "$snap_pid" || rc=$?
+waited=$(($(date +%s) - t0))
+sed 's/^/   | /' "$T/int.stderr"
+_check_sanitizer "$T/int.stderr" "interrupted NBD snapshot"
+info "exit status $rc after $waited s"
+assert_eq "$rc" 1 "exit status of an interrupted NBD snapshot"
+assert_le "$waited" 10 "seconds an interrupted snapshot took to stop"
+grep -q "^blocksnap: error: interrupted" "$T/int.stderr" || die "the error does not say it was interrupted"
+nbd_stop
+assert_store_unchanged "$T/state.before"
+assert_eq "$(store_bytes)" "$bytes" "pack bytes after the interrupted snapshot"
 
 step "the same disk served whole snapshots and restores"
 nbdkit_start "$T/ok.sock" file "$T/disk.raw"
