@@ -85,8 +85,10 @@ static void test_file_source(void **state)
 
 static pid_t nbdkit_start(const char *sock, ...)
 {
-    const char *argv[16] = {"nbdkit", "-f", "-U", sock};
-    size_t n = 4;
+    /* --exit-with-parent: a failed assertion leaves the test without
+     * reaching nbdkit_stop(); nbdkit then goes with the test's process */
+    const char *argv[16] = {"nbdkit", "-f", "--exit-with-parent", "-U", sock};
+    size_t n = 5;
     va_list ap;
     pid_t pid;
 
