@@ -285,6 +285,7 @@ void help_man(void);
 /* ---- verbs ---------------------------------------------------------------- */
 
 int cmd_create_snapshot(struct cli *cli, const struct args *a);
+int cmd_backup_vm(struct cli *cli, const struct args *a);
 int cmd_copy_snapshot(struct cli *cli, const struct args *a);
 int cmd_copy_image(struct cli *cli, const struct args *a);
 int cmd_describe_snapshots(struct cli *cli, const struct args *a);

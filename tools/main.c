@@ -47,6 +47,17 @@ static const struct opt create_snapshot_options[] = {
     {NULL, 0, NULL, NULL, false},
 };
 
+static const struct opt backup_vm_options[] = {
+    {"qmp", OPT_VALUE, "SOCKET", "the running QEMU's QMP unix socket (-qmp unix:SOCKET)", true},
+    {"disks", OPT_LIST, "NODE", "only these block nodes (default: every writable disk)", false},
+    {"full", OPT_FLAG, NULL, "read every disk whole (still stores only what changed)", false},
+    {"freeze", OPT_FLAG, NULL, "freeze the guest's file systems for the instant", false},
+    {"qga", OPT_VALUE, "SOCKET", "the guest agent's socket, for --freeze", false},
+    {"description", OPT_VALUE, "TEXT", "the snapshots' description", false},
+    {"tags", OPT_LIST, "Key=K,Value=V", "tags of the snapshots (shorthand or JSON)", false},
+    {NULL, 0, NULL, NULL, false},
+};
+
 static const struct opt copy_snapshot_options[] = {
     {"source-region", OPT_VALUE, "NAME", "the region (named store) the snapshot is in", false},
     {"source-store", OPT_VALUE, "DIR", "or: the source store's directory", false},
@@ -301,6 +312,23 @@ const struct verb verbs[] = {
      "key; --encrypted starts an encrypted lineage (a full snapshot) under --kms-key-id, else "
      "the EBS default key, as does a volume's first snapshot when encryption by default is "
      "on.",
+     true},
+    {"backup-vm", cmd_backup_vm, "snapshot every disk of a running QEMU machine",
+     "--qmp SOCKET [options]", backup_vm_options, 0,
+     "Drives a running QEMU through its QMP socket: in one QMP transaction it adds a dirty "
+     "bitmap to each disk and starts a point-in-time view of it (image fleecing: "
+     "blockdev-backup sync=none into a temporary qcow2 overlay, made with qemu-img), exports "
+     "the views over NBD on a private socket and snapshots each disk through it, then removes "
+     "the export, the job, the overlay and the previous run's bitmap.  The first run of a "
+     "disk (or with --full) reads it whole, storing only chunks the store lacks; later runs "
+     "read only what the previous run's bitmap marks dirty, with the snapshot taken when that "
+     "bitmap was added as the parent (the snapshot's tag blocksnap:vm-bitmap names it).  When "
+     "the bitmap is gone (QEMU restarted and the format keeps none) the disk is read whole "
+     "again, said on stderr.  On any failure everything is removed again, the new bitmaps "
+     "dropped and the old kept, and the store left as it was.  The disks: --disks, else "
+     "every drive with writable media, else every writable format node.  Prints the "
+     "snapshots as describe-snapshots does, with NodeName, Incremental, DirtyBitmap and "
+     "BytesRead.",
      true},
     {"copy-snapshot", cmd_copy_snapshot, "copy a snapshot from another region's store",
      "(--source-region NAME | --source-store DIR) --source-snapshot-id ID [options]",
@@ -882,8 +910,8 @@ int cli_open_store(struct cli *cli)
 /* The verbs that are no EC2 request and have no dry run: they write
  * outside the store's metadata (mount, configure, gc's packs) or make the
  * store. */
-static const char *const no_dry_run[] = {"mount",  "umount", "configure",    "gc",
-                                         "verify", "diff",   "create-store", NULL};
+static const char *const no_dry_run[] = {"mount", "umount",       "configure", "gc", "verify",
+                                         "diff",  "create-store", "backup-vm", NULL};
 
 /* Settle --dry-run / --no-dry-run (global: every verb takes them, but a
  * verb's own --dry-run, as prune-snapshots', is that verb's). */

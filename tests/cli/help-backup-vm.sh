@@ -1,0 +1,2 @@
+# The help of backup-vm, as --help and `help VERB` print it.
+blocksnap backup-vm --help
