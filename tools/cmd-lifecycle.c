@@ -136,7 +136,7 @@ int cmd_get_lifecycle_policies(struct cli *cli, const struct args *a)
     return answer(cli, r, doc);
 }
 
-int cli_parse_time(const struct cli *cli, const char *what, const char *text, int64_t *ret_ms)
+bool cli_time_value(const char *text, int64_t *ret_ms)
 {
     struct tm tm = {0};
     int ms = 0, n = 0, len = (int)strlen(text);
@@ -145,21 +145,26 @@ int cli_parse_time(const struct cli *cli, const char *what, const char *text, in
     if (sscanf(text, "%4d-%2d-%2dT%2d:%2d:%2d%n", &tm.tm_year, &tm.tm_mon, &tm.tm_mday, &tm.tm_hour,
                &tm.tm_min, &tm.tm_sec, &n) != 6 ||
         n != 19)
-        n = -1;
-    if (n > 0 && text[n] == '.' && sscanf(text + n, ".%3[0-9]%n", frac, &len) == 1 &&
-        strlen(frac) == 3) {
+        return false;
+    if (text[n] == '.' && sscanf(text + n, ".%3[0-9]%n", frac, &len) == 1 && strlen(frac) == 3) {
         ms = atoi(frac);
         n += 4;
     }
-    if (n < 0 || strcmp(text + n, "Z") != 0 || tm.tm_year < 1970 || tm.tm_mon < 1 ||
-        tm.tm_mon > 12 || tm.tm_mday < 1 || tm.tm_mday > 31 || tm.tm_hour > 23 || tm.tm_min > 59 ||
-        tm.tm_sec > 59)
-        return output_usage_error(cli->verb, "InvalidParameterValue",
-                                  "%s: '%s' is not a UTC time such as 2026-12-07T10:00:00Z", what,
-                                  text);
+    if (strcmp(text + n, "Z") != 0 || tm.tm_year < 1970 || tm.tm_mon < 1 || tm.tm_mon > 12 ||
+        tm.tm_mday < 1 || tm.tm_mday > 31 || tm.tm_hour > 23 || tm.tm_min > 59 || tm.tm_sec > 59)
+        return false;
     tm.tm_year -= 1900;
     tm.tm_mon -= 1;
     *ret_ms = (int64_t)timegm(&tm) * 1000 + ms;
+    return true;
+}
+
+int cli_parse_time(const struct cli *cli, const char *what, const char *text, int64_t *ret_ms)
+{
+    if (!cli_time_value(text, ret_ms))
+        return output_usage_error(cli->verb, "InvalidParameterValue",
+                                  "%s: '%s' is not a UTC time such as 2026-12-07T10:00:00Z", what,
+                                  text);
     return EXIT_OK;
 }
 

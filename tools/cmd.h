@@ -352,6 +352,8 @@ extern const struct opt create_key_options[], key_id_options[], list_aliases_opt
 /* A UTC time YYYY-MM-DDTHH:MM:SS[.mmm]Z (--now, BLOCKSNAP_NOW) into Unix
  * milliseconds; EXIT_USAGE (printed, naming @what) if malformed. */
 int cli_parse_time(const struct cli *cli, const char *what, const char *text, int64_t *ret_ms);
+/* The same, quiet: whether @text is such a time. */
+bool cli_time_value(const char *text, int64_t *ret_ms);
 int cmd_create_rule(struct cli *cli, const struct args *a);
 int cmd_update_rule(struct cli *cli, const struct args *a);
 int cmd_get_rule(struct cli *cli, const struct args *a);

@@ -23,7 +23,17 @@
 
 #define EXIT_FILES 3
 
-enum id_kind { IDS_NONE, IDS_SNAPSHOT, IDS_VOLUME, IDS_IMAGE, IDS_TEMPLATE, IDS_POLICY, IDS_ANY };
+enum id_kind {
+    IDS_NONE,
+    IDS_SNAPSHOT,
+    IDS_VOLUME,
+    IDS_IMAGE,
+    IDS_TEMPLATE,
+    IDS_POLICY,
+    IDS_RULE,
+    IDS_BIN, /* snapshots in the Recycle Bin */
+    IDS_ANY
+};
 
 static const struct opt *lookup(const struct opt *table, const char *name, size_t len)
 {
@@ -37,6 +47,9 @@ static enum id_kind kind_of(const struct opt *o)
 {
     const char *n = o->name;
 
+    /* the Recycle Bin's verbs name the snapshots in it */
+    if (o == restore_bin_options || o == list_bin_options)
+        return IDS_BIN;
     if (strcmp(n, "parent") == 0 || strstr(n, "snapshot-id"))
         return IDS_SNAPSHOT;
     if (strstr(n, "volume-id"))
@@ -47,6 +60,8 @@ static enum id_kind kind_of(const struct opt *o)
         return IDS_TEMPLATE;
     if (strstr(n, "policy-id"))
         return IDS_POLICY;
+    if (strcmp(n, "identifier") == 0)
+        return IDS_RULE;
     if (strcmp(n, "resources") == 0)
         return IDS_ANY;
     return IDS_NONE;
@@ -82,6 +97,13 @@ static void print_ids(struct cli *cli, enum id_kind kind)
         return;
     if (cli->account && bsnap_store_set_account(cli->store, cli->account) < 0)
         return;
+    {
+        /* the Recycle Bin's clock, as the verbs read it */
+        const char *now = getenv("BLOCKSNAP_NOW");
+        int64_t ms;
+        if (now && cli_time_value(now, &ms))
+            bsnap_store_set_clock(cli->store, ms);
+    }
     if (kind == IDS_SNAPSHOT || kind == IDS_ANY) {
         char(*ids)[BSNAP_ID_MAX] = NULL;
 
@@ -106,6 +128,10 @@ static void print_ids(struct cli *cli, enum id_kind kind)
         print_doc_ids(doc, "LaunchTemplates", "LaunchTemplateId");
     if (kind == IDS_POLICY && bsnap_lifecycle_policies_get(cli->store, NULL, &doc) == 0)
         print_doc_ids(doc, "Policies", "PolicyId");
+    if (kind == IDS_RULE && bsnap_rbin_rules_list(cli->store, "EBS_SNAPSHOT", NULL, 0, &doc) == 0)
+        print_doc_ids(doc, "Rules", "Identifier");
+    if (kind == IDS_BIN && bsnap_rbin_snapshots_list(cli->store, NULL, 0, &doc) == 0)
+        print_doc_ids(doc, "Snapshots", "SnapshotId");
 }
 
 static void print_options(const struct opt *table)

@@ -40,6 +40,7 @@ assert_eq "$(json_get Policy.ExecutionRoleArn "$T/policy.json")" arn:aws:iam::12
 assert_eq "$(json_get Policy.PolicyDetails.Schedules.# "$T/policy.json")" 2
 assert_eq "$(bs get-lifecycle-policies --target-tags backup=yes | json_get Policies.0.PolicyId)" "$pid"
 assert_eq "$(bs get-lifecycle-policies --state DISABLED | json_get Policies.#)" 0
+assert_eq "$("$BLOCKSNAP" __complete --store "$STORE" get-lifecycle-policy --policy-id "")" "$pid"
 
 # run TIME: one run; its results in $T/run.json; prints "CREATED DELETED FAILED"
 run() {

@@ -62,6 +62,10 @@ assert [x["SnapshotId"] for x in s] == [sys.argv[2]], s
 assert s[0]["RecycleBinEnterTime"] == "2026-01-01T00:00:00.000Z", s
 assert s[0]["RecycleBinExitTime"] == "2026-01-08T00:00:00.000Z", s
 PY
+# completion offers the bin's snapshots to restore, and the rules
+assert_eq "$("$BLOCKSNAP" __complete --store "$STORE" restore-snapshot-from-recycle-bin \
+    --snapshot-id "")" "$snapA"
+assert_eq "$("$BLOCKSNAP" __complete --store "$STORE" get-rule --identifier "")" "$rule"
 bs gc >/dev/null
 assert_eq "$(store_field StoredBytes)" "$stored0" "stored bytes after gc, A in the bin"
 assert_eq "$(store_bytes)" "$packs0" "pack bytes after gc, A in the bin"
