@@ -500,7 +500,7 @@ static bool stamp_matches(meta *m)
 {
     _cleanup_free_ char *buf = NULL;
     char want[256];
-    struct fstate now;
+    struct fstate now = {0};
     uint64_t digest;
     unsigned skips;
     size_t n;
@@ -538,7 +538,7 @@ static bool stamp_matches(meta *m)
  * this process last left it. */
 static void trust_on_begin(meta *m)
 {
-    struct fstate now;
+    struct fstate now = {0};
 
     pthread_mutex_lock(&m->lock);
     if (m->trusted && (!fstate_get(m, &now) || !fstate_eq(&now, &m->trust))) {
@@ -562,7 +562,7 @@ static void trust_on_commit(meta *m)
 static void stamp_write(meta *m)
 {
     char line[256], *tmp = NULL;
-    struct fstate now;
+    struct fstate now = {0};
     struct timespec t;
     uint64_t digest;
     struct stat st;
@@ -633,7 +633,7 @@ int meta_check(meta *m, metacheck_func fn, void *ud, struct metacheck_stats *ret
 {
     struct first_problem f = {.fn = fn, .ud = ud};
     struct metacheck_stats st = {0};
-    struct fstate before, after = {0};
+    struct fstate before = {0}, after = {0};
     bool same;
     int fd, r = -EAGAIN;
 

@@ -139,7 +139,7 @@ static int check_ref(const bsnap_template_ref *ref)
 static int load_by_id(const bsnap_store *s, meta_txn *txn, const char *id, json_t **ret)
 {
     char key[KEY_MAX];
-    json_t *rec;
+    json_t *rec = NULL;
     int r = get_json(txn, key, key_template(id, key), &rec);
 
     if (r == -ENOENT)
