@@ -67,7 +67,8 @@ struct run {
     bool server;
     struct disk d[DISKS_MAX];
     size_t n;
-    char vm[128]; /* the VM's UUID or name:NAME, "" when it has neither */
+    char vm[128];             /* the VM's UUID or name:NAME, "" when it has neither */
+    char image[BSNAP_ID_MAX]; /* --register-image's */
     char uuid[64];
     char name[256];
 };
@@ -522,6 +523,41 @@ static int snapshot_disk(struct run *w, struct disk *d, const struct args *a)
     return EXIT_OK;
 }
 
+/* --register-image NAME: the snapshots as one image, the first disk the
+ * root (/dev/xvda), the others /dev/xvdb, ... in disk order. */
+static int register_image(struct run *w, const struct args *a)
+{
+    bsnap_block_device_mapping m[DISKS_MAX] = {{0}};
+    char names[DISKS_MAX][16];
+    bsnap_image_options o = {0};
+
+    if (w->n > 25) {
+        output_line("blocksnap: error: --register-image: at most 25 disks (/dev/xvda to "
+                    "/dev/xvdy), the VM has %zu (InvalidBlockDeviceMapping)",
+                    w->n);
+        return EXIT_FAILED;
+    }
+    for (size_t i = 0; i < w->n; i++) {
+        snprintf(names[i], sizeof names[i], "/dev/xvd%c", (char)('a' + i));
+        m[i] = (bsnap_block_device_mapping){.device_name = names[i],
+                                            .kind = BSNAP_MAPPING_EBS,
+                                            .snapshot_id = w->d[i].snap,
+                                            .delete_on_termination = BSNAP_UNSET,
+                                            .encrypted = BSNAP_UNSET};
+    }
+    o.name = arg_value(a, "register-image");
+    o.description = arg_value(a, "description");
+    o.ena_support = BSNAP_UNSET;
+    o.no_boot_check = arg_flag(a, "no-boot-check");
+    o.mappings = m;
+    o.nmappings = w->n;
+    if (bsnap_image_register(w->cli->store, &o, w->image) < 0) {
+        w->image[0] = '\0';
+        return output_engine_error();
+    }
+    return EXIT_OK;
+}
+
 /* After a failure: the store as before (this run's snapshots and new
  * volumes deleted). */
 static void undo_store(struct run *w)
@@ -557,6 +593,8 @@ static json_t *result_doc(struct run *w)
         json_array_append_new(list, s);
     }
     json_object_set_new(doc, "Snapshots", list);
+    if (w->image[0])
+        json_object_set_new(doc, "ImageId", json_string(w->image));
     return doc;
 }
 
@@ -575,6 +613,11 @@ int cmd_backup_vm(struct cli *cli, const struct args *a)
     if (!w)
         return output_error_nomem();
     w->cli = cli;
+    if (arg_flag(a, "no-boot-check") && !arg_value(a, "register-image")) {
+        free(w);
+        return output_usage_error(cli->verb, "InvalidParameterCombination",
+                                  "--no-boot-check is for --register-image: give it too");
+    }
     if (qga && !freeze) {
         free(w);
         return output_usage_error(cli->verb, "InvalidParameterCombination",
@@ -650,6 +693,8 @@ thaw:
 #endif
     for (size_t i = 0; i < w->n && r == EXIT_OK; i++)
         r = snapshot_disk(w, &w->d[i], a);
+    if (r == EXIT_OK && arg_value(a, "register-image"))
+        r = register_image(w, a);
     ok = r == EXIT_OK;
     t = tear_down(w);
     /* The bitmaps: on success the previous ones go (the new ones mark what

@@ -55,6 +55,10 @@ static const struct opt backup_vm_options[] = {
     {"qga", OPT_VALUE, "SOCKET", "the guest agent's socket, for --freeze", false},
     {"description", OPT_VALUE, "TEXT", "the snapshots' description", false},
     {"tags", OPT_LIST, "Key=K,Value=V", "tags of the snapshots (shorthand or JSON)", false},
+    {"register-image", OPT_VALUE, "NAME", "register the snapshots as an image (root: first disk)",
+     false},
+    {"no-boot-check", OPT_FLAG, NULL, "register it even if the root disk does not look bootable",
+     false},
     {NULL, 0, NULL, NULL, false},
 };
 
@@ -328,7 +332,10 @@ const struct verb verbs[] = {
      "dropped and the old kept, and the store left as it was.  The disks: --disks, else "
      "every drive with writable media, else every writable format node.  Prints the "
      "snapshots as describe-snapshots does, with NodeName, Incremental, DirtyBitmap and "
-     "BytesRead.",
+     "BytesRead.  --register-image NAME registers the snapshots as one image "
+     "(RegisterImage), the first disk the root /dev/xvda, the others /dev/xvdb and on in "
+     "disk order; a registration refused (a root disk that does not look bootable without "
+     "--no-boot-check, a name taken) fails the run as a whole.",
      true},
     {"copy-snapshot", cmd_copy_snapshot, "copy a snapshot from another region's store",
      "(--source-region NAME | --source-store DIR) --source-snapshot-id ID [options]",

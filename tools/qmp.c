@@ -179,11 +179,13 @@ int qmp_execute(struct qmp *q, const char *cmd, const json_t *args, json_t **ret
     if (e) {
         const char *cls = json_string_value(json_object_get(e, "class"));
         const char *desc = json_string_value(json_object_get(e, "desc"));
-        fail(q, "QmpError", "QEMU refused %s: %s%s%s", cmd, desc ? desc : "(no description)",
-             cls ? " " : "", cls ? cls : "");
-        /* "... GenericError" reads oddly: keep the class only when it says more */
-        if (cls && strcmp(cls, "GenericError") == 0)
-            fail(q, "QmpError", "QEMU refused %s: %s", cmd, desc ? desc : "(no description)");
+        const char *who = q->agent ? "the guest agent" : "QEMU";
+        /* "GenericError" says nothing: the class only when it is another */
+        if (cls && strcmp(cls, "GenericError") != 0)
+            fail(q, "QmpError", "%s refused %s: %s (%s)", who, cmd,
+                 desc ? desc : "(no description)", cls);
+        else
+            fail(q, "QmpError", "%s refused %s: %s", who, cmd, desc ? desc : "(no description)");
         json_decref(reply);
         return -1;
     }

@@ -12,6 +12,8 @@ blocksnap backup-vm --qmp absent.sock
 echo "exit $?"
 blocksnap backup-vm --qmp "$(printf 'd%.0s' $(seq 120))/qmp.sock"
 echo "exit $?"
+blocksnap backup-vm --qmp qmp.sock --no-boot-check
+echo "exit $?"
 # it changes the VM, not only the store: no dry run
 blocksnap backup-vm --qmp absent.sock --dry-run
 echo "exit $?"
