@@ -53,7 +53,7 @@
 
 /* Keys given on the command line (borrowed: nbdkit keeps them). */
 static struct {
-    const char *store, *region, *account;
+    const char *store, *region, *account, *profile;
     const char *snapshot, *image, *device, *volume;
     uint64_t cache_size;
 } cfg;
@@ -62,6 +62,7 @@ static struct {
 static struct {
     char name[BSNAP_ID_MAX]; /* the snapshot (or volume) served */
     char *store_path;
+    char *account; /* the calling account, or NULL: the store's */
     bsnap_store *store;
     struct cache *cache;
     struct source *src;   /* holds the reader (a snapshot) */
@@ -134,6 +135,7 @@ static void blocksnap_unload(void)
         engine_error(srv.name); /* writes since the last flush may be lost */
     bsnap_store_close(srv.store);
     free(srv.store_path);
+    free(srv.account);
     memset(&srv, 0, sizeof(srv));
 }
 
@@ -147,6 +149,8 @@ static int blocksnap_config(const char *key, const char *value)
         slot = &cfg.region;
     else if (strcmp(key, "account") == 0)
         slot = &cfg.account;
+    else if (strcmp(key, "profile") == 0)
+        slot = &cfg.profile;
     else if (strcmp(key, "snapshot") == 0)
         slot = &cfg.snapshot;
     else if (strcmp(key, "image") == 0)
@@ -169,8 +173,9 @@ static int blocksnap_config(const char *key, const char *value)
         return 0;
     }
     if (!slot) {
-        nbdkit_error("unknown parameter '%s' (the blocksnap plugin takes store, region, account, "
-                     "snapshot, image, device, volume and cache: see nbdkit blocksnap --help)",
+        nbdkit_error("unknown parameter '%s' (the blocksnap plugin takes store, region, profile, "
+                     "account, snapshot, image, device, volume and cache: see nbdkit blocksnap "
+                     "--help)",
                      key);
         return -1;
     }
@@ -204,6 +209,147 @@ static int blocksnap_config_complete(void)
         return -1;
     }
     return 0;
+}
+
+/* ---- the store and the account, as the CLI picks them ---- */
+
+#define CONFIG_FILE_MAX (1u << 20)
+
+/* "~/x" with $HOME, anything else as it is; malloc'd. */
+static char *expand_home(const char *p)
+{
+    const char *home = getenv("HOME");
+    char *out;
+
+    if (strncmp(p, "~/", 2) == 0 && home && *home)
+        return asprintf(&out, "%s/%s", home, p + 2) < 0 ? NULL : out;
+    return strdup(p);
+}
+
+/* The CLI's config (@env BLOCKSNAP_CONFIG_FILE, @name "config") or
+ * credentials file, parsed into *@ret (NULL: no such file, or no $HOME nor
+ * $XDG_CONFIG_HOME to find it in). */
+static int settings_file(const char *env, const char *name, bsf_ini **ret)
+{
+    const char *e = getenv(env), *xdg = getenv("XDG_CONFIG_HOME"), *home = getenv("HOME");
+    char *path = NULL, *buf = NULL;
+    size_t n = 0;
+    FILE *f = NULL;
+    int r = -1;
+
+    *ret = NULL;
+    if (e && *e)
+        path = expand_home(e);
+    else if (xdg && xdg[0] == '/' && asprintf(&path, "%s/blocksnap/%s", xdg, name) < 0)
+        path = NULL;
+    else if (!(xdg && xdg[0] == '/') && home && *home &&
+             asprintf(&path, "%s/.config/blocksnap/%s", home, name) < 0)
+        path = NULL;
+    if (!path)
+        return 0;
+    if (!(f = fopen(path, "re"))) {
+        r = errno == ENOENT ? 0 : -1;
+        if (r < 0)
+            nbdkit_error("%s: %s (ConfigError)", path, strerror(errno));
+        goto out;
+    }
+    if (!(buf = malloc(CONFIG_FILE_MAX + 1))) {
+        nbdkit_error("%s: out of memory", path);
+        goto out;
+    }
+    /* Read to EOF: it may be a pipe.  io-ok: a small text file read once
+     * through stdio, never a volume. */
+    n = fread(buf, 1, CONFIG_FILE_MAX + 1, f);
+    if (ferror(f) || n > CONFIG_FILE_MAX) {
+        nbdkit_error("%s: %s (ConfigError)", path,
+                     ferror(f) ? "cannot be read" : "larger than 1 MiB");
+        goto out;
+    }
+    if (bsf_ini_parse(buf, n, ret) < 0) {
+        const bsnap_error *err = bsf_last_error();
+        nbdkit_error("%s: %s (%s)", path, err->message, err->code);
+        goto out;
+    }
+    r = 0;
+out:
+    if (f)
+        fclose(f);
+    free(buf);
+    free(path);
+    return r;
+}
+
+/* The store's path into srv.store_path and the account into *@ret_account
+ * (malloc'd, or NULL: the store's), with the CLI's precedence: store= and
+ * region= beat $BLOCKSNAP_STORE and $BLOCKSNAP_REGION, which beat the
+ * profile's (profile=, else $BLOCKSNAP_PROFILE, else default) region and
+ * its store_path in the config file; account= beats the profile's
+ * blocksnap_account_id. */
+static int resolve_settings(char **ret_account)
+{
+    bsf_ini *config = NULL, *credentials = NULL;
+    bsf_settings st;
+    char *path = NULL, *account = NULL;
+    int r = -1;
+
+    if (settings_file("BLOCKSNAP_CONFIG_FILE", "config", &config) < 0 ||
+        settings_file("BLOCKSNAP_SHARED_CREDENTIALS_FILE", "credentials", &credentials) < 0)
+        goto out;
+    bsf_settings_input in = {
+        .config = config,
+        .credentials = credentials,
+        .profile_flag = cfg.profile,
+        .profile_env = getenv("BLOCKSNAP_PROFILE"),
+        .store_flag = cfg.store,
+        .region_flag = cfg.region,
+        .store_env = getenv("BLOCKSNAP_STORE"),
+        .region_env = getenv("BLOCKSNAP_REGION"),
+    };
+    if (bsf_settings_resolve(&in, &st) < 0) {
+        const bsnap_error *err = bsf_last_error();
+        nbdkit_error("%s (%s)", err->message, err->code);
+        goto out;
+    }
+    if (st.store_dir) {
+        path = expand_home(st.store_dir);
+    } else {
+        /* A region's store: its store_path in the config file, else the
+         * default place. */
+        char sec[300];
+        const char *p = NULL;
+        if (st.region) {
+            snprintf(sec, sizeof(sec), "region %.255s", st.region);
+            p = bsf_ini_get(config, sec, "store_path");
+        }
+        if (p && p[0] != '/' && strncmp(p, "~/", 2) != 0) {
+            nbdkit_error("[region %s] store_path '%s' is neither absolute nor under ~/ "
+                         "(InvalidParameterValue)",
+                         st.region, p);
+            goto out;
+        }
+        if (p)
+            path = expand_home(p);
+        else if (bsnap_store_resolve(NULL, st.region, &path) < 0) {
+            engine_error("region=");
+            goto out;
+        }
+    }
+    if (!path || (cfg.account ? !(account = strdup(cfg.account))
+                              : st.account && !(account = strdup(st.account)))) {
+        nbdkit_error("out of memory");
+        goto out;
+    }
+    srv.store_path = path;
+    path = NULL;
+    *ret_account = account;
+    account = NULL;
+    r = 0;
+out:
+    free(path);
+    free(account);
+    bsf_ini_free(config);
+    bsf_ini_free(credentials);
+    return r;
 }
 
 /* "/dev/xvda" -> "xvda". */
@@ -300,10 +446,8 @@ static int open_export(bool serve)
     char id[BSNAP_ID_MAX];
     int e;
 
-    if (!srv.store_path && bsnap_store_resolve(cfg.store, cfg.region, &srv.store_path) < 0) {
-        engine_error(cfg.store ? "store=" : "region=");
+    if (!srv.store_path && resolve_settings(&srv.account) < 0)
         return -1;
-    }
     /* Served read-write when we may: a reader records a pin, which keeps
      * its snapshot's chunks from delete and gc while it is served.  A store
      * we may not write is served without one. */
@@ -326,9 +470,9 @@ static int open_export(bool serve)
         engine_error(NULL); /* it names the store */
         return -1;
     }
-    if (cfg.account && bsnap_store_set_account(store, cfg.account) < 0) {
+    if (srv.account && bsnap_store_set_account(store, srv.account) < 0) {
         char what[64];
-        snprintf(what, sizeof(what), "account=%.40s", cfg.account);
+        snprintf(what, sizeof(what), "account=%.40s", srv.account);
         engine_error(what);
         goto fail;
     }
@@ -696,15 +840,20 @@ static void blocksnap_dump_plugin(void)
     printf("blocksnap_version=%s\n", bsnap_version());
 }
 
-#define blocksnap_config_help                                                          \
-    "store=DIR            the store (default: region= or $BLOCKSNAP_STORE, else the\n" \
-    "                     region local)\n"                                             \
-    "region=NAME          a named store under $XDG_DATA_HOME/blocksnap\n"              \
-    "account=ID           act as this account (12 digits; default: the store's)\n"     \
-    "snapshot=snap-…      serve this snapshot\n"                                     \
-    "image=ami-…          serve a device of this image\n"                            \
-    "device=/dev/xvda     the image's device (default: its root device)\n"             \
-    "cache=SIZE           chunk cache size (default 256M)\n"                           \
+#define blocksnap_config_help                                                         \
+    "store=DIR            the store (default: region=, $BLOCKSNAP_STORE,\n"           \
+    "                     $BLOCKSNAP_REGION, the profile's region; else the region\n" \
+    "                     local)\n"                                                   \
+    "region=NAME          the region's store (its store_path in the config file,\n"   \
+    "                     else $XDG_DATA_HOME/blocksnap/NAME)\n"                      \
+    "profile=NAME         the CLI's profile (its region and account; default:\n"      \
+    "                     $BLOCKSNAP_PROFILE, else default)\n"                        \
+    "account=ID           act as this account (12 digits; default: the profile's,\n"  \
+    "                     else the store's)\n"                                        \
+    "snapshot=snap-…      serve this snapshot\n"                                    \
+    "image=ami-…          serve a device of this image\n"                           \
+    "device=/dev/xvda     the image's device (default: its root device)\n"            \
+    "cache=SIZE           chunk cache size (default 256M)\n"                          \
     "volume=vol-…         serve this writable volume, read-write"
 
 static struct nbdkit_plugin plugin = {

@@ -185,4 +185,19 @@ store_state >"$T/state.before"
 nbdkit_serve s5 "snapshot=$snap" account=210987654321
 qemu-img compare -f raw -F raw "$NBD_URI" "$T/vol.img" || die "the shared snapshot differs"
 nbdkit_stop s5
+
+step "profile=: the CLI's profiles pick the account and the store, as the CLI does"
+account_profiles 123456789012 ops=210987654321
+"$BLOCKSNAP" configure set region.local.store_path "$STORE" >/dev/null
+nbdkit_serve s7 region=local profile=ops "snapshot=$snap"
+qemu-img compare -f raw -F raw "$NBD_URI" "$T/vol.img" || die "the snapshot shared with ops differs"
+nbdkit_stop s7
+nbdkit_refuses region=local profile=ops "image=$ami"
+stderr_contains InvalidAMIID.NotFound
+BLOCKSNAP_PROFILE=ops nbdkit_refuses region=local "image=$ami"
+stderr_contains InvalidAMIID.NotFound
+nbdkit_serve s8 region=local profile=ops "image=$ami" account=123456789012
+nbdkit_stop s8
+nbdkit_refuses region=local profile=nobody "snapshot=$snap"
+stderr_contains ProfileNotFound nobody
 assert_store_unchanged "$T/state.before"
