@@ -82,6 +82,13 @@ static const struct list_columns list_columns[] = {
       {"ReferencedStoredBytes", 0, false},
       {"ExclusiveStoredBytes", 0, false}},
      {NULL}},
+    {"VolumeUsages",
+     {{"VolumeId", 0, false},
+      {"Snapshots", 0, false},
+      {"LogicalBytes", 0, false},
+      {"StoredBytes", 0, false},
+      {"ExclusiveStoredBytes", 0, false}},
+     {NULL}},
 };
 
 /* The longest value of a KEY | VALUE row, in characters. */

@@ -301,6 +301,7 @@ int cmd_verify(struct cli *cli, const struct args *a);
 int cmd_gc(struct cli *cli, const struct args *a);
 int cmd_describe_store(struct cli *cli, const struct args *a);
 int cmd_describe_snapshot_usage(struct cli *cli, const struct args *a);
+int cmd_describe_volume_usage(struct cli *cli, const struct args *a);
 int cmd_create_store(struct cli *cli, const struct args *a);
 int cmd_register_image(struct cli *cli, const struct args *a);
 int cmd_create_image(struct cli *cli, const struct args *a);

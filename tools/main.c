@@ -98,6 +98,11 @@ static const struct opt describe_snapshots_options[] = {
     {NULL, 0, NULL, NULL, false},
 };
 
+static const struct opt describe_volume_usage_options[] = {
+    {"volume-ids", OPT_LIST, "ID", "the volumes to measure", true},
+    {NULL, 0, NULL, NULL, false},
+};
+
 static const struct opt describe_snapshot_usage_options[] = {
     {"snapshot-ids", OPT_LIST, "ID", "the snapshots to measure", true},
     {NULL, 0, NULL, NULL, false},
@@ -605,6 +610,20 @@ const struct verb verbs[] = {
      "snapshot reaches (a chunk named once, by a page another snapshot shares, is not "
      "among them).  ExclusiveStoredBytes is what delete-snapshot then gc give back.  Reads "
      "each snapshot's whole block map, which is why describe-snapshots does not print these.  "
+     "Text and table show byte counts as describe-store does.",
+     false},
+    {"describe-volume-usage", cmd_describe_volume_usage,
+     "what each volume's snapshots hold, and would free if all deleted", "--volume-ids ID ...",
+     describe_volume_usage_options, 0,
+     "Prints VolumeUsages, one per id: VolumeId, Snapshots (its completed snapshots), "
+     "LogicalBytes (the sum over them of each one's DataBytes: its non-zero chunks times the "
+     "chunk size), StoredBytes (the bytes in packs of the chunks and block-map pages they "
+     "name, each once however many of them name it), ReferencedChunks and ReferencedBytes "
+     "(those chunks and pages, and their uncompressed bytes), and ExclusiveChunks, "
+     "ExclusiveBytes and ExclusiveStoredBytes: what deleting all its snapshots would free "
+     "now, the chunks and pages no snapshot of another volume reaches.  "
+     "ExclusiveStoredBytes is what delete-snapshot of each, then gc, give back (a snapshot "
+     "an image uses must lose its image first).  Reads each snapshot's whole block map.  "
      "Text and table show byte counts as describe-store does.",
      false},
     {"describe-store", cmd_describe_store, "print the store's facts and sizes", "", NULL, 0,

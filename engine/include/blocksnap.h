@@ -358,6 +358,38 @@ BSNAP_API BSNAP_WUR int bsnap_snapshot_get_usage(bsnap_store *store, const char 
                                                  bsnap_snapshot_usage *ret_usage)
     BSNAP_NONNULL(1, 2, 3);
 
+/** What one volume's snapshots hold together, and what deleting them all
+ * would free (bsnap_volume_get_usage()): the per-volume figures of
+ * bsnap_snapshot_usage, over its completed snapshots. */
+typedef struct bsnap_volume_usage {
+    char volume_id[32];
+    uint64_t snapshots;         /**< its completed snapshots */
+    uint64_t logical_bytes;     /**< the sum over them of each one's non-zero data (DataBytes) */
+    uint64_t referenced_chunks; /**< distinct chunks and pages their trees name, each once */
+    uint64_t referenced_bytes;  /**< ... their uncompressed bytes */
+    uint64_t stored_bytes;      /**< ... their stored bytes: what the volume takes in packs */
+    uint64_t exclusive_chunks;  /**< chunks and pages deleting them all would free */
+    uint64_t exclusive_bytes;   /**< ... their uncompressed bytes */
+    uint64_t exclusive_stored_bytes; /**< ... their stored bytes: what gc then gives back */
+} bsnap_volume_usage;
+
+/** Fill @ret_usage for the caller's volume @volume_id: its completed
+ * snapshots' logical bytes (the sum of their non-zero data), the bytes
+ * their chunks and pages take stored (each distinct one once, however many
+ * of its snapshots name it), and what deleting all of them would free now:
+ * the chunks and pages no snapshot of another volume reaches, found by
+ * following delete's cascade from every one of its snapshots without
+ * changing anything (a snapshot an image uses cannot be deleted before
+ * the image is deregistered: the figure is what would free then).  Costs
+ * a read of every page of each snapshot's block map and a decode of every
+ * snapshot record, in one read transaction (writers go on).
+ * Errors: -EINVAL (InvalidVolumeID.Malformed), -ENOENT
+ * (InvalidVolume.NotFound, another account's too), -EIO (Store.Corrupt
+ * and read errors), -ENOMEM.  Any thread. */
+BSNAP_API BSNAP_WUR int bsnap_volume_get_usage(bsnap_store *store, const char *volume_id,
+                                               bsnap_volume_usage *ret_usage)
+    BSNAP_NONNULL(1, 2, 3);
+
 /* ------------------------------------------------------------------------
  * Small value types shared by several calls
  * ------------------------------------------------------------------------ */

@@ -1,5 +1,6 @@
-/* test-usage.c - usage.c: what a snapshot references and what deleting it
- * would free, against what delete and gc then actually free. */
+/* test-usage.c - usage.c: what a snapshot, and a volume's snapshots
+ * together, reference and what deleting them would free, against what
+ * delete and gc then actually free. */
 #include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -124,6 +125,62 @@ static void test_zero(void **state)
     free(vol);
 }
 
+/* A volume's figures: its snapshots' shared chunks once; what deleting
+ * them all frees leaves out the chunks of another volume's snapshot, and
+ * is what the deletes and gc then free. */
+static void test_volume(void **state)
+{
+    struct fixture *f = *state;
+    char *va = volume_create(f, "a.img", 40 * CS), *vb = volume_create(f, "b.img", 40 * CS);
+    char a1[BSNAP_ID_MAX], a2[BSNAP_ID_MAX], b1[BSNAP_ID_MAX];
+    bsnap_snapshot_info info;
+    bsnap_volume_usage u;
+    bsnap_snapshot_usage u1, u2;
+    char vol_a[BSNAP_ID_MAX];
+    uint64_t before;
+
+    volume_write(va, 0, 10 * CS, 1);
+    snap_path(f, va, a1);
+    chunk_write(va, CS, 20, 2); /* one chunk of a2's own */
+    snap_path(f, va, a2);
+    volume_write(vb, 0, 4 * CS, 1); /* b shares a's first four chunks */
+    snap_path(f, vb, b1);
+    assert_int_equal(bsnap_snapshot_get(f->s, a1, &info), 0);
+    snprintf(vol_a, sizeof vol_a, "%s", info.volume_id);
+    u1 = usage_of(f, a1);
+    u2 = usage_of(f, a2);
+
+    assert_int_equal(bsnap_volume_get_usage(f->s, vol_a, &u), 0);
+    assert_string_equal(u.volume_id, vol_a);
+    assert_int_equal(u.snapshots, 2);
+    assert_int_equal(u.logical_bytes, u1.data_bytes + u2.data_bytes);
+    assert_int_equal(u.logical_bytes, 21 * CS);
+    /* 11 chunks and two distinct leaves (a2's root page differs) */
+    assert_int_equal(u.referenced_chunks, 11 + 2);
+    assert_int_equal(u.referenced_bytes, 11 * CS + 2 * BM_PAGE_BYTES);
+    /* all but the four chunks b shares */
+    assert_int_equal(u.exclusive_chunks, 7 + 2);
+    assert_int_equal(u.exclusive_bytes, 7 * CS + 2 * BM_PAGE_BYTES);
+    assert_true(u.exclusive_stored_bytes < u.stored_bytes);
+    before = stored_now(f);
+    assert_int_equal(bsnap_snapshot_delete(f->s, a1), 0);
+    assert_int_equal(bsnap_snapshot_delete(f->s, a2), 0);
+    assert_int_equal(bsnap_gc(f->s, NULL, NULL), 0);
+    assert_int_equal(before - stored_now(f), u.exclusive_stored_bytes);
+    assert_int_equal(bsnap_volume_get_usage(f->s, vol_a, &u), 0);
+    assert_int_equal(u.snapshots, 0);
+    assert_int_equal(u.stored_bytes, 0);
+
+    assert_error(bsnap_volume_get_usage(f->s, "vol-x", &u), -EINVAL, "InvalidVolumeID.Malformed");
+    assert_string_equal(bsnap_last_error()->parameter, "VolumeId");
+    assert_error(bsnap_volume_get_usage(f->s, "vol-0123456789abcdef0", &u), -ENOENT,
+                 "InvalidVolume.NotFound");
+    assert_int_equal(bsnap_store_set_account(f->s, "111122223333"), 0);
+    assert_error(bsnap_volume_get_usage(f->s, vol_a, &u), -ENOENT, "InvalidVolume.NotFound");
+    free(va);
+    free(vb);
+}
+
 static void test_errors(void **state)
 {
     struct fixture *f = *state;
@@ -143,6 +200,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_unique, setup_4k, teardown_fixture),
         cmocka_unit_test_setup_teardown(test_shared, setup_4k, teardown_fixture),
         cmocka_unit_test_setup_teardown(test_zero, setup_4k, teardown_fixture),
+        cmocka_unit_test_setup_teardown(test_volume, setup_4k, teardown_fixture),
         cmocka_unit_test_setup_teardown(test_errors, setup_4k, teardown_fixture),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,0 +1,2 @@
+# The help of describe-volume-usage, as --help prints it.
+blocksnap describe-volume-usage --help
