@@ -91,6 +91,54 @@ static size_t map_bytes(size_t nwords)
     return MAP_HEADER + 2 * nwords * 8 + 8;
 }
 
+size_t cow_map_bytes(size_t nwords)
+{
+    return map_bytes(nwords);
+}
+
+void cow_map_encode(uint32_t cs, uint64_t size, uint64_t gen, uint32_t flags, const uint64_t *bits,
+                    size_t nwords, uint8_t *buf)
+{
+    size_t n = map_bytes(nwords);
+
+    memset(buf, 0, MAP_HEADER);
+    memcpy(buf, MAP_MAGIC, 8);
+    le32_put(buf + 8, MAP_VERSION);
+    le32_put(buf + 12, cs);
+    le64_put(buf + 16, size);
+    le64_put(buf + 24, gen);
+    le32_put(buf + 32, flags);
+    for (size_t i = 0; i < 2 * nwords; i++)
+        le64_put(buf + MAP_HEADER + 8 * i, __atomic_load_n(&bits[i], __ATOMIC_ACQUIRE));
+    le64_put(buf + n - 8, (uint64_t)XXH3_64bits(buf, n - 8));
+}
+
+int cow_map_decode(const uint8_t *b, size_t len, const char *name, uint32_t cs, uint64_t size,
+                   uint64_t *bits, size_t nwords, uint64_t *ret_gen, uint32_t *ret_flags)
+{
+    size_t n = map_bytes(nwords);
+
+    if (len != n || memcmp(b, MAP_MAGIC, 8) != 0 || le32_get(b + 8) != MAP_VERSION ||
+        le64_get(b + n - 8) != (uint64_t)XXH3_64bits(b, n - 8) || le32_get(b + 12) != cs ||
+        le64_get(b + 16) != size || le32_get(b + 36) != 0)
+        return bsnap_fail(-EIO, "Store.Corrupt",
+                          "volume map %s is damaged: its size, version or checksum does not match",
+                          name);
+    /* No bit past the last chunk: a map of another volume's shape. */
+    if ((DIV_ROUND_UP(size, cs) % 64) && nwords) {
+        uint64_t tail = ~0ull << (DIV_ROUND_UP(size, cs) % 64);
+        if ((le64_get(b + MAP_HEADER + 8 * (nwords - 1)) & tail) ||
+            (le64_get(b + MAP_HEADER + 8 * (2 * nwords - 1)) & tail))
+            return bsnap_fail(-EIO, "Store.Corrupt", "volume map %s names chunks past the end",
+                              name);
+    }
+    *ret_gen = le64_get(b + 24);
+    *ret_flags = le32_get(b + 32);
+    for (size_t i = 0; i < 2 * nwords; i++)
+        bits[i] = le64_get(b + MAP_HEADER + 8 * i);
+    return 0;
+}
+
 /* Write @bits (2 * @nwords words) as the map of a volume of @size bytes
  * in chunks of @cs: temporary file, fsync, rename, fsync of the directory.
  * A crash leaves the old map or the new one. */
@@ -107,22 +155,20 @@ static int map_write(const bsnap_store *s, const char *map_path, const char *dir
         tmp = NULL;
         return bsnap_fail(-ENOMEM, "InternalError", "out of memory");
     }
-    memset(buf, 0, MAP_HEADER);
-    memcpy(buf, MAP_MAGIC, 8);
-    le32_put(buf + 8, MAP_VERSION);
-    le32_put(buf + 12, cs);
-    le64_put(buf + 16, size);
-    le64_put(buf + 24, gen);
-    le32_put(buf + 32, flags);
-    for (size_t i = 0; i < 2 * nwords; i++)
-        le64_put(buf + MAP_HEADER + 8 * i, __atomic_load_n(&bits[i], __ATOMIC_ACQUIRE));
-    le64_put(buf + n - 8, (uint64_t)XXH3_64bits(buf, n - 8));
+    cow_map_encode(cs, size, gen, flags, bits, nwords, buf);
     fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
     if (fd < 0)
         return bsnap_fail(-errno, "Store.IOError", "volume map %s: %m", tmp);
     r = store_fchmod(s, fd);
-    if (r == 0)
-        r = full_write(fd, buf, n);
+    /* Sparse: pages of zeros (a new volume's whole map) are left as holes,
+     * so a map costs what was written, not the volume's size. */
+    if (r == 0 && ftruncate(fd, (off_t)n) < 0)
+        r = -errno;
+    for (size_t off = 0; r == 0 && off < n; off += IO_PAGE) {
+        size_t len = MIN((size_t)IO_PAGE, n - off);
+        if (off == 0 || off + len == n || !mem_is_zero(buf + off, len))
+            r = full_pwrite(fd, buf + off, len, (off_t)off);
+    }
     if (r == 0 && (fault_hit("cow-map-write") || fsync(fd) < 0))
         r = -(errno ? errno : EIO);
     close(fd);
@@ -143,24 +189,13 @@ static int map_read(bsnap_volume *v, uint32_t *ret_flags)
 {
     size_t n = map_bytes(v->nwords), len = 0;
     _cleanup_free_ char *buf = NULL;
-    const uint8_t *b;
     int r = file_read_all(v->map_path, n, &buf, &len);
 
     if (r < 0)
         return bsnap_fail(r == -EFBIG ? -EIO : r, "Store.Corrupt", "volume map %s: %s", v->map_path,
                           r == -EFBIG ? "longer than the volume needs" : strerror(-r));
-    b = (const uint8_t *)buf;
-    if (len != n || memcmp(b, MAP_MAGIC, 8) != 0 || le32_get(b + 8) != MAP_VERSION ||
-        le64_get(b + n - 8) != (uint64_t)XXH3_64bits(b, n - 8) || le32_get(b + 12) != v->cs ||
-        le64_get(b + 16) != v->size)
-        return bsnap_fail(-EIO, "Store.Corrupt",
-                          "volume map %s is damaged: its size, version or checksum does not match",
-                          v->map_path);
-    v->gen = le64_get(b + 24);
-    *ret_flags = le32_get(b + 32);
-    for (size_t i = 0; i < 2 * v->nwords; i++)
-        v->bits[i] = le64_get(b + MAP_HEADER + 8 * i);
-    return 0;
+    return cow_map_decode((const uint8_t *)buf, len, v->map_path, v->cs, v->size, v->bits,
+                          v->nwords, &v->gen, ret_flags);
 }
 
 /* ---- create ---- */

@@ -54,6 +54,17 @@ int cow_snapshot_begin(bsnap_volume *v, struct cow_snap *ret);
  * unlock.  The error of the persist when it fails (the snapshot stands: the
  * next one reads those chunks again). */
 int cow_snapshot_end(bsnap_volume *v, struct cow_snap *cs, bool ok);
+/* The map file's form (docs/format.md, "Writable volumes"), for cow.c and
+ * its fuzzer: the bytes of a map of 2 * @nwords bit words; encode into
+ * @buf (cow_map_bytes() long); decode checks everything (magic, version,
+ * checksum, the volume's chunk size and size, no bit past the last chunk)
+ * and fills @bits (2 * @nwords words).  Errors: -EIO (Store.Corrupt)
+ * naming @name. */
+size_t cow_map_bytes(size_t nwords);
+void cow_map_encode(uint32_t cs, uint64_t size, uint64_t gen, uint32_t flags, const uint64_t *bits,
+                    size_t nwords, uint8_t *buf);
+int cow_map_decode(const uint8_t *b, size_t len, const char *name, uint32_t cs, uint64_t size,
+                   uint64_t *bits, size_t nwords, uint64_t *ret_gen, uint32_t *ret_flags);
 const char *cow_id(const bsnap_volume *v);
 bsnap_store *cow_store(const bsnap_volume *v);
 

@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "catalog.h"
+#include "cow-files.h"
 #include "error.h"
 #include "image.h"
 #include "store.h"
@@ -200,6 +201,10 @@ static int load_snaps(bsnap_store *s, const char *volume_id, struct prune_snap *
             continue;
         r = ready == 1 ? image_snapshot_user(txn, rec->id, p->image)
                        : scan_user(images, nimages, rec->id, p->image);
+        /* a writable volume's base or last snapshot stays too ("used by
+         * vol-…"): delete-snapshot would refuse it */
+        if (r == 0)
+            r = cow_snapshot_user(txn, rec->id, p->image);
         if (r < 0)
             goto out;
         if (r == 0)

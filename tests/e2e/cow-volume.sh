@@ -16,6 +16,7 @@ fill_tree "$T/tree" 4
 truncate -s 96M "$T/disk.img"
 mkfs.ext4 -q -F -d "$T/tree" "$T/disk.img"
 base=$(snapshot_create "$T/disk.img")
+cp --sparse=always "$T/disk.img" "$T/disk0.img"
 
 step "create-volume without --path: a writable volume, at once"
 bs create-volume --snapshot-id "$base" --tags Key=role,Value=web >"$T/vol.json"
@@ -73,11 +74,24 @@ assert_store_unchanged "$T/state.before"
 [ ! -e "$T/x.img" ] || die "a refused create-volume wrote its path"
 assert_eq "$(find "$STORE/volumes" -name '*.data' | wc -l)" 2 "overlay files"
 
+step "prune keeps the snapshots a writable volume uses"
+dvol=$(bs describe-snapshots --snapshot-ids "$base" | json_get Snapshots.0.VolumeId)
+printf 'newer' | dd of="$T/disk.img" bs=1 seek=$((90 << 20)) conv=notrunc status=none
+newer=$(snapshot_create "$T/disk.img")
+bs prune-snapshots --volume-id "$dvol" --keep-last 1 >"$T/prune.json"
+python3 - "$T/prune.json" "$base" <<'EOF' || die "prune did not keep the base of a writable volume"
+import json, sys
+doc, base = json.load(open(sys.argv[1])), sys.argv[2]
+r = [x for x in doc["PruneSnapshotResults"] if x["SnapshotId"] == base][0]
+print(r)
+sys.exit(0 if r["Action"] == "keep" and any(k.startswith("used by vol-") for k in r["KeptBy"]) else 1)
+EOF
+
 step "verify and gc leave writable volumes alone"
 assert_verify_ok
 bs gc --quiet >/dev/null
 restore "$base" "$T/r0.img"
-assert_same_file "$T/disk.img" "$T/r0.img" "base after gc"
+assert_same_file "$T/disk0.img" "$T/r0.img" "base after gc"
 
 step "delete-volume: record and files go, the snapshots are free again"
 bs delete-volume --volume-id "$vol"
