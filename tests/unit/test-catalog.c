@@ -1077,6 +1077,53 @@ static void test_snapshot_ids(void **state)
     free_world(&w);
 }
 
+/* A dry run (bsnap_store_set_dry_run()): a change that passes its
+ * checks ends at its first write with DryRunOperation, one that fails
+ * them with its own error; nothing changes; reads work. */
+static void test_dry_run(void **state)
+{
+    struct fixture *f = *state;
+    struct world w;
+    bsnap_snapshot_info *infos = NULL;
+    bsnap_store_info before, after;
+    bsnap_tag t = {"k", "v"};
+    const char *res[1];
+    char id[BSNAP_ID_MAX];
+    size_t n = 0;
+
+    make_world(f, &w);
+    assert_int_equal(bsnap_store_get_info(f->s, &before), 0);
+    bsnap_store_set_dry_run(f->s, true);
+    res[0] = w.a1;
+    assert_error(bsnap_tags_create(f->s, res, 1, &t, 1), -ENOEXEC, "DryRunOperation");
+    assert_string_equal(bsnap_last_error()->message,
+                        "Request would have succeeded, but DryRun flag is set.");
+    assert_error(bsnap_snapshot_delete(f->s, w.a2), -ENOEXEC, "DryRunOperation");
+    chunk_write(w.va, CS, 5, 9);
+    {
+        bsnap_snapshot_options o = {.volume_path = w.va, .threads = 1};
+        assert_error(bsnap_snapshot_create(f->s, &o, id, NULL), -ENOEXEC, "DryRunOperation");
+    }
+    /* its own error when a check fails */
+    assert_error(bsnap_snapshot_delete(f->s, NOID), -ENOENT, "InvalidSnapshot.NotFound");
+    /* reads go on */
+    assert_int_equal(bsnap_snapshot_list(f->s, &infos, &n), 0);
+    assert_int_equal(n, 3);
+    free(infos);
+    assert_int_equal(bsnap_store_get_info(f->s, &after), 0);
+    assert_int_equal(after.snapshot_count, before.snapshot_count);
+    assert_int_equal(after.pack_count, before.pack_count);
+    assert_int_equal(after.chunk_count, before.chunk_count);
+    assert_int_equal(after.stored_bytes, before.stored_bytes);
+    assert_int_equal(after.pack_bytes, before.pack_bytes);
+    /* and acting again, it acts */
+    bsnap_store_set_dry_run(f->s, false);
+    assert_int_equal(bsnap_tags_create(f->s, res, 1, &t, 1), 0);
+    assert_int_equal(bsnap_snapshot_delete(f->s, w.a2), 0);
+    assert_verify_clean(f);
+    free_world(&w);
+}
+
 static void test_owners(void **state)
 {
     struct fixture *f = *state;
@@ -1153,6 +1200,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_tags, setup_4k, teardown_fixture),
         cmocka_unit_test_setup_teardown(test_owners, setup_4k, teardown_fixture),
         cmocka_unit_test_setup_teardown(test_snapshot_ids, setup_4k, teardown_fixture),
+        cmocka_unit_test_setup_teardown(test_dry_run, setup_4k, teardown_fixture),
         cmocka_unit_test_setup_teardown(test_delete, setup_4k, teardown_fixture),
         cmocka_unit_test_setup_teardown(test_restore_replaces_volume, setup_4k, teardown_fixture),
         cmocka_unit_test_setup_teardown(test_volume_delete, setup_4k, teardown_fixture),
