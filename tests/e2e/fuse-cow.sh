@@ -63,8 +63,8 @@ expect_fail VolumeInUse 1 bs delete-volume --volume-id "$vol"
 fusermount3 -u "$T/fs"
 wait "$f2pid" || die "fuse2fs exited with an error: $(cat "$T/fuse2fs.log")"
 # The kernel sends the release after the close returns.
-vol_available() { [ "$(bs describe-volumes --volume-ids "$vol" | json_get Volumes.0.State)" = available ]; }
-wait_until 10 vol_available
+vol_available() { [ "$(bs describe-volumes --volume-ids "$1" | json_get Volumes.0.State)" = available ]; }
+wait_until 10 vol_available "$vol"
 
 step "a snapshot of the volume reads what was written, and holds the files"
 bs create-snapshot --volume-id "$vol" >"$T/s1.json" 2>"$T/s1.err"
@@ -139,7 +139,9 @@ for i in range(1024):
 sys.exit(1 if bad else 0)
 EOF
 info "every fsync'ed chunk is there, every other reads as the base or the write"
-# a snapshot after the crash holds exactly what the volume reads
+# a snapshot after the crash holds exactly what the volume reads (once the
+# mount has released the file the check read)
+wait_until 10 vol_available "$vol2"
 s2=$(bs create-snapshot --volume-id "$vol2" --quiet | json_get SnapshotId)
 restore "$s2" "$T/r2.img"
 cmp "$img2" "$T/r2.img" || die "the snapshot after the crash differs from the volume"
