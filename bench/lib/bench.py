@@ -25,6 +25,7 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 
+import backupvm  # noqa: E402
 import catalog  # noqa: E402
 import encrypt  # noqa: E402
 import nbd  # noqa: E402
@@ -37,10 +38,11 @@ import workload as W  # noqa: E402
 
 SCENARIOS = ["full", "rescan", "change1", "change10", "addel", "cbt", "bytes", "restore",
              "fuse-seq", "fuse-rand", "rss", "chain", "sparse", "machine", "scale", "align",
-             "chunksize", "copy", "catalog", "encrypt", "prune", "nbd", "nbdkit", "cow"]
+             "chunksize", "copy", "catalog", "encrypt", "prune", "nbd", "nbdkit", "cow",
+             "backupvm"]
 # Scenarios that run only when asked for, and alone (catalog.py, encrypt.py,
-# prune.py, nbd.py, nbdkit.py, cow.py).
-ALONE = {"catalog", "encrypt", "prune", "nbd", "nbdkit", "cow"}
+# prune.py, nbd.py, nbdkit.py, cow.py, backupvm.py).
+ALONE = {"catalog", "encrypt", "prune", "nbd", "nbdkit", "cow", "backupvm"}
 # Scenarios that are figures of others.
 DERIVED = {"bytes": ["full", "change1", "cbt"], "rss": ["full", "restore", "sparse"]}
 
@@ -1344,6 +1346,38 @@ def nbd_main(a):
     return 0
 
 
+def backupvm_main(a):
+    """--scenario backupvm (backupvm.py): backup-vm of a running QEMU, full
+    and then incremental after a 1 % change; the table on stdout and, with
+    --results, a JSON and a Markdown file there."""
+    if not a.blocksnap:
+        log("backupvm: needs --blocksnap")
+        return 1
+    facts = machine_facts(a)
+    try:
+        res = backupvm.run(a.blocksnap, a.work, a.size, a.seed, a.reps, log)
+    except T.Skip as e:
+        log("backupvm: SKIPPED: %s" % e)
+        return 77
+    except (T.Failed, subprocess.CalledProcessError) as e:
+        log("backupvm: FAILED: %s" % e)
+        return 1
+    md = "backup-vm scenario: a %d MiB ext4 image (%d MiB allocated) as a running QEMU's qcow2 " \
+         "disk, %d run(s) each, median; load average at the end %.2f %.2f %.2f.\n\n%s\n" % (
+             res["image_mib"], res["allocated_mib"], a.reps, res["loadavg"][0],
+             res["loadavg"][1], res["loadavg"][2], backupvm.table(res))
+    print(md)
+    if a.results:
+        os.makedirs(a.results, exist_ok=True)
+        stem = "%s-%s-backupvm" % (datetime.datetime.utcnow().strftime("%Y%m%d"), facts["host"])
+        with open(os.path.join(a.results, stem + ".json"), "w") as f:
+            json.dump({"facts": facts, "results": res}, f, indent=1)
+        with open(os.path.join(a.results, stem + ".md"), "w") as f:
+            f.write(md)
+        log("results: %s.json, %s.md in %s" % (stem, stem, a.results))
+    return 0
+
+
 def nbdkit_main(a):
     """--scenario nbdkit (nbdkit.py): a snapshot served by the blocksnap
     nbdkit plugin beside the same image served by nbdkit's file plugin:
@@ -1540,6 +1574,12 @@ def main(argv=None):
     if a.scenarios == ["encrypt"]:
         try:
             return encrypt_main(a)
+        finally:
+            if not a.keep:
+                shutil.rmtree(a.work, ignore_errors=True)
+    if a.scenarios == ["backupvm"]:
+        try:
+            return backupvm_main(a)
         finally:
             if not a.keep:
                 shutil.rmtree(a.work, ignore_errors=True)
