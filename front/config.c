@@ -446,6 +446,100 @@ int bsf_settings_resolve(const bsf_settings_input *in, bsf_settings *ret)
     return 0;
 }
 
+/* ---- the files themselves ---- */
+
+#define CONFIG_FILE_MAX (1u << 20)
+
+char *bsf_expand_home(const char *p)
+{
+    const char *home = getenv("HOME");
+    char *out;
+
+    if (strncmp(p, "~/", 2) == 0 && home && *home)
+        return asprintf(&out, "%s/%s", home, p + 2) < 0 ? NULL : out;
+    return strdup(p);
+}
+
+char *bsf_settings_path(const char *env, const char *name)
+{
+    const char *e = getenv(env), *xdg = getenv("XDG_CONFIG_HOME"), *home = getenv("HOME");
+    char *p = NULL;
+
+    if (e && *e)
+        return bsf_expand_home(e);
+    if (xdg && *xdg && xdg[0] == '/') {
+        if (asprintf(&p, "%s/blocksnap/%s", xdg, name) < 0)
+            p = NULL;
+    } else if (home && *home) {
+        if (asprintf(&p, "%s/.config/blocksnap/%s", home, name) < 0)
+            p = NULL;
+    }
+    return p;
+}
+
+int bsf_settings_read(const char *path, bsf_ini **ret)
+{
+    FILE *f;
+    char *buf;
+    size_t n;
+    int r;
+
+    front_error_clear();
+    *ret = NULL;
+    if (!(f = fopen(path, "re"))) {
+        if (errno == ENOENT)
+            return 0;
+        r = -errno;
+        return front_fail(r, "ConfigError", "%s: %s", path, strerror(-r));
+    }
+    if (!(buf = malloc(CONFIG_FILE_MAX + 1))) {
+        fclose(f);
+        return front_fail(-ENOMEM, "InternalError", "out of memory");
+    }
+    /* Read to EOF: the file may be a pipe.  io-ok: a small text file read
+     * once through stdio, never a volume. */
+    n = fread(buf, 1, CONFIG_FILE_MAX + 1, f);
+    if (ferror(f) || n > CONFIG_FILE_MAX) {
+        r = front_fail(-EIO, "ConfigError", "%s: %s", path,
+                       ferror(f) ? "cannot be read" : "larger than 1 MiB");
+        fclose(f);
+        free(buf);
+        return r;
+    }
+    fclose(f);
+    r = bsf_ini_parse(buf, n, ret);
+    free(buf);
+    if (r < 0 && r != -ENOMEM) {
+        /* the parser's error, with the file named: copies, as front_fail()
+         * writes the record they are in */
+        const bsnap_error *e = bsf_last_error();
+        char msg[1024], code[128];
+        snprintf(msg, sizeof msg, "%s", e->message);
+        snprintf(code, sizeof code, "%s", e->code);
+        return front_fail(r, code, "%s: %s", path, msg);
+    }
+    return r;
+}
+
+int bsf_region_store_path(const bsf_ini *config, const char *region, char **ret_path)
+{
+    char sec[300];
+    const char *p;
+
+    front_error_clear();
+    *ret_path = NULL;
+    snprintf(sec, sizeof sec, "region %.255s", region);
+    if (!(p = bsf_ini_get(config, sec, "store_path")))
+        return 0;
+    if (p[0] != '/' && strncmp(p, "~/", 2) != 0)
+        return front_fail(-EINVAL, "InvalidParameterValue",
+                          "[region %s] store_path '%s' is neither absolute nor under ~/", region,
+                          p);
+    if (!(*ret_path = bsf_expand_home(p)))
+        return front_fail(-ENOMEM, "InternalError", "out of memory");
+    return 1;
+}
+
 int bsf_account_for_access_key(const bsf_ini *credentials, const char *access_key,
                                const char **ret_account)
 {

@@ -20,8 +20,6 @@
 
 #include "cmd.h"
 
-#define CONFIG_FILE_MAX (1u << 20)
-
 /* The keys that go to the credentials file, as the aws CLI's. */
 static bool credentials_key(const char *key)
 {
@@ -29,78 +27,15 @@ static bool credentials_key(const char *key)
            strcmp(key, "aws_session_token") == 0 || strcmp(key, "blocksnap_account_id") == 0;
 }
 
-/* "~/x" with $HOME, anything else as it is; malloc'd. */
-static char *expand_home(const char *p)
-{
-    const char *home = getenv("HOME");
-    char *out;
-
-    if (strncmp(p, "~/", 2) == 0 && home && *home)
-        return asprintf(&out, "%s/%s", home, p + 2) < 0 ? NULL : out;
-    return strdup(p);
-}
-
-/* The path of the config (@env BLOCKSNAP_CONFIG_FILE, @name "config") or
- * credentials file; malloc'd, NULL when out of memory or with neither
- * $XDG_CONFIG_HOME nor $HOME. */
-static char *settings_path(const char *env, const char *name)
-{
-    const char *e = getenv(env), *xdg = getenv("XDG_CONFIG_HOME"), *home = getenv("HOME");
-    char *p = NULL;
-
-    if (e && *e)
-        return expand_home(e);
-    if (xdg && *xdg && xdg[0] == '/') {
-        if (asprintf(&p, "%s/blocksnap/%s", xdg, name) < 0)
-            p = NULL;
-    } else if (home && *home) {
-        if (asprintf(&p, "%s/.config/blocksnap/%s", home, name) < 0)
-            p = NULL;
-    }
-    return p;
-}
-
 /* Read and parse @path into *@ret (NULL when there is no such file).
  * EXIT_OK or EXIT_FAILED after printing why, naming the file. */
 static int settings_read(const char *path, bsf_ini **ret)
 {
-    FILE *f;
-    char *buf;
-    size_t n;
-    int r;
+    int r = bsf_settings_read(path, ret);
 
-    *ret = NULL;
-    if (!(f = fopen(path, "re"))) {
-        if (errno == ENOENT)
-            return EXIT_OK;
-        output_line("blocksnap: error: %s: %s (ConfigError)", path, strerror(errno));
-        return EXIT_FAILED;
-    }
-    if (!(buf = malloc(CONFIG_FILE_MAX + 1))) {
-        fclose(f);
+    if (r == -ENOMEM)
         return output_error_nomem();
-    }
-    /* Read to EOF: the file may be a pipe.  io-ok: a small text file read
-     * once through stdio, never a volume. */
-    n = fread(buf, 1, CONFIG_FILE_MAX + 1, f);
-    if (ferror(f) || n > CONFIG_FILE_MAX) {
-        output_line("blocksnap: error: %s: %s (ConfigError)", path,
-                    ferror(f) ? "cannot be read" : "larger than 1 MiB");
-        fclose(f);
-        free(buf);
-        return EXIT_FAILED;
-    }
-    fclose(f);
-    r = bsf_ini_parse(buf, n, ret);
-    free(buf);
-    if (r < 0) {
-        const bsnap_error *e = bsf_last_error();
-        if (r == -ENOMEM)
-            return output_error_nomem();
-        output_line("blocksnap: error: %s: %s (%s)", path, e->message, e->code);
-        return EXIT_FAILED;
-    }
-    return EXIT_OK;
+    return r < 0 ? output_error(bsf_last_error()) : EXIT_OK;
 }
 
 /* Both files, parsed (either may be NULL: no file). */
@@ -121,8 +56,8 @@ static int settings_files_read(struct settings_files *f)
 {
     int r;
 
-    f->config_path = settings_path("BLOCKSNAP_CONFIG_FILE", "config");
-    f->credentials_path = settings_path("BLOCKSNAP_SHARED_CREDENTIALS_FILE", "credentials");
+    f->config_path = bsf_settings_path("BLOCKSNAP_CONFIG_FILE", "config");
+    f->credentials_path = bsf_settings_path("BLOCKSNAP_SHARED_CREDENTIALS_FILE", "credentials");
     if (!f->config_path || !f->credentials_path) {
         fprintf(stderr, "blocksnap: error: no config directory: set $HOME or $XDG_CONFIG_HOME "
                         "(ConfigError)\n");
@@ -162,7 +97,7 @@ int cli_settings_load(struct cli *cli)
         goto out;
     /* Copies: the files' text goes with them. */
     if ((s.region && !(cli->region_buf = strdup(s.region))) ||
-        (s.store_dir && !(cli->store_buf = expand_home(s.store_dir))) ||
+        (s.store_dir && !(cli->store_buf = bsf_expand_home(s.store_dir))) ||
         (s.account && !(cli->account = strdup(s.account))) ||
         (!cli->output && s.output && !(cli->output_buf = strdup(s.output)))) {
         r = output_error_nomem();
@@ -191,22 +126,13 @@ out:
 
 int cli_region_path(const struct cli *cli, const char *region, char **ret_path)
 {
-    char sec[300];
-    const char *p;
+    int r = bsf_region_store_path(cli->config, region, ret_path);
 
-    snprintf(sec, sizeof sec, "region %.255s", region);
-    if ((p = bsf_ini_get(cli->config, sec, "store_path"))) {
-        if (p[0] != '/' && strncmp(p, "~/", 2) != 0) {
-            output_line("blocksnap: error: [region %s] store_path '%s' is neither absolute nor "
-                        "under ~/ (InvalidParameterValue)",
-                        region, p);
-            return EXIT_FAILED;
-        }
-        if (!(*ret_path = expand_home(p)))
-            return output_error_nomem();
-        return EXIT_OK;
-    }
-    if (bsnap_store_resolve(NULL, region, ret_path) < 0)
+    if (r == -ENOMEM)
+        return output_error_nomem();
+    if (r < 0)
+        return output_error(bsf_last_error());
+    if (r == 0 && bsnap_store_resolve(NULL, region, ret_path) < 0)
         return output_engine_error();
     return EXIT_OK;
 }
@@ -462,7 +388,7 @@ static int configure_list(struct cli *cli, const struct settings_files *f)
     list_row("account", s.account ? s.account : "<the store's>", s.account_source);
     list_row("region", s.region ? s.region : "<local>", s.region_source);
     if (s.store_dir)
-        store = expand_home(s.store_dir);
+        store = bsf_expand_home(s.store_dir);
     else if (bsnap_store_resolve(NULL, s.region, &store) < 0)
         return output_engine_error();
     list_row("store", store ? store : "<out of memory>", s.store_dir ? s.store_source : "default");

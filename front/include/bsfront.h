@@ -369,6 +369,29 @@ typedef struct bsf_settings {
  * absolute nor under "~/", a blocksnap_account_id that is not 12 digits. */
 int bsf_settings_resolve(const bsf_settings_input *in, bsf_settings *ret) BSNAP_NONNULL(1, 2);
 
+/** "~/x" with $HOME, anything else as it is.  Returns a malloc'd copy, or
+ * NULL when out of memory. */
+char *bsf_expand_home(const char *p) BSNAP_NONNULL(1);
+/** The path of the config file (@env "BLOCKSNAP_CONFIG_FILE", @name
+ * "config") or the credentials file (@env
+ * "BLOCKSNAP_SHARED_CREDENTIALS_FILE", @name "credentials"): $@env, else
+ * $XDG_CONFIG_HOME/blocksnap/@name, else ~/.config/blocksnap/@name.
+ * Returns a malloc'd path, or NULL when out of memory or with neither
+ * $XDG_CONFIG_HOME nor $HOME. */
+char *bsf_settings_path(const char *env, const char *name) BSNAP_NONNULL(1, 2);
+/** Read @path (to its end: it may be a pipe) and parse it into *@ret, NULL
+ * when there is no such file.  Errors, each naming the file: -EIO or the
+ * open's (ConfigError: unreadable, larger than 1 MiB), bsf_ini_parse()'s,
+ * -ENOMEM. */
+int bsf_settings_read(const char *path, bsf_ini **ret) BSNAP_NONNULL(1, 2);
+/** The store directory of region @region when the config file names one
+ * ([region NAME] store_path, "~/" expanded): 1 and *@ret_path malloc'd;
+ * 0 and NULL when it names none (the engine's default place then).
+ * Errors: -EINVAL (InvalidParameterValue) for a path neither absolute nor
+ * under "~/"; -ENOMEM. */
+int bsf_region_store_path(const bsf_ini *config, const char *region, char **ret_path)
+    BSNAP_NONNULL(2, 3);
+
 /** The account of access key @access_key: the blocksnap_account_id of the
  * credentials section whose aws_access_key_id it is (what the API server
  * needs for a request's key).  @ret_account out: borrowed from
