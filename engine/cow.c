@@ -571,6 +571,8 @@ static int raw_pread(int fd, void *buf, size_t n, uint64_t off)
     uint8_t *p = buf;
 
     while (n) {
+        /* io-ok: into the caller's buffer (a FUSE or NBD request's), whose
+         * place in memory is not ours to choose */
         ssize_t k = pread(fd, p, n, (off_t)off);
         if (k < 0 && errno == EINTR)
             continue;

@@ -103,6 +103,7 @@ static int read_line(struct qmp *q, int64_t deadline, json_t **ret)
             return fail(q, "QmpConnectionLost", "poll on the QMP socket: %s", strerror(errno));
         if (r == 0)
             continue;
+        /* io-ok: JSON lines from a socket, not a volume */
         ssize_t got = read(q->fd, q->buf + q->len, q->cap - q->len);
         if (got < 0 && errno == EINTR)
             continue;
