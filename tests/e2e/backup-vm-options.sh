@@ -114,3 +114,25 @@ bs backup-vm --qmp "$VM_QMP" --freeze --disks drive1 >"$T/b4.json" 2>"$T/b4.err"
 grep -q "not freezing" "$T/b4.err" || die "the skipped freeze was not said"
 assert_eq "$(json_get Snapshots.# "$T/b4.json")" 1 "--disks drive1"
 vm_stop
+
+step "a machine with devices: its writable disk, not a read-only one nor an empty CD-ROM"
+# a PC, stopped before its firmware runs (-S): the block layer works
+qemu-img convert -q -f raw -O qcow2 "$T/expect1.raw" "$T/ro.qcow2"
+rm -f "$T/pc.qmp"
+qemu-system-x86_64 -nodefaults -display none -machine pc -accel tcg -S \
+    -qmp "unix:$T/pc.qmp,server=on,wait=off" \
+    -blockdev "driver=file,filename=$T/d0.qcow2,node-name=f0" \
+    -blockdev driver=qcow2,file=f0,node-name=drive0 -device virtio-blk-pci,drive=drive0 \
+    -blockdev "driver=file,filename=$T/ro.qcow2,node-name=f1,read-only=on" \
+    -blockdev driver=qcow2,file=f1,node-name=rodisk,read-only=on \
+    -device virtio-blk-pci,drive=rodisk -device ide-cd,bus=ide.1 </dev/null >"$T/pc.log" 2>&1 &
+pc=$!
+on_cleanup_pid "$pc"
+wait_until 10 test -S "$T/pc.qmp"
+bs backup-vm --qmp "$T/pc.qmp" >"$T/b5.json"
+assert_eq "$(json_get Snapshots.# "$T/b5.json")" 1 "disks of the PC"
+assert_eq "$(json_get Snapshots.0.NodeName "$T/b5.json")" drive0 "the PC's disk"
+restore "$(json_get Snapshots.0.SnapshotId "$T/b5.json")" "$T/restored.raw"
+assert_same_file "$T/expect0.raw" "$T/restored.raw" "restore of the PC's disk"
+kill "$pc"
+wait "$pc" 2>/dev/null || true
