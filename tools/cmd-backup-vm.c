@@ -418,13 +418,18 @@ static int tear_down(struct run *w)
 {
     int r = EXIT_OK;
 
-#define TRY(call)                                                           \
-    do {                                                                    \
-        if ((call) < 0) {                                                   \
-            output_line("blocksnap: error: clean-up: %s", qmp_error(w->q)); \
-            r = EXIT_FAILED;                                                \
-        }                                                                   \
+    /* a connection gone is said once: nothing more can be undone in QEMU */
+#define TRY(call)                                                               \
+    do {                                                                        \
+        bool was_gone = qmp_gone(w->q);                                         \
+        if ((call) < 0) {                                                       \
+            if (!was_gone)                                                      \
+                output_line("blocksnap: error: clean-up: %s", qmp_error(w->q)); \
+            r = EXIT_FAILED;                                                    \
+        }                                                                       \
     } while (0)
+    if (qmp_gone(w->q))
+        output_line("blocksnap: error: QEMU's QMP connection is gone: nothing to undo in it");
     for (size_t i = 0; i < w->n; i++) {
         struct disk *d = &w->d[i];
         if (d->exported) {
@@ -453,6 +458,9 @@ static int tear_down(struct run *w)
         if (d->overlay[0] && unlink(d->overlay) < 0 && errno != ENOENT)
             output_line("blocksnap: warning: cannot remove %s: %s", d->overlay, strerror(errno));
     }
+    /* QEMU removes its socket at nbd-server-stop; not when it went away */
+    if (w->sock[0] && unlink(w->sock) < 0 && errno != ENOENT)
+        output_line("blocksnap: warning: cannot remove %s: %s", w->sock, strerror(errno));
 #undef TRY
     return r;
 }
@@ -703,6 +711,8 @@ thaw:
     for (size_t i = 0; i < w->n; i++) {
         struct disk *d = &w->d[i];
         const char *drop = ok ? d->prev : d->added ? d->next : "";
+        if (qmp_gone(w->q))
+            break;
         if (drop[0] && qmp_executef(w->q, "block-dirty-bitmap-remove", NULL, "{s:s, s:s}", "node",
                                     d->node, "name", drop) < 0) {
             output_line("blocksnap: error: clean-up: %s", qmp_error(w->q));

@@ -23,6 +23,7 @@ struct qmp {
     char *buf; /* bytes read and not yet parsed */
     size_t len, cap;
     json_t *events; /* array of the events seen, oldest first */
+    bool gone;      /* the connection broke: nothing more is sent */
     char code[64];
     char err[2048];
 };
@@ -40,6 +41,8 @@ static int fail(struct qmp *q, const char *code, const char *fmt, ...)
     if (n < 0)
         q->err[0] = '\0';
     snprintf(q->code, sizeof q->code, "%s", code);
+    if (strcmp(code, "QmpConnectionLost") == 0)
+        q->gone = true;
     n = (int)strlen(q->err);
     snprintf(q->err + n, sizeof q->err - (size_t)n, " (%s)", code);
     return -1;
@@ -52,6 +55,11 @@ const char *qmp_error(const struct qmp *q)
 const char *qmp_error_code(const struct qmp *q)
 {
     return q->code;
+}
+
+bool qmp_gone(const struct qmp *q)
+{
+    return q->gone;
 }
 
 static int64_t now_ms(void)
@@ -146,6 +154,10 @@ int qmp_execute(struct qmp *q, const char *cmd, const json_t *args, json_t **ret
     unsigned long id = ++q->next_id;
     int64_t deadline = now_ms() + q->timeout_ms;
 
+    if (q->gone) {
+        json_decref(msg);
+        return -1; /* the error that ended the connection stays */
+    }
     if (!msg)
         return fail(q, "InternalError", "out of memory");
     if (args)

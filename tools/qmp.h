@@ -41,6 +41,10 @@ int qmp_executef(struct qmp *q, const char *cmd, json_t **ret, const char *fmt, 
  * count.  0 when it came, -1 (QmpTimeout) when not. */
 int qmp_wait_event(struct qmp *q, const char *event, const char *id, int timeout_ms);
 
+/* Whether the connection is gone (QEMU closed it, or it broke): every
+ * later command fails at once with the same error. */
+bool qmp_gone(const struct qmp *q);
+
 /* The last failure: "MESSAGE (CODE)"; the code alone in qmp_error_code(). */
 const char *qmp_error(const struct qmp *q);
 const char *qmp_error_code(const struct qmp *q);

@@ -136,3 +136,24 @@ restore "$(json_get Snapshots.0.SnapshotId "$T/b5.json")" "$T/restored.raw"
 assert_same_file "$T/expect0.raw" "$T/restored.raw" "restore of the PC's disk"
 kill "$pc"
 wait "$pc" 2>/dev/null || true
+
+if has_faults; then
+    step "QEMU killed during a backup: a clear error, the store as before, no file left"
+    vm_start "$VM_QMP" 11111111-2222-3333-4444-555555555555 "$T/d0.qcow2" "$T/d1.qcow2"
+    store_state >"$T/state.before"
+    mkdir "$T/tmp"
+    rc=0
+    TMPDIR=$T/tmp BLOCKSNAP_TEST_VM_PAUSE=$T/pause bs backup-vm --qmp "$VM_QMP" \
+        >"$T/b6.json" 2>"$T/b6.err" &
+    bpid=$!
+    wait_until 60 test -e "$T/pause.ready"
+    kill -KILL "$VM_PID"
+    wait "$VM_PID" 2>/dev/null || true
+    touch "$T/pause.go"
+    wait "$bpid" || rc=$?
+    sed 's/^/   | /' "$T/b6.err"
+    assert_eq "$rc" 1 "backup-vm's exit after QEMU was killed"
+    grep -q "^blocksnap: error: " "$T/b6.err" || die "no error line"
+    assert_store_unchanged "$T/state.before"
+    assert_eq "$(find "$T/tmp" -mindepth 1 | wc -l)" 0 "files left in TMPDIR"
+fi
