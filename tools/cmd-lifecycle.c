@@ -44,16 +44,6 @@ const struct opt run_policies_options[] = {
     {NULL, 0, NULL, NULL, false},
 };
 
-/* Print @doc (taking it) when the call @r succeeded. */
-static int answer(const struct cli *cli, int r, json_t *doc)
-{
-    if (r < 0)
-        return output_engine_error();
-    r = output_doc(cli, doc);
-    json_decref(doc);
-    return r;
-}
-
 /* The options create and update share; @ret_buf holds a file:// text. */
 static int policy_options(const struct args *a, bsnap_lifecycle_policy_options *o, char **ret_buf)
 {
@@ -76,7 +66,7 @@ int cmd_create_lifecycle_policy(struct cli *cli, const struct args *a)
                                   "--description, --state and --policy-details are required");
     if ((r = policy_options(a, &o, &buf)) == EXIT_OK && (r = cli_open_store(cli)) == EXIT_OK) {
         r = bsnap_lifecycle_policy_create(cli->store, &o, &doc);
-        r = answer(cli, r, doc);
+        r = output_answer(cli, r, doc);
     }
     free(buf);
     return r;
@@ -91,7 +81,7 @@ int cmd_update_lifecycle_policy(struct cli *cli, const struct args *a)
 
     if ((r = policy_options(a, &o, &buf)) == EXIT_OK && (r = cli_open_store(cli)) == EXIT_OK) {
         r = bsnap_lifecycle_policy_update(cli->store, arg_value(a, "policy-id"), &o, &doc);
-        r = answer(cli, r, doc);
+        r = output_answer(cli, r, doc);
     }
     free(buf);
     return r;
@@ -99,24 +89,12 @@ int cmd_update_lifecycle_policy(struct cli *cli, const struct args *a)
 
 int cmd_delete_lifecycle_policy(struct cli *cli, const struct args *a)
 {
-    json_t *doc = NULL;
-    int r;
-
-    if ((r = cli_open_store(cli)) != EXIT_OK)
-        return r;
-    r = bsnap_lifecycle_policy_delete(cli->store, arg_value(a, "policy-id"), &doc);
-    return answer(cli, r, doc);
+    return cli_id_call(cli, a, "policy-id", bsnap_lifecycle_policy_delete);
 }
 
 int cmd_get_lifecycle_policy(struct cli *cli, const struct args *a)
 {
-    json_t *doc = NULL;
-    int r;
-
-    if ((r = cli_open_store(cli)) != EXIT_OK)
-        return r;
-    r = bsnap_lifecycle_policy_get(cli->store, arg_value(a, "policy-id"), &doc);
-    return answer(cli, r, doc);
+    return cli_id_call(cli, a, "policy-id", bsnap_lifecycle_policy_get);
 }
 
 int cmd_get_lifecycle_policies(struct cli *cli, const struct args *a)
@@ -133,7 +111,7 @@ int cmd_get_lifecycle_policies(struct cli *cli, const struct args *a)
     if ((r = cli_open_store(cli)) != EXIT_OK)
         return r;
     r = bsnap_lifecycle_policies_get(cli->store, &f, &doc);
-    return answer(cli, r, doc);
+    return output_answer(cli, r, doc);
 }
 
 bool cli_time_value(const char *text, int64_t *ret_ms)

@@ -45,15 +45,6 @@ const struct opt restore_bin_options[] = {
     {NULL, 0, NULL, NULL, false},
 };
 
-static int answer(const struct cli *cli, int r, json_t *doc)
-{
-    if (r < 0)
-        return output_engine_error();
-    r = output_doc(cli, doc);
-    json_decref(doc);
-    return r;
-}
-
 /* The value of NAME in "A=x,NAME=y" (borrowed into @buf), or NULL. */
 static const char *field(const char *text, const char *name, char *buf, size_t cap)
 {
@@ -186,7 +177,7 @@ int cmd_create_rule(struct cli *cli, const struct args *a)
     if ((r = rule_options(cli, a, &o, unit, &bufs)) == EXIT_OK &&
         (r = cli_open_store(cli)) == EXIT_OK) {
         r = bsnap_rbin_rule_create(cli->store, &o, &doc);
-        r = answer(cli, r, doc);
+        r = output_answer(cli, r, doc);
     }
     free((void *)o.resource_tags);
     free(bufs);
@@ -203,7 +194,7 @@ int cmd_update_rule(struct cli *cli, const struct args *a)
     if ((r = rule_options(cli, a, &o, unit, &bufs)) == EXIT_OK &&
         (r = cli_open_store(cli)) == EXIT_OK) {
         r = bsnap_rbin_rule_update(cli->store, arg_value(a, "identifier"), &o, &doc);
-        r = answer(cli, r, doc);
+        r = output_answer(cli, r, doc);
     }
     free((void *)o.resource_tags);
     free(bufs);
@@ -212,24 +203,12 @@ int cmd_update_rule(struct cli *cli, const struct args *a)
 
 int cmd_get_rule(struct cli *cli, const struct args *a)
 {
-    json_t *doc = NULL;
-    int r;
-
-    if ((r = cli_open_store(cli)) != EXIT_OK)
-        return r;
-    r = bsnap_rbin_rule_get(cli->store, arg_value(a, "identifier"), &doc);
-    return answer(cli, r, doc);
+    return cli_id_call(cli, a, "identifier", bsnap_rbin_rule_get);
 }
 
 int cmd_delete_rule(struct cli *cli, const struct args *a)
 {
-    json_t *doc = NULL;
-    int r;
-
-    if ((r = cli_open_store(cli)) != EXIT_OK)
-        return r;
-    r = bsnap_rbin_rule_delete(cli->store, arg_value(a, "identifier"), &doc);
-    return answer(cli, r, doc);
+    return cli_id_call(cli, a, "identifier", bsnap_rbin_rule_delete);
 }
 
 int cmd_list_rules(struct cli *cli, const struct args *a)
@@ -243,7 +222,7 @@ int cmd_list_rules(struct cli *cli, const struct args *a)
     if ((r = parse_tags(cli, a, &tags, &n, &bufs)) == EXIT_OK &&
         (r = cli_open_store(cli)) == EXIT_OK) {
         r = bsnap_rbin_rules_list(cli->store, arg_value(a, "resource-type"), tags, n, &doc);
-        r = answer(cli, r, doc);
+        r = output_answer(cli, r, doc);
     }
     free(tags);
     free(bufs);
@@ -260,16 +239,10 @@ int cmd_list_snapshots_in_recycle_bin(struct cli *cli, const struct args *a)
     if ((r = cli_open_store(cli)) != EXIT_OK)
         return r;
     r = bsnap_rbin_snapshots_list(cli->store, ids, n, &doc);
-    return answer(cli, r, doc);
+    return output_answer(cli, r, doc);
 }
 
 int cmd_restore_snapshot_from_recycle_bin(struct cli *cli, const struct args *a)
 {
-    json_t *doc = NULL;
-    int r;
-
-    if ((r = cli_open_store(cli)) != EXIT_OK)
-        return r;
-    r = bsnap_rbin_snapshot_restore(cli->store, arg_value(a, "snapshot-id"), &doc);
-    return answer(cli, r, doc);
+    return cli_id_call(cli, a, "snapshot-id", bsnap_rbin_snapshot_restore);
 }

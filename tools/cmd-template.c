@@ -59,16 +59,6 @@ const struct opt delete_template_versions_options[] = {
     {NULL, 0, NULL, NULL, false},
 };
 
-/* Print @doc (taking it) when the call @r succeeded. */
-static int answer(const struct cli *cli, int r, json_t *doc)
-{
-    if (r < 0)
-        return output_engine_error();
-    r = output_doc(cli, doc);
-    json_decref(doc);
-    return r;
-}
-
 /* --launch-template-id or --launch-template-name: one of them (@need), or
  * neither (describe-launch-template-versions of every template). */
 static int template_ref(const struct cli *cli, const struct args *a, bool need,
@@ -116,7 +106,7 @@ int cmd_create_launch_template(struct cli *cli, const struct args *a)
     o.tags = tags;
     if ((r = data_options(cli, a, &o, &buf)) == EXIT_OK && (r = cli_open_store(cli)) == EXIT_OK) {
         r = bsnap_template_create(cli->store, &o, &doc);
-        r = answer(cli, r, doc);
+        r = output_answer(cli, r, doc);
     }
     free(buf);
     free(tags);
@@ -135,7 +125,7 @@ int cmd_create_launch_template_version(struct cli *cli, const struct args *a)
     o.source_version = arg_value(a, "source-version");
     if ((r = data_options(cli, a, &o, &buf)) == EXIT_OK && (r = cli_open_store(cli)) == EXIT_OK) {
         r = bsnap_template_version_create(cli->store, &o, &doc);
-        r = answer(cli, r, doc);
+        r = output_answer(cli, r, doc);
     }
     free(buf);
     return r;
@@ -150,7 +140,7 @@ int cmd_modify_launch_template(struct cli *cli, const struct args *a)
     if ((r = template_ref(cli, a, true, &ref)) != EXIT_OK || (r = cli_open_store(cli)) != EXIT_OK)
         return r;
     r = bsnap_template_modify(cli->store, &ref, arg_value(a, "default-version"), &doc);
-    return answer(cli, r, doc);
+    return output_answer(cli, r, doc);
 }
 
 int cmd_describe_launch_templates(struct cli *cli, const struct args *a)
@@ -168,7 +158,7 @@ int cmd_describe_launch_templates(struct cli *cli, const struct args *a)
     o.filters = filters;
     if ((r = cli_open_store(cli)) == EXIT_OK) {
         r = bsnap_template_describe(cli->store, &o, names, nnames, &doc);
-        r = answer(cli, r, doc);
+        r = output_answer(cli, r, doc);
     }
     free((void *)o.filters);
     return r;
@@ -197,7 +187,7 @@ int cmd_describe_launch_template_versions(struct cli *cli, const struct args *a)
     o.filters = filters;
     if ((r = cli_open_store(cli)) == EXIT_OK) {
         r = bsnap_template_versions_describe(cli->store, &o, &doc);
-        r = answer(cli, r, doc);
+        r = output_answer(cli, r, doc);
     }
     free(filters);
     return r;
@@ -212,7 +202,7 @@ int cmd_delete_launch_template(struct cli *cli, const struct args *a)
     if ((r = template_ref(cli, a, true, &ref)) != EXIT_OK || (r = cli_open_store(cli)) != EXIT_OK)
         return r;
     r = bsnap_template_delete(cli->store, &ref, &doc);
-    return answer(cli, r, doc);
+    return output_answer(cli, r, doc);
 }
 
 int cmd_delete_launch_template_versions(struct cli *cli, const struct args *a)

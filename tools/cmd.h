@@ -219,6 +219,13 @@ const char *output_format(const struct cli *cli, const char *fallback);
 /* Render @doc in the --output format (default json) to stdout; nothing
  * in a dry run, whose answer main.c prints when the verb is done. */
 int output_doc(const struct cli *cli, const json_t *doc);
+/* An engine call's answer: its error (@r < 0) as output_engine_error(),
+ * else output_doc() of @doc; @doc is released either way. */
+int output_answer(const struct cli *cli, int r, json_t *doc);
+/* A verb whose whole work is one engine call on the value of option @opt
+ * (an id): open the store, call @fn, output_answer() its document. */
+typedef int (*cli_id_call_func)(bsnap_store *store, const char *id, json_t **ret_doc);
+int cli_id_call(struct cli *cli, const struct args *a, const char *opt, cli_id_call_func fn);
 /* output_doc() without the paging (cli_describe_paged() paged already). */
 int output_render(const struct cli *cli, const json_t *doc);
 /* output_doc(), but in a form for people (text, table: anything but json)

@@ -36,6 +36,28 @@ int output_doc(const struct cli *cli, const json_t *doc)
     return r;
 }
 
+int output_answer(const struct cli *cli, int r, json_t *doc)
+{
+    if (r < 0) {
+        json_decref(doc);
+        return output_engine_error();
+    }
+    r = output_doc(cli, doc);
+    json_decref(doc);
+    return r;
+}
+
+int cli_id_call(struct cli *cli, const struct args *a, const char *opt, cli_id_call_func fn)
+{
+    json_t *doc = NULL;
+    int r;
+
+    if ((r = cli_open_store(cli)) != EXIT_OK)
+        return r;
+    r = fn(cli->store, arg_value(a, opt), &doc);
+    return output_answer(cli, r, doc);
+}
+
 static int render(const struct cli *cli, const json_t *doc);
 
 int output_render(const struct cli *cli, const json_t *doc)
