@@ -400,10 +400,6 @@ int bsf_region_store_path(const bsf_ini *config, const char *region, char **ret_
 int bsf_account_for_access_key(const bsf_ini *credentials, const char *access_key,
                                const char **ret_account) BSNAP_NONNULL(2, 3);
 
-#ifdef __cplusplus
-}
-#endif
-
 /* ---- --query: a JMESPath subset (query.c) --------------------------------- */
 
 /** A compiled JMESPath expression. */
@@ -430,5 +426,9 @@ int bsf_query_run(const bsf_query *q, const json_t *doc, json_t **ret) BSNAP_NON
 
 /** Free @q; NULL is a no-op. */
 void bsf_query_free(bsf_query *q);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif /* BSFRONT_H */
