@@ -655,7 +655,9 @@ int pipeline_new(const struct pipeline_options *o, struct pipeline **ret_pipelin
     }
     p->nworkers = MIN(p->nworkers, 64u);
     p->batch_chunks = MAX((size_t)1, BATCH_BYTES / p->cs);
-    p->piece_chunks = MIN(p->batch_chunks, MAX((size_t)1, PIECE_BYTES / p->cs));
+    p->piece_chunks = MIN(
+        p->batch_chunks,
+        MAX((size_t)1, (p->vol && p->vol->read_bytes ? p->vol->read_bytes : PIECE_BYTES) / p->cs));
     p->sparse_ok = true;
     if (o->src) {
         p->src = o->src;

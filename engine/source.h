@@ -65,6 +65,10 @@ struct source {
      * waiting for a server that does not answer gives up (-ECANCELED,
      * Cancelled) within a second, and every later read fails. */
     const volatile int *cancel;
+    /* How many bytes one read should ask for, or 0: the pipeline's piece
+     * (PIECE_BYTES, sized for a core's cache).  A source whose reads wait
+     * on a round trip (NBD) asks for more, so that more is in flight. */
+    size_t read_bytes;
 };
 
 /* Whether @spec names an NBD export (nbd:, nbds:, nbd+unix:, ... URIs)
