@@ -406,42 +406,28 @@ static const char *const usage_sizes[] = {"VolumeBytes",
 
 /* A verb of its own, not fields of describe-snapshots: each snapshot costs
  * a read of its whole block map, and describe-snapshots stays fast. */
+/* One snapshot's usage as its describe-snapshot-usage object. */
+static int snapshot_usage_doc(bsnap_store *store, const char *id, json_t **ret)
+{
+    bsnap_snapshot_usage u;
+
+    if (bsnap_snapshot_get_usage(store, id, &u) < 0)
+        return -1;
+    *ret =
+        json_pack("{s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "SnapshotId", u.snapshot_id,
+                  "VolumeId", u.volume_id, "VolumeBytes", (json_int_t)u.volume_bytes, "DataBytes",
+                  (json_int_t)u.data_bytes, "ReferencedChunks", (json_int_t)u.referenced_chunks,
+                  "ReferencedBytes", (json_int_t)u.referenced_bytes, "ReferencedStoredBytes",
+                  (json_int_t)u.referenced_stored_bytes, "ExclusiveChunks",
+                  (json_int_t)u.exclusive_chunks, "ExclusiveBytes", (json_int_t)u.exclusive_bytes,
+                  "ExclusiveStoredBytes", (json_int_t)u.exclusive_stored_bytes);
+    return 0;
+}
+
 int cmd_describe_snapshot_usage(struct cli *cli, const struct args *a)
 {
     size_t n = 0;
     const char *const *ids = arg_list(a, "snapshot-ids", &n);
-    json_t *doc, *list;
-    int r;
 
-    if ((r = cli_open_store(cli)) != EXIT_OK)
-        return r;
-    doc = json_object();
-    list = json_array();
-    if (!doc || !list || json_object_set_new(doc, "SnapshotUsages", list) < 0) {
-        json_decref(doc);
-        return output_error_nomem();
-    }
-    for (size_t i = 0; i < n; i++) {
-        bsnap_snapshot_usage u;
-        json_t *o;
-        if (bsnap_snapshot_get_usage(cli->store, ids[i], &u) < 0) {
-            json_decref(doc);
-            return output_engine_error();
-        }
-        o = json_pack(
-            "{s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "SnapshotId", u.snapshot_id,
-            "VolumeId", u.volume_id, "VolumeBytes", (json_int_t)u.volume_bytes, "DataBytes",
-            (json_int_t)u.data_bytes, "ReferencedChunks", (json_int_t)u.referenced_chunks,
-            "ReferencedBytes", (json_int_t)u.referenced_bytes, "ReferencedStoredBytes",
-            (json_int_t)u.referenced_stored_bytes, "ExclusiveChunks",
-            (json_int_t)u.exclusive_chunks, "ExclusiveBytes", (json_int_t)u.exclusive_bytes,
-            "ExclusiveStoredBytes", (json_int_t)u.exclusive_stored_bytes);
-        if (!o || json_array_append_new(list, o) < 0) {
-            json_decref(doc);
-            return output_error_nomem();
-        }
-    }
-    r = output_sized_doc(cli, doc, usage_sizes);
-    json_decref(doc);
-    return r;
+    return cli_usage_verb(cli, ids, n, "SnapshotUsages", snapshot_usage_doc, usage_sizes);
 }

@@ -126,42 +126,27 @@ static const char *const volume_usage_sizes[] = {"LogicalBytes",         "Stored
                                                  "ReferencedBytes",      "ExclusiveBytes",
                                                  "ExclusiveStoredBytes", NULL};
 
+/* One volume's usage as its describe-volume-usage object. */
+static int volume_usage_doc(bsnap_store *store, const char *id, json_t **ret)
+{
+    bsnap_volume_usage u;
+
+    if (bsnap_volume_get_usage(store, id, &u) < 0)
+        return -1;
+    *ret = json_pack(
+        "{s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "VolumeId", u.volume_id, "Snapshots",
+        (json_int_t)u.snapshots, "LogicalBytes", (json_int_t)u.logical_bytes, "StoredBytes",
+        (json_int_t)u.stored_bytes, "ReferencedChunks", (json_int_t)u.referenced_chunks,
+        "ReferencedBytes", (json_int_t)u.referenced_bytes, "ExclusiveChunks",
+        (json_int_t)u.exclusive_chunks, "ExclusiveBytes", (json_int_t)u.exclusive_bytes,
+        "ExclusiveStoredBytes", (json_int_t)u.exclusive_stored_bytes);
+    return 0;
+}
+
 int cmd_describe_volume_usage(struct cli *cli, const struct args *a)
 {
     size_t n = 0;
     const char *const *ids = arg_list(a, "volume-ids", &n);
-    json_t *doc, *list;
-    int r;
 
-    if ((r = cli_open_store(cli)) != EXIT_OK)
-        return r;
-    doc = json_object();
-    list = json_array();
-    if (!doc || !list || json_object_set_new(doc, "VolumeUsages", list) < 0) {
-        json_decref(doc);
-        json_decref(list);
-        return output_error_nomem();
-    }
-    for (size_t i = 0; i < n; i++) {
-        bsnap_volume_usage u;
-        json_t *o;
-        if (bsnap_volume_get_usage(cli->store, ids[i], &u) < 0) {
-            json_decref(doc);
-            return output_engine_error();
-        }
-        o = json_pack(
-            "{s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "VolumeId", u.volume_id, "Snapshots",
-            (json_int_t)u.snapshots, "LogicalBytes", (json_int_t)u.logical_bytes, "StoredBytes",
-            (json_int_t)u.stored_bytes, "ReferencedChunks", (json_int_t)u.referenced_chunks,
-            "ReferencedBytes", (json_int_t)u.referenced_bytes, "ExclusiveChunks",
-            (json_int_t)u.exclusive_chunks, "ExclusiveBytes", (json_int_t)u.exclusive_bytes,
-            "ExclusiveStoredBytes", (json_int_t)u.exclusive_stored_bytes);
-        if (!o || json_array_append_new(list, o) < 0) {
-            json_decref(doc);
-            return output_error_nomem();
-        }
-    }
-    r = output_sized_doc(cli, doc, volume_usage_sizes);
-    json_decref(doc);
-    return r;
+    return cli_usage_verb(cli, ids, n, "VolumeUsages", volume_usage_doc, volume_usage_sizes);
 }

@@ -226,6 +226,12 @@ int output_answer(const struct cli *cli, int r, json_t *doc);
  * (an id): open the store, call @fn, output_answer() its document. */
 typedef int (*cli_id_call_func)(bsnap_store *store, const char *id, json_t **ret_doc);
 int cli_id_call(struct cli *cli, const struct args *a, const char *opt, cli_id_call_func fn);
+/* The describe-*-usage verbs: {"MEMBER": [one object per id]}, each made
+ * by @fn (< 0: the engine's error; 0 with *ret NULL: out of memory),
+ * shown as output_sized_doc() with @sizes. */
+typedef int (*cli_usage_func)(bsnap_store *store, const char *id, json_t **ret);
+int cli_usage_verb(struct cli *cli, const char *const *ids, size_t n, const char *member,
+                   cli_usage_func fn, const char *const *sizes);
 /* output_doc() without the paging (cli_describe_paged() paged already). */
 int output_render(const struct cli *cli, const json_t *doc);
 /* output_doc(), but in a form for people (text, table: anything but json)

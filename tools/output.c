@@ -58,6 +58,36 @@ int cli_id_call(struct cli *cli, const struct args *a, const char *opt, cli_id_c
     return output_answer(cli, r, doc);
 }
 
+int cli_usage_verb(struct cli *cli, const char *const *ids, size_t n, const char *member,
+                   cli_usage_func fn, const char *const *sizes)
+{
+    json_t *doc, *list;
+    int r;
+
+    if ((r = cli_open_store(cli)) != EXIT_OK)
+        return r;
+    doc = json_object();
+    list = json_array();
+    if (!doc || !list || json_object_set_new(doc, member, list) < 0) {
+        json_decref(doc);
+        return output_error_nomem();
+    }
+    for (size_t i = 0; i < n; i++) {
+        json_t *o = NULL;
+        if (fn(cli->store, ids[i], &o) < 0) {
+            json_decref(doc);
+            return output_engine_error();
+        }
+        if (!o || json_array_append_new(list, o) < 0) {
+            json_decref(doc);
+            return output_error_nomem();
+        }
+    }
+    r = output_sized_doc(cli, doc, sizes);
+    json_decref(doc);
+    return r;
+}
+
 static int render(const struct cli *cli, const json_t *doc);
 
 int output_render(const struct cli *cli, const json_t *doc)
