@@ -53,7 +53,7 @@ guest_seed "$T/seed2.img" "$T/ud2.sh" i-0aaaaaaaaaaaaaaa2
 guest_start "$T/con2.log" "$T/qmp.sock" "file=$T/vol.img,format=raw,if=virtio" \
     "file=$T/seed2.img,format=raw,if=virtio,readonly=on"
 guest_console_wait "$T/con2.log" "GUEST: wrote kept"
-guest_qmp "$T/qmp.sock" system_powerdown >/dev/null
+qmp "$T/qmp.sock" system_powerdown >/dev/null
 guest_wait "$T/con2.log"
 grep -q "GUEST: power button" "$T/con2.log" || die "the guest did not see the power button"
 

@@ -489,6 +489,36 @@ for d, h in segs:
 EOF_PY
 }
 
+# qmp SOCKET COMMAND [ARGUMENTS_JSON]: one QMP command; prints its "return"
+# as JSON, fails on an "error".
+qmp() {
+    python3 - "$@" <<'PY'
+import json, socket, sys
+s = socket.socket(socket.AF_UNIX)
+s.settimeout(30)
+s.connect(sys.argv[1])
+f = s.makefile("rw")
+def reply():
+    while True:
+        line = f.readline()
+        if not line:
+            return {"return": {}}  # quit closes the connection
+        m = json.loads(line)
+        if "return" in m or "error" in m:
+            return m
+json.loads(f.readline())
+f.write(json.dumps({"execute": "qmp_capabilities"}) + "\n"); f.flush(); reply()
+cmd = {"execute": sys.argv[2]}
+if len(sys.argv) > 3:
+    cmd["arguments"] = json.loads(sys.argv[3])
+f.write(json.dumps(cmd) + "\n"); f.flush()
+m = reply()
+if "error" in m:
+    sys.exit("qmp %s: %s" % (sys.argv[2], m["error"]))
+print(json.dumps(m["return"]))
+PY
+}
+
 # wait_until SECONDS CMD...: poll CMD every 0.1 s until it succeeds; fail the
 # test after SECONDS.  For daemons and mounts that come up asynchronously.
 wait_until() {

@@ -19,10 +19,11 @@
 #
 # guest_seed FILE USER_DATA_FILE [INSTANCE_ID]: the NoCloud seed disk.
 # guest_root_file DISK NAME OUT: a file of DISK's root partition.
-# guest_start / guest_console_wait / guest_qmp / guest_wait / guest_boot:
+# guest_start / guest_console_wait / guest_wait / guest_boot:
 #   run the guest under TCG (KVM is not assumed: where /dev/kvm exists it
 #   may still refuse the CPU) with its serial console in a file and a QMP
-#   socket; each waits at most GUEST_TIMEOUT seconds (default 240).
+#   socket (functions.sh's qmp sends it commands); each waits at most
+#   GUEST_TIMEOUT seconds (default 240).
 
 GUEST_KERNEL=
 GUEST_MODULES=
@@ -212,33 +213,6 @@ guest_console_wait() {
         cat "$1" >&2 || true
         die "the guest never printed '$2'"
     }
-}
-
-# guest_qmp QMP COMMAND [ARGUMENTS_JSON]: one QMP command; prints its
-# "return" as JSON, fails on an "error".
-guest_qmp() {
-    python3 - "$@" <<'PY'
-import json, socket, sys
-s = socket.socket(socket.AF_UNIX)
-s.settimeout(30)
-s.connect(sys.argv[1])
-f = s.makefile("rw")
-def reply():
-    while True:
-        m = json.loads(f.readline())
-        if "return" in m or "error" in m:
-            return m
-json.loads(f.readline())  # the greeting
-f.write(json.dumps({"execute": "qmp_capabilities"}) + "\n"); f.flush(); reply()
-cmd = {"execute": sys.argv[2]}
-if len(sys.argv) > 3:
-    cmd["arguments"] = json.loads(sys.argv[3])
-f.write(json.dumps(cmd) + "\n"); f.flush()
-m = reply()
-if "error" in m:
-    sys.exit("qmp %s: %s" % (sys.argv[2], m["error"]))
-print(json.dumps(m["return"]))
-PY
 }
 
 # guest_wait LOG: wait (up to GUEST_TIMEOUT s) for the guest started by
