@@ -4,6 +4,8 @@
  *   nbdkit blocksnap store=DIR snapshot=snap-…
  *   nbdkit blocksnap store=DIR image=ami-… [device=/dev/xvda]
  *   nbdkit blocksnap store=DIR volume=vol-…      (a writable volume, read-write)
+ *   nbdkit blocksnap store=DIR volume=vol-… control=SOCKET
+ *                                (and its control channel: flush, snapshot)
  *
  * A front end like the CLI and the FUSE view: it sees the engine only
  * through blocksnap.h and reads through the same verified chunk path and
@@ -23,7 +25,11 @@
  * chunks never written are verified reads of its base snapshot, a flush
  * makes every write before it durable (on any connection: one handle
  * serves them all, so multi-conn holds), FUA is a flush, and zeroing is
- * nbdkit's writes of zeros.  It has no block status (all data).
+ * nbdkit's writes of zeros.  It has no block status (all data).  Since this
+ * process holds the volume's one writer handle, a snapshot of a served
+ * volume can only be taken here: control=SOCKET opens a control channel
+ * (control.c) through which create-image of a running instance asks for a
+ * flush and a snapshot of the open handle.
  *
  * The store is opened and the export checked in .get_ready, so that a bad
  * configuration stops nbdkit before it serves, with a message; it is closed
@@ -44,6 +50,7 @@
 #include "blocksnap.h"
 #include "bsfront-cache.h"
 #include "bsfront.h"
+#include "control.h"
 #include "settings.h"
 
 #define THREAD_MODEL NBDKIT_THREAD_MODEL_PARALLEL
@@ -55,7 +62,7 @@
 /* Keys given on the command line (borrowed: nbdkit keeps them). */
 static struct {
     const char *store, *region, *account, *profile;
-    const char *snapshot, *image, *device, *volume;
+    const char *snapshot, *image, *device, *volume, *control;
     uint64_t cache_size;
 } cfg;
 
@@ -130,6 +137,7 @@ static void log_engine(void *ud, int level, const char *category, const char *ms
 
 static void blocksnap_unload(void)
 {
+    control_stop();        /* before the volume it serves goes */
     cache_free(srv.cache); /* drops queued readahead: its references */
     source_unref(srv.src); /* closes the reader */
     if (srv.volume && bsnap_volume_close(srv.volume) < 0)
@@ -160,6 +168,8 @@ static int blocksnap_config(const char *key, const char *value)
         slot = &cfg.device;
     else if (strcmp(key, "volume") == 0)
         slot = &cfg.volume;
+    else if (strcmp(key, "control") == 0)
+        slot = &cfg.control;
     else if (strcmp(key, "cache") == 0) {
         int64_t n = nbdkit_parse_size(value);
         if (n < 0)
@@ -175,8 +185,8 @@ static int blocksnap_config(const char *key, const char *value)
     }
     if (!slot) {
         nbdkit_error("unknown parameter '%s' (the blocksnap plugin takes store, region, profile, "
-                     "account, snapshot, image, device, volume and cache: see nbdkit blocksnap "
-                     "--help)",
+                     "account, snapshot, image, device, volume, control and cache: see nbdkit "
+                     "blocksnap --help)",
                      key);
         return -1;
     }
@@ -207,6 +217,12 @@ static int blocksnap_config_complete(void)
     }
     if (cfg.device && !cfg.image) {
         nbdkit_error("device=%s names a device of an image: it goes with image=", cfg.device);
+        return -1;
+    }
+    if (cfg.control && !cfg.volume) {
+        nbdkit_error("control=%s is the control channel of a writable volume: it goes with "
+                     "volume=",
+                     cfg.control);
         return -1;
     }
     return 0;
@@ -395,6 +411,8 @@ static int blocksnap_get_ready(void)
         engine_error("fault guard");
         return -1;
     }
+    if (cfg.control && control_check(cfg.control) < 0)
+        return -1;
     return open_export(false);
 }
 
@@ -407,7 +425,7 @@ static int blocksnap_after_fork(void)
     if (srv.volume) {
         nbdkit_debug("serving writable volume %s of store %s (%llu bytes)", srv.name,
                      srv.store_path, (unsigned long long)bsnap_volume_size(srv.volume));
-        return 0;
+        return cfg.control ? control_start(cfg.control, srv.volume, srv.name) : 0;
     }
     srv.cache = cache_new(size, READAHEAD_WORKERS);
     if (!srv.cache) {
@@ -715,7 +733,9 @@ static void blocksnap_dump_plugin(void)
     "image=ami-…          serve a device of this image\n"                           \
     "device=/dev/xvda     the image's device (default: its root device)\n"            \
     "cache=SIZE           chunk cache size (default 256M)\n"                          \
-    "volume=vol-…         serve this writable volume, read-write"
+    "volume=vol-…         serve this writable volume, read-write\n"                 \
+    "control=SOCKET       with volume=: a control channel on this unix socket\n"      \
+    "                     (flush, snapshot; see the man page)"
 
 static struct nbdkit_plugin plugin = {
     .name = "blocksnap",

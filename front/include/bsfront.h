@@ -19,11 +19,15 @@
  *           (profiles, regions, access key -> account), edited line by
  *           line, and the precedence of flags, environment and profile;
  *           the front end reads and writes the files.
+ *   control the control channel of a volume served by the nbdkit plugin:
+ *           its requests and answers, and the client's one call.
  *
  * Caveats
  * =======
  *  - Every function here is pure (no store, no I/O, no global state but the
- *    calling thread's error record): any thread may call any of them.
+ *    calling thread's error record): any thread may call any of them.  The
+ *    exceptions say so: bsf_settings_read() reads a file and
+ *    bsf_control_call() talks over a socket.
  *  - Failures return a negative errno and leave details in
  *    bsf_last_error(), a record of the engine's type (bsnap_error) that is
  *    separate from the engine's own: read it right after the failing call.
@@ -426,6 +430,84 @@ int bsf_query_run(const bsf_query *q, const json_t *doc, json_t **ret) BSNAP_NON
 
 /** Free @q; NULL is a no-op. */
 void bsf_query_free(bsf_query *q);
+
+/* ---- the control channel of a served volume (control.c) ------------------ */
+
+/* The nbdkit plugin's control=SOCKET: a unix socket (mode 0600, its owner
+ * only) beside a writable volume it serves, through which the process that
+ * holds the volume's one writer handle is asked to flush it or snapshot it
+ * (create-image of a running instance).  The protocol: one request a line,
+ * one answer a line, each a JSON object; requests are served one at a time.
+ *
+ *   {"Op":"flush"}                       -> {"Ok":true}
+ *   {"Op":"snapshot","Description":"…","Tags":[{"Key":"k","Value":"v"}]}
+ *      -> {"Ok":true,"SnapshotId":"snap-…","Stats":{"VolumeBytes":…,
+ *          "ReadBytes":…,"NewChunks":…,"NewBytes":…,"ReusedChunks":…,
+ *          "ZeroChunks":…,"NewPages":…}}
+ *   a failure of either -> {"Ok":false,"Code":"EC2Code","Message":"…"}
+ *
+ * A request line is at most BSF_CONTROL_LINE_MAX bytes without its
+ * newline. */
+#define BSF_CONTROL_LINE_MAX 16384
+
+typedef enum bsf_control_op {
+    BSF_CONTROL_FLUSH = 1,    /**< bsnap_volume_flush() */
+    BSF_CONTROL_SNAPSHOT = 2, /**< bsnap_volume_snapshot() */
+} bsf_control_op;
+
+/** A request.  Owned strings: free with bsf_control_request_clear(). */
+typedef struct bsf_control_request {
+    bsf_control_op op;
+    char *description; /**< snapshot: its Description, or NULL */
+    bsnap_tag *tags;   /**< snapshot: its tags (one block, as bsf_tags_parse()) */
+    size_t ntags;
+} bsf_control_request;
+
+/** An answer: @ok, and then @snapshot_id and @stats of a snapshot ("" for a
+ * flush), or the failure's EC2 @code and @message. */
+typedef struct bsf_control_answer {
+    bool ok;
+    char snapshot_id[BSNAP_ID_MAX];
+    bsnap_snapshot_stats stats;
+    char code[64];
+    char message[512];
+} bsf_control_answer;
+
+/** Parse request line @line of @len bytes (no newline; untrusted: anyone
+ * who may connect wrote it).  Only the fields above, each of its type;
+ * tags as bsf_tags_parse() checks them (with a Value each); no field of a
+ * snapshot on a flush.  @ret out.  Errors: -E2BIG (InvalidParameterValue)
+ * over BSF_CONTROL_LINE_MAX; -EINVAL (InvalidParameterValue: not JSON,
+ * not an object, an unknown field or Op, a field of a wrong type;
+ * MissingParameter: no Op; the tag errors); -ENOMEM. */
+int bsf_control_request_parse(const char *line, size_t len, bsf_control_request *ret)
+    BSNAP_NONNULL(3);
+
+/** Free what @r owns and zero it. */
+void bsf_control_request_clear(bsf_control_request *r) BSNAP_NONNULL(1);
+
+/** @r as a request line, its newline included.  @ret_line out: malloc'd.
+ * Errors: -ENOMEM. */
+int bsf_control_request_format(const bsf_control_request *r, char **ret_line) BSNAP_NONNULL(1, 2);
+
+/** @a as an answer line, its newline included.  @ret_line out: malloc'd.
+ * Errors: -ENOMEM. */
+int bsf_control_answer_format(const bsf_control_answer *a, char **ret_line) BSNAP_NONNULL(1, 2);
+
+/** Parse answer line @line (no newline).  A snapshot id that is not one,
+ * or a negative figure, is refused.  @ret out.  Errors: -EPROTO
+ * (InternalError). */
+int bsf_control_answer_parse(const char *line, size_t len, bsf_control_answer *ret)
+    BSNAP_NONNULL(1, 3);
+
+/** Connect to the control socket @socket_path, send @req and read its
+ * answer within @timeout_ms (a snapshot of a large write may take a
+ * while).  Returns 0 with the answer in @ret, a failure of the server
+ * included (@ret->ok false); a negative errno when no answer came:
+ * -ENOENT/-ECONNREFUSED (no server), -ETIMEDOUT, -EPIPE (closed), -EPROTO
+ * (not an answer), -ENAMETOOLONG, -ENOMEM.  Blocks; any thread. */
+int bsf_control_call(const char *socket_path, const bsf_control_request *req, int timeout_ms,
+                     bsf_control_answer *ret) BSNAP_NONNULL(1, 2, 4);
 
 #ifdef __cplusplus
 }

@@ -12,6 +12,7 @@
 #   nbdkit_stop NAME           stop it (SIGTERM, by PID) and wait for it
 #   nbdkit_refuses ARGS...     nbdkit with ARGS must exit 1 before serving;
 #                 its stderr is left in $T/fail.stderr
+#   nbd_control SOCKET LINE    one request on a control= socket: its answer
 #   nbd_data_map URI           the data extents of block status, merged, one
 #                 "OFFSET LENGTH" line each (as `blocksnap diff SNAP` prints)
 #
@@ -130,4 +131,24 @@ for e in json.load(sys.stdin):
         runs.append([e["offset"], e["length"]])
 for off, n in runs:
     print(off, n)'
+}
+
+# nbd_control SOCKET LINE: send LINE (a request of the plugin's control
+# channel, a JSON object) on control socket SOCKET and print the one-line
+# answer (nothing when the server closed without one).
+nbd_control() {
+    python3 - "$1" "$2" <<'EOF2'
+import socket, sys
+s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+s.settimeout(120)
+s.connect(sys.argv[1])
+s.sendall(sys.argv[2].encode() + b"\n")
+got = b""
+while b"\n" not in got:
+    b = s.recv(65536)
+    if not b:
+        break
+    got += b
+sys.stdout.write(got.decode())
+EOF2
 }
