@@ -28,6 +28,7 @@ sys.path.insert(0, HERE)
 import backupvm  # noqa: E402
 import catalog  # noqa: E402
 import encrypt  # noqa: E402
+import instimage  # noqa: E402
 import nbd  # noqa: E402
 import nbdkit  # noqa: E402
 import cow  # noqa: E402
@@ -39,10 +40,10 @@ import workload as W  # noqa: E402
 SCENARIOS = ["full", "rescan", "change1", "change10", "addel", "cbt", "bytes", "restore",
              "fuse-seq", "fuse-rand", "rss", "chain", "sparse", "machine", "scale", "align",
              "chunksize", "copy", "catalog", "encrypt", "prune", "nbd", "nbdkit", "cow",
-             "backupvm"]
+             "backupvm", "inst-image"]
 # Scenarios that run only when asked for, and alone (catalog.py, encrypt.py,
-# prune.py, nbd.py, nbdkit.py, cow.py, backupvm.py).
-ALONE = {"catalog", "encrypt", "prune", "nbd", "nbdkit", "cow", "backupvm"}
+# prune.py, nbd.py, nbdkit.py, cow.py, backupvm.py, instimage.py).
+ALONE = {"catalog", "encrypt", "prune", "nbd", "nbdkit", "cow", "backupvm", "inst-image"}
 # Scenarios that are figures of others.
 DERIVED = {"bytes": ["full", "change1", "cbt"], "rss": ["full", "restore", "sparse"]}
 
@@ -1378,6 +1379,42 @@ def backupvm_main(a):
     return 0
 
 
+def instimage_main(a):
+    """--scenario inst-image (instimage.py): a running instance's volume
+    snapshotted through the nbdkit plugin's control channel after a 1 %
+    write, against the LZ4 size of the written chunks and a full snapshot
+    of the disk; the table on stdout and, with --results, a JSON and a
+    Markdown file there."""
+    if not a.blocksnap:
+        log("inst-image: needs --blocksnap")
+        return 1
+    facts = machine_facts(a)
+    try:
+        res = instimage.run(a.blocksnap, a.work, a.size, a.seed, a.reps, log, a.workload)
+    except T.Skip as e:
+        log("inst-image: SKIPPED: %s" % e)
+        return 77
+    except (T.Failed, subprocess.CalledProcessError) as e:
+        log("inst-image: FAILED: %s" % e)
+        return 1
+    lb, la = res["load_before"], res["load_after"]
+    md = "inst-image scenario: a %d MiB ext4 image (%d MiB allocated) as a writable volume " \
+         "served by the nbdkit plugin, %d run(s), median; load average %.2f %.2f %.2f before, " \
+         "%.2f %.2f %.2f after.\n\n%s\n" % (
+             res["image_mib"], res["allocated_mib"], a.reps, lb[0], lb[1], lb[2], la[0], la[1],
+             la[2], instimage.table(res))
+    print(md)
+    if a.results:
+        os.makedirs(a.results, exist_ok=True)
+        stem = "%s-%s-inst-image" % (datetime.datetime.utcnow().strftime("%Y%m%d"), facts["host"])
+        with open(os.path.join(a.results, stem + ".json"), "w") as f:
+            json.dump({"facts": facts, "results": res}, f, indent=1)
+        with open(os.path.join(a.results, stem + ".md"), "w") as f:
+            f.write(md)
+        log("results: %s.json, %s.md in %s" % (stem, stem, a.results))
+    return 0
+
+
 def nbdkit_main(a):
     """--scenario nbdkit (nbdkit.py): a snapshot served by the blocksnap
     nbdkit plugin beside the same image served by nbdkit's file plugin:
@@ -1580,6 +1617,12 @@ def main(argv=None):
     if a.scenarios == ["backupvm"]:
         try:
             return backupvm_main(a)
+        finally:
+            if not a.keep:
+                shutil.rmtree(a.work, ignore_errors=True)
+    if a.scenarios == ["inst-image"]:
+        try:
+            return instimage_main(a)
         finally:
             if not a.keep:
                 shutil.rmtree(a.work, ignore_errors=True)
