@@ -14,10 +14,11 @@ struct error_record {
     char message[1024];
     char parameter[64];
     bool param_set; /* parameter given by error_set_parameter(), not the first ref */
+    char reason[40];
 };
 
 static _Thread_local struct error_record last = {
-    .pub = {.err = 0, .code = "", .message = "", .parameter = ""},
+    .pub = {.err = 0, .code = "", .message = "", .parameter = "", .reason = ""},
 };
 
 /* The refs of the log line being delivered (bsnap_log_refs()). */
@@ -32,6 +33,7 @@ static void publish(void)
 {
     last.pub.code = last.code;
     last.pub.message = last.message;
+    last.pub.reason = last.reason;
     if (last.param_set) {
         last.pub.parameter = last.parameter;
         return;
@@ -58,7 +60,15 @@ void bsnap_error_clear(void)
     last.message[0] = '\0';
     last.pub.nrefs = 0;
     last.param_set = false;
+    last.reason[0] = '\0';
     publish();
+}
+
+int error_set_reason(const char *reason)
+{
+    snprintf(last.reason, sizeof last.reason, "%s", reason);
+    publish();
+    return last.pub.err ? last.pub.err : -EIO;
 }
 
 int error_set_parameter(const char *fmt, ...)
@@ -94,6 +104,8 @@ static bool code_is_input(const char *code)
         "KMSInvalidStateException",
         "AccessDeniedException",
         "ValidationException",
+        "ResourceNotFoundException",
+        "ConflictException",
         "InvalidArnException",
         "TagException",
     };
@@ -199,6 +211,7 @@ int bsnap_fail_text(int err, const char *code, const char *text, const bsnap_err
         snprintf(last.message, sizeof last.message, "%s", text);
     last.pub.nrefs = 0;
     last.param_set = false;
+    last.reason[0] = '\0';
     for (size_t i = 0; i < nrefs && i < BSNAP_ERROR_REFS_MAX; i++)
         if (refs[i].offset + refs[i].length <= strlen(last.message))
             last.pub.refs[last.pub.nrefs++] = refs[i];
@@ -260,6 +273,7 @@ void error_save(error_saved *s)
     s->nrefs = last.pub.nrefs;
     memcpy(s->refs, last.pub.refs, sizeof s->refs);
     s->param_set = last.param_set;
+    memcpy(s->reason, last.reason, sizeof s->reason);
     memcpy(s->parameter, last.parameter, sizeof s->parameter);
 }
 
@@ -271,6 +285,7 @@ void error_restore(const error_saved *s)
     last.pub.nrefs = s->nrefs;
     memcpy(last.pub.refs, s->refs, sizeof s->refs);
     last.param_set = s->param_set;
+    memcpy(last.reason, s->reason, sizeof last.reason);
     memcpy(last.parameter, s->parameter, sizeof last.parameter);
     publish();
 }

@@ -48,6 +48,10 @@ size_t error_vformat(char *out, size_t cap, bsnap_error_ref *refs, const char *f
  * return error_set_parameter("Name"); after the check that failed. */
 int error_set_parameter(const char *fmt, ...) BSNAP_PRINTF(1, 2);
 
+/* Give the current failure the EBS direct API's Reason (INVALID_BLOCK),
+ * kept until the next failure.  Returns the record's err. */
+int error_set_reason(const char *reason);
+
 /* For a public call's result @r: when it is a failure about an input (its
  * code is a *.Malformed, *.NotFound, *.InUse or *.Unavailable, InvalidParameterValue,
  * InvalidParameterCombination, MissingParameter, TagLimitExceeded,
@@ -78,6 +82,7 @@ typedef struct error_saved {
     bsnap_error_ref refs[BSNAP_ERROR_REFS_MAX];
     bool param_set;
     char parameter[64];
+    char reason[40];
 } error_saved;
 void error_save(error_saved *s);
 void error_restore(const error_saved *s);

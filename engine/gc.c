@@ -23,6 +23,7 @@
 #include "blockmap.h"
 #include "catalog.h"
 #include "copy.h"
+#include "ebs.h"
 #include "error.h"
 #include "lineage.h"
 #include "fault.h"
@@ -252,12 +253,20 @@ static int sweep_index(bsnap_store *s, bsnap_gc_stats *st)
     r = meta_txn_begin(s->meta, true, &txn);
     if (r < 0)
         return r;
+    /* EBS direct snapshots past their timeout become error (removed
+     * below); those within it stay pending, their chunks kept. */
+    r = ebs_gc_sweep(s, txn, NULL);
+    if (r < 0)
+        return r;
     r = catalog_snapshot_all(txn, &recs, &n);
     if (r < 0)
         return r;
     for (size_t i = 0; i < n && r >= 0; i++) {
         if (recs[i].state == BSNAP_SNAPSHOT_COMPLETED)
             continue;
+        if (recs[i].state == BSNAP_SNAPSHOT_PENDING &&
+            (r = ebs_state_get(txn, recs[i].id, NULL)) != 0)
+            continue; /* being written through EBS direct (or an error, r < 0) */
         r = catalog_snapshot_delete(txn, recs[i].id);
         st->snapshots_removed++;
         bsnap_debug("gc", "snapshot %s: abandoned while %s, removed", recs[i].id,

@@ -114,6 +114,7 @@ static const char *const table_names[T__COUNT] = {
     [T_TEMPLATES] = "launch-templates",
     [T_LIFECYCLE] = "lifecycle",
     [T_VOL_BY_SNAP] = "volumes-by-snapshot",
+    [T_EBS] = "ebs-direct",
 };
 
 const char *meta_table_name(meta_table t)

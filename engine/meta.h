@@ -64,6 +64,11 @@ typedef enum meta_table {
      * snapshot a writable volume reads (its base) or diffs against next
      * (its last snapshot); delete-snapshot refuses those. */
     T_VOL_BY_SNAP,
+    /* EBS direct snapshots being written (ebs.h): "s" + snapshot id ->
+     * its pending state, "b" + snapshot id + "\0" + 8-byte big-endian
+     * block index -> the block's SHA-256 and chunk ids, "t" + owner +
+     * "\0" + client token -> snapshot id and request hash. */
+    T_EBS,
     T__COUNT
 } meta_table;
 

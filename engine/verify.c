@@ -25,6 +25,7 @@
 
 #include "blockmap.h"
 #include "catalog.h"
+#include "ebs.h"
 #include "error.h"
 #include "recycle.h"
 #include "lineage.h"
@@ -92,6 +93,11 @@ static int add_ref(struct vctx *c, const chunk_id *id)
     c->refs = n;
     c->refs[c->nrefs++] = *id;
     return 0;
+}
+
+static int ebs_ref(void *ud, const chunk_id *id)
+{
+    return add_ref(ud, id);
 }
 
 /* Read and check one entry's record; record the outcome in c->seen.
@@ -676,6 +682,10 @@ int bsnap_verify(bsnap_store *s, const char *snapshot_id, const bsnap_run_option
             goto out;
     }
     r = collect_pins(&c);
+    if (r < 0)
+        goto out;
+    /* the blocks of EBS direct snapshots being written hold theirs (ebs.h) */
+    r = ebs_foreach_ref(c.txn, ebs_ref, &c);
     if (r < 0)
         goto out;
     /* snapshots in the Recycle Bin hold their roots too (recycle.h) */

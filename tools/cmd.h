@@ -315,6 +315,13 @@ int cmd_gc(struct cli *cli, const struct args *a);
 int cmd_describe_store(struct cli *cli, const struct args *a);
 int cmd_describe_snapshot_usage(struct cli *cli, const struct args *a);
 int cmd_describe_volume_usage(struct cli *cli, const struct args *a);
+/* The EBS direct verbs (cmd-ebs.c). */
+int cmd_ebs_start_snapshot(struct cli *cli, const struct args *a);
+int cmd_ebs_put_snapshot_block(struct cli *cli, const struct args *a);
+int cmd_ebs_complete_snapshot(struct cli *cli, const struct args *a);
+int cmd_ebs_list_snapshot_blocks(struct cli *cli, const struct args *a);
+int cmd_ebs_list_changed_blocks(struct cli *cli, const struct args *a);
+int cmd_ebs_get_snapshot_block(struct cli *cli, const struct args *a);
 int cmd_create_store(struct cli *cli, const struct args *a);
 int cmd_register_image(struct cli *cli, const struct args *a);
 int cmd_create_image(struct cli *cli, const struct args *a);

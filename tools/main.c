@@ -108,6 +108,63 @@ static const struct opt describe_snapshot_usage_options[] = {
     {NULL, 0, NULL, NULL, false},
 };
 
+static const struct opt ebs_start_snapshot_options[] = {
+    {"volume-size", OPT_VALUE, "GIB", "the volume's size in GiB (1 to 65536)", true},
+    {"parent-snapshot-id", OPT_VALUE, "ID", "a completed snapshot the new one reads as", false},
+    {"description", OPT_VALUE, "TEXT", "description (at most 255 characters)", false},
+    {"tags", OPT_LIST, "KEY=VALUE", "tags of the snapshot (Key=K,Value=V)", false},
+    {"timeout", OPT_VALUE, "MINUTES", "cancel it after this long unwritten (10-4320, 60)", false},
+    {"client-token", OPT_VALUE, "TOKEN", "make a retry return the same snapshot", false},
+    {"encrypted", OPT_FLAG, NULL, "encrypt it (refused: not written through EBS direct)", false},
+    {"kms-key-arn", OPT_VALUE, "ARN", "the key to encrypt with (refused, as --encrypted)", false},
+    {NULL, 0, NULL, NULL, false},
+};
+
+static const struct opt ebs_put_snapshot_block_options[] = {
+    {"snapshot-id", OPT_VALUE, "ID", "the pending snapshot", true},
+    {"block-index", OPT_VALUE, "N", "the block: its byte offset / 524288", true},
+    {"block-data", OPT_VALUE, "FILE", "the block's 524288 bytes (- : standard input)", true},
+    {"data-length", OPT_VALUE, "BYTES", "the block's length: 524288", true},
+    {"checksum", OPT_VALUE, "B64", "Base64 of the SHA-256 of the data", true},
+    {"checksum-algorithm", OPT_VALUE, "SHA256", "the checksum's algorithm: SHA256", true},
+    {"progress", OPT_VALUE, "PERCENT", "how far the upload is (0-100)", false},
+    {NULL, 0, NULL, NULL, false},
+};
+
+static const struct opt ebs_complete_snapshot_options[] = {
+    {"snapshot-id", OPT_VALUE, "ID", "the pending snapshot", true},
+    {"changed-blocks-count", OPT_VALUE, "N", "how many blocks were written", true},
+    {"checksum", OPT_VALUE, "B64", "the aggregate checksum of the blocks", false},
+    {"checksum-algorithm", OPT_VALUE, "SHA256", "the checksum's algorithm: SHA256", false},
+    {"checksum-aggregation-method", OPT_VALUE, "LINEAR", "how it aggregates: LINEAR", false},
+    {NULL, 0, NULL, NULL, false},
+};
+
+static const struct opt ebs_list_snapshot_blocks_options[] = {
+    {"snapshot-id", OPT_VALUE, "ID", "the completed snapshot", true},
+    {"max-results", OPT_VALUE, "N", "blocks per page (100-10000; below 100: 100)", false},
+    {"starting-block-index", OPT_VALUE, "N", "list from this block on", false},
+    {"next-token", OPT_VALUE, "TOKEN", "the page after the one that gave this NextToken", false},
+    {NULL, 0, NULL, NULL, false},
+};
+
+static const struct opt ebs_list_changed_blocks_options[] = {
+    {"second-snapshot-id", OPT_VALUE, "ID", "the later snapshot", true},
+    {"first-snapshot-id", OPT_VALUE, "ID", "the earlier one (none: every block of the second)",
+     false},
+    {"max-results", OPT_VALUE, "N", "blocks per page (100-10000; below 100: 100)", false},
+    {"starting-block-index", OPT_VALUE, "N", "list from this block on", false},
+    {"next-token", OPT_VALUE, "TOKEN", "the page after the one that gave this NextToken", false},
+    {NULL, 0, NULL, NULL, false},
+};
+
+static const struct opt ebs_get_snapshot_block_options[] = {
+    {"snapshot-id", OPT_VALUE, "ID", "the completed snapshot", true},
+    {"block-index", OPT_VALUE, "N", "the block", true},
+    {"block-token", OPT_VALUE, "TOKEN", "the block's token from a listing", true},
+    {NULL, 0, NULL, NULL, false},
+};
+
 static const struct opt modify_snapshot_attribute_options[] = {
     {"snapshot-id", OPT_VALUE, "ID", "the snapshot to share or unshare", true},
     {"attribute", OPT_VALUE, "NAME", "createVolumePermission (the default)", false},
@@ -599,6 +656,72 @@ const struct verb verbs[] = {
      "Text and table show the byte counts as describe-store does.  Waits for running "
      "snapshot writers.",
      true},
+    {"start-snapshot", cmd_ebs_start_snapshot,
+     "start a snapshot written block by block (EBS direct)",
+     "--volume-size GIB [--parent-snapshot-id ID] [--timeout MINUTES] ...",
+     ebs_start_snapshot_options, 0,
+     "Amazon EBS direct's StartSnapshot: a pending snapshot of GIB GiB that takes 512 KiB "
+     "blocks by index, in any order and from several writers at once (put-snapshot-block), "
+     "until complete-snapshot.  With --parent-snapshot-id it reads as that snapshot where no "
+     "block is written.  Unwritten for --timeout minutes, it is cancelled (state error; gc "
+     "frees its blocks).  A retry with the same --client-token and options answers the same "
+     "snapshot; with other options it is a ConflictException.  Prints {\"SnapshotId\", "
+     "\"OwnerId\", \"Status\", \"StartTime\" (epoch seconds), \"VolumeSize\", "
+     "\"BlockSize\", \"Timeout\", \"Description\", \"Tags\", \"ParentSnapshotId\"}.  "
+     "Errors are EBS direct's, with their reason: (ValidationException, INVALID_BLOCK).",
+     true},
+    {"put-snapshot-block", cmd_ebs_put_snapshot_block,
+     "write one 512 KiB block of a pending snapshot (EBS direct)",
+     "--snapshot-id ID --block-index N --block-data FILE --data-length 524288 "
+     "--checksum B64 --checksum-algorithm SHA256",
+     ebs_put_snapshot_block_options, 0,
+     "Amazon EBS direct's PutSnapshotBlock.  The checksum (base64 of the SHA-256 of FILE's "
+     "bytes, as `openssl dgst -sha256 -binary FILE | base64` prints it) is checked before "
+     "anything is stored; then the block is stored at once as the store's chunks "
+     "(deduplicated, compressed; chunks of zeros cost nothing) and recorded, durable when "
+     "this returns.  Writing an index again replaces the block.  Prints {\"Checksum\", "
+     "\"ChecksumAlgorithm\"}.",
+     true},
+    {"complete-snapshot", cmd_ebs_complete_snapshot,
+     "complete a snapshot written block by block (EBS direct)",
+     "--snapshot-id ID --changed-blocks-count N [--checksum B64 "
+     "--checksum-algorithm SHA256 --checksum-aggregation-method LINEAR]",
+     ebs_complete_snapshot_options, 0,
+     "Amazon EBS direct's CompleteSnapshot: builds the snapshot's block map (its parent's "
+     "with the written blocks over it) and makes it completed.  When N is not the number "
+     "of blocks written, or the aggregate checksum (the SHA-256 of the blocks' base64 "
+     "checksums in index order, concatenated) does not match, the snapshot becomes error "
+     "instead.  Prints {\"Status\": \"completed\" | \"error\"}.  Interrupted, the snapshot "
+     "stays pending with its blocks, to be completed again.",
+     true},
+    {"list-snapshot-blocks", cmd_ebs_list_snapshot_blocks,
+     "list the blocks of a completed snapshot that hold data (EBS direct)",
+     "--snapshot-id ID [--max-results N] [--starting-block-index N] [--next-token T]",
+     ebs_list_snapshot_blocks_options, 0,
+     "Amazon EBS direct's ListSnapshotBlocks.  Prints {\"Blocks\": [{\"BlockIndex\", "
+     "\"BlockToken\"}], \"ExpiryTime\", \"VolumeSize\", \"BlockSize\", \"NextToken\"}: "
+     "blocks in ascending order, blocks of zeros left out, NextToken when more remain (it "
+     "wins over --starting-block-index).  A block token reads that block of that snapshot "
+     "only, for 7 days.",
+     false},
+    {"list-changed-blocks", cmd_ebs_list_changed_blocks,
+     "list the blocks that differ between two snapshots (EBS direct)",
+     "--second-snapshot-id ID [--first-snapshot-id ID] [--max-results N] ...",
+     ebs_list_changed_blocks_options, 0,
+     "Amazon EBS direct's ListChangedBlocks, for two completed snapshots of one volume or "
+     "one lineage (else UNRELATED_SNAPSHOTS).  Prints {\"ChangedBlocks\": [{\"BlockIndex\", "
+     "\"FirstBlockToken\", \"SecondBlockToken\"}], \"ExpiryTime\", \"VolumeSize\", "
+     "\"BlockSize\", \"NextToken\"}; a token is absent where that snapshot holds zeros.",
+     false},
+    {"get-snapshot-block", cmd_ebs_get_snapshot_block,
+     "read one 512 KiB block of a completed snapshot (EBS direct)",
+     "--snapshot-id ID --block-index N --block-token TOKEN OUTFILE", ebs_get_snapshot_block_options,
+     1,
+     "Amazon EBS direct's GetSnapshotBlock: writes the block's 524288 bytes to OUTFILE (- : "
+     "standard output, then nothing else is printed) and prints {\"DataLength\", "
+     "\"Checksum\", \"ChecksumAlgorithm\"}.  The token must be one a listing gave for "
+     "that block of that snapshot (else INVALID_BLOCK_TOKEN).",
+     false},
     {"describe-snapshot-usage", cmd_describe_snapshot_usage,
      "what each snapshot holds, and would free if deleted", "--snapshot-ids ID ...",
      describe_snapshot_usage_options, 0,

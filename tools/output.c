@@ -229,6 +229,10 @@ int output_error(const bsnap_error *e)
     free(msg);
     fputs(" (", stderr);
     output_escaped(stderr, e->code[0] ? e->code : "InternalError");
+    if (e->reason && e->reason[0]) { /* EBS direct's */
+        fputs(", ", stderr);
+        output_escaped(stderr, e->reason);
+    }
     fputs(")\n", stderr);
     return EXIT_FAILED;
 }

@@ -117,6 +117,8 @@ typedef struct bsnap_error {
     const char *parameter;
     size_t nrefs; /**< names the message refers to, in order */
     bsnap_error_ref refs[BSNAP_ERROR_REFS_MAX];
+    /** The EBS direct API's Reason of the failure ("INVALID_BLOCK"), or "" */
+    const char *reason;
 } bsnap_error;
 
 /** Return the calling thread's last error record.
@@ -1293,6 +1295,165 @@ BSNAP_API BSNAP_WUR int bsnap_snapshot_diff(bsnap_store *store, const char *firs
 BSNAP_API BSNAP_WUR int bsnap_snapshot_diff_json(bsnap_store *store, const char *first,
                                                  const char *second, json_t **ret_doc)
     BSNAP_NONNULL(1, 3, 4);
+
+/* ------------------------------------------------------------------------
+ * The EBS direct API (block-level snapshot access)
+ *
+ * A snapshot written block by block: bsnap_ebs_start_snapshot() makes it
+ * pending; bsnap_ebs_put_block() stores a 512 KiB block at once as the
+ * store's chunks (dedup and LZ4 as always, chunks of zeros as holes) and
+ * records it in the store's pending table, in one transaction, after its
+ * data is synced: a block a put returned for survives any crash, a put cut
+ * short leaves only bytes gc reclaims.  The pending table holds a
+ * reference on every chunk it names, so gc keeps them while the snapshot
+ * is pending and verify counts them.  bsnap_ebs_complete() builds the
+ * block map (the parent's with the written blocks over it) and makes the
+ * snapshot completed, or error, in one transaction.  A pending snapshot
+ * not written to or completed for its Timeout is cancelled (state error,
+ * its chunks given back) by the next call that meets it, or by gc.
+ *
+ * Blocks are read from completed snapshots only, through block tokens: an
+ * HMAC under the store's secret of the snapshot id, the block index, the
+ * token's expiry and the block's chunk ids, so a client can neither forge
+ * one nor use one for another snapshot or block.  NextToken values are
+ * signed the same way.
+ *
+ * The store's chunk size must divide 512 KiB (the default 64 KiB does).
+ * Encrypted snapshots are not written through this API (Encrypted and
+ * KmsKeyArn are refused, and so is a store with encryption by default).
+ *
+ * Errors are EBS direct's: the code is the exception's name
+ * (ValidationException, ResourceNotFoundException, ConflictException,
+ * AccessDeniedException, InternalServerException) and bsnap_error.reason
+ * its Reason (INVALID_BLOCK, SNAPSHOT_NOT_FOUND...).  A damaged store,
+ * a full disk or an out-of-memory keep the engine's usual codes.
+ *
+ * Every call may be made from several threads and processes at once: puts
+ * of one snapshot run in parallel (each appends to a pack of its own and
+ * commits in a short transaction).
+ * ------------------------------------------------------------------------ */
+
+/** The block size of the EBS direct API: 512 KiB. */
+#define BSNAP_EBS_BLOCK_SIZE 524288u
+/** Room for a Base64 SHA-256 checksum and its NUL. */
+#define BSNAP_EBS_CHECKSUM_MAX 45
+
+/** StartSnapshot's parameters. */
+typedef struct bsnap_ebs_start_options {
+    uint64_t volume_size;    /**< VolumeSize: GiB, 1 to 65536 */
+    const char *parent_id;   /**< ParentSnapshotId, or NULL */
+    const char *description; /**< Description (at most 255 characters), or NULL */
+    const bsnap_tag *tags;   /**< Tags (at most 50) */
+    size_t ntags;
+    uint32_t timeout;         /**< Timeout: minutes, 10 to 4320; 0: 60 */
+    const char *client_token; /**< ClientToken (at most 64 characters), or NULL */
+    bool encrypted;           /**< Encrypted: refused (see above) */
+    const char *kms_key_arn;  /**< KmsKeyArn: refused */
+} bsnap_ebs_start_options;
+
+/** Start a snapshot of @o->volume_size GiB: pending, empty or, with a
+ * parent, reading as the parent until blocks are written over it.  With a
+ * ClientToken already used by the caller, the snapshot it started is
+ * answered again when the other parameters are the same.
+ * @ret_doc out: {SnapshotId, OwnerId, Status, StartTime (epoch seconds),
+ * VolumeSize, BlockSize, Timeout, Description, Tags, ParentSnapshotId}.
+ * Errors: ValidationException (-EINVAL: INVALID_VOLUME_SIZE,
+ * INVALID_PARAMETER_VALUE for a timeout, description, token, encryption or
+ * a chunk size that does not divide 512 KiB, INVALID_TAG,
+ * INVALID_SNAPSHOT_ID for a malformed or incomplete parent, or one larger
+ * than VolumeSize), ResourceNotFoundException (-ENOENT, SNAPSHOT_NOT_FOUND:
+ * the parent), ConflictException (-EEXIST: the token with other
+ * parameters), -EIO, -ENOSPC, -ENOMEM. */
+BSNAP_API BSNAP_WUR int bsnap_ebs_start_snapshot(bsnap_store *store,
+                                                 const bsnap_ebs_start_options *o, json_t **ret_doc)
+    BSNAP_NONNULL(1, 2, 3);
+
+/** PutSnapshotBlock: store @data (@data_length bytes, which must be
+ * BSNAP_EBS_BLOCK_SIZE) as block @index of pending snapshot @id, after
+ * checking @checksum (Base64 SHA-256 of @data; @algorithm "SHA256") before
+ * anything is stored.  A block written again replaces the earlier one.
+ * @progress: 0 to 100, or -1 when not given.
+ * @ret_doc out: {Checksum, ChecksumAlgorithm}.
+ * Errors: ValidationException (-EINVAL: INVALID_SNAPSHOT_ID, INVALID_BLOCK
+ * for a checksum that does not match, an index past the volume or a wrong
+ * length, INVALID_PARAMETER_VALUE, WRITE_REQUEST_TIMEOUT for a snapshot
+ * cancelled by its timeout; -EBUSY for a snapshot not pending),
+ * ResourceNotFoundException (-ENOENT), -EIO, -ENOSPC, -ENOMEM. */
+BSNAP_API BSNAP_WUR int bsnap_ebs_put_block(bsnap_store *store, const char *id, uint64_t index,
+                                            const void *data, uint64_t data_length,
+                                            const char *checksum, const char *algorithm,
+                                            int progress, json_t **ret_doc)
+    BSNAP_NONNULL(1, 2, 4, 6, 7, 9);
+
+/** CompleteSnapshot's parameters. */
+typedef struct bsnap_ebs_complete_options {
+    uint64_t changed_blocks_count; /**< ChangedBlocksCount: blocks written */
+    /** Checksum: the aggregate (SHA-256 of the blocks' Base64 checksums in
+     * index order, concatenated; Base64), or NULL */
+    const char *checksum;
+    const char *checksum_algorithm;          /**< "SHA256", or NULL */
+    const char *checksum_aggregation_method; /**< "LINEAR", or NULL */
+} bsnap_ebs_complete_options;
+
+/** CompleteSnapshot: build the block map of pending snapshot @id and make
+ * it completed, in one transaction; when ChangedBlocksCount or the
+ * aggregate checksum does not match what was written, it becomes error
+ * instead (its chunks given back) and the answer says so.  A completion
+ * that fails (a crash, a full disk) leaves the snapshot pending with every
+ * block: it may be completed again.
+ * @ret_doc out: {"Status": "completed" | "error"}.
+ * Errors: ValidationException (-EINVAL: INVALID_SNAPSHOT_ID,
+ * INVALID_PARAMETER_VALUE, WRITE_REQUEST_TIMEOUT; -EBUSY: not pending),
+ * ResourceNotFoundException (-ENOENT), -EIO, -ENOSPC, -ENOMEM. */
+BSNAP_API BSNAP_WUR int bsnap_ebs_complete(bsnap_store *store, const char *id,
+                                           const bsnap_ebs_complete_options *o, json_t **ret_doc)
+    BSNAP_NONNULL(1, 2, 3, 4);
+
+/** ListSnapshotBlocks / ListChangedBlocks paging. */
+typedef struct bsnap_ebs_list_options {
+    /** ListChangedBlocks: FirstSnapshotId, or NULL (every written block of
+     * the second is changed) */
+    const char *first_id;
+    uint64_t starting_block_index; /**< StartingBlockIndex */
+    uint32_t max_results;          /**< MaxResults: 0 (10000) or 100 to 10000; below 100: 100 */
+    const char *next_token;        /**< NextToken, or NULL; it wins over StartingBlockIndex */
+} bsnap_ebs_list_options;
+
+/** ListSnapshotBlocks: the blocks of completed snapshot @id that hold data
+ * (its own and its parents'), ascending, with their BlockToken.  Blocks of
+ * zeros are holes and not listed.
+ * @ret_doc out: {Blocks:[{BlockIndex, BlockToken}], ExpiryTime,
+ * VolumeSize, BlockSize, NextToken?}.
+ * Errors: ValidationException (-EINVAL: INVALID_SNAPSHOT_ID,
+ * INVALID_PAGE_TOKEN, INVALID_PARAMETER_VALUE; -EBUSY: not completed),
+ * ResourceNotFoundException (-ENOENT), -EIO, -ENOMEM. */
+BSNAP_API BSNAP_WUR int bsnap_ebs_list_blocks(bsnap_store *store, const char *id,
+                                              const bsnap_ebs_list_options *o, json_t **ret_doc)
+    BSNAP_NONNULL(1, 2, 3, 4);
+
+/** ListChangedBlocks: the blocks that differ between @o->first_id and
+ * @second (two completed snapshots of one lineage: the same volume, or one
+ * an ancestor of the other), with FirstBlockToken where the first holds
+ * data there and SecondBlockToken where the second does.
+ * @ret_doc out: {ChangedBlocks:[…], ExpiryTime, VolumeSize, BlockSize,
+ * NextToken?}.  Errors: as bsnap_ebs_list_blocks(), and
+ * ValidationException UNRELATED_SNAPSHOTS. */
+BSNAP_API BSNAP_WUR int bsnap_ebs_list_changed(bsnap_store *store, const char *second,
+                                               const bsnap_ebs_list_options *o, json_t **ret_doc)
+    BSNAP_NONNULL(1, 2, 3, 4);
+
+/** GetSnapshotBlock: read block @index of completed snapshot @id into @buf
+ * (BSNAP_EBS_BLOCK_SIZE bytes, the caller's), given the @token a listing
+ * gave for it, and its Base64 SHA-256 into @ret_checksum.
+ * Errors: ValidationException (-EINVAL: INVALID_SNAPSHOT_ID,
+ * INVALID_BLOCK_TOKEN for a token not of this snapshot and block, or
+ * expired; INVALID_BLOCK for an index past the volume; -EBUSY: not
+ * completed), ResourceNotFoundException (-ENOENT), -EIO (a damaged chunk,
+ * named), -ENOMEM. */
+BSNAP_API BSNAP_WUR int bsnap_ebs_get_block(bsnap_store *store, const char *id, uint64_t index,
+                                            const char *token, void *buf,
+                                            char ret_checksum[BSNAP_EBS_CHECKSUM_MAX])
+    BSNAP_NONNULL(1, 2, 4, 5, 6);
 
 /* ------------------------------------------------------------------------
  * Reading snapshot contents (restore, FUSE)
