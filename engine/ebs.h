@@ -1,8 +1,8 @@
 /* ebs.h - the EBS direct API: snapshots written and read block by block
  * (blocksnap.h, "The EBS direct API").
  *
- * ebs.c writes: StartSnapshot, PutSnapshotBlock, CompleteSnapshot, the
- * pending table and its timeouts.  ebs-read.c reads: ListSnapshotBlocks,
+ * ebs.c writes: StartSnapshot, PutSnapshotBlock, the pending table and
+ * its timeouts; ebs-complete.c CompleteSnapshot.  ebs-read.c reads: ListSnapshotBlocks,
  * ListChangedBlocks, GetSnapshotBlock, and the block and page tokens.
  *
  * The pending table (T_EBS, docs/format.md "EBS direct snapshots"):
@@ -30,16 +30,49 @@
 #include "blocksnap.h"
 #include "chunk.h"
 #include "meta.h"
+#include "store-handle.h"
 
 /* The most chunks one 512 KiB block spans (a store of 4 KiB chunks). */
 #define EBS_CHUNKS_MAX (BSNAP_EBS_BLOCK_SIZE / 4096)
 #define EBS_STATE_VERSION 1u
+
+#define EBS_TOKEN_MAX 64 /* ClientToken */
+/* Room for a key of T_EBS. */
+#define EBS_KEY_MAX (2 + BSNAP_ID_MAX + 8 + EBS_TOKEN_MAX + 13)
+/* The "s" row's flag: CompleteSnapshot has begun; puts are refused. */
+#define EBS_COMPLETING 0x1u
 
 /* The "s" row (fixed width, little-endian on disk through ebs.c). */
 struct ebs_state {
     uint32_t timeout_min;
     int64_t last_ms; /* start, or the last put */
 };
+struct ebs_row {
+    uint32_t flags; /* EBS_COMPLETING */
+    struct ebs_state st;
+};
+
+static inline uint32_t ebs_chunks_per_block(const bsnap_store *s)
+{
+    return BSNAP_EBS_BLOCK_SIZE / s->chunk_size;
+}
+
+/* The "s" row of @id: -ENOENT (not recorded) when absent, -EIO damaged. */
+int ebs_row_read(meta_txn *txn, const char *id, struct ebs_row *ret);
+int ebs_row_write(meta_txn *txn, const char *id, const struct ebs_row *row);
+/* The key of block @index of @id into @k (EBS_KEY_MAX), or without
+ * @with_index the prefix of all its blocks' keys; returns its length. */
+size_t ebs_bkey(const char *id, uint64_t index, bool with_index, uint8_t *k);
+/* Make pending snapshot @id error and give its chunks back, in @txn. */
+int ebs_cancel_in(bsnap_store *s, meta_txn *txn, const char *id);
+struct snapshot_rec;
+/* A pending EBS snapshot's record and row, checked as the caller's to
+ * write; one past its timeout is cancelled here, in a transaction of its
+ * own (*@txn, a read transaction, is aborted first) and fails
+ * WRITE_REQUEST_TIMEOUT.  One being completed fails unless
+ * @completing_ok. */
+int ebs_load_pending(bsnap_store *s, meta_txn **txn, const char *id, struct snapshot_rec *rec,
+                     struct ebs_row *row, bool completing_ok);
 
 /* The store's clock (bsnap_store_set_clock()'s, else the real one), ms. */
 int64_t ebs_now_ms(const bsnap_store *s);
@@ -65,7 +98,6 @@ int ebs_gc_sweep(bsnap_store *s, meta_txn *txn, uint64_t *ret_cancelled);
 typedef int (*ebs_ref_func)(void *ud, const chunk_id *id);
 int ebs_foreach_ref(meta_txn *txn, ebs_ref_func fn, void *ud);
 
-struct snapshot_rec;
 /* Snapshot @id's record in @txn, checked as the caller's to change (@act)
  * or to read, with EBS direct's errors naming @param: ValidationException
  * INVALID_SNAPSHOT_ID, ResourceNotFoundException SNAPSHOT_NOT_FOUND,
