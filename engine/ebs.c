@@ -415,8 +415,8 @@ static int start_check(bsnap_store *s, const bsnap_ebs_start_options *o,
     }
     for (size_t i = 0; i < o->ntags; i++) {
         const char *k = o->tags[i].key, *v = o->tags[i].value ? o->tags[i].value : "";
-        if (bsnap_text_check("tag key", k, TAG_KEY_MAX) < 0 || !*k ||
-            strncmp(k, "aws:", 4) == 0 || bsnap_text_check("tag value", v, TAG_VALUE_MAX) < 0) {
+        if (bsnap_text_check("tag key", k, TAG_KEY_MAX) < 0 || !*k || strncmp(k, "aws:", 4) == 0 ||
+            bsnap_text_check("tag value", v, TAG_VALUE_MAX) < 0) {
             ebs_fail(-EINVAL, "ValidationException", "INVALID_TAG",
                      "tag %zu: a key of 1 to %d characters not starting with aws:, a value of "
                      "at most %d",

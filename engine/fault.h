@@ -12,7 +12,9 @@
  * file system refuses), restore-tmpfile (create-volume's O_TMPFILE open: a
  * hit plays a file system without it, so a named temporary file is used),
  * repair-swap (verify --repair between keeping the old
- * metadata file and renaming the new one over it).  Without the define,
+ * metadata file and renaming the new one over it), ebs-put (an EBS direct
+ * put between its pack sync and its commit), ebs-complete (CompleteSnapshot
+ * after the block map is stored, before the transaction that completes).  Without the define,
  * fault_hit() is a constant false and costs nothing.
  */
 #ifndef BSNAP_FAULT_H
