@@ -425,9 +425,14 @@ static int start_check(bsnap_store *s, const bsnap_ebs_start_options *o,
         }
     }
     if (o->encrypted || o->kms_key_arn) {
-        ebs_fail(-EINVAL, "ValidationException", "INVALID_PARAMETER_VALUE",
-                 "%s: this store does not write encrypted snapshots through EBS direct",
-                 o->parent_id && o->encrypted ? "@{Encrypted} with a parent" : "@{Encrypted}");
+        if (o->encrypted)
+            ebs_fail(-EINVAL, "ValidationException", "INVALID_PARAMETER_VALUE",
+                     "@{Encrypted}: this store does not write encrypted snapshots through EBS "
+                     "direct");
+        else
+            ebs_fail(-EINVAL, "ValidationException", "INVALID_PARAMETER_VALUE",
+                     "@{KmsKeyArn}: this store does not write encrypted snapshots through EBS "
+                     "direct");
         return error_set_parameter(o->encrypted ? "Encrypted" : "KmsKeyArn");
     }
     r = keys_encryption_by_default(s, &by_default);

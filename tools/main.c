@@ -668,7 +668,7 @@ const struct verb verbs[] = {
      "snapshot; with other options it is a ConflictException.  Prints {\"SnapshotId\", "
      "\"OwnerId\", \"Status\", \"StartTime\" (epoch seconds), \"VolumeSize\", "
      "\"BlockSize\", \"Timeout\", \"Description\", \"Tags\", \"ParentSnapshotId\"}.  "
-     "Errors are EBS direct's, with their reason: (ValidationException, INVALID_BLOCK).",
+     "Errors are EBS direct's, with their reason: (ValidationException) reason INVALID_BLOCK.",
      true},
     {"put-snapshot-block", cmd_ebs_put_snapshot_block,
      "write one 512 KiB block of a pending snapshot (EBS direct)",

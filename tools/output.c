@@ -229,11 +229,12 @@ int output_error(const bsnap_error *e)
     free(msg);
     fputs(" (", stderr);
     output_escaped(stderr, e->code[0] ? e->code : "InternalError");
-    if (e->reason && e->reason[0]) { /* EBS direct's */
-        fputs(", ", stderr);
+    fputs(")", stderr);
+    if (e->reason && e->reason[0]) { /* EBS direct's Reason */
+        fputs(" reason ", stderr);
         output_escaped(stderr, e->reason);
     }
-    fputs(")\n", stderr);
+    fputs("\n", stderr);
     return EXIT_FAILED;
 }
 
