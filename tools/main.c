@@ -684,8 +684,7 @@ const struct verb verbs[] = {
      true},
     {"complete-snapshot", cmd_ebs_complete_snapshot,
      "complete a snapshot written block by block (EBS direct)",
-     "--snapshot-id ID --changed-blocks-count N [--checksum B64 "
-     "--checksum-algorithm SHA256 --checksum-aggregation-method LINEAR]",
+     "--snapshot-id ID --changed-blocks-count N [--checksum B64 ...]",
      ebs_complete_snapshot_options, 0,
      "Amazon EBS direct's CompleteSnapshot: builds the snapshot's block map (its parent's "
      "with the written blocks over it) and makes it completed.  When N is not the number "
@@ -1057,10 +1056,13 @@ int cli_open_store(struct cli *cli)
 }
 
 /* The verbs that are no EC2 request and have no dry run: they write
- * outside the store's metadata (mount, configure, gc's packs) or make the
- * store. */
-static const char *const no_dry_run[] = {"mount", "umount",       "configure", "gc", "verify",
-                                         "diff",  "create-store", "backup-vm", NULL};
+ * outside the store's metadata (mount, configure, gc's packs), make the
+ * store, or are EBS direct's. */
+static const char *const no_dry_run[] = {
+    "mount", "umount", "configure", "gc", "verify", "diff", "create-store", "backup-vm",
+    /* EBS direct's, which has no DryRun */
+    "start-snapshot", "put-snapshot-block", "complete-snapshot", "list-snapshot-blocks",
+    "list-changed-blocks", "get-snapshot-block", NULL};
 
 /* Settle --dry-run / --no-dry-run (global: every verb takes them, but a
  * verb's own --dry-run, as prune-snapshots', is that verb's). */

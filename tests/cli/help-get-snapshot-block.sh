@@ -1,0 +1,2 @@
+# The help of get-snapshot-block, as --help and `help VERB` print it.
+blocksnap get-snapshot-block --help

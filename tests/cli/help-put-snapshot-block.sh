@@ -1,0 +1,2 @@
+# The help of put-snapshot-block, as --help and `help VERB` print it.
+blocksnap put-snapshot-block --help
