@@ -106,14 +106,7 @@ static void token_make(const bsnap_store *s, char kind, const char *a, const cha
 /* Decode a token's 32 bytes; false when it is not one. */
 static bool token_raw(const char *text, uint8_t raw[TOKEN_RAW])
 {
-    uint8_t buf[TOKEN_RAW + 3];
-
-    if (strlen(text) != TOKEN_B64 - 1 || text[43] != '=' || text[42] == '=' ||
-        strspn(text, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/") != 43 ||
-        EVP_DecodeBlock(buf, (const unsigned char *)text, 44) != TOKEN_RAW + 1)
-        return false;
-    memcpy(raw, buf, TOKEN_RAW);
-    return true;
+    return ebs_b64_decode32(text, strlen(text), raw);
 }
 
 static int64_t now_s(const bsnap_store *s)

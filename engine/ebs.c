@@ -639,17 +639,20 @@ out:
 
 /* ---- PutSnapshotBlock ---- */
 
-/* Decode a Base64 SHA-256 (44 characters); false when it is not one. */
-static bool b64_sha256(const char *text, uint8_t out[SHA256_DIGEST_LENGTH])
+bool ebs_b64_decode32(const char *text, size_t len, uint8_t out[32])
 {
     uint8_t buf[36];
 
-    if (strlen(text) != 44 || text[43] != '=' || text[42] == '=' ||
-        strspn(text, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/") != 43)
+    /* 32 bytes are 43 characters and one '=' of padding, exactly: no
+     * whitespace, no other spelling of the same bytes */
+    if (len != 44 || text[43] != '=' ||
+        strspn(text, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/") != 43 ||
+        EVP_DecodeBlock(buf, (const unsigned char *)text, 44) != 33)
         return false;
-    if (EVP_DecodeBlock(buf, (const unsigned char *)text, 44) != 33)
+    /* the last character carries 2 bits of padding, which must be 0 */
+    if (strchr("AEIMQUYcgkosw048", text[42]) == NULL)
         return false;
-    memcpy(out, buf, SHA256_DIGEST_LENGTH);
+    memcpy(out, buf, 32);
     return true;
 }
 
@@ -677,7 +680,7 @@ static int put_check(const char *id, uint64_t data_length, const void *data, con
                  "@{Progress} %d is not between 0 and 100", progress);
         return error_set_parameter("Progress");
     }
-    if (!b64_sha256(checksum, want)) {
+    if (!ebs_b64_decode32(checksum, strlen(checksum), want)) {
         ebs_fail(-EINVAL, "ValidationException", "INVALID_BLOCK",
                  "@{Checksum} '%.64s' is not the Base64 of a SHA-256", checksum);
         return error_set_parameter("Checksum");

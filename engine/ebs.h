@@ -108,6 +108,12 @@ int ebs_load_rec(bsnap_store *s, meta_txn *txn, const char *id, const char *para
 /* Base64 of SHA-256 of @len bytes of @data into @out. */
 void ebs_sha256_b64(const void *data, size_t len, char out[BSNAP_EBS_CHECKSUM_MAX]);
 
+/* Decode the Base64 of 32 bytes (a SHA-256, a token): exactly 44
+ * characters of the canonical spelling (43 and '=', the padding bits 0),
+ * @len bytes at @text, not necessarily NUL-terminated.  False, @out
+ * unspecified, for anything else.  Pure: fuzzed (fuzz-ebs-token). */
+bool ebs_b64_decode32(const char *text, size_t len, uint8_t out[32]);
+
 /* Fail as EBS direct does: @code (ValidationException...) with @reason. */
 int ebs_fail(int err, const char *code, const char *reason, const char *fmt, ...)
     BSNAP_PRINTF(4, 5);
