@@ -528,15 +528,14 @@ static int start_doc(const bsnap_store *s, const struct snapshot_rec *rec, uint3
 
 /* The snapshot ClientToken @token of the caller started, if any: 1 and its
  * record, 0, or -errno (ConflictException for another request). */
-static int start_replay(bsnap_store *s, meta_txn *txn, const char *token, const uint8_t hash[32],
-                        uint8_t *tk, size_t tklen, struct snapshot_rec *rec)
+static int start_replay(meta_txn *txn, const uint8_t hash[32], uint8_t *tk, size_t tklen,
+                        struct snapshot_rec *rec)
 {
     const void *v;
     size_t vlen;
     char id[BSNAP_ID_MAX];
     int r = meta_get(txn, T_EBS, tk, tklen, &v, &vlen);
 
-    (void)token;
     if (r == -ENOENT)
         return 0;
     if (r < 0)
@@ -581,7 +580,7 @@ int bsnap_ebs_start_snapshot(bsnap_store *s, const bsnap_ebs_start_options *o, j
         tklen = (size_t)snprintf((char *)tk, sizeof tk, "t%s", owner) + 1;
         memcpy(tk + tklen, o->client_token, strlen(o->client_token));
         tklen += strlen(o->client_token);
-        r = start_replay(s, txn, o->client_token, hash, tk, tklen, &rec);
+        r = start_replay(txn, hash, tk, tklen, &rec);
         if (r < 0)
             goto out;
         if (r == 1) {
