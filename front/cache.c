@@ -281,6 +281,34 @@ int cache_get(struct cache *c, struct source *src, uint64_t idx, struct centry *
     return 0;
 }
 
+int cache_read_into(struct cache *c, struct source *src, uint64_t idx, uint8_t *dst)
+{
+    struct centry key = {.serial = src->serial, .idx = idx};
+    struct centry *e;
+    bool cached;
+    int r;
+
+    if ((idx + 1) * src->chunk_size > src->size)
+        return -EINVAL; /* a short last chunk: cache_get() it */
+    pthread_mutex_lock(&c->lock);
+    cached = tfind(&key, &c->index, entry_cmp) != NULL;
+    if (!cached)
+        c->st.direct++;
+    pthread_mutex_unlock(&c->lock);
+    if (cached) { /* or being loaded: wait for it rather than load it twice */
+        r = cache_get(c, src, idx, &e);
+        if (r < 0)
+            return r;
+        memcpy(dst, e->data, src->chunk_size);
+        cache_put(c, e);
+        return 0;
+    }
+    r = bsnap_reader_read_chunk(src->reader, idx, dst);
+    if (r == 1)
+        memset(dst, 0, src->chunk_size);
+    return r < 0 ? r : 0;
+}
+
 void cache_put(struct cache *c, struct centry *e)
 {
     pthread_mutex_lock(&c->lock);

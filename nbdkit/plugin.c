@@ -628,13 +628,40 @@ static int blocksnap_pread(void *handle, void *buf, uint32_t count, uint64_t off
     uint32_t cs = src->chunk_size;
     uint64_t end = offset + count;
     uint64_t first = offset / cs, last = (end - 1) / cs;
+    uint8_t *out = buf;
+
+    /* A read of whole chunks (nbdcopy, qemu-img convert, a guest's large
+     * reads) is served straight into nbdkit's buffer, chunk by chunk,
+     * without entering the cache: the client keeps many such requests in
+     * flight, on nbdkit's threads, so they need no readahead, and caching
+     * them cost a fresh buffer (page faults) and a copy per chunk.  Smaller
+     * reads go through the cache, with readahead when sequential. */
+    if (offset % cs == 0 && (end % cs == 0 || end == src->size) && count >= cs) {
+        for (uint64_t i = first; i <= last; i++) {
+            uint64_t cstart = i * cs;
+            int r;
+            if (cstart + cs <= src->size) {
+                r = cache_read_into(srv.cache, src, i, out + (cstart - offset));
+            } else { /* the short last chunk */
+                struct centry *e;
+                r = cache_get(srv.cache, src, i, &e);
+                if (r == 0) {
+                    memcpy(out + (cstart - offset), centry_data(e), centry_len(e));
+                    cache_put(srv.cache, e);
+                }
+            }
+            if (r < 0)
+                return read_failed(r, count, offset);
+        }
+        return 0;
+    }
+
     /* The request's other chunks load in the background while this thread
      * loads the first: a large cold read uses both cores. */
     if (last > first)
         cache_prefetch(srv.cache, src, first + 1, last);
     readahead(handle, offset, count, last);
 
-    uint8_t *out = buf;
     for (uint64_t i = first; i <= last; i++) {
         struct centry *e;
         int r = cache_get(srv.cache, src, i, &e);

@@ -59,6 +59,14 @@ void cache_free(struct cache *c);
  * returned). */
 int cache_get(struct cache *c, struct source *src, uint64_t idx, struct centry **ret);
 void cache_put(struct cache *c, struct centry *e);
+/* Chunk @idx of @src (a whole one: not a short last chunk, -EINVAL) into
+ * @dst, which holds chunk_size bytes: copied from the cache when it is there
+ * or being loaded, else read and verified straight into @dst without
+ * entering the cache.  For reads that cover whole chunks and will not come
+ * back to them soon (a copy of the volume): no cache buffer is allocated
+ * (fresh memory costs a page fault per page), no copy is made, and what the
+ * cache holds is not evicted.  Errors as cache_get(). */
+int cache_read_into(struct cache *c, struct source *src, uint64_t idx, uint8_t *dst);
 const uint8_t *centry_data(const struct centry *e);
 size_t centry_len(const struct centry *e);
 
@@ -68,6 +76,7 @@ void cache_prefetch(struct cache *c, struct source *src, uint64_t first, uint64_
 /* Counters for the debug log. */
 struct cache_stats {
     uint64_t hits, misses, prefetched, dropped, evicted, bytes, entries;
+    uint64_t direct; /* cache_read_into() reads past the cache */
 };
 void cache_get_stats(struct cache *c, struct cache_stats *ret);
 

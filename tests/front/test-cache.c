@@ -235,6 +235,41 @@ static void test_prefetch_then_hit(void **state)
     source_unref(s);
 }
 
+/* cache_read_into(): the right bytes (zeros for a hole) straight into the
+ * caller's buffer, not cached; a chunk the cache holds comes from it; a
+ * short last chunk and one past the end are refused. */
+static void test_read_into(void **state)
+{
+    struct fixture *f = *state;
+    struct cache *c = cache_new(1u << 20, 0);
+    struct source *s = open_source(f, 6);
+    struct cache_stats st;
+    uint8_t *buf = malloc(CHUNK);
+    assert_non_null(buf);
+
+    for (uint64_t i = 0; i < 8; i++) {
+        memset(buf, 0xee, CHUNK);
+        assert_int_equal(cache_read_into(c, s, i, buf), 0);
+        assert_memory_equal(buf, f->data + i * CHUNK, CHUNK); /* chunk 0, 4: a hole */
+    }
+    cache_get_stats(c, &st);
+    assert_int_equal(st.direct, 8);
+    assert_int_equal(st.entries, 0); /* nothing entered the cache */
+    assert_int_equal(st.misses, 0);
+
+    check_chunk(f, c, s, 9); /* now cached: read_into copies it */
+    assert_int_equal(cache_read_into(c, s, 9, buf), 0);
+    assert_memory_equal(buf, f->data + 9 * CHUNK, CHUNK);
+    cache_get_stats(c, &st);
+    assert_int_equal(st.direct, 8);
+    assert_int_equal(st.hits, 1);
+
+    assert_int_equal(cache_read_into(c, s, NCHUNKS, buf), -EINVAL);
+    free(buf);
+    cache_free(c);
+    source_unref(s);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -243,6 +278,7 @@ int main(void)
         cmocka_unit_test(test_pinned_entries_survive),
         cmocka_unit_test(test_concurrent_readers_and_readahead),
         cmocka_unit_test(test_prefetch_then_hit),
+        cmocka_unit_test(test_read_into),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
