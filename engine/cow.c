@@ -656,6 +656,90 @@ long bsnap_volume_pread(bsnap_volume *v, void *buf, size_t len, uint64_t offset)
     return r < 0 ? r : (long)len;
 }
 
+/* The first chunk at or after @idx whose written bit is @set, or
+ * v->nchunks when none is. */
+static uint64_t next_written(bsnap_volume *v, uint64_t idx, bool set)
+{
+    const uint64_t *w = written_bits(v);
+
+    while (idx < v->nchunks) {
+        uint64_t word = __atomic_load_n(&w[idx / 64], __ATOMIC_ACQUIRE);
+        if (!set)
+            word = ~word;
+        word &= ~0ull << (idx % 64); /* the bits from idx on */
+        if (word)
+            return MIN(v->nchunks, (idx & ~63ull) + (uint64_t)__builtin_ctzll(word));
+        idx = (idx & ~63ull) + 64;
+    }
+    return v->nchunks;
+}
+
+/* The base's SEEK_DATA or SEEK_HOLE from @off: its end (and everything
+ * past it) is a hole, no data there is v->size. */
+static int base_seek(bsnap_volume *v, uint64_t off, int whence, uint64_t *ret)
+{
+    if (off >= v->base_size) {
+        *ret = whence == SEEK_DATA ? v->size : off;
+        return 0;
+    }
+    int r = bsnap_reader_seek(v->base, off, whence, ret);
+    if (r == -ENXIO) {
+        *ret = whence == SEEK_DATA ? v->size : v->base_size;
+        return 0;
+    }
+    return r;
+}
+
+int bsnap_volume_seek(bsnap_volume *v, uint64_t offset, int whence, uint64_t *ret_offset)
+{
+    uint64_t pos = offset, found = v->size;
+    int r = 0;
+
+    bsnap_error_clear();
+    if (whence != SEEK_DATA && whence != SEEK_HOLE)
+        return bsnap_fail(-EINVAL, "InvalidParameterValue", "seek: whence %d", whence);
+    if (offset >= v->size)
+        return -ENXIO;
+    pthread_rwlock_rdlock(&v->io);
+    if (whence == SEEK_DATA) {
+        /* the first written chunk or the base's first data, whichever
+         * comes first: base data before the written chunk lies in a chunk
+         * never written */
+        uint64_t w = next_written(v, pos / v->cs, true), d;
+        r = base_seek(v, pos, SEEK_DATA, &d);
+        if (r == 0)
+            found = MIN(MAX(pos, w * v->cs), d);
+    } else {
+        /* in each run of chunks never written, the base's first hole */
+        while (pos < v->size) {
+            uint64_t idx = pos / v->cs;
+            if (bit_get(written_bits(v), idx)) {
+                pos = next_written(v, idx, false) * v->cs;
+                continue;
+            }
+            uint64_t run_end = next_written(v, idx, true) * v->cs, h;
+            r = base_seek(v, pos, SEEK_HOLE, &h);
+            if (r < 0)
+                break;
+            if (h < run_end) {
+                found = h;
+                break;
+            }
+            pos = run_end;
+        }
+    }
+    pthread_rwlock_unlock(&v->io);
+    if (r < 0)
+        return r;
+    if (found >= v->size) {
+        if (whence == SEEK_DATA)
+            return -ENXIO;
+        found = v->size; /* the end is an implicit hole */
+    }
+    *ret_offset = found;
+    return 0;
+}
+
 /* The first write of chunk @idx: its base bytes merged with @n bytes of
  * @src at @within, written whole.  Under the chunk's stripe lock. */
 static int first_write(bsnap_volume *v, uint64_t idx, const uint8_t *src, size_t within, size_t n)

@@ -25,11 +25,12 @@
  * chunks never written are verified reads of its base snapshot, a flush
  * makes every write before it durable (on any connection: one handle
  * serves them all, so multi-conn holds), FUA is a flush, and zeroing is
- * nbdkit's writes of zeros.  It has no block status (all data).  Since this
- * process holds the volume's one writer handle, a snapshot of a served
- * volume can only be taken here: control=SOCKET opens a control channel
- * (control.c) through which create-image of a running instance asks for a
- * flush and a snapshot of the open handle.
+ * nbdkit's writes of zeros.  Its block status is the volume's: a chunk
+ * written is data, one never written is its base's (bsnap_volume_seek()).
+ * Since this process holds the volume's one writer handle, a snapshot of a
+ * served volume can only be taken here: control=SOCKET opens a control
+ * channel (control.c) through which create-image of a running instance
+ * asks for a flush and a snapshot of the open handle.
  *
  * The store is opened and the export checked in .get_ready, so that a bad
  * configuration stops nbdkit before it serves, with a message; it is closed
@@ -503,11 +504,10 @@ static int blocksnap_can_multi_conn(void *handle)
     return 1;
 }
 
-/* A volume's written chunks are not mapped by the public API: all data. */
 static int blocksnap_can_extents(void *handle)
 {
     (void)handle;
-    return srv.volume == NULL;
+    return 1;
 }
 
 static int blocksnap_can_cache(void *handle)
@@ -699,20 +699,29 @@ static int blocksnap_cache(void *handle, uint32_t count, uint64_t offset, uint32
     return 0;
 }
 
-/* Block status from the block map: a hole (a zero chunk, never stored) is
- * hole+zero, the rest data.  Nothing is read. */
+/* SEEK_DATA or SEEK_HOLE over what is served. */
+static int serve_seek(uint64_t off, int whence, uint64_t *ret)
+{
+    if (srv.volume)
+        return bsnap_volume_seek(srv.volume, off, whence, ret);
+    return bsnap_reader_seek(srv.src->reader, off, whence, ret);
+}
+
+/* Block status from the block map (and a volume's map of written chunks):
+ * a hole (a zero chunk, never stored; a volume's chunk never written over
+ * one) is hole+zero, the rest data.  Nothing is read. */
 static int blocksnap_extents(void *handle, uint32_t count, uint64_t offset, uint32_t flags,
                              struct nbdkit_extents *extents)
 {
-    bsnap_reader *reader = srv.src->reader;
-    uint64_t size = srv.src->size, end = offset + count, pos = offset;
+    uint64_t size = srv.volume ? bsnap_volume_size(srv.volume) : srv.src->size;
+    uint64_t end = offset + count, pos = offset;
     (void)handle;
 
     if (end > size)
         end = size;
     while (pos < end) {
         uint64_t data, hole;
-        int r = bsnap_reader_seek(reader, pos, SEEK_DATA, &data);
+        int r = serve_seek(pos, SEEK_DATA, &data);
         if (r == -ENXIO)
             data = size;
         else if (r < 0)
@@ -723,7 +732,7 @@ static int blocksnap_extents(void *handle, uint32_t count, uint64_t offset, uint
                 return -1;
             pos += n;
         } else {
-            r = bsnap_reader_seek(reader, pos, SEEK_HOLE, &hole);
+            r = serve_seek(pos, SEEK_HOLE, &hole);
             if (r == -ENXIO)
                 hole = size;
             else if (r < 0)

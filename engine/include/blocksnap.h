@@ -1176,6 +1176,17 @@ BSNAP_API BSNAP_WUR long bsnap_volume_pread(bsnap_volume *volume, void *buf, siz
 BSNAP_API BSNAP_WUR long bsnap_volume_pwrite(bsnap_volume *volume, const void *buf, size_t len,
                                              uint64_t offset) BSNAP_NONNULL(1, 2);
 
+/** lseek(2)'s SEEK_DATA / SEEK_HOLE over writable volume @volume: @whence
+ * is SEEK_DATA or SEEK_HOLE.  Data is a chunk written since the volume was
+ * created (whatever bytes it holds, zeros too) or, for a chunk never
+ * written, a non-zero chunk of the base snapshot (bsnap_reader_seek());
+ * a chunk never written that is a hole of the base, or lies past the
+ * base's end, is a hole.  @ret_offset out.  Nothing is read.
+ * Errors: -ENXIO past the end (or no data after @offset), -EINVAL, -EIO.
+ * Any thread; a write that runs meanwhile may or may not be seen. */
+BSNAP_API BSNAP_WUR int bsnap_volume_seek(bsnap_volume *volume, uint64_t offset, int whence,
+                                          uint64_t *ret_offset) BSNAP_NONNULL(1, 4);
+
 /** Make every write that returned before this call durable (fsync): the
  * overlay's data is synced, then the map of written chunks replaced
  * atomically.  Errors: -EIO, -ENOSPC.  Any thread. */

@@ -4,7 +4,9 @@
 # its snapshot; writes (aligned, unaligned, zeroes) read back and, flushed,
 # outlast the server; a second server of the same volume is refused while
 # the first holds it; a snapshot of the volume afterwards restores to what
-# was written.
+# was written.  Its block status (nbdinfo --map) is the snapshot's before
+# any write (the hole a hole and zero), and the chunks written since are
+# data.
 source "$(dirname "$0")/../lib/functions.sh"
 source "$(dirname "$0")/../lib/nbdkit-functions.sh"
 requires qemu-img qemu-io python3 cmp
@@ -31,6 +33,20 @@ for k, v in want.items():
 EOF2
 qemu-img compare -f raw -F raw "$NBD_URI" "$T/base.img" || die "the volume does not read as its snapshot"
 
+step "its block status is the snapshot's: 16 MiB of data, then a hole that reads as zeros"
+# map_is WHAT EXPECTED: nbdinfo --map's data extents, merged, are EXPECTED
+# (OFFSET LENGTH lines), and every other extent is hole and zero (type 3)
+map_is() {
+    nbd_data_map "$NBD_URI" >"$T/map.got"
+    printf '%s\n' "$2" >"$T/map.want"
+    diff -u "$T/map.want" "$T/map.got" || die "$1: the volume's data map is not as expected"
+    nbdinfo --map --json "$NBD_URI" | python3 -c '
+import json, sys
+bad = [e for e in json.load(sys.stdin) if e["type"] not in (0, 3)]
+sys.exit("extents neither data nor hole+zero: %r" % bad if bad else 0)' || die "$1: odd extents"
+}
+map_is "before any write" "0 16777216"
+
 step "writes: a whole chunk, an unaligned piece, zeroes, into the hole; flushed"
 qemu-io -f raw "$NBD_URI" -c 'write -P 0x5a 1M 64k' -c 'write -P 0x33 100 3000' \
     -c 'write -z 4M 128k' -c 'write -P 0x77 20M 8k' -c flush >"$T/io.out" ||
@@ -45,6 +61,9 @@ with open(sys.argv[1], "r+b") as f:
         f.write(data)
 EOF2
 qemu-img compare -f raw -F raw "$NBD_URI" "$T/want.img" || die "the volume does not read its writes"
+# the chunk written in the hole is data now; the rest of the hole is not
+map_is "after the writes" "0 16777216
+20971520 65536"
 
 step "a second server of the same volume is refused while the first serves it"
 nbdkit_refuses "store=$STORE" "volume=$vol"
@@ -54,6 +73,8 @@ step "the writes outlast the server"
 nbdkit_stop v
 nbdkit_serve v2 "volume=$vol"
 qemu-img compare -f raw -F raw "$NBD_URI" "$T/want.img" || die "the writes are gone after a restart"
+map_is "after a restart" "0 16777216
+20971520 65536"
 nbdkit_stop v2
 
 step "a snapshot of the volume restores to what was written"

@@ -8,10 +8,12 @@
 #include <setjmp.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -195,6 +197,88 @@ static void test_grow(void **state)
     assert_int_equal(st.volume_bytes, size);
     assert_int_equal(bsnap_volume_close(v), 0);
     assert_snapshot_is(f, snap, model, size);
+    free(model);
+}
+
+/* Whether byte @x of the grown volume of test_seek is data: in a chunk
+ * written, or in the base's data (chunks 0..9 and 20..39, up to its end
+ * inside chunk 39). */
+static bool seek_data_at(const bool *written, uint64_t x)
+{
+    uint64_t i = x / CS;
+    return (i < 300 && written[i]) || (x < BASE_SIZE && (i < 10 || i >= 20));
+}
+
+/* What lseek would answer over seek_data_at(): -1 for ENXIO.  Nothing is
+ * data from chunk 300 on. */
+static int64_t seek_model(const bool *written, uint64_t size, uint64_t off, int whence)
+{
+    uint64_t x = off;
+    while (x < 300 * CS) {
+        if (seek_data_at(written, x) == (whence == SEEK_DATA))
+            return (int64_t)x;
+        uint64_t next = (x / CS + 1) * CS;
+        x = x < BASE_SIZE && BASE_SIZE < next ? BASE_SIZE : next;
+    }
+    if (whence == SEEK_DATA)
+        return -1;
+    return (int64_t)MIN(size, MAX(off, (uint64_t)300 * CS));
+}
+
+/* bsnap_volume_seek(): written chunks are data (zeros too), chunks never
+ * written are the base's (its hole at 10..19 a hole), past the base's end
+ * (inside its last chunk too) holes, the end an implicit hole; bad whence
+ * and offsets. */
+static void test_seek(void **state)
+{
+    struct fixture *f = *state;
+    char base[BSNAP_ID_MAX], vid[BSNAP_ID_MAX];
+    const uint64_t size = 1ull << 30;
+    bool written[300] = {false};
+    uint8_t *model, zeros[CS] = {0};
+    bsnap_volume *v = NULL;
+    uint64_t got;
+
+    make_base(f, base, &model, (size_t)size);
+    create_vol(f, base, 1, vid);
+    assert_int_equal(bsnap_volume_open(f->s, vid, &v), 0);
+    for (int pass = 0; pass < 2; pass++) {
+        for (uint64_t off = 0; off < 300 * CS; off += CS / 2 + (off % 7 == 0 ? 1 : 0)) {
+            for (int w = 0; w < 2; w++) {
+                int whence = w ? SEEK_HOLE : SEEK_DATA;
+                int64_t want = seek_model(written, size, off, whence);
+                int r = bsnap_volume_seek(v, off, whence, &got);
+                if (want < 0) {
+                    assert_int_equal(r, -ENXIO);
+                } else {
+                    assert_int_equal(r, 0);
+                    if ((int64_t)got != want)
+                        print_error("pass %d offset %llu whence %d: got %llu want %lld\n", pass,
+                                    (unsigned long long)off, whence, (unsigned long long)got,
+                                    (long long)want);
+                    assert_int_equal(got, want);
+                }
+            }
+        }
+        if (pass == 1)
+            break;
+        /* into the base's hole, past its end (one of zeros), over data,
+         * across the 64-chunk words of the map */
+        wr(v, model, 15 * CS + 100, 10, 1);
+        written[15] = true;
+        assert_int_equal(bsnap_volume_pwrite(v, zeros, CS, 100 * CS), (long)CS);
+        written[100] = true;
+        wr(v, model, 5 * CS, CS, 2);
+        written[5] = true;
+        wr(v, model, 127 * CS + 10, 2 * CS, 3);
+        written[127] = written[128] = written[129] = true;
+    }
+    assert_int_equal(bsnap_volume_seek(v, size - 1, SEEK_DATA, &got), -ENXIO);
+    assert_int_equal(bsnap_volume_seek(v, size - 1, SEEK_HOLE, &got), 0);
+    assert_int_equal(got, size - 1);
+    assert_int_equal(bsnap_volume_seek(v, size, SEEK_HOLE, &got), -ENXIO);
+    assert_error(bsnap_volume_seek(v, 0, SEEK_SET, &got), -EINVAL, "InvalidParameterValue");
+    assert_int_equal(bsnap_volume_close(v), 0);
     free(model);
 }
 
@@ -419,6 +503,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_create_read_write, setup_4k, teardown_fixture),
         cmocka_unit_test_setup_teardown(test_grow, setup_4k, teardown_fixture),
+        cmocka_unit_test_setup_teardown(test_seek, setup_4k, teardown_fixture),
         cmocka_unit_test_setup_teardown(test_crash, setup_4k, teardown_fixture),
         cmocka_unit_test_setup_teardown(test_flush_failure, setup_4k, teardown_fixture),
         cmocka_unit_test_setup_teardown(test_lock_delete_pins, setup_4k, teardown_fixture),
