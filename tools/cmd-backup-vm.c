@@ -32,7 +32,8 @@
 
 extern char **environ;
 
-#define QMP_TIMEOUT_MS 30000
+#define QMP_TIMEOUT_S 30 /* default of --qmp-timeout */
+#define QMP_TIMEOUT_MAX 86400
 #define BITMAP_PREFIX "blocksnap-"
 #define TAG_BITMAP "blocksnap:vm-bitmap"
 #define TAG_DISK "blocksnap:vm-disk"
@@ -62,6 +63,7 @@ struct disk {
 struct run {
     struct cli *cli;
     struct qmp *q;
+    int timeout_ms; /* --qmp-timeout: for each answer and each awaited event */
     char dir[1024]; /* the private temporary directory */
     char sock[PATH_MAX];
     bool server;
@@ -435,7 +437,7 @@ static int tear_down(struct run *w)
         if (d->exported) {
             TRY(qmp_executef(w->q, "block-export-del", NULL, "{s:s, s:s}", "id", d->export_id,
                              "mode", "hard"));
-            TRY(qmp_wait_event(w->q, "BLOCK_EXPORT_DELETED", d->export_id, QMP_TIMEOUT_MS));
+            TRY(qmp_wait_event(w->q, "BLOCK_EXPORT_DELETED", d->export_id, w->timeout_ms));
             d->exported = false;
         }
     }
@@ -448,7 +450,7 @@ static int tear_down(struct run *w)
         if (d->started) {
             TRY(qmp_executef(w->q, "block-job-cancel", NULL, "{s:s, s:b}", "device", d->job,
                              "force", 1));
-            TRY(qmp_wait_event(w->q, "BLOCK_JOB_CANCELLED", d->job, QMP_TIMEOUT_MS));
+            TRY(qmp_wait_event(w->q, "BLOCK_JOB_CANCELLED", d->job, w->timeout_ms));
             d->started = false;
         }
         if (d->fleeced) {
@@ -637,6 +639,16 @@ int cmd_backup_vm(struct cli *cli, const struct args *a)
         free(w);
         return r;
     }
+    {
+        const char *v = arg_value(a, "qmp-timeout");
+        unsigned secs = QMP_TIMEOUT_S;
+        if (v &&
+            (r = arg_uint(cli->verb, "qmp-timeout", v, 1, QMP_TIMEOUT_MAX, &secs)) != EXIT_OK) {
+            free(w);
+            return r;
+        }
+        w->timeout_ms = (int)secs * 1000;
+    }
     { /* the tags, checked before QEMU is touched */
         bsnap_tag *tags = NULL;
         size_t n = 0;
@@ -647,7 +659,7 @@ int cmd_backup_vm(struct cli *cli, const struct args *a)
             return r;
         }
     }
-    if (!(w->q = qmp_open(qmp, false, QMP_TIMEOUT_MS, &err))) {
+    if (!(w->q = qmp_open(qmp, false, w->timeout_ms, &err))) {
         output_line("blocksnap: error: %s", err ? err : "out of memory (InternalError)");
         free(err);
         free(w);
@@ -678,7 +690,7 @@ int cmd_backup_vm(struct cli *cli, const struct args *a)
             output_line("blocksnap: no guest agent given (--qga SOCKET): not freezing the "
                         "guest's file systems");
     } else if (freeze) {
-        if (!(agent = qmp_open(qga, true, QMP_TIMEOUT_MS, &err))) {
+        if (!(agent = qmp_open(qga, true, w->timeout_ms, &err))) {
             output_line("blocksnap: error: %s", err ? err : "out of memory (InternalError)");
             r = EXIT_FAILED;
             goto out;

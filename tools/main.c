@@ -53,6 +53,7 @@ static const struct opt backup_vm_options[] = {
     {"full", OPT_FLAG, NULL, "read every disk whole (still stores only what changed)", false},
     {"freeze", OPT_FLAG, NULL, "freeze the guest's file systems for the instant", false},
     {"qga", OPT_VALUE, "SOCKET", "the guest agent's socket, for --freeze", false},
+    {"qmp-timeout", OPT_VALUE, "SECONDS", "wait this long for each QMP answer (default 30)", false},
     {"description", OPT_VALUE, "TEXT", "the snapshots' description", false},
     {"tags", OPT_LIST, "Key=K,Value=V", "tags of the snapshots (shorthand or JSON)", false},
     {"register-image", OPT_VALUE, "NAME", "register the snapshots as an image (root: first disk)",
@@ -397,7 +398,9 @@ const struct verb verbs[] = {
      "BytesRead.  --register-image NAME registers the snapshots as one image "
      "(RegisterImage), the first disk the root /dev/xvda, the others /dev/xvdb and on in "
      "disk order; a registration refused (a root disk that does not look bootable without "
-     "--no-boot-check, a name taken) fails the run as a whole.",
+     "--no-boot-check, a name taken) fails the run as a whole.  Each answer of QEMU and of "
+     "the guest agent is awaited --qmp-timeout seconds (default 30; 1 to 86400), after which "
+     "the run fails with QmpTimeout and is undone.",
      true},
     {"copy-snapshot", cmd_copy_snapshot, "copy a snapshot from another region's store",
      "(--source-region NAME | --source-store DIR) --source-snapshot-id ID [options]",

@@ -22,6 +22,7 @@ struct qmp {
     unsigned long next_id;
     char *buf; /* bytes read and not yet parsed */
     size_t len, cap;
+    size_t scanned; /* the first bytes of buf known to hold no newline */
     json_t *events; /* array of the events seen, oldest first */
     bool gone;      /* the connection broke: nothing more is sent */
     char code[64];
@@ -73,13 +74,18 @@ static int64_t now_ms(void)
 static int read_line(struct qmp *q, int64_t deadline, json_t **ret)
 {
     for (;;) {
-        char *nl = q->len ? memchr(q->buf, '\n', q->len) : NULL;
+        /* only the bytes not looked at yet: a long line read in many
+         * pieces is scanned once, not once a piece */
+        char *nl =
+            q->len > q->scanned ? memchr(q->buf + q->scanned, '\n', q->len - q->scanned) : NULL;
+        q->scanned = q->len;
         if (nl) {
             json_error_t je;
             size_t n = (size_t)(nl - q->buf);
             json_t *v = json_loadb(q->buf, n, 0, &je);
             memmove(q->buf, nl + 1, q->len - n - 1);
             q->len -= n + 1;
+            q->scanned = 0;
             if (!v || !json_is_object(v)) {
                 json_decref(v);
                 return fail(q, "QmpProtocolError",
@@ -266,11 +272,12 @@ int qmp_wait_event(struct qmp *q, const char *event, const char *id, int timeout
     }
 }
 
+static int handshake(struct qmp *q, const char *path);
+
 struct qmp *qmp_open(const char *path, bool agent, int timeout_ms, char **ret_err)
 {
     struct sockaddr_un sa = {.sun_family = AF_UNIX};
     struct qmp *q = calloc(1, sizeof *q);
-    json_t *greeting = NULL;
     const char *what = agent ? "guest agent" : "QMP";
 
     if (!q || !(q->events = json_array())) {
@@ -293,36 +300,67 @@ struct qmp *qmp_open(const char *path, bool agent, int timeout_ms, char **ret_er
              strerror(errno));
         goto fail;
     }
-    if (agent) {
-        /* guest-sync: the agent answers with our number once any stale
-         * output of an earlier client is drained */
-        json_t *r = NULL;
-        long long token = (long long)(now_ms() & 0x3fffffff);
-        if (qmp_executef(q, "guest-sync", &r, "{s:I}", "id", token) < 0)
-            goto fail;
-        if (json_integer_value(r) != token) {
-            json_decref(r);
-            fail(q, "QmpProtocolError", "%s is not a QEMU guest agent (guest-sync)", path);
-            goto fail;
-        }
-        json_decref(r);
-        return q;
-    }
-    if (read_line(q, now_ms() + timeout_ms, &greeting) < 0 || !json_object_get(greeting, "QMP")) {
-        /* out of memory stays itself; anything else is not QEMU */
-        if (strcmp(q->code, "InternalError") != 0 || greeting)
-            fail(q, "QmpProtocolError", "%s does not speak QMP: no QEMU greeting", path);
-        json_decref(greeting);
-        goto fail;
-    }
-    json_decref(greeting);
-    if (qmp_execute(q, "qmp_capabilities", NULL, NULL) < 0)
+    if (handshake(q, path) < 0)
         goto fail;
     return q;
 fail:
     *ret_err = strdup(q->err);
     qmp_close(q);
     return NULL;
+}
+
+struct qmp *qmp_open_fd(int fd, bool agent, int timeout_ms, char **ret_err)
+{
+    struct qmp *q = calloc(1, sizeof *q);
+
+    if (!q || !(q->events = json_array())) {
+        free(q);
+        close(fd);
+        *ret_err = strdup("out of memory (InternalError)");
+        return NULL;
+    }
+    q->fd = fd;
+    q->agent = agent;
+    q->timeout_ms = timeout_ms;
+    if (handshake(q, "the QMP peer") < 0) {
+        *ret_err = strdup(q->err);
+        qmp_close(q);
+        return NULL;
+    }
+    return q;
+}
+
+/* What follows the connection: a guest agent's guest-sync, or QEMU's
+ * greeting and the capabilities negotiation.  @path names the peer. */
+static int handshake(struct qmp *q, const char *path)
+{
+    json_t *greeting = NULL;
+
+    if (q->agent) {
+        /* guest-sync: the agent answers with our number once any stale
+         * output of an earlier client is drained */
+        json_t *r = NULL;
+        long long token = (long long)(now_ms() & 0x3fffffff);
+        if (qmp_executef(q, "guest-sync", &r, "{s:I}", "id", token) < 0)
+            return -1;
+        if (!json_is_integer(r) || json_integer_value(r) != token) {
+            json_decref(r);
+            return fail(q, "QmpProtocolError", "%s is not a QEMU guest agent (guest-sync)", path);
+        }
+        json_decref(r);
+        return 0;
+    }
+    if (read_line(q, now_ms() + q->timeout_ms, &greeting) < 0 ||
+        !json_object_get(greeting, "QMP")) {
+        /* out of memory, a timeout and a lost connection stay themselves;
+         * anything else is not QEMU */
+        if (greeting || strcmp(q->code, "QmpProtocolError") == 0)
+            fail(q, "QmpProtocolError", "%s does not speak QMP: no QEMU greeting", path);
+        json_decref(greeting);
+        return -1;
+    }
+    json_decref(greeting);
+    return qmp_execute(q, "qmp_capabilities", NULL, NULL);
 }
 
 void qmp_close(struct qmp *q)

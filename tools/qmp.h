@@ -26,6 +26,9 @@ struct qmp;
  * a guest-sync first).  On failure NULL and *@ret_err (malloc'd, the caller
  * frees) the message with its code: "MSG (CODE)". */
 struct qmp *qmp_open(const char *path, bool agent, int timeout_ms, char **ret_err);
+/* qmp_open() over @fd, a connected stream socket (taken: closed by
+ * qmp_close(), or on failure). */
+struct qmp *qmp_open_fd(int fd, bool agent, int timeout_ms, char **ret_err);
 void qmp_close(struct qmp *q);
 
 /* Run command @cmd with @args (borrowed; NULL: none).  0 and *@ret (new

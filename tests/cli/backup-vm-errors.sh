@@ -1,5 +1,6 @@
-# backup-vm's option errors and an absent QMP socket: each names what was
-# wrong; nothing is written (the store is not even made).
+# backup-vm's option errors (--qmp-timeout's too) and an absent QMP
+# socket: each names what was wrong; nothing is written (the store is not
+# even made).
 blocksnap backup-vm
 echo "exit $?"
 blocksnap backup-vm --qmp qmp.sock --qga qga.sock
@@ -13,6 +14,15 @@ echo "exit $?"
 blocksnap backup-vm --qmp "$(printf 'd%.0s' $(seq 120))/qmp.sock"
 echo "exit $?"
 blocksnap backup-vm --qmp qmp.sock --no-boot-check
+echo "exit $?"
+# --qmp-timeout: whole seconds, 1 to 86400
+blocksnap backup-vm --qmp qmp.sock --qmp-timeout 0
+echo "exit $?"
+blocksnap backup-vm --qmp qmp.sock --qmp-timeout 2.5
+echo "exit $?"
+blocksnap backup-vm --qmp qmp.sock --qmp-timeout 86401
+echo "exit $?"
+blocksnap backup-vm --qmp absent.sock --qmp-timeout 5
 echo "exit $?"
 # it changes the VM, not only the store: no dry run
 blocksnap backup-vm --qmp absent.sock --dry-run

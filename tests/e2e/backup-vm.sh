@@ -155,6 +155,20 @@ on_cleanup_pid $!
 wait_until 10 test -S "$T/notqemu.sock" || die "the fake server did not start"
 expect_fail QmpProtocolError 1 bs backup-vm --qmp "$T/notqemu.sock"
 stderr_contains "does not speak QMP"
+# a peer that never says a word: --qmp-timeout's seconds, not the default 30
+python3 -c '
+import socket, sys, time
+s = socket.socket(socket.AF_UNIX); s.bind(sys.argv[1]); s.listen(4)
+held = []
+while True:
+    c, _ = s.accept(); held.append(c)' "$T/silent.sock" &
+on_cleanup_pid $!
+wait_until 10 test -S "$T/silent.sock" || die "the silent server did not start"
+t0=$(date +%s)
+expect_fail QmpTimeout 1 bs backup-vm --qmp "$T/silent.sock" --qmp-timeout 1
+took=$(($(date +%s) - t0))
+[ "$took" -lt 20 ] || die "--qmp-timeout 1 waited ${took} s"
+stderr_contains "did not answer in 1 s"
 expect_fail InvalidParameterValue 1 bs backup-vm --qmp "$VM_QMP" --disks drive0,nope
 stderr_contains "nope"
 vm_assert_clean "$VM_QMP"
