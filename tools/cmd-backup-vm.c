@@ -330,13 +330,36 @@ static int make_overlay(const struct disk *d)
     return EXIT_OK;
 }
 
-#ifdef BSNAP_FAULT_INJECTION
-/* Test hook: with BLOCKSNAP_TEST_VM_PAUSE=PATH, say PATH.ready once the
- * point-in-time views are exported and wait (at most 60 s) for PATH.go, so
- * that a test writes to the disks during the backup. */
-static void test_pause(void)
+/* @in percent-encoded into @out (@cap bytes, at least 3 * strlen(@in) + 1):
+ * every byte but RFC 3986's unreserved ones and those in @keep. */
+static void uri_escape(const char *in, const char *keep, char *out, size_t cap)
 {
-    const char *p = getenv("BLOCKSNAP_TEST_VM_PAUSE");
+    static const char hex[] = "0123456789ABCDEF";
+    size_t n = 0;
+
+    for (const unsigned char *p = (const unsigned char *)in; *p && n + 4 <= cap; p++) {
+        if ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
+            strchr("-._~", *p) || strchr(keep, *p)) {
+            out[n++] = (char)*p;
+        } else {
+            out[n++] = '%';
+            out[n++] = hex[*p >> 4];
+            out[n++] = hex[*p & 15];
+        }
+    }
+    out[n] = '\0';
+}
+
+#ifdef BSNAP_FAULT_INJECTION
+/* Test hooks: with the environment variable @var (BLOCKSNAP_TEST_VM_PAUSE:
+ * once the point-in-time views are exported, so that a test writes to the
+ * disks during the backup; BLOCKSNAP_TEST_VM_FROZEN: once the guest agent
+ * froze the guest, before the views are taken, so that a test sees a
+ * guest's write wait for the thaw) set to PATH, say PATH.ready and wait
+ * (at most 60 s) for PATH.go. */
+static void test_pause(const char *var)
+{
+    const char *p = getenv(var);
     char path[PATH_MAX];
     FILE *f;
 
@@ -469,7 +492,7 @@ static int tear_down(struct run *w)
 
 static int snapshot_disk(struct run *w, struct disk *d, const struct args *a)
 {
-    char uri[PATH_MAX + 256], ctx[160];
+    char uri[4 * PATH_MAX], ctx[160];
     bsnap_snapshot_options o = {0};
     bsnap_tag tags[2 + 50];
     bsnap_tag *user = NULL;
@@ -489,7 +512,14 @@ static int snapshot_disk(struct run *w, struct disk *d, const struct args *a)
     tags[1] = (bsnap_tag){TAG_DISK, d->key};
     if (nuser)
         memcpy(tags + 2, user, nuser * sizeof *user);
-    snprintf(uri, sizeof uri, "nbd+unix:///%s?socket=%s", d->node, w->sock);
+    {
+        /* a node name QEMU made up ("#block123") and TMPDIR may hold
+         * bytes a URI may not: percent-encoded, libnbd decodes them */
+        char node[3 * sizeof d->node], sock[3 * sizeof w->sock];
+        uri_escape(d->node, "", node, sizeof node);
+        uri_escape(w->sock, "/", sock, sizeof sock);
+        snprintf(uri, sizeof uri, "nbd+unix:///%s?socket=%s", node, sock);
+    }
     snprintf(desc, sizeof desc, "backup-vm %.120s %.120s", w->name[0] ? w->name : w->vm, d->node);
     o.volume_path = uri;
     o.volume_id = d->volume[0] ? d->volume : NULL;
@@ -700,6 +730,9 @@ int cmd_backup_vm(struct cli *cli, const struct args *a)
             r = EXIT_FAILED;
             goto thaw;
         }
+#ifdef BSNAP_FAULT_INJECTION
+        test_pause("BLOCKSNAP_TEST_VM_FROZEN");
+#endif
     }
     r = set_up(w);
 thaw:
@@ -709,7 +742,7 @@ thaw:
     }
 #ifdef BSNAP_FAULT_INJECTION
     if (r == EXIT_OK)
-        test_pause();
+        test_pause("BLOCKSNAP_TEST_VM_PAUSE");
 #endif
     for (size_t i = 0; i < w->n && r == EXIT_OK; i++)
         r = snapshot_disk(w, &w->d[i], a);

@@ -17,6 +17,15 @@
 # "GUEST: down" and powers off.  The ACPI power button (QMP
 # system_powerdown) powers it off at any point, after "GUEST: power button".
 #
+# With GUEST_QGA=1 (set before guest_disk) the initramfs also holds Debian's
+# QEMU guest agent (qemu-ga of qemu-guest-agent, with the shared libraries
+# ldd finds and the dynamic loader) and the virtio_console module: /init
+# starts the agent on the virtio-serial port named org.qemu.guest_agent.0
+# once the root is mounted ("GUEST: guest agent on /dev/vportNpM"), so a
+# QEMU given guest_qga_args's GUEST_QGA_ARGS has an agent that can freeze
+# /mnt.
+# guest_qga_requires skips unless qemu-ga is installed.
+#
 # guest_seed FILE USER_DATA_FILE [INSTANCE_ID]: the NoCloud seed disk.
 # guest_root_file DISK NAME OUT: a file of DISK's root partition.
 # guest_start / guest_console_wait / guest_wait / guest_boot:
@@ -28,6 +37,21 @@
 GUEST_KERNEL=
 GUEST_MODULES=
 GUEST_QEMU_ARGS=()
+GUEST_QGA=${GUEST_QGA:-}
+GUEST_QGA_BIN=/usr/sbin/qemu-ga
+
+# guest_qga_requires: skip unless the guest agent can go into the guest.
+guest_qga_requires() {
+    [ -x "$GUEST_QGA_BIN" ] || skip "needs $GUEST_QGA_BIN (qemu-guest-agent)"
+    requires ldd
+}
+
+# guest_qga_args SOCKET: the QEMU arguments of the agent's channel, its
+# host side a unix socket at SOCKET (set in GUEST_QGA_ARGS).
+guest_qga_args() {
+    GUEST_QGA_ARGS=(-chardev "socket,path=$1,server=on,wait=off,id=qga0"
+        -device virtio-serial -device "virtserialport,chardev=qga0,name=org.qemu.guest_agent.0")
+}
 
 # guest_requires: skip unless the packages the guest is made of are here.
 guest_requires() {
@@ -62,8 +86,25 @@ _guest_initrd() {
             cp "$GUEST_MODULES/$f" "$root/lib/modules/$ver/$f"
         done
     done
+    if [ -n "$GUEST_QGA" ]; then
+        # the agent, its libraries and the loader, at the paths ldd names
+        cp "$GUEST_QGA_BIN" "$root/bin/qemu-ga"
+        for f in $(ldd "$GUEST_QGA_BIN" | grep -o '/[^ ]*'); do
+            mkdir -p "$root$(dirname "$f")"
+            cp -L "$f" "$root$f"
+        done
+        m=virtio_console
+        dep=$(grep -E "^[^:]*/$m\.ko(\.[a-z]+)?:" "$GUEST_MODULES/modules.dep" | head -n 1) ||
+            die "module $m is not in $GUEST_MODULES/modules.dep"
+        for f in ${dep/:/}; do
+            mkdir -p "$root/lib/modules/$ver/$(dirname "$f")"
+            cp "$GUEST_MODULES/$f" "$root/lib/modules/$ver/$f"
+        done
+        mkdir -p "$root/var/run" "$root/etc"
+    fi
     cp "$GUEST_MODULES/modules.dep" "$root/lib/modules/$ver/"
     printf '%s\n' "${GUEST_MODS[@]}" >"$root/modules"
+    [ -z "$GUEST_QGA" ] || echo virtio_console >>"$root/modules"
     cat >"$root/init" <<'EOF'
 #!/bin/sh
 export PATH=/bin
@@ -111,6 +152,25 @@ if [ -n "$root" ] && mount -t ext4 "$root" /mnt; then
     echo "GUEST: root $root"
 else
     echo "GUEST: no root partition"
+fi
+if [ -x /bin/qemu-ga ]; then
+    # the agent's port (it may come a little after its module)
+    i=0
+    port=
+    while [ -z "$port" ] && [ $i -lt 50 ]; do
+        for p in /sys/class/virtio-ports/vport*; do
+            [ "$(cat "$p/name" 2>/dev/null)" = org.qemu.guest_agent.0 ] && port=/dev/$(basename "$p")
+        done
+        [ -n "$port" ] || sleep 0.1
+        i=$((i + 1))
+    done
+    if [ -n "$port" ]; then
+        mkdir -p /tmp/qga
+        /bin/qemu-ga -m virtio-serial -p "$port" -t /tmp/qga -f /tmp/qga.pid &
+        echo "GUEST: guest agent on $port"
+    else
+        echo "GUEST: no guest agent port"
+    fi
 fi
 seed=$(findfs LABEL=CIDATA 2>/dev/null || findfs LABEL=cidata 2>/dev/null)
 if [ -n "$seed" ] && mount -t vfat -o ro "$seed" /seed; then
