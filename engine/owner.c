@@ -1,6 +1,7 @@
 /* owner.c - resource owners and the calling account (owner.h). */
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "error.h"
@@ -60,6 +61,24 @@ int bsnap_store_set_account(bsnap_store *s, const char *account)
                                       "account id '%.64s' is not 12 digits", account),
                            "OwnerId");
     snprintf(s->caller, sizeof s->caller, "%s", account);
+    return 0;
+}
+
+int bsnap_store_view(bsnap_store *s, const char *account, bsnap_store **ret_view)
+{
+    bsnap_store *v;
+    int r;
+
+    if (!(v = malloc(sizeof *v)))
+        return bsnap_fail(-ENOMEM, "InternalError", "out of memory");
+    *v = *s; /* the fields never change after the open (store-handle.h) */
+    v->base = s->base ? s->base : s;
+    v->dry_run = false;
+    if ((r = bsnap_store_set_account(v, account)) < 0) {
+        free(v);
+        return r;
+    }
+    *ret_view = v;
     return 0;
 }
 

@@ -24,6 +24,9 @@ struct page_cache; /* blockmap.c */
 struct crypt_ring; /* crypt.c */
 
 struct bsnap_store {
+    /* A view (bsnap_store_view()): the handle it was made of, whose
+     * pointers below it borrows; NULL for a handle that owns them. */
+    bsnap_store *base;
     char *path;
     char *packs_dir;
     char *pins_dir;

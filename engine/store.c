@@ -423,6 +423,10 @@ void bsnap_store_close(bsnap_store *s)
 {
     if (!s)
         return;
+    if (s->base) { /* a view: everything but itself is the base's */
+        free(s);
+        return;
+    }
     page_cache_free(s->pages);
     pack_cache_free(s->packs);
     crypt_ring_free(s->ring);

@@ -555,3 +555,21 @@ int bsf_account_for_access_key(const bsf_ini *credentials, const char *access_ke
     *ret_account = a;
     return 0;
 }
+
+int bsf_access_key_lookup(const bsf_ini *credentials, const char *access_key,
+                          const char **ret_secret, const char **ret_account)
+{
+    const char *p, *secret, *account;
+    int r;
+
+    if ((r = bsf_account_for_access_key(credentials, access_key, &account)) < 0)
+        return r;
+    p = bsf_ini_find(credentials, "aws_access_key_id", access_key);
+    if (!(secret = bsf_ini_get(credentials, p, "aws_secret_access_key")) || !secret[0])
+        return front_fail(-ENOENT, "AuthFailure",
+                          "access key '%s' (profile '%s') has no aws_secret_access_key", access_key,
+                          p);
+    *ret_secret = secret;
+    *ret_account = account;
+    return 0;
+}

@@ -274,6 +274,22 @@ BSNAP_API void bsnap_store_close(bsnap_store *store);
 BSNAP_API BSNAP_WUR int bsnap_store_set_account(bsnap_store *store, const char *account)
     BSNAP_NONNULL(1, 2);
 
+/** A second handle on the open store @store that acts as account
+ * @account (12 digits): what bsnap_store_set_account() does, without
+ * opening the store twice (which the Caveats forbid).  The view shares
+ * everything of @store (metadata environment, packs, caches, opened keys)
+ * and has its own calling account, dry-run flag and clock; a server of
+ * several accounts opens one store and a view per request.  @store must
+ * outlive the view; close the view with bsnap_store_close(), which frees
+ * only the view.  Views of a view are views of its store.  A dry run
+ * (bsnap_store_set_dry_run()) of a view ends the write transactions of
+ * every handle of the store while it is on: the caller keeps other
+ * requests out meanwhile.  Any thread.
+ * @ret_view out.  Errors: -EINVAL (InvalidParameterValue, OwnerId) for an
+ * id that is not 12 digits; -ENOMEM. */
+BSNAP_API BSNAP_WUR int bsnap_store_view(bsnap_store *store, const char *account,
+                                         bsnap_store **ret_view) BSNAP_NONNULL(1, 2, 3);
+
 /** Make @store's handle answer EC2's DryRun (@on true) or act (false).
  * In a dry run every operation makes all the checks it makes for real
  * (its arguments, that what it names exists and the caller may act on

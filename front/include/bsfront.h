@@ -404,6 +404,80 @@ int bsf_region_store_path(const bsf_ini *config, const char *region, char **ret_
 int bsf_account_for_access_key(const bsf_ini *credentials, const char *access_key,
                                const char **ret_account) BSNAP_NONNULL(2, 3);
 
+/** The secret of access key @access_key and the account it acts as: the
+ * aws_secret_access_key and blocksnap_account_id of the credentials
+ * section whose aws_access_key_id it is (what the API server checks a
+ * request's signature with).  @ret_secret, @ret_account out: borrowed from
+ * @credentials.  Errors: -ENOENT (AuthFailure, naming the key, never the
+ * secret) for an unknown key, or one whose section has no secret or no
+ * valid account. */
+int bsf_access_key_lookup(const bsf_ini *credentials, const char *access_key,
+                          const char **ret_secret, const char **ret_account) BSNAP_NONNULL(2, 3, 4);
+
+/* ---- SigV4: checking a signed request (sigv4.c) -------------------------- */
+
+/** How far a request's X-Amz-Date may be from the server's clock. */
+#define BSF_SIGV4_SKEW_S 300
+
+/** One header or query parameter of a request, percent-decoded. */
+typedef struct bsf_http_pair {
+    const char *name;
+    const char *value;
+} bsf_http_pair;
+
+/** A request as the server received it (everything borrowed). */
+typedef struct bsf_sigv4_request {
+    const char *method;         /**< "POST", "GET", "PUT" */
+    const char *path;           /**< the path, percent-decoded ("/") */
+    const bsf_http_pair *query; /**< the query's pairs, decoded, in any order */
+    size_t nquery;
+    const bsf_http_pair *headers; /**< every header (names in any case) */
+    size_t nheaders;
+    const void *body; /**< the payload (NULL: none) */
+    size_t body_len;
+} bsf_sigv4_request;
+
+/** What a request's signature claims (bsf_sigv4_parse()). */
+typedef struct bsf_sigv4_auth {
+    char access_key[129];
+    char date[9];     /**< YYYYMMDD of the credential scope */
+    char region[65];  /**< the scope's region: which store */
+    char service[33]; /**< the scope's service: "ec2", "ebs" */
+    char amz_date[17];
+    char signed_headers[1024];
+    char signature[65];
+    bool presigned;  /**< from the query (X-Amz-Signature) */
+    int64_t expires; /**< presigned: X-Amz-Expires, seconds */
+} bsf_sigv4_auth;
+
+/** Read the signature of @rq: its Authorization header (AWS4-HMAC-SHA256
+ * Credential=AKID/DATE/REGION/SERVICE/aws4_request, SignedHeaders=…,
+ * Signature=…, with X-Amz-Date), else its presigned query (X-Amz-Algorithm
+ * and the rest).  Only checks the form; bsf_sigv4_check() checks the
+ * signature.  @ret out.  Errors, all -EACCES: MissingAuthenticationToken
+ * (neither form), IncompleteSignature (a part missing or malformed, host
+ * not signed, a bad date), SignatureDoesNotMatch (the scope's day is not
+ * X-Amz-Date's). */
+int bsf_sigv4_parse(const bsf_sigv4_request *rq, bsf_sigv4_auth *ret) BSNAP_NONNULL(1, 2);
+
+/** Check that @a (bsf_sigv4_parse() of @rq) is a signature of @rq by
+ * @secret, made within BSF_SIGV4_SKEW_S seconds of @now_s (Unix time), or
+ * for a presigned request not expired.  The payload signed is the body's
+ * SHA-256 unless X-Amz-Content-SHA256 says UNSIGNED-PAYLOAD (or a hash,
+ * which must then be the body's).  The signatures are compared in
+ * constant time; no message holds the secret or a signature.  Errors, all
+ * -EACCES: RequestExpired, SignatureDoesNotMatch, IncompleteSignature (a
+ * signed header the request lacks); -ENOMEM. */
+int bsf_sigv4_check(const bsf_sigv4_request *rq, const bsf_sigv4_auth *a, const char *secret,
+                    int64_t now_s) BSNAP_NONNULL(1, 2, 3);
+
+/** The signature of @rq by @secret under @a's scope, date and signed
+ * headers (what a client computes; tests and load clients sign with it):
+ * @payload_hash the hex SHA-256 to sign, or NULL for the body's.
+ * @ret_signature out: 64 hex digits.  Errors as bsf_sigv4_check(). */
+int bsf_sigv4_sign(const bsf_sigv4_request *rq, const bsf_sigv4_auth *a, const char *secret,
+                   const char *payload_hash, char ret_signature[65]) BSNAP_NONNULL(1, 2, 3, 5);
+
 /* ---- --query: a JMESPath subset (query.c) --------------------------------- */
 
 /** A compiled JMESPath expression. */

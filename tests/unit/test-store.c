@@ -583,6 +583,45 @@ static void test_error_record(void **state)
     assert_string_equal(bsnap_last_error()->code, "Some.Code");
 }
 
+/* A view acts as its own account over the same open store: what it
+ * creates is that account's, the base does not see it, a dry run of the
+ * view ends at its first write, and closing the view leaves the base open. */
+static void test_view(void **state)
+{
+    struct fixture *f = *state;
+    bsnap_snapshot_options o = {0};
+    bsnap_snapshot_info info;
+    bsnap_store *v = NULL, *vv = NULL;
+    char id[BSNAP_ID_MAX], id2[BSNAP_ID_MAX], *vol = volume_create(f, "v.img", 3 * 4096);
+
+    chunk_write(vol, 4096, 1, 1);
+    assert_error(bsnap_store_view(f->s, "12", &v), -EINVAL, "InvalidParameterValue");
+    assert_null(v);
+    assert_int_equal(bsnap_store_view(f->s, "111122223333", &v), 0);
+    assert_string_equal(bsnap_store_account(v), "111122223333");
+    assert_string_equal(bsnap_store_account(f->s), "123456789012");
+    o.volume_path = vol;
+    assert_int_equal(bsnap_snapshot_create(v, &o, id, NULL), 0);
+    assert_int_equal(bsnap_snapshot_get(v, id, &info), 0);
+    assert_error(bsnap_snapshot_delete(f->s, id), -ENOENT, "InvalidSnapshot.NotFound");
+    /* a view of a view is a view of the store */
+    assert_int_equal(bsnap_store_view(v, "123456789012", &vv), 0);
+    assert_error(bsnap_snapshot_delete(vv, id), -ENOENT, "InvalidSnapshot.NotFound");
+    bsnap_store_set_dry_run(v, true);
+    assert_error(bsnap_snapshot_delete(v, id), -ENOEXEC, "DryRunOperation");
+    bsnap_store_set_dry_run(v, false);
+    bsnap_store_close(vv);
+    assert_int_equal(bsnap_snapshot_delete(v, id), 0);
+    bsnap_store_close(v);
+    /* the base works on after its views are closed */
+    free(vol);
+    vol = volume_create(f, "w.img", 2 * 4096);
+    o.volume_path = vol;
+    assert_int_equal(bsnap_snapshot_create(f->s, &o, id2, NULL), 0);
+    assert_int_equal(bsnap_snapshot_get(f->s, id2, &info), 0);
+    free(vol);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -600,6 +639,7 @@ int main(void)
         cmocka_unit_test(test_modes),
         cmocka_unit_test(test_version),
         cmocka_unit_test(test_error_record),
+        cmocka_unit_test_setup_teardown(test_view, setup_4k, teardown_fixture),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
