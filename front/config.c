@@ -573,3 +573,11 @@ int bsf_access_key_lookup(const bsf_ini *credentials, const char *access_key,
     *ret_account = account;
     return 0;
 }
+
+const char *bsf_ini_section(const bsf_ini *ini, size_t i)
+{
+    for (size_t k = 0; ini && k < ini->n; k++)
+        if (ini->lines[k].section && i-- == 0)
+            return ini->lines[k].section;
+    return NULL;
+}

@@ -84,8 +84,33 @@ static void put_name_as(struct render_buf *b, const char *key, bool list, bool l
         render_buf_puts(b, "Set");
 }
 
-static void put_name(struct render_buf *b, const char *key, bool list)
+/* Members whose EC2 element is not the rule's, by where they are: in the
+ * items of the list @ctx, or at the root of the answer to action @ctx
+ * (the botocore service model's locationName of each). */
+static const struct {
+    const char *ctx, *key, *element;
+} member_names[] = {
+    {"Snapshots", "State", "status"},
+    {"Snapshots", "StateMessage", "statusMessage"},
+    {"CreateSnapshot", "State", "status"},
+    {"CreateSnapshot", "StateMessage", "statusMessage"},
+    {"Volumes", "State", "status"},
+    {"CreateVolume", "State", "status"},
+    {"Images", "State", "imageState"},
+    {"Images", "OwnerId", "imageOwnerId"},
+    {"Images", "Public", "isPublic"},
+    {"DescribeSnapshotAttribute", "CreateVolumePermissions", "createVolumePermission"},
+    {"DescribeImageAttribute", "KernelId", "kernel"},
+    {"DescribeImageAttribute", "RamdiskId", "ramdisk"},
+};
+
+static void put_name(struct render_buf *b, const char *ctx, const char *key, bool list)
 {
+    for (size_t i = 0; ctx && i < ARRAY_SIZE(member_names); i++)
+        if (strcmp(member_names[i].ctx, ctx) == 0 && strcmp(member_names[i].key, key) == 0) {
+            render_buf_puts(b, member_names[i].element);
+            return;
+        }
     put_name_as(b, key, list, true);
 }
 
@@ -94,24 +119,26 @@ static void indent(struct render_buf *b, int depth)
     render_buf_repeat(b, ' ', 4 * (size_t)depth);
 }
 
-static void put_value(struct render_buf *b, const json_t *v, int depth);
+static void put_value(struct render_buf *b, const char *ctx, const json_t *v, int depth);
 
-/* <NAME>value</NAME> for member @key, on its own line(s). */
-static void put_member(struct render_buf *b, const char *key, const json_t *v, int depth)
+/* <NAME>value</NAME> for member @key (of an item of list @ctx, or of the
+ * root of action @ctx's answer), on its own line(s). */
+static void put_member(struct render_buf *b, const char *ctx, const char *key, const json_t *v,
+                       int depth)
 {
     bool list = json_is_array(v);
 
     indent(b, depth);
     render_buf_puts(b, "<");
-    put_name(b, key, list);
+    put_name(b, ctx, key, list);
     render_buf_puts(b, ">");
-    put_value(b, v, depth);
+    put_value(b, list ? key : ctx, v, depth);
     render_buf_puts(b, "</");
-    put_name(b, key, list);
+    put_name(b, ctx, key, list);
     render_buf_puts(b, ">\n");
 }
 
-static void put_value(struct render_buf *b, const json_t *v, int depth)
+static void put_value(struct render_buf *b, const char *ctx, const json_t *v, int depth)
 {
     const char *key;
     json_t *m;
@@ -120,12 +147,12 @@ static void put_value(struct render_buf *b, const json_t *v, int depth)
     if (json_is_object(v)) {
         render_buf_puts(b, "\n");
         json_object_foreach ((json_t *)v, key, m)
-            put_member(b, key, m, depth + 1);
+            put_member(b, ctx, key, m, depth + 1);
         indent(b, depth);
     } else if (json_is_array(v)) {
         render_buf_puts(b, "\n");
         json_array_foreach (v, i, m)
-            put_member(b, "item", m, depth + 1);
+            put_member(b, ctx, "item", m, depth + 1);
         indent(b, depth);
     } else if (json_is_boolean(v)) {
         render_buf_puts(b, json_is_true(v) ? "true" : "false");
@@ -154,9 +181,9 @@ int xml_emit(const json_t *doc, const char *title, char **ret_text)
     render_buf_puts(&b, "Response xmlns=\"" XML_NS "\">\n");
     if (json_is_object(doc)) {
         json_object_foreach ((json_t *)doc, key, m)
-            put_member(&b, key, m, 1);
+            put_member(&b, title, key, m, 1);
     } else {
-        put_member(&b, "value", doc, 1);
+        put_member(&b, title, "value", doc, 1);
     }
     render_buf_puts(&b, "</");
     if (root[0])

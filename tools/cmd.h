@@ -331,9 +331,11 @@ int cmd_describe_image_attribute(struct cli *cli, const struct args *a);
 int cmd_modify_image_attribute(struct cli *cli, const struct args *a);
 int cmd_reset_image_attribute(struct cli *cli, const struct args *a);
 int cmd_mount(struct cli *cli, const struct args *a);
+int cmd_serve(struct cli *cli, const struct args *a);
 int cmd_configure(struct cli *cli, const struct args *a);
 int cmd_umount(struct cli *cli, const struct args *a);
 extern const struct opt mount_options[], umount_options[];
+extern const struct opt serve_options[];
 int cmd_modify_snapshot_attribute(struct cli *cli, const struct args *a);
 /* tools/cmd-share.c: the permission change of a modify verb (or a usage
  * error, printed) */

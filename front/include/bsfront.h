@@ -26,8 +26,9 @@
  * =======
  *  - Every function here is pure (no store, no I/O, no global state but the
  *    calling thread's error record): any thread may call any of them.  The
- *    exceptions say so: bsf_settings_read() reads a file and
- *    bsf_control_call() talks over a socket.
+ *    exceptions say so: bsf_settings_read() reads a file,
+ *    bsf_control_call() talks over a socket, and bsf_ec2_run() makes the
+ *    engine call of an EC2 request on the store it is given.
  *  - Failures return a negative errno and leave details in
  *    bsf_last_error(), a record of the engine's type (bsnap_error) that is
  *    separate from the engine's own: read it right after the failing call.
@@ -313,6 +314,9 @@ void bsf_ini_free(bsf_ini *ini);
  * valid until the next edit or bsf_ini_free(). */
 const char *bsf_ini_get(const bsf_ini *ini, const char *section, const char *key)
     BSNAP_NONNULL(2, 3);
+/** The name of the @i-th section of @ini (from 0), or NULL past the last
+ * (or for @ini NULL): borrowed as bsf_ini_get()'s. */
+const char *bsf_ini_section(const bsf_ini *ini, size_t i);
 /** Whether [@section] is in @ini (false for @ini NULL). */
 bool bsf_ini_has_section(const bsf_ini *ini, const char *section) BSNAP_NONNULL(2);
 /** The first section in which @key is @value, or NULL: borrowed as
@@ -477,6 +481,98 @@ int bsf_sigv4_check(const bsf_sigv4_request *rq, const bsf_sigv4_auth *a, const 
  * @ret_signature out: 64 hex digits.  Errors as bsf_sigv4_check(). */
 int bsf_sigv4_sign(const bsf_sigv4_request *rq, const bsf_sigv4_auth *a, const char *secret,
                    const char *payload_hash, char ret_signature[65]) BSNAP_NONNULL(1, 2, 3, 5);
+
+/* ---- EC2's query API: one request, one engine call (ec2.c) --------------- */
+
+/** Most parameters one request may have. */
+#define BSF_EC2_PARAMS_MAX 1000
+
+/** One EC2 query request: its name=value pairs (a form body or a query
+ * string, percent-decoded), kept as copies. */
+typedef struct bsf_ec2_request bsf_ec2_request;
+
+/** A request of the @n pairs @pairs (copied).  @ret out: free with
+ * bsf_ec2_request_free().  Errors: -EINVAL (MalformedQueryString: text
+ * that is not UTF-8; InvalidParameterValue: a name given twice); -E2BIG
+ * (InvalidParameterValue) past BSF_EC2_PARAMS_MAX; -ENOMEM. */
+int bsf_ec2_request_new(const bsf_http_pair *pairs, size_t n, bsf_ec2_request **ret)
+    BSNAP_NONNULL(3);
+/** Free @q; NULL is a no-op. */
+void bsf_ec2_request_free(bsf_ec2_request *q);
+
+/** Split a form body or query string (application/x-www-form-urlencoded:
+ * "a=1&b=x%20y+z") of @len bytes into decoded pairs ('+' is a space; a
+ * pair without '=' has the value "").  Untrusted input: bounded by
+ * BSF_EC2_PARAMS_MAX pairs.  @ret out: free with bsf_form_free().
+ * Errors: -EINVAL (MalformedQueryString: a '%' without two hexadecimal
+ * digits, a NUL); -E2BIG (InvalidParameterValue); -ENOMEM. */
+int bsf_form_parse(const char *body, size_t len, bsf_http_pair **ret, size_t *ret_n)
+    BSNAP_NONNULL(3, 4);
+/** Free what bsf_form_parse() returned; NULL is a no-op. */
+void bsf_form_free(bsf_http_pair *pairs, size_t n);
+/** The value of parameter @name, or NULL: borrowed from @q. */
+const char *bsf_ec2_get(const bsf_ec2_request *q, const char *name) BSNAP_NONNULL(1, 2);
+/** The Action, or NULL. */
+const char *bsf_ec2_action(const bsf_ec2_request *q) BSNAP_NONNULL(1);
+
+/** Check @q before it runs: an Action this library serves, Version
+ * 2016-11-15, only parameters that action takes, DryRun true or false.
+ * @ret_dry_run out: DryRun=true (the front end puts its store handle in a
+ * dry run, bsnap_store_set_dry_run(), for bsf_ec2_run()).  Errors:
+ * -EINVAL (MissingAction, InvalidAction, MissingParameter, NoSuchVersion,
+ * UnknownParameter, InvalidParameterValue). */
+int bsf_ec2_check(const bsf_ec2_request *q, bool *ret_dry_run) BSNAP_NONNULL(1, 2);
+
+/** What an action runs against. */
+typedef struct bsf_ec2_env {
+    /** the store of the request's region, acting as the caller
+     * (bsnap_store_view()), in a dry run when DryRun says so */
+    bsnap_store *store;
+    const char *region; /**< that region's name */
+    /** optional: the store of another served region, acting as the same
+     * caller (a copy's source), which the action closes with
+     * bsnap_store_close(); < 0 when that region is not served */
+    int (*region_store)(void *ud, const char *region, bsnap_store **ret);
+    void *ud;
+    /** optional: a long call's cancel flag (bsnap_run_options.cancel) */
+    const volatile int *cancel;
+} bsf_ec2_env;
+
+/** Run request @q (checked as bsf_ec2_check() does) against @env: the
+ * engine call of its Action with its parameters read from their wire
+ * names (lists "SnapshotId.N", "Filter.N.Name"/"Filter.N.Value.M",
+ * "TagSpecification.N.Tag.M.Key", "BlockDeviceMapping.N.Ebs.…",
+ * MaxResults/NextToken, "self" as the caller).  @ret_doc out: the answer,
+ * EC2's shape ({"Return": true} for a call that returns nothing); the
+ * caller json_decref()s it.  Errors: bsf_ec2_check()'s, a parameter's
+ * (MissingParameter, InvalidParameterValue, TagLimitExceeded), and the
+ * engine's; every failure is in bsf_last_error() (the engine's copied
+ * there).  Any thread, with its own @q. */
+int bsf_ec2_run(const bsf_ec2_env *env, bsf_ec2_request *q, json_t **ret_doc)
+    BSNAP_NONNULL(1, 2, 3);
+
+/** The names of the actions served, in order (at most @max of them in
+ * @ret_names); returns how many there are. */
+size_t bsf_ec2_actions(const char **ret_names, size_t max);
+
+/** The HTTP status EC2 answers error @code with: 400 for client errors,
+ * 401 AuthFailure and MissingAuthenticationToken, 403
+ * UnauthorizedOperation and SignatureDoesNotMatch, 412 DryRunOperation,
+ * 413 RequestEntityTooLarge, 500 InternalError, 503 ServiceUnavailable. */
+int bsf_ec2_status(const char *code) BSNAP_NONNULL(1);
+
+/** EC2's error body: <Response><Errors><Error><Code>@code</Code>
+ * <Message>@message</Message></Error></Errors><RequestID>@request_id
+ * </RequestID></Response>, text escaped.  @ret_text out: malloc'd.
+ * Errors: -ENOMEM (not recorded). */
+int bsf_ec2_error_xml(const char *code, const char *message, const char *request_id,
+                      char **ret_text) BSNAP_NONNULL(1, 2, 3, 4);
+
+/** The answer of @action: @doc in the xml form under
+ * <ACTIONResponse>, with <requestId> first.  @ret_text out: malloc'd.
+ * Errors: -ENOMEM (not recorded). */
+int bsf_ec2_answer_xml(const char *action, const json_t *doc, const char *request_id,
+                       char **ret_text) BSNAP_NONNULL(1, 2, 3, 4);
 
 /* ---- --query: a JMESPath subset (query.c) --------------------------------- */
 

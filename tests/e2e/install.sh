@@ -21,6 +21,7 @@ for f in bin/blocksnap share/man/man1/blocksnap.1 include/blocksnap.h include/bl
     lib/libblocksnap.a lib/pkgconfig/blocksnap.pc lib/systemd/system/blocksnap-mount@.service \
     lib/systemd/system/blocksnap-snapshot@.service lib/systemd/system/blocksnap-snapshot@.timer \
     lib/systemd/system/blocksnap-lifecycle.service lib/systemd/system/blocksnap-lifecycle.timer \
+    lib/systemd/system/blocksnap-serve.service \
     share/bash-completion/completions/blocksnap share/zsh/vendor-completions/_blocksnap; do
     [ -f "$P/$f" ] || die "not installed: $f"
 done
@@ -52,6 +53,9 @@ grep -qx "ExecStart=$P/bin/blocksnap mount --foreground \$BLOCKSNAP_MOUNT_OPTION
 grep -qx "ExecStart=$P/bin/blocksnap run-lifecycle-policies --quiet \$BLOCKSNAP_LIFECYCLE_OPTIONS" \
     "$U/blocksnap-lifecycle.service" ||
     die "the lifecycle unit does not run the installed binary: $(grep Exec "$U/blocksnap-lifecycle.service")"
+grep -qx "ExecStart=$P/bin/blocksnap serve \$BLOCKSNAP_SERVE_OPTIONS" "$U/blocksnap-serve.service" ||
+    die "the serve unit does not run the installed binary: $(grep Exec "$U/blocksnap-serve.service")"
+grep -qx 'DynamicUser=yes' "$U/blocksnap-serve.service" || die "the serve unit runs as root"
 if command -v systemd-analyze >/dev/null && systemd-analyze --version >/dev/null 2>&1; then
     # verify needs instances of templates, and the binary they name to exist.
     cp "$U/blocksnap-mount@.service" "$T/blocksnap-mount@srv-snapshots.service"
@@ -60,9 +64,9 @@ if command -v systemd-analyze >/dev/null && systemd-analyze --version >/dev/null
     systemd-analyze verify --man=no "$T/blocksnap-mount@srv-snapshots.service" \
         "$T/blocksnap-snapshot@dev-vg0-vm1.service" "$T/blocksnap-snapshot@dev-vg0-vm1.timer" \
         "$U/blocksnap-lifecycle.service" "$U/blocksnap-lifecycle.timer" \
-        >"$T/verify.out" 2>&1 || true
+        "$U/blocksnap-serve.service" >"$T/verify.out" 2>&1 || true
     # Only the units' own lines count (the host's other units may warn).
-    if grep -E 'blocksnap-((mount|snapshot)@|lifecycle)' "$T/verify.out" | grep -v 'is not a directory\|Failed to prepare filename'; then
+    if grep -E 'blocksnap-((mount|snapshot)@|lifecycle|serve)' "$T/verify.out" | grep -v 'is not a directory\|Failed to prepare filename'; then
         die "systemd-analyze verify found problems in the units"
     fi
     info "systemd-analyze verify: no complaint about the units"

@@ -395,7 +395,8 @@ static void test_errors(void **state)
 }
 
 /* The API server's form: the same document as EC2's query API answers,
- * lists as ...Set of <item>, names in lowerCamelCase, text escaped. */
+ * lists as ...Set of <item>, names in lowerCamelCase (a snapshot's State
+ * is EC2's <status>), text escaped. */
 static void test_xml(void **state)
 {
     (void)state;
@@ -405,7 +406,7 @@ static void test_xml(void **state)
                   "    <snapshotSet>\n"
                   "        <item>\n"
                   "            <snapshotId>snap-0123456789abcdef0</snapshotId>\n"
-                  "            <state>completed</state>\n"
+                  "            <status>completed</status>\n"
                   "            <volumeSize>1</volumeSize>\n"
                   "            <encrypted>false</encrypted>\n"
                   "            <tagSet>\n"
@@ -421,7 +422,7 @@ static void test_xml(void **state)
                   "        </item>\n"
                   "        <item>\n"
                   "            <snapshotId>snap-1</snapshotId>\n"
-                  "            <state>pending</state>\n"
+                  "            <status>pending</status>\n"
                   "            <volumeSize>2</volumeSize>\n"
                   "            <encrypted>true</encrypted>\n"
                   "            <extra></extra>\n"

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# io-check.sh - no read of engine/, front/, fuse/, tools/ or nbdkit/ bypasses full_pread().
+# io-check.sh - no read of engine/, front/, fuse/, tools/, nbdkit/ or serve/ bypasses full_pread().
 #
 # The kernel's copy into user memory runs about 5x slower into a buffer
 # that is not placed right for the file offset (the Buffers note in
@@ -14,7 +14,7 @@
 set -euo pipefail
 
 cd "${1:-$(dirname "$0")/../..}"
-found=$(find engine front fuse tools nbdkit -name '*.[ch]' -print0 | sort -z | xargs -0 awk '
+found=$(find engine front fuse tools nbdkit serve -name '*.[ch]' -print0 | sort -z | xargs -0 awk '
     FNR == 1 { marked = 0 }
     {
         line = $0
@@ -41,4 +41,4 @@ if [ -n "$found" ]; then
         "that is right as it is with a comment \"io-ok: WHY\"" >&2
     exit 1
 fi
-echo "io-check: every read of engine/ front/ fuse/ tools/ nbdkit/ goes through full_pread() or is marked io-ok"
+echo "io-check: every read of engine/ front/ fuse/ tools/ nbdkit/ serve/ goes through full_pread() or is marked io-ok"

@@ -1,0 +1,789 @@
+/* ec2.c - EC2's query actions, each one engine call made from one
+ * request's typed parameters.
+ *
+ * The CLI's verbs read options and call the engine; this file reads an
+ * EC2 query request (ec2-request.c) and makes the same engine calls, so
+ * that a front end that speaks EC2's protocol (the API server) is a table
+ * lookup: bsf_ec2_run() finds the action, checks that every parameter is
+ * one it takes (UnknownParameter otherwise, as EC2), reads them into the
+ * engine's options and returns the engine's document.  Each action is a
+ * short function over the readers of ec2.h; an action's parameters are
+ * listed next to it by their wire names' first part ("SnapshotId" covers
+ * "SnapshotId.3", "Filter" every "Filter.N.…").
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ec2.h"
+#include "front.h"
+
+#define EC2_VERSION "2016-11-15"
+
+typedef int (*ec2_action_fn)(const bsf_ec2_env *env, bsf_ec2_request *q, json_t **ret_doc);
+
+struct ec2_action {
+    const char *name;
+    ec2_action_fn run;
+    const char *const *params; /* the first parts of its parameters' names */
+};
+
+/* The engine's failure as this library's record (one record for the
+ * caller to read), returning its errno. */
+static int engine_error(int r)
+{
+    const bsnap_error *e = bsnap_last_error();
+    return front_fail(r, e->code[0] ? e->code : "InternalError", "%s", e->message);
+}
+
+/* A document {"Return": true}: EC2's answer of a call that returns nothing. */
+static int return_true(int r, json_t **ret_doc)
+{
+    if (r < 0)
+        return engine_error(r);
+    if (!(*ret_doc = json_pack("{s:b}", "Return", 1)))
+        return ec2_nomem();
+    return 0;
+}
+
+static int doc_or_error(int r, json_t *doc, json_t **ret_doc)
+{
+    if (r < 0)
+        return engine_error(r);
+    *ret_doc = doc;
+    return 0;
+}
+
+/* "self" as the calling account. */
+static int resolve_self(const bsf_ec2_env *env, bsf_ec2_request *q, const char **v, size_t n)
+{
+    (void)q;
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(v[i], "self") == 0)
+            v[i] = bsnap_store_account(env->store);
+    return 0;
+}
+
+/* Add filter @name with values @v to @o's (the filters are copied into a
+ * block the request holds). */
+static int add_filter(bsf_ec2_request *q, bsnap_describe_options *o, const char *name,
+                      const char *const *v, size_t n)
+{
+    bsnap_filter *f = ec2_hold(q, calloc(o->nfilters + 1, sizeof *f));
+
+    if (!f)
+        return ec2_nomem();
+    if (o->nfilters)
+        memcpy(f, o->filters, o->nfilters * sizeof *f);
+    f[o->nfilters++] = (bsnap_filter){name, v, n};
+    o->filters = f;
+    return 0;
+}
+
+/* The ids of @ids_name, Filter.N, MaxResults and NextToken.  Ids answer in
+ * one page: the aws CLI adds MaxResults=1000 to a describe of given ids
+ * too, which EC2 itself takes. */
+static int describe_options(bsf_ec2_request *q, const char *ids_name, bsnap_describe_options *o)
+{
+    bsnap_filter *f;
+    uint64_t max;
+    int r;
+
+    memset(o, 0, sizeof *o);
+    if ((r = ec2_list(q, ids_name, (const char ***)&o->ids, &o->nids)) < 0 ||
+        (r = ec2_filters(q, &f, &o->nfilters)) < 0 ||
+        (r = ec2_uint(q, "MaxResults", UINT32_MAX, &max)) < 0)
+        return r;
+    o->filters = f;
+    o->next_token = bsf_ec2_get(q, "NextToken");
+    if (!o->nids || o->next_token)
+        o->max_results = (uint32_t)max;
+    return 0;
+}
+
+/* A permission change: @attr.Add.N.UserId / .Group and @attr.Remove.N.…,
+ * or the flat OperationType with UserId.N and UserGroup.N. */
+static int permission_change(bsf_ec2_request *q, const char *attr, bsnap_permission_change *c)
+{
+    const char *op = bsf_ec2_get(q, "OperationType");
+    const char **users, **groups;
+    size_t nusers, ngroups;
+    char prefix[96];
+    int r;
+
+    memset(c, 0, sizeof *c);
+    if ((r = ec2_list(q, "UserId", &users, &nusers)) < 0 ||
+        (r = ec2_list(q, "UserGroup", &groups, &ngroups)) < 0)
+        return r;
+    if (op) {
+        bool add = strcmp(op, "add") == 0;
+        if (!add && strcmp(op, "remove") != 0)
+            return front_fail(-EINVAL, "InvalidParameterValue",
+                              "Value (%.*s) for parameter OperationType is invalid. Expected: "
+                              "'add' or 'remove'.",
+                              SHOWN(op));
+        if (add) {
+            c->add_users = users, c->nadd_users = nusers;
+            c->add_groups = groups, c->nadd_groups = ngroups;
+        } else {
+            c->remove_users = users, c->nremove_users = nusers;
+            c->remove_groups = groups, c->nremove_groups = ngroups;
+        }
+    } else if (nusers || ngroups) {
+        return front_fail(-EINVAL, "MissingParameter",
+                          "The request must contain the parameter OperationType");
+    }
+    for (int add = 0; add < 2; add++) {
+        const char **u, **g;
+        unsigned long *idx;
+        size_t n, nu = 0, ng = 0;
+        char name[128];
+
+        /* @attr.Add.N.UserId, @attr.Add.N.Group */
+        snprintf(prefix, sizeof prefix, "%s.%s", attr, add ? "Add" : "Remove");
+        if ((r = ec2_groups(q, prefix, &idx, &n)) < 0)
+            return r;
+        if (!n) {
+            free(idx);
+            continue;
+        }
+        u = ec2_hold(q, calloc(n, sizeof *u));
+        g = u ? ec2_hold(q, calloc(n, sizeof *g)) : NULL;
+        if (!g) {
+            free(idx);
+            return ec2_nomem();
+        }
+        for (size_t i = 0; i < n; i++) {
+            snprintf(name, sizeof name, "%s.%lu.UserId", prefix, idx[i]);
+            if ((u[nu] = bsf_ec2_get(q, name)))
+                nu++;
+            snprintf(name, sizeof name, "%s.%lu.Group", prefix, idx[i]);
+            if ((g[ng] = bsf_ec2_get(q, name)))
+                ng++;
+        }
+        free(idx);
+        if (add) {
+            c->add_users = u, c->nadd_users = nu, c->add_groups = g, c->nadd_groups = ng;
+        } else {
+            c->remove_users = u, c->nremove_users = nu;
+            c->remove_groups = g, c->nremove_groups = ng;
+        }
+    }
+    return 0;
+}
+
+/* ---- snapshots ------------------------------------------------------------ */
+
+static const char *const create_snapshot_params[] = {"VolumeId", "Description", "TagSpecification",
+                                                     NULL};
+
+static int create_snapshot(const bsf_ec2_env *env, bsf_ec2_request *q, json_t **ret_doc)
+{
+    bsnap_snapshot_options o = {0};
+    bsnap_tag *tags;
+    char id[BSNAP_ID_MAX];
+    json_t *doc = NULL;
+    int r;
+
+    if ((r = ec2_required(q, "VolumeId", &o.volume_id)) < 0 ||
+        (r = ec2_tag_specs(q, "snapshot", &tags, &o.ntags)) < 0)
+        return r;
+    o.tags = tags;
+    o.description = bsf_ec2_get(q, "Description");
+    o.run.cancel = env->cancel;
+    if ((r = bsnap_snapshot_create(env->store, &o, id, NULL)) < 0)
+        return engine_error(r);
+    r = bsnap_snapshot_describe_one(env->store, id, &doc);
+    return doc_or_error(r, doc, ret_doc);
+}
+
+static const char *const describe_snapshots_params[] = {
+    "SnapshotId", "Owner", "RestorableBy", "Filter", "MaxResults", "NextToken", NULL};
+
+static int describe_snapshots(const bsf_ec2_env *env, bsf_ec2_request *q, json_t **ret_doc)
+{
+    bsnap_describe_options o;
+    const char **owners, **rest;
+    size_t nowners, nrest;
+    json_t *doc = NULL;
+    int r;
+
+    if ((r = describe_options(q, "SnapshotId", &o)) < 0 ||
+        (r = ec2_list(q, "Owner", &owners, &nowners)) < 0 ||
+        (r = ec2_list(q, "RestorableBy", &rest, &nrest)) < 0)
+        return r;
+    resolve_self(env, q, owners, nowners);
+    resolve_self(env, q, rest, nrest);
+    if ((nowners && (r = add_filter(q, &o, "owner-id", owners, nowners)) < 0) ||
+        (nrest && (r = add_filter(q, &o, "restorable-by", rest, nrest)) < 0))
+        return r;
+    r = bsnap_snapshot_describe(env->store, &o, &doc);
+    return doc_or_error(r, doc, ret_doc);
+}
+
+static const char *const delete_snapshot_params[] = {"SnapshotId", NULL};
+
+static int delete_snapshot(const bsf_ec2_env *env, bsf_ec2_request *q, json_t **ret_doc)
+{
+    const char *id;
+    int r;
+
+    if ((r = ec2_required(q, "SnapshotId", &id)) < 0)
+        return r;
+    return return_true(bsnap_snapshot_delete(env->store, id), ret_doc);
+}
+
+/* The store of @region for a copy's source: this one, or another the
+ * front end serves. */
+static int source_store(const bsf_ec2_env *env, const char *region, bsnap_store **ret,
+                        bool *ret_own)
+{
+    *ret_own = false;
+    if (strcmp(region, env->region) == 0) {
+        *ret = env->store;
+        return 0;
+    }
+    if (!env->region_store || env->region_store(env->ud, region, ret) < 0)
+        return front_fail(-EINVAL, "InvalidRegion", "the region '%.*s' is not served here",
+                          SHOWN(region));
+    *ret_own = true;
+    return 0;
+}
+
+static const char *const copy_snapshot_params[] = {
+    "SourceRegion",     "SourceSnapshotId",  "Description",  "Encrypted", "KmsKeyId",
+    "TagSpecification", "DestinationRegion", "PresignedUrl", NULL};
+
+static int copy_snapshot(const bsf_ec2_env *env, bsf_ec2_request *q, json_t **ret_doc)
+{
+    bsnap_copy_options o = {0};
+    const char *region, *dest = bsf_ec2_get(q, "DestinationRegion");
+    bsnap_store *src = NULL;
+    bsnap_tristate enc;
+    bsnap_tag *tags;
+    char id[BSNAP_ID_MAX];
+    bool own;
+    int r;
+
+    if ((r = ec2_required(q, "SourceRegion", &region)) < 0 ||
+        (r = ec2_required(q, "SourceSnapshotId", &o.source_snapshot_id)) < 0 ||
+        (r = ec2_bool(q, "Encrypted", &enc)) < 0 ||
+        (r = ec2_tag_specs(q, "snapshot", &tags, &o.ntags)) < 0)
+        return r;
+    if (dest && strcmp(dest, env->region) != 0)
+        return front_fail(-EINVAL, "InvalidParameterValue",
+                          "DestinationRegion '%.*s' is not the region of the request (%s)",
+                          SHOWN(dest), env->region);
+    o.tags = tags;
+    o.description = bsf_ec2_get(q, "Description");
+    o.encrypted = enc == BSNAP_TRUE;
+    o.kms_key_id = bsf_ec2_get(q, "KmsKeyId");
+    o.run.cancel = env->cancel;
+    if ((r = source_store(env, region, &src, &own)) < 0)
+        return r;
+    r = bsnap_snapshot_copy(env->store, src, &o, id, NULL);
+    if (r < 0)
+        r = engine_error(r);
+    if (own)
+        bsnap_store_close(src);
+    if (r < 0)
+        return r;
+    if (!(*ret_doc = json_pack("{s:s}", "SnapshotId", id)))
+        return ec2_nomem();
+    return 0;
+}
+
+static const char *const modify_snapshot_attribute_params[] = {
+    "SnapshotId", "Attribute", "CreateVolumePermission", "OperationType", "UserId",
+    "UserGroup",  NULL};
+
+static int modify_snapshot_attribute(const bsf_ec2_env *env, bsf_ec2_request *q, json_t **ret_doc)
+{
+    const char *id, *attr = bsf_ec2_get(q, "Attribute");
+    bsnap_permission_change c;
+    int r;
+
+    if ((r = ec2_required(q, "SnapshotId", &id)) < 0 ||
+        (r = permission_change(q, "CreateVolumePermission", &c)) < 0)
+        return r;
+    r = bsnap_snapshot_attribute_modify(env->store, id, attr ? attr : "createVolumePermission", &c);
+    return return_true(r, ret_doc);
+}
+
+static const char *const snapshot_attribute_params[] = {"SnapshotId", "Attribute", NULL};
+
+static int describe_snapshot_attribute(const bsf_ec2_env *env, bsf_ec2_request *q, json_t **ret_doc)
+{
+    const char *id, *attr;
+    json_t *doc = NULL;
+    int r;
+
+    if ((r = ec2_required(q, "SnapshotId", &id)) < 0 ||
+        (r = ec2_required(q, "Attribute", &attr)) < 0)
+        return r;
+    r = bsnap_snapshot_attribute_describe(env->store, id, attr, &doc);
+    return doc_or_error(r, doc, ret_doc);
+}
+
+static int reset_snapshot_attribute(const bsf_ec2_env *env, bsf_ec2_request *q, json_t **ret_doc)
+{
+    const char *id, *attr;
+    int r;
+
+    if ((r = ec2_required(q, "SnapshotId", &id)) < 0 ||
+        (r = ec2_required(q, "Attribute", &attr)) < 0)
+        return r;
+    return return_true(bsnap_snapshot_attribute_reset(env->store, id, attr), ret_doc);
+}
+
+/* ---- volumes -------------------------------------------------------------- */
+
+static const char *const create_volume_params[] = {
+    "AvailabilityZone",   "SnapshotId",  "Size", "VolumeType", "Encrypted",
+    "TagSpecification",   "ClientToken", "Iops", "Throughput", "KmsKeyId",
+    "MultiAttachEnabled", NULL};
+
+static int create_volume(const bsf_ec2_env *env, bsf_ec2_request *q, json_t **ret_doc)
+{
+    bsnap_writable_volume_options o = {0};
+    const char *snap = bsf_ec2_get(q, "SnapshotId");
+    bsnap_tristate enc;
+    bsnap_tag *tags;
+    json_t *doc = NULL;
+    int r;
+
+    if (!snap)
+        return front_fail(-EINVAL, "MissingParameter",
+                          "The request must contain the parameter SnapshotId (a volume is made "
+                          "from a snapshot here)");
+    if ((r = ec2_uint(q, "Size", BSNAP_VOLUME_SIZE_MAX, &o.size_gib)) < 0 ||
+        (r = ec2_bool(q, "Encrypted", &enc)) < 0 ||
+        (r = ec2_tag_specs(q, "volume", &tags, &o.ntags)) < 0)
+        return r;
+    o.tags = tags;
+    o.volume_type = bsf_ec2_get(q, "VolumeType");
+    o.encrypted = enc == BSNAP_TRUE;
+    r = bsnap_volume_create_writable(env->store, snap, &o, &doc);
+    return doc_or_error(r, doc, ret_doc);
+}
+
+static const char *const describe_volumes_params[] = {"VolumeId", "Filter", "MaxResults",
+                                                      "NextToken", NULL};
+
+static int describe_volumes(const bsf_ec2_env *env, bsf_ec2_request *q, json_t **ret_doc)
+{
+    bsnap_describe_options o;
+    json_t *doc = NULL;
+    int r;
+
+    if ((r = describe_options(q, "VolumeId", &o)) < 0)
+        return r;
+    r = bsnap_volume_describe(env->store, &o, &doc);
+    return doc_or_error(r, doc, ret_doc);
+}
+
+static const char *const delete_volume_params[] = {"VolumeId", NULL};
+
+static int delete_volume(const bsf_ec2_env *env, bsf_ec2_request *q, json_t **ret_doc)
+{
+    const char *id;
+    int r;
+
+    if ((r = ec2_required(q, "VolumeId", &id)) < 0)
+        return r;
+    return return_true(bsnap_volume_delete(env->store, id), ret_doc);
+}
+
+/* ---- images --------------------------------------------------------------- */
+
+/* BlockDeviceMapping.N.{DeviceName, VirtualName, NoDevice, Ebs.…}. */
+static int mappings(bsf_ec2_request *q, bsnap_block_device_mapping **ret, size_t *ret_n)
+{
+    bsnap_block_device_mapping *m;
+    unsigned long *idx;
+    size_t n;
+    char name[96];
+    int r;
+
+    if ((r = ec2_groups(q, "BlockDeviceMapping", &idx, &n)) < 0)
+        return r;
+    if (n > BSNAP_IMAGE_MAPPINGS_MAX) {
+        free(idx);
+        return front_fail(-EINVAL, "InvalidBlockDeviceMapping",
+                          "more than %d block device mappings", BSNAP_IMAGE_MAPPINGS_MAX);
+    }
+    if (!(m = ec2_hold(q, calloc(n ? n : 1, sizeof *m)))) {
+        free(idx);
+        return ec2_nomem();
+    }
+    for (size_t i = 0; i < n && r == 0; i++) {
+        bsnap_block_device_mapping *b = &m[i];
+        uint64_t size = 0, iops = 0;
+        char ebs[64];
+
+#define FIELD(f) (snprintf(name, sizeof name, "BlockDeviceMapping.%lu.%s", idx[i], f), name)
+        snprintf(ebs, sizeof ebs, "BlockDeviceMapping.%lu.Ebs", idx[i]);
+        b->device_name = bsf_ec2_get(q, FIELD("DeviceName"));
+        if ((b->virtual_name = bsf_ec2_get(q, FIELD("VirtualName"))))
+            b->kind = BSNAP_MAPPING_VIRTUAL;
+        else if (bsf_ec2_get(q, FIELD("NoDevice")))
+            b->kind = BSNAP_MAPPING_NODEVICE;
+        for (size_t j = 0; j < q->n; j++)
+            if (strncmp(q->p[j].name, ebs, strlen(ebs)) == 0 && q->p[j].name[strlen(ebs)] == '.')
+                b->kind = BSNAP_MAPPING_EBS;
+        b->snapshot_id = bsf_ec2_get(q, FIELD("Ebs.SnapshotId"));
+        b->volume_type = bsf_ec2_get(q, FIELD("Ebs.VolumeType"));
+        if ((r = ec2_uint(q, FIELD("Ebs.VolumeSize"), BSNAP_VOLUME_SIZE_MAX * 2ull, &size)) < 0 ||
+            (r = ec2_uint(q, FIELD("Ebs.Iops"), BSNAP_IOPS_MAX * 2ull, &iops)) < 0 ||
+            (r = ec2_bool(q, FIELD("Ebs.DeleteOnTermination"), &b->delete_on_termination)) < 0 ||
+            (r = ec2_bool(q, FIELD("Ebs.Encrypted"), &b->encrypted)) < 0)
+            break;
+#undef FIELD
+        b->volume_size = size;
+        b->iops = iops;
+    }
+    free(idx);
+    if (r < 0)
+        return r;
+    *ret = m;
+    *ret_n = n;
+    return 0;
+}
+
+static const char *const register_image_params[] = {"Name",
+                                                    "Description",
+                                                    "Architecture",
+                                                    "RootDeviceName",
+                                                    "BlockDeviceMapping",
+                                                    "VirtualizationType",
+                                                    "BootMode",
+                                                    "EnaSupport",
+                                                    "TagSpecification",
+                                                    "SriovNetSupport",
+                                                    "ImageLocation",
+                                                    "KernelId",
+                                                    "RamdiskId",
+                                                    "TpmSupport",
+                                                    "UefiData",
+                                                    "ImdsSupport",
+                                                    "BillingProduct",
+                                                    NULL};
+
+static int register_image(const bsf_ec2_env *env, bsf_ec2_request *q, json_t **ret_doc)
+{
+    bsnap_image_options o = {0};
+    bsnap_block_device_mapping *m;
+    bsnap_tag *tags;
+    char id[BSNAP_ID_MAX];
+    int r;
+
+    if ((r = ec2_required(q, "Name", &o.name)) < 0 || (r = mappings(q, &m, &o.nmappings)) < 0 ||
+        (r = ec2_bool(q, "EnaSupport", &o.ena_support)) < 0 ||
+        (r = ec2_tag_specs(q, "image", &tags, &o.ntags)) < 0)
+        return r;
+    if (bsf_ec2_get(q, "ImageLocation") || bsf_ec2_get(q, "KernelId") ||
+        bsf_ec2_get(q, "RamdiskId") || bsf_ec2_get(q, "BillingProduct.1"))
+        return front_fail(-EINVAL, "UnsupportedOperation",
+                          "ImageLocation, KernelId, RamdiskId and BillingProduct are not "
+                          "supported: register an image from snapshots");
+    o.mappings = m;
+    o.tags = tags;
+    o.description = bsf_ec2_get(q, "Description");
+    o.architecture = bsf_ec2_get(q, "Architecture");
+    o.virtualization = bsf_ec2_get(q, "VirtualizationType");
+    o.root_device_name = bsf_ec2_get(q, "RootDeviceName");
+    o.boot_mode = bsf_ec2_get(q, "BootMode");
+    if ((r = bsnap_image_register(env->store, &o, id)) < 0)
+        return engine_error(r);
+    if (!(*ret_doc = json_pack("{s:s}", "ImageId", id)))
+        return ec2_nomem();
+    return 0;
+}
+
+static const char *const describe_images_params[] = {
+    "ImageId",    "Owner",     "ExecutableBy",      "Filter",
+    "MaxResults", "NextToken", "IncludeDeprecated", "IncludeDisabled",
+    NULL};
+
+static int describe_images(const bsf_ec2_env *env, bsf_ec2_request *q, json_t **ret_doc)
+{
+    bsnap_describe_options o;
+    const char **owners, **exec;
+    size_t nowners, nexec;
+    bsnap_tristate t;
+    json_t *doc = NULL;
+    int r;
+
+    if ((r = describe_options(q, "ImageId", &o)) < 0 ||
+        (r = ec2_list(q, "Owner", &owners, &nowners)) < 0 ||
+        (r = ec2_list(q, "ExecutableBy", &exec, &nexec)) < 0 ||
+        (r = ec2_bool(q, "IncludeDeprecated", &t)) < 0 ||
+        (r = ec2_bool(q, "IncludeDisabled", &t)) < 0)
+        return r;
+    resolve_self(env, q, exec, nexec);
+    if (nexec && (r = add_filter(q, &o, "executable-by", exec, nexec)) < 0)
+        return r;
+    r = bsnap_image_describe(env->store, &o, owners, nowners, &doc);
+    return doc_or_error(r, doc, ret_doc);
+}
+
+static const char *const deregister_image_params[] = {"ImageId", "DeleteAssociatedSnapshots", NULL};
+
+static int deregister_image(const bsf_ec2_env *env, bsf_ec2_request *q, json_t **ret_doc)
+{
+    const char *id;
+    bsnap_tristate del;
+    json_t *doc = NULL;
+    int r;
+
+    if ((r = ec2_required(q, "ImageId", &id)) < 0 ||
+        (r = ec2_bool(q, "DeleteAssociatedSnapshots", &del)) < 0)
+        return r;
+    r = bsnap_image_deregister(env->store, id, del == BSNAP_TRUE, &doc);
+    return doc_or_error(r, doc, ret_doc);
+}
+
+static const char *const copy_image_params[] = {
+    "SourceRegion", "SourceImageId", "Name",          "Description",      "Encrypted",
+    "KmsKeyId",     "ClientToken",   "CopyImageTags", "TagSpecification", NULL};
+
+static int copy_image(const bsf_ec2_env *env, bsf_ec2_request *q, json_t **ret_doc)
+{
+    bsnap_image_copy_options o = {0};
+    const char *region;
+    bsnap_store *src = NULL;
+    bsnap_tristate enc, tags;
+    char id[BSNAP_ID_MAX];
+    bool own;
+    int r;
+
+    if ((r = ec2_required(q, "SourceRegion", &region)) < 0 ||
+        (r = ec2_required(q, "SourceImageId", &o.source_image_id)) < 0 ||
+        (r = ec2_required(q, "Name", &o.name)) < 0 || (r = ec2_bool(q, "Encrypted", &enc)) < 0 ||
+        (r = ec2_bool(q, "CopyImageTags", &tags)) < 0)
+        return r;
+    if (bsf_ec2_get(q, "TagSpecification.1.ResourceType"))
+        return front_fail(-EINVAL, "UnsupportedOperation",
+                          "TagSpecification is not supported by CopyImage here: tag the copy "
+                          "with CreateTags, or give CopyImageTags");
+    o.description = bsf_ec2_get(q, "Description");
+    o.client_token = bsf_ec2_get(q, "ClientToken");
+    o.copy_image_tags = tags == BSNAP_TRUE;
+    o.encrypted = enc == BSNAP_TRUE;
+    o.kms_key_id = bsf_ec2_get(q, "KmsKeyId");
+    o.run.cancel = env->cancel;
+    if ((r = source_store(env, region, &src, &own)) < 0)
+        return r;
+    r = bsnap_image_copy(env->store, src, &o, id, NULL);
+    if (r < 0)
+        r = engine_error(r);
+    if (own)
+        bsnap_store_close(src);
+    if (r < 0)
+        return r;
+    if (!(*ret_doc = json_pack("{s:s}", "ImageId", id)))
+        return ec2_nomem();
+    return 0;
+}
+
+static const char *const modify_image_attribute_params[] = {
+    "ImageId",     "Attribute",   "Description", "LaunchPermission", "OperationType",
+    "UserId",      "UserGroup",   "Value",       "OrganizationArn",  "OrganizationalUnitArn",
+    "ProductCode", "ImdsSupport", NULL};
+
+static int modify_image_attribute(const bsf_ec2_env *env, bsf_ec2_request *q, json_t **ret_doc)
+{
+    const char *id, *attr = bsf_ec2_get(q, "Attribute"), *value = bsf_ec2_get(q, "Value");
+    const char *desc = bsf_ec2_get(q, "Description.Value");
+    bsnap_permission_change c;
+    int r;
+
+    if ((r = ec2_required(q, "ImageId", &id)) < 0)
+        return r;
+    if (bsf_ec2_get(q, "OrganizationArn.1") || bsf_ec2_get(q, "OrganizationalUnitArn.1"))
+        return front_fail(-EINVAL, "UnsupportedOperation",
+                          "organizations are not supported: share with account ids or all");
+    if (desc || (attr && strcmp(attr, "description") == 0)) {
+        if (!desc && !value)
+            return front_fail(-EINVAL, "MissingParameter",
+                              "The request must contain the parameter Description.Value");
+        return return_true(
+            bsnap_image_modify_attribute(env->store, id, "description", desc ? desc : value),
+            ret_doc);
+    }
+    if (attr && strcmp(attr, "launchPermission") != 0)
+        return return_true(bsnap_image_modify_attribute(env->store, id, attr, value ? value : ""),
+                           ret_doc);
+    if ((r = permission_change(q, "LaunchPermission", &c)) < 0)
+        return r;
+    return return_true(bsnap_image_permission_modify(env->store, id, &c), ret_doc);
+}
+
+static const char *const image_attribute_params[] = {"ImageId", "Attribute", NULL};
+
+static int describe_image_attribute(const bsf_ec2_env *env, bsf_ec2_request *q, json_t **ret_doc)
+{
+    const char *id, *attr;
+    json_t *doc = NULL;
+    int r;
+
+    if ((r = ec2_required(q, "ImageId", &id)) < 0 || (r = ec2_required(q, "Attribute", &attr)) < 0)
+        return r;
+    r = bsnap_image_describe_attribute(env->store, id, attr, &doc);
+    return doc_or_error(r, doc, ret_doc);
+}
+
+static int reset_image_attribute(const bsf_ec2_env *env, bsf_ec2_request *q, json_t **ret_doc)
+{
+    const char *id, *attr;
+    int r;
+
+    if ((r = ec2_required(q, "ImageId", &id)) < 0 || (r = ec2_required(q, "Attribute", &attr)) < 0)
+        return r;
+    return return_true(bsnap_image_attribute_reset(env->store, id, attr), ret_doc);
+}
+
+/* ---- tags ----------------------------------------------------------------- */
+
+static const char *const tags_params[] = {"ResourceId", "Tag", NULL};
+
+static int create_tags(const bsf_ec2_env *env, bsf_ec2_request *q, json_t **ret_doc)
+{
+    const char **res;
+    size_t nres, ntags;
+    bsnap_tag *tags;
+    int r;
+
+    if ((r = ec2_list(q, "ResourceId", &res, &nres)) < 0 ||
+        (r = ec2_tags(q, "Tag", false, &tags, &ntags)) < 0)
+        return r;
+    if (!nres)
+        return front_fail(-EINVAL, "MissingParameter",
+                          "The request must contain the parameter ResourceId.1");
+    if (!ntags)
+        return front_fail(-EINVAL, "MissingParameter",
+                          "The request must contain the parameter Tag.1.Key");
+    return return_true(bsnap_tags_create(env->store, res, nres, tags, ntags), ret_doc);
+}
+
+static int delete_tags(const bsf_ec2_env *env, bsf_ec2_request *q, json_t **ret_doc)
+{
+    const char **res;
+    size_t nres, ntags;
+    bsnap_tag *tags;
+    int r;
+
+    if ((r = ec2_list(q, "ResourceId", &res, &nres)) < 0 ||
+        (r = ec2_tags(q, "Tag", true, &tags, &ntags)) < 0)
+        return r;
+    if (!nres)
+        return front_fail(-EINVAL, "MissingParameter",
+                          "The request must contain the parameter ResourceId.1");
+    return return_true(bsnap_tags_delete(env->store, res, nres, tags, ntags), ret_doc);
+}
+
+/* ---- the table ------------------------------------------------------------ */
+
+#define ACTION(name, fn, params) \
+    {                            \
+        name, fn, params         \
+    }
+
+static const struct ec2_action actions[] = {
+    ACTION("CopyImage", copy_image, copy_image_params),
+    ACTION("CopySnapshot", copy_snapshot, copy_snapshot_params),
+    ACTION("CreateSnapshot", create_snapshot, create_snapshot_params),
+    ACTION("CreateTags", create_tags, tags_params),
+    ACTION("CreateVolume", create_volume, create_volume_params),
+    ACTION("DeleteSnapshot", delete_snapshot, delete_snapshot_params),
+    ACTION("DeleteTags", delete_tags, tags_params),
+    ACTION("DeleteVolume", delete_volume, delete_volume_params),
+    ACTION("DeregisterImage", deregister_image, deregister_image_params),
+    ACTION("DescribeImageAttribute", describe_image_attribute, image_attribute_params),
+    ACTION("DescribeImages", describe_images, describe_images_params),
+    ACTION("DescribeSnapshotAttribute", describe_snapshot_attribute, snapshot_attribute_params),
+    ACTION("DescribeSnapshots", describe_snapshots, describe_snapshots_params),
+    ACTION("DescribeVolumes", describe_volumes, describe_volumes_params),
+    ACTION("ModifyImageAttribute", modify_image_attribute, modify_image_attribute_params),
+    ACTION("ModifySnapshotAttribute", modify_snapshot_attribute, modify_snapshot_attribute_params),
+    ACTION("RegisterImage", register_image, register_image_params),
+    ACTION("ResetImageAttribute", reset_image_attribute, image_attribute_params),
+    ACTION("ResetSnapshotAttribute", reset_snapshot_attribute, snapshot_attribute_params),
+};
+
+static const struct ec2_action *find_action(const char *name)
+{
+    for (size_t i = 0; i < ARRAY_SIZE(actions); i++)
+        if (strcmp(actions[i].name, name) == 0)
+            return &actions[i];
+    return NULL;
+}
+
+size_t bsf_ec2_actions(const char **ret_names, size_t max)
+{
+    for (size_t i = 0; i < ARRAY_SIZE(actions) && i < max; i++)
+        ret_names[i] = actions[i].name;
+    return ARRAY_SIZE(actions);
+}
+
+/* Whether parameter @name is one @a takes (or one every action takes). */
+static bool param_known(const struct ec2_action *a, const char *name)
+{
+    static const char *const common[] = {"Action", "Version", "DryRun", NULL};
+    size_t head = strcspn(name, ".");
+
+    if (strncmp(name, "X-Amz-", 6) == 0) /* a presigned request's own */
+        return true;
+    for (const char *const *p = common; *p; p++)
+        if (strcmp(*p, name) == 0)
+            return true;
+    for (const char *const *p = a->params; *p; p++)
+        if (strlen(*p) == head && strncmp(*p, name, head) == 0)
+            return true;
+    return false;
+}
+
+int bsf_ec2_check(const bsf_ec2_request *q, bool *ret_dry_run)
+{
+    const char *action = bsf_ec2_get(q, "Action"), *version = bsf_ec2_get(q, "Version");
+    const struct ec2_action *a;
+    bsnap_tristate dry;
+    int r;
+
+    front_error_clear();
+    if (!action)
+        return front_fail(-EINVAL, "MissingAction",
+                          "The request must contain the parameter Action");
+    if (!(a = find_action(action)))
+        return front_fail(-EINVAL, "InvalidAction",
+                          "The action %.*s is not valid for this web service", SHOWN(action));
+    if (!version)
+        return front_fail(-EINVAL, "MissingParameter",
+                          "The request must contain the parameter Version");
+    if (strcmp(version, EC2_VERSION) != 0)
+        return front_fail(-EINVAL, "NoSuchVersion",
+                          "The requested version (%.*s) of service AmazonEC2 does not exist",
+                          SHOWN(version));
+    for (size_t i = 0; i < q->n; i++)
+        if (!param_known(a, q->p[i].name))
+            return front_fail(-EINVAL, "UnknownParameter", "The parameter %.*s is not recognized",
+                              SHOWN(q->p[i].name));
+    if ((r = ec2_bool((bsf_ec2_request *)q, "DryRun", &dry)) < 0)
+        return r;
+    *ret_dry_run = dry == BSNAP_TRUE;
+    return 0;
+}
+
+int bsf_ec2_run(const bsf_ec2_env *env, bsf_ec2_request *q, json_t **ret_doc)
+{
+    const struct ec2_action *a;
+    bool dry;
+    int r;
+
+    if ((r = bsf_ec2_check(q, &dry)) < 0)
+        return r;
+    a = find_action(bsf_ec2_get(q, "Action"));
+    front_error_clear();
+    return a->run(env, q, ret_doc);
+}

@@ -1,0 +1,2 @@
+# The help of serve, as --help and `help VERB` print it.
+blocksnap serve --help
