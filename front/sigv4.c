@@ -499,9 +499,12 @@ int bsf_sigv4_check(const bsf_sigv4_request *rq, const bsf_sigv4_auth *a, const 
             return front_fail(-EACCES, "SignatureDoesNotMatch",
                               "X-Amz-Content-SHA256 is not the SHA-256 of the body");
     }
-    if (!content && a->presigned)
-        content = "UNSIGNED-PAYLOAD";
     if ((r = bsf_sigv4_sign(rq, a, secret, content, sig)) < 0)
+        return r;
+    /* A presigned URL signs the payload's hash or, as S3's do,
+     * UNSIGNED-PAYLOAD: either is the client's to choose. */
+    if (!content && a->presigned && CRYPTO_memcmp(sig, a->signature, 64) != 0 &&
+        (r = bsf_sigv4_sign(rq, a, secret, "UNSIGNED-PAYLOAD", sig)) < 0)
         return r;
     if (CRYPTO_memcmp(sig, a->signature, 64) != 0)
         return front_fail(-EACCES, "SignatureDoesNotMatch",

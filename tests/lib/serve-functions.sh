@@ -6,6 +6,10 @@
 
 requires aws python3 curl
 
+# Debian's python, whose botocore and boto3 (python3-boto3) the tests use
+PY3=/usr/bin/python3
+"$PY3" -c 'import boto3' 2>/dev/null || skip "no python3-boto3 for $PY3"
+
 OWNER=123456789012
 OTHER=111122223333
 REGION=us-east-1
