@@ -74,6 +74,7 @@ struct job {
     size_t len, cap;
     int64_t start_ms;
     bool queued, answered, quiet_close;
+    bool counted; /* in srv->busy until its answer is sent */
     struct serve_response out;
     bsf_http_pair *headers, *query;
 };
@@ -274,13 +275,9 @@ static void *worker(void *arg)
 
         run_job(j);
         j->answered = true;
-        /* libmicrohttpd calls the handler again, which sends the answer */
+        /* libmicrohttpd calls the handler again, which sends the answer;
+         * the request counts as busy until it is sent (on_completed()) */
         MHD_resume_connection(j->conn);
-
-        pthread_mutex_lock(&srv->lock);
-        srv->busy--;
-        pthread_cond_broadcast(&srv->idle);
-        pthread_mutex_unlock(&srv->lock);
     }
 }
 
@@ -424,6 +421,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         return answer_now(j, "ServiceUnavailable", "the server is stopping");
     }
     j->queued = true;
+    j->counted = true;
     srv->busy++;
     MHD_suspend_connection(conn);
     if (srv->tail)
@@ -446,6 +444,12 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     (void)toe;
     if (!j)
         return;
+    if (j->counted) {
+        pthread_mutex_lock(&j->srv->lock);
+        j->srv->busy--;
+        pthread_cond_broadcast(&j->srv->idle);
+        pthread_mutex_unlock(&j->srv->lock);
+    }
     free(j->body);
     free(j->headers);
     free(j->query);

@@ -100,7 +100,7 @@ info "a body slower than --timeout: $(cat "$T/late.out")"
 step "many connections at once"
 "$PY3" - "$ENDPOINT" <<'PY' || die "concurrent requests failed"
 import sys, concurrent.futures, boto3, botocore.config
-cfg = botocore.config.Config(max_pool_connections=40, retries={"max_attempts": 1})
+cfg = botocore.config.Config(max_pool_connections=40, retries={"total_max_attempts": 1})
 ec2 = boto3.session.Session(aws_access_key_id="AKIAOWNEREXAMPLE",
                             aws_secret_access_key="owner/Secret+Key0123456789EXAMPLE",
                             region_name="us-east-1").client("ec2", endpoint_url=sys.argv[1], config=cfg)

@@ -12,14 +12,14 @@ step "two regions: us-east-1 (served as the main store) and eu-west-1 (from the 
 bs --region "$REGION" create-store >/dev/null
 "$BLOCKSNAP" --store "$T/eu" --region eu-west-1 create-store >/dev/null || die "eu store"
 printf '[region eu-west-1]\nstore_path = %s\n' "$T/eu" >"$BLOCKSNAP_CONFIG_FILE"
-head -c $((384 << 20)) /dev/urandom >"$T/vol.img"
+head -c $((1 << 30)) /dev/urandom >"$T/vol.img"
 src=$("$BLOCKSNAP" --store "$T/eu" create-snapshot --volume "$T/vol.img" --quiet | json_get SnapshotId)
 serve_start main --grace 1
 
 copy() { # copy the source snapshot; print the error code or the copy's id
     "$PY3" - "$ENDPOINT" "$src" <<'PY'
 import sys, boto3, botocore.config, botocore.exceptions
-cfg = botocore.config.Config(retries={"max_attempts": 1, "mode": "standard"}, read_timeout=600)
+cfg = botocore.config.Config(retries={"total_max_attempts": 1, "mode": "standard"}, read_timeout=600)
 ec2 = boto3.session.Session(aws_access_key_id="AKIAOWNEREXAMPLE",
                             aws_secret_access_key="owner/Secret+Key0123456789EXAMPLE",
                             region_name="us-east-1").client("ec2", endpoint_url=sys.argv[1], config=cfg)
@@ -36,7 +36,6 @@ client=$!
 on_cleanup_pid "$client"
 pending() { [ "$(bs describe-snapshots --filters Name=status,Values=pending | json_get Snapshots.#)" = 1 ]; }
 wait_until 60 pending
-sleep 1
 kill -TERM "$SERVE_PID"
 SERVE_RC=0
 wait "$SERVE_PID" || SERVE_RC=$?
