@@ -86,7 +86,7 @@ static int add_filter(bsf_ec2_request *q, bsnap_describe_options *o, const char 
  * too, which EC2 itself takes. */
 static int describe_options(bsf_ec2_request *q, const char *ids_name, bsnap_describe_options *o)
 {
-    bsnap_filter *f;
+    bsnap_filter *f = NULL;
     uint64_t max;
     int r;
 
@@ -107,8 +107,8 @@ static int describe_options(bsf_ec2_request *q, const char *ids_name, bsnap_desc
 static int permission_change(bsf_ec2_request *q, const char *attr, bsnap_permission_change *c)
 {
     const char *op = bsf_ec2_get(q, "OperationType");
-    const char **users, **groups;
-    size_t nusers, ngroups;
+    const char **users = NULL, **groups = NULL;
+    size_t nusers = 0, ngroups = 0;
     char prefix[96];
     int r;
 
@@ -181,7 +181,7 @@ static const char *const create_snapshot_params[] = {"VolumeId", "Description", 
 static int create_snapshot(const bsf_ec2_env *env, bsf_ec2_request *q, json_t **ret_doc)
 {
     bsnap_snapshot_options o = {0};
-    bsnap_tag *tags;
+    bsnap_tag *tags = NULL;
     char id[BSNAP_ID_MAX];
     json_t *doc = NULL;
     int r;
@@ -204,8 +204,8 @@ static const char *const describe_snapshots_params[] = {
 static int describe_snapshots(const bsf_ec2_env *env, bsf_ec2_request *q, json_t **ret_doc)
 {
     bsnap_describe_options o;
-    const char **owners, **rest;
-    size_t nowners, nrest;
+    const char **owners = NULL, **rest = NULL;
+    size_t nowners = 0, nrest = 0;
     json_t *doc = NULL;
     int r;
 
@@ -261,7 +261,7 @@ static int copy_snapshot(const bsf_ec2_env *env, bsf_ec2_request *q, json_t **re
     const char *region, *dest = bsf_ec2_get(q, "DestinationRegion");
     bsnap_store *src = NULL;
     bsnap_tristate enc;
-    bsnap_tag *tags;
+    bsnap_tag *tags = NULL;
     char id[BSNAP_ID_MAX];
     bool own;
     int r;
@@ -349,7 +349,7 @@ static int create_volume(const bsf_ec2_env *env, bsf_ec2_request *q, json_t **re
     bsnap_writable_volume_options o = {0};
     const char *snap = bsf_ec2_get(q, "SnapshotId");
     bsnap_tristate enc;
-    bsnap_tag *tags;
+    bsnap_tag *tags = NULL;
     json_t *doc = NULL;
     int r;
 
@@ -400,7 +400,7 @@ static int delete_volume(const bsf_ec2_env *env, bsf_ec2_request *q, json_t **re
 /* BlockDeviceMapping.N.{DeviceName, VirtualName, NoDevice, Ebs.…}. */
 static int mappings(bsf_ec2_request *q, bsnap_block_device_mapping **ret, size_t *ret_n)
 {
-    bsnap_block_device_mapping *m;
+    bsnap_block_device_mapping *m = NULL;
     unsigned long *idx;
     size_t n;
     char name[96];
@@ -473,8 +473,8 @@ static const char *const register_image_params[] = {"Name",
 static int register_image(const bsf_ec2_env *env, bsf_ec2_request *q, json_t **ret_doc)
 {
     bsnap_image_options o = {0};
-    bsnap_block_device_mapping *m;
-    bsnap_tag *tags;
+    bsnap_block_device_mapping *m = NULL;
+    bsnap_tag *tags = NULL;
     char id[BSNAP_ID_MAX];
     int r;
 
@@ -509,8 +509,8 @@ static const char *const describe_images_params[] = {
 static int describe_images(const bsf_ec2_env *env, bsf_ec2_request *q, json_t **ret_doc)
 {
     bsnap_describe_options o;
-    const char **owners, **exec;
-    size_t nowners, nexec;
+    const char **owners = NULL, **exec = NULL;
+    size_t nowners = 0, nexec = 0;
     bsnap_tristate t;
     json_t *doc = NULL;
     int r;
@@ -650,9 +650,9 @@ static const char *const tags_params[] = {"ResourceId", "Tag", NULL};
 
 static int create_tags(const bsf_ec2_env *env, bsf_ec2_request *q, json_t **ret_doc)
 {
-    const char **res;
-    size_t nres, ntags;
-    bsnap_tag *tags;
+    const char **res = NULL;
+    size_t nres = 0, ntags = 0;
+    bsnap_tag *tags = NULL;
     int r;
 
     if ((r = ec2_list(q, "ResourceId", &res, &nres)) < 0 ||
@@ -669,9 +669,9 @@ static int create_tags(const bsf_ec2_env *env, bsf_ec2_request *q, json_t **ret_
 
 static int delete_tags(const bsf_ec2_env *env, bsf_ec2_request *q, json_t **ret_doc)
 {
-    const char **res;
-    size_t nres, ntags;
-    bsnap_tag *tags;
+    const char **res = NULL;
+    size_t nres = 0, ntags = 0;
+    bsnap_tag *tags = NULL;
     int r;
 
     if ((r = ec2_list(q, "ResourceId", &res, &nres)) < 0 ||
