@@ -79,7 +79,10 @@ import sys
 keys = {
     "Unit": {"Description", "Documentation", "After", "RequiresMountsFor"},
     "Service": {"Type", "EnvironmentFile", "ExecStart", "ExecStop", "Restart", "Nice",
-                "IOSchedulingClass"},
+                "IOSchedulingClass", "DynamicUser", "StateDirectory", "Environment",
+                "KillSignal", "TimeoutStopSec", "NoNewPrivileges", "ProtectSystem",
+                "ProtectHome", "PrivateTmp", "PrivateDevices", "ProtectKernelTunables",
+                "ProtectControlGroups", "RestrictAddressFamilies", "LimitNOFILE"},
     "Timer": {"OnCalendar", "RandomizedDelaySec", "Persistent"},
     "Install": {"WantedBy"},
 }
