@@ -683,6 +683,364 @@ static int delete_tags(const bsf_ec2_env *env, bsf_ec2_request *q, json_t **ret_
     return return_true(bsnap_tags_delete(env->store, res, nres, tags, ntags), ret_doc);
 }
 
+/* ---- launch templates ----------------------------------------------------- */
+
+/* Wire names of LaunchTemplateData's lists and their JSON members (the
+ * botocore model's RequestLaunchTemplateData); other names are the same. */
+static const struct {
+    const char *wire, *member;
+} data_names[] = {
+    {"BlockDeviceMapping", "BlockDeviceMappings"},
+    {"NetworkInterface", "NetworkInterfaces"},
+    {"SecurityGroupId", "SecurityGroupIds"},
+    {"SecurityGroup", "SecurityGroups"},
+    {"Ipv4Prefix", "Ipv4Prefixes"},
+    {"Ipv6Prefix", "Ipv6Prefixes"},
+    {"TagSpecification", "TagSpecifications"},
+    {"Tag", "Tags"},
+    {"ElasticGpuSpecification", "ElasticGpuSpecifications"},
+    {"ElasticInferenceAccelerator", "ElasticInferenceAccelerators"},
+    {"LicenseSpecification", "LicenseSpecifications"},
+    {"CpuManufacturer", "CpuManufacturers"},
+    {"ExcludedInstanceType", "ExcludedInstanceTypes"},
+    {"InstanceGeneration", "InstanceGenerations"},
+    {"LocalStorageType", "LocalStorageTypes"},
+    {"AcceleratorType", "AcceleratorTypes"},
+    {"AcceleratorManufacturer", "AcceleratorManufacturers"},
+    {"AcceleratorName", "AcceleratorNames"},
+    {"AllowedInstanceType", "AllowedInstanceTypes"},
+};
+
+/* LaunchTemplateData's members that are numbers (the rest are strings
+ * but "true"/"false", which are booleans). */
+static const char *const data_numbers[] = {"BlockDurationMinutes",
+                                           "CoreCount",
+                                           "Count",
+                                           "DeviceIndex",
+                                           "HttpPutResponseHopLimit",
+                                           "Iops",
+                                           "Ipv4PrefixCount",
+                                           "Ipv6AddressCount",
+                                           "Ipv6PrefixCount",
+                                           "Max",
+                                           "Min",
+                                           "NetworkCardIndex",
+                                           "OnDemandMaxPricePercentageOverLowestPrice",
+                                           "PartitionNumber",
+                                           "SecondaryPrivateIpAddressCount",
+                                           "SpotMaxPricePercentageOverLowestPrice",
+                                           "ThreadsPerCore",
+                                           "Throughput",
+                                           "VolumeSize",
+                                           NULL};
+
+static const char *data_member(const char *wire, size_t len, bool list)
+{
+    for (size_t i = 0; list && i < ARRAY_SIZE(data_names); i++)
+        if (strlen(data_names[i].wire) == len && strncmp(data_names[i].wire, wire, len) == 0)
+            return data_names[i].member;
+    return NULL;
+}
+
+static json_t *data_scalar(const char *key, const char *v)
+{
+    for (const char *const *n = data_numbers; *n; n++)
+        if (strcmp(*n, key) == 0 && v[0] && strspn(v, "0123456789") == strlen(v) && strlen(v) < 19)
+            return json_integer(strtoll(v, NULL, 10));
+    if (strcmp(v, "true") == 0 || strcmp(v, "false") == 0)
+        return json_boolean(v[0] == 't');
+    return json_string(v);
+}
+
+/* Put @value at the dotted wire path @path (under @obj): "A.B" an object,
+ * "A.N" the N-th item of list A (made an array of its JSON member name),
+ * items kept by N in a hidden index while building. */
+static int data_put(json_t *obj, const char *path, const char *value)
+{
+    const char *dot = strchr(path, '.');
+    size_t len = dot ? (size_t)(dot - path) : strlen(path);
+    char key[128];
+    bool list = dot && dot[1] >= '1' && dot[1] <= '9';
+    const char *member = data_member(path, len, list);
+
+    if (len == 0 || len >= sizeof key)
+        return front_fail(-EINVAL, "InvalidParameterValue",
+                          "LaunchTemplateData: the parameter name '%.*s' is malformed",
+                          SHOWN(path));
+    snprintf(key, sizeof key, "%s", member ? member : path);
+    key[member ? strlen(member) : len] = '\0';
+    if (!dot) {
+        if (json_object_get(obj, key))
+            return front_fail(-EINVAL, "InvalidParameterValue",
+                              "LaunchTemplateData: %s is given twice", key);
+        return json_object_set_new(obj, key, data_scalar(key, value)) < 0 ? ec2_nomem() : 0;
+    }
+    if (list) {
+        /* lists are built as objects keyed by N, made arrays at the end */
+        char *end;
+        unsigned long n = strtoul(dot + 1, &end, 10);
+        char idx[24];
+        json_t *l = json_object_get(obj, key);
+        if (n == 0 || n > BSF_EC2_PARAMS_MAX || (*end && *end != '.'))
+            return front_fail(-EINVAL, "InvalidParameterValue",
+                              "LaunchTemplateData: the parameter name '%.*s' is malformed",
+                              SHOWN(path));
+        if (!l && (json_object_set_new(obj, key, l = json_object()) < 0 || !l))
+            return ec2_nomem();
+        if (!json_is_object(l))
+            return front_fail(-EINVAL, "InvalidParameterValue",
+                              "LaunchTemplateData: %s is both a list and a value", key);
+        snprintf(idx, sizeof idx, "%020lu", n);
+        if (!*end) /* a list of scalars */
+            return json_object_set_new(l, idx, data_scalar(key, value)) < 0 ? ec2_nomem() : 0;
+        json_t *item = json_object_get(l, idx);
+        if (!item && (json_object_set_new(l, idx, item = json_object()) < 0 || !item))
+            return ec2_nomem();
+        return data_put(item, end + 1, value);
+    }
+    json_t *sub = json_object_get(obj, key);
+    if (!sub && (json_object_set_new(obj, key, sub = json_object()) < 0 || !sub))
+        return ec2_nomem();
+    if (!json_is_object(sub))
+        return front_fail(-EINVAL, "InvalidParameterValue",
+                          "LaunchTemplateData: %s is both an object and a value", key);
+    return data_put(sub, dot + 1, value);
+}
+
+/* The lists data_put() built as objects keyed by N, made arrays in N's
+ * order (the keys sort as numbers: zero-padded). */
+static json_t *data_finish(json_t *v, bool is_list)
+{
+    if (!json_is_object(v))
+        return json_incref(v);
+    if (is_list) {
+        json_t *a = json_array();
+        const char **keys = calloc(json_object_size(v) + 1, sizeof *keys);
+        const char *k;
+        json_t *m;
+        size_t n = 0;
+        if (!a || !keys) {
+            free(keys);
+            json_decref(a);
+            return NULL;
+        }
+        json_object_foreach (v, k, m)
+            keys[n++] = k;
+        for (size_t i = 1; i < n; i++)
+            for (size_t j = i; j > 0 && strcmp(keys[j - 1], keys[j]) > 0; j--) {
+                const char *t = keys[j];
+                keys[j] = keys[j - 1];
+                keys[j - 1] = t;
+            }
+        for (size_t i = 0; i < n; i++)
+            if (json_array_append_new(a, data_finish(json_object_get(v, keys[i]), false)) < 0) {
+                free(keys);
+                json_decref(a);
+                return NULL;
+            }
+        free(keys);
+        return a;
+    }
+    json_t *o = json_object();
+    const char *k;
+    json_t *m;
+    json_object_foreach (v, k, m) {
+        bool list = false;
+        for (size_t i = 0; i < ARRAY_SIZE(data_names); i++)
+            list = list || strcmp(data_names[i].member, k) == 0;
+        /* Ipv6Addresses, PrivateIpAddresses: lists under their own names */
+        list = list || (json_is_object(m) && json_object_size(m) &&
+                        strspn(json_object_iter_key(json_object_iter(m)), "0123456789") == 20);
+        if (json_object_set_new(o, k, data_finish(m, list)) < 0) {
+            json_decref(o);
+            return NULL;
+        }
+    }
+    return o;
+}
+
+/* LaunchTemplateData.* as the JSON object text the engine takes. */
+static int template_data(bsf_ec2_request *q, bool required, const char **ret)
+{
+    static const char prefix[] = "LaunchTemplateData.";
+    json_t *raw = json_object(), *doc;
+    char *text;
+    size_t n = 0;
+    int r = 0;
+
+    if (!raw)
+        return ec2_nomem();
+    for (size_t i = 0; i < q->n && r == 0; i++)
+        if (strncmp(q->p[i].name, prefix, sizeof prefix - 1) == 0) {
+            r = data_put(raw, q->p[i].name + sizeof prefix - 1, q->p[i].value);
+            n++;
+        }
+    if (r == 0 && n == 0 && required)
+        r = front_fail(-EINVAL, "MissingParameter",
+                       "The request must contain the parameter LaunchTemplateData");
+    if (r < 0 || (n == 0 && !required)) {
+        json_decref(raw);
+        *ret = NULL;
+        return r;
+    }
+    doc = data_finish(raw, false);
+    json_decref(raw);
+    if (!doc || !(text = json_dumps(doc, JSON_COMPACT))) {
+        json_decref(doc);
+        return ec2_nomem();
+    }
+    json_decref(doc);
+    if (!ec2_hold(q, text))
+        return ec2_nomem();
+    *ret = text;
+    return 0;
+}
+
+static bsnap_template_ref template_ref(bsf_ec2_request *q)
+{
+    return (bsnap_template_ref){bsf_ec2_get(q, "LaunchTemplateId"),
+                                bsf_ec2_get(q, "LaunchTemplateName")};
+}
+
+static const char *const create_template_params[] = {"LaunchTemplateName", "VersionDescription",
+                                                     "LaunchTemplateData", "TagSpecification",
+                                                     "ClientToken",        NULL};
+
+static int create_template(const bsf_ec2_env *env, bsf_ec2_request *q, json_t **ret_doc)
+{
+    bsnap_template_options o = {0};
+    bsnap_tag *tags = NULL;
+    json_t *doc = NULL;
+    int r;
+
+    if ((r = ec2_required(q, "LaunchTemplateName", &o.ref.name)) < 0 ||
+        (r = template_data(q, true, &o.data)) < 0 ||
+        (r = ec2_tag_specs(q, "launch-template", &tags, &o.ntags)) < 0)
+        return r;
+    o.tags = tags;
+    o.version_description = bsf_ec2_get(q, "VersionDescription");
+    o.client_token = bsf_ec2_get(q, "ClientToken");
+    r = bsnap_template_create(env->store, &o, &doc);
+    return doc_or_error(r, doc, ret_doc);
+}
+
+static const char *const create_version_params[] = {
+    "LaunchTemplateId",   "LaunchTemplateName", "LaunchTemplateData", "SourceVersion",
+    "VersionDescription", "ClientToken",        "ResolveAlias",       NULL};
+
+static int create_template_version(const bsf_ec2_env *env, bsf_ec2_request *q, json_t **ret_doc)
+{
+    bsnap_template_options o = {0};
+    json_t *doc = NULL;
+    int r;
+
+    if ((r = template_data(q, true, &o.data)) < 0)
+        return r;
+    o.ref = template_ref(q);
+    o.source_version = bsf_ec2_get(q, "SourceVersion");
+    o.version_description = bsf_ec2_get(q, "VersionDescription");
+    o.client_token = bsf_ec2_get(q, "ClientToken");
+    r = bsnap_template_version_create(env->store, &o, &doc);
+    return doc_or_error(r, doc, ret_doc);
+}
+
+static const char *const modify_template_params[] = {"LaunchTemplateId", "LaunchTemplateName",
+                                                     "SetDefaultVersion", "ClientToken", NULL};
+
+static int modify_template(const bsf_ec2_env *env, bsf_ec2_request *q, json_t **ret_doc)
+{
+    bsnap_template_ref ref = template_ref(q);
+    json_t *doc = NULL;
+    int r = bsnap_template_modify(env->store, &ref, bsf_ec2_get(q, "SetDefaultVersion"), &doc);
+
+    return doc_or_error(r, doc, ret_doc);
+}
+
+static const char *const describe_templates_params[] = {
+    "LaunchTemplateId", "LaunchTemplateName", "Filter", "MaxResults", "NextToken", NULL};
+
+static int describe_templates(const bsf_ec2_env *env, bsf_ec2_request *q, json_t **ret_doc)
+{
+    bsnap_describe_options o;
+    const char **names = NULL;
+    size_t nnames = 0;
+    json_t *doc = NULL;
+    int r;
+
+    if ((r = describe_options(q, "LaunchTemplateId", &o)) < 0 ||
+        (r = ec2_list(q, "LaunchTemplateName", &names, &nnames)) < 0)
+        return r;
+    r = bsnap_template_describe(env->store, &o, names, nnames, &doc);
+    return doc_or_error(r, doc, ret_doc);
+}
+
+static const char *const describe_versions_params[] = {"LaunchTemplateId",
+                                                       "LaunchTemplateName",
+                                                       "LaunchTemplateVersion",
+                                                       "MinVersion",
+                                                       "MaxVersion",
+                                                       "Filter",
+                                                       "MaxResults",
+                                                       "NextToken",
+                                                       "ResolveAlias",
+                                                       NULL};
+
+/* One page: the versions asked for answer whole (MaxResults is taken and
+ * not used; no NextToken). */
+static int describe_template_versions(const bsf_ec2_env *env, bsf_ec2_request *q, json_t **ret_doc)
+{
+    bsnap_template_versions_options o = {0};
+    bsnap_filter *f = NULL;
+    const char **versions = NULL;
+    json_t *doc = NULL;
+    uint64_t max;
+    int r;
+
+    if ((r = ec2_list(q, "LaunchTemplateVersion", &versions, &o.nversions)) < 0 ||
+        (r = ec2_filters(q, &f, &o.nfilters)) < 0 ||
+        (r = ec2_uint(q, "MinVersion", UINT64_MAX >> 1, &o.min_version)) < 0 ||
+        (r = ec2_uint(q, "MaxVersion", UINT64_MAX >> 1, &o.max_version)) < 0 ||
+        (r = ec2_uint(q, "MaxResults", UINT32_MAX, &max)) < 0)
+        return r;
+    o.ref = template_ref(q);
+    o.versions = versions;
+    o.filters = f;
+    r = bsnap_template_versions_describe(env->store, &o, &doc);
+    return doc_or_error(r, doc, ret_doc);
+}
+
+static const char *const delete_template_params[] = {"LaunchTemplateId", "LaunchTemplateName",
+                                                     NULL};
+
+static int delete_template(const bsf_ec2_env *env, bsf_ec2_request *q, json_t **ret_doc)
+{
+    bsnap_template_ref ref = template_ref(q);
+    json_t *doc = NULL;
+    int r = bsnap_template_delete(env->store, &ref, &doc);
+
+    return doc_or_error(r, doc, ret_doc);
+}
+
+static const char *const delete_versions_params[] = {"LaunchTemplateId", "LaunchTemplateName",
+                                                     "LaunchTemplateVersion", NULL};
+
+static int delete_template_versions(const bsf_ec2_env *env, bsf_ec2_request *q, json_t **ret_doc)
+{
+    bsnap_template_ref ref = template_ref(q);
+    const char **versions = NULL;
+    size_t n = 0;
+    json_t *doc = NULL;
+    int r;
+
+    if ((r = ec2_list(q, "LaunchTemplateVersion", &versions, &n)) < 0)
+        return r;
+    if (!n)
+        return front_fail(-EINVAL, "MissingParameter",
+                          "The request must contain the parameter LaunchTemplateVersion.1");
+    r = bsnap_template_versions_delete(env->store, &ref, versions, n, &doc);
+    return doc_or_error(r, doc, ret_doc);
+}
+
 /* ---- the table ------------------------------------------------------------ */
 
 #define ACTION(name, fn, params) \
@@ -693,19 +1051,26 @@ static int delete_tags(const bsf_ec2_env *env, bsf_ec2_request *q, json_t **ret_
 static const struct ec2_action actions[] = {
     ACTION("CopyImage", copy_image, copy_image_params),
     ACTION("CopySnapshot", copy_snapshot, copy_snapshot_params),
+    ACTION("CreateLaunchTemplate", create_template, create_template_params),
+    ACTION("CreateLaunchTemplateVersion", create_template_version, create_version_params),
     ACTION("CreateSnapshot", create_snapshot, create_snapshot_params),
     ACTION("CreateTags", create_tags, tags_params),
     ACTION("CreateVolume", create_volume, create_volume_params),
+    ACTION("DeleteLaunchTemplate", delete_template, delete_template_params),
+    ACTION("DeleteLaunchTemplateVersions", delete_template_versions, delete_versions_params),
     ACTION("DeleteSnapshot", delete_snapshot, delete_snapshot_params),
     ACTION("DeleteTags", delete_tags, tags_params),
     ACTION("DeleteVolume", delete_volume, delete_volume_params),
     ACTION("DeregisterImage", deregister_image, deregister_image_params),
     ACTION("DescribeImageAttribute", describe_image_attribute, image_attribute_params),
     ACTION("DescribeImages", describe_images, describe_images_params),
+    ACTION("DescribeLaunchTemplateVersions", describe_template_versions, describe_versions_params),
+    ACTION("DescribeLaunchTemplates", describe_templates, describe_templates_params),
     ACTION("DescribeSnapshotAttribute", describe_snapshot_attribute, snapshot_attribute_params),
     ACTION("DescribeSnapshots", describe_snapshots, describe_snapshots_params),
     ACTION("DescribeVolumes", describe_volumes, describe_volumes_params),
     ACTION("ModifyImageAttribute", modify_image_attribute, modify_image_attribute_params),
+    ACTION("ModifyLaunchTemplate", modify_template, modify_template_params),
     ACTION("ModifySnapshotAttribute", modify_snapshot_attribute, modify_snapshot_attribute_params),
     ACTION("RegisterImage", register_image, register_image_params),
     ACTION("ResetImageAttribute", reset_image_attribute, image_attribute_params),

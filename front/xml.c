@@ -102,6 +102,15 @@ static const struct {
     {"DescribeSnapshotAttribute", "CreateVolumePermissions", "createVolumePermission"},
     {"DescribeImageAttribute", "KernelId", "kernel"},
     {"DescribeImageAttribute", "RamdiskId", "ramdisk"},
+    {"DescribeLaunchTemplates", "LaunchTemplates", "launchTemplates"},
+    {"NetworkInterfaces", "Ipv6Addresses", "ipv6AddressesSet"},
+    {"NetworkInterfaces", "PrivateIpAddresses", "privateIpAddressesSet"},
+    {"NetworkInterfaces", "Ipv4Prefixes", "ipv4PrefixSet"},
+    {"NetworkInterfaces", "Ipv6Prefixes", "ipv6PrefixSet"},
+    {"LaunchTemplateVersions", "LicenseSpecifications", "licenseSet"},
+    {"LaunchTemplateVersions", "BlockDeviceMappings", "blockDeviceMappingSet"},
+    {"CreateLaunchTemplateVersion", "BlockDeviceMappings", "blockDeviceMappingSet"},
+    {"CreateLaunchTemplateVersion", "LicenseSpecifications", "licenseSet"},
 };
 
 static void put_name(struct render_buf *b, const char *ctx, const char *key, bool list)
