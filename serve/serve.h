@@ -100,6 +100,9 @@ extern const struct serve_route ec2_routes[];
 void ec2_error(const struct serve_request *rq, const char *code, const char *message,
                struct serve_response *out);
 
+/* The EBS direct API (ebs.c): paths under /snapshots, service "ebs". */
+extern const struct serve_route ebs_routes[];
+
 /* Log a line on stderr (serialized; never a secret). */
 void serve_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 

@@ -41,7 +41,7 @@
 #include "serve.h"
 
 /* The route families served (serve.h says how to add one). */
-static const struct serve_route *const route_families[] = {ec2_routes, NULL};
+static const struct serve_route *const route_families[] = {ec2_routes, ebs_routes, NULL};
 
 struct job;
 
@@ -140,7 +140,10 @@ static void request_id(char out[40])
 
 /* ---- answering ------------------------------------------------------------ */
 
-static enum MHD_Result send_response(struct MHD_Connection *conn, const struct serve_response *out,
+/* Send @out; its body goes to libmicrohttpd as it is (freed there when
+ * sent: an EBS direct block is not copied again), header values first,
+ * which may point into it (libmicrohttpd copies headers). */
+static enum MHD_Result send_response(struct MHD_Connection *conn, struct serve_response *out,
                                      const char *id)
 {
     struct MHD_Response *resp;
@@ -148,7 +151,7 @@ static enum MHD_Result send_response(struct MHD_Connection *conn, const struct s
 
     resp =
         MHD_create_response_from_buffer(out->len, out->body ? out->body : (char *)"",
-                                        out->body ? MHD_RESPMEM_MUST_COPY : MHD_RESPMEM_PERSISTENT);
+                                        out->body ? MHD_RESPMEM_MUST_FREE : MHD_RESPMEM_PERSISTENT);
     if (!resp)
         return MHD_NO;
     if (out->content_type)
@@ -158,6 +161,7 @@ static enum MHD_Result send_response(struct MHD_Connection *conn, const struct s
         MHD_add_response_header(resp, out->headers[i].name, out->headers[i].value);
     ret = MHD_queue_response(conn, (unsigned)out->status, resp);
     MHD_destroy_response(resp);
+    out->body = NULL; /* the response's now */
     return ret;
 }
 

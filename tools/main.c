@@ -992,7 +992,7 @@ const struct verb verbs[] = {
      false},
     {"umount", cmd_umount, "unmount a blocksnap mount", "MOUNTPOINT", umount_options, 1,
      "Fails while a file in the mount is open (fusermount3 -u, or umount(2) as root).", false},
-    {"serve", cmd_serve, "serve the stores over EC2's query API, for the aws CLI and SDKs",
+    {"serve", cmd_serve, "serve the stores over EC2's and EBS direct's APIs, for the aws CLI",
      "--listen ADDR:PORT [--tls-cert PEM --tls-key PEM] [limits]", serve_options, 0,
      "Serves the store in use, and every region of the config file whose store_path exists, "
      "each under the region its store holds, until SIGTERM or SIGINT.  Every request must be "
@@ -1001,8 +1001,9 @@ const struct verb verbs[] = {
      "account, in the store of the region its signature names (aws --region).  Prints "
      "'listening on http://ADDR:PORT' once it serves, and a line per request on stderr "
      "(not with --quiet).  At SIGTERM it stops accepting, lets requests in flight finish for "
-     "--grace seconds, cancels the rest (a copy is resumable) and exits 0.  docs/api.md says "
-     "what is served.",
+     "--grace seconds, cancels the rest (a copy is resumable) and exits 0.  EC2's query API "
+     "answers on /, the EBS direct REST API (aws ebs, signed for the service ebs) under "
+     "/snapshots.  docs/api.md says what is served.",
      true},
     {"configure", cmd_configure, "set up profiles, regions and accounts in the config files",
      "[set KEY VALUE | get KEY | list]", configure_options, 3,
