@@ -689,6 +689,11 @@ int volume_rec_encode(const struct volume_rec *r, char **ret_json, size_t *ret_l
         json_object_set_new(o, "tags", tags_to_json(&r->tags));
     if (o && r->writable)
         json_object_set_new(o, "writable", json_pack("{s:s}", "type", r->volume_type));
+    if (o && r->attach_instance[0])
+        json_object_set_new(o, "attachment",
+                            json_pack("{s:s, s:s, s:b, s:I}", "instance", r->attach_instance,
+                                      "device", r->attach_device, "delete", r->attach_delete,
+                                      "time", (json_int_t)r->attach_ms));
     owner_to_json(o, r->owner);
     return dump_record(o, ret_json, ret_len);
 }
@@ -729,6 +734,18 @@ int volume_rec_decode(const void *buf, size_t len, struct volume_rec *ret)
             goto out;
         r.writable = true;
         strcpy(r.volume_type, type);
+    }
+    if (json_object_get(o, "attachment")) {
+        const char *inst = NULL, *dev = NULL;
+        int del = 0;
+        json_int_t t = 0;
+        if (json_unpack(json_object_get(o, "attachment"), "{s:s, s:s, s:b, s:I}", "instance", &inst,
+                        "device", &dev, "delete", &del, "time", &t) < 0 ||
+            copy_id(r.attach_instance, inst) < 0 || strlen(dev) >= sizeof r.attach_device)
+            goto out;
+        strcpy(r.attach_device, dev);
+        r.attach_delete = del;
+        r.attach_ms = t;
     }
     *ret = r;
     memset(&r, 0, sizeof r);
@@ -793,13 +810,25 @@ static json_t *volume_ec2(const bsnap_store *s, const struct volume_rec *r)
     snprintf(az, sizeof az, "%sa", s->region);
     o = json_pack("{s:s, s:I, s:s, s:s, s:s, s:s, s:s, s:b, s:b}", "VolumeId", r->id, "Size",
                   (json_int_t)gib_ceil(r->size), "SnapshotId", r->source_snapshot,
-                  "AvailabilityZone", az, "State", r->writable ? cow_state(s, r->id) : "available",
+                  "AvailabilityZone", az, "State",
+                  r->attach_instance[0] ? "in-use"
+                  : r->writable         ? cow_state(s, r->id)
+                                        : "available",
                   "CreateTime", created, "VolumeType", r->writable ? r->volume_type : "standard",
                   "Encrypted", 0, "MultiAttachEnabled", 0);
     if (!o)
         return NULL;
     if (r->writable)
         json_object_set_new(o, "Writable", json_true());
+    if (r->attach_instance[0]) {
+        char at[32];
+        time_format_ms(r->attach_ms, at, sizeof at);
+        json_object_set_new(o, "Attachments",
+                            json_pack("[{s:s, s:s, s:s, s:s, s:s, s:b}]", "AttachTime", at,
+                                      "Device", r->attach_device, "InstanceId", r->attach_instance,
+                                      "State", "attached", "VolumeId", r->id, "DeleteOnTermination",
+                                      r->attach_delete));
+    }
     if (r->tags.n)
         json_object_set_new(o, "Tags", tags_to_json(&r->tags));
     json_object_set_new(o, "Path", json_string(r->path ? r->path : ""));

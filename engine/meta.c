@@ -115,6 +115,7 @@ static const char *const table_names[T__COUNT] = {
     [T_LIFECYCLE] = "lifecycle",
     [T_VOL_BY_SNAP] = "volumes-by-snapshot",
     [T_EBS] = "ebs-direct",
+    [T_INSTANCES] = "instances",
 };
 
 const char *meta_table_name(meta_table t)

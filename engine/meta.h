@@ -69,6 +69,9 @@ typedef enum meta_table {
      * block index -> the block's SHA-256 and chunk ids, "t" + owner +
      * "\0" + client token -> snapshot id and request hash. */
     T_EBS,
+    /* Instances (instance.h): "i" + instance id -> instance record, "c" +
+     * owner + "\0" + client token -> the run it answered. */
+    T_INSTANCES,
     T__COUNT
 } meta_table;
 

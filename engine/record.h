@@ -103,6 +103,14 @@ struct volume_rec {
      * {"type": VolumeType}; absent for volumes of a path). */
     bool writable;
     char volume_type[12];
+    /* Attached to an instance (instance.h): its id ("" when available),
+     * the device name it has there, whether terminating the instance
+     * deletes it, and since when ("attachment": {"instance", "device",
+     * "delete", "time"}; absent when not attached). */
+    char attach_instance[BSNAP_ID_MAX];
+    char attach_device[BSNAP_DEVICE_NAME_MAX];
+    bool attach_delete;
+    int64_t attach_ms;
 };
 
 void tags_clear(struct tags *t);

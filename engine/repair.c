@@ -192,7 +192,8 @@ static int salvage_entry(void *ud, const char *table, const uint8_t *key, size_t
     }
     /* chunks come from the packs, pins are dropped, volpaths rebuilt */
     if (c->table != T_SNAPSHOTS && c->table != T_VOLUMES && c->table != T_IMAGES &&
-        c->table != T_KEYS && c->table != T_TEMPLATES && c->table != T_LIFECYCLE)
+        c->table != T_KEYS && c->table != T_TEMPLATES && c->table != T_LIFECYCLE &&
+        c->table != T_INSTANCES)
         return 0;
     if (c->table == T_LIFECYCLE && klen > 1 && key[0] == 'b') {
         /* A snapshot in the Recycle Bin comes back as a snapshot: the

@@ -221,6 +221,11 @@ int bsnap_volume_delete(bsnap_store *s, const char *id)
         error_param(r, "VolumeId");
         goto out;
     }
+    if (vol.attach_instance[0]) {
+        r = bsnap_fail(-EBUSY, "VolumeInUse", "Volume %s is currently attached to %s", id,
+                       vol.attach_instance);
+        goto out;
+    }
     /* A snapshot being taken of it would record the volume again when it
      * completes: refuse, as EC2 refuses an attached volume. */
     r = pending_snapshot(txn, id);

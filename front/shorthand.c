@@ -24,6 +24,7 @@
  */
 #include <errno.h>
 #include <string.h>
+#include <stdlib.h>
 
 #include "front.h"
 
@@ -249,4 +250,97 @@ int shorthand_parse(const char *arg, const struct sh_syntax *sx, json_t **ret)
         return r;
     *ret = obj;
     return 0;
+}
+
+/* ---- a run's structured arguments ---- */
+
+/* Numbers and booleans of a shorthand value come as strings: give the
+ * members EC2 types as such their types (@ints, @bools: names). */
+static int type_members(json_t *o, const char *const *ints, const char *const *bools)
+{
+    const char *key;
+    json_t *v;
+
+    json_object_foreach (o, key, v) {
+        const char *s = json_string_value(v);
+        if (json_is_object(v)) {
+            type_members(v, ints, bools);
+            continue;
+        }
+        if (!s)
+            continue;
+        for (const char *const *n = ints; *n; n++)
+            if (strcmp(key, *n) == 0) {
+                char *end;
+                long long x = strtoll(s, &end, 10);
+                if (!*s || *end)
+                    return front_fail(-EINVAL, "InvalidParameterValue",
+                                      "%s: '%.40s' is not a number", key, s);
+                json_object_set_new(o, key, json_integer(x));
+            }
+        for (const char *const *n = bools; *n; n++)
+            if (strcmp(key, *n) == 0) {
+                if (strcmp(s, "true") && strcmp(s, "false"))
+                    return front_fail(-EINVAL, "InvalidParameterValue",
+                                      "%s: '%.40s' is not true or false", key, s);
+                json_object_set_new(o, key, json_boolean(strcmp(s, "true") == 0));
+            }
+    }
+    return 0;
+}
+
+int bsf_run_request_add(json_t *req, const char *member, const char *const *args, size_t n)
+{
+    static const struct sh_syntax sx = {"argument", "InvalidParameterValue", "NAME", true};
+    static const char *const ints[] = {"VolumeSize", "Iops", "Throughput", NULL};
+    static const char *const bools[] = {"DeleteOnTermination", "Encrypted", NULL};
+    bool list = strcmp(member, "LaunchTemplate") != 0;
+    json_t *out = list ? json_array() : NULL;
+    int r = 0;
+
+    front_error_clear();
+    if (list && !out)
+        return front_fail(-ENOMEM, "InternalError", "out of memory");
+    for (size_t i = 0; i < n && r == 0; i++) {
+        const char *p = args[i];
+        json_t *doc = NULL, *e;
+        json_error_t jerr;
+        size_t k;
+
+        while (*p == ' ' || *p == '\t' || *p == '\n')
+            p++;
+        if (*p == '{' || *p == '[') {
+            if (!(doc = json_loads(p, 0, &jerr)))
+                r = front_fail(-EINVAL, "InvalidParameterValue", "%s: malformed JSON: %s", member,
+                               jerr.text);
+        } else if (bsnap_utf8_length(p, strlen(p)) < 0) {
+            r = front_fail(-EINVAL, "InvalidParameterValue", "%s: not valid UTF-8", member);
+        } else {
+            r = shorthand_parse(p, &sx, &doc);
+            if (r < 0)
+                front_fail(r, "InvalidParameterValue", "%s: %s", member, bsf_last_error()->message);
+        }
+        if (r < 0)
+            break;
+        if (!list) {
+            json_decref(out);
+            out = doc;
+            r = json_is_object(out)
+                    ? type_members(out, ints, bools)
+                    : front_fail(-EINVAL, "InvalidParameterValue", "%s: not an object", member);
+            continue;
+        }
+        if (json_is_object(doc))
+            r = type_members(doc, ints, bools), json_array_append(out, doc);
+        else if (json_is_array(doc))
+            json_array_foreach (doc, k, e)
+                if (r == 0 && json_is_object(e))
+                    r = type_members(e, ints, bools), json_array_append(out, e);
+        /* a Tags list inside a tag specification: its members are strings */
+        json_decref(doc);
+    }
+    if (r == 0 && out && json_object_set(req, member, out) < 0)
+        r = front_fail(-ENOMEM, "InternalError", "out of memory");
+    json_decref(out);
+    return r;
 }

@@ -28,7 +28,7 @@
 #include <unistd.h>
 
 #include "cmd.h"
-#include "qmp.h"
+#include "bsfront-vm.h"
 
 extern char **environ;
 
@@ -62,7 +62,7 @@ struct disk {
 
 struct run {
     struct cli *cli;
-    struct qmp *q;
+    struct bsf_qmp *q;
     int timeout_ms; /* --qmp-timeout: for each answer and each awaited event */
     char dir[1024]; /* the private temporary directory */
     char sock[PATH_MAX];
@@ -77,7 +77,7 @@ struct run {
 
 static int qmp_fail(struct run *w)
 {
-    output_line("blocksnap: error: %s", qmp_error(w->q));
+    output_line("blocksnap: error: %s", bsf_qmp_error(w->q));
     return EXIT_FAILED;
 }
 
@@ -91,11 +91,11 @@ static int vm_identity(struct run *w)
 {
     json_t *r = NULL;
 
-    if (qmp_execute(w->q, "query-uuid", NULL, &r) < 0)
+    if (bsf_qmp_execute(w->q, "query-uuid", NULL, &r) < 0)
         return qmp_fail(w);
     snprintf(w->uuid, sizeof w->uuid, "%s", str(r, "UUID") ? str(r, "UUID") : "");
     json_decref(r);
-    if (qmp_execute(w->q, "query-name", NULL, &r) < 0)
+    if (bsf_qmp_execute(w->q, "query-name", NULL, &r) < 0)
         return qmp_fail(w);
     snprintf(w->name, sizeof w->name, "%s", str(r, "name") ? str(r, "name") : "");
     json_decref(r);
@@ -195,7 +195,7 @@ static int pick_disks(struct run *w, const struct args *a, const json_t *nodes)
     }
     if (nd)
         return EXIT_OK;
-    if (qmp_execute(w->q, "query-block", NULL, &blk) < 0)
+    if (bsf_qmp_execute(w->q, "query-block", NULL, &blk) < 0)
         return qmp_fail(w);
     json_array_foreach (blk, i, b) {
         json_t *ins = json_object_get(b, "inserted");
@@ -397,9 +397,9 @@ static int set_up(struct run *w)
         snprintf(d->overlay, sizeof d->overlay, "%s/fleece-%zu.qcow2", w->dir, i);
         if ((r = make_overlay(d)) != EXIT_OK)
             break;
-        if (qmp_executef(w->q, "blockdev-add", NULL, "{s:s, s:s, s:{s:s, s:s}, s:s}", "driver",
-                         "qcow2", "node-name", d->fleece, "file", "driver", "file", "filename",
-                         d->overlay, "backing", d->node) < 0) {
+        if (bsf_qmp_executef(w->q, "blockdev-add", NULL, "{s:s, s:s, s:{s:s, s:s}, s:s}", "driver",
+                             "qcow2", "node-name", d->fleece, "file", "driver", "file", "filename",
+                             d->overlay, "backing", d->node) < 0) {
             r = qmp_fail(w);
             break;
         }
@@ -412,24 +412,25 @@ static int set_up(struct run *w)
                                         "data", "device", d->node, "target", d->fleece, "sync",
                                         "none", "job-id", d->job));
     }
-    if (r == EXIT_OK && qmp_executef(w->q, "transaction", NULL, "{s:O}", "actions", actions) < 0)
+    if (r == EXIT_OK &&
+        bsf_qmp_executef(w->q, "transaction", NULL, "{s:O}", "actions", actions) < 0)
         r = qmp_fail(w);
     json_decref(actions);
     if (r != EXIT_OK)
         return r;
     for (size_t i = 0; i < w->n; i++)
         w->d[i].added = w->d[i].started = true;
-    if (qmp_executef(w->q, "nbd-server-start", NULL, "{s:{s:s, s:{s:s}}}", "addr", "type", "unix",
-                     "data", "path", w->sock) < 0)
+    if (bsf_qmp_executef(w->q, "nbd-server-start", NULL, "{s:{s:s, s:{s:s}}}", "addr", "type",
+                         "unix", "data", "path", w->sock) < 0)
         return qmp_fail(w);
     w->server = true;
     for (size_t i = 0; i < w->n; i++) {
         struct disk *d = &w->d[i];
         json_t *bitmaps = d->parent[0] ? json_pack("[{s:s, s:s}]", "node", d->node, "name", d->prev)
                                        : json_array();
-        int e = qmp_executef(w->q, "block-export-add", NULL, "{s:s, s:s, s:s, s:s, s:o}", "type",
-                             "nbd", "id", d->export_id, "node-name", d->fleece, "name", d->node,
-                             "bitmaps", bitmaps);
+        int e = bsf_qmp_executef(w->q, "block-export-add", NULL, "{s:s, s:s, s:s, s:s, s:o}",
+                                 "type", "nbd", "id", d->export_id, "node-name", d->fleece, "name",
+                                 d->node, "bitmaps", bitmaps);
         if (e < 0)
             return qmp_fail(w);
         d->exported = true;
@@ -444,40 +445,40 @@ static int tear_down(struct run *w)
     int r = EXIT_OK;
 
     /* a connection gone is said once: nothing more can be undone in QEMU */
-#define TRY(call)                                                               \
-    do {                                                                        \
-        bool was_gone = qmp_gone(w->q);                                         \
-        if ((call) < 0) {                                                       \
-            if (!was_gone)                                                      \
-                output_line("blocksnap: error: clean-up: %s", qmp_error(w->q)); \
-            r = EXIT_FAILED;                                                    \
-        }                                                                       \
+#define TRY(call)                                                                   \
+    do {                                                                            \
+        bool was_gone = bsf_qmp_gone(w->q);                                         \
+        if ((call) < 0) {                                                           \
+            if (!was_gone)                                                          \
+                output_line("blocksnap: error: clean-up: %s", bsf_qmp_error(w->q)); \
+            r = EXIT_FAILED;                                                        \
+        }                                                                           \
     } while (0)
-    if (qmp_gone(w->q))
+    if (bsf_qmp_gone(w->q))
         output_line("blocksnap: error: QEMU's QMP connection is gone: nothing to undo in it");
     for (size_t i = 0; i < w->n; i++) {
         struct disk *d = &w->d[i];
         if (d->exported) {
-            TRY(qmp_executef(w->q, "block-export-del", NULL, "{s:s, s:s}", "id", d->export_id,
-                             "mode", "hard"));
-            TRY(qmp_wait_event(w->q, "BLOCK_EXPORT_DELETED", d->export_id, w->timeout_ms));
+            TRY(bsf_qmp_executef(w->q, "block-export-del", NULL, "{s:s, s:s}", "id", d->export_id,
+                                 "mode", "hard"));
+            TRY(bsf_qmp_wait_event(w->q, "BLOCK_EXPORT_DELETED", d->export_id, w->timeout_ms));
             d->exported = false;
         }
     }
     if (w->server) {
-        TRY(qmp_execute(w->q, "nbd-server-stop", NULL, NULL));
+        TRY(bsf_qmp_execute(w->q, "nbd-server-stop", NULL, NULL));
         w->server = false;
     }
     for (size_t i = 0; i < w->n; i++) {
         struct disk *d = &w->d[i];
         if (d->started) {
-            TRY(qmp_executef(w->q, "block-job-cancel", NULL, "{s:s, s:b}", "device", d->job,
-                             "force", 1));
-            TRY(qmp_wait_event(w->q, "BLOCK_JOB_CANCELLED", d->job, w->timeout_ms));
+            TRY(bsf_qmp_executef(w->q, "block-job-cancel", NULL, "{s:s, s:b}", "device", d->job,
+                                 "force", 1));
+            TRY(bsf_qmp_wait_event(w->q, "BLOCK_JOB_CANCELLED", d->job, w->timeout_ms));
             d->started = false;
         }
         if (d->fleeced) {
-            TRY(qmp_executef(w->q, "blockdev-del", NULL, "{s:s}", "node-name", d->fleece));
+            TRY(bsf_qmp_executef(w->q, "blockdev-del", NULL, "{s:s}", "node-name", d->fleece));
             d->fleeced = false;
         }
         if (d->overlay[0] && unlink(d->overlay) < 0 && errno != ENOENT)
@@ -645,7 +646,7 @@ int cmd_backup_vm(struct cli *cli, const struct args *a)
     struct run *w = calloc(1, sizeof *w);
     const char *qmp = arg_value(a, "qmp"), *qga = arg_value(a, "qga");
     bool freeze = arg_flag(a, "freeze"), ok = false;
-    struct qmp *agent = NULL;
+    struct bsf_qmp *agent = NULL;
     json_t *nodes = NULL, *doc = NULL;
     char *err = NULL;
     int r, t;
@@ -689,7 +690,7 @@ int cmd_backup_vm(struct cli *cli, const struct args *a)
             return r;
         }
     }
-    if (!(w->q = qmp_open(qmp, false, w->timeout_ms, &err))) {
+    if (!(w->q = bsf_qmp_open(qmp, false, w->timeout_ms, &err))) {
         output_line("blocksnap: error: %s", err ? err : "out of memory (InternalError)");
         free(err);
         free(w);
@@ -697,7 +698,7 @@ int cmd_backup_vm(struct cli *cli, const struct args *a)
     }
     if ((r = vm_identity(w)) != EXIT_OK)
         goto out;
-    if (qmp_executef(w->q, "query-named-block-nodes", &nodes, "{s:b}", "flat", 1) < 0) {
+    if (bsf_qmp_executef(w->q, "query-named-block-nodes", &nodes, "{s:b}", "flat", 1) < 0) {
         r = qmp_fail(w);
         goto out;
     }
@@ -720,13 +721,13 @@ int cmd_backup_vm(struct cli *cli, const struct args *a)
             output_line("blocksnap: no guest agent given (--qga SOCKET): not freezing the "
                         "guest's file systems");
     } else if (freeze) {
-        if (!(agent = qmp_open(qga, true, w->timeout_ms, &err))) {
+        if (!(agent = bsf_qmp_open(qga, true, w->timeout_ms, &err))) {
             output_line("blocksnap: error: %s", err ? err : "out of memory (InternalError)");
             r = EXIT_FAILED;
             goto out;
         }
-        if (qmp_execute(agent, "guest-fsfreeze-freeze", NULL, NULL) < 0) {
-            output_line("blocksnap: error: %s", qmp_error(agent));
+        if (bsf_qmp_execute(agent, "guest-fsfreeze-freeze", NULL, NULL) < 0) {
+            output_line("blocksnap: error: %s", bsf_qmp_error(agent));
             r = EXIT_FAILED;
             goto thaw;
         }
@@ -736,8 +737,8 @@ int cmd_backup_vm(struct cli *cli, const struct args *a)
     }
     r = set_up(w);
 thaw:
-    if (agent && qmp_execute(agent, "guest-fsfreeze-thaw", NULL, NULL) < 0) {
-        output_line("blocksnap: error: %s", qmp_error(agent));
+    if (agent && bsf_qmp_execute(agent, "guest-fsfreeze-thaw", NULL, NULL) < 0) {
+        output_line("blocksnap: error: %s", bsf_qmp_error(agent));
         r = EXIT_FAILED;
     }
 #ifdef BSNAP_FAULT_INJECTION
@@ -756,17 +757,17 @@ thaw:
     for (size_t i = 0; i < w->n; i++) {
         struct disk *d = &w->d[i];
         const char *drop = ok ? d->prev : d->added ? d->next : "";
-        if (qmp_gone(w->q))
+        if (bsf_qmp_gone(w->q))
             break;
-        if (drop[0] && qmp_executef(w->q, "block-dirty-bitmap-remove", NULL, "{s:s, s:s}", "node",
-                                    d->node, "name", drop) < 0) {
-            output_line("blocksnap: error: clean-up: %s", qmp_error(w->q));
+        if (drop[0] && bsf_qmp_executef(w->q, "block-dirty-bitmap-remove", NULL, "{s:s, s:s}",
+                                        "node", d->node, "name", drop) < 0) {
+            output_line("blocksnap: error: clean-up: %s", bsf_qmp_error(w->q));
             t = EXIT_FAILED;
         }
         for (size_t j = 0; ok && j < d->nstale; j++)
-            if (qmp_executef(w->q, "block-dirty-bitmap-remove", NULL, "{s:s, s:s}", "node", d->node,
-                             "name", d->stale[j]) < 0) {
-                output_line("blocksnap: error: clean-up: %s", qmp_error(w->q));
+            if (bsf_qmp_executef(w->q, "block-dirty-bitmap-remove", NULL, "{s:s, s:s}", "node",
+                                 d->node, "name", d->stale[j]) < 0) {
+                output_line("blocksnap: error: clean-up: %s", bsf_qmp_error(w->q));
                 t = EXIT_FAILED;
             }
     }
@@ -788,13 +789,13 @@ thaw:
         r = t;
 out:
     if (agent)
-        qmp_close(agent);
+        bsf_qmp_close(agent);
     if (w->dir[0] && rmdir(w->dir) < 0)
         output_line("blocksnap: warning: cannot remove %s: %s", w->dir, strerror(errno));
     json_decref(doc);
     json_decref(nodes);
     free(err);
-    qmp_close(w->q);
+    bsf_qmp_close(w->q);
     free(w);
     return r;
 }

@@ -394,6 +394,16 @@ int cmd_get_lifecycle_policies(struct cli *cli, const struct args *a);
 int cmd_run_lifecycle_policies(struct cli *cli, const struct args *a);
 extern const struct opt create_policy_options[], update_policy_options[], get_policies_options[],
     policy_id_options[], run_policies_options[];
+int cmd_run_instances(struct cli *cli, const struct args *a);
+int cmd_describe_instances(struct cli *cli, const struct args *a);
+int cmd_get_console_output(struct cli *cli, const struct args *a);
+int cmd_stop_instances(struct cli *cli, const struct args *a);
+int cmd_start_instances(struct cli *cli, const struct args *a);
+int cmd_reboot_instances(struct cli *cli, const struct args *a);
+int cmd_terminate_instances(struct cli *cli, const struct args *a);
+extern const struct opt run_instances_options[], describe_instances_options[],
+    console_output_options[], stop_instances_options[], instance_ids_options[],
+    terminate_instances_options[];
 int cmd_create_launch_template(struct cli *cli, const struct args *a);
 int cmd_create_launch_template_version(struct cli *cli, const struct args *a);
 int cmd_modify_launch_template(struct cli *cli, const struct args *a);

@@ -885,6 +885,62 @@ const struct verb verbs[] = {
      "Prints the versions deleted and those not deleted, each with its reason; the default "
      "version cannot be deleted.  Exits 1 when any version was not deleted.",
      true},
+    {"run-instances", cmd_run_instances, "launch instances of an image or a launch template",
+     "--image-id ID | --launch-template LaunchTemplateName=N,Version=V [--instance-type TYPE] "
+     "[--count N|MIN:MAX] [--user-data TEXT|file://PATH] [options]",
+     run_instances_options, 0,
+     "Prints the Reservation, its instances pending.  Each instance gets a writable "
+     "copy-on-write volume per block device mapping of the image (made in constant time, "
+     "attached to it; DeleteOnTermination true for the root unless the mappings say) and a "
+     "QEMU machine of the type's vCPUs and memory (KVM where it works, else TCG) with the "
+     "volumes as virtio disks, each served by `nbdkit blocksnap volume=vol-...`, the user data "
+     "as a NoCloud seed (a FAT disk labelled CIDATA with user-data and meta-data), the serial "
+     "console kept for get-console-output and a QMP socket, all under "
+     "STORE/instances/ID/.  The machines run on their own: they outlive blocksnap.  With a "
+     "launch template, the options given win over its data (tags merge by resource type and "
+     "key, mappings by device name) and the instances carry the tags "
+     "aws:ec2launchtemplate:id and aws:ec2launchtemplate:version.  A machine that cannot "
+     "start leaves its instance terminated with StateReason Server.InternalError.  Programs: "
+     "$BLOCKSNAP_QEMU, $BLOCKSNAP_NBDKIT, $BLOCKSNAP_NBDKIT_PLUGIN; $BLOCKSNAP_ACCEL=kvm|tcg "
+     "skips the KVM probe.",
+     true},
+    {"describe-instances", cmd_describe_instances, "list instances as EC2's DescribeInstances",
+     "[--instance-ids ID ...] [--filters Name=N,Values=V ...] [--max-results N] "
+     "[--next-token TOKEN]",
+     describe_instances_options, 0,
+     "Prints {\"Reservations\": [...]}, the states read back from the machines first: an "
+     "instance whose QEMU is gone (the guest powered off, or it was killed) is stopped, its "
+     "volumes' servers ended.  Filters: instance-id, instance-state-name, "
+     "instance-state-code, image-id, instance-type, reservation-id, key-name, architecture, "
+     "block-device-mapping.volume-id, launch-template-id, tag:KEY, tag-key.  A terminated "
+     "instance is listed for an hour.",
+     true},
+    {"get-console-output", cmd_get_console_output, "print an instance's serial console",
+     "--instance-id ID", console_output_options, 0,
+     "Prints {\"InstanceId\", \"Timestamp\", \"Output\"}: the last 64 KiB of the console, "
+     "as text (EC2 sends it base64; the aws CLI decodes it too).",
+     true},
+    {"stop-instances", cmd_stop_instances, "stop instances (ACPI power-off)",
+     "--instance-ids ID ... [--force] [--stop-timeout SECONDS]", stop_instances_options, 0,
+     "Presses the ACPI power button (QMP system_powerdown) and waits for the guest to power "
+     "off; after the timeout (or at once with --force) QEMU is stopped hard (QMP quit, then "
+     "SIGKILL).  The volumes' servers flush and end; the volumes stay.  Prints "
+     "{\"StoppingInstances\": [...]} with each instance's states before and after.",
+     true},
+    {"start-instances", cmd_start_instances, "start stopped instances", "--instance-ids ID ...",
+     instance_ids_options, 0,
+     "Starts each stopped instance's machine again on its volumes, with what its guest wrote "
+     "kept.  Prints {\"StartingInstances\": [...]}.",
+     true},
+    {"reboot-instances", cmd_reboot_instances, "reset running instances", "--instance-ids ID ...",
+     instance_ids_options, 0,
+     "Resets each running machine (QMP system_reset); the instances stay running.", true},
+    {"terminate-instances", cmd_terminate_instances, "terminate instances",
+     "--instance-ids ID ... [--stop-timeout SECONDS]", terminate_instances_options, 0,
+     "Ends each machine as stop-instances does, then deletes the volumes marked "
+     "DeleteOnTermination; the others are detached and stay (available).  The console stays "
+     "for get-console-output.  Prints {\"TerminatingInstances\": [...]}.",
+     true},
     {"create-key", cmd_create_key, "create a region key (KMS CreateKey)",
      "[--description TEXT] [--passphrase] [--tags TagKey=K,TagValue=V ...]", create_key_options, 0,
      "Prints the key's KeyMetadata.  Its 32 bytes of key material go to a key file outside "

@@ -2488,6 +2488,112 @@ BSNAP_API BSNAP_WUR int bsnap_template_versions_delete(bsnap_store *store,
                                                        const char *const *versions, size_t n,
                                                        json_t **ret_doc) BSNAP_NONNULL(1, 2, 5);
 
+/* ---- instances ----------------------------------------------------------- */
+
+/** An instance is a machine launched from an image: one writable
+ * copy-on-write volume per block device mapping of the image (as
+ * bsnap_volume_create_writable() makes them: constant time, no data
+ * copied), attached to it (describe-volumes shows the attachment and
+ * delete-volume refuses the volume: VolumeInUse), and a record of it in
+ * the store: the image, type, reservation, launch index, tags, key name,
+ * user data, the launch template and version it came from (also as the
+ * tags aws:ec2launchtemplate:id and aws:ec2launchtemplate:version, as EC2
+ * puts them), its state and the reason of its last change.  The engine
+ * keeps records and rules; the machine itself (QEMU, a server per volume)
+ * is started and watched by the front-end library (bsfront.h), which
+ * records what it did through bsnap_instance_set_state().
+ *
+ * States as EC2's: pending (0) -> running (16) -> stopping (64) -> stopped
+ * (80) -> pending; any of pending, running, stopping, stopped ->
+ * shutting-down (32) -> terminated (48).  A terminated instance is shown
+ * for an hour, then forgotten.  An account may have 20 instances that are
+ * not terminated.  Any thread; documents returned are new references the
+ * caller json_decref()s. */
+
+/** RunInstances: @request in EC2's JSON shape of the request (as boto3's
+ * run_instances() takes it): ImageId, InstanceType (default t3.micro),
+ * LaunchTemplate {LaunchTemplateId | LaunchTemplateName, Version: number,
+ * "$Latest" or "$Default" (the default when omitted)}, MinCount and
+ * MaxCount (default 1; as many as the limit allows from MaxCount down to
+ * MinCount), UserData (base64, at most 16 KiB), KeyName,
+ * TagSpecifications (ResourceType instance or volume), BlockDeviceMappings
+ * (overriding the template's and the image's per DeviceName; NoDevice
+ * drops one), ClientToken (the same token and request give the same
+ * instances again; another request IdempotentParameterMismatch).  The
+ * request's fields win over the template's; tags merge by resource type
+ * and key.  Every check is made before the first volume is created, and a
+ * failure after deletes those made: a refused run leaves the store as it
+ * was.  In a dry run (bsnap_store_set_dry_run()) the checks run and the
+ * first volume's creation answers DryRunOperation.
+ * @ret_doc out: the Reservation {ReservationId, OwnerId, Groups,
+ * Instances[…]}, each instance pending.
+ * Errors: -EINVAL (UnknownParameter; InvalidParameterValue: counts, an
+ * unknown InstanceType, tags of another resource type, an architecture
+ * that is not the image's; MissingParameter: no ImageId;
+ * InvalidAMIID.Malformed; InvalidUserData.Malformed;
+ * InvalidBlockDeviceMapping; IdempotentParameterMismatch); -ENOENT
+ * (InvalidAMIID.NotFound, InvalidSnapshot.NotFound, the template's
+ * NotFound codes, InvalidLaunchTemplateId.VersionNotFound); -ESTALE
+ * (InvalidAMIID.Unavailable); -EDQUOT (InstanceLimitExceeded); -ENOEXEC
+ * (DryRunOperation); -ENOSPC; -EIO. */
+BSNAP_API BSNAP_WUR int bsnap_instance_run(bsnap_store *store, const json_t *request,
+                                           json_t **ret_doc) BSNAP_NONNULL(1, 2, 3);
+
+/** DescribeInstances: {"Reservations":[{ReservationId, OwnerId, Groups,
+ * Instances[…]}]} of the caller's instances, sorted by instance id, and
+ * "NextToken" when a page of @opts->max_results is full.  Filters:
+ * instance-id, instance-state-name, instance-state-code, image-id,
+ * instance-type, reservation-id, key-name, architecture,
+ * block-device-mapping.volume-id, launch-template-id, tag:KEY, tag-key.
+ * The states are as recorded: the front-end library reads the machines'
+ * processes back first (bsf_instances_refresh()).
+ * Errors: InvalidInstanceID.Malformed, InvalidInstanceID.NotFound (an id
+ * asked for), InvalidParameterValue (a filter), InvalidNextToken,
+ * InvalidParameterCombination (ids with paging), -EIO. */
+BSNAP_API BSNAP_WUR int bsnap_instance_describe(bsnap_store *store,
+                                                const bsnap_describe_options *opts,
+                                                json_t **ret_doc) BSNAP_NONNULL(1, 3);
+
+/** Instance @id for the code that runs its machine: {"Instance": its EC2
+ * object, "Launch": {VCpus, MemoryMiB (the type's), BootMode,
+ * RootDeviceName, Volumes [{DeviceName, VolumeId, DeleteOnTermination}]
+ * (the root first as the image lists it), Account, UserData (base64, when
+ * given)}, "Runtime": what bsnap_instance_set_state() last recorded, or
+ * null}.  Errors: InvalidInstanceID.Malformed, InvalidInstanceID.NotFound,
+ * -EIO. */
+BSNAP_API BSNAP_WUR int bsnap_instance_get(bsnap_store *store, const char *id, json_t **ret_doc)
+    BSNAP_NONNULL(1, 2, 3);
+
+/** A change of an instance's state, recorded by bsnap_instance_set_state(). */
+typedef struct bsnap_instance_change {
+    const char *state;             /**< in: the new state's name */
+    const char *reason_code;       /**< in, optional: StateReason.Code */
+    const char *reason_message;    /**< in, optional: StateReason.Message */
+    const char *transition_reason; /**< in, optional: StateTransitionReason */
+    /** in, optional: what the machine's side keeps (pids, sockets), a JSON
+     * object stored as it is and returned by bsnap_instance_get(). */
+    const json_t *runtime;
+    bool clear_runtime; /**< in: forget the runtime (when @runtime is NULL) */
+} bsnap_instance_change;
+
+/** Move instance @id to state @c->state along EC2's transitions (above).
+ * To terminated: its volumes marked DeleteOnTermination are deleted (the
+ * caller has ended whatever served them), the others detached (available),
+ * in the same transaction.
+ * @ret_doc out: {InstanceId, CurrentState, PreviousState}, each {Code,
+ * Name}, as StopInstances and its like answer.
+ * Errors: InvalidInstanceID.Malformed, InvalidInstanceID.NotFound,
+ * InvalidParameterValue (not a state), IncorrectInstanceState (a move EC2
+ * does not make), VolumeInUse (a volume to delete is still open), -EIO,
+ * -ENOSPC. */
+BSNAP_API BSNAP_WUR int bsnap_instance_set_state(bsnap_store *store, const char *id,
+                                                 const bsnap_instance_change *c, json_t **ret_doc)
+    BSNAP_NONNULL(1, 2, 3, 4);
+
+/** The directory of @store as it was opened (borrowed: valid while it is
+ * open), where the front-end library keeps its instances' files. */
+BSNAP_API const char *bsnap_store_path(const bsnap_store *store) BSNAP_NONNULL(1);
+
 #ifdef __cplusplus
 }
 #endif

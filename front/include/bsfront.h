@@ -215,6 +215,19 @@ int bsf_image_request_set_mappings(bsf_image_request *q, const char *const *args
 int bsf_image_request_add_tags(bsf_image_request *q, const bsnap_tag *tags, size_t ntags)
     BSNAP_NONNULL(1);
 
+/** Set member @member (BlockDeviceMappings, TagSpecifications: lists;
+ * LaunchTemplate: an object) of RunInstances request @req from the
+ * arguments @args: each a JSON value or the shorthand
+ * ("DeviceName=/dev/xvdb,Ebs={SnapshotId=snap-…,VolumeSize=8}",
+ * "ResourceType=instance,Tags=[{Key=a,Value=b}]",
+ * "LaunchTemplateName=web,Version=$Latest"); a list member gathers the
+ * objects of every argument.  The numbers and booleans EC2 types as such
+ * (VolumeSize, Iops, Throughput; DeleteOnTermination, Encrypted) get
+ * their types.  Errors: -EINVAL (InvalidParameterValue) naming @member;
+ * -ENOMEM. */
+int bsf_run_request_add(json_t *req, const char *member, const char *const *args, size_t n)
+    BSNAP_NONNULL(1, 2);
+
 /* ------------------------------------------------------------------------
  * Output: rendering documents
  * ------------------------------------------------------------------------ */

@@ -1,7 +1,7 @@
-/* test-qmp.c - the CLI's QMP and guest-agent client (tools/qmp.c) against
+/* test-qmp.c - the QMP and guest-agent client (front/qmp.c) against
  * a fake peer on a real unix socket, played from a script by a thread: the
  * greeting and the capabilities negotiation, replies matched by id, events
- * interleaved with replies and kept for qmp_wait_event(), a reply split
+ * interleaved with replies and kept for bsf_qmp_wait_event(), a reply split
  * across reads, QEMU's errors, and the hostile or broken peers: garbage, a
  * line that is not an object, an over-long line, a peer that closes in the
  * middle of a reply, one that never answers (the timeout), and a guest
@@ -24,7 +24,7 @@
 
 #include <cmocka.h>
 
-#include "qmp.h"
+#include "bsfront-vm.h"
 
 #define GREETING                                                                       \
     "{\"QMP\": {\"version\": {\"qemu\": {\"micro\": 0, \"minor\": 2, \"major\": 7}}, " \
@@ -238,13 +238,13 @@ static int64_t now_ms(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-/* qmp_open() must fail with @code, its message holding @words. */
+/* bsf_qmp_open() must fail with @code, its message holding @words. */
 static void open_fails(const struct step *script, bool agent, int timeout_ms, const char *code,
                        const char *words)
 {
     struct peer *p = peer_start(script);
     char *err = NULL, want[80];
-    struct qmp *q = qmp_open(p->path, agent, timeout_ms, &err);
+    struct bsf_qmp *q = bsf_qmp_open(p->path, agent, timeout_ms, &err);
 
     assert_null(q);
     assert_non_null(err);
@@ -273,18 +273,18 @@ static void test_greeting_and_capabilities(void **state)
     json_t *ret = NULL;
     (void)state;
 
-    struct qmp *q = qmp_open(p->path, false, 5000, &err);
+    struct bsf_qmp *q = bsf_qmp_open(p->path, false, 5000, &err);
     if (!q)
-        fail_msg("qmp_open: %s", err);
-    assert_int_equal(qmp_executef(q, "query-name", &ret, "{s:s}", "x", "y"), 0);
+        fail_msg("bsf_qmp_open: %s", err);
+    assert_int_equal(bsf_qmp_executef(q, "query-name", &ret, "{s:s}", "x", "y"), 0);
     assert_string_equal(json_string_value(json_object_get(ret, "name")), "vm1");
     json_decref(ret);
-    qmp_close(q);
+    bsf_qmp_close(q);
     assert_string_equal(json_string_value(json_object_get(p->last_args, "x")), "y");
     peer_stop(p);
 }
 
-/* Events before and between replies are kept for qmp_wait_event(); a
+/* Events before and between replies are kept for bsf_qmp_wait_event(); a
  * reply to another id is not taken for ours; a reply split in three
  * pieces across reads is one reply; QEMU's error is QmpError naming the
  * command and QEMU's words. */
@@ -321,32 +321,33 @@ static void test_events_split_and_errors(void **state)
     json_t *ret = NULL;
     (void)state;
 
-    struct qmp *q = qmp_open(p->path, false, 5000, &err);
+    struct bsf_qmp *q = bsf_qmp_open(p->path, false, 5000, &err);
     if (!q)
-        fail_msg("qmp_open: %s", err);
-    assert_int_equal(qmp_execute(q, "block-export-del", NULL, &ret), 0);
+        fail_msg("bsf_qmp_open: %s", err);
+    assert_int_equal(bsf_qmp_execute(q, "block-export-del", NULL, &ret), 0);
     assert_int_equal(json_integer_value(json_object_get(ret, "n")), 7);
     json_decref(ret);
     /* both events came before: kept, each found once */
-    assert_int_equal(qmp_wait_event(q, "BLOCK_EXPORT_DELETED", "e0", 1000), 0);
-    assert_int_equal(qmp_wait_event(q, "STOP", NULL, 1000), 0);
+    assert_int_equal(bsf_qmp_wait_event(q, "BLOCK_EXPORT_DELETED", "e0", 1000), 0);
+    assert_int_equal(bsf_qmp_wait_event(q, "STOP", NULL, 1000), 0);
 
-    assert_int_equal(qmp_execute(q, "blockdev-del", NULL, NULL), -1);
-    assert_string_equal(qmp_error_code(q), "QmpError");
-    assert_non_null(strstr(qmp_error(q), "QEMU refused blockdev-del: no node fl (DeviceNotFound)"));
-    assert_false(qmp_gone(q));
-    assert_int_equal(qmp_execute(q, "stop", NULL, NULL), -1);
-    assert_non_null(strstr(qmp_error(q), "refused stop: it is stopped (QmpError)"));
-    assert_int_equal(qmp_execute(q, "cont", NULL, NULL), -1);
-    assert_string_equal(qmp_error_code(q), "QmpProtocolError");
+    assert_int_equal(bsf_qmp_execute(q, "blockdev-del", NULL, NULL), -1);
+    assert_string_equal(bsf_qmp_error_code(q), "QmpError");
+    assert_non_null(
+        strstr(bsf_qmp_error(q), "QEMU refused blockdev-del: no node fl (DeviceNotFound)"));
+    assert_false(bsf_qmp_gone(q));
+    assert_int_equal(bsf_qmp_execute(q, "stop", NULL, NULL), -1);
+    assert_non_null(strstr(bsf_qmp_error(q), "refused stop: it is stopped (QmpError)"));
+    assert_int_equal(bsf_qmp_execute(q, "cont", NULL, NULL), -1);
+    assert_string_equal(bsf_qmp_error_code(q), "QmpProtocolError");
     /* an event that comes after the wait began */
-    assert_int_equal(qmp_wait_event(q, "BLOCK_JOB_CANCELLED", "fl", 5000), 0);
+    assert_int_equal(bsf_qmp_wait_event(q, "BLOCK_JOB_CANCELLED", "fl", 5000), 0);
     /* and then the peer is gone */
-    assert_int_equal(qmp_wait_event(q, "BLOCK_JOB_CANCELLED", "fl", 5000), -1);
-    assert_string_equal(qmp_error_code(q), "QmpConnectionLost");
-    assert_true(qmp_gone(q));
-    assert_int_equal(qmp_execute(q, "cont", NULL, NULL), -1); /* at once */
-    qmp_close(q);
+    assert_int_equal(bsf_qmp_wait_event(q, "BLOCK_JOB_CANCELLED", "fl", 5000), -1);
+    assert_string_equal(bsf_qmp_error_code(q), "QmpConnectionLost");
+    assert_true(bsf_qmp_gone(q));
+    assert_int_equal(bsf_qmp_execute(q, "cont", NULL, NULL), -1); /* at once */
+    bsf_qmp_close(q);
     peer_stop(p);
 }
 
@@ -427,19 +428,19 @@ static void test_never_answers(void **state)
 
     struct peer *p = peer_start(no_reply);
     char *err = NULL;
-    struct qmp *q = qmp_open(p->path, false, 300, &err);
+    struct bsf_qmp *q = bsf_qmp_open(p->path, false, 300, &err);
     if (!q)
-        fail_msg("qmp_open: %s", err);
+        fail_msg("bsf_qmp_open: %s", err);
     t0 = now_ms();
-    assert_int_equal(qmp_execute(q, "block-job-cancel", NULL, NULL), -1);
+    assert_int_equal(bsf_qmp_execute(q, "block-job-cancel", NULL, NULL), -1);
     assert_true(now_ms() - t0 >= 250);
-    assert_string_equal(qmp_error_code(q), "QmpTimeout");
-    assert_non_null(strstr(qmp_error(q), "did not answer block-job-cancel"));
-    assert_false(qmp_gone(q));
-    assert_int_equal(qmp_wait_event(q, "BLOCK_JOB_CANCELLED", "fl", 200), -1);
-    assert_string_equal(qmp_error_code(q), "QmpTimeout");
-    assert_non_null(strstr(qmp_error(q), "no BLOCK_JOB_CANCELLED event"));
-    qmp_close(q); /* the peer sees the close and ends */
+    assert_string_equal(bsf_qmp_error_code(q), "QmpTimeout");
+    assert_non_null(strstr(bsf_qmp_error(q), "did not answer block-job-cancel"));
+    assert_false(bsf_qmp_gone(q));
+    assert_int_equal(bsf_qmp_wait_event(q, "BLOCK_JOB_CANCELLED", "fl", 200), -1);
+    assert_string_equal(bsf_qmp_error_code(q), "QmpTimeout");
+    assert_non_null(strstr(bsf_qmp_error(q), "no BLOCK_JOB_CANCELLED event"));
+    bsf_qmp_close(q); /* the peer sees the close and ends */
     peer_stop(p);
 }
 
@@ -489,16 +490,16 @@ static void test_agent_freeze(void **state)
     json_t *ret = NULL;
     (void)state;
 
-    struct qmp *q = qmp_open(p->path, true, 5000, &err);
+    struct bsf_qmp *q = bsf_qmp_open(p->path, true, 5000, &err);
     if (!q)
-        fail_msg("qmp_open of the agent: %s", err);
-    assert_int_equal(qmp_execute(q, "guest-fsfreeze-freeze", NULL, &ret), 0);
+        fail_msg("bsf_qmp_open of the agent: %s", err);
+    assert_int_equal(bsf_qmp_execute(q, "guest-fsfreeze-freeze", NULL, &ret), 0);
     assert_int_equal(json_integer_value(ret), 2);
     json_decref(ret);
-    assert_int_equal(qmp_execute(q, "guest-fsfreeze-thaw", NULL, NULL), -1);
+    assert_int_equal(bsf_qmp_execute(q, "guest-fsfreeze-thaw", NULL, NULL), -1);
     assert_non_null(
-        strstr(qmp_error(q), "the guest agent refused guest-fsfreeze-thaw: not frozen"));
-    qmp_close(q);
+        strstr(bsf_qmp_error(q), "the guest agent refused guest-fsfreeze-thaw: not frozen"));
+    bsf_qmp_close(q);
     peer_stop(p);
 }
 
@@ -509,13 +510,13 @@ static void test_connect_errors(void **state)
     char *err = NULL, path[200];
     (void)state;
 
-    assert_null(qmp_open("/nonexistent/qmp.sock", false, 1000, &err));
+    assert_null(bsf_qmp_open("/nonexistent/qmp.sock", false, 1000, &err));
     assert_non_null(strstr(err, "/nonexistent/qmp.sock"));
     assert_non_null(strstr(err, "(QmpConnectFailed)"));
     free(err);
     memset(path, 'a', sizeof path - 1);
     path[sizeof path - 1] = '\0';
-    assert_null(qmp_open(path, false, 1000, &err));
+    assert_null(bsf_qmp_open(path, false, 1000, &err));
     assert_non_null(strstr(err, "(InvalidParameterValue)"));
     free(err);
 }

@@ -1,4 +1,4 @@
-/* fuzz-qmp.c - libFuzzer harness for the CLI's QMP reader (tools/qmp.c):
+/* fuzz-qmp.c - libFuzzer harness for the QMP reader (front/qmp.c):
  * what a QMP peer (QEMU, or anything listening on the socket the user
  * named) sends is hostile until it parses.
  *
@@ -15,17 +15,17 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "qmp.h"
+#include "bsfront-vm.h"
 
 #define INPUT_MAX 60000 /* what a socket's buffer takes without a reader */
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-static void check_error(struct qmp *q)
+static void check_error(struct bsf_qmp *q)
 {
     static const char *const codes[] = {"QmpError",   "QmpProtocolError", "QmpConnectionLost",
                                         "QmpTimeout", "InternalError",    NULL};
-    const char *code = qmp_error_code(q), *msg = qmp_error(q);
+    const char *code = bsf_qmp_error_code(q), *msg = bsf_qmp_error(q);
     size_t i;
 
     for (i = 0; codes[i] && strcmp(code, codes[i]) != 0; i++)
@@ -52,7 +52,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
     shutdown(sv[1], SHUT_WR);
 
-    struct qmp *q = qmp_open_fd(sv[0], data[0] & 1, 1000, &err);
+    struct bsf_qmp *q = bsf_qmp_open_fd(sv[0], data[0] & 1, 1000, &err);
     if (!q) {
         if (!err || !strchr(err, '('))
             abort();
@@ -60,16 +60,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         close(sv[1]);
         return 0;
     }
-    if (qmp_execute(q, "query-status", NULL, &ret) < 0)
+    if (bsf_qmp_execute(q, "query-status", NULL, &ret) < 0)
         check_error(q);
     json_decref(ret);
     ret = NULL;
-    if (qmp_executef(q, "block-job-cancel", &ret, "{s:s}", "device", "fl") < 0)
+    if (bsf_qmp_executef(q, "block-job-cancel", &ret, "{s:s}", "device", "fl") < 0)
         check_error(q);
     json_decref(ret);
-    if (qmp_wait_event(q, "BLOCK_JOB_CANCELLED", "fl", 1000) < 0)
+    if (bsf_qmp_wait_event(q, "BLOCK_JOB_CANCELLED", "fl", 1000) < 0)
         check_error(q);
-    qmp_close(q);
+    bsf_qmp_close(q);
     close(sv[1]);
     return 0;
 }

@@ -1,4 +1,4 @@
-/* qmp.c - QMP and guest-agent client (see qmp.h). */
+/* qmp.c - QMP and guest-agent client (see bsfront-vm.h). */
 #include <errno.h>
 #include <poll.h>
 #include <stdarg.h>
@@ -10,12 +10,12 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "qmp.h"
+#include "bsfront-vm.h"
 
 #define QMP_LINE_MAX (64u << 20) /* a reply longer than this is not QEMU's */
-#define QMP_EVENTS_MAX 256       /* events kept for qmp_wait_event() */
+#define QMP_EVENTS_MAX 256       /* events kept for bsf_qmp_wait_event() */
 
-struct qmp {
+struct bsf_qmp {
     int fd;
     bool agent;
     int timeout_ms;
@@ -29,9 +29,9 @@ struct qmp {
     char err[2048];
 };
 
-static int fail(struct qmp *q, const char *code, const char *fmt, ...)
+static int fail(struct bsf_qmp *q, const char *code, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
-static int fail(struct qmp *q, const char *code, const char *fmt, ...)
+static int fail(struct bsf_qmp *q, const char *code, const char *fmt, ...)
 {
     va_list ap;
     int n;
@@ -49,16 +49,16 @@ static int fail(struct qmp *q, const char *code, const char *fmt, ...)
     return -1;
 }
 
-const char *qmp_error(const struct qmp *q)
+const char *bsf_qmp_error(const struct bsf_qmp *q)
 {
     return q->err;
 }
-const char *qmp_error_code(const struct qmp *q)
+const char *bsf_qmp_error_code(const struct bsf_qmp *q)
 {
     return q->code;
 }
 
-bool qmp_gone(const struct qmp *q)
+bool bsf_qmp_gone(const struct bsf_qmp *q)
 {
     return q->gone;
 }
@@ -71,7 +71,7 @@ static int64_t now_ms(void)
 }
 
 /* One JSON line into *@ret (new), waiting until @deadline (ms). */
-static int read_line(struct qmp *q, int64_t deadline, json_t **ret)
+static int read_line(struct bsf_qmp *q, int64_t deadline, json_t **ret)
 {
     for (;;) {
         /* only the bytes not looked at yet: a long line read in many
@@ -129,7 +129,7 @@ static int read_line(struct qmp *q, int64_t deadline, json_t **ret)
     }
 }
 
-static int send_obj(struct qmp *q, json_t *msg)
+static int send_obj(struct bsf_qmp *q, json_t *msg)
 {
     char *text = json_dumps(msg, JSON_COMPACT);
     size_t n, off = 0;
@@ -154,7 +154,7 @@ static int send_obj(struct qmp *q, json_t *msg)
     return 0;
 }
 
-int qmp_execute(struct qmp *q, const char *cmd, const json_t *args, json_t **ret)
+int bsf_qmp_execute(struct bsf_qmp *q, const char *cmd, const json_t *args, json_t **ret)
 {
     json_t *msg = json_pack("{s:s}", "execute", cmd), *reply = NULL;
     unsigned long id = ++q->next_id;
@@ -218,7 +218,7 @@ int qmp_execute(struct qmp *q, const char *cmd, const json_t *args, json_t **ret
     return 0;
 }
 
-int qmp_executef(struct qmp *q, const char *cmd, json_t **ret, const char *fmt, ...)
+int bsf_qmp_executef(struct bsf_qmp *q, const char *cmd, json_t **ret, const char *fmt, ...)
 {
     json_error_t je;
     va_list ap;
@@ -230,7 +230,7 @@ int qmp_executef(struct qmp *q, const char *cmd, json_t **ret, const char *fmt, 
     va_end(ap);
     if (!args)
         return fail(q, "InternalError", "arguments of %s: %s", cmd, je.text);
-    r = qmp_execute(q, cmd, args, ret);
+    r = bsf_qmp_execute(q, cmd, args, ret);
     json_decref(args);
     return r;
 }
@@ -247,7 +247,7 @@ static bool event_matches(json_t *ev, const char *event, const char *id)
     return !id || (dev && strcmp(dev, id) == 0) || (eid && strcmp(eid, id) == 0);
 }
 
-int qmp_wait_event(struct qmp *q, const char *event, const char *id, int timeout_ms)
+int bsf_qmp_wait_event(struct bsf_qmp *q, const char *event, const char *id, int timeout_ms)
 {
     int64_t deadline = now_ms() + timeout_ms;
     json_t *m;
@@ -272,12 +272,12 @@ int qmp_wait_event(struct qmp *q, const char *event, const char *id, int timeout
     }
 }
 
-static int handshake(struct qmp *q, const char *path);
+static int handshake(struct bsf_qmp *q, const char *path);
 
-struct qmp *qmp_open(const char *path, bool agent, int timeout_ms, char **ret_err)
+struct bsf_qmp *bsf_qmp_open(const char *path, bool agent, int timeout_ms, char **ret_err)
 {
     struct sockaddr_un sa = {.sun_family = AF_UNIX};
-    struct qmp *q = calloc(1, sizeof *q);
+    struct bsf_qmp *q = calloc(1, sizeof *q);
     const char *what = agent ? "guest agent" : "QMP";
 
     if (!q || !(q->events = json_array())) {
@@ -305,13 +305,13 @@ struct qmp *qmp_open(const char *path, bool agent, int timeout_ms, char **ret_er
     return q;
 fail:
     *ret_err = strdup(q->err);
-    qmp_close(q);
+    bsf_qmp_close(q);
     return NULL;
 }
 
-struct qmp *qmp_open_fd(int fd, bool agent, int timeout_ms, char **ret_err)
+struct bsf_qmp *bsf_qmp_open_fd(int fd, bool agent, int timeout_ms, char **ret_err)
 {
-    struct qmp *q = calloc(1, sizeof *q);
+    struct bsf_qmp *q = calloc(1, sizeof *q);
 
     if (!q || !(q->events = json_array())) {
         free(q);
@@ -324,7 +324,7 @@ struct qmp *qmp_open_fd(int fd, bool agent, int timeout_ms, char **ret_err)
     q->timeout_ms = timeout_ms;
     if (handshake(q, "the QMP peer") < 0) {
         *ret_err = strdup(q->err);
-        qmp_close(q);
+        bsf_qmp_close(q);
         return NULL;
     }
     return q;
@@ -332,7 +332,7 @@ struct qmp *qmp_open_fd(int fd, bool agent, int timeout_ms, char **ret_err)
 
 /* What follows the connection: a guest agent's guest-sync, or QEMU's
  * greeting and the capabilities negotiation.  @path names the peer. */
-static int handshake(struct qmp *q, const char *path)
+static int handshake(struct bsf_qmp *q, const char *path)
 {
     json_t *greeting = NULL;
 
@@ -341,7 +341,7 @@ static int handshake(struct qmp *q, const char *path)
          * output of an earlier client is drained */
         json_t *r = NULL;
         long long token = (long long)(now_ms() & 0x3fffffff);
-        if (qmp_executef(q, "guest-sync", &r, "{s:I}", "id", token) < 0)
+        if (bsf_qmp_executef(q, "guest-sync", &r, "{s:I}", "id", token) < 0)
             return -1;
         if (!json_is_integer(r) || json_integer_value(r) != token) {
             json_decref(r);
@@ -360,10 +360,10 @@ static int handshake(struct qmp *q, const char *path)
         return -1;
     }
     json_decref(greeting);
-    return qmp_execute(q, "qmp_capabilities", NULL, NULL);
+    return bsf_qmp_execute(q, "qmp_capabilities", NULL, NULL);
 }
 
-void qmp_close(struct qmp *q)
+void bsf_qmp_close(struct bsf_qmp *q)
 {
     if (!q)
         return;
