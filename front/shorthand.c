@@ -264,7 +264,9 @@ static int type_members(json_t *o, const char *const *ints, const char *const *b
     json_object_foreach (o, key, v) {
         const char *s = json_string_value(v);
         if (json_is_object(v)) {
-            type_members(v, ints, bools);
+            int r = type_members(v, ints, bools);
+            if (r < 0)
+                return r;
             continue;
         }
         if (!s)

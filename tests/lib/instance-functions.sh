@@ -15,6 +15,7 @@
 #   inst_console ID            its console output (text)
 #   inst_console_wait ID TEXT  wait (up to GUEST_TIMEOUT s) for TEXT in it
 #   inst_qemu_pid ID           its QEMU's pid
+#   pid_alive PID              PID runs and is not a zombie
 
 requires nbdkit qemu-system-x86_64
 : "${BSNAP_BUILD_DIR:?BSNAP_BUILD_DIR must name the build directory}"
@@ -73,7 +74,7 @@ print(json.load(sys.stdin).get("Output", ""))'
 
 inst_console_wait() {
     local end=$((SECONDS + ${GUEST_TIMEOUT:-240}))
-    until inst_console "$1" | grep -q "$2"; do
+    until inst_console "$1" >"$T/.console" && grep -q "$2" "$T/.console"; do
         [ "$SECONDS" -lt "$end" ] || {
             inst_console "$1" >&2
             die "instance $1 never printed '$2'"
@@ -83,3 +84,11 @@ inst_console_wait() {
 }
 
 inst_qemu_pid() { cat "$STORE/instances/$1/qemu.pid"; }
+
+# pid_alive PID: PID runs (a zombie, whose parent has not reaped it yet, does
+# not count).
+pid_alive() {
+    local st
+    st=$(ps -o stat= -p "$1" 2>/dev/null) || return 1
+    [ -n "$st" ] && [ "${st#Z}" = "$st" ]
+}
