@@ -32,6 +32,7 @@ enum id_kind {
     IDS_POLICY,
     IDS_RULE,
     IDS_BIN, /* snapshots in the Recycle Bin */
+    IDS_INSTANCE,
     IDS_ANY
 };
 
@@ -60,6 +61,8 @@ static enum id_kind kind_of(const struct opt *o)
         return IDS_TEMPLATE;
     if (strstr(n, "policy-id"))
         return IDS_POLICY;
+    if (strstr(n, "instance-id"))
+        return IDS_INSTANCE;
     if (strcmp(n, "identifier") == 0)
         return IDS_RULE;
     if (strcmp(n, "resources") == 0)
@@ -124,6 +127,14 @@ static void print_ids(struct cli *cli, enum id_kind kind)
     if ((kind == IDS_VOLUME || kind == IDS_ANY) &&
         bsnap_volume_describe(cli->store, NULL, &doc) == 0)
         print_doc_ids(doc, "Volumes", "VolumeId");
+    if (kind == IDS_INSTANCE && bsnap_instance_describe(cli->store, NULL, &doc) == 0) {
+        json_t *res;
+        size_t i;
+        json_array_foreach (json_object_get(doc, "Reservations"), i, res)
+            print_doc_ids(json_incref(res), "Instances", "InstanceId");
+        json_decref(doc);
+        doc = NULL;
+    }
     if (kind == IDS_TEMPLATE && bsnap_template_describe(cli->store, NULL, NULL, 0, &doc) == 0)
         print_doc_ids(doc, "LaunchTemplates", "LaunchTemplateId");
     if (kind == IDS_POLICY && bsnap_lifecycle_policies_get(cli->store, NULL, &doc) == 0)

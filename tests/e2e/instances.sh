@@ -88,6 +88,10 @@ expect_fail VolumeInUse 1 bs delete-volume --volume-id "$root"
 assert_eq "$(bs describe-instances --filters Name=tag:Name,Values=one \
     Name=instance-state-name,Values=running | json_get Reservations.#)" 1 "filters"
 
+info "completion offers the instance's id"
+"$BLOCKSNAP" __complete --store "$STORE" stop-instances --instance-ids "" | grep -qx "$id" ||
+    die "__complete does not offer $id"
+
 step "the machine runs on its own, in its own session"
 qpid=$(inst_qemu_pid "$id")
 [ "$(ps -o sid= -p "$qpid" | tr -d ' ')" != "$(ps -o sid= -p $$ | tr -d ' ')" ] ||
