@@ -33,6 +33,7 @@ import instimage  # noqa: E402
 import nbd  # noqa: E402
 import nbdkit  # noqa: E402
 import cow  # noqa: E402
+import inst  # noqa: E402
 import prune  # noqa: E402
 import report  # noqa: E402
 import tools as T  # noqa: E402
@@ -41,12 +42,12 @@ import workload as W  # noqa: E402
 SCENARIOS = ["full", "rescan", "change1", "change10", "addel", "cbt", "bytes", "restore",
              "fuse-seq", "fuse-rand", "rss", "chain", "sparse", "machine", "scale", "align",
              "chunksize", "copy", "catalog", "encrypt", "prune", "nbd", "nbdkit", "cow",
-             "backupvm", "inst-image", "api-ebs"]
+             "backupvm", "inst-image", "api-ebs", "inst"]
 # Scenarios that run only when asked for, and alone (catalog.py, encrypt.py,
 # prune.py, nbd.py, nbdkit.py, cow.py, backupvm.py, instimage.py,
-# ebsdirect.py).
+# ebsdirect.py, inst.py).
 ALONE = {"catalog", "encrypt", "prune", "nbd", "nbdkit", "cow", "backupvm", "inst-image",
-         "api-ebs"}
+         "api-ebs", "inst"}
 # Scenarios that are figures of others.
 DERIVED = {"bytes": ["full", "change1", "cbt"], "rss": ["full", "restore", "sparse"]}
 
@@ -1252,6 +1253,37 @@ def encrypt_main(a):
     return 0
 
 
+def inst_main(a):
+    """--scenario inst (inst.py): run-instances' volume step for a 128 MiB and
+    a 64 GiB image; a Markdown table on stdout and, with --results, a JSON
+    and a Markdown file there."""
+    if not a.blocksnap:
+        log("inst: needs --blocksnap")
+        return 1
+    facts = machine_facts(a)
+    try:
+        res = inst.run(a.blocksnap, a.work, a.seed, a.reps, log)
+    except T.Skip as e:
+        log("inst: SKIPPED: %s" % e)
+        return 0
+    except (T.Failed, subprocess.CalledProcessError) as e:
+        log("inst: FAILED: %s" % e)
+        return 1
+    md = "Instance scenario, %d run(s), load average %s at the start, %s at the end." \
+         "\n\n%s\n" % (a.reps, " ".join("%.2f" % x for x in res["loadavg_start"]),
+                         " ".join("%.2f" % x for x in res["loadavg_end"]), inst.table(res))
+    print(md)
+    if a.results:
+        os.makedirs(a.results, exist_ok=True)
+        stem = "%s-%s-inst" % (datetime.datetime.utcnow().strftime("%Y%m%d"), facts["host"])
+        with open(os.path.join(a.results, stem + ".json"), "w") as f:
+            json.dump({"facts": facts, "results": res}, f, indent=1)
+        with open(os.path.join(a.results, stem + ".md"), "w") as f:
+            f.write(md)
+        log("results: %s.json, %s.md in %s" % (stem, stem, a.results))
+    return 0
+
+
 def cow_main(a):
     """--scenario cow (cow.py): writable volumes: create-volume's time for a
     128 MiB and a 64 GiB snapshot, and sequential write, random reads and
@@ -1637,6 +1669,12 @@ def main(argv=None):
     if a.scenarios == ["nbd"]:
         try:
             return nbd_main(a)
+        finally:
+            if not a.keep:
+                shutil.rmtree(a.work, ignore_errors=True)
+    if a.scenarios == ["inst"]:
+        try:
+            return inst_main(a)
         finally:
             if not a.keep:
                 shutil.rmtree(a.work, ignore_errors=True)
