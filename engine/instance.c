@@ -354,8 +354,8 @@ static json_t *merge_by(const json_t *base, const json_t *over, const char *key)
  * value wins). */
 static json_t *merge_tag_specs(const json_t *base, const json_t *over)
 {
-    json_t *out = json_array(), *spec, *tag;
-    size_t i, k;
+    json_t *out = json_array(), *spec;
+    size_t i;
     const json_t *lists[2] = {base, over};
 
     if (!out)
@@ -375,7 +375,6 @@ static json_t *merge_tag_specs(const json_t *base, const json_t *over)
             json_t *merged =
                 merge_by(json_object_get(into, "Tags"), json_object_get(spec, "Tags"), "Key");
             json_object_set_new(into, "Tags", merged);
-            (void)k, (void)tag;
         }
     return out;
 }

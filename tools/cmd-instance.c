@@ -208,6 +208,11 @@ int cmd_get_console_output(struct cli *cli, const struct args *a)
         size_t n;
         unsigned char *text =
             bsf_base64_decode(json_string_value(json_object_get(doc, "Output")), &n);
+        /* what is not UTF-8 (a guest may write anything) shows as '?' */
+        if (text && bsnap_utf8_length((const char *)text, n) < 0)
+            for (size_t i = 0; i < n; i++)
+                if (text[i] >= 0x80 || text[i] == 0)
+                    text[i] = '?';
         if (text)
             json_object_set_new(doc, "Output", json_stringn_nocheck((const char *)text, n));
         free(text);
