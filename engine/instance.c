@@ -940,8 +940,9 @@ int bsnap_instance_run(bsnap_store *s, const json_t *req, json_t **ret_doc)
             made++;
         }
     clock_gettime(CLOCK_MONOTONIC, &t1);
-    bsnap_log(BSNAP_LOG_DEBUG, "instance", "run: volume step: %zu volumes in %.3f ms", made,
-              (double)(t1.tv_sec - t0.tv_sec) * 1e3 + (double)(t1.tv_nsec - t0.tv_nsec) / 1e6);
+    if (bsnap_debug_enabled("instance"))
+        bsnap_log(BSNAP_LOG_DEBUG, "instance", "run: volume step: %zu volumes in %.3f ms", made,
+                  (double)(t1.tv_sec - t0.tv_sec) * 1e3 + (double)(t1.tv_nsec - t0.tv_nsec) / 1e6);
     r = run_write(s, &w, count, vols, ret_doc);
     if (r < 0)
         r = undo_volumes(s, vols, made, r);

@@ -89,8 +89,8 @@ assert_eq "$(bs describe-instances --filters Name=tag:Name,Values=one \
     Name=instance-state-name,Values=running | json_get Reservations.#)" 1 "filters"
 
 info "completion offers the instance's id"
-"$BLOCKSNAP" __complete --store "$STORE" stop-instances --instance-ids "" | grep -qx "$id" ||
-    die "__complete does not offer $id"
+"$BLOCKSNAP" __complete --store "$STORE" stop-instances --instance-ids "" >"$T/complete.txt"
+grep -qx "$id" "$T/complete.txt" || die "__complete does not offer $id"
 
 step "the machine runs on its own, in its own session"
 qpid=$(inst_qemu_pid "$id")

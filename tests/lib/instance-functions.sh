@@ -22,7 +22,9 @@ requires nbdkit qemu-system-x86_64
 _INST_PLUGIN=$BSNAP_BUILD_DIR/nbdkit/nbdkit-blocksnap-plugin.so
 [ -f "$_INST_PLUGIN" ] || skip "this build has no nbdkit plugin (nbdkit-plugin-dev missing)"
 export BLOCKSNAP_NBDKIT_PLUGIN=$_INST_PLUGIN
-if ldd "$_INST_PLUGIN" 2>/dev/null | grep -q 'libasan\.'; then
+# (ldd to a file: grep -q closing a pipe early would fail it under pipefail)
+ldd "$_INST_PLUGIN" >"$T/.plugin-ldd" 2>&1 || true
+if grep -q 'libasan\.' "$T/.plugin-ldd"; then
     _inst_asan=$(gcc -print-file-name=libasan.so)
     [ -f "$_inst_asan" ] || skip "the plugin is built with ASan but libasan.so is not found"
     cat >"$T/nbdkit" <<EOF
