@@ -33,6 +33,11 @@ char *cow_map_path(const bsnap_store *s, const char *id)
     return vol_file(s, id, ".map");
 }
 
+char *cow_seal_path(const bsnap_store *s, const char *id)
+{
+    return vol_file(s, id, ".seal");
+}
+
 /* ---- state, lock, delete ---- */
 
 const char *cow_state(const bsnap_store *s, const char *id)
@@ -79,10 +84,13 @@ int cow_lock_for_delete(const bsnap_store *s, const char *id, int *ret_fd)
 
 void cow_remove_files(const bsnap_store *s, const char *id)
 {
-    _cleanup_free_ char *data = cow_data_path(s, id), *map = cow_map_path(s, id);
+    _cleanup_free_ char *data = cow_data_path(s, id), *map = cow_map_path(s, id),
+                        *seal = cow_seal_path(s, id);
 
     if (map)
         unlink(map);
+    if (seal)
+        unlink(seal);
     if (data)
         unlink(data);
 }

@@ -4,6 +4,7 @@
  *
  *   STORE/volumes/vol-….data  the overlay (its flock() marks a writer)
  *   STORE/volumes/vol-….map   the map of written chunks (cow.c)
+ *   STORE/volumes/vol-….seal  nonces and tags of an encrypted one's chunks
  *   T_VOL_BY_SNAP             "SNAPSHOT\0VOLUME" for the base and the last
  *                             snapshot of each writable volume
  */
@@ -17,6 +18,8 @@
 /* The volume's files, malloc'd ("STORE/volumes/ID.data", ".map"). */
 char *cow_data_path(const bsnap_store *s, const char *id);
 char *cow_map_path(const bsnap_store *s, const char *id);
+/* An encrypted volume's seal file ("STORE/volumes/ID.seal", cow-crypt.h). */
+char *cow_seal_path(const bsnap_store *s, const char *id);
 
 /* "in-use" when a writer holds volume @id open, else "available". */
 const char *cow_state(const bsnap_store *s, const char *id);

@@ -15,10 +15,14 @@
 #include <xxhash.h>
 
 #include "catalog.h"
+#include "cow-crypt.h"
 #include "error.h"
 #include "fault.h"
+#include "keys.h"
+#include "lineage.h"
 #include "owner.h"
 #include "reader.h"
+#include "source.h"
 #include "store.h"
 #include "util.h"
 #include "xref.h"
@@ -37,8 +41,11 @@ struct bsnap_volume {
     struct volume_rec rec;
     char *data_path;
     char *map_path;
+    char *seal_path;
     char *dir;
     int fd;
+    int seal_fd;         /* encrypted: the seal file, else -1 */
+    struct cow_crypt cc; /* encrypted: how its chunks are sealed */
     uint64_t size;
     uint32_t cs;
     uint64_t nchunks;
@@ -60,6 +67,11 @@ const char *cow_id(const bsnap_volume *v)
 bsnap_store *cow_store(const bsnap_volume *v)
 {
     return v->s;
+}
+
+bool cow_encrypted(const bsnap_volume *v)
+{
+    return v->rec.encrypted;
 }
 
 /* ---- bits ---- */
@@ -249,17 +261,25 @@ int bsnap_volume_create_writable(bsnap_store *s, const char *snapshot_id,
 {
     static const bsnap_writable_volume_options defaults;
     _cleanup_txn_abort_ meta_txn *txn = NULL;
-    _cleanup_free_ char *dir = NULL, *data = NULL, *map = NULL;
-    struct snapshot_rec snap = {0};
+    _cleanup_free_ char *dir = NULL, *data = NULL, *map = NULL, *seal = NULL;
+    struct snapshot_rec snap = {0}, lin = {0};
+    char arn[KEYS_ARN_MAX] = "";
+    bool enc = false, inherit = false;
+    uint64_t new_slot = 0;
     struct volume_rec vol = {0};
     uint64_t size, nwords;
     _cleanup_free_ uint64_t *zero = NULL;
     bool files = false;
-    int fd = -1, r;
+    int fd = -1, sfd = -1, r;
 
     bsnap_error_clear();
     if (!opts)
         opts = &defaults;
+    if (opts->kms_key_id && !opts->encrypted) {
+        bsnap_fail(-EINVAL, "InvalidParameterDependency",
+                   "The parameter @{KmsKeyId} requires the parameter @{Encrypted} to be set.");
+        return error_set_parameter("KmsKeyId");
+    }
     r = check_snapshot_id(snapshot_id);
     if (r < 0)
         return error_set_parameter("SnapshotId");
@@ -291,14 +311,19 @@ int bsnap_volume_create_writable(bsnap_store *s, const char *snapshot_id,
                        snap.id, snap.chunk_size, s->chunk_size);
         goto out;
     }
-    if (snap.encrypted || opts->encrypted) {
-        r = bsnap_fail(-EINVAL, "UnsupportedOperation",
-                       "writable volumes are not encrypted yet: snapshot %s%s; restore it to a "
-                       "file instead (a volume with a path)",
-                       snap.id, snap.encrypted ? " is encrypted" : " with Encrypted");
-        error_set_parameter(snap.encrypted ? "SnapshotId" : "Encrypted");
+    /* EC2's rules: a volume of an encrypted snapshot is encrypted (under
+     * the snapshot's key and data key when the caller owns it and names no
+     * other key, else a new data key under the named key or the caller's
+     * default); a plain one when asked, or by default. */
+    enc = snap.encrypted || opts->encrypted;
+    if (!enc && (r = keys_encryption_by_default(s, &enc)) < 0)
+        goto out;
+    if (opts->kms_key_id && (r = keys_key_arn(s, opts->kms_key_id, arn)) < 0) {
+        error_set_parameter("KmsKeyId");
         goto out;
     }
+    inherit = snap.encrypted && owner_visible(s, snap.owner) &&
+              (!arn[0] || (snap.kms_key_id && strcmp(arn, snap.kms_key_id) == 0));
     size = snap.size;
     if (opts->size_gib) {
         uint64_t need = (snap.size + (1ull << 30) - 1) >> 30;
@@ -338,6 +363,7 @@ int bsnap_volume_create_writable(bsnap_store *s, const char *snapshot_id,
         r = bsnap_fail(-ENOMEM, "InternalError", "out of memory");
         goto out;
     }
+    nwords = DIV_ROUND_UP(DIV_ROUND_UP(size, s->chunk_size), 64);
 
     /* The files first, then the record: a crash between leaves files no
      * record names (harmless, and removed with their name), never a
@@ -346,14 +372,29 @@ int bsnap_volume_create_writable(bsnap_store *s, const char *snapshot_id,
         r = error_dry_run();
         goto out;
     }
+    r = 0;
+    if (inherit) {
+        r = lineage_to_volume(&vol, &snap);
+    } else if (enc) {
+        /* recorded before anything is sealed with it (lineage.h) */
+        r = lineage_new(s, opts->kms_key_id, &lin, NULL);
+        if (r == 0) {
+            new_slot = lin.key_slot;
+            r = lineage_to_volume(&vol, &lin);
+        } else if (opts->kms_key_id) {
+            error_set_parameter("KmsKeyId");
+        }
+    }
+    if (r < 0)
+        goto out;
     r = make_dir(s, &dir);
     if (r < 0)
         goto out;
     data = cow_data_path(s, vol.id);
     map = cow_map_path(s, vol.id);
-    nwords = DIV_ROUND_UP(DIV_ROUND_UP(size, s->chunk_size), 64);
+    seal = cow_seal_path(s, vol.id);
     zero = calloc(2 * nwords + 1, 8);
-    if (!data || !map || !zero) {
+    if (!data || !map || !seal || !zero) {
         r = bsnap_fail(-ENOMEM, "InternalError", "out of memory");
         goto out;
     }
@@ -363,9 +404,23 @@ int bsnap_volume_create_writable(bsnap_store *s, const char *snapshot_id,
         goto out;
     }
     files = true;
-    if (store_fchmod(s, fd) < 0 || ftruncate(fd, (off_t)size) < 0 || fsync(fd) < 0) {
-        r = bsnap_fail(-errno, errno == ENOSPC ? "Store.Full" : "Store.IOError", "%s: %m", data);
-        goto out;
+    {
+        uint64_t nchunks = DIV_ROUND_UP(size, s->chunk_size);
+        uint64_t len = vol.encrypted ? cow_crypt_data_bytes(nchunks, s->chunk_size) : size;
+        if (store_fchmod(s, fd) < 0 || ftruncate(fd, (off_t)len) < 0 || fsync(fd) < 0) {
+            r = bsnap_fail(-errno, errno == ENOSPC ? "Store.Full" : "Store.IOError", "%s: %m",
+                           data);
+            goto out;
+        }
+        if (vol.encrypted) {
+            sfd = open(seal, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+            if (sfd < 0 || store_fchmod(s, sfd) < 0 ||
+                ftruncate(sfd, (off_t)cow_crypt_seal_bytes(nchunks)) < 0 || fsync(sfd) < 0) {
+                r = bsnap_fail(-errno, errno == ENOSPC ? "Store.Full" : "Store.IOError", "%s: %m",
+                               seal);
+                goto out;
+            }
+        }
     }
     r = map_write(s, map, dir, s->chunk_size, size, 0, 0, zero, nwords);
     if (r < 0)
@@ -384,12 +439,18 @@ int bsnap_volume_create_writable(bsnap_store *s, const char *snapshot_id,
     if (r < 0)
         goto out;
     files = false;
+    new_slot = 0;
     r = json_describe_volume(s, &vol, ret_doc);
 out:
     if (fd >= 0)
         close(fd);
+    if (sfd >= 0)
+        close(sfd);
     if (files)
         cow_remove_files(s, vol.id);
+    if (new_slot)
+        lineage_forget(s, new_slot); /* nothing was sealed with it */
+    snapshot_rec_clear(&lin);
     snapshot_rec_clear(&snap);
     volume_rec_clear(&vol);
     return r;
@@ -403,6 +464,8 @@ static void volume_free(bsnap_volume *v)
         return;
     if (v->fd >= 0)
         close(v->fd);
+    if (v->seal_fd >= 0)
+        close(v->seal_fd);
     bsnap_reader_close(v->base);
     pthread_rwlock_destroy(&v->io);
     pthread_mutex_destroy(&v->flush_lock);
@@ -411,6 +474,7 @@ static void volume_free(bsnap_volume *v)
     free(v->bits);
     free(v->data_path);
     free(v->map_path);
+    free(v->seal_path);
     free(v->dir);
     volume_rec_clear(&v->rec);
     free(v);
@@ -428,12 +492,73 @@ static int persist(bsnap_volume *v, uint32_t flags)
         return bsnap_fail(-ENOMEM, "InternalError", "out of memory");
     for (size_t i = 0; i < 2 * v->nwords; i++)
         copy[i] = __atomic_load_n(&v->bits[i], __ATOMIC_ACQUIRE);
-    if (fault_hit("cow-fdatasync") || fdatasync(v->fd) < 0)
+    if (fault_hit("cow-fdatasync") || fdatasync(v->fd) < 0 ||
+        (v->seal_fd >= 0 && fdatasync(v->seal_fd) < 0))
         return bsnap_fail(-(errno ? errno : EIO), "Store.IOError", "volume %s: fdatasync: %m",
                           v->rec.id);
     v->gen++;
     r = map_write(v->s, v->map_path, v->dir, v->cs, v->size, v->gen, flags, copy, v->nwords);
     return r;
+}
+
+/* An encrypted volume: its key (the lineage's) and its seal file. */
+static int open_sealed(bsnap_volume *v)
+{
+    const struct crypt_key *k = NULL;
+    struct stat st;
+    int r = lineage_open_volume(v->s, &v->rec, &k);
+
+    if (r < 0)
+        return r;
+    v->seal_path = cow_seal_path(v->s, v->rec.id);
+    if (!v->seal_path)
+        return bsnap_fail(-ENOMEM, "InternalError", "out of memory");
+    v->seal_fd = open(v->seal_path, O_RDWR | O_CLOEXEC);
+    if (v->seal_fd < 0)
+        return bsnap_fail(-EIO, "Store.Corrupt", "volume %s: its seal file %s: %m", v->rec.id,
+                          v->seal_path);
+    if (fstat(v->seal_fd, &st) < 0 || (uint64_t)st.st_size != cow_crypt_seal_bytes(v->nchunks))
+        return bsnap_fail(
+            -EIO, "Store.Corrupt", "volume %s: its seal file has %lld bytes, not %llu", v->rec.id,
+            (long long)st.st_size, (unsigned long long)cow_crypt_seal_bytes(v->nchunks));
+    v->cc = (struct cow_crypt){.k = k,
+                               .data_fd = v->fd,
+                               .seal_fd = v->seal_fd,
+                               .vol_id = v->rec.id,
+                               .cs = v->cs,
+                               .size = v->size,
+                               .nchunks = v->nchunks};
+    return 0;
+}
+
+/* After a crash: a chunk whose newest sealed copy had not reached the disk
+ * whole goes back to its older copy (cow-crypt.h). */
+static int recover_sealed(bsnap_volume *v)
+{
+    _cleanup_free_ uint8_t *buf = alloc_aligned(v->cs);
+    uint64_t rolled = 0;
+
+    if (!buf)
+        return bsnap_fail(-ENOMEM, "InternalError", "out of memory");
+    for (uint64_t i = 0; i < v->nchunks; i++) {
+        bool back = false;
+        int r;
+        if (!bit_get(written_bits(v), i)) {
+            if (written_bits(v)[i / 64] == 0)
+                i |= 63;
+            continue;
+        }
+        r = cow_crypt_recover(&v->cc, i, buf, &back);
+        if (r < 0)
+            return r;
+        rolled += back;
+    }
+    if (rolled)
+        bsnap_log(BSNAP_LOG_WARNING, "cow",
+                  "volume %s: %llu chunks written when it was last stopped had not reached the "
+                  "disk whole: they read as their previous write",
+                  v->rec.id, (unsigned long long)rolled);
+    return 0;
 }
 
 int bsnap_volume_open(bsnap_store *s, const char *id, bsnap_volume **ret_volume)
@@ -452,6 +577,7 @@ int bsnap_volume_open(bsnap_store *s, const char *id, bsnap_volume **ret_volume)
         return bsnap_fail(-ENOMEM, "InternalError", "out of memory");
     v->s = s;
     v->fd = -1;
+    v->seal_fd = -1;
     pthread_rwlock_init(&v->io, NULL);
     pthread_mutex_init(&v->flush_lock, NULL);
     for (unsigned i = 0; i < STRIPES; i++)
@@ -500,10 +626,19 @@ int bsnap_volume_open(bsnap_store *s, const char *id, bsnap_volume **ret_volume)
         r = bsnap_fail(-ENOMEM, "InternalError", "out of memory");
         goto fail;
     }
-    if ((uint64_t)st.st_size != v->size) {
-        r = bsnap_fail(-EIO, "Store.Corrupt", "volume %s: its data file has %lld bytes, not %llu",
-                       id, (long long)st.st_size, (unsigned long long)v->size);
-        goto fail;
+    {
+        uint64_t want = v->rec.encrypted ? cow_crypt_data_bytes(v->nchunks, v->cs) : v->size;
+        if ((uint64_t)st.st_size != want) {
+            r = bsnap_fail(-EIO, "Store.Corrupt",
+                           "volume %s: its data file has %lld bytes, not %llu", id,
+                           (long long)st.st_size, (unsigned long long)want);
+            goto fail;
+        }
+    }
+    if (v->rec.encrypted) {
+        r = open_sealed(v);
+        if (r < 0)
+            goto fail;
     }
     r = map_read(v, &flags);
     if (r < 0)
@@ -514,6 +649,11 @@ int bsnap_volume_open(bsnap_store *s, const char *id, bsnap_volume **ret_volume)
     if (flags & MAP_FLAG_OPEN)
         for (size_t i = 0; i < v->nwords; i++)
             dirty_bits(v)[i] |= written_bits(v)[i];
+    if ((flags & MAP_FLAG_OPEN) && v->rec.encrypted && !s->dry_run) {
+        r = recover_sealed(v);
+        if (r < 0)
+            goto fail;
+    }
     r = reader_open(s, v->rec.source_snapshot, false, &v->base);
     if (r < 0) {
         error_param(r, "VolumeId");
@@ -623,26 +763,45 @@ static int base_read(bsnap_volume *v, void *buf, size_t n, uint64_t off)
     return 0;
 }
 
-long bsnap_volume_pread(bsnap_volume *v, void *buf, size_t len, uint64_t offset)
+/* Read [off, off + n) of written chunk @idx of an encrypted volume (within
+ * that chunk): opened whole, under the chunk's stripe lock. */
+static int sealed_read(bsnap_volume *v, uint64_t idx, uint8_t *dst, size_t n, uint64_t off)
 {
-    uint8_t *p = buf;
+    _cleanup_free_ uint8_t *chunk = alloc_aligned(v->cs);
+    pthread_mutex_t *m = &v->stripe[idx % STRIPES];
+    int r;
+
+    if (!chunk)
+        return bsnap_fail(-ENOMEM, "InternalError", "out of memory");
+    pthread_mutex_lock(m);
+    r = cow_crypt_read(&v->cc, idx, chunk);
+    pthread_mutex_unlock(m);
+    if (r == 0)
+        memcpy(dst, chunk + (off - idx * v->cs), n);
+    return r;
+}
+
+/* bsnap_volume_pread() within the I/O lock (or a snapshot's). */
+static long volume_read(bsnap_volume *v, uint8_t *p, size_t len, uint64_t offset)
+{
     size_t done = 0;
     int r = 0;
 
-    bsnap_error_clear();
     if (offset >= v->size)
         return 0;
     len = (size_t)MIN((uint64_t)len, v->size - offset);
-    pthread_rwlock_rdlock(&v->io);
     while (done < len && r == 0) {
         uint64_t off = offset + done, idx = off / v->cs;
         /* a run of chunks alike (all written or all not) in one call */
         uint64_t end = (idx + 1) * v->cs;
         bool w = bit_get(written_bits(v), idx);
-        while (end < offset + len && bit_get(written_bits(v), end / v->cs) == w)
+        while (end < offset + len && bit_get(written_bits(v), end / v->cs) == w &&
+               !(w && v->rec.encrypted))
             end += v->cs;
         size_t n = (size_t)(MIN(end, offset + len) - off);
-        if (w) {
+        if (w && v->rec.encrypted) {
+            r = sealed_read(v, idx, p + done, n, off);
+        } else if (w) {
             r = raw_pread(v->fd, p + done, n, off);
             if (r < 0)
                 r = bsnap_fail(r, "Store.IOError", "volume %s: read at %llu: %s", v->rec.id,
@@ -652,7 +811,6 @@ long bsnap_volume_pread(bsnap_volume *v, void *buf, size_t len, uint64_t offset)
         }
         done += n;
     }
-    pthread_rwlock_unlock(&v->io);
     return r < 0 ? r : (long)len;
 }
 
@@ -740,9 +898,36 @@ int bsnap_volume_seek(bsnap_volume *v, uint64_t offset, int whence, uint64_t *re
     return 0;
 }
 
-/* The first write of chunk @idx: its base bytes merged with @n bytes of
- * @src at @within, written whole.  Under the chunk's stripe lock. */
-static int first_write(bsnap_volume *v, uint64_t idx, const uint8_t *src, size_t within, size_t n)
+long bsnap_volume_pread(bsnap_volume *v, void *buf, size_t len, uint64_t offset)
+{
+    long r;
+
+    bsnap_error_clear();
+    pthread_rwlock_rdlock(&v->io);
+    r = volume_read(v, buf, len, offset);
+    pthread_rwlock_unlock(&v->io);
+    return r;
+}
+
+/* Write chunk @idx whole from @chunk (its length): in place, or sealed
+ * into its other copy. */
+static int put_chunk(bsnap_volume *v, uint64_t idx, const uint8_t *chunk, size_t clen)
+{
+    _cleanup_free_ uint8_t *scratch = NULL;
+
+    if (!v->rec.encrypted)
+        return raw_pwrite(v->fd, chunk, clen, idx * v->cs);
+    scratch = alloc_aligned(v->cs);
+    if (!scratch)
+        return -ENOMEM;
+    return cow_crypt_write(&v->cc, idx, chunk, scratch);
+}
+
+/* A write of @n bytes of @src at @within into chunk @idx that goes through
+ * the whole chunk: its first write (the base's bytes merged) and any write
+ * of an encrypted one (its bytes opened, merged, sealed again).  Under the
+ * chunk's stripe lock. */
+static int merge_write(bsnap_volume *v, uint64_t idx, const uint8_t *src, size_t within, size_t n)
 {
     uint64_t start = idx * v->cs;
     size_t clen = (size_t)MIN((uint64_t)v->cs, v->size - start);
@@ -750,16 +935,19 @@ static int first_write(bsnap_volume *v, uint64_t idx, const uint8_t *src, size_t
     int r;
 
     if (within == 0 && n == clen)
-        return raw_pwrite(v->fd, src, n, start);
+        return put_chunk(v, idx, src, n);
     chunk = alloc_aligned(v->cs);
     if (!chunk)
         return -ENOMEM;
-    r = base_read(v, chunk, clen, start);
+    if (bit_get(written_bits(v), idx))
+        r = cow_crypt_read(&v->cc, idx, chunk); /* only sealed ones get here written */
+    else
+        r = base_read(v, chunk, clen, start);
     if (r < 0)
         return r;
     if (n)
         memcpy(chunk + within, src, n);
-    return raw_pwrite(v->fd, chunk, clen, start);
+    return put_chunk(v, idx, chunk, clen);
 }
 
 long bsnap_volume_pwrite(bsnap_volume *v, const void *buf, size_t len, uint64_t offset)
@@ -778,15 +966,15 @@ long bsnap_volume_pwrite(bsnap_volume *v, const void *buf, size_t len, uint64_t 
         uint64_t off = offset + done, idx = off / v->cs;
         size_t within = (size_t)(off % v->cs);
         size_t n = (size_t)MIN((uint64_t)(len - done), (uint64_t)v->cs - within);
-        if (bit_get(written_bits(v), idx)) {
+        if (bit_get(written_bits(v), idx) && !v->rec.encrypted) {
             r = raw_pwrite(v->fd, p + done, n, off);
         } else {
             pthread_mutex_t *m = &v->stripe[idx % STRIPES];
             pthread_mutex_lock(m);
-            if (bit_get(written_bits(v), idx))
+            if (bit_get(written_bits(v), idx) && !v->rec.encrypted)
                 r = raw_pwrite(v->fd, p + done, n, off);
             else
-                r = first_write(v, idx, p + done, within, n);
+                r = merge_write(v, idx, p + done, within, n);
             /* set only after the data is in the overlay: a reader that
              * sees the bit finds the merged chunk */
             if (r == 0)
@@ -820,7 +1008,7 @@ int cow_snapshot_begin(bsnap_volume *v, struct cow_snap *ret)
     if (v->base_size < v->size && v->base_size % v->cs &&
         !bit_get(written_bits(v), v->base_size / v->cs)) {
         uint64_t idx = v->base_size / v->cs;
-        r = first_write(v, idx, NULL, 0, 0);
+        r = merge_write(v, idx, NULL, 0, 0);
         if (r < 0) {
             pthread_rwlock_unlock(&v->io);
             return bsnap_fail(r, "Store.IOError", "volume %s: %s", v->rec.id, strerror(-r));
@@ -863,6 +1051,57 @@ int cow_snapshot_begin(bsnap_volume *v, struct cow_snap *ret)
     }
     *ret = (struct cow_snap){
         .fd = v->fd, .path = v->data_path, .size = v->size, .changed = rg, .nchanged = n};
+    return 0;
+}
+
+/* ---- an encrypted volume as a snapshot's source ---- */
+
+struct vol_source {
+    struct source src;
+    bsnap_volume *v;
+};
+
+static ssize_t vs_pread(struct source *src, void *buf, size_t len, uint64_t off)
+{
+    struct vol_source *vs = (struct vol_source *)src;
+    long r = volume_read(vs->v, buf, len, off); /* the snapshot holds the I/O lock */
+
+    return r < 0 ? r : (ssize_t)len;
+}
+
+static int vs_seek(struct source *src, uint64_t off, bool data, uint64_t *ret)
+{
+    (void)src, (void)off, (void)data, (void)ret;
+    return -EOPNOTSUPP;
+}
+
+static int vs_check(struct source *src)
+{
+    (void)src;
+    return 0;
+}
+
+static void vs_close(struct source *src)
+{
+    (void)src; /* source_close() frees the rest */
+}
+
+static const struct source_ops vol_source_ops = {vs_pread, vs_seek, vs_check, vs_close};
+
+int cow_source_open(bsnap_volume *v, struct source **ret)
+{
+    struct vol_source *vs = calloc(1, sizeof *vs);
+
+    if (!vs || !(vs->src.key = strdup(v->data_path)) || !(vs->src.shown = strdup(v->rec.id))) {
+        if (vs)
+            free(vs->src.key);
+        free(vs);
+        return bsnap_fail(-ENOMEM, "InternalError", "out of memory");
+    }
+    vs->src.ops = &vol_source_ops;
+    vs->src.size = v->size;
+    vs->v = v;
+    *ret = &vs->src;
     return 0;
 }
 

@@ -66,6 +66,14 @@ void cow_map_encode(uint32_t cs, uint64_t size, uint64_t gen, uint32_t flags, co
 int cow_map_decode(const uint8_t *b, size_t len, const char *name, uint32_t cs, uint64_t size,
                    uint64_t *bits, size_t nwords, uint64_t *ret_gen, uint32_t *ret_flags);
 const char *cow_id(const bsnap_volume *v);
+/* Whether @v's overlay is sealed (cow-crypt.h): its snapshots read it
+ * through cow_source_open(), not as a file. */
+bool cow_encrypted(const bsnap_volume *v);
+/* A source (source.h) reading @v's contents as bsnap_volume_pread() does,
+ * for a snapshot between cow_snapshot_begin() and _end() (it takes no I/O
+ * lock).  -ENOMEM. */
+struct source;
+int cow_source_open(bsnap_volume *v, struct source **ret);
 bsnap_store *cow_store(const bsnap_volume *v);
 
 #endif

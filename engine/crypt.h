@@ -77,6 +77,21 @@ int crypt_seal(const struct crypt_key *k, const chunk_id *id, uint32_t flags, ui
 int crypt_open(const struct crypt_key *k, const chunk_id *id, uint32_t flags, uint32_t orig_len,
                uint8_t *buf, size_t stored_len);
 
+/* Seal @len bytes of @in into @out (may be @in) under @k with a fresh
+ * random nonce (written to @ret_nonce) and additional data @aad, the tag to
+ * @ret_tag: the form of an encrypted writable volume's overlay chunks
+ * (cow-crypt.h), whose nonce and tag live apart from the ciphertext.  Its
+ * additional data starts with a label of its own, so nothing sealed one
+ * way opens the other.  -EIO (InternalError) if libcrypto fails. */
+int crypt_seal_detached(const struct crypt_key *k, const uint8_t *aad, size_t aad_len,
+                        const void *in, void *out, size_t len, uint8_t ret_nonce[CRYPT_NONCE_BYTES],
+                        uint8_t ret_tag[CRYPT_TAG_BYTES]);
+/* Open what crypt_seal_detached() sealed: -EBADMSG (nothing recorded;
+ * @out wiped) when it does not authenticate, -EIO when libcrypto fails. */
+int crypt_open_detached(const struct crypt_key *k, const uint8_t *aad, size_t aad_len,
+                        const uint8_t nonce[CRYPT_NONCE_BYTES], const uint8_t tag[CRYPT_TAG_BYTES],
+                        const void *in, void *out, size_t len);
+
 /* The slot a sealed payload names (it has at least CRYPT_SLOT_BYTES). */
 uint64_t crypt_payload_slot(const uint8_t *payload);
 

@@ -208,6 +208,7 @@ void snapshot_rec_clear(struct snapshot_rec *r)
 void volume_rec_clear(struct volume_rec *r)
 {
     free(r->path);
+    free(r->kms_key_id);
     tags_clear(&r->tags);
     memset(r, 0, sizeof *r);
 }
@@ -380,6 +381,18 @@ static int record_verify(json_t *o, const char *const *v0, const char *kind)
     return r;
 }
 
+/* "encryption": {"key": ARN, "data-key": HEX, "slot": HEX} into @o. */
+static int encryption_to_json(json_t *o, const char *arn, const uint8_t *data_key, uint64_t slot)
+{
+    char dk[2 * SNAP_WRAPPED_BYTES + 1], sl[17];
+
+    hex_encode(data_key, SNAP_WRAPPED_BYTES, dk);
+    snprintf(sl, sizeof sl, "%016" PRIx64, slot);
+    return json_object_set_new(
+        o, "encryption",
+        json_pack("{s:s, s:s, s:s}", "key", arn ? arn : "", "data-key", dk, "slot", sl));
+}
+
 int snapshot_rec_encode(const struct snapshot_rec *r, char **ret_json, size_t *ret_len)
 {
     char root[33];
@@ -400,17 +413,9 @@ int snapshot_rec_encode(const struct snapshot_rec *r, char **ret_json, size_t *r
         json_object_set_new(o, "tags", tags_to_json(&r->tags));
     owner_to_json(o, r->owner);
     shares_to_json(o, "create-volume-permission", &r->cvp);
-    if (o && r->encrypted) {
-        char dk[2 * SNAP_WRAPPED_BYTES + 1], slot[17];
-        hex_encode(r->data_key, SNAP_WRAPPED_BYTES, dk);
-        snprintf(slot, sizeof slot, "%016" PRIx64, r->key_slot);
-        if (json_object_set_new(o, "encryption",
-                                json_pack("{s:s, s:s, s:s}", "key",
-                                          r->kms_key_id ? r->kms_key_id : "", "data-key", dk,
-                                          "slot", slot)) < 0) {
-            json_decref(o);
-            o = NULL;
-        }
+    if (o && r->encrypted && encryption_to_json(o, r->kms_key_id, r->data_key, r->key_slot) < 0) {
+        json_decref(o);
+        o = NULL;
     }
     if (o && r->parts_known) {
         json_t *a = json_array();
@@ -459,8 +464,9 @@ static int parts_from_json(json_t *a, uint64_t size, struct snapshot_rec *r)
 }
 
 /* "encryption": {"key": ARN, "data-key": HEX, "slot": HEX}; absent when
- * the snapshot is plain. */
-static int encryption_from_json(json_t *e, struct snapshot_rec *r)
+ * the snapshot (or writable volume) is plain. */
+static int encryption_parse(json_t *e, bool *ret_enc, char **ret_arn, uint8_t *data_key,
+                            uint64_t *ret_slot)
 {
     const char *key, *dk, *slot;
     char *end;
@@ -469,13 +475,18 @@ static int encryption_from_json(json_t *e, struct snapshot_rec *r)
         return 0;
     if (json_unpack(e, "{s:s, s:s, s:s}", "key", &key, "data-key", &dk, "slot", &slot) < 0 ||
         !key[0] || strlen(dk) != 2 * SNAP_WRAPPED_BYTES ||
-        !hex_decode(dk, SNAP_WRAPPED_BYTES, r->data_key) || strlen(slot) != 16)
+        !hex_decode(dk, SNAP_WRAPPED_BYTES, data_key) || strlen(slot) != 16)
         return -EIO;
-    r->key_slot = strtoull(slot, &end, 16);
-    if (*end || r->key_slot == 0 || !(r->kms_key_id = strdup(key)))
+    *ret_slot = strtoull(slot, &end, 16);
+    if (*end || *ret_slot == 0 || !(*ret_arn = strdup(key)))
         return -EIO;
-    r->encrypted = true;
+    *ret_enc = true;
     return 0;
+}
+
+static int encryption_from_json(json_t *e, struct snapshot_rec *r)
+{
+    return encryption_parse(e, &r->encrypted, &r->kms_key_id, r->data_key, &r->key_slot);
 }
 
 static int copy_id(char *dst, const char *src)
@@ -695,6 +706,10 @@ int volume_rec_encode(const struct volume_rec *r, char **ret_json, size_t *ret_l
                                       "device", r->attach_device, "delete", r->attach_delete,
                                       "time", (json_int_t)r->attach_ms));
     owner_to_json(o, r->owner);
+    if (o && r->encrypted && encryption_to_json(o, r->kms_key_id, r->data_key, r->key_slot) < 0) {
+        json_decref(o);
+        o = NULL;
+    }
     return dump_record(o, ret_json, ret_len);
 }
 
@@ -747,6 +762,10 @@ int volume_rec_decode(const void *buf, size_t len, struct volume_rec *ret)
         r.attach_delete = del;
         r.attach_ms = t;
     }
+    if (encryption_parse(json_object_get(o, "encryption"), &r.encrypted, &r.kms_key_id, r.data_key,
+                         &r.key_slot) < 0 ||
+        (r.encrypted && !r.writable))
+        goto out;
     *ret = r;
     memset(&r, 0, sizeof r);
     rc = 0;
@@ -815,9 +834,11 @@ static json_t *volume_ec2(const bsnap_store *s, const struct volume_rec *r)
                   : r->writable         ? cow_state(s, r->id)
                                         : "available",
                   "CreateTime", created, "VolumeType", r->writable ? r->volume_type : "standard",
-                  "Encrypted", 0, "MultiAttachEnabled", 0);
+                  "Encrypted", r->encrypted, "MultiAttachEnabled", 0);
     if (!o)
         return NULL;
+    if (r->encrypted && r->kms_key_id)
+        json_object_set_new(o, "KmsKeyId", json_string(r->kms_key_id));
     if (r->writable)
         json_object_set_new(o, "Writable", json_true());
     if (r->attach_instance[0]) {

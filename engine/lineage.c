@@ -137,6 +137,51 @@ int lineage_open_flags(bsnap_store *s, const struct snapshot_rec *rec, unsigned 
     return 0;
 }
 
+int lineage_to_volume(struct volume_rec *vol, const struct snapshot_rec *from)
+{
+    char *arn;
+
+    if (!from->encrypted)
+        return 0;
+    arn = strdup(from->kms_key_id ? from->kms_key_id : "");
+    if (!arn)
+        return bsnap_fail(-ENOMEM, "InternalError", "out of memory");
+    free(vol->kms_key_id);
+    vol->kms_key_id = arn;
+    vol->encrypted = true;
+    memcpy(vol->data_key, from->data_key, sizeof vol->data_key);
+    vol->key_slot = from->key_slot;
+    return 0;
+}
+
+int lineage_from_volume(struct snapshot_rec *rec, const struct volume_rec *vol)
+{
+    char *arn;
+
+    if (!vol->encrypted)
+        return 0;
+    arn = strdup(vol->kms_key_id ? vol->kms_key_id : "");
+    if (!arn)
+        return bsnap_fail(-ENOMEM, "InternalError", "out of memory");
+    free(rec->kms_key_id);
+    rec->kms_key_id = arn;
+    rec->encrypted = true;
+    memcpy(rec->data_key, vol->data_key, sizeof rec->data_key);
+    rec->key_slot = vol->key_slot;
+    return 0;
+}
+
+int lineage_open_volume(bsnap_store *s, const struct volume_rec *vol,
+                        const struct crypt_key **ret_key)
+{
+    const struct crypt_key *k = NULL;
+
+    if (vol->encrypted && open_wrapped(s, vol->key_slot, vol->data_key, 0, &k) < 0)
+        return bsnap_fail_prefix("volume %s", vol->id);
+    *ret_key = k;
+    return 0;
+}
+
 struct wrapped_list {
     uint64_t *slots;
     uint8_t (*keys)[KEYS_WRAPPED_BYTES];

@@ -72,6 +72,15 @@ int lineage_open_all(bsnap_store *s, size_t *ret_closed);
  * For the calls that read every block map (gc). */
 int lineage_open_snapshots(bsnap_store *s);
 
+/* Writable volumes (cow.h) carry a lineage as snapshots do: copy
+ * @from's encryption fields into @vol, or @vol's into @rec (-ENOMEM). */
+int lineage_to_volume(struct volume_rec *vol, const struct snapshot_rec *from);
+int lineage_from_volume(struct snapshot_rec *rec, const struct volume_rec *vol);
+/* Open writable volume @vol's lineage (*ret_key NULL when it is plain).
+ * Errors as lineage_open(), prefixed "volume ID: ". */
+int lineage_open_volume(bsnap_store *s, const struct volume_rec *vol,
+                        const struct crypt_key **ret_key);
+
 /* Remove the lineage record of @slot (a snapshot that started it failed
  * before anything named it).  Best effort. */
 void lineage_forget(bsnap_store *s, uint64_t slot);

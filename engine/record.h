@@ -111,6 +111,14 @@ struct volume_rec {
     char attach_device[BSNAP_DEVICE_NAME_MAX];
     bool attach_delete;
     int64_t attach_ms;
+    /* A writable volume's encryption at rest ("encryption", as a snapshot
+     * record's): its lineage's key ARN, wrapped data key and slot
+     * (lineage.h).  The overlay's chunks are sealed under that data key
+     * (cow-crypt.h), and the volume's snapshots carry the same lineage. */
+    bool encrypted;
+    char *kms_key_id; /* malloc'd ARN; NULL when plain */
+    uint8_t data_key[SNAP_WRAPPED_BYTES];
+    uint64_t key_slot;
 };
 
 void tags_clear(struct tags *t);

@@ -527,6 +527,35 @@ static int choose_lineage(bsnap_store *s, const bsnap_snapshot_options *o,
                    "The parameter @{KmsKeyId} requires the parameter @{Encrypted} to be set.");
         return error_set_parameter("KmsKeyId");
     }
+    /* An encrypted writable volume's snapshots are of its lineage: after
+     * its base when that is of the same lineage, else full (its first
+     * snapshot when it was made under another key than its base's). */
+    if (vol->writable && vol->encrypted) {
+        if (o->kms_key_id) {
+            char arn[KEYS_ARN_MAX];
+            r = keys_key_arn(s, o->kms_key_id, arn);
+            if (r < 0)
+                return error_set_parameter("KmsKeyId");
+            if (!vol->kms_key_id || strcmp(arn, vol->kms_key_id) != 0) {
+                bsnap_fail(-EINVAL, "InvalidParameterCombination",
+                           "volume %s is encrypted with %s: its snapshots keep that key "
+                           "(@{CopySnapshot} re-encrypts a copy under another)",
+                           vol->id, vol->kms_key_id ? vol->kms_key_id : "");
+                return error_set_parameter("KmsKeyId");
+            }
+        }
+        if (*have_parent && parent->encrypted && parent->key_slot == vol->key_slot) {
+            r = lineage_inherit(rec, parent);
+        } else {
+            if (*have_parent) {
+                snapshot_rec_clear(parent);
+                memset(parent, 0, sizeof *parent);
+                *have_parent = false;
+            }
+            r = lineage_from_volume(rec, vol);
+        }
+        return r < 0 ? r : lineage_open(s, rec, ret_key);
+    }
     /* A full snapshot has no parent to diff against, but its volume's
      * encryption is the last snapshot's: encryption is one-way. */
     if (!from && o->full && vol->last_snapshot[0] &&
@@ -709,7 +738,7 @@ static int take(bsnap_store *s, const bsnap_snapshot_options *o, bsnap_volume *v
         /* the overlay, as a file: only its dirty chunks are read */
         r = load_writable(s, vh, &t.vol);
         if (r == 0)
-            r = source_open(cs.path, NULL, &src);
+            r = cow_encrypted(vh) ? cow_source_open(vh, &src) : source_open(cs.path, NULL, &src);
     } else {
         r = resolve_volume(s, o, &t.vol, &vol_new, &src);
     }
@@ -731,6 +760,10 @@ static int take(bsnap_store *s, const bsnap_snapshot_options *o, bsnap_volume *v
     r = choose_lineage(s, o, &t.vol, &t.rec, &parent, &have_parent, &key, &new_slot);
     if (r < 0)
         goto out;
+    if (vh && !have_parent) { /* a full snapshot of an encrypted one: all of it */
+        oc.changed = NULL;
+        oc.nchanged = 0;
+    }
     nchunks = DIV_ROUND_UP(size, s->chunk_size);
     if (have_parent)
         snapshot_tree(&parent, &parent_tree);

@@ -24,6 +24,7 @@ static int create_writable(struct cli *cli, const struct args *a)
     opts.size_gib = gib;
     opts.volume_type = arg_value(a, "volume-type");
     opts.encrypted = arg_flag(a, "encrypted");
+    opts.kms_key_id = arg_value(a, "kms-key-id");
     if ((r = cli_parse_tags(cli, a, true, &tags, &opts.ntags)) != EXIT_OK)
         return r;
     opts.tags = tags;
@@ -49,10 +50,10 @@ int cmd_create_volume(struct cli *cli, const struct args *a)
     if (!arg_value(a, "path"))
         return create_writable(cli, a);
     if (arg_value(a, "size") || arg_value(a, "volume-type") || arg_flag(a, "encrypted") ||
-        arg_flag(a, "tags"))
+        arg_value(a, "kms-key-id") || arg_flag(a, "tags"))
         return output_usage_error(cli->verb, "InvalidParameterCombination",
-                                  "--size, --volume-type, --encrypted and --tags make a writable "
-                                  "volume: they do not go with --path");
+                                  "--size, --volume-type, --encrypted, --kms-key-id and --tags "
+                                  "make a writable volume: they do not go with --path");
     if (!arg_value(a, "path")[0])
         return output_usage_error(cli->verb, "InvalidParameterValue", "--path: empty");
     opts.force = arg_flag(a, "force");

@@ -228,7 +228,9 @@ static const struct opt create_volume_options[] = {
     {"size", OPT_VALUE, "GIB", "without --path: the size in GiB (default: the snapshot's)", false},
     {"volume-type", OPT_VALUE, "TYPE", "without --path: gp2 (default), gp3, io1, io2, st1, ...",
      false},
-    {"encrypted", OPT_FLAG, NULL, "without --path: refused (not supported yet)", false},
+    {"encrypted", OPT_FLAG, NULL, "without --path: encrypt the volume at rest", false},
+    {"kms-key-id", OPT_VALUE, "KEY", "without --path: its key (with --encrypted; default key)",
+     false},
     {"tags", OPT_LIST, "Key=K,Value=V", "without --path: tags of the new volume", false},
     {NULL, 0, NULL, NULL, false},
 };
@@ -586,16 +588,18 @@ const struct verb verbs[] = {
      false},
     {"create-volume", cmd_create_volume,
      "make a writable volume of a snapshot, or restore it to a file",
-     "--snapshot-id ID [--size GIB] [--volume-type TYPE] [--tags Key=K,Value=V ...] | "
-     "--snapshot-id ID --path PATH [--force]",
+     "--snapshot-id ID [--size GIB] [--volume-type TYPE] [--encrypted [--kms-key-id KEY]] "
+     "[--tags Key=K,Value=V ...] | --snapshot-id ID --path PATH [--force]",
      create_volume_options, 0,
      "Without --path: a writable copy-on-write volume (vol-...) in the store, made at once "
      "whatever its size: nothing is copied; it reads as the snapshot until written, and keeps "
      "what is written in the store (the mount serves it read-write as volumes/vol-....img).  "
      "--size (GiB, at least the snapshot's) grows it with zeros.  The snapshot cannot be "
      "deleted while the volume exists.  create-snapshot --volume-id reads only what was "
-     "written since its last snapshot.  Encrypted snapshots are refused (UnsupportedOperation) "
-     "for now.  Prints the volume.  "
+     "written since its last snapshot.  A volume of an encrypted snapshot is encrypted, as is "
+     "one made with --encrypted (under --kms-key-id, or the default key) or while encryption by "
+     "default is on: what it writes is kept sealed (AES-256-GCM) in the store, and its snapshots "
+     "are encrypted.  Prints the volume.  "
      "With --path: the file is sparse where the snapshot is zero and is written under a temporary "
      "name, "
      "so a failure leaves no partial file.  Its next snapshot is incremental to this one.  "

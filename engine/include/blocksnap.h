@@ -1131,9 +1131,19 @@ typedef struct bsnap_writable_volume_options {
     const char *volume_type;
     const bsnap_tag *tags; /**< TagSpecifications of ResourceType volume */
     size_t ntags;
-    /** Encrypted: refused today (UnsupportedOperation), as is an encrypted
-     * snapshot: the overlay would hold plaintext. */
+    /** Encrypted: the volume is encrypted at rest (its overlay's chunks
+     * sealed with AES-256-GCM under a data key wrapped by a region key),
+     * and so are its snapshots.  A volume of an encrypted snapshot is
+     * encrypted whatever this says, as is every new one while encryption
+     * by default is on. */
     bool encrypted;
+    /** KmsKeyId (key id, ARN, alias or alias ARN; needs @encrypted): the
+     * key to wrap a new data key under.  NULL: a volume of the caller's own
+     * encrypted snapshot keeps that snapshot's key and data key (its
+     * snapshots are incremental over it); any other encrypted volume gets
+     * a new data key under the default EBS key (and its first snapshot is
+     * full). */
+    const char *kms_key_id;
 } bsnap_writable_volume_options;
 
 /** Create a writable copy-on-write volume from completed snapshot
@@ -1148,8 +1158,10 @@ typedef struct bsnap_writable_volume_options {
  * "Writable": true); the caller json_decref()s it.
  * Errors: -EINVAL (InvalidSnapshotID.Malformed; InvalidParameterValue: Size
  * smaller than the snapshot or too large for the type, an unknown
- * VolumeType; TagLimitExceeded; UnsupportedOperation: encrypted); -ENOENT
- * (InvalidSnapshot.NotFound, also for one not shared with the caller);
+ * VolumeType; TagLimitExceeded; InvalidParameterDependency: KmsKeyId
+ * without Encrypted); the key's errors, naming KmsKeyId
+ * (NotFoundException, DisabledException, KeyUnavailableException...);
+ * -ENOENT (InvalidSnapshot.NotFound, also for one not shared with the caller);
  * -EBUSY (IncorrectState) a pending snapshot; -ENOSPC; -EIO. */
 BSNAP_API BSNAP_WUR int bsnap_volume_create_writable(bsnap_store *store, const char *snapshot_id,
                                                      const bsnap_writable_volume_options *opts,
@@ -1165,7 +1177,8 @@ typedef struct bsnap_volume bsnap_volume;
  * volume of a path, not a writable one); -ENOENT (InvalidVolume.NotFound);
  * -EBUSY (VolumeInUse) another handle (a mount, an instance, a snapshot
  * being taken of it) has it open; -EIO (Store.Corrupt) its files are
- * damaged or missing; -ENOMEM. */
+ * damaged or missing; for an encrypted volume, its key's errors
+ * (KeyUnavailableException, DisabledException...); -ENOMEM. */
 BSNAP_API BSNAP_WUR int bsnap_volume_open(bsnap_store *store, const char *id,
                                           bsnap_volume **ret_volume) BSNAP_NONNULL(1, 2, 3);
 
@@ -1179,7 +1192,10 @@ BSNAP_API int bsnap_volume_close(bsnap_volume *volume);
 BSNAP_API uint64_t bsnap_volume_size(const bsnap_volume *volume) BSNAP_NONNULL(1);
 
 /** Read up to @len bytes at @offset; short only at the end.  A chunk never
- * written reads as the base snapshot's (verified), zeros past its end.
+ * written reads as the base snapshot's (verified), zeros past its end.  A
+ * written chunk of an encrypted volume is authenticated whole: one that
+ * does not is -EIO (Store.Corrupt, naming the volume, chunk and offset),
+ * never other data.
  * Returns the byte count.  Errors: -EIO; -ENOMEM.  Any thread. */
 BSNAP_API BSNAP_WUR long bsnap_volume_pread(bsnap_volume *volume, void *buf, size_t len,
                                             uint64_t offset) BSNAP_NONNULL(1, 2);

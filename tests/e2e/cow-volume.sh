@@ -66,7 +66,9 @@ expect_fail InvalidParameterValue 1 bs create-volume --snapshot-id "$odd" --size
 stderr_contains "smaller than snapshot" "2GB"
 expect_fail InvalidParameterValue "1|2" bs create-volume --snapshot-id "$odd" --volume-type gp9
 expect_fail InvalidParameterValue 1 bs create-volume --snapshot-id "$odd" --size 2000 --volume-type standard
-expect_fail UnsupportedOperation 1 bs create-volume --snapshot-id "$odd" --encrypted
+expect_fail InvalidParameterDependency 1 bs create-volume --snapshot-id "$odd" --kms-key-id alias/k
+expect_fail NotFoundException 1 bs create-volume --snapshot-id "$odd" --encrypted --kms-key-id alias/none
+expect_fail InvalidParameterCombination 2 bs create-volume --snapshot-id "$odd" --path "$T/x.img" --kms-key-id alias/k
 expect_fail InvalidParameterCombination 2 bs create-volume --snapshot-id "$odd" --force
 expect_fail InvalidParameterCombination 2 bs create-volume --snapshot-id "$odd" --size 4 --path "$T/x.img"
 expect_fail InvalidVolume.NotFound 1 bs delete-volume --volume-id vol-0123456789abcdef0

@@ -3,7 +3,12 @@
  * inside chunks, holes stay zeros, growth reads zeros, what was flushed
  * survives a writer killed before its close and nothing else shows as
  * garbage, one writer at a time, snapshots of a volume read only what was
- * written, and the base and last snapshot stay while the volume exists. */
+ * written, and the base and last snapshot stay while the volume exists.
+ * Encrypted volumes: the overlay holds no plaintext, a damaged or moved
+ * sealed chunk reads as EIO for its range alone, a torn rewrite after a
+ * crash reads as the flushed data, snapshots are encrypted in the volume's
+ * lineage (incremental over an encrypted base of the same lineage, full
+ * after a plain one). */
 #include <errno.h>
 #include <setjmp.h>
 #include <signal.h>
@@ -17,6 +22,8 @@
 
 #include <cmocka.h>
 
+#include "catalog.h"
+#include "cow-crypt.h"
 #include "cow.h"
 #include "util.h"
 #include "unit-helpers.h"
@@ -463,7 +470,8 @@ static void test_bad_input(void **state)
     uint8_t *model;
     json_t *doc = NULL;
     bsnap_volume *v = NULL;
-    bsnap_writable_volume_options big = {.size_gib = 20000}, enc = {.encrypted = true};
+    bsnap_writable_volume_options big = {.size_gib = 20000}, key = {.kms_key_id = "alias/k"},
+                                  nokey = {.encrypted = true, .kms_key_id = "alias/none"};
     char *out = path_in(f->dir, "r.img");
     DIR *d;
 
@@ -474,8 +482,11 @@ static void test_bad_input(void **state)
                  "InvalidSnapshotID.Malformed");
     assert_error(bsnap_volume_create_writable(f->s, base, &big, &doc), -EINVAL,
                  "InvalidParameterValue");
-    assert_error(bsnap_volume_create_writable(f->s, base, &enc, &doc), -EINVAL,
-                 "UnsupportedOperation");
+    assert_error(bsnap_volume_create_writable(f->s, base, &key, &doc), -EINVAL,
+                 "InvalidParameterDependency");
+    assert_string_equal(bsnap_last_error()->parameter, "KmsKeyId");
+    assert_true(bsnap_volume_create_writable(f->s, base, &nokey, &doc) < 0);
+    assert_string_equal(bsnap_last_error()->parameter, "KmsKeyId");
     /* Nothing was left behind by the refusals. */
     d = opendir(f->store_path);
     assert_non_null(d);
@@ -498,6 +509,299 @@ static void test_bad_input(void **state)
     free(model);
 }
 
+/* ---- encrypted volumes ---- */
+
+static const char MARK[] = "blocksnap-plaintext-marker-";
+
+static void set_key_dir(struct fixture *f)
+{
+    char *kd = path_in(f->dir, "keys");
+
+    setenv("BLOCKSNAP_KEY_DIR", kd, 1);
+    free(kd);
+}
+
+static void create_enc(struct fixture *f, const char *snap, bool encrypted, char vid[BSNAP_ID_MAX])
+{
+    bsnap_writable_volume_options o = {.encrypted = encrypted};
+    json_t *doc = NULL;
+    int r = bsnap_volume_create_writable(f->s, snap, &o, &doc);
+
+    if (r < 0)
+        print_error("create: %s (%s)\n", bsnap_last_error()->message, bsnap_last_error()->code);
+    assert_int_equal(r, 0);
+    snprintf(vid, BSNAP_ID_MAX, "%s", json_string_value(json_object_get(doc, "VolumeId")));
+    assert_true(json_is_true(json_object_get(doc, "Encrypted")));
+    assert_non_null(json_string_value(json_object_get(doc, "KmsKeyId")));
+    json_decref(doc);
+}
+
+/* Write the marker over @len bytes at @off (and into @model). */
+static void wr_mark(bsnap_volume *v, uint8_t *model, uint64_t off, size_t len)
+{
+    uint8_t *buf = malloc(len);
+
+    assert_non_null(buf);
+    for (size_t i = 0; i < len; i++)
+        buf[i] = (uint8_t)MARK[i % (sizeof MARK - 1)];
+    assert_int_equal(bsnap_volume_pwrite(v, buf, len, off), (long)len);
+    memcpy(model + off, buf, len);
+    free(buf);
+}
+
+static void assert_no_plaintext(struct fixture *f, const char *vid)
+{
+    char *data = cow_data_path(f->s, vid);
+    size_t len;
+    uint8_t *all = file_slurp(data, &len);
+
+    assert_null(memmem(all, len, MARK, sizeof MARK - 1));
+    free(all);
+    free(data);
+}
+
+/* Which copy of chunk @idx is current (cow-crypt.h), read from the seal file. */
+static unsigned current_copy(struct fixture *f, const char *vid, uint64_t idx)
+{
+    char *seal = cow_seal_path(f->s, vid);
+    size_t len;
+    uint8_t *all = file_slurp(seal, &len);
+    uint32_t a, b;
+
+    assert_true(len >= (idx + 1) * COW_SEAL_RECORD);
+    a = le32_get(all + idx * COW_SEAL_RECORD);
+    b = le32_get(all + idx * COW_SEAL_RECORD + COW_SEAL_ENTRY);
+    free(all);
+    free(seal);
+    assert_true(a || b);
+    return !a ? 1 : !b ? 0 : (int32_t)(b - a) > 0 ? 1 : 0;
+}
+
+static void file_poke(const char *path, uint64_t off, const void *buf, size_t n)
+{
+    int fd = open(path, O_WRONLY);
+
+    assert_true(fd >= 0);
+    assert_int_equal(pwrite(fd, buf, n, (off_t)off), (ssize_t)n);
+    close(fd);
+}
+
+static void file_peek(const char *path, uint64_t off, void *buf, size_t n)
+{
+    int fd = open(path, O_RDONLY);
+
+    assert_true(fd >= 0);
+    assert_int_equal(pread(fd, buf, n, (off_t)off), (ssize_t)n);
+    close(fd);
+}
+
+/* A plain base, an encrypted volume: no plaintext at rest, reads back,
+ * persists; its first snapshot is encrypted and full, the next
+ * incremental; a damaged chunk and moved chunks read as EIO for their
+ * range alone. */
+static void test_encrypted(void **state)
+{
+    struct fixture *f = *state;
+    char base[BSNAP_ID_MAX], vid[BSNAP_ID_MAX], s1[BSNAP_ID_MAX], s2[BSNAP_ID_MAX];
+    uint8_t *model, buf[CS], other[CS];
+    bsnap_volume *v = NULL;
+    bsnap_snapshot_stats st;
+    struct snapshot_rec r1 = {0}, r2 = {0};
+    struct volume_rec vr = {0};
+    struct stat sb;
+    char *data, *seal;
+
+    set_key_dir(f);
+    make_base(f, base, &model, 0);
+    create_enc(f, base, true, vid);
+    data = cow_data_path(f->s, vid);
+    seal = cow_seal_path(f->s, vid);
+    /* Nothing copied: two sparse copies of every chunk, sparse seals */
+    assert_int_equal(stat(data, &sb), 0);
+    assert_int_equal(sb.st_size, 2 * NCH * CS);
+    assert_int_equal(sb.st_blocks, 0);
+    assert_int_equal(stat(seal, &sb), 0);
+    assert_int_equal(sb.st_size, NCH * COW_SEAL_RECORD);
+
+    assert_int_equal(bsnap_volume_open(f->s, vid, &v), 0);
+    assert_reads(v, model, BASE_SIZE);
+    wr_mark(v, model, 3 * CS - 100, 300);
+    wr_mark(v, model, 5 * CS + 17, 50);
+    wr_mark(v, model, 12 * CS, 2 * CS); /* whole chunks into the hole */
+    wr_mark(v, model, BASE_SIZE - 30, 30);
+    wr_mark(v, model, 5 * CS + 40, 4); /* again: a rewrite of a sealed chunk */
+    assert_reads(v, model, BASE_SIZE);
+    assert_int_equal(bsnap_volume_flush(v), 0);
+    assert_no_plaintext(f, vid);
+
+    /* Its first snapshot: encrypted in the volume's lineage, full (the base
+     * is plain), and restores to what the volume reads. */
+    assert_int_equal(bsnap_volume_snapshot(v, NULL, s1, &st), 0);
+    assert_int_equal(catalog_volume_get(f->s, vid, &vr), 0);
+    assert_int_equal(catalog_snapshot_get(f->s, s1, &r1), 0);
+    assert_true(vr.encrypted && r1.encrypted);
+    assert_int_equal(r1.key_slot, vr.key_slot);
+    assert_string_equal(r1.parent_id, "");
+    assert_int_equal(st.read_bytes, BASE_SIZE);
+    wr_mark(v, model, 30 * CS + 1, 10);
+    assert_int_equal(bsnap_volume_snapshot(v, NULL, s2, &st), 0);
+    assert_int_equal(st.read_bytes, CS);
+    assert_int_equal(catalog_snapshot_get(f->s, s2, &r2), 0);
+    assert_string_equal(r2.parent_id, s1);
+    assert_int_equal(r2.key_slot, vr.key_slot);
+    assert_int_equal(bsnap_volume_close(v), 0);
+    assert_snapshot_is(f, s2, model, BASE_SIZE);
+    assert_no_plaintext(f, vid);
+
+    /* Persistent across a new store handle (the key opened again). */
+    fixture_reopen(f);
+    assert_int_equal(bsnap_volume_open(f->s, vid, &v), 0);
+    assert_reads(v, model, BASE_SIZE);
+    assert_int_equal(bsnap_volume_close(v), 0);
+
+    /* A flipped byte in chunk 5's ciphertext: EIO for chunk 5 alone. */
+    {
+        uint64_t at = (current_copy(f, vid, 5) ? NCH + 5 : 5) * (uint64_t)CS + 99;
+        uint8_t b;
+        file_peek(data, at, &b, 1);
+        b ^= 0x10;
+        file_poke(data, at, &b, 1);
+        assert_int_equal(bsnap_volume_open(f->s, vid, &v), 0);
+        assert_error((int)bsnap_volume_pread(v, buf, 10, 5 * CS + 3), -EIO, "Store.Corrupt");
+        assert_message_has("chunk 5");
+        assert_int_equal(bsnap_volume_pread(v, buf, CS, 4 * CS), CS);
+        assert_memory_equal(buf, model + 4 * CS, CS);
+        assert_int_equal(bsnap_volume_pread(v, buf, CS, 6 * CS), CS);
+        assert_memory_equal(buf, model + 6 * CS, CS);
+        /* a write of the whole chunk makes it good again */
+        memcpy(buf, model + 5 * CS, CS);
+        assert_int_equal(bsnap_volume_pwrite(v, buf, CS, 5 * CS), CS);
+        assert_int_equal(bsnap_volume_pread(v, other, CS, 5 * CS), CS);
+        assert_memory_equal(other, model + 5 * CS, CS);
+        assert_int_equal(bsnap_volume_close(v), 0);
+    }
+    /* Chunk 12's sealed copy and its seal put in chunk 13's place (both
+     * hold the marker): refused, not read as chunk 12's bytes. */
+    {
+        unsigned c12 = current_copy(f, vid, 12), c13 = current_copy(f, vid, 13);
+        uint8_t ent[COW_SEAL_ENTRY];
+        file_peek(data, (c12 ? NCH + 12 : 12) * (uint64_t)CS, buf, CS);
+        file_poke(data, (c13 ? NCH + 13 : 13) * (uint64_t)CS, buf, CS);
+        file_peek(seal, 12 * COW_SEAL_RECORD + c12 * COW_SEAL_ENTRY, ent, sizeof ent);
+        file_poke(seal, 13 * COW_SEAL_RECORD + c13 * COW_SEAL_ENTRY, ent, sizeof ent);
+        assert_int_equal(bsnap_volume_open(f->s, vid, &v), 0);
+        assert_error((int)bsnap_volume_pread(v, buf, CS, 13 * CS), -EIO, "Store.Corrupt");
+        assert_int_equal(bsnap_volume_pread(v, buf, CS, 12 * CS), CS);
+        assert_memory_equal(buf, model + 12 * CS, CS);
+        /* and the other copy of the same chunk: refused too */
+        file_peek(data, (c12 ? NCH + 12 : 12) * (uint64_t)CS, buf, CS);
+        file_poke(data, (c12 ? 12 : NCH + 12) * (uint64_t)CS, buf, CS);
+        file_poke(seal, 12 * COW_SEAL_RECORD + (c12 ^ 1) * COW_SEAL_ENTRY, ent, sizeof ent);
+        {
+            uint32_t seq = le32_get(ent) + 1;
+            uint8_t sq[4];
+            le32_put(sq, seq);
+            file_poke(seal, 12 * COW_SEAL_RECORD + (c12 ^ 1) * COW_SEAL_ENTRY, sq, 4);
+        }
+        assert_error((int)bsnap_volume_pread(v, buf, CS, 12 * CS), -EIO, "Store.Corrupt");
+        assert_int_equal(bsnap_volume_close(v), 0);
+    }
+    snapshot_rec_clear(&r1);
+    snapshot_rec_clear(&r2);
+    volume_rec_clear(&vr);
+    free(seal);
+    free(data);
+    free(model);
+}
+
+/* A volume of an encrypted snapshot is encrypted in the snapshot's
+ * lineage, and its snapshots are incremental over it. */
+static void test_encrypted_base(void **state)
+{
+    struct fixture *f = *state;
+    char *path = volume_create(f, "enc.img", 8 * CS);
+    char base[BSNAP_ID_MAX], vid[BSNAP_ID_MAX], s1[BSNAP_ID_MAX];
+    bsnap_snapshot_options o = {.volume_path = path, .encrypted = true};
+    struct snapshot_rec rb = {0}, r1 = {0};
+    uint8_t *model = calloc(1, 8 * CS);
+    bsnap_volume *v = NULL;
+    bsnap_snapshot_stats st;
+    size_t len;
+
+    set_key_dir(f);
+    volume_write(path, 0, 8 * CS, 77);
+    snap_opts(f, &o, base);
+    free(model);
+    model = file_slurp(path, &len);
+    create_enc(f, base, false, vid);
+    assert_int_equal(bsnap_volume_open(f->s, vid, &v), 0);
+    assert_reads(v, model, 8 * CS);
+    wr_mark(v, model, 2 * CS + 5, 100);
+    assert_int_equal(bsnap_volume_snapshot(v, NULL, s1, &st), 0);
+    assert_int_equal(st.read_bytes, CS);
+    assert_int_equal(bsnap_volume_close(v), 0);
+    assert_int_equal(catalog_snapshot_get(f->s, base, &rb), 0);
+    assert_int_equal(catalog_snapshot_get(f->s, s1, &r1), 0);
+    assert_true(r1.encrypted);
+    assert_int_equal(r1.key_slot, rb.key_slot);
+    assert_string_equal(r1.parent_id, base);
+    assert_snapshot_is(f, s1, model, 8 * CS);
+    assert_no_plaintext(f, vid);
+    snapshot_rec_clear(&rb);
+    snapshot_rec_clear(&r1);
+    free(model);
+    free(path);
+}
+
+/* A writer killed during the rewrite of a flushed chunk, its new copy not
+ * whole on disk: the chunk reads as flushed, after the recovery of the
+ * next open. */
+static void test_encrypted_torn(void **state)
+{
+    struct fixture *f = *state;
+    char base[BSNAP_ID_MAX], vid[BSNAP_ID_MAX];
+    uint8_t *model, b[CS];
+    bsnap_volume *v = NULL;
+    char *data;
+    pid_t pid;
+    int status;
+
+    set_key_dir(f);
+    make_base(f, base, &model, 0);
+    create_enc(f, base, true, vid);
+    data = cow_data_path(f->s, vid);
+    bsnap_store_close(f->s);
+    f->s = NULL;
+    pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        bsnap_store *s = NULL;
+        if (bsnap_store_open(f->store_path, 0, NULL, &s) < 0 || bsnap_volume_open(s, vid, &v) < 0)
+            _exit(2);
+        fill_random(b, CS, 60);
+        if (bsnap_volume_pwrite(v, b, 100, 2 * CS + 7) != 100 || bsnap_volume_flush(v) < 0)
+            _exit(3);
+        fill_random(b, CS, 61);
+        if (bsnap_volume_pwrite(v, b, 8, 2 * CS) != 8)
+            _exit(4);
+        _exit(0); /* no close: as if killed */
+    }
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_true(WIFEXITED(status));
+    assert_int_equal(WEXITSTATUS(status), 0);
+    fixture_reopen(f);
+    fill_random(b, CS, 60);
+    memcpy(model + 2 * CS + 7, b, 100);
+    /* the rewrite's copy torn: its tail never reached the disk */
+    memset(b, 0, sizeof b);
+    file_poke(data, (current_copy(f, vid, 2) ? NCH + 2 : 2) * (uint64_t)CS + CS / 2, b, CS / 2);
+    assert_int_equal(bsnap_volume_open(f->s, vid, &v), 0);
+    assert_reads(v, model, BASE_SIZE);
+    assert_int_equal(bsnap_volume_close(v), 0);
+    free(data);
+    free(model);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -508,6 +812,9 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_flush_failure, setup_4k, teardown_fixture),
         cmocka_unit_test_setup_teardown(test_lock_delete_pins, setup_4k, teardown_fixture),
         cmocka_unit_test_setup_teardown(test_bad_input, setup_4k, teardown_fixture),
+        cmocka_unit_test_setup_teardown(test_encrypted, setup_4k, teardown_fixture),
+        cmocka_unit_test_setup_teardown(test_encrypted_base, setup_4k, teardown_fixture),
+        cmocka_unit_test_setup_teardown(test_encrypted_torn, setup_4k, teardown_fixture),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
