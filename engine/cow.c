@@ -30,7 +30,7 @@
 #define MAP_MAGIC "BSNAPCOW"
 #define MAP_VERSION 1u
 #define MAP_HEADER 40u
-#define MAP_FLAG_OPEN 1u /* a writer had it open: not closed cleanly */
+#define MAP_FLAG_OPEN COW_MAP_OPEN
 /* Writers of chunks that are not written yet serialize per stripe: the
  * first write of a chunk reads the base, merges and writes the whole
  * chunk, and must not race another first write of the same chunk. */
@@ -193,6 +193,18 @@ static int map_write(const bsnap_store *s, const char *map_path, const char *dir
         return bsnap_fail(r, "Store.IOError", "volume map %s: %s", map_path, strerror(-r));
     }
     return 0;
+}
+
+int cow_map_replace(const bsnap_store *s, const char *id, uint32_t cs, uint64_t size,
+                    uint32_t flags, const uint64_t *bits, size_t nwords)
+{
+    _cleanup_free_ char *map = cow_map_path(s, id), *dir = NULL;
+
+    if (!map || asprintf(&dir, "%s/volumes", s->path) < 0) {
+        dir = NULL;
+        return bsnap_fail(-ENOMEM, "InternalError", "out of memory");
+    }
+    return map_write(s, map, dir, cs, size, 1, flags, bits, nwords);
 }
 
 /* Read the map of volume @v (its size and chunk size set) into v->bits;
@@ -410,6 +422,10 @@ int bsnap_volume_create_writable(bsnap_store *s, const char *snapshot_id,
         if (store_fchmod(s, fd) < 0 || ftruncate(fd, (off_t)len) < 0 || fsync(fd) < 0) {
             r = bsnap_fail(-errno, errno == ENOSPC ? "Store.Full" : "Store.IOError", "%s: %m",
                            data);
+            goto out;
+        }
+        if (fault_hit("cow-create-data")) {
+            r = bsnap_fail(-EIO, "Store.IOError", "injected fault after the overlay is made");
             goto out;
         }
         if (vol.encrypted) {

@@ -65,6 +65,13 @@ void cow_map_encode(uint32_t cs, uint64_t size, uint64_t gen, uint32_t flags, co
                     size_t nwords, uint8_t *buf);
 int cow_map_decode(const uint8_t *b, size_t len, const char *name, uint32_t cs, uint64_t size,
                    uint64_t *bits, size_t nwords, uint64_t *ret_gen, uint32_t *ret_flags);
+/* The map's "open" flag: a writer had the volume open (not closed cleanly). */
+#define COW_MAP_OPEN 1u
+/* Replace volume @id's map (a volume of @size bytes in chunks of @cs) with
+ * @bits (2 * @nwords words), as a writer does: temp + fsync + rename +
+ * fsync of the directory.  Errors recorded (Store.IOError). */
+int cow_map_replace(const bsnap_store *s, const char *id, uint32_t cs, uint64_t size,
+                    uint32_t flags, const uint64_t *bits, size_t nwords);
 const char *cow_id(const bsnap_volume *v);
 /* Whether @v's overlay is sealed (cow-crypt.h): its snapshots read it
  * through cow_source_open(), not as a file. */

@@ -22,6 +22,7 @@
 
 #include "blockmap.h"
 #include "catalog.h"
+#include "cow-check.h"
 #include "copy.h"
 #include "ebs.h"
 #include "error.h"
@@ -540,6 +541,13 @@ int bsnap_gc(bsnap_store *s, const bsnap_gc_options *opts, bsnap_gc_stats *ret_s
     }
     if (r == 0)
         store_reserve_make(s);
+    /* writable volumes' files no record names (cow-check.h) */
+    if (r == 0) {
+        uint64_t n = 0;
+        r = cow_gc_orphans(s, BSNAP_GC_VOLUME_GRACE_S, &n);
+        if (r == 0 && ret_stats)
+            ret_stats->volume_files_removed = n;
+    }
     store_unlock(lockfd);
     return r;
 }

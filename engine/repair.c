@@ -125,7 +125,7 @@ static void problem(struct rctx *c, const char *snap, int64_t pack, int64_t offs
     va_start(ap, fmt);
     vsnprintf(what, sizeof what, fmt, ap);
     va_end(ap);
-    p = (bsnap_problem){snap ? snap : "", "", pack, offset, what};
+    p = (bsnap_problem){snap ? snap : "", "", pack, offset, what, ""};
     c->st.problems++;
     if (c->fn)
         c->fn(c->ud, &p);

@@ -78,7 +78,7 @@ static void report(struct vctx *c, const char *snap, const chunk_id *id, int64_t
     va_end(ap);
     if (id)
         chunk_id_hex(id, hex);
-    p = (bsnap_problem){snap ? snap : "", hex, pack, offset, what};
+    p = (bsnap_problem){snap ? snap : "", hex, pack, offset, what, ""};
     c->st.problems++;
     if (c->fn)
         c->fn(c->ud, &p);

@@ -20,6 +20,8 @@ static void problem_json(struct problems *ps, const bsnap_problem *p)
 {
     json_t *o = json_object();
 
+    if (o && p->volume_id && p->volume_id[0])
+        json_object_set_new(o, "VolumeId", json_string_nocheck(p->volume_id));
     if (o && p->snapshot_id && p->snapshot_id[0])
         json_object_set_new(o, "SnapshotId", json_string_nocheck(p->snapshot_id));
     if (o && p->chunk_id && p->chunk_id[0])
@@ -48,6 +50,10 @@ static void print_problem(void *ud, const bsnap_problem *p)
         return;
     }
     ps->n++;
+    if (p->volume_id && p->volume_id[0]) {
+        printf("volume %s", p->volume_id);
+        sep = " ";
+    }
     if (p->snapshot_id && p->snapshot_id[0]) {
         printf("snapshot %s", p->snapshot_id);
         sep = " ";
@@ -154,8 +160,8 @@ static int repair(struct cli *cli, bool json, bool *lost, json_t **ret_doc)
 /* verify's byte count, which table shows for people */
 static const char *const verify_sizes[] = {"BytesChecked", NULL};
 
-static int print_verify_json(struct cli *cli, const bsnap_verify_stats *st, json_t *list,
-                             json_t *repair_doc)
+static int print_verify_json(struct cli *cli, const bsnap_verify_stats *st,
+                             const bsnap_volume_verify_stats *vst, json_t *list, json_t *repair_doc)
 {
     json_t *doc = json_object();
     int r = EXIT_FAILED;
@@ -169,6 +175,14 @@ static int print_verify_json(struct cli *cli, const bsnap_verify_stats *st, json
                                               (json_int_t)st->bytes_checked, "ProblemCount",
                                               (json_int_t)st->problems, "DamagedSnapshotCount",
                                               (json_int_t)st->damaged_snapshots)) == 0 &&
+        /* only in a store with writable volumes: the common answer stays */
+        (vst->volumes_checked + vst->volumes_in_use == 0 ||
+         json_object_update_new(doc,
+                                json_pack("{s:I, s:I, s:I, s:I}", "WritableVolumesChecked",
+                                          (json_int_t)vst->volumes_checked, "WritableVolumesInUse",
+                                          (json_int_t)vst->volumes_in_use, "SealedChunksChecked",
+                                          (json_int_t)vst->chunks_checked, "RepairedCount",
+                                          (json_int_t)vst->repaired)) == 0) &&
         json_object_set(doc, "Problems", list) == 0)
         r = output_sized_doc(cli, doc, verify_sizes);
     else
@@ -181,6 +195,7 @@ int cmd_verify(struct cli *cli, const struct args *a)
 {
     bsnap_run_options run = {0};
     bsnap_verify_stats st = {0};
+    bsnap_volume_verify_stats vst = {0};
     struct problems ps;
     struct progress prog;
     bool lost = false;
@@ -205,6 +220,11 @@ int cmd_verify(struct cli *cli, const struct args *a)
     problems_init(&ps, json);
     progress_start(&prog, cli, "verify", &run);
     r = bsnap_verify(cli->store, arg_value(a, "snapshot-id"), &run, print_problem, &ps, &st);
+    /* the whole store: its writable volumes' files too */
+    if (r == 0 && !arg_value(a, "snapshot-id")) {
+        r = bsnap_volume_verify(cli->store, arg_flag(a, "repair"), print_problem, &ps, &vst);
+        st.problems += vst.problems;
+    }
     progress_end(&prog);
     list = json ? problems_end(&ps) : NULL;
     if (r < 0) {
@@ -213,17 +233,26 @@ int cmd_verify(struct cli *cli, const struct args *a)
         goto out;
     }
     if (json) {
-        r = list ? print_verify_json(cli, &st, list, repair_doc) : EXIT_FAILED;
+        r = list ? print_verify_json(cli, &st, &vst, list, repair_doc) : EXIT_FAILED;
         json_decref(list);
         if (r != EXIT_OK)
             goto out;
     } else {
+        char vols[96] = "";
+        uint64_t nv = vst.volumes_checked + vst.volumes_in_use;
         bsf_size_text(st.bytes_checked, bytes);
-        printf("verified %" PRIu64 " %s, %" PRIu64 " %s, %s: %" PRIu64 " %s, %" PRIu64
+        if (nv && vst.volumes_in_use)
+            snprintf(vols, sizeof vols,
+                     ", %" PRIu64 " writable %s (%" PRIu64 " in use, not checked)", nv,
+                     plural(nv, "volume", "volumes"), vst.volumes_in_use);
+        else if (nv)
+            snprintf(vols, sizeof vols, ", %" PRIu64 " writable %s", nv,
+                     plural(nv, "volume", "volumes"));
+        printf("verified %" PRIu64 " %s, %" PRIu64 " %s, %s%s: %" PRIu64 " %s, %" PRIu64
                " damaged %s\n",
                st.snapshots_checked, plural(st.snapshots_checked, "snapshot", "snapshots"),
-               st.chunks_checked, plural(st.chunks_checked, "chunk", "chunks"), bytes, st.problems,
-               plural(st.problems, "problem", "problems"), st.damaged_snapshots,
+               st.chunks_checked, plural(st.chunks_checked, "chunk", "chunks"), bytes, vols,
+               st.problems, plural(st.problems, "problem", "problems"), st.damaged_snapshots,
                plural(st.damaged_snapshots, "snapshot", "snapshots"));
     }
     if (st.problems == 0 && lost) {
@@ -284,6 +313,10 @@ int cmd_gc(struct cli *cli, const struct args *a)
                     (json_int_t)st.bytes_before, "BytesAfter", (json_int_t)st.bytes_after,
                     "PacksUnreclaimed", (json_int_t)st.packs_unreclaimed, "BytesUnreclaimed",
                     (json_int_t)st.bytes_unreclaimed);
+    /* only when there were some: the common answer stays as it was */
+    if (doc && st.volume_files_removed)
+        json_object_set_new(doc, "VolumeFilesRemoved",
+                            json_integer((json_int_t)st.volume_files_removed));
     r = doc ? output_sized_doc(cli, doc, gc_sizes) : output_error_nomem();
     json_decref(doc);
     return r;

@@ -1566,6 +1566,8 @@ typedef struct bsnap_problem {
     int64_t pack;            /**< pack number, or -1 */
     int64_t offset;          /**< byte offset in the pack, or -1 */
     const char *what;        /**< what is wrong, e.g. "checksum mismatch" */
+    /** a writable volume affected (bsnap_volume_verify()), or "" or NULL */
+    const char *volume_id;
 } bsnap_problem;
 
 typedef void (*bsnap_problem_func)(void *ud, const bsnap_problem *problem);
@@ -1594,6 +1596,34 @@ typedef struct bsnap_verify_stats {
 BSNAP_API BSNAP_WUR int bsnap_verify(bsnap_store *store, const char *snapshot_id,
                                      const bsnap_run_options *run, bsnap_problem_func fn, void *ud,
                                      bsnap_verify_stats *ret_stats) BSNAP_NONNULL(1, 6);
+
+/** Figures of bsnap_volume_verify(). */
+typedef struct bsnap_volume_verify_stats {
+    uint64_t volumes_checked; /**< writable volumes whose files were checked */
+    uint64_t volumes_in_use;  /**< writable volumes a writer had open: files not checked */
+    uint64_t volumes_keyless; /**< encrypted ones whose key is not at hand: chunks not opened */
+    uint64_t chunks_checked;  /**< sealed chunks authenticated */
+    uint64_t problems;        /**< problems passed to the callback, repaired ones not counted */
+    uint64_t repaired;        /**< problems repaired (also passed, "repaired: ...") */
+} bsnap_volume_verify_stats;
+
+/** Check every writable volume's files against its record: the overlay's
+ * size, the map (its checksum and shape), an encrypted volume's seal file
+ * and every sealed chunk the map calls written (each must authenticate;
+ * without the key only the sizes are checked), the base and last
+ * snapshots exist and are pinned (delete-snapshot refuses them).  A volume
+ * a writer has open is skipped (counted).  Each problem goes to @fn with
+ * its volume id; its text says what it would take to mend it.  With
+ * @repair, what is safe is done first and reported as "repaired: ...": a
+ * missing or damaged map is rebuilt from the overlay (every chunk holding
+ * data, or a seal, counts as written and changed since the last snapshot),
+ * a snapshot that lost its pin is pinned again.  Nothing is ever deleted:
+ * a missing overlay or base, a chunk that does not authenticate are
+ * reported, not mended.  Returns 0 when the check ran (look at
+ * @ret_stats->problems); -EIO, -ENOMEM when it could not. */
+BSNAP_API BSNAP_WUR int bsnap_volume_verify(bsnap_store *store, bool repair, bsnap_problem_func fn,
+                                            void *ud, bsnap_volume_verify_stats *ret_stats)
+    BSNAP_NONNULL(1, 5);
 
 /** Figures of a repair. */
 typedef struct bsnap_repair_stats {
@@ -1659,7 +1689,17 @@ typedef struct bsnap_gc_stats {
     uint64_t bytes_after;       /**< pack bytes after */
     uint64_t packs_unreclaimed; /**< packs left with dead bytes (below max_unused) */
     uint64_t bytes_unreclaimed; /**< their dead bytes, which stay on disk */
+    /** files under STORE/volumes/ that no volume record names (a crash
+     * between a writable volume's files and its record), removed: only
+     * those older than BSNAP_GC_VOLUME_GRACE_S, never a live volume's */
+    uint64_t volume_files_removed;
 } bsnap_gc_stats;
+
+/** How old (seconds, by modification time) files of a writable volume that
+ * has no record must be before gc removes them: a create-volume writes the
+ * files first and the record after, within milliseconds; an hour leaves
+ * any one in progress alone. */
+#define BSNAP_GC_VOLUME_GRACE_S 3600
 
 /** Reclaim space: drop abandoned pending snapshots, free unreferenced chunks
  * (cascading through pages), delete packs with no live record and rewrite
@@ -1667,7 +1707,8 @@ typedef struct bsnap_gc_stats {
  * to a new pack, the old one deleted).  Waits for running writers (store
  * lock; the wait ends with -ECANCELED when @opts->run's cancel flag is set).
  * Runs on a full file system too (the store's reserve file gives its
- * metadata room).  Crash-safe at every step.
+ * metadata room).  Crash-safe at every step.  Also removes the files of
+ * writable volumes that have no record (see volume_files_removed).
  *
  * @opts in, optional: NULL for the defaults.  @ret_stats out, optional.
  * Errors: -EINVAL (InvalidParameterValue) max_unused above 100; -EIO;

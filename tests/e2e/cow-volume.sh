@@ -95,6 +95,22 @@ bs gc --quiet >/dev/null
 restore "$base" "$T/r0.img"
 assert_same_file "$T/disk0.img" "$T/r0.img" "base after gc"
 
+step "verify names a volume whose map is damaged; --repair rebuilds it from the overlay"
+grep -q ', 2 writable volumes:' "$T/verify.out" || die "verify does not count the writable volumes: $(cat "$T/verify.out")"
+cp "$STORE/volumes/$vol.map" "$T/map.good"
+printf 'garbage' | dd of="$STORE/volumes/$vol.map" bs=1 seek=50 conv=notrunc status=none
+expect_fail Store.Corrupt 1 bs verify
+grep -q "^volume $vol: its map .* is missing or damaged" "$T/fail.stdout" ||
+    die "verify did not name the volume: $(cat "$T/fail.stdout")"
+bs verify --repair >"$T/repair.out"
+grep -q "^volume $vol: repaired: its map rebuilt" "$T/repair.out" ||
+    die "verify --repair did not say what it mended: $(cat "$T/repair.out")"
+grep -q '^verified .*: 0 problems' "$T/repair.out" || die "not clean after the repair: $(cat "$T/repair.out")"
+bs create-snapshot --volume-id "$vol" >"$T/s3.json"
+restore "$(json_get SnapshotId "$T/s3.json")" "$T/r3.img"
+restore "$s1" "$T/r1.img"
+assert_same_file "$T/r1.img" "$T/r3.img" "the volume after its map was rebuilt"
+
 step "delete-volume: record and files go, the snapshots are free again"
 bs delete-volume --volume-id "$vol"
 bs delete-volume --volume-id "$big"

@@ -8,7 +8,9 @@
  * sealed chunk reads as EIO for its range alone, a torn rewrite after a
  * crash reads as the flushed data, snapshots are encrypted in the volume's
  * lineage (incremental over an encrypted base of the same lineage, full
- * after a plain one). */
+ * after a plain one).  verify finds damaged volume files by volume and
+ * repairs what is safe; gc removes old files no record names and nothing
+ * else. */
 #include <errno.h>
 #include <setjmp.h>
 #include <signal.h>
@@ -18,11 +20,13 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cmocka.h>
 
 #include "catalog.h"
+#include "cow-check.h"
 #include "cow-crypt.h"
 #include "cow.h"
 #include "util.h"
@@ -802,6 +806,224 @@ static void test_encrypted_torn(void **state)
     free(model);
 }
 
+/* ---- verify, repair, gc ---- */
+
+struct seen {
+    int n;
+    char last[1200];
+    char vol[BSNAP_ID_MAX];
+    int64_t offset;
+};
+
+static void on_problem(void *ud, const bsnap_problem *p)
+{
+    struct seen *s = ud;
+
+    s->n++;
+    snprintf(s->last, sizeof s->last, "%s", p->what);
+    snprintf(s->vol, sizeof s->vol, "%s", p->volume_id ? p->volume_id : "");
+    s->offset = p->offset;
+}
+
+static bsnap_volume_verify_stats vverify(struct fixture *f, bool repair, struct seen *seen)
+{
+    bsnap_volume_verify_stats st;
+
+    memset(seen, 0, sizeof *seen);
+    assert_int_equal(bsnap_volume_verify(f->s, repair, on_problem, seen, &st), 0);
+    return st;
+}
+
+static void test_verify_repair(void **state)
+{
+    struct fixture *f = *state;
+    char base[BSNAP_ID_MAX], vid[BSNAP_ID_MAX], eid[BSNAP_ID_MAX];
+    uint8_t *model, *emodel;
+    bsnap_volume *v = NULL;
+    bsnap_volume_verify_stats st;
+    struct seen seen;
+    char *map, *edata;
+
+    set_key_dir(f);
+    make_base(f, base, &model, 0);
+    emodel = malloc(BASE_SIZE);
+    assert_non_null(emodel);
+    memcpy(emodel, model, BASE_SIZE);
+    create_vol(f, base, 0, vid);
+    create_enc(f, base, true, eid);
+    assert_int_equal(bsnap_volume_open(f->s, vid, &v), 0);
+    wr(v, model, 3 * CS + 10, 100, 30);
+    wr(v, model, 7 * CS, CS, 31);
+    assert_int_equal(bsnap_volume_close(v), 0);
+    assert_int_equal(bsnap_volume_open(f->s, eid, &v), 0);
+    wr_mark(v, emodel, 5 * CS + 1, 10);
+    wr_mark(v, emodel, 9 * CS, CS);
+    /* a volume a writer has open is left alone */
+    st = vverify(f, false, &seen);
+    assert_int_equal(st.problems, 0);
+    assert_int_equal(st.volumes_checked, 1);
+    assert_int_equal(st.volumes_in_use, 1);
+    assert_int_equal(bsnap_volume_close(v), 0);
+    st = vverify(f, false, &seen);
+    assert_int_equal(st.problems, 0);
+    assert_int_equal(st.volumes_checked, 2);
+    assert_int_equal(st.chunks_checked, 2);
+
+    /* A damaged map: found, named by volume; repaired from the overlay,
+     * the volume reads as before and its next snapshot reads those chunks. */
+    map = cow_map_path(f->s, vid);
+    assert_int_equal(truncate(map, 30), 0);
+    st = vverify(f, false, &seen);
+    assert_int_equal(st.problems, 1);
+    assert_string_equal(seen.vol, vid);
+    assert_non_null(strstr(seen.last, "map"));
+    st = vverify(f, true, &seen);
+    assert_int_equal(st.problems, 0);
+    assert_int_equal(st.repaired, 1);
+    assert_non_null(strstr(seen.last, "repaired"));
+    assert_int_equal(bsnap_volume_open(f->s, vid, &v), 0);
+    assert_reads(v, model, BASE_SIZE);
+    {
+        char s1[BSNAP_ID_MAX];
+        bsnap_snapshot_stats ss;
+        assert_int_equal(bsnap_volume_snapshot(v, NULL, s1, &ss), 0);
+        assert_int_equal(ss.read_bytes, 2 * CS);
+        assert_int_equal(bsnap_volume_close(v), 0);
+        assert_snapshot_is(f, s1, model, BASE_SIZE);
+    }
+    /* ... and an encrypted one's, from its seals */
+    free(map);
+    map = cow_map_path(f->s, eid);
+    assert_int_equal(unlink(map), 0);
+    st = vverify(f, true, &seen);
+    assert_int_equal(st.repaired, 1);
+    assert_int_equal(st.problems, 0);
+    assert_int_equal(bsnap_volume_open(f->s, eid, &v), 0);
+    assert_reads(v, emodel, BASE_SIZE);
+    assert_int_equal(bsnap_volume_close(v), 0);
+
+    /* A sealed chunk that does not open: reported at its offset, not mended. */
+    edata = cow_data_path(f->s, eid);
+    {
+        uint64_t at = (current_copy(f, eid, 9) ? NCH + 9 : 9) * (uint64_t)CS + 7;
+        uint8_t b;
+        file_peek(edata, at, &b, 1);
+        b ^= 1;
+        file_poke(edata, at, &b, 1);
+    }
+    st = vverify(f, true, &seen);
+    assert_int_equal(st.problems, 1);
+    assert_string_equal(seen.vol, eid);
+    assert_int_equal(seen.offset, 9 * CS);
+    assert_int_equal(st.repaired, 0);
+
+    /* A base that lost its pin: found, pinned again by the repair. */
+    {
+        meta_txn *txn = NULL;
+        struct volume_rec vr = {0};
+        assert_int_equal(catalog_volume_get(f->s, vid, &vr), 0);
+        assert_int_equal(meta_txn_begin(f->s->meta, true, &txn), 0);
+        assert_int_equal(cow_xref_update(txn, &vr, NULL), 0);
+        assert_int_equal(meta_txn_commit(txn), 0);
+        volume_rec_clear(&vr);
+    }
+    st = vverify(f, false, &seen);
+    assert_int_equal(st.problems, 2); /* the pin, and the damaged chunk */
+    st = vverify(f, true, &seen);
+    assert_int_equal(st.repaired, 1);
+    assert_int_equal(st.problems, 1);
+    assert_error(bsnap_snapshot_delete(f->s, base), -EBUSY, "InvalidSnapshot.InUse");
+
+    /* A missing overlay: reported, the record left as it is. */
+    free(edata);
+    edata = cow_data_path(f->s, eid);
+    assert_int_equal(unlink(edata), 0);
+    st = vverify(f, true, &seen);
+    assert_int_equal(st.problems, 1);
+    assert_non_null(strstr(seen.last, "missing"));
+    {
+        json_t *doc = NULL;
+        assert_int_equal(bsnap_volume_describe_one(f->s, eid, &doc), 0);
+        json_decref(doc);
+    }
+    free(edata);
+    free(map);
+    free(emodel);
+    free(model);
+}
+
+static void touch_old(const char *path, time_t age)
+{
+    struct timespec ts[2];
+
+    clock_gettime(CLOCK_REALTIME, &ts[0]);
+    ts[0].tv_sec -= age;
+    ts[1] = ts[0];
+    assert_int_equal(utimensat(AT_FDCWD, path, ts, 0), 0);
+}
+
+static void test_gc_orphans(void **state)
+{
+    struct fixture *f = *state;
+    char base[BSNAP_ID_MAX], vid[BSNAP_ID_MAX];
+    const char *old = "vol-0123456789abcdef0", *young = "vol-0123456789abcdef1";
+    const char *ext[] = {".data", ".map", ".seal", ".map.tmp"};
+    char path[4096];
+    uint8_t *model;
+    uint64_t n = 0;
+    bsnap_volume *v = NULL;
+
+    make_base(f, base, &model, 0);
+    create_vol(f, base, 0, vid);
+    for (size_t i = 0; i < 4; i++) {
+        FILE *fp;
+        snprintf(path, sizeof path, "%s/volumes/%s%s", f->store_path, old, ext[i]);
+        fp = fopen(path, "w");
+        assert_non_null(fp);
+        fclose(fp);
+        touch_old(path, 7200);
+        snprintf(path, sizeof path, "%s/volumes/%s%s", f->store_path, young, ext[i]);
+        fp = fopen(path, "w");
+        assert_non_null(fp);
+        fclose(fp);
+    }
+    /* a file not of ours, and the live volume's, old too */
+    snprintf(path, sizeof path, "%s/volumes/notes.txt", f->store_path);
+    fclose(fopen(path, "w"));
+    touch_old(path, 7200);
+    for (size_t i = 0; i < 2; i++) {
+        snprintf(path, sizeof path, "%s/volumes/%s%s", f->store_path, vid, ext[i]);
+        touch_old(path, 7200);
+    }
+    /* one young file keeps all of that volume's */
+    snprintf(path, sizeof path, "%s/volumes/%s.map", f->store_path, young);
+    assert_int_equal(cow_gc_orphans(f->s, 3600, &n), 0);
+    assert_int_equal(n, 4);
+    for (size_t i = 0; i < 4; i++) {
+        snprintf(path, sizeof path, "%s/volumes/%s%s", f->store_path, old, ext[i]);
+        assert_int_equal(access(path, F_OK), -1);
+        snprintf(path, sizeof path, "%s/volumes/%s%s", f->store_path, young, ext[i]);
+        assert_int_equal(access(path, F_OK), 0);
+    }
+    snprintf(path, sizeof path, "%s/volumes/notes.txt", f->store_path);
+    assert_int_equal(access(path, F_OK), 0);
+    /* the live volume is whole */
+    assert_int_equal(bsnap_volume_open(f->s, vid, &v), 0);
+    assert_reads(v, model, BASE_SIZE);
+    assert_int_equal(bsnap_volume_close(v), 0);
+    /* once old, the young orphan goes too (through bsnap_gc) */
+    for (size_t i = 0; i < 4; i++) {
+        snprintf(path, sizeof path, "%s/volumes/%s%s", f->store_path, young, ext[i]);
+        touch_old(path, 7200);
+    }
+    {
+        bsnap_gc_stats gs;
+        assert_int_equal(bsnap_gc(f->s, NULL, &gs), 0);
+        assert_int_equal(gs.volume_files_removed, 4);
+    }
+    free(model);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -815,6 +1037,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_encrypted, setup_4k, teardown_fixture),
         cmocka_unit_test_setup_teardown(test_encrypted_base, setup_4k, teardown_fixture),
         cmocka_unit_test_setup_teardown(test_encrypted_torn, setup_4k, teardown_fixture),
+        cmocka_unit_test_setup_teardown(test_verify_repair, setup_4k, teardown_fixture),
+        cmocka_unit_test_setup_teardown(test_gc_orphans, setup_4k, teardown_fixture),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
