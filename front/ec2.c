@@ -364,6 +364,7 @@ static int create_volume(const bsf_ec2_env *env, bsf_ec2_request *q, json_t **re
     o.tags = tags;
     o.volume_type = bsf_ec2_get(q, "VolumeType");
     o.encrypted = enc == BSNAP_TRUE;
+    o.kms_key_id = bsf_ec2_get(q, "KmsKeyId");
     r = bsnap_volume_create_writable(env->store, snap, &o, &doc);
     return doc_or_error(r, doc, ret_doc);
 }
