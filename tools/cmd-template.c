@@ -19,6 +19,7 @@ const struct opt create_template_options[] = {
     {"version-description", OPT_VALUE, "TEXT", "description of version 1, at most 255 characters",
      false},
     {"tags", OPT_LIST, "Key=K,Value=V", "tags of the template (shorthand or JSON)", false},
+    {"tag-specifications", OPT_LIST, "SPEC", "or: ResourceType=launch-template,Tags=[...]", false},
     {"client-token", OPT_VALUE, "TOKEN", "the same token returns the same template", false},
     {NULL, 0, NULL, NULL, false},
 };
@@ -91,18 +92,86 @@ static int data_options(struct cli *cli, const struct args *a, bsnap_template_op
                           &o->data);
 }
 
+/* --tag-specifications: the template's tags in EC2's form (ResourceType
+ * launch-template only: the tags of launched instances and volumes go in
+ * the data's TagSpecifications).  The strings of *@ret_tags point into
+ * *@ret_holder, which the caller releases after the call. */
+static int tag_specs(struct cli *cli, const struct args *a, bsnap_tag **ret_tags, size_t *ret_n,
+                     json_t **ret_holder)
+{
+    size_t nargs, n = 0, i, j;
+    const char *const *v = arg_list(a, "tag-specifications", &nargs);
+    json_t *req, *spec, *tag;
+    bsnap_tag *tags;
+
+    if (nargs == 0)
+        return EXIT_OK;
+    if (*ret_n)
+        return output_usage_error(cli->verb, "InvalidParameterCombination",
+                                  "--tags and --tag-specifications: give one of them");
+    req = json_object();
+    if (!req)
+        return output_error_nomem();
+    if (bsf_run_request_add(req, "TagSpecifications", v, nargs) < 0) {
+        json_decref(req);
+        return output_usage_error(cli->verb, bsf_last_error()->code, "--tag-specifications: %s",
+                                  bsf_last_error()->message);
+    }
+    json_array_foreach (json_object_get(req, "TagSpecifications"), i, spec) {
+        const char *type = json_string_value(json_object_get(spec, "ResourceType"));
+        if (!type || strcmp(type, "launch-template") != 0) {
+            int r = output_usage_error(
+                cli->verb, "InvalidParameterValue",
+                "--tag-specifications: '%s' is not a valid taggable resource type for this "
+                "operation (launch-template; the data's TagSpecifications tag what is launched)",
+                type ? type : "");
+            json_decref(req);
+            return r;
+        }
+        n += json_array_size(json_object_get(spec, "Tags"));
+    }
+    tags = calloc(n + 1, sizeof *tags);
+    if (!tags) {
+        json_decref(req);
+        return output_error_nomem();
+    }
+    n = 0;
+    json_array_foreach (json_object_get(req, "TagSpecifications"), i, spec)
+        json_array_foreach (json_object_get(spec, "Tags"), j, tag) {
+            tags[n].key = json_string_value(json_object_get(tag, "Key"));
+            tags[n].value = json_string_value(json_object_get(tag, "Value"));
+            if (!tags[n].key) {
+                free(tags);
+                json_decref(req);
+                return output_usage_error(cli->verb, "InvalidParameterValue",
+                                          "--tag-specifications: a tag without a Key");
+            }
+            if (!tags[n].value)
+                tags[n].value = "";
+            n++;
+        }
+    *ret_tags = tags;
+    *ret_n = n;
+    *ret_holder = req;
+    return EXIT_OK;
+}
+
 int cmd_create_launch_template(struct cli *cli, const struct args *a)
 {
     bsnap_template_options o = {0};
     bsnap_tag *tags = NULL;
     char *buf = NULL;
-    json_t *doc = NULL;
+    json_t *doc = NULL, *holder = NULL;
     int r;
 
     o.ref.name = arg_value(a, "launch-template-name");
     o.client_token = arg_value(a, "client-token");
     if ((r = cli_parse_tags(cli, a, true, &tags, &o.ntags)) != EXIT_OK)
         return r;
+    if ((r = tag_specs(cli, a, &tags, &o.ntags, &holder)) != EXIT_OK) {
+        free(tags);
+        return r;
+    }
     o.tags = tags;
     if ((r = data_options(cli, a, &o, &buf)) == EXIT_OK && (r = cli_open_store(cli)) == EXIT_OK) {
         r = bsnap_template_create(cli->store, &o, &doc);
@@ -110,6 +179,7 @@ int cmd_create_launch_template(struct cli *cli, const struct args *a)
     }
     free(buf);
     free(tags);
+    json_decref(holder);
     return r;
 }
 
