@@ -1322,3 +1322,79 @@ const char *bsnap_store_path(const bsnap_store *s)
 {
     return s->path;
 }
+
+int bsnap_instance_template_data(bsnap_store *s, const char *id, json_t **ret_doc)
+{
+    _cleanup_txn_abort_ meta_txn *txn = NULL;
+    json_t *rec = NULL, *data, *bdms, *tags, *v, *doc;
+    size_t i;
+    int r;
+
+    bsnap_error_clear();
+    if ((r = check_id(id)) < 0)
+        return error_set_parameter("InstanceId");
+    if ((r = meta_txn_begin(s->meta, false, &txn)) < 0)
+        return r;
+    if ((r = load(s, txn, id, &rec)) < 0)
+        return error_set_parameter("InstanceId");
+    data =
+        json_pack("{s:s, s:s}", "ImageId", rstr(rec, "image"), "InstanceType", rstr(rec, "type"));
+    bdms = json_array();
+    tags = json_array();
+    if (!data || !bdms || !tags) {
+        r = nomem();
+        goto out;
+    }
+    if (*rstr(rec, "key-name"))
+        json_object_set_new(data, "KeyName", json_string(rstr(rec, "key-name")));
+    if (*rstr(rec, "user-data"))
+        json_object_set_new(data, "UserData", json_string(rstr(rec, "user-data")));
+    /* each volume as its mapping: its device, size and type, and whether
+     * termination deletes it (a terminated instance has none left) */
+    json_array_foreach (json_object_get(rec, "volumes"), i, v) {
+        struct volume_rec vol = {0};
+        json_t *ebs;
+        if (strcmp(rstr(rec, "state"), "terminated") == 0)
+            break;
+        ebs = json_pack("{s:O}", "DeleteOnTermination", json_object_get(v, "delete"));
+        r = catalog_volume_load(txn, rstr(v, "volume"), &vol);
+        if (r == 0 && ebs) {
+            json_object_set_new(ebs, "VolumeSize",
+                                json_integer((json_int_t)((vol.size + (1ull << 30) - 1) >> 30)));
+            if (vol.volume_type[0])
+                json_object_set_new(ebs, "VolumeType", json_string(vol.volume_type));
+        } else if (r == -ENOENT) {
+            bsnap_error_clear();
+            r = 0;
+        }
+        volume_rec_clear(&vol);
+        if (r < 0 || !ebs) {
+            json_decref(ebs);
+            r = r < 0 ? r : nomem();
+            goto out;
+        }
+        json_array_append_new(bdms,
+                              json_pack("{s:s, s:o}", "DeviceName", rstr(v, "device"), "Ebs", ebs));
+    }
+    /* the user's tags: the aws: ones are EC2's own, not launch data */
+    json_array_foreach (json_object_get(rec, "tags"), i, v)
+        if (strncmp(rstr(v, "Key"), "aws:", 4) != 0)
+            json_array_append(tags, v);
+    if (json_array_size(bdms))
+        json_object_set(data, "BlockDeviceMappings", bdms);
+    if (json_array_size(tags))
+        json_object_set_new(data, "TagSpecifications",
+                            json_pack("[{s:s, s:O}]", "ResourceType", "instance", "Tags", tags));
+    doc = json_pack("{s:O}", "LaunchTemplateData", data);
+    if (!doc) {
+        r = nomem();
+        goto out;
+    }
+    *ret_doc = doc;
+out:
+    json_decref(data);
+    json_decref(bdms);
+    json_decref(tags);
+    json_decref(rec);
+    return r;
+}

@@ -39,6 +39,10 @@ const struct opt console_output_options[] = {
     {"latest", OPT_FLAG, NULL, "the latest output (always)", false},
     {NULL, 0, NULL, NULL, false},
 };
+const struct opt template_data_options[] = {
+    {"instance-id", OPT_VALUE, "ID", "the instance (i-...)", true},
+    {NULL, 0, NULL, NULL, false},
+};
 const struct opt stop_instances_options[] = {
     {"instance-ids", OPT_LIST, "ID", "the instances", true},
     {"force", OPT_FLAG, NULL, "stop at once, without the ACPI power button", false},
@@ -285,4 +289,9 @@ int cmd_reboot_instances(struct cli *cli, const struct args *a)
 int cmd_terminate_instances(struct cli *cli, const struct args *a)
 {
     return ids_verb(cli, a, bsf_instances_terminate, true);
+}
+
+int cmd_get_launch_template_data(struct cli *cli, const struct args *a)
+{
+    return cli_id_call(cli, a, "instance-id", bsnap_instance_template_data);
 }

@@ -401,9 +401,10 @@ int cmd_stop_instances(struct cli *cli, const struct args *a);
 int cmd_start_instances(struct cli *cli, const struct args *a);
 int cmd_reboot_instances(struct cli *cli, const struct args *a);
 int cmd_terminate_instances(struct cli *cli, const struct args *a);
+int cmd_get_launch_template_data(struct cli *cli, const struct args *a);
 extern const struct opt run_instances_options[], describe_instances_options[],
     console_output_options[], stop_instances_options[], instance_ids_options[],
-    terminate_instances_options[];
+    terminate_instances_options[], template_data_options[];
 int cmd_create_launch_template(struct cli *cli, const struct args *a);
 int cmd_create_launch_template_version(struct cli *cli, const struct args *a);
 int cmd_modify_launch_template(struct cli *cli, const struct args *a);

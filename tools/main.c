@@ -945,6 +945,13 @@ const struct verb verbs[] = {
      "DeleteOnTermination; the others are detached and stay (available).  The console stays "
      "for get-console-output.  Prints {\"TerminatingInstances\": [...]}.",
      true},
+    {"get-launch-template-data", cmd_get_launch_template_data,
+     "an instance's launch settings, as launch template data", "--instance-id ID",
+     template_data_options, 0,
+     "Prints {\"LaunchTemplateData\": ...}: the instance's image, type, key name, user data, "
+     "its volumes as block device mappings (device, size, type, DeleteOnTermination) and its "
+     "tags but EC2's own aws: ones, as create-launch-template takes them.",
+     false},
     {"create-key", cmd_create_key, "create a region key (KMS CreateKey)",
      "[--description TEXT] [--passphrase] [--tags TagKey=K,TagValue=V ...]", create_key_options, 0,
      "Prints the key's KeyMetadata.  Its 32 bytes of key material go to a key file outside "

@@ -2647,6 +2647,16 @@ BSNAP_API BSNAP_WUR int bsnap_instance_set_state(bsnap_store *store, const char 
                                                  const bsnap_instance_change *c, json_t **ret_doc)
     BSNAP_NONNULL(1, 2, 3, 4);
 
+/** GetLaunchTemplateData: the launch settings of instance @id, as data a
+ * launch template takes ({"LaunchTemplateData": {ImageId, InstanceType,
+ * KeyName, UserData, BlockDeviceMappings [{DeviceName, Ebs
+ * {DeleteOnTermination, VolumeSize, VolumeType}}] of its volumes,
+ * TagSpecifications of its tags but EC2's own aws: ones}}), so that
+ * bsnap_template_create() makes a template that launches its like.
+ * Errors: InvalidInstanceID.Malformed, InvalidInstanceID.NotFound, -EIO. */
+BSNAP_API BSNAP_WUR int bsnap_instance_template_data(bsnap_store *store, const char *id,
+                                                     json_t **ret_doc) BSNAP_NONNULL(1, 2, 3);
+
 /** The directory of @store as it was opened (borrowed: valid while it is
  * open), where the front-end library keeps its instances' files. */
 BSNAP_API const char *bsnap_store_path(const bsnap_store *store) BSNAP_NONNULL(1);

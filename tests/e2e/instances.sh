@@ -7,7 +7,8 @@
 # the machine's processes on their own, describe-instances and
 # describe-volumes (attachments, VolumeInUse), QEMU killed from outside
 # read back as stopped, start, reboot (the marker again), stop forced by
-# --force and after the power button's timeout, terminate (the root
+# --force and after the power button's timeout, get-launch-template-data
+# (a template made of it), terminate (the root
 # volume deleted, the data volume detached and kept), --count, a client
 # token's repeat, a dry run, and bad inputs refused with EC2's codes and
 # nothing left behind.  The Linux guest's own test is instances-guest.
@@ -87,6 +88,18 @@ assert_eq "$(json_get Volumes.0.Tags.0.Value "$T/v1.json")" ops "volume tag"
 expect_fail VolumeInUse 1 bs delete-volume --volume-id "$root"
 assert_eq "$(bs describe-instances --filters Name=tag:Name,Values=one \
     Name=instance-state-name,Values=running | json_get Reservations.#)" 1 "filters"
+
+info "its launch settings, as a template takes them"
+bs get-launch-template-data --instance-id "$id" >"$T/ltd.json"
+assert_eq "$(json_get LaunchTemplateData.ImageId "$T/ltd.json")" "$ami" "ImageId"
+assert_eq "$(json_get LaunchTemplateData.InstanceType "$T/ltd.json")" t3.nano "InstanceType"
+assert_eq "$(json_get LaunchTemplateData.BlockDeviceMappings.1.Ebs.DeleteOnTermination \
+    "$T/ltd.json")" false "the data volume's DeleteOnTermination"
+assert_eq "$(json_get LaunchTemplateData.TagSpecifications.0.Tags.0.Value "$T/ltd.json")" one "tag"
+json_get LaunchTemplateData "$T/ltd.json" >"$T/ltd-data.json"
+bs create-launch-template --launch-template-name like-one \
+    --launch-template-data "file://$T/ltd-data.json" >/dev/null
+bs delete-launch-template --launch-template-name like-one >/dev/null
 
 info "completion offers the instance's id"
 "$BLOCKSNAP" __complete --store "$STORE" stop-instances --instance-ids "" >"$T/complete.txt"

@@ -3,8 +3,8 @@
  * DeleteOnTermination from the image's root and the request), the
  * template's data under the request's, every refusal leaving no record
  * and no volume, a client token's repeat, describe's filters and paging,
- * another account's instances unseen, and termination deleting or
- * detaching each volume as marked. */
+ * another account's instances unseen, termination deleting or detaching
+ * each volume as marked, and an instance's launch data a template's. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -15,6 +15,7 @@
 #include "instance.h"
 #include "record.h"
 #include "store-handle.h"
+#include "template.h"
 #include "unit-helpers.h"
 
 struct ctx {
@@ -160,6 +161,19 @@ static void test_run_and_terminate(void **state)
     json_decref(vol);
     vol = NULL;
     assert_error(bsnap_volume_delete(c->f->s, rootv), -EBUSY, "VolumeInUse");
+    /* its launch data is a template's data */
+    assert_int_equal(bsnap_instance_template_data(c->f->s, id, &doc), 0);
+    {
+        json_t *d = json_object_get(doc, "LaunchTemplateData"), *parsed = NULL;
+        char *text = json_dumps(d, JSON_COMPACT);
+        assert_string_equal(json_string_value(json_object_get(d, "ImageId")), c->ami);
+        assert_int_equal(json_array_size(json_object_get(d, "BlockDeviceMappings")), 2);
+        assert_int_equal(template_data_parse(text, strlen(text), &parsed), 0);
+        json_decref(parsed);
+        free(text);
+    }
+    json_decref(doc);
+    doc = NULL;
 
     /* EC2's moves only */
     ch.state = "stopped";
