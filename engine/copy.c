@@ -834,6 +834,8 @@ again:
         snapshot_tree(&parent, &parent_tree);
     }
     r = record_pending(s, &rec, tok, hash, state < 0);
+    if (r == 0 && o->started) /* recorded: the caller may answer with the id now */
+        o->started(o->started_ud, rec.id);
     if (r == -EAGAIN) {
         /* the same call, run at the same time, recorded its copy first
          * (continue that one: two runs landing the same chunks is safe,

@@ -12,6 +12,7 @@
  * "SnapshotId.3", "Filter" every "Filter.N.…").
  */
 #include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -255,11 +256,146 @@ static const char *const copy_snapshot_params[] = {
     "SourceRegion",     "SourceSnapshotId",  "Description",  "Encrypted", "KmsKeyId",
     "TagSpecification", "DestinationRegion", "PresignedUrl", NULL};
 
+/* A copy that answers once it is recorded pending and goes on in the
+ * front end's background (EC2's CopySnapshot): the request and the
+ * background thread share it, the last one frees it. */
+struct copy_job {
+    pthread_mutex_t lock;
+    pthread_cond_t cond;
+    int refs;
+    bool started, done;
+    int r;
+    char code[64], message[512];
+    char id[BSNAP_ID_MAX];
+    bsnap_store *dst, *src;
+    bsnap_copy_options o;
+    char *strings[4]; /* what o's strings point to */
+    bsnap_tag *tags;
+    char **tag_strings;
+    size_t ntags;
+};
+
+static void copy_job_release(struct copy_job *j)
+{
+    bool last;
+
+    pthread_mutex_lock(&j->lock);
+    last = --j->refs == 0;
+    pthread_mutex_unlock(&j->lock);
+    if (!last)
+        return;
+    bsnap_store_close(j->src);
+    bsnap_store_close(j->dst);
+    for (size_t i = 0; i < ARRAY_SIZE(j->strings); i++)
+        free(j->strings[i]);
+    for (size_t i = 0; i < 2 * j->ntags; i++)
+        free(j->tag_strings[i]);
+    free(j->tag_strings);
+    free(j->tags);
+    pthread_mutex_destroy(&j->lock);
+    pthread_cond_destroy(&j->cond);
+    free(j);
+}
+
+static void copy_started(void *ud, const char *id)
+{
+    struct copy_job *j = ud;
+
+    pthread_mutex_lock(&j->lock);
+    snprintf(j->id, sizeof j->id, "%s", id);
+    j->started = true;
+    pthread_cond_broadcast(&j->cond);
+    pthread_mutex_unlock(&j->lock);
+}
+
+static void copy_run(void *arg)
+{
+    struct copy_job *j = arg;
+    char id[BSNAP_ID_MAX];
+    int r = bsnap_snapshot_copy(j->dst, j->src, &j->o, id, NULL);
+    const bsnap_error *e = bsnap_last_error();
+
+    pthread_mutex_lock(&j->lock);
+    j->done = true;
+    j->r = r;
+    if (r < 0) {
+        snprintf(j->code, sizeof j->code, "%s", e->code[0] ? e->code : "InternalError");
+        snprintf(j->message, sizeof j->message, "%s", e->message);
+    } else if (!j->started) {
+        snprintf(j->id, sizeof j->id, "%s", id);
+    }
+    pthread_cond_broadcast(&j->cond);
+    pthread_mutex_unlock(&j->lock);
+    copy_job_release(j);
+}
+
+/* Copy @s (NULL stays NULL) into slot @i of @j's strings. */
+static const char *job_string(struct copy_job *j, size_t i, const char *s, bool *nomem)
+{
+    if (!s)
+        return NULL;
+    if (!(j->strings[i] = strdup(s)))
+        *nomem = true;
+    return j->strings[i];
+}
+
+static int copy_job_new(const bsf_ec2_env *env, const char *region, const bsnap_copy_options *o,
+                        struct copy_job **ret)
+{
+    struct copy_job *j = calloc(1, sizeof *j);
+    bool nomem = false, own;
+    int r;
+
+    if (!j)
+        return ec2_nomem();
+    pthread_mutex_init(&j->lock, NULL);
+    pthread_cond_init(&j->cond, NULL);
+    j->refs = 1;
+    j->o = *o;
+    j->o.source_snapshot_id = job_string(j, 0, o->source_snapshot_id, &nomem);
+    j->o.description = job_string(j, 1, o->description, &nomem);
+    j->o.kms_key_id = job_string(j, 2, o->kms_key_id, &nomem);
+    j->o.started = copy_started;
+    j->o.started_ud = j;
+    if (o->ntags && (!(j->tags = calloc(o->ntags, sizeof *j->tags)) ||
+                     !(j->tag_strings = calloc(2 * o->ntags, sizeof *j->tag_strings))))
+        nomem = true;
+    for (size_t i = 0; !nomem && i < o->ntags; i++) {
+        j->ntags = i + 1;
+        j->tag_strings[2 * i] = strdup(o->tags[i].key);
+        j->tag_strings[2 * i + 1] = o->tags[i].value ? strdup(o->tags[i].value) : NULL;
+        nomem = !j->tag_strings[2 * i] || (o->tags[i].value && !j->tag_strings[2 * i + 1]);
+        j->tags[i] = (bsnap_tag){j->tag_strings[2 * i], j->tag_strings[2 * i + 1]};
+    }
+    j->o.tags = j->tags;
+    if (nomem) {
+        copy_job_release(j);
+        return ec2_nomem();
+    }
+    /* views of their own: the request's go when it is answered */
+    if ((r = bsnap_store_view(env->store, bsnap_store_account(env->store), &j->dst)) < 0) {
+        copy_job_release(j);
+        return engine_error(r);
+    }
+    if ((r = source_store(env, region, &j->src, &own)) < 0) {
+        copy_job_release(j);
+        return r;
+    }
+    if (!own && (r = bsnap_store_view(env->store, bsnap_store_account(env->store), &j->src)) < 0) {
+        j->src = NULL;
+        copy_job_release(j);
+        return engine_error(r);
+    }
+    *ret = j;
+    return 0;
+}
+
 static int copy_snapshot(const bsf_ec2_env *env, bsf_ec2_request *q, json_t **ret_doc)
 {
     bsnap_copy_options o = {0};
     const char *region, *dest = bsf_ec2_get(q, "DestinationRegion");
     bsnap_store *src = NULL;
+    struct copy_job *j = NULL;
     bsnap_tristate enc;
     bsnap_tag *tags = NULL;
     char id[BSNAP_ID_MAX];
@@ -280,13 +416,35 @@ static int copy_snapshot(const bsf_ec2_env *env, bsf_ec2_request *q, json_t **re
     o.encrypted = enc == BSNAP_TRUE;
     o.kms_key_id = bsf_ec2_get(q, "KmsKeyId");
     o.run.cancel = env->cancel;
-    if ((r = source_store(env, region, &src, &own)) < 0)
+    /* In the background when the front end has one: the answer is the
+     * copy's id once it is recorded pending (or its error before). */
+    if (env->background && !env->dry_run && (r = copy_job_new(env, region, &o, &j)) == 0) {
+        j->refs = 2;
+        if (env->background(env->ud, copy_run, j) < 0) {
+            j->refs = 1;
+            copy_job_release(j);
+            j = NULL;
+        }
+    } else if (env->background && !env->dry_run) {
         return r;
-    r = bsnap_snapshot_copy(env->store, src, &o, id, NULL);
-    if (r < 0)
-        r = engine_error(r);
-    if (own)
-        bsnap_store_close(src);
+    }
+    if (j) {
+        pthread_mutex_lock(&j->lock);
+        while (!j->started && !j->done)
+            pthread_cond_wait(&j->cond, &j->lock);
+        r = j->started || j->r >= 0 ? 0 : front_fail(j->r, j->code, "%s", j->message);
+        snprintf(id, sizeof id, "%s", j->id);
+        pthread_mutex_unlock(&j->lock);
+        copy_job_release(j);
+    } else {
+        if ((r = source_store(env, region, &src, &own)) < 0)
+            return r;
+        r = bsnap_snapshot_copy(env->store, src, &o, id, NULL);
+        if (r < 0)
+            r = engine_error(r);
+        if (own)
+            bsnap_store_close(src);
+    }
     if (r < 0)
         return r;
     if (!(*ret_doc = json_pack("{s:s}", "SnapshotId", id)))

@@ -44,6 +44,12 @@ static int region_store(void *ud, const char *region, bsnap_store **ret)
     return c->region_store(c, region, ret);
 }
 
+static int background(void *ud, void (*fn)(void *arg), void *arg)
+{
+    struct serve_call *c = ud;
+    return c->background(c, fn, arg);
+}
+
 static void handle(struct serve_call *c, struct serve_response *out)
 {
     const struct serve_request *rq = c->rq;
@@ -55,7 +61,8 @@ static void handle(struct serve_call *c, struct serve_response *out)
                        .region = c->region->name,
                        .region_store = region_store,
                        .ud = c,
-                       .cancel = c->cancel};
+                       .cancel = c->cancel,
+                       .background = background};
     json_t *doc = NULL;
     char *text = NULL;
     bool dry = false;
@@ -78,6 +85,7 @@ static void handle(struct serve_call *c, struct serve_response *out)
         return;
     }
     snprintf(out->operation, sizeof out->operation, "%s", bsf_ec2_action(q));
+    env.dry_run = dry;
     if (dry) {
         pthread_rwlock_wrlock(&c->region->mode);
         bsnap_store_set_dry_run(c->store, true);

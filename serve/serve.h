@@ -80,6 +80,10 @@ struct serve_call {
     /* the store of another served region acting as @account (a copy's
      * source): 0 and a view to close, or < 0 */
     int (*region_store)(const struct serve_call *c, const char *region, bsnap_store **ret);
+    /* run @fn(@arg) in a thread of the server's that holds the region's
+     * lock as a request does, and that a stop cancels (@cancel) and waits
+     * for: 0, or < 0 when the server is stopping */
+    int (*background)(const struct serve_call *c, void (*fn)(void *arg), void *arg);
 };
 
 struct serve_route {

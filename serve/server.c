@@ -57,7 +57,8 @@ struct serve {
     pthread_mutex_t lock;
     pthread_cond_t wake, idle;
     struct job *head, *tail;
-    unsigned busy; /* requests queued or running */
+    unsigned busy; /* requests queued, running, or with an answer not yet sent */
+    unsigned bg;   /* background work running (a copy after its answer) */
     bool stopping; /* workers: leave when the queue is empty */
     pthread_t *workers;
     unsigned nworkers;
@@ -200,6 +201,64 @@ static int other_region(const struct serve_call *c, const char *name, bsnap_stor
     return bsnap_store_view(r->store, c->account, ret) < 0 ? -EINVAL : 0;
 }
 
+struct bg_work {
+    struct serve *srv;
+    struct serve_region *region;
+    void (*fn)(void *arg);
+    void *arg;
+};
+
+static void *bg_main(void *p)
+{
+    struct bg_work *w = p;
+    struct serve *srv = w->srv;
+
+    pthread_rwlock_rdlock(&w->region->mode);
+    w->fn(w->arg);
+    pthread_rwlock_unlock(&w->region->mode);
+    free(w);
+    pthread_mutex_lock(&srv->lock);
+    srv->bg--;
+    pthread_cond_broadcast(&srv->idle);
+    pthread_mutex_unlock(&srv->lock);
+    return NULL;
+}
+
+static int start_background(const struct serve_call *c, void (*fn)(void *arg), void *arg)
+{
+    const struct call_state *cs = (const struct call_state *)c;
+    struct serve *srv = cs->srv;
+    struct bg_work *w = malloc(sizeof *w);
+    pthread_attr_t attr;
+    pthread_t t;
+    int e;
+
+    if (!w)
+        return -ENOMEM;
+    *w = (struct bg_work){srv, c->region, fn, arg};
+    pthread_mutex_lock(&srv->lock);
+    if (srv->stopping || srv->cancel) {
+        pthread_mutex_unlock(&srv->lock);
+        free(w);
+        return -ECANCELED;
+    }
+    srv->bg++;
+    pthread_mutex_unlock(&srv->lock);
+    pthread_attr_init(&attr);
+    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+    e = pthread_create(&t, &attr, bg_main, w);
+    pthread_attr_destroy(&attr);
+    if (e) {
+        free(w);
+        pthread_mutex_lock(&srv->lock);
+        srv->bg--;
+        pthread_cond_broadcast(&srv->idle);
+        pthread_mutex_unlock(&srv->lock);
+        return -e;
+    }
+    return 0;
+}
+
 /* Check @j's signature and run its route (a worker's part). */
 static void run_job(struct job *j)
 {
@@ -251,7 +310,8 @@ static void run_job(struct job *j)
                                   .account = account,
                                   .store = view,
                                   .cancel = &srv->cancel,
-                                  .region_store = other_region};
+                                  .region_store = other_region,
+                                  .background = start_background};
     route->handle(&cs.call, &j->out);
     bsnap_store_close(view);
 out:
@@ -638,9 +698,9 @@ static bool wait_idle(struct serve *srv, int64_t ms)
         until.tv_nsec -= 1000000000;
     }
     pthread_mutex_lock(&srv->lock);
-    while (srv->busy && pthread_cond_timedwait(&srv->idle, &srv->lock, &until) == 0)
+    while ((srv->busy || srv->bg) && pthread_cond_timedwait(&srv->idle, &srv->lock, &until) == 0)
         ;
-    idle = srv->busy == 0;
+    idle = srv->busy == 0 && srv->bg == 0;
     pthread_mutex_unlock(&srv->lock);
     return idle;
 }
@@ -748,7 +808,8 @@ int bsnap_serve_run(const bsnap_serve_options *opts, bsnap_serve_error *err)
     if (!wait_idle(&srv, (int64_t)o.grace_s * 1000)) {
         serve_log("cancelling the requests still running");
         srv.cancel = 1;
-        wait_idle(&srv, 60000);
+        while (!wait_idle(&srv, 60000))
+            serve_log("waiting for cancelled work to end");
     }
     r = 0;
 out_workers:

@@ -651,6 +651,13 @@ typedef struct bsnap_copy_options {
     /** optional, needs @encrypted (InvalidParameterDependency): the key of
      * the copy, any KmsKeyId form. */
     const char *kms_key_id;
+    /** optional: called with the copy's id once it is recorded pending
+     * (or found pending, to continue it), before its chunks land, in the
+     * calling thread: a server answers EC2's CopySnapshot with it while
+     * the copy goes on.  Not called for a copy found completed, nor for
+     * one in the same store (which completes at once). */
+    void (*started)(void *ud, const char *id);
+    void *started_ud;
 } bsnap_copy_options;
 
 /** Copy a snapshot of store @source (another region, opened read-only or

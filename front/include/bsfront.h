@@ -549,6 +549,15 @@ typedef struct bsf_ec2_env {
     void *ud;
     /** optional: a long call's cancel flag (bsnap_run_options.cancel) */
     const volatile int *cancel;
+    /** the request's DryRun (@store is in a dry run): no background work */
+    bool dry_run;
+    /** optional: run @fn(@arg) in a thread of the front end's, which
+     * keeps the stores open and other requests' dry runs out until it
+     * returns (and sets @cancel when it stops); 0, or < 0 when it cannot
+     * (the action then runs in the request).  What EC2 answers at once and
+     * finishes later (CopySnapshot: the copy pending) runs there, on views
+     * of its own of the stores. */
+    int (*background)(void *ud, void (*fn)(void *arg), void *arg);
 } bsf_ec2_env;
 
 /** Run request @q (checked as bsf_ec2_check() does) against @env: the

@@ -221,6 +221,51 @@ static void test_idempotent(void **state)
     free(vol);
 }
 
+/* The started hook: called once with the copy's id while it is pending
+ * (what a server answers with), and not for a copy found completed. */
+struct started {
+    int calls;
+    char id[BSNAP_ID_MAX];
+    struct pair *p;
+    int state;
+};
+
+static void on_started(void *ud, const char *id)
+{
+    struct started *st = ud;
+    struct snapshot_rec rec = {0};
+
+    st->calls++;
+    snprintf(st->id, sizeof st->id, "%s", id);
+    snap_record(st->p->dst, id, &rec);
+    st->state = (int)rec.state;
+    snapshot_rec_clear(&rec);
+}
+
+static void test_started(void **state)
+{
+    struct pair *p = *state;
+    char *vol = sample_volume(p->src, "a.img", 300);
+    char s1[BSNAP_ID_MAX], c1[BSNAP_ID_MAX], c2[BSNAP_ID_MAX];
+    struct started st = {.p = p};
+
+    snap_path(p->src, vol, s1);
+    copy_ok(
+        p,
+        &(bsnap_copy_options){.source_snapshot_id = s1, .started = on_started, .started_ud = &st},
+        c1);
+    assert_int_equal(st.calls, 1);
+    assert_string_equal(st.id, c1);
+    assert_int_equal(st.state, BSNAP_SNAPSHOT_PENDING);
+    copy_ok(
+        p,
+        &(bsnap_copy_options){.source_snapshot_id = s1, .started = on_started, .started_ud = &st},
+        c2);
+    assert_string_equal(c2, c1);
+    assert_int_equal(st.calls, 1);
+    free(vol);
+}
+
 /* A source missing in the source store; the same store as source and
  * destination (refused: stores copy only to other stores); other chunk
  * sizes.  Nothing is recorded. */
@@ -527,6 +572,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_incremental_resized, setup_pair, teardown_pair),
         cmocka_unit_test_setup_teardown(test_dedup_existing, setup_pair, teardown_pair),
         cmocka_unit_test_setup_teardown(test_idempotent, setup_pair, teardown_pair),
+        cmocka_unit_test_setup_teardown(test_started, setup_pair, teardown_pair),
         cmocka_unit_test_setup_teardown(test_refused, setup_pair, teardown_pair),
         cmocka_unit_test_setup_teardown(test_source_rdonly, setup_pair, teardown_pair),
         cmocka_unit_test_setup_teardown(test_same_store, setup_pair, teardown_pair),
