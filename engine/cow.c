@@ -1121,6 +1121,20 @@ int cow_source_open(bsnap_volume *v, struct source **ret)
     return 0;
 }
 
+int cow_redirty(bsnap_volume *v)
+{
+    int r;
+
+    pthread_rwlock_wrlock(&v->io);
+    for (size_t i = 0; i < v->nwords; i++)
+        dirty_bits(v)[i] |= written_bits(v)[i];
+    pthread_mutex_lock(&v->flush_lock);
+    r = persist(v, MAP_FLAG_OPEN);
+    pthread_mutex_unlock(&v->flush_lock);
+    pthread_rwlock_unlock(&v->io);
+    return r;
+}
+
 int cow_snapshot_end(bsnap_volume *v, struct cow_snap *cs, bool ok)
 {
     int r = 0;

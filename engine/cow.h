@@ -54,6 +54,13 @@ int cow_snapshot_begin(bsnap_volume *v, struct cow_snap *ret);
  * unlock.  The error of the persist when it fails (the snapshot stands: the
  * next one reads those chunks again). */
 int cow_snapshot_end(bsnap_volume *v, struct cow_snap *cs, bool ok);
+/* Mark every chunk ever written dirty again and persist the map: after a
+ * pending snapshot of @v was dropped (snapshot_take_pending_volume()), the
+ * chunks it read are dirty since the volume's last completed snapshot;
+ * every written one is a superset (the unchanged ones dedup).  Errors:
+ * the persist's; the map then says the volume was left open, which
+ * marks them all dirty at the next open anyway. */
+int cow_redirty(bsnap_volume *v);
 /* The map file's form (docs/format.md, "Writable volumes"), for cow.c and
  * its fuzzer: the bytes of a map of 2 * @nwords bit words; encode into
  * @buf (cow_map_bytes() long); decode checks everything (magic, version,

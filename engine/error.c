@@ -233,6 +233,12 @@ int bsnap_fail(int err, const char *code, const char *fmt, ...)
     return bsnap_fail_text(err, code, msg, refs, n);
 }
 
+int bsnap_fail_external(int err, const char *code, const char *message)
+{
+    /* "%s": an argument's "@{" is text, not a marker */
+    return bsnap_fail(err < 0 ? err : -EIO, code, "%s", message);
+}
+
 int bsnap_fail_prefix(const char *fmt, ...)
 {
     char prefix[512];

@@ -642,6 +642,29 @@ static int name_user(meta_txn *txn, const char *name, char ret_id[BSNAP_ID_MAX])
     return found;
 }
 
+int image_precheck(bsnap_store *s, const bsnap_image_options *o)
+{
+    _cleanup_txn_abort_ meta_txn *txn = NULL;
+    struct image_request q;
+    struct image_rec rec = {0};
+    char other[BSNAP_ID_MAX];
+    int r = build_request(o, &q);
+
+    if (r < 0)
+        return r;
+    r = check_request(&q, &rec);
+    if (r >= 0)
+        r = meta_txn_begin(s->meta, false, &txn);
+    if (r >= 0 && (r = name_user(txn, q.name, other)) > 0) {
+        bsnap_fail(-EEXIST, "InvalidAMIName.Duplicate", "AMI name %s is already in use by AMI %s",
+                   q.name, other);
+        r = error_set_parameter("Name");
+    }
+    image_request_clear(&q);
+    image_rec_clear(&rec);
+    return r < 0 ? r : 0;
+}
+
 /* ---- the boot check ---- */
 
 static const char *detect_name(bool bios, bool uefi)
@@ -713,8 +736,8 @@ static int boot_check(bsnap_store *s, const struct image_request *q, struct imag
 
 /* ---- register ---- */
 
-int image_register_as(bsnap_store *s, const bsnap_image_options *o, const char *id,
-                      struct snapshot_taken *taken, size_t ntaken)
+static int register_as(bsnap_store *s, const bsnap_image_options *o, const char *id,
+                       struct snapshot_taken *taken, size_t ntaken, const char *source_instance)
 {
     _cleanup_txn_abort_ meta_txn *txn = NULL;
     struct image_request q;
@@ -738,7 +761,9 @@ int image_register_as(bsnap_store *s, const bsnap_image_options *o, const char *
     rec.description = q.description ? steal_ptr(q.description) : strdup("");
     rec.ena_support = q.ena_support > 0;
     rec.state = BSNAP_IMAGE_AVAILABLE;
-    if (!rec.description) {
+    if (source_instance)
+        rec.source_instance = strdup(source_instance);
+    if (!rec.description || (source_instance && !rec.source_instance)) {
         r = bsnap_fail(-ENOMEM, "InternalError", "out of memory");
         goto out;
     }
@@ -788,6 +813,19 @@ out:
     image_request_clear(&q);
     image_rec_clear(&rec);
     return r;
+}
+
+int image_register_as(bsnap_store *s, const bsnap_image_options *o, const char *id,
+                      struct snapshot_taken *taken, size_t ntaken)
+{
+    return register_as(s, o, id, taken, ntaken, NULL);
+}
+
+int image_register_instance(bsnap_store *s, const bsnap_image_options *o, const char *id,
+                            struct snapshot_taken *taken, size_t ntaken,
+                            const char *source_instance)
+{
+    return register_as(s, o, id, taken, ntaken, source_instance);
 }
 
 int bsnap_image_register(bsnap_store *s, const bsnap_image_options *o, char ret_id[BSNAP_ID_MAX])

@@ -72,6 +72,8 @@ struct image_rec {
     /* Its launch permissions ("launch-permission", as a snapshot's
      * create-volume permissions; absent when private). */
     struct shares lp;
+    /* SourceInstanceId: the instance create-image made it of, or NULL */
+    char *source_instance;
 };
 
 void image_rec_clear(struct image_rec *r);
@@ -119,6 +121,15 @@ int json_deregister_result(const char (*snaps)[BSNAP_ID_MAX], const char *const 
 struct snapshot_taken;
 int image_register_as(bsnap_store *s, const bsnap_image_options *o, const char *id,
                       struct snapshot_taken *taken, size_t ntaken);
+/* The checks of bsnap_image_register() that need no snapshot: every
+ * field of @o (its mappings may name snapshots that do not exist yet) and
+ * that the name is free.  Errors as bsnap_image_register(). */
+int image_precheck(bsnap_store *s, const bsnap_image_options *o);
+/* image_register_as() of an image create-image made of instance
+ * @source_instance (recorded as its SourceInstanceId). */
+int image_register_instance(bsnap_store *s, const bsnap_image_options *o, const char *id,
+                            struct snapshot_taken *taken, size_t ntaken,
+                            const char *source_instance);
 
 /* Image records in T_IMAGES.  image_load: InvalidAMIID.NotFound when
  * absent; image_all: every record, sorted by id (free with

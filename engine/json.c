@@ -1234,6 +1234,7 @@ void image_rec_clear(struct image_rec *r)
     free(r->description);
     free(r->reason_code);
     free(r->reason_message);
+    free(r->source_instance);
     free(r->bdm);
     tags_clear(&r->tags);
     shares_clear(&r->lp);
@@ -1333,6 +1334,8 @@ int image_rec_encode(const struct image_rec *r, char **ret_json, size_t *ret_len
         json_object_set_new(o, "reason-code", json_string(r->reason_code));
     if (r->reason_message)
         json_object_set_new(o, "reason-message", json_string(r->reason_message));
+    if (r->source_instance)
+        json_object_set_new(o, "source-instance", json_string(r->source_instance));
     if (r->tags.n)
         json_object_set_new(o, "tags", tags_to_json(&r->tags));
     owner_to_json(o, r->owner);
@@ -1506,6 +1509,9 @@ int image_rec_decode(const void *buf, size_t len, struct image_rec *ret)
     rm = json_string_value(json_object_get(o, "reason-message"));
     if ((rc && !(r.reason_code = strdup(rc))) || (rm && !(r.reason_message = strdup(rm))))
         goto out;
+    const char *si = json_string_value(json_object_get(o, "source-instance"));
+    if (si && !(r.source_instance = strdup(si)))
+        goto out;
     if (bdm_array(json_object_get(o, "mappings"), &r.bdm, &r.nbdm) < 0)
         goto out;
     if (tags_from_json(json_object_get(o, "tags"), &r.tags) < 0 ||
@@ -1561,6 +1567,8 @@ static json_t *image_ec2(const bsnap_store *s, const struct image_rec *r)
         json_object_set_new(o, "StateReason",
                             json_pack("{s:s, s:s}", "Code", r->reason_code, "Message",
                                       r->reason_message ? r->reason_message : ""));
+    if (r->source_instance)
+        json_object_set_new(o, "SourceInstanceId", json_string(r->source_instance));
     if (r->tags.n && owner_visible(s, r->owner)) /* tags are the owner's alone */
         json_object_set_new(o, "Tags", tags_to_json(&r->tags));
     /* blocksnap's own, after EC2's */

@@ -47,8 +47,8 @@ int snapshot_create_at(bsnap_store *s, const bsnap_snapshot_options *o, int64_t 
 /* snapshot_take_pending() of open writable volume @vh (cow.h), for
  * create-image of an instance: @o names no volume.  The volume's dirty
  * bits are cleared when the snapshot is taken, before it completes: a
- * caller whose completion fails must take the next snapshot whole (not
- * yet needed: documented for part 4). */
+ * caller that drops it instead calls cow_redirty() on @vh, so that the next
+ * snapshot reads every chunk the dropped one did. */
 int snapshot_take_pending_volume(bsnap_volume *vh, const bsnap_snapshot_options *o,
                                  struct snapshot_taken *ret_taken);
 

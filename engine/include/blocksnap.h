@@ -128,6 +128,13 @@ typedef struct bsnap_error {
  * yet, err is 0 and code/message are "".  Any thread (thread-local). */
 BSNAP_API const bsnap_error *bsnap_last_error(void);
 
+/** Record a failure in the calling thread's error record, as an engine
+ * call does, and return @err (a negative errno): for a function the engine
+ * calls back (bsnap_volume_snapshot_fn) to say why it failed.  @message is
+ * text (no parameter markers).  Any thread. */
+BSNAP_API int bsnap_fail_external(int err, const char *code, const char *message)
+    BSNAP_NONNULL(2, 3);
+
 /** Log levels, as syslog's. */
 enum {
     BSNAP_LOG_ERR = 3,
@@ -1988,6 +1995,98 @@ BSNAP_API BSNAP_WUR int bsnap_image_register(bsnap_store *store, const bsnap_ima
  * (MissingParameter) for no volumes. */
 BSNAP_API BSNAP_WUR int bsnap_image_create(bsnap_store *store, const bsnap_image_options *opts,
                                            char ret_id[BSNAP_ID_MAX]) BSNAP_NONNULL(1, 2, 3);
+
+/** One EBS volume of an instance for bsnap_image_create_instance(): a
+ * writable volume (bsnap_volume_create_writable()) and its attachment. */
+typedef struct bsnap_instance_volume {
+    const char *device;         /**< its DeviceName on the instance, "/dev/xvda" */
+    const char *volume_id;      /**< the writable volume attached there */
+    bool delete_on_termination; /**< the attachment's DeleteOnTermination */
+} bsnap_instance_volume;
+
+/** How the snapshot of volume @index of bsnap_instance_image_options is
+ * taken when another process holds it open (the nbdkit plugin that serves
+ * it to a running machine, through its control channel): take it with
+ * @opts (the description and tags; no volume named) and answer the
+ * completed snapshot's id in @ret_id, or fail with a negative errno after
+ * recording why with bsnap_fail_external(). */
+typedef int (*bsnap_volume_snapshot_fn)(void *ud, size_t index, const bsnap_snapshot_options *opts,
+                                        char ret_id[BSNAP_ID_MAX], bsnap_snapshot_stats *ret_stats);
+
+/** Pause (@thaw: resume) what writes to the volumes, so that their
+ * snapshots are one instant across all of them.  0, or a negative errno
+ * after bsnap_fail_external(). */
+typedef int (*bsnap_instance_freeze_fn)(void *ud);
+
+/** What bsnap_image_create_instance() snapshots and how.  Zero-initialise. */
+typedef struct bsnap_instance_image_options {
+    const char *instance_id; /**< required: the image's SourceInstanceId */
+    /** required: the instance's EBS volumes, at most
+     * BSNAP_IMAGE_MAPPINGS_MAX */
+    const bsnap_instance_volume *volumes;
+    size_t nvolumes;
+    /** CreateImage's BlockDeviceMappings: only DeleteOnTermination of a
+     * device of the instance may change (a mapping of its device with Ebs
+     * and nothing but DeleteOnTermination), a device may be dropped
+     * (NoDevice), and devices it has not may be added: empty volumes (Ebs
+     * with a VolumeSize and no SnapshotId) and instance stores
+     * (VirtualName).  Anything else is InvalidBlockDeviceMapping. */
+    const bsnap_block_device_mapping *mappings;
+    size_t nmappings;
+    /** TagSpecifications of ResourceType snapshot: on every new snapshot */
+    const bsnap_tag *snapshot_tags;
+    size_t nsnapshot_tags;
+    /** optional: how each volume's snapshot is taken; NULL: in this
+     * process (each volume must then be closed everywhere else: a
+     * stopped instance's).  In this process the snapshots stay pending
+     * until the image that names them is registered (all or nothing); a
+     * function's snapshots are completed by the process that takes them,
+     * so a failure after the first leaves those as the volumes' latest
+     * snapshots (no image names them). */
+    bsnap_volume_snapshot_fn snapshot;
+    /** optional: called once every check has passed, right before the
+     * first snapshot, and @thaw right after the last one (or after a
+     * failure among them): a paused machine's snapshots are one instant.
+     * A @freeze that fails ends the call (no snapshot taken); @thaw is
+     * called whenever @freeze succeeded, and its failure after snapshots
+     * that succeeded is the call's failure (no image). */
+    bsnap_instance_freeze_fn freeze, thaw;
+    void *ud; /**< passed to @snapshot, @freeze and @thaw */
+} bsnap_instance_image_options;
+
+/** Create an image of an instance (EC2 CreateImage --instance-id): a
+ * snapshot of each of @inst->volumes but those a NoDevice mapping drops,
+ * each reading only the chunks its volume wrote since its last snapshot
+ * (or since it was made), with the description "Created by
+ * CreateImage(i-…) for ami-…" and @inst->snapshot_tags; then the image,
+ * registered as bsnap_image_register() does with these snapshots for the
+ * instance's devices (the volume's VolumeType, the attachment's
+ * DeleteOnTermination unless a mapping changes it), the added devices of
+ * @inst->mappings, and SourceInstanceId.  @opts gives the rest as
+ * bsnap_image_register() takes it: the name and description, the image's
+ * tags, and what the instance inherits of its image (architecture,
+ * virtualization type, root device name, boot mode, ENA); its mappings
+ * and volumes must be unset.  The image is registered only once every
+ * snapshot is completed, so it is "available" when this returns.
+ *
+ * Everything that can be checked is, before @inst->freeze and the first
+ * snapshot: the name (rules and uniqueness), the description, the
+ * mappings, the tags, the volumes (exist, writable, no device twice).  In
+ * a dry run (bsnap_store_set_dry_run()) the call ends there with
+ * DryRunOperation: nothing is frozen or snapshotted.
+ *
+ * @ret_id out: the image id.  @ret_snapshot_ids out, optional: room for
+ * @inst->nvolumes ids, each the snapshot of that volume ("" for a dropped
+ * one).  Errors: as bsnap_image_register() and bsnap_volume_snapshot();
+ * -EINVAL (MissingParameter: no instance id, no volumes;
+ * InvalidInstanceID.Malformed; InvalidBlockDeviceMapping: an override
+ * that changes more than DeleteOnTermination, a device twice;
+ * InvalidParameterCombination: volumes or mappings in @opts); -ENOENT
+ * (InvalidVolume.NotFound); what @inst->snapshot, @freeze and @thaw
+ * recorded. */
+BSNAP_API BSNAP_WUR int bsnap_image_create_instance(
+    bsnap_store *store, const bsnap_image_options *opts, const bsnap_instance_image_options *inst,
+    char ret_id[BSNAP_ID_MAX], char (*ret_snapshot_ids)[BSNAP_ID_MAX]) BSNAP_NONNULL(1, 2, 3, 4);
 
 /** Describe images as EC2's DescribeImages: {"Images":[…]} (and "NextToken"
  * when another page remains), each with
