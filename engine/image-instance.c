@@ -276,28 +276,12 @@ int bsnap_image_create_instance(bsnap_store *s, const bsnap_image_options *o,
             ntaken++;
         }
     }
-    if (frozen) {
-        error_saved saved;
-        error_save(&saved);
-        int t = in->thaw ? in->thaw(in->ud) : 0;
-        if (r == 0)
-            r = t;
-        else
-            error_restore(&saved);
-        frozen = false;
+    if (r == 0) {
+        image_mappings(in, ids, types, maps);
+        r = image_register_instance(s, &ro, id, taken, ntaken, in->instance_id);
     }
-    if (r < 0)
-        goto out;
-    image_mappings(in, ids, types, maps);
-    r = image_register_instance(s, &ro, id, taken, ntaken, in->instance_id);
 
 out:
-    if (frozen && in->thaw) {
-        error_saved saved;
-        error_save(&saved);
-        (void)in->thaw(in->ud);
-        error_restore(&saved);
-    }
     if (r < 0) {
         /* Nothing is registered: drop the pending snapshots taken here,
          * and what they read is dirty again. */
@@ -310,20 +294,33 @@ out:
                           bsnap_last_error()->message);
         }
         error_restore(&saved);
-    } else {
+    }
+    store_unlock(lockfd);
+    {
+        /* Closed before the thaw: a machine started again opens them. */
+        error_saved saved;
+        error_save(&saved);
+        for (size_t i = 0; taken && i < ntaken; i++) {
+            snapshot_taken_clear(&taken[i]);
+            if (bsnap_volume_close(open[i]) < 0)
+                bsnap_log(BSNAP_LOG_WARNING, "image", "%s", bsnap_last_error()->message);
+        }
+        error_restore(&saved);
+    }
+    if (frozen) {
+        error_saved saved;
+        error_save(&saved);
+        int t = in->thaw ? in->thaw(in->ud) : 0;
+        if (r < 0)
+            error_restore(&saved);
+        else if (t < 0) /* the image stands, whole: say so */
+            r = bsnap_fail_prefix("image %s was registered, but the instance did not resume", id);
+    }
+    if (r == 0) {
         snprintf(ret_id, BSNAP_ID_MAX, "%s", id);
         if (ret_snapshot_ids)
             memcpy(ret_snapshot_ids, ids, in->nvolumes * sizeof *ids);
     }
-    store_unlock(lockfd);
-    error_saved saved;
-    error_save(&saved);
-    for (size_t i = 0; taken && i < ntaken; i++) {
-        snapshot_taken_clear(&taken[i]);
-        if (bsnap_volume_close(open[i]) < 0)
-            bsnap_log(BSNAP_LOG_WARNING, "image", "%s", bsnap_last_error()->message);
-    }
-    error_restore(&saved);
     free(open);
     free(maps);
     free(taken);

@@ -267,10 +267,17 @@ static int run_daemonizing(char *const argv[], const char *log, const char *what
 
 /* ---- nbdkit ---- */
 
-int vm_nbdkit_start(const char *store_path, const char *account, const char *volume,
-                    const char *sock, const char *pidfile, const char *log, pid_t *ret_pid)
+char *vm_control_path(const char *dir, size_t i)
 {
-    char *store_arg = NULL, *account_arg = NULL, *volume_arg = NULL, what[80];
+    char *p = NULL;
+    return asprintf(&p, "%s/v%zu.ctl", dir, i) < 0 ? NULL : p;
+}
+
+int vm_nbdkit_start(const char *store_path, const char *account, const char *volume,
+                    const char *sock, const char *control, const char *pidfile, const char *log,
+                    pid_t *ret_pid)
+{
+    char *store_arg = NULL, *account_arg = NULL, *volume_arg = NULL, *control_arg = NULL, what[80];
     char *argv[] = {(char *)env_or("BLOCKSNAP_NBDKIT", "nbdkit"),
                     "--unix",
                     (char *)sock,
@@ -281,17 +288,19 @@ int vm_nbdkit_start(const char *store_path, const char *account, const char *vol
                     NULL,
                     NULL,
                     NULL,
+                    NULL,
                     NULL};
     pid_t pid;
     int r;
 
     if (asprintf(&store_arg, "store=%s", store_path) < 0 ||
         asprintf(&account_arg, "account=%s", account) < 0 ||
-        asprintf(&volume_arg, "volume=%s", volume) < 0) {
+        asprintf(&volume_arg, "volume=%s", volume) < 0 ||
+        (control && asprintf(&control_arg, "control=%s", control) < 0)) {
         r = front_fail(-ENOMEM, "InternalError", "out of memory");
         goto out;
     }
-    argv[7] = store_arg, argv[8] = account_arg, argv[9] = volume_arg;
+    argv[7] = store_arg, argv[8] = account_arg, argv[9] = volume_arg, argv[10] = control_arg;
     unlink(sock);
     unlink(pidfile);
     snprintf(what, sizeof what, "nbdkit for %s", volume);
@@ -306,6 +315,7 @@ out:
     free(store_arg);
     free(account_arg);
     free(volume_arg);
+    free(control_arg);
     return r;
 }
 
@@ -539,14 +549,15 @@ int vm_launch(bsnap_store *store, const char *id, const json_t *inst, json_t **r
         goto fail;
     json_array_foreach (json_object_get(launch, "Volumes"), i, v) {
         const char *vol = json_string_value(json_object_get(v, "VolumeId"));
-        char *sock = NULL, *pidf = NULL, *log = NULL;
+        char *sock = NULL, *ctl = NULL, *pidf = NULL, *log = NULL;
         pid_t pid = -1;
-        if (asprintf(&sock, "%s/v%zu.sock", dir, i) < 0 ||
+        if (asprintf(&sock, "%s/v%zu.sock", dir, i) < 0 || !(ctl = vm_control_path(dir, i)) ||
             asprintf(&pidf, "%s/%s.pid", dir, vol) < 0 || asprintf(&log, "%s/%s.log", dir, vol) < 0)
             r = front_fail(-ENOMEM, "InternalError", "out of memory");
         else
-            r = vm_nbdkit_start(store_path, account, vol, sock, pidf, log, &pid);
+            r = vm_nbdkit_start(store_path, account, vol, sock, ctl, pidf, log, &pid);
         free(sock);
+        free(ctl);
         free(pidf);
         free(log);
         if (r < 0)

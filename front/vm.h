@@ -41,10 +41,18 @@ void vm_end_servers(const char *id, const json_t *runtime);
 int vm_qmp(bsnap_store *store, const char *id, const char *cmd);
 
 /* Start nbdkit serving writable volume @volume of the store at
- * @store_path for @account on unix socket @sock, its pid in @pidfile and
- * what it says in @log: the one place nbdkit is started (a control socket
- * will be one more argument here).  @ret_pid out.  Errors: front_fail(). */
+ * @store_path for @account on unix socket @sock, with its control channel
+ * on @control (NULL: none; the plugin's control=, through which
+ * create-image of the running instance flushes and snapshots the volume),
+ * its pid in @pidfile and what it says in @log: the one place nbdkit is
+ * started.  @ret_pid out.  Errors: front_fail(). */
 int vm_nbdkit_start(const char *store_path, const char *account, const char *volume,
-                    const char *sock, const char *pidfile, const char *log, pid_t *ret_pid);
+                    const char *sock, const char *control, const char *pidfile, const char *log,
+                    pid_t *ret_pid);
+
+/* The control socket of the server of volume @i (the launch's Volumes
+ * order) of the instance whose directory is @dir: DIR/vI.ctl (malloc'd;
+ * NULL when out of memory). */
+char *vm_control_path(const char *dir, size_t i);
 
 #endif

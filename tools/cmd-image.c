@@ -7,6 +7,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "bsfront-vm.h"
 #include "cmd.h"
 
 /* --ena-support / --no-ena-support: BSNAP_TRUE, BSNAP_FALSE, or BSNAP_UNSET
@@ -109,6 +110,111 @@ out:
     return r;
 }
 
+/* --tag-specifications of create-image --instance-id: the image's tags
+ * after @o's (--tags), the snapshots' into @co.  The strings stay in
+ * *@ret_doc. */
+static int instance_tag_specs(struct cli *cli, const struct args *a, bsnap_image_options *o,
+                              bsf_create_image_options *co, json_t **ret_doc, bsnap_tag **ret_tags)
+{
+    size_t n, count = o->ntags;
+    const char *const *specs = arg_list(a, "tag-specifications", &n);
+    json_t *req = json_object(), *spec, *t;
+    bsnap_tag *tags;
+    size_t i, j;
+
+    *ret_doc = req;
+    if (!req)
+        return output_error_nomem();
+    if (n && bsf_run_request_add(req, "TagSpecifications", specs, n) < 0)
+        return output_usage_error(cli->verb, bsf_last_error()->code, "--tag-specifications: %s",
+                                  bsf_last_error()->message);
+    json_t *list = json_object_get(req, "TagSpecifications");
+    json_array_foreach (list, i, spec)
+        count += json_array_size(json_object_get(spec, "Tags"));
+    if (!(tags = calloc(count ? count : 1, sizeof *tags)))
+        return output_error_nomem();
+    *ret_tags = tags;
+    for (i = 0; i < o->ntags; i++)
+        tags[i] = o->tags[i];
+    size_t nimage = o->ntags, nsnap = 0;
+    bsnap_tag *snap = tags + count; /* filled downwards from the end */
+    json_array_foreach (list, i, spec) {
+        const char *type = json_string_value(json_object_get(spec, "ResourceType"));
+        bool image = type && strcmp(type, "image") == 0;
+        if (!image && !(type && strcmp(type, "snapshot") == 0))
+            return output_usage_error(cli->verb, "InvalidParameterValue",
+                                      "--tag-specifications: '%s' is not a valid taggable "
+                                      "resource type for this operation (image or snapshot)",
+                                      type ? type : "");
+        json_array_foreach (json_object_get(spec, "Tags"), j, t) {
+            bsnap_tag tag = {json_string_value(json_object_get(t, "Key")),
+                             json_string_value(json_object_get(t, "Value"))};
+            if (!tag.key)
+                return output_usage_error(cli->verb, "InvalidParameterValue",
+                                          "--tag-specifications: a tag without a Key");
+            if (!tag.value)
+                tag.value = "";
+            if (image)
+                tags[nimage++] = tag;
+            else
+                *--snap = tag, nsnap++;
+        }
+    }
+    o->tags = tags;
+    o->ntags = nimage;
+    co->snapshot_tags = snap;
+    co->nsnapshot_tags = nsnap;
+    return EXIT_OK;
+}
+
+/* create-image --instance-id: an image of an instance (bsfront-vm.h). */
+static int create_image_of_instance(struct cli *cli, const struct args *a, bsnap_image_options *o)
+{
+    const char *id = arg_value(a, "instance-id"), *t = arg_value(a, "stop-timeout");
+    size_t nmaps;
+    const char *const *maps = arg_list(a, "block-device-mappings", &nmaps);
+    bsf_create_image_options co = {.no_reboot = arg_flag(a, "no-reboot")};
+    bsf_image_request *q = NULL;
+    json_t *specs = NULL;
+    bsnap_tag *tags = NULL;
+    char ami[BSNAP_ID_MAX];
+    unsigned secs = 0;
+    int r;
+
+    if (co.no_reboot && arg_flag(a, "reboot"))
+        return output_usage_error(cli->verb, "InvalidParameterCombination",
+                                  "give --reboot or --no-reboot, not both");
+    if (t && (r = arg_uint(cli->verb, "stop-timeout", t, 1, 86400, &secs)) != EXIT_OK)
+        return r;
+    co.stop_timeout_ms = (int)secs * 1000;
+    if ((r = instance_tag_specs(cli, a, o, &co, &specs, &tags)) != EXIT_OK)
+        goto out;
+    if (nmaps) {
+        if (bsf_image_request_new(&q) < 0) {
+            r = output_error_nomem();
+            goto out;
+        }
+        if (bsf_image_request_set_mappings(q, maps, nmaps) < 0) {
+            r = output_usage_error(cli->verb, bsf_last_error()->code, "--block-device-mappings: %s",
+                                   bsf_last_error()->message);
+            goto out;
+        }
+        co.mappings = bsf_image_request_options(q)->mappings;
+        co.nmappings = bsf_image_request_options(q)->nmappings;
+    }
+    if ((r = cli_open_store(cli)) != EXIT_OK)
+        goto out;
+    if (bsf_instance_create_image(cli->store, id, o, &co, ami) < 0)
+        r = bsf_last_error()->err ? output_error(bsf_last_error()) : output_engine_error();
+    else
+        r = print_image_id(cli, ami);
+out:
+    bsf_image_request_free(q);
+    json_decref(specs);
+    free(tags);
+    return r;
+}
+
 int cmd_create_image(struct cli *cli, const struct args *a)
 {
     bsnap_image_options o = {0};
@@ -127,6 +233,25 @@ int cmd_create_image(struct cli *cli, const struct args *a)
     if (threads && (r = arg_uint(cli->verb, "threads", threads, 1, 1024, &o.threads)) != EXIT_OK)
         goto out;
     specs = arg_list(a, "volume", &nspecs);
+    if (arg_value(a, "instance-id")) {
+        r = nspecs ? output_usage_error(cli->verb, "InvalidParameterCombination",
+                                        "give --instance-id or --volume, not both")
+                   : create_image_of_instance(cli, a, &o);
+        goto out;
+    }
+    static const char *const instance_only[] = {
+        "no-reboot", "reboot", "block-device-mappings", "tag-specifications", "stop-timeout", NULL};
+    for (size_t i = 0; instance_only[i]; i++)
+        if (arg_flag(a, instance_only[i])) { /* given, whatever its kind */
+            r = output_usage_error(cli->verb, "InvalidParameterCombination",
+                                   "--%s goes with --instance-id", instance_only[i]);
+            goto out;
+        }
+    if (!nspecs) {
+        r = output_usage_error(cli->verb, "MissingParameter",
+                               "give --instance-id ID or --volume DEVICE=PATH");
+        goto out;
+    }
     vols = calloc(nspecs ? nspecs : 1, sizeof *vols);
     if (!vols) {
         fprintf(stderr, "blocksnap: error: out of memory\n");

@@ -296,7 +296,15 @@ static const struct opt register_image_options[] = {
 
 static const struct opt create_image_options[] = {
     {"name", OPT_VALUE, "NAME", "3-128 of letters, digits and ()[] ./-'@_", true},
-    {"volume", OPT_LIST, "DEVICE=PATH", "a volume of the machine, e.g. /dev/xvda=root.img", true},
+    {"instance-id", OPT_VALUE, "ID", "an instance: an image of its volumes", false},
+    {"volume", OPT_LIST, "DEVICE=PATH", "or a volume of a machine, e.g. /dev/xvda=root.img", false},
+    {"no-reboot", OPT_FLAG, NULL, "with --instance-id: pause it instead of a shutdown", false},
+    {"reboot", OPT_FLAG, NULL, "shut it down, snapshot, start it again (the default)", false},
+    {"block-device-mappings", OPT_LIST, "JSON|SHORTHAND",
+     "with --instance-id: change DeleteOnTermination, drop or add devices", false},
+    {"tag-specifications", OPT_LIST, "ResourceType=T,Tags=[{Key=K,Value=V}]",
+     "tags of the image and of its snapshots (T: image, snapshot)", false},
+    {"stop-timeout", OPT_VALUE, "SECONDS", "the guest's time to power off (default 120)", false},
     {"root-device-name", OPT_VALUE, "DEVICE", "the root device (default: the first volume)", false},
     {"architecture", OPT_VALUE, "ARCH", "x86_64 (default), arm64, i386, ...", false},
     {"virtualization-type", OPT_VALUE, "TYPE", "hvm (default) or paravirtual", false},
@@ -783,10 +791,15 @@ const struct verb verbs[] = {
      "image), so a manifest registers again as it is.",
      true},
     {"create-image", cmd_create_image, "snapshot every volume of a machine and register them",
-     "--name NAME --volume DEVICE=PATH ... [options]", create_image_options, 0,
+     "--name NAME (--instance-id ID | --volume DEVICE=PATH ...) [options]", create_image_options, 0,
      "Each volume is snapshotted incrementally (against its last snapshot), in parallel, then "
      "the snapshots are registered as one image.  If anything fails, the snapshots taken are "
-     "deleted and nothing is registered.",
+     "deleted and nothing is registered.  --instance-id: an image of an instance, running or "
+     "stopped; each snapshot reads only what its volume wrote since its last snapshot.  A "
+     "running instance is shut down (the ACPI power button; a hard stop after --stop-timeout), "
+     "snapshotted and started again, or with --no-reboot paused for the snapshots, taken "
+     "through its volumes' servers at one instant (crash-consistent).  Whatever fails, the "
+     "instance runs again and no image is registered.",
      true},
     {"copy-image", cmd_copy_image, "copy an image from another region's store",
      "(--source-region NAME | --source-store DIR) --source-image-id ID --name NAME [options]",

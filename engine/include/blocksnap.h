@@ -2045,11 +2045,13 @@ typedef struct bsnap_instance_image_options {
      * snapshots (no image names them). */
     bsnap_volume_snapshot_fn snapshot;
     /** optional: called once every check has passed, right before the
-     * first snapshot, and @thaw right after the last one (or after a
-     * failure among them): a paused machine's snapshots are one instant.
-     * A @freeze that fails ends the call (no snapshot taken); @thaw is
-     * called whenever @freeze succeeded, and its failure after snapshots
-     * that succeeded is the call's failure (no image). */
+     * first snapshot, and @thaw at the end, once the image is registered
+     * (or after a failure) and the volumes this call opened are closed
+     * again (a machine started again may open them): a paused machine's
+     * snapshots are one instant.  A @freeze that fails ends the call (no
+     * snapshot taken); @thaw is called whenever @freeze succeeded, and its
+     * failure after a registration is the call's failure, whose message
+     * names the image, which stands, whole. */
     bsnap_instance_freeze_fn freeze, thaw;
     void *ud; /**< passed to @snapshot, @freeze and @thaw */
 } bsnap_instance_image_options;

@@ -17,6 +17,9 @@
  *                    the nbdkit server of each volume: `nbdkit blocksnap
  *                    volume=vol-…` on a unix socket, which holds the
  *                    volume's one writer handle
+ *   vI.ctl           its control channel (control=; I the volume's place
+ *                    in the launch's Volumes): create-image of the running
+ *                    instance flushes and snapshots the volume through it
  * QEMU (-daemonize) and each nbdkit run on their own, in their own
  * sessions: an instance outlives the process that started it, and its
  * state is read back from them (bsf_instances_refresh()).
@@ -152,6 +155,43 @@ int bsf_instances_reboot(bsnap_store *store, const char *const *ids, size_t n, j
  * console removed.  {"TerminatingInstances":[…]}. */
 int bsf_instances_terminate(bsnap_store *store, const char *const *ids, size_t n,
                             const bsf_instance_options *o, json_t **ret_doc) BSNAP_NONNULL(1, 5);
+
+/** What CreateImage of an instance takes besides the image's options. */
+typedef struct bsf_create_image_options {
+    /** NoReboot: a running instance's volumes are snapshotted while its
+     * machine is paused (QMP stop and cont), each through its server's
+     * control channel: crash-consistent across them.  false (EC2's
+     * default): the machine is shut down (as bsf_instances_stop()), its
+     * volumes snapshotted, and it is started again. */
+    bool no_reboot;
+    /** BlockDeviceMappings: as bsnap_instance_image_options takes them */
+    const bsnap_block_device_mapping *mappings;
+    size_t nmappings;
+    /** TagSpecifications of ResourceType snapshot (the image's are in the
+     * image options' tags) */
+    const bsnap_tag *snapshot_tags;
+    size_t nsnapshot_tags;
+    /** the reboot's wait for the guest's power-off before the hard stop,
+     * in ms; 0: 120 s */
+    int stop_timeout_ms;
+} bsf_create_image_options;
+
+/** CreateImage --instance-id: an image of instance @id (running or
+ * stopped) as bsnap_image_create_instance() makes it, from the instance's
+ * volumes and what it inherits of its image (architecture,
+ * virtualization type, root device name, boot mode: @o's when given), with
+ * the machine handled as @co says; a stopped instance stays stopped.  The
+ * snapshots read only what each volume wrote since its last snapshot.
+ * Every check is made before the machine is touched (a dry run touches
+ * nothing); whatever fails after, the instance runs again as it did, and
+ * no image is left.  @ret_id out.  Errors: IncorrectInstanceState (neither
+ * running nor stopped), the engine's (bsnap_image_create_instance(),
+ * InvalidInstanceID.*), QmpError (the machine did not pause or resume),
+ * the volume servers' refusals (their codes), InstanceLaunchFailed (the
+ * restart). */
+int bsf_instance_create_image(bsnap_store *store, const char *id, const bsnap_image_options *o,
+                              const bsf_create_image_options *co, char ret_id[BSNAP_ID_MAX])
+    BSNAP_NONNULL(1, 2, 3, 4, 5);
 
 /** GetConsoleOutput: {"InstanceId", "Timestamp", "Output": the last 64 KiB
  * of the serial console, base64} ("Output" absent before the first
