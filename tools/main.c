@@ -798,7 +798,7 @@ const struct verb verbs[] = {
      "stopped; each snapshot reads only what its volume wrote since its last snapshot.  A "
      "running instance is shut down (the ACPI power button; a hard stop after --stop-timeout), "
      "snapshotted and started again, or with --no-reboot paused for the snapshots, taken "
-     "through its volumes' servers at one instant (crash-consistent).  Whatever fails, the "
+     "through its volumes' servers at one instant (crash-consistent).  Whatever fails, a running "
      "instance runs again and no image is registered.",
      true},
     {"copy-image", cmd_copy_image, "copy an image from another region's store",

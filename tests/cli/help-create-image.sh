@@ -1,0 +1,2 @@
+# The help of create-image: machines by their volumes, or instances.
+blocksnap create-image --help
