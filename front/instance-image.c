@@ -220,8 +220,10 @@ int bsf_instance_create_image(bsnap_store *store, const char *id, const bsnap_im
         ro.virtualization = sget(io, "VirtualizationType");
     if (!ro.root_device_name)
         ro.root_device_name = sget(io, "RootDeviceName");
-    if (!ro.boot_mode)
-        ro.boot_mode = sget(io, "BootMode");
+    const char *bm = sget(io, "BootMode");
+    if (!ro.boot_mode && bm &&
+        (!strcmp(bm, "legacy-bios") || !strcmp(bm, "uefi") || !strcmp(bm, "uefi-preferred")))
+        ro.boot_mode = bm; /* else detected from the root, as registration does */
 
     bsnap_instance_image_options in = {
         .instance_id = id,
