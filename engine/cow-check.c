@@ -115,7 +115,7 @@ static int check_snapshots(struct vv *c, const struct volume_rec *v)
     if (!c->repair) {
         report(c, v->id, -1, false,
                "its snapshots %s and %s are not both pinned: delete-snapshot would not refuse "
-               "them (verify --repair pins them again)",
+               "them (a repair of the store pins them again)",
                which[0], which[1]);
         return 0;
     }
@@ -226,7 +226,7 @@ static int check_files(struct vv *c, const struct volume_rec *v)
     if (!map_ok && !c->repair) {
         report(c, v->id, -1, false,
                "its map (volumes/%s.map) is missing or damaged: which chunks were written is "
-               "not known (verify --repair rebuilds it from the overlay)",
+               "not known (a repair of the store rebuilds it from the overlay)",
                v->id);
         goto out;
     }
