@@ -22,26 +22,6 @@ put() {
     bs put-snapshot-block --snapshot-id "$id" --block-index "$i" --block-data "$f" \
         --data-length $BLK --checksum "$(sum "$f")" --checksum-algorithm SHA256 "$@" >/dev/null
 }
-# blocks IMG DIR: split IMG into DIR/N files, one per block that is not all
-# zeros, and print their indexes; plus LIST of every index.
-blocks() {
-    python3 - "$1" "$2" <<'EOF'
-import os, sys
-img, d = sys.argv[1], sys.argv[2]
-os.makedirs(d, exist_ok=True)
-B = 524288
-with open(img, "rb") as f:
-    i = 0
-    while True:
-        b = f.read(B)
-        if not b:
-            break
-        if b.count(0) != len(b):
-            open(os.path.join(d, str(i)), "wb").write(b)
-            print(i)
-        i += 1
-EOF
-}
 # aggregate DIR INDEX...: the LINEAR aggregate checksum of those blocks.
 aggregate() {
     local d=$1
@@ -61,7 +41,7 @@ dd if=/dev/urandom of="$T/a.img" bs=64K seek=4000 count=40 conv=notrunc status=n
 python3 -c 'import sys; sys.stdout.write("blocksnap ebs direct\n" * 150000)' >"$T/text"
 dd if="$T/text" of="$T/a.img" bs=64K seek=9000 conv=notrunc status=none
 dd if=/dev/urandom of="$T/a.img" bs=64K seek=16376 count=8 conv=notrunc status=none
-blocks "$T/a.img" "$T/blk" >"$T/idx"
+ebs_blocks "$T/a.img" "$T/blk" >"$T/idx"
 head -c $BLK /dev/zero >"$T/zero"
 n=$(wc -l <"$T/idx")
 info "$n blocks with data"
@@ -161,7 +141,7 @@ cp --sparse=always "$T/a.img" "$T/b.img"
 dd if=/dev/urandom of="$T/b.img" bs=$BLK seek=7 count=2 conv=notrunc status=none
 dd if=/dev/zero of="$T/b.img" bs=$BLK seek=1 count=1 conv=notrunc status=none
 dd if=/dev/urandom of="$T/b.img" bs=$BLK seek=1900 count=1 conv=notrunc status=none
-blocks "$T/b.img" "$T/blk2" >/dev/null
+ebs_blocks "$T/b.img" "$T/blk2" >/dev/null
 S2=$(bs start-snapshot --volume-size 1 --parent-snapshot-id "$S1" | json_get SnapshotId)
 put "$S2" 7 "$T/blk2/7"
 put "$S2" 8 "$T/blk2/8"

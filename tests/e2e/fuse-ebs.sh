@@ -13,21 +13,7 @@ BLK=524288
 step "a 1 GiB ext4 image, written block by block"
 fill_tree "$T/tree" 8
 make_ext4_image 1G "$T/tree" "$T/vol.img"
-mkdir "$T/blk"
-python3 - "$T/vol.img" "$T/blk" >"$T/idx" <<'PY'
-import os, sys
-B = 524288
-with open(sys.argv[1], "rb") as f:
-    i = 0
-    while True:
-        b = f.read(B)
-        if not b:
-            break
-        if b.count(0) != len(b):
-            open(os.path.join(sys.argv[2], str(i)), "wb").write(b)
-            print(i)
-        i += 1
-PY
+ebs_blocks "$T/vol.img" "$T/blk" >"$T/idx"
 id=$(bs start-snapshot --volume-size 1 | json_get SnapshotId)
 n=0
 for i in $(shuf "$T/idx"); do

@@ -20,21 +20,7 @@ serve_start ebs
 truncate -s 1G "$T/a.img"
 dd if=/dev/urandom of="$T/a.img" bs=64K count=40 conv=notrunc status=none
 dd if=/dev/urandom of="$T/a.img" bs=64K seek=8000 count=24 conv=notrunc status=none
-mkdir "$T/blk"
-"$PY3" - "$T/a.img" "$T/blk" >"$T/idx" <<'PY'
-import os, sys
-B = 524288
-with open(sys.argv[1], "rb") as f:
-    i = 0
-    while True:
-        b = f.read(B)
-        if not b:
-            break
-        if b.count(0) != len(b):
-            open(os.path.join(sys.argv[2], str(i)), "wb").write(b)
-            print(i)
-        i += 1
-PY
+ebs_blocks "$T/a.img" "$T/blk" >"$T/idx"
 n=$(wc -l <"$T/idx")
 info "$n blocks with data"
 

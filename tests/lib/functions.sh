@@ -489,6 +489,27 @@ for d, h in segs:
 EOF_PY
 }
 
+# ebs_blocks IMG DIR: split IMG into EBS direct's 512 KiB blocks, one file
+# DIR/N per block that is not all zeros, and print their indexes.
+ebs_blocks() {
+    mkdir -p "$2"
+    python3 - "$1" "$2" <<'PY'
+import os, sys
+img, d = sys.argv[1], sys.argv[2]
+B = 524288
+with open(img, "rb") as f:
+    i = 0
+    while True:
+        b = f.read(B)
+        if not b:
+            break
+        if b.count(0) != len(b):
+            open(os.path.join(d, str(i)), "wb").write(b)
+            print(i)
+        i += 1
+PY
+}
+
 # qmp SOCKET COMMAND [ARGUMENTS_JSON]: one QMP command; prints its "return"
 # as JSON, fails on an "error".
 qmp() {
