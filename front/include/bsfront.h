@@ -3,8 +3,8 @@
  * The engine (blocksnap.h) takes typed options and returns EC2-shaped
  * documents; it knows no command line, no flag and no output format.  This
  * library sits between it and the front ends (the CLI, the FUSE view, the
- * coming API server and web pages), so that each of them is thin and there
- * is one grammar and one renderer:
+ * nbdkit plugin, the API server and the coming web pages), so that each of
+ * them is thin and there is one grammar and one renderer:
  *
  *   input   the AWS CLI's shorthand ("Key=env,Value=prod") and its JSON
  *           forms, for tags, EC2 filters and block device mappings, and
