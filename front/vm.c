@@ -345,10 +345,24 @@ static const char *qemu_prog(void)
     return env_or("BLOCKSNAP_QEMU", "qemu-system-x86_64");
 }
 
-/* KVM where it works (see bsfront-vm.h), else TCG. */
+/* KVM where it works (see bsfront-vm.h), else TCG: probed once a process
+ * (the answer does not change while it runs; BLOCKSNAP_ACCEL still wins). */
+static const char *accel_probe(void);
+
 static const char *accel(void)
 {
-    const char *forced = getenv("BLOCKSNAP_ACCEL");
+    static const char *_Atomic probed;
+    const char *forced = getenv("BLOCKSNAP_ACCEL"), *a;
+
+    if (forced && (strcmp(forced, "kvm") == 0 || strcmp(forced, "tcg") == 0))
+        return forced;
+    if (!(a = probed))
+        probed = a = accel_probe();
+    return a;
+}
+
+static const char *accel_probe(void)
+{
     static const char cmds[] = "{\"execute\":\"qmp_capabilities\"}\n{\"execute\":\"quit\"}\n";
     char *argv[] = {(char *)qemu_prog(),
                     "-machine",
@@ -366,8 +380,6 @@ static const char *accel(void)
     int fd, p[2], st = 0;
     pid_t pid;
 
-    if (forced && (strcmp(forced, "kvm") == 0 || strcmp(forced, "tcg") == 0))
-        return forced;
     if ((fd = open("/dev/kvm", O_RDWR | O_CLOEXEC)) < 0)
         return "tcg";
     close(fd);
