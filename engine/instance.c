@@ -552,19 +552,14 @@ static const json_t *tags_of(const json_t *data, const char *type)
  * error record. */
 static int undo_volumes(bsnap_store *s, char (*ids)[BSNAP_ID_MAX], size_t n, int r)
 {
-    const bsnap_error *e = bsnap_last_error();
-    char code[64], param[128];
-    _cleanup_free_ char *msg = strdup(e->message);
+    error_saved e;
 
-    snprintf(code, sizeof code, "%s", e->code);
-    snprintf(param, sizeof param, "%s", e->parameter);
+    error_save(&e);
     for (size_t i = 0; i < n; i++)
         if (bsnap_volume_delete(s, ids[i]) < 0)
             bsnap_log(BSNAP_LOG_WARNING, "instance", "volume %s of a failed run: %s", ids[i],
                       bsnap_last_error()->message);
-    bsnap_fail(r, code, "%s", msg ? msg : "the run failed");
-    if (param[0])
-        error_set_parameter("%s", param);
+    error_restore(&e);
     return r;
 }
 
