@@ -656,9 +656,9 @@ bool ebs_b64_decode32(const char *text, size_t len, uint8_t out[32])
 }
 
 static int put_check(const char *id, uint64_t data_length, const void *data, const char *checksum,
-                     const char *algorithm, int progress)
+                     const char *algorithm, int progress, uint8_t got[SHA256_DIGEST_LENGTH])
 {
-    uint8_t want[SHA256_DIGEST_LENGTH], got[SHA256_DIGEST_LENGTH];
+    uint8_t want[SHA256_DIGEST_LENGTH];
     int r = ebs_check_id(id, "SnapshotId");
 
     if (r < 0)
@@ -685,7 +685,7 @@ static int put_check(const char *id, uint64_t data_length, const void *data, con
         return error_set_parameter("Checksum");
     }
     SHA256(data, BSNAP_EBS_BLOCK_SIZE, got);
-    if (CRYPTO_memcmp(want, got, sizeof got) != 0) {
+    if (CRYPTO_memcmp(want, got, SHA256_DIGEST_LENGTH) != 0) {
         ebs_fail(-EINVAL, "ValidationException", "INVALID_BLOCK",
                  "the @{Checksum} does not match the block's data: nothing was stored");
         return error_set_parameter("Checksum");
@@ -831,10 +831,9 @@ int bsnap_ebs_put_block(bsnap_store *s, const char *id, uint64_t index, const vo
     int lockfd = -1, r;
 
     bsnap_error_clear();
-    r = put_check(id, data_length, data, checksum, algorithm, progress);
+    r = put_check(id, data_length, data, checksum, algorithm, progress, sha);
     if (r < 0)
         return r;
-    SHA256(data, BSNAP_EBS_BLOCK_SIZE, sha);
     {
         _cleanup_txn_abort_ meta_txn *txn = NULL;
         r = meta_txn_begin(s->meta, false, &txn);
