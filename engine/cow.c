@@ -780,14 +780,23 @@ static int base_read(bsnap_volume *v, void *buf, size_t n, uint64_t off)
 }
 
 /* Read [off, off + n) of written chunk @idx of an encrypted volume (within
- * that chunk): opened whole, under the chunk's stripe lock. */
+ * that chunk): opened whole, under the chunk's stripe lock; straight into
+ * @dst when it asks for the whole chunk and is aligned as full_pread()
+ * wants, else through a buffer. */
 static int sealed_read(bsnap_volume *v, uint64_t idx, uint8_t *dst, size_t n, uint64_t off)
 {
-    _cleanup_free_ uint8_t *chunk = alloc_aligned(v->cs);
+    _cleanup_free_ uint8_t *chunk = NULL;
     pthread_mutex_t *m = &v->stripe[idx % STRIPES];
     int r;
 
-    if (!chunk)
+    if (off == idx * v->cs && n == MIN((uint64_t)v->cs, v->size - off) &&
+        (uintptr_t)dst % IO_ALIGN == 0) {
+        pthread_mutex_lock(m);
+        r = cow_crypt_read(&v->cc, idx, dst);
+        pthread_mutex_unlock(m);
+        return r;
+    }
+    if (!(chunk = alloc_aligned(v->cs)))
         return bsnap_fail(-ENOMEM, "InternalError", "out of memory");
     pthread_mutex_lock(m);
     r = cow_crypt_read(&v->cc, idx, chunk);
