@@ -97,7 +97,6 @@ static void handle(struct serve_call *c, struct serve_response *out)
         bsnap_store_set_dry_run(c->store, false);
     pthread_rwlock_unlock(&c->region->mode);
     if (r < 0) {
-        const bsnap_error *e = bsf_last_error();
         /* a call the server's stop cancelled: the client may send it again */
         if (r == -ECANCELED)
             ec2_error(rq, "ServiceUnavailable",
@@ -105,7 +104,6 @@ static void handle(struct serve_call *c, struct serve_response *out)
                       out);
         else
             front_error(rq, out);
-        (void)e;
         bsf_ec2_request_free(q);
         return;
     }
